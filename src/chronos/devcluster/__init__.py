@@ -1,0 +1,1 @@
+"""Local Kubernetes control plane for development and tests."""

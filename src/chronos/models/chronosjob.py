@@ -1,0 +1,431 @@
+"""The ChronosJob custom resource: spec (desired state) and status (observed state).
+
+These models are the single source of truth for the CRD: ``chronos.models.crd`` turns
+them into ``deploy/crd/chronosjobs.yaml``. Field descriptions are what
+``kubectl explain chronosjob.spec`` shows, so they are written for users.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from chronos.models.rules import Rule, cel_extension, enforce
+
+GROUP = "chronos.gluesync.io"
+VERSION = "v1alpha1"
+KIND = "ChronosJob"
+PLURAL = "chronosjobs"
+SINGULAR = "chronosjob"
+SHORT_NAMES = ("chj",)
+CATEGORIES = ("chronos",)
+
+# Bounds that also keep the CRD's CEL rules within the API server's cost budget.
+MAX_ID_LENGTH = 253
+MAX_IDS = 500
+MAX_TEXT = 4096
+MAX_HISTORY = 100
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_enum_values=True,
+        serialize_by_alias=True,
+        validate_default=True,
+    )
+
+
+class TaskType(StrEnum):
+    """What Chronos asks CoreHub to do (names as in the original Chronos)."""
+
+    ENTITY_START = "entity_start"
+    ENTITY_STOP = "entity_stop"
+    ENTITY_SNAPSHOT = "entity_snapshot"
+    ENTITY_REDO = "entity_redo"
+    PIPELINE_START = "pipeline_start"
+    PIPELINE_STOP = "pipeline_stop"
+    PIPELINE_SNAPSHOT = "pipeline_snapshot"
+    PIPELINE_REDO = "pipeline_redo"
+    GROUP_START = "group_start"
+    GROUP_STOP = "group_stop"
+    GROUP_SNAPSHOT = "group_snapshot"
+    GROUP_REDO = "group_redo"
+
+    @property
+    def scope(self) -> str:
+        """``entity``, ``pipeline`` or ``group``."""
+        return self.value.split("_", 1)[0]
+
+
+class SnapshotWriteMethod(StrEnum):
+    UPSERT = "UPSERT"
+    INSERT = "INSERT"
+
+
+class Weekday(StrEnum):
+    MONDAY = "monday"
+    TUESDAY = "tuesday"
+    WEDNESDAY = "wednesday"
+    THURSDAY = "thursday"
+    FRIDAY = "friday"
+    SATURDAY = "saturday"
+    SUNDAY = "sunday"
+
+
+class ConcurrencyPolicy(StrEnum):
+    ALLOW = "Allow"
+    FORBID = "Forbid"
+    REPLACE = "Replace"
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def _scope_rule(scope: str, field: str) -> Rule[Task]:
+    camel = to_camel(field)
+    return Rule(
+        cel=(
+            f"self.type.startsWith('{scope}_') "
+            f"? (has(self.{camel}) && size(self.{camel}) > 0) : !has(self.{camel})"
+        ),
+        message=(
+            f"{camel} must list at least one {scope} id for {scope}_* tasks "
+            f"and must be absent for other task types"
+        ),
+        field_path=f".{camel}",
+        check=lambda t: (
+            bool(getattr(t, field)) if t.type.startswith(f"{scope}_") else getattr(t, field) is None
+        ),
+    )
+
+
+TASK_RULES: tuple[Rule[Task], ...] = (
+    _scope_rule("entity", "entity_ids"),
+    _scope_rule("group", "group_ids"),
+)
+
+
+class Task(_Model):
+    """The CoreHub operation a run performs."""
+
+    model_config = ConfigDict(json_schema_extra=cel_extension(TASK_RULES))
+
+    type: TaskType = Field(
+        description=(
+            "Operation to perform: entity_*, pipeline_* or group_* followed by "
+            "start, stop, snapshot or redo."
+        )
+    )
+    pipeline_id: Identifier = Field(description="CoreHub pipeline the task acts on.")
+    entity_ids: list[Identifier] | None = Field(
+        default=None,
+        max_length=MAX_IDS,
+        description=(
+            "Entities to act on, one CoreHub command each, in this order. "
+            "Required (non-empty) for entity_* tasks, absent otherwise."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    group_ids: list[Identifier] | None = Field(
+        default=None,
+        max_length=MAX_IDS,
+        description=(
+            "Entity groups to act on, one CoreHub command each, in this order. "
+            "Required (non-empty) for group_* tasks, absent otherwise."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    with_snapshot: bool = Field(
+        default=False,
+        description="For start tasks: take an initial snapshot before change data capture starts.",
+    )
+    snapshot_write_method: SnapshotWriteMethod = Field(
+        default=SnapshotWriteMethod.UPSERT,
+        description="How snapshot rows are written to the target: UPSERT or INSERT.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Task:
+        return enforce(self, TASK_RULES)
+
+
+FRIENDLY_FIELDS = ("days_of_week", "hour", "minute")
+
+
+def _has_friendly(s: Schedule) -> bool:
+    return any(getattr(s, f) is not None for f in FRIENDLY_FIELDS)
+
+
+SCHEDULE_RULES: tuple[Rule[Schedule], ...] = (
+    Rule(
+        cel="has(self.cron) != (has(self.daysOfWeek) || has(self.hour) || has(self.minute))",
+        message=(
+            "set exactly one schedule form: cron, or the friendly form (daysOfWeek, hour, minute)"
+        ),
+        field_path=".cron",
+        check=lambda s: (s.cron is not None) != _has_friendly(s),
+    ),
+    Rule(
+        cel="has(self.cron) || (has(self.hour) && has(self.minute))",
+        message="the friendly schedule form needs both hour and minute",
+        field_path=".hour",
+        check=lambda s: s.cron is not None or (s.hour is not None and s.minute is not None),
+    ),
+    Rule(
+        cel="!has(self.cron) || !self.cron.contains('TZ')",
+        message="cannot use TZ or CRON_TZ in cron; set spec.timeZone instead",
+        field_path=".cron",
+        check=lambda s: s.cron is None or "TZ" not in s.cron,
+    ),
+)
+
+
+class Schedule(_Model):
+    """When runs happen: either a cron expression or the friendly form."""
+
+    model_config = ConfigDict(json_schema_extra=cel_extension(SCHEDULE_RULES))
+
+    cron: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description=(
+            "Standard five-field cron expression (minute hour day-of-month month day-of-week) "
+            "or a descriptor such as @daily, exactly as a Kubernetes CronJob accepts it. "
+            "Evaluated in spec.timeZone."
+        ),
+    )
+    days_of_week: list[Weekday] | None = Field(
+        default=None,
+        max_length=7,
+        description="Friendly form: days to run on (monday to sunday); empty means every day.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    hour: int | None = Field(default=None, ge=0, le=23, description="Friendly form: hour, 0-23.")
+    minute: int | None = Field(
+        default=None, ge=0, le=59, description="Friendly form: minute, 0-59."
+    )
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Schedule:
+        return enforce(self, SCHEDULE_RULES)
+
+
+class SecretKeyRef(_Model):
+    name: str = Field(min_length=1, max_length=253, description="Secret in the job's namespace.")
+    key: str = Field(min_length=1, max_length=253, description="Key within the Secret.")
+
+
+class CredentialsSecretRef(_Model):
+    """A Secret holding the CoreHub username and password."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret in the job's namespace.")
+    username_key: str = Field(default="username", max_length=253, description="Key of the user.")
+    password_key: str = Field(
+        default="password", max_length=253, description="Key of the password."
+    )
+
+
+class CoreHubTLS(_Model):
+    ca_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="CA bundle (PEM) that signs CoreHub's certificate."
+    )
+    insecure_skip_verify: bool = Field(
+        default=False,
+        description="Do not verify CoreHub's certificate. For testing only; logged as a warning.",
+    )
+
+
+class CoreHub(_Model):
+    """Overrides of the operator's default CoreHub connection for this job."""
+
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="Base URL of CoreHub, e.g. https://corehub.example:1717.",
+    )
+    credentials_secret_ref: CredentialsSecretRef | None = Field(
+        default=None, description="Credentials, only ever by Secret reference."
+    )
+    tls: CoreHubTLS | None = None
+
+
+# Kubernetes' own time zone name check (pkg/apis/batch/validation), as one regex.
+TIME_ZONE_PATTERN = r"^[A-Za-z._+0-9][A-Za-z._+0-9-]{0,13}(/[A-Za-z._+0-9][A-Za-z._+0-9-]{0,13})*$"
+
+SPEC_RULES: tuple[Rule[ChronosJobSpec], ...] = (
+    Rule(
+        cel=(
+            f"!has(self.timeZone) || (self.timeZone.matches('{TIME_ZONE_PATTERN}') "
+            "&& self.timeZone.lowerAscii() != 'local' "
+            "&& !self.timeZone.split('/').exists(p, p == '.' || p == '..'))"
+        ),
+        message="timeZone must be an IANA time zone name such as Europe/Rome or UTC",
+        field_path=".timeZone",
+        check=lambda s: s.time_zone is None or _plausible_zone(s.time_zone),
+    ),
+)
+
+
+def _plausible_zone(name: str) -> bool:
+    import re
+
+    return (
+        re.fullmatch(TIME_ZONE_PATTERN, name) is not None
+        and name.lower() != "local"
+        and not any(p in (".", "..") for p in name.split("/"))
+    )
+
+
+class ChronosJobSpec(_Model):
+    """Desired state of a ChronosJob: what to run against CoreHub, and when."""
+
+    model_config = ConfigDict(json_schema_extra=cel_extension(SPEC_RULES))
+
+    display_name: str | None = Field(
+        default=None, max_length=MAX_TEXT, description="Name shown to people (free text)."
+    )
+    description: str | None = Field(default=None, max_length=MAX_TEXT)
+    task: Task
+    schedule: Schedule
+    time_zone: str | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "IANA time zone the schedule is evaluated in, e.g. Europe/Rome. "
+            "When absent the operator's default applies (UTC unless configured)."
+        ),
+    )
+    enabled: bool = Field(default=True, description="When false the CronJob is suspended.")
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default=ConcurrencyPolicy.FORBID,
+        description=(
+            "What to do when a run is due while the previous one is still going: "
+            "Forbid (skip the new run), Allow, or Replace."
+        ),
+    )
+    starting_deadline_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description="A run that could not start within this many seconds of its time is missed.",
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, description="A run still going after this many seconds is failed."
+    )
+    retries: int = Field(
+        default=0, ge=0, le=10, description="How many times a failed run is retried."
+    )
+    history_limit: int = Field(
+        default=20, ge=1, le=MAX_HISTORY, description="How many past runs status.history keeps."
+    )
+    core_hub: CoreHub | None = Field(default=None, description="CoreHub connection overrides.")
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> ChronosJobSpec:
+        return enforce(self, SPEC_RULES)
+
+
+# ---------------------------------------------------------------------------- status
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(_Model):
+    """A Kubernetes-style condition (type, status, reason, message)."""
+
+    type: str = Field(max_length=316)
+    status: ConditionStatus
+    reason: str = Field(max_length=1024)
+    message: str = Field(default="", max_length=32768)
+    last_transition_time: datetime
+    observed_generation: int | None = Field(default=None, ge=0)
+
+
+class RunResult(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    MISSED = "missed"
+
+
+class RunTrigger(StrEnum):
+    SCHEDULE = "schedule"
+    RUN_NOW = "run-now"
+
+
+class EntityResult(_Model):
+    id: str = Field(max_length=MAX_ID_LENGTH, description="Entity or group id.")
+    result: RunResult
+    state: str | None = Field(default=None, description="Last state CoreHub reported.")
+    message: str | None = Field(default=None, max_length=MAX_TEXT)
+
+
+class RunRecord(_Model):
+    """One run, as reported by the runner or, when the runner could not, by the operator."""
+
+    run_id: str = Field(description="Name of the Kubernetes Job (or the missed slot's time).")
+    trigger: RunTrigger
+    result: RunResult
+    scheduled_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration_seconds: float | None = None
+    reason: str | None = Field(default=None, description="Machine-readable cause, CamelCase.")
+    message: str | None = Field(default=None, max_length=MAX_TEXT)
+    entities: list[EntityResult] | None = None
+    reported_by: str | None = Field(
+        default=None, description="runner or operator: who recorded this run."
+    )
+
+
+class ChronosJobStatus(_Model):
+    """Observed state. The operator owns every field but lastRun; the runner owns lastRun.
+
+    ``history`` is shared: both writers update it read-modify-write, guarded by the
+    resource version, so neither can drop the other's entries.
+    """
+
+    observed_generation: int | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    cron: str | None = Field(default=None, description="Effective cron expression.")
+    description: str | None = Field(default=None, description="The schedule in words.")
+    time_zone: str | None = Field(default=None, description="Effective time zone.")
+    cron_job_name: str | None = Field(default=None, description="Name of the owned CronJob.")
+    next_run_times: list[str] | None = Field(
+        default=None, description="Next few run times, RFC 3339 with the zone's offset."
+    )
+    last_schedule_time: datetime | None = Field(
+        default=None, description="When the CronJob last created a Job on schedule."
+    )
+    last_run: RunRecord | None = None
+    history: list[RunRecord] | None = Field(
+        default=None, max_length=MAX_HISTORY, description="Past runs, newest first."
+    )
+
+
+class ChronosJob(_Model):
+    """A scheduled Gluesync CoreHub task."""
+
+    api_version: str = Field(default=f"{GROUP}/{VERSION}")
+    kind: str = Field(default=KIND)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: ChronosJobSpec
+    status: ChronosJobStatus | None = None

@@ -1,0 +1,50 @@
+"""Shared fixtures. The control plane is real and started once per test session.
+
+Tests marked ``cluster`` need it. If it cannot be built or started the session errors
+out: nothing is skipped, in CI or elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
+
+from chronos import kube
+from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.cluster import Cluster
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    existing = os.environ.get("CHRONOS_TEST_KUBECONFIG_DIR")
+    if existing:
+        # Reuse a running `python -m chronos.devcluster up` (faster local iterations).
+        yield Cluster(Path(existing))
+        return
+    c = Cluster(tmp_path_factory.mktemp("devcluster"))
+    try:
+        c.start()
+        install_crd(c)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s(cluster: Cluster) -> Client:
+    return kube.client(cluster.kubeconfig)
+
+
+@pytest.fixture
+def namespace(k8s: Client) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    k8s.create(Namespace(metadata=ObjectMeta(name=name)))
+    yield name
+    k8s.delete(Namespace, name)
