@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cases import BAD_SPECS, spec
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 
-from cases import BAD_SPECS, spec
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
@@ -33,7 +33,8 @@ def test_valid_job_is_stored_with_defaults(k8s: Client, namespace: str) -> None:
     body = spec(schedule={"daysOfWeek": ["monday", "wednesday", "friday"], "hour": 8, "minute": 30})
     created = k8s.create(chronos_job("morning", namespace, body))
     stored = k8s.get(ChronosJobResource, "morning", namespace=namespace)
-    assert created.metadata is not None and stored.metadata is not None
+    assert created.metadata is not None
+    assert stored.metadata is not None
     assert stored.metadata.uid == created.metadata.uid
     assert stored["spec"]["enabled"] is True
     assert stored["spec"]["concurrencyPolicy"] == "Forbid"

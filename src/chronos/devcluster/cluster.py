@@ -158,6 +158,8 @@ class Cluster:
                 "--service-cluster-ip-range=10.0.0.0/24",
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
+                # The "kubernetes" Service cannot point at loopback; nothing here needs it.
+                "--endpoint-reconciler-type=none",
                 "--v=1",
             ],
             logs,
@@ -174,7 +176,7 @@ class Cluster:
                 f"--controllers={','.join(CONTROLLERS)}",
                 f"--service-account-private-key-file={sa.key}",
                 f"--root-ca-file={ca.pair.cert}",
-                "--use-service-account-credentials=false",
+                "--use-service-account-credentials=true",
                 "--leader-elect=false",
                 f"--bind-address={LOOPBACK}",
                 f"--secure-port={free_port()}",
@@ -188,7 +190,7 @@ class Cluster:
         return time.monotonic() - started
 
     def _spawn(self, name: str, args: list[str], logs: Path, pids: dict[str, int]) -> None:
-        log = (logs / f"{name}.log").open("ab")
+        log = (logs / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             [str(self.bin_dir / name), *args],
             stdout=log,

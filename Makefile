@@ -1,0 +1,39 @@
+# Developer entry points. README.md documents `make up` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up down test lint crd clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Bring the whole system up locally: control plane, CRD and a sample ChronosJob.
+up: $(STAMP)
+	$(BIN)/python -m chronos.devcluster up
+
+down: $(STAMP)
+	$(BIN)/python -m chronos.devcluster down
+
+## Static checks: lint, format, strict typing, import boundaries.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src operator runner api tests bench
+	$(BIN)/lint-imports
+
+## Every test, against a real local control plane (built on first use, then cached).
+test: lint
+	$(BIN)/python -m chronos.devcluster build
+	$(BIN)/pytest
+
+## Regenerate the CRD from the models.
+crd: $(STAMP)
+	$(BIN)/python -m chronos.models.crd > deploy/crd/chronosjobs.yaml
+
+clean:
+	rm -rf $(VENV) .devcluster .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,50 @@
+"""Operator settings (environment variables with the ``CHRONOS_`` prefix).
+
+docs/configuration.md lists every variable with its default.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from chronos.schedule.cron import validate_time_zone
+from chronos.settings import ComponentSettings
+
+
+class OperatorSettings(ComponentSettings):
+    namespaces: str = Field(
+        default="",
+        description="Comma-separated namespaces to watch; empty watches the whole cluster.",
+    )
+    default_time_zone: str = Field(
+        default="UTC", description="Time zone of ChronosJobs that set no spec.timeZone."
+    )
+    runner_image: str = Field(
+        default="chronos-runner:0.1.0", description="Image of the runner container."
+    )
+    runner_image_pull_policy: str = Field(
+        default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$"
+    )
+    runner_service_account: str = Field(
+        default="chronos-runner", description="ServiceAccount the runner pods use."
+    )
+    corehub_url: str | None = Field(
+        default=None, description="Default CoreHub URL for jobs without spec.coreHub.url."
+    )
+    corehub_credentials_secret: str | None = Field(
+        default=None,
+        description="Default Secret (keys username, password) for jobs without their own.",
+    )
+    history_limit: int = Field(
+        default=20, ge=1, le=100, description="Default for spec.historyLimit."
+    )
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        validate_time_zone(value)
+        return value
+
+    @property
+    def namespace_list(self) -> list[str]:
+        return [n.strip() for n in self.namespaces.split(",") if n.strip()]

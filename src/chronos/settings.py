@@ -1,0 +1,54 @@
+"""Settings from environment variables, shared by every component.
+
+Each component declares its own :class:`ComponentSettings` subclass; all variables
+share the ``CHRONOS_`` prefix. An unknown ``CHRONOS_*`` variable is an error at start
+(with the closest known name suggested), so a typo never silently falls back to a
+default.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from typing import ClassVar, Self
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "CHRONOS_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+class ComponentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    #: Variables read by other components, tolerated here (one environment may serve all).
+    shared_names: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def known_names(cls) -> set[str]:
+        return {PREFIX + name.upper() for name in cls.model_fields}
+
+    @classmethod
+    def from_env(cls) -> Self:
+        known = cls.known_names() | cls.shared_names
+        unknown = sorted(k for k in os.environ if k.startswith(PREFIX) and k not in known)
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, sorted(known), n=1)
+                hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+            raise SettingsError(
+                "unknown setting(s): " + ", ".join(hints) + f"; known: {', '.join(sorted(known))}"
+            )
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{PREFIX}{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+                for e in exc.errors()
+            )
+            raise SettingsError(problems) from None

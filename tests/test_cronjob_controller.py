@@ -1,0 +1,74 @@
+"""kube-controller-manager really runs CronJobs on the local control plane, in their zone."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from lightkube import Client
+from lightkube.models.batch_v1 import CronJobSpec, JobSpec, JobTemplateSpec
+from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import CronJob, Job
+
+from chronos.schedule.cron import next_run_times
+
+pytestmark = pytest.mark.cluster
+
+SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+# UTC+05:45: a wall-clock minute here never coincides with the same minute in UTC.
+ZONE = "Asia/Kathmandu"
+
+
+def cron_job(name: str, namespace: str, schedule: str, zone: str) -> CronJob:
+    return CronJob(
+        metadata=ObjectMeta(name=name, namespace=namespace),
+        spec=CronJobSpec(
+            schedule=schedule,
+            timeZone=zone,
+            jobTemplate=JobTemplateSpec(
+                spec=JobSpec(
+                    template=PodTemplateSpec(
+                        spec=PodSpec(
+                            restartPolicy="Never",
+                            containers=[Container(name="noop", image="chronos-runner:dev")],
+                        )
+                    )
+                )
+            ),
+        ),
+    )
+
+
+def test_controller_creates_a_job_at_the_scheduled_minute_in_a_non_utc_zone(
+    k8s: Client, namespace: str
+) -> None:
+    tz = ZoneInfo(ZONE)
+    now = datetime.now(tz)
+    # The next whole minute at least 15 s away, as a daily schedule in Kathmandu time.
+    target = (now + timedelta(seconds=75)).replace(second=0, microsecond=0)
+    schedule = f"{target.minute} {target.hour} * * *"
+    assert next_run_times(schedule, ZONE, now, 1) == [target]
+
+    k8s.create(cron_job("kathmandu", namespace, schedule, ZONE))
+
+    deadline = time.monotonic() + (target - now).total_seconds() + 60
+    jobs: list[Job] = []
+    while time.monotonic() < deadline and not jobs:
+        jobs = list(k8s.list(Job, namespace=namespace))
+        time.sleep(1)
+    seen_at = datetime.now(UTC)
+
+    assert len(jobs) == 1, "the CronJob controller created no Job in time"
+    meta = jobs[0].metadata
+    assert meta is not None
+    assert meta.annotations is not None
+    assert meta.ownerReferences
+    assert meta.ownerReferences[0].kind == "CronJob"
+    scheduled = datetime.fromisoformat(meta.annotations[SCHEDULED_ANNOTATION])
+    assert scheduled == target
+    assert meta.creationTimestamp is not None
+    assert target <= meta.creationTimestamp <= target + timedelta(seconds=30)
+    assert seen_at >= target.astimezone(UTC)
