@@ -224,20 +224,24 @@ class Cluster:
             time.sleep(0.25)
         raise ClusterError(f"kube-apiserver not ready in time: {last}")
 
-    def stop(self) -> None:
+    def pids(self) -> dict[str, int]:
         if not self.state_file.exists():
-            return
+            return {}
         pids: dict[str, int] = json.loads(self.state_file.read_text())["pids"]
+        return pids
+
+    def stop(self) -> None:
+        pids = self.pids()
+        if not pids:
+            return
         # Reverse start order: the controller manager first, etcd last.
         for pid in reversed(list(pids.values())):
             _terminate(pid)
         self.state_file.unlink()
 
     def running(self) -> bool:
-        if not self.state_file.exists():
-            return False
-        pids: dict[str, int] = json.loads(self.state_file.read_text())["pids"]
-        return all(_alive(p) for p in pids.values())
+        pids = self.pids()
+        return bool(pids) and all(_alive(p) for p in pids.values())
 
 
 def _alive(pid: int) -> bool:

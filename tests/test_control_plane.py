@@ -1,18 +1,22 @@
-"""kube-controller-manager really runs CronJobs on the local control plane, in their zone."""
+"""The local control plane is real: CronJobs fire in their zone, GC collects, tokens work."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from lightkube import Client
+from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.batch_v1 import CronJobSpec, JobSpec, JobTemplateSpec
 from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
-from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import ConfigMap, ServiceAccount
 
+from chronos.devcluster.cluster import Cluster
 from chronos.schedule.cron import next_run_times
 
 pytestmark = pytest.mark.cluster
@@ -72,3 +76,57 @@ def test_controller_creates_a_job_at_the_scheduled_minute_in_a_non_utc_zone(
     assert meta.creationTimestamp is not None
     assert target <= meta.creationTimestamp <= target + timedelta(seconds=30)
     assert seen_at >= target.astimezone(UTC)
+
+
+def test_garbage_collector_removes_owned_objects(k8s: Client, namespace: str) -> None:
+    owner = k8s.create(ConfigMap(metadata=ObjectMeta(name="owner", namespace=namespace)))
+    assert owner.metadata is not None
+    assert owner.metadata.uid is not None
+    ref = OwnerReference(apiVersion="v1", kind="ConfigMap", name="owner", uid=owner.metadata.uid)
+    k8s.create(
+        ConfigMap(metadata=ObjectMeta(name="owned", namespace=namespace, ownerReferences=[ref]))
+    )
+    k8s.delete(ConfigMap, "owner", namespace=namespace)
+    deadline = time.monotonic() + 60
+    names = {"owned"}
+    while time.monotonic() < deadline and "owned" in names:
+        names = {c.metadata.name for c in k8s.list(ConfigMap, namespace=namespace) if c.metadata}
+        time.sleep(0.5)
+    assert "owned" not in names, "the garbage collector did not remove the owned ConfigMap"
+
+
+def test_service_account_tokens_authenticate(cluster: Cluster, k8s: Client, namespace: str) -> None:
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name="robot", namespace=namespace)))
+    token = k8s.create(
+        ServiceAccount.Token(
+            metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=600)
+        ),
+        "robot",
+        namespace=namespace,
+    )
+    assert token.status is not None
+    server = json.loads(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    out = cluster.kubectl(
+        "--kubeconfig=/dev/null",
+        f"--server={server}",
+        "--insecure-skip-tls-verify",
+        f"--token={token.status.token}",
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    )
+    assert out == f"system:serviceaccount:{namespace}:robot"
+    # RBAC is on: a fresh ServiceAccount may not list Secrets.
+    denied = cluster.kubectl(
+        "--kubeconfig=/dev/null",
+        f"--server={server}",
+        "--insecure-skip-tls-verify",
+        f"--token={token.status.token}",
+        "get",
+        "secrets",
+        "-n",
+        namespace,
+        check=False,
+    )
+    assert "forbidden" in denied
