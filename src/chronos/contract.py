@@ -1,0 +1,51 @@
+"""The contract between the operator's Job template, the runner and the REST facade.
+
+Names that more than one component must agree on live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from chronos.models.chronosjob import GROUP
+
+# ------------------------------------------------------------------ annotations, labels
+
+#: On a ChronosJob: any new value asks for one immediate run (at most one per value).
+RUN_NOW_ANNOTATION: Final = f"{GROUP}/run-now"
+#: On the ChronosJob: the run-now tokens already served, newest first (JSON list).
+RUN_NOW_DONE_ANNOTATION: Final = f"{GROUP}/run-now-done"
+#: On Jobs and their pod templates: "schedule" or "run-now" (absent means "schedule").
+TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
+#: On Jobs created by run-now: the token that asked for them.
+RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
+#: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
+JOB_LABEL: Final = f"{GROUP}/chronosjob"
+#: Set by the CronJob controller on each Job it creates (RFC 3339).
+SCHEDULED_TIMESTAMP_ANNOTATION: Final = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+
+# ------------------------------------------------------- runner environment (set by the
+# operator's Job template; the runner's settings read them with the CHRONOS_ prefix)
+
+ENV_JOB_NAME: Final = "CHRONOS_JOB_NAME"  # the ChronosJob
+ENV_JOB_NAMESPACE: Final = "CHRONOS_JOB_NAMESPACE"  # downward API: metadata.namespace
+ENV_RUN_ID: Final = "CHRONOS_RUN_ID"  # downward API: the pod's job-name label
+ENV_POD_NAME: Final = "CHRONOS_POD_NAME"  # downward API: metadata.name
+ENV_TRIGGER: Final = "CHRONOS_TRIGGER"  # downward API: the trigger annotation
+ENV_TASK: Final = "CHRONOS_TASK"  # JSON of spec.task (camelCase, as in the CR)
+ENV_TIMEOUT_SECONDS: Final = "CHRONOS_TIMEOUT_SECONDS"
+ENV_HISTORY_LIMIT: Final = "CHRONOS_HISTORY_LIMIT"
+ENV_COREHUB_URL: Final = "CHRONOS_COREHUB_URL"
+ENV_COREHUB_USERNAME: Final = "CHRONOS_COREHUB_USERNAME"  # secretKeyRef
+ENV_COREHUB_PASSWORD: Final = "CHRONOS_COREHUB_PASSWORD"  # noqa: S105 (secretKeyRef)
+ENV_COREHUB_CA_FILE: Final = "CHRONOS_COREHUB_CA_FILE"  # path of a mounted CA bundle
+ENV_COREHUB_INSECURE_SKIP_VERIFY: Final = "CHRONOS_COREHUB_INSECURE_SKIP_VERIFY"
+
+#: Where the CA bundle Secret is mounted in runner pods.
+COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"
+
+#: The runner writes its RunRecord (JSON, camelCase, at most 4 KiB) here, so the
+#: operator can record the run even when the runner could not write the status.
+TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
+#: Overrides TERMINATION_MESSAGE_PATH (the test node agent runs pods as local processes).
+ENV_TERMINATION_MESSAGE_PATH: Final = "CHRONOS_TERMINATION_MESSAGE_PATH"
