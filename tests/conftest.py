@@ -20,6 +20,9 @@ from chronos import kube
 from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.cluster import Cluster
 
+# Fixture modules of the components, one per line.
+pytest_plugins: list[str] = []
+
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
