@@ -90,7 +90,11 @@ def test_garbage_collector_removes_owned_objects(k8s: Client, namespace: str) ->
     deadline = time.monotonic() + 60
     names = {"owned"}
     while time.monotonic() < deadline and "owned" in names:
-        names = {c.metadata.name for c in k8s.list(ConfigMap, namespace=namespace) if c.metadata}
+        names = {
+            c.metadata.name
+            for c in k8s.list(ConfigMap, namespace=namespace)
+            if c.metadata and c.metadata.name
+        }
         time.sleep(0.5)
     assert "owned" not in names, "the garbage collector did not remove the owned ConfigMap"
 

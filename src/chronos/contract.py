@@ -21,6 +21,12 @@ TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
 RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
 #: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
 JOB_LABEL: Final = f"{GROUP}/chronosjob"
+#: On CronJobs, Jobs and pod templates: the full name of the ChronosJob (label values
+#: are limited to 63 characters, names are not).
+CHRONOSJOB_ANNOTATION: Final = f"{GROUP}/chronosjob"
+#: On CronJobs: the lastScheduleTime the operator wrote to stop a schedule edit from
+#: firing a run for a slot that passed before the edit (kubernetes/kubernetes#63371).
+SCHEDULE_RESET_ANNOTATION: Final = f"{GROUP}/schedule-reset-at"
 #: Set by the CronJob controller on each Job it creates (RFC 3339).
 SCHEDULED_TIMESTAMP_ANNOTATION: Final = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 

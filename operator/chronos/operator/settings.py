@@ -39,6 +39,23 @@ class OperatorSettings(ComponentSettings):
         default=20, ge=1, le=100, description="Default for spec.historyLimit."
     )
 
+    health_port: int = Field(
+        default=8080, ge=0, le=65535, description="Port of /healthz, /readyz and /metrics."
+    )
+    health_host: str = Field(default="0.0.0.0", description="Address the health port binds.")  # noqa: S104
+    leader_election: bool = Field(
+        default=True, description="Run only while holding the leader Lease (for replicas > 1)."
+    )
+    lease_name: str = Field(default="chronos-operator", description="Name of the leader Lease.")
+    lease_namespace: str = Field(
+        default="",
+        description="Namespace of the Lease; empty means the operator's own namespace.",
+    )
+    lease_duration_seconds: float = Field(
+        default=15, gt=0, description="A standby takes over after this long without renewal."
+    )
+    lease_renew_seconds: float = Field(default=5, gt=0, description="How often the leader renews.")
+
     @field_validator("default_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:

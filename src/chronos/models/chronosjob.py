@@ -415,6 +415,10 @@ class ChronosJobStatus(_Model):
     last_schedule_time: datetime | None = Field(
         default=None, description="When the CronJob last created a Job on schedule."
     )
+    slots_checked_until: datetime | None = Field(
+        default=None,
+        description="Scheduled slots up to this time have been checked for missed runs.",
+    )
     last_run: RunRecord | None = None
     history: list[RunRecord] | None = Field(
         default=None, max_length=MAX_HISTORY, description="Past runs, newest first."

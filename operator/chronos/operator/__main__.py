@@ -1,0 +1,117 @@
+"""``python -m chronos.operator``: run the Chronos operator.
+
+Configuration comes from CHRONOS_* environment variables (docs/configuration.md); a
+bad or unknown one stops the process at once with exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import kopf
+from lightkube import ConfigError
+
+from chronos import kube, logs
+from chronos.operator import handlers, metrics
+from chronos.operator.kubeio import FIELD_MANAGER
+from chronos.operator.leader import Leadership, LeaseConfig
+from chronos.operator.reconcile import OperatorContext
+from chronos.operator.settings import OperatorSettings
+from chronos.settings import SettingsError
+
+log = logging.getLogger("chronos.operator")
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _lease_namespace(settings: OperatorSettings) -> str:
+    if settings.lease_namespace:
+        return settings.lease_namespace
+    return SA_NAMESPACE.read_text().strip() if SA_NAMESPACE.exists() else "default"
+
+
+async def run(settings: OperatorSettings) -> int:
+    health = metrics.Health()
+    server = await health.serve(settings.health_host, settings.health_port)
+    client = kube.async_client(field_manager=FIELD_MANAGER)
+    health.ready.set()
+    identity = f"{socket.gethostname()}-{os.getpid()}"
+    leadership = Leadership(
+        client,
+        LeaseConfig(
+            name=settings.lease_name,
+            namespace=_lease_namespace(settings),
+            identity=identity,
+            duration=settings.lease_duration_seconds,
+            renew=settings.lease_renew_seconds,
+        ),
+    )
+    if settings.leader_election:
+        await leadership.acquire()
+        metrics.LEADER.set(1)
+    stop = asyncio.Event()
+    keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
+    ctx = OperatorContext(client=client, settings=settings)
+    operator = asyncio.create_task(
+        kopf.operator(
+            registry=handlers.registry,
+            standalone=True,
+            clusterwide=not settings.namespace_list,
+            namespaces=settings.namespace_list,
+            memo=kopf.Memo(ctx=ctx),
+            stop_flag=stop,
+        )
+    )
+    housekeeping = asyncio.create_task(handlers.housekeeping_loop(ctx, stop))
+    lost = asyncio.create_task(leadership.lost.wait())
+    await asyncio.wait({operator, lost}, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if lost.done() and not operator.done():
+        log.error("lost the leader lease; stopping so that only one replica acts")
+        stop.set()
+        code = 1
+    with contextlib.suppress(asyncio.CancelledError):
+        await operator
+    stop.set()
+    # Kopf cancels the loop's other tasks when it stops; that is a normal end for them.
+    with contextlib.suppress(asyncio.CancelledError):
+        await housekeeping
+    for task in (keeper, lost):
+        if task:
+            task.cancel()
+    if settings.leader_election and code == 0:
+        await leadership.release()
+    metrics.LEADER.set(0)
+    await server.cleanup()
+    return code
+
+
+def main() -> None:
+    logs.configure()
+    try:
+        settings = OperatorSettings.from_env()
+    except SettingsError as exc:
+        print(f"chronos-operator: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    log.info(
+        "starting",
+        extra={
+            "namespaces": settings.namespace_list or "all",
+            "default_time_zone": settings.default_time_zone,
+            "runner_image": settings.runner_image,
+        },
+    )
+    try:
+        sys.exit(asyncio.run(run(settings)))
+    except ConfigError as exc:
+        print(f"chronos-operator: cannot reach Kubernetes: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""What the operator's watches have seen: ChronosJobs and their Jobs, kept in memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Key = tuple[str, str]
+
+
+class WatchCache:
+    def __init__(self) -> None:
+        self._chronosjobs: dict[Key, dict[str, Any]] = {}
+        self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}
+
+    def chronosjob_event(self, kind: str | None, cr: dict[str, Any]) -> None:
+        key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
+        if kind == "DELETED":
+            self._chronosjobs.pop(key, None)
+            self._jobs.pop(key, None)
+        else:
+            self._chronosjobs[key] = cr
+
+    def job_event(
+        self, namespace: str, chronosjob: str, kind: str | None, job: dict[str, Any]
+    ) -> None:
+        jobs = self._jobs.setdefault((namespace, chronosjob), {})
+        if kind == "DELETED":
+            jobs.pop(job["metadata"]["name"], None)
+        else:
+            jobs[job["metadata"]["name"]] = job
+
+    def all_chronosjobs(self) -> list[dict[str, Any]]:
+        return list(self._chronosjobs.values())
+
+    def jobs_of(self, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
+        return list(self._jobs.get((namespace, chronosjob), {}).values())
+
+    def count(self) -> int:
+        return len(self._chronosjobs)

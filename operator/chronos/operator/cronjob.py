@@ -1,0 +1,231 @@
+"""The desired CronJob for a ChronosJob: a pure function of the spec and the settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chronos import contract as c
+from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec
+from chronos.models.resolve import ResolvedSchedule
+from chronos.operator.naming import cronjob_name, label_value, run_now_job_name
+from chronos.operator.settings import OperatorSettings
+
+RUNNER_UID = 65532
+SUCCESSFUL_JOBS_KEPT = 3
+FAILED_JOBS_KEPT = 5
+#: Finished Jobs stay at least this long so the operator can account for every slot.
+JOB_TTL_SECONDS = 24 * 3600
+RUNNER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+
+
+class ConfigError(ValueError):
+    """The spec is valid but cannot be run with this operator's configuration."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def labels(chronosjob: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "chronos",
+        "app.kubernetes.io/instance": label_value(chronosjob),
+        "app.kubernetes.io/component": "runner",
+        "app.kubernetes.io/managed-by": "chronos-operator",
+        c.JOB_LABEL: label_value(chronosjob),
+    }
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def _runner_env(
+    name: str, spec: ChronosJobSpec, settings: OperatorSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Environment, volumes and volume mounts of the runner container."""
+    hub = spec.core_hub
+    url = (hub.url if hub else None) or settings.corehub_url
+    if not url:
+        raise ConfigError(
+            "spec.coreHub.url", "no CoreHub URL: set it here or the operator's CHRONOS_COREHUB_URL"
+        )
+    creds = hub.credentials_secret_ref if hub else None
+    secret = creds.name if creds else settings.corehub_credentials_secret
+    if not secret:
+        raise ConfigError(
+            "spec.coreHub.credentialsSecretRef",
+            "no CoreHub credentials: reference a Secret here or set the operator's "
+            "CHRONOS_COREHUB_CREDENTIALS_SECRET",
+        )
+    user_key = creds.username_key if creds else "username"
+    password_key = creds.password_key if creds else "password"
+    env: list[dict[str, Any]] = [
+        {"name": c.ENV_JOB_NAME, "value": name},
+        _field_env(c.ENV_JOB_NAMESPACE, "metadata.namespace"),
+        _field_env(c.ENV_RUN_ID, "metadata.labels['batch.kubernetes.io/job-name']"),
+        _field_env(c.ENV_POD_NAME, "metadata.name"),
+        _field_env(c.ENV_TRIGGER, f"metadata.annotations['{c.TRIGGER_ANNOTATION}']"),
+        {"name": c.ENV_TASK, "value": spec.task.model_dump_json(exclude_none=True)},
+        {"name": c.ENV_HISTORY_LIMIT, "value": str(spec.history_limit)},
+        {"name": c.ENV_COREHUB_URL, "value": url},
+        {
+            "name": c.ENV_COREHUB_USERNAME,
+            "valueFrom": {"secretKeyRef": {"name": secret, "key": user_key}},
+        },
+        {
+            "name": c.ENV_COREHUB_PASSWORD,
+            "valueFrom": {"secretKeyRef": {"name": secret, "key": password_key}},
+        },
+    ]
+    if spec.timeout_seconds is not None:
+        env.append({"name": c.ENV_TIMEOUT_SECONDS, "value": str(spec.timeout_seconds)})
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    tls = hub.tls if hub else None
+    if tls and tls.insecure_skip_verify:
+        env.append({"name": c.ENV_COREHUB_INSECURE_SKIP_VERIFY, "value": "true"})
+    if tls and tls.ca_secret_ref:
+        ref = tls.ca_secret_ref
+        volumes.append(
+            {
+                "name": "corehub-ca",
+                "secret": {"secretName": ref.name, "items": [{"key": ref.key, "path": "ca.crt"}]},
+            }
+        )
+        mounts.append({"name": "corehub-ca", "mountPath": c.COREHUB_CA_MOUNT, "readOnly": True})
+        env.append({"name": c.ENV_COREHUB_CA_FILE, "value": f"{c.COREHUB_CA_MOUNT}/ca.crt"})
+    return env, volumes, mounts
+
+
+def build_cronjob(
+    *,
+    name: str,
+    namespace: str,
+    uid: str,
+    spec: ChronosJobSpec,
+    schedule: ResolvedSchedule,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    """The complete CronJob manifest, for server-side apply (every field we own, no more)."""
+    env, volumes, mounts = _runner_env(name, spec, settings)
+    job_labels = labels(name)
+    owner = {c.CHRONOSJOB_ANNOTATION: name}
+    job_spec: dict[str, Any] = {
+        "backoffLimit": spec.retries,
+        "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
+        "template": {
+            "metadata": {"labels": job_labels, "annotations": owner},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": settings.runner_service_account,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": RUNNER_UID,
+                    "runAsGroup": RUNNER_UID,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "containers": [
+                    {
+                        "name": "runner",
+                        "image": settings.runner_image,
+                        "imagePullPolicy": settings.runner_image_pull_policy,
+                        "command": ["python", "-m", "chronos.runner"],
+                        "env": env,
+                        "resources": RUNNER_RESOURCES,
+                        "terminationMessagePolicy": "FallbackToLogsOnError",
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "readOnlyRootFilesystem": True,
+                            "runAsNonRoot": True,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
+                        **({"volumeMounts": mounts} if mounts else {}),
+                    }
+                ],
+                **({"volumes": volumes} if volumes else {}),
+            },
+        },
+    }
+    if spec.timeout_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.timeout_seconds
+    cron_spec: dict[str, Any] = {
+        "schedule": schedule.cron,
+        "timeZone": schedule.time_zone,
+        "suspend": not spec.enabled,
+        "concurrencyPolicy": spec.concurrency_policy,
+        "successfulJobsHistoryLimit": SUCCESSFUL_JOBS_KEPT,
+        "failedJobsHistoryLimit": FAILED_JOBS_KEPT,
+        "jobTemplate": {
+            "metadata": {"labels": job_labels, "annotations": owner},
+            "spec": job_spec,
+        },
+    }
+    if spec.starting_deadline_seconds is not None:
+        cron_spec["startingDeadlineSeconds"] = spec.starting_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": cronjob_name(name),
+            "namespace": namespace,
+            "labels": job_labels,
+            "annotations": owner,
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": KIND,
+                    "name": name,
+                    "uid": uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": cron_spec,
+    }
+
+
+def run_now_job(cronjob: dict[str, Any], *, chronosjob: str, token: str) -> dict[str, Any]:
+    """A Job from the CronJob's template, as ``kubectl create job --from=cronjob/...`` makes.
+
+    Its name is derived from the token, so asking twice with one token cannot create two
+    Jobs: the second create is a conflict.
+    """
+    template = cronjob["spec"]["jobTemplate"]
+    meta = template.get("metadata") or {}
+    marks = {c.TRIGGER_ANNOTATION: "run-now", c.RUN_NOW_TOKEN_ANNOTATION: token}
+    spec = dict(template["spec"])
+    pod_template = dict(spec["template"])
+    pod_meta = dict(pod_template.get("metadata") or {})
+    pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), **marks}
+    pod_template["metadata"] = pod_meta
+    spec["template"] = pod_template
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": run_now_job_name(chronosjob, token),
+            "namespace": cronjob["metadata"]["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": {
+                **(meta.get("annotations") or {}),
+                **marks,
+                "cronjob.kubernetes.io/instantiate": "manual",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": cronjob["metadata"]["name"],
+                    "uid": cronjob["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": spec,
+    }

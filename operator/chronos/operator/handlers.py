@@ -1,0 +1,247 @@
+"""Kopf handlers: the operator's reactions to ChronosJobs, CronJobs and Jobs.
+
+Registering them is the side effect of importing this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from lightkube import ApiError
+
+from chronos import contract as c
+from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import GROUP, PLURAL, VERSION
+from chronos.operator import kubeio, metrics, runs
+from chronos.operator import status as st
+from chronos.operator.reconcile import (
+    OperatorContext,
+    RejectedError,
+    desired_state,
+    is_subset,
+    name_of,
+    post_event,
+    reconcile,
+)
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_SECONDS = 30.0
+
+#: The operator's handlers. An explicit registry (not Kopf's global one) so that what
+#: runs is exactly what ``python -m chronos.operator`` passes to Kopf.
+registry = kopf.OperatorRegistry()
+
+
+def _ctx(memo: Any) -> OperatorContext:
+    ctx: OperatorContext = memo["ctx"]
+    return ctx
+
+
+async def _get(ctx: OperatorContext, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj = await ctx.client.get(ChronosJobResource, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+    cr = kubeio.as_dict(obj)
+    return None if cr["metadata"].get("deletionTimestamp") else cr
+
+
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    # In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config.
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup(registry=registry)
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Kopf's bookkeeping goes to our own annotations, never to spec or to status fields
+    # the CRD would prune.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.reporting_component = "chronos-operator"
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+@kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+@kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
+async def on_chronosjob(body: kopf.Body, memo: Any, **_: Any) -> None:
+    try:
+        await reconcile(_ctx(memo), dict(body))
+    except Exception:
+        metrics.ERRORS.labels("reconcile").inc()
+        raise  # Kopf retries with backoff
+
+
+@kopf.on.event(
+    "batch",
+    "v1",
+    "cronjobs",
+    annotations={c.CHRONOSJOB_ANNOTATION: kopf.PRESENT},
+    registry=registry,
+)
+async def on_cronjob(
+    event: kopf.RawEvent, namespace: str | None, annotations: kopf.Annotations, memo: Any, **_: Any
+) -> None:
+    """Undo manual edits and deletions; mirror when the CronJob last fired."""
+    ctx = _ctx(memo)
+    cr = await _get(ctx, namespace or "", annotations[c.CHRONOSJOB_ANNOTATION])
+    if cr is None:
+        return
+    namespace = cr["metadata"]["namespace"]
+    cronjob: dict[str, Any] = dict(event["object"])
+    try:
+        desired = desired_state(cr, ctx.settings)
+    except RejectedError:
+        return  # the ChronosJob's own handler reports it
+    if event["type"] == "DELETED" or not is_subset(desired.cronjob, cronjob):
+        log.info(
+            "%s/%s: CronJob drifted or was deleted; restoring", namespace, cr["metadata"]["name"]
+        )
+        await reconcile(ctx, cr)
+        return
+    last = (cronjob.get("status") or {}).get("lastScheduleTime")
+    reset = (cronjob["metadata"].get("annotations") or {}).get(c.SCHEDULE_RESET_ANNOTATION)
+    status = cr.get("status") or {}
+    if last and last != reset and last != status.get("lastScheduleTime"):
+        await kubeio.patch_status(
+            ctx.client,
+            namespace,
+            cr["metadata"]["name"],
+            {
+                "lastScheduleTime": last,
+                "nextRunTimes": st.next_run_times(
+                    desired.schedule, datetime.now(UTC), desired.spec.enabled
+                ),
+            },
+        )
+
+
+@kopf.on.event(
+    "batch", "v1", "jobs", annotations={c.CHRONOSJOB_ANNOTATION: kopf.PRESENT}, registry=registry
+)
+async def on_job(
+    event: kopf.RawEvent, namespace: str | None, annotations: kopf.Annotations, memo: Any, **_: Any
+) -> None:
+    """Record finished runs the runner could not report (deadline, backoff, no pod …)."""
+    job: dict[str, Any] = dict(event["object"])
+    ctx = _ctx(memo)
+    name = annotations[c.CHRONOSJOB_ANNOTATION]
+    ctx.cache.job_event(namespace or "", name, event["type"], job)
+    if event["type"] == "DELETED" or not runs.finished(job):
+        return
+    cr = await _get(ctx, namespace or "", name)
+    if cr is None:
+        return
+    namespace = cr["metadata"]["namespace"]
+    history = (cr.get("status") or {}).get("history") or []
+    if any(h.get("runId") == job["metadata"]["name"] for h in history):
+        return
+    pods = await kubeio.pods_of(ctx.client, namespace, job["metadata"]["name"])
+    record = runs.unreported_run(job, pods, history)
+    if record is None:
+        return
+    limit = (cr.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
+    if await kubeio.record_runs(ctx.client, namespace, name, [record], limit):
+        metrics.RUNS_RECORDED.labels(record.result).inc()
+        log.info(
+            "%s/%s: recorded unreported run %s (%s)", namespace, name, record.run_id, record.result
+        )
+
+
+async def _serve_run_now(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    meta = cr["metadata"]
+    annotations = meta.get("annotations") or {}
+    token = annotations.get(c.RUN_NOW_ANNOTATION)
+    served = kubeio.served_tokens(annotations)
+    if not token or token in served:
+        return
+    job = await kubeio.run_now(ctx.client, meta["namespace"], meta["name"], token, served)
+    if job:
+        metrics.RUNS_STARTED.inc()
+        post_event(
+            "Normal", cr, reason="RunNow", message=f"created Job {job} for run-now token {token!r}"
+        )
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+async def on_chronosjob_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    ctx = _ctx(memo)
+    cr: dict[str, Any] = dict(event["object"])
+    ctx.cache.chronosjob_event(event["type"], cr)
+    if event["type"] != "DELETED":
+        await _serve_run_now(ctx, cr)
+
+
+async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
+    """Every HOUSEKEEPING_SECONDS, visit each ChronosJob once.
+
+    One loop over the cache rather than a Kopf timer per object: timers would make Kopf
+    put a finalizer on every ChronosJob, and a ChronosJob must stay deletable while the
+    operator is down.
+    """
+    while not stop.is_set():
+        for cr in ctx.cache.all_chronosjobs():
+            try:
+                await housekeeping(ctx, cr)
+            except Exception:
+                metrics.ERRORS.labels("housekeeping").inc()
+                log.exception("housekeeping of %s failed", name_of(cr))
+        metrics.MANAGED.set(ctx.cache.count())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_SECONDS)
+
+
+async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Keep nextRunTimes current, record missed slots, and retry unserved run-now tokens."""
+    meta, status = cr["metadata"], cr.get("status") or {}
+    try:
+        desired = desired_state(cr, ctx.settings)
+    except RejectedError:
+        return
+    await _serve_run_now(ctx, cr)
+    now = datetime.now(UTC)
+    spec = desired.spec
+    fields: dict[str, Any] = {}
+    upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
+    if upcoming != status.get("nextRunTimes"):
+        fields["nextRunTimes"] = upcoming
+    missed: list[Any] = []
+    since = status.get("slotsCheckedUntil")
+    if spec.enabled and since:
+        jobs = ctx.cache.jobs_of(meta["namespace"], meta["name"])
+        missed, mark = runs.missed_slots(
+            desired.schedule,
+            since=datetime.fromisoformat(since),
+            now=now,
+            jobs=jobs,
+            history=status.get("history") or [],
+            context=runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds),
+        )
+        if mark != datetime.fromisoformat(since):
+            fields["slotsCheckedUntil"] = st.rfc3339(mark)
+    if missed:
+        await kubeio.record_runs(
+            ctx.client, meta["namespace"], meta["name"], missed, spec.history_limit
+        )
+        for record in missed:
+            metrics.RUNS_RECORDED.labels(record.result).inc()
+            post_event(
+                "Warning",
+                cr,
+                reason="MissedRun",
+                message=f"{record.scheduled_time}: {record.message}",
+            )
+    if fields:
+        await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], fields)

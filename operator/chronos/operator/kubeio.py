@@ -1,0 +1,189 @@
+"""The operator's writes to the API server (everything here does I/O)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+
+from lightkube import ApiError, AsyncClient
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
+
+from chronos import contract as c
+from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import RunRecord
+from chronos.models.history import prepend_run
+from chronos.operator.cronjob import run_now_job
+from chronos.operator.naming import cronjob_name
+from chronos.operator.status import rfc3339
+
+FIELD_MANAGER = "chronos-operator"
+CONFLICT_RETRIES = 8
+RUN_NOW_TOKENS_KEPT = 20
+
+log = logging.getLogger(__name__)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+    return result
+
+
+async def get_cronjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return as_dict(await client.get(CronJob, name, namespace=namespace))
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+
+
+async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any]) -> None:
+    manifest_obj = cast(CronJob, CronJob.from_dict(manifest))
+    await client.apply(manifest_obj, field_manager=FIELD_MANAGER, force=True)
+
+
+async def reset_schedule_clock(
+    client: AsyncClient, namespace: str, name: str, now: datetime
+) -> None:
+    """Make the CronJob controller count slots from ``now``, not from its last run.
+
+    The controller starts a Job at once for the newest slot between lastScheduleTime and
+    now under the *new* schedule, so editing a schedule (or resuming a suspended job) can
+    fire a run nobody asked for (kubernetes/kubernetes#63371).
+    """
+    stamp = rfc3339(now)
+    await client.patch(
+        CronJob,
+        name,
+        {"metadata": {"annotations": {c.SCHEDULE_RESET_ANNOTATION: stamp}}},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
+    await client.patch(
+        CronJob.Status,
+        name,
+        {"status": {"lastScheduleTime": stamp}},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
+
+
+async def patch_status(
+    client: AsyncClient, namespace: str, name: str, fields: dict[str, Any]
+) -> bool:
+    """Merge the operator's own status fields (no other writer touches them)."""
+    try:
+        await client.patch(
+            ChronosJobResource.Status,
+            name,
+            {"status": fields},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise
+    return True
+
+
+async def update_status(
+    client: AsyncClient,
+    namespace: str,
+    name: str,
+    change: Callable[[dict[str, Any]], dict[str, Any] | None],
+) -> bool:
+    """Read-modify-write of a ChronosJob status, guarded by the resource version.
+
+    ``change`` gets the current status and returns the fields to merge (or None for no
+    write); on a conflict it is called again with the fresh status, so a concurrent
+    writer's entries (the runner's) are never lost. Returns False if the job is gone.
+    """
+    for _ in range(CONFLICT_RETRIES):
+        try:
+            current = as_dict(await client.get(ChronosJobResource, name, namespace=namespace))
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return False
+            raise
+        fields = change(current.get("status") or {})
+        if not fields:
+            return True
+        body = {
+            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+            "status": fields,
+        }
+        try:
+            await client.patch(
+                ChronosJobResource.Status,
+                name,
+                body,
+                namespace=namespace,
+                patch_type=PatchType.MERGE,
+            )
+            return True
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return False
+            if exc.status.code != 409:
+                raise
+    raise RuntimeError(f"status of {namespace}/{name}: still conflicting after retries")
+
+
+async def record_runs(
+    client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
+) -> bool:
+    def change(status: dict[str, Any]) -> dict[str, Any] | None:
+        history = list(status.get("history") or [])
+        known = {h.get("runId") for h in history}
+        new = [r for r in records if r.run_id not in known]
+        if not new:
+            return None
+        for record in new:
+            history = prepend_run(history, record, limit)
+        return {"history": history}
+
+    return await update_status(client, namespace, name, change)
+
+
+async def pods_of(client: AsyncClient, namespace: str, job: str) -> list[dict[str, Any]]:
+    pods = client.list(Pod, namespace=namespace, labels={"batch.kubernetes.io/job-name": job})
+    return [as_dict(p) async for p in pods]
+
+
+def served_tokens(annotations: dict[str, str]) -> list[str]:
+    try:
+        tokens = json.loads(annotations.get(c.RUN_NOW_DONE_ANNOTATION) or "[]")
+    except ValueError:
+        return []
+    return [t for t in tokens if isinstance(t, str)] if isinstance(tokens, list) else []
+
+
+async def run_now(
+    client: AsyncClient, namespace: str, chronosjob: str, token: str, served: list[str]
+) -> str | None:
+    """Create the run-now Job for ``token`` (once), then remember the token as served."""
+    cronjob = await get_cronjob(client, namespace, cronjob_name(chronosjob))
+    if cronjob is None:
+        return None
+    manifest = run_now_job(cronjob, chronosjob=chronosjob, token=token)
+    try:
+        await client.create(cast(Job, Job.from_dict(manifest)), field_manager=FIELD_MANAGER)
+    except ApiError as exc:
+        if exc.status.code != 409:
+            raise
+    tokens = [token, *[t for t in served if t != token]][:RUN_NOW_TOKENS_KEPT]
+    await client.patch(
+        ChronosJobResource,
+        chronosjob,
+        {"metadata": {"annotations": {c.RUN_NOW_DONE_ANNOTATION: json.dumps(tokens)}}},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
+    name: str = manifest["metadata"]["name"]
+    return name

@@ -1,0 +1,51 @@
+"""Prometheus metrics and the liveness/readiness endpoints of the operator."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+RECONCILES = Counter(
+    "chronos_operator_reconciles_total", "ChronosJob reconciliations by outcome", ["outcome"]
+)
+ERRORS = Counter("chronos_operator_errors_total", "Unexpected errors in handlers", ["handler"])
+RECONCILE_SECONDS = Histogram(
+    "chronos_operator_reconcile_duration_seconds", "Time to reconcile one ChronosJob"
+)
+MANAGED = Gauge("chronos_operator_managed_jobs", "ChronosJobs this operator manages")
+RUNS_RECORDED = Counter(
+    "chronos_operator_runs_recorded_total",
+    "Runs recorded by the operator (unreported or missed)",
+    ["result"],
+)
+RUNS_STARTED = Counter("chronos_operator_run_now_total", "Jobs created by run-now requests")
+LEADER = Gauge("chronos_operator_leader", "1 while this replica holds the leader lease")
+
+
+class Health:
+    """Live while the process serves; ready once it can talk to the API server."""
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+
+    async def serve(self, host: str, port: int) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+    async def _healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        ok = self.ready.is_set()
+        return web.json_response({"ready": ok}, status=200 if ok else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,183 @@
+"""Reconciling one ChronosJob into its CronJob (shared by every handler that needs it)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+from lightkube import AsyncClient
+from pydantic import ValidationError
+
+from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.resolve import ResolvedSchedule, resolve_schedule
+from chronos.operator import kubeio, metrics
+from chronos.operator import status as st
+from chronos.operator.cache import WatchCache
+from chronos.operator.cronjob import ConfigError, build_cronjob
+from chronos.operator.naming import cronjob_name
+from chronos.operator.settings import OperatorSettings
+from chronos.schedule import ScheduleError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OperatorContext:
+    client: AsyncClient
+    settings: OperatorSettings
+    cache: WatchCache = field(default_factory=WatchCache)
+
+
+@dataclass(frozen=True)
+class Desired:
+    spec: ChronosJobSpec
+    schedule: ResolvedSchedule
+    cronjob: dict[str, Any]
+
+
+class RejectedError(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def name_of(cr: dict[str, Any]) -> str:
+    name: str = cr["metadata"]["name"]
+    return name
+
+
+def post_event(kind: str, cr: dict[str, Any], *, reason: str, message: str) -> None:
+    """A Kubernetes Event on the ChronosJob (kopf posts it in the background)."""
+    kopf.event(cast(kopf.Body, cr), type=kind, reason=reason, message=message)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"spec.{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(parts)
+
+
+def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
+    """What the CronJob must look like; raises RejectedError with a reason for bad specs."""
+    meta = cr["metadata"]
+    try:
+        spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
+        schedule = resolve_schedule(spec, settings.default_time_zone)
+        manifest = build_cronjob(
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta["uid"],
+            spec=spec,
+            schedule=schedule,
+            settings=settings,
+        )
+    except ValidationError as exc:
+        raise RejectedError("InvalidSpec", _validation_message(exc)) from None
+    except ScheduleError as exc:
+        reason = "InvalidTimeZone" if exc.field == "timeZone" else "InvalidSchedule"
+        raise RejectedError(reason, f"spec.{exc.field}: {exc.reason}") from None
+    except ConfigError as exc:
+        raise RejectedError("ConfigurationError", str(exc)) from None
+    return Desired(spec, schedule, manifest)
+
+
+def is_subset(desired: Any, actual: Any) -> bool:
+    """True if every field of ``desired`` has the same value in ``actual``.
+
+    The API server adds defaults (dnsPolicy, terminationMessagePath …) to what we
+    applied, so drift means a field *we* set differs, not that the objects differ.
+    """
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(
+            is_subset(v, actual.get(k)) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(desired) == len(actual)
+            and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True))
+        )
+    return bool(desired == actual)
+
+
+def _clock_needs_reset(existing: dict[str, Any], desired: dict[str, Any]) -> bool:
+    old, new = existing.get("spec", {}), desired["spec"]
+    return (
+        old.get("schedule") != new["schedule"]
+        or old.get("timeZone") != new["timeZone"]
+        or (bool(old.get("suspend")) and not new["suspend"])
+    )
+
+
+def _condition(status: dict[str, Any]) -> dict[str, Any]:
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == st.READY:
+            return dict(cond)
+    return {}
+
+
+async def reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    meta = cr["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    generation = meta.get("generation")
+    status = cr.get("status") or {}
+    now = datetime.now(UTC)
+    with metrics.RECONCILE_SECONDS.time():
+        try:
+            desired = desired_state(cr, ctx.settings)
+        except RejectedError as rejection:
+            previous = _condition(status)
+            unchanged = (
+                previous.get("reason") == rejection.reason
+                and previous.get("message") == rejection.message
+                and previous.get("observedGeneration") == generation
+            )
+            if not unchanged:
+                fields = st.rejected(
+                    status,
+                    generation=generation,
+                    reason=rejection.reason,
+                    message=rejection.message,
+                    now=now,
+                )
+                await kubeio.patch_status(ctx.client, namespace, name, fields)
+                post_event("Warning", cr, reason=rejection.reason, message=rejection.message)
+                log.warning("%s/%s rejected: %s", namespace, name, rejection.message)
+            metrics.RECONCILES.labels("rejected").inc()
+            return
+
+        existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
+        changed = existing is None or not is_subset(desired.cronjob, existing)
+        if existing is not None and _clock_needs_reset(existing, desired.cronjob):
+            await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
+        if changed:
+            await kubeio.apply_cronjob(ctx.client, desired.cronjob)
+        enabled = desired.spec.enabled
+        fields = st.reconciled(
+            status,
+            generation=generation,
+            schedule=desired.schedule,
+            cronjob=cronjob_name(name),
+            enabled=enabled,
+            now=now,
+        )
+        schedule_moved = (status.get("cron"), status.get("timeZone")) != (
+            desired.schedule.cron,
+            desired.schedule.time_zone,
+        )
+        if not enabled:
+            fields["slotsCheckedUntil"] = None
+        elif schedule_moved or not status.get("slotsCheckedUntil"):
+            # Slots before now belong to an old schedule or to a disabled period.
+            fields["slotsCheckedUntil"] = st.rfc3339(now)
+        await kubeio.patch_status(ctx.client, namespace, name, fields)
+        if changed:
+            action = "Created" if existing is None else "Updated"
+            post_event("Normal", cr, reason=action, message=fields["conditions"][-1]["message"])
+        metrics.RECONCILES.labels("applied" if changed else "unchanged").inc()
