@@ -52,7 +52,8 @@ def main() -> None:
     print(f"CRD established:   median {statistics.median(crd):.2f}s  (min {min(crd):.2f}s)")
     for name, values in memory.items():
         print(f"RSS {name:24} median {statistics.median(values):.0f} MiB")
-    print(f"RSS total                    {sum(statistics.median(v) for v in memory.values()):.0f} MiB")
+    total = sum(statistics.median(v) for v in memory.values())
+    print(f"RSS total                    {total:.0f} MiB")
 
 
 if __name__ == "__main__":

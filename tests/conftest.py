@@ -21,7 +21,12 @@ from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.cluster import Cluster
 
 # Fixture modules of the components, one per line.
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = [
+    "fixtures_corehub",
+    "fixtures_api",
+    "fixtures_nodeagent",
+    "fixtures_operator",
+]
 
 
 @pytest.fixture(scope="session")

@@ -8,23 +8,31 @@ keeps the name swappable in this single place.
 from httpx2 import (
     AsyncClient,
     Client,
+    ConnectError,
+    ConnectTimeout,
     HTTPError,
     HTTPStatusError,
+    PoolTimeout,
     RemoteProtocolError,
     Request,
     Response,
     Timeout,
+    TimeoutException,
     TransportError,
 )
 
 __all__ = [
     "AsyncClient",
     "Client",
+    "ConnectError",
+    "ConnectTimeout",
     "HTTPError",
     "HTTPStatusError",
+    "PoolTimeout",
     "RemoteProtocolError",
     "Request",
     "Response",
     "Timeout",
+    "TimeoutException",
     "TransportError",
 ]

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
 from lightkube import ApiError
+from lightkube.resources.core_v1 import Namespace
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
@@ -30,7 +31,6 @@ from chronos.operator.reconcile import (
 )
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_SECONDS = 30.0
 
 #: The operator's handlers. An explicit registry (not Kopf's global one) so that what
 #: runs is exactly what ``python -m chronos.operator`` passes to Kopf.
@@ -51,6 +51,14 @@ async def _get(ctx: OperatorContext, namespace: str, name: str) -> dict[str, Any
         raise
     cr = kubeio.as_dict(obj)
     return None if cr["metadata"].get("deletionTimestamp") else cr
+
+
+async def _namespace_terminating(ctx: OperatorContext, namespace: str) -> bool:
+    try:
+        ns = await ctx.client.get(Namespace, namespace)
+    except ApiError as exc:
+        return exc.status.code == 404
+    return bool(ns.status and ns.status.phase == "Terminating")
 
 
 @kopf.on.login(registry=registry)
@@ -105,6 +113,8 @@ async def on_cronjob(
         desired = desired_state(cr, ctx.settings)
     except RejectedError:
         return  # the ChronosJob's own handler reports it
+    if event["type"] == "DELETED" and await _namespace_terminating(ctx, namespace):
+        return  # the namespace is being deleted with everything in it
     if event["type"] == "DELETED" or not is_subset(desired.cronjob, cronjob):
         log.info(
             "%s/%s: CronJob drifted or was deleted; restoring", namespace, cr["metadata"]["name"]
@@ -185,7 +195,7 @@ async def on_chronosjob_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None
 
 
 async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
-    """Every HOUSEKEEPING_SECONDS, visit each ChronosJob once.
+    """Every CHRONOS_HOUSEKEEPING_SECONDS, visit each ChronosJob once.
 
     One loop over the cache rather than a Kopf timer per object: timers would make Kopf
     put a finalizer on every ChronosJob, and a ChronosJob must stay deletable while the
@@ -200,7 +210,7 @@ async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
                 log.exception("housekeeping of %s failed", name_of(cr))
         metrics.MANAGED.set(ctx.cache.count())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), HOUSEKEEPING_SECONDS)
+            await asyncio.wait_for(stop.wait(), ctx.settings.housekeeping_seconds)
 
 
 async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
@@ -228,6 +238,7 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
             jobs=jobs,
             history=status.get("history") or [],
             context=runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds),
+            grace=timedelta(seconds=ctx.settings.missed_run_grace_seconds),
         )
         if mark != datetime.fromisoformat(since):
             fields["slotsCheckedUntil"] = st.rfc3339(mark)

@@ -139,14 +139,14 @@ async def record_runs(
     client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
 ) -> bool:
     def change(status: dict[str, Any]) -> dict[str, Any] | None:
-        history = list(status.get("history") or [])
-        known = {h.get("runId") for h in history}
+        history = [RunRecord.model_validate(h) for h in status.get("history") or []]
+        known = {h.run_id for h in history}
         new = [r for r in records if r.run_id not in known]
         if not new:
             return None
         for record in new:
             history = prepend_run(history, record, limit)
-        return {"history": history}
+        return {"history": [h.model_dump(mode="json", exclude_none=True) for h in history]}
 
     return await update_status(client, namespace, name, change)
 

@@ -16,9 +16,6 @@ from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.status import rfc3339
 
-#: A slot with no Job this long after its time is counted as missed; the CronJob
-#: controller normally creates the Job within a second or two.
-MISSED_GRACE = timedelta(seconds=90)
 #: Bound on the slots examined in one pass (a long outage is summarised, not listed).
 MAX_SLOTS = 50
 
@@ -126,9 +123,15 @@ def missed_slots(
     jobs: list[dict[str, Any]],
     history: Iterable[dict[str, Any]],
     context: SlotContext,
+    grace: timedelta,
 ) -> tuple[list[RunRecord], datetime]:
-    """Slots in (since, now - grace] that produced no Job; returns them and the new mark."""
-    until = now - MISSED_GRACE
+    """Slots in (since, now - grace] that produced no Job; returns them and the new mark.
+
+    The CronJob controller normally creates a Job within a second or two of its slot;
+    ``grace`` (CHRONOS_MISSED_RUN_GRACE_SECONDS) is how long we wait before calling it
+    missed.
+    """
+    until = now - grace
     if until <= since:
         return [], since
     ran = {t.timestamp() for t in (scheduled_time(j) for j in jobs) if t}

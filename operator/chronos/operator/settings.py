@@ -56,6 +56,17 @@ class OperatorSettings(ComponentSettings):
     )
     lease_renew_seconds: float = Field(default=5, gt=0, description="How often the leader renews.")
 
+    housekeeping_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How often each ChronosJob's next runs and missed slots are refreshed.",
+    )
+    missed_run_grace_seconds: float = Field(
+        default=90,
+        ge=0,
+        description="A slot with no Job this long after its time is recorded as missed.",
+    )
+
     @field_validator("default_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:

@@ -27,8 +27,9 @@ class ResolvedSchedule:
 def effective_cron(schedule: Schedule) -> str:
     if schedule.cron is not None:
         return schedule.cron
-    assert schedule.hour is not None and schedule.minute is not None  # enforced by the model
-    return friendly_to_cron(schedule.days_of_week or [], schedule.hour, schedule.minute)
+    # The model's rules guarantee both are set when cron is not.
+    hour, minute = schedule.hour or 0, schedule.minute or 0
+    return friendly_to_cron(schedule.days_of_week or [], hour, minute)
 
 
 def resolve_schedule(spec: ChronosJobSpec, default_time_zone: str) -> ResolvedSchedule:

@@ -1,0 +1,191 @@
+"""A watch-backed cache of every ChronosJob the facade can see, and its rendered views.
+
+One LIST, then a WATCH from its resourceVersion; any watch error (such as 410 Gone)
+triggers a fresh LIST that replaces the contents. Writes made through the facade are
+applied from their responses at once, so a caller reads its own writes; a watch event
+older than what the cache holds is ignored (resource versions compared as integers,
+which is what etcd gives them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import ALL_NS, AsyncClient
+
+from chronos.kube import ChronosJobResource
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+Render = Callable[[dict[str, Any], datetime], tuple[dict[str, Any], float]]
+
+RETRY_SECONDS = 1.0
+WATCH_SERVER_TIMEOUT = 290
+
+
+def plain(resource: Any) -> dict[str, Any]:
+    """A lightkube resource as the plain dict the API server sent."""
+    out: dict[str, Any] = resource.to_dict()
+    return out
+
+
+def _newer(candidate: str | None, current: str | None) -> bool:
+    if not current or not candidate:
+        return True
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) > int(current)
+    return candidate != current
+
+
+@dataclass
+class Entry:
+    obj: dict[str, Any]
+    view: dict[str, Any] | None = None
+    body: bytes = b""
+    valid_until: float = 0.0
+
+    @property
+    def resource_version(self) -> str:
+        return str(self.obj.get("metadata", {}).get("resourceVersion") or "")
+
+
+@dataclass
+class _Namespace:
+    entries: dict[str, Entry] = field(default_factory=dict)
+    order: list[str] | None = None
+
+
+class JobCache:
+    def __init__(self, client: AsyncClient, render: Render) -> None:
+        self._client = client
+        self._render = render
+        self._namespaces: dict[str, _Namespace] = {}
+        #: Resource versions of objects deleted through the facade, until the watch agrees.
+        self._tombstones: dict[Key, str] = {}
+        self.synced = asyncio.Event()
+        self.events = 0
+        self.relists = 0
+
+    # ------------------------------------------------------------------------ reads
+
+    def get(self, namespace: str, name: str) -> Entry | None:
+        ns = self._namespaces.get(namespace)
+        return ns.entries.get(name) if ns else None
+
+    def exists(self, namespace: str, name: str) -> bool:
+        return self.get(namespace, name) is not None
+
+    def entries(self, namespace: str) -> list[Entry]:
+        """Entries of ``namespace``, oldest first (then by name)."""
+        ns = self._namespaces.get(namespace)
+        if ns is None:
+            return []
+        if ns.order is None:
+            ns.order = sorted(
+                ns.entries,
+                key=lambda n: (ns.entries[n].obj["metadata"].get("creationTimestamp") or "", n),
+            )
+        return [ns.entries[n] for n in ns.order]
+
+    def rendered(self, entry: Entry, now: float | None = None) -> Entry:
+        """``entry`` with its view and JSON body current (re-rendered when stale)."""
+        now = time.time() if now is None else now
+        if entry.view is None or now >= entry.valid_until:
+            entry.view, entry.valid_until = self._render(
+                entry.obj, datetime.fromtimestamp(now, UTC)
+            )
+            entry.body = json.dumps(entry.view, separators=(",", ":")).encode()
+        return entry
+
+    def __len__(self) -> int:
+        return sum(len(ns.entries) for ns in self._namespaces.values())
+
+    # ----------------------------------------------------------------------- writes
+
+    def put(self, obj: dict[str, Any]) -> Entry:
+        """Insert or replace ``obj`` unless the cache already holds a newer version."""
+        metadata = obj["metadata"]
+        key = (metadata["namespace"], metadata["name"])
+        rv = metadata.get("resourceVersion")
+        tomb = self._tombstones.get(key)
+        ns = self._namespaces.setdefault(key[0], _Namespace())
+        current = ns.entries.get(key[1])
+        if tomb is not None:
+            if not _newer(rv, tomb):
+                return current or Entry(obj)
+            del self._tombstones[key]
+        if current is not None and not _newer(rv, current.resource_version):
+            return current
+        entry = Entry(obj)
+        if current is None:
+            ns.order = None
+        ns.entries[key[1]] = entry
+        return entry
+
+    def remove(self, namespace: str, name: str, resource_version: str | None = None) -> None:
+        """Forget an object: deleted through the facade (no version), or by a watch event.
+
+        A deletion through the facade leaves a tombstone so that a late watch event for
+        the deleted object cannot bring it back; a watch event at ``resource_version``
+        never removes a newer object of the same name.
+        """
+        ns = self._namespaces.get(namespace)
+        current = ns.entries.get(name) if ns else None
+        if ns is None or current is None:
+            return
+        if resource_version is not None and _newer(current.resource_version, resource_version):
+            return
+        del ns.entries[name]
+        ns.order = None
+        if resource_version is None:
+            self._tombstones[(namespace, name)] = current.resource_version
+
+    # ------------------------------------------------------------------------ watch
+
+    async def _relist(self) -> str:
+        fresh: dict[str, _Namespace] = {}
+        listing = self._client.list(ChronosJobResource, namespace=ALL_NS, chunk_size=500)
+        async for item in listing:
+            obj = plain(item)
+            md = obj["metadata"]
+            fresh.setdefault(md["namespace"], _Namespace()).entries[md["name"]] = Entry(obj)
+        self._namespaces = fresh
+        self._tombstones.clear()
+        self.relists += 1
+        return listing.resourceVersion
+
+    async def run(self) -> None:
+        """Keep the cache current until cancelled."""
+        while True:
+            try:
+                rv = await self._relist()
+                self.synced.set()
+                log.info("ChronosJob cache synced: %d jobs at resourceVersion %s", len(self), rv)
+                watch = self._client.watch(
+                    ChronosJobResource,
+                    namespace=ALL_NS,
+                    resource_version=rv,
+                    server_timeout=WATCH_SERVER_TIMEOUT,
+                )
+                async for kind, item in watch:
+                    self.events += 1
+                    obj = plain(item)
+                    md = obj["metadata"]
+                    if kind == "DELETED":
+                        self._tombstones.pop((md["namespace"], md["name"]), None)
+                        self.remove(md["namespace"], md["name"], md.get("resourceVersion") or None)
+                    else:
+                        self.put(obj)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("ChronosJob watch failed; relisting", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)

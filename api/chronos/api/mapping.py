@@ -1,0 +1,302 @@
+"""Pure translations between Chronos REST bodies and ChronosJob resources (plain dicts).
+
+Nothing here decides whether a value is valid: requests become a camelCase spec that
+``ChronosJobSpec`` and the schedule engine judge (see ``chronos.api.services``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from chronos.contract import RUN_NOW_ANNOTATION
+from chronos.models.chronosjob import ChronosJobSpec, Schedule
+from chronos.models.resolve import effective_cron, resolve_schedule
+from chronos.schedule import ScheduleError
+
+#: Ids stay short enough for every name the operator derives from them.
+ID_STEM_MAX = 46
+SUFFIX_LENGTH = 5
+NEXT_RUNS = 5
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+ID_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+class RequestShapeError(ValueError):
+    """A request that cannot even be turned into a spec (``field``, ``reason``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+# ------------------------------------------------------------------------------- ids
+
+
+def slugify(name: str) -> str:
+    """A DNS-label id stem from a free-text name: "Monday Job!" -> "monday-job"."""
+    stem = _NOT_ALNUM.sub("-", name.lower())[:ID_STEM_MAX].strip("-")
+    return stem or "job"
+
+
+def with_suffix(stem: str) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return f"{stem}-{''.join(secrets.choice(alphabet) for _ in range(SUFFIX_LENGTH))}"
+
+
+# ------------------------------------------------------------------- request -> spec
+
+
+def _ids(values: list[str] | None) -> list[str] | None:
+    # Chronos clients send [] for "none"; the ChronosJob says "none" by omitting the list.
+    return list(values) if values else None
+
+
+def _set(target: dict[str, Any], key: str, value: Any) -> None:
+    if value is None:
+        target.pop(key, None)
+    else:
+        target[key] = value
+
+
+def _friendly(schedule: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    days = schedule.get("days_of_week")
+    if days is not None:
+        out["daysOfWeek"] = [d.lower() if isinstance(d, str) else d for d in days]
+    for key in ("hour", "minute"):
+        if schedule.get(key) is not None:
+            out[key] = schedule[key]
+    return out
+
+
+def _same_schedule(friendly: dict[str, Any], cron: str) -> bool:
+    """True when a body carries both forms and they agree (a GET body sent back)."""
+    try:
+        return effective_cron(Schedule.model_validate(friendly)) == cron
+    except (ValidationError, ValueError):
+        return False
+
+
+def apply_request(spec: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` (camelCase, not modified) updated with the request fields in ``sent``.
+
+    ``sent`` holds only the fields the client sent (``model_dump(exclude_unset=True)``),
+    so the same function serves create (from ``{}``) and the partial PUT.
+    """
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
+    if "name" in sent:
+        _set(out, "displayName", sent["name"])
+    if "description" in sent:
+        _set(out, "description", sent["description"])
+    if "timezone" in sent:
+        _set(out, "timeZone", sent["timezone"])
+    if "enabled" in sent:
+        _set(out, "enabled", sent["enabled"])
+
+    task: dict[str, Any] = out.setdefault("task", {})
+    if "task_type" in sent:
+        value = sent["task_type"]
+        _set(task, "type", value.lower() if isinstance(value, str) else value)
+    if "pipeline_id" in sent:
+        _set(task, "pipelineId", sent["pipeline_id"])
+    if sent.get("entity_id") is not None and sent.get("entity_ids"):
+        raise RequestShapeError("entity_id", "give entity_ids or entity_id, not both")
+    if "entity_ids" in sent:
+        _set(task, "entityIds", _ids(sent["entity_ids"]))
+    if sent.get("entity_id") is not None:
+        task["entityIds"] = [sent["entity_id"]]
+    if "group_ids" in sent:
+        _set(task, "groupIds", _ids(sent["group_ids"]))
+    if "with_snapshot" in sent:
+        _set(task, "withSnapshot", sent["with_snapshot"])
+    if "snapshot_write_method" in sent:
+        value = sent["snapshot_write_method"]
+        _set(task, "snapshotWriteMethod", value.upper() if isinstance(value, str) else value)
+    if "task_type" in sent and isinstance(task.get("type"), str):
+        # A new task type drops the ids of another scope unless the client sent them.
+        scope = task["type"].split("_", 1)[0]
+        if scope != "entity" and "entity_ids" not in sent and "entity_id" not in sent:
+            task.pop("entityIds", None)
+        if scope != "group" and "group_ids" not in sent:
+            task.pop("groupIds", None)
+
+    friendly = sent.get("schedule")
+    cron = sent.get("cron_expression")
+    if friendly is not None and cron is not None and _same_schedule(_friendly(friendly), cron):
+        cron = None
+    if "schedule" in sent or "cron_expression" in sent:
+        schedule: dict[str, Any] = {}
+        if friendly is not None:
+            schedule.update(_friendly(friendly))
+        if cron is not None:
+            schedule["cron"] = cron
+        if friendly is None and cron is None:
+            # Only one form was cleared: keep the other one if it is not being replaced.
+            old = out.get("schedule") or {}
+            keep_cron = "cron_expression" not in sent and "cron" in old
+            keep_friendly = "schedule" not in sent and "cron" not in old
+            schedule = dict(old) if keep_cron or keep_friendly else {}
+        out["schedule"] = schedule
+    return out
+
+
+# ------------------------------------------------------------------ resource -> view
+
+
+def rfc3339(when: datetime) -> str:
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _updated_at(metadata: dict[str, Any]) -> str | None:
+    times = [
+        entry["time"]
+        for entry in metadata.get("managedFields") or []
+        if entry.get("time") and not entry.get("subresource")
+    ]
+    parsed = [(t, _parse_time(t)) for t in times]
+    valid = [(t, p) for t, p in parsed if p is not None]
+    if not valid:
+        created = metadata.get("creationTimestamp")
+        return str(created) if created else None
+    return str(max(valid, key=lambda tp: tp[1])[0])
+
+
+def _runs(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """lastRun then history (newest first), each run once."""
+    seen: set[str] = set()
+    out: list[dict[str, Any]] = []
+    last = status.get("lastRun")
+    for record in ([last] if isinstance(last, dict) else []) + list(status.get("history") or []):
+        if not isinstance(record, dict):
+            continue
+        key = str(record.get("runId"))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(record)
+    return out
+
+
+def _when(record: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def job_view(
+    obj: dict[str, Any], default_time_zone: str, now: datetime
+) -> tuple[dict[str, Any], float]:
+    """The Chronos view of a ChronosJob and the time (epoch s) until which it holds.
+
+    The view changes on its own only when its next run time passes.
+    """
+    metadata: dict[str, Any] = obj.get("metadata") or {}
+    spec: dict[str, Any] = obj.get("spec") or {}
+    status: dict[str, Any] = obj.get("status") or {}
+    task: dict[str, Any] = spec.get("task") or {}
+    schedule: dict[str, Any] = spec.get("schedule") or {}
+    is_cron = "cron" in schedule
+    zone = spec.get("timeZone") or status.get("timeZone") or default_time_zone
+    enabled = bool(spec.get("enabled", True))
+
+    cron: str | None = schedule.get("cron") if is_cron else status.get("cron")
+    description: str | None = status.get("description")
+    next_runs: list[datetime] = []
+    try:
+        resolved = resolve_schedule(
+            ChronosJobSpec.model_validate(spec), spec.get("timeZone") or zone
+        )
+    except (ValidationError, ScheduleError, ValueError):
+        pass
+    else:
+        cron, description = resolved.cron, resolved.description
+        if enabled:
+            next_runs = resolved.next_runs(now, NEXT_RUNS)
+    valid_until = next_runs[0].timestamp() if next_runs else math.inf
+
+    runs = _runs(status)
+    last = runs[0] if runs else None
+    success = next((r for r in runs if r.get("result") == "succeeded"), None)
+    failure = next((r for r in runs if r.get("result") in ("failed", "missed")), None)
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    annotations = metadata.get("annotations") or {}
+
+    view: dict[str, Any] = {
+        "id": metadata.get("name"),
+        "namespace": metadata.get("namespace"),
+        "name": spec.get("displayName") or metadata.get("name"),
+        "description": spec.get("description"),
+        "task_type": task.get("type"),
+        "schedule": None
+        if is_cron
+        else {
+            "days_of_week": list(schedule.get("daysOfWeek") or []),
+            "hour": schedule.get("hour"),
+            "minute": schedule.get("minute"),
+        },
+        "cron_expression": cron,
+        "is_cron_expression": is_cron,
+        "timezone": zone,
+        "schedule_description": description,
+        "pipeline_id": task.get("pipelineId"),
+        "entity_ids": list(task.get("entityIds") or []),
+        "group_ids": list(task.get("groupIds") or []),
+        "with_snapshot": bool(task.get("withSnapshot", False)),
+        "snapshot_write_method": task.get("snapshotWriteMethod") or "UPSERT",
+        "enabled": enabled,
+        "created_at": metadata.get("creationTimestamp"),
+        "updated_at": _updated_at(metadata),
+        "last_run": _when(last, "startTime", "scheduledTime", "endTime") if last else None,
+        "last_run_status": last.get("result") if last else None,
+        "last_successful_run": _when(success, "endTime", "startTime") if success else None,
+        "last_error_message": (failure.get("message") or failure.get("reason"))
+        if failure
+        else None,
+        "last_run_error_time": _when(failure, "endTime", "startTime", "scheduledTime")
+        if failure
+        else None,
+        "next_run": rfc3339(next_runs[0]) if next_runs else None,
+        "next_run_times": [rfc3339(t) for t in next_runs],
+        "ready": None if ready is None else ready.get("status") == "True",
+        "status_message": ready.get("message") if ready else None,
+        "resource_version": metadata.get("resourceVersion") or "",
+        "run_now_token": annotations.get(RUN_NOW_ANNOTATION),
+    }
+    return view, valid_until
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_keys(value: Any) -> Any:
+    """A run record (camelCase, as in status.history) with snake_case keys."""
+    if isinstance(value, dict):
+        return {_CAMEL.sub("_", str(k)).lower(): snake_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(v) for v in value]
+    return value
+
+
+def history_view(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    status: dict[str, Any] = obj.get("status") or {}
+    return [snake_keys(r) for r in _runs(status)]

@@ -1,0 +1,217 @@
+"""Routes: thin adapters from HTTP to ``chronos.api.services``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from chronos.api.cache import Entry
+from chronos.api.deps import CallerDep, Namespace, Parts
+from chronos.api.errors import ProblemError
+from chronos.api.schemas import (
+    ErrorOut,
+    HistoryOut,
+    JobCreate,
+    JobList,
+    JobOut,
+    JobUpdate,
+    PreviewIn,
+    PreviewOut,
+    RunNowOut,
+    StatusIn,
+)
+from chronos.api.services import etag
+
+JSON = "application/json"
+
+_errors: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No or invalid bearer token."},
+    403: {"model": ErrorOut, "description": "Kubernetes RBAC denies the caller."},
+    422: {"model": ErrorOut, "description": "Invalid input; names the field and the reason."},
+}
+_one = {**_errors, 404: {"model": ErrorOut, "description": "No such job."}}
+_write = {
+    **_one,
+    409: {"model": ErrorOut, "description": "Conflicting concurrent change."},
+    412: {"model": ErrorOut, "description": "If-Match does not match the current ETag."},
+}
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="ETag from a previous read; the write fails with 412 if it changed."),
+]
+Skip = Annotated[int, Query(ge=0, description="Items to skip.")]
+Limit = Annotated[int, Query(ge=1, description="Most items to return.")]
+
+jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+schedule_router = APIRouter(prefix="/api/schedule", tags=["schedule"])
+health_router = APIRouter(tags=["operations"])
+
+
+def _job(entry: Entry, status_code: int = 200, **headers: str) -> Response:
+    assert entry.view is not None
+    return Response(
+        content=entry.body,
+        status_code=status_code,
+        media_type=JSON,
+        headers={"ETag": etag(entry.resource_version), **headers},
+    )
+
+
+def _limit(parts: Parts, limit: int) -> None:
+    if limit > parts.settings.api_max_page_size:
+        raise ProblemError.invalid(
+            [("limit", f"must be at most {parts.settings.api_max_page_size}")]
+        )
+
+
+# ---------------------------------------------------------------------------- jobs
+
+
+@jobs_router.get("", response_model=JobList, responses=_errors, summary="List jobs")
+@jobs_router.get("/", response_model=JobList, include_in_schema=False)
+async def list_jobs(
+    parts: Parts,
+    caller: CallerDep,
+    namespace: Namespace,
+    skip: Skip = 0,
+    limit: Limit = 100,
+    task_type: Annotated[str | None, Query(description="Only this task type.")] = None,
+    enabled: Annotated[bool | None, Query(description="Only enabled or disabled.")] = None,
+) -> Response:
+    _limit(parts, limit)
+    body = await parts.jobs.list_body(
+        caller, namespace, skip=skip, limit=limit, task_type=task_type, enabled=enabled
+    )
+    return Response(content=body, media_type=JSON)
+
+
+@jobs_router.post(
+    "", status_code=201, response_model=JobOut, responses=_write, summary="Create a job"
+)
+@jobs_router.post("/", status_code=201, response_model=JobOut, include_in_schema=False)
+async def create_job(
+    parts: Parts, caller: CallerDep, namespace: Namespace, body: JobCreate
+) -> Response:
+    entry = await parts.jobs.create(caller, namespace, body)
+    location = f"/api/jobs/{entry.obj['metadata']['name']}?namespace={namespace}"
+    return _job(entry, 201, Location=location)
+
+
+@jobs_router.get("/{job_id}", response_model=JobOut, responses=_one, summary="Get a job")
+async def get_job(
+    parts: Parts,
+    caller: CallerDep,
+    namespace: Namespace,
+    job_id: str,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    entry = await parts.jobs.get(caller, namespace, job_id)
+    tag = etag(entry.resource_version)
+    if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
+        return Response(status_code=304, headers={"ETag": tag})
+    return _job(entry)
+
+
+@jobs_router.put(
+    "/{job_id}", response_model=JobOut, responses=_write, summary="Update a job (partial)"
+)
+async def update_job(
+    parts: Parts,
+    caller: CallerDep,
+    namespace: Namespace,
+    job_id: str,
+    body: JobUpdate,
+    if_match: IfMatch = None,
+) -> Response:
+    return _job(await parts.jobs.update(caller, namespace, job_id, body, if_match))
+
+
+@jobs_router.delete("/{job_id}", status_code=204, responses=_write, summary="Delete a job")
+async def delete_job(
+    parts: Parts, caller: CallerDep, namespace: Namespace, job_id: str, if_match: IfMatch = None
+) -> Response:
+    await parts.jobs.delete(caller, namespace, job_id, if_match)
+    return Response(status_code=204)
+
+
+@jobs_router.patch(
+    "/{job_id}/status", response_model=JobOut, responses=_write, summary="Enable or disable"
+)
+async def set_status(
+    parts: Parts,
+    caller: CallerDep,
+    namespace: Namespace,
+    job_id: str,
+    body: StatusIn,
+    if_match: IfMatch = None,
+) -> Response:
+    return _job(await parts.jobs.set_enabled(caller, namespace, job_id, body.enabled, if_match))
+
+
+@jobs_router.post(
+    "/{job_id}/run", response_model=RunNowOut, responses=_one, summary="Run a job now"
+)
+async def run_now(
+    parts: Parts,
+    caller: CallerDep,
+    namespace: Namespace,
+    job_id: str,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="Retrying with the same key never starts a second run."),
+    ] = None,
+) -> JSONResponse:
+    return JSONResponse(await parts.jobs.run_now(caller, namespace, job_id, idempotency_key))
+
+
+@jobs_router.get(
+    "/{job_id}/history", response_model=HistoryOut, responses=_one, summary="Past runs"
+)
+async def history(
+    parts: Parts,
+    caller: CallerDep,
+    namespace: Namespace,
+    job_id: str,
+    skip: Skip = 0,
+    limit: Limit = 100,
+) -> JSONResponse:
+    _limit(parts, limit)
+    return JSONResponse(await parts.jobs.history(caller, namespace, job_id, skip=skip, limit=limit))
+
+
+# ------------------------------------------------------------------------ schedule
+
+
+@schedule_router.post(
+    "/preview", response_model=PreviewOut, responses=_errors, summary="Preview a schedule"
+)
+async def preview(parts: Parts, caller: CallerDep, body: PreviewIn) -> JSONResponse:
+    return JSONResponse(parts.schedules.preview(body))
+
+
+# ---------------------------------------------------------------------- operations
+
+
+@health_router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health_router.get("/readyz", include_in_schema=False)
+async def readyz(parts: Parts) -> JSONResponse:
+    if parts.cache.synced.is_set():
+        return JSONResponse({"status": "ready", "jobs": len(parts.cache)})
+    return JSONResponse({"status": "cache not synced yet"}, status_code=503)
+
+
+@health_router.get("/metrics", include_in_schema=False)
+async def metrics(parts: Parts) -> PlainTextResponse:
+    m = parts.metrics
+    m.cached_jobs.set(len(parts.cache))
+    m.watch_events.set(parts.cache.events)
+    m.relists.set(parts.cache.relists)
+    return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,236 @@
+"""Request and response bodies of the Chronos REST API (snake_case, as Chronos clients send).
+
+Request models check JSON *types* only. Every rule about values (ranges, task types,
+which ids a task needs, schedule forms, time zones) belongs to ``ChronosJobSpec`` and
+the schedule engine; the services build the spec and report their errors, so the REST
+facade, the CRD and the operator always agree (see ``chronos.api.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from chronos.models.chronosjob import SnapshotWriteMethod, TaskType, Weekday
+
+TASK_TYPE_VALUES: list[JsonValue] = [t.value for t in TaskType]
+TASK_TYPE_VALUES += [t.value.upper() for t in TaskType]
+
+#: Fields a GET returns that a client may send back unchanged in a PUT (they are ignored).
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "namespace",
+        "is_cron_expression",
+        "schedule_description",
+        "created_at",
+        "updated_at",
+        "last_run",
+        "last_run_status",
+        "last_successful_run",
+        "last_error_message",
+        "last_run_error_time",
+        "next_run",
+        "next_run_times",
+        "ready",
+        "status_message",
+        "resource_version",
+        "run_now_token",
+    }
+)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScheduleIn(_Body):
+    """The friendly schedule: minute and hour on some days of the week."""
+
+    days_of_week: list[str] | None = Field(
+        default=None,
+        description="monday ... sunday, each at most once; empty or absent means every day.",
+        json_schema_extra={"items": {"type": "string", "enum": [d.value for d in Weekday]}},
+    )
+    hour: int | None = Field(default=None, description="0-23")
+    minute: int | None = Field(default=None, description="0-59")
+
+
+class _JobFields(_Body):
+    description: str | None = Field(default=None, description="Free text.")
+    task_type: str | None = Field(
+        default=None,
+        description="What to do; lower or upper case.",
+        json_schema_extra={"enum": TASK_TYPE_VALUES},
+    )
+    schedule: ScheduleIn | None = Field(
+        default=None, description="Friendly schedule; give this or cron_expression, not both."
+    )
+    cron_expression: str | None = Field(
+        default=None,
+        description="Five-field cron expression or descriptor (@daily), as a CronJob accepts.",
+        examples=["30 8 * * 1-5"],
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone (e.g. Europe/Rome); absent means the configured default.",
+    )
+    pipeline_id: str | None = Field(default=None, description="CoreHub pipeline id.")
+    entity_ids: list[str] | None = Field(
+        default=None, description="Entity ids; required (non-empty) for entity_* tasks."
+    )
+    entity_id: str | None = Field(
+        default=None, description="Single entity id (older Chronos clients): same as [entity_id]."
+    )
+    group_ids: list[str] | None = Field(
+        default=None, description="Entity group ids; required (non-empty) for group_* tasks."
+    )
+    with_snapshot: bool | None = Field(default=None, description="Default false.")
+    snapshot_write_method: str | None = Field(
+        default=None,
+        description="UPSERT (default) or INSERT.",
+        json_schema_extra={"enum": [m.value for m in SnapshotWriteMethod]},
+    )
+    enabled: bool | None = Field(default=None, description="Default true.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_read_only(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        return data
+
+
+class JobCreate(_JobFields):
+    """A new job. ``name`` is free text; the job's ``id`` is derived from it."""
+
+    name: str = Field(min_length=1, description="Display name (free text).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Monday-Wednesday-Friday Job",
+                    "task_type": "entity_start",
+                    "schedule": {
+                        "days_of_week": ["monday", "wednesday", "friday"],
+                        "hour": 8,
+                        "minute": 30,
+                    },
+                    "pipeline_id": "pipeline-123",
+                    "entity_id": "entity-456",
+                }
+            ]
+        }
+    )
+
+
+class JobUpdate(_JobFields):
+    """A partial update: only the fields present change; ``null`` clears optional ones."""
+
+    name: str | None = Field(default=None, min_length=1, description="Display name.")
+
+
+class StatusIn(_Body):
+    enabled: bool
+
+
+class JobOut(BaseModel):
+    id: str = Field(description="The ChronosJob's name (a string, not an integer as in Chronos).")
+    namespace: str
+    name: str
+    description: str | None
+    task_type: str
+    schedule: ScheduleIn | None
+    cron_expression: str | None
+    is_cron_expression: bool
+    timezone: str
+    schedule_description: str | None
+    pipeline_id: str
+    entity_ids: list[str]
+    group_ids: list[str]
+    with_snapshot: bool
+    snapshot_write_method: str
+    enabled: bool
+    created_at: str | None
+    updated_at: str | None
+    last_run: str | None
+    last_run_status: str | None
+    last_successful_run: str | None
+    last_error_message: str | None
+    last_run_error_time: str | None
+    next_run: str | None
+    next_run_times: list[str]
+    ready: bool | None
+    status_message: str | None
+    resource_version: str
+    run_now_token: str | None
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    total: int
+
+
+class RunNowOut(BaseModel):
+    success: bool
+    message: str
+    job_id: str
+    exit_code: int | None = Field(description="Always null: the run is asynchronous.")
+    stdout: str | None
+    stderr: str | None
+    run_token: str = Field(description="The token the run was requested with.")
+    already_requested: bool = Field(description="True when this token was seen before.")
+
+
+class EntityResultOut(BaseModel):
+    id: str
+    result: str
+    state: str | None = None
+    message: str | None = None
+
+
+class RunRecordOut(BaseModel):
+    run_id: str
+    trigger: str
+    result: str
+    scheduled_time: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    duration_seconds: float | None = None
+    reason: str | None = None
+    message: str | None = None
+    entities: list[EntityResultOut] | None = None
+    reported_by: str | None = None
+
+
+class HistoryOut(BaseModel):
+    job_id: str
+    items: list[RunRecordOut]
+    total: int
+
+
+class PreviewIn(_Body):
+    schedule: ScheduleIn | None = None
+    cron_expression: str | None = None
+    timezone: str | None = None
+    count: int = Field(default=5, ge=1, le=100, description="How many run times to list.")
+
+
+class PreviewOut(BaseModel):
+    cron_expression: str
+    is_cron_expression: bool
+    description: str
+    timezone: str
+    next_run_times: list[str]
+
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    errors: list[FieldError] | None = None

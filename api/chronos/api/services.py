@@ -1,0 +1,416 @@
+"""The logic behind the routes: jobs over ChronosJobs, run now, history, preview.
+
+Reads come from the watch-backed cache after a SubjectAccessReview for the caller;
+writes go to the API server as the caller (impersonation) and their responses are put
+in the cache, so the caller's next read sees them. Every value rule is the model's or
+the schedule engine's: :func:`validate_spec` builds ``ChronosJobSpec`` and resolves
+its schedule, and ``chronos.api.errors`` maps their errors to request fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.types import PatchType
+from pydantic import ValidationError
+
+from chronos.api.auth import Authorizer, Identity, acting_as
+from chronos.api.cache import Entry, JobCache
+from chronos.api.errors import ProblemError, schedule_error, spec_errors
+from chronos.api.mapping import (
+    ID_PATTERN,
+    RequestShapeError,
+    apply_request,
+    history_view,
+    rfc3339,
+    slugify,
+    with_suffix,
+)
+from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
+from chronos.contract import RUN_NOW_ANNOTATION, RUN_NOW_DONE_ANNOTATION
+from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, Schedule
+from chronos.models.resolve import effective_cron, resolve_schedule
+from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
+
+CREATE_ATTEMPTS = 5
+UPDATE_ATTEMPTS = 5
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts for; ``identity`` is None only while auth is disabled."""
+
+    identity: Identity | None
+
+    @property
+    def name(self) -> str:
+        return self.identity.username if self.identity else "anonymous"
+
+
+def validate_spec(spec: dict[str, Any], default_time_zone: str) -> ChronosJobSpec:
+    """The spec as the model and the schedule engine judge it, or a 422 naming fields."""
+    try:
+        model = ChronosJobSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise spec_errors(exc) from None
+    try:
+        resolve_schedule(model, default_time_zone)
+    except ScheduleError as exc:
+        raise schedule_error(exc) from None
+    return model
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``."""
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            inner = merge_patch(before, value)
+            if inner:
+                patch[key] = inner
+        elif value != before or key not in old:
+            patch[key] = value
+    return patch
+
+
+def etag(resource_version: str) -> str:
+    return f'"{resource_version}"'
+
+
+def check_if_match(if_match: str | None, resource_version: str) -> None:
+    """412 unless ``If-Match`` is absent, ``*`` or lists the current ETag."""
+    if if_match is None:
+        return
+    tags = [t.strip() for t in if_match.split(",") if t.strip()]
+    if "*" in tags or etag(resource_version) in tags or resource_version in tags:
+        return
+    raise ProblemError(
+        412,
+        f"If-Match {if_match} does not match the job's current ETag "
+        f"{etag(resource_version)}: it was changed since you read it; "
+        "read it again and retry",
+        headers={"ETag": etag(resource_version)},
+    )
+
+
+def _shape(exc: RequestShapeError) -> ProblemError:
+    return ProblemError.invalid([(exc.field, exc.reason)])
+
+
+class JobService:
+    def __init__(
+        self,
+        *,
+        cache: JobCache,
+        client: AsyncClient,
+        authorizer: Authorizer | None,
+        default_time_zone: str,
+    ) -> None:
+        self._cache = cache
+        self._client = client
+        self._authorizer = authorizer
+        self._zone = default_time_zone
+
+    # ---------------------------------------------------------------------- helpers
+
+    async def _check(self, caller: Caller, verb: str, namespace: str) -> None:
+        if self._authorizer is None or caller.identity is None:
+            return
+        allowed, reason = await self._authorizer.allowed(caller.identity, verb, namespace)
+        if not allowed:
+            because = f" ({reason})" if reason else ""
+            raise ProblemError(
+                403,
+                f'{caller.name} may not {verb} chronosjobs.{GROUP} in namespace "{namespace}"'
+                f"{because}",
+            )
+
+    async def _as(self, caller: Caller, call: Callable[[], Awaitable[Any]]) -> Any:
+        with acting_as(caller.identity):
+            return await call()
+
+    @staticmethod
+    def _not_found(namespace: str, job_id: str) -> ProblemError:
+        return ProblemError(404, f'job "{job_id}" not found in namespace "{namespace}"')
+
+    async def _entry(self, caller: Caller, namespace: str, job_id: str) -> Entry:
+        """The job from the cache or, on a miss, from the API server as the caller."""
+        if not ID_PATTERN.match(job_id):
+            raise self._not_found(namespace, job_id)
+        entry = self._cache.get(namespace, job_id)
+        if entry is not None:
+            return entry
+        try:
+            obj = await self._as(
+                caller, lambda: self._client.get(ChronosJobResource, job_id, namespace=namespace)
+            )
+        except ApiError as exc:
+            if exc.status.code == 404:
+                raise self._not_found(namespace, job_id) from None
+            raise
+        return self._cache.put(obj.to_dict())
+
+    def _rendered(self, entry: Entry) -> Entry:
+        return self._cache.rendered(entry)
+
+    async def _patch(
+        self, caller: Caller, namespace: str, job_id: str, patch: dict[str, Any]
+    ) -> Entry:
+        try:
+            result = await self._as(
+                caller,
+                lambda: self._client.patch(
+                    ChronosJobResource,
+                    job_id,
+                    patch,
+                    namespace=namespace,
+                    patch_type=PatchType.MERGE,
+                ),
+            )
+        except ApiError as exc:
+            if exc.status.code == 404:
+                raise self._not_found(namespace, job_id) from None
+            raise
+        return self._rendered(self._cache.put(result.to_dict()))
+
+    async def _update_spec(
+        self,
+        caller: Caller,
+        namespace: str,
+        job_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        if_match: str | None,
+    ) -> Entry:
+        """Apply ``change`` to the current spec, guarded by the resource version.
+
+        Without If-Match a concurrent change is merged by retrying on the new version;
+        with If-Match it is the client's to resolve (412).
+        """
+        for _ in range(UPDATE_ATTEMPTS):
+            entry = await self._entry(caller, namespace, job_id)
+            rv = entry.resource_version
+            check_if_match(if_match, rv)
+            old_spec: dict[str, Any] = entry.obj.get("spec") or {}
+            new_spec = change(old_spec)
+            validate_spec(new_spec, self._zone)
+            patch: dict[str, Any] = {"metadata": {"resourceVersion": rv}}
+            spec_patch = merge_patch(old_spec, new_spec)
+            if spec_patch:
+                patch["spec"] = spec_patch
+            try:
+                return await self._patch(caller, namespace, job_id, patch)
+            except ApiError as exc:
+                if exc.status.code != 409:
+                    raise
+                if if_match is not None:
+                    raise ProblemError(
+                        412,
+                        "the job was changed by someone else while this update was being "
+                        "applied; read it again and retry",
+                    ) from None
+                await self._refresh(caller, namespace, job_id)
+        raise ProblemError(409, f'job "{job_id}" keeps changing; retry the update later')
+
+    async def _refresh(self, caller: Caller, namespace: str, job_id: str) -> None:
+        obj = await self._as(
+            caller, lambda: self._client.get(ChronosJobResource, job_id, namespace=namespace)
+        )
+        self._cache.put(obj.to_dict())
+
+    # ------------------------------------------------------------------------ reads
+
+    async def list_body(
+        self,
+        caller: Caller,
+        namespace: str,
+        *,
+        skip: int,
+        limit: int,
+        task_type: str | None,
+        enabled: bool | None,
+    ) -> bytes:
+        """The list response, pre-serialised: ``{"items": [...], "total": N}``."""
+        await self._check(caller, "list", namespace)
+        entries = self._cache.entries(namespace)
+        if task_type is not None or enabled is not None:
+            wanted = task_type.lower() if task_type is not None else None
+            entries = [
+                e
+                for e in entries
+                if (wanted is None or (e.obj["spec"].get("task") or {}).get("type") == wanted)
+                and (enabled is None or bool(e.obj["spec"].get("enabled", True)) == enabled)
+            ]
+        page = entries[skip : skip + limit]
+        items = b",".join(self._rendered(e).body for e in page)
+        return b'{"items":[' + items + b'],"total":' + str(len(entries)).encode() + b"}"
+
+    async def get(self, caller: Caller, namespace: str, job_id: str) -> Entry:
+        await self._check(caller, "get", namespace)
+        return self._rendered(await self._entry(caller, namespace, job_id))
+
+    async def history(
+        self, caller: Caller, namespace: str, job_id: str, *, skip: int, limit: int
+    ) -> dict[str, Any]:
+        await self._check(caller, "get", namespace)
+        entry = await self._entry(caller, namespace, job_id)
+        records = history_view(entry.obj)
+        return {"job_id": job_id, "items": records[skip : skip + limit], "total": len(records)}
+
+    # ----------------------------------------------------------------------- writes
+
+    async def create(self, caller: Caller, namespace: str, body: JobCreate) -> Entry:
+        try:
+            spec = apply_request({}, body.model_dump(exclude_unset=True))
+        except RequestShapeError as exc:
+            raise _shape(exc) from None
+        validate_spec(spec, self._zone)
+        stem = slugify(body.name)
+        name = stem if not self._cache.exists(namespace, stem) else with_suffix(stem)
+        for _ in range(CREATE_ATTEMPTS):
+            obj = ChronosJobResource.from_dict(
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": KIND,
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": spec,
+                }
+            )
+            try:
+                result = await self._as(caller, partial(self._client.create, obj))
+            except ApiError as exc:
+                if exc.status.code == 409 and exc.status.reason == "AlreadyExists":
+                    name = with_suffix(stem)
+                    continue
+                raise
+            return self._rendered(self._cache.put(result.to_dict()))
+        raise ProblemError(409, f'could not find a free id for "{body.name}"; retry')
+
+    async def update(
+        self,
+        caller: Caller,
+        namespace: str,
+        job_id: str,
+        body: JobUpdate,
+        if_match: str | None,
+    ) -> Entry:
+        sent = body.model_dump(exclude_unset=True)
+
+        def change(spec: dict[str, Any]) -> dict[str, Any]:
+            try:
+                return apply_request(spec, sent)
+            except RequestShapeError as exc:
+                raise _shape(exc) from None
+
+        return await self._update_spec(caller, namespace, job_id, change, if_match)
+
+    async def set_enabled(
+        self, caller: Caller, namespace: str, job_id: str, enabled: bool, if_match: str | None
+    ) -> Entry:
+        return await self._update_spec(
+            caller, namespace, job_id, lambda s: {**s, "enabled": enabled}, if_match
+        )
+
+    async def delete(
+        self, caller: Caller, namespace: str, job_id: str, if_match: str | None
+    ) -> None:
+        entry = await self._entry(caller, namespace, job_id)
+        check_if_match(if_match, entry.resource_version)
+        try:
+            await self._as(
+                caller,
+                lambda: self._client.delete(ChronosJobResource, job_id, namespace=namespace),
+            )
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            self._cache.remove(namespace, job_id)
+            raise self._not_found(namespace, job_id) from None
+        self._cache.remove(namespace, job_id)
+
+    async def run_now(
+        self, caller: Caller, namespace: str, job_id: str, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        """Ask the operator for one run now, at most once per token.
+
+        The token is the Idempotency-Key (or a fresh uuid); the operator creates at most
+        one Job per token value and lists served tokens in RUN_NOW_DONE_ANNOTATION.
+        """
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise ProblemError.invalid(
+                [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
+            )
+        entry = await self._entry(caller, namespace, job_id)
+        annotations: dict[str, str] = entry.obj["metadata"].get("annotations") or {}
+        token = idempotency_key or uuid.uuid4().hex
+        try:
+            done = json.loads(annotations.get(RUN_NOW_DONE_ANNOTATION) or "[]")
+        except ValueError:
+            done = []
+        already = annotations.get(RUN_NOW_ANNOTATION) == token or (
+            isinstance(done, list) and token in done
+        )
+        if not already:
+            await self._patch(
+                caller,
+                namespace,
+                job_id,
+                {"metadata": {"annotations": {RUN_NOW_ANNOTATION: token}}},
+            )
+        message = (
+            "run already requested with this Idempotency-Key; no new run started"
+            if already
+            else "run requested; the operator starts it as a Kubernetes Job"
+        )
+        return {
+            "success": True,
+            "message": message,
+            "job_id": job_id,
+            "exit_code": None,
+            "stdout": None,
+            "stderr": None,
+            "run_token": token,
+            "already_requested": already,
+        }
+
+
+class ScheduleService:
+    def __init__(self, default_time_zone: str) -> None:
+        self._zone = default_time_zone
+
+    def preview(self, body: PreviewIn, now: datetime | None = None) -> dict[str, Any]:
+        sent = body.model_dump(exclude_unset=True, include={"schedule", "cron_expression"})
+        try:
+            spec = apply_request({}, sent)
+        except RequestShapeError as exc:
+            raise _shape(exc) from None
+        raw_schedule = spec.get("schedule", {})
+        try:
+            schedule = Schedule.model_validate(raw_schedule)
+        except ValidationError as exc:
+            raise spec_errors(exc, ("schedule",)) from None
+        zone = body.timezone if body.timezone is not None else self._zone
+        try:
+            cron = effective_cron(schedule)
+            description = describe(cron)
+            validate_time_zone(zone)
+            runs = next_run_times(cron, zone, now or datetime.now(UTC), body.count)
+        except ScheduleError as exc:
+            raise schedule_error(exc) from None
+        return {
+            "cron_expression": cron,
+            "is_cron_expression": schedule.cron is not None,
+            "description": f"{description} ({zone})",
+            "timezone": zone,
+            "next_run_times": [rfc3339(t) for t in runs],
+        }

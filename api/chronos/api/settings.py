@@ -1,0 +1,60 @@
+"""Settings of the REST facade (environment variables with the ``CHRONOS_`` prefix).
+
+docs/api.md lists every variable with its default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from chronos.schedule.cron import validate_time_zone
+from chronos.settings import ComponentSettings
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+
+
+class ApiSettings(ComponentSettings):
+    api_host: str = Field(default="127.0.0.1", description="Address uvicorn listens on.")
+    api_port: int = Field(default=8080, ge=0, le=65535, description="Port uvicorn listens on.")
+    api_default_namespace: str = Field(
+        default="default",
+        pattern=DNS_LABEL,
+        description="Namespace used when a request has no ?namespace= parameter.",
+    )
+    api_auth_disabled: bool = Field(
+        default=False,
+        description=(
+            "Turn authentication and impersonation off (local development only): every "
+            "request then acts with the facade's own Kubernetes credentials."
+        ),
+    )
+    api_kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig of the facade's own identity; else $KUBECONFIG or in-cluster.",
+    )
+    api_token_audiences: list[str] = Field(
+        default_factory=list,
+        description="Audiences the TokenReview requires (empty: the API server's default).",
+    )
+    api_token_cache_seconds: float = Field(
+        default=30.0, ge=0, description="How long a TokenReview verdict is reused."
+    )
+    api_access_cache_seconds: float = Field(
+        default=10.0, ge=0, description="How long a SubjectAccessReview verdict is reused."
+    )
+    api_max_page_size: int = Field(
+        default=1000, ge=1, le=100000, description="Largest accepted ?limit= on lists."
+    )
+    #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.
+    default_time_zone: str = Field(
+        default="UTC",
+        description="Time zone of ChronosJobs without spec.timeZone (same as the operator's).",
+    )
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        validate_time_zone(value)
+        return value

@@ -1,0 +1,137 @@
+"""Exit codes, the RunRecord of a run and its termination message: pure functions.
+
+docs/runner.md documents the exit codes; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from chronos.corehub import (
+    AuthenticationError,
+    CoreHubTimeoutError,
+    CoreHubUnreachableError,
+    EntityErrorStateError,
+    TaskOutcome,
+    TaskRejectedError,
+)
+from chronos.models.chronosjob import MAX_TEXT, EntityResult, RunRecord, RunResult, RunTrigger
+
+TERMINATION_MESSAGE_LIMIT = 4096
+
+
+class ExitCode(IntEnum):
+    SUCCESS = 0
+    INTERNAL_ERROR = 1
+    CONFIGURATION_ERROR = 2
+    AUTHENTICATION_FAILED = 3
+    TASK_REJECTED = 4
+    TIMEOUT = 5
+    COREHUB_UNREACHABLE = 6
+    ENTITY_ERROR = 7
+
+    @property
+    def reason(self) -> str:
+        """The RunRecord's machine-readable reason (CamelCase)."""
+        return _REASONS[self]
+
+
+_REASONS = {
+    ExitCode.SUCCESS: "Succeeded",
+    ExitCode.INTERNAL_ERROR: "InternalError",
+    ExitCode.CONFIGURATION_ERROR: "ConfigurationError",
+    ExitCode.AUTHENTICATION_FAILED: "AuthenticationFailed",
+    ExitCode.TASK_REJECTED: "TaskRejected",
+    ExitCode.TIMEOUT: "Timeout",
+    ExitCode.COREHUB_UNREACHABLE: "CoreHubUnreachable",
+    ExitCode.ENTITY_ERROR: "EntityError",
+}
+
+
+def exit_code_for(error: BaseException | None) -> ExitCode:
+    """The exit code of a run whose first failure is ``error`` (None: success)."""
+    if error is None:
+        return ExitCode.SUCCESS
+    for kind, code in (
+        (AuthenticationError, ExitCode.AUTHENTICATION_FAILED),
+        (TaskRejectedError, ExitCode.TASK_REJECTED),
+        (CoreHubTimeoutError, ExitCode.TIMEOUT),
+        (CoreHubUnreachableError, ExitCode.COREHUB_UNREACHABLE),
+        (EntityErrorStateError, ExitCode.ENTITY_ERROR),
+    ):
+        if isinstance(error, kind):
+            return code
+    return ExitCode.INTERNAL_ERROR
+
+
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def build_record(
+    *,
+    run_id: str,
+    trigger: RunTrigger,
+    start: datetime,
+    end: datetime,
+    code: ExitCode,
+    message: str,
+    outcome: TaskOutcome | None = None,
+) -> RunRecord:
+    entities = None
+    if outcome is not None:
+        entities = [
+            EntityResult(
+                id=r.id,
+                result=RunResult.SUCCEEDED if r.ok else RunResult.FAILED,
+                state=r.state,
+                message=_clip(r.message) if r.message else None,
+            )
+            for r in outcome.results
+        ]
+    return RunRecord(
+        run_id=run_id,
+        trigger=trigger,
+        result=RunResult.SUCCEEDED if code is ExitCode.SUCCESS else RunResult.FAILED,
+        start_time=start,
+        end_time=end,
+        duration_seconds=round((end - start).total_seconds(), 3),
+        reason=code.reason,
+        message=_clip(message),
+        entities=entities,
+        reported_by="runner",
+    )
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def termination_message(record: RunRecord, limit: int = TERMINATION_MESSAGE_LIMIT) -> str:
+    """The record as camelCase JSON of at most ``limit`` bytes, still a valid RunRecord.
+
+    Kubernetes keeps at most 4096 bytes of a termination message, so details go first:
+    per-entity messages, then the entity list (noted in the message), then the
+    message's tail.
+    """
+    data = record.model_dump(mode="json", exclude_none=True)
+    if len(_dumps(data).encode()) <= limit:
+        return _dumps(data)
+    for entity in data.get("entities", []):
+        entity.pop("message", None)
+    if len(_dumps(data).encode()) <= limit:
+        return _dumps(data)
+    omitted = len(data.pop("entities", []))
+    note = f" [{omitted} entity results omitted; see status.lastRun]" if omitted else ""
+    message = str(data.get("message", ""))
+    data["message"] = message + note
+    while len(_dumps(data).encode()) > limit and message:
+        excess = len(_dumps(data).encode()) - limit
+        raw = message.encode()
+        # Cut bytes, not characters (the limit is in bytes), leaving room for the "…".
+        message = raw[: max(0, len(raw) - excess - 3)].decode(errors="ignore")
+        data["message"] = (message + "…" if message else "") + note
+    return _dumps(data)

@@ -1,0 +1,191 @@
+"""One run: read the settings, execute the task against CoreHub, report the outcome.
+
+The outcome goes to the termination message first (so the operator can record the run
+whatever happens next), then to the ChronosJob status. The exit code is always the
+task's: a status write that fails is logged, never turned into a failed run.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lightkube import ApiError, ConfigError
+from pydantic import ValidationError
+from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
+
+from chronos import kube
+from chronos.contract import (
+    ENV_POD_NAME,
+    ENV_RUN_ID,
+    ENV_TASK,
+    ENV_TERMINATION_MESSAGE_PATH,
+    TERMINATION_MESSAGE_PATH,
+)
+from chronos.corehub import (
+    CoreHubClient,
+    Deadline,
+    ExecuteOptions,
+    TaskOutcome,
+    TLSOptions,
+    execute,
+)
+from chronos.http import TransportError
+from chronos.models.chronosjob import RunRecord, RunTrigger, TaskType
+from chronos.runner.logs import JsonLog
+from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
+from chronos.runner.settings import RunnerSettings
+from chronos.runner.status import write_run
+from chronos.settings import SettingsError
+
+#: A status write is retried this often on transport errors before giving up.
+STATUS_TRANSPORT_ATTEMPTS = 3
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def write_termination_message(path: Path, record: RunRecord, log: JsonLog) -> None:
+    try:
+        path.write_text(termination_message(record))
+    except OSError as exc:
+        log.event("termination-message", f"could not write {path}: {exc}", level="warning")
+
+
+def report_status(settings: RunnerSettings, record: RunRecord, log: JsonLog) -> bool:
+    if not settings.job_name or not settings.job_namespace:
+        log.event("status", "no ChronosJob named: status not written", level="warning")
+        return False
+    for attempt in range(1, STATUS_TRANSPORT_ATTEMPTS + 1):
+        try:
+            client = kube.client()
+            tries = write_run(
+                client,
+                settings.job_name,
+                settings.job_namespace,
+                record,
+                settings.history_limit,
+                on_conflict=lambda n: log.event(
+                    "status", "conflict: merging again", level="warning", attempt=n
+                ),
+            )
+        except (ApiError, TransportError, ConfigError, OSError, ValueError) as exc:
+            transient = isinstance(exc, TransportError) or (
+                isinstance(exc, ApiError) and exc.status.code in (429, 500, 502, 503, 504)
+            )
+            log.event(
+                "status",
+                f"status write failed: {type(exc).__name__}: {exc}",
+                level="error",
+                attempt=attempt,
+            )
+            if not transient or attempt == STATUS_TRANSPORT_ATTEMPTS:
+                return False
+            time.sleep(0.5 * 2**attempt)
+            continue
+        log.event("status", "lastRun and history written", attempts=tries)
+        return True
+    return False
+
+
+def _summary(settings: RunnerSettings, outcome: TaskOutcome) -> str:
+    task = settings.task
+    scope = TaskType(task.type).scope
+    failed = [r for r in outcome.results if not r.ok]
+    head = f"{task.type} on pipeline {task.pipeline_id}"
+    if not failed:
+        n = len(outcome.results)
+        what = "pipeline" if scope == "pipeline" and n == 0 else f"{n} {scope} target(s)"
+        return f"{head}: {what} done"
+    first = failed[0]
+    return f"{head}: {len(failed)} of {len(outcome.results)} failed; {first.id}: {first.message}"
+
+
+def run() -> int:
+    log = JsonLog()
+    start = _now()
+    try:
+        settings = RunnerSettings.from_env()
+    except (SettingsError, PydanticSettingsError, ValidationError) as exc:
+        problem = str(exc)
+        if isinstance(exc, PydanticSettingsError):
+            # pydantic-settings only fails this way on JSON it cannot parse, and the task
+            # is the one JSON setting.
+            problem = f"{ENV_TASK} must be the JSON of spec.task: {exc}"
+        log.event("config", problem, level="error")
+        run_id = os.environ.get(ENV_RUN_ID) or os.environ.get(ENV_POD_NAME) or "unknown"
+        path = Path(os.environ.get(ENV_TERMINATION_MESSAGE_PATH) or TERMINATION_MESSAGE_PATH)
+        code = ExitCode.CONFIGURATION_ERROR
+        record = build_record(
+            run_id=run_id,
+            trigger=RunTrigger.SCHEDULE,
+            start=start,
+            end=_now(),
+            code=code,
+            message=f"configuration error: {problem}",
+        )
+        write_termination_message(path, record, log)
+        log.event("result", record.message or "", level="error", exitCode=int(code))
+        return int(code)
+
+    run_id = settings.run_id or settings.pod_name or f"local-{start:%Y%m%dT%H%M%SZ}"
+    log.context = {"runId": run_id, "job": settings.job_name, "namespace": settings.job_namespace}
+    log.event(
+        "start",
+        task=settings.task.model_dump(mode="json", exclude_none=True),
+        trigger=str(settings.trigger),
+        timeoutSeconds=settings.timeout_seconds,
+    )
+    outcome: TaskOutcome | None = None
+    try:
+        tls = TLSOptions(
+            ca_file=settings.corehub_ca_file,
+            insecure_skip_verify=settings.corehub_insecure_skip_verify,
+        )
+        client = CoreHubClient(
+            settings.corehub_url,
+            settings.corehub_username,
+            settings.corehub_password.get_secret_value(),
+            tls=tls,
+            deadline=Deadline(settings.timeout_seconds),
+            events=log.corehub,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        code = ExitCode.CONFIGURATION_ERROR
+        message = f"configuration error: TLS: {exc}"
+    else:
+        try:
+            with client:
+                options = ExecuteOptions(command_interval=settings.corehub_command_interval_seconds)
+                outcome = execute(client, settings.task, options)
+            code = exit_code_for(outcome.error)
+            message = _summary(settings, outcome)
+        except Exception as exc:  # noqa: BLE001 - a bug must still be reported as a run
+            code = ExitCode.INTERNAL_ERROR
+            message = f"internal error: {type(exc).__name__}: {exc}"
+    record = build_record(
+        run_id=run_id,
+        trigger=RunTrigger(settings.trigger),
+        start=start,
+        end=_now(),
+        code=code,
+        message=message,
+        outcome=outcome,
+    )
+    log.event(
+        "result",
+        message,
+        level="info" if code is ExitCode.SUCCESS else "error",
+        result=str(record.result),
+        reason=record.reason,
+        exitCode=int(code),
+        durationSeconds=record.duration_seconds,
+        entities=[e.model_dump(mode="json", exclude_none=True) for e in record.entities or []],
+    )
+    write_termination_message(settings.termination_message_path, record, log)
+    report_status(settings, record, log)
+    return int(code)

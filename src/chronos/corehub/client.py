@@ -1,0 +1,314 @@
+"""A synchronous CoreHub client: login, Bearer auth, retries, one deadline per run.
+
+Passwords and tokens never reach an event, a log line, an exception or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from chronos.corehub.api import (
+    LOGIN_PATH,
+    SUCCESS_STATUSES,
+    Command,
+    pipelines_list,
+)
+from chronos.corehub.errors import (
+    AuthenticationError,
+    CoreHubTimeoutError,
+    CoreHubUnreachableError,
+    TaskRejectedError,
+)
+from chronos.corehub.retry import Deadline, Failure, RetryPolicy, decide, parse_retry_after
+from chronos.http import (
+    Client,
+    ConnectError,
+    ConnectTimeout,
+    PoolTimeout,
+    Response,
+    Timeout,
+    TimeoutException,
+    TransportError,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Receives one event per step: its name ("login", "command", "retry", "wait", "tls")
+#: and JSON-serialisable fields.
+EventSink = Callable[[str, dict[str, Any]], None]
+
+Params = Sequence[tuple[str, str]]
+
+
+def _log_event(step: str, fields: dict[str, Any]) -> None:
+    logger.info("%s %s", step, fields)
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    #: Only ever true when set explicitly; logged as a warning.
+    insecure_skip_verify: bool = False
+
+
+def ssl_context(tls: TLSOptions) -> ssl.SSLContext:
+    """Verification against ``ca_file`` (else the system store), unless told to skip it."""
+    ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.client_cert:
+        ctx.load_cert_chain(str(tls.client_cert), str(tls.client_key) if tls.client_key else None)
+    return ctx
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def classify(exc: TransportError) -> Failure:
+    # A certificate CoreHub presents will not verify any better on a second try.
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or isinstance(
+        exc.__cause__ or exc.__context__, ssl.SSLCertVerificationError
+    ):
+        return Failure.TLS_REJECTED
+    if isinstance(exc, ConnectError | ConnectTimeout | PoolTimeout):
+        return Failure.NOT_SENT
+    if isinstance(exc, TimeoutException):
+        return Failure.TIMEOUT
+    return Failure.CONNECTION_LOST
+
+
+def _message(response: Response) -> str:
+    """CoreHub's ``message`` when it gives one, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return response.text[:500] or response.reason_phrase
+
+
+class CoreHubClient:
+    """One CoreHub session; every call shares ``deadline``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        tls: TLSOptions | None = None,
+        options: ClientOptions | None = None,
+        deadline: Deadline | None = None,
+        events: EventSink | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.__password = password
+        self.__token: str | None = None
+        self.tls = tls or TLSOptions()
+        self.options = options or ClientOptions()
+        self.deadline = deadline or Deadline(3600.0)
+        self.events = events or _log_event
+        self.sleep = sleep
+        self._rand = rand
+        if self.tls.insecure_skip_verify and self.base_url.startswith("https:"):
+            self.events(
+                "tls",
+                {
+                    "level": "warning",
+                    "message": "CoreHub's certificate is NOT verified (insecure_skip_verify)",
+                },
+            )
+        self._http = Client(
+            base_url=self.base_url, verify=ssl_context(self.tls), trust_env=False, timeout=None
+        )
+
+    def __repr__(self) -> str:
+        return f"CoreHubClient({self.base_url!r}, user={self.username!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transport
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Params = (),
+        *,
+        json: Any = None,
+        authenticated: bool = True,
+        idempotent: bool = True,
+    ) -> Response:
+        """One request with retries; returns any non-retryable response."""
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = self.deadline.remaining()
+            if remaining <= 0:
+                raise CoreHubTimeoutError(
+                    f"the run's {self.deadline.seconds:g}s deadline passed before {method} {path}"
+                )
+            headers = {"Accept": "application/json"}
+            if authenticated and self.__token:
+                headers["Authorization"] = f"Bearer {self.__token}"
+            timeout = Timeout(
+                min(self.options.read_timeout, remaining),
+                connect=min(self.options.connect_timeout, remaining),
+            )
+            status: int | None = None
+            failure: Failure | None = None
+            retry_after: float | None = None
+            try:
+                response = self._http.request(
+                    method, path, params=list(params), json=json, headers=headers, timeout=timeout
+                )
+            except TransportError as exc:
+                failure = classify(exc)
+                cause = f"{type(exc).__name__}: {exc}"
+                if failure is not Failure.NOT_SENT and self.deadline.expired():
+                    raise CoreHubTimeoutError(
+                        f"the run's {self.deadline.seconds:g}s deadline passed during "
+                        f"{method} {path}"
+                    ) from None
+            else:
+                status = response.status_code
+                if status not in (429, 502, 503, 504):
+                    return response
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                cause = f"HTTP {status}: {_message(response)}"
+            decision = decide(
+                attempt,
+                status=status,
+                failure=failure,
+                idempotent=idempotent,
+                retry_after=retry_after,
+                remaining=self.deadline.remaining(),
+                policy=self.options.retry,
+                rand=self._rand(),
+            )
+            if not decision.retry:
+                text = f"{method} {path}: {cause}; {decision.reason}"
+                if failure is not None and not idempotent and failure is not Failure.NOT_SENT:
+                    text += " (not re-sent: CoreHub may have applied it)"
+                if decision.out_of_time:
+                    raise CoreHubTimeoutError(text)
+                raise CoreHubUnreachableError(text)
+            self.events(
+                "retry",
+                {
+                    "method": method,
+                    "path": path,
+                    "attempt": attempt,
+                    "cause": cause,
+                    "delaySeconds": round(decision.delay, 3),
+                },
+            )
+            self.sleep(decision.delay)
+
+    def login(self, reason: str = "new session") -> None:
+        self.events("login", {"user": self.username, "url": self.base_url, "reason": reason})
+        response = self._send(
+            "POST",
+            LOGIN_PATH,
+            json={"username": self.username, "password": self.__password},
+            authenticated=False,
+        )
+        if response.status_code not in SUCCESS_STATUSES:
+            raise AuthenticationError(
+                f"login as {self.username!r} refused ({response.status_code}): {_message(response)}"
+            )
+        try:
+            token = response.json().get("apiToken")
+        except (ValueError, AttributeError):
+            token = None
+        if not token:
+            raise AuthenticationError("login answered without an apiToken")
+        self.__token = str(token)
+
+    def call(self, method: str, path: str, params: Params = (), *, idempotent: bool = True) -> Any:
+        """An authenticated call; its JSON body (None when empty). On 401, one re-login."""
+        if self.__token is None:
+            self.login()
+        response = self._send(method, path, params, idempotent=idempotent)
+        if response.status_code == 401:
+            self.login(reason="token refused (401)")
+            response = self._send(method, path, params, idempotent=idempotent)
+            if response.status_code == 401:
+                raise AuthenticationError(
+                    f"{method} {path}: a fresh token was refused too: {_message(response)}"
+                )
+        if response.status_code not in SUCCESS_STATUSES:
+            raise TaskRejectedError(response.status_code, _message(response), method, path)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    # ------------------------------------------------------------------ read calls
+
+    def pipelines(self) -> list[dict[str, Any]]:
+        return pipelines_list(self.call("GET", "/pipelines"))
+
+    def pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        return dict(self.call("GET", f"/pipelines/{pipeline_id}") or {})
+
+    def entities(self, pipeline_id: str) -> list[dict[str, Any]]:
+        """Entity configuration: ``[{"entity": {"entityId", "groupId", ...}}]``."""
+        return list(self.call("GET", f"/pipelines/{pipeline_id}/entities") or [])
+
+    def groups(self, pipeline_id: str) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/pipelines/{pipeline_id}/config/groups") or [])
+
+    def entities_status(self, pipeline_id: str) -> dict[str, dict[str, Any]]:
+        """Runtime state by entity id."""
+        items = self.call("GET", f"/pipelines/{pipeline_id}/entities-status") or []
+        return {str(i["entityId"]): dict(i) for i in items if "entityId" in i}
+
+    def snapshot_status(self, pipeline_id: str) -> Any:
+        return self.call("GET", f"/pipelines/{pipeline_id}/snapshot-status")
+
+    # ------------------------------------------------------------------ commands
+
+    def send(self, command: Command) -> Any:
+        """Send one command; the event is emitted once CoreHub has accepted it."""
+        body = self.call("POST", command.path, command.params, idempotent=command.idempotent)
+        answer = body.get("message") if isinstance(body, dict) else None
+        self.events(
+            "command",
+            {"path": command.path, "params": dict(command.params), "answer": answer},
+        )
+        return body
+
+    def maintenance(self, pipeline_id: str, enter: bool) -> Any:
+        action = "enter" if enter else "exit"
+        return self.call("POST", f"/pipelines/{pipeline_id}/commands/maintenance/{action}")

@@ -1,0 +1,39 @@
+"""Typed failures of a CoreHub conversation, one class per way a run can fail."""
+
+from __future__ import annotations
+
+
+class CoreHubError(Exception):
+    """Base class of every CoreHub failure."""
+
+
+class AuthenticationError(CoreHubError):
+    """Login refused, or a fresh token was refused again."""
+
+
+class TaskRejectedError(CoreHubError):
+    """CoreHub answered a non-retryable error (a 4xx, or a 500) with its message."""
+
+    def __init__(self, status_code: int, message: str, method: str = "", path: str = "") -> None:
+        self.status_code = status_code
+        self.corehub_message = message
+        self.method = method
+        self.path = path
+        where = f" to {method} {path}" if method else ""
+        super().__init__(f"CoreHub answered {status_code}{where}: {message}")
+
+
+class EntityErrorStateError(CoreHubError):
+    """An entity went into CoreHub's Error state while Chronos waited for it."""
+
+
+class CoreHubTimeoutError(CoreHubError):
+    """The run's deadline passed, or an entity never reached the expected state."""
+
+    def __init__(self, message: str, *, deadline_exceeded: bool = True) -> None:
+        self.deadline_exceeded = deadline_exceeded
+        super().__init__(message)
+
+
+class CoreHubUnreachableError(CoreHubError):
+    """No usable answer: connection failures or retryable statuses until retries ran out."""

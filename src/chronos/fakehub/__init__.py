@@ -1,0 +1,71 @@
+"""A fake Gluesync CoreHub for tests and demos: a real HTTP(S) server, state in memory.
+
+Run it::
+
+    python -m chronos.fakehub --port 1717 [--host 127.0.0.1] [--seed seed.yaml]
+        [--tls-cert server.crt --tls-key server.key [--tls-client-ca ca.crt]]
+        [--tls-generate DIR] [--user NAME:PASSWORD ...]
+        [--activate-delay S] [--stop-delay S] [--snapshot-delay S] [--verbose]
+
+It prints its URL (and, with ``--tls-generate``, the CA file to trust) when it starts.
+From Python: ``FakeCoreHub(FakeHubState(seed), tls=...).start()``; ``.url``, ``.stop()``.
+
+**CoreHub calls** (as in /work/shared/corehub-api.md): ``POST /authentication/login``;
+``GET /pipelines`` (a bare list, or ``{"pipelines": [...]}`` with ``wrapPipelines``),
+``/pipelines/{p}``, ``/pipelines/{p}/entities``, ``/config/groups``,
+``/entities-status``, ``/snapshot-status``; ``POST /pipelines/{p}/commands/sync/
+{start,stop,one-time-snapshot,redo}[-group]`` and ``commands/maintenance/{enter,exit}``.
+Commands answer at once and change the entities later: after ``activate`` seconds a
+start makes the entity active (with ``withSnapshot=true`` the migration runs for
+``snapshot`` seconds first); a stop takes ``stop`` seconds; a snapshot or redo runs the
+migration for ``snapshot`` seconds. Commands on a pipeline in maintenance answer 409,
+unknown pipelines/entities/groups 404, bad parameters 400, missing or expired tokens 401.
+
+**Seed** (JSON or YAML; every key optional, defaults in ``state.DEFAULT_SEED``)::
+
+    users: {admin: admin}
+    delays: {activate: 0.2, stop: 0.2, snapshot: 0.5}
+    wrapPipelines: false
+    pipelines:
+      - id: p1
+        name: Orders
+        entities: [{id: e1, name: orders, groupId: _default, active: false}]
+
+**Control API** (JSON; no authentication; ``FakeHubControl`` wraps it):
+
+- ``GET /_fake/health`` → ``{"ok": true}``
+- ``POST /_fake/reset`` → back to the seed: entities, users, delays; clears tokens,
+  faults and logs
+- ``GET /_fake/commands`` → ``{"commands": [...]}``: every request to a ``/commands/``
+  path: ``seq, time, method, path, query, params`` (list of ``[name, value]``),
+  ``status`` (null when dropped), ``fault`` (kind or null)
+- ``GET /_fake/requests`` → ``{"requests": [...]}``: the same for every CoreHub request
+- ``POST /_fake/faults`` with ``{"kind", "method"?, "path"? (regex searched in the
+  path), "count"? (default 1; null = forever), ...}``; kinds:
+  ``status`` (answer ``status``, default 503, with ``message`` and ``retryAfter``),
+  ``latency`` (sleep ``seconds``, then go on), ``drop`` (close the connection without
+  an answer), ``stuck`` (accept the command but never change the entities),
+  ``expire-token`` (expire the caller's token first, so the request gets 401).
+  ``GET /_fake/faults`` lists them, ``DELETE /_fake/faults`` clears them.
+- ``POST /_fake/tokens/expire`` with ``{"token"?}`` → expire one or every token
+- ``GET``/``PUT /_fake/config``: ``{"delays": {...}, "wrapPipelines", "users": {...}}``
+- ``GET /_fake/state`` → every pipeline with its entities' runtime status
+- ``PUT /_fake/pipelines/{p}/entities/{e}/state`` with any of ``isSyncActive``,
+  ``isMigrationActive``, ``isBusy``, ``errorState`` → set it now (pending changes dropped)
+"""
+
+from chronos.fakehub.control import FakeHubControl
+from chronos.fakehub.server import FakeCoreHub, server_ssl_context
+from chronos.fakehub.state import DEFAULT_SEED, FakeHubState, load_seed
+from chronos.fakehub.tls import TLSFiles, generate_tls
+
+__all__ = [
+    "DEFAULT_SEED",
+    "FakeCoreHub",
+    "FakeHubControl",
+    "FakeHubState",
+    "TLSFiles",
+    "generate_tls",
+    "load_seed",
+    "server_ssl_context",
+]

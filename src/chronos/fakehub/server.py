@@ -1,0 +1,230 @@
+"""The fake CoreHub's HTTP(S) server: stdlib ThreadingHTTPServer, one thread per connection."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from chronos.corehub.api import LOGIN_PATH
+from chronos.fakehub.state import INVALID_TOKEN, FakeHubState, Reply
+
+CONTROL = "/_fake"
+_ENTITY_STATE = re.compile(r"^/_fake/pipelines/([^/]+)/entities/([^/]+)/state$")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    state: FakeHubState
+    verbose: bool
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Refused handshakes and dropped clients are expected in fault tests.
+        if self.verbose:
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        # The TLS handshake runs here, in the connection's thread, so a slow or refused
+        # client cannot stall the accept loop.
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.verbose:
+            sys.stderr.write(f"fakehub: {format % args}\n")
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw.decode(errors="replace")
+
+    def _reply(self, reply: Reply) -> None:
+        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
+        if data:
+            self.send_header("Content-Type", "application/json")
+        for key, value in reply.headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        body = self._body()
+        state = self.server.state
+        if url.path.startswith(CONTROL + "/"):
+            try:
+                reply = _control(state, method, url.path, body)
+            except (KeyError, ValueError, TypeError, re.error) as exc:
+                reply = Reply(400, {"message": f"{type(exc).__name__}: {exc}"})
+            self._reply(reply)
+            return
+        entry: dict[str, Any] = {
+            "method": method,
+            "path": url.path,
+            "query": url.query,
+            "params": [list(p) for p in _pairs(url.query)],
+        }
+        stuck = False
+        for fault in state.take_faults(method, url.path):
+            if fault.kind == "latency":
+                time.sleep(fault.seconds)
+            elif fault.kind == "expire-token":
+                token = state.authorized(self.headers.get("Authorization"))
+                if token:
+                    state.expire_tokens(token)
+            elif fault.kind == "stuck":
+                stuck = True
+            elif fault.kind == "drop":
+                state.log_request({**entry, "status": None, "fault": "drop"})
+                self.close_connection = True
+                return
+            else:
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                state.log_request({**entry, "status": fault.status, "fault": fault.kind})
+                self._reply(Reply(fault.status, {"message": fault.message}, headers))
+                return
+        if method == "POST" and url.path == LOGIN_PATH:
+            reply = state.login(body)
+        elif state.authorized(self.headers.get("Authorization")) is None:
+            reply = Reply(401, {"notificationId": -1, "message": INVALID_TOKEN})
+        else:
+            reply = state.handle(method, url.path, url.query, stuck=stuck)
+        state.log_request({**entry, "status": reply.status, "fault": "stuck" if stuck else None})
+        self._reply(reply)
+
+
+def _pairs(query: str) -> list[tuple[str, str]]:
+    return parse_qsl(query, keep_blank_values=True)
+
+
+def _control(state: FakeHubState, method: str, path: str, body: Any) -> Reply:
+    body = body if isinstance(body, dict) else {}
+    route = (method, path.removeprefix(CONTROL))
+    if route == ("GET", "/health"):
+        return Reply(200, {"ok": True})
+    if route == ("POST", "/reset"):
+        state.reset()
+        return Reply(200, {"ok": True})
+    if route == ("GET", "/commands"):
+        with state.lock:
+            return Reply(200, {"commands": list(state.commands)})
+    if route == ("GET", "/requests"):
+        with state.lock:
+            return Reply(200, {"requests": list(state.requests)})
+    if route == ("GET", "/faults"):
+        with state.lock:
+            return Reply(200, {"faults": [f.to_json() for f in state.faults]})
+    if route == ("POST", "/faults"):
+        return Reply(201, state.add_fault(body).to_json())
+    if route == ("DELETE", "/faults"):
+        state.clear_faults()
+        return Reply(204)
+    if route == ("POST", "/tokens/expire"):
+        return Reply(200, {"expired": state.expire_tokens(body.get("token"))})
+    if route == ("GET", "/config"):
+        return Reply(200, state.config())
+    if route == ("PUT", "/config"):
+        return Reply(200, state.configure(body))
+    if route == ("GET", "/state"):
+        return Reply(200, state.snapshot())
+    match = _ENTITY_STATE.match(path)
+    if method == "PUT" and match:
+        return Reply(200, state.set_entity(match[1], match[2], body))
+    return Reply(404, {"message": f"no control route {method} {path}"})
+
+
+def server_ssl_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    if client_ca is not None:
+        ctx.load_verify_locations(str(client_ca))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class FakeCoreHub:
+    """A running fake CoreHub. ``start()`` serves from a daemon thread; ``url`` is its base."""
+
+    def __init__(
+        self,
+        state: FakeHubState | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.state = state or FakeHubState()
+        self._server = _Server((host, port), _Handler)
+        self._server.state = self.state
+        self._server.verbose = verbose
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        self.scheme = "https" if tls is not None else "http"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = str(self._server.server_address[0])
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever(poll_interval=0.1)
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self.serve_forever, name="fakehub", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

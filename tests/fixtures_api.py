@@ -1,0 +1,223 @@
+"""Fixtures for the REST facade: the app served by uvicorn with auth ON, as a
+ServiceAccount holding exactly the RBAC docs/api.md documents, and callers with
+ServiceAccount tokens from the TokenRequest API.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from lightkube import Client
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import (
+    ClusterRole,
+    ClusterRoleBinding,
+    Role,
+    RoleBinding,
+)
+
+from chronos import http
+from chronos.api.app import create_app
+from chronos.api.settings import ApiSettings
+from chronos.devcluster.cluster import Cluster, free_port
+
+#: The facade's own RBAC, exactly as docs/api.md documents it.
+FACADE_RULES = [
+    PolicyRule(apiGroups=["authentication.k8s.io"], resources=["tokenreviews"], verbs=["create"]),
+    PolicyRule(
+        apiGroups=["authorization.k8s.io"], resources=["subjectaccessreviews"], verbs=["create"]
+    ),
+    PolicyRule(
+        apiGroups=[""], resources=["users", "groups", "serviceaccounts"], verbs=["impersonate"]
+    ),
+    PolicyRule(
+        apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=["list", "watch"]
+    ),
+]
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sa_token(k8s: Client, namespace: str, name: str) -> str:
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name=name, namespace=namespace)))
+    request = ServiceAccount.Token(
+        metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=3600)
+    )
+    result = k8s.create(request, name=name, namespace=namespace)
+    assert result.status is not None
+    return str(result.status.token)
+
+
+def token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
+    admin = json.loads(cluster.kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": "facade", "user": {"token": token}}],
+        "contexts": [
+            {
+                "name": "facade",
+                "context": {"cluster": admin["clusters"][0]["name"], "user": "facade"},
+            }
+        ],
+        "current-context": "facade",
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+@dataclass
+class ApiServer:
+    url: str
+    settings: ApiSettings
+
+    def client(self, token: str | None, namespace: str | None = None) -> http.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        params = {"namespace": namespace} if namespace else {}
+        return http.Client(base_url=self.url, headers=headers, params=params, timeout=30)
+
+
+class ServedApp:
+    """``create_app(settings)`` served by uvicorn on a loopback port, in a thread."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.api_port,
+            log_level="warning",
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="chronos-api", daemon=True)
+        self.url = f"http://127.0.0.1:{settings.api_port}"
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+
+        def ready() -> bool:
+            try:
+                return http.Client().get(f"{self.url}/readyz").status_code == 200
+            except http.TransportError:
+                return False
+
+        wait_for(ready, 30, "the API to be ready")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@pytest.fixture(scope="session")
+def api_server(
+    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    suffix = uuid.uuid4().hex[:8]
+    home = f"chronos-api-{suffix}"
+    role = f"chronos-api-facade-{suffix}"
+    k8s.create(Namespace(metadata=ObjectMeta(name=home)))
+    k8s.create(ClusterRole(metadata=ObjectMeta(name=role), rules=FACADE_RULES))
+    k8s.create(
+        ClusterRoleBinding(
+            metadata=ObjectMeta(name=role),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+            subjects=[Subject(kind="ServiceAccount", name="chronos-api", namespace=home)],
+        )
+    )
+    try:
+        token = sa_token(k8s, home, "chronos-api")
+        kubeconfig = token_kubeconfig(
+            cluster, token, tmp_path_factory.mktemp("api") / "facade.kubeconfig"
+        )
+        settings = ApiSettings(
+            api_port=free_port(),
+            api_kubeconfig=kubeconfig,
+            api_auth_disabled=False,
+            api_access_cache_seconds=2.0,
+        )
+        with ServedApp(settings) as served:
+            yield ApiServer(served.url, settings)
+    finally:
+        k8s.delete(ClusterRoleBinding, role)
+        k8s.delete(ClusterRole, role)
+        k8s.delete(Namespace, home)
+
+
+def grant_editor(
+    k8s: Client, namespace: str, account: str, account_namespace: str | None = None
+) -> None:
+    """Let ServiceAccount ``account`` do anything to the chronosjobs of ``namespace``."""
+    k8s.create(
+        Role(
+            metadata=ObjectMeta(name="chronos-editor", namespace=namespace),
+            rules=[
+                PolicyRule(
+                    apiGroups=["chronos.gluesync.io"],
+                    resources=["chronosjobs"],
+                    verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
+                )
+            ],
+        )
+    )
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name="chronos-editor", namespace=namespace),
+            roleRef=RoleRef(
+                apiGroup="rbac.authorization.k8s.io", kind="Role", name="chronos-editor"
+            ),
+            subjects=[
+                Subject(
+                    kind="ServiceAccount", name=account, namespace=account_namespace or namespace
+                )
+            ],
+        )
+    )
+
+
+@pytest.fixture
+def editor_token(k8s: Client, namespace: str) -> str:
+    """A token of a ServiceAccount allowed everything on chronosjobs in ``namespace``."""
+    grant_editor(k8s, namespace, "alice")
+    return sa_token(k8s, namespace, "alice")
+
+
+@pytest.fixture
+def api(api_server: ApiServer, editor_token: str, namespace: str) -> Iterator[http.Client]:
+    """An HTTP client of the facade, as the editor, with ?namespace= set."""
+    with api_server.client(editor_token, namespace) as client:
+        yield client
+
+
+def example_job(**overrides: Any) -> dict[str, Any]:
+    """The example of the published Chronos README, verbatim (plus overrides)."""
+    body: dict[str, Any] = {
+        "name": "Monday-Wednesday-Friday Job",
+        "task_type": "entity_start",
+        "schedule": {"days_of_week": ["monday", "wednesday", "friday"], "hour": 8, "minute": 30},
+        "pipeline_id": "pipeline-123",
+        "entity_id": "entity-456",
+    }
+    body.update(overrides)
+    return body

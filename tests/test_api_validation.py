@@ -1,0 +1,145 @@
+"""Bad input is a 422 naming the request field, with the model's and engine's reasons."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fixtures_api import example_job
+
+from chronos import http
+from chronos.models.chronosjob import SCHEDULE_RULES, TASK_RULES
+
+pytestmark = pytest.mark.cluster
+
+ENTITY_RULE = TASK_RULES[0].message
+ONE_FORM_RULE = SCHEDULE_RULES[0].message
+
+BAD: list[tuple[str, dict[str, Any], str, str]] = [
+    (
+        "hour of the wrong type",
+        example_job(schedule={"hour": "eight", "minute": 0}),
+        "schedule.hour",
+        "integer",
+    ),
+    ("name missing", {k: v for k, v in example_job().items() if k != "name"}, "name", "required"),
+    ("enabled not a bool", example_job(enabled="sometimes"), "enabled", "boolean"),
+    ("unknown field", example_job(cron="* * * * *"), "cron", "not permitted"),
+    ("unknown task_type", example_job(task_type="entity_launch"), "task_type", "entity_start"),
+    ("hour 24", example_job(schedule={"hour": 24, "minute": 0}), "schedule.hour", "23"),
+    ("minute 60", example_job(schedule={"hour": 1, "minute": 60}), "schedule.minute", "59"),
+    (
+        "unknown weekday",
+        example_job(schedule={"days_of_week": ["funday"], "hour": 1, "minute": 0}),
+        "schedule.days_of_week[0]",
+        "monday",
+    ),
+    ("bad time zone", example_job(timezone="Mars/Olympus"), "timezone", "unknown time zone"),
+    ("time zone Local", example_job(timezone="Local"), "timezone", "IANA"),
+    (
+        "both schedule forms",
+        example_job(cron_expression="0 1 * * *"),
+        "cron_expression",
+        ONE_FORM_RULE,
+    ),
+    (
+        "no schedule",
+        {k: v for k, v in example_job().items() if k != "schedule"},
+        "schedule",
+        "required",
+    ),
+    ("bad cron", example_job(schedule=None, cron_expression="61 * * * *"), "cron_expression", "61"),
+    (
+        "TZ in cron",
+        example_job(schedule=None, cron_expression="TZ=UTC 0 * * * *"),
+        "cron_expression",
+        "timeZone",
+    ),
+    (
+        "no entity ids for an entity task",
+        {k: v for k, v in example_job().items() if k != "entity_id"},
+        "entity_ids",
+        ENTITY_RULE,
+    ),
+    ("empty entity ids", example_job(entity_id=None, entity_ids=[]), "entity_ids", ENTITY_RULE),
+    (
+        "entity ids for a pipeline task",
+        example_job(task_type="pipeline_start"),
+        "entity_ids",
+        "absent",
+    ),
+    ("both entity forms", example_job(entity_ids=["a"]), "entity_id", "not both"),
+    (
+        "no pipeline",
+        {k: v for k, v in example_job().items() if k != "pipeline_id"},
+        "pipeline_id",
+        "required",
+    ),
+    (
+        "bad write method",
+        example_job(snapshot_write_method="MERGE"),
+        "snapshot_write_method",
+        "UPSERT",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field", "reason"), BAD, ids=[b[0] for b in BAD])
+def test_bad_body_is_422_naming_the_field(
+    api: http.Client, case: str, body: dict[str, Any], field: str, reason: str
+) -> None:
+    r = api.post("/api/jobs", json=body)
+    assert r.status_code == 422, (case, r.text)
+    problem = r.json()
+    assert field in [e["field"] for e in problem["errors"]], problem
+    reasons = " ".join(e["reason"] for e in problem["errors"] if e["field"] == field)
+    assert reason.lower() in reasons.lower(), problem
+    assert problem["detail"].startswith(problem["errors"][0]["field"])
+    assert api.get("/api/jobs").json()["total"] == 0
+
+
+def test_bad_update_is_422_and_changes_nothing(api: http.Client) -> None:
+    job_id = api.post("/api/jobs", json=example_job()).json()["id"]
+    r = api.put(f"/api/jobs/{job_id}", json={"schedule": {"hour": 25, "minute": 0}})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "schedule.hour"
+    r = api.put(f"/api/jobs/{job_id}", json={"task_type": "group_start"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "group_ids"
+    assert api.get(f"/api/jobs/{job_id}").json()["cron_expression"] == "30 8 * * 1,3,5"
+
+
+def test_bad_query_parameters_are_422(api: http.Client) -> None:
+    assert api.get("/api/jobs", params={"limit": 0}).status_code == 422
+    assert api.get("/api/jobs", params={"limit": 10**6}).json()["errors"][0]["field"] == "limit"
+    assert api.get("/api/jobs", params={"namespace": "Not_Valid"}).status_code == 422
+
+
+def test_schedule_preview(api: http.Client) -> None:
+    r = api.post(
+        "/api/schedule/preview",
+        json={
+            "schedule": {
+                "days_of_week": ["monday", "wednesday", "friday"],
+                "hour": 8,
+                "minute": 30,
+            },
+            "timezone": "Europe/Rome",
+            "count": 3,
+        },
+    )
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["cron_expression"] == "30 8 * * 1,3,5"
+    assert out["description"] == "At 08:30 on Monday, Wednesday and Friday (Europe/Rome)"
+    assert len(out["next_run_times"]) == 3
+    assert all(t[11:16] == "08:30" for t in out["next_run_times"])
+    cron = api.post("/api/schedule/preview", json={"cron_expression": "@daily"}).json()
+    assert (cron["is_cron_expression"], cron["timezone"]) == (True, "UTC")
+    bad = api.post("/api/schedule/preview", json={"cron_expression": "* * *"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "cron_expression"
+    bad = api.post("/api/schedule/preview", json={"schedule": {"hour": 24, "minute": 0}})
+    assert bad.json()["errors"][0]["field"] == "schedule.hour"
+    bad = api.post("/api/schedule/preview", json={"cron_expression": "@daily", "timezone": "X/Y"})
+    assert bad.json()["errors"][0]["field"] == "timezone"

@@ -1,0 +1,219 @@
+"""The pure parts of the CoreHub client: task → commands, entity state, expectations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chronos.corehub import (
+    ENTITY_PARAM,
+    GROUP_PARAM,
+    EntityState,
+    Expect,
+    Step,
+    Verdict,
+    affected_entities,
+    entity_state,
+    judge,
+    pipelines_list,
+    plan,
+)
+from chronos.models.chronosjob import Task, TaskType
+
+P = "/pipelines/p1/commands/sync"
+
+
+def task(type_: str, **extra: Any) -> Task:
+    body: dict[str, Any] = {"type": type_, "pipelineId": "p1", **extra}
+    scope = type_.split("_")[0]
+    if scope == "entity":
+        body.setdefault("entityIds", ["e1", "e2"])
+    if scope == "group":
+        body.setdefault("groupIds", ["g1", "g2"])
+    return Task.model_validate(body)
+
+
+def calls(t: Task) -> list[tuple[str, str, list[tuple[str, str]], Expect, bool]]:
+    return [
+        (s.target, c.path, list(c.params), c.expect, c.idempotent)
+        for s in plan(t)
+        for c in s.commands
+    ]
+
+
+UPSERT = ("snapshotWriteMethod", "UPSERT")
+NO_SNAP = ("withSnapshot", "false")
+
+EXPECTED: dict[str, list[tuple[str, str, list[tuple[str, str]], Expect, bool]]] = {
+    "entity_start": [
+        ("e1", f"{P}/start", [("entity", "e1"), NO_SNAP, UPSERT], Expect.ACTIVE, True),
+        ("e2", f"{P}/start", [("entity", "e2"), NO_SNAP, UPSERT], Expect.ACTIVE, True),
+    ],
+    "entity_stop": [
+        ("e1", f"{P}/stop", [("entity", "e1")], Expect.HOLD, True),
+        ("e2", f"{P}/stop", [("entity", "e2")], Expect.HOLD, True),
+    ],
+    "entity_snapshot": [
+        ("e1", f"{P}/stop", [("entity", "e1")], Expect.HOLD, True),
+        ("e1", f"{P}/one-time-snapshot", [("entity", "e1"), UPSERT], Expect.SNAPSHOT_DONE, False),
+        ("e2", f"{P}/stop", [("entity", "e2")], Expect.HOLD, True),
+        ("e2", f"{P}/one-time-snapshot", [("entity", "e2"), UPSERT], Expect.SNAPSHOT_DONE, False),
+    ],
+    "entity_redo": [
+        ("e1", f"{P}/redo", [("entity", "e1"), UPSERT], Expect.ACTIVE, False),
+        ("e2", f"{P}/redo", [("entity", "e2"), UPSERT], Expect.ACTIVE, False),
+    ],
+    "pipeline_start": [("p1", f"{P}/start", [NO_SNAP, UPSERT], Expect.ACTIVE, True)],
+    "pipeline_stop": [("p1", f"{P}/stop", [], Expect.HOLD, True)],
+    "pipeline_snapshot": [("p1", f"{P}/one-time-snapshot", [UPSERT], Expect.SNAPSHOT_DONE, False)],
+    "pipeline_redo": [("p1", f"{P}/redo", [UPSERT], Expect.ACTIVE, False)],
+    "group_start": [
+        ("g1", f"{P}/start-group", [("groupId", "g1"), NO_SNAP, UPSERT], Expect.ACTIVE, True),
+        ("g2", f"{P}/start-group", [("groupId", "g2"), NO_SNAP, UPSERT], Expect.ACTIVE, True),
+    ],
+    "group_stop": [
+        ("g1", f"{P}/stop-group", [("groupId", "g1")], Expect.HOLD, True),
+        ("g2", f"{P}/stop-group", [("groupId", "g2")], Expect.HOLD, True),
+    ],
+    "group_snapshot": [
+        (
+            "g1",
+            f"{P}/one-time-snapshot-group",
+            [("groupId", "g1"), UPSERT],
+            Expect.SNAPSHOT_DONE,
+            False,
+        ),
+        (
+            "g2",
+            f"{P}/one-time-snapshot-group",
+            [("groupId", "g2"), UPSERT],
+            Expect.SNAPSHOT_DONE,
+            False,
+        ),
+    ],
+    "group_redo": [
+        ("g1", f"{P}/redo-group", [("groupId", "g1"), UPSERT], Expect.ACTIVE, False),
+        ("g2", f"{P}/redo-group", [("groupId", "g2"), UPSERT], Expect.ACTIVE, False),
+    ],
+}
+
+
+def test_every_task_type_has_an_expected_mapping() -> None:
+    assert set(EXPECTED) == {t.value for t in TaskType}
+
+
+@pytest.mark.parametrize("type_", sorted(EXPECTED))
+def test_task_maps_to_exact_commands(type_: str) -> None:
+    assert calls(task(type_)) == EXPECTED[type_]
+
+
+def test_start_with_snapshot_and_insert_write_method() -> None:
+    t = task("entity_start", entityIds=["x"], withSnapshot=True, snapshotWriteMethod="INSERT")
+    assert calls(t) == [
+        (
+            "x",
+            f"{P}/start",
+            [("entity", "x"), ("withSnapshot", "true"), ("snapshotWriteMethod", "INSERT")],
+            Expect.ACTIVE,
+            True,
+        )
+    ]
+
+
+def test_entities_keep_their_order() -> None:
+    t = task("entity_stop", entityIds=["z", "a", "m"])
+    assert [s.target for s in plan(t)] == ["z", "a", "m"]
+
+
+def test_parameter_names_are_the_documented_ones() -> None:
+    assert (ENTITY_PARAM, GROUP_PARAM) == ("entity", "groupId")
+
+
+def test_scope_of_each_step() -> None:
+    assert {s.scope for s in plan(task("group_stop"))} == {"group"}
+    assert [s.scope for s in plan(task("pipeline_stop"))] == ["pipeline"]
+
+
+def test_command_action_is_the_last_path_segment() -> None:
+    step = plan(task("group_snapshot"))[0]
+    assert step.commands[0].action == "one-time-snapshot-group"
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ({"isSyncActive": False, "isMigrationActive": False, "errorState": None}, "Hold"),
+        ({}, "Hold"),
+        ({"isSyncActive": True, "isMigrationActive": False}, "Active"),
+        ({"isSyncActive": False, "isMigrationActive": True}, "Active"),
+        ({"isSyncActive": True, "isMigrationActive": True}, "Active"),
+        ({"isBusy": True}, "Hold"),
+        ({"isSyncActive": True, "errorState": {"severity": "ERROR"}}, "Error"),
+        ({"errorState": {"severity": "WARNING"}}, "Warning"),
+        ({"isSyncActive": True, "errorState": {"severity": "warning"}}, "Warning"),
+        ({"errorState": {"message": "boom"}}, "Error"),
+        ({"errorState": "boom"}, "Error"),
+        ({"isSyncActive": True, "errorState": {}}, "Active"),
+        ({"isSyncActive": False, "errorState": ""}, "Hold"),
+    ],
+)
+def test_entity_state_mapping(status: dict[str, Any], state: str) -> None:
+    assert entity_state(status) == EntityState(state)
+
+
+ACTIVE = {"isSyncActive": True, "isMigrationActive": False, "errorState": None}
+MIGRATING = {"isSyncActive": False, "isMigrationActive": True, "errorState": None}
+HOLD = {"isSyncActive": False, "isMigrationActive": False, "errorState": None}
+ERROR = {"isSyncActive": True, "errorState": {"severity": "ERROR", "message": "x"}}
+WARN_ACTIVE = {"isSyncActive": True, "errorState": {"severity": "WARNING"}}
+WARN_HOLD = {"isSyncActive": False, "errorState": {"severity": "WARNING"}}
+
+
+@pytest.mark.parametrize(
+    ("expect", "status", "seen", "verdict"),
+    [
+        (Expect.ACTIVE, ACTIVE, False, Verdict.REACHED),
+        (Expect.ACTIVE, MIGRATING, False, Verdict.REACHED),
+        (Expect.ACTIVE, HOLD, False, Verdict.PENDING),
+        (Expect.ACTIVE, ERROR, False, Verdict.FAILED),
+        (Expect.ACTIVE, WARN_ACTIVE, False, Verdict.REACHED),
+        (Expect.ACTIVE, WARN_HOLD, False, Verdict.PENDING),
+        (Expect.ACTIVE, None, False, Verdict.PENDING),
+        (Expect.HOLD, HOLD, False, Verdict.REACHED),
+        (Expect.HOLD, ACTIVE, False, Verdict.PENDING),
+        (Expect.HOLD, MIGRATING, False, Verdict.PENDING),
+        (Expect.HOLD, ERROR, False, Verdict.FAILED),
+        (Expect.HOLD, WARN_HOLD, False, Verdict.REACHED),
+        (Expect.HOLD, None, True, Verdict.PENDING),
+        (Expect.SNAPSHOT_DONE, MIGRATING, True, Verdict.PENDING),
+        (Expect.SNAPSHOT_DONE, HOLD, True, Verdict.REACHED),
+        (Expect.SNAPSHOT_DONE, HOLD, False, Verdict.PENDING),
+        (Expect.SNAPSHOT_DONE, ACTIVE, True, Verdict.REACHED),
+        (Expect.SNAPSHOT_DONE, ERROR, True, Verdict.FAILED),
+    ],
+)
+def test_judge(expect: Expect, status: dict[str, Any] | None, seen: bool, verdict: Verdict) -> None:
+    assert judge(expect, status, snapshot_seen=seen) is verdict
+
+
+CONFIGURED = [
+    {"entity": {"entityId": "e1", "groupId": "_default"}},
+    {"entity": {"entityId": "e2", "groupId": "g1"}},
+    {"entity": {"entityId": "e3", "groupId": "g1"}},
+]
+
+
+def test_affected_entities() -> None:
+    assert affected_entities(Step("entity", "x", ()), CONFIGURED) == ["x"]
+    assert affected_entities(Step("group", "g1", ()), CONFIGURED) == ["e2", "e3"]
+    assert affected_entities(Step("group", "none", ()), CONFIGURED) == []
+    assert affected_entities(Step("pipeline", "p1", ()), CONFIGURED) == ["e1", "e2", "e3"]
+
+
+def test_pipelines_list_accepts_both_shapes() -> None:
+    one = [{"id": "p1"}]
+    assert pipelines_list(one) == one
+    assert pipelines_list({"pipelines": one}) == one
+    assert pipelines_list({}) == []
+    assert pipelines_list(None) == []

@@ -1,0 +1,295 @@
+"""The fake CoreHub itself: its CoreHub calls, state changes, control API and CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chronos.fakehub import FakeHubControl, FakeHubState, load_seed
+from chronos.http import Client, RemoteProtocolError
+
+
+@pytest.fixture
+def api(fakehub: FakeHubControl) -> Iterator[Client]:
+    """A raw HTTP client logged in to the fake, to see its answers unfiltered."""
+    with Client(base_url=fakehub.url) as http:
+        token = http.post(
+            "/authentication/login", json={"username": "admin", "password": "admin"}
+        ).json()["apiToken"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        yield http
+
+
+def test_login_answers_like_corehub(fakehub: FakeHubControl) -> None:
+    with Client(base_url=fakehub.url) as http:
+        ok = http.post("/authentication/login", json={"username": "admin", "password": "admin"})
+        assert ok.status_code == 200
+        assert ok.json()["changeRequired"] is False
+        assert ok.json()["apiToken"]
+        bad = http.post("/authentication/login", json={"username": "admin", "password": "x"})
+        assert bad.status_code == 401
+        assert http.get("/pipelines").status_code == 401
+        nope = http.get("/pipelines", headers={"Authorization": "Bearer made-up"})
+        assert nope.status_code == 401
+        assert nope.json()["message"].startswith("Invalid authorization token")
+
+
+def test_commands_change_state_after_the_configured_delay(
+    fakehub: FakeHubControl, api: Client
+) -> None:
+    fakehub.configure(delays={"activate": 0.4})
+    r = api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"})
+    assert r.status_code == 200
+    status = {s["entityId"]: s for s in api.get("/pipelines/p1/entities-status").json()}
+    assert status["e1"]["isSyncActive"] is False
+    assert status["e1"]["isBusy"] is True
+    time.sleep(0.5)
+    status = {s["entityId"]: s for s in api.get("/pipelines/p1/entities-status").json()}
+    assert status["e1"]["isSyncActive"] is True
+    assert status["e1"]["isBusy"] is False
+    assert status["e2"]["isSyncActive"] is False
+
+
+def test_start_with_snapshot_migrates_first(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.configure(delays={"activate": 0.0, "snapshot": 0.5})
+    api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1", "withSnapshot": "true"})
+    time.sleep(0.1)
+    e1 = fakehub.entity("p1", "e1")
+    assert (e1["isMigrationActive"], e1["isSyncActive"]) == (True, False)
+    time.sleep(0.6)
+    e1 = fakehub.entity("p1", "e1")
+    assert (e1["isMigrationActive"], e1["isSyncActive"]) == (False, True)
+
+
+def test_snapshot_answers_202_and_group_commands_hit_the_group(
+    fakehub: FakeHubControl, api: Client
+) -> None:
+    fakehub.configure(delays={"activate": 0.0, "snapshot": 5.0})
+    r = api.post("/pipelines/p1/commands/sync/one-time-snapshot-group", params={"groupId": "g1"})
+    assert r.status_code == 202
+    time.sleep(0.05)
+    migrating = {
+        s["entityId"]
+        for s in api.get("/pipelines/p1/entities-status").json()
+        if s["isMigrationActive"]
+    }
+    assert migrating == {"e3", "e4"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "message"),
+    [
+        ("/pipelines/nope/commands/sync/start", {}, 404, "Pipeline nope not found"),
+        ("/pipelines/p1/commands/sync/start", {"entity": "zz"}, 404, "Entity zz not found"),
+        ("/pipelines/p1/commands/sync/stop-group", {}, 400, "groupId is required"),
+        ("/pipelines/p1/commands/sync/stop-group", {"groupId": "zz"}, 404, "Group zz"),
+        ("/pipelines/p1/commands/sync/fly", {}, 404, "unknown command"),
+        (
+            "/pipelines/p1/commands/sync/redo",
+            {"snapshotWriteMethod": "MERGE"},
+            400,
+            "Invalid snapshotWriteMethod",
+        ),
+        (
+            "/pipelines/p1/commands/sync/start",
+            {"withSnapshot": "yes"},
+            400,
+            "Invalid withSnapshot",
+        ),
+    ],
+)
+def test_bad_commands(
+    api: Client, path: str, params: dict[str, str], status: int, message: str
+) -> None:
+    r = api.post(path, params=params)
+    assert r.status_code == status
+    assert message in r.json()["message"]
+
+
+def test_command_log_records_every_command(fakehub: FakeHubControl, api: Client) -> None:
+    api.post("/pipelines/p1/commands/sync/stop", params={"entity": "e2"})
+    api.post("/pipelines/p1/commands/sync/stop", params={"entity": "zz"})
+    api.get("/pipelines")
+    commands = fakehub.commands()
+    assert [(c["params"], c["status"]) for c in commands] == [
+        ([["entity", "e2"]], 200),
+        ([["entity", "zz"]], 404),
+    ]
+    assert [c["seq"] for c in commands] == [1, 2]
+    assert len(fakehub.requests()) == 4  # login, two commands, pipelines
+
+
+def test_reset_restores_the_seed(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.set_entity("p1", "e1", isSyncActive=True)
+    fakehub.add_fault("latency", seconds=0.1)
+    api.get("/pipelines")
+    fakehub.reset()
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is False
+    assert fakehub.faults() == []
+    assert fakehub.requests() == []
+    assert api.get("/pipelines").status_code == 401  # tokens are forgotten too
+
+
+def test_fault_counts_and_matching(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.add_fault("status", method="GET", path="^/pipelines/p1$", status=503, count=2)
+    assert api.post("/pipelines/p1/commands/maintenance/enter").status_code == 200
+    assert [api.get("/pipelines/p1").status_code for _ in range(3)] == [503, 503, 200]
+    assert fakehub.faults()[0]["count"] == 0
+    fakehub.clear_faults()
+    assert fakehub.faults() == []
+
+
+def test_fault_forever_with_retry_after(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.add_fault("status", path="/pipelines$", status=429, retryAfter=7, count=None)
+    for _ in range(3):
+        r = api.get("/pipelines")
+        assert (r.status_code, r.headers["Retry-After"]) == (429, "7")
+
+
+def test_drop_closes_the_connection(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.add_fault("drop", path="/pipelines$")
+    with pytest.raises(RemoteProtocolError):
+        api.get("/pipelines")
+    assert api.get("/pipelines").status_code == 200
+    assert [r["status"] for r in fakehub.requests()][-2:] == [None, 200]
+
+
+def test_stuck_accepts_but_never_changes(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.configure(delays={"activate": 0.0})
+    fakehub.add_fault("stuck", path="/commands/")
+    assert api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"}).status_code == 200
+    time.sleep(0.1)
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is False
+    assert fakehub.commands()[0]["fault"] == "stuck"
+
+
+def test_expire_token_fault_and_endpoint(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.add_fault("expire-token", path="/pipelines$")
+    assert api.get("/pipelines").status_code == 401
+    assert fakehub.expire_tokens() == 0  # already expired
+
+
+def test_bad_control_requests(fakehub: FakeHubControl) -> None:
+    with Client(base_url=fakehub.url) as http:
+        assert http.post("/_fake/faults", json={"kind": "explode"}).status_code == 400
+        assert http.post("/_fake/faults", json={"kind": "drop", "path": "("}).status_code == 400
+        assert http.put("/_fake/config", json={"delays": {"warp": 1}}).status_code == 400
+        assert http.get("/_fake/nothing").status_code == 404
+
+
+def test_wrapped_pipelines(fakehub: FakeHubControl, api: Client) -> None:
+    assert isinstance(api.get("/pipelines").json(), list)
+    fakehub.configure(wrapPipelines=True)
+    assert [p["id"] for p in api.get("/pipelines").json()["pipelines"]] == ["p1", "pipeline-123"]
+
+
+def test_state_object_from_python() -> None:
+    now = [0.0]
+    state = FakeHubState(clock=lambda: now[0])
+    assert state.login({"username": "admin", "password": "admin"}).status == 200
+    reply = state.handle("POST", "/pipelines/p1/commands/sync/redo", "entity=e1")
+    assert reply.status == 202
+    now[0] = 0.3
+    p1 = state.snapshot()["pipelines"][0]
+    assert p1["entities"][0]["isMigrationActive"] is True
+    now[0] = 1.0
+    p1 = state.snapshot()["pipelines"][0]
+    assert (p1["entities"][0]["isMigrationActive"], p1["entities"][0]["isSyncActive"]) == (
+        False,
+        True,
+    )
+
+
+SEED = """
+users: {ops: pw1}
+delays: {activate: 0.01}
+pipelines:
+  - id: sales
+    entities:
+      - {id: s1, groupId: east, active: true}
+      - {id: s2}
+"""
+
+
+def test_load_seed_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "seed.yaml"
+    path.write_text(SEED)
+    seed = load_seed(path)
+    state = FakeHubState(seed)
+    assert state.users == {"ops": "pw1"}
+    assert state.delays["activate"] == 0.01
+    assert state.delays["snapshot"] == 0.5
+    sales = state.pipelines["sales"]
+    assert [(e.id, e.group_id, e.sync) for e in sales.entities.values()] == [
+        ("s1", "east", True),
+        ("s2", "_default", False),
+    ]
+
+
+def _start_cli(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chronos.fakehub", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    while not lines or "listening on" not in lines[-1]:
+        line = proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"fakehub exited early: {lines}")
+        lines.append(line.strip())
+    return proc, lines
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_cli_serves_a_seed_and_extra_users(tmp_path: Path) -> None:
+    path = tmp_path / "seed.json"
+    path.write_text('{"pipelines": [{"id": "only", "entities": [{"id": "x"}]}]}')
+    proc, lines = _start_cli("--seed", str(path), "--user", "demo:demo-pw", "--stop-delay", "0")
+    try:
+        url = lines[-1].rsplit(" ", 1)[-1]
+        assert url.startswith("http://127.0.0.1:")
+        with FakeHubControl(url) as control:
+            assert control.health()
+            assert control.configure()["delays"]["stop"] == 0.0
+            assert control.configure()["users"] == ["admin", "demo"]
+            assert [p["id"] for p in control.state()["pipelines"]] == ["only"]
+    finally:
+        _stop(proc)
+
+
+def test_cli_generates_tls(tmp_path: Path) -> None:
+    proc, lines = _start_cli("--tls-generate", str(tmp_path / "tls"))
+    try:
+        ca = Path(lines[0].removeprefix("fakehub CA: "))
+        url = lines[-1].rsplit(" ", 1)[-1]
+        assert url.startswith("https://")
+        with FakeHubControl(url, ca_file=ca) as control:
+            assert control.health()
+    finally:
+        _stop(proc)
+
+
+def test_cli_rejects_half_tls_options() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "chronos.fakehub", "--port", "0", "--tls-cert", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "--tls-cert and --tls-key go together" in proc.stderr

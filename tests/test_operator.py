@@ -1,0 +1,378 @@
+"""The operator on the real control plane: lifecycle, drift, restarts, runs, HA."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import pytest
+from fixtures_operator import COREHUB_SECRET, OperatorProcess
+from lightkube import ApiError, Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import Event, Secret
+from lightkube.types import PatchType
+
+from chronos import contract as c
+from chronos.devcluster.cluster import Cluster
+from chronos.kube import ChronosJobResource
+
+pytestmark = pytest.mark.cluster
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+
+
+@pytest.fixture
+def ns(k8s: Client, namespace: str) -> str:
+    k8s.create(
+        Secret(
+            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=namespace),
+            stringData={"username": "admin", "password": "secret"},
+        )
+    )
+    return namespace
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": {"type": "pipeline_start", "pipelineId": "p1"},
+        "schedule": {"cron": "0 3 * * *"},
+        "timeZone": "Europe/Rome",
+    }
+    body.update(overrides)
+    return body
+
+
+def create(k8s: Client, ns: str, name: str, body: dict[str, Any]) -> None:
+    k8s.create(ChronosJobResource(metadata=ObjectMeta(name=name, namespace=ns), spec=body))
+
+
+def get_cr(k8s: Client, ns: str, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = k8s.get(ChronosJobResource, name, namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+    return obj
+
+
+def patch_spec(k8s: Client, ns: str, name: str, change: dict[str, Any]) -> None:
+    k8s.patch(ChronosJobResource, name, {"spec": change}, namespace=ns, patch_type=PatchType.MERGE)
+
+
+def cronjob(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj: dict[str, Any] = k8s.get(CronJob, name, namespace=ns).to_dict()
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+    return obj
+
+
+def ready(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+    status = get_cr(k8s, ns, name).get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond["type"] == "Ready":
+            return dict(cond)
+    return None
+
+
+def test_lifecycle_create_update_disable_delete(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    create(k8s, ns, "nightly", spec())
+    cj = wait_for(lambda: cronjob(k8s, ns, "nightly"), what="the CronJob")
+    assert cj["spec"]["schedule"] == "0 3 * * *"
+    assert cj["spec"]["timeZone"] == "Europe/Rome"
+    assert cj["spec"]["suspend"] is False
+    assert cj["spec"]["concurrencyPolicy"] == "Forbid"
+    owner = cj["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == ("ChronosJob", "nightly", True)
+    pod = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    env = {e["name"]: e for e in container["env"]}
+    assert env[c.ENV_COREHUB_PASSWORD]["valueFrom"]["secretKeyRef"]["name"] == COREHUB_SECRET
+    assert json.loads(env[c.ENV_TASK]["value"])["pipelineId"] == "p1"
+
+    cond = wait_for(lambda: ready(k8s, ns, "nightly"), what="Ready")
+    assert cond["status"] == "True"
+    status = get_cr(k8s, ns, "nightly")["status"]
+    assert status["cron"] == "0 3 * * *"
+    assert status["cronJobName"] == "nightly"
+    first = datetime.fromisoformat(status["nextRunTimes"][0])
+    assert (first.hour, first.minute, first.utcoffset()) in {
+        (3, 0, timedelta(hours=1)),
+        (3, 0, timedelta(hours=2)),
+    }
+
+    patch_spec(
+        k8s,
+        ns,
+        "nightly",
+        {
+            "schedule": {"daysOfWeek": ["friday"], "hour": 6, "minute": 15, "cron": None},
+            "timeZone": "Asia/Tokyo",
+        },
+    )
+    wait_for(
+        lambda: (
+            (cj := cronjob(k8s, ns, "nightly"))
+            and cj["spec"]["schedule"] == "15 6 * * 5"
+            and cj["spec"]["timeZone"] == "Asia/Tokyo"
+        ),
+        what="the schedule update",
+    )
+    patch_spec(k8s, ns, "nightly", {"enabled": False})
+    wait_for(lambda: (cj := cronjob(k8s, ns, "nightly")) and cj["spec"]["suspend"], what="suspend")
+    wait_for(
+        lambda: (r := ready(k8s, ns, "nightly")) and r["reason"] == "Suspended", what="Suspended"
+    )
+    assert get_cr(k8s, ns, "nightly")["status"]["nextRunTimes"] == []
+
+    k8s.delete(ChronosJobResource, "nightly", namespace=ns)
+    wait_for(lambda: cronjob(k8s, ns, "nightly") is None, timeout=60, what="garbage collection")
+
+
+def test_drift_is_repaired(operator: OperatorProcess, k8s: Client, ns: str) -> None:
+    create(k8s, ns, "drifty", spec())
+    wait_for(lambda: cronjob(k8s, ns, "drifty"), what="the CronJob")
+    k8s.patch(
+        CronJob, "drifty", {"spec": {"schedule": "*/5 * * * *", "suspend": True}}, namespace=ns
+    )
+    wait_for(
+        lambda: (
+            (cj := cronjob(k8s, ns, "drifty"))
+            and cj["spec"]["schedule"] == "0 3 * * *"
+            and not cj["spec"]["suspend"]
+        ),
+        timeout=15,
+        what="the edited CronJob to be restored",
+    )
+    old_uid = cronjob(k8s, ns, "drifty")["metadata"]["uid"]  # type: ignore[index]
+    k8s.delete(CronJob, "drifty", namespace=ns)
+    restored = wait_for(
+        lambda: (cj := cronjob(k8s, ns, "drifty")) and cj["metadata"]["uid"] != old_uid and cj,
+        timeout=15,
+        what="the deleted CronJob to be re-created",
+    )
+    assert restored["spec"]["schedule"] == "0 3 * * *"
+
+
+def test_long_names_get_a_stable_valid_cronjob_name(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    name = "a-very-long-chronosjob-name-that-goes-on-and-on-beyond-fifty-two-characters"
+    create(k8s, ns, name, spec())
+    status = wait_for(
+        lambda: (get_cr(k8s, ns, name).get("status") or {}).get("cronJobName"), what="status"
+    )
+    assert len(status) <= 52
+    assert cronjob(k8s, ns, status) is not None
+
+
+def test_invalid_spec_reports_condition_and_event_then_recovers(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    create(k8s, ns, "zone", spec())
+    wait_for(lambda: cronjob(k8s, ns, "zone"), what="the CronJob")
+    # Well-formed, so the CRD accepts it, but not in any tz database.
+    patch_spec(k8s, ns, "zone", {"timeZone": "Mars/Olympus_Mons"})
+    cond = wait_for(
+        lambda: (r := ready(k8s, ns, "zone")) and r["status"] == "False" and r, what="Ready=False"
+    )
+    assert cond["reason"] == "InvalidTimeZone"
+    assert "spec.timeZone" in cond["message"]
+    assert cond["observedGeneration"] == get_cr(k8s, ns, "zone")["metadata"]["generation"]
+    assert cronjob(k8s, ns, "zone")["spec"]["timeZone"] == "Europe/Rome"  # type: ignore[index]
+    wait_for(
+        lambda: [e for e in k8s.list(Event, namespace=ns) if e.reason == "InvalidTimeZone"],
+        what="a warning Event",
+    )
+    patch_spec(k8s, ns, "zone", {"timeZone": "America/New_York"})
+    wait_for(lambda: (r := ready(k8s, ns, "zone")) and r["status"] == "True", what="recovery")
+    assert cronjob(k8s, ns, "zone")["spec"]["timeZone"] == "America/New_York"  # type: ignore[index]
+
+
+def test_run_now_creates_one_job_per_token(operator: OperatorProcess, k8s: Client, ns: str) -> None:
+    create(k8s, ns, "manual", spec())
+    wait_for(lambda: cronjob(k8s, ns, "manual"), what="the CronJob")
+
+    def annotate(values: dict[str, str]) -> None:
+        k8s.patch(
+            ChronosJobResource,
+            "manual",
+            {"metadata": {"annotations": values}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+
+    def run_now_jobs() -> list[Job]:
+        return [
+            j
+            for j in k8s.list(Job, namespace=ns)
+            if j.metadata and (j.metadata.annotations or {}).get(c.TRIGGER_ANNOTATION) == "run-now"
+        ]
+
+    annotate({c.RUN_NOW_ANNOTATION: "token-a"})
+    first = wait_for(run_now_jobs, what="the run-now Job")
+    assert len(first) == 1
+    annotate({"unrelated": "change"})  # another event with the same token
+    time.sleep(5)
+    assert len(run_now_jobs()) == 1
+    annotate({c.RUN_NOW_ANNOTATION: "token-b"})
+    wait_for(lambda: len(run_now_jobs()) == 2, what="a second Job for a new token")
+    time.sleep(5)
+    jobs = run_now_jobs()
+    assert len(jobs) == 2
+    tokens = {
+        (j.metadata.annotations or {})[c.RUN_NOW_TOKEN_ANNOTATION] for j in jobs if j.metadata
+    }
+    assert tokens == {"token-a", "token-b"}
+    served = json.loads(
+        get_cr(k8s, ns, "manual")["metadata"]["annotations"][c.RUN_NOW_DONE_ANNOTATION]
+    )
+    assert served[:2] == ["token-b", "token-a"]
+
+
+def test_job_failing_by_deadline_is_recorded(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    create(k8s, ns, "slow", spec(timeoutSeconds=2))
+    wait_for(lambda: cronjob(k8s, ns, "slow"), what="the CronJob")
+    k8s.patch(
+        ChronosJobResource,
+        "slow",
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "go"}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    history = wait_for(
+        lambda: (get_cr(k8s, ns, "slow").get("status") or {}).get("history"),
+        timeout=60,
+        what="a history entry",
+    )
+    entry = history[0]
+    assert entry["result"] == "failed"
+    assert entry["reason"] == "DeadlineExceeded"
+    assert entry["trigger"] == "run-now"
+    assert entry["reportedBy"] == "operator"
+    assert entry["runId"].startswith("slow-now-")
+
+
+def test_schedule_edit_never_fires_a_past_slot(
+    operator: OperatorProcess, cluster: Cluster, k8s: Client, ns: str
+) -> None:
+    """kubernetes/kubernetes#63371: a bare CronJob fires at once after such an edit.
+
+    Both CronJobs last ran three hours ago; each schedule is then moved to a slot two
+    minutes ago. The bare one starts a Job immediately; the operator's does not.
+    """
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # The old schedule last fired three hours ago, so it has no slot pending...
+    last = now - timedelta(hours=3)
+    old_slot = f"{last.minute} {last.hour} * * *"
+    # ...and the new one has a slot two minutes ago, after that last run.
+    past = now - timedelta(minutes=2)
+    past_slot = f"{past.minute} {past.hour} * * *"
+    last_run = last.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    cluster.kubectl("-n", ns, "create", "cronjob", "bare", "--image=x", f"--schedule={old_slot}")
+    create(k8s, ns, "guarded", spec(timeZone="UTC", schedule={"cron": old_slot}))
+    wait_for(lambda: cronjob(k8s, ns, "guarded"), what="the CronJob")
+    for name in ("bare", "guarded"):
+        k8s.patch(
+            CronJob.Status,
+            name,
+            {"status": {"lastScheduleTime": last_run}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+    k8s.patch(CronJob, "bare", {"spec": {"schedule": past_slot}}, namespace=ns)
+    patch_spec(k8s, ns, "guarded", {"schedule": {"cron": past_slot}})
+    wait_for(
+        lambda: (cj := cronjob(k8s, ns, "guarded")) and cj["spec"]["schedule"] == past_slot,
+        what="the operator to apply the new schedule",
+    )
+    # The controller only notices the pending slot on its next sync of the object; any
+    # later update (a label, a controller restart) triggers one.
+    for name in ("bare", "guarded"):
+        k8s.patch(CronJob, name, {"metadata": {"labels": {"touched": "yes"}}}, namespace=ns)
+
+    def jobs_of(cronjob_name: str) -> list[Job]:
+        return [
+            j
+            for j in k8s.list(Job, namespace=ns)
+            if j.metadata and any(o.name == cronjob_name for o in j.metadata.ownerReferences or [])
+        ]
+
+    wait_for(lambda: jobs_of("bare"), timeout=20, what="the native controller's unintended run")
+    time.sleep(10)
+    assert jobs_of("guarded") == []
+
+
+def test_slot_skipped_under_forbid_is_recorded_as_missed(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    while datetime.now(UTC).second > 40:  # keep the next slot well ahead of the setup
+        time.sleep(1)
+    create(k8s, ns, "busy", spec(schedule={"cron": "* * * * *"}))
+    cj = wait_for(lambda: cronjob(k8s, ns, "busy"), what="the CronJob")
+    # A run that never ends (its pod carries no Chronos label, so no node agent runs it),
+    # entered in the CronJob's active list as if the controller had started it.
+    blocker = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "busy-blocker",
+            "namespace": ns,
+            "annotations": {c.CHRONOSJOB_ANNOTATION: "busy"},
+            "labels": {c.JOB_LABEL: "busy"},
+        },
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "wait", "image": "x"}],
+                }
+            }
+        },
+    }
+    job = k8s.create(cast(Job, Job.from_dict(blocker)))
+    assert job.metadata is not None
+    ref = {"apiVersion": "batch/v1", "kind": "Job", "name": "busy-blocker", "namespace": ns}
+    k8s.patch(
+        CronJob.Status,
+        "busy",
+        {"status": {"active": [{**ref, "uid": job.metadata.uid}]}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    del cj
+    missed = wait_for(
+        lambda: [
+            h
+            for h in (get_cr(k8s, ns, "busy").get("status") or {}).get("history") or []
+            if h["result"] == "missed"
+        ],
+        timeout=100,
+        what=f"a missed slot in the history of {ns}/busy",
+    )
+    assert missed[0]["reason"] == "ConcurrencyForbid"
+    assert missed[0]["reportedBy"] == "operator"
+    slot = datetime.fromisoformat(missed[0]["scheduledTime"])
+    assert slot.second == 0
+    assert [
+        j for j in k8s.list(Job, namespace=ns) if j.metadata and j.metadata.name != "busy-blocker"
+    ] == []
