@@ -1,18 +1,22 @@
 """``python -m chronos.devcluster {build,up,down,status}``: the local system for development.
 
-``up`` starts the control plane, installs the ChronosJob CRD and applies the sample job.
+``up`` starts the control plane, installs the ChronosJob CRD, starts the fake CoreHub,
+the node agent, the operator and the REST facade, and applies the sample job.
 State lives in ``CHRONOS_DEVCLUSTER_DIR`` (default ``.devcluster`` in the current folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
+from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.devcluster import binaries
 from chronos.devcluster.cluster import Cluster, ClusterError
+from chronos.devcluster.system import start_system, stop_system
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 CRD = "deploy/crd/chronosjobs.yaml"
@@ -33,6 +37,15 @@ def install_crd(cluster: Cluster) -> None:
     )
 
 
+EXAMPLE_JOB = {
+    "name": "Monday-Wednesday-Friday Job",
+    "task_type": "entity_start",
+    "schedule": {"days_of_week": ["monday", "wednesday", "friday"], "hour": 8, "minute": 30},
+    "pipeline_id": "pipeline-123",
+    "entity_id": "entity-456",
+}
+
+
 def up() -> None:
     cluster = Cluster(state_dir())
     if cluster.running():
@@ -40,12 +53,36 @@ def up() -> None:
         return
     seconds = cluster.start()
     install_crd(cluster)
+    info = start_system(cluster)
     cluster.kubectl("apply", "-f", str(binaries.repo_root() / SAMPLE))
-    print(f"control plane ready in {seconds:.1f}s (Kubernetes {binaries.kubernetes_version()})")
-    print(f"  export KUBECONFIG={cluster.kubeconfig}")
-    print(f"  export PATH={cluster.bin_dir}:$PATH")
-    print("  kubectl get chronosjobs")
-    print("stop it with: python -m chronos.devcluster down")
+    # One run right away, so there is a result to look at.
+    cluster.kubectl(
+        "annotate", "--overwrite", "chronosjob/morning-sync", f"{RUN_NOW_ANNOTATION}=make-up"
+    )
+    token_file = cluster.directory / "token"
+    token_file.write_text(info.token)
+    token_file.chmod(0o600)
+    body = json.dumps(EXAMPLE_JOB)
+    print(
+        f"""
+Chronos is up (control plane ready in {seconds:.1f}s, Kubernetes {binaries.kubernetes_version()}).
+
+  export KUBECONFIG={cluster.kubeconfig}
+  export PATH={cluster.bin_dir}:$PATH
+  kubectl get chronosjobs,cronjobs,jobs        # the sample job, its CronJob and a first run
+
+REST API:   {info.api_url}   (Swagger UI: {info.api_url}/docs)
+Fake CoreHub: {info.corehub_url}   (admin/admin)
+Token (24 h, ServiceAccount default/chronos-demo, saved in {token_file}):
+{info.token}
+
+  TOKEN=$(cat {token_file})
+  curl -s -X POST {info.api_url}/api/jobs -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' -d '{body}'
+
+Logs: {cluster.directory / "logs"}   Stop everything: make down
+"""
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +95,9 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "up":
             up()
         elif args.command == "down":
-            Cluster(state_dir(), bin_dir=binaries.bin_dir()).stop()
+            cluster = Cluster(state_dir(), bin_dir=binaries.bin_dir())
+            stop_system(cluster)
+            cluster.stop()
             print("stopped")
         else:
             running = Cluster(state_dir(), bin_dir=binaries.bin_dir()).running()

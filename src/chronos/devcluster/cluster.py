@@ -211,7 +211,7 @@ class Cluster:
         last = "no answer yet"
         while time.monotonic() < deadline:
             for name, pid in pids.items():
-                if not _alive(pid):
+                if not alive(pid):
                     log = self.directory / "logs" / f"{name}.log"
                     tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
                     raise ClusterError(f"{name} exited during start-up; end of its log:\n{tail}")
@@ -236,15 +236,15 @@ class Cluster:
             return
         # Reverse start order: the controller manager first, etcd last.
         for pid in reversed(list(pids.values())):
-            _terminate(pid)
+            terminate(pid)
         self.state_file.unlink()
 
     def running(self) -> bool:
         pids = self.pids()
-        return bool(pids) and all(_alive(p) for p in pids.values())
+        return bool(pids) and all(alive(p) for p in pids.values())
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
@@ -258,13 +258,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _terminate(pid: int, grace: float = 10.0) -> None:
+def terminate(pid: int, grace: float = 10.0) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.1)
-    if _alive(pid):
+    if alive(pid):
         os.killpg(pid, signal.SIGKILL)
