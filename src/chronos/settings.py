@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import ClassVar, Self
+from typing import Self
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,16 +25,13 @@ class SettingsError(ValueError):
 class ComponentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
 
-    #: Variables read by other components, tolerated here (one environment may serve all).
-    shared_names: ClassVar[frozenset[str]] = frozenset()
-
     @classmethod
     def known_names(cls) -> set[str]:
         return {PREFIX + name.upper() for name in cls.model_fields}
 
     @classmethod
     def from_env(cls) -> Self:
-        known = cls.known_names() | cls.shared_names
+        known = cls.known_names()
         unknown = sorted(k for k in os.environ if k.startswith(PREFIX) and k not in known)
         if unknown:
             hints = []

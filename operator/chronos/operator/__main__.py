@@ -61,8 +61,8 @@ async def run(settings: OperatorSettings) -> int:
         kopf.operator(
             registry=handlers.registry,
             standalone=True,
-            clusterwide=not settings.namespace_list,
-            namespaces=settings.namespace_list,
+            clusterwide=not settings.namespace_patterns,
+            namespaces=settings.namespace_patterns,
             memo=kopf.Memo(ctx=ctx),
             stop_flag=stop,
         )
@@ -101,7 +101,7 @@ def main() -> None:
     log.info(
         "starting",
         extra={
-            "namespaces": settings.namespace_list or "all",
+            "namespaces": settings.namespaces or "all",
             "default_time_zone": settings.default_time_zone,
             "runner_image": settings.runner_image,
         },

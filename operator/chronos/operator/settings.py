@@ -14,7 +14,10 @@ from chronos.settings import ComponentSettings
 class OperatorSettings(ComponentSettings):
     namespaces: str = Field(
         default="",
-        description="Comma-separated namespaces to watch; empty watches the whole cluster.",
+        description=(
+            "Namespaces to watch: empty watches the whole cluster; otherwise a comma-separated "
+            "list of names or globs, where `!glob` excludes (e.g. `team-*,!team-sandbox`)."
+        ),
     )
     default_time_zone: str = Field(
         default="UTC", description="Time zone of ChronosJobs that set no spec.timeZone."
@@ -23,7 +26,9 @@ class OperatorSettings(ComponentSettings):
         default="chronos-runner:0.1.0", description="Image of the runner container."
     )
     runner_image_pull_policy: str = Field(
-        default="IfNotPresent", pattern="^(Always|IfNotPresent|Never)$"
+        default="IfNotPresent",
+        pattern="^(Always|IfNotPresent|Never)$",
+        description="imagePullPolicy of the runner container.",
     )
     runner_service_account: str = Field(
         default="chronos-runner", description="ServiceAccount the runner pods use."
@@ -74,5 +79,6 @@ class OperatorSettings(ComponentSettings):
         return value
 
     @property
-    def namespace_list(self) -> list[str]:
-        return [n.strip() for n in self.namespaces.split(",") if n.strip()]
+    def namespace_patterns(self) -> list[str]:
+        """For Kopf, which reads globs and exclusions within one comma-separated pattern."""
+        return [self.namespaces] if self.namespaces.strip() else []

@@ -17,22 +17,42 @@ class RunnerSettings(ComponentSettings):
     # through the downward API): empty means "use the default".
     model_config = SettingsConfigDict(env_ignore_empty=True)
 
-    job_name: str | None = None
-    job_namespace: str | None = None
-    run_id: str | None = None
-    pod_name: str | None = None
-    trigger: RunTrigger = RunTrigger.SCHEDULE
-    task: Task
-    timeout_seconds: float = Field(default=1800.0, gt=0)
-    history_limit: int = Field(default=20, ge=1, le=MAX_HISTORY)
-    corehub_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
-    corehub_username: str = Field(min_length=1)
-    corehub_password: SecretStr
-    corehub_ca_file: Path | None = None
-    corehub_insecure_skip_verify: bool = False
-    termination_message_path: Path = Path(TERMINATION_MESSAGE_PATH)
-    #: Pause between per-entity commands (the original Chronos waited 2 s).
-    corehub_command_interval_seconds: float = Field(default=2.0, ge=0)
+    job_name: str | None = Field(
+        default=None, description="The ChronosJob; without it the status is not written."
+    )
+    job_namespace: str | None = Field(default=None, description="The ChronosJob's namespace.")
+    run_id: str | None = Field(
+        default=None, description="The run's id (the Job's name); defaults to the pod name."
+    )
+    pod_name: str | None = Field(default=None, description="The pod's name.")
+    trigger: RunTrigger = Field(
+        default=RunTrigger.SCHEDULE, description="What started the run: schedule or run-now."
+    )
+    task: Task = Field(description="JSON of the ChronosJob's spec.task (camelCase).")
+    timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="Overall deadline of the run, in seconds."
+    )
+    history_limit: int = Field(
+        default=20, ge=1, le=MAX_HISTORY, description="Entries kept in status.history."
+    )
+    corehub_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="CoreHub base URL.")
+    corehub_username: str = Field(min_length=1, description="CoreHub user (from a Secret).")
+    corehub_password: SecretStr = Field(description="CoreHub password (from a Secret).")
+    corehub_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle that signs CoreHub's certificate."
+    )
+    corehub_insecure_skip_verify: bool = Field(
+        default=False, description="Skip CoreHub certificate checks (logged as a warning)."
+    )
+    termination_message_path: Path = Field(
+        default=Path(TERMINATION_MESSAGE_PATH),
+        description="Where the run's record is written for the operator.",
+    )
+    corehub_command_interval_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="Pause between per-entity commands (the original Chronos waited 2 s).",
+    )
 
     @field_validator("corehub_ca_file")
     @classmethod

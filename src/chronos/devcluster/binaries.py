@@ -68,3 +68,44 @@ def ensure_binaries() -> Path:
         raise BuildError(f"{script} failed with exit code {result.returncode}")
     print(f"[devcluster] control plane built in {time.monotonic() - started:.0f}s", flush=True)
     return directory
+
+
+# --- helm, for the chart tests: the same build-once-then-cache scheme ----------------
+
+
+def helm_wrapper_dir() -> Path:
+    return repo_root() / "devcluster" / "helm"
+
+
+def helm_version() -> str:
+    for line in (helm_wrapper_dir() / "go.mod").read_text().splitlines():
+        parts = line.split()
+        if parts[:1] == ["helm.sh/helm/v3"] and len(parts) >= 2:
+            return parts[1]
+    raise BuildError("devcluster/helm/go.mod does not require helm.sh/helm/v3")
+
+
+def helm_bin_dir() -> Path:
+    """Cache folder of helm, keyed by its version and the wrapper's go.sum."""
+    digest = hashlib.sha256((helm_wrapper_dir() / "go.sum").read_bytes()).hexdigest()[:12]
+    return cache_root() / f"helm-{helm_version()}-{digest}" / "bin"
+
+
+def ensure_helm() -> Path:
+    """Return the path of the helm binary, building it first if the cache lacks it."""
+    directory = helm_bin_dir()
+    binary = directory / "helm"
+    if (directory / ".complete").exists() and binary.exists():
+        return binary
+    print(
+        f"[devcluster] building helm {helm_version()} into {directory}; "
+        "the first build takes a few minutes on 2 cores, later runs reuse it",
+        flush=True,
+    )
+    started = time.monotonic()
+    script = repo_root() / "devcluster" / "build-helm.sh"
+    result = subprocess.run(["bash", str(script), str(directory)], check=False)
+    if result.returncode != 0:
+        raise BuildError(f"{script} failed with exit code {result.returncode}")
+    print(f"[devcluster] helm built in {time.monotonic() - started:.0f}s", flush=True)
+    return binary
