@@ -1,0 +1,362 @@
+"""The operator's pure functions: names, the CronJob, status, and run accounting."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chronos import contract as c
+from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.resolve import resolve_schedule
+from chronos.operator import naming, runs
+from chronos.operator import status as status_mod
+from chronos.operator.cronjob import ConfigError, build_cronjob, run_now_job
+from chronos.operator.reconcile import RejectedError, desired_state, is_subset
+from chronos.operator.settings import OperatorSettings
+from chronos.settings import SettingsError
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
+
+
+def settings(**values: Any) -> OperatorSettings:
+    base = {"corehub_url": "https://hub:1717", "corehub_credentials_secret": "hub"}
+    return OperatorSettings.model_validate({**base, **values})
+
+
+def spec(**overrides: Any) -> ChronosJobSpec:
+    body: dict[str, Any] = {
+        "task": {"type": "entity_start", "pipelineId": "p", "entityIds": ["e1", "e2"]},
+        "schedule": {"daysOfWeek": ["monday", "friday"], "hour": 8, "minute": 30},
+        "timeZone": "Europe/Rome",
+    }
+    body.update(overrides)
+    return ChronosJobSpec.model_validate(body)
+
+
+def cronjob(s: ChronosJobSpec | None = None, cfg: OperatorSettings | None = None) -> dict[str, Any]:
+    s = s or spec()
+    cfg = cfg or settings()
+    return build_cronjob(
+        name="orders",
+        namespace="ns",
+        uid="uid-1",
+        spec=s,
+        schedule=resolve_schedule(s, cfg.default_time_zone),
+        settings=cfg,
+    )
+
+
+# ------------------------------------------------------------------------- naming
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-.", min_size=1, max_size=253))
+def test_cronjob_names_are_valid_short_and_stable(name: str) -> None:
+    short = naming.cronjob_name(name)
+    assert len(short) <= naming.CRONJOB_NAME_MAX
+    assert DNS_LABEL.match(short), short
+    assert naming.cronjob_name(name) == short
+    assert len(naming.label_value(name)) <= naming.LABEL_VALUE_MAX
+
+
+def test_short_names_are_kept_and_altered_names_do_not_collide() -> None:
+    assert naming.cronjob_name("nightly") == "nightly"
+    assert naming.cronjob_name("a.b") != naming.cronjob_name("a-b")
+    long_a, long_b = "x" * 60 + "a", "x" * 60 + "b"
+    assert naming.cronjob_name(long_a) != naming.cronjob_name(long_b)
+
+
+def test_run_now_job_names_depend_on_the_token_only() -> None:
+    assert naming.run_now_job_name("orders", "t1") == naming.run_now_job_name("orders", "t1")
+    assert naming.run_now_job_name("orders", "t1") != naming.run_now_job_name("orders", "t2")
+    assert len(naming.run_now_job_name("y" * 253, "t")) <= 63
+
+
+# ------------------------------------------------------------------------ cronjob
+
+
+def test_cronjob_carries_schedule_zone_policy_and_owner() -> None:
+    cj = cronjob(spec(concurrencyPolicy="Replace", startingDeadlineSeconds=120))
+    assert cj["spec"]["schedule"] == "30 8 * * 1,5"
+    assert cj["spec"]["timeZone"] == "Europe/Rome"
+    assert cj["spec"]["suspend"] is False
+    assert cj["spec"]["concurrencyPolicy"] == "Replace"
+    assert cj["spec"]["startingDeadlineSeconds"] == 120
+    (owner,) = cj["metadata"]["ownerReferences"]
+    assert owner == {
+        "apiVersion": "chronos.gluesync.io/v1alpha1",
+        "kind": "ChronosJob",
+        "name": "orders",
+        "uid": "uid-1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert cj["metadata"]["labels"][c.JOB_LABEL] == "orders"
+    assert cj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "chronos-operator"
+
+
+def test_disabled_jobs_are_suspended_and_the_default_zone_applies() -> None:
+    cj = cronjob(spec(enabled=False, timeZone=None), settings(default_time_zone="Asia/Tokyo"))
+    assert cj["spec"]["suspend"] is True
+    assert cj["spec"]["timeZone"] == "Asia/Tokyo"
+
+
+def test_job_template_runs_the_runner_safely() -> None:
+    s = spec(timeoutSeconds=600, retries=2, historyLimit=7)
+    job = cronjob(s)["spec"]["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] == 600
+    assert job["backoffLimit"] == 2
+    assert job["ttlSecondsAfterFinished"] > 0
+    pod = job["template"]["spec"]
+    assert pod["serviceAccountName"] == "chronos-runner"
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "chronos.runner"]
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["resources"]["limits"]["memory"]
+    env = {e["name"]: e for e in container["env"]}
+    assert json.loads(env[c.ENV_TASK]["value"]) == s.task.model_dump(mode="json", exclude_none=True)
+    assert env[c.ENV_TIMEOUT_SECONDS]["value"] == "600"
+    assert env[c.ENV_HISTORY_LIMIT]["value"] == "7"
+    assert env[c.ENV_COREHUB_URL]["value"] == "https://hub:1717"
+    for secret_env in (c.ENV_COREHUB_USERNAME, c.ENV_COREHUB_PASSWORD):
+        assert env[secret_env]["valueFrom"]["secretKeyRef"]["name"] == "hub"
+        assert "value" not in env[secret_env]
+    assert env[c.ENV_RUN_ID]["valueFrom"]["fieldRef"]["fieldPath"].endswith("job-name']")
+    assert c.TRIGGER_ANNOTATION in env[c.ENV_TRIGGER]["valueFrom"]["fieldRef"]["fieldPath"]
+
+
+def test_job_overrides_corehub_and_mounts_its_ca() -> None:
+    s = spec(
+        coreHub={
+            "url": "https://other:1717",
+            "credentialsSecretRef": {"name": "mine", "usernameKey": "u", "passwordKey": "p"},
+            "tls": {"caSecretRef": {"name": "ca", "key": "bundle.pem"}, "insecureSkipVerify": True},
+        }
+    )
+    pod = cronjob(s)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env[c.ENV_COREHUB_URL]["value"] == "https://other:1717"
+    assert env[c.ENV_COREHUB_USERNAME]["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "u"}
+    assert env[c.ENV_COREHUB_PASSWORD]["valueFrom"]["secretKeyRef"] == {"name": "mine", "key": "p"}
+    assert env[c.ENV_COREHUB_INSECURE_SKIP_VERIFY]["value"] == "true"
+    assert env[c.ENV_COREHUB_CA_FILE]["value"].startswith(c.COREHUB_CA_MOUNT)
+    assert pod["volumes"][0]["secret"]["secretName"] == "ca"
+    assert pod["containers"][0]["volumeMounts"][0]["readOnly"] is True
+
+
+@pytest.mark.parametrize(
+    ("cfg", "field"),
+    [
+        ({"corehub_url": None}, "spec.coreHub.url"),
+        ({"corehub_credentials_secret": None}, "spec.coreHub.credentialsSecretRef"),
+    ],
+)
+def test_missing_corehub_configuration_is_a_config_error(cfg: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        cronjob(cfg=settings(**cfg))
+    assert info.value.field == field
+
+
+def test_run_now_job_copies_the_template_and_marks_the_trigger() -> None:
+    cj = cronjob()
+    cj["metadata"]["uid"] = "cj-uid"
+    job = run_now_job(cj, chronosjob="orders", token="abc")
+    assert job["metadata"]["name"] == naming.run_now_job_name("orders", "abc")
+    assert job["metadata"]["annotations"][c.TRIGGER_ANNOTATION] == "run-now"
+    assert job["metadata"]["annotations"][c.RUN_NOW_TOKEN_ANNOTATION] == "abc"
+    assert job["metadata"]["annotations"][c.CHRONOSJOB_ANNOTATION] == "orders"
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "cj-uid"
+    pod_meta = job["spec"]["template"]["metadata"]
+    assert pod_meta["annotations"][c.TRIGGER_ANNOTATION] == "run-now"
+    # The CronJob's own template is not changed by making the Job.
+    assert (
+        c.TRIGGER_ANNOTATION
+        not in cj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["annotations"]
+    )
+
+
+# ------------------------------------------------------------------ desired state
+
+
+def test_desired_state_names_the_reason_of_a_rejection() -> None:
+    cr = {"metadata": {"name": "x", "namespace": "ns", "uid": "u"}}
+    good = spec().model_dump(mode="json", exclude_none=True)
+    for body, reason in (
+        ({**good, "timeZone": "Mars/Olympus_Mons"}, "InvalidTimeZone"),
+        ({**good, "schedule": {"cron": "61 * * * *"}}, "InvalidSchedule"),
+        ({**good, "task": {"type": "entity_start", "pipelineId": "p"}}, "InvalidSpec"),
+    ):
+        with pytest.raises(RejectedError) as info:
+            desired_state({**cr, "spec": body}, settings())
+        assert info.value.reason == reason
+        assert info.value.message.startswith("spec.")
+
+
+def test_is_subset_ignores_server_defaults_but_not_changes() -> None:
+    desired = {"a": 1, "b": {"c": [{"d": 2}]}}
+    assert is_subset(desired, {"a": 1, "b": {"c": [{"d": 2, "e": 3}], "f": 4}})
+    assert not is_subset(desired, {"a": 1, "b": {"c": [{"d": 3}]}})
+    assert not is_subset(desired, {"a": 1, "b": {"c": [{"d": 2}, {"d": 2}]}})
+    assert not is_subset(desired, {"b": {"c": [{"d": 2}]}})
+
+
+# ------------------------------------------------------------------------- status
+
+
+def test_condition_transition_time_changes_only_with_status() -> None:
+    first = status_mod.set_condition(
+        None, type="Ready", status=True, reason="A", message="m", generation=1, now=NOW
+    )
+    later = NOW + timedelta(hours=1)
+    same = status_mod.set_condition(
+        first, type="Ready", status=True, reason="B", message="n", generation=2, now=later
+    )
+    assert same[0]["lastTransitionTime"] == first[0]["lastTransitionTime"]
+    assert (same[0]["reason"], same[0]["observedGeneration"]) == ("B", 2)
+    flipped = status_mod.set_condition(
+        same, type="Ready", status=False, reason="C", message="o", generation=3, now=later
+    )
+    assert flipped[0]["lastTransitionTime"] == "2026-11-23T11:00:30Z"
+    assert len(flipped) == 1
+
+
+def test_reconciled_status_reports_the_effective_schedule() -> None:
+    s = spec()
+    patch = status_mod.reconciled(
+        {},
+        generation=4,
+        schedule=resolve_schedule(s, "UTC"),
+        cronjob="orders",
+        enabled=True,
+        now=NOW,
+    )
+    assert set(patch) <= status_mod.OPERATOR_FIELDS
+    assert patch["cron"] == "30 8 * * 1,5"
+    assert patch["nextRunTimes"][:2] == ["2026-11-27T08:30:00+01:00", "2026-11-30T08:30:00+01:00"]
+    assert patch["conditions"][0]["reason"] == "Reconciled"
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def job(name: str, **status: Any) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "annotations": {}}
+    return {"metadata": meta, "status": status}
+
+
+def failed(reason: str) -> dict[str, Any]:
+    return {"type": "Failed", "status": "True", "reason": reason, "message": f"{reason}!"}
+
+
+def test_unreported_failure_is_recorded_with_the_jobs_reason() -> None:
+    j = job(
+        "orders-1",
+        startTime="2026-11-23T10:00:00Z",
+        conditions=[{**failed("DeadlineExceeded"), "lastTransitionTime": "2026-11-23T10:00:05Z"}],
+    )
+    record = runs.unreported_run(j, [], [])
+    assert record is not None
+    assert (record.result, record.reason, record.reported_by) == (
+        "failed",
+        "DeadlineExceeded",
+        "operator",
+    )
+    assert record.duration_seconds == 5
+
+
+def test_reported_unfinished_or_known_runs_are_not_recorded_again() -> None:
+    done = job("orders-1", conditions=[failed("BackoffLimitExceeded")])
+    assert runs.unreported_run(done, [], [{"runId": "orders-1"}]) is None
+    assert runs.unreported_run(job("orders-2"), [], []) is None
+
+
+def test_the_runners_termination_message_wins_over_the_job() -> None:
+    j = job("orders-1", conditions=[{"type": "Complete", "status": "True"}])
+    message = json.dumps(
+        {"runId": "orders-1", "trigger": "schedule", "result": "succeeded", "message": "ok"}
+    )
+    pod = {"status": {"containerStatuses": [{"state": {"terminated": {"message": message}}}]}}
+    record = runs.unreported_run(j, [pod], [])
+    assert record is not None
+    assert (record.result, record.message, record.reported_by) == ("succeeded", "ok", "operator")
+
+
+def test_missed_slots_and_their_reasons() -> None:
+    schedule = resolve_schedule(spec(schedule={"cron": "*/10 * * * *"}, timeZone="UTC"), "UTC")
+    since = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    ran = job("orders-a")
+    ran["metadata"]["annotations"][c.SCHEDULED_TIMESTAMP_ANNOTATION] = "2026-11-23T09:10:00Z"
+    active = job("orders-b", startTime="2026-11-23T09:15:00Z")  # still running
+    records, mark = runs.missed_slots(
+        schedule,
+        since=since,
+        now=datetime(2026, 11, 23, 9, 41, tzinfo=UTC),
+        jobs=[ran, active],
+        history=[],
+        context=runs.SlotContext("Forbid", None),
+        grace=timedelta(seconds=90),
+    )
+    assert [r.scheduled_time.minute for r in records if r.scheduled_time] == [20, 30]
+    assert {r.reason for r in records} == {"ConcurrencyForbid"}
+    assert mark == datetime(2026, 11, 23, 9, 39, 30, tzinfo=UTC)
+
+    records, _ = runs.missed_slots(
+        schedule,
+        since=since,
+        now=datetime(2026, 11, 23, 9, 31, tzinfo=UTC),
+        jobs=[],
+        history=[{"scheduledTime": "2026-11-23T09:20:00Z"}],
+        context=runs.SlotContext("Allow", 60),
+        grace=timedelta(seconds=30),
+    )
+    assert [(r.scheduled_time.minute, r.reason) for r in records if r.scheduled_time] == [
+        (10, "StartingDeadlineExceeded"),
+        (30, "NotStarted"),
+    ]
+
+
+def test_a_slot_inside_the_grace_period_is_not_missed_yet() -> None:
+    schedule = resolve_schedule(spec(schedule={"cron": "0 * * * *"}, timeZone="UTC"), "UTC")
+    since = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    records, mark = runs.missed_slots(
+        schedule,
+        since=since,
+        now=datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC),
+        jobs=[],
+        history=[],
+        context=runs.SlotContext("Forbid", None),
+        grace=timedelta(seconds=90),
+    )
+    assert records == []
+    assert mark < datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+# ----------------------------------------------------------------------- settings
+
+
+def test_a_misspelt_setting_stops_the_operator_with_a_suggestion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHRONOS_DEFAULT_TIMEZONE", "Europe/Rome")
+    with pytest.raises(SettingsError, match="did you mean CHRONOS_DEFAULT_TIME_ZONE"):
+        OperatorSettings.from_env()
+
+
+def test_an_unknown_default_zone_stops_the_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHRONOS_DEFAULT_TIME_ZONE", "Mars/Base")
+    with pytest.raises(SettingsError, match="CHRONOS_DEFAULT_TIME_ZONE"):
+        OperatorSettings.from_env()
