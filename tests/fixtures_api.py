@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from lightkube.resources.rbac_authorization_v1 import (
     Role,
     RoleBinding,
 )
+from support import wait_for
 
 from chronos import http
 from chronos.api.app import create_app
@@ -46,15 +46,6 @@ FACADE_RULES = [
         apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=["list", "watch"]
     ),
 ]
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sa_token(k8s: Client, namespace: str, name: str) -> str:

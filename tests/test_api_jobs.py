@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fixtures_api import example_job, wait_for
+from fixtures_api import example_job
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
+from support import wait_for
 
 from chronos import http
 from chronos.api.cache import plain

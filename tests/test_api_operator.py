@@ -9,7 +9,7 @@ from fixtures_api import example_job
 from fixtures_operator import OperatorProcess
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob, Job
-from test_operator import wait_for
+from support import wait_for
 
 from chronos import contract as c
 from chronos.http import Client as HttpClient

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fixtures_api import example_job, wait_for
+from fixtures_api import example_job
 from lightkube import Client
 from lightkube.types import PatchType
+from support import wait_for
 
 from chronos import http
 from chronos.contract import RUN_NOW_ANNOTATION, RUN_NOW_DONE_ANNOTATION

@@ -20,7 +20,8 @@ from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.core_v1 import Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 from lightkube.types import PatchType
-from test_operator import create, get_cr, wait_for
+from support import wait_for
+from test_operator import create, get_cr
 
 from chronos import contract as c
 from chronos.devcluster.cluster import Cluster

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import pytest
 from fixtures_operator import COREHUB_SECRET, OperatorProcess
@@ -15,23 +14,13 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
+from support import wait_for
 
 from chronos import contract as c
 from chronos.devcluster.cluster import Cluster
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
-T = TypeVar("T")
-
-
-def wait_for(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
 
 
 @pytest.fixture

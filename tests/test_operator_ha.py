@@ -12,7 +12,8 @@ from fixtures_operator import OperatorProcess
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.coordination_v1 import Lease
-from test_operator import create, cronjob, patch_spec, spec, wait_for
+from support import wait_for
+from test_operator import create, cronjob, patch_spec, spec
 
 from chronos.kube import ChronosJobResource
 

@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chronos.schedule import validate_time_zone
+
 PREFIX = "CHRONOS_"
+
+
+def _known_zone(value: str) -> str:
+    validate_time_zone(value)
+    return value
+
+
+#: An IANA time zone name that this process's tz database knows.
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
 
 
 class SettingsError(ValueError):

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chronos.schedule.cron import validate_time_zone
-from chronos.settings import ComponentSettings
+from chronos.settings import ComponentSettings, TimeZoneName
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -48,13 +47,7 @@ class ApiSettings(ComponentSettings):
         default=1000, ge=1, le=100000, description="Largest accepted ?limit= on lists."
     )
     #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.
-    default_time_zone: str = Field(
+    default_time_zone: TimeZoneName = Field(
         default="UTC",
         description="Time zone of ChronosJobs without spec.timeZone (same as the operator's).",
     )
-
-    @field_validator("default_time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        validate_time_zone(value)
-        return value

@@ -5,10 +5,9 @@ docs/configuration.md lists every variable with its default.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from chronos.schedule.cron import validate_time_zone
-from chronos.settings import ComponentSettings
+from chronos.settings import ComponentSettings, TimeZoneName
 
 
 class OperatorSettings(ComponentSettings):
@@ -19,7 +18,7 @@ class OperatorSettings(ComponentSettings):
             "list of names or globs, where `!glob` excludes (e.g. `team-*,!team-sandbox`)."
         ),
     )
-    default_time_zone: str = Field(
+    default_time_zone: TimeZoneName = Field(
         default="UTC", description="Time zone of ChronosJobs that set no spec.timeZone."
     )
     runner_image: str = Field(
@@ -71,12 +70,6 @@ class OperatorSettings(ComponentSettings):
         ge=0,
         description="A slot with no Job this long after its time is recorded as missed.",
     )
-
-    @field_validator("default_time_zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        validate_time_zone(value)
-        return value
 
     @property
     def namespace_patterns(self) -> list[str]:
