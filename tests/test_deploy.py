@@ -1,0 +1,731 @@
+"""Packaging for users: the Helm chart (charts/chronos) and the kustomize base and overlay
+(deploy/base, deploy/overlays/example), checked with helm (built from its Go module, see
+devcluster/helm) and against the real control plane: lint, server-side dry-run, a real
+``helm install`` whose ServiceAccounts are then used, with their own tokens, to prove the
+RBAC (and the real operator reconciling under the operator's ServiceAccount), and no drift
+between the chart and kustomize."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fixtures_api import token_kubeconfig
+from fixtures_operator import SOLO_PREFIX, OperatorProcess
+from lightkube import Client
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.types import PatchType
+from support import wait_for
+
+from chronos import contract as c
+from chronos.api.settings import ApiSettings
+from chronos.devcluster import binaries
+from chronos.devcluster.cluster import Cluster
+from chronos.kube import ChronosJobResource
+from chronos.operator.settings import OperatorSettings
+from chronos.settings import ComponentSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "charts" / "chronos"
+CRD = ROOT / "deploy" / "crd" / "chronosjobs.yaml"
+RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
+
+#: Every value set to a non-default, so that every setting reaches the Deployments.
+ALL_VALUES: dict[str, Any] = {
+    "defaultTimeZone": "Europe/Rome",
+    "operator": {
+        "namespaces": "team-*,!team-sandbox",
+        "historyLimit": 30,
+        "coreHub": {"url": "https://corehub:1717", "credentialsSecret": "corehub"},
+        "housekeepingSeconds": 20,
+        "missedRunGraceSeconds": 60,
+        "healthPort": 9090,
+        "healthHost": "0.0.0.0",
+        "leaderElection": {
+            "enabled": True,
+            "leaseName": "chronos-leader",
+            "leaseNamespace": "chronos-leases",
+            "leaseDurationSeconds": 20,
+            "renewSeconds": 4,
+        },
+    },
+    "runner": {"namespaces": ["team-a", "team-b"], "image": {"pullPolicy": "Always"}},
+    "api": {
+        "host": "0.0.0.0",
+        "port": 8081,
+        "defaultNamespace": "team-a",
+        "authDisabled": False,
+        "tokenAudiences": ["https://kubernetes.default.svc"],
+        "tokenCacheSeconds": 15,
+        "accessCacheSeconds": 5,
+        "maxPageSize": 500,
+        "kubeconfigSecret": "chronos-api-kubeconfig",
+    },
+    "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+@pytest.fixture(scope="session")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    print("\n[deploy] helm: built from devcluster/helm on first use, then cached", flush=True)
+    return Helm(binaries.ensure_helm(), tmp_path_factory.mktemp("helm-home"))
+
+
+@dataclass
+class Helm:
+    binary: Path
+    home: Path
+
+    def run(
+        self, *args: str, check: bool = True, kubeconfig: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "HELM_CACHE_HOME": str(self.home / "cache"),
+            "HELM_CONFIG_HOME": str(self.home / "config"),
+            "HELM_DATA_HOME": str(self.home / "data"),
+        }
+        extra = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+        result = subprocess.run(
+            [str(self.binary), *args, *extra], capture_output=True, text=True, env=env, check=False
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+        return result
+
+    def template(self, *args: str, release: str = "chronos", namespace: str = "chronos") -> str:
+        return self.run("template", release, str(CHART), "-n", namespace, *args).stdout
+
+
+def docs(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def values_file(tmp_path: Path, values: dict[str, Any]) -> str:
+    path = tmp_path / f"values-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return str(path)
+
+
+def find(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+    return matches[0]
+
+
+def container_env(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container.get("env") or []}
+
+
+def server_of(cluster: Cluster) -> str:
+    server: str = json.loads(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    return server
+
+
+def sa_token(k8s: Client, namespace: str, name: str) -> str:
+    request = ServiceAccount.Token(
+        metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=3600)
+    )
+    result = k8s.create(request, name=name, namespace=namespace)
+    assert result.status is not None
+    return str(result.status.token)
+
+
+def as_token(cluster: Cluster, token: str, *args: str, input: str | None = None) -> tuple[int, str]:
+    """kubectl with nothing but ``token`` (no admin kubeconfig): exit code and output."""
+    cmd = [
+        str(cluster.bin_dir / "kubectl"),
+        "--kubeconfig=/dev/null",
+        f"--server={server_of(cluster)}",
+        "--insecure-skip-tls-verify",
+        f"--token={token}",
+        *args,
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, input=input, check=False)
+    return result.returncode, result.stdout + result.stderr
+
+
+def can_i(cluster: Cluster, token: str, verb: str, resource: str, *args: str) -> bool:
+    code, out = as_token(cluster, token, "auth", "can-i", verb, resource, *args)
+    answer = out.strip().splitlines()[0] if out.strip() else ""
+    assert answer in ("yes", "no"), f"can-i {verb} {resource} {args}: {out}"
+    assert (code == 0) == (answer == "yes")
+    return answer == "yes"
+
+
+def apply_server_side(cluster: Cluster, objs: list[dict[str, Any]], *flags: str) -> str:
+    return cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=chronos-deploy-test",
+        *flags,
+        "-f",
+        "-",
+        input=yaml.safe_dump_all(objs),
+    )
+
+
+# ------------------------------------------------------------------ sources and lint
+
+
+def test_chart_and_kustomize_carry_the_generated_crd() -> None:
+    generated = CRD.read_text()
+    for copy in (CHART / "crds" / "chronosjobs.yaml", ROOT / "deploy/base/crd/chronosjobs.yaml"):
+        assert copy.read_text() == generated, (
+            f"{copy.relative_to(ROOT)} differs from deploy/crd/chronosjobs.yaml: "
+            f"cp deploy/crd/chronosjobs.yaml {copy.relative_to(ROOT)}"
+        )
+
+
+def test_chart_runner_role_is_the_shipped_runner_role(helm: Helm) -> None:
+    shipped = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
+    rendered = find(docs(helm.template()), "ClusterRole", "chronos-runner")
+    assert rendered["rules"] == shipped["rules"]
+
+
+def test_helm_lint(helm: Helm, tmp_path: Path) -> None:
+    out = helm.run("lint", "--strict", str(CHART)).stdout
+    assert "0 chart(s) failed" in out
+    out = helm.run("lint", "--strict", str(CHART), "-f", values_file(tmp_path, ALL_VALUES)).stdout
+    assert "0 chart(s) failed" in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "where"),
+    [
+        ("operator.replicaCount=two", "/operator/replicaCount"),
+        ("operator.replicaCount=0", "/operator/replicaCount"),
+        ("operator.historyLimit=101", "/operator/historyLimit"),
+        ("operator.leaderElection.leaseDurationSeconds=0", "/operator/leaderElection"),
+        ("operator.coreHub.url=corehub:1717", "/operator/coreHub/url"),
+        ("operator.replicas=2", "/operator"),  # unknown key: a typo never passes silently
+        ("runner.image.pullPolicy=Sometimes", "/runner/image/pullPolicy"),
+        ("runner.namespaces={Team_A}", "/runner/namespaces/0"),
+        ("api.port=70000", "/api/port"),
+        ("api.authDisabled=maybe", "/api/authDisabled"),
+        ("api.service.type=Ingress", "/api/service/type"),
+        ("defaultTimeZone=Not a zone", "/defaultTimeZone"),
+    ],
+)
+def test_values_schema_rejects_bad_values(helm: Helm, flag: str, where: str) -> None:
+    args = ("--set-string", flag) if flag.endswith("=maybe") else ("--set", flag)
+    result = helm.run("template", "x", str(CHART), *args, check=False)
+    assert result.returncode != 0, f"{flag} was accepted"
+    assert "values don't meet the specifications of the schema" in result.stderr
+    assert where in result.stderr, result.stderr
+
+
+def test_defaults_render(helm: Helm) -> None:
+    objs = docs(helm.template())
+    operator = find(objs, "Deployment", "chronos-operator")
+    assert operator["spec"]["replicas"] == 2
+    pod = operator["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = pod["containers"][0]["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["allowPrivilegeEscalation"] is False
+    assert pod["containers"][0]["image"] == "chronos-operator:0.1.0"
+    assert pod["containers"][0]["command"] == ["python", "-m", "chronos.operator"]
+    api = find(objs, "Deployment", "chronos-api")
+    assert api["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "python",
+        "-m",
+        "chronos.api",
+    ]
+    assert container_env(operator)["CHRONOS_RUNNER_IMAGE"] == "chronos-runner:0.1.0"
+    assert not [o for o in objs if o["kind"] == "ServiceMonitor"]
+    # The Lease namespace is left to the operator (its pod's namespace, from the SA mount).
+    assert "CHRONOS_LEASE_NAMESPACE" not in container_env(operator)
+    assert find(objs, "Role", "chronos-operator-leader-election")["metadata"]["namespace"] == (
+        "chronos"
+    )
+    hooks = [o for o in objs if (o["metadata"].get("annotations") or {}).get("helm.sh/hook")]
+    assert [(o["kind"], o["metadata"]["annotations"]["helm.sh/hook"]) for o in hooks] == [
+        ("Pod", "test")
+    ]
+    assert not any(
+        "secrets" in rule.get("resources", [])
+        for o in objs
+        if o["kind"] in ("ClusterRole", "Role")
+        for rule in o["rules"]
+    )
+
+
+def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
+    helm: Helm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each CHRONOS_* setting of the operator and the API can be set from values, and what
+    the chart renders is accepted by the components' own settings classes."""
+    for values in ({}, ALL_VALUES):
+        objs = docs(helm.template("-f", values_file(tmp_path, values)))
+        for name, settings in (
+            ("chronos-operator", OperatorSettings),
+            ("chronos-api", ApiSettings),
+        ):
+            env = container_env(find(objs, "Deployment", name))
+            if values:
+                assert set(env) == settings.known_names(), name
+            with monkeypatch.context() as m:
+                for key in [k for k in os.environ if k.startswith("CHRONOS_")]:
+                    m.delenv(key)
+                for key, value in env.items():
+                    m.setenv(key, value)
+                parsed: ComponentSettings = settings.from_env()
+            if values and isinstance(parsed, OperatorSettings):
+                assert parsed.namespaces == "team-*,!team-sandbox"
+                assert parsed.lease_namespace == "chronos-leases"
+                assert parsed.runner_image_pull_policy == "Always"
+            if values and isinstance(parsed, ApiSettings):
+                assert parsed.api_token_audiences == ["https://kubernetes.default.svc"]
+                assert parsed.api_kubeconfig is not None
+        if values:
+            # The Lease Role follows the Lease; the runner is bound in each listed namespace.
+            role = find(objs, "Role", "chronos-operator-leader-election")
+            assert role["metadata"]["namespace"] == "chronos-leases"
+            assert role["rules"][1]["resourceNames"] == ["chronos-leader"]
+            runner = sorted(
+                o["metadata"]["namespace"]
+                for o in objs
+                if o["kind"] == "RoleBinding" and o["roleRef"]["name"] == "chronos-runner"
+            )
+            assert runner == ["team-a", "team-b"]
+            monitors = [o for o in objs if o["kind"] == "ServiceMonitor"]
+            assert [m["spec"]["endpoints"][0]["port"] for m in monitors] == [
+                "http-metrics",
+                "http",
+            ]
+
+
+# ------------------------------------------------------------------ chart vs kustomize
+
+
+def comparable(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
+    """What must not drift: kinds, names, namespaces, RBAC rules and bindings, workload
+    and Service specs. Labels, annotations and Helm's test hook are left out."""
+    out: dict[tuple[str, str, str], Any] = {}
+    for o in objs:
+        meta = o["metadata"]
+        if (meta.get("annotations") or {}).get("helm.sh/hook") or o["kind"] == "Namespace":
+            continue
+        key = (o["kind"], meta.get("namespace", ""), meta["name"])
+        if o["kind"] in ("ClusterRole", "Role"):
+            out[key] = o["rules"]
+        elif o["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+            out[key] = {"roleRef": o["roleRef"], "subjects": o["subjects"]}
+        elif o["kind"] == "Deployment":
+            spec = dict(o["spec"])
+            spec["template"] = {"spec": o["spec"]["template"]["spec"]}
+            out[key] = spec
+        elif o["kind"] in ("Service", "PodDisruptionBudget", "CustomResourceDefinition"):
+            out[key] = o["spec"]
+        else:
+            out[key] = None
+    return out
+
+
+def test_chart_and_kustomize_base_do_not_drift(helm: Helm, cluster: Cluster) -> None:
+    chart = comparable(docs(helm.template("--include-crds")))
+    base_objs = docs(cluster.kubectl("kustomize", str(ROOT / "deploy" / "base")))
+    base = comparable(base_objs)
+    assert sorted(chart) == sorted(base)
+    for key, value in chart.items():
+        assert base[key] == value, f"{key} differs between the chart and deploy/base"
+    assert [o["metadata"]["name"] for o in base_objs if o["kind"] == "Namespace"] == ["chronos"]
+
+
+# ------------------------------------------------------------------ against the API server
+
+
+def test_helm_template_passes_server_side_dry_run(
+    helm: Helm, cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    release = f"dry-{uuid.uuid4().hex[:6]}"
+    values = {**ALL_VALUES, "serviceMonitor": {"enabled": False}}
+    values["runner"] = {"namespaces": [namespace]}
+    values["operator"] = {**ALL_VALUES["operator"]}
+    values["operator"]["leaderElection"] = {
+        **ALL_VALUES["operator"]["leaderElection"],
+        "leaseNamespace": namespace,
+    }
+    for args in ((), ("--include-crds", "-f", values_file(tmp_path, values))):
+        objs = docs(helm.template(*args, release=release, namespace=namespace))
+        out = apply_server_side(cluster, objs, "--dry-run=server")
+        assert out.count("serverside-applied (server dry run)") == len(objs), out
+
+
+@dataclass
+class Release:
+    name: str
+    namespace: str
+    jobs_namespace: str  # a second runner namespace
+    other_namespace: str  # no Chronos RBAC at all
+    objects: list[dict[str, Any]]
+
+    def sa(self, component: str) -> str:
+        return f"{self.name}-chronos-{component}"
+
+
+@pytest.fixture(scope="module")
+def release(helm: Helm, cluster: Cluster, k8s: Client) -> Iterator[Release]:
+    """``helm install`` into fresh namespaces ("solo-" ones: the shared test operator
+    leaves them alone). The CRD is already installed cluster-wide: Helm skips it."""
+    suffix = uuid.uuid4().hex[:6]
+    rel = Release(
+        name=f"r{suffix}",
+        namespace=f"{SOLO_PREFIX}helm-{suffix}",
+        jobs_namespace=f"{SOLO_PREFIX}jobs-{suffix}",
+        other_namespace=f"{SOLO_PREFIX}other-{suffix}",
+        objects=[],
+    )
+    for ns in (rel.namespace, rel.jobs_namespace, rel.other_namespace):
+        k8s.create(Namespace(metadata=ObjectMeta(name=ns)))
+    try:
+        print(f"[deploy] helm install {rel.name} -n {rel.namespace}", flush=True)
+        out = helm.run(
+            "install",
+            rel.name,
+            str(CHART),
+            "-n",
+            rel.namespace,
+            "--set",
+            f"runner.namespaces={{{rel.namespace},{rel.jobs_namespace}}}",
+            kubeconfig=cluster.kubeconfig,
+        )
+        assert "STATUS: deployed" in out.stdout, out.stdout
+        manifest = helm.run(
+            "get", "manifest", rel.name, "-n", rel.namespace, kubeconfig=cluster.kubeconfig
+        ).stdout
+        rel.objects = docs(manifest)
+        yield rel
+    finally:
+        helm.run(
+            "uninstall", rel.name, "-n", rel.namespace, "--wait", kubeconfig=cluster.kubeconfig
+        )
+        for ns in (rel.namespace, rel.jobs_namespace, rel.other_namespace):
+            k8s.delete(Namespace, ns)
+
+
+def test_helm_install_creates_uniquely_named_objects(
+    release: Release, cluster: Cluster, helm: Helm
+) -> None:
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in release.objects}
+    prefix = release.sa("")
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        names = sorted(n for k, n in kinds if k == kind)
+        assert names == [f"{prefix}api", f"{prefix}operator"] + (
+            [f"{prefix}runner"] if kind == "ClusterRole" else []
+        ), names
+    for o in release.objects:  # each object exists on the server
+        ns = ["-n", o["metadata"]["namespace"]] if "namespace" in o["metadata"] else []
+        cluster.kubectl("get", f"{o['kind']}/{o['metadata']['name']}", *ns)
+    status = helm.run(
+        "status", release.name, "-n", release.namespace, kubeconfig=cluster.kubeconfig
+    ).stdout
+    assert "STATUS: deployed" in status
+    assert f"exist in: {release.namespace}, {release.jobs_namespace}" in status  # NOTES
+
+
+def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: Client) -> None:
+    token = sa_token(k8s, release.namespace, release.sa("operator"))
+    ns = ["-n", release.other_namespace]  # cluster-wide: any namespace
+    for verb in ("create", "patch", "update", "delete", "get", "list", "watch"):
+        assert can_i(cluster, token, verb, "cronjobs.batch", *ns), verb
+    assert can_i(cluster, token, "patch", "cronjobs.batch", "--subresource=status", *ns)
+    assert can_i(cluster, token, "patch", "chronosjobs.chronos.gluesync.io", *ns)
+    assert can_i(
+        cluster, token, "patch", "chronosjobs.chronos.gluesync.io", "--subresource=status", *ns
+    )
+    assert can_i(cluster, token, "create", "jobs.batch", *ns)
+    assert can_i(cluster, token, "create", "events", *ns)
+    assert can_i(cluster, token, "create", "events.events.k8s.io", *ns)
+    assert can_i(cluster, token, "watch", "namespaces")
+    assert can_i(cluster, token, "watch", "customresourcedefinitions.apiextensions.k8s.io")
+    for verb in ("get", "list", "watch"):
+        assert not can_i(cluster, token, verb, "secrets", *ns), verb
+        assert not can_i(cluster, token, verb, "secrets", "-n", release.namespace), verb
+    assert not can_i(cluster, token, "delete", "chronosjobs.chronos.gluesync.io", *ns)
+    assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", *ns)
+    assert not can_i(cluster, token, "delete", "jobs.batch", *ns)
+    assert not can_i(cluster, token, "create", "pods", *ns)
+    # Leases: only its own, only in its namespace.
+    lease = release.sa("operator")
+    assert can_i(cluster, token, "create", "leases.coordination.k8s.io", "-n", release.namespace)
+    assert can_i(
+        cluster, token, "update", f"leases.coordination.k8s.io/{lease}", "-n", release.namespace
+    )
+    assert not can_i(
+        cluster, token, "update", "leases.coordination.k8s.io/other", "-n", release.namespace
+    )
+    assert not can_i(cluster, token, "create", "leases.coordination.k8s.io", *ns)
+    # And for real: reading a Secret is refused.
+    code, out = as_token(cluster, token, "get", "secrets", "-n", release.namespace)
+    assert code != 0
+    assert "forbidden" in out
+
+
+def test_runner_service_account_rbac(release: Release, cluster: Cluster, k8s: Client) -> None:
+    runner = release.sa("runner")
+    for home in (release.namespace, release.jobs_namespace):
+        token = sa_token(k8s, home, runner)
+        cj = "chronosjobs.chronos.gluesync.io"
+        assert can_i(cluster, token, "get", cj, "-n", home)
+        assert can_i(cluster, token, "patch", cj, "--subresource=status", "-n", home)
+        assert not can_i(cluster, token, "list", cj, "-n", home)
+        assert not can_i(cluster, token, "patch", cj, "-n", home)
+        assert not can_i(cluster, token, "delete", cj, "-n", home)
+        assert not can_i(cluster, token, "get", "secrets", "-n", home)
+        assert not can_i(cluster, token, "create", "jobs.batch", "-n", home)
+        assert not can_i(cluster, token, "create", "cronjobs.batch", "-n", home)
+        for elsewhere in (release.other_namespace, "default"):
+            assert not can_i(cluster, token, "get", cj, "-n", elsewhere)
+            assert not can_i(cluster, token, "patch", cj, "--subresource=status", "-n", elsewhere)
+    # No runner ServiceAccount where no runner namespace was asked for.
+    assert not [
+        o
+        for o in release.objects
+        if o["kind"] == "ServiceAccount" and o["metadata"]["namespace"] == release.other_namespace
+    ]
+
+    # For real, in the jobs namespace: read a ChronosJob, write its status, nothing more.
+    ns = release.jobs_namespace
+    k8s.create(ChronosJobResource(metadata=ObjectMeta(name="orders", namespace=ns), spec=SPEC))
+    code, out = as_token(cluster, token, "get", "chronosjob", "orders", "-n", ns, "-o", "name")
+    assert code == 0, out
+    code, out = as_token(
+        cluster,
+        token,
+        "patch",
+        "chronosjob",
+        "orders",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"observedGeneration": 1}}),
+    )
+    assert code == 0, out
+    code, out = as_token(cluster, token, "get", "secrets", "-n", ns)
+    assert code != 0
+    assert "forbidden" in out
+
+
+def test_api_service_account_rbac(release: Release, cluster: Cluster, k8s: Client) -> None:
+    token = sa_token(k8s, release.namespace, release.sa("api"))
+    assert can_i(cluster, token, "create", "tokenreviews.authentication.k8s.io")
+    assert can_i(cluster, token, "create", "subjectaccessreviews.authorization.k8s.io")
+    for kind in ("users", "groups", "serviceaccounts"):
+        assert can_i(cluster, token, "impersonate", kind), kind
+    assert can_i(cluster, token, "watch", "chronosjobs.chronos.gluesync.io", "-A")
+    assert not can_i(cluster, token, "list", "secrets", "-A")
+    assert not can_i(cluster, token, "list", "secrets", "-n", release.namespace)
+    assert not can_i(cluster, token, "create", "cronjobs.batch", "-n", release.namespace)
+    assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", "-A")
+    assert not can_i(cluster, token, "get", "chronosjobs.chronos.gluesync.io", "-A")
+    # For real: a TokenReview of the runner's token succeeds with the facade's token.
+    runner_token = sa_token(k8s, release.namespace, release.sa("runner"))
+    review = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenReview",
+        "spec": {"token": runner_token},
+    }
+    code, out = as_token(
+        cluster,
+        token,
+        "create",
+        "--validate=false",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=json.dumps(review),
+    )
+    assert code == 0, out
+    user = json.loads(out)["status"]["user"]["username"]
+    assert user == f"system:serviceaccount:{release.namespace}:{release.sa('runner')}"
+
+
+SPEC: dict[str, Any] = {
+    "task": {"type": "pipeline_start", "pipelineId": "p1"},
+    "schedule": {"cron": "0 3 * * *"},
+    "timeZone": "Europe/Rome",
+    "coreHub": {"url": "http://127.0.0.1:9", "credentialsSecretRef": {"name": "hub"}},
+}
+
+
+def test_the_real_operator_works_with_the_charts_service_account(
+    release: Release, cluster: Cluster, k8s: Client, tmp_path: Path
+) -> None:
+    """The operator process, authenticated only by the chart's operator ServiceAccount,
+    wins the Lease the chart allows, turns a ChronosJob into a CronJob, reports status and
+    serves a run-now: the ClusterRole and the Lease Role are sufficient."""
+    token = sa_token(k8s, release.namespace, release.sa("operator"))
+    kubeconfig = token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
+    deployment = find(release.objects, "Deployment", release.sa("operator"))
+    env = container_env(deployment)
+    ns = release.jobs_namespace
+    settings = {
+        **{k: v for k, v in env.items() if k not in ("CHRONOS_HEALTH_HOST", "CHRONOS_HEALTH_PORT")},
+        "KUBECONFIG": str(kubeconfig),
+        # A glob, so that Kopf watches namespaces (its cluster-wide path, within this test).
+        "CHRONOS_NAMESPACES": f"{ns}*",
+        "CHRONOS_LEASE_NAMESPACE": release.namespace,  # in a pod: its own namespace
+        "CHRONOS_HOUSEKEEPING_SECONDS": "2",
+    }
+    process = OperatorProcess(cluster, tmp_path, **settings)
+    assert process.env["KUBECONFIG"] == str(kubeconfig)
+    process.start()
+    try:
+        k8s.create(ChronosJobResource(metadata=ObjectMeta(name="nightly", namespace=ns), spec=SPEC))
+        status = wait_for(
+            lambda: _ready_status(k8s, ns, "nightly"), 60, "the operator to reconcile"
+        )
+        cronjob = cluster.kubectl("get", "cronjob", status["cronJobName"], "-n", ns, "-o", "json")
+        template = json.loads(cronjob)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert template["serviceAccountName"] == release.sa("runner")
+        assert template["containers"][0]["image"] == "chronos-runner:0.1.0"
+        k8s.patch(
+            ChronosJobResource,
+            "nightly",
+            {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "now-1"}}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+        wait_for(
+            lambda: "now-1" in _annotations(k8s, ns, "nightly").get(c.RUN_NOW_DONE_ANNOTATION, ""),
+            60,
+            "the run-now Job",
+        )
+        jobs = json.loads(cluster.kubectl("get", "jobs", "-n", ns, "-o", "json"))["items"]
+        assert len(jobs) == 1
+        holder = cluster.kubectl(
+            "get",
+            "lease",
+            env["CHRONOS_LEASE_NAME"],
+            "-n",
+            release.namespace,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        )
+        assert holder
+    finally:
+        process.stop()
+    log = process.log_path.read_text()
+    assert "forbidden" not in log.lower(), log[-3000:]
+    assert " 403" not in log, log[-3000:]
+
+
+def _annotations(k8s: Client, ns: str, name: str) -> dict[str, str]:
+    meta = k8s.get(ChronosJobResource, name, namespace=ns).metadata
+    return dict(meta.annotations or {}) if meta else {}
+
+
+def _ready_status(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+    obj: dict[str, Any] = k8s.get(ChronosJobResource, name, namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+    status: dict[str, Any] = obj.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond["type"] == "Ready" and cond["status"] == "True" and status.get("cronJobName"):
+            return status
+    return None
+
+
+def test_helm_uninstall_removes_cluster_scoped_objects(
+    helm: Helm, cluster: Cluster, k8s: Client
+) -> None:
+    """A second release installs next to others (unique cluster-scoped names), and its
+    uninstall leaves nothing cluster-scoped behind (the CRD stays: Helm never deletes it)."""
+    suffix = uuid.uuid4().hex[:6]
+    name, ns = f"u{suffix}", f"{SOLO_PREFIX}uninstall-{suffix}"
+    k8s.create(Namespace(metadata=ObjectMeta(name=ns)))
+    try:
+        helm.run(
+            "install", name, str(CHART), "-n", ns, "--skip-crds", kubeconfig=cluster.kubeconfig
+        )
+        roles = cluster.kubectl("get", "clusterroles", "-o", "name")
+        assert f"clusterrole.rbac.authorization.k8s.io/{name}-chronos-operator" in roles
+        helm.run("uninstall", name, "-n", ns, "--wait", kubeconfig=cluster.kubeconfig)
+        roles = cluster.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
+        assert f"{name}-chronos-" not in roles
+        cluster.kubectl("get", "crd", "chronosjobs.chronos.gluesync.io")
+    finally:
+        k8s.delete(Namespace, ns)
+
+
+# ------------------------------------------------------------------ kustomize overlay
+
+
+def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> None:
+    """The example overlay, rendered by kubectl's kustomize and applied for real: its two
+    namespaces are mapped to fresh test namespaces and cluster-scoped names get a unique
+    prefix (parallel runs); the CRD, already installed, goes through a server dry-run."""
+    objs = docs(cluster.kubectl("kustomize", str(ROOT / "deploy" / "overlays" / "example")))
+    suffix = uuid.uuid4().hex[:6]
+    nsmap = {
+        "chronos-system": f"{SOLO_PREFIX}kz-{suffix}",
+        "team-a": f"{SOLO_PREFIX}kz-team-{suffix}",
+    }
+    crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
+    assert [o["metadata"]["name"] for o in crds] == ["chronosjobs.chronos.gluesync.io"]
+    assert sorted(o["metadata"]["name"] for o in objs if o["kind"] == "Namespace") == [
+        "chronos-system"
+    ]
+    operator = find(objs, "Deployment", "chronos-operator")
+    assert container_env(operator)["CHRONOS_COREHUB_URL"].startswith("https://")
+    image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "registry.example.com/gluesync/chronos-operator:0.1.0"
+    rest: list[dict[str, Any]] = []
+    for o in objs:
+        if o["kind"] in ("CustomResourceDefinition", "Namespace"):
+            continue
+        meta = o["metadata"]
+        if "namespace" in meta:
+            meta["namespace"] = nsmap[meta["namespace"]]
+        else:
+            meta["name"] = f"{suffix}-{meta['name']}"
+        if o["kind"] in ("ClusterRoleBinding", "RoleBinding"):
+            if o["roleRef"]["kind"] == "ClusterRole":
+                o["roleRef"]["name"] = f"{suffix}-{o['roleRef']['name']}"
+            for subject in o["subjects"]:
+                subject["namespace"] = nsmap[subject["namespace"]]
+        rest.append(o)
+    for ns in nsmap.values():
+        k8s.create(Namespace(metadata=ObjectMeta(name=ns)))
+    cluster_scoped = [o for o in rest if "namespace" not in o["metadata"]]
+    try:
+        out = apply_server_side(cluster, crds, "--dry-run=server")
+        assert "serverside-applied (server dry run)" in out
+        out = apply_server_side(cluster, rest)
+        assert out.count("serverside-applied") == len(rest), out
+        rb = cluster.kubectl(
+            "get", "rolebinding", "chronos-runner", "-n", nsmap["team-a"], "-o", "json"
+        )
+        assert json.loads(rb)["roleRef"]["name"] == f"{suffix}-chronos-runner"
+        # The team-a runner may write ChronosJob status there, and only there.
+        token = sa_token(k8s, nsmap["team-a"], "chronos-runner")
+        cj = "chronosjobs.chronos.gluesync.io"
+        assert can_i(cluster, token, "patch", cj, "--subresource=status", "-n", nsmap["team-a"])
+        assert not can_i(
+            cluster, token, "patch", cj, "--subresource=status", "-n", nsmap["chronos-system"]
+        )
+    finally:
+        for o in cluster_scoped:
+            cluster.kubectl("delete", o["kind"], o["metadata"]["name"], "--ignore-not-found")
+        for ns in nsmap.values():
+            k8s.delete(Namespace, ns)
