@@ -31,9 +31,10 @@ test: lint
 	$(BIN)/python -m chronos.devcluster build
 	$(BIN)/pytest
 
-## Regenerate the CRD from the models.
+## Regenerate the CRD from the models (and the Helm chart's copy of it).
 crd: $(STAMP)
 	$(BIN)/python -m chronos.models.crd > deploy/crd/chronosjobs.yaml
+	cp deploy/crd/chronosjobs.yaml charts/chronos/crds/chronosjobs.yaml
 
 clean:
 	rm -rf $(VENV) .devcluster .mypy_cache .ruff_cache .pytest_cache .hypothesis
