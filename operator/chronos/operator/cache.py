@@ -11,6 +11,7 @@ class WatchCache:
     def __init__(self) -> None:
         self._chronosjobs: dict[Key, dict[str, Any]] = {}
         self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}
+        self._cronjobs: dict[Key, dict[str, Any]] = {}
 
     def chronosjob_event(self, kind: str | None, cr: dict[str, Any]) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
@@ -28,6 +29,19 @@ class WatchCache:
             jobs.pop(job["metadata"]["name"], None)
         else:
             jobs[job["metadata"]["name"]] = job
+
+    def cronjob_event(self, kind: str | None, cronjob: dict[str, Any]) -> None:
+        key = (cronjob["metadata"]["namespace"], cronjob["metadata"]["name"])
+        if kind == "DELETED":
+            self._cronjobs.pop(key, None)
+        else:
+            self._cronjobs[key] = cronjob
+
+    def chronosjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._chronosjobs.get((namespace, name))
+
+    def cronjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._cronjobs.get((namespace, name))
 
     def all_chronosjobs(self) -> list[dict[str, Any]]:
         return list(self._chronosjobs.values())

@@ -84,9 +84,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
 @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
 @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
-async def on_chronosjob(body: kopf.Body, memo: Any, **_: Any) -> None:
+async def on_chronosjob(body: kopf.Body, memo: Any, reason: str, **_: Any) -> None:
     try:
-        await reconcile(_ctx(memo), dict(body))
+        await reconcile(_ctx(memo), dict(body), created=reason == "create")
     except Exception:
         metrics.ERRORS.labels("reconcile").inc()
         raise  # Kopf retries with backoff
@@ -104,11 +104,13 @@ async def on_cronjob(
 ) -> None:
     """Undo manual edits and deletions; mirror when the CronJob last fired."""
     ctx = _ctx(memo)
-    cr = await _get(ctx, namespace or "", annotations[c.CHRONOSJOB_ANNOTATION])
-    if cr is None:
+    cronjob: dict[str, Any] = dict(event["object"])
+    ctx.cache.cronjob_event(event["type"], cronjob)
+    name = annotations[c.CHRONOSJOB_ANNOTATION]
+    cr = ctx.cache.chronosjob(namespace or "", name) or await _get(ctx, namespace or "", name)
+    if cr is None or cr["metadata"].get("deletionTimestamp"):
         return
     namespace = cr["metadata"]["namespace"]
-    cronjob: dict[str, Any] = dict(event["object"])
     try:
         desired = desired_state(cr, ctx.settings)
     except RejectedError:

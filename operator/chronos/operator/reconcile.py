@@ -122,7 +122,8 @@ def _condition(status: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-async def reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool = False) -> None:
+    """Apply the desired CronJob and report it; ``created``: the ChronosJob is new."""
     meta = cr["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = meta.get("generation")
@@ -152,7 +153,10 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
             metrics.RECONCILES.labels("rejected").inc()
             return
 
-        existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
+        # The watch cache spares a GET per reconcile; a new ChronosJob has no CronJob yet.
+        existing = ctx.cache.cronjob(namespace, cronjob_name(name))
+        if existing is None and not created:
+            existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
         changed = existing is None or not is_subset(desired.cronjob, existing)
         if existing is not None and _clock_needs_reset(existing, desired.cronjob):
             await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
@@ -177,7 +181,7 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
             # Slots before now belong to an old schedule or to a disabled period.
             fields["slotsCheckedUntil"] = st.rfc3339(now)
         await kubeio.patch_status(ctx.client, namespace, name, fields)
-        if changed:
-            action = "Created" if existing is None else "Updated"
-            post_event("Normal", cr, reason=action, message=fields["conditions"][-1]["message"])
+        if changed and existing is not None:
+            message = fields["conditions"][-1]["message"]
+            post_event("Normal", cr, reason="Updated", message=message)
         metrics.RECONCILES.labels("applied" if changed else "unchanged").inc()
