@@ -42,9 +42,21 @@ async def get_cronjob(client: AsyncClient, namespace: str, name: str) -> dict[st
         raise
 
 
-async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any]) -> None:
-    manifest_obj = cast(CronJob, CronJob.from_dict(manifest))
-    await client.apply(manifest_obj, field_manager=FIELD_MANAGER, force=True)
+async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any], *, new: bool) -> None:
+    """Server-side apply; a plain create for a CronJob that does not exist yet.
+
+    Creating is much cheaper for the API server than a first apply of a whole pod
+    template, and later applies by the same field manager take the fields over.
+    """
+    obj = cast(CronJob, CronJob.from_dict(manifest))
+    if new:
+        try:
+            await client.create(obj, field_manager=FIELD_MANAGER)
+            return
+        except ApiError as exc:
+            if exc.status.code != 409:
+                raise
+    await client.apply(obj, field_manager=FIELD_MANAGER, force=True)
 
 
 async def reset_schedule_clock(

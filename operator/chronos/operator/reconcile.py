@@ -161,7 +161,7 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
         if existing is not None and _clock_needs_reset(existing, desired.cronjob):
             await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
         if changed:
-            await kubeio.apply_cronjob(ctx.client, desired.cronjob)
+            await kubeio.apply_cronjob(ctx.client, desired.cronjob, new=existing is None)
         enabled = desired.spec.enabled
         fields = st.reconciled(
             status,
