@@ -45,7 +45,12 @@ FAST_SEED: dict[str, Any] = {
     "delays": {"activate": 0.05, "stop": 0.05, "snapshot": 0.2},
 }
 FAST_EXECUTE = ExecuteOptions(
-    command_interval=0.0, poll_initial=0.02, poll_max=0.1, snapshot_start_grace=1.0
+    command_interval=0.0,
+    poll_initial=0.02,
+    poll_max=0.1,
+    snapshot_start_grace=1.0,
+    lost_answer_settle=0.3,
+    lost_answer_window=5.0,
 )
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05)
 

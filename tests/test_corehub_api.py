@@ -9,6 +9,8 @@ import pytest
 from chronos.corehub import (
     ENTITY_PARAM,
     GROUP_PARAM,
+    Applied,
+    Command,
     EntityState,
     Expect,
     Step,
@@ -16,8 +18,12 @@ from chronos.corehub import (
     affected_entities,
     entity_state,
     judge,
+    lost_answer,
+    lost_answer_all,
+    maintenance_applied,
     pipelines_list,
     plan,
+    settle,
 )
 from chronos.models.chronosjob import Task, TaskType
 
@@ -217,3 +223,185 @@ def test_pipelines_list_accepts_both_shapes() -> None:
     assert pipelines_list({"pipelines": one}) == one
     assert pipelines_list({}) == []
     assert pipelines_list(None) == []
+
+
+# ------------------------------------------------------------- lost answers (re-send rule)
+
+KINDS = ("start", "stop", "one-time-snapshot", "redo")
+ERRORS: tuple[dict[str, Any] | None, ...] = (
+    None,
+    {"severity": "ERROR", "message": "down"},
+    {"severity": "WARNING", "message": "lag"},
+)
+
+
+def st(
+    sync: bool = False,
+    migration: bool = False,
+    busy: bool = False,
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "entityId": "e1",
+        "isSyncActive": sync,
+        "isMigrationActive": migration,
+        "isBusy": busy,
+        "errorState": error,
+    }
+
+
+ALL_STATUSES = [
+    st(sync, migration, busy, error)
+    for sync in (False, True)
+    for migration in (False, True)
+    for busy in (False, True)
+    for error in ERRORS
+]
+
+TOOK, NO, PEND, UNK, ERR = (
+    Applied.TOOK_EFFECT,
+    Applied.NO_EFFECT,
+    Applied.PENDING,
+    Applied.UNKNOWN,
+    Applied.IN_ERROR,
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "expected"),
+    [
+        # start: running (sync, or the migration of withSnapshot) is the effect
+        ("start", st(sync=True), TOOK),
+        ("start", st(migration=True, busy=True), TOOK),
+        ("start", st(busy=True), PEND),
+        ("start", st(), NO),
+        ("start", st(error={"severity": "WARNING"}), NO),
+        ("start", st(sync=True, error={"severity": "WARNING"}), TOOK),
+        # stop: not running is the effect (also for an entity that was on Hold already)
+        ("stop", st(), TOOK),
+        ("stop", st(busy=True), TOOK),
+        ("stop", st(sync=True, busy=True), PEND),
+        ("stop", st(sync=True), NO),
+        ("stop", st(migration=True), NO),
+        # snapshot: only a running migration shows it; afterwards it cannot tell
+        ("one-time-snapshot", st(migration=True), TOOK),
+        ("one-time-snapshot", st(busy=True), PEND),
+        ("one-time-snapshot", st(), UNK),
+        ("one-time-snapshot", st(sync=True), UNK),
+        # redo: migration shows it; idle on Hold shows it did not act; running: cannot tell
+        ("redo", st(migration=True), TOOK),
+        ("redo", st(sync=True, busy=True), PEND),
+        ("redo", st(), NO),
+        ("redo", st(sync=True), UNK),
+        # Error always wins: the wait phase reports it
+        ("start", st(error={"severity": "ERROR"}), ERR),
+        ("redo", st(migration=True, error={"severity": "FATAL"}), ERR),
+        # nothing known about the entity, or an unknown command
+        ("start", None, UNK),
+        ("one-time-snapshot", None, UNK),
+        ("maintenance", st(sync=True), UNK),
+    ],
+)
+def test_lost_answer_table(kind: str, status: dict[str, Any] | None, expected: Applied) -> None:
+    assert lost_answer(kind, status) is expected
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("status", ALL_STATUSES)
+def test_lost_answer_exhaustive_properties(kind: str, status: dict[str, Any]) -> None:
+    verdict = lost_answer(kind, status)
+    in_error = entity_state(status) is EntityState.ERROR
+    assert (verdict is ERR) is in_error
+    if in_error:
+        return
+    running = status["isSyncActive"] or status["isMigrationActive"]
+    if kind in ("start", "stop"):
+        reached = running if kind == "start" else not running
+        # Never UNKNOWN: the target state is observable; re-sent only when idle elsewhere.
+        assert verdict is (TOOK if reached else PEND if status["isBusy"] else NO)
+    else:
+        # A running migration is the only sign of a snapshot or redo.
+        assert (verdict is TOOK) is bool(status["isMigrationActive"])
+        # A snapshot is never declared "not applied": it would be sent twice.
+        if kind == "one-time-snapshot":
+            assert verdict is not NO
+        if verdict is NO:
+            assert not running
+            assert not status["isBusy"]
+
+
+def cmd(kind: str, idempotent: bool) -> Command:
+    return Command(f"{P}/{kind}", (), Expect.ACTIVE, idempotent)
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+@pytest.mark.parametrize(
+    ("verdicts", "safe", "unsafe"),
+    [
+        ((), UNK, UNK),
+        ((TOOK,), TOOK, TOOK),
+        ((TOOK, TOOK), TOOK, TOOK),
+        ((NO,), NO, NO),
+        ((NO, NO), NO, NO),
+        ((TOOK, NO), NO, UNK),
+        ((TOOK, PEND), PEND, PEND),
+        ((NO, PEND), PEND, PEND),
+        ((PEND, UNK), UNK, UNK),
+        ((TOOK, UNK), UNK, UNK),
+        ((UNK, ERR), ERR, ERR),
+        ((TOOK, ERR), ERR, ERR),
+    ],
+)
+def test_lost_answer_all_combines(
+    verdicts: tuple[Applied, ...], safe: Applied, unsafe: Applied, idempotent: bool
+) -> None:
+    # One status per verdict, judged as a start (all five verdicts are reachable for it).
+    example = {
+        TOOK: st(sync=True),
+        NO: st(),
+        PEND: st(busy=True),
+        UNK: None,
+        ERR: st(error={"severity": "ERROR"}),
+    }
+    command = cmd("start", idempotent)
+    assert all(lost_answer("start", example[v]) is v for v in verdicts)
+    result = lost_answer_all(command, [example[v] for v in verdicts])
+    assert result is (safe if idempotent else unsafe)
+
+
+def test_lost_answer_all_uses_the_command_kind() -> None:
+    snapshot_group = Command(f"{P}/one-time-snapshot-group", (), Expect.SNAPSHOT_DONE, False)
+    assert snapshot_group.kind == "one-time-snapshot"
+    assert lost_answer_all(snapshot_group, [st(migration=True), st(migration=True)]) is TOOK
+    assert lost_answer_all(snapshot_group, [st(migration=True), st()]) is UNK
+    stop = Command(f"{P}/stop-group", (), Expect.HOLD, True)
+    assert lost_answer_all(stop, [st(), st()]) is TOOK
+
+
+@pytest.mark.parametrize("applied", list(Applied))
+@pytest.mark.parametrize("elapsed", [0.0, 0.99, 1.0, 5.0, 9.99, 10.0, 50.0])
+def test_settle_exhaustive(applied: Applied, elapsed: float) -> None:
+    final = settle(applied, elapsed, settle_for=1.0, give_up_after=10.0)
+    if applied in (TOOK, ERR):
+        assert final is applied  # an effect is believed at once
+    elif elapsed < 1.0:
+        assert final is None  # CoreHub may not show a just-accepted command yet
+    elif applied is PEND:
+        assert final is (None if elapsed < 10.0 else UNK)
+    else:
+        assert final is applied
+
+
+@pytest.mark.parametrize(
+    ("info", "enter", "expected"),
+    [
+        ({"isInMaintenanceMode": True}, True, TOOK),
+        ({"isInMaintenanceMode": False}, True, NO),
+        ({"isInMaintenanceMode": False}, False, TOOK),
+        ({"isInMaintenanceMode": True}, False, NO),
+        ({}, True, UNK),
+        ({"isInMaintenanceMode": "yes"}, False, UNK),
+    ],
+)
+def test_maintenance_applied(info: dict[str, Any], enter: bool, expected: Applied) -> None:
+    assert maintenance_applied(info, enter) is expected

@@ -9,6 +9,7 @@ from email.utils import format_datetime
 import pytest
 
 from chronos.corehub import (
+    LOST_ANSWER_STATUSES,
     RETRYABLE_STATUSES,
     CoreHubTimeoutError,
     Deadline,
@@ -17,6 +18,7 @@ from chronos.corehub import (
     backoff,
     classify,
     decide,
+    may_have_acted,
     parse_retry_after,
     retryable,
 )
@@ -32,9 +34,42 @@ POLICY = RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=8.0, max_retry_af
 
 
 @pytest.mark.parametrize("status", range(200, 600))
-@pytest.mark.parametrize("idempotent", [True, False])
-def test_only_429_502_503_504_statuses_are_retried(status: int, idempotent: bool) -> None:
-    assert retryable(status, None, idempotent) is (status in {429, 502, 503, 504})
+def test_only_429_502_503_504_statuses_are_retried(status: int) -> None:
+    assert retryable(status, None, True) is (status in {429, 502, 503, 504})
+
+
+@pytest.mark.parametrize("status", range(200, 600))
+def test_a_command_is_resent_at_once_only_on_429_and_503(status: int) -> None:
+    # 502/504 come from a proxy that may have passed the command on: verify first.
+    assert retryable(status, None, False) is (status in {429, 503})
+
+
+@pytest.mark.parametrize("status", range(200, 600))
+def test_only_502_504_may_have_acted(status: int) -> None:
+    assert may_have_acted(status, None) is (status in {502, 504})
+    assert frozenset({502, 504}) == LOST_ANSWER_STATUSES
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (Failure.NOT_SENT, False),
+        (Failure.TIMEOUT, True),
+        (Failure.CONNECTION_LOST, True),
+        (Failure.TLS_REJECTED, False),
+        (Failure.NOT_APPLIED, False),
+    ],
+)
+def test_may_have_acted_on_transport_failures(failure: Failure, expected: bool) -> None:
+    assert {f for f in Failure} == {
+        Failure.NOT_SENT,
+        Failure.TIMEOUT,
+        Failure.CONNECTION_LOST,
+        Failure.TLS_REJECTED,
+        Failure.NOT_APPLIED,
+    }
+    for status in (None, 200, 503):
+        assert may_have_acted(status, failure) is expected
 
 
 def test_retryable_status_set() -> None:
@@ -52,6 +87,8 @@ def test_retryable_status_set() -> None:
         (Failure.CONNECTION_LOST, False, False),
         (Failure.TLS_REJECTED, True, False),
         (Failure.TLS_REJECTED, False, False),
+        (Failure.NOT_APPLIED, True, True),
+        (Failure.NOT_APPLIED, False, True),
     ],
 )
 def test_transport_failures(failure: Failure, idempotent: bool, expected: bool) -> None:
@@ -189,18 +226,77 @@ def test_decide_never_retries_other_statuses(status: int) -> None:
     assert "not retryable" in d.reason
 
 
-def test_decide_does_not_resend_a_non_idempotent_command_that_may_have_arrived() -> None:
+@pytest.mark.parametrize(
+    ("status", "failure"),
+    [(None, Failure.CONNECTION_LOST), (None, Failure.TIMEOUT), (502, None), (504, None)],
+)
+@pytest.mark.parametrize("attempt", [1, 5, 9])
+def test_decide_verifies_a_command_whose_answer_was_lost(
+    status: int | None, failure: Failure | None, attempt: int
+) -> None:
+    # Whatever the attempts left: the state is read before anything else.
     d = decide(
-        1,
-        status=None,
-        failure=Failure.CONNECTION_LOST,
+        attempt,
+        status=status,
+        failure=failure,
         idempotent=False,
         retry_after=None,
         remaining=100.0,
         policy=POLICY,
         rand=0.0,
     )
-    assert not d.retry
+    assert (d.retry, d.verify) == (False, True)
+    assert "answer was lost" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("status", "failure"),
+    [(None, Failure.CONNECTION_LOST), (None, Failure.TIMEOUT), (502, None), (504, None)],
+)
+def test_decide_retries_a_read_whose_answer_was_lost(
+    status: int | None, failure: Failure | None
+) -> None:
+    d = decide(
+        1,
+        status=status,
+        failure=failure,
+        idempotent=True,
+        retry_after=None,
+        remaining=100.0,
+        policy=POLICY,
+        rand=0.0,
+    )
+    assert (d.retry, d.verify) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "failure"), [(None, Failure.NOT_SENT), (503, None), (429, None)]
+)
+def test_decide_resends_a_command_corehub_cannot_have_acted_on(
+    status: int | None, failure: Failure | None
+) -> None:
+    d = decide(
+        1,
+        status=status,
+        failure=failure,
+        idempotent=False,
+        retry_after=None,
+        remaining=100.0,
+        policy=POLICY,
+        rand=0.0,
+    )
+    assert (d.retry, d.verify) == (True, False)
+
+
+def test_decide_resends_a_command_shown_not_applied_within_the_budget() -> None:
+    common = {"status": None, "failure": Failure.NOT_APPLIED, "idempotent": False}
+    d1 = decide(1, **common, retry_after=None, remaining=100.0, policy=POLICY, rand=0.0)  # type: ignore[arg-type]
+    d5 = decide(5, **common, retry_after=None, remaining=100.0, policy=POLICY, rand=0.0)  # type: ignore[arg-type]
+    late = decide(1, **common, retry_after=None, remaining=0.1, policy=POLICY, rand=0.0)  # type: ignore[arg-type]
+    assert (d1.retry, d1.verify, d1.delay) == (True, False, 0.5)
+    assert (d5.retry, d5.verify) == (False, False)
+    assert "gave up after 5 attempts" in d5.reason
+    assert (late.retry, late.out_of_time) == (False, True)
 
 
 def test_deadline() -> None:

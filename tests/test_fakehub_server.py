@@ -161,6 +161,55 @@ def test_drop_closes_the_connection(fakehub: FakeHubControl, api: Client) -> Non
     assert [r["status"] for r in fakehub.requests()][-2:] == [None, 200]
 
 
+def test_drop_before_does_not_apply_the_command(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.configure(delays={"activate": 0.0})
+    fakehub.add_fault("drop", path="/commands/")
+    with pytest.raises(RemoteProtocolError):
+        api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"})
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is False
+    assert [(c["status"], c["fault"], c["applied"]) for c in fakehub.commands()] == [
+        (None, "drop", False)
+    ]
+
+
+def test_drop_after_applies_then_loses_the_answer(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.configure(delays={"activate": 0.0})
+    assert fakehub.add_fault("drop", path="/commands/", after=True)["after"] is True
+    with pytest.raises(RemoteProtocolError):
+        api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"})
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is True
+    assert [(c["status"], c["fault"], c["applied"]) for c in fakehub.commands()] == [
+        (None, "drop", True)
+    ]
+
+
+def test_status_and_latency_after_apply(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.configure(delays={"activate": 0.0})
+    fakehub.add_fault("status", path="/commands/", status=504, after=True)
+    r = api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"})
+    assert r.status_code == 504
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is True
+    fakehub.add_fault("latency", path="/commands/", seconds=0.3, after=True)
+    started = time.monotonic()
+    r = api.post("/pipelines/p1/commands/sync/stop", params={"entity": "e1"})
+    assert r.status_code == 200
+    assert time.monotonic() - started >= 0.3
+    assert [(c["status"], c["fault"], c["applied"]) for c in fakehub.commands()] == [
+        (504, "status", True),
+        (200, "latency", True),
+    ]
+
+
+def test_requests_record_when_they_arrived(fakehub: FakeHubControl, api: Client) -> None:
+    before_wall, before_mono = time.time(), time.monotonic()
+    api.get("/pipelines")
+    entry = fakehub.requests()[-1]
+    assert before_wall <= entry["received"] <= time.time()
+    # The session fake runs in this process, so its monotonic clock is ours.
+    assert before_mono <= entry["receivedMonotonic"] <= time.monotonic()
+    assert entry["applied"] is True
+
+
 def test_stuck_accepts_but_never_changes(fakehub: FakeHubControl, api: Client) -> None:
     fakehub.configure(delays={"activate": 0.0})
     fakehub.add_fault("stuck", path="/commands/")
@@ -180,6 +229,8 @@ def test_bad_control_requests(fakehub: FakeHubControl) -> None:
     with Client(base_url=fakehub.url) as http:
         assert http.post("/_fake/faults", json={"kind": "explode"}).status_code == 400
         assert http.post("/_fake/faults", json={"kind": "drop", "path": "("}).status_code == 400
+        after_stuck = {"kind": "stuck", "after": True}
+        assert http.post("/_fake/faults", json=after_stuck).status_code == 400
         assert http.put("/_fake/config", json={"delays": {"warp": 1}}).status_code == 400
         assert http.get("/_fake/nothing").status_code == 404
 

@@ -13,11 +13,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lightkube import ApiError, ConfigError
 from pydantic import ValidationError
 from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
-from chronos import kube
 from chronos.contract import (
     ENV_POD_NAME,
     ENV_RUN_ID,
@@ -38,7 +36,6 @@ from chronos.models.chronosjob import RunRecord, RunTrigger, TaskType
 from chronos.runner.logs import JsonLog
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
-from chronos.runner.status import write_run
 from chronos.settings import SettingsError
 
 #: A status write is retried this often on transport errors before giving up.
@@ -60,6 +57,13 @@ def report_status(settings: RunnerSettings, record: RunRecord, log: JsonLog) -> 
     if not settings.job_name or not settings.job_namespace:
         log.event("status", "no ChronosJob named: status not written", level="warning")
         return False
+    # Imported only when the status is written: lightkube is most of the runner's
+    # import time, and a run without a ChronosJob never needs it.
+    from lightkube import ApiError, ConfigError
+
+    from chronos import kube
+    from chronos.runner.status import write_run
+
     for attempt in range(1, STATUS_TRANSPORT_ATTEMPTS + 1):
         try:
             client = kube.client()

@@ -8,6 +8,7 @@ command's outcome.
 from chronos.corehub.api import (
     ENTITY_PARAM,
     GROUP_PARAM,
+    Applied,
     Command,
     EntityState,
     Expect,
@@ -16,18 +17,24 @@ from chronos.corehub.api import (
     affected_entities,
     entity_state,
     judge,
+    lost_answer,
+    lost_answer_all,
+    maintenance_applied,
     pipelines_list,
     plan,
+    settle,
 )
 from chronos.corehub.client import (
     ClientOptions,
     CoreHubClient,
     EventSink,
     TLSOptions,
+    Verify,
     classify,
     ssl_context,
 )
 from chronos.corehub.errors import (
+    AnswerLostError,
     AuthenticationError,
     CoreHubError,
     CoreHubTimeoutError,
@@ -37,6 +44,7 @@ from chronos.corehub.errors import (
 )
 from chronos.corehub.execute import ExecuteOptions, TargetResult, TaskOutcome, execute
 from chronos.corehub.retry import (
+    LOST_ANSWER_STATUSES,
     RETRYABLE_STATUSES,
     Deadline,
     Decision,
@@ -44,6 +52,7 @@ from chronos.corehub.retry import (
     RetryPolicy,
     backoff,
     decide,
+    may_have_acted,
     parse_retry_after,
     retryable,
 )
@@ -51,7 +60,10 @@ from chronos.corehub.retry import (
 __all__ = [
     "ENTITY_PARAM",
     "GROUP_PARAM",
+    "LOST_ANSWER_STATUSES",
     "RETRYABLE_STATUSES",
+    "AnswerLostError",
+    "Applied",
     "AuthenticationError",
     "ClientOptions",
     "Command",
@@ -74,6 +86,7 @@ __all__ = [
     "TaskOutcome",
     "TaskRejectedError",
     "Verdict",
+    "Verify",
     "affected_entities",
     "backoff",
     "classify",
@@ -81,9 +94,14 @@ __all__ = [
     "entity_state",
     "execute",
     "judge",
+    "lost_answer",
+    "lost_answer_all",
+    "maintenance_applied",
+    "may_have_acted",
     "parse_retry_after",
     "pipelines_list",
     "plan",
     "retryable",
+    "settle",
     "ssl_context",
 ]

@@ -91,6 +91,101 @@ def judge(expect: Expect, status: Mapping[str, Any] | None, *, snapshot_seen: bo
     return Verdict.REACHED if snapshot_seen else Verdict.PENDING
 
 
+class Applied(StrEnum):
+    """What CoreHub's state says of a command whose answer was lost."""
+
+    TOOK_EFFECT = "took-effect"  # accept it and go on to the wait phase
+    NO_EFFECT = "no-effect"  # CoreHub did not act: re-send it
+    PENDING = "pending"  # an entity is changing: read again
+    UNKNOWN = "unknown"  # cannot tell: never re-send, fail as unreachable
+    IN_ERROR = "in-error"  # an entity is in Error: the wait phase reports it
+
+
+def lost_answer(kind: str, status: Mapping[str, Any] | None) -> Applied:
+    """Whether a ``kind`` command (``Command.kind``) whose answer was lost acted on one entity.
+
+    Only the current ``/entities-status`` item is used; ``isBusy`` while the expected
+    change has not shown yet is read as "CoreHub is acting on it" (**assumed**, as the
+    fake CoreHub does). Start and stop are judged by the state they lead to: a start
+    that finds the entity running, or a stop that finds it stopped, needs no re-send.
+    A snapshot is seen only while its migration runs: afterwards "finished" and "never
+    started" look alike, so it is UNKNOWN. A redo ends with the sync running, which an
+    entity already running before looks like too (UNKNOWN); an entity on Hold and idle
+    shows that the redo did not act.
+    """
+    if status is None:
+        return Applied.UNKNOWN
+    if entity_state(status) is EntityState.ERROR:
+        return Applied.IN_ERROR
+    running = is_running(status)
+    busy = bool(status.get("isBusy"))
+    migrating = bool(status.get("isMigrationActive"))
+    if kind == "start":
+        if running:
+            return Applied.TOOK_EFFECT
+        return Applied.PENDING if busy else Applied.NO_EFFECT
+    if kind == "stop":
+        if not running:
+            return Applied.TOOK_EFFECT
+        return Applied.PENDING if busy else Applied.NO_EFFECT
+    if kind in ("one-time-snapshot", "redo"):
+        if migrating:
+            return Applied.TOOK_EFFECT
+        if busy:
+            return Applied.PENDING
+        if kind == "redo" and not running:
+            return Applied.NO_EFFECT
+        return Applied.UNKNOWN
+    return Applied.UNKNOWN
+
+
+def lost_answer_all(command: Command, statuses: Sequence[Mapping[str, Any] | None]) -> Applied:
+    """``lost_answer`` over every entity a command affects.
+
+    A command acts on all its entities or none, so entities already in the target state
+    say nothing: when some show no effect, a start or stop is re-sent (it converges);
+    a snapshot or redo, which some entities may have begun, is UNKNOWN. No entity to
+    look at is UNKNOWN.
+    """
+    verdicts = {lost_answer(command.kind, s) for s in statuses}
+    if not verdicts:
+        return Applied.UNKNOWN
+    for first in (Applied.IN_ERROR, Applied.UNKNOWN, Applied.PENDING):
+        if first in verdicts:
+            return first
+    if verdicts == {Applied.TOOK_EFFECT}:
+        return Applied.TOOK_EFFECT
+    if verdicts == {Applied.NO_EFFECT} or command.idempotent:
+        return Applied.NO_EFFECT
+    return Applied.UNKNOWN
+
+
+def settle(
+    applied: Applied, elapsed: float, *, settle_for: float, give_up_after: float
+) -> Applied | None:
+    """The final verdict after ``elapsed`` seconds of reading, or None to read again.
+
+    An effect (or an Error) is final at once. "No effect" and "unknown" are final only
+    after ``settle_for`` seconds, since CoreHub may not show a command it has just
+    accepted; an entity still changing after ``give_up_after`` seconds is UNKNOWN.
+    """
+    if applied in (Applied.TOOK_EFFECT, Applied.IN_ERROR):
+        return applied
+    if elapsed < settle_for:
+        return None
+    if applied is Applied.PENDING:
+        return None if elapsed < give_up_after else Applied.UNKNOWN
+    return applied
+
+
+def maintenance_applied(pipeline: Mapping[str, Any], enter: bool) -> Applied:
+    """Whether a maintenance enter/exit whose answer was lost took effect."""
+    flag = pipeline.get("isInMaintenanceMode")
+    if not isinstance(flag, bool):
+        return Applied.UNKNOWN
+    return Applied.TOOK_EFFECT if flag is enter else Applied.NO_EFFECT
+
+
 @dataclass(frozen=True)
 class Command:
     """One CoreHub command: ``POST path?params`` (no body), then wait for ``expect``."""
@@ -98,13 +193,19 @@ class Command:
     path: str
     params: tuple[tuple[str, str], ...]
     expect: Expect
-    #: Safe to send twice: start and stop converge; a second snapshot or redo would
-    #: restart the copy, so those are not re-sent once they may have reached CoreHub.
+    #: Start and stop converge; a second snapshot or redo would restart the copy. No
+    #: command is re-sent blindly once it may have reached CoreHub (see
+    #: ``lost_answer``): this only decides what a mixed group or pipeline state means.
     idempotent: bool
 
     @property
     def action(self) -> str:
         return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def kind(self) -> str:
+        """``start``, ``stop``, ``one-time-snapshot`` or ``redo``, for one or a group."""
+        return self.action.removesuffix("-group")
 
 
 @dataclass(frozen=True)

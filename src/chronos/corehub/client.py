@@ -18,10 +18,13 @@ from typing import Any, Self
 from chronos.corehub.api import (
     LOGIN_PATH,
     SUCCESS_STATUSES,
+    Applied,
     Command,
+    maintenance_applied,
     pipelines_list,
 )
 from chronos.corehub.errors import (
+    AnswerLostError,
     AuthenticationError,
     CoreHubTimeoutError,
     CoreHubUnreachableError,
@@ -46,6 +49,9 @@ logger = logging.getLogger(__name__)
 EventSink = Callable[[str, dict[str, Any]], None]
 
 Params = Sequence[tuple[str, str]]
+
+#: Reads CoreHub's state after a command's answer was lost: did the command act?
+Verify = Callable[[], Applied]
 
 
 def _log_event(step: str, fields: dict[str, Any]) -> None:
@@ -166,9 +172,14 @@ class CoreHubClient:
         json: Any = None,
         authenticated: bool = True,
         idempotent: bool = True,
+        first_attempt: int = 1,
     ) -> Response:
-        """One request with retries; returns any non-retryable response."""
-        attempt = 0
+        """One request with retries; returns any non-retryable response.
+
+        A non-idempotent request (a command) whose answer was lost after it may have
+        reached CoreHub raises ``AnswerLostError`` instead of being re-sent.
+        """
+        attempt = first_attempt - 1
         while True:
             attempt += 1
             remaining = self.deadline.remaining()
@@ -216,8 +227,8 @@ class CoreHubClient:
             )
             if not decision.retry:
                 text = f"{method} {path}: {cause}; {decision.reason}"
-                if failure is not None and not idempotent and failure is not Failure.NOT_SENT:
-                    text += " (not re-sent: CoreHub may have applied it)"
+                if decision.verify:
+                    raise AnswerLostError(text, attempt)
                 if decision.out_of_time:
                     raise CoreHubTimeoutError(text)
                 raise CoreHubUnreachableError(text)
@@ -253,11 +264,21 @@ class CoreHubClient:
             raise AuthenticationError("login answered without an apiToken")
         self.__token = str(token)
 
-    def call(self, method: str, path: str, params: Params = (), *, idempotent: bool = True) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: Params = (),
+        *,
+        idempotent: bool = True,
+        first_attempt: int = 1,
+    ) -> Any:
         """An authenticated call; its JSON body (None when empty). On 401, one re-login."""
         if self.__token is None:
             self.login()
-        response = self._send(method, path, params, idempotent=idempotent)
+        response = self._send(
+            method, path, params, idempotent=idempotent, first_attempt=first_attempt
+        )
         if response.status_code == 401:
             self.login(reason="token refused (401)")
             response = self._send(method, path, params, idempotent=idempotent)
@@ -299,9 +320,68 @@ class CoreHubClient:
 
     # ------------------------------------------------------------------ commands
 
-    def send(self, command: Command) -> Any:
+    def command(self, path: str, params: Params = (), verify: Verify | None = None) -> Any:
+        """``POST`` a command: re-sent only when CoreHub cannot have acted on it.
+
+        Connection refused, 429 and 503 are re-sent with backoff. When the answer was
+        lost after the command may have reached CoreHub, ``verify`` reads CoreHub's state:
+        the command is accepted if it took effect (the body is then None), re-sent if it
+        did not (counting against the retry budget), and never re-sent when the state
+        cannot tell (or without ``verify``): that fails as unreachable, outcome unknown.
+        """
+        attempt = 1
+        while True:
+            try:
+                return self.call("POST", path, params, idempotent=False, first_attempt=attempt)
+            except AnswerLostError as lost:
+                if verify is None:
+                    raise CoreHubUnreachableError(
+                        f"{lost}; outcome unknown: not re-sent, since CoreHub may have acted"
+                    ) from None
+                applied = verify()
+                if applied in (Applied.TOOK_EFFECT, Applied.IN_ERROR):
+                    self.events(
+                        "verify",
+                        {"path": path, "applied": str(applied), "cause": str(lost)},
+                    )
+                    return None
+                if applied is not Applied.NO_EFFECT:
+                    raise CoreHubUnreachableError(
+                        f"{lost}; outcome unknown: CoreHub's state does not show whether it "
+                        f"acted ({applied}), so it is not re-sent"
+                    ) from None
+                decision = decide(
+                    lost.attempt,
+                    status=None,
+                    failure=Failure.NOT_APPLIED,
+                    idempotent=False,
+                    retry_after=None,
+                    remaining=self.deadline.remaining(),
+                    policy=self.options.retry,
+                    rand=self._rand(),
+                )
+                cause = f"{lost}; CoreHub's state shows it did not act"
+                if not decision.retry:
+                    text = f"{cause}; {decision.reason}"
+                    if decision.out_of_time:
+                        raise CoreHubTimeoutError(text) from None
+                    raise CoreHubUnreachableError(text) from None
+                self.events(
+                    "retry",
+                    {
+                        "method": "POST",
+                        "path": path,
+                        "attempt": lost.attempt,
+                        "cause": cause,
+                        "delaySeconds": round(decision.delay, 3),
+                    },
+                )
+                self.sleep(decision.delay)
+                attempt = lost.attempt + 1
+
+    def send(self, command: Command, verify: Verify | None = None) -> Any:
         """Send one command; the event is emitted once CoreHub has accepted it."""
-        body = self.call("POST", command.path, command.params, idempotent=command.idempotent)
+        body = self.command(command.path, command.params, verify)
         answer = body.get("message") if isinstance(body, dict) else None
         self.events(
             "command",
@@ -311,4 +391,7 @@ class CoreHubClient:
 
     def maintenance(self, pipeline_id: str, enter: bool) -> Any:
         action = "enter" if enter else "exit"
-        return self.call("POST", f"/pipelines/{pipeline_id}/commands/maintenance/{action}")
+        return self.command(
+            f"/pipelines/{pipeline_id}/commands/maintenance/{action}",
+            verify=lambda: maintenance_applied(self.pipeline(pipeline_id), enter),
+        )

@@ -37,3 +37,15 @@ class CoreHubTimeoutError(CoreHubError):
 
 class CoreHubUnreachableError(CoreHubError):
     """No usable answer: connection failures or retryable statuses until retries ran out."""
+
+
+class AnswerLostError(CoreHubUnreachableError):
+    """A command's answer was lost after it may have reached CoreHub: outcome unknown.
+
+    ``attempt`` is the attempt that lost it, so a re-send (once CoreHub's state shows it
+    did not act) counts against the same retry budget.
+    """
+
+    def __init__(self, message: str, attempt: int) -> None:
+        self.attempt = attempt
+        super().__init__(message)

@@ -8,9 +8,11 @@ run's deadline stops the run, and the targets not yet tried are reported as such
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from chronos.corehub.api import (
+    Applied,
     Command,
     Step,
     Verdict,
@@ -18,7 +20,9 @@ from chronos.corehub.api import (
     entity_state,
     error_message,
     judge,
+    lost_answer_all,
     plan,
+    settle,
 )
 from chronos.corehub.client import CoreHubClient
 from chronos.corehub.errors import (
@@ -45,6 +49,11 @@ class ExecuteOptions:
     #: After a snapshot command, how long "migration not active" may mean "not started
     #: yet" rather than "finished" (unless the migration was seen running).
     snapshot_start_grace: float = 10.0
+    #: After a command's answer was lost, how long CoreHub's state is read before "it
+    #: did not act" (or "cannot tell") is believed: a just-accepted command may not show.
+    lost_answer_settle: float = 2.0
+    #: ... and how long an entity may keep changing before the outcome counts as unknown.
+    lost_answer_window: float = 60.0
 
 
 @dataclass
@@ -135,13 +144,37 @@ class _Runner:
         )
         return states
 
+    def verify(self, command: Command, entity_ids: list[str]) -> Applied:
+        """After a lost answer: poll ``/entities-status`` until it tells if ``command`` acted."""
+        clock = self.client.deadline
+        started = clock.remaining()
+        delay = self.options.poll_initial
+        while True:
+            statuses = self.client.entities_status(self.task.pipeline_id)
+            applied = lost_answer_all(command, [statuses.get(e) for e in entity_ids])
+            final = settle(
+                applied,
+                started - clock.remaining(),
+                settle_for=self.options.lost_answer_settle,
+                give_up_after=self.options.lost_answer_window,
+            )
+            if final is not None:
+                return final
+            if clock.expired():
+                raise CoreHubTimeoutError(
+                    f"the run's {clock.seconds:g}s deadline passed reading whether "
+                    f"{command.action} acted after its answer was lost"
+                )
+            self.client.sleep(min(delay, clock.remaining()))
+            delay = min(self.options.poll_max, delay * self.options.poll_factor)
+
     def step(self, step: Step) -> list[TargetResult]:
         entity_ids = (
             [step.target] if step.scope == "entity" else affected_entities(step, self.configured())
         )
         states: dict[str, str | None] = dict.fromkeys(entity_ids)
         for command in step.commands:
-            self.client.send(command)
+            self.client.send(command, verify=partial(self.verify, command, entity_ids))
             states = self.wait(command, entity_ids)
         done = f"{step.commands[-1].action} done"
         if step.scope == "pipeline":

@@ -1,9 +1,12 @@
 """When to retry a CoreHub request and how long to wait first: pure functions.
 
 Retried: failures to connect, timeouts, 502/503/504 and 429 (after its Retry-After).
-Never retried: any other status. A request that may have reached CoreHub (read timeout,
-connection lost after sending) is retried only when it is idempotent, so a snapshot or
-redo is never started twice.
+Never retried: any other status. A login or a read may simply be repeated. A command
+(``idempotent=False``) is re-sent at once only when CoreHub cannot have acted on it (not
+sent, 429, 503); when its answer was lost after it may have reached CoreHub (read
+timeout, connection lost after sending, 502/504 from a proxy) the decision is ``verify``:
+the caller reads the entities' state first and re-sends only if it shows that CoreHub did
+not act (``Failure.NOT_APPLIED``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ class Failure(StrEnum):
     TIMEOUT = "timeout"  # sent, no answer in time
     CONNECTION_LOST = "connection-lost"  # sent, connection closed or reset
     TLS_REJECTED = "tls-rejected"  # CoreHub's certificate failed verification
+    #: A command's answer was lost, and CoreHub's state then showed it did not act.
+    NOT_APPLIED = "not-applied"
+
+
+#: Statuses of a proxy in front of CoreHub that may have passed the request on.
+LOST_ANSWER_STATUSES = frozenset({502, 504})
 
 
 @dataclass(frozen=True)
@@ -45,15 +54,28 @@ class Decision:
     reason: str
     #: Gave up because the run's deadline would pass first (a timeout, not unreachable).
     out_of_time: bool = False
+    #: A command's answer was lost after it may have reached CoreHub: read its state
+    #: before anything else (whatever the attempts left).
+    verify: bool = False
+
+
+def may_have_acted(status: int | None, failure: Failure | None) -> bool:
+    """The request may have reached CoreHub, and its answer was lost."""
+    if failure is not None:
+        return failure in (Failure.TIMEOUT, Failure.CONNECTION_LOST)
+    return status in LOST_ANSWER_STATUSES
 
 
 def retryable(status: int | None, failure: Failure | None, idempotent: bool) -> bool:
-    if failure is Failure.NOT_SENT:
+    """Whether to send again without looking at CoreHub's state first."""
+    if failure in (Failure.NOT_SENT, Failure.NOT_APPLIED):
         return True
     if failure is Failure.TLS_REJECTED:
         return False
+    if not idempotent and may_have_acted(status, failure):
+        return False
     if failure is not None:
-        return idempotent
+        return True
     return status in RETRYABLE_STATUSES
 
 
@@ -96,6 +118,13 @@ def decide(
 ) -> Decision:
     """Whether to try again after failed ``attempt`` (1-based), and after how long."""
     what = f"HTTP {status}" if failure is None else str(failure)
+    if not idempotent and may_have_acted(status, failure):
+        return Decision(
+            False,
+            0.0,
+            f"{what}: the answer was lost; reading the state before re-sending",
+            verify=True,
+        )
     if not retryable(status, failure, idempotent):
         return Decision(False, 0.0, f"{what} is not retryable")
     if attempt >= policy.max_attempts:

@@ -38,13 +38,17 @@ unknown pipelines/entities/groups 404, bad parameters 400, missing or expired to
   faults and logs
 - ``GET /_fake/commands`` → ``{"commands": [...]}``: every request to a ``/commands/``
   path: ``seq, time, method, path, query, params`` (list of ``[name, value]``),
-  ``status`` (null when dropped), ``fault`` (kind or null)
+  ``received`` (wall clock, epoch seconds) and ``receivedMonotonic`` (this process's
+  ``time.monotonic()``) when it arrived, ``status`` (null when dropped), ``fault``
+  (kind or null), ``applied`` (CoreHub handled it with a 2xx: a command took effect)
 - ``GET /_fake/requests`` → ``{"requests": [...]}``: the same for every CoreHub request
 - ``POST /_fake/faults`` with ``{"kind", "method"?, "path"? (regex searched in the
   path), "count"? (default 1; null = forever), ...}``; kinds:
   ``status`` (answer ``status``, default 503, with ``message`` and ``retryAfter``),
   ``latency`` (sleep ``seconds``, then go on), ``drop`` (close the connection without
-  an answer), ``stuck`` (accept the command but never change the entities),
+  an answer); with ``"after": true`` these three act once the request was handled
+  (a command applied: "apply, then drop" loses the answer of a command CoreHub acted
+  on); ``stuck`` (accept the command but never change the entities),
   ``expire-token`` (expire the caller's token first, so the request gets 401).
   ``GET /_fake/faults`` lists them, ``DELETE /_fake/faults`` clears them.
 - ``POST /_fake/tokens/expire`` with ``{"token"?}`` → expire one or every token

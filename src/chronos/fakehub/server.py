@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from chronos.corehub.api import LOGIN_PATH
+from chronos.corehub.api import LOGIN_PATH, SUCCESS_STATUSES
 from chronos.fakehub.state import INVALID_TOKEN, FakeHubState, Reply
 
 CONTROL = "/_fake"
@@ -81,6 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _dispatch(self, method: str) -> None:
+        received, received_monotonic = time.time(), time.monotonic()
         url = urlsplit(self.path)
         body = self._body()
         state = self.server.state
@@ -96,10 +97,15 @@ class _Handler(BaseHTTPRequestHandler):
             "path": url.path,
             "query": url.query,
             "params": [list(p) for p in _pairs(url.query)],
+            "received": received,
+            "receivedMonotonic": received_monotonic,
         }
         stuck = False
+        after = []
         for fault in state.take_faults(method, url.path):
-            if fault.kind == "latency":
+            if fault.after:
+                after.append(fault)
+            elif fault.kind == "latency":
                 time.sleep(fault.seconds)
             elif fault.kind == "expire-token":
                 token = state.authorized(self.headers.get("Authorization"))
@@ -107,6 +113,30 @@ class _Handler(BaseHTTPRequestHandler):
                     state.expire_tokens(token)
             elif fault.kind == "stuck":
                 stuck = True
+            elif fault.kind == "drop":
+                state.log_request({**entry, "status": None, "fault": "drop", "applied": False})
+                self.close_connection = True
+                return
+            else:
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                state.log_request(
+                    {**entry, "status": fault.status, "fault": fault.kind, "applied": False}
+                )
+                self._reply(Reply(fault.status, {"message": fault.message}, headers))
+                return
+        if method == "POST" and url.path == LOGIN_PATH:
+            reply = state.login(body)
+        elif state.authorized(self.headers.get("Authorization")) is None:
+            reply = Reply(401, {"notificationId": -1, "message": INVALID_TOKEN})
+        else:
+            reply = state.handle(method, url.path, url.query, stuck=stuck)
+        entry["applied"] = reply.status in SUCCESS_STATUSES
+        fault_kind = "stuck" if stuck else None
+        # Faults "after": CoreHub handled the request, then the answer is late or lost.
+        for fault in after:
+            if fault.kind == "latency":
+                time.sleep(fault.seconds)
+                fault_kind = fault_kind or "latency"
             elif fault.kind == "drop":
                 state.log_request({**entry, "status": None, "fault": "drop"})
                 self.close_connection = True
@@ -116,13 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
                 state.log_request({**entry, "status": fault.status, "fault": fault.kind})
                 self._reply(Reply(fault.status, {"message": fault.message}, headers))
                 return
-        if method == "POST" and url.path == LOGIN_PATH:
-            reply = state.login(body)
-        elif state.authorized(self.headers.get("Authorization")) is None:
-            reply = Reply(401, {"notificationId": -1, "message": INVALID_TOKEN})
-        else:
-            reply = state.handle(method, url.path, url.query, stuck=stuck)
-        state.log_request({**entry, "status": reply.status, "fault": "stuck" if stuck else None})
+        state.log_request({**entry, "status": reply.status, "fault": fault_kind})
         self._reply(reply)
 
 

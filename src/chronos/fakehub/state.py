@@ -45,6 +45,7 @@ DEFAULT_SEED: dict[str, Any] = {
 }
 
 FAULT_KINDS = ("status", "latency", "drop", "stuck", "expire-token")
+AFTER_KINDS = ("status", "latency", "drop")
 SYNC_ACTIONS = ("start", "stop", "one-time-snapshot", "redo")
 WRITE_METHODS = ("UPSERT", "INSERT")
 INVALID_TOKEN = "Invalid authorization token, please retry or make a new login"  # noqa: S105
@@ -134,6 +135,9 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     message: str = "injected fault"
+    #: ``drop``, ``status`` and ``latency`` act after the request was handled (a
+    #: command applied) instead of before: CoreHub acted and the answer was lost.
+    after: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         if self.count is not None and self.count <= 0:
@@ -153,6 +157,7 @@ class Fault:
             "retryAfter": self.retry_after,
             "seconds": self.seconds,
             "message": self.message,
+            "after": self.after,
         }
 
 
@@ -249,7 +254,10 @@ class FakeHubState:
                 retry_after=None if retry_after is None else str(retry_after),
                 seconds=float(body.get("seconds", 0.0)),
                 message=str(body.get("message", "injected fault")),
+                after=bool(body.get("after", False)),
             )
+            if fault.after and kind not in AFTER_KINDS:
+                raise ValueError(f"after applies to {', '.join(AFTER_KINDS)} faults only")
             if fault.path is not None:
                 re.compile(fault.path)
             self._next_id += 1

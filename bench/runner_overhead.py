@@ -1,0 +1,142 @@
+"""Runner overhead: ``python -m chronos.runner`` against a bare HTTP GET, same fake CoreHub.
+
+A fake CoreHub (``chronos.fakehub``, every delay 0) serves on loopback inside this
+process, and records when each request arrived on this process's monotonic clock. Each
+repetition spawns, round-robin:
+
+* the runner doing a task whose wait is satisfied at once (``entity_stop`` of an entity
+  already on Hold), ``CHRONOS_COREHUB_COMMAND_INTERVAL_SECONDS=0``, no status write
+  (``CHRONOS_JOB_NAME`` unset);
+* ``python -c "import httpx2; httpx2.get(URL)"`` (the project's HTTP library), and the
+  same with ``httpx`` when it is installed.
+
+Measured per child, from the spawn time taken just before ``Popen``: the first request
+the fake received, and the exit. Reported: medians and the ratio runner / bare.
+
+    .venv/bin/python bench/runner_overhead.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chronos.fakehub import DEFAULT_SEED, FakeCoreHub, FakeHubControl, FakeHubState
+
+TASK = {"type": "entity_stop", "pipelineId": "p1", "entityIds": ["e1"]}
+
+
+@dataclass
+class Samples:
+    first_request_s: list[float] = field(default_factory=list)
+    exit_s: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Subject:
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+
+
+def runner_env(url: str, termination: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+    env.update(
+        {
+            "CHRONOS_COREHUB_URL": url,
+            "CHRONOS_COREHUB_USERNAME": "admin",
+            "CHRONOS_COREHUB_PASSWORD": "admin",
+            "CHRONOS_TASK": json.dumps(TASK),
+            "CHRONOS_COREHUB_COMMAND_INTERVAL_SECONDS": "0",
+            "CHRONOS_TERMINATION_MESSAGE_PATH": str(termination),
+        }
+    )
+    return env
+
+
+def measure(subject: Subject, control: FakeHubControl) -> tuple[float, float]:
+    """(seconds to the first CoreHub request, seconds to exit) of one child."""
+    control.reset()
+    spawned = time.monotonic()
+    proc = subprocess.Popen(
+        subject.argv, env=subject.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, stderr = proc.communicate(timeout=60)
+    exited = time.monotonic()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{subject.label} exited {proc.returncode}: {stderr.decode()[-2000:]}")
+    requests = control.requests()
+    if not requests:
+        raise RuntimeError(f"{subject.label} sent no request")
+    first = min(float(r["receivedMonotonic"]) for r in requests)
+    return first - spawned, exited - spawned
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+
+    seed = {**DEFAULT_SEED, "delays": {"activate": 0, "stop": 0, "snapshot": 0}}
+    with (
+        FakeCoreHub(FakeHubState(seed)) as hub,
+        FakeHubControl(hub.url) as control,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        url = hub.url + "/pipelines"
+        subjects = [
+            Subject(
+                "runner (entity_stop, no wait)",
+                [sys.executable, "-m", "chronos.runner"],
+                runner_env(hub.url, Path(tmp) / "termination.json"),
+            ),
+            Subject(
+                "bare httpx2.get",
+                [sys.executable, "-c", f"import httpx2; httpx2.get({url!r})"],
+                dict(os.environ),
+            ),
+        ]
+        if importlib.util.find_spec("httpx") is not None:
+            subjects.append(
+                Subject(
+                    "bare httpx.get",
+                    [sys.executable, "-c", f"import httpx; httpx.get({url!r})"],
+                    dict(os.environ),
+                )
+            )
+        for subject in subjects:  # warm the page cache and .pyc files
+            measure(subject, control)
+        samples = {s.label: Samples() for s in subjects}
+        for _ in range(args.runs):
+            for subject in subjects:
+                first, done = measure(subject, control)
+                samples[subject.label].first_request_s.append(first)
+                samples[subject.label].exit_s.append(done)
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.runs} runs each")
+    print(f"{'subject':32} {'first request':>14} {'exit':>10}")
+    medians: dict[str, tuple[float, float]] = {}
+    for label, s in samples.items():
+        medians[label] = (statistics.median(s.first_request_s), statistics.median(s.exit_s))
+        first, done = medians[label]
+        print(f"{label:32} {first * 1000:11.0f} ms {done * 1000:7.0f} ms")
+    runner = medians[subjects[0].label]
+    for subject in subjects[1:]:
+        bare = medians[subject.label]
+        print(
+            f"runner / {subject.label}: first request {runner[0] / bare[0]:.2f}x, "
+            f"exit {runner[1] / bare[1]:.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
