@@ -26,6 +26,7 @@ pytest_plugins: list[str] = [
     "fixtures_api",
     "fixtures_nodeagent",
     "fixtures_operator",
+    "fixtures_images",
 ]
 
 

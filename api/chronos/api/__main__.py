@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
+from chronos import logs
 from chronos.api.app import create_app
 from chronos.api.settings import ApiSettings
 from chronos.settings import SettingsError
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure()
     try:
         settings = ApiSettings.from_env()
     except SettingsError as exc:
@@ -22,7 +22,10 @@ def main() -> int:
     host = f"[{settings.api_host}]" if ":" in settings.api_host else settings.api_host
     url = f"http://{host}:{settings.api_port}"
     print(f"Chronos API on {url} (Swagger UI: {url}/docs)", flush=True)
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port)
+    # log_config=None: uvicorn's records go through the same JSON handler as ours.
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
     return 0
 
 

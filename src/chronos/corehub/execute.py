@@ -103,7 +103,9 @@ class _Runner:
         clock = self.client.deadline
         limit = self.options.state_timeout
         started = clock.remaining()
-        delay = self.options.poll_initial
+        # The first read is immediate: a command that needs no change (stop an entity
+        # already on Hold) or that CoreHub applies at once is then done without a sleep.
+        delay = 0.0
         pending = set(entity_ids)
         seen: set[str] = set()
         states: dict[str, str | None] = dict.fromkeys(entity_ids)
@@ -112,7 +114,10 @@ class _Runner:
         )
         while pending:
             self.client.sleep(min(delay, clock.remaining()))
-            delay = min(self.options.poll_max, delay * self.options.poll_factor)
+            delay = min(
+                self.options.poll_max,
+                max(delay * self.options.poll_factor, self.options.poll_initial),
+            )
             elapsed = started - clock.remaining()
             if clock.expired():
                 raise CoreHubTimeoutError(
