@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
@@ -25,87 +26,92 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def wrapper_dir() -> Path:
-    return repo_root() / "devcluster" / "go"
+@dataclass(frozen=True)
+class GoBuild:
+    """Binaries built by ``script`` from the pinned wrapper module ``devcluster/<folder>``."""
+
+    name: str  # of the cache folder
+    folder: str
+    module: str  # the requirement whose version names the build
+    script: str
+    binaries: tuple[str, ...]
+    note: str
+
+    @property
+    def wrapper(self) -> Path:
+        return repo_root() / "devcluster" / self.folder
+
+    def version(self) -> str:
+        for line in (self.wrapper / "go.mod").read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == [self.module] and len(parts) >= 2:
+                return parts[1]
+        raise BuildError(f"devcluster/{self.folder}/go.mod does not require {self.module}")
+
+    def cache_dir(self) -> Path:
+        """Keyed by the version and the wrapper's go.sum: a bump builds afresh."""
+        digest = hashlib.sha256((self.wrapper / "go.sum").read_bytes()).hexdigest()[:12]
+        return cache_root() / f"{self.name}-{self.version()}-{digest}" / "bin"
+
+    def ensure(self, directory: Path) -> Path:
+        """``directory``, building the binaries into it first if they are not there."""
+        if (directory / ".complete").exists() and all(
+            (directory / b).exists() for b in self.binaries
+        ):
+            return directory
+        print(
+            f"[devcluster] building {', '.join(self.binaries)} ({self.version()}) into "
+            f"{directory}; {self.note}, later runs reuse it",
+            flush=True,
+        )
+        started = time.monotonic()
+        script = repo_root() / "devcluster" / self.script
+        result = subprocess.run(["bash", str(script), str(directory)], check=False)
+        if result.returncode != 0:
+            raise BuildError(f"{script} failed with exit code {result.returncode}")
+        print(f"[devcluster] built in {time.monotonic() - started:.0f}s", flush=True)
+        return directory
 
 
-def kubernetes_version() -> str:
-    for line in (wrapper_dir() / "go.mod").read_text().splitlines():
-        parts = line.split()
-        if parts[:1] == ["k8s.io/kubernetes"] and len(parts) >= 2:
-            return parts[1]
-    raise BuildError("devcluster/go/go.mod does not require k8s.io/kubernetes")
+CONTROL_PLANE = GoBuild(
+    name="k8s",
+    folder="go",
+    module="k8s.io/kubernetes",
+    script="build-binaries.sh",
+    binaries=BINARIES,
+    note="the first build takes about 7-20 minutes on 2 cores",
+)
+HELM = GoBuild(
+    name="helm",
+    folder="helm",
+    module="helm.sh/helm/v3",
+    script="build-helm.sh",
+    binaries=("helm",),
+    note="the first build takes a few minutes on 2 cores",
+)
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("CHRONOS_CACHE_DIR", Path.home() / ".cache" / "chronos"))
 
 
+def kubernetes_version() -> str:
+    return CONTROL_PLANE.version()
+
+
 def bin_dir() -> Path:
     override = os.environ.get("CHRONOS_KUBE_BIN_DIR")
-    if override:
-        return Path(override)
-    digest = hashlib.sha256((wrapper_dir() / "go.sum").read_bytes()).hexdigest()[:12]
-    return cache_root() / f"k8s-{kubernetes_version()}-{digest}" / "bin"
+    return Path(override) if override else CONTROL_PLANE.cache_dir()
 
 
 def ensure_binaries() -> Path:
-    """Return the folder with the binaries, building them first if the cache lacks them."""
+    """The folder with the control plane binaries, built first if the cache lacks them."""
     directory = bin_dir()
-    if (directory / ".complete").exists() and all((directory / b).exists() for b in BINARIES):
-        return directory
-    if os.environ.get("CHRONOS_KUBE_BIN_DIR"):
+    if os.environ.get("CHRONOS_KUBE_BIN_DIR") and not (directory / "kube-apiserver").exists():
         raise BuildError(f"CHRONOS_KUBE_BIN_DIR={directory} lacks one of {BINARIES}")
-    print(
-        f"[devcluster] building the control plane ({kubernetes_version()}) into {directory}; "
-        "the first build takes 10-20 minutes on 2 cores, later runs reuse it",
-        flush=True,
-    )
-    started = time.monotonic()
-    script = repo_root() / "devcluster" / "build-binaries.sh"
-    result = subprocess.run(["bash", str(script), str(directory)], check=False)
-    if result.returncode != 0:
-        raise BuildError(f"{script} failed with exit code {result.returncode}")
-    print(f"[devcluster] control plane built in {time.monotonic() - started:.0f}s", flush=True)
-    return directory
-
-
-# --- helm, for the chart tests: the same build-once-then-cache scheme ----------------
-
-
-def helm_wrapper_dir() -> Path:
-    return repo_root() / "devcluster" / "helm"
-
-
-def helm_version() -> str:
-    for line in (helm_wrapper_dir() / "go.mod").read_text().splitlines():
-        parts = line.split()
-        if parts[:1] == ["helm.sh/helm/v3"] and len(parts) >= 2:
-            return parts[1]
-    raise BuildError("devcluster/helm/go.mod does not require helm.sh/helm/v3")
-
-
-def helm_bin_dir() -> Path:
-    """Cache folder of helm, keyed by its version and the wrapper's go.sum."""
-    digest = hashlib.sha256((helm_wrapper_dir() / "go.sum").read_bytes()).hexdigest()[:12]
-    return cache_root() / f"helm-{helm_version()}-{digest}" / "bin"
+    return CONTROL_PLANE.ensure(directory)
 
 
 def ensure_helm() -> Path:
-    """Return the path of the helm binary, building it first if the cache lacks it."""
-    directory = helm_bin_dir()
-    binary = directory / "helm"
-    if (directory / ".complete").exists() and binary.exists():
-        return binary
-    print(
-        f"[devcluster] building helm {helm_version()} into {directory}; "
-        "the first build takes a few minutes on 2 cores, later runs reuse it",
-        flush=True,
-    )
-    started = time.monotonic()
-    script = repo_root() / "devcluster" / "build-helm.sh"
-    result = subprocess.run(["bash", str(script), str(directory)], check=False)
-    if result.returncode != 0:
-        raise BuildError(f"{script} failed with exit code {result.returncode}")
-    print(f"[devcluster] helm built in {time.monotonic() - started:.0f}s", flush=True)
-    return binary
+    """The path of the helm binary, built first if the cache lacks it."""
+    return HELM.ensure(HELM.cache_dir()) / "helm"

@@ -1,4 +1,4 @@
-"""Certificates and keys for the local control plane (a throwaway CA per cluster)."""
+"""Throwaway certificate authorities for local servers: the control plane, the fake CoreHub."""
 
 from __future__ import annotations
 
@@ -40,11 +40,11 @@ def _name(common_name: str, org: str | None = None) -> x509.Name:
 
 
 class CertificateAuthority:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, common_name: str = "chronos-devcluster-ca") -> None:
         self.directory = directory
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        subject = _name("chronos-devcluster-ca")
+        subject = _name(common_name)
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(subject)
@@ -67,6 +67,9 @@ class CertificateAuthority:
                     decipher_only=False,
                 ),
                 critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False
             )
             .sign(self.key, hashes.SHA256())
         )
@@ -93,7 +96,12 @@ class CertificateAuthority:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + _VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
         )
         if server_hosts:
             sans: list[x509.GeneralName] = []
