@@ -29,12 +29,10 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,7 +48,8 @@ from lightkube.resources.core_v1 import Namespace
 from chronos import kube
 from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.binaries import ensure_binaries
-from chronos.devcluster.cluster import Cluster, free_port
+from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import resolve_schedule
 from chronos.operator.cronjob import build_cronjob
@@ -205,62 +204,17 @@ class CronJobWatch(threading.Thread):
 # ------------------------------------------------------------------- operator
 
 
-class Operator:
-    """``python -m chronos.operator`` as tests/fixtures_operator.py's OperatorProcess runs it."""
-
-    def __init__(self, cluster: Cluster, log_dir: Path, namespace: str) -> None:
-        self.port = free_port()
-        self.log_path = log_dir / f"operator-{namespace}.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")},
-            "KUBECONFIG": str(cluster.kubeconfig),
-            "CHRONOS_COREHUB_URL": COREHUB_URL,
-            "CHRONOS_COREHUB_CREDENTIALS_SECRET": COREHUB_SECRET,
-            "CHRONOS_HEALTH_PORT": str(self.port),
-            "CHRONOS_HEALTH_HOST": "127.0.0.1",
-            "CHRONOS_LEASE_NAMESPACE": "default",
-            "CHRONOS_LEASE_NAME": f"chronos-bench-{uuid.uuid4().hex[:6]}",
-            "CHRONOS_NAMESPACES": namespace,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self) -> Operator:
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "chronos.operator"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("operator not ready in 30 s")
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            body: bytes = r.read()
-            return body.decode()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def start_operator(cluster: Cluster, log_dir: Path, namespace: str) -> OperatorProcess:
+    """The operator as tests/fixtures_operator.py runs it, watching only ``namespace``."""
+    return OperatorProcess(
+        cluster.kubeconfig,
+        log_dir,
+        CHRONOS_COREHUB_URL=COREHUB_URL,
+        CHRONOS_COREHUB_CREDENTIALS_SECRET=COREHUB_SECRET,
+        CHRONOS_LEASE_NAMESPACE="default",
+        CHRONOS_LEASE_NAME=f"chronos-bench-{uuid.uuid4().hex[:6]}",
+        CHRONOS_NAMESPACES=namespace,
+    ).start()
 
 
 def counters(metrics: str, prefix: str) -> dict[str, float]:
@@ -384,7 +338,7 @@ def one_repeat(cluster: Cluster, log_dir: Path, count: int, threads: int, settle
     print(f"  ChronosJobs alone (no operator): created in {crs_only.total_s:.2f} s", flush=True)
     time.sleep(settle)
 
-    operator = Operator(cluster, log_dir, ns_chronos).start()
+    operator = start_operator(cluster, log_dir, ns_chronos)
     try:
         time.sleep(settle)  # let Kopf list its (empty) namespace and settle
         rss_idle = proc_status_mib(operator.pid, "VmRSS")

@@ -6,12 +6,12 @@ import time
 
 import pytest
 from fixtures_api import example_job
-from fixtures_operator import OperatorProcess
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob, Job
 from support import wait_for
 
 from chronos import contract as c
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.http import Client as HttpClient
 
 pytestmark = pytest.mark.cluster

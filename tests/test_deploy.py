@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from fixtures_api import token_kubeconfig
-from fixtures_operator import SOLO_PREFIX, OperatorProcess
+from fixtures_operator import SOLO_PREFIX
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
@@ -31,6 +31,7 @@ from chronos import contract as c
 from chronos.api.settings import ApiSettings
 from chronos.devcluster import binaries
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import ComponentSettings
@@ -583,13 +584,12 @@ def test_the_real_operator_works_with_the_charts_service_account(
     ns = release.jobs_namespace
     settings = {
         **{k: v for k, v in env.items() if k not in ("CHRONOS_HEALTH_HOST", "CHRONOS_HEALTH_PORT")},
-        "KUBECONFIG": str(kubeconfig),
         # A glob, so that Kopf watches namespaces (its cluster-wide path, within this test).
         "CHRONOS_NAMESPACES": f"{ns}*",
         "CHRONOS_LEASE_NAMESPACE": release.namespace,  # in a pod: its own namespace
         "CHRONOS_HOUSEKEEPING_SECONDS": "2",
     }
-    process = OperatorProcess(cluster, tmp_path, **settings)
+    process = OperatorProcess(kubeconfig, tmp_path, **settings)
     assert process.env["KUBECONFIG"] == str(kubeconfig)
     process.start()
     try:

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from fixtures_operator import OperatorProcess
 from lightkube import Client, codecs
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
@@ -26,6 +25,7 @@ from test_operator import create, get_cr
 from chronos import contract as c
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.nodeagent import NodeAgent
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
-from fixtures_operator import COREHUB_SECRET, OperatorProcess
+from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
@@ -18,6 +18,7 @@ from support import wait_for
 
 from chronos import contract as c
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster

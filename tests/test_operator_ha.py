@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from fixtures_operator import OperatorProcess
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.coordination_v1 import Lease
 from support import wait_for
 from test_operator import create, cronjob, patch_spec, spec
 
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
