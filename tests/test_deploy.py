@@ -60,7 +60,14 @@ ALL_VALUES: dict[str, Any] = {
             "renewSeconds": 4,
         },
     },
-    "runner": {"namespaces": ["team-a", "team-b"], "image": {"pullPolicy": "Always"}},
+    "runner": {
+        "namespaces": ["team-a", "team-b"],
+        "image": {"pullPolicy": "Always"},
+        "podOverrides": {
+            "imagePullSecrets": [{"name": "registry"}],
+            "nodeSelector": {"pool": "batch"},
+        },
+    },
     "api": {
         "host": "0.0.0.0",
         "port": 8081,
@@ -220,6 +227,7 @@ def test_helm_lint(helm: Helm, tmp_path: Path) -> None:
         ("api.port=70000", "/api/port"),
         ("api.authDisabled=maybe", "/api/authDisabled"),
         ("api.service.type=Ingress", "/api/service/type"),
+        ("runner.podOverrides.hostNetwork=true", "/runner/podOverrides"),
         ("defaultTimeZone=Not a zone", "/defaultTimeZone"),
     ],
 )

@@ -5,6 +5,7 @@ Run ``python tests/test_docs.py`` to rewrite the generated part of the file.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -28,7 +29,9 @@ COMPONENTS: list[tuple[str, type[ComponentSettings]]] = [
 
 def _default(field: FieldInfo) -> str:
     if field.default is PydanticUndefined:
-        return "(required)" if field.default_factory is None else "`[]`"
+        if field.default_factory is None:
+            return "(required)"
+        return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
     if field.default is None or field.default == "":
         return "(unset)"
     if isinstance(field.default, bool):

@@ -360,3 +360,30 @@ def test_an_unknown_default_zone_stops_the_operator(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CHRONOS_DEFAULT_TIME_ZONE", "Mars/Base")
     with pytest.raises(SettingsError, match="CHRONOS_DEFAULT_TIME_ZONE"):
         OperatorSettings.from_env()
+
+
+def test_runner_pod_overrides_reach_every_runner_pod() -> None:
+    overrides = {
+        "imagePullSecrets": [{"name": "registry"}],
+        "nodeSelector": {"pool": "batch"},
+        "tolerations": [{"key": "batch", "operator": "Exists"}],
+        "resources": {"requests": {"cpu": "10m"}},
+    }
+    pod = cronjob(cfg=settings(runner_pod_overrides=overrides))["spec"]["jobTemplate"]["spec"][
+        "template"
+    ]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "registry"}]
+    assert pod["nodeSelector"] == {"pool": "batch"}
+    assert pod["tolerations"] == [{"key": "batch", "operator": "Exists"}]
+    assert pod["containers"][0]["resources"] == {"requests": {"cpu": "10m"}}
+    assert pod["securityContext"]["runAsNonRoot"] is True  # not replaceable
+
+
+def test_runner_pod_overrides_from_the_environment_are_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHRONOS_RUNNER_POD_OVERRIDES", '{"nodeSelector": {"pool": "batch"}}')
+    assert OperatorSettings.from_env().runner_pod_overrides == {"nodeSelector": {"pool": "batch"}}
+    monkeypatch.setenv("CHRONOS_RUNNER_POD_OVERRIDES", '{"securityContext": {}}')
+    with pytest.raises(SettingsError, match=r"CHRONOS_RUNNER_POD_OVERRIDES.*securityContext"):
+        OperatorSettings.from_env()

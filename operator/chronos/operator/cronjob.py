@@ -152,6 +152,11 @@ def build_cronjob(
     }
     if spec.timeout_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.timeout_seconds
+    pod = job_spec["template"]["spec"]
+    overrides = dict(settings.runner_pod_overrides)
+    if "resources" in overrides:
+        pod["containers"][0]["resources"] = overrides.pop("resources")
+    pod.update(overrides)
     cron_spec: dict[str, Any] = {
         "schedule": schedule.cron,
         "timeZone": schedule.time_zone,

@@ -5,9 +5,23 @@ docs/configuration.md lists every variable with its default.
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Any
+
+from pydantic import Field, field_validator
 
 from chronos.settings import ComponentSettings, TimeZoneName
+
+#: What a cluster may need to add to runner pods (pull secrets, placement, sizing).
+RUNNER_POD_OVERRIDES = frozenset(
+    {
+        "imagePullSecrets",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "priorityClassName",
+        "resources",
+    }
+)
 
 
 class OperatorSettings(ComponentSettings):
@@ -28,6 +42,13 @@ class OperatorSettings(ComponentSettings):
         default="IfNotPresent",
         pattern="^(Always|IfNotPresent|Never)$",
         description="imagePullPolicy of the runner container.",
+    )
+    runner_pod_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "JSON merged into every runner pod: any of imagePullSecrets, nodeSelector, "
+            "tolerations, affinity, priorityClassName, and resources (of the runner container)."
+        ),
     )
     runner_service_account: str = Field(
         default="chronos-runner", description="ServiceAccount the runner pods use."
@@ -70,6 +91,15 @@ class OperatorSettings(ComponentSettings):
         ge=0,
         description="A slot with no Job this long after its time is recorded as missed.",
     )
+
+    @field_validator("runner_pod_overrides")
+    @classmethod
+    def _overrides(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - RUNNER_POD_OVERRIDES)
+        if unknown:
+            allowed = ", ".join(sorted(RUNNER_POD_OVERRIDES))
+            raise ValueError(f"unsupported keys {unknown}; allowed: {allowed}")
+        return value
 
     @property
     def namespace_patterns(self) -> list[str]:
