@@ -98,6 +98,10 @@ def test_lifecycle_create_update_disable_delete(
 
     cond = wait_for(lambda: ready(k8s, ns, "nightly"), what="Ready")
     assert cond["status"] == "True"
+    # Nothing written to the object itself: GitOps tools see only what Git holds.
+    meta = get_cr(k8s, ns, "nightly")["metadata"]
+    assert meta.get("annotations") is None
+    assert meta.get("finalizers") is None
     status = get_cr(k8s, ns, "nightly")["status"]
     assert status["cron"] == "0 3 * * *"
     assert status["cronJobName"] == "nightly"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,6 +347,13 @@ def test_a_slot_inside_the_grace_period_is_not_missed_yet() -> None:
 
 
 # ----------------------------------------------------------------------- settings
+
+
+@pytest.fixture(autouse=True)
+def _no_chronos_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings read the environment: a developer's CHRONOS_* variables must not leak in."""
+    for name in [n for n in os.environ if n.startswith("CHRONOS_")]:
+        monkeypatch.delenv(name)
 
 
 def test_a_misspelt_setting_stops_the_operator_with_a_suggestion(

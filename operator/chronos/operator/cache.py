@@ -12,14 +12,32 @@ class WatchCache:
         self._chronosjobs: dict[Key, dict[str, Any]] = {}
         self._jobs: dict[Key, dict[str, dict[str, Any]]] = {}
         self._cronjobs: dict[Key, dict[str, Any]] = {}
+        #: The generation of each ChronosJob this process last reconciled.
+        self._reconciled: dict[Key, int | None] = {}
 
     def chronosjob_event(self, kind: str | None, cr: dict[str, Any]) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
         if kind == "DELETED":
             self._chronosjobs.pop(key, None)
             self._jobs.pop(key, None)
+            self._reconciled.pop(key, None)
         else:
             self._chronosjobs[key] = cr
+
+    def needs_reconcile(self, cr: dict[str, Any]) -> bool:
+        """Not reconciled by this process at its current generation.
+
+        So every ChronosJob is reconciled once after start (its CronJob may have changed
+        or gone while no operator watched), then once per spec change, and again after a
+        failed attempt.
+        """
+        meta = cr["metadata"]
+        key = (meta["namespace"], meta["name"])
+        return key not in self._reconciled or self._reconciled[key] != meta.get("generation")
+
+    def mark_reconciled(self, cr: dict[str, Any]) -> None:
+        meta = cr["metadata"]
+        self._reconciled[(meta["namespace"], meta["name"])] = meta.get("generation")
 
     def job_event(
         self, namespace: str, chronosjob: str, kind: str | None, job: dict[str, Any]

@@ -69,27 +69,10 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup(registry=registry)
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    # Kopf's bookkeeping goes to our own annotations, never to spec or to status fields
-    # the CRD would prune.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     settings.posting.reporting_component = "chronos-operator"
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-
-
-@kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
-@kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-@kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
-async def on_chronosjob(body: kopf.Body, memo: Any, reason: str, **_: Any) -> None:
-    try:
-        await reconcile(_ctx(memo), dict(body), created=reason == "create")
-    except Exception:
-        metrics.ERRORS.labels("reconcile").inc()
-        raise  # Kopf retries with backoff
 
 
 @kopf.on.event(
@@ -187,13 +170,34 @@ async def _serve_run_now(ctx: OperatorContext, cr: dict[str, Any]) -> None:
         )
 
 
+async def _reconcile_if_needed(ctx: OperatorContext, cr: dict[str, Any], *, added: bool) -> None:
+    if not ctx.cache.needs_reconcile(cr):
+        return
+    try:
+        # An ADDED event without a status is a new ChronosJob, which has no CronJob yet.
+        await reconcile(ctx, cr, created=added and not cr.get("status"))
+    except Exception:
+        metrics.ERRORS.labels("reconcile").inc()
+        log.exception("reconcile of %s failed; retried by housekeeping", name_of(cr))
+        return
+    ctx.cache.mark_reconciled(cr)
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-async def on_chronosjob_event(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+async def on_chronosjob(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
+    """Reconcile new and changed ChronosJobs, and every one once after start.
+
+    Raw events rather than Kopf's create/update handlers: those keep their state in
+    annotations on every object (a write per change, and noise for GitOps tools), while
+    status.observedGeneration already says what was handled.
+    """
     ctx = _ctx(memo)
     cr: dict[str, Any] = dict(event["object"])
     ctx.cache.chronosjob_event(event["type"], cr)
-    if event["type"] != "DELETED":
-        await _serve_run_now(ctx, cr)
+    if event["type"] == "DELETED" or cr["metadata"].get("deletionTimestamp"):
+        return
+    await _reconcile_if_needed(ctx, cr, added=event["type"] == "ADDED")
+    await _serve_run_now(ctx, cr)
 
 
 async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
@@ -216,7 +220,9 @@ async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
 
 
 async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
-    """Keep nextRunTimes current, record missed slots, and retry unserved run-now tokens."""
+    """Retry failed reconciles and run-now tokens, keep nextRunTimes current, and record
+    missed slots."""
+    await _reconcile_if_needed(ctx, cr, added=False)
     meta, status = cr["metadata"], cr.get("status") or {}
     try:
         desired = desired_state(cr, ctx.settings)
