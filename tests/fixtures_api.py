@@ -156,28 +156,33 @@ def api_server(
         k8s.delete(Namespace, home)
 
 
-def grant_editor(
-    k8s: Client, namespace: str, account: str, account_namespace: str | None = None
+EDITOR_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+def grant(
+    k8s: Client,
+    namespace: str,
+    account: str,
+    verbs: tuple[str, ...] = EDITOR_VERBS,
+    *,
+    role: str = "chronos-editor",
+    account_namespace: str | None = None,
 ) -> None:
-    """Let ServiceAccount ``account`` do anything to the chronosjobs of ``namespace``."""
+    """Let ServiceAccount ``account`` do ``verbs`` to the chronosjobs of ``namespace``."""
     k8s.create(
         Role(
-            metadata=ObjectMeta(name="chronos-editor", namespace=namespace),
+            metadata=ObjectMeta(name=role, namespace=namespace),
             rules=[
                 PolicyRule(
-                    apiGroups=["chronos.gluesync.io"],
-                    resources=["chronosjobs"],
-                    verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
+                    apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=list(verbs)
                 )
             ],
         )
     )
     k8s.create(
         RoleBinding(
-            metadata=ObjectMeta(name="chronos-editor", namespace=namespace),
-            roleRef=RoleRef(
-                apiGroup="rbac.authorization.k8s.io", kind="Role", name="chronos-editor"
-            ),
+            metadata=ObjectMeta(name=role, namespace=namespace),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=role),
             subjects=[
                 Subject(
                     kind="ServiceAccount", name=account, namespace=account_namespace or namespace
@@ -190,7 +195,7 @@ def grant_editor(
 @pytest.fixture
 def editor_token(k8s: Client, namespace: str) -> str:
     """A token of a ServiceAccount allowed everything on chronosjobs in ``namespace``."""
-    grant_editor(k8s, namespace, "alice")
+    grant(k8s, namespace, "alice")
     return sa_token(k8s, namespace, "alice")
 
 

@@ -6,12 +6,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from fixtures_api import ApiServer, example_job, grant_editor, sa_token
+from fixtures_api import ApiServer, example_job, grant, sa_token
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Namespace
-from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from chronos import http
 from chronos.kube import ChronosJobResource
@@ -88,25 +86,7 @@ def test_read_only_caller_can_read_but_not_write(
     api_server: ApiServer, api: http.Client, k8s: Client, namespace: str
 ) -> None:
     job_id = api.post("/api/jobs", json=example_job()).json()["id"]
-    k8s.create(
-        Role(
-            metadata=ObjectMeta(name="viewer", namespace=namespace),
-            rules=[
-                PolicyRule(
-                    apiGroups=["chronos.gluesync.io"],
-                    resources=["chronosjobs"],
-                    verbs=["get", "list"],
-                )
-            ],
-        )
-    )
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name="viewer", namespace=namespace),
-            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name="viewer"),
-            subjects=[Subject(kind="ServiceAccount", name="bob", namespace=namespace)],
-        )
-    )
+    grant(k8s, namespace, "bob", ("get", "list"), role="viewer")
     with api_server.client(sa_token(k8s, namespace, "bob"), namespace) as bob:
         assert bob.get("/api/jobs").json()["total"] == 1
         assert bob.get(f"/api/jobs/{job_id}").status_code == 200
@@ -122,7 +102,7 @@ def test_editor_rights_in_a_second_namespace(
     api_server: ApiServer, k8s: Client, namespace: str, other_namespace: str, editor_token: str
 ) -> None:
     # Granting alice (of namespace A) rights in B lets her in there too: RBAC decides.
-    grant_editor(k8s, other_namespace, "alice", account_namespace=namespace)
+    grant(k8s, other_namespace, "alice", account_namespace=namespace)
     with api_server.client(editor_token, other_namespace) as alice_in_b:
         r = alice_in_b.post("/api/jobs", json=example_job())
         assert r.status_code == 201, r.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -159,30 +160,38 @@ def test_enable_disable_changes_spec_enabled(api: http.Client, k8s: Client, name
 
 
 def test_if_match(api: http.Client, k8s: Client, namespace: str) -> None:
-    r = api.post("/api/jobs", json=example_job())
-    job_id, tag = r.json()["id"], r.headers["ETag"]
-    assert api.get(f"/api/jobs/{job_id}", headers={"If-None-Match": tag}).status_code == 304
-    ok = api.put(f"/api/jobs/{job_id}", json={"description": "one"}, headers={"If-Match": tag})
+    job_id = api.post("/api/jobs", json=example_job()).json()["id"]
+    url = f"/api/jobs/{job_id}"
+
+    # The operator may write the status at any time (a new resourceVersion, so a new
+    # ETag): each step reads the current ETag and uses it at once, again if that raced.
+    def with_current_etag(
+        send: Callable[[str], http.Response], raced: int = 412
+    ) -> tuple[str, http.Response]:
+        for _ in range(10):
+            tag = api.get(url).headers["ETag"]
+            response = send(tag)
+            if response.status_code != raced:
+                break
+        return tag, response
+
+    _, cached = with_current_etag(lambda t: api.get(url, headers={"If-None-Match": t}), 200)
+    assert cached.status_code == 304
+    tag, ok = with_current_etag(
+        lambda t: api.put(url, json={"description": "one"}, headers={"If-Match": t})
+    )
     assert ok.status_code == 200, ok.text
     assert ok.headers["ETag"] != tag
     # The old ETag is stale now: every conditional write is refused with 412.
-    stale = api.put(f"/api/jobs/{job_id}", json={"description": "two"}, headers={"If-Match": tag})
+    stale = api.put(url, json={"description": "two"}, headers={"If-Match": tag})
     assert stale.status_code == 412
     assert "If-Match" in stale.json()["detail"]
-    status = api.patch(
-        f"/api/jobs/{job_id}/status", json={"enabled": False}, headers={"If-Match": tag}
-    )
+    status = api.patch(f"{url}/status", json={"enabled": False}, headers={"If-Match": tag})
     assert status.status_code == 412
-    assert api.delete(f"/api/jobs/{job_id}", headers={"If-Match": tag}).status_code == 412
+    assert api.delete(url, headers={"If-Match": tag}).status_code == 412
     assert cr(k8s, namespace, job_id)["spec"]["description"] == "one"
     assert cr(k8s, namespace, job_id)["spec"]["enabled"] is True
-    # The operator may write the status at any time (a new resourceVersion, so a new
-    # ETag): read the current ETag and use it straight away, retrying if that raced.
-    for _ in range(10):
-        current = api.get(f"/api/jobs/{job_id}").headers["ETag"]
-        deleted = api.delete(f"/api/jobs/{job_id}", headers={"If-Match": current})
-        if deleted.status_code != 412:
-            break
+    _, deleted = with_current_etag(lambda t: api.delete(url, headers={"If-Match": t}))
     assert deleted.status_code == 204
 
 

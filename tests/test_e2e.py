@@ -68,13 +68,21 @@ def chronos_job(url: str, task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_now(k8s: Client, ns: str, name: str, token: str) -> None:
+def run_now_and_report(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> Any:
+    """Create the ChronosJob, ask for one run now, and return the runner's lastRun."""
+    create(k8s, ns, name, chronos_job(url, task))
+    wait_for(lambda: (get_cr(k8s, ns, name).get("status") or {}).get("cronJobName"))
     k8s.patch(
         ChronosJobResource,
         name,
-        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: token}}},
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "once"}}},
         namespace=ns,
         patch_type=PatchType.MERGE,
+    )
+    return wait_for(
+        lambda: (get_cr(k8s, ns, name).get("status") or {}).get("lastRun"),
+        timeout=90,
+        what="the runner's report",
     )
 
 
@@ -118,15 +126,7 @@ def test_run_now_executes_each_task_family_once_and_reports_it(
     commands: list[tuple[str, dict[str, str]]],
 ) -> None:
     ns = runner_rbac
-    create(k8s, ns, "orders", chronos_job(fakehub_server.url, task))
-    wait_for(lambda: (get_cr(k8s, ns, "orders").get("status") or {}).get("cronJobName"))
-    run_now(k8s, ns, "orders", "first")
-
-    last = wait_for(
-        lambda: (get_cr(k8s, ns, "orders").get("status") or {}).get("lastRun"),
-        timeout=90,
-        what="the runner's report",
-    )
+    last = run_now_and_report(k8s, ns, "orders", fakehub_server.url, task)
     assert last["result"] == "succeeded", last
     assert last["trigger"] == "run-now"
     assert last["reportedBy"] == "runner"
@@ -213,13 +213,6 @@ def test_a_run_rejected_by_corehub_fails_with_its_message(
 ) -> None:
     ns = runner_rbac
     task = {"type": "entity_stop", "pipelineId": "no-such-pipeline", "entityIds": ["x"]}
-    create(k8s, ns, "broken", chronos_job(fakehub_server.url, task))
-    wait_for(lambda: (get_cr(k8s, ns, "broken").get("status") or {}).get("cronJobName"))
-    run_now(k8s, ns, "broken", "once")
-    last = wait_for(
-        lambda: (get_cr(k8s, ns, "broken").get("status") or {}).get("lastRun"),
-        timeout=90,
-        what="the runner's report",
-    )
+    last = run_now_and_report(k8s, ns, "broken", fakehub_server.url, task)
     assert last["result"] == "failed", last
     assert last["message"]
