@@ -258,13 +258,61 @@ def test_the_runtime_enforces_the_runner_pods_restricted_security_context(
     assert nameservers == ["127.0.0.1"]
 
 
-def test_pod_traffic_to_other_machines_is_dropped_by_the_guard_rule(real_node: Node) -> None:
+#: An address of no machine here (TEST-NET-2), routed into a veth pair on this host: if the
+#: guard let a packet through, it would still never reach a wire.
+SINK_ADDRESS = "198.51.100.7"
+SINK = ("chronos-sink0", "chronos-sink1")
+
+#: Connects to SINK_ADDRESS and to the fake hub on the node address from inside a pod.
+CONNECT = r"""
+import json, socket, sys
+def reach(host, port):
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return "connected"
+    except OSError as exc:
+        return type(exc).__name__
+print(json.dumps({"sink": reach(sys.argv[1], 80), "hub": reach(sys.argv[2], int(sys.argv[3]))}))
+"""
+
+
+@pytest.fixture
+def sink() -> Iterator[str]:
+    """A host route for SINK_ADDRESS into a veth pair (no wire), removed afterwards."""
+    run = nodehost._run
+    run("ip", "link", "add", SINK[0], "type", "veth", "peer", "name", SINK[1], check=True)
+    try:
+        run("ip", "link", "set", SINK[0], "up", check=True)
+        run("ip", "route", "add", f"{SINK_ADDRESS}/32", "dev", SINK[0], check=True)
+        assert f"dev {SINK[0]}" in run("ip", "route", "get", SINK_ADDRESS).stdout
+        yield SINK_ADDRESS
+    finally:
+        run("ip", "link", "delete", SINK[0])
+
+
+def guard_drops() -> int:
+    """Packets the guard chain's final DROP rule has counted."""
+    out = nodehost._run("iptables", "-t", "mangle", "-L", nodehost.GUARD_CHAIN, "-v", "-x", "-n")
+    drops = [ln.split() for ln in out.stdout.splitlines() if " DROP " in f" {ln} "]
+    assert len(drops) == 1, out.stdout
+    return int(drops[0][0])
+
+
+def test_pod_traffic_to_another_address_is_dropped_and_to_the_node_passes(
+    real_node: Node, node_ns: str, node_hub_server: FakeCoreHub, sink: str
+) -> None:
     rules = nodehost.guard_rules()
     assert f"-A {nodehost.GUARD_CHAIN} -d {real_node.node.address}/32 -j RETURN" in rules
-    assert f"-A {nodehost.GUARD_CHAIN} -d {POD_CIDR} -j RETURN" in rules
-    assert rules[-1] == f"-A {nodehost.GUARD_CHAIN} -j DROP"
-    forward = nodehost._run("iptables", "-t", "mangle", "-S", "FORWARD").stdout.splitlines()
-    assert forward[1] == f"-A FORWARD -s {POD_CIDR} -j {nodehost.GUARD_CHAIN}", forward
+    before = guard_drops()
+    manifest = runner_pod("connect", real_node.runner_image, node_hub_server.url, {})
+    container = manifest["spec"]["containers"][0]
+    hub_port = node_hub_server.url.rsplit(":", 1)[1]
+    container["command"] = ["python", "-c", CONNECT, sink, real_node.node.address, hub_port]
+    name = create_pod(real_node.k8s, node_ns, manifest)
+    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    seen = json.loads(logs(real_node, node_ns, name))
+    assert seen == {"sink": "TimeoutError", "hub": "connected"}
+    assert guard_drops() > before  # the SYN (and its retries) died in the guard chain
 
 
 def test_stopping_the_node_leaves_nothing_behind(real_node: Node) -> None:
