@@ -323,3 +323,4 @@ def test_stopping_the_node_leaves_nothing_behind(real_node: Node) -> None:
     assert {"process", "mount", "link", "chain", "cgroup", "path", "sysctl"} <= kinds, running
     real_node.node.stop()
     assert real_node.node.leftovers() == []
+    assert [n.metadata.name for n in real_node.k8s.list(NodeResource) if n.metadata] == []

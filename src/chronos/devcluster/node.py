@@ -351,6 +351,8 @@ class RealNode:
             self._import_archive(pause_archive(self.log), "pause")
             self._write_configs()
             nodehost.guard(self.pod_cidr, self.address)
+            # A Node left by a run that died must not count as Ready for this one.
+            self.cluster.kubectl("delete", "node", self.name, "--ignore-not-found")
             started = time.monotonic()
             self._spawn("kubelet", self._kubelet_args(), pids)
             self._wait_ready(started + timeout, pids)
@@ -619,6 +621,9 @@ def _stop_at(cluster_dir: Path, log: Log) -> None:
     subprocess.run([str(proxy), "--cleanup"], capture_output=True, check=False)
     if "kubelet" in pids:
         terminate(pids["kubelet"])
+    if cluster.running():
+        # A later start must register afresh, not find a Node still marked Ready.
+        cluster.kubectl("delete", "node", state["name"], "--ignore-not-found", check=False)
     socket = directory / "containerd" / "containerd.sock"
     if "containerd" in pids and alive(pids["containerd"]):
         ctr = ["ctr", "--address", str(socket), "--namespace", NAMESPACE]
