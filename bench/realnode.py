@@ -10,12 +10,15 @@ runner image if needed (warm: seconds) and imports it into containerd, then meas
   runner's start-up;
 * run-now → lastRun: the ``run-now`` annotation on a ChronosJob → ``status.lastRun`` of
   that run written by the runner, the operator running as a local process;
+* scheduled slot → lastRun (``--scheduled N``): the schedule becomes ``* * * * *`` and
+  each slot's ``status.lastScheduleTime`` is compared with the wall clock when its
+  ``lastRun`` is seen (polled every 0.25 s; N slots take N minutes);
 * teardown: ``RealNode.stop`` until nothing is left on the host;
 * memory (RSS) of the node's processes.
 
 Medians of ``--runs`` runs each. Needs root (like the tests).
 
-    .venv/bin/python bench/realnode.py [--runs 5] [--restarts 3]
+    .venv/bin/python bench/realnode.py [--runs 5] [--restarts 3] [--scheduled 3]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +113,31 @@ def runner_rbac(cluster: Cluster, ns: str) -> None:
     )  # fmt: skip
 
 
+def scheduled_runs(cluster: Cluster, ns: str, count: int, previous: str | None) -> list[float]:
+    """Slot time (status.lastScheduleTime) → the runner's lastRun of it seen, per slot."""
+    if not count:
+        return []
+    get = ["get", "chronosjob", "-n", ns, "bench"]
+    patch = json.dumps({"spec": {"schedule": {"cron": "* * * * *"}}})
+    cluster.kubectl("patch", "chronosjob", "-n", ns, "bench", "--type=merge", "-p", patch)
+    latencies = []
+    for _ in range(count):
+
+        def reported(before: str | None = previous) -> Any:
+            status = kubectl_json(cluster, *get).get("status", {})
+            last = status.get("lastRun") or {}
+            fresh = last.get("runId") not in (None, before) and last.get("trigger") == "schedule"
+            return status if fresh else None
+
+        status = wait(reported, timeout=150, poll=0.25)
+        seen = time.time()
+        assert status["lastRun"]["result"] == "succeeded", status["lastRun"]
+        slot = datetime.fromisoformat(status["lastScheduleTime"]).timestamp()
+        latencies.append(seen - slot)
+        previous = status["lastRun"]["runId"]
+    return latencies
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -125,6 +154,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--restarts", type=int, default=3)
+    parser.add_argument(
+        "--scheduled", type=int, default=0, help="also time this many `* * * * *` slots"
+    )
     args = parser.parse_args()
 
     ensure_tools()
@@ -210,6 +242,7 @@ def measure(
             previous = last["runId"]
             if i:
                 run_now.append(time.monotonic() - started)
+        scheduled = scheduled_runs(cluster, ns, args.scheduled, previous)
         memory = {name: rss_mib(pid) for name, pid in _node_pids(node).items()}
     finally:
         operator.stop()
@@ -220,6 +253,8 @@ def measure(
     print(f"runner image import into containerd:  {imported:.2f} s")
     print(f"pod create -> Succeeded:              {median(pods)}")
     print(f"run-now annotation -> lastRun:        {median(run_now)}")
+    if scheduled:
+        print(f"scheduled slot -> lastRun:            {median(scheduled)}")
     print("memory (RSS): " + ", ".join(f"{k} {v:.0f} MiB" for k, v in memory.items()))
 
 

@@ -19,6 +19,7 @@ per machine at a time: the kubelet and kube-proxy use fixed paths, ports and cha
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
@@ -26,6 +27,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import tarfile
 import time
 import urllib.error
@@ -378,14 +380,14 @@ class RealNode:
         MARKER.write_text(json.dumps({"directory": str(self.cluster.directory)}))
 
     def _spawn(self, name: str, cmd: list[str], pids: dict[str, int]) -> None:
-        log = (self._logs() / f"{name}.log").open("ab")
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with (self._logs() / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         pids[name] = proc.pid
         self._write_state(pids)
 
@@ -664,3 +666,39 @@ def api_get(cluster: Cluster, path: str) -> Any:
     server = json.loads(cluster.state_file.read_text())["server"]
     with urllib.request.urlopen(f"{server}{path}", context=context, timeout=5) as r:  # noqa: S310
         return json.loads(r.read())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m chronos.devcluster.node down|status``: the machine's real node, if any.
+
+    ``down`` tears down a node a killed process left running (its control plane stays;
+    ``python -m chronos.devcluster down`` stops that), and restores the host.
+    """
+    parser = argparse.ArgumentParser(prog="python -m chronos.devcluster.node")
+    parser.add_argument("command", choices=("down", "status"))
+    args = parser.parse_args(argv)
+    if not MARKER.exists():
+        print("no real node on this machine")
+        return 0
+    cluster_dir = Path(json.loads(MARKER.read_text())["directory"])
+    state = cluster_dir / "node" / "node.json"
+    pids = json.loads(state.read_text())["pids"] if state.exists() else {}
+    running = {name: pid for name, pid in pids.items() if alive(pid)}
+    print(f"real node of {cluster_dir}: running {running or 'nothing'}")
+    if args.command == "down":
+        _stop_at(cluster_dir, _print)
+        snapshot = cluster_dir / "node" / "host-before.json"
+        if snapshot.exists():
+            left = nodehost.leftovers(
+                nodehost.HostSnapshot.load(snapshot),
+                (cluster_dir / "node", cache_root() / "containerd"),
+                (str(cluster_dir),),
+            )
+            for entry in left:
+                print(f"left behind: {entry}", file=sys.stderr)
+            return 1 if left else 0
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
