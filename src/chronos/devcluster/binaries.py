@@ -82,7 +82,7 @@ CONTROL_PLANE = GoBuild(
     module="k8s.io/kubernetes",
     script="build-binaries.sh",
     binaries=BINARIES,
-    note="the first build takes about 7-20 minutes on 2 cores",
+    note="the first build takes about 10-25 minutes on 2 cores",
 )
 HELM = GoBuild(
     name="helm",
