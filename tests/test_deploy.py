@@ -73,7 +73,6 @@ ALL_VALUES: dict[str, Any] = {
         "port": 8081,
         "defaultNamespace": "team-a",
         "authDisabled": False,
-        "tokenAudiences": ["https://kubernetes.default.svc"],
         "tokenCacheSeconds": 15,
         "accessCacheSeconds": 5,
         "maxPageSize": 500,
@@ -302,7 +301,7 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
                 assert parsed.lease_namespace == "chronos-leases"
                 assert parsed.runner_image_pull_policy == "Always"
             if values and isinstance(parsed, ApiSettings):
-                assert parsed.api_token_audiences == ["https://kubernetes.default.svc"]
+                assert parsed.api_token_cache_seconds == 15
                 assert parsed.api_kubeconfig is not None
         if values:
             # The Lease Role follows the Lease; the runner is bound in each listed namespace.
