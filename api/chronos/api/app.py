@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from chronos import kube
 from chronos.api import errors
-from chronos.api.auth import Authenticator, Authorizer, install_impersonation
+from chronos.api.auth import Authenticator, Authorizer, caller_client
 from chronos.api.cache import JobCache
 from chronos.api.deps import Components
 from chronos.api.mapping import job_view
@@ -31,27 +31,25 @@ The Chronos REST job API over ChronosJob resources.
 
 Job ids are the ChronosJobs' names (strings, not the integers of the original Chronos).
 Every route under `/api` needs `Authorization: Bearer <Kubernetes token>`; the facade
-acts as the caller, so Kubernetes RBAC on `chronosjobs.chronos.gluesync.io` decides.
+checks the caller's RBAC on `chronosjobs.chronos.gluesync.io` first and forwards the
+caller's own token to Kubernetes for every call made for them.
 """
 
 
 def _build(settings: ApiSettings, metrics: Metrics) -> Components:
+    # The facade's own credentials serve only the shared cache's list and watch (and,
+    # with auth off, everything); calls for a caller carry the caller's token.
     own = kube.async_client(settings.api_kubeconfig)
-    as_caller = kube.async_client(settings.api_kubeconfig)
-    install_impersonation(as_caller, required=not settings.api_auth_disabled)
+    auth_off = settings.api_auth_disabled
+    as_caller = own if auth_off else caller_client(settings.api_kubeconfig)
     zone = settings.default_time_zone
 
     def render(obj: dict[str, Any], now: datetime) -> tuple[dict[str, Any], float]:
         return job_view(obj, zone, now)
 
     cache = JobCache(own, render)
-    auth_off = settings.api_auth_disabled
-    authorizer = None if auth_off else Authorizer(own, settings.api_access_cache_seconds)
-    authenticator = (
-        None
-        if auth_off
-        else Authenticator(own, settings.api_token_cache_seconds, settings.api_token_audiences)
-    )
+    authorizer = None if auth_off else Authorizer(as_caller, settings.api_access_cache_seconds)
+    authenticator = None if auth_off else Authenticator(as_caller, settings.api_token_cache_seconds)
     return Components(
         settings=settings,
         own=own,
@@ -89,7 +87,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await watcher
             await components.own.aclose()
-            await components.as_caller.aclose()
+            if components.as_caller is not components.own:
+                await components.as_caller.aclose()
 
     app = FastAPI(
         title="Chronos API",
@@ -112,4 +111,25 @@ def create_app(settings: ApiSettings) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="Chronos API - Swagger UI")
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_page_limits(
+                get_openapi_schema(), settings.api_max_page_size
+            )
+        return app.openapi_schema
+
+    get_openapi_schema = app.openapi
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def document_page_limits(schema: dict[str, Any], maximum: int) -> dict[str, Any]:
+    """State the configured CHRONOS_API_MAX_PAGE_SIZE as every ``limit``'s maximum
+    (the routes are declared before any settings exist)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and parameter.get("name") == "limit":
+                    parameter["schema"]["maximum"] = maximum
+    return schema

@@ -6,10 +6,12 @@ Nothing here decides whether a value is valid: requests become a camelCase spec 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets
 import string
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,10 +42,64 @@ class RequestShapeError(ValueError):
 # ------------------------------------------------------------------------------- ids
 
 
+#: Letters that Unicode does not decompose to Latin: Greek (ELOT 743) and Cyrillic
+#: (a simple scientific-style table), lower case. Accents go by NFKD first.
+_TRANSLITERATION = str.maketrans(
+    {
+        **dict(zip("αβγδεζηικλμνξοπρστυφως", "abgdeziiklmnxoprstyfos", strict=True)),
+        **{"θ": "th", "χ": "ch", "ψ": "ps"},
+        **dict(zip("абвгдезиклмнопрстуфцыэі", "abvgdeziklmnoprstufcyei", strict=True)),
+        **{
+            "ж": "zh",
+            "\N{CYRILLIC SMALL LETTER HA}": "kh",
+            "ч": "ch",
+            "ш": "sh",
+            "щ": "shch",
+            "ъ": "",
+            "ь": "",
+        },
+        **{"ю": "yu", "я": "ya", "є": "ye", "ґ": "g"},
+        **{"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ð": "d", "þ": "th", "ł": "l"},
+    }
+)
+#: Syllabic scripts whose Unicode character names end in the syllable's romanisation
+#: ("HIRAGANA LETTER KA", "HANGUL SYLLABLE HAN").
+_SYLLABARIES = ("HIRAGANA LETTER ", "KATAKANA LETTER ", "HANGUL SYLLABLE ")
+
+
+def _latin(char: str) -> str:
+    if char.isascii():
+        return char
+    named = unicodedata.name(char, "")
+    if named.startswith(_SYLLABARIES):
+        return named.rsplit(" ", 1)[-1].lower()
+    return "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii())
+
+
+def _lettered(char: str) -> bool:
+    """A letter or digit that carries meaning (not a mark or a length sign like ー)."""
+    return unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo", "Nd", "Nl", "No")
+
+
 def slugify(name: str) -> str:
-    """A DNS-label id stem from a free-text name: "Monday Job!" -> "monday-job"."""
-    stem = _NOT_ALNUM.sub("-", name.lower())[:ID_STEM_MAX].strip("-")
-    return stem or "job"
+    """A DNS-label id stem from a free-text name: "Monday Job!" -> "monday-job".
+
+    Accented, Greek and Cyrillic letters and Japanese kana and Korean syllables are
+    transliterated ("Αθήνα" -> "athina", "Отчёт" -> "otchet"). A name with letters that
+    have no Latin form (Chinese, Arabic, ...) gets a short digest of itself added, so
+    that its id is stable and differs from other such names ("日报" -> "job-21087896").
+    """
+    # NFKD first, so that accented Greek and Cyrillic letters meet the table bare;
+    # NFC after, so that kana and Hangul syllables are whole again for _latin.
+    text = unicodedata.normalize("NFKD", name.lower()).translate(_TRANSLITERATION)
+    text = unicodedata.normalize("NFC", text)
+    latin = "".join(_latin(c) for c in text)
+    lost = any(_lettered(c) and not _latin(c) for c in text)
+    stem = _NOT_ALNUM.sub("-", latin)[:ID_STEM_MAX].strip("-")
+    if not lost:
+        return stem or "job"
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode()).hexdigest()[:8]
+    return f"{(stem or 'job')[: ID_STEM_MAX - len(digest) - 1].strip('-')}-{digest}"
 
 
 def with_suffix(stem: str) -> str:
