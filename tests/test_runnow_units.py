@@ -74,7 +74,8 @@ def test_served_tokens_are_bounded_newest_first() -> None:
     many = {f"t{i}": NOW - timedelta(seconds=i) for i in range(rn.SERVED_KEPT + 10)}
     kept = rn.prune(many, NOW)
     assert len(kept) == rn.SERVED_KEPT
-    assert "t0" in kept and f"t{rn.SERVED_KEPT}" not in kept
+    assert "t0" in kept
+    assert f"t{rn.SERVED_KEPT}" not in kept
 
 
 def test_the_hand_set_token_is_adopted_once_and_never_fires_again() -> None:
@@ -96,7 +97,8 @@ def test_the_hand_set_token_is_adopted_once_and_never_fires_again() -> None:
 
 def test_the_old_served_list_format_counts_as_served() -> None:
     state = rn.parse(annotations(served=["a", "b"]), NOW)
-    assert rn.is_known(state, "a", NOW) and rn.is_known(state, "b", NOW)
+    assert rn.is_known(state, "a", NOW)
+    assert rn.is_known(state, "b", NOW)
     assert not rn.is_known(state, "c", NOW)
 
 
@@ -108,7 +110,8 @@ def test_malformed_annotations_are_ignored_not_fatal() -> None:
         },
         NOW,
     )
-    assert state.pending == {} and state.served == {}
+    assert state.pending == {}
+    assert state.served == {}
 
 
 def test_decide_follows_the_concurrency_policy() -> None:
