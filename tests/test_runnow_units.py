@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from chronos import contract as c
@@ -14,7 +15,7 @@ from chronos.operator.runnow import Action, decide, refused_record
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def annotations(
+def stored(
     pending: dict[str, str] | None = None,
     served: dict[str, datetime] | list[str] | None = None,
     hand: str | None = None,
@@ -31,7 +32,7 @@ def annotations(
     return out
 
 
-def apply(current: dict[str, str], patch: dict[str, str | None]) -> dict[str, str]:
+def apply(current: dict[str, str], patch: Mapping[str, str | None]) -> dict[str, str]:
     """A JSON merge patch of annotations, as the API server applies it."""
     merged: dict[str, str | None] = {**current, **patch}
     return {k: v for k, v in merged.items() if v is not None}
@@ -60,11 +61,11 @@ def test_a_burst_of_distinct_keys_all_wait_and_are_served_in_order() -> None:
 
 
 def test_served_tokens_are_remembered_for_the_window_and_then_pruned() -> None:
-    state = rn.parse(annotations(served={"old": NOW - timedelta(hours=23)}), NOW)
+    state = rn.parse(stored(served={"old": NOW - timedelta(hours=23)}), NOW)
     assert rn.is_known(state, "old", NOW)
     later = NOW + timedelta(hours=2)
     assert not rn.is_known(state, "old", later)
-    patch = rn.served_patch(rn.parse(annotations(served={"old": NOW}), later), ["new"], later)
+    patch = rn.served_patch(rn.parse(stored(served={"old": NOW}), later), ["new"], later)
     assert rn.parse(apply({}, patch), later).served == {"new": later, "old": NOW}
     patch = rn.served_patch(state, ["new"], later)
     assert set(rn.parse(apply({}, patch), later).served) == {"new"}
@@ -79,7 +80,7 @@ def test_served_tokens_are_bounded_newest_first() -> None:
 
 
 def test_the_hand_set_token_is_adopted_once_and_never_fires_again() -> None:
-    ann = annotations(hand="manual-1")
+    ann = stored(hand="manual-1")
     state = rn.parse(ann, NOW)
     assert rn.unadopted(state, NOW) == "manual-1"
     ann = apply(ann, rn.request_patch(state, "manual-1", NOW))
@@ -96,7 +97,7 @@ def test_the_hand_set_token_is_adopted_once_and_never_fires_again() -> None:
 
 
 def test_the_old_served_list_format_counts_as_served() -> None:
-    state = rn.parse(annotations(served=["a", "b"]), NOW)
+    state = rn.parse(stored(served=["a", "b"]), NOW)
     assert rn.is_known(state, "a", NOW)
     assert rn.is_known(state, "b", NOW)
     assert not rn.is_known(state, "c", NOW)
