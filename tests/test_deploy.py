@@ -462,6 +462,7 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         cluster, token, "patch", "chronosjobs.chronos.gluesync.io", "--subresource=status", *ns
     )
     assert can_i(cluster, token, "create", "jobs.batch", *ns)
+    assert can_i(cluster, token, "delete", "jobs.batch", *ns)  # run now under Replace
     assert can_i(cluster, token, "create", "events", *ns)
     assert can_i(cluster, token, "create", "events.events.k8s.io", *ns)
     assert can_i(cluster, token, "watch", "namespaces")
@@ -471,7 +472,6 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         assert not can_i(cluster, token, verb, "secrets", "-n", release.namespace), verb
     assert not can_i(cluster, token, "delete", "chronosjobs.chronos.gluesync.io", *ns)
     assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", *ns)
-    assert not can_i(cluster, token, "delete", "jobs.batch", *ns)
     assert not can_i(cluster, token, "create", "pods", *ns)
     # Leases: only its own, only in its namespace.
     lease = release.sa("operator")

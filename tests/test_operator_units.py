@@ -73,10 +73,14 @@ def test_short_names_are_kept_and_altered_names_do_not_collide() -> None:
     assert naming.cronjob_name(long_a) != naming.cronjob_name(long_b)
 
 
-def test_run_now_job_names_depend_on_the_token_only() -> None:
-    assert naming.run_now_job_name("orders", "t1") == naming.run_now_job_name("orders", "t1")
-    assert naming.run_now_job_name("orders", "t1") != naming.run_now_job_name("orders", "t2")
-    assert len(naming.run_now_job_name("y" * 253, "t")) <= 63
+def test_run_now_job_names_depend_on_the_token_and_when_it_was_accepted() -> None:
+    at, later = "2025-01-01T00:00:00.000001Z", "2025-01-02T00:00:00.000001Z"
+    name = naming.run_now_job_name
+    assert name("orders", "t1", at) == name("orders", "t1", at)
+    assert name("orders", "t1", at) != name("orders", "t2", at)
+    # The same key accepted again (after the served window) is another run, another name.
+    assert name("orders", "t1", at) != name("orders", "t1", later)
+    assert len(name("y" * 253, "t", at)) <= 63
 
 
 # ------------------------------------------------------------------------ cronjob
@@ -175,8 +179,9 @@ def test_missing_corehub_configuration_is_a_config_error(cfg: dict[str, Any], fi
 def test_run_now_job_copies_the_template_and_marks_the_trigger() -> None:
     cj = cronjob()
     cj["metadata"]["uid"] = "cj-uid"
-    job = run_now_job(cj, chronosjob="orders", token="abc")
-    assert job["metadata"]["name"] == naming.run_now_job_name("orders", "abc")
+    at = "2025-01-01T00:00:00.000001Z"
+    job = run_now_job(cj, chronosjob="orders", token="abc", requested_at=at)
+    assert job["metadata"]["name"] == naming.run_now_job_name("orders", "abc", at)
     assert job["metadata"]["annotations"][c.TRIGGER_ANNOTATION] == "run-now"
     assert job["metadata"]["annotations"][c.RUN_NOW_TOKEN_ANNOTATION] == "abc"
     assert job["metadata"]["annotations"][c.CHRONOSJOB_ANNOTATION] == "orders"

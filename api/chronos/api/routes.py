@@ -49,6 +49,17 @@ _write = {
     412: {"model": ErrorOut, "description": "If-Match does not match the current ETag."},
 }
 
+_run = {
+    **_one,
+    400: _write[400],
+    409: {
+        "model": ErrorOut,
+        "description": "concurrencyPolicy Forbid and a run is active or waiting to start "
+        "(names the run).",
+    },
+    429: {"model": ErrorOut, "description": "Too many run-now requests are waiting."},
+}
+
 IfMatch = Annotated[
     str | None,
     Header(description="ETag from a previous read; the write fails with 412 if it changed."),
@@ -177,10 +188,7 @@ async def set_status(
 
 
 @jobs_router.post(
-    "/{job_id}/run",
-    response_model=RunNowOut,
-    responses={**_one, 400: _write[400]},
-    summary="Run a job now",
+    "/{job_id}/run", response_model=RunNowOut, responses=_run, summary="Run a job now"
 )
 async def run_now(
     parts: Parts,

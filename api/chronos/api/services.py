@@ -12,7 +12,6 @@ errors to request fields.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
+from chronos import runnow
 from chronos.api.auth import Authorizer, Identity, acting_as
 from chronos.api.cache import Entry, JobCache
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
@@ -38,9 +38,16 @@ from chronos.api.mapping import (
     with_suffix,
 )
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
-from chronos.contract import RUN_NOW_ANNOTATION, RUN_NOW_DONE_ANNOTATION
+from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, Schedule
+from chronos.models.chronosjob import (
+    GROUP,
+    KIND,
+    VERSION,
+    ChronosJobSpec,
+    ConcurrencyPolicy,
+    Schedule,
+)
 from chronos.models.resolve import effective_cron, resolve_schedule
 from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
 
@@ -354,45 +361,84 @@ class JobService:
     ) -> dict[str, Any]:
         """Ask the operator for one run now, at most once per token.
 
-        The token is the Idempotency-Key (or a fresh uuid); the operator creates at most
-        one Job per token value and lists served tokens in RUN_NOW_DONE_ANNOTATION.
+        The token is the Idempotency-Key (or a fresh uuid). It is added to the pending
+        requests (``chronos.runnow``) with the resourceVersion it was checked against,
+        so two requests racing are decided one after the other: a token already pending
+        or served within the window is answered ``already_requested`` without a write,
+        and under concurrencyPolicy Forbid a run that is active or pending is a 409.
         """
         if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
             raise ProblemError.invalid(
                 [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
             )
-        entry = await self._entry(caller, namespace, job_id)
-        annotations: dict[str, str] = entry.obj["metadata"].get("annotations") or {}
         token = idempotency_key or uuid.uuid4().hex
-        try:
-            done = json.loads(annotations.get(RUN_NOW_DONE_ANNOTATION) or "[]")
-        except ValueError:
-            done = []
-        already = annotations.get(RUN_NOW_ANNOTATION) == token or (
-            isinstance(done, list) and token in done
-        )
-        if not already:
-            await self._patch(
-                caller,
-                namespace,
-                job_id,
-                {"metadata": {"annotations": {RUN_NOW_ANNOTATION: token}}},
+        for _ in range(UPDATE_ATTEMPTS):
+            entry = await self._entry(caller, namespace, job_id)
+            now = datetime.now(UTC)
+            state = runnow.parse(entry.obj["metadata"].get("annotations") or {}, now)
+            if runnow.is_known(state, token, now):
+                return _run_now_answer(job_id, token, already=True)
+            _check_run_now_allowed(entry.obj, state, job_id)
+            patch = {
+                "metadata": {
+                    "resourceVersion": entry.resource_version,
+                    "annotations": {
+                        **runnow.request_patch(state, token, now),
+                        RUN_NOW_ANNOTATION: token,
+                    },
+                }
+            }
+            try:
+                await self._patch(caller, namespace, job_id, patch)
+            except ApiError as exc:
+                if exc.status.code != 409:
+                    raise
+                await self._refresh(caller, namespace, job_id)
+                continue
+            return _run_now_answer(job_id, token, already=False)
+        raise ProblemError(409, f'job "{job_id}" keeps changing; retry the run later')
+
+
+def _check_run_now_allowed(obj: dict[str, Any], state: runnow.RunNowState, job_id: str) -> None:
+    """409 under concurrencyPolicy Forbid while a run is active or a run-now is pending;
+    429 when too many requests wait already."""
+    policy = (obj.get("spec") or {}).get("concurrencyPolicy") or ConcurrencyPolicy.FORBID
+    if policy == ConcurrencyPolicy.FORBID:
+        active = (obj.get("status") or {}).get("activeRuns") or []
+        if active:
+            raise ProblemError(
+                409,
+                f'job "{job_id}" has concurrencyPolicy Forbid and run {", ".join(active)} '
+                "is still active; run it again when that run has finished",
             )
-        message = (
-            "run already requested with this Idempotency-Key; no new run started"
-            if already
-            else "run requested; the operator starts it as a Kubernetes Job"
+        if state.pending:
+            raise ProblemError(
+                409,
+                f'job "{job_id}" has concurrencyPolicy Forbid and another run-now request '
+                "is waiting to start; run it again when that run has finished",
+            )
+    if len(state.pending) >= runnow.PENDING_MAX:
+        raise ProblemError(
+            429, f'job "{job_id}" has {len(state.pending)} run-now requests waiting; retry later'
         )
-        return {
-            "success": True,
-            "message": message,
-            "job_id": job_id,
-            "exit_code": None,
-            "stdout": None,
-            "stderr": None,
-            "run_token": token,
-            "already_requested": already,
-        }
+
+
+def _run_now_answer(job_id: str, token: str, *, already: bool) -> dict[str, Any]:
+    message = (
+        "run already requested with this Idempotency-Key; no new run started"
+        if already
+        else "run requested; the operator starts it as a Kubernetes Job"
+    )
+    return {
+        "success": True,
+        "message": message,
+        "job_id": job_id,
+        "exit_code": None,
+        "stdout": None,
+        "stderr": None,
+        "run_token": token,
+        "already_requested": already,
+    }
 
 
 class ScheduleService:

@@ -18,7 +18,7 @@ from lightkube.resources.core_v1 import Namespace
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, PLURAL, VERSION
-from chronos.operator import kubeio, metrics, runs
+from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.reconcile import (
     OperatorContext,
@@ -134,6 +134,7 @@ async def on_job(
     ctx = _ctx(memo)
     name = annotations[c.CHRONOSJOB_ANNOTATION]
     ctx.cache.job_event(namespace or "", name, event["type"], job)
+    await runnow.publish_active_runs(ctx, namespace or "", name)
     if event["type"] == "DELETED" or not runs.finished(job):
         return
     cr = await _get(ctx, namespace or "", name)
@@ -156,18 +157,7 @@ async def on_job(
 
 
 async def _serve_run_now(ctx: OperatorContext, cr: dict[str, Any]) -> None:
-    meta = cr["metadata"]
-    annotations = meta.get("annotations") or {}
-    token = annotations.get(c.RUN_NOW_ANNOTATION)
-    served = kubeio.served_tokens(annotations)
-    if not token or token in served:
-        return
-    job = await kubeio.run_now(ctx.client, meta["namespace"], meta["name"], token, served)
-    if job:
-        metrics.RUNS_STARTED.inc()
-        post_event(
-            "Normal", cr, reason="RunNow", message=f"created Job {job} for run-now token {token!r}"
-        )
+    await runnow.serve(ctx, cr)
 
 
 async def _reconcile_if_needed(ctx: OperatorContext, cr: dict[str, Any], *, added: bool) -> None:
@@ -195,6 +185,7 @@ async def on_chronosjob(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     cr: dict[str, Any] = dict(event["object"])
     ctx.cache.chronosjob_event(event["type"], cr)
     if event["type"] == "DELETED" or cr["metadata"].get("deletionTimestamp"):
+        runnow.forget(cr["metadata"]["namespace"], cr["metadata"]["name"])
         return
     await _reconcile_if_needed(ctx, cr, added=event["type"] == "ADDED")
     await _serve_run_now(ctx, cr)
@@ -229,6 +220,7 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
     except RejectedError:
         return
     await _serve_run_now(ctx, cr)
+    await runnow.publish_active_runs(ctx, meta["namespace"], meta["name"])
     now = datetime.now(UTC)
     spec = desired.spec
     fields: dict[str, Any] = {}

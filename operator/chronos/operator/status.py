@@ -23,6 +23,7 @@ OPERATOR_FIELDS = frozenset(
         "cronJobName",
         "nextRunTimes",
         "lastScheduleTime",
+        "activeRuns",
     }
 )
 

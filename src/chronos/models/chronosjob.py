@@ -419,6 +419,13 @@ class ChronosJobStatus(_Model):
         default=None,
         description="Scheduled slots up to this time have been checked for missed runs.",
     )
+    active_runs: list[str] | None = Field(
+        default=None,
+        description=(
+            "Jobs of this ChronosJob still running, as the operator last saw them; a "
+            "run-now is refused while one runs under concurrencyPolicy Forbid."
+        ),
+    )
     last_run: RunRecord | None = None
     history: list[RunRecord] | None = Field(
         default=None, max_length=MAX_HISTORY, description="Past runs, newest first."
