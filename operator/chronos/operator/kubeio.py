@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Pod
-from lightkube.types import PatchType
+from lightkube.resources.core_v1 import Event, Pod, ServiceAccount
+from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
@@ -166,6 +166,37 @@ async def record_runs(
 async def pods_of(client: AsyncClient, namespace: str, job: str) -> list[dict[str, Any]]:
     pods = client.list(Pod, namespace=namespace, labels={"batch.kubernetes.io/job-name": job})
     return [as_dict(p) async for p in pods]
+
+
+async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
+    try:
+        await client.get(ServiceAccount, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise
+    return True
+
+
+async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Job controller's FailedCreate Events about ``job`` (it could not create a pod)."""
+    meta = job["metadata"]
+    events = client.list(
+        Event,
+        namespace=meta["namespace"],
+        fields={"involvedObject.uid": meta["uid"], "reason": "FailedCreate"},
+    )
+    return [as_dict(e) async for e in events]
+
+
+async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
+    """Delete a Job that could not launch, so it neither starts late nor blocks the next
+    slot (concurrencyPolicy Forbid counts it as running)."""
+    try:
+        await client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise
 
 
 def served_tokens(annotations: dict[str, str]) -> list[str]:
