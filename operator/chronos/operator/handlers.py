@@ -240,8 +240,10 @@ async def _report_failed_launches(ctx: OperatorContext, cr: dict[str, Any], now:
         limit = (cr.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
         if await kubeio.record_runs(ctx.client, meta["namespace"], meta["name"], [record], limit):
             metrics.RUNS_RECORDED.labels(record.result).inc()
-            post_event("Warning", cr, reason=runs.FAILED_LAUNCH, message=record.message or "")
         await kubeio.delete_job(ctx.client, meta["namespace"], job["metadata"]["name"])
+        await kubeio.post_event(
+            ctx.client, cr, type="Warning", reason=runs.FAILED_LAUNCH, message=record.message or ""
+        )
 
 
 async def _update_blocked(
@@ -317,9 +319,10 @@ async def housekeeping(
         )
         for record in missed:
             metrics.RUNS_RECORDED.labels(record.result).inc()
-            post_event(
-                "Warning",
+            await kubeio.post_event(
+                ctx.client,
                 cr,
+                type="Warning",
                 reason="MissedRun",
                 message=f"{record.scheduled_time}: {record.message}",
             )

@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Event, Pod, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import RunRecord
+from chronos.models.chronosjob import GROUP, KIND, VERSION, RunRecord
 from chronos.models.history import prepend_run
 from chronos.operator.cronjob import run_now_job
 from chronos.operator.naming import cronjob_name
@@ -187,6 +189,37 @@ async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list
         fields={"involvedObject.uid": meta["uid"], "reason": "FailedCreate"},
     )
     return [as_dict(e) async for e in events]
+
+
+async def post_event(
+    client: AsyncClient, cr: dict[str, Any], *, type: str, reason: str, message: str
+) -> None:
+    """An Event on the ChronosJob, for code running outside Kopf's handlers (housekeeping),
+    where ``kopf.event`` has no context. Best effort, like Kopf's: a failure is logged."""
+    meta = cr["metadata"]
+    now = datetime.now(UTC)
+    event = Event(
+        metadata=ObjectMeta(generateName=f"{meta['name']}.", namespace=meta["namespace"]),
+        involvedObject=ObjectReference(
+            apiVersion=f"{GROUP}/{VERSION}",
+            kind=KIND,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
+        ),
+        type=type,
+        reason=reason,
+        message=message[:1024],
+        source=EventSource(component=FIELD_MANAGER),
+        reportingComponent=FIELD_MANAGER,
+        firstTimestamp=now,
+        lastTimestamp=now,
+        count=1,
+    )
+    try:
+        await client.create(event)
+    except ApiError as exc:
+        log.warning("could not post Event %s on %s: %s", reason, meta["name"], exc)
 
 
 async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:

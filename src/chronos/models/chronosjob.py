@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from chronos.models.rules import Rule, cel_extension, enforce
 from chronos.schedule.cron import parse_go_duration
@@ -111,7 +112,7 @@ def _pattern_check(pattern: str, message: str) -> AfterValidator:
 
     def check(value: str) -> str:
         if compiled.fullmatch(value) is None:
-            raise ValueError(message)
+            raise PydanticCustomError("string_pattern_mismatch", message)
         return value
 
     return AfterValidator(check)
@@ -163,7 +164,11 @@ def _unique(values: list[Any] | None) -> list[Any] | None:
     seen: set[Any] = set()
     for index, value in enumerate(values or []):
         if value in seen:
-            raise ValueError(f"duplicate value {str(value)!r} at index {index}; list each once")
+            raise PydanticCustomError(
+                "duplicate_value",
+                "duplicate value '{value}' at index {index}; list each once",
+                {"value": str(value), "index": index},
+            )
         seen.add(value)
     return values
 
