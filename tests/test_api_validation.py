@@ -89,6 +89,32 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
         "required",
     ),
     (
+        "@every below a minute",
+        example_job(schedule=None, cron_expression="@every 30s"),
+        "cron_expression",
+        "@every needs a positive duration of at least 1m",
+    ),
+    (
+        "negative @every",
+        example_job(schedule=None, cron_expression="@every -5m"),
+        "cron_expression",
+        "at least 1m",
+    ),
+    ("NUL in the pipeline id", example_job(pipeline_id="p\x00"), "pipeline_id", "control"),
+    (
+        "escape in an entity id",
+        example_job(entity_id=None, entity_ids=["a\x1b[0m"]),
+        "entity_ids[0]",
+        "control",
+    ),
+    (
+        "an entity id twice",
+        example_job(entity_id=None, entity_ids=["a", "b", "a"]),
+        "entity_ids",
+        "duplicate value 'a' at index 2",
+    ),
+    ("newline in the name", example_job(name="two\nlines"), "name", "control"),
+    (
         "bad write method",
         example_job(snapshot_write_method="MERGE"),
         "snapshot_write_method",
@@ -248,3 +274,25 @@ def test_schedule_preview(api: http.Client) -> None:
     assert bad.json()["errors"][0]["field"] == "schedule.hour"
     bad = api.post("/api/schedule/preview", json={"cron_expression": "@daily", "timezone": "X/Y"})
     assert bad.json()["errors"][0]["field"] == "timezone"
+    bad = api.post("/api/schedule/preview", json={"cron_expression": "@every 1s"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "cron_expression"
+
+
+def test_a_weekday_sent_twice_counts_once(api: http.Client) -> None:
+    """Chronos took the days as a set; the ChronosJob lists each once (list-type set)."""
+    body = example_job(
+        schedule={"days_of_week": ["friday", "Monday", "monday"], "hour": 8, "minute": 0}
+    )
+    r = api.post("/api/jobs", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["schedule"]["days_of_week"] == ["friday", "monday"]
+    assert r.json()["cron_expression"] == "0 8 * * 1,5"
+
+
+def test_a_schedule_that_never_fires_is_accepted_with_a_warning(api: http.Client) -> None:
+    r = api.post("/api/jobs", json=example_job(schedule=None, cron_expression="0 0 30 2 *"))
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert (job["next_run"], job["next_run_times"]) == (None, [])
+    assert "never fires" in job["status_message"]

@@ -43,9 +43,10 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     auth_off = settings.api_auth_disabled
     as_caller = own if auth_off else caller_client(settings.api_kubeconfig)
     zone = settings.default_time_zone
+    min_interval = settings.min_interval_seconds
 
     def render(obj: dict[str, Any], now: datetime) -> tuple[dict[str, Any], float]:
-        return job_view(obj, zone, now)
+        return job_view(obj, zone, now, min_interval)
 
     cache = JobCache(own, render)
     authorizer = None if auth_off else Authorizer(as_caller, settings.api_access_cache_seconds)
@@ -56,9 +57,13 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         as_caller=as_caller,
         cache=cache,
         jobs=JobService(
-            cache=cache, client=as_caller, authorizer=authorizer, default_time_zone=zone
+            cache=cache,
+            client=as_caller,
+            authorizer=authorizer,
+            default_time_zone=zone,
+            min_interval_seconds=min_interval,
         ),
-        schedules=ScheduleService(zone),
+        schedules=ScheduleService(zone, min_interval),
         authenticator=authenticator,
         metrics=metrics,
     )

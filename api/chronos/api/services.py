@@ -43,12 +43,18 @@ from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import (
     GROUP,
     KIND,
+    MIN_EVERY_SECONDS,
     VERSION,
     ChronosJobSpec,
     ConcurrencyPolicy,
     Schedule,
 )
-from chronos.models.resolve import effective_cron, resolve_schedule
+from chronos.models.resolve import (
+    check_min_interval,
+    effective_cron,
+    resolve_schedule,
+    schedule_field,
+)
 from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
 
 CREATE_ATTEMPTS = 5
@@ -69,14 +75,16 @@ class Caller:
         return self.identity.username if self.identity else "anonymous"
 
 
-def validate_spec(spec: dict[str, Any], default_time_zone: str) -> ChronosJobSpec:
+def validate_spec(
+    spec: dict[str, Any], default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+) -> ChronosJobSpec:
     """The spec as the model and the schedule engine judge it, or a 422 naming fields."""
     try:
         model = ChronosJobSpec.model_validate(spec)
     except ValidationError as exc:
         raise spec_errors(exc) from None
     try:
-        resolve_schedule(model, default_time_zone)
+        resolve_schedule(model, default_time_zone, min_interval_seconds)
     except ScheduleError as exc:
         raise schedule_error(exc) from None
     return model
@@ -128,11 +136,13 @@ class JobService:
         client: AsyncClient,
         authorizer: Authorizer | None,
         default_time_zone: str,
+        min_interval_seconds: int = MIN_EVERY_SECONDS,
     ) -> None:
         self._cache = cache
         self._client = client
         self._authorizer = authorizer
         self._zone = default_time_zone
+        self._min_interval = min_interval_seconds
 
     # ---------------------------------------------------------------------- helpers
 
@@ -224,7 +234,7 @@ class JobService:
             check_if_match(if_match, rv)
             old_spec: dict[str, Any] = entry.obj.get("spec") or {}
             new_spec = change(old_spec)
-            validate_spec(new_spec, self._zone)
+            validate_spec(new_spec, self._zone, self._min_interval)
             patch: dict[str, Any] = {"metadata": {"resourceVersion": rv}}
             spec_patch = merge_patch(old_spec, new_spec)
             if spec_patch:
@@ -292,7 +302,7 @@ class JobService:
             spec = apply_request({}, body.model_dump(exclude_unset=True))
         except RequestShapeError as exc:
             raise _shape(exc) from None
-        validate_spec(spec, self._zone)
+        validate_spec(spec, self._zone, self._min_interval)
         stem = slugify(body.name)
         name = stem if not self._cache.exists(namespace, stem) else with_suffix(stem)
         for _ in range(CREATE_ATTEMPTS):
@@ -442,8 +452,11 @@ def _run_now_answer(job_id: str, token: str, *, already: bool) -> dict[str, Any]
 
 
 class ScheduleService:
-    def __init__(self, default_time_zone: str) -> None:
+    def __init__(
+        self, default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+    ) -> None:
         self._zone = default_time_zone
+        self._min_interval = min_interval_seconds
 
     def preview(self, body: PreviewIn, now: datetime | None = None) -> dict[str, Any]:
         sent = body.model_dump(exclude_unset=True, include={"schedule", "cron_expression"})
@@ -459,6 +472,7 @@ class ScheduleService:
         zone = body.timezone if body.timezone is not None else self._zone
         try:
             cron = effective_cron(schedule)
+            check_min_interval(cron, schedule_field(schedule), self._min_interval)
             description = describe(cron)
             validate_time_zone(zone)
             runs = next_run_times(cron, zone, now or datetime.now(UTC), body.count)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from chronos.settings import ComponentSettings, TimeZoneName
+from chronos.settings import ScheduleSettings, TimeZoneName
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
-class ApiSettings(ComponentSettings):
+class ApiSettings(ScheduleSettings):
     api_host: str = Field(default="127.0.0.1", description="Address uvicorn listens on.")
     api_port: int = Field(default=8080, ge=0, le=65535, description="Port uvicorn listens on.")
     api_default_namespace: str = Field(

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import Event, Pod, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import RunRecord
+from chronos.models.chronosjob import GROUP, KIND, VERSION, RunRecord
 from chronos.models.history import prepend_run
 from chronos.operator.naming import label_value
 from chronos.operator.status import rfc3339
@@ -165,6 +167,69 @@ async def pods_of(client: AsyncClient, namespace: str, job: str) -> list[dict[st
     return [as_dict(p) async for p in pods]
 
 
+async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
+    try:
+        await client.get(ServiceAccount, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise
+    return True
+
+
+async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Job controller's FailedCreate Events about ``job`` (it could not create a pod)."""
+    meta = job["metadata"]
+    events = client.list(
+        Event,
+        namespace=meta["namespace"],
+        fields={"involvedObject.uid": meta["uid"], "reason": "FailedCreate"},
+    )
+    return [as_dict(e) async for e in events]
+
+
+async def post_event(
+    client: AsyncClient, cr: dict[str, Any], *, type: str, reason: str, message: str
+) -> None:
+    """An Event on the ChronosJob, for code running outside Kopf's handlers (housekeeping),
+    where ``kopf.event`` has no context. Best effort, like Kopf's: a failure is logged."""
+    meta = cr["metadata"]
+    now = datetime.now(UTC)
+    event = Event(
+        metadata=ObjectMeta(generateName=f"{meta['name']}.", namespace=meta["namespace"]),
+        involvedObject=ObjectReference(
+            apiVersion=f"{GROUP}/{VERSION}",
+            kind=KIND,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
+        ),
+        type=type,
+        reason=reason,
+        message=message[:1024],
+        source=EventSource(component=FIELD_MANAGER),
+        reportingComponent=FIELD_MANAGER,
+        firstTimestamp=now,
+        lastTimestamp=now,
+        count=1,
+    )
+    try:
+        await client.create(event)
+    except ApiError as exc:
+        log.warning("could not post Event %s on %s: %s", reason, meta["name"], exc)
+
+
+async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
+    """Delete a Job and its pods: one that could not launch (so it neither starts late nor
+    blocks the next slot, as Forbid counts it as running), or a run that
+    concurrencyPolicy Replace replaces."""
+    try:
+        await client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise
+
+
 async def get_chronosjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
     """The ChronosJob as the API server has it now; None if gone or being deleted."""
     try:
@@ -242,12 +307,3 @@ async def create_run_now_job(client: AsyncClient, manifest: dict[str, Any]) -> b
             raise RuntimeError(f"Job {meta['name']} exists for another run-now request") from exc
         return False
     return True
-
-
-async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
-    """Delete a Job and its pods (concurrencyPolicy Replace)."""
-    try:
-        await client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
-    except ApiError as exc:
-        if exc.status.code != 404:
-            raise
