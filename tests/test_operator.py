@@ -258,9 +258,15 @@ def test_run_now_creates_one_job_per_token(operator: OperatorProcess, k8s: Clien
     assert set(served) == {"token-b", "token-a"}
 
 
-def test_job_failing_by_deadline_is_recorded(
-    operator: OperatorProcess, k8s: Client, ns: str
+def test_job_failing_by_deadline_without_a_pod_is_recorded(
+    operator: OperatorProcess, k8s: Client, bare_ns: str
 ) -> None:
+    """The Job hits its deadline before it ever had a pod (no runner ServiceAccount), so
+    no runner could report it: the operator records it, saying why it never launched.
+
+    (In a namespace set up for runs, a node agent left by earlier tests would run the
+    pod and the runner would race the Job's deadline to report first.)"""
+    ns = bare_ns
     create(k8s, ns, "slow", spec(timeoutSeconds=2))
     wait_for(lambda: cronjob(k8s, ns, "slow"), what="the CronJob")
     k8s.patch(
@@ -277,7 +283,8 @@ def test_job_failing_by_deadline_is_recorded(
     )
     entry = history[0]
     assert entry["result"] == "failed"
-    assert entry["reason"] == "DeadlineExceeded"
+    assert entry["reason"] == "FailedLaunch"
+    assert "serviceaccount" in entry["message"]
     assert entry["trigger"] == "run-now"
     assert entry["reportedBy"] == "operator"
     assert entry["runId"].startswith("slow-now-")
