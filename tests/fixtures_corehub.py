@@ -49,6 +49,7 @@ FAST_EXECUTE = ExecuteOptions(
     poll_initial=0.02,
     poll_max=0.1,
     migration_start_timeout=1.0,
+    quiet_wait=1.0,
     lost_answer_settle=0.3,
     lost_answer_window=5.0,
 )

@@ -297,10 +297,10 @@ class CoreHubClient:
         if response.status_code not in SUCCESS_STATUSES:
             raise TaskRejectedError(response.status_code, _message(response), method, path)
         try:
-            return response.json() if response.content else None
+            return response.json()
         except ValueError:
             if what is None:
-                return None
+                return None  # no body, or not JSON: a command's is optional
             kind = response.headers.get("Content-Type") or "no Content-Type"
             detail = f"HTTP {response.status_code} ({kind}) {quote(response.text) or '(empty)'}"
             raise unusable(what, f"{method} {path}", detail) from None

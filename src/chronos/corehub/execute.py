@@ -58,6 +58,10 @@ class ExecuteOptions:
     #: How long a snapshot or redo may show no sign that its migration started (``judge``:
     #: NOT_STARTED) before it fails as "migration never started"; None: until the deadline.
     migration_start_timeout: float | None = MIGRATION_START_TIMEOUT
+    #: Before a snapshot or redo, how long to wait for CoreHub to stop being busy with an
+    #: entity (the stop just sent, typically): taking it up for the command then shows,
+    #: which is all a migration shorter than a poll interval shows (see ``Seen``).
+    quiet_wait: float = 3.0
     #: After a command's answer was lost, how long CoreHub's state is read before "it
     #: did not act" (or "cannot tell") is believed: a just-accepted command may not show.
     lost_answer_settle: float = 2.0
@@ -122,6 +126,22 @@ class _Runner:
         for e, before in seen.items():
             seen[e] = before.then(statuses.get(e))
         return statuses
+
+    def before(self, entity_ids: list[str]) -> dict[str, Seen]:
+        """The read a snapshot or redo is judged against, once no entity is busy (or
+        ``quiet_wait`` has passed): only what begins after it is a sign of the command."""
+        clock = self.client.deadline
+        started = clock.remaining()
+        delay = self.options.poll_initial
+        while True:
+            statuses = self.client.entities_status(self.task.pipeline_id)
+            seen = {e: Seen().then(statuses.get(e)) for e in entity_ids}
+            busy = any(s.is_busy for e in entity_ids if (s := statuses.get(e)) is not None)
+            waited = started - clock.remaining()
+            if not busy or waited >= self.options.quiet_wait:
+                return seen
+            self.client.sleep(min(delay, self.options.quiet_wait - waited, clock.remaining()))
+            delay = min(self.options.poll_max, delay * self.options.poll_factor)
 
     def wait(self, command: Command, seen: dict[str, Seen]) -> dict[str, str | None]:
         """Poll ``/entities-status`` with backoff until every entity meets the expectation."""
@@ -224,8 +244,7 @@ class _Runner:
         for command in step.commands:
             seen = dict.fromkeys(entity_ids, Seen())
             if command.expect.needs_migration and entity_ids:
-                # What is under way before the command is no sign of it (see ``Seen``).
-                self.read(seen)
+                seen = self.before(entity_ids)
             self.client.send(command, verify=partial(self.verify, command, seen))
             states = self.wait(command, seen)
         done = f"{step.commands[-1].action} done"
