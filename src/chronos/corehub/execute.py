@@ -169,7 +169,7 @@ class _Runner:
             if clock.expired():
                 when = f"the run's {clock.seconds:g}s deadline passed"
                 plain = f"{when} waiting for {', '.join(sorted(pending))} to be {command.expect}"
-                raise CoreHubTimeoutError(self._late(command, never, when, plain))
+                raise CoreHubTimeoutError(self._late(command, never, f"before {when}", plain))
             statuses = self.read(seen)
             never.clear()
             for e in sorted(pending):
@@ -184,14 +184,14 @@ class _Runner:
                 if verdict is Verdict.NOT_STARTED:
                     never[e] = _not_started(status, seen[e])
             if never and start_limit is not None and elapsed >= start_limit:
-                when = f"{start_limit:g}s later"
                 raise CoreHubTimeoutError(
-                    self._late(command, never, when, ""), deadline_exceeded=False
+                    self._late(command, never, f"within {start_limit:g}s", ""),
+                    deadline_exceeded=False,
                 )
             if pending and limit is not None and elapsed >= limit:
                 plain = f"{', '.join(sorted(pending))} not {command.expect} {limit:g}s"
                 raise CoreHubTimeoutError(
-                    self._late(command, never, f"{limit:g}s later", plain),
+                    self._late(command, never, f"within {limit:g}s", plain),
                     deadline_exceeded=False,
                 )
         self.client.events(
@@ -200,14 +200,14 @@ class _Runner:
         return states
 
     @staticmethod
-    def _late(command: Command, never: dict[str, str], when: str, plain: str) -> str:
+    def _late(command: Command, never: dict[str, str], within: str, plain: str) -> str:
         """Why a wait gave up: "migration never started" for NOT_STARTED entities."""
         if not never:
             return f"{plain} after {command.action}"
         why = "; ".join(f"{e}: {never[e]}" for e in sorted(never))
         return (
-            f"migration never started: CoreHub accepted {command.action}, but {when} "
-            f"{', '.join(sorted(never))} showed no sign of it ({why})"
+            f"migration never started: CoreHub accepted {command.action}, but "
+            f"{', '.join(sorted(never))} showed no sign of it {within} ({why})"
         )
 
     def verify(self, command: Command, seen: dict[str, Seen]) -> Applied:
