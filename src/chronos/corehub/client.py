@@ -325,7 +325,9 @@ class CoreHubClient:
         return answers.entities(body, where)
 
     def groups(self, pipeline_id: str) -> list[dict[str, Any]]:
-        return answers.objects(*self._read(f"/pipelines/{pipeline_id}/config/groups", "groups"))
+        return answers.objects(
+            *self._read(f"/pipelines/{pipeline_id}/config/groups", "a list of groups")
+        )
 
     def entities_status(self, pipeline_id: str) -> dict[str, EntityStatus]:
         """Runtime state by entity id."""
