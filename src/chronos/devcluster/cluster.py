@@ -235,15 +235,17 @@ class Cluster:
         server = json.loads(self.state_file.read_text())["server"]
         deadline = time.monotonic() + timeout
         restarted: list[str] = []
-        for component in components:  # in start order: etcd, API server, controllers
+        # In start order: etcd, the API server, the controllers; each restarted one (and the
+        # API server in any case) must answer before the next one is looked at.
+        for i, component in enumerate(components):
             if not component.alive():
                 if not component.argv:
                     raise ClusterError(OLDER_VERSION)
                 processes.spawn(component, self.logs, fresh_log=False)
                 restarted.append(component.name)
                 self._save(components, server)
-            if component.name == "kube-apiserver":
-                self._wait_answering(component, components, deadline)
+            if component.name in restarted or component.name == "kube-apiserver":
+                self._wait_answering(component, components[: i + 1], deadline)
         return restarted
 
     def _save(self, components: list[Component], server: str) -> None:
