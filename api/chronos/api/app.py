@@ -10,14 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 
 from chronos import kube
 from chronos.api import errors
 from chronos.api.auth import Authenticator, Authorizer, caller_client
 from chronos.api.cache import JobCache
 from chronos.api.deps import Components
+from chronos.api.docs import docs_router
 from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.routes import health_router, jobs_router, schedule_router
@@ -100,7 +99,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # chronos.api.docs serves it, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -110,10 +109,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(schedule_router)
     app.include_router(health_router)
-
-    @app.get("/api/docs", include_in_schema=False)
-    async def api_docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Chronos API - Swagger UI")
+    app.include_router(docs_router)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
