@@ -45,6 +45,7 @@ RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
 #: Every value set to a non-default, so that every setting reaches the Deployments.
 ALL_VALUES: dict[str, Any] = {
     "defaultTimeZone": "Europe/Rome",
+    "minIntervalSeconds": 120,
     "operator": {
         "namespaces": "team-*,!team-sandbox",
         "historyLimit": 30,
