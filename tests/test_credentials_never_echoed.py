@@ -67,7 +67,7 @@ def test_a_refused_login_echoes_no_credential(
 
     # The run failed at login, and CoreHub's echo was there to be masked.
     assert last["result"] == "failed", last
-    assert last["message"].startswith("login refused (401): no user *** with password ***"), last
+    assert "login refused (401): no user *** with password ***" in last["message"], last
     requests = [r for r in fakehub.requests() if r["path"] == LOGIN]
     assert requests, "the runner never tried to log in"
 
@@ -98,7 +98,7 @@ def test_a_refused_login_echoes_no_credential(
     with api_server.client(sa_token(k8s, ns, "viewer"), ns) as api:
         job = api.get("/api/jobs/leaky")
         assert job.status_code == 200, job.text
-        assert job.json()["last_error_message"].startswith("login refused (401)")
+        assert "login refused (401)" in job.json()["last_error_message"]
         places["REST job"] = job.text
         history = api.get("/api/jobs/leaky/history")
         assert history.status_code == 200, history.text
