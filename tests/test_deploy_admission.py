@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fixtures_api import token_kubeconfig
 from lightkube import ApiError, Client, codecs
+from support import wait_for
 from test_deploy import (
     ALL_VALUES,
     ROOT,
@@ -273,6 +274,11 @@ def test_the_operator_may_write_only_runner_pods(
     cronjob["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
     job = run_now_job(cronjob, chronosjob="nightly", token="t1")
     del job["metadata"]["ownerReferences"]
+    # A policy takes effect once the API server has loaded it, just after the install:
+    # wait for the first refusal (only the first; every assertion below is immediate).
+    probe = copy.deepcopy(cronjob)
+    FOREIGN["another image"](_pod(probe))
+    wait_for(lambda: _refusal(operator, probe), 30, "the operator policy to be enforced")
     # What the operator builds, with every kind of runner.podOverrides, passes.
     assert _refusal(operator, cronjob) is None
     assert _refusal(operator, job) is None
