@@ -18,6 +18,7 @@ from fixtures_api import ApiServer, grant, sa_token
 from fixtures_corehub import FAST_RETRY, Recorder
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod, Secret
+from support import wait_for
 from test_e2e import run_now_and_report, runner_rbac  # noqa: F401 - a fixture
 from test_operator import get_cr
 
@@ -71,13 +72,32 @@ def test_a_refused_login_echoes_no_credential(
     requests = [r for r in fakehub.requests() if r["path"] == LOGIN]
     assert requests, "the runner never tried to log in"
 
+    # Collected once the run is over everywhere: the pod reported terminated (the runner
+    # writes the status before it exits) and the Job controller has failed the Job.
+    def finished() -> list[Pod] | None:
+        pods = list(k8s.list(Pod, namespace=ns))
+        done = [
+            p
+            for p in pods
+            if p.status
+            and p.status.containerStatuses
+            and p.status.containerStatuses[0].state
+            and p.status.containerStatuses[0].state.terminated
+        ]
+        jobs = json.loads(cluster.kubectl("get", "jobs", "-n", ns, "-o", "json"))["items"]
+        failed = [
+            j
+            for j in jobs
+            if any(c["type"] == "Failed" for c in j.get("status", {}).get("conditions") or [])
+        ]
+        return pods if pods and len(done) == len(pods) and jobs and failed == jobs else None
+
+    pods = wait_for(finished, 60, "the runner pod and its Job to finish")
     places: dict[str, str] = {}
     places["ChronosJob"] = json.dumps(get_cr(k8s, ns, "leaky"))
     assert len(get_cr(k8s, ns, "leaky")["status"]["history"]) == 1
     places["Events"] = cluster.kubectl("get", "events", "-n", ns, "-o", "json")
     places["events.k8s.io"] = cluster.kubectl("get", "events.events.k8s.io", "-n", ns, "-o", "json")
-    pods = list(k8s.list(Pod, namespace=ns))
-    assert pods, "no runner pod"
     for pod in pods:
         assert pod.metadata is not None
         assert pod.metadata.name is not None
