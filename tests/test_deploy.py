@@ -33,6 +33,7 @@ from chronos.devcluster import binaries
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import GROUP, VERSION
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import ComponentSettings
 
@@ -47,6 +48,7 @@ ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBindin
 #: Every value set to a non-default, so that every setting reaches the Deployments.
 ALL_VALUES: dict[str, Any] = {
     "defaultTimeZone": "Europe/Rome",
+    "minIntervalSeconds": 120,
     "operator": {
         "namespaces": "team-*,!team-sandbox",
         "historyLimit": 30,
@@ -76,7 +78,6 @@ ALL_VALUES: dict[str, Any] = {
         "port": 8081,
         "defaultNamespace": "team-a",
         "authDisabled": False,
-        "tokenAudiences": ["https://kubernetes.default.svc"],
         "tokenCacheSeconds": 15,
         "accessCacheSeconds": 5,
         "maxPageSize": 500,
@@ -305,7 +306,7 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
                 assert parsed.lease_namespace == "chronos-leases"
                 assert parsed.runner_image_pull_policy == "Always"
             if values and isinstance(parsed, ApiSettings):
-                assert parsed.api_token_audiences == ["https://kubernetes.default.svc"]
+                assert parsed.api_token_cache_seconds == 15
                 assert parsed.api_kubeconfig is not None
         if values:
             # The Lease Role follows the Lease; the runner is bound in each listed namespace.
@@ -475,6 +476,7 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         cluster, token, "patch", "chronosjobs.chronos.gluesync.io", "--subresource=status", *ns
     )
     assert can_i(cluster, token, "create", "jobs.batch", *ns)
+    assert can_i(cluster, token, "delete", "jobs.batch", *ns)  # run now under Replace
     assert can_i(cluster, token, "create", "events", *ns)
     assert can_i(cluster, token, "create", "events.events.k8s.io", *ns)
     assert can_i(cluster, token, "watch", "namespaces")
@@ -484,7 +486,6 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         assert not can_i(cluster, token, verb, "secrets", "-n", release.namespace), verb
     assert not can_i(cluster, token, "delete", "chronosjobs.chronos.gluesync.io", *ns)
     assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", *ns)
-    assert not can_i(cluster, token, "delete", "jobs.batch", *ns)
     assert not can_i(cluster, token, "create", "pods", *ns)
     # Leases: only its own, only in its namespace.
     lease = release.sa("operator")
@@ -550,38 +551,41 @@ def test_runner_service_account_rbac(release: Release, cluster: Cluster, k8s: Cl
 
 
 def test_api_service_account_rbac(release: Release, cluster: Cluster, k8s: Client) -> None:
+    """The facade's ServiceAccount lists and watches ChronosJobs (its cache), nothing
+    more: callers' requests carry their own tokens, so it needs no right to act for
+    anyone, and whoever steals its token cannot impersonate, write or review tokens."""
     token = sa_token(k8s, release.namespace, release.sa("api"))
-    assert can_i(cluster, token, "create", "tokenreviews.authentication.k8s.io")
-    assert can_i(cluster, token, "create", "subjectaccessreviews.authorization.k8s.io")
-    for kind in ("users", "groups", "serviceaccounts"):
-        assert can_i(cluster, token, "impersonate", kind), kind
-    assert can_i(cluster, token, "watch", "chronosjobs.chronos.gluesync.io", "-A")
+    cj = "chronosjobs.chronos.gluesync.io"
+    assert can_i(cluster, token, "list", cj, "-A")
+    assert can_i(cluster, token, "watch", cj, "-A")
+    for kind in ("users", "groups", "serviceaccounts", "uids", "userextras/scopes"):
+        assert not can_i(cluster, token, "impersonate", kind), kind
+    assert not can_i(cluster, token, "impersonate", "groups/system:masters")
+    assert not can_i(cluster, token, "create", "tokenreviews.authentication.k8s.io")
+    assert not can_i(cluster, token, "create", "subjectaccessreviews.authorization.k8s.io")
+    for verb in ("create", "update", "patch", "delete", "get"):
+        assert not can_i(cluster, token, verb, cj, "-A"), verb
     assert not can_i(cluster, token, "list", "secrets", "-A")
     assert not can_i(cluster, token, "list", "secrets", "-n", release.namespace)
     assert not can_i(cluster, token, "create", "cronjobs.batch", "-n", release.namespace)
-    assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", "-A")
-    assert not can_i(cluster, token, "get", "chronosjobs.chronos.gluesync.io", "-A")
-    # For real: a TokenReview of the runner's token succeeds with the facade's token.
-    runner_token = sa_token(k8s, release.namespace, release.sa("runner"))
-    review = {
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "TokenReview",
-        "spec": {"token": runner_token},
-    }
+    # For real, with the ServiceAccount's own token (TokenRequest): impersonating
+    # system:masters is refused, and so is writing a ChronosJob.
     code, out = as_token(
-        cluster,
-        token,
-        "create",
-        "--validate=false",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        input=json.dumps(review),
+        cluster, token, "--as=admin", "--as-group=system:masters", "get", "namespaces"
     )
-    assert code == 0, out
-    user = json.loads(out)["status"]["user"]["username"]
-    assert user == f"system:serviceaccount:{release.namespace}:{release.sa('runner')}"
+    assert code != 0
+    assert "cannot impersonate" in out, out
+    job = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ChronosJob",
+        "metadata": {"name": "by-the-facade", "namespace": release.namespace},
+        "spec": SPEC,
+    }
+    code, out = as_token(cluster, token, "create", "-f", "-", input=json.dumps(job))
+    assert code != 0
+    assert "forbidden" in out, out
+    code, out = as_token(cluster, token, "get", "chronosjobs", "-A", "-o", "name")
+    assert code == 0, out  # the cache's list works
 
 
 SPEC: dict[str, Any] = {

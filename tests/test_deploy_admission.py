@@ -272,7 +272,9 @@ def test_the_operator_may_write_only_runner_pods(
     operator = _operator_client(release, cluster, k8s, tmp_path)
     cronjob = _runner_cronjob(release, ns)
     cronjob["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
-    job = run_now_job(cronjob, chronosjob="nightly", token="t1")
+    job = run_now_job(
+        cronjob, chronosjob="nightly", token="t1", requested_at="2026-01-01T00:00:00Z"
+    )
     del job["metadata"]["ownerReferences"]
     # A policy takes effect once the API server has loaded it, just after the install:
     # wait for the first refusal (only the first; every assertion below is immediate).
