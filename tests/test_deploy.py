@@ -41,6 +41,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "chronos"
 CRD = ROOT / "deploy" / "crd" / "chronosjobs.yaml"
 RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
+#: Cluster-scoped kinds kustomize (v5.6) does not know as such: it gives them the
+#: kustomization's namespace, which the API server ignores.
+ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 #: Every value set to a non-default, so that every setting reaches the Deployments.
 ALL_VALUES: dict[str, Any] = {
@@ -328,13 +331,15 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
 
 def comparable(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
     """What must not drift: kinds, names, namespaces, RBAC rules and bindings, workload
-    and Service specs. Labels, annotations and Helm's test hook are left out."""
+    and Service specs, admission policies. Labels, annotations and Helm's test hook are
+    left out."""
     out: dict[tuple[str, str, str], Any] = {}
     for o in objs:
         meta = o["metadata"]
         if (meta.get("annotations") or {}).get("helm.sh/hook") or o["kind"] == "Namespace":
             continue
-        key = (o["kind"], meta.get("namespace", ""), meta["name"])
+        namespace = "" if o["kind"] in ADMISSION_KINDS else meta.get("namespace", "")
+        key = (o["kind"], namespace, meta["name"])
         if o["kind"] in ("ClusterRole", "Role"):
             out[key] = o["rules"]
         elif o["kind"] in ("ClusterRoleBinding", "RoleBinding"):
@@ -343,7 +348,12 @@ def comparable(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
             spec = dict(o["spec"])
             spec["template"] = {"spec": o["spec"]["template"]["spec"]}
             out[key] = spec
-        elif o["kind"] in ("Service", "PodDisruptionBudget", "CustomResourceDefinition"):
+        elif o["kind"] in (
+            "Service",
+            "PodDisruptionBudget",
+            "CustomResourceDefinition",
+            *ADMISSION_KINDS,
+        ):
             out[key] = o["spec"]
         else:
             out[key] = None
@@ -442,6 +452,9 @@ def test_helm_install_creates_uniquely_named_objects(
         assert names == [f"{prefix}api", f"{prefix}operator"] + (
             [f"{prefix}runner"] if kind == "ClusterRole" else []
         ), names
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        names = sorted(n for k, n in kinds if k == kind)
+        assert names == [f"{prefix}operator-writes", f"{prefix}secret-references"], names
     for o in release.objects:  # each object exists on the server
         ns = ["-n", o["metadata"]["namespace"]] if "namespace" in o["metadata"] else []
         cluster.kubectl("get", f"{o['kind']}/{o['metadata']['name']}", *ns)
@@ -601,6 +614,9 @@ def test_the_real_operator_works_with_the_charts_service_account(
         "CHRONOS_LEASE_NAMESPACE": release.namespace,  # in a pod: its own namespace
         "CHRONOS_HOUSEKEEPING_SECONDS": "2",
     }
+    # Under the release's admission policy for the operator (test_deploy_admission.py).
+    policy = find(release.objects, "ValidatingAdmissionPolicy", release.sa("operator-writes"))
+    assert release.sa("operator") in policy["spec"]["matchConditions"][0]["expression"]
     process = OperatorProcess(kubeconfig, tmp_path, **settings)
     assert process.env["KUBECONFIG"] == str(kubeconfig)
     process.start()
@@ -673,7 +689,8 @@ def test_helm_uninstall_removes_cluster_scoped_objects(
         roles = cluster.kubectl("get", "clusterroles", "-o", "name")
         assert f"clusterrole.rbac.authorization.k8s.io/{name}-chronos-operator" in roles
         helm.run("uninstall", name, "-n", ns, "--wait", kubeconfig=cluster.kubeconfig)
-        roles = cluster.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
+        kinds = "clusterroles,clusterrolebindings,validatingadmissionpolicies"
+        roles = cluster.kubectl("get", f"{kinds},validatingadmissionpolicybindings", "-o", "name")
         assert f"{name}-chronos-" not in roles
         cluster.kubectl("get", "crd", "chronosjobs.chronos.gluesync.io")
     finally:
@@ -707,6 +724,8 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
         if o["kind"] in ("CustomResourceDefinition", "Namespace"):
             continue
         meta = o["metadata"]
+        if o["kind"] in ADMISSION_KINDS:
+            del meta["namespace"]
         if "namespace" in meta:
             meta["namespace"] = nsmap[meta["namespace"]]
         else:
@@ -716,6 +735,8 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
                 o["roleRef"]["name"] = f"{suffix}-{o['roleRef']['name']}"
             for subject in o["subjects"]:
                 subject["namespace"] = nsmap[subject["namespace"]]
+        if o["kind"] == "ValidatingAdmissionPolicyBinding":
+            o["spec"]["policyName"] = f"{suffix}-{o['spec']['policyName']}"
         rest.append(o)
     for ns in nsmap.values():
         k8s.create(Namespace(metadata=ObjectMeta(name=ns)))

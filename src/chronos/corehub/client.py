@@ -1,6 +1,9 @@
 """A synchronous CoreHub client: login, Bearer auth, retries, one deadline per run.
 
-Passwords and tokens never reach an event, a log line, an exception or a repr.
+Nothing that came from the credentials Secret (the login name as much as the password)
+nor the token ever reaches an event, a log line, an exception or a repr: those end up in
+the ChronosJob's status, the REST API and the pod log, which people who may not read the
+Secret can see. CoreHub's own answers are quoted with those values masked.
 """
 
 from __future__ import annotations
@@ -150,7 +153,17 @@ class CoreHubClient:
         )
 
     def __repr__(self) -> str:
-        return f"CoreHubClient({self.base_url!r}, user={self.username!r})"
+        return f"CoreHubClient({self.base_url!r})"
+
+    def _said(self, response: Response) -> str:
+        """CoreHub's message, with any credential it echoes (e.g. the login name) masked."""
+        return self._masked(_message(response))
+
+    def _masked(self, text: str) -> str:
+        for value in (self.username, self.__password, self.__token):
+            if value:
+                text = text.replace(value, "***")
+        return text
 
     def close(self) -> None:
         self._http.close()
@@ -216,7 +229,7 @@ class CoreHubClient:
                 if status not in (429, 502, 503, 504):
                     return response
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                cause = f"HTTP {status}: {_message(response)}"
+                cause = f"HTTP {status}: {self._said(response)}"
             decision = decide(
                 attempt,
                 status=status,
@@ -247,7 +260,7 @@ class CoreHubClient:
             self.sleep(decision.delay)
 
     def login(self, reason: str = "new session") -> None:
-        self.events("login", {"user": self.username, "url": self.base_url, "reason": reason})
+        self.events("login", {"url": self.base_url, "reason": reason})
         response = self._send(
             "POST",
             LOGIN_PATH,
@@ -256,7 +269,7 @@ class CoreHubClient:
         )
         if response.status_code not in SUCCESS_STATUSES:
             raise AuthenticationError(
-                f"login as {self.username!r} refused ({response.status_code}): {_message(response)}"
+                f"login refused ({response.status_code}): {self._said(response)}"
             )
         try:
             token = response.json().get("apiToken")
@@ -292,17 +305,20 @@ class CoreHubClient:
             response = self._send(method, path, params, idempotent=idempotent)
             if response.status_code == 401:
                 raise AuthenticationError(
-                    f"{method} {path}: a fresh token was refused too: {_message(response)}"
+                    f"{method} {path}: a fresh token was refused too: {self._said(response)}"
                 )
         if response.status_code not in SUCCESS_STATUSES:
-            raise TaskRejectedError(response.status_code, _message(response), method, path)
+            raise TaskRejectedError(response.status_code, self._said(response), method, path)
         try:
             return response.json()
         except ValueError:
             if what is None:
                 return None  # no body, or not JSON: a command's is optional
             kind = response.headers.get("Content-Type") or "no Content-Type"
-            detail = f"HTTP {response.status_code} ({kind}) {quote(response.text) or '(empty)'}"
+            detail = (
+                f"HTTP {response.status_code} ({kind}) "
+                f"{quote(self._masked(response.text)) or '(empty)'}"
+            )
             raise unusable(what, f"{method} {path}", detail) from None
 
     # ------------------------------------------------------------------ read calls

@@ -19,15 +19,22 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.devcluster import binaries, system
 from chronos.devcluster.cluster import Cluster, ClusterError
 from chronos.devcluster.files import write_private
 from chronos.devcluster.processes import Component
+from chronos.devcluster.system import COREHUB_SECRET
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 CRD = "deploy/crd/chronosjobs.yaml"
+#: The admission policies deploy/base ships (the chart renders the same; see
+#: docs/architecture.md, "Admission policies").
+ADMISSION = ("deploy/base/admission-secrets.yaml", "deploy/base/admission-operator.yaml")
 PURGE_HINT = "`make clean-state` (python -m chronos.devcluster down --purge)"
 # What `up` leaves in the state folder: `down --purge` deletes nothing else.
 STATE_ENTRIES = frozenset(
@@ -49,7 +56,8 @@ def state_dir() -> Path:
     return Path(os.environ.get("CHRONOS_DEVCLUSTER_DIR", ".devcluster")).resolve()
 
 
-def install_crd(cluster: Cluster) -> None:
+def install_crd(cluster: Cluster, *, default_credentials_secret: str = "") -> None:
+    """The CRD and, wherever it is installed, the admission policies that go with it."""
     root = binaries.repo_root()
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / CRD))
     cluster.kubectl(
@@ -58,6 +66,29 @@ def install_crd(cluster: Cluster) -> None:
         "--timeout=60s",
         "crd/chronosjobs.chronos.gluesync.io",
     )
+    install_admission_policies(cluster, default_credentials_secret)
+
+
+def admission_policies(default_credentials_secret: str = "") -> list[dict[str, Any]]:
+    """deploy/base's admission policies, with the operator's default credentials Secret
+    (CHRONOS_COREHUB_CREDENTIALS_SECRET) filled in as the chart's value would."""
+    root = binaries.repo_root()
+    objs: list[dict[str, Any]] = []
+    for path in ADMISSION:
+        for obj in yaml.safe_load_all((root / path).read_text()):
+            if obj and obj["kind"] == "ValidatingAdmissionPolicy":
+                for variable in obj["spec"].get("variables") or []:
+                    if variable["name"] == "defaultSecret":
+                        variable["expression"] = json.dumps(default_credentials_secret)
+            if obj:
+                objs.append(obj)
+    return objs
+
+
+def install_admission_policies(cluster: Cluster, default_credentials_secret: str = "") -> None:
+    objs = admission_policies(default_credentials_secret)
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=body)
 
 
 EXAMPLE_JOB = {
@@ -88,7 +119,7 @@ def up(api_port_flag: int | None = None) -> None:
     system.stop_system(cluster)  # services left over from an `up` that failed half-way
     reused = _last_written(cluster.directory)
     seconds = cluster.start()
-    install_crd(cluster)
+    install_crd(cluster, default_credentials_secret=COREHUB_SECRET)
     if reused:
         jobs = cluster.kubectl("get", "chronosjobs", "-A", "-o", "name").split()
         print(

@@ -184,6 +184,8 @@ class Cluster:
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
                 f"--client-ca-file={ca.pair.cert}",
+                # Also what the admission policies' `authorizer` checks ask (ValidatingAdmission-
+                # Policy is GA and on by default since 1.30).
                 "--authorization-mode=RBAC",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={sa.cert}",
