@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down test lint crd clean
+.PHONY: up down clean-state test lint crd clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,11 +13,18 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## Bring the whole system up locally: control plane, CRD and a sample ChronosJob.
+## Run again, it restarts only what died. REST API on 127.0.0.1:8088
+## (CHRONOS_DEVCLUSTER_API_PORT=<port> make up to change it).
 up: $(STAMP)
 	$(BIN)/python -m chronos.devcluster up
 
+## Stop everything; the state (ChronosJobs, ...) is kept for the next `make up`.
 down: $(STAMP)
 	$(BIN)/python -m chronos.devcluster down
+
+## Stop everything and delete the state: the next `make up` starts from scratch.
+clean-state: $(STAMP)
+	$(BIN)/python -m chronos.devcluster down --purge
 
 ## Static checks: lint, format, strict typing, import boundaries.
 lint: $(STAMP)

@@ -2,8 +2,8 @@
 
 Both servers run as separate uvicorn processes in the same run; the bare endpoint
 returns the very payload the facade served (a plain dict, serialised by FastAPI).
-The facade runs with auth ON (TokenReview and SubjectAccessReview verdicts cached as
-configured), reading from its watch-backed cache.
+The facade runs with auth ON (identity and access verdicts, asked with the caller's
+token, cached as configured), reading from its watch-backed cache.
 
     CHRONOS_TEST_KUBECONFIG_DIR=.devcluster .venv/bin/python bench/api_list.py
 """

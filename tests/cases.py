@@ -57,4 +57,72 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("time zone with ..", spec(timeZone="../etc/passwd"), "timeZone"),
     ("unknown task type", spec(task={"type": "entity_launch", "pipelineId": "p"}), "task.type"),
     ("negative retries", spec(retries=-1), "retries"),
+    # @every: Kubernetes accepts any Go duration (robfig runs 0s and -5m every second).
+    ("@every 0s", spec(schedule={"cron": "@every 0s"}), "schedule.cron"),
+    ("@every -5m", spec(schedule={"cron": "@every -5m"}), "schedule.cron"),
+    ("@every 1s", spec(schedule={"cron": "@every 1s"}), "schedule.cron"),
+    ("@every 59.9s", spec(schedule={"cron": "@every 59.9s"}), "schedule.cron"),
+    ("@every without a unit", spec(schedule={"cron": "@every 5"}), "schedule.cron"),
+    # Control characters in ids and names: every run would fail inside CoreHub's client.
+    (
+        "NUL in pipelineId",
+        spec(task={"type": "pipeline_start", "pipelineId": "p\x001"}),
+        "task.pipelineId",
+    ),
+    (
+        "newline in an entity id",
+        spec(task={"type": "entity_start", "pipelineId": "p", "entityIds": ["e\n1"]}),
+        "task.entityIds",
+    ),
+    (
+        "escape in a group id",
+        spec(task={"type": "group_stop", "pipelineId": "p", "groupIds": ["g\x1b"]}),
+        "task.groupIds",
+    ),
+    ("newline in displayName", spec(displayName="a\nb"), "displayName"),
+    ("NUL in description", spec(description="a\x00b"), "description"),
+    (
+        "Secret name with an underscore",
+        spec(coreHub={"credentialsSecretRef": {"name": "hub_creds"}}),
+        "coreHub.credentialsSecretRef.name",
+    ),
+    (
+        "Secret key with a space",
+        spec(coreHub={"tls": {"caSecretRef": {"name": "ca", "key": "ca crt"}}}),
+        "coreHub.tls.caSecretRef.key",
+    ),
+    # Strict types, as the API server's schema: no "8" for 8, no "yes" for true.
+    ("hour as a string", spec(schedule={"hour": "8", "minute": 0}), "schedule.hour"),
+    ("enabled as a string", spec(enabled="yes"), "enabled"),
+    ("retries as a boolean", spec(retries=True), "retries"),
+    # x-kubernetes-list-type: set — the API server refuses a value listed twice.
+    (
+        "duplicate entity ids",
+        spec(task={"type": "entity_start", "pipelineId": "p", "entityIds": ["e1", "e1"]}),
+        "task.entityIds",
+    ),
+    (
+        "duplicate weekdays",
+        spec(schedule={"daysOfWeek": ["monday", "monday"], "hour": 1, "minute": 0}),
+        "schedule.daysOfWeek",
+    ),
+]
+
+# Specs both the model and the API server accept, near the edges of the rules above.
+GOOD_SPECS: list[tuple[str, dict[str, Any]]] = [
+    ("@every 1m", spec(schedule={"cron": "@every 1m"})),
+    ("@every 60s", spec(schedule={"cron": "@every 60s"})),
+    ("@every 1h30m", spec(schedule={"cron": "@every 1h30m"})),
+    ("@every 1.5m", spec(schedule={"cron": "@every 1.5m"})),
+    ("ids with spaces and unicode", spec(task={"type": "pipeline_start", "pipelineId": "p é 1"})),
+    ("multi-line description", spec(description="first line\n\tsecond line")),
+    (
+        "Secret refs",
+        spec(
+            coreHub={
+                "credentialsSecretRef": {"name": "hub.creds-1", "usernameKey": "user_name"},
+                "tls": {"caSecretRef": {"name": "ca", "key": "ca.crt"}},
+            }
+        ),
+    ),
 ]

@@ -41,7 +41,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("devcluster"))
     try:
         c.start()
-        install_crd(c)
+        # With the admission policies, aware of the test operator's default Secret.
+        # (Imported here: fixtures_operator is a plugin, loaded after this module.)
+        from fixtures_operator import COREHUB_SECRET
+
+        install_crd(c, default_credentials_secret=COREHUB_SECRET)
         yield c
     finally:
         c.stop()

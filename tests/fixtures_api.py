@@ -33,15 +33,8 @@ from chronos.api.app import create_app
 from chronos.api.settings import ApiSettings
 from chronos.devcluster.cluster import Cluster, free_port
 
-#: The facade's own RBAC, exactly as docs/api.md documents it.
+#: The facade's own RBAC, exactly as docs/api.md documents it: the shared cache only.
 FACADE_RULES = [
-    PolicyRule(apiGroups=["authentication.k8s.io"], resources=["tokenreviews"], verbs=["create"]),
-    PolicyRule(
-        apiGroups=["authorization.k8s.io"], resources=["subjectaccessreviews"], verbs=["create"]
-    ),
-    PolicyRule(
-        apiGroups=[""], resources=["users", "groups", "serviceaccounts"], verbs=["impersonate"]
-    ),
     PolicyRule(
         apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=["list", "watch"]
     ),
@@ -81,6 +74,8 @@ def token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
 class ApiServer:
     url: str
     settings: ApiSettings
+    #: The facade's own ServiceAccount token (TokenRequest), as in its kubeconfig.
+    facade_token: str
 
     def client(self, token: str | None, namespace: str | None = None) -> http.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -149,7 +144,7 @@ def api_server(
             api_access_cache_seconds=2.0,
         )
         with ServedApp(settings) as served:
-            yield ApiServer(served.url, settings)
+            yield ApiServer(served.url, settings, token)
     finally:
         k8s.delete(ClusterRoleBinding, role)
         k8s.delete(ClusterRole, role)

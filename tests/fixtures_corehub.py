@@ -48,7 +48,8 @@ FAST_EXECUTE = ExecuteOptions(
     command_interval=0.0,
     poll_initial=0.02,
     poll_max=0.1,
-    snapshot_start_grace=1.0,
+    migration_start_timeout=1.0,
+    quiet_wait=1.0,
     lost_answer_settle=0.3,
     lost_answer_window=5.0,
 )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from functools import partial
+
 import pytest
 from fixtures_api import example_job
 from lightkube import Client
@@ -9,7 +13,11 @@ from lightkube.types import PatchType
 from support import wait_for
 
 from chronos import http
-from chronos.contract import RUN_NOW_ANNOTATION, RUN_NOW_DONE_ANNOTATION
+from chronos.contract import (
+    RUN_NOW_ANNOTATION,
+    RUN_NOW_DONE_ANNOTATION,
+    RUN_NOW_PENDING_ANNOTATION,
+)
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
@@ -21,10 +29,28 @@ def annotations_of(k8s: Client, namespace: str, name: str) -> dict[str, str]:
     return dict(obj.metadata.annotations or {})
 
 
-def test_run_now_sets_the_annotation_once_per_idempotency_key(
+def api_has_seen(api: http.Client, job_id: str, version: int) -> bool:
+    return int(api.get(f"/api/jobs/{job_id}").json()["resource_version"]) >= version
+
+
+def pending_of(k8s: Client, namespace: str, name: str) -> dict[str, str]:
+    raw = annotations_of(k8s, namespace, name).get(RUN_NOW_PENDING_ANNOTATION) or "{}"
+    pending: dict[str, str] = json.loads(raw)
+    return pending
+
+
+def test_run_now_adds_each_idempotency_key_once(
     api: http.Client, k8s: Client, namespace: str
 ) -> None:
+    # No operator here: the requests stay pending, as while the operator is down.
     job_id = api.post("/api/jobs", json=example_job()).json()["id"]
+    k8s.patch(
+        ChronosJobResource,
+        job_id,
+        {"spec": {"concurrencyPolicy": "Allow"}},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
     r = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "retry-1"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -33,38 +59,61 @@ def test_run_now_sets_the_annotation_once_per_idempotency_key(
     assert body["exit_code"] is None
     assert (body["run_token"], body["already_requested"]) == ("retry-1", False)
     assert annotations_of(k8s, namespace, job_id)[RUN_NOW_ANNOTATION] == "retry-1"
+    first = pending_of(k8s, namespace, job_id)
+    assert list(first) == ["retry-1"]
 
     # The retry is a no-op: the facade does not write the token again.
     retry = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "retry-1"}).json()
     assert (retry["run_token"], retry["already_requested"]) == ("retry-1", True)
-    assert annotations_of(k8s, namespace, job_id)[RUN_NOW_ANNOTATION] == "retry-1"
+    assert pending_of(k8s, namespace, job_id) == first
 
-    # A new run without a key gets a fresh token.
+    # A new run without a key gets a fresh token, pending next to the first one.
     fresh = api.post(f"/api/jobs/{job_id}/run").json()
     assert fresh["run_token"] not in ("", "retry-1")
-    assert annotations_of(k8s, namespace, job_id)[RUN_NOW_ANNOTATION] == fresh["run_token"]
+    assert fresh["already_requested"] is False
+    assert set(pending_of(k8s, namespace, job_id)) == {"retry-1", fresh["run_token"]}
+    assert pending_of(k8s, namespace, job_id)["retry-1"] == first["retry-1"]
 
-    # A key the operator already served (listed in run-now-done) never runs again.
-    patched = k8s.patch(
-        ChronosJobResource,
-        job_id,
-        {"metadata": {"annotations": {RUN_NOW_DONE_ANNOTATION: '["retry-1", "x"]'}}},
-        namespace=namespace,
-        patch_type=PatchType.MERGE,
-    )
-    assert patched.metadata is not None
-    done_version = str(patched.metadata.resourceVersion)
-    wait_for(
-        lambda: int(api.get(f"/api/jobs/{job_id}").json()["resource_version"]) >= int(done_version),
-        what="the watch to deliver the operator's annotation",
-    )
-    served = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "retry-1"}).json()
-    assert served["already_requested"] is True
-    assert annotations_of(k8s, namespace, job_id)[RUN_NOW_ANNOTATION] == fresh["run_token"]
+    # Keys the operator served (within the window; or listed in the old format) never
+    # run again.
+    served = json.dumps({"served-1": datetime.now(UTC).isoformat()})
+    for done in (served, '["old-1", "x"]'):
+        patched = k8s.patch(
+            ChronosJobResource,
+            job_id,
+            {"metadata": {"annotations": {RUN_NOW_DONE_ANNOTATION: done}}},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+        assert patched.metadata is not None
+        done_version = int(str(patched.metadata.resourceVersion))
+        wait_for(
+            partial(api_has_seen, api, job_id, done_version),
+            what="the watch to deliver the operator's annotation",
+        )
+        key = "served-1" if done == served else "old-1"
+        again = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": key}).json()
+        assert again["already_requested"] is True
+        assert key not in pending_of(k8s, namespace, job_id)
 
     bad = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "no spaces"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_run_now_under_forbid_is_refused_while_another_is_pending(
+    api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = api.post("/api/jobs", json=example_job()).json()["id"]  # Forbid by default
+    assert api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "a"}).status_code == 200
+    second = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "b"})
+    assert second.status_code == 409, second.text
+    assert "Forbid" in second.json()["detail"]
+    assert list(pending_of(k8s, namespace, job_id)) == ["a"]
+    # A retry of the accepted key is still the idempotent answer, not a refusal.
+    retry = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "a"})
+    assert retry.status_code == 200
+    assert retry.json()["already_requested"] is True
 
 
 def test_history_and_last_run_fields_after_status_history_is_written(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fixtures_api import example_job
+from fixtures_api import ApiServer, example_job
 
 from chronos import http
+from chronos.api.services import IDEMPOTENCY_KEY
 from chronos.models.chronosjob import SCHEDULE_RULES, TASK_RULES
 
 pytestmark = pytest.mark.cluster
@@ -24,6 +25,18 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("name missing", {k: v for k, v in example_job().items() if k != "name"}, "name", "required"),
     ("enabled not a bool", example_job(enabled="sometimes"), "enabled", "boolean"),
+    # Strict JSON types, as the Kubernetes API has them: no coercion from strings.
+    ("enabled 'yes'", example_job(enabled="yes"), "enabled", "boolean"),
+    ("enabled 1", example_job(enabled=1), "enabled", "boolean"),
+    (
+        "hour '8'",
+        example_job(schedule={"days_of_week": ["monday"], "hour": "8", "minute": 0}),
+        "schedule.hour",
+        "integer",
+    ),
+    ("minute 0.5", example_job(schedule={"hour": 8, "minute": 0.5}), "schedule.minute", "integer"),
+    ("with_snapshot 'true'", example_job(with_snapshot="true"), "with_snapshot", "boolean"),
+    ("pipeline id a number", example_job(pipeline_id=123), "pipeline_id", "string"),
     ("unknown field", example_job(cron="* * * * *"), "cron", "not permitted"),
     ("unknown task_type", example_job(task_type="entity_launch"), "task_type", "entity_start"),
     ("hour 24", example_job(schedule={"hour": 24, "minute": 0}), "schedule.hour", "23"),
@@ -76,6 +89,32 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
         "required",
     ),
     (
+        "@every below a minute",
+        example_job(schedule=None, cron_expression="@every 30s"),
+        "cron_expression",
+        "@every needs a positive duration of at least 1m",
+    ),
+    (
+        "negative @every",
+        example_job(schedule=None, cron_expression="@every -5m"),
+        "cron_expression",
+        "at least 1m",
+    ),
+    ("NUL in the pipeline id", example_job(pipeline_id="p\x00"), "pipeline_id", "control"),
+    (
+        "escape in an entity id",
+        example_job(entity_id=None, entity_ids=["a\x1b[0m"]),
+        "entity_ids[0]",
+        "control",
+    ),
+    (
+        "an entity id twice",
+        example_job(entity_id=None, entity_ids=["a", "b", "a"]),
+        "entity_ids",
+        "duplicate value 'a' at index 2",
+    ),
+    ("newline in the name", example_job(name="two\nlines"), "name", "control"),
+    (
         "bad write method",
         example_job(snapshot_write_method="MERGE"),
         "snapshot_write_method",
@@ -113,6 +152,98 @@ def test_bad_query_parameters_are_422(api: http.Client) -> None:
     assert api.get("/api/jobs", params={"limit": 0}).status_code == 422
     assert api.get("/api/jobs", params={"limit": 10**6}).json()["errors"][0]["field"] == "limit"
     assert api.get("/api/jobs", params={"namespace": "Not_Valid"}).status_code == 422
+    r = api.get("/api/jobs", params={"task_type": "unknown"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "task_type"
+    assert "entity_start" in r.json()["errors"][0]["reason"]
+    for known in ("pipeline_start", "PIPELINE_START"):
+        assert api.get("/api/jobs", params={"task_type": known}).status_code == 200
+
+
+def test_preview_count_is_strict(api: http.Client) -> None:
+    r = api.post("/api/schedule/preview", json={"cron_expression": "@daily", "count": "5"})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "count"
+
+
+@pytest.mark.parametrize(
+    ("case", "raw", "reason"),
+    [
+        ("Latin-1, not UTF-8", b'{"name": "Caf\xe9"}', "not UTF-8"),
+        ("a lone continuation byte", b'{"name": "\x80"}', "not UTF-8"),
+        ("nested 100,000 deep", b"[" * 100_000 + b"]" * 100_000, "nested"),
+        ("nested 40 deep", b'{"name": ' + b"[" * 40 + b"]" * 40 + b"}", "nested"),
+        ("not JSON", b'{"name": ', "not valid JSON"),
+    ],
+)
+def test_undecodable_bodies_are_the_documented_422(
+    api: http.Client, case: str, raw: bytes, reason: str
+) -> None:
+    for method, path in (("POST", "/api/jobs"), ("PUT", "/api/jobs/any")):
+        r = api.request(method, path, content=raw, headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (case, r.status_code, r.text)
+        problem = r.json()
+        assert problem["errors"][0]["field"] == "body", problem
+        assert reason in problem["errors"][0]["reason"], problem
+        assert problem["detail"] == f"body: {problem['errors'][0]['reason']}"
+
+
+def test_405_lists_every_method_of_the_path(api: http.Client) -> None:
+    for method, path, allowed in (
+        ("POST", "/api/jobs/some-job", "GET, PUT, DELETE"),
+        ("PATCH", "/api/jobs/some-job", "GET, PUT, DELETE"),
+        ("DELETE", "/api/jobs", "GET, POST"),
+        ("PUT", "/api/jobs/", "GET, POST"),
+        ("GET", "/api/jobs/some-job/run", "POST"),
+        ("GET", "/api/jobs/some-job/status", "PATCH"),
+        ("GET", "/api/schedule/preview", "POST"),
+    ):
+        r = api.request(method, path)
+        assert r.status_code == 405, (method, path)
+        assert r.headers["Allow"] == allowed, (method, path)
+        assert r.json() == {"detail": "Method Not Allowed"}
+
+
+def test_openapi_states_what_is_enforced(api_server: ApiServer) -> None:
+    with http.Client(base_url=api_server.url) as public:
+        doc = public.get("/openapi.json").json()
+    paths = doc["paths"]
+
+    def parameter(path: str, method: str, name: str) -> dict[str, Any]:
+        found = [p for p in paths[path][method]["parameters"] if p["name"] == name]
+        assert len(found) == 1, (path, method, name)
+        return found[0]["schema"]  # type: ignore[no-any-return]
+
+    for path in ("/api/jobs", "/api/jobs/{job_id}/history"):
+        limit = parameter(path, "get", "limit")
+        assert (limit["minimum"], limit["maximum"]) == (1, api_server.settings.api_max_page_size)
+    key = parameter("/api/jobs/{job_id}/run", "post", "Idempotency-Key")
+    assert key["anyOf"][0]["pattern"] == IDEMPOTENCY_KEY.pattern
+    assert "pipeline_start" in parameter("/api/jobs", "get", "task_type")["enum"]
+    schedule = doc["components"]["schemas"]["ScheduleIn"]["properties"]
+    assert (schedule["hour"]["minimum"], schedule["hour"]["maximum"]) == (0, 23)
+    assert (schedule["minute"]["minimum"], schedule["minute"]["maximum"]) == (0, 59)
+    get_job = paths["/api/jobs/{job_id}"]["get"]["responses"]
+    assert {"304", "403", "404", "502"} <= set(get_job)
+    for path, method in (
+        ("/api/jobs", "post"),
+        ("/api/jobs/{job_id}", "put"),
+        ("/api/jobs/{job_id}", "delete"),
+        ("/api/jobs/{job_id}/status", "patch"),
+        ("/api/jobs/{job_id}/run", "post"),
+    ):
+        assert {"400", "403", "422", "502"} <= set(paths[path][method]["responses"]), path
+    for operations in paths.values():
+        for operation in operations.values():
+            assert {"401", "422", "502"} <= set(operation["responses"])
+
+
+def test_limit_above_the_documented_maximum_is_422(api_server: ApiServer, api: http.Client) -> None:
+    top = api_server.settings.api_max_page_size
+    assert api.get("/api/jobs", params={"limit": top}).status_code == 200
+    r = api.get("/api/jobs", params={"limit": top + 1})
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "limit"
 
 
 def test_schedule_preview(api: http.Client) -> None:
@@ -143,3 +274,25 @@ def test_schedule_preview(api: http.Client) -> None:
     assert bad.json()["errors"][0]["field"] == "schedule.hour"
     bad = api.post("/api/schedule/preview", json={"cron_expression": "@daily", "timezone": "X/Y"})
     assert bad.json()["errors"][0]["field"] == "timezone"
+    bad = api.post("/api/schedule/preview", json={"cron_expression": "@every 1s"})
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "cron_expression"
+
+
+def test_a_weekday_sent_twice_counts_once(api: http.Client) -> None:
+    """Chronos took the days as a set; the ChronosJob lists each once (list-type set)."""
+    body = example_job(
+        schedule={"days_of_week": ["friday", "Monday", "monday"], "hour": 8, "minute": 0}
+    )
+    r = api.post("/api/jobs", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["schedule"]["days_of_week"] == ["friday", "monday"]
+    assert r.json()["cron_expression"] == "0 8 * * 1,5"
+
+
+def test_a_schedule_that_never_fires_is_accepted_with_a_warning(api: http.Client) -> None:
+    r = api.post("/api/jobs", json=example_job(schedule=None, cron_expression="0 0 30 2 *"))
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert (job["next_run"], job["next_run_times"]) == (None, [])
+    assert "never fires" in job["status_message"]

@@ -11,9 +11,13 @@ from chronos.corehub import (
     GROUP_PARAM,
     Applied,
     Command,
+    EntityConfig,
     EntityState,
+    EntityStatus,
     Expect,
+    Seen,
     Step,
+    UnusableAnswerError,
     Verdict,
     affected_entities,
     entity_state,
@@ -67,13 +71,13 @@ EXPECTED: dict[str, list[tuple[str, str, list[tuple[str, str]], Expect, bool]]] 
         ("e2", f"{P}/one-time-snapshot", [("entity", "e2"), UPSERT], Expect.SNAPSHOT_DONE, False),
     ],
     "entity_redo": [
-        ("e1", f"{P}/redo", [("entity", "e1"), UPSERT], Expect.ACTIVE, False),
-        ("e2", f"{P}/redo", [("entity", "e2"), UPSERT], Expect.ACTIVE, False),
+        ("e1", f"{P}/redo", [("entity", "e1"), UPSERT], Expect.REDO_DONE, False),
+        ("e2", f"{P}/redo", [("entity", "e2"), UPSERT], Expect.REDO_DONE, False),
     ],
     "pipeline_start": [("p1", f"{P}/start", [NO_SNAP, UPSERT], Expect.ACTIVE, True)],
     "pipeline_stop": [("p1", f"{P}/stop", [], Expect.HOLD, True)],
     "pipeline_snapshot": [("p1", f"{P}/one-time-snapshot", [UPSERT], Expect.SNAPSHOT_DONE, False)],
-    "pipeline_redo": [("p1", f"{P}/redo", [UPSERT], Expect.ACTIVE, False)],
+    "pipeline_redo": [("p1", f"{P}/redo", [UPSERT], Expect.REDO_DONE, False)],
     "group_start": [
         ("g1", f"{P}/start-group", [("groupId", "g1"), NO_SNAP, UPSERT], Expect.ACTIVE, True),
         ("g2", f"{P}/start-group", [("groupId", "g2"), NO_SNAP, UPSERT], Expect.ACTIVE, True),
@@ -99,8 +103,8 @@ EXPECTED: dict[str, list[tuple[str, str, list[tuple[str, str]], Expect, bool]]] 
         ),
     ],
     "group_redo": [
-        ("g1", f"{P}/redo-group", [("groupId", "g1"), UPSERT], Expect.ACTIVE, False),
-        ("g2", f"{P}/redo-group", [("groupId", "g2"), UPSERT], Expect.ACTIVE, False),
+        ("g1", f"{P}/redo-group", [("groupId", "g1"), UPSERT], Expect.REDO_DONE, False),
+        ("g2", f"{P}/redo-group", [("groupId", "g2"), UPSERT], Expect.REDO_DONE, False),
     ],
 }
 
@@ -165,48 +169,14 @@ def test_command_action_is_the_last_path_segment() -> None:
     ],
 )
 def test_entity_state_mapping(status: dict[str, Any], state: str) -> None:
-    assert entity_state(status) == EntityState(state)
-
-
-ACTIVE = {"isSyncActive": True, "isMigrationActive": False, "errorState": None}
-MIGRATING = {"isSyncActive": False, "isMigrationActive": True, "errorState": None}
-HOLD = {"isSyncActive": False, "isMigrationActive": False, "errorState": None}
-ERROR = {"isSyncActive": True, "errorState": {"severity": "ERROR", "message": "x"}}
-WARN_ACTIVE = {"isSyncActive": True, "errorState": {"severity": "WARNING"}}
-WARN_HOLD = {"isSyncActive": False, "errorState": {"severity": "WARNING"}}
-
-
-@pytest.mark.parametrize(
-    ("expect", "status", "seen", "verdict"),
-    [
-        (Expect.ACTIVE, ACTIVE, False, Verdict.REACHED),
-        (Expect.ACTIVE, MIGRATING, False, Verdict.REACHED),
-        (Expect.ACTIVE, HOLD, False, Verdict.PENDING),
-        (Expect.ACTIVE, ERROR, False, Verdict.FAILED),
-        (Expect.ACTIVE, WARN_ACTIVE, False, Verdict.REACHED),
-        (Expect.ACTIVE, WARN_HOLD, False, Verdict.PENDING),
-        (Expect.ACTIVE, None, False, Verdict.PENDING),
-        (Expect.HOLD, HOLD, False, Verdict.REACHED),
-        (Expect.HOLD, ACTIVE, False, Verdict.PENDING),
-        (Expect.HOLD, MIGRATING, False, Verdict.PENDING),
-        (Expect.HOLD, ERROR, False, Verdict.FAILED),
-        (Expect.HOLD, WARN_HOLD, False, Verdict.REACHED),
-        (Expect.HOLD, None, True, Verdict.PENDING),
-        (Expect.SNAPSHOT_DONE, MIGRATING, True, Verdict.PENDING),
-        (Expect.SNAPSHOT_DONE, HOLD, True, Verdict.REACHED),
-        (Expect.SNAPSHOT_DONE, HOLD, False, Verdict.PENDING),
-        (Expect.SNAPSHOT_DONE, ACTIVE, True, Verdict.REACHED),
-        (Expect.SNAPSHOT_DONE, ERROR, True, Verdict.FAILED),
-    ],
-)
-def test_judge(expect: Expect, status: dict[str, Any] | None, seen: bool, verdict: Verdict) -> None:
-    assert judge(expect, status, snapshot_seen=seen) is verdict
+    flags = {"entityId": "e1", "isSyncActive": False, "isMigrationActive": False}
+    assert entity_state(EntityStatus.model_validate({**flags, **status})) == EntityState(state)
 
 
 CONFIGURED = [
-    {"entity": {"entityId": "e1", "groupId": "_default"}},
-    {"entity": {"entityId": "e2", "groupId": "g1"}},
-    {"entity": {"entityId": "e3", "groupId": "g1"}},
+    EntityConfig.model_validate({"entity": {"entityId": "e1", "groupId": "_default"}}),
+    EntityConfig.model_validate({"entity": {"entityId": "e2", "groupId": "g1"}}),
+    EntityConfig.model_validate({"entity": {"entityId": "e3", "groupId": "g1"}}),
 ]
 
 
@@ -221,8 +191,14 @@ def test_pipelines_list_accepts_both_shapes() -> None:
     one = [{"id": "p1"}]
     assert pipelines_list(one) == one
     assert pipelines_list({"pipelines": one}) == one
-    assert pipelines_list({}) == []
-    assert pipelines_list(None) == []
+    assert pipelines_list({"pipelines": []}) == []
+
+
+@pytest.mark.parametrize("body", [{}, None, "<html>", [None], {"pipelines": {"id": "p1"}}])
+def test_pipelines_list_refuses_other_shapes(body: Any) -> None:
+    # Read as "no pipelines", such an answer would hide that CoreHub was not understood.
+    with pytest.raises(UnusableAnswerError, match="not a list of pipelines to GET /pipelines"):
+        pipelines_list(body)
 
 
 # ------------------------------------------------------------- lost answers (re-send rule)
@@ -240,14 +216,16 @@ def st(
     migration: bool = False,
     busy: bool = False,
     error: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "entityId": "e1",
-        "isSyncActive": sync,
-        "isMigrationActive": migration,
-        "isBusy": busy,
-        "errorState": error,
-    }
+) -> EntityStatus:
+    return EntityStatus.model_validate(
+        {
+            "entityId": "e1",
+            "isSyncActive": sync,
+            "isMigrationActive": migration,
+            "isBusy": busy,
+            "errorState": error,
+        }
+    )
 
 
 ALL_STATUSES = [
@@ -302,32 +280,32 @@ TOOK, NO, PEND, UNK, ERR = (
         ("maintenance", st(sync=True), UNK),
     ],
 )
-def test_lost_answer_table(kind: str, status: dict[str, Any] | None, expected: Applied) -> None:
+def test_lost_answer_table(kind: str, status: EntityStatus | None, expected: Applied) -> None:
     assert lost_answer(kind, status) is expected
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("status", ALL_STATUSES)
-def test_lost_answer_exhaustive_properties(kind: str, status: dict[str, Any]) -> None:
+def test_lost_answer_exhaustive_properties(kind: str, status: EntityStatus) -> None:
     verdict = lost_answer(kind, status)
     in_error = entity_state(status) is EntityState.ERROR
     assert (verdict is ERR) is in_error
     if in_error:
         return
-    running = status["isSyncActive"] or status["isMigrationActive"]
+    running = status.is_sync_active or status.is_migration_active
     if kind in ("start", "stop"):
         reached = running if kind == "start" else not running
         # Never UNKNOWN: the target state is observable; re-sent only when idle elsewhere.
-        assert verdict is (TOOK if reached else PEND if status["isBusy"] else NO)
+        assert verdict is (TOOK if reached else PEND if status.is_busy else NO)
     else:
         # A running migration is the only sign of a snapshot or redo.
-        assert (verdict is TOOK) is bool(status["isMigrationActive"])
+        assert (verdict is TOOK) is status.is_migration_active
         # A snapshot is never declared "not applied": it would be sent twice.
         if kind == "one-time-snapshot":
             assert verdict is not NO
         if verdict is NO:
             assert not running
-            assert not status["isBusy"]
+            assert not status.is_busy
 
 
 def cmd(kind: str, idempotent: bool) -> Command:
@@ -405,3 +383,173 @@ def test_settle_exhaustive(applied: Applied, elapsed: float) -> None:
 )
 def test_maintenance_applied(info: dict[str, Any], enter: bool, expected: Applied) -> None:
     assert maintenance_applied(info, enter) is expected
+
+
+# ------------------------------------------------------------- the state judgement (wait)
+
+ON_HOLD, SYNCING, MIGRATING = st(), st(sync=True), st(migration=True, busy=True)
+BUSY, BUSY_SYNCING = st(busy=True), st(sync=True, busy=True)
+IN_ERROR = st(sync=True, error={"severity": "ERROR", "message": "x"})
+WARN_SYNCING = st(sync=True, error={"severity": "WARNING"})
+WARN_HOLD = st(error={"severity": "WARNING"})
+REACHED, PENDING, FAILED, NOT_STARTED = (
+    Verdict.REACHED,
+    Verdict.PENDING,
+    Verdict.FAILED,
+    Verdict.NOT_STARTED,
+)
+
+
+def verdicts(
+    expect: Expect, before: EntityStatus | None, reads: list[EntityStatus | None]
+) -> list[Verdict]:
+    """The verdict after each read, as ``wait`` folds them (``before``: read before the command)."""
+    seen = Seen().then(before)
+    out = []
+    for status in reads:
+        seen = seen.then(status)
+        out.append(judge(expect, status, seen))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("expect", "status", "verdict"),
+    [
+        # A start is done when CoreHub shows the entity running (sync, or the migration
+        # of withSnapshot); a stop when it shows it not running. Both are judged by the
+        # state alone: an entity already there needed no change.
+        (Expect.ACTIVE, SYNCING, REACHED),
+        (Expect.ACTIVE, MIGRATING, REACHED),
+        (Expect.ACTIVE, BUSY_SYNCING, REACHED),
+        (Expect.ACTIVE, ON_HOLD, PENDING),
+        (Expect.ACTIVE, BUSY, PENDING),
+        (Expect.ACTIVE, IN_ERROR, FAILED),
+        (Expect.ACTIVE, WARN_SYNCING, REACHED),
+        (Expect.ACTIVE, WARN_HOLD, PENDING),
+        (Expect.ACTIVE, None, PENDING),
+        (Expect.HOLD, ON_HOLD, REACHED),
+        (Expect.HOLD, BUSY, REACHED),
+        (Expect.HOLD, SYNCING, PENDING),
+        (Expect.HOLD, MIGRATING, PENDING),
+        (Expect.HOLD, IN_ERROR, FAILED),
+        (Expect.HOLD, WARN_HOLD, REACHED),
+        (Expect.HOLD, None, PENDING),
+    ],
+)
+@pytest.mark.parametrize("before", [None, ON_HOLD, SYNCING])
+def test_judge_start_and_stop_by_state(
+    expect: Expect, status: EntityStatus | None, verdict: Verdict, before: EntityStatus | None
+) -> None:
+    assert verdicts(expect, before, [status]) == [verdict]
+
+
+SNAP, REDO = Expect.SNAPSHOT_DONE, Expect.REDO_DONE
+
+
+@pytest.mark.parametrize(
+    ("expect", "before", "reads", "expected"),
+    [
+        # CoreHub takes the entity up, migrates, puts it down: done.
+        (SNAP, ON_HOLD, [BUSY, MIGRATING, ON_HOLD], [NOT_STARTED, PENDING, REACHED]),
+        (SNAP, ON_HOLD, [MIGRATING, ON_HOLD], [PENDING, REACHED]),
+        (SNAP, SYNCING, [MIGRATING, SYNCING], [PENDING, REACHED]),  # a group's running entity
+        (SNAP, ON_HOLD, [MIGRATING, BUSY, ON_HOLD], [PENDING, PENDING, REACHED]),
+        # Busy, then idle again: a migration shorter than the poll interval.
+        (SNAP, ON_HOLD, [BUSY, ON_HOLD], [NOT_STARTED, REACHED]),
+        # Never started: the entity stays idle (the accepted command did nothing)...
+        (SNAP, ON_HOLD, [ON_HOLD, ON_HOLD, ON_HOLD], [NOT_STARTED] * 3),
+        (SNAP, SYNCING, [SYNCING, SYNCING], [NOT_STARTED] * 2),
+        # ... or busy all along (busy before the command too: no sign of this one) ...
+        (SNAP, BUSY, [BUSY, BUSY, BUSY], [NOT_STARTED] * 3),
+        (SNAP, BUSY, [BUSY, ON_HOLD], [NOT_STARTED, NOT_STARTED]),
+        # ... or busy from the command on, but the migration never runs.
+        (SNAP, ON_HOLD, [BUSY, BUSY, BUSY], [NOT_STARTED] * 3),
+        # A migration under way before the command is not this one's...
+        (SNAP, MIGRATING, [MIGRATING, ON_HOLD], [NOT_STARTED, NOT_STARTED]),
+        # ... but a new one after it ended is.
+        (SNAP, MIGRATING, [ON_HOLD, MIGRATING, ON_HOLD], [NOT_STARTED, PENDING, REACHED]),
+        # Error fails it whenever it shows; a Warning does not.
+        (SNAP, ON_HOLD, [MIGRATING, IN_ERROR], [PENDING, FAILED]),
+        (SNAP, ON_HOLD, [IN_ERROR], [FAILED]),
+        (
+            SNAP,
+            ON_HOLD,
+            [st(migration=True, error={"severity": "WARNING"}), WARN_HOLD],
+            [PENDING, REACHED],
+        ),
+        # Not listed: nothing to judge.
+        (SNAP, None, [None, None], [PENDING, PENDING]),
+        (SNAP, None, [ON_HOLD, MIGRATING, ON_HOLD], [NOT_STARTED, PENDING, REACHED]),
+        # A redo: migration, then CDC running again.
+        (REDO, SYNCING, [MIGRATING, SYNCING], [PENDING, REACHED]),
+        (REDO, ON_HOLD, [BUSY, MIGRATING, BUSY, SYNCING], [NOT_STARTED, PENDING, PENDING, REACHED]),
+        (REDO, SYNCING, [MIGRATING, BUSY_SYNCING, SYNCING], [PENDING, PENDING, REACHED]),
+        # Running before and after, no migration seen: "already running" and "redone" look
+        # alike, so it is not done (it used to count as Active at once).
+        (REDO, SYNCING, [SYNCING, SYNCING], [NOT_STARTED] * 2),
+        (REDO, BUSY_SYNCING, [BUSY_SYNCING, SYNCING], [NOT_STARTED] * 2),
+        # Migration over but CDC not restarted yet: wait.
+        (REDO, SYNCING, [MIGRATING, ON_HOLD, ON_HOLD], [PENDING, PENDING, PENDING]),
+        (REDO, ON_HOLD, [BUSY, ON_HOLD, SYNCING], [NOT_STARTED, PENDING, REACHED]),
+        (REDO, SYNCING, [MIGRATING, IN_ERROR], [PENDING, FAILED]),
+    ],
+)
+def test_judge_snapshot_and_redo_sequences(
+    expect: Expect,
+    before: EntityStatus | None,
+    reads: list[EntityStatus | None],
+    expected: list[Verdict],
+) -> None:
+    assert verdicts(expect, before, reads) == expected
+
+
+ALPHABET: list[EntityStatus | None] = [
+    None,
+    *(
+        st(sync, migration, busy)
+        for sync in (False, True)
+        for migration in (False, True)
+        for busy in (False, True)
+    ),
+]
+
+
+def _onset(trace: list[EntityStatus]) -> bool:
+    """A migration, or CoreHub busy, that begins after a read showing it had not."""
+    return any(
+        (b.is_migration_active and not a.is_migration_active) or (b.is_busy and not a.is_busy)
+        for i, b in enumerate(trace)
+        for a in trace[:i]
+    )
+
+
+@pytest.mark.parametrize("expect", [SNAP, REDO])
+def test_judge_snapshot_and_redo_never_succeed_without_evidence(expect: Expect) -> None:
+    # Every sequence of up to three reads after any read before the command.
+    sequences: list[list[EntityStatus | None]] = [[]]
+    for n in range(3):
+        sequences += [[*seq, s] for seq in sequences if len(seq) == n for s in ALPHABET]
+    checked = 0
+    for before in ALPHABET:
+        for reads in sequences[1:]:
+            verdict = verdicts(expect, before, reads)[-1]
+            trace = [s for s in [before, *reads] if s is not None]
+            last = reads[-1]
+            if verdict is REACHED:
+                assert last is not None
+                assert _onset(trace), (before, reads)
+                assert not last.is_migration_active
+                assert not last.is_busy
+                assert last.is_sync_active or expect is SNAP
+            if not _onset(trace) and last is not None:
+                assert verdict is NOT_STARTED, (before, reads)
+            checked += 1
+    assert checked == 9 * (9 + 81 + 729)
+
+
+def test_seen_then_records_only_changes_after_a_quiet_read() -> None:
+    assert Seen().then(MIGRATING) == Seen(quiet=False, idle=False)
+    assert Seen().then(ON_HOLD).then(MIGRATING).migrated
+    assert Seen().then(ON_HOLD).then(BUSY).acted
+    assert not Seen().then(BUSY).then(BUSY).acted
+    assert Seen().then(None) == Seen()

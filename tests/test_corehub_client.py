@@ -192,7 +192,7 @@ def test_read_calls(fakehub: FakeHubControl, corehub: MakeClient) -> None:
     fakehub.configure(wrapPipelines=True)
     assert [p["id"] for p in client.pipelines()] == ["p1", "pipeline-123"]
     assert client.pipeline("p1")["name"] == "Orders"
-    assert [e["entity"]["entityId"] for e in client.entities("p1")] == ["e1", "e2", "e3", "e4"]
+    assert [e.entity_id for e in client.entities("p1")] == ["e1", "e2", "e3", "e4"]
     assert {g["groupId"] for g in client.groups("p1")} == {"_default", "g1"}
     assert set(client.entities_status("p1")) == {"e1", "e2", "e3", "e4"}
     assert "entities" in client.snapshot_status("p1")

@@ -222,9 +222,10 @@ def test_503_is_resent(fakehub: FakeHubControl, corehub: MakeClient) -> None:
     fakehub.add_fault("status", path="/commands/", status=503, count=2)
     assert execute(corehub(), task("entity_redo"), FAST_EXECUTE).ok
     assert received(fakehub, "redo") == [(503, False), (503, False), (202, True)]
-    # No state was read to decide: CoreHub cannot have acted on a 503.
+    # No state was read to decide: CoreHub cannot have acted on a 503. (The one read
+    # before the redo is what the wait compares with.)
     paths = [r["path"] for r in fakehub.requests()]
-    assert paths[1:4] == [f"{P}/redo"] * 3
+    assert paths[1:5] == ["/pipelines/p1/entities-status"] + [f"{P}/redo"] * 3
 
 
 def test_429_with_retry_after_is_resent(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cases import BAD_SPECS, spec
+from cases import BAD_SPECS, GOOD_SPECS, spec
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 
 from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import Schedule
 
 pytestmark = pytest.mark.cluster
 
@@ -50,3 +51,71 @@ def test_python_and_api_server_agree_on_a_good_spec_for_every_task_type(k8s: Cli
             k8s.create(
                 chronos_job(f"ok-{task_type}-{action}", "default", spec(task=task)), dry_run=True
             )
+
+
+@pytest.mark.parametrize(("case", "body"), GOOD_SPECS, ids=[c[0] for c in GOOD_SPECS])
+def test_api_server_accepts_good_spec_near_a_rule(
+    k8s: Client, case: str, body: dict[str, Any]
+) -> None:
+    k8s.create(chronos_job("good", "default", body), dry_run=True)
+
+
+EVERY_PROBES = [
+    "@every 1m",
+    "@every 60s",
+    "@every 60000ms",
+    "@every 60000000000ns",
+    "@every 1m0.5s",
+    "@every .5h",
+    "@every 1.h",
+    "@every +2m",
+    "@every 1h30m",
+    "@every 2562047h",
+    "@every 59s",
+    "@every 59.999999999s",
+    "@every 0",
+    "@every 0s",
+    "@every -1h",
+    "@every 1µs",
+    "@every 3600000μs",
+    "@every 5m ",
+    "@every  5m",
+    "@every 1d",
+    "@every 5",
+    "@every .s",
+    "@every",
+    "@every ",
+    "@every 1e3s",
+    "@every 0x10m",
+    "@every 9999999999999h",
+]
+
+
+def _server_accepts(k8s: Client, body: dict[str, Any]) -> bool:
+    """True if the API server takes it; False for a 422 about spec.schedule."""
+    try:
+        k8s.create(chronos_job("every", "default", body), dry_run=True)
+    except ApiError as exc:
+        if exc.status.code == 422 and "spec.schedule" in (exc.status.message or ""):
+            return False
+        raise
+    return True
+
+
+def _python_accepts(cron: str) -> bool:
+    try:
+        Schedule.model_validate({"cron": cron})
+    except ValueError:
+        return False
+    return True
+
+
+def test_the_every_floor_is_the_same_rule_in_cel_and_python(k8s: Client) -> None:
+    """The CEL expression and its Python twin give the same verdict on each probe."""
+    verdicts = {
+        cron: (_python_accepts(cron), _server_accepts(k8s, spec(schedule={"cron": cron})))
+        for cron in EVERY_PROBES
+    }
+    assert {c: v for c, v in verdicts.items() if v[0] != v[1]} == {}
+    assert verdicts["@every 1m"] == (True, True)
+    assert verdicts["@every 59s"] == (False, False)

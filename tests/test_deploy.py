@@ -33,6 +33,7 @@ from chronos.devcluster import binaries
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import GROUP, VERSION
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import ComponentSettings
 
@@ -40,10 +41,14 @@ ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "chronos"
 CRD = ROOT / "deploy" / "crd" / "chronosjobs.yaml"
 RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
+#: Cluster-scoped kinds kustomize (v5.6) does not know as such: it gives them the
+#: kustomization's namespace, which the API server ignores.
+ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 #: Every value set to a non-default, so that every setting reaches the Deployments.
 ALL_VALUES: dict[str, Any] = {
     "defaultTimeZone": "Europe/Rome",
+    "minIntervalSeconds": 120,
     "operator": {
         "namespaces": "team-*,!team-sandbox",
         "historyLimit": 30,
@@ -73,7 +78,6 @@ ALL_VALUES: dict[str, Any] = {
         "port": 8081,
         "defaultNamespace": "team-a",
         "authDisabled": False,
-        "tokenAudiences": ["https://kubernetes.default.svc"],
         "tokenCacheSeconds": 15,
         "accessCacheSeconds": 5,
         "maxPageSize": 500,
@@ -302,7 +306,7 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
                 assert parsed.lease_namespace == "chronos-leases"
                 assert parsed.runner_image_pull_policy == "Always"
             if values and isinstance(parsed, ApiSettings):
-                assert parsed.api_token_audiences == ["https://kubernetes.default.svc"]
+                assert parsed.api_token_cache_seconds == 15
                 assert parsed.api_kubeconfig is not None
         if values:
             # The Lease Role follows the Lease; the runner is bound in each listed namespace.
@@ -327,13 +331,15 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
 
 def comparable(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
     """What must not drift: kinds, names, namespaces, RBAC rules and bindings, workload
-    and Service specs. Labels, annotations and Helm's test hook are left out."""
+    and Service specs, admission policies. Labels, annotations and Helm's test hook are
+    left out."""
     out: dict[tuple[str, str, str], Any] = {}
     for o in objs:
         meta = o["metadata"]
         if (meta.get("annotations") or {}).get("helm.sh/hook") or o["kind"] == "Namespace":
             continue
-        key = (o["kind"], meta.get("namespace", ""), meta["name"])
+        namespace = "" if o["kind"] in ADMISSION_KINDS else meta.get("namespace", "")
+        key = (o["kind"], namespace, meta["name"])
         if o["kind"] in ("ClusterRole", "Role"):
             out[key] = o["rules"]
         elif o["kind"] in ("ClusterRoleBinding", "RoleBinding"):
@@ -342,7 +348,12 @@ def comparable(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
             spec = dict(o["spec"])
             spec["template"] = {"spec": o["spec"]["template"]["spec"]}
             out[key] = spec
-        elif o["kind"] in ("Service", "PodDisruptionBudget", "CustomResourceDefinition"):
+        elif o["kind"] in (
+            "Service",
+            "PodDisruptionBudget",
+            "CustomResourceDefinition",
+            *ADMISSION_KINDS,
+        ):
             out[key] = o["spec"]
         else:
             out[key] = None
@@ -441,6 +452,9 @@ def test_helm_install_creates_uniquely_named_objects(
         assert names == [f"{prefix}api", f"{prefix}operator"] + (
             [f"{prefix}runner"] if kind == "ClusterRole" else []
         ), names
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        names = sorted(n for k, n in kinds if k == kind)
+        assert names == [f"{prefix}operator-writes", f"{prefix}secret-references"], names
     for o in release.objects:  # each object exists on the server
         ns = ["-n", o["metadata"]["namespace"]] if "namespace" in o["metadata"] else []
         cluster.kubectl("get", f"{o['kind']}/{o['metadata']['name']}", *ns)
@@ -462,6 +476,7 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         cluster, token, "patch", "chronosjobs.chronos.gluesync.io", "--subresource=status", *ns
     )
     assert can_i(cluster, token, "create", "jobs.batch", *ns)
+    assert can_i(cluster, token, "delete", "jobs.batch", *ns)  # run now under Replace
     assert can_i(cluster, token, "create", "events", *ns)
     assert can_i(cluster, token, "create", "events.events.k8s.io", *ns)
     assert can_i(cluster, token, "watch", "namespaces")
@@ -471,7 +486,6 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         assert not can_i(cluster, token, verb, "secrets", "-n", release.namespace), verb
     assert not can_i(cluster, token, "delete", "chronosjobs.chronos.gluesync.io", *ns)
     assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", *ns)
-    assert not can_i(cluster, token, "delete", "jobs.batch", *ns)
     assert not can_i(cluster, token, "create", "pods", *ns)
     # Leases: only its own, only in its namespace.
     lease = release.sa("operator")
@@ -537,38 +551,41 @@ def test_runner_service_account_rbac(release: Release, cluster: Cluster, k8s: Cl
 
 
 def test_api_service_account_rbac(release: Release, cluster: Cluster, k8s: Client) -> None:
+    """The facade's ServiceAccount lists and watches ChronosJobs (its cache), nothing
+    more: callers' requests carry their own tokens, so it needs no right to act for
+    anyone, and whoever steals its token cannot impersonate, write or review tokens."""
     token = sa_token(k8s, release.namespace, release.sa("api"))
-    assert can_i(cluster, token, "create", "tokenreviews.authentication.k8s.io")
-    assert can_i(cluster, token, "create", "subjectaccessreviews.authorization.k8s.io")
-    for kind in ("users", "groups", "serviceaccounts"):
-        assert can_i(cluster, token, "impersonate", kind), kind
-    assert can_i(cluster, token, "watch", "chronosjobs.chronos.gluesync.io", "-A")
+    cj = "chronosjobs.chronos.gluesync.io"
+    assert can_i(cluster, token, "list", cj, "-A")
+    assert can_i(cluster, token, "watch", cj, "-A")
+    for kind in ("users", "groups", "serviceaccounts", "uids", "userextras/scopes"):
+        assert not can_i(cluster, token, "impersonate", kind), kind
+    assert not can_i(cluster, token, "impersonate", "groups/system:masters")
+    assert not can_i(cluster, token, "create", "tokenreviews.authentication.k8s.io")
+    assert not can_i(cluster, token, "create", "subjectaccessreviews.authorization.k8s.io")
+    for verb in ("create", "update", "patch", "delete", "get"):
+        assert not can_i(cluster, token, verb, cj, "-A"), verb
     assert not can_i(cluster, token, "list", "secrets", "-A")
     assert not can_i(cluster, token, "list", "secrets", "-n", release.namespace)
     assert not can_i(cluster, token, "create", "cronjobs.batch", "-n", release.namespace)
-    assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", "-A")
-    assert not can_i(cluster, token, "get", "chronosjobs.chronos.gluesync.io", "-A")
-    # For real: a TokenReview of the runner's token succeeds with the facade's token.
-    runner_token = sa_token(k8s, release.namespace, release.sa("runner"))
-    review = {
-        "apiVersion": "authentication.k8s.io/v1",
-        "kind": "TokenReview",
-        "spec": {"token": runner_token},
-    }
+    # For real, with the ServiceAccount's own token (TokenRequest): impersonating
+    # system:masters is refused, and so is writing a ChronosJob.
     code, out = as_token(
-        cluster,
-        token,
-        "create",
-        "--validate=false",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        input=json.dumps(review),
+        cluster, token, "--as=admin", "--as-group=system:masters", "get", "namespaces"
     )
-    assert code == 0, out
-    user = json.loads(out)["status"]["user"]["username"]
-    assert user == f"system:serviceaccount:{release.namespace}:{release.sa('runner')}"
+    assert code != 0
+    assert "cannot impersonate" in out, out
+    job = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ChronosJob",
+        "metadata": {"name": "by-the-facade", "namespace": release.namespace},
+        "spec": SPEC,
+    }
+    code, out = as_token(cluster, token, "create", "-f", "-", input=json.dumps(job))
+    assert code != 0
+    assert "forbidden" in out, out
+    code, out = as_token(cluster, token, "get", "chronosjobs", "-A", "-o", "name")
+    assert code == 0, out  # the cache's list works
 
 
 SPEC: dict[str, Any] = {
@@ -597,6 +614,9 @@ def test_the_real_operator_works_with_the_charts_service_account(
         "CHRONOS_LEASE_NAMESPACE": release.namespace,  # in a pod: its own namespace
         "CHRONOS_HOUSEKEEPING_SECONDS": "2",
     }
+    # Under the release's admission policy for the operator (test_deploy_admission.py).
+    policy = find(release.objects, "ValidatingAdmissionPolicy", release.sa("operator-writes"))
+    assert release.sa("operator") in policy["spec"]["matchConditions"][0]["expression"]
     process = OperatorProcess(kubeconfig, tmp_path, **settings)
     assert process.env["KUBECONFIG"] == str(kubeconfig)
     process.start()
@@ -669,7 +689,8 @@ def test_helm_uninstall_removes_cluster_scoped_objects(
         roles = cluster.kubectl("get", "clusterroles", "-o", "name")
         assert f"clusterrole.rbac.authorization.k8s.io/{name}-chronos-operator" in roles
         helm.run("uninstall", name, "-n", ns, "--wait", kubeconfig=cluster.kubeconfig)
-        roles = cluster.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name")
+        kinds = "clusterroles,clusterrolebindings,validatingadmissionpolicies"
+        roles = cluster.kubectl("get", f"{kinds},validatingadmissionpolicybindings", "-o", "name")
         assert f"{name}-chronos-" not in roles
         cluster.kubectl("get", "crd", "chronosjobs.chronos.gluesync.io")
     finally:
@@ -703,6 +724,8 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
         if o["kind"] in ("CustomResourceDefinition", "Namespace"):
             continue
         meta = o["metadata"]
+        if o["kind"] in ADMISSION_KINDS:
+            del meta["namespace"]
         if "namespace" in meta:
             meta["namespace"] = nsmap[meta["namespace"]]
         else:
@@ -712,6 +735,8 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
                 o["roleRef"]["name"] = f"{suffix}-{o['roleRef']['name']}"
             for subject in o["subjects"]:
                 subject["namespace"] = nsmap[subject["namespace"]]
+        if o["kind"] == "ValidatingAdmissionPolicyBinding":
+            o["spec"]["policyName"] = f"{suffix}-{o['spec']['policyName']}"
         rest.append(o)
     for ns in nsmap.values():
         k8s.create(Namespace(metadata=ObjectMeta(name=ns)))

@@ -35,7 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def runner_rbac(k8s: Client, namespace: str) -> str:
-    """The runner ServiceAccount bound to the shipped runner ClusterRole, as installed."""
+    return install_runner(k8s, namespace)
+
+
+def install_runner(k8s: Client, namespace: str) -> str:
+    """The runner ServiceAccount bound to the shipped runner ClusterRole, as installed,
+    and the CoreHub Secret "hub" (admin/admin)."""
     role = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
     k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
     k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=namespace)))

@@ -146,6 +146,78 @@ def test_fault_counts_and_matching(fakehub: FakeHubControl, api: Client) -> None
     assert fakehub.faults() == []
 
 
+def test_combined_faults_on_one_route_each_fire_as_configured(
+    fakehub: FakeHubControl, api: Client
+) -> None:
+    # The 503 answers the first request, so the 502 (and the HTML page) must not be
+    # used up by it: each fires on a later request, in the order they were added.
+    fakehub.add_fault("status", path="/entities-status$", status=503)
+    fakehub.add_fault("status", path="/entities-status$", status=502, count=2)
+    fakehub.add_fault("answer", path="/entities-status$")
+    got = [api.get("/pipelines/p1/entities-status").status_code for _ in range(5)]
+    assert got == [503, 502, 502, 200, 200]
+    assert [f["count"] for f in fakehub.faults()] == [0, 0, 0]
+    faults = [r["fault"] for r in fakehub.requests() if r["path"].endswith("/entities-status")]
+    assert faults == ["status", "status", "status", "answer", None]
+
+
+def test_fault_kept_from_acting_by_a_drop_is_not_used_up(
+    fakehub: FakeHubControl, api: Client
+) -> None:
+    # A drop before the request is handled and an "apply, then drop" after it: the first
+    # request is dropped unapplied, the second applied and dropped, the third answered.
+    fakehub.configure(delays={"activate": 0.0})
+    fakehub.add_fault("drop", path="/commands/")
+    fakehub.add_fault("drop", path="/commands/", after=True)
+    fakehub.add_fault("latency", path="/commands/", seconds=0.2, count=1)
+    for _ in range(2):
+        with pytest.raises(RemoteProtocolError):
+            api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"})
+    started = time.monotonic()
+    assert api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"}).is_success
+    assert [(c["status"], c["fault"], c["applied"]) for c in fakehub.commands()] == [
+        (None, "drop", False),
+        (None, "drop", True),
+        (200, None, True),
+    ]
+    # The latency (added last) acted on the second request, before the after-drop.
+    assert time.monotonic() - started < 0.2
+    assert [f["count"] for f in fakehub.faults()] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "content_type", "body"),
+    [
+        ({}, 200, "text/html; charset=utf-8", b"<!DOCTYPE html>"),
+        ({"text": "oops", "contentType": "text/plain", "status": 201}, 201, "text/plain", b"oops"),
+        ({"json": [None]}, 200, "application/json", b"[null]"),
+        ({"json": None}, 200, "application/json", b"null"),
+        ({"json": {"message": "hi"}}, 200, "application/json", b'{"message": "hi"}'),
+    ],
+)
+def test_answer_fault(
+    fakehub: FakeHubControl,
+    api: Client,
+    fault: dict[str, Any],
+    status: int,
+    content_type: str,
+    body: bytes,
+) -> None:
+    fakehub.add_fault("answer", path="/entities$", **fault)
+    r = api.get("/pipelines/p1/entities")
+    assert (r.status_code, r.headers["Content-Type"]) == (status, content_type)
+    assert r.content.startswith(body)
+    assert api.get("/pipelines/p1/entities").json()[0]["entity"]["entityId"] == "e1"
+
+
+def test_answer_fault_after_a_command_applies_it(fakehub: FakeHubControl, api: Client) -> None:
+    fakehub.configure(delays={"activate": 0.0})
+    fakehub.add_fault("answer", path="/commands/", after=True)
+    r = api.post("/pipelines/p1/commands/sync/start", params={"entity": "e1"})
+    assert r.text.startswith("<!DOCTYPE html>")
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is True
+
+
 def test_fault_forever_with_retry_after(fakehub: FakeHubControl, api: Client) -> None:
     fakehub.add_fault("status", path="/pipelines$", status=429, retryAfter=7, count=None)
     for _ in range(3):
@@ -231,6 +303,8 @@ def test_bad_control_requests(fakehub: FakeHubControl) -> None:
         assert http.post("/_fake/faults", json={"kind": "drop", "path": "("}).status_code == 400
         after_stuck = {"kind": "stuck", "after": True}
         assert http.post("/_fake/faults", json=after_stuck).status_code == 400
+        both = {"kind": "answer", "text": "x", "json": []}
+        assert http.post("/_fake/faults", json=both).status_code == 400
         assert http.put("/_fake/config", json={"delays": {"warp": 1}}).status_code == 400
         assert http.get("/_fake/nothing").status_code == 404
 

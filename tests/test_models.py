@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 import yaml
-from cases import BAD_SPECS, spec
+from cases import BAD_SPECS, GOOD_SPECS, spec
 from pydantic import ValidationError
 
 from chronos.models import ChronosJobSpec
+from chronos.models.chronosjob import ChronosJobStatus, RunRecord, Schedule
 from chronos.models.crd import build_crd, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,92 @@ def test_bad_spec_is_rejected_naming_the_field(case: str, body: dict[str, Any], 
     with pytest.raises(ValidationError) as info:
         ChronosJobSpec.model_validate(body)
     assert field.rsplit(".", 1)[-1] in str(info.value), case
+
+
+@pytest.mark.parametrize(("case", "body"), GOOD_SPECS, ids=[c[0] for c in GOOD_SPECS])
+def test_good_spec_near_a_rule_is_accepted(case: str, body: dict[str, Any]) -> None:
+    ChronosJobSpec.model_validate(body)
+
+
+@pytest.mark.parametrize(
+    ("cron", "accepted"),
+    [
+        ("@every 1m", True),
+        ("@every 60s", True),
+        ("@every 60000ms", True),
+        ("@every 1m0.5s", True),
+        ("@every .5h", True),
+        ("@every +2m", True),
+        ("@every 2562047h", True),
+        ("@every 59s", False),
+        ("@every 59.999999999s", False),
+        ("@every 0", False),
+        ("@every -1h", False),
+        ("@every 1µs", False),
+        ("@every 5m ", False),
+        ("@every 5m\n", False),
+        ("@every  5m", False),
+        ("@every 1d", False),
+        ("@every 9999999999999h", False),
+    ],
+)
+def test_every_floor(cron: str, accepted: bool) -> None:
+    if accepted:
+        assert Schedule.model_validate({"cron": cron}).cron == cron
+    else:
+        with pytest.raises(ValidationError, match="@every needs a positive duration"):
+            Schedule.model_validate({"cron": cron})
+
+
+def test_control_character_errors_say_what_is_wrong() -> None:
+    with pytest.raises(ValidationError) as info:
+        ChronosJobSpec.model_validate(spec(task={"type": "pipeline_start", "pipelineId": "a\x00"}))
+    (error,) = info.value.errors()
+    assert error["loc"] == ("task", "pipelineId")
+    assert "control characters" in error["msg"]
+
+
+def test_duplicates_are_named_with_their_index() -> None:
+    body = spec(task={"type": "group_start", "pipelineId": "p", "groupIds": ["a", "b", "a"]})
+    with pytest.raises(ValidationError) as info:
+        ChronosJobSpec.model_validate(body)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("task", "groupIds")
+    assert "duplicate value 'a' at index 2" in error["msg"]
+
+
+def test_status_from_the_api_server_still_parses_under_strict_types() -> None:
+    """Strictness is about numbers and booleans: times and enums arrive as JSON strings."""
+    status = ChronosJobStatus.model_validate(
+        {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Reconciled",
+                    "lastTransitionTime": "2026-11-23T10:00:00Z",
+                }
+            ],
+            "lastScheduleTime": "2026-11-23T10:00:00Z",
+            "history": [
+                {
+                    "runId": "j-1",
+                    "trigger": "run-now",
+                    "result": "failed",
+                    "startTime": "2026-11-23T10:00:00+01:00",
+                    "durationSeconds": 3,
+                }
+            ],
+        }
+    )
+    assert status.history is not None
+    assert status.history[0].start_time is not None
+    assert status.history[0].start_time.utcoffset() is not None
+    assert status.history[0].duration_seconds == 3
+    with pytest.raises(ValidationError):
+        RunRecord.model_validate({"runId": "j", "trigger": "schedule", "result": "x"})
+    with pytest.raises(ValidationError):
+        ChronosJobSpec.model_validate(spec(concurrencyPolicy="forbid"))
 
 
 def test_good_specs_are_accepted_with_defaults() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -12,7 +13,7 @@ from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Event, Secret
+from lightkube.resources.core_v1 import Event, Secret, ServiceAccount
 from lightkube.types import PatchType
 from support import wait_for
 
@@ -24,8 +25,12 @@ from chronos.kube import ChronosJobResource
 pytestmark = pytest.mark.cluster
 
 
+RUNNER_ACCOUNT = "chronos-runner"
+
+
 @pytest.fixture
-def ns(k8s: Client, namespace: str) -> str:
+def bare_ns(k8s: Client, namespace: str) -> str:
+    """A namespace with the CoreHub Secret but no runner ServiceAccount."""
     k8s.create(
         Secret(
             metadata=ObjectMeta(name=COREHUB_SECRET, namespace=namespace),
@@ -33,6 +38,13 @@ def ns(k8s: Client, namespace: str) -> str:
         )
     )
     return namespace
+
+
+@pytest.fixture
+def ns(k8s: Client, bare_ns: str) -> str:
+    """A namespace set up for runs: the CoreHub Secret and the runner ServiceAccount."""
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name=RUNNER_ACCOUNT, namespace=bare_ns)))
+    return bare_ns
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
@@ -68,12 +80,16 @@ def cronjob(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
     return obj
 
 
-def ready(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+def ready(k8s: Client, ns: str, name: str, kind: str = "Ready") -> dict[str, Any] | None:
     status = get_cr(k8s, ns, name).get("status") or {}
     for cond in status.get("conditions") or []:
-        if cond["type"] == "Ready":
+        if cond["type"] == kind:
             return dict(cond)
     return None
+
+
+def blocked(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+    return ready(k8s, ns, name, "RunsBlocked")
 
 
 def test_lifecycle_create_update_disable_delete(
@@ -200,7 +216,9 @@ def test_invalid_spec_reports_condition_and_event_then_recovers(
 
 
 def test_run_now_creates_one_job_per_token(operator: OperatorProcess, k8s: Client, ns: str) -> None:
-    create(k8s, ns, "manual", spec())
+    # Allow: no node runs these Jobs here, so the first stays active (Forbid would refuse
+    # the second run; tests/test_run_now.py covers that).
+    create(k8s, ns, "manual", spec(concurrencyPolicy="Allow"))
     wait_for(lambda: cronjob(k8s, ns, "manual"), what="the CronJob")
 
     def annotate(values: dict[str, str]) -> None:
@@ -237,12 +255,18 @@ def test_run_now_creates_one_job_per_token(operator: OperatorProcess, k8s: Clien
     served = json.loads(
         get_cr(k8s, ns, "manual")["metadata"]["annotations"][c.RUN_NOW_DONE_ANNOTATION]
     )
-    assert served[:2] == ["token-b", "token-a"]
+    assert set(served) == {"token-b", "token-a"}
 
 
-def test_job_failing_by_deadline_is_recorded(
-    operator: OperatorProcess, k8s: Client, ns: str
+def test_job_failing_by_deadline_without_a_pod_is_recorded(
+    operator: OperatorProcess, k8s: Client, bare_ns: str
 ) -> None:
+    """The Job hits its deadline before it ever had a pod (no runner ServiceAccount), so
+    no runner could report it: the operator records it, saying why it never launched.
+
+    (In a namespace set up for runs, a node agent left by earlier tests would run the
+    pod and the runner would race the Job's deadline to report first.)"""
+    ns = bare_ns
     create(k8s, ns, "slow", spec(timeoutSeconds=2))
     wait_for(lambda: cronjob(k8s, ns, "slow"), what="the CronJob")
     k8s.patch(
@@ -259,7 +283,8 @@ def test_job_failing_by_deadline_is_recorded(
     )
     entry = history[0]
     assert entry["result"] == "failed"
-    assert entry["reason"] == "DeadlineExceeded"
+    assert entry["reason"] == "FailedLaunch"
+    assert "serviceaccount" in entry["message"]
     assert entry["trigger"] == "run-now"
     assert entry["reportedBy"] == "operator"
     assert entry["runId"].startswith("slow-now-")
@@ -365,8 +390,109 @@ def test_slot_skipped_under_forbid_is_recorded_as_missed(
     )
     assert missed[0]["reason"] == "ConcurrencyForbid"
     assert missed[0]["reportedBy"] == "operator"
+    wait_for(
+        lambda: [e for e in k8s.list(Event, namespace=ns) if e.reason == "MissedRun"],
+        what="a MissedRun Event (posted from housekeeping, outside Kopf's handlers)",
+    )
     slot = datetime.fromisoformat(missed[0]["scheduledTime"])
     assert slot.second == 0
     assert [
         j for j in k8s.list(Job, namespace=ns) if j.metadata and j.metadata.name != "busy-blocker"
     ] == []
+
+
+def test_missing_runner_account_blocks_runs_records_the_failed_launch_and_clears(
+    operator: OperatorProcess, k8s: Client, bare_ns: str
+) -> None:
+    """Without the runner ServiceAccount the Job controller cannot create a pod (the
+    ServiceAccount admission plugin refuses it) and retries for ever."""
+    ns = bare_ns
+    create(k8s, ns, "orphan", spec())
+    cond = wait_for(
+        lambda: (b := blocked(k8s, ns, "orphan")) and b["status"] == "True" and b,
+        what="RunsBlocked=True",
+    )
+    assert cond["reason"] == "RunnerServiceAccountMissing"
+    assert f"ServiceAccount {RUNNER_ACCOUNT} does not exist in namespace {ns}" in cond["message"]
+    assert (ready(k8s, ns, "orphan") or {}).get("status") == "True"  # the CronJob is there
+
+    k8s.patch(
+        ChronosJobResource,
+        "orphan",
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "go"}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    history = wait_for(
+        lambda: (get_cr(k8s, ns, "orphan").get("status") or {}).get("history"),
+        timeout=60,
+        what="the failed launch in the history",
+    )
+    entry = history[0]
+    assert (entry["result"], entry["reason"], entry["reportedBy"]) == (
+        "failed",
+        "FailedLaunch",
+        "operator",
+    )
+    assert f'serviceaccount "{RUNNER_ACCOUNT}" not found' in entry["message"]
+    assert entry["trigger"] == "run-now"
+    # The Job is gone, so it can neither start hours later nor block the next slot.
+    wait_for(
+        lambda: (
+            not [
+                j
+                for j in k8s.list(Job, namespace=ns)
+                if j.metadata and j.metadata.name == entry["runId"]
+            ]
+        ),
+        what="the stuck Job to be deleted",
+    )
+    wait_for(
+        lambda: [e for e in k8s.list(Event, namespace=ns) if e.reason == "FailedLaunch"],
+        what="a FailedLaunch Event on the ChronosJob",
+    )
+
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name=RUNNER_ACCOUNT, namespace=ns)))
+    cleared = wait_for(
+        lambda: (b := blocked(k8s, ns, "orphan")) and b["status"] == "False" and b,
+        what="RunsBlocked to clear once the ServiceAccount exists",
+    )
+    assert cleared["reason"] == "RunsCanStart"
+
+
+def test_a_schedule_that_never_fires_is_flagged(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    create(k8s, ns, "leap", spec(schedule={"cron": "0 0 30 2 *"}))
+    cond = wait_for(
+        lambda: (b := blocked(k8s, ns, "leap")) and b["status"] == "True" and b,
+        what="RunsBlocked=True",
+    )
+    assert cond["reason"] == "NeverFires"
+    assert "never fires" in cond["message"]
+    assert get_cr(k8s, ns, "leap")["status"]["nextRunTimes"] == []
+    assert (ready(k8s, ns, "leap") or {}).get("status") == "True"
+    # A schedule that fires clears it.
+    patch_spec(k8s, ns, "leap", {"schedule": {"cron": "0 0 29 2 *"}})
+    wait_for(
+        lambda: (b := blocked(k8s, ns, "leap")) and b["status"] == "False",
+        what="RunsBlocked to clear",
+    )
+
+
+def test_a_schedule_below_the_minimum_interval_is_refused(
+    start_operator: Callable[..., OperatorProcess], k8s: Client, solo_namespace: str
+) -> None:
+    start_operator(CHRONOS_MIN_INTERVAL_SECONDS="300")
+    ns = solo_namespace
+    create(k8s, ns, "chatty", spec(schedule={"cron": "*/2 * * * *"}))
+    cond = wait_for(
+        lambda: (r := ready(k8s, ns, "chatty")) and r["status"] == "False" and r,
+        what="Ready=False",
+    )
+    assert cond["reason"] == "ScheduleTooFrequent"
+    assert cond["message"].startswith("spec.schedule.cron: runs can come 2m apart")
+    assert cronjob(k8s, ns, "chatty") is None
+    patch_spec(k8s, ns, "chatty", {"schedule": {"cron": "*/5 * * * *"}})
+    wait_for(lambda: (r := ready(k8s, ns, "chatty")) and r["status"] == "True", what="recovery")
+    assert cronjob(k8s, ns, "chatty") is not None

@@ -92,3 +92,26 @@ def test_one_replica_acts_and_a_standby_takes_over(
     assert took_over < 6 + 2 + 3, took_over
     print(f"\nfailover: leader after {took_over:.1f}s, first reconcile after {reconciled:.1f}s")
     assert k8s.get(ChronosJobResource, "after", namespace=ns)
+
+
+def test_sigterm_stops_the_leader_within_two_seconds_and_releases_the_lease(
+    start_operator: Callable[..., OperatorProcess], k8s: Client, solo_namespace: str
+) -> None:
+    ns = solo_namespace
+    operator = start_operator()
+    create(k8s, ns, "busy", spec())
+    # Kopf has started (its watchers and our housekeeping loop run) once it reconciles.
+    wait_for(lambda: cronjob(k8s, ns, "busy"), what="the operator to reconcile")
+    wait_for(lambda: counter(operator, "chronos_operator_leader") == 1, what="leadership")
+    assert operator.proc is not None
+    sent = time.monotonic()
+    operator.proc.send_signal(signal.SIGTERM)
+    code = operator.proc.wait(timeout=30)
+    took = time.monotonic() - sent
+    # Kopf's own SIGTERM path waited 5 s for "hung" tasks (our stop flag's waiter and the
+    # housekeeping loop) before cancelling them: `make down` had to wait for it.
+    assert took < 2, f"took {took:.1f}s: " + operator.log_path.read_text()[-3000:]
+    assert code == 0, operator.log_path.read_text()[-2000:]
+    lease = k8s.get(Lease, operator.env["CHRONOS_LEASE_NAME"], namespace="default")
+    assert lease.spec is not None
+    assert lease.spec.holderIdentity is None  # released: a standby can take over at once

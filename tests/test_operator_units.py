@@ -73,10 +73,14 @@ def test_short_names_are_kept_and_altered_names_do_not_collide() -> None:
     assert naming.cronjob_name(long_a) != naming.cronjob_name(long_b)
 
 
-def test_run_now_job_names_depend_on_the_token_only() -> None:
-    assert naming.run_now_job_name("orders", "t1") == naming.run_now_job_name("orders", "t1")
-    assert naming.run_now_job_name("orders", "t1") != naming.run_now_job_name("orders", "t2")
-    assert len(naming.run_now_job_name("y" * 253, "t")) <= 63
+def test_run_now_job_names_depend_on_the_token_and_when_it_was_accepted() -> None:
+    at, later = "2025-01-01T00:00:00.000001Z", "2025-01-02T00:00:00.000001Z"
+    name = naming.run_now_job_name
+    assert name("orders", "t1", at) == name("orders", "t1", at)
+    assert name("orders", "t1", at) != name("orders", "t2", at)
+    # The same key accepted again (after the served window) is another run, another name.
+    assert name("orders", "t1", at) != name("orders", "t1", later)
+    assert len(name("y" * 253, "t", at)) <= 63
 
 
 # ------------------------------------------------------------------------ cronjob
@@ -175,8 +179,9 @@ def test_missing_corehub_configuration_is_a_config_error(cfg: dict[str, Any], fi
 def test_run_now_job_copies_the_template_and_marks_the_trigger() -> None:
     cj = cronjob()
     cj["metadata"]["uid"] = "cj-uid"
-    job = run_now_job(cj, chronosjob="orders", token="abc")
-    assert job["metadata"]["name"] == naming.run_now_job_name("orders", "abc")
+    at = "2025-01-01T00:00:00.000001Z"
+    job = run_now_job(cj, chronosjob="orders", token="abc", requested_at=at)
+    assert job["metadata"]["name"] == naming.run_now_job_name("orders", "abc", at)
     assert job["metadata"]["annotations"][c.TRIGGER_ANNOTATION] == "run-now"
     assert job["metadata"]["annotations"][c.RUN_NOW_TOKEN_ANNOTATION] == "abc"
     assert job["metadata"]["annotations"][c.CHRONOSJOB_ANNOTATION] == "orders"
@@ -395,3 +400,128 @@ def test_runner_pod_overrides_from_the_environment_are_checked(
     monkeypatch.setenv("CHRONOS_RUNNER_POD_OVERRIDES", '{"securityContext": {}}')
     with pytest.raises(SettingsError, match=r"CHRONOS_RUNNER_POD_OVERRIDES.*securityContext"):
         OperatorSettings.from_env()
+
+
+# ------------------------------------------------------- blocked runs, failed launches
+
+
+def test_a_schedule_closer_than_the_minimum_is_rejected_with_a_reason() -> None:
+    cr = {"metadata": {"name": "x", "namespace": "ns", "uid": "u"}}
+    body = spec(schedule={"cron": "*/2 * * * *"}).model_dump(mode="json", exclude_none=True)
+    desired_state({**cr, "spec": body}, settings())  # the default minimum is one minute
+    with pytest.raises(RejectedError) as info:
+        desired_state({**cr, "spec": body}, settings(min_interval_seconds=300))
+    assert info.value.reason == "ScheduleTooFrequent"
+    assert info.value.message.startswith("spec.schedule.cron: runs can come 2m apart")
+
+
+def test_runs_blocked_names_each_cause_and_clears() -> None:
+    def blocked(blockers: status_mod.Blockers, conditions: Any = None) -> dict[str, Any]:
+        found = status_mod.condition(
+            status_mod.blocked_condition(
+                conditions, blockers, cron="0 0 30 2 *", namespace="ns", generation=2, now=NOW
+            ),
+            status_mod.RUNS_BLOCKED,
+        )
+        assert found is not None
+        return found
+
+    clear = blocked(status_mod.Blockers())
+    assert (clear["status"], clear["reason"]) == ("False", "RunsCanStart")
+    account = blocked(status_mod.Blockers(missing_account="chronos-runner"))
+    assert (account["status"], account["reason"]) == ("True", "RunnerServiceAccountMissing")
+    assert "ServiceAccount chronos-runner does not exist in namespace ns" in account["message"]
+    both = blocked(status_mod.Blockers(never_fires=True, missing_account="chronos-runner"))
+    assert (both["status"], both["reason"]) == ("True", "NeverFires")
+    assert "0 0 30 2 * never fires" in both["message"]
+    assert "chronos-runner" in both["message"]
+
+
+def test_reconciled_status_keeps_ready_and_reports_blockers() -> None:
+    patch = status_mod.reconciled(
+        {},
+        generation=1,
+        schedule=resolve_schedule(spec(schedule={"cron": "0 0 30 2 *"}), "UTC"),
+        cronjob="orders",
+        enabled=True,
+        now=NOW,
+        namespace="ns",
+        blockers=status_mod.Blockers(never_fires=True),
+    )
+    ready = status_mod.condition(patch["conditions"], status_mod.READY)
+    blocked = status_mod.condition(patch["conditions"], status_mod.RUNS_BLOCKED)
+    assert ready is not None
+    assert ready["status"] == "True"
+    assert blocked is not None
+    assert (blocked["status"], blocked["reason"]) == ("True", "NeverFires")
+    assert patch["nextRunTimes"] == []
+
+
+FAILED_CREATE = {
+    "reason": "FailedCreate",
+    "lastTimestamp": "2026-11-23T09:59:00Z",
+    "message": 'Error creating: pods "orders-1-" is forbidden: error looking up service '
+    'account ns/chronos-runner: serviceaccount "chronos-runner" not found',
+}
+
+
+def pending_job(created: datetime, **status: Any) -> dict[str, Any]:
+    j = job("orders-1", ready=0, terminating=0, uncountedTerminatedPods={}, **status)
+    j["metadata"]["creationTimestamp"] = created.isoformat()
+    j["metadata"]["annotations"] = {c.SCHEDULED_TIMESTAMP_ANNOTATION: "2026-11-23T09:58:00Z"}
+    return j
+
+
+def test_a_job_that_cannot_create_its_pod_becomes_a_failed_launch() -> None:
+    grace = timedelta(seconds=90)
+    overdue = pending_job(NOW - timedelta(minutes=2))
+    assert runs.launch_overdue(overdue, now=NOW, grace=grace)
+    record = runs.failed_launch(overdue, [FAILED_CREATE], now=NOW, grace=grace)
+    assert record is not None
+    assert (record.run_id, record.result, record.reason, record.reported_by) == (
+        "orders-1",
+        "failed",
+        "FailedLaunch",
+        "operator",
+    )
+    assert record.message is not None
+    assert 'serviceaccount "chronos-runner" not found' in record.message
+    assert record.scheduled_time == datetime(2026, 11, 23, 9, 58, tzinfo=UTC)
+    # Not yet: within the grace period, with a pod, or without a FailedCreate Event.
+    young = pending_job(NOW - timedelta(seconds=30))
+    assert runs.failed_launch(young, [FAILED_CREATE], now=NOW, grace=grace) is None
+    running = pending_job(NOW - timedelta(minutes=2), active=1)
+    assert not runs.launch_overdue(running, now=NOW, grace=grace)
+    assert runs.failed_launch(running, [FAILED_CREATE], now=NOW, grace=grace) is None
+    assert runs.failed_launch(overdue, [], now=NOW, grace=grace) is None
+
+
+def test_a_launch_failure_message_never_carries_url_credentials() -> None:
+    leaky = {**FAILED_CREATE, "message": "denied: env COREHUB_URL=https://admin:s3cret@hub:1717/"}
+    record = runs.failed_launch(
+        pending_job(NOW - timedelta(minutes=5)), [leaky], now=NOW, grace=timedelta(0)
+    )
+    assert record is not None
+    assert record.message is not None
+    assert "s3cret" not in record.message
+    assert "https://***@hub:1717/" in record.message
+
+
+def test_a_job_ended_by_its_deadline_before_any_pod_is_a_failed_launch() -> None:
+    ended = pending_job(
+        NOW - timedelta(minutes=2),
+        conditions=[{**failed("DeadlineExceeded"), "lastTransitionTime": "2026-11-23T10:00:05Z"}],
+    )
+    assert runs.failed_without_pods(ended)
+    record = runs.unreported_run(ended, [], [], [FAILED_CREATE])
+    assert record is not None
+    assert (record.result, record.reason) == ("failed", "FailedLaunch")
+    # Without the Event (or once a pod failed) the Job's own reason stands.
+    plain = runs.unreported_run(ended, [], [])
+    assert plain is not None
+    assert plain.reason == "DeadlineExceeded"
+    ran = {**ended, "status": {**ended["status"], "failed": 1}}
+    assert not runs.failed_without_pods(ran)
+    ran_record = runs.unreported_run(ran, [], [], [FAILED_CREATE])
+    assert ran_record is not None
+    assert ran_record.reason == "DeadlineExceeded"

@@ -163,3 +163,116 @@ def test_insecure_skip_verify(fakehub_tls: FakeHubControl, run_runner: RunRunner
     tls = [line for line in result.lines if line["step"] == "tls"]
     assert len(tls) == 1
     assert tls[0]["level"] == "warning"
+
+
+# ------------------------------------------- success only on evidence; unusable answers
+
+#: Each case below must end well before this deadline (not by running into it).
+DEADLINE = 30.0
+SNAPSHOT_E1 = {"type": "entity_snapshot", "pipelineId": "p1", "entityIds": ["e1"]}
+
+
+def final_line(result: Any) -> dict[str, Any]:
+    return next(line for line in result.lines if line["step"] == "result")
+
+
+def run_quick(run_runner: RunRunner, url: str, task: dict[str, Any], **settings: str) -> Any:
+    env = runner_env(
+        url,
+        task,
+        **{
+            contract.ENV_TIMEOUT_SECONDS: f"{DEADLINE:g}",
+            "CHRONOS_COREHUB_MIGRATION_START_TIMEOUT_SECONDS": "1",
+            **settings,
+        },
+    )
+    result = run_runner(env)
+    assert result.termination is not None, result.stdout + result.stderr
+    # Well before the deadline: the outcome is known, not waited out.
+    assert result.termination["durationSeconds"] < DEADLINE / 3, result.termination
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def test_snapshot_whose_migration_never_starts_is_a_timeout_not_success(
+    fakehub: FakeHubControl, run_runner: RunRunner
+) -> None:
+    # The outside tester's case: entity busy, migration not active, and it stays so.
+    fakehub.set_entity("p1", "e1", isBusy=True)
+    fakehub.add_fault("stuck", path="one-time-snapshot$")
+    result = run_quick(run_runner, fakehub.url, SNAPSHOT_E1)
+    assert result.returncode == 5
+    assert result.termination["reason"] == "Timeout"
+    assert result.termination["result"] == "failed"
+    entity = result.termination["entities"][0]
+    assert entity["result"] == "failed"
+    assert entity["message"].startswith("migration never started: CoreHub accepted ")
+    assert "e1: CoreHub busy with it, no migration" in entity["message"]
+    assert "migration never started" in final_line(result)["message"]
+    assert [c["path"].rsplit("/", 1)[-1] for c in fakehub.commands()] == [
+        "stop",
+        "one-time-snapshot",
+    ]
+
+
+def test_redo_of_a_running_entity_that_never_migrates(
+    fakehub: FakeHubControl, run_runner: RunRunner
+) -> None:
+    # It used to be "redo done" at once: the entity was running before and after.
+    fakehub.set_entity("p1", "e1", isSyncActive=True)
+    fakehub.add_fault("stuck", path="/redo$")
+    task = {"type": "entity_redo", "pipelineId": "p1", "entityIds": ["e1"]}
+    result = run_quick(run_runner, fakehub.url, task)
+    assert (result.returncode, result.termination["reason"]) == (5, "Timeout")
+    assert "migration never started" in result.termination["message"]
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        {"type": "group_start", "pipelineId": "p1", "groupIds": ["g1"]},
+        {"type": "pipeline_snapshot", "pipelineId": "p1"},
+    ],
+)
+def test_entity_list_answered_with_html_is_unusable_and_sends_nothing(
+    fakehub: FakeHubControl, run_runner: RunRunner, task: dict[str, Any]
+) -> None:
+    # It used to be "group has no entities", exit 0, after CoreHub accepted the command.
+    fakehub.add_fault("answer", path="^/pipelines/p1/entities$", count=None)
+    result = run_quick(run_runner, fakehub.url, task)
+    assert result.returncode == 8
+    assert result.termination["reason"] == "UnusableAnswer"
+    assert (
+        "CoreHub answered something that is not a list of entities to GET /pipelines/p1/entities"
+        in result.termination["message"]
+    )
+    assert "<!DOCTYPE html>" in result.termination["message"]
+    assert fakehub.commands() == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "quoted"),
+    [
+        ({"kind": "answer"}, "<!DOCTYPE html>"),
+        ({"kind": "answer", "json": [None]}, "[null]"),
+        ({"kind": "answer", "json": {"message": "try later"}}, '{"message": "try later"}'),
+    ],
+)
+def test_entity_status_that_is_not_entity_status_fails_fast(
+    fakehub: FakeHubControl, run_runner: RunRunner, fault: dict[str, Any], quoted: str
+) -> None:
+    # HTML used to be polled until the deadline and blamed on the entity (Timeout);
+    # [null] and {"message"} ended as InternalError from a TypeError/AttributeError.
+    fakehub.add_fault(path="/entities-status$", count=None, **fault)
+    result = run_quick(run_runner, fakehub.url, START_E1)
+    assert result.returncode == 8
+    assert result.termination["reason"] == "UnusableAnswer"
+    message = result.termination["message"]
+    assert (
+        "CoreHub answered something that is not entity status to "
+        "GET /pipelines/p1/entities-status" in message
+    )
+    assert quoted in message
+    assert final_line(result)["exitCode"] == 8
+    # The start was sent once (CoreHub acted on it); nothing was re-sent.
+    assert len(fakehub.commands()) == 1

@@ -18,6 +18,7 @@ from chronos.corehub import (
     TargetResult,
     TaskOutcome,
     TaskRejectedError,
+    UnusableAnswerError,
 )
 from chronos.models.chronosjob import MAX_HISTORY, RunRecord, RunResult, RunTrigger
 from chronos.models.history import prepend_run
@@ -40,11 +41,27 @@ T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
         (CoreHubTimeoutError("slow", deadline_exceeded=False), ExitCode.TIMEOUT),
         (CoreHubUnreachableError("down"), ExitCode.COREHUB_UNREACHABLE),
         (EntityErrorStateError("err"), ExitCode.ENTITY_ERROR),
+        (UnusableAnswerError("html"), ExitCode.UNUSABLE_ANSWER),
         (ValueError("bug"), ExitCode.INTERNAL_ERROR),
     ],
 )
 def test_exit_code_for(error: BaseException | None, code: ExitCode) -> None:
     assert exit_code_for(error) is code
+
+
+def test_exit_codes_keep_their_meaning() -> None:
+    # Others (the operator, alerts, scripts) read these numbers: add, never renumber.
+    assert {c.name: int(c) for c in ExitCode} == {
+        "SUCCESS": 0,
+        "INTERNAL_ERROR": 1,
+        "CONFIGURATION_ERROR": 2,
+        "AUTHENTICATION_FAILED": 3,
+        "TASK_REJECTED": 4,
+        "TIMEOUT": 5,
+        "COREHUB_UNREACHABLE": 6,
+        "ENTITY_ERROR": 7,
+        "UNUSABLE_ANSWER": 8,
+    }
 
 
 def test_exit_codes_are_documented() -> None:

@@ -13,7 +13,10 @@ from chronos.models.chronosjob import GROUP
 
 #: On a ChronosJob: any new value asks for one immediate run (at most one per value).
 RUN_NOW_ANNOTATION: Final = f"{GROUP}/run-now"
-#: On the ChronosJob: the run-now tokens already served, newest first (JSON list).
+#: On a ChronosJob: run-now requests not served yet, ``{token: requestedAt}`` (JSON);
+#: written by the REST facade, emptied by the operator (see ``chronos.runnow``).
+RUN_NOW_PENDING_ANNOTATION: Final = f"{GROUP}/run-now-pending"
+#: On the ChronosJob: the run-now tokens already served, ``{token: servedAt}`` (JSON).
 RUN_NOW_DONE_ANNOTATION: Final = f"{GROUP}/run-now-done"
 #: On Jobs and their pod templates: "schedule" or "run-now" (absent means "schedule").
 TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"

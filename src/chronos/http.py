@@ -7,6 +7,7 @@ keeps the name swappable in this single place.
 
 from httpx2 import (
     AsyncClient,
+    Auth,
     Client,
     ConnectError,
     ConnectTimeout,
@@ -23,6 +24,7 @@ from httpx2 import (
 
 __all__ = [
     "AsyncClient",
+    "Auth",
     "Client",
     "ConnectError",
     "ConnectTimeout",

@@ -12,9 +12,10 @@ import difflib
 import os
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chronos.models.chronosjob import MIN_EVERY_SECONDS
 from chronos.schedule import validate_time_zone
 
 PREFIX = "CHRONOS_"
@@ -60,3 +61,19 @@ class ComponentSettings(BaseSettings):
                 for e in exc.errors()
             )
             raise SettingsError(problems) from None
+
+
+class ScheduleSettings(ComponentSettings):
+    """What the operator and the REST facade both enforce: one variable, one meaning."""
+
+    min_interval_seconds: int = Field(
+        default=MIN_EVERY_SECONDS,
+        ge=MIN_EVERY_SECONDS,
+        le=86400,
+        description=(
+            "Shortest time allowed between two runs of a schedule (`@every 30s`, "
+            "`*/5 * * * *` …). The REST facade rejects a closer schedule with 422, the "
+            "operator marks it Ready=False (ScheduleTooFrequent). At least 60: the CRD "
+            "itself refuses `@every` below one minute."
+        ),
+    )

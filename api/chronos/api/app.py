@@ -10,14 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
 
 from chronos import kube
 from chronos.api import errors
-from chronos.api.auth import Authenticator, Authorizer, install_impersonation
+from chronos.api.auth import Authenticator, Authorizer, caller_client
 from chronos.api.cache import JobCache
 from chronos.api.deps import Components
+from chronos.api.docs import docs_router
 from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.routes import health_router, jobs_router, schedule_router
@@ -31,36 +30,39 @@ The Chronos REST job API over ChronosJob resources.
 
 Job ids are the ChronosJobs' names (strings, not the integers of the original Chronos).
 Every route under `/api` needs `Authorization: Bearer <Kubernetes token>`; the facade
-acts as the caller, so Kubernetes RBAC on `chronosjobs.chronos.gluesync.io` decides.
+checks the caller's RBAC on `chronosjobs.chronos.gluesync.io` first and forwards the
+caller's own token to Kubernetes for every call made for them.
 """
 
 
 def _build(settings: ApiSettings, metrics: Metrics) -> Components:
+    # The facade's own credentials serve only the shared cache's list and watch (and,
+    # with auth off, everything); calls for a caller carry the caller's token.
     own = kube.async_client(settings.api_kubeconfig)
-    as_caller = kube.async_client(settings.api_kubeconfig)
-    install_impersonation(as_caller, required=not settings.api_auth_disabled)
+    auth_off = settings.api_auth_disabled
+    as_caller = own if auth_off else caller_client(settings.api_kubeconfig)
     zone = settings.default_time_zone
+    min_interval = settings.min_interval_seconds
 
     def render(obj: dict[str, Any], now: datetime) -> tuple[dict[str, Any], float]:
-        return job_view(obj, zone, now)
+        return job_view(obj, zone, now, min_interval)
 
     cache = JobCache(own, render)
-    auth_off = settings.api_auth_disabled
-    authorizer = None if auth_off else Authorizer(own, settings.api_access_cache_seconds)
-    authenticator = (
-        None
-        if auth_off
-        else Authenticator(own, settings.api_token_cache_seconds, settings.api_token_audiences)
-    )
+    authorizer = None if auth_off else Authorizer(as_caller, settings.api_access_cache_seconds)
+    authenticator = None if auth_off else Authenticator(as_caller, settings.api_token_cache_seconds)
     return Components(
         settings=settings,
         own=own,
         as_caller=as_caller,
         cache=cache,
         jobs=JobService(
-            cache=cache, client=as_caller, authorizer=authorizer, default_time_zone=zone
+            cache=cache,
+            client=as_caller,
+            authorizer=authorizer,
+            default_time_zone=zone,
+            min_interval_seconds=min_interval,
         ),
-        schedules=ScheduleService(zone),
+        schedules=ScheduleService(zone, min_interval),
         authenticator=authenticator,
         metrics=metrics,
     )
@@ -89,14 +91,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
             with suppress(asyncio.CancelledError):
                 await watcher
             await components.own.aclose()
-            await components.as_caller.aclose()
+            if components.as_caller is not components.own:
+                await components.as_caller.aclose()
 
     app = FastAPI(
         title="Chronos API",
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # chronos.api.docs serves it, without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -106,10 +109,28 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(schedule_router)
     app.include_router(health_router)
-
-    @app.get("/api/docs", include_in_schema=False)
-    async def api_docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Chronos API - Swagger UI")
+    app.include_router(docs_router)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_page_limits(
+                get_openapi_schema(), settings.api_max_page_size
+            )
+        return app.openapi_schema
+
+    get_openapi_schema = app.openapi
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def document_page_limits(schema: dict[str, Any], maximum: int) -> dict[str, Any]:
+    """State the configured CHRONOS_API_MAX_PAGE_SIZE as every ``limit``'s maximum
+    (the routes are declared before any settings exist)."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and parameter.get("name") == "limit":
+                    parameter["schema"]["maximum"] = maximum
+    return schema

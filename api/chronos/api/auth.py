@@ -1,27 +1,36 @@
-"""Who is calling: TokenReview, SubjectAccessReview and impersonation.
+"""Who is calling and what they may do, asked of Kubernetes with the caller's OWN token.
 
-The facade authenticates each bearer token with a TokenReview and then acts *as the
-caller*: reads are checked with a SubjectAccessReview before the cache answers, writes
-go to the API server with ``Impersonate-User`` / ``Impersonate-Group`` headers, so
-Kubernetes RBAC decides everything. Verdicts are cached briefly (settings).
+The facade holds no right to act for anyone. Every Kubernetes call made for a caller
+(who they are, what they may do, writes, cache-miss reads) goes out on a client that
+has the API server's URL and CA but no credentials of its own; :class:`CallerTokenAuth`
+puts the bearer token of the caller set with :func:`acting_as` on each request and
+refuses to send one without a caller (fail closed). So Kubernetes authenticates and
+authorizes the caller directly, as it does for kubectl, and a stolen facade token can
+only list and watch ChronosJobs (the shared cache).
+
+Identity comes from a SelfSubjectReview and access from SelfSubjectAccessReviews, both
+made with the caller's token: the facade needs neither TokenReview nor
+SubjectAccessReview rights. Verdicts are cached briefly by a hash of the token (never
+the token itself), see docs/api.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.models.authentication_v1 import TokenReviewSpec
-from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
-from lightkube.resources.authentication_v1 import TokenReview
-from lightkube.resources.authorization_v1 import SubjectAccessReview
+from lightkube import ApiError, AsyncClient
+from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
+from lightkube.resources.authentication_v1 import SelfSubjectReview
+from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 
+from chronos import http, kube
 from chronos.models.chronosjob import GROUP, PLURAL
 
 #: Bound on each verdict cache; when full it is emptied (a burst of new tokens).
@@ -35,62 +44,48 @@ class Identity:
     uid: str | None = None
 
 
-#: Used for every request while CHRONOS_API_AUTH_DISABLED is true.
-DEVELOPER = Identity("chronos-api:auth-disabled")
-
-_caller: ContextVar[Identity | None] = ContextVar("chronos_api_caller", default=None)
+_caller_token: ContextVar[str | None] = ContextVar("chronos_api_caller_token", default=None)
 
 
-class _Request(Protocol):
-    headers: Any
+def token_key(token: str) -> str:
+    """What the verdict caches are keyed by: a digest, so no token sits in memory twice."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @contextmanager
-def acting_as(identity: Identity | None) -> Iterator[None]:
-    """Kubernetes calls made inside impersonate ``identity`` (None: no impersonation)."""
-    token = _caller.set(identity)
+def acting_as(token: str | None) -> Iterator[None]:
+    """Calls made inside on a :func:`caller_client` carry ``token`` (None: no caller)."""
+    reset = _caller_token.set(token)
     try:
         yield
     finally:
-        _caller.reset(token)
+        _caller_token.reset(reset)
 
 
-class NotImpersonatingError(RuntimeError):
+class NoCallerError(RuntimeError):
     pass
 
 
-def impersonate_hook(required: bool) -> Any:
-    """An httpx request hook adding Impersonate-* headers for the current caller.
+class CallerTokenAuth(http.Auth):
+    """Authorization: Bearer <the current caller's token>, or no request at all."""
 
-    With ``required`` a request without a caller fails instead of going out with the
-    facade's own rights.
+    def auth_flow(self, request: http.Request) -> Generator[http.Request, http.Response, None]:
+        token = _caller_token.get()
+        if not token:
+            raise NoCallerError("Kubernetes call for a caller made without a caller's token")
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
+
+
+def caller_client(kubeconfig: Path | None) -> AsyncClient:
+    """A client of the facade's API server that sends only the caller's token.
+
+    lightkube exposes no per-request headers, so the auth goes on its httpx client
+    (which was built without credentials, so there is nothing else to send).
     """
-
-    async def hook(request: _Request) -> None:
-        identity = _caller.get()
-        if identity is None:
-            if required:
-                raise NotImpersonatingError("Kubernetes call without a caller to impersonate")
-            return
-        items = [
-            (k, v)
-            for k, v in request.headers.multi_items()
-            if not k.lower().startswith("impersonate-")
-        ]
-        items.append(("Impersonate-User", identity.username))
-        items += [("Impersonate-Group", g) for g in identity.groups]
-        request.headers = type(request.headers)(items)
-
-    return hook
-
-
-def install_impersonation(client: AsyncClient, *, required: bool) -> None:
-    """Make ``client`` impersonate the caller set with :func:`acting_as`.
-
-    lightkube exposes no per-request headers, so the hook goes on its httpx client.
-    """
-    http = client._client._client
-    http.event_hooks["request"].append(impersonate_hook(required))
+    client = kube.credential_free_async_client(kubeconfig)
+    client._client._client.auth = CallerTokenAuth()
+    return client
 
 
 class _TtlCache:
@@ -111,58 +106,64 @@ class _TtlCache:
 
 
 class Authenticator:
-    """Bearer token -> Identity, by TokenReview (as the facade)."""
+    """Bearer token -> Identity, by a SelfSubjectReview made with that token.
 
-    def __init__(self, client: AsyncClient, ttl: float, audiences: list[str]) -> None:
+    The identity only names the caller in messages; access is decided per token.
+    """
+
+    def __init__(self, client: AsyncClient, ttl: float) -> None:
         self._client = client
         self._cache = _TtlCache(ttl)
-        self._audiences = audiences or None
 
     async def identify(self, token: str) -> Identity | None:
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = token_key(token)
         hit, cached = self._cache.get(key)
         if hit:
             return cached  # type: ignore[no-any-return]
-        review = TokenReview(spec=TokenReviewSpec(token=token, audiences=self._audiences))
-        with acting_as(None):
-            result = await self._client.create(review)
-        status = result.status
         identity: Identity | None = None
-        if status is not None and status.authenticated and status.user is not None:
-            user = status.user
-            identity = Identity(
-                username=user.username or "",
-                groups=tuple(user.groups or ()),
-                uid=user.uid,
-            )
+        try:
+            with acting_as(token):
+                result = await self._client.create(SelfSubjectReview())
+        except ApiError as exc:
+            if exc.status.code != 401:
+                raise
+        else:
+            user = result.status.userInfo if result.status else None
+            if user is not None:
+                identity = Identity(
+                    username=user.username or "", groups=tuple(user.groups or ()), uid=user.uid
+                )
         # Failures are remembered briefly too, so a bad token cannot flood the API server.
         self._cache.put(key, identity, None if identity else min(self._cache.ttl, 5.0))
         return identity
 
 
 class Authorizer:
-    """May ``identity`` ``verb`` chronosjobs in ``namespace``? By SubjectAccessReview."""
+    """May the holder of a token ``verb`` chronosjobs in a namespace (or one of them)?
+
+    By SelfSubjectAccessReview with that token: Kubernetes answers for the token's own
+    user, groups and extras, and the facade needs no right to ask about others.
+    """
 
     def __init__(self, client: AsyncClient, ttl: float) -> None:
         self._client = client
         self._cache = _TtlCache(ttl)
 
-    async def allowed(self, identity: Identity, verb: str, namespace: str) -> tuple[bool, str]:
-        key = (identity, verb, namespace)
+    async def allowed(
+        self, token: str, verb: str, namespace: str, name: str | None = None
+    ) -> tuple[bool, str]:
+        key = (token_key(token), verb, namespace, name)
         hit, cached = self._cache.get(key)
         if hit:
             return cached  # type: ignore[no-any-return]
-        review = SubjectAccessReview(
-            spec=SubjectAccessReviewSpec(
-                user=identity.username,
-                groups=list(identity.groups),
-                uid=identity.uid,
+        review = SelfSubjectAccessReview(
+            spec=SelfSubjectAccessReviewSpec(
                 resourceAttributes=ResourceAttributes(
-                    group=GROUP, resource=PLURAL, verb=verb, namespace=namespace
-                ),
+                    group=GROUP, resource=PLURAL, verb=verb, namespace=namespace, name=name
+                )
             )
         )
-        with acting_as(None):
+        with acting_as(token):
             result = await self._client.create(review)
         status = result.status
         verdict = (

@@ -1,9 +1,10 @@
-"""FastAPI dependencies: the app's components, the caller, the namespace."""
+"""FastAPI dependencies: the app's components, the caller, the namespace, and the
+caller's right to the route (checked before the body, the cache or the API server)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,6 +24,7 @@ class Components:
 
     settings: ApiSettings
     own: AsyncClient
+    #: Sends each caller's own token (auth on); the facade's own client when auth is off.
     as_caller: AsyncClient
     cache: JobCache
     jobs: JobService
@@ -63,7 +65,7 @@ async def caller(
             "the bearer token is not valid (unknown, expired or revoked)",
             headers=_UNAUTHORIZED,
         )
-    return Caller(identity)
+    return Caller(identity, credentials.credentials)
 
 
 def namespace(
@@ -83,3 +85,20 @@ def namespace(
 Parts = Annotated[Components, Depends(components)]
 CallerDep = Annotated[Caller, Depends(caller)]
 Namespace = Annotated[str, Depends(namespace)]
+
+
+def allowed(*verbs: str) -> Any:
+    """A dependency giving the caller once RBAC lets them do each of ``verbs`` to
+    chronosjobs in the namespace (to the job of the path, if any).
+
+    FastAPI solves it before it validates the body or runs the route, so a caller
+    without the right gets the same 403 whatever the body and whether the job exists.
+    """
+
+    async def check(request: Request, parts: Parts, who: CallerDep, namespace: Namespace) -> Caller:
+        job_id = request.path_params.get("job_id")
+        for verb in verbs:
+            await parts.jobs.authorize(who, verb, namespace, job_id)
+        return who
+
+    return Depends(check)

@@ -7,20 +7,28 @@ schedule engine; this module only translates the paths they report (``task.entit
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from lightkube import ApiError
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from chronos.models.rules import SpecRuleError
 from chronos.schedule import ScheduleError
 
 log = logging.getLogger(__name__)
+
+#: Deepest JSON nesting a request body may have (the deepest valid body has 3 levels).
+MAX_BODY_DEPTH = 16
 
 #: ChronosJob spec paths (camelCase, below ``spec``) -> request fields (snake_case).
 SPEC_TO_REQUEST: dict[tuple[str, ...], str] = {
@@ -119,6 +127,83 @@ def kube_problem(exc: ApiError) -> ProblemError:
     return ProblemError(502, f"Kubernetes API server error: {message}")
 
 
+# ------------------------------------------------------------------- request bodies
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _bad_json(reason: str) -> json.JSONDecodeError:
+    # FastAPI turns a JSONDecodeError from Request.json() into a 422 (any other error
+    # into a bare 400), and ``on_invalid_request`` reports it as the field "body";
+    # position -1 says "no position" to it.
+    return json.JSONDecodeError(reason, "", -1)
+
+
+class JsonBodyRequest(Request):
+    """A request whose JSON body must be UTF-8 and at most MAX_BODY_DEPTH deep."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            raw = await self.body()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _bad_json(f"the body is not UTF-8 (byte {exc.start})") from None
+            try:
+                parsed = json.loads(text)
+            except RecursionError:
+                parsed = None
+                deep = True
+            else:
+                deep = _depth_exceeds(parsed, MAX_BODY_DEPTH)
+            if deep:
+                raise _bad_json(f"the body is nested more than {MAX_BODY_DEPTH} levels deep")
+            self._json = parsed
+        return self._json
+
+
+class JsonBodyRoute(APIRoute):
+    """Routes that read their body with :class:`JsonBodyRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def with_json_body(request: Request) -> Response:
+            return await handler(JsonBodyRequest(request.scope, request.receive))
+
+        return with_json_body
+
+
+#: Methods probed for the Allow header of a 405.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (Starlette names only the
+    methods of the first route that matched the path): each is probed through the
+    routes' public ``matches``, which also sees into included routers."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
 def install(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -128,10 +213,22 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, ApiError)
         return _problem_response(kube_problem(exc))
 
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            exc.headers = {**(exc.headers or {}), "Allow": _allowed_methods(request)}
+        return await http_exception_handler(request, exc)
+
     async def on_invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         found = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                cause = (err.get("ctx") or {}).get("error") or "decode error"
+                pos = err["loc"][-1]
+                at = f" (at character {pos})" if isinstance(pos, int) and pos >= 0 else ""
+                found.append(("body", f"not valid JSON: {cause}{at}"))
+                continue
             loc = list(err.get("loc", ()))
             if loc and loc[0] in ("body", "query", "path", "header"):
                 loc = loc[1:]
@@ -143,3 +240,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(HTTPException, on_http_error)

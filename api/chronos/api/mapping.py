@@ -6,18 +6,20 @@ Nothing here decides whether a value is valid: requests become a camelCase spec 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import secrets
 import string
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.models.chronosjob import ChronosJobSpec, Schedule
-from chronos.models.resolve import effective_cron, resolve_schedule
+from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, Schedule
+from chronos.models.resolve import NEVER_FIRES_MESSAGE, effective_cron, resolve_schedule
 from chronos.schedule import ScheduleError
 
 #: Ids stay short enough for every name the operator derives from them.
@@ -40,10 +42,64 @@ class RequestShapeError(ValueError):
 # ------------------------------------------------------------------------------- ids
 
 
+#: Letters that Unicode does not decompose to Latin: Greek (ELOT 743) and Cyrillic
+#: (a simple scientific-style table), lower case. Accents go by NFKD first.
+_TRANSLITERATION = str.maketrans(
+    {
+        **dict(zip("αβγδεζηικλμνξοπρστυφως", "abgdeziiklmnxoprstyfos", strict=True)),
+        **{"θ": "th", "χ": "ch", "ψ": "ps"},
+        **dict(zip("абвгдезиклмнопрстуфцыэі", "abvgdeziklmnoprstufcyei", strict=True)),
+        **{
+            "ж": "zh",
+            "\N{CYRILLIC SMALL LETTER HA}": "kh",
+            "ч": "ch",
+            "ш": "sh",
+            "щ": "shch",
+            "ъ": "",
+            "ь": "",
+        },
+        **{"ю": "yu", "я": "ya", "є": "ye", "ґ": "g"},
+        **{"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ð": "d", "þ": "th", "ł": "l"},
+    }
+)
+#: Syllabic scripts whose Unicode character names end in the syllable's romanisation
+#: ("HIRAGANA LETTER KA", "HANGUL SYLLABLE HAN").
+_SYLLABARIES = ("HIRAGANA LETTER ", "KATAKANA LETTER ", "HANGUL SYLLABLE ")
+
+
+def _latin(char: str) -> str:
+    if char.isascii():
+        return char
+    named = unicodedata.name(char, "")
+    if named.startswith(_SYLLABARIES):
+        return named.rsplit(" ", 1)[-1].lower()
+    return "".join(c for c in unicodedata.normalize("NFKD", char) if c.isascii())
+
+
+def _lettered(char: str) -> bool:
+    """A letter or digit that carries meaning (not a mark or a length sign like ー)."""
+    return unicodedata.category(char) in ("Lu", "Ll", "Lt", "Lo", "Nd", "Nl", "No")
+
+
 def slugify(name: str) -> str:
-    """A DNS-label id stem from a free-text name: "Monday Job!" -> "monday-job"."""
-    stem = _NOT_ALNUM.sub("-", name.lower())[:ID_STEM_MAX].strip("-")
-    return stem or "job"
+    """A DNS-label id stem from a free-text name: "Monday Job!" -> "monday-job".
+
+    Accented, Greek and Cyrillic letters and Japanese kana and Korean syllables are
+    transliterated ("Αθήνα" -> "athina", "Отчёт" -> "otchet"). A name with letters that
+    have no Latin form (Chinese, Arabic, ...) gets a short digest of itself added, so
+    that its id is stable and differs from other such names ("日报" -> "job-21087896").
+    """
+    # NFKD first, so that accented Greek and Cyrillic letters meet the table bare;
+    # NFC after, so that kana and Hangul syllables are whole again for _latin.
+    text = unicodedata.normalize("NFKD", name.lower()).translate(_TRANSLITERATION)
+    text = unicodedata.normalize("NFC", text)
+    latin = "".join(_latin(c) for c in text)
+    lost = any(_lettered(c) and not _latin(c) for c in text)
+    stem = _NOT_ALNUM.sub("-", latin)[:ID_STEM_MAX].strip("-")
+    if not lost:
+        return stem or "job"
+    digest = hashlib.sha256(unicodedata.normalize("NFC", name).encode()).hexdigest()[:8]
+    return f"{(stem or 'job')[: ID_STEM_MAX - len(digest) - 1].strip('-')}-{digest}"
 
 
 def with_suffix(stem: str) -> str:
@@ -70,7 +126,9 @@ def _friendly(schedule: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     days = schedule.get("days_of_week")
     if days is not None:
-        out["daysOfWeek"] = [d.lower() if isinstance(d, str) else d for d in days]
+        # Chronos took the days as a set; the ChronosJob refuses a day listed twice.
+        lowered = [d.lower() if isinstance(d, str) else d for d in days]
+        out["daysOfWeek"] = [d for i, d in enumerate(lowered) if d not in lowered[:i]]
     for key in ("hour", "minute"):
         if schedule.get(key) is not None:
             out[key] = schedule[key]
@@ -203,8 +261,31 @@ def _when(record: dict[str, Any], *keys: str) -> str | None:
     return None
 
 
+def _status_message(
+    conditions: list[dict[str, Any]], warning: str | None
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The Ready condition, and what most needs saying about the job.
+
+    Ready=False says why the operator refused the spec; otherwise a RunsBlocked=True
+    condition (no runner ServiceAccount, a schedule that never fires) or the warning
+    computed here (so a job just created says it at once) comes before Ready's message.
+    """
+    by_type = {c.get("type"): c for c in conditions if isinstance(c, dict)}
+    ready, blocked = by_type.get("Ready"), by_type.get("RunsBlocked")
+    if ready is not None and ready.get("status") == "False":
+        return ready, ready.get("message")
+    if blocked is not None and blocked.get("status") == "True":
+        return ready, blocked.get("message")
+    if warning is not None:
+        return ready, warning
+    return ready, ready.get("message") if ready else None
+
+
 def job_view(
-    obj: dict[str, Any], default_time_zone: str, now: datetime
+    obj: dict[str, Any],
+    default_time_zone: str,
+    now: datetime,
+    min_interval_seconds: int = MIN_EVERY_SECONDS,
 ) -> tuple[dict[str, Any], float]:
     """The Chronos view of a ChronosJob and the time (epoch s) until which it holds.
 
@@ -222,23 +303,27 @@ def job_view(
     cron: str | None = schedule.get("cron") if is_cron else status.get("cron")
     description: str | None = status.get("description")
     next_runs: list[datetime] = []
+    warning: str | None = None
     try:
         resolved = resolve_schedule(
-            ChronosJobSpec.model_validate(spec), spec.get("timeZone") or zone
+            ChronosJobSpec.model_validate(spec), spec.get("timeZone") or zone, min_interval_seconds
         )
     except (ValidationError, ScheduleError, ValueError):
         pass
     else:
         cron, description = resolved.cron, resolved.description
-        if enabled:
-            next_runs = resolved.next_runs(now, NEXT_RUNS)
+        next_runs = resolved.next_runs(now, NEXT_RUNS)
+        if not next_runs:
+            warning = NEVER_FIRES_MESSAGE.format(cron=resolved.cron)
+        if not enabled:
+            next_runs = []
     valid_until = next_runs[0].timestamp() if next_runs else math.inf
 
     runs = _runs(status)
     last = runs[0] if runs else None
     success = next((r for r in runs if r.get("result") == "succeeded"), None)
     failure = next((r for r in runs if r.get("result") in ("failed", "missed")), None)
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    ready, status_message = _status_message(status.get("conditions") or [], warning)
     annotations = metadata.get("annotations") or {}
 
     view: dict[str, Any] = {
@@ -278,7 +363,7 @@ def job_view(
         "next_run": rfc3339(next_runs[0]) if next_runs else None,
         "next_run_times": [rfc3339(t) for t in next_runs],
         "ready": None if ready is None else ready.get("status") == "True",
-        "status_message": ready.get("message") if ready else None,
+        "status_message": status_message,
         "resource_version": metadata.get("resourceVersion") or "",
         "run_now_token": annotations.get(RUN_NOW_ANNOTATION),
     }

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chronos.api.cache import Entry
-from chronos.api.deps import CallerDep, Namespace, Parts
-from chronos.api.errors import ProblemError
+from chronos.api.deps import CallerDep, Namespace, Parts, allowed
+from chronos.api.errors import JsonBodyRoute, ProblemError
 from chronos.api.schemas import (
     ErrorOut,
     HistoryOut,
@@ -22,21 +22,42 @@ from chronos.api.schemas import (
     PreviewOut,
     RunNowOut,
     StatusIn,
+    TaskTypeFilter,
 )
-from chronos.api.services import etag
+from chronos.api.services import IDEMPOTENCY_KEY, Caller, etag
 
 JSON = "application/json"
 
-_errors: dict[int | str, dict[str, Any]] = {
+_token: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No or invalid bearer token."},
-    403: {"model": ErrorOut, "description": "Kubernetes RBAC denies the caller."},
     422: {"model": ErrorOut, "description": "Invalid input; names the field and the reason."},
+    502: {"model": ErrorOut, "description": "The Kubernetes API server failed (5xx)."},
+}
+_errors: dict[int | str, dict[str, Any]] = {
+    **_token,
+    403: {
+        "model": ErrorOut,
+        "description": "Kubernetes RBAC denies the caller (checked first: the same answer "
+        "whether the job exists or not).",
+    },
 }
 _one = {**_errors, 404: {"model": ErrorOut, "description": "No such job."}}
 _write = {
     **_one,
+    400: {"model": ErrorOut, "description": "The Kubernetes API server rejected the request."},
     409: {"model": ErrorOut, "description": "Conflicting concurrent change."},
     412: {"model": ErrorOut, "description": "If-Match does not match the current ETag."},
+}
+
+_run = {
+    **_one,
+    400: _write[400],
+    409: {
+        "model": ErrorOut,
+        "description": "concurrencyPolicy Forbid and a run is active or waiting to start "
+        "(names the run).",
+    },
+    429: {"model": ErrorOut, "description": "Too many run-now requests are waiting."},
 }
 
 IfMatch = Annotated[
@@ -44,10 +65,19 @@ IfMatch = Annotated[
     Header(description="ETag from a previous read; the write fails with 412 if it changed."),
 ]
 Skip = Annotated[int, Query(ge=0, description="Items to skip.")]
+#: Its documented maximum is CHRONOS_API_MAX_PAGE_SIZE (``chronos.api.app``).
 Limit = Annotated[int, Query(ge=1, description="Most items to return.")]
 
-jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-schedule_router = APIRouter(prefix="/api/schedule", tags=["schedule"])
+# Each route's caller, once RBAC allows the verbs docs/api.md states for it.
+Lister = Annotated[Caller, allowed("list")]
+Creator = Annotated[Caller, allowed("create")]
+Reader = Annotated[Caller, allowed("get")]
+Updater = Annotated[Caller, allowed("get", "patch")]
+Patcher = Annotated[Caller, allowed("patch")]
+Deleter = Annotated[Caller, allowed("delete")]
+
+jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs"], route_class=JsonBodyRoute)
+schedule_router = APIRouter(prefix="/api/schedule", tags=["schedule"], route_class=JsonBodyRoute)
 health_router = APIRouter(tags=["operations"])
 
 
@@ -75,11 +105,11 @@ def _limit(parts: Parts, limit: int) -> None:
 @jobs_router.get("/", response_model=JobList, include_in_schema=False)
 async def list_jobs(
     parts: Parts,
-    caller: CallerDep,
+    caller: Lister,
     namespace: Namespace,
     skip: Skip = 0,
     limit: Limit = 100,
-    task_type: Annotated[str | None, Query(description="Only this task type.")] = None,
+    task_type: Annotated[TaskTypeFilter, Query(description="Only this task type.")] = None,
     enabled: Annotated[bool | None, Query(description="Only enabled or disabled.")] = None,
 ) -> Response:
     _limit(parts, limit)
@@ -94,17 +124,22 @@ async def list_jobs(
 )
 @jobs_router.post("/", status_code=201, response_model=JobOut, include_in_schema=False)
 async def create_job(
-    parts: Parts, caller: CallerDep, namespace: Namespace, body: JobCreate
+    parts: Parts, caller: Creator, namespace: Namespace, body: JobCreate
 ) -> Response:
     entry = await parts.jobs.create(caller, namespace, body)
     location = f"/api/jobs/{entry.obj['metadata']['name']}?namespace={namespace}"
     return _job(entry, 201, Location=location)
 
 
-@jobs_router.get("/{job_id}", response_model=JobOut, responses=_one, summary="Get a job")
+@jobs_router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses={**_one, 304: {"description": "Not modified: If-None-Match lists the ETag."}},
+    summary="Get a job",
+)
 async def get_job(
     parts: Parts,
-    caller: CallerDep,
+    caller: Reader,
     namespace: Namespace,
     job_id: str,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -121,7 +156,7 @@ async def get_job(
 )
 async def update_job(
     parts: Parts,
-    caller: CallerDep,
+    caller: Updater,
     namespace: Namespace,
     job_id: str,
     body: JobUpdate,
@@ -132,7 +167,7 @@ async def update_job(
 
 @jobs_router.delete("/{job_id}", status_code=204, responses=_write, summary="Delete a job")
 async def delete_job(
-    parts: Parts, caller: CallerDep, namespace: Namespace, job_id: str, if_match: IfMatch = None
+    parts: Parts, caller: Deleter, namespace: Namespace, job_id: str, if_match: IfMatch = None
 ) -> Response:
     await parts.jobs.delete(caller, namespace, job_id, if_match)
     return Response(status_code=204)
@@ -143,7 +178,7 @@ async def delete_job(
 )
 async def set_status(
     parts: Parts,
-    caller: CallerDep,
+    caller: Patcher,
     namespace: Namespace,
     job_id: str,
     body: StatusIn,
@@ -153,16 +188,20 @@ async def set_status(
 
 
 @jobs_router.post(
-    "/{job_id}/run", response_model=RunNowOut, responses=_one, summary="Run a job now"
+    "/{job_id}/run", response_model=RunNowOut, responses=_run, summary="Run a job now"
 )
 async def run_now(
     parts: Parts,
-    caller: CallerDep,
+    caller: Patcher,
     namespace: Namespace,
     job_id: str,
     idempotency_key: Annotated[
         str | None,
-        Header(description="Retrying with the same key never starts a second run."),
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY.pattern,
+            description="Retrying with the same key never starts a second run.",
+        ),
     ] = None,
 ) -> JSONResponse:
     return JSONResponse(await parts.jobs.run_now(caller, namespace, job_id, idempotency_key))
@@ -173,7 +212,7 @@ async def run_now(
 )
 async def history(
     parts: Parts,
-    caller: CallerDep,
+    caller: Reader,
     namespace: Namespace,
     job_id: str,
     skip: Skip = 0,
@@ -187,7 +226,7 @@ async def history(
 
 
 @schedule_router.post(
-    "/preview", response_model=PreviewOut, responses=_errors, summary="Preview a schedule"
+    "/preview", response_model=PreviewOut, responses=_token, summary="Preview a schedule"
 )
 async def preview(parts: Parts, caller: CallerDep, body: PreviewIn) -> JSONResponse:
     return JSONResponse(parts.schedules.preview(body))

@@ -1,21 +1,51 @@
 """Request and response bodies of the Chronos REST API (snake_case, as Chronos clients send).
 
-Request models check JSON *types* only. Every rule about values (ranges, task types,
+Request models check JSON *types* only, strictly as the Kubernetes API would: ``"8"`` is
+not an integer and ``"yes"`` not a boolean. Every rule about values (ranges, task types,
 which ids a task needs, schedule forms, time zones) belongs to ``ChronosJobSpec`` and
 the schedule engine; the services build the spec and report their errors, so the REST
-facade, the CRD and the operator always agree (see ``chronos.api.errors``).
+facade, the CRD and the operator always agree (see ``chronos.api.errors``). The OpenAPI
+document shows the model's bounds (read from the model) so that it states what is
+enforced.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from chronos.models.chronosjob import SnapshotWriteMethod, TaskType, Weekday
+from chronos.models.chronosjob import Schedule, SnapshotWriteMethod, TaskType, Weekday
 
 TASK_TYPE_VALUES: list[JsonValue] = [t.value for t in TaskType]
 TASK_TYPE_VALUES += [t.value.upper() for t in TaskType]
+
+
+def _known_task_type(value: str | None) -> str | None:
+    if value is not None and value not in TASK_TYPE_VALUES:
+        known = ", ".join(t.value for t in TaskType)
+        raise ValueError(f"unknown task type; one of {known} (lower or upper case)")
+    return value
+
+
+#: The ``?task_type=`` filter of the list: a known task type, else a 422 naming it.
+TaskTypeFilter = Annotated[
+    str | None,
+    AfterValidator(_known_task_type),
+    Field(json_schema_extra={"enum": TASK_TYPE_VALUES}),
+]
+
+
+def _bounds(model: type[BaseModel], name: str) -> dict[str, JsonValue]:
+    """The numeric bounds of a model field as JSON Schema (documented, not re-checked)."""
+    out: dict[str, JsonValue] = {}
+    for meta in model.model_fields[name].metadata:
+        for attr, key in (("ge", "minimum"), ("le", "maximum")):
+            value = getattr(meta, attr, None)
+            if isinstance(value, int):
+                out[key] = value
+    return out
+
 
 #: Fields a GET returns that a client may send back unchanged in a PUT (they are ignored).
 READ_ONLY_FIELDS = frozenset(
@@ -42,7 +72,7 @@ READ_ONLY_FIELDS = frozenset(
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ScheduleIn(_Body):
@@ -53,8 +83,12 @@ class ScheduleIn(_Body):
         description="monday ... sunday, each at most once; empty or absent means every day.",
         json_schema_extra={"items": {"type": "string", "enum": [d.value for d in Weekday]}},
     )
-    hour: int | None = Field(default=None, description="0-23")
-    minute: int | None = Field(default=None, description="0-59")
+    hour: int | None = Field(
+        default=None, description="0-23", json_schema_extra=_bounds(Schedule, "hour")
+    )
+    minute: int | None = Field(
+        default=None, description="0-59", json_schema_extra=_bounds(Schedule, "minute")
+    )
 
 
 class _JobFields(_Body):

@@ -1,19 +1,21 @@
 """The logic behind the routes: jobs over ChronosJobs, run now, history, preview.
 
-Reads come from the watch-backed cache after a SubjectAccessReview for the caller;
-writes go to the API server as the caller (impersonation) and their responses are put
-in the cache, so the caller's next read sees them. Every value rule is the model's or
-the schedule engine's: :func:`validate_spec` builds ``ChronosJobSpec`` and resolves
-its schedule, and ``chronos.api.errors`` maps their errors to request fields.
+The routes authorize the caller (:meth:`JobService.authorize`, a SelfSubjectAccessReview
+with the caller's token) before calling anything here, so nothing below is reached, and
+nothing looked up, for a caller without the right. Reads come from the watch-backed
+cache; writes (and cache-miss reads) go to the API server with the caller's own token
+and their responses are put in the cache, so the caller's next read sees them. Every
+value rule is the model's or the schedule engine's: :func:`validate_spec` builds
+``ChronosJobSpec`` and resolves its schedule, and ``chronos.api.errors`` maps their
+errors to request fields.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -22,6 +24,7 @@ from lightkube import ApiError, AsyncClient
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
+from chronos import runnow
 from chronos.api.auth import Authorizer, Identity, acting_as
 from chronos.api.cache import Entry, JobCache
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
@@ -35,10 +38,23 @@ from chronos.api.mapping import (
     with_suffix,
 )
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
-from chronos.contract import RUN_NOW_ANNOTATION, RUN_NOW_DONE_ANNOTATION
+from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, Schedule
-from chronos.models.resolve import effective_cron, resolve_schedule
+from chronos.models.chronosjob import (
+    GROUP,
+    KIND,
+    MIN_EVERY_SECONDS,
+    VERSION,
+    ChronosJobSpec,
+    ConcurrencyPolicy,
+    Schedule,
+)
+from chronos.models.resolve import (
+    check_min_interval,
+    effective_cron,
+    resolve_schedule,
+    schedule_field,
+)
 from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
 
 CREATE_ATTEMPTS = 5
@@ -48,23 +64,27 @@ IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 @dataclass(frozen=True)
 class Caller:
-    """Who a request acts for; ``identity`` is None only while auth is disabled."""
+    """Who a request acts for, with their bearer token; both None only while auth is
+    disabled (then the facade's own credentials are used)."""
 
     identity: Identity | None
+    token: str | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return self.identity.username if self.identity else "anonymous"
 
 
-def validate_spec(spec: dict[str, Any], default_time_zone: str) -> ChronosJobSpec:
+def validate_spec(
+    spec: dict[str, Any], default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+) -> ChronosJobSpec:
     """The spec as the model and the schedule engine judge it, or a 422 naming fields."""
     try:
         model = ChronosJobSpec.model_validate(spec)
     except ValidationError as exc:
         raise spec_errors(exc) from None
     try:
-        resolve_schedule(model, default_time_zone)
+        resolve_schedule(model, default_time_zone, min_interval_seconds)
     except ScheduleError as exc:
         raise schedule_error(exc) from None
     return model
@@ -116,18 +136,29 @@ class JobService:
         client: AsyncClient,
         authorizer: Authorizer | None,
         default_time_zone: str,
+        min_interval_seconds: int = MIN_EVERY_SECONDS,
     ) -> None:
         self._cache = cache
         self._client = client
         self._authorizer = authorizer
         self._zone = default_time_zone
+        self._min_interval = min_interval_seconds
 
     # ---------------------------------------------------------------------- helpers
 
-    async def _check(self, caller: Caller, verb: str, namespace: str) -> None:
-        if self._authorizer is None or caller.identity is None:
-            return
-        allowed, reason = await self._authorizer.allowed(caller.identity, verb, namespace)
+    async def authorize(
+        self, caller: Caller, verb: str, namespace: str, job_id: str | None = None
+    ) -> None:
+        """403 unless Kubernetes RBAC lets the caller ``verb`` chronosjobs in
+        ``namespace`` (the job ``job_id`` if given). The answer depends only on the
+        caller, the verb, the namespace and the id, never on whether the job exists."""
+        if self._authorizer is None:
+            return  # CHRONOS_API_AUTH_DISABLED
+        allowed, reason = (
+            await self._authorizer.allowed(caller.token, verb, namespace, job_id)
+            if caller.token
+            else (False, "no token")  # fail closed; deps.caller never lets this happen
+        )
         if not allowed:
             because = f" ({reason})" if reason else ""
             raise ProblemError(
@@ -137,7 +168,7 @@ class JobService:
             )
 
     async def _as(self, caller: Caller, call: Callable[[], Awaitable[Any]]) -> Any:
-        with acting_as(caller.identity):
+        with acting_as(caller.token):
             return await call()
 
     @staticmethod
@@ -203,7 +234,7 @@ class JobService:
             check_if_match(if_match, rv)
             old_spec: dict[str, Any] = entry.obj.get("spec") or {}
             new_spec = change(old_spec)
-            validate_spec(new_spec, self._zone)
+            validate_spec(new_spec, self._zone, self._min_interval)
             patch: dict[str, Any] = {"metadata": {"resourceVersion": rv}}
             spec_patch = merge_patch(old_spec, new_spec)
             if spec_patch:
@@ -241,7 +272,6 @@ class JobService:
         enabled: bool | None,
     ) -> bytes:
         """The list response, pre-serialised: ``{"items": [...], "total": N}``."""
-        await self._check(caller, "list", namespace)
         entries = self._cache.entries(namespace)
         if task_type is not None or enabled is not None:
             wanted = task_type.lower() if task_type is not None else None
@@ -256,13 +286,11 @@ class JobService:
         return b'{"items":[' + items + b'],"total":' + str(len(entries)).encode() + b"}"
 
     async def get(self, caller: Caller, namespace: str, job_id: str) -> Entry:
-        await self._check(caller, "get", namespace)
         return self._rendered(await self._entry(caller, namespace, job_id))
 
     async def history(
         self, caller: Caller, namespace: str, job_id: str, *, skip: int, limit: int
     ) -> dict[str, Any]:
-        await self._check(caller, "get", namespace)
         entry = await self._entry(caller, namespace, job_id)
         records = history_view(entry.obj)
         return {"job_id": job_id, "items": records[skip : skip + limit], "total": len(records)}
@@ -274,7 +302,7 @@ class JobService:
             spec = apply_request({}, body.model_dump(exclude_unset=True))
         except RequestShapeError as exc:
             raise _shape(exc) from None
-        validate_spec(spec, self._zone)
+        validate_spec(spec, self._zone, self._min_interval)
         stem = slugify(body.name)
         name = stem if not self._cache.exists(namespace, stem) else with_suffix(stem)
         for _ in range(CREATE_ATTEMPTS):
@@ -343,50 +371,92 @@ class JobService:
     ) -> dict[str, Any]:
         """Ask the operator for one run now, at most once per token.
 
-        The token is the Idempotency-Key (or a fresh uuid); the operator creates at most
-        one Job per token value and lists served tokens in RUN_NOW_DONE_ANNOTATION.
+        The token is the Idempotency-Key (or a fresh uuid). It is added to the pending
+        requests (``chronos.runnow``) with the resourceVersion it was checked against,
+        so two requests racing are decided one after the other: a token already pending
+        or served within the window is answered ``already_requested`` without a write,
+        and under concurrencyPolicy Forbid a run that is active or pending is a 409.
         """
         if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
             raise ProblemError.invalid(
                 [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
             )
-        entry = await self._entry(caller, namespace, job_id)
-        annotations: dict[str, str] = entry.obj["metadata"].get("annotations") or {}
         token = idempotency_key or uuid.uuid4().hex
-        try:
-            done = json.loads(annotations.get(RUN_NOW_DONE_ANNOTATION) or "[]")
-        except ValueError:
-            done = []
-        already = annotations.get(RUN_NOW_ANNOTATION) == token or (
-            isinstance(done, list) and token in done
-        )
-        if not already:
-            await self._patch(
-                caller,
-                namespace,
-                job_id,
-                {"metadata": {"annotations": {RUN_NOW_ANNOTATION: token}}},
+        for _ in range(UPDATE_ATTEMPTS):
+            entry = await self._entry(caller, namespace, job_id)
+            now = datetime.now(UTC)
+            state = runnow.parse(entry.obj["metadata"].get("annotations") or {}, now)
+            if runnow.is_known(state, token, now):
+                return _run_now_answer(job_id, token, already=True)
+            _check_run_now_allowed(entry.obj, state, job_id)
+            patch = {
+                "metadata": {
+                    "resourceVersion": entry.resource_version,
+                    "annotations": {
+                        **runnow.request_patch(state, token, now),
+                        RUN_NOW_ANNOTATION: token,
+                    },
+                }
+            }
+            try:
+                await self._patch(caller, namespace, job_id, patch)
+            except ApiError as exc:
+                if exc.status.code != 409:
+                    raise
+                await self._refresh(caller, namespace, job_id)
+                continue
+            return _run_now_answer(job_id, token, already=False)
+        raise ProblemError(409, f'job "{job_id}" keeps changing; retry the run later')
+
+
+def _check_run_now_allowed(obj: dict[str, Any], state: runnow.RunNowState, job_id: str) -> None:
+    """409 under concurrencyPolicy Forbid while a run is active or a run-now is pending;
+    429 when too many requests wait already."""
+    policy = (obj.get("spec") or {}).get("concurrencyPolicy") or ConcurrencyPolicy.FORBID
+    if policy == ConcurrencyPolicy.FORBID:
+        active = (obj.get("status") or {}).get("activeRuns") or []
+        if active:
+            raise ProblemError(
+                409,
+                f'job "{job_id}" has concurrencyPolicy Forbid and run {", ".join(active)} '
+                "is still active; run it again when that run has finished",
             )
-        message = (
-            "run already requested with this Idempotency-Key; no new run started"
-            if already
-            else "run requested; the operator starts it as a Kubernetes Job"
+        if state.pending:
+            raise ProblemError(
+                409,
+                f'job "{job_id}" has concurrencyPolicy Forbid and another run-now request '
+                "is waiting to start; run it again when that run has finished",
+            )
+    if len(state.pending) >= runnow.PENDING_MAX:
+        raise ProblemError(
+            429, f'job "{job_id}" has {len(state.pending)} run-now requests waiting; retry later'
         )
-        return {
-            "success": True,
-            "message": message,
-            "job_id": job_id,
-            "exit_code": None,
-            "stdout": None,
-            "stderr": None,
-            "run_token": token,
-            "already_requested": already,
-        }
+
+
+def _run_now_answer(job_id: str, token: str, *, already: bool) -> dict[str, Any]:
+    message = (
+        "run already requested with this Idempotency-Key; no new run started"
+        if already
+        else "run requested; the operator starts it as a Kubernetes Job"
+    )
+    return {
+        "success": True,
+        "message": message,
+        "job_id": job_id,
+        "exit_code": None,
+        "stdout": None,
+        "stderr": None,
+        "run_token": token,
+        "already_requested": already,
+    }
 
 
 class ScheduleService:
-    def __init__(self, default_time_zone: str) -> None:
+    def __init__(
+        self, default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+    ) -> None:
         self._zone = default_time_zone
+        self._min_interval = min_interval_seconds
 
     def preview(self, body: PreviewIn, now: datetime | None = None) -> dict[str, Any]:
         sent = body.model_dump(exclude_unset=True, include={"schedule", "cron_expression"})
@@ -402,6 +472,7 @@ class ScheduleService:
         zone = body.timezone if body.timezone is not None else self._zone
         try:
             cron = effective_cron(schedule)
+            check_min_interval(cron, schedule_field(schedule), self._min_interval)
             description = describe(cron)
             validate_time_zone(zone)
             runs = next_run_times(cron, zone, now or datetime.now(UTC), body.count)

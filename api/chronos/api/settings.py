@@ -9,12 +9,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from chronos.settings import ComponentSettings, TimeZoneName
+from chronos.settings import ScheduleSettings, TimeZoneName
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
 
-class ApiSettings(ComponentSettings):
+class ApiSettings(ScheduleSettings):
     api_host: str = Field(default="127.0.0.1", description="Address uvicorn listens on.")
     api_port: int = Field(default=8080, ge=0, le=65535, description="Port uvicorn listens on.")
     api_default_namespace: str = Field(
@@ -25,23 +25,22 @@ class ApiSettings(ComponentSettings):
     api_auth_disabled: bool = Field(
         default=False,
         description=(
-            "Turn authentication and impersonation off (local development only): every "
+            "Turn authentication and access checks off (local development only): every "
             "request then acts with the facade's own Kubernetes credentials."
         ),
     )
     api_kubeconfig: Path | None = Field(
         default=None,
-        description="Kubeconfig of the facade's own identity; else $KUBECONFIG or in-cluster.",
-    )
-    api_token_audiences: list[str] = Field(
-        default_factory=list,
-        description="Audiences the TokenReview requires (empty: the API server's default).",
+        description=(
+            "Kubeconfig of the facade's own identity (and of the API server that callers' "
+            "tokens are forwarded to); else $KUBECONFIG or in-cluster."
+        ),
     )
     api_token_cache_seconds: float = Field(
-        default=30.0, ge=0, description="How long a TokenReview verdict is reused."
+        default=30.0, ge=0, description="How long a SelfSubjectReview verdict is reused."
     )
     api_access_cache_seconds: float = Field(
-        default=10.0, ge=0, description="How long a SubjectAccessReview verdict is reused."
+        default=10.0, ge=0, description="How long a SelfSubjectAccessReview verdict is reused."
     )
     api_max_page_size: int = Field(
         default=1000, ge=1, le=100000, description="Largest accepted ?limit= on lists."

@@ -10,8 +10,10 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import kopf
@@ -55,6 +57,7 @@ async def run(settings: OperatorSettings) -> int:
         await leadership.acquire()
         metrics.LEADER.set(1)
     stop = asyncio.Event()
+    started = asyncio.Event()
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
     ctx = OperatorContext(client=client, settings=settings)
     operator = asyncio.create_task(
@@ -65,9 +68,11 @@ async def run(settings: OperatorSettings) -> int:
             namespaces=settings.namespace_patterns,
             memo=kopf.Memo(ctx=ctx),
             stop_flag=stop,
+            ready_flag=started,
         )
     )
     housekeeping = asyncio.create_task(handlers.housekeeping_loop(ctx, stop))
+    signals = asyncio.create_task(_stop_on_signals(started, stop))
     lost = asyncio.create_task(leadership.lost.wait())
     await asyncio.wait({operator, lost}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
@@ -81,7 +86,7 @@ async def run(settings: OperatorSettings) -> int:
     # Kopf cancels the loop's other tasks when it stops; that is a normal end for them.
     with contextlib.suppress(asyncio.CancelledError):
         await housekeeping
-    for task in (keeper, lost):
+    for task in (keeper, lost, signals):
         if task:
             task.cancel()
     if settings.leader_election and code == 0:
@@ -89,6 +94,28 @@ async def run(settings: OperatorSettings) -> int:
     metrics.LEADER.set(0)
     await server.cleanup()
     return code
+
+
+async def _stop_on_signals(started: asyncio.Event, stop: asyncio.Event) -> None:
+    """Make SIGTERM and SIGINT set ``stop``, once Kopf has started.
+
+    Kopf installs its own handlers for them, and its signal path leaves the waiter on our
+    stop flag and the housekeeping loop's wait running: Kopf then waits 5 s for those
+    "hung" tasks before cancelling them, so every shutdown (`make down`, a rolling update)
+    took over 5 s. Setting our flag instead ends all of them at once. The handlers are
+    replaced after Kopf's ready flag, which it raises after installing its own.
+    """
+    await started.wait()
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread can have signal handlers (Kopf ignores them too)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _request_stop, stop, sig)
+
+
+def _request_stop(stop: asyncio.Event, sig: signal.Signals) -> None:
+    log.info("%s received: stopping", sig.name)
+    stop.set()
 
 
 def main() -> None:

@@ -194,11 +194,13 @@ def build_cronjob(
     }
 
 
-def run_now_job(cronjob: dict[str, Any], *, chronosjob: str, token: str) -> dict[str, Any]:
+def run_now_job(
+    cronjob: dict[str, Any], *, chronosjob: str, token: str, requested_at: str
+) -> dict[str, Any]:
     """A Job from the CronJob's template, as ``kubectl create job --from=cronjob/...`` makes.
 
-    Its name is derived from the token, so asking twice with one token cannot create two
-    Jobs: the second create is a conflict.
+    Its name is derived from the request (token and time accepted), so serving one
+    request twice cannot create two Jobs: the second create is a conflict.
     """
     template = cronjob["spec"]["jobTemplate"]
     meta = template.get("metadata") or {}
@@ -213,7 +215,7 @@ def run_now_job(cronjob: dict[str, Any], *, chronosjob: str, token: str) -> dict
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": run_now_job_name(chronosjob, token),
+            "name": run_now_job_name(chronosjob, token, requested_at),
             "namespace": cronjob["metadata"]["namespace"],
             "labels": dict(meta.get("labels") or {}),
             "annotations": {

@@ -18,15 +18,15 @@ from lightkube.resources.core_v1 import Namespace
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, PLURAL, VERSION
-from chronos.operator import kubeio, metrics, runs
+from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.reconcile import (
     OperatorContext,
     RejectedError,
+    blockers,
     desired_state,
     is_subset,
     name_of,
-    post_event,
     reconcile,
 )
 
@@ -134,6 +134,7 @@ async def on_job(
     ctx = _ctx(memo)
     name = annotations[c.CHRONOSJOB_ANNOTATION]
     ctx.cache.job_event(namespace or "", name, event["type"], job)
+    await runnow.publish_active_runs(ctx, namespace or "", name)
     if event["type"] == "DELETED" or not runs.finished(job):
         return
     cr = await _get(ctx, namespace or "", name)
@@ -144,7 +145,12 @@ async def on_job(
     if any(h.get("runId") == job["metadata"]["name"] for h in history):
         return
     pods = await kubeio.pods_of(ctx.client, namespace, job["metadata"]["name"])
-    record = runs.unreported_run(job, pods, history)
+    events = (
+        await kubeio.failed_create_events(ctx.client, job)
+        if not pods and runs.failed_without_pods(job)
+        else []
+    )
+    record = runs.unreported_run(job, pods, history, events)
     if record is None:
         return
     limit = (cr.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
@@ -156,18 +162,7 @@ async def on_job(
 
 
 async def _serve_run_now(ctx: OperatorContext, cr: dict[str, Any]) -> None:
-    meta = cr["metadata"]
-    annotations = meta.get("annotations") or {}
-    token = annotations.get(c.RUN_NOW_ANNOTATION)
-    served = kubeio.served_tokens(annotations)
-    if not token or token in served:
-        return
-    job = await kubeio.run_now(ctx.client, meta["namespace"], meta["name"], token, served)
-    if job:
-        metrics.RUNS_STARTED.inc()
-        post_event(
-            "Normal", cr, reason="RunNow", message=f"created Job {job} for run-now token {token!r}"
-        )
+    await runnow.serve(ctx, cr)
 
 
 async def _reconcile_if_needed(ctx: OperatorContext, cr: dict[str, Any], *, added: bool) -> None:
@@ -195,6 +190,7 @@ async def on_chronosjob(event: kopf.RawEvent, memo: Any, **_: Any) -> None:
     cr: dict[str, Any] = dict(event["object"])
     ctx.cache.chronosjob_event(event["type"], cr)
     if event["type"] == "DELETED" or cr["metadata"].get("deletionTimestamp"):
+        runnow.forget(cr["metadata"]["namespace"], cr["metadata"]["name"])
         return
     await _reconcile_if_needed(ctx, cr, added=event["type"] == "ADDED")
     await _serve_run_now(ctx, cr)
@@ -208,9 +204,10 @@ async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
     operator is down.
     """
     while not stop.is_set():
+        accounts: dict[str, bool] = {}  # runner ServiceAccount per namespace, this round
         for cr in ctx.cache.all_chronosjobs():
             try:
-                await housekeeping(ctx, cr)
+                await housekeeping(ctx, cr, accounts)
             except Exception:
                 metrics.ERRORS.labels("housekeeping").inc()
                 log.exception("housekeeping of %s failed", name_of(cr))
@@ -219,9 +216,57 @@ async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), ctx.settings.housekeeping_seconds)
 
 
-async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
-    """Retry failed reconciles and run-now tokens, keep nextRunTimes current, and record
-    missed slots."""
+async def _report_failed_launches(ctx: OperatorContext, cr: dict[str, Any], now: datetime) -> None:
+    """Record each Job that could not create its pod as a failed run, then delete it."""
+    meta = cr["metadata"]
+    grace = timedelta(seconds=ctx.settings.missed_run_grace_seconds)
+    for job in ctx.cache.jobs_of(meta["namespace"], meta["name"]):
+        if not runs.launch_overdue(job, now=now, grace=grace):
+            continue
+        events = await kubeio.failed_create_events(ctx.client, job)
+        record = runs.failed_launch(job, events, now=now, grace=grace)
+        if record is None:
+            continue
+        limit = (cr.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
+        if await kubeio.record_runs(ctx.client, meta["namespace"], meta["name"], [record], limit):
+            metrics.RUNS_RECORDED.labels(record.result).inc()
+        await kubeio.delete_job(ctx.client, meta["namespace"], job["metadata"]["name"])
+        await kubeio.post_event(
+            ctx.client, cr, type="Warning", reason=runs.FAILED_LAUNCH, message=record.message or ""
+        )
+
+
+async def _update_blocked(
+    ctx: OperatorContext, cr: dict[str, Any], blockers: st.Blockers, cron: str, now: datetime
+) -> None:
+    """Keep RunsBlocked current between reconciles (a ServiceAccount created or deleted)."""
+    meta = cr["metadata"]
+    status = cr.get("status") or {}
+    ready = st.condition(status.get("conditions"), st.READY)
+    if ready is None or ready.get("status") != "True":
+        return  # not applied (yet): Ready=False says why
+
+    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        old = fresh.get("conditions")
+        new = st.blocked_condition(
+            old,
+            blockers,
+            cron=cron,
+            namespace=meta["namespace"],
+            generation=meta.get("generation"),
+            now=now,
+        )
+        return None if st.same_conditions(old, new) else {"conditions": new}
+
+    if change(status) is not None:
+        await kubeio.update_status(ctx.client, meta["namespace"], meta["name"], change)
+
+
+async def housekeeping(
+    ctx: OperatorContext, cr: dict[str, Any], accounts: dict[str, bool] | None = None
+) -> None:
+    """Retry failed reconciles and run-now tokens, keep nextRunTimes and RunsBlocked
+    current, and record missed slots and failed launches."""
     await _reconcile_if_needed(ctx, cr, added=False)
     meta, status = cr["metadata"], cr.get("status") or {}
     try:
@@ -229,8 +274,17 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
     except RejectedError:
         return
     await _serve_run_now(ctx, cr)
+    await runnow.publish_active_runs(ctx, meta["namespace"], meta["name"])
     now = datetime.now(UTC)
     spec = desired.spec
+    await _update_blocked(
+        ctx,
+        cr,
+        await blockers(ctx, desired, meta["namespace"], now, accounts),
+        desired.schedule.cron,
+        now,
+    )
+    await _report_failed_launches(ctx, cr, now)
     fields: dict[str, Any] = {}
     upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
     if upcoming != status.get("nextRunTimes"):
@@ -256,9 +310,10 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
         )
         for record in missed:
             metrics.RUNS_RECORDED.labels(record.result).inc()
-            post_event(
-                "Warning",
+            await kubeio.post_event(
+                ctx.client,
                 cr,
+                type="Warning",
                 reason="MissedRun",
                 message=f"{record.scheduled_time}: {record.message}",
             )

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Pod
-from lightkube.types import PatchType
+from lightkube.resources.core_v1 import Event, Pod, ServiceAccount
+from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import RunRecord
+from chronos.models.chronosjob import GROUP, KIND, VERSION, RunRecord
 from chronos.models.history import prepend_run
-from chronos.operator.cronjob import run_now_job
-from chronos.operator.naming import cronjob_name
+from chronos.operator.naming import label_value
 from chronos.operator.status import rfc3339
 
 FIELD_MANAGER = "chronos-operator"
 CONFLICT_RETRIES = 8
-RUN_NOW_TOKENS_KEPT = 20
 
 log = logging.getLogger(__name__)
 
@@ -168,34 +167,143 @@ async def pods_of(client: AsyncClient, namespace: str, job: str) -> list[dict[st
     return [as_dict(p) async for p in pods]
 
 
-def served_tokens(annotations: dict[str, str]) -> list[str]:
+async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
     try:
-        tokens = json.loads(annotations.get(c.RUN_NOW_DONE_ANNOTATION) or "[]")
-    except ValueError:
-        return []
-    return [t for t in tokens if isinstance(t, str)] if isinstance(tokens, list) else []
+        await client.get(ServiceAccount, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise
+    return True
 
 
-async def run_now(
-    client: AsyncClient, namespace: str, chronosjob: str, token: str, served: list[str]
-) -> str | None:
-    """Create the run-now Job for ``token`` (once), then remember the token as served."""
-    cronjob = await get_cronjob(client, namespace, cronjob_name(chronosjob))
-    if cronjob is None:
-        return None
-    manifest = run_now_job(cronjob, chronosjob=chronosjob, token=token)
+async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Job controller's FailedCreate Events about ``job`` (it could not create a pod)."""
+    meta = job["metadata"]
+    events = client.list(
+        Event,
+        namespace=meta["namespace"],
+        fields={"involvedObject.uid": meta["uid"], "reason": "FailedCreate"},
+    )
+    return [as_dict(e) async for e in events]
+
+
+async def post_event(
+    client: AsyncClient, cr: dict[str, Any], *, type: str, reason: str, message: str
+) -> None:
+    """An Event on the ChronosJob, for code running outside Kopf's handlers (housekeeping),
+    where ``kopf.event`` has no context. Best effort, like Kopf's: a failure is logged."""
+    meta = cr["metadata"]
+    now = datetime.now(UTC)
+    event = Event(
+        metadata=ObjectMeta(generateName=f"{meta['name']}.", namespace=meta["namespace"]),
+        involvedObject=ObjectReference(
+            apiVersion=f"{GROUP}/{VERSION}",
+            kind=KIND,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            uid=meta.get("uid"),
+        ),
+        type=type,
+        reason=reason,
+        message=message[:1024],
+        source=EventSource(component=FIELD_MANAGER),
+        reportingComponent=FIELD_MANAGER,
+        firstTimestamp=now,
+        lastTimestamp=now,
+        count=1,
+    )
+    try:
+        await client.create(event)
+    except ApiError as exc:
+        log.warning("could not post Event %s on %s: %s", reason, meta["name"], exc)
+
+
+async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
+    """Delete a Job and its pods: one that could not launch (so it neither starts late nor
+    blocks the next slot, as Forbid counts it as running), or a run that
+    concurrencyPolicy Replace replaces."""
+    try:
+        await client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise
+
+
+async def get_chronosjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The ChronosJob as the API server has it now; None if gone or being deleted."""
+    try:
+        cr = as_dict(await client.get(ChronosJobResource, name, namespace=namespace))
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+    return None if cr["metadata"].get("deletionTimestamp") else cr
+
+
+async def update_annotations(
+    client: AsyncClient,
+    namespace: str,
+    name: str,
+    change: Callable[[dict[str, str]], dict[str, str | None] | None],
+) -> dict[str, Any] | None:
+    """Read-modify-write of a ChronosJob's annotations, guarded by the resource version.
+
+    ``change`` gets the current annotations and returns the ones to set (None values
+    remove) or None for no write; on a conflict it is called again with fresh ones, so a
+    concurrent writer's run-now tokens are never dropped. Returns the ChronosJob as
+    written (or as read, without a write); None if it is gone.
+    """
+    for _ in range(CONFLICT_RETRIES):
+        current = await get_chronosjob(client, namespace, name)
+        if current is None:
+            return None
+        patch = change(current["metadata"].get("annotations") or {})
+        if not patch:
+            return current
+        body = {
+            "metadata": {
+                "resourceVersion": current["metadata"]["resourceVersion"],
+                "annotations": patch,
+            }
+        }
+        try:
+            written = await client.patch(
+                ChronosJobResource, name, body, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            if exc.status.code != 409:
+                raise
+            continue
+        return as_dict(written)
+    raise RuntimeError(f"annotations of {namespace}/{name}: still conflicting after retries")
+
+
+async def jobs_of(client: AsyncClient, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
+    """The Jobs of a ChronosJob, read from the API server (not from a watch that may lag)."""
+    jobs = client.list(Job, namespace=namespace, labels={c.JOB_LABEL: label_value(chronosjob)})
+    found = [as_dict(j) async for j in jobs]
+    # Label values may be shortened; the annotation holds the full name.
+    return [
+        j
+        for j in found
+        if (j["metadata"].get("annotations") or {}).get(c.CHRONOSJOB_ANNOTATION) == chronosjob
+    ]
+
+
+async def create_run_now_job(client: AsyncClient, manifest: dict[str, Any]) -> bool:
+    """Create the Job; False if it exists already (the same request served before)."""
     try:
         await client.create(cast(Job, Job.from_dict(manifest)), field_manager=FIELD_MANAGER)
     except ApiError as exc:
         if exc.status.code != 409:
             raise
-    tokens = [token, *[t for t in served if t != token]][:RUN_NOW_TOKENS_KEPT]
-    await client.patch(
-        ChronosJobResource,
-        chronosjob,
-        {"metadata": {"annotations": {c.RUN_NOW_DONE_ANNOTATION: json.dumps(tokens)}}},
-        namespace=namespace,
-        patch_type=PatchType.MERGE,
-    )
-    name: str = manifest["metadata"]["name"]
-    return name
+        meta = manifest["metadata"]
+        existing = as_dict(await client.get(Job, meta["name"], namespace=meta["namespace"]))
+        token = (existing["metadata"].get("annotations") or {}).get(c.RUN_NOW_TOKEN_ANNOTATION)
+        if token != meta["annotations"][c.RUN_NOW_TOKEN_ANNOTATION]:
+            raise RuntimeError(f"Job {meta['name']} exists for another run-now request") from exc
+        return False
+    return True

@@ -37,6 +37,13 @@ def label_value(chronosjob: str) -> str:
     return shorten(chronosjob, LABEL_VALUE_MAX)
 
 
-def run_now_job_name(chronosjob: str, token: str) -> str:
-    """One name per (ChronosJob, token): creating it twice is a conflict, never a second run."""
-    return f"{cronjob_name(chronosjob)[:42].rstrip('-')}-now-{_digest(token, 6)}"
+def run_now_job_name(chronosjob: str, token: str, requested_at: str) -> str:
+    """One name per accepted run-now request (token and the time it was accepted).
+
+    Serving one request twice (a retry, or again after an operator restart) creates the
+    same name, a conflict rather than a second run; the same token accepted again after
+    the served window gets another name, so a runId (the Job name) never repeats. 64 bits
+    of digest: distinct requests never collide in practice. 42 + 5 + 16 = 63 characters.
+    """
+    digest = _digest(f"{token}\n{requested_at}", 16)
+    return f"{cronjob_name(chronosjob)[:42].rstrip('-')}-now-{digest}"

@@ -20,6 +20,7 @@ from chronos.operator.cronjob import ConfigError, build_cronjob
 from chronos.operator.naming import cronjob_name
 from chronos.operator.settings import OperatorSettings
 from chronos.schedule import ScheduleError
+from chronos.schedule.errors import ScheduleTooFrequentError
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
     meta = cr["metadata"]
     try:
         spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
-        schedule = resolve_schedule(spec, settings.default_time_zone)
+        schedule = resolve_schedule(spec, settings.default_time_zone, settings.min_interval_seconds)
         manifest = build_cronjob(
             name=meta["name"],
             namespace=meta["namespace"],
@@ -79,6 +80,8 @@ def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
         )
     except ValidationError as exc:
         raise RejectedError("InvalidSpec", _validation_message(exc)) from None
+    except ScheduleTooFrequentError as exc:
+        raise RejectedError("ScheduleTooFrequent", f"spec.{exc.field}: {exc.reason}") from None
     except ScheduleError as exc:
         reason = "InvalidTimeZone" if exc.field == "timeZone" else "InvalidSchedule"
         raise RejectedError(reason, f"spec.{exc.field}: {exc.reason}") from None
@@ -120,6 +123,27 @@ def _condition(status: dict[str, Any]) -> dict[str, Any]:
         if cond.get("type") == st.READY:
             return dict(cond)
     return {}
+
+
+async def blockers(
+    ctx: OperatorContext,
+    desired: Desired,
+    namespace: str,
+    now: datetime,
+    accounts: dict[str, bool] | None = None,
+) -> st.Blockers:
+    """What stops this job's runs; ``accounts`` memoises the ServiceAccount look-up per
+    namespace (housekeeping passes one per round)."""
+    account = ctx.settings.runner_service_account
+    exists = (accounts or {}).get(namespace)
+    if exists is None:
+        exists = await kubeio.service_account_exists(ctx.client, namespace, account)
+        if accounts is not None:
+            accounts[namespace] = exists
+    return st.Blockers(
+        never_fires=desired.schedule.never_fires(now),
+        missing_account=None if exists else account,
+    )
 
 
 async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool = False) -> None:
@@ -170,6 +194,8 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             cronjob=cronjob_name(name),
             enabled=enabled,
             now=now,
+            namespace=namespace,
+            blockers=await blockers(ctx, desired, namespace, now),
         )
         schedule_moved = (status.get("cron"), status.get("timeZone")) != (
             desired.schedule.cron,
@@ -182,6 +208,6 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             fields["slotsCheckedUntil"] = st.rfc3339(now)
         await kubeio.patch_status(ctx.client, namespace, name, fields)
         if changed and existing is not None:
-            message = fields["conditions"][-1]["message"]
+            message = (st.condition(fields["conditions"], st.READY) or {}).get("message", "")
             post_event("Normal", cr, reason="Updated", message=message)
         metrics.RECONCILES.labels("applied" if changed else "unchanged").inc()

@@ -6,13 +6,14 @@ Pure functions over plain Kubernetes objects (dicts), so every case is unit-test
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from chronos import contract as c
-from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
+from chronos.models.chronosjob import MAX_TEXT, RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.status import rfc3339
 
@@ -59,14 +60,82 @@ def termination_record(pods: Iterable[dict[str, Any]]) -> RunRecord | None:
     return None
 
 
+FAILED_LAUNCH = "FailedLaunch"
+# user:password@ in a URL: the only way a credential could sit in a pod spec that an
+# admission message quotes (Chronos passes Secrets by secretKeyRef, never by value).
+_URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
+
+
+def _launch_failure(events: Iterable[dict[str, Any]]) -> str | None:
+    """The newest FailedCreate message among the Job's Events, credentials redacted."""
+    found = [e for e in events if e.get("reason") == "FailedCreate" and e.get("message")]
+    if not found:
+        return None
+    newest = max(found, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    message = _URL_CREDENTIALS.sub(r"\1***@", str(newest["message"]))
+    return f"the Job could not create its pod: {message}"[:MAX_TEXT]
+
+
+def _never_had_pods(job: dict[str, Any]) -> bool:
+    status = job.get("status", {})
+    counts = ("active", "ready", "succeeded", "failed", "terminating")
+    return not any(status.get(k) for k in counts) and not status.get("uncountedTerminatedPods")
+
+
+def launch_overdue(job: dict[str, Any], *, now: datetime, grace: timedelta) -> bool:
+    """Unfinished, no pod ever, and created more than ``grace`` ago."""
+    created = _time(job["metadata"].get("creationTimestamp"))
+    return (
+        not finished(job)
+        and _never_had_pods(job)
+        and created is not None
+        and now - created >= grace
+    )
+
+
+def failed_without_pods(job: dict[str, Any]) -> bool:
+    """Finished as failed without a pod: its FailedCreate Events may say why."""
+    return _condition(job, "Failed") is not None and _never_had_pods(job)
+
+
+def failed_launch(
+    job: dict[str, Any], events: Iterable[dict[str, Any]], *, now: datetime, grace: timedelta
+) -> RunRecord | None:
+    """A failed run for a Job still without a pod ``grace`` after it was created, whose
+    controller reports FailedCreate (no ServiceAccount, quota, an admission policy …).
+
+    The Job controller retries such a pod for ever and Kubernetes 1.33 sets no Job
+    condition for it: without this the run would hang with no trace but an Event.
+    """
+    if not launch_overdue(job, now=now, grace=grace):
+        return None
+    message = _launch_failure(events)
+    if message is None:
+        return None
+    return RunRecord(
+        run_id=job["metadata"]["name"],
+        trigger=trigger_of(job),
+        result=RunResult.FAILED,
+        scheduled_time=scheduled_time(job),
+        end_time=now,
+        reason=FAILED_LAUNCH,
+        message=message,
+        reported_by="operator",
+    )
+
+
 def unreported_run(
-    job: dict[str, Any], pods: Iterable[dict[str, Any]], history: Iterable[dict[str, Any]]
+    job: dict[str, Any],
+    pods: Iterable[dict[str, Any]],
+    history: Iterable[dict[str, Any]],
+    events: Iterable[dict[str, Any]] = (),
 ) -> RunRecord | None:
     """The record of a finished Job that is not in the history yet, else None.
 
     Prefers what the runner said in its termination message (it ran but could not write
     the status); otherwise derives the outcome from the Job's conditions (deadline
-    exceeded, backoff limit reached, pod never started).
+    exceeded, backoff limit reached, pod never started). A failed Job that never had a
+    pod and has FailedCreate ``events`` is a failed launch, whatever ended it.
     """
     name = job["metadata"]["name"]
     if not finished(job) or any(h.get("runId") == name for h in history):
@@ -81,6 +150,18 @@ def unreported_run(
     end = _time(status.get("completionTime")) or _time(
         (failed or complete or {}).get("lastTransitionTime")
     )
+    launch = _launch_failure(events) if failed_without_pods(job) else None
+    if launch is not None:
+        return RunRecord(
+            run_id=name,
+            trigger=trigger_of(job),
+            result=RunResult.FAILED,
+            scheduled_time=scheduled_time(job),
+            end_time=end,
+            reason=FAILED_LAUNCH,
+            message=launch,
+            reported_by="operator",
+        )
     return RunRecord(
         run_id=name,
         trigger=trigger_of(job),

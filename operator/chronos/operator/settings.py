@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from chronos.settings import ComponentSettings, TimeZoneName
+from chronos.settings import ScheduleSettings, TimeZoneName
 
 #: What a cluster may need to add to runner pods (pull secrets, placement, sizing).
 RUNNER_POD_OVERRIDES = frozenset(
@@ -24,7 +24,7 @@ RUNNER_POD_OVERRIDES = frozenset(
 )
 
 
-class OperatorSettings(ComponentSettings):
+class OperatorSettings(ScheduleSettings):
     namespaces: str = Field(
         default="",
         description=(

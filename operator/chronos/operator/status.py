@@ -6,12 +6,16 @@ for runs nobody else could report); ``lastRun`` belongs to the runner.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chronos.models.resolve import ResolvedSchedule
+from chronos.models.resolve import NEVER_FIRES_MESSAGE, ResolvedSchedule
 
 READY = "Ready"
+#: True when the CronJob is in place but its runs cannot start (reasons NeverFires,
+#: RunnerServiceAccountMissing); kept apart from Ready, which says the spec was applied.
+RUNS_BLOCKED = "RunsBlocked"
 NEXT_RUNS_SHOWN = 5
 OPERATOR_FIELDS = frozenset(
     {
@@ -23,6 +27,7 @@ OPERATOR_FIELDS = frozenset(
         "cronJobName",
         "nextRunTimes",
         "lastScheduleTime",
+        "activeRuns",
     }
 )
 
@@ -60,6 +65,62 @@ def set_condition(
     return [c for c in conditions or [] if c.get("type") != type] + [updated]
 
 
+@dataclass(frozen=True)
+class Blockers:
+    """What stops the runs of an applied ChronosJob from starting."""
+
+    never_fires: bool = False
+    #: The runner ServiceAccount, when it does not exist in the job's namespace.
+    missing_account: str | None = None
+
+
+def blocked_condition(
+    conditions: list[dict[str, Any]] | None,
+    blockers: Blockers,
+    *,
+    cron: str,
+    namespace: str,
+    generation: int | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Conditions with RunsBlocked set from ``blockers`` (the first cause is the reason)."""
+    causes: list[tuple[str, str]] = []
+    if blockers.never_fires:
+        causes.append(("NeverFires", NEVER_FIRES_MESSAGE.format(cron=cron)))
+    if blockers.missing_account:
+        causes.append(
+            (
+                "RunnerServiceAccountMissing",
+                f"ServiceAccount {blockers.missing_account} does not exist in namespace "
+                f"{namespace}, so no run can create its pod; create it and bind the "
+                "chronos-runner ClusterRole to it (docs/install.md)",
+            )
+        )
+    reason, message = (
+        (causes[0][0], "; ".join(m for _, m in causes))
+        if causes
+        else ("RunsCanStart", "nothing known stops runs from starting")
+    )
+    return set_condition(
+        conditions,
+        type=RUNS_BLOCKED,
+        status=bool(causes),
+        reason=reason,
+        message=message,
+        generation=generation,
+        now=now,
+    )
+
+
+def condition(conditions: list[dict[str, Any]] | None, type: str) -> dict[str, Any] | None:
+    return next((dict(c) for c in conditions or [] if c.get("type") == type), None)
+
+
+def same_conditions(old: list[dict[str, Any]] | None, new: list[dict[str, Any]]) -> bool:
+    """Equal up to order (set_condition moves the condition it sets to the end)."""
+    return {c.get("type"): c for c in old or []} == {c.get("type"): c for c in new}
+
+
 def next_run_times(schedule: ResolvedSchedule, now: datetime, enabled: bool) -> list[str]:
     return [rfc3339(t) for t in schedule.next_runs(now, NEXT_RUNS_SHOWN)] if enabled else []
 
@@ -72,19 +133,29 @@ def reconciled(
     cronjob: str,
     enabled: bool,
     now: datetime,
+    namespace: str = "",
+    blockers: Blockers = Blockers(),
 ) -> dict[str, Any]:
     """Status patch after the CronJob was applied."""
     message = f"CronJob {cronjob} runs {schedule.description}"
     if not enabled:
         message = f"CronJob {cronjob} is suspended (spec.enabled is false)"
+    conditions = set_condition(
+        status.get("conditions"),
+        type=READY,
+        status=True,
+        reason="Reconciled" if enabled else "Suspended",
+        message=message,
+        generation=generation,
+        now=now,
+    )
     return {
         "observedGeneration": generation,
-        "conditions": set_condition(
-            status.get("conditions"),
-            type=READY,
-            status=True,
-            reason="Reconciled" if enabled else "Suspended",
-            message=message,
+        "conditions": blocked_condition(
+            conditions,
+            blockers,
+            cron=schedule.cron,
+            namespace=namespace,
             generation=generation,
             now=now,
         ),

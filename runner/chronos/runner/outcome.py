@@ -17,6 +17,7 @@ from chronos.corehub import (
     EntityErrorStateError,
     TaskOutcome,
     TaskRejectedError,
+    UnusableAnswerError,
 )
 from chronos.models.chronosjob import MAX_TEXT, EntityResult, RunRecord, RunResult, RunTrigger
 
@@ -32,6 +33,7 @@ class ExitCode(IntEnum):
     TIMEOUT = 5
     COREHUB_UNREACHABLE = 6
     ENTITY_ERROR = 7
+    UNUSABLE_ANSWER = 8
 
     @property
     def reason(self) -> str:
@@ -48,6 +50,7 @@ _REASONS = {
     ExitCode.TIMEOUT: "Timeout",
     ExitCode.COREHUB_UNREACHABLE: "CoreHubUnreachable",
     ExitCode.ENTITY_ERROR: "EntityError",
+    ExitCode.UNUSABLE_ANSWER: "UnusableAnswer",
 }
 
 
@@ -61,6 +64,7 @@ def exit_code_for(error: BaseException | None) -> ExitCode:
         (CoreHubTimeoutError, ExitCode.TIMEOUT),
         (CoreHubUnreachableError, ExitCode.COREHUB_UNREACHABLE),
         (EntityErrorStateError, ExitCode.ENTITY_ERROR),
+        (UnusableAnswerError, ExitCode.UNUSABLE_ANSWER),
     ):
         if isinstance(error, kind):
             return code

@@ -164,7 +164,10 @@ def run() -> int:
     else:
         try:
             with client:
-                options = ExecuteOptions(command_interval=settings.corehub_command_interval_seconds)
+                options = ExecuteOptions(
+                    command_interval=settings.corehub_command_interval_seconds,
+                    migration_start_timeout=settings.corehub_migration_start_timeout_seconds,
+                )
                 outcome = execute(client, settings.task, options)
             code = exit_code_for(outcome.error)
             message = _summary(settings, outcome)

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from chronos.contract import TERMINATION_MESSAGE_PATH
+from chronos.corehub import MIGRATION_START_TIMEOUT
 from chronos.models.chronosjob import MAX_HISTORY, RunTrigger, Task
 from chronos.settings import ComponentSettings
 
@@ -52,6 +53,15 @@ class RunnerSettings(ComponentSettings):
         default=2.0,
         ge=0,
         description="Pause between per-entity commands (the original Chronos waited 2 s).",
+    )
+
+    corehub_migration_start_timeout_seconds: float = Field(
+        default=MIGRATION_START_TIMEOUT,
+        gt=0,
+        description=(
+            "How long a snapshot or redo may show no sign that its migration started before"
+            " it fails as Timeout (migration never started)."
+        ),
     )
 
     @field_validator("corehub_ca_file")

@@ -5,6 +5,7 @@ retries, TLS, one deadline per run) and ``execute`` runs a Task and waits for ea
 command's outcome.
 """
 
+from chronos.corehub.answers import EntityConfig, EntityStatus
 from chronos.corehub.api import (
     ENTITY_PARAM,
     GROUP_PARAM,
@@ -12,6 +13,7 @@ from chronos.corehub.api import (
     Command,
     EntityState,
     Expect,
+    Seen,
     Step,
     Verdict,
     affected_entities,
@@ -41,8 +43,15 @@ from chronos.corehub.errors import (
     CoreHubUnreachableError,
     EntityErrorStateError,
     TaskRejectedError,
+    UnusableAnswerError,
 )
-from chronos.corehub.execute import ExecuteOptions, TargetResult, TaskOutcome, execute
+from chronos.corehub.execute import (
+    MIGRATION_START_TIMEOUT,
+    ExecuteOptions,
+    TargetResult,
+    TaskOutcome,
+    execute,
+)
 from chronos.corehub.retry import (
     LOST_ANSWER_STATUSES,
     RETRYABLE_STATUSES,
@@ -61,6 +70,7 @@ __all__ = [
     "ENTITY_PARAM",
     "GROUP_PARAM",
     "LOST_ANSWER_STATUSES",
+    "MIGRATION_START_TIMEOUT",
     "RETRYABLE_STATUSES",
     "AnswerLostError",
     "Applied",
@@ -73,18 +83,22 @@ __all__ = [
     "CoreHubUnreachableError",
     "Deadline",
     "Decision",
+    "EntityConfig",
     "EntityErrorStateError",
     "EntityState",
+    "EntityStatus",
     "EventSink",
     "ExecuteOptions",
     "Expect",
     "Failure",
     "RetryPolicy",
+    "Seen",
     "Step",
     "TLSOptions",
     "TargetResult",
     "TaskOutcome",
     "TaskRejectedError",
+    "UnusableAnswerError",
     "Verdict",
     "Verify",
     "affected_entities",

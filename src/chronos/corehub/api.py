@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from chronos.corehub.answers import EntityConfig, EntityStatus, objects
 from chronos.models.chronosjob import Task, TaskType
 
 #: Query parameter naming the entity of a command. One MOLO17 tool sends repeated
@@ -32,24 +33,24 @@ class EntityState(StrEnum):
     WARNING = "Warning"
 
 
-def entity_state(status: Mapping[str, Any]) -> EntityState:
+def entity_state(status: EntityStatus) -> EntityState:
     """The one place that turns an ``/entities-status`` item into a state."""
-    error = status.get("errorState")
+    error = status.error_state
     if error:
         severity = error.get("severity") if isinstance(error, Mapping) else None
         return EntityState.WARNING if str(severity).upper() == "WARNING" else EntityState.ERROR
-    if status.get("isSyncActive") or status.get("isMigrationActive"):
+    if status.is_sync_active or status.is_migration_active:
         return EntityState.ACTIVE
     return EntityState.HOLD
 
 
-def is_running(status: Mapping[str, Any]) -> bool:
+def is_running(status: EntityStatus) -> bool:
     """Sync or migration active, whatever the error state says (a Warning still runs)."""
-    return bool(status.get("isSyncActive") or status.get("isMigrationActive"))
+    return status.is_sync_active or status.is_migration_active
 
 
-def error_message(status: Mapping[str, Any]) -> str:
-    error = status.get("errorState")
+def error_message(status: EntityStatus) -> str:
+    error = status.error_state
     if isinstance(error, Mapping):
         text = error.get("message") or error.get("description") or error.get("code")
         return f"{error.get('severity', 'ERROR')}: {text}" if text else str(dict(error))
@@ -62,33 +63,82 @@ class Expect(StrEnum):
     ACTIVE = "active"
     HOLD = "hold"
     SNAPSHOT_DONE = "snapshot-done"
+    REDO_DONE = "redo-done"
+
+    @property
+    def needs_migration(self) -> bool:
+        """Done only once CoreHub's state showed that the command's migration ran."""
+        return self in (Expect.SNAPSHOT_DONE, Expect.REDO_DONE)
 
 
 class Verdict(StrEnum):
     REACHED = "reached"
     PENDING = "pending"
     FAILED = "failed"
+    #: A snapshot or redo whose migration shows no sign of having started: not done, and
+    #: failed as "migration never started" once the start limit has passed.
+    NOT_STARTED = "not-started"
 
 
-def judge(expect: Expect, status: Mapping[str, Any] | None, *, snapshot_seen: bool) -> Verdict:
-    """Whether one entity's status satisfies ``expect``.
+@dataclass(frozen=True)
+class Seen:
+    """What the reads of one entity showed, from the read just before a snapshot or redo.
 
-    ``snapshot_seen`` tells whether the migration was observed running since the
-    snapshot command: right after CoreHub accepts it the migration may not have started
-    yet, and "not active" then means "not started" rather than "finished".
+    Only a change that begins after that read is a sign of the command: a migration (or
+    CoreHub busy with the entity) already under way before it says nothing, since
+    "finished" and "never started" then look alike.
+    """
+
+    #: Some read showed no migration running / the entity not busy.
+    quiet: bool = False
+    idle: bool = False
+    #: After such a read, one showed the migration running: it started.
+    migrated: bool = False
+    #: After such a read, one showed CoreHub busy with the entity (``isBusy``: CoreHub
+    #: acting on it, **assumed** as in ``lost_answer``). Busy and then idle again is all
+    #: a migration shorter than a poll interval shows.
+    acted: bool = False
+
+    def then(self, status: EntityStatus | None) -> Seen:
+        """These observations followed by ``status``."""
+        if status is None:
+            return self
+        return Seen(
+            quiet=self.quiet or not status.is_migration_active,
+            idle=self.idle or not status.is_busy,
+            migrated=self.migrated or (self.quiet and status.is_migration_active),
+            acted=self.acted or (self.idle and status.is_busy),
+        )
+
+
+def judge(expect: Expect, status: EntityStatus | None, seen: Seen) -> Verdict:
+    """Whether one entity satisfies ``expect``; ``seen`` already includes ``status``.
+
+    Start and stop are judged by the state they lead to, which CoreHub shows: running,
+    or not running. A snapshot or redo ends in a state that an entity which never
+    migrated shows too, so it is done only once its migration was seen to start (or
+    CoreHub to take the entity up and put it down again), is over, CoreHub no longer busy
+    with the entity and, after a redo, its sync running again. Until the migration is
+    seen to start, a busy or untouched entity is NOT_STARTED.
     """
     if status is None:
         return Verdict.PENDING
-    state = entity_state(status)
-    if state is EntityState.ERROR:
+    if entity_state(status) is EntityState.ERROR:
         return Verdict.FAILED
     if expect is Expect.ACTIVE:
         return Verdict.REACHED if is_running(status) else Verdict.PENDING
     if expect is Expect.HOLD:
+        # isBusy does not hold a stop back: Hold is what it asked for, and a snapshot
+        # after it needs its own evidence anyway.
         return Verdict.PENDING if is_running(status) else Verdict.REACHED
-    if status.get("isMigrationActive"):
+    working = status.is_migration_active or status.is_busy
+    if not seen.migrated and (working or not seen.acted):
+        return Verdict.NOT_STARTED
+    if working:
         return Verdict.PENDING
-    return Verdict.REACHED if snapshot_seen else Verdict.PENDING
+    if expect is Expect.REDO_DONE and not status.is_sync_active:
+        return Verdict.PENDING  # the migration is over; CDC not restarted yet
+    return Verdict.REACHED
 
 
 class Applied(StrEnum):
@@ -101,7 +151,7 @@ class Applied(StrEnum):
     IN_ERROR = "in-error"  # an entity is in Error: the wait phase reports it
 
 
-def lost_answer(kind: str, status: Mapping[str, Any] | None) -> Applied:
+def lost_answer(kind: str, status: EntityStatus | None) -> Applied:
     """Whether a ``kind`` command (``Command.kind``) whose answer was lost acted on one entity.
 
     Only the current ``/entities-status`` item is used; ``isBusy`` while the expected
@@ -118,8 +168,8 @@ def lost_answer(kind: str, status: Mapping[str, Any] | None) -> Applied:
     if entity_state(status) is EntityState.ERROR:
         return Applied.IN_ERROR
     running = is_running(status)
-    busy = bool(status.get("isBusy"))
-    migrating = bool(status.get("isMigrationActive"))
+    busy = status.is_busy
+    migrating = status.is_migration_active
     if kind == "start":
         if running:
             return Applied.TOOK_EFFECT
@@ -139,7 +189,7 @@ def lost_answer(kind: str, status: Mapping[str, Any] | None) -> Applied:
     return Applied.UNKNOWN
 
 
-def lost_answer_all(command: Command, statuses: Sequence[Mapping[str, Any] | None]) -> Applied:
+def lost_answer_all(command: Command, statuses: Sequence[EntityStatus | None]) -> Applied:
     """``lost_answer`` over every entity a command affects.
 
     A command acts on all its entities or none, so entities already in the target state
@@ -238,7 +288,7 @@ def _commands(task: Task, target: tuple[str, str] | None) -> tuple[Command, ...]
     if action == "stop":
         return (Command(_sync(p, "stop" + suffix), who, Expect.HOLD, True),)
     if action == "redo":
-        return (Command(_sync(p, "redo" + suffix), (*who, method), Expect.ACTIVE, False),)
+        return (Command(_sync(p, "redo" + suffix), (*who, method), Expect.REDO_DONE, False),)
     snapshot = Command(
         _sync(p, "one-time-snapshot" + suffix), (*who, method), Expect.SNAPSHOT_DONE, False
     )
@@ -260,20 +310,17 @@ def plan(task: Task) -> list[Step]:
     return [Step(scope, task.pipeline_id, _commands(task, None))]
 
 
-def affected_entities(step: Step, configured: Sequence[Mapping[str, Any]]) -> list[str]:
+def affected_entities(step: Step, configured: Sequence[EntityConfig]) -> list[str]:
     """Entity ids a step's commands act on, from ``GET /pipelines/{p}/entities``."""
     if step.scope == "entity":
         return [step.target]
-    ids = []
-    for item in configured:
-        entity = item.get("entity", item)
-        if step.scope == "pipeline" or entity.get("groupId") == step.target:
-            ids.append(str(entity["entityId"]))
-    return ids
+    return [
+        e.entity_id for e in configured if step.scope == "pipeline" or e.group_id == step.target
+    ]
 
 
-def pipelines_list(body: Any) -> list[dict[str, Any]]:
+def pipelines_list(body: Any, where: str = "GET /pipelines") -> list[dict[str, Any]]:
     """``GET /pipelines`` answers a bare list (CoreHub 2.2) or ``{"pipelines": [...]}``."""
-    if isinstance(body, Mapping):
-        body = body.get("pipelines", [])
-    return [dict(p) for p in body] if isinstance(body, list) else []
+    if isinstance(body, Mapping) and "pipelines" in body:
+        body = body["pipelines"]
+    return objects(body, "a list of pipelines", where)

@@ -1,6 +1,9 @@
 """A synchronous CoreHub client: login, Bearer auth, retries, one deadline per run.
 
-Passwords and tokens never reach an event, a log line, an exception or a repr.
+Nothing that came from the credentials Secret (the login name as much as the password)
+nor the token ever reaches an event, a log line, an exception or a repr: those end up in
+the ChronosJob's status, the REST API and the pod log, which people who may not read the
+Secret can see. CoreHub's own answers are quoted with those values masked.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from chronos.corehub import answers
+from chronos.corehub.answers import EntityConfig, EntityStatus, quote, unusable
 from chronos.corehub.api import (
     LOGIN_PATH,
     SUCCESS_STATUSES,
@@ -148,7 +153,17 @@ class CoreHubClient:
         )
 
     def __repr__(self) -> str:
-        return f"CoreHubClient({self.base_url!r}, user={self.username!r})"
+        return f"CoreHubClient({self.base_url!r})"
+
+    def _said(self, response: Response) -> str:
+        """CoreHub's message, with any credential it echoes (e.g. the login name) masked."""
+        return self._masked(_message(response))
+
+    def _masked(self, text: str) -> str:
+        for value in (self.username, self.__password, self.__token):
+            if value:
+                text = text.replace(value, "***")
+        return text
 
     def close(self) -> None:
         self._http.close()
@@ -214,7 +229,7 @@ class CoreHubClient:
                 if status not in (429, 502, 503, 504):
                     return response
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                cause = f"HTTP {status}: {_message(response)}"
+                cause = f"HTTP {status}: {self._said(response)}"
             decision = decide(
                 attempt,
                 status=status,
@@ -245,7 +260,7 @@ class CoreHubClient:
             self.sleep(decision.delay)
 
     def login(self, reason: str = "new session") -> None:
-        self.events("login", {"user": self.username, "url": self.base_url, "reason": reason})
+        self.events("login", {"url": self.base_url, "reason": reason})
         response = self._send(
             "POST",
             LOGIN_PATH,
@@ -254,7 +269,7 @@ class CoreHubClient:
         )
         if response.status_code not in SUCCESS_STATUSES:
             raise AuthenticationError(
-                f"login as {self.username!r} refused ({response.status_code}): {_message(response)}"
+                f"login refused ({response.status_code}): {self._said(response)}"
             )
         try:
             token = response.json().get("apiToken")
@@ -272,8 +287,14 @@ class CoreHubClient:
         *,
         idempotent: bool = True,
         first_attempt: int = 1,
+        what: str | None = None,
     ) -> Any:
-        """An authenticated call; its JSON body (None when empty). On 401, one re-login."""
+        """An authenticated call; its JSON body. On 401, one re-login.
+
+        ``what`` names what a read returns: a 2xx without a JSON body is then an
+        ``UnusableAnswerError`` saying so. A command's body is optional (None when empty
+        or not JSON): what the command did is read from CoreHub's state, not its answer.
+        """
         if self.__token is None:
             self.login()
         response = self._send(
@@ -284,39 +305,54 @@ class CoreHubClient:
             response = self._send(method, path, params, idempotent=idempotent)
             if response.status_code == 401:
                 raise AuthenticationError(
-                    f"{method} {path}: a fresh token was refused too: {_message(response)}"
+                    f"{method} {path}: a fresh token was refused too: {self._said(response)}"
                 )
         if response.status_code not in SUCCESS_STATUSES:
-            raise TaskRejectedError(response.status_code, _message(response), method, path)
-        if not response.content:
-            return None
+            raise TaskRejectedError(response.status_code, self._said(response), method, path)
         try:
             return response.json()
         except ValueError:
-            return None
+            if what is None:
+                return None  # no body, or not JSON: a command's is optional
+            kind = response.headers.get("Content-Type") or "no Content-Type"
+            detail = (
+                f"HTTP {response.status_code} ({kind}) "
+                f"{quote(self._masked(response.text)) or '(empty)'}"
+            )
+            raise unusable(what, f"{method} {path}", detail) from None
 
     # ------------------------------------------------------------------ read calls
 
+    def _read(self, path: str, what: str) -> tuple[Any, str, str]:
+        """A read's JSON body (a 2xx without one is unusable), ``what`` and where it came from."""
+        return self.call("GET", path, what=what), what, f"GET {path}"
+
     def pipelines(self) -> list[dict[str, Any]]:
-        return pipelines_list(self.call("GET", "/pipelines"))
+        body, _, where = self._read("/pipelines", "a list of pipelines")
+        return pipelines_list(body, where)
 
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
-        return dict(self.call("GET", f"/pipelines/{pipeline_id}") or {})
+        return answers.one_object(*self._read(f"/pipelines/{pipeline_id}", "a pipeline"))
 
-    def entities(self, pipeline_id: str) -> list[dict[str, Any]]:
+    def entities(self, pipeline_id: str) -> list[EntityConfig]:
         """Entity configuration: ``[{"entity": {"entityId", "groupId", ...}}]``."""
-        return list(self.call("GET", f"/pipelines/{pipeline_id}/entities") or [])
+        path = f"/pipelines/{pipeline_id}/entities"
+        body, _, where = self._read(path, answers.ENTITIES)
+        return answers.entities(body, where)
 
     def groups(self, pipeline_id: str) -> list[dict[str, Any]]:
-        return list(self.call("GET", f"/pipelines/{pipeline_id}/config/groups") or [])
+        return answers.objects(
+            *self._read(f"/pipelines/{pipeline_id}/config/groups", "a list of groups")
+        )
 
-    def entities_status(self, pipeline_id: str) -> dict[str, dict[str, Any]]:
+    def entities_status(self, pipeline_id: str) -> dict[str, EntityStatus]:
         """Runtime state by entity id."""
-        items = self.call("GET", f"/pipelines/{pipeline_id}/entities-status") or []
-        return {str(i["entityId"]): dict(i) for i in items if "entityId" in i}
+        path = f"/pipelines/{pipeline_id}/entities-status"
+        body, _, where = self._read(path, answers.STATUS)
+        return answers.entities_status(body, where)
 
     def snapshot_status(self, pipeline_id: str) -> Any:
-        return self.call("GET", f"/pipelines/{pipeline_id}/snapshot-status")
+        return self.call("GET", f"/pipelines/{pipeline_id}/snapshot-status", what="snapshot status")
 
     # ------------------------------------------------------------------ commands
 

@@ -49,3 +49,9 @@ class AnswerLostError(CoreHubUnreachableError):
     def __init__(self, message: str, attempt: int) -> None:
         self.attempt = attempt
         super().__init__(message)
+
+
+class UnusableAnswerError(CoreHubError):
+    """CoreHub answered 2xx with something that is not what the call returns (an HTML page,
+    JSON of the wrong shape): nothing it says can be judged, so the run stops here rather
+    than read the garbage as "no entities" or "not there yet"."""

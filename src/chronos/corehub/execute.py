@@ -1,19 +1,22 @@
 """Run a Task against CoreHub: each step's commands, each followed by a wait for its state.
 
-A rejected command, an entity in Error or a per-state timeout fails that target only and
-the run goes on with the next; an authentication failure, an unreachable CoreHub or the
-run's deadline stops the run, and the targets not yet tried are reported as such.
+A rejected command, an entity in Error, a per-state timeout or a migration that never
+started fails that target only and the run goes on with the next; an authentication
+failure, an unreachable CoreHub, an unusable answer or the run's deadline stops the run,
+and the targets not yet tried are reported as such. A target succeeds only on CoreHub's
+state (``judge``), never for want of a sign that it did not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
+from chronos.corehub.answers import EntityConfig, EntityStatus
 from chronos.corehub.api import (
     Applied,
     Command,
+    Seen,
     Step,
     Verdict,
     affected_entities,
@@ -31,10 +34,16 @@ from chronos.corehub.errors import (
     CoreHubTimeoutError,
     CoreHubUnreachableError,
     EntityErrorStateError,
+    UnusableAnswerError,
 )
 from chronos.models.chronosjob import Task
 
-FATAL = (AuthenticationError, CoreHubUnreachableError)
+#: Default of ``ExecuteOptions.migration_start_timeout`` (and of the runner's setting): a
+#: snapshot may wait for CoreHub's agents a while; five minutes of no sign at all is not that.
+MIGRATION_START_TIMEOUT = 300.0
+
+#: Failures after which nothing CoreHub says can be acted on or believed.
+FATAL = (AuthenticationError, CoreHubUnreachableError, UnusableAnswerError)
 
 
 @dataclass(frozen=True)
@@ -46,9 +55,13 @@ class ExecuteOptions:
     poll_factor: float = 1.5
     #: Longest wait for one command's state; None: until the run's deadline.
     state_timeout: float | None = None
-    #: After a snapshot command, how long "migration not active" may mean "not started
-    #: yet" rather than "finished" (unless the migration was seen running).
-    snapshot_start_grace: float = 10.0
+    #: How long a snapshot or redo may show no sign that its migration started (``judge``:
+    #: NOT_STARTED) before it fails as "migration never started"; None: until the deadline.
+    migration_start_timeout: float | None = MIGRATION_START_TIMEOUT
+    #: Before a snapshot or redo, how long to wait for CoreHub to stop being busy with an
+    #: entity (the stop just sent, typically): taking it up for the command then shows,
+    #: which is all a migration shorter than a poll interval shows (see ``Seen``).
+    quiet_wait: float = 3.0
     #: After a command's answer was lost, how long CoreHub's state is read before "it
     #: did not act" (or "cannot tell") is believed: a just-accepted command may not show.
     lost_answer_settle: float = 2.0
@@ -86,29 +99,63 @@ def _summary(states: dict[str, str | None]) -> str | None:
     return "mixed" if values else None
 
 
+def _not_started(status: EntityStatus | None, seen: Seen) -> str:
+    """Why an entity whose verdict is NOT_STARTED shows no sign of its migration."""
+    if status is None:
+        return "not listed in the entity status"
+    if not seen.quiet:
+        return "a migration was already running before the command; no new one was seen"
+    return "CoreHub busy with it, no migration" if status.is_busy else "idle, no migration"
+
+
 class _Runner:
     def __init__(self, client: CoreHubClient, task: Task, options: ExecuteOptions) -> None:
         self.client = client
         self.task = task
         self.options = options
-        self._configured: list[dict[str, Any]] | None = None
+        self._configured: list[EntityConfig] | None = None
 
-    def configured(self) -> list[dict[str, Any]]:
+    def configured(self) -> list[EntityConfig]:
         if self._configured is None:
             self._configured = self.client.entities(self.task.pipeline_id)
         return self._configured
 
-    def wait(self, command: Command, entity_ids: list[str]) -> dict[str, str | None]:
+    def read(self, seen: dict[str, Seen]) -> dict[str, EntityStatus]:
+        """``/entities-status``, each affected entity's read added to what was ``seen``."""
+        statuses = self.client.entities_status(self.task.pipeline_id)
+        for e, before in seen.items():
+            seen[e] = before.then(statuses.get(e))
+        return statuses
+
+    def before(self, entity_ids: list[str]) -> dict[str, Seen]:
+        """The read a snapshot or redo is judged against, once no entity is busy (or
+        ``quiet_wait`` has passed): only what begins after it is a sign of the command."""
+        clock = self.client.deadline
+        started = clock.remaining()
+        delay = self.options.poll_initial
+        while True:
+            statuses = self.client.entities_status(self.task.pipeline_id)
+            seen = {e: Seen().then(statuses.get(e)) for e in entity_ids}
+            busy = any(s.is_busy for e in entity_ids if (s := statuses.get(e)) is not None)
+            waited = started - clock.remaining()
+            if not busy or waited >= self.options.quiet_wait:
+                return seen
+            self.client.sleep(min(delay, self.options.quiet_wait - waited, clock.remaining()))
+            delay = min(self.options.poll_max, delay * self.options.poll_factor)
+
+    def wait(self, command: Command, seen: dict[str, Seen]) -> dict[str, str | None]:
         """Poll ``/entities-status`` with backoff until every entity meets the expectation."""
         clock = self.client.deadline
         limit = self.options.state_timeout
+        start_limit = self.options.migration_start_timeout
         started = clock.remaining()
         # The first read is immediate: a command that needs no change (stop an entity
         # already on Hold) or that CoreHub applies at once is then done without a sleep.
         delay = 0.0
+        entity_ids = list(seen)
         pending = set(entity_ids)
-        seen: set[str] = set()
         states: dict[str, str | None] = dict.fromkeys(entity_ids)
+        never: dict[str, str] = {}  # NOT_STARTED entities: why
         self.client.events(
             "wait", {"expect": str(command.expect), "entities": entity_ids, "phase": "begin"}
         )
@@ -120,28 +167,31 @@ class _Runner:
             )
             elapsed = started - clock.remaining()
             if clock.expired():
-                raise CoreHubTimeoutError(
-                    f"the run's {clock.seconds:g}s deadline passed waiting for "
-                    f"{', '.join(sorted(pending))} to be {command.expect} after {command.action}"
-                )
-            statuses = self.client.entities_status(self.task.pipeline_id)
+                when = f"the run's {clock.seconds:g}s deadline passed"
+                plain = f"{when} waiting for {', '.join(sorted(pending))} to be {command.expect}"
+                raise CoreHubTimeoutError(self._late(command, never, f"before {when}", plain))
+            statuses = self.read(seen)
+            never.clear()
             for e in sorted(pending):
                 status = statuses.get(e)
-                if status is None:
-                    continue
-                states[e] = str(entity_state(status))
-                if status.get("isMigrationActive"):
-                    seen.add(e)
-                grace_over = elapsed >= self.options.snapshot_start_grace
-                verdict = judge(command.expect, status, snapshot_seen=e in seen or grace_over)
-                if verdict is Verdict.FAILED:
+                if status is not None:
+                    states[e] = str(entity_state(status))
+                verdict = judge(command.expect, status, seen[e])
+                if verdict is Verdict.FAILED and status is not None:
                     raise EntityErrorStateError(f"entity {e} is in Error: {error_message(status)}")
                 if verdict is Verdict.REACHED:
                     pending.discard(e)
-            if pending and limit is not None and elapsed >= limit:
+                if verdict is Verdict.NOT_STARTED:
+                    never[e] = _not_started(status, seen[e])
+            if never and start_limit is not None and elapsed >= start_limit:
                 raise CoreHubTimeoutError(
-                    f"{', '.join(sorted(pending))} not {command.expect} "
-                    f"{limit:g}s after {command.action}",
+                    self._late(command, never, f"within {start_limit:g}s", ""),
+                    deadline_exceeded=False,
+                )
+            if pending and limit is not None and elapsed >= limit:
+                plain = f"{', '.join(sorted(pending))} not {command.expect} {limit:g}s"
+                raise CoreHubTimeoutError(
+                    self._late(command, never, f"within {limit:g}s", plain),
                     deadline_exceeded=False,
                 )
         self.client.events(
@@ -149,14 +199,25 @@ class _Runner:
         )
         return states
 
-    def verify(self, command: Command, entity_ids: list[str]) -> Applied:
+    @staticmethod
+    def _late(command: Command, never: dict[str, str], within: str, plain: str) -> str:
+        """Why a wait gave up: "migration never started" for NOT_STARTED entities."""
+        if not never:
+            return f"{plain} after {command.action}"
+        why = "; ".join(f"{e}: {never[e]}" for e in sorted(never))
+        return (
+            f"migration never started: CoreHub accepted {command.action}, but "
+            f"{', '.join(sorted(never))} showed no sign of it {within} ({why})"
+        )
+
+    def verify(self, command: Command, seen: dict[str, Seen]) -> Applied:
         """After a lost answer: poll ``/entities-status`` until it tells if ``command`` acted."""
         clock = self.client.deadline
         started = clock.remaining()
         delay = self.options.poll_initial
         while True:
-            statuses = self.client.entities_status(self.task.pipeline_id)
-            applied = lost_answer_all(command, [statuses.get(e) for e in entity_ids])
+            statuses = self.read(seen)
+            applied = lost_answer_all(command, [statuses.get(e) for e in seen])
             final = settle(
                 applied,
                 started - clock.remaining(),
@@ -174,13 +235,18 @@ class _Runner:
             delay = min(self.options.poll_max, delay * self.options.poll_factor)
 
     def step(self, step: Step) -> list[TargetResult]:
+        # Read before any command: an unusable entity list stops the step before CoreHub
+        # is asked to act on entities that would then not be waited for.
         entity_ids = (
             [step.target] if step.scope == "entity" else affected_entities(step, self.configured())
         )
         states: dict[str, str | None] = dict.fromkeys(entity_ids)
         for command in step.commands:
-            self.client.send(command, verify=partial(self.verify, command, entity_ids))
-            states = self.wait(command, entity_ids)
+            seen = dict.fromkeys(entity_ids, Seen())
+            if command.expect.needs_migration and entity_ids:
+                seen = self.before(entity_ids)
+            self.client.send(command, verify=partial(self.verify, command, seen))
+            states = self.wait(command, seen)
         done = f"{step.commands[-1].action} done"
         if step.scope == "pipeline":
             if not entity_ids:

@@ -1,8 +1,13 @@
 """``python -m chronos.devcluster {build,up,down,status}``: the local system for development.
 
 ``up`` starts the control plane, installs the ChronosJob CRD, starts the fake CoreHub,
-the node agent, the operator and the REST facade, and applies the sample job.
-State lives in ``CHRONOS_DEVCLUSTER_DIR`` (default ``.devcluster`` in the current folder).
+the node agent, the operator and the REST facade, and applies the sample job. Run again,
+it restarts whichever of those died, and only those. ``status`` tells, for each, whether
+its process runs and whether it answers. ``down`` stops everything and keeps the state
+(the ChronosJobs and everything else in etcd) for the next ``up``; ``down --purge``
+deletes it. State lives in ``CHRONOS_DEVCLUSTER_DIR`` (default ``.devcluster`` in the
+current folder); the REST facade listens on 127.0.0.1:8088 (``--api-port`` or
+``CHRONOS_DEVCLUSTER_API_PORT``).
 """
 
 from __future__ import annotations
@@ -10,23 +15,49 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.devcluster import binaries
+from chronos.devcluster import binaries, system
 from chronos.devcluster.cluster import Cluster, ClusterError
-from chronos.devcluster.system import start_system, stop_system
+from chronos.devcluster.files import write_private
+from chronos.devcluster.processes import Component
+from chronos.devcluster.system import COREHUB_SECRET
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 CRD = "deploy/crd/chronosjobs.yaml"
+#: The admission policies deploy/base ships (the chart renders the same; see
+#: docs/architecture.md, "Admission policies").
+ADMISSION = ("deploy/base/admission-secrets.yaml", "deploy/base/admission-operator.yaml")
+PURGE_HINT = "`make clean-state` (python -m chronos.devcluster down --purge)"
+# What `up` leaves in the state folder: `down --purge` deletes nothing else.
+STATE_ENTRIES = frozenset(
+    {
+        "etcd",
+        "pki",
+        "logs",
+        "nodeagent",
+        "token",
+        "state.json",
+        "services.json",
+        "admin.kubeconfig",
+        "kcm.kubeconfig",
+    }
+)
 
 
 def state_dir() -> Path:
     return Path(os.environ.get("CHRONOS_DEVCLUSTER_DIR", ".devcluster")).resolve()
 
 
-def install_crd(cluster: Cluster) -> None:
+def install_crd(cluster: Cluster, *, default_credentials_secret: str = "") -> None:
+    """The CRD and, wherever it is installed, the admission policies that go with it."""
     root = binaries.repo_root()
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / CRD))
     cluster.kubectl(
@@ -35,6 +66,29 @@ def install_crd(cluster: Cluster) -> None:
         "--timeout=60s",
         "crd/chronosjobs.chronos.gluesync.io",
     )
+    install_admission_policies(cluster, default_credentials_secret)
+
+
+def admission_policies(default_credentials_secret: str = "") -> list[dict[str, Any]]:
+    """deploy/base's admission policies, with the operator's default credentials Secret
+    (CHRONOS_COREHUB_CREDENTIALS_SECRET) filled in as the chart's value would."""
+    root = binaries.repo_root()
+    objs: list[dict[str, Any]] = []
+    for path in ADMISSION:
+        for obj in yaml.safe_load_all((root / path).read_text()):
+            if obj and obj["kind"] == "ValidatingAdmissionPolicy":
+                for variable in obj["spec"].get("variables") or []:
+                    if variable["name"] == "defaultSecret":
+                        variable["expression"] = json.dumps(default_credentials_secret)
+            if obj:
+                objs.append(obj)
+    return objs
+
+
+def install_admission_policies(cluster: Cluster, default_credentials_secret: str = "") -> None:
+    objs = admission_policies(default_credentials_secret)
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=body)
 
 
 EXAMPLE_JOB = {
@@ -46,63 +100,176 @@ EXAMPLE_JOB = {
 }
 
 
-def up() -> None:
+def _last_written(directory: Path) -> str | None:
+    """When the etcd data of an earlier run was last written, or None if there is none."""
+    db = directory / "etcd" / "member" / "snap" / "db"
+    if not db.exists():
+        return None
+    return datetime.fromtimestamp(db.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def up(api_port_flag: int | None = None) -> None:
     cluster = Cluster(state_dir())
-    if cluster.running():
-        print(f"already running; kubeconfig: {cluster.kubeconfig}")
+    if cluster.components():
+        _repair(cluster)
         return
+    api_port = system.api_port(api_port_flag)
+    # Before anything starts: a busy port should cost seconds, not a whole start-up.
+    system.check_api_port(api_port)
+    system.stop_system(cluster)  # services left over from an `up` that failed half-way
+    reused = _last_written(cluster.directory)
     seconds = cluster.start()
-    install_crd(cluster)
-    info = start_system(cluster)
+    install_crd(cluster, default_credentials_secret=COREHUB_SECRET)
+    if reused:
+        jobs = cluster.kubectl("get", "chronosjobs", "-A", "-o", "name").split()
+        print(
+            f"Reusing the state of an earlier `make up` (last written {reused}): "
+            f"{len(jobs)} ChronosJob(s) and everything else kept in {cluster.directory}.\n"
+            f"{PURGE_HINT} starts from scratch."
+        )
+    token = system.setup_access(cluster)
+    info = system.start_system(cluster, api_port)
     cluster.kubectl("apply", "-f", str(binaries.repo_root() / SAMPLE))
     # One run right away, so there is a result to look at.
     cluster.kubectl(
         "annotate", "--overwrite", "chronosjob/morning-sync", f"{RUN_NOW_ANNOTATION}=make-up"
     )
-    token_file = cluster.directory / "token"
-    token_file.write_text(info.token)
-    token_file.chmod(0o600)
+    headline = (
+        f"Chronos is up (control plane ready in {seconds:.1f}s, "
+        f"Kubernetes {binaries.kubernetes_version()})."
+    )
+    _summary(cluster, info, token, headline)
+
+
+def _repair(cluster: Cluster) -> None:
+    """The system was started before: start again what died, and nothing else."""
+    try:
+        restarted = cluster.restart_dead()
+    except ClusterError as exc:
+        raise ClusterError(
+            f"{exc}\n`make down` then `make up` starts it afresh on new ports (the state is kept)."
+        ) from exc
+    install_crd(cluster)  # cheap, and picks up a changed CRD
+    token = system.setup_access(cluster)
+    if system.services(cluster):
+        info, more = system.restart_dead(cluster)
+        restarted += more
+    else:  # the first `up` stopped before starting them
+        api_port = system.api_port()
+        system.check_api_port(api_port)
+        info = system.start_system(cluster, api_port)
+        restarted += [c.name for c in system.services(cluster)]
+    if restarted:
+        headline = f"Restarted {', '.join(restarted)}; everything else was running."
+    else:
+        headline = "Already running; every component answers."
+    _summary(cluster, info, token, headline)
+
+
+def _summary(cluster: Cluster, info: system.SystemInfo, token: str, headline: str) -> None:
+    token_file = write_private(cluster.directory / "token", token)
     body = json.dumps(EXAMPLE_JOB)
     print(
         f"""
-Chronos is up (control plane ready in {seconds:.1f}s, Kubernetes {binaries.kubernetes_version()}).
+{headline}
 
   export KUBECONFIG={cluster.kubeconfig}
   export PATH={cluster.bin_dir}:$PATH
   kubectl get chronosjobs,cronjobs,jobs        # the sample job, its CronJob and a first run
 
-REST API:   {info.api_url}   (Swagger UI: {info.api_url}/docs)
+REST API:   {info.api_url}   (Swagger UI: {info.api_url}/docs; port: {system.API_PORT_VARIABLE})
 Fake CoreHub: {info.corehub_url}   (admin/admin)
 Token (24 h, ServiceAccount default/chronos-demo, saved in {token_file}):
-{info.token}
+{token}
 
   TOKEN=$(cat {token_file})
   curl -s -X POST {info.api_url}/api/jobs -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{body}'
 
-Logs: {cluster.directory / "logs"}   Stop everything: make down
+Logs: {cluster.logs}   Health of each part: python -m chronos.devcluster status
+Stop everything: make down (keeps the state)   Start from scratch: make clean-state
 """
     )
 
 
+def status() -> int:
+    """Print each component's process and health; 0 if all run and answer, else 1."""
+    cluster = Cluster(state_dir(), bin_dir=binaries.bin_dir())
+    components: list[Component] = [*cluster.components(), *system.services(cluster)]
+    if not components:
+        print(f"stopped: nothing is recorded in {cluster.directory}")
+        if _last_written(cluster.directory):
+            print(f"its state is kept: `make up` reuses it, {PURGE_HINT} deletes it")
+        return 1
+    print(f"{'component':<24} {'pid':>8}  {'process':<8} {'answers':<8} health check")
+    healthy = 0
+    for component in components:
+        running = component.alive()
+        answering = running and system.answers(cluster, component)
+        healthy += answering
+        print(
+            f"{component.name:<24} {component.pid:>8}  {'running' if running else 'dead':<8} "
+            f"{'yes' if answering else 'no':<8} {component.health or '(not recorded)'}"
+        )
+    if healthy == len(components):
+        print(f"running: all {len(components)} components answer")
+        return 0
+    print(
+        f"degraded: {len(components) - healthy} of {len(components)} components do not answer; "
+        "`make up` restarts the dead ones"
+    )
+    return 1
+
+
+def down(purge: bool) -> None:
+    cluster = Cluster(state_dir(), bin_dir=binaries.bin_dir())
+    system.stop_system(cluster)
+    cluster.stop()
+    if not purge:
+        kept = " (state kept for the next `make up`)" if _last_written(cluster.directory) else ""
+        print(f"stopped{kept}")
+        return
+    directory = cluster.directory
+    if directory.exists():
+        # CHRONOS_DEVCLUSTER_DIR can point anywhere: delete only a folder that `up` made.
+        foreign = sorted(p.name for p in directory.iterdir() if p.name not in STATE_ENTRIES)
+        if foreign:
+            raise ClusterError(
+                f"not purging {directory}: it holds files devcluster did not create: "
+                f"{', '.join(foreign)}"
+            )
+        shutil.rmtree(directory)
+    print(f"stopped; state deleted ({directory}): the next `make up` starts from scratch")
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m chronos.devcluster", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m chronos.devcluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=["build", "up", "down", "status"])
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        help=f"up: the REST facade's port (default: ${system.API_PORT_VARIABLE}, "
+        f"else {system.DEFAULT_API_PORT})",
+    )
+    parser.add_argument(
+        "--purge",
+        action="store_true",
+        help="down: also delete the state (etcd data, certificates, logs)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "build":
             print(binaries.ensure_binaries())
         elif args.command == "up":
-            up()
+            up(args.api_port)
         elif args.command == "down":
-            cluster = Cluster(state_dir(), bin_dir=binaries.bin_dir())
-            stop_system(cluster)
-            cluster.stop()
-            print("stopped")
+            down(args.purge)
         else:
-            running = Cluster(state_dir(), bin_dir=binaries.bin_dir()).running()
-            print("running" if running else "stopped")
-            sys.exit(0 if running else 1)
+            sys.exit(status())
     except (ClusterError, binaries.BuildError) as exc:
         sys.exit(f"devcluster: {exc}")
 

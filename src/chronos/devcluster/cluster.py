@@ -12,20 +12,21 @@ publisher controllers, and the node's client certificates are issued.
 
 from __future__ import annotations
 
+import errno
 import json
-import os
-import signal
 import socket
 import ssl
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chronos.devcluster import binaries
+from chronos.devcluster import binaries, processes
 from chronos.devcluster.certs import CertificateAuthority, Pair, service_account_keys
+from chronos.devcluster.files import private_dir, write_private
+from chronos.devcluster.processes import Component, alive, terminate
+
+__all__ = ["Cluster", "ClusterError", "alive", "free_port", "port_in_use", "terminate"]
 
 LOOPBACK = "127.0.0.1"
 CONTROLLERS = (
@@ -49,11 +50,31 @@ class ClusterError(RuntimeError):
     pass
 
 
+OLDER_VERSION = (
+    "this system was started by an older version of chronos.devcluster, which did not "
+    "record how to restart its parts: run `make down` (the state is kept), then `make up`"
+)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def port_in_use(port: int) -> bool:
+    """True if something already listens on (or holds) ``127.0.0.1:port``."""
+    with socket.socket() as s:
+        # As uvicorn and the Go servers do: a port in TIME_WAIT is not "in use".
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((LOOPBACK, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
 
 
 def _kubeconfig(server: str, ca: Path, client: Pair, user: str) -> str:
@@ -103,6 +124,14 @@ class Cluster:
     def state_file(self) -> Path:
         return self.directory / "state.json"
 
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def pki(self) -> Path:
+        return self.directory / "pki"
+
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
         cmd = [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args]
         result = subprocess.run(cmd, capture_output=True, text=True, input=input, check=False)
@@ -115,11 +144,10 @@ class Cluster:
     def start(self, timeout: float = 60.0) -> float:
         """Start all components; returns the seconds it took until the API was ready."""
         started = time.monotonic()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        pki = self.directory / "pki"
-        pki.mkdir(exist_ok=True)
-        logs = self.directory / "logs"
-        logs.mkdir(exist_ok=True)
+        # Keys, kubeconfigs and tokens live below: nobody else may look in.
+        private_dir(self.directory)
+        pki = private_dir(self.pki)
+        private_dir(self.logs)
 
         ca = CertificateAuthority(pki)
         hosts: tuple[str, ...] = (LOOPBACK, "localhost", "kubernetes", "kubernetes.default.svc")
@@ -133,18 +161,21 @@ class Cluster:
         serving = ca.issue("apiserver", "kube-apiserver", server_hosts=hosts)
         admin = ca.issue("admin", "chronos-admin", org="system:masters")
         kcm = ca.issue("kcm", "system:kube-controller-manager")
+        # Its own serving certificate from our CA, so that `status` can verify its /healthz.
+        kcm_serving = ca.issue(
+            "kcm-serving", "kube-controller-manager", server_hosts=(LOOPBACK, "localhost")
+        )
         sa = service_account_keys(pki)
 
-        etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
+        etcd_port, etcd_peer, api_port, kcm_port = (free_port() for _ in range(4))
         server = f"https://{self.node_address or LOOPBACK}:{api_port}"
-        self.kubeconfig.write_text(_kubeconfig(server, ca.pair.cert, admin, "admin"))
+        write_private(self.kubeconfig, _kubeconfig(server, ca.pair.cert, admin, "admin"))
         kcm_kubeconfig = self.directory / "kcm.kubeconfig"
-        kcm_kubeconfig.write_text(_kubeconfig(server, ca.pair.cert, kcm, "kcm"))
+        write_private(kcm_kubeconfig, _kubeconfig(server, ca.pair.cert, kcm, "kcm"))
         if self.node_address:
             self._node_credentials(ca, server)
 
-        pids: dict[str, int] = {}
-        self._spawn(
+        etcd = self._binary(
             "etcd",
             [
                 f"--data-dir={self.directory / 'etcd'}",
@@ -156,10 +187,9 @@ class Cluster:
                 "--unsafe-no-fsync",
                 "--log-level=warn",
             ],
-            logs,
-            pids,
+            f"http://{LOOPBACK}:{etcd_port}/health",
         )
-        self._spawn(
+        apiserver = self._binary(
             "kube-apiserver",
             [
                 f"--etcd-servers=http://{LOOPBACK}:{etcd_port}",
@@ -177,12 +207,9 @@ class Cluster:
                 *self._apiserver_address_args(pki),
                 "--v=1",
             ],
-            logs,
-            pids,
+            f"{server}/readyz",
         )
-        self._write_state(pids, server)
-        self._wait_ready(server, ca.pair.cert, admin, started + timeout, pids)
-        self._spawn(
+        controller_manager = self._binary(
             "kube-controller-manager",
             [
                 f"--kubeconfig={kcm_kubeconfig}",
@@ -194,17 +221,47 @@ class Cluster:
                 "--use-service-account-credentials=true",
                 "--leader-elect=false",
                 f"--bind-address={LOOPBACK}",
-                f"--secure-port={free_port()}",
+                f"--secure-port={kcm_port}",
+                f"--tls-cert-file={kcm_serving.cert}",
+                f"--tls-private-key-file={kcm_serving.key}",
                 "--concurrent-cron-job-syncs=5",
                 "--v=1",
             ],
-            logs,
-            pids,
+            f"https://{LOOPBACK}:{kcm_port}/healthz",
         )
+        components = [etcd, apiserver, controller_manager]
         if self.node_address:
-            self._spawn("kube-scheduler", self._scheduler_args(), logs, pids)
-        self._write_state(pids, server)
+            components.append(self._scheduler(ca))
+        for component in (etcd, apiserver):
+            processes.spawn(component, self.logs, fresh_log=True)
+        self._save(components, server)
+        self._wait_answering(apiserver, components, started + timeout)
+        for component in components[2:]:
+            processes.spawn(component, self.logs, fresh_log=True)
+        self._save(components, server)
         return time.monotonic() - started
+
+    def restart_dead(self, timeout: float = 60.0) -> list[str]:
+        """Start again, with the recorded arguments and ports, each component that died;
+        wait until the API server answers. Returns the names of those restarted."""
+        components = self.components()
+        if not components:
+            raise ClusterError(f"no control plane recorded in {self.state_file}")
+        server = json.loads(self.state_file.read_text())["server"]
+        deadline = time.monotonic() + timeout
+        restarted: list[str] = []
+        # In start order: etcd, the API server, the controllers; each restarted one (and the
+        # API server in any case) must answer before the next one is looked at.
+        for i, component in enumerate(components):
+            if not component.alive():
+                if not component.argv:
+                    raise ClusterError(OLDER_VERSION)
+                processes.spawn(component, self.logs, fresh_log=False)
+                restarted.append(component.name)
+                self._save(components, server)
+            if component.name in restarted or component.name == "kube-apiserver":
+                self._wait_answering(component, components[: i + 1], deadline)
+        return restarted
 
     # ------------------------------------------------------------- real node option
 
@@ -225,8 +282,8 @@ class Cluster:
         }
         for component, (user, group) in users.items():
             pair = ca.issue(component, user, org=group)
-            self.node_kubeconfig(component).write_text(
-                _kubeconfig(server, ca.pair.cert, pair, component)
+            write_private(
+                self.node_kubeconfig(component), _kubeconfig(server, ca.pair.cert, pair, component)
             )
         # For logs and exec the API server calls the kubelet, which asks the API server
         # (webhook authorization) whether this user may: system:masters may.
@@ -237,6 +294,7 @@ class Cluster:
             return [
                 f"--bind-address={LOOPBACK}",
                 f"--advertise-address={LOOPBACK}",
+                # Also what the admission policies' `authorizer` checks ask.
                 "--authorization-mode=RBAC",
                 # The "kubernetes" Service cannot point at loopback; nothing here needs it.
                 "--endpoint-reconciler-type=none",
@@ -254,52 +312,58 @@ class Cluster:
             "--kubelet-preferred-address-types=InternalIP",
         ]
 
-    def _scheduler_args(self) -> list[str]:
+    def _binary(self, name: str, args: list[str], health: str) -> Component:
+        return Component(name=name, argv=[str(self.bin_dir / name), *args], health=health)
+
+    def _scheduler(self, ca: CertificateAuthority) -> Component:
         kubeconfig = self.node_kubeconfig("kube-scheduler")
-        return [
-            f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}",
-            "--leader-elect=false",
-            f"--bind-address={LOOPBACK}",
-            f"--secure-port={free_port()}",
-            "--v=1",
-        ]
-
-    def _spawn(self, name: str, args: list[str], logs: Path, pids: dict[str, int]) -> None:
-        log = (logs / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            [str(self.bin_dir / name), *args],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        port = free_port()
+        # Its own serving certificate from our CA, so that `status` can verify its /healthz.
+        serving = ca.issue("scheduler-serving", "kube-scheduler", server_hosts=(LOOPBACK,))
+        return self._binary(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={port}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                "--v=1",
+            ],
+            f"https://{LOOPBACK}:{port}/healthz",
         )
-        pids[name] = proc.pid
 
-    def _write_state(self, pids: dict[str, int], server: str) -> None:
-        self.state_file.write_text(json.dumps({"pids": pids, "server": server}))
+    def _save(self, components: list[Component], server: str) -> None:
+        processes.save(self.state_file, components, server=server)
 
-    def _wait_ready(
-        self, server: str, ca: Path, client: Pair, deadline: float, pids: dict[str, int]
+    def probe_context(self) -> ssl.SSLContext:
+        """TLS for loopback health checks: our CA, the admin's client certificate."""
+        context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        context.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        return context
+
+    def _wait_answering(
+        self, target: Component, components: list[Component], deadline: float
     ) -> None:
-        context = ssl.create_default_context(cafile=str(ca))
-        context.load_cert_chain(str(client.cert), str(client.key))
-        last = "no answer yet"
+        context = self.probe_context()
         while time.monotonic() < deadline:
-            for name, pid in pids.items():
-                if not alive(pid):
-                    log = self.directory / "logs" / f"{name}.log"
-                    tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                    raise ClusterError(f"{name} exited during start-up; end of its log:\n{tail}")
-            try:
-                with urllib.request.urlopen(f"{server}/readyz", context=context, timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError) as exc:
-                last = str(exc)
+            for component in components:
+                if component.pid and not component.alive():
+                    tail = processes.log_tail(self.logs, component.name)
+                    raise ClusterError(
+                        f"{component.name} exited during start-up; end of its log:\n{tail}"
+                    )
+            if processes.http_answers(target.health, context):
+                return
             time.sleep(0.25)
-        raise ClusterError(f"kube-apiserver not ready in time: {last}")
+        raise ClusterError(f"{target.name} not ready in time (no answer from {target.health})")
+
+    def components(self) -> list[Component]:
+        """The control-plane processes recorded by :meth:`start`, in start order."""
+        return processes.load(self.state_file)
 
     def pids(self) -> dict[str, int]:
         if not self.state_file.exists():
@@ -319,29 +383,3 @@ class Cluster:
     def running(self) -> bool:
         pids = self.pids()
         return bool(pids) and all(alive(p) for p in pids.values())
-
-
-def alive(pid: int) -> bool:
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def terminate(pid: int, grace: float = 10.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and alive(pid):
-        time.sleep(0.1)
-    if alive(pid):
-        os.killpg(pid, signal.SIGKILL)

@@ -102,6 +102,7 @@ from lightkube.types import PatchType
 from lightkube.utils.quantity import parse_quantity
 
 from chronos import contract, kube
+from chronos.devcluster.files import private_dir, write_private
 
 log = logging.getLogger("chronos.nodeagent")
 
@@ -712,9 +713,9 @@ class _PodWorker:
 
     def _write_kubeconfig(self, token: str, directory: Path) -> Path:
         account = directory / "serviceaccount"
-        account.mkdir(parents=True, exist_ok=True)
-        (account / "token").write_text(token)
-        (account / "namespace").write_text(self.namespace)
+        private_dir(account)
+        write_private(account / "token", token)
+        write_private(account / "namespace", self.namespace)
         ca = account / "ca.crt"
         ca.write_bytes(self.agent.ca_bytes)
         cluster: dict[str, Any] = {"server": self.agent.server}
@@ -735,10 +736,7 @@ class _PodWorker:
             ],
             "current-context": "pod",
         }
-        path = directory / "kubeconfig"
-        path.write_text(json.dumps(config, indent=2))
-        path.chmod(0o600)
-        return path
+        return write_private(directory / "kubeconfig", json.dumps(config, indent=2))
 
     async def _write_volumes(self, sources: _Sources, root: Path) -> None:
         assert self.pod.spec is not None
@@ -776,11 +774,12 @@ class _PodWorker:
             elif volume.emptyDir is None:
                 continue  # hostPath, PVCs...: nothing to materialise
             target = root / volume.name
-            target.mkdir(parents=True, exist_ok=True)
+            private_dir(target)
             for rel, content in files.items():
                 path = target / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(content)
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # Secret keys and tokens among them: owner-only, like everything here.
+                write_private(path, content)
 
     @staticmethod
     def _downward(sources: _Sources, field_ref: Any, resource_ref: Any) -> bytes:
@@ -887,7 +886,8 @@ class _PodWorker:
         if self.pod.status is not None and self.pod.status.startTime is not None:
             self.start_time = self.pod.status.startTime
         shutil.rmtree(self.directory, ignore_errors=True)
-        self.directory.mkdir(parents=True)
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         await self.report("Pending")
         while True:
             reason = self.interruption()
@@ -1019,6 +1019,8 @@ class NodeAgent:
         self.node_name = node_name
         self.selector = selector or None
         self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="chronos-nodeagent-")).resolve()
+        # Pods get ServiceAccount tokens and Secret volumes below it: owner-only.
+        private_dir(self.work_dir)
         self.heartbeat_seconds = heartbeat_seconds
         self.delete_node_on_stop = delete_node_on_stop
         config = KubeConfig.from_file(self.kubeconfig).get()
@@ -1460,7 +1462,7 @@ class NodeAgentProcess:
 
     def start(self, timeout: float = 60.0) -> NodeAgentProcess:
         """Start it and wait for its ready line; its log goes to ``log_file``."""
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.work_dir)
         with self.log_file.open("ab") as log_out:
             self.proc = subprocess.Popen(
                 self.command(),

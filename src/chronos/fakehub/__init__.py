@@ -45,12 +45,19 @@ unknown pipelines/entities/groups 404, bad parameters 400, missing or expired to
 - ``POST /_fake/faults`` with ``{"kind", "method"?, "path"? (regex searched in the
   path), "count"? (default 1; null = forever), ...}``; kinds:
   ``status`` (answer ``status``, default 503, with ``message`` and ``retryAfter``),
+  ``answer`` (answer ``status``, default 200, with ``json`` — any JSON, ``null``
+  too — or else the raw ``text`` with ``contentType``, default an HTML login page:
+  what a proxy or a wrong URL gives in CoreHub's place),
   ``latency`` (sleep ``seconds``, then go on), ``drop`` (close the connection without
-  an answer); with ``"after": true`` these three act once the request was handled
+  an answer); with ``"after": true`` these four act once the request was handled
   (a command applied: "apply, then drop" loses the answer of a command CoreHub acted
-  on); ``stuck`` (accept the command but never change the entities),
+  on); ``stuck`` (accept the command but never change the entities; with the entity
+  set ``isBusy`` first: busy, and the migration never starts),
   ``expire-token`` (expire the caller's token first, so the request gets 401).
-  ``GET /_fake/faults`` lists them, ``DELETE /_fake/faults`` clears them.
+  Faults act in the order they were added; a fault's count is used only when it acts
+  on a request, so one kept from acting by an earlier fault's answer (or drop) still
+  fires on a later request. ``GET /_fake/faults`` lists them (with the count left),
+  ``DELETE /_fake/faults`` clears them.
 - ``POST /_fake/tokens/expire`` with ``{"token"?}`` → expire one or every token
 - ``GET``/``PUT /_fake/config``: ``{"delays": {...}, "wrapPipelines", "users": {...}}``
 - ``GET /_fake/state`` → every pipeline with its entities' runtime status

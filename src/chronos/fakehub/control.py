@@ -49,7 +49,7 @@ class FakeHubControl:
         return list(self._call("GET", "/requests")["requests"])
 
     def add_fault(self, kind: str, **fields: Any) -> dict[str, Any]:
-        """kind: status, latency, drop, stuck or expire-token; see the package docstring."""
+        """kind: status, answer, latency, drop, stuck or expire-token; see the package docstring."""
         return dict(self._call("POST", "/faults", {"kind": kind, **fields}))
 
     def faults(self) -> list[dict[str, Any]]:

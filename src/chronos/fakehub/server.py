@@ -74,10 +74,12 @@ class _Handler(BaseHTTPRequestHandler):
             return raw.decode(errors="replace")
 
     def _reply(self, reply: Reply) -> None:
-        data = b"" if reply.body is None else json.dumps(reply.body).encode()
+        data = reply.raw
+        if data is None:
+            data = b"" if reply.body is None else json.dumps(reply.body).encode()
         self.send_response(reply.status)
         if data:
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", reply.content_type)
         for key, value in reply.headers.items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
@@ -106,9 +108,13 @@ class _Handler(BaseHTTPRequestHandler):
         }
         stuck = False
         after = []
-        for fault in state.take_faults(method, url.path):
+        # A fault's count is used (``claim``) only when it acts on this request: one that
+        # an earlier fault's answer keeps from acting stays for the next request.
+        for fault in state.matching_faults(method, url.path):
             if fault.after:
                 after.append(fault)
+            elif not state.claim(fault):
+                continue
             elif fault.kind == "latency":
                 time.sleep(fault.seconds)
             elif fault.kind == "expire-token":
@@ -122,11 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             else:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 state.log_request(
                     {**entry, "status": fault.status, "fault": fault.kind, "applied": False}
                 )
-                self._reply(Reply(fault.status, {"message": fault.message}, headers))
+                self._reply(fault.reply())
                 return
         if method == "POST" and url.path == LOGIN_PATH:
             reply = state.login(body)
@@ -138,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         fault_kind = "stuck" if stuck else None
         # Faults "after": CoreHub handled the request, then the answer is late or lost.
         for fault in after:
+            if not state.claim(fault):
+                continue
             if fault.kind == "latency":
                 time.sleep(fault.seconds)
                 fault_kind = fault_kind or "latency"
@@ -146,9 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             else:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 state.log_request({**entry, "status": fault.status, "fault": fault.kind})
-                self._reply(Reply(fault.status, {"message": fault.message}, headers))
+                self._reply(fault.reply())
                 return
         state.log_request({**entry, "status": reply.status, "fault": fault_kind})
         self._reply(reply)

@@ -7,6 +7,7 @@ whenever the state is read, so no background thread is needed and reads are exac
 from __future__ import annotations
 
 import copy
+import json
 import re
 import secrets
 import threading
@@ -44,8 +45,14 @@ DEFAULT_SEED: dict[str, Any] = {
     ],
 }
 
-FAULT_KINDS = ("status", "latency", "drop", "stuck", "expire-token")
-AFTER_KINDS = ("status", "latency", "drop")
+FAULT_KINDS = ("status", "answer", "latency", "drop", "stuck", "expire-token")
+AFTER_KINDS = ("status", "answer", "latency", "drop")
+#: What an ``answer`` fault sends without ``json`` or ``text``: a proxy's or SSO login
+#: page answering 200 in CoreHub's place.
+HTML_PAGE = (
+    "<!DOCTYPE html><html><head><title>Sign in</title></head>"
+    "<body><form action=/login><input name=user></form></body></html>"
+)
 SYNC_ACTIONS = ("start", "stop", "one-time-snapshot", "redo")
 WRITE_METHODS = ("UPSERT", "INSERT")
 INVALID_TOKEN = "Invalid authorization token, please retry or make a new login"  # noqa: S105
@@ -135,7 +142,13 @@ class Fault:
     retry_after: str | None = None
     seconds: float = 0.0
     message: str = "injected fault"
-    #: ``drop``, ``status`` and ``latency`` act after the request was handled (a
+    #: ``answer``: the body, as raw text (with ``content_type``) or as JSON.
+    text: str | None = None
+    body_json: JSON = None
+    #: ``json`` was given (it may be ``null``, which is an answer too).
+    has_json: bool = False
+    content_type: str = "text/html; charset=utf-8"
+    #: ``drop``, ``status``, ``answer`` and ``latency`` act after the request was handled (a
     #: command applied) instead of before: CoreHub acted and the answer was lost.
     after: bool = False
 
@@ -157,15 +170,32 @@ class Fault:
             "retryAfter": self.retry_after,
             "seconds": self.seconds,
             "message": self.message,
+            "text": self.text,
+            "json": self.body_json,
+            "contentType": self.content_type,
             "after": self.after,
         }
+
+    def reply(self) -> Reply:
+        """The answer of a ``status`` or ``answer`` fault."""
+        if self.kind == "status":
+            headers = {"Retry-After": self.retry_after} if self.retry_after else {}
+            return Reply(self.status, {"message": self.message}, headers)
+        if self.has_json:
+            raw = json.dumps(self.body_json).encode()
+            return Reply(self.status, raw=raw, content_type="application/json")
+        text = HTML_PAGE if self.text is None else self.text
+        return Reply(self.status, raw=text.encode(), content_type=self.content_type)
 
 
 @dataclass
 class Reply:
     status: int
+    #: Sent as JSON, unless ``raw`` is given (then sent as is, with ``content_type``).
     body: JSON = None
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = "application/json"
 
 
 def _now_iso() -> str:
@@ -244,16 +274,23 @@ class FakeHubState:
                 raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}")
             retry_after = body.get("retryAfter")
             count = body.get("count", 1)
+            text = body.get("text")
+            if kind == "answer" and text is not None and "json" in body:
+                raise ValueError("an answer fault has text or json, not both")
             fault = Fault(
                 id=self._next_id,
                 kind=kind,
                 method=body.get("method"),
                 path=body.get("path"),
                 count=None if count is None else int(count),
-                status=int(body.get("status", 503)),
+                status=int(body.get("status", 200 if kind == "answer" else 503)),
                 retry_after=None if retry_after is None else str(retry_after),
                 seconds=float(body.get("seconds", 0.0)),
                 message=str(body.get("message", "injected fault")),
+                text=None if text is None else str(text),
+                body_json=body.get("json"),
+                has_json="json" in body,
+                content_type=str(body.get("contentType", "text/html; charset=utf-8")),
                 after=bool(body.get("after", False)),
             )
             if fault.after and kind not in AFTER_KINDS:
@@ -264,14 +301,24 @@ class FakeHubState:
             self.faults.append(fault)
             return fault
 
-    def take_faults(self, method: str, path: str) -> list[Fault]:
-        """The faults that apply to this request, each use counted."""
+    def matching_faults(self, method: str, path: str) -> list[Fault]:
+        """The faults that may apply to this request, in the order they were added.
+
+        Nothing is used up here: a fault that never gets to act on the request (an
+        earlier one answered it) keeps its count for the next matching request.
+        """
         with self.lock:
-            hits = [f for f in self.faults if f.matches(method, path)]
-            for f in hits:
-                if f.count is not None:
-                    f.count -= 1
-            return [copy.copy(f) for f in hits]
+            return [copy.copy(f) for f in self.faults if f.matches(method, path)]
+
+    def claim(self, fault: Fault) -> bool:
+        """Use one of ``fault``'s count as it acts; False if it is used up meanwhile."""
+        with self.lock:
+            live = next((f for f in self.faults if f.id == fault.id), None)
+            if live is None or (live.count is not None and live.count <= 0):
+                return False
+            if live.count is not None:
+                live.count -= 1
+            return True
 
     def clear_faults(self) -> None:
         with self.lock:

@@ -7,14 +7,17 @@ them into ``deploy/crd/chronosjobs.yaml``. Field descriptions are what
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from chronos.models.rules import Rule, cel_extension, enforce
+from chronos.schedule.cron import parse_go_duration
 
 GROUP = "chronos.gluesync.io"
 VERSION = "v1alpha1"
@@ -32,6 +35,9 @@ MAX_HISTORY = 100
 
 
 class _Model(BaseModel):
+    # strict: "8" is not an integer and "yes" not a boolean, as for the API server's
+    # schema validation. Enums and datetimes opt out field by field (``_LAX``): they
+    # arrive as JSON strings from the API server and the REST facade.
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
@@ -39,7 +45,13 @@ class _Model(BaseModel):
         use_enum_values=True,
         serialize_by_alias=True,
         validate_default=True,
+        strict=True,
     )
+
+
+#: A string may still be converted to these types (enum values, RFC 3339 times).
+Lax = Strict(False)
+Time = Annotated[datetime, Lax]
 
 
 class TaskType(StrEnum):
@@ -85,7 +97,83 @@ class ConcurrencyPolicy(StrEnum):
     REPLACE = "Replace"
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+#: No C0/C1 control characters (NUL, newline, escape …): such an id can never reach
+#: CoreHub intact, so it is refused up front rather than failing every run.
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+#: Free text may span lines and use tabs, but holds no other control characters.
+NO_CONTROL_CHARS_BUT_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+#: Kubernetes object names (DNS subdomain) and Secret keys, as the API server checks them.
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+SECRET_DATA_KEY = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a pattern, not a password
+
+
+def _pattern_check(pattern: str, message: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if compiled.fullmatch(value) is None:
+            raise PydanticCustomError("string_pattern_mismatch", message)
+        return value
+
+    return AfterValidator(check)
+
+
+def _pattern(pattern: str) -> Any:
+    # The CRD schema carries the pattern; the Python check words the message better than
+    # pydantic's "should match pattern ...".
+    return Field(json_schema_extra={"pattern": pattern})
+
+
+_CONTROL_MESSAGE = "must not contain control characters (NUL, newline, tab, escape …)"
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID_LENGTH),
+    _pattern(NO_CONTROL_CHARS),
+    _pattern_check(NO_CONTROL_CHARS, _CONTROL_MESSAGE),
+]
+SingleLine = Annotated[
+    str,
+    Field(max_length=MAX_TEXT),
+    _pattern(NO_CONTROL_CHARS),
+    _pattern_check(NO_CONTROL_CHARS, _CONTROL_MESSAGE),
+]
+MultiLine = Annotated[
+    str,
+    Field(max_length=MAX_TEXT),
+    _pattern(NO_CONTROL_CHARS_BUT_LINES),
+    _pattern_check(
+        NO_CONTROL_CHARS_BUT_LINES, "must not contain control characters other than newline and tab"
+    ),
+]
+SecretName = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    _pattern(DNS_SUBDOMAIN),
+    _pattern_check(DNS_SUBDOMAIN, "must be a Secret name: lowercase letters, digits, '-' and '.'"),
+]
+SecretKey = Annotated[
+    str,
+    Field(min_length=1, max_length=253),
+    _pattern(SECRET_DATA_KEY),
+    _pattern_check(SECRET_DATA_KEY, "must be a Secret key: letters, digits, '-', '_' and '.'"),
+]
+
+
+def _unique(values: list[Any] | None) -> list[Any] | None:
+    """Like the API server for ``x-kubernetes-list-type: set``: no value twice."""
+    seen: set[Any] = set()
+    for index, value in enumerate(values or []):
+        if value in seen:
+            raise PydanticCustomError(
+                "duplicate_value",
+                "duplicate value '{value}' at index {index}; list each once",
+                {"value": str(value), "index": index},
+            )
+        seen.add(value)
+    return values
+
+
+UniqueList = AfterValidator(_unique)
 
 
 def _scope_rule(scope: str, field: str) -> Rule[Task]:
@@ -117,14 +205,14 @@ class Task(_Model):
 
     model_config = ConfigDict(json_schema_extra=cel_extension(TASK_RULES))
 
-    type: TaskType = Field(
+    type: Annotated[TaskType, Lax] = Field(
         description=(
             "Operation to perform: entity_*, pipeline_* or group_* followed by "
             "start, stop, snapshot or redo."
         )
     )
     pipeline_id: Identifier = Field(description="CoreHub pipeline the task acts on.")
-    entity_ids: list[Identifier] | None = Field(
+    entity_ids: Annotated[list[Identifier] | None, UniqueList] = Field(
         default=None,
         max_length=MAX_IDS,
         description=(
@@ -133,7 +221,7 @@ class Task(_Model):
         ),
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
-    group_ids: list[Identifier] | None = Field(
+    group_ids: Annotated[list[Identifier] | None, UniqueList] = Field(
         default=None,
         max_length=MAX_IDS,
         description=(
@@ -146,7 +234,7 @@ class Task(_Model):
         default=False,
         description="For start tasks: take an initial snapshot before change data capture starts.",
     )
-    snapshot_write_method: SnapshotWriteMethod = Field(
+    snapshot_write_method: Annotated[SnapshotWriteMethod, Lax] = Field(
         default=SnapshotWriteMethod.UPSERT,
         description="How snapshot rows are written to the target: UPSERT or INSERT.",
     )
@@ -157,6 +245,33 @@ class Task(_Model):
 
 
 FRIENDLY_FIELDS = ("days_of_week", "hour", "minute")
+
+
+#: The hard floor of an ``@every`` interval. Kubernetes accepts ``@every 0s`` (robfig
+#: makes it one second), but the CronJob controller names Jobs by the minute, so runs
+#: closer than a minute collide anyway. CHRONOS_MIN_INTERVAL_SECONDS may raise it.
+MIN_EVERY_SECONDS = 60
+#: ``@every`` and a Go duration (time.ParseDuration's grammar, without the bare "0"):
+#: the CEL rule calls duration() only on what this matches, so it cannot fail at runtime
+#: on malformed input.
+EVERY_PATTERN = r"^@every [-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$"
+
+
+def _cel_string(text: str) -> str:
+    """``text`` for a single-quoted CEL string literal (backslashes escaped)."""
+    return text.replace("\\", "\\\\")
+
+
+def _every_at_least(cron: str, seconds: int) -> bool:
+    """The Python twin of the CEL rule: not ``@every``, or at least ``seconds`` long."""
+    if not cron.startswith("@every "):
+        return True
+    if re.fullmatch(EVERY_PATTERN, cron) is None:
+        return False
+    try:
+        return parse_go_duration(cron[len("@every ") :]) >= seconds * 1_000_000_000
+    except ValueError:  # out of Go's range: CEL's duration() fails too
+        return False
 
 
 def _has_friendly(s: Schedule) -> bool:
@@ -177,6 +292,19 @@ SCHEDULE_RULES: tuple[Rule[Schedule], ...] = (
         message="the friendly schedule form needs both hour and minute",
         field_path=".hour",
         check=lambda s: s.cron is not None or (s.hour is not None and s.minute is not None),
+    ),
+    Rule(
+        cel=(
+            "!has(self.cron) || !self.cron.startsWith('@every ') "
+            f"|| (self.cron.matches('{_cel_string(EVERY_PATTERN)}') "
+            f"&& duration(self.cron.substring(7)) >= duration('{MIN_EVERY_SECONDS}s'))"
+        ),
+        message=(
+            f"@every needs a positive duration of at least {MIN_EVERY_SECONDS // 60}m, "
+            "such as @every 5m or @every 1h30m"
+        ),
+        field_path=".cron",
+        check=lambda s: s.cron is None or _every_at_least(s.cron, MIN_EVERY_SECONDS),
     ),
     Rule(
         cel="!has(self.cron) || !self.cron.contains('TZ')",
@@ -202,7 +330,7 @@ class Schedule(_Model):
             "Evaluated in spec.timeZone."
         ),
     )
-    days_of_week: list[Weekday] | None = Field(
+    days_of_week: Annotated[list[Annotated[Weekday, Lax]] | None, UniqueList] = Field(
         default=None,
         max_length=7,
         description="Friendly form: days to run on (monday to sunday); empty means every day.",
@@ -219,18 +347,16 @@ class Schedule(_Model):
 
 
 class SecretKeyRef(_Model):
-    name: str = Field(min_length=1, max_length=253, description="Secret in the job's namespace.")
-    key: str = Field(min_length=1, max_length=253, description="Key within the Secret.")
+    name: SecretName = Field(description="Secret in the job's namespace.")
+    key: SecretKey = Field(description="Key within the Secret.")
 
 
 class CredentialsSecretRef(_Model):
     """A Secret holding the CoreHub username and password."""
 
-    name: str = Field(min_length=1, max_length=253, description="Secret in the job's namespace.")
-    username_key: str = Field(default="username", max_length=253, description="Key of the user.")
-    password_key: str = Field(
-        default="password", max_length=253, description="Key of the password."
-    )
+    name: SecretName = Field(description="Secret in the job's namespace.")
+    username_key: SecretKey = Field(default="username", description="Key of the user.")
+    password_key: SecretKey = Field(default="password", description="Key of the password.")
 
 
 class CoreHubTLS(_Model):
@@ -290,10 +416,10 @@ class ChronosJobSpec(_Model):
 
     model_config = ConfigDict(json_schema_extra=cel_extension(SPEC_RULES))
 
-    display_name: str | None = Field(
-        default=None, max_length=MAX_TEXT, description="Name shown to people (free text)."
+    display_name: SingleLine | None = Field(
+        default=None, description="Name shown to people (free text, one line)."
     )
-    description: str | None = Field(default=None, max_length=MAX_TEXT)
+    description: MultiLine | None = Field(default=None)
     task: Task
     schedule: Schedule
     time_zone: str | None = Field(
@@ -305,7 +431,7 @@ class ChronosJobSpec(_Model):
         ),
     )
     enabled: bool = Field(default=True, description="When false the CronJob is suspended.")
-    concurrency_policy: ConcurrencyPolicy = Field(
+    concurrency_policy: Annotated[ConcurrencyPolicy, Lax] = Field(
         default=ConcurrencyPolicy.FORBID,
         description=(
             "What to do when a run is due while the previous one is still going: "
@@ -346,10 +472,10 @@ class Condition(_Model):
     """A Kubernetes-style condition (type, status, reason, message)."""
 
     type: str = Field(max_length=316)
-    status: ConditionStatus
+    status: Annotated[ConditionStatus, Lax]
     reason: str = Field(max_length=1024)
     message: str = Field(default="", max_length=32768)
-    last_transition_time: datetime
+    last_transition_time: Time
     observed_generation: int | None = Field(default=None, ge=0)
 
 
@@ -367,7 +493,7 @@ class RunTrigger(StrEnum):
 
 class EntityResult(_Model):
     id: str = Field(max_length=MAX_ID_LENGTH, description="Entity or group id.")
-    result: RunResult
+    result: Annotated[RunResult, Lax]
     state: str | None = Field(default=None, description="Last state CoreHub reported.")
     message: str | None = Field(default=None, max_length=MAX_TEXT)
 
@@ -376,11 +502,11 @@ class RunRecord(_Model):
     """One run, as reported by the runner or, when the runner could not, by the operator."""
 
     run_id: str = Field(description="Name of the Kubernetes Job (or the missed slot's time).")
-    trigger: RunTrigger
-    result: RunResult
-    scheduled_time: datetime | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    trigger: Annotated[RunTrigger, Lax]
+    result: Annotated[RunResult, Lax]
+    scheduled_time: Time | None = None
+    start_time: Time | None = None
+    end_time: Time | None = None
     duration_seconds: float | None = None
     reason: str | None = Field(default=None, description="Machine-readable cause, CamelCase.")
     message: str | None = Field(default=None, max_length=MAX_TEXT)
@@ -412,12 +538,19 @@ class ChronosJobStatus(_Model):
     next_run_times: list[str] | None = Field(
         default=None, description="Next few run times, RFC 3339 with the zone's offset."
     )
-    last_schedule_time: datetime | None = Field(
+    last_schedule_time: Time | None = Field(
         default=None, description="When the CronJob last created a Job on schedule."
     )
-    slots_checked_until: datetime | None = Field(
+    slots_checked_until: Time | None = Field(
         default=None,
         description="Scheduled slots up to this time have been checked for missed runs.",
+    )
+    active_runs: list[str] | None = Field(
+        default=None,
+        description=(
+            "Jobs of this ChronosJob still running, as the operator last saw them; a "
+            "run-now is refused while one runs under concurrencyPolicy Forbid."
+        ),
     )
     last_run: RunRecord | None = None
     history: list[RunRecord] | None = Field(

@@ -17,6 +17,18 @@ from chronos.models import chronosjob as m
 _DROPPED = {"title", "additionalProperties", "$defs"}
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+    {
+        # True when runs cannot start (kubectl describe shows why: NeverFires,
+        # RunnerServiceAccountMissing).
+        "name": "Blocked",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="RunsBlocked")].status',
+    },
     {"name": "Task", "type": "string", "jsonPath": ".spec.task.type"},
     {"name": "Schedule", "type": "string", "jsonPath": ".status.cron"},
     {"name": "Time Zone", "type": "string", "jsonPath": ".status.timeZone"},

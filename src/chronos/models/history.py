@@ -6,14 +6,24 @@ from collections.abc import Sequence
 
 from chronos.models.chronosjob import MAX_HISTORY, RunRecord
 
+RUNNER = "runner"
+
 
 def prepend_run(history: Sequence[RunRecord], record: RunRecord, limit: int) -> list[RunRecord]:
     """``record`` first, then the other runs (newest first), at most ``limit`` in all.
 
-    An entry with the same runId is replaced rather than kept, so a write that is
-    retried after a conflict, or a run both writers report, never appears twice.
+    A runId names one run and never another: it is the Job's name, and Job names do not
+    repeat (a scheduled Job's carries its slot; a run-now Job's is derived from the
+    request's token *and* the time it was accepted, see ``chronos.runnow``). So an entry
+    with the same runId is the same run, reported again (a write retried after a
+    conflict, or reported by both the runner and the operator): it is replaced, never
+    listed twice, and the operator's account never replaces the runner's, which knows
+    more (the entities, CoreHub's messages).
     """
     if not 1 <= limit <= MAX_HISTORY:
         raise ValueError(f"limit must be between 1 and {MAX_HISTORY}, got {limit}")
+    same = next((r for r in history if r.run_id == record.run_id), None)
+    if same is not None and same.reported_by == RUNNER and record.reported_by != RUNNER:
+        return list(history)[:limit]
     rest = [r for r in history if r.run_id != record.run_id]
     return [record, *rest][:limit]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ScheduleError"]
+__all__ = ["ScheduleError", "ScheduleTooFrequentError"]
 
 
 class ScheduleError(ValueError):
@@ -26,3 +26,7 @@ class ScheduleError(ValueError):
 
     def __repr__(self) -> str:
         return f"ScheduleError(field={self.field!r}, reason={self.reason!r})"
+
+
+class ScheduleTooFrequentError(ScheduleError):
+    """A valid schedule whose runs come closer together than the configured minimum."""

@@ -1,0 +1,264 @@
+"""Serving run-now requests: one Job per accepted request, as concurrencyPolicy says.
+
+The bookkeeping (which requests wait, which were served) is ``chronos.runnow``'s; this
+module decides per request and does the I/O through ``kubeio``. Guards against a second
+run for one request, in order:
+
+1. the served tokens (``run-now-done``, kept for ``chronos.runnow.WINDOW``), moved there
+   in the same resourceVersion-guarded write that removes them from the pending ones;
+2. the deterministic Job name of each request: serving it again (a restart between
+   creating the Job and recording it) is a create conflict, not a second Job;
+3. the history: a request whose Job name is already a runId there was served.
+
+Runs are serialised per ChronosJob in this process (the event handler and housekeeping
+may visit one object at the same time); the leader lease keeps other replicas out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ValidationError
+
+from chronos import runnow as rn
+from chronos.models.chronosjob import (
+    ChronosJobSpec,
+    ConcurrencyPolicy,
+    RunRecord,
+    RunResult,
+    RunTrigger,
+)
+from chronos.operator import kubeio, metrics, runs
+from chronos.operator.cronjob import run_now_job
+from chronos.operator.naming import cronjob_name
+from chronos.operator.reconcile import OperatorContext, post_event
+
+log = logging.getLogger(__name__)
+
+_locks: dict[tuple[str, str], asyncio.Lock] = {}
+_publishing: dict[tuple[str, str], asyncio.Lock] = {}
+
+
+class GoneError(Exception):
+    """The ChronosJob was deleted while its run-now requests were being served."""
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    REPLACE = "replace"
+    REFUSE = "refuse"
+    SERVED = "served"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    #: The runs in the way (Forbid: the reason for refusing; Replace: the ones to delete).
+    blocking: list[str] = field(default_factory=list)
+
+
+def decide(policy: ConcurrencyPolicy, job: str, *, active: list[str], known: set[str]) -> Decision:
+    """What to do with the request whose Job would be ``job``.
+
+    ``active``: unfinished Jobs of the ChronosJob (schedule or run-now); ``known``:
+    Job names that exist or are runIds in the history.
+    """
+    if job in known:
+        return Decision(Action.SERVED)
+    others = [a for a in active if a != job]
+    if others and policy == ConcurrencyPolicy.FORBID:
+        return Decision(Action.REFUSE, others)
+    if others and policy == ConcurrencyPolicy.REPLACE:
+        return Decision(Action.REPLACE, others)
+    return Decision(Action.CREATE)
+
+
+def refused_record(job: str, blocking: list[str], now: datetime) -> RunRecord:
+    """The history entry of a run-now refused under Forbid: like a skipped slot."""
+    return RunRecord(
+        run_id=job,
+        trigger=RunTrigger.RUN_NOW,
+        result=RunResult.MISSED,
+        end_time=now,
+        reason="ConcurrencyForbid",
+        message=(
+            f"run-now refused: run {', '.join(blocking)} was still active "
+            "(concurrencyPolicy Forbid)"
+        ),
+        reported_by="operator",
+    )
+
+
+def _annotations(cr: dict[str, Any]) -> dict[str, str]:
+    return cr["metadata"].get("annotations") or {}
+
+
+async def serve(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Serve the waiting run-now requests of ``cr`` (a no-op, without I/O, if none)."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    now = datetime.now(UTC)
+    state = rn.parse(_annotations(cr), now)
+    if not rn.queue(state, now) and rn.unadopted(state, now) is None:
+        return
+    lock = _locks.setdefault((namespace, name), asyncio.Lock())
+    async with lock:
+        try:
+            await _serve(ctx, namespace, name)
+        except GoneError:
+            log.info(
+                "%s/%s: deleted before its run-now request was served; no run started",
+                namespace,
+                name,
+            )
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop the locks of a deleted ChronosJob."""
+    for locks in (_locks, _publishing):
+        lock = locks.get((namespace, name))
+        if lock is not None and not lock.locked():
+            del locks[(namespace, name)]
+
+
+async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> dict[str, Any]:
+    """The ChronosJob, fresh, with a new hand-set token copied into the pending requests
+    (so its requestedAt, and with it the Job name, survives a restart)."""
+
+    def change(annotations: dict[str, str]) -> dict[str, str | None] | None:
+        now = datetime.now(UTC)
+        state = rn.parse(annotations, now)
+        token = rn.unadopted(state, now)
+        return dict(rn.request_patch(state, token, now)) if token is not None else None
+
+    cr = await kubeio.update_annotations(ctx.client, namespace, name, change)
+    if cr is None:
+        raise GoneError
+    return cr
+
+
+async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
+    cr = await _adopt(ctx, namespace, name)
+    now = datetime.now(UTC)
+    todo = rn.queue(rn.parse(_annotations(cr), now), now)
+    if not todo:
+        return
+    try:
+        spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
+    except ValidationError:
+        return  # reported by reconcile; the requests wait until the spec is fixed
+    cronjob = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
+    if cronjob is None:
+        if await kubeio.get_chronosjob(ctx.client, namespace, name) is None:
+            raise GoneError
+        return  # reconcile restores it; housekeeping serves the requests then
+    jobs = await kubeio.jobs_of(ctx.client, namespace, name)
+    active = [j["metadata"]["name"] for j in jobs if not runs.finished(j)]
+    status = cr.get("status") or {}
+    known = {j["metadata"]["name"] for j in jobs} | {
+        str(h.get("runId")) for h in [status.get("lastRun") or {}, *(status.get("history") or [])]
+    }
+    served: list[str] = []
+    for token, requested_at in todo:
+        manifest = run_now_job(cronjob, chronosjob=name, token=token, requested_at=requested_at)
+        job: str = manifest["metadata"]["name"]
+        decision = decide(spec.concurrency_policy, job, active=active, known=known)
+        if decision.action == Action.REFUSE:
+            await _refuse(ctx, cr, job, token, decision.blocking, spec.history_limit)
+        elif decision.action in (Action.CREATE, Action.REPLACE):
+            for other in decision.blocking:
+                await kubeio.delete_job(ctx.client, namespace, other)
+                active.remove(other)
+                post_event(
+                    "Normal",
+                    cr,
+                    reason="RunNowReplaced",
+                    message=f"deleted Job {other} for run-now token {token!r} "
+                    "(concurrencyPolicy Replace)",
+                )
+            await _create(ctx, cr, manifest, token)
+            active.append(job)
+            known.add(job)
+        served.append(token)
+
+    def change(annotations: dict[str, str]) -> dict[str, str | None]:
+        moment = datetime.now(UTC)
+        return rn.served_patch(rn.parse(annotations, moment), served, moment)
+
+    if await kubeio.update_annotations(ctx.client, namespace, name, change) is None:
+        raise GoneError
+
+
+async def _create(
+    ctx: OperatorContext, cr: dict[str, Any], manifest: dict[str, Any], token: str
+) -> None:
+    meta = cr["metadata"]
+    job = manifest["metadata"]["name"]
+    try:
+        created = await kubeio.create_run_now_job(ctx.client, manifest)
+    except Exception:
+        if await kubeio.get_chronosjob(ctx.client, meta["namespace"], meta["name"]) is None:
+            raise GoneError from None
+        raise
+    if created:
+        metrics.RUNS_STARTED.inc()
+        post_event(
+            "Normal", cr, reason="RunNow", message=f"created Job {job} for run-now token {token!r}"
+        )
+
+
+async def _refuse(
+    ctx: OperatorContext,
+    cr: dict[str, Any],
+    job: str,
+    token: str,
+    blocking: list[str],
+    history_limit: int,
+) -> None:
+    meta = cr["metadata"]
+    record = refused_record(job, blocking, datetime.now(UTC))
+    if not await kubeio.record_runs(
+        ctx.client, meta["namespace"], meta["name"], [record], history_limit
+    ):
+        raise GoneError
+    metrics.RUNS_RECORDED.labels(record.result).inc()
+    post_event(
+        "Warning",
+        cr,
+        reason="RunNowRefused",
+        message=f"run-now token {token!r} refused: run {', '.join(blocking)} is still active "
+        "(concurrencyPolicy Forbid)",
+    )
+    log.info(
+        "%s/%s: run-now %r refused, %s still active (Forbid)",
+        meta["namespace"],
+        meta["name"],
+        token,
+        ", ".join(blocking),
+    )
+
+
+def active_runs(jobs: list[dict[str, Any]]) -> list[str]:
+    """Names of the unfinished Jobs, sorted: ``status.activeRuns``."""
+    return sorted(j["metadata"]["name"] for j in jobs if not runs.finished(j))
+
+
+async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -> None:
+    """Keep ``status.activeRuns`` equal to the unfinished Jobs this operator has seen.
+
+    The REST facade reads it to refuse a run-now under Forbid with the running run's
+    name; the operator itself always asks the API server before starting one.
+    """
+    lock = _publishing.setdefault((namespace, name), asyncio.Lock())
+    async with lock:
+        cr = ctx.cache.chronosjob(namespace, name)
+        if cr is None or cr["metadata"].get("deletionTimestamp"):
+            return
+        current = active_runs(ctx.cache.jobs_of(namespace, name))
+        if current != ((cr.get("status") or {}).get("activeRuns") or []):
+            await kubeio.patch_status(ctx.client, namespace, name, {"activeRuns": current})

@@ -1,0 +1,157 @@
+"""Run-now requests on a ChronosJob, as pure functions over its annotations.
+
+Shared by the REST facade (which adds requests) and the operator (which serves them), so
+both read and write the annotations the same way. Three annotations (names in
+``chronos.contract``):
+
+* ``run-now-pending``: requests accepted but not served yet, ``{token: requestedAt}``.
+  Any number may wait, so a burst of distinct keys loses none. Only the operator removes
+  an entry, and only in the same write that records it as served.
+* ``run-now-done``: tokens served, ``{token: servedAt}``, newest first. A token stays
+  for ``WINDOW`` (and among the newest ``SERVED_KEPT``): within it, asking again with the
+  same token never starts a second run. The token in ``run-now`` is kept as long as that
+  annotation holds it, so an old ``kubectl annotate`` never fires again.
+* ``run-now``: one token set by hand (``kubectl annotate``); the operator first copies a
+  new value into ``run-now-pending`` and serves it from there.
+
+Every write of these annotations carries the resourceVersion it was computed from (a
+conflict means: read again, compute again), so concurrent writers never drop each
+other's tokens. ``requestedAt`` is part of the run-now Job's name: a retry of one request
+hits the same name (a conflict, never a second Job), while the same key accepted again
+after the window gets a new name, so no two runs ever share a runId.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chronos import contract as c
+
+#: How long a served token is remembered: a retry within it never runs again.
+WINDOW = timedelta(hours=24)
+#: At most this many served tokens are kept (the oldest go first), which bounds the
+#: annotation to about 40 KiB even with 128-character keys.
+SERVED_KEPT = 256
+#: At most this many requests may wait; the REST facade answers 429 beyond it.
+PENDING_MAX = 64
+
+
+def stamp(when: datetime) -> str:
+    """RFC 3339 in UTC with microseconds: distinct for requests a moment apart."""
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _load(raw: str | None) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RunNowState:
+    #: token -> requestedAt exactly as stored (the Job name is derived from the string).
+    pending: dict[str, str]
+    #: token -> when it was served.
+    served: dict[str, datetime]
+    #: The value of the hand-set ``run-now`` annotation, if any.
+    annotation: str | None
+
+
+def parse(annotations: dict[str, str], now: datetime) -> RunNowState:
+    """The run-now state; malformed entries are ignored rather than fatal.
+
+    A ``run-now-done`` in the old format (a JSON list of tokens) counts as served now.
+    """
+    raw_pending = _load(annotations.get(c.RUN_NOW_PENDING_ANNOTATION))
+    pending = (
+        {k: v for k, v in raw_pending.items() if isinstance(v, str) and _parse_time(v)}
+        if isinstance(raw_pending, dict)
+        else {}
+    )
+    raw_served = _load(annotations.get(c.RUN_NOW_DONE_ANNOTATION))
+    served: dict[str, datetime] = {}
+    if isinstance(raw_served, dict):
+        for token, value in raw_served.items():
+            when = _parse_time(value)
+            if when is not None:
+                served[token] = when
+    elif isinstance(raw_served, list):
+        served = {t: now for t in raw_served if isinstance(t, str)}
+    annotation = annotations.get(c.RUN_NOW_ANNOTATION) or None
+    return RunNowState(pending=pending, served=served, annotation=annotation)
+
+
+def is_known(state: RunNowState, token: str, now: datetime) -> bool:
+    """Pending, or served within the window: asking again starts nothing."""
+    if token in state.pending:
+        return True
+    served = state.served.get(token)
+    return served is not None and (now - served < WINDOW or token == state.annotation)
+
+
+def queue(state: RunNowState, now: datetime) -> list[tuple[str, str]]:
+    """Pending requests not served yet, oldest first: ``(token, requestedAt)``."""
+    waiting = [
+        (t, at)
+        for t, at in state.pending.items()
+        if t not in state.served or now - state.served[t] >= WINDOW
+    ]
+    return sorted(waiting, key=lambda item: (_parse_time(item[1]) or now, item[0]))
+
+
+def unadopted(state: RunNowState, now: datetime) -> str | None:
+    """The hand-set token, if it still has to be copied into the pending requests."""
+    token = state.annotation
+    if token is None or is_known(state, token, now):
+        return None
+    return token
+
+
+def _dump_pending(pending: dict[str, str]) -> str:
+    return json.dumps(pending, separators=(",", ":"))
+
+
+def request_patch(state: RunNowState, token: str, now: datetime) -> dict[str, str]:
+    """Annotations that add ``token`` to the pending requests (the caller checked
+    ``is_known`` first)."""
+    return {c.RUN_NOW_PENDING_ANNOTATION: _dump_pending({**state.pending, token: stamp(now)})}
+
+
+def prune(
+    served: dict[str, datetime], now: datetime, keep: str | None = None
+) -> dict[str, datetime]:
+    """Served tokens within the window, newest first, at most SERVED_KEPT; ``keep`` (the
+    hand-set token) stays regardless."""
+    newest = sorted(served.items(), key=lambda item: item[1], reverse=True)
+    kept = [(t, at) for t, at in newest if now - at < WINDOW][:SERVED_KEPT]
+    result = dict(kept)
+    if keep is not None and keep in served and keep not in result:
+        result[keep] = served[keep]
+    return result
+
+
+def served_patch(state: RunNowState, tokens: list[str], now: datetime) -> dict[str, str | None]:
+    """Annotations that move ``tokens`` from pending to served (one write, so a token is
+    never in neither), pruning served tokens outside the window."""
+    served = prune({**state.served, **dict.fromkeys(tokens, now)}, now, state.annotation)
+    pending = {t: at for t, at in state.pending.items() if t not in tokens}
+    return {
+        c.RUN_NOW_PENDING_ANNOTATION: _dump_pending(pending) if pending else None,
+        c.RUN_NOW_DONE_ANNOTATION: json.dumps(
+            {t: stamp(at) for t, at in served.items()}, separators=(",", ":")
+        ),
+    }

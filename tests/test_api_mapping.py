@@ -1,0 +1,46 @@
+"""Ids from free-text names (pure functions, no cluster)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chronos.api.mapping import ID_PATTERN, ID_STEM_MAX, SUFFIX_LENGTH, slugify
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("Monday-Wednesday-Friday Job", "monday-wednesday-friday-job"),
+        ("Ünïcode Ärger", "unicode-arger"),
+        ("Straße", "strasse"),
+        ("Αθήνα Ψυχή", "athina-psychi"),
+        ("Отчёт по продажам", "otchet-po-prodazham"),
+        ("Щука и ёж", "shchuka-i-ezh"),
+        ("Їжак", "izhak"),
+        ("レポート", "repoto"),
+        ("ひらがな", "hiragana"),
+        ("보고서", "bogoseo"),
+        ("!!!", "job"),
+        ("", "job"),
+    ],
+)
+def test_names_are_transliterated(name: str, stem: str) -> None:
+    assert slugify(name) == stem
+
+
+def test_names_without_a_latin_form_get_stable_distinct_ids() -> None:
+    names = ["日报", "周报", "日报 周", "تقرير", "דוח", "Report 中文", "Report 日本"]
+    ids = [slugify(n) for n in names]
+    assert len(set(ids)) == len(ids), ids
+    assert ids == [slugify(n) for n in names]  # stable
+    assert all(i != "job" for i in ids)
+    assert ids[0].startswith("job-")
+    assert ids[5].startswith("report-")
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "中" * 300, "a" * 45 + " 中", "Ω" * 100, " - 日 - "])
+def test_ids_are_valid_kubernetes_names_with_room_for_a_suffix(name: str) -> None:
+    stem = slugify(name)
+    assert len(stem) <= ID_STEM_MAX
+    assert ID_PATTERN.match(stem), stem
+    assert ID_PATTERN.match(f"{stem}-{'a' * SUFFIX_LENGTH}")

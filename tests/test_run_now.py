@@ -1,0 +1,285 @@
+"""Run now on the control plane: idempotency under bursts, garbage collection and operator
+restarts; concurrencyPolicy; a ChronosJob deleted meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+import pytest
+from fixtures_api import ApiServer, example_job, grant, sa_token
+from fixtures_operator import COREHUB_SECRET
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.core_v1 import Event, Secret
+from lightkube.types import CascadeType, PatchType
+from support import wait_for
+from test_e2e import chronos_job, install_runner
+from test_operator import create, get_cr
+
+from chronos import contract as c
+from chronos import http, kube
+from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.nodeagent import NodeAgent
+from chronos.devcluster.operator_process import OperatorProcess
+from chronos.fakehub import FakeCoreHub, FakeHubControl
+from chronos.kube import ChronosJobResource
+from chronos.operator import runnow
+from chronos.operator.reconcile import OperatorContext
+from chronos.operator.settings import OperatorSettings
+
+pytestmark = pytest.mark.cluster
+
+STOP = "/pipelines/p1/commands/sync/stop"
+
+
+def jobs_by_token(k8s: Client, ns: str) -> dict[str, list[str]]:
+    """Run-now Jobs that exist now, by the token that asked for them."""
+    found: dict[str, list[str]] = {}
+    for job in k8s.list(Job, namespace=ns):
+        annotations = (job.metadata.annotations if job.metadata else None) or {}
+        token = annotations.get(c.RUN_NOW_TOKEN_ANNOTATION)
+        if token is not None and job.metadata is not None:
+            found.setdefault(token, []).append(str(job.metadata.name))
+    return found
+
+
+def run_now_records(k8s: Client, ns: str, name: str) -> list[dict[str, Any]]:
+    history = (get_cr(k8s, ns, name).get("status") or {}).get("history") or []
+    return [h for h in history if h["trigger"] == "run-now"]
+
+
+def annotation_json(k8s: Client, ns: str, name: str, key: str) -> dict[str, str]:
+    raw = (get_cr(k8s, ns, name)["metadata"].get("annotations") or {}).get(key) or "{}"
+    value: dict[str, str] = json.loads(raw)
+    return value
+
+
+def send(
+    api: ApiServer, token: str, ns: str, job: str, keys: list[str]
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """POST run for each key at once (a thread and a connection each)."""
+
+    def one(key: str) -> tuple[str, int, dict[str, Any]]:
+        with api.client(token, ns) as client:
+            r = client.post(f"/api/jobs/{job}/run", headers={"Idempotency-Key": key})
+            return key, r.status_code, r.json()
+
+    with ThreadPoolExecutor(len(keys)) as pool:
+        return list(pool.map(one, keys))
+
+
+def accepted_once_each(answers: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
+    """Every answer is 200 and each key was accepted (not ``already_requested``) once."""
+    assert all(status == 200 for _, status, _ in answers), answers
+    accepted = [key for key, _, body in answers if body["already_requested"] is False]
+    assert len(accepted) == len(set(accepted)), answers
+    return set(accepted)
+
+
+def test_each_key_runs_once_through_bursts_garbage_collection_and_a_restart(
+    start_operator: Callable[..., OperatorProcess],
+    solo_namespace: str,
+    api_server: ApiServer,
+    node_agent: NodeAgent,
+    fakehub_server: FakeCoreHub,
+    fakehub: FakeHubControl,
+    k8s: Client,
+) -> None:
+    ns = install_runner(k8s, solo_namespace)
+    grant(k8s, ns, "alice")
+    token = sa_token(k8s, ns, "alice")
+    body = chronos_job(fakehub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"})
+    create(k8s, ns, "burst", {**body, "concurrencyPolicy": "Allow", "historyLimit": 50})
+    operator = start_operator()
+    wait_for(lambda: (get_cr(k8s, ns, "burst").get("status") or {}).get("cronJobName"))
+
+    def finished_runs(count: int) -> list[dict[str, Any]] | None:
+        records = [
+            r for r in run_now_records(k8s, ns, "burst") if r["result"] in ("succeeded", "failed")
+        ]
+        return records if len(records) >= count else None
+
+    # A burst: six distinct keys at once, each sent twice (a client retrying at once).
+    burst = [f"k{i}" for i in range(6)]
+    assert accepted_once_each(send(api_server, token, ns, "burst", burst * 2)) == set(burst)
+    # Then two more, one after the other.
+    for key in ("k6", "k7"):
+        assert accepted_once_each(send(api_server, token, ns, "burst", [key])) == {key}
+    wait_for(lambda: finished_runs(8), timeout=180, what="eight finished runs")
+
+    # Retries of every key, after their runs: nothing new.
+    retries = send(api_server, token, ns, "burst", [f"k{i}" for i in range(8)])
+    assert accepted_once_each(retries) == set()
+
+    # The old Job of k0 is garbage-collected (as the CronJob's history limit does).
+    for name in jobs_by_token(k8s, ns).get("k0", []):
+        k8s.delete(Job, name, namespace=ns, cascade=CascadeType.BACKGROUND)
+    wait_for(lambda: "k0" not in jobs_by_token(k8s, ns), what="k0's Job to be gone")
+    assert accepted_once_each(send(api_server, token, ns, "burst", ["k0"])) == set()
+
+    # The operator restarts; meanwhile old keys are retried and new ones arrive.
+    operator.stop()
+    while_down = ["k0", "k3", "k8", "k9", "k8", "k9"]
+    assert accepted_once_each(send(api_server, token, ns, "burst", while_down)) == {"k8", "k9"}
+    assert set(annotation_json(k8s, ns, "burst", c.RUN_NOW_PENDING_ANNOTATION)) == {"k8", "k9"}
+    start_operator()
+    wait_for(lambda: finished_runs(10), timeout=120, what="ten finished runs")
+    time.sleep(8)  # two housekeeping rounds (3 s each): time for an extra run to show up
+
+    records = run_now_records(k8s, ns, "burst")
+    run_ids = [r["runId"] for r in records]
+    assert len(run_ids) == 10, records
+    assert len(set(run_ids)) == 10  # no record replaced another run's
+    assert [cmd["path"] for cmd in fakehub.commands()].count(STOP) == 10
+    assert all(len(names) == 1 for names in jobs_by_token(k8s, ns).values())
+    served = annotation_json(k8s, ns, "burst", c.RUN_NOW_DONE_ANNOTATION)
+    assert set(served) == {f"k{i}" for i in range(10)}
+    assert annotation_json(k8s, ns, "burst", c.RUN_NOW_PENDING_ANNOTATION) == {}
+
+
+def active_job(k8s: Client, ns: str, cronjob: str, name: str) -> None:
+    """A suspended Job of the ChronosJob: it counts as a run in progress, runs no pod."""
+    cj = k8s.get(CronJob, cronjob, namespace=ns).to_dict()
+    template = cj["spec"]["jobTemplate"]
+    k8s.create(
+        cast(
+            Job,
+            Job.from_dict(
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {"name": name, "namespace": ns, **template["metadata"]},
+                    "spec": {**template["spec"], "suspend": True},
+                }
+            ),
+        )
+    )
+
+
+def annotate(k8s: Client, ns: str, name: str, values: dict[str, str]) -> None:
+    k8s.patch(
+        ChronosJobResource,
+        name,
+        {"metadata": {"annotations": values}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+
+
+def events(k8s: Client, ns: str, reason: str) -> list[str]:
+    return [str(e.message) for e in k8s.list(Event, namespace=ns) if e.reason == reason]
+
+
+def test_run_now_follows_the_concurrency_policy(
+    operator: OperatorProcess, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    ns = namespace
+    k8s.create(
+        Secret(
+            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=ns),
+            stringData={"username": "admin", "password": "secret"},
+        )
+    )
+    job_id = api.post("/api/jobs", json=example_job()).json()["id"]  # Forbid by default
+    cronjob = wait_for(lambda: (get_cr(k8s, ns, job_id).get("status") or {}).get("cronJobName"))
+    running = f"{cronjob}-running"
+    active_job(k8s, ns, cronjob, running)
+    wait_for(
+        lambda: (get_cr(k8s, ns, job_id).get("status") or {}).get("activeRuns") == [running],
+        what="status.activeRuns",
+    )
+
+    # Forbid, REST: 409 naming the running run; nothing is written.
+    refused = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "r1"})
+    assert refused.status_code == 409, refused.text
+    assert running in refused.json()["detail"]
+    assert annotation_json(k8s, ns, job_id, c.RUN_NOW_PENDING_ANNOTATION) == {}
+
+    # Forbid, by annotation: refused and recorded (history, Event), no Job.
+    annotate(k8s, ns, job_id, {c.RUN_NOW_ANNOTATION: "by-hand"})
+    record = wait_for(lambda: run_now_records(k8s, ns, job_id), what="the refusal record")[0]
+    assert (record["result"], record["reason"]) == ("missed", "ConcurrencyForbid")
+    assert running in record["message"]
+    wait_for(lambda: events(k8s, ns, "RunNowRefused"), what="a RunNowRefused Event")
+    assert "by-hand" in annotation_json(k8s, ns, job_id, c.RUN_NOW_DONE_ANNOTATION)
+    assert jobs_by_token(k8s, ns) == {}
+
+    # Allow: a run next to the running one.
+    patch = {"spec": {"concurrencyPolicy": "Allow"}}
+    k8s.patch(ChronosJobResource, job_id, patch, namespace=ns, patch_type=PatchType.MERGE)
+    assert api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "a1"}).status_code == 200
+    wait_for(lambda: "a1" in jobs_by_token(k8s, ns), what="the Allow run")
+    assert running in [j.metadata.name for j in k8s.list(Job, namespace=ns) if j.metadata]
+
+    # Replace: the running runs are deleted, the new one starts.
+    patch = {"spec": {"concurrencyPolicy": "Replace"}}
+    k8s.patch(ChronosJobResource, job_id, patch, namespace=ns, patch_type=PatchType.MERGE)
+    annotate(k8s, ns, job_id, {c.RUN_NOW_ANNOTATION: "replace-1"})
+    wait_for(lambda: "replace-1" in jobs_by_token(k8s, ns), what="the Replace run")
+    wait_for(
+        lambda: (
+            running
+            not in [
+                j.metadata.name
+                for j in k8s.list(Job, namespace=ns)
+                if j.metadata and not j.metadata.deletionTimestamp
+            ]
+        ),
+        what="the running Job to be replaced",
+    )
+    assert events(k8s, ns, "RunNowReplaced")
+
+
+def test_a_run_now_for_a_deleted_job_logs_one_line(
+    operator: OperatorProcess,
+    cluster: Cluster,
+    k8s: Client,
+    namespace: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    ns = namespace
+    k8s.create(
+        Secret(
+            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=ns),
+            stringData={"username": "admin", "password": "secret"},
+        )
+    )
+    create(
+        k8s,
+        ns,
+        "gone",
+        {"task": {"type": "pipeline_start", "pipelineId": "p1"}, "schedule": {"cron": "0 3 * * *"}},
+    )
+    wait_for(lambda: (get_cr(k8s, ns, "gone").get("status") or {}).get("cronJobName"))
+    # The operator's view still has the run-now request; the ChronosJob is deleted before
+    # it is served (its CronJob left behind, so a Job could still be made from it).
+    stale = get_cr(k8s, ns, "gone")
+    stale["metadata"].setdefault("annotations", {})[c.RUN_NOW_ANNOTATION] = "late"
+    k8s.delete(ChronosJobResource, "gone", namespace=ns, cascade=CascadeType.ORPHAN)
+    wait_for(lambda: not [o for o in k8s.list(ChronosJobResource, namespace=ns)])
+
+    async def serve() -> None:
+        client = kube.async_client(cluster.kubeconfig)
+        settings = OperatorSettings.model_validate(
+            {"corehub_url": "http://127.0.0.1:9", "corehub_credentials_secret": COREHUB_SECRET}
+        )
+        try:
+            await runnow.serve(OperatorContext(client=client, settings=settings), stale)
+        finally:
+            await client.close()
+
+    with caplog.at_level(logging.DEBUG, logger="chronos"):
+        asyncio.run(serve())
+    lines = [r for r in caplog.records if r.name.startswith("chronos")]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].exc_info is None
+    assert "gone" in lines[0].getMessage()
+    assert "deleted" in lines[0].getMessage()
+    assert jobs_by_token(k8s, ns) == {}
