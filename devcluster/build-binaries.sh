@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the pinned
-# wrapper module in devcluster/go into a cache directory outside the repository.
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl and the real node's
+# kube-scheduler, kubelet and kube-proxy from the pinned wrapper module in devcluster/go
+# into a cache directory outside the repository.
 # Usage: build-binaries.sh OUT_DIR   (prints progress; OUT_DIR/.complete marks success)
 set -euo pipefail
 out=${1:?usage: build-binaries.sh OUT_DIR}
@@ -15,11 +16,15 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 mkdir -p "$out.tmp"
 cd "$here"
+pkgs=(./cmd/etcd)
+for cmd in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy; do
+  pkgs+=("k8s.io/kubernetes/cmd/$cmd")
+done
 i=0
-for pkg in ./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl; do
+for pkg in "${pkgs[@]}"; do
   i=$((i + 1))
   start=$(date +%s)
-  echo "[devcluster] building $(basename "$pkg") ($i/4, Kubernetes $kube_version) ..." >&2
+  echo "[devcluster] building $(basename "$pkg") ($i/${#pkgs[@]}, Kubernetes $kube_version) ..." >&2
   go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" "$pkg"
   echo "[devcluster] built $(basename "$pkg") in $(( $(date +%s) - start ))s" >&2
 done

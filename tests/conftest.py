@@ -27,6 +27,7 @@ pytest_plugins: list[str] = [
     "fixtures_nodeagent",
     "fixtures_operator",
     "fixtures_images",
+    "fixtures_realnode",
 ]
 
 

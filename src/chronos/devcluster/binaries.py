@@ -1,4 +1,4 @@
-"""The control plane binaries: built once from the pinned Go wrapper module, then cached.
+"""The control plane and real node binaries: built once from the pinned Go wrapper module.
 
 The cache lives outside the repository (``CHRONOS_CACHE_DIR``, default
 ``~/.cache/chronos``) in a folder keyed by the Kubernetes version and the hash of the
@@ -14,7 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+CONTROL_PLANE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+#: The real node's (``chronos.devcluster.node``): built with the control plane, same cache.
+NODE_BINARIES = ("kube-scheduler", "kubelet", "kube-proxy")
+BINARIES = CONTROL_PLANE_BINARIES + NODE_BINARIES
 
 
 class BuildError(RuntimeError):
@@ -79,7 +82,7 @@ CONTROL_PLANE = GoBuild(
     module="k8s.io/kubernetes",
     script="build-binaries.sh",
     binaries=BINARIES,
-    note="the first build takes about 7-20 minutes on 2 cores",
+    note="the first build takes about 10-25 minutes on 2 cores",
 )
 HELM = GoBuild(
     name="helm",

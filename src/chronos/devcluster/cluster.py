@@ -3,6 +3,11 @@
 Modelled on controller-runtime's envtest, plus kube-controller-manager so that
 CronJobs really create Jobs and owned objects are really garbage-collected. Everything
 listens on loopback only.
+
+With ``node_address`` set the plane is ready for a real node (``chronos.devcluster.node``):
+the API server listens on that address instead (pods cannot reach the host's loopback),
+kube-scheduler runs, the controller manager also runs the node-lifecycle and root-CA
+publisher controllers, and the node's client certificates are issued.
 """
 
 from __future__ import annotations
@@ -33,7 +38,12 @@ CONTROLLERS = (
     "serviceaccount-token-controller",
     "ttl-after-finished-controller",
 )
+#: What real pods need besides: the not-ready taint removed, ``kube-root-ca.crt`` published.
+REAL_NODE_CONTROLLERS = ("node-lifecycle-controller", "root-ca-certificate-publisher-controller")
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+#: The first address of --service-cluster-ip-range: Service ``kubernetes``, pods' API server.
+SERVICE_RANGE = "10.0.0.0/24"
+KUBERNETES_SERVICE_IP = "10.0.0.1"
 
 
 class ClusterError(RuntimeError):
@@ -102,6 +112,9 @@ class Cluster:
 
     directory: Path
     bin_dir: Path = field(default_factory=binaries.ensure_binaries)
+    #: None: the loopback-only plane. An address of this machine: ready for a real node.
+    node_address: str | None = None
+    node_name: str = "chronos-node"
 
     @property
     def kubeconfig(self) -> Path:
@@ -137,11 +150,15 @@ class Cluster:
         private_dir(self.logs)
 
         ca = CertificateAuthority(pki)
-        serving = ca.issue(
-            "apiserver",
-            "kube-apiserver",
-            server_hosts=(LOOPBACK, "localhost", "kubernetes", "kubernetes.default.svc"),
-        )
+        hosts: tuple[str, ...] = (LOOPBACK, "localhost", "kubernetes", "kubernetes.default.svc")
+        if self.node_address:
+            hosts += (
+                self.node_address,
+                KUBERNETES_SERVICE_IP,
+                "kubernetes.default",
+                "kubernetes.default.svc.cluster.local",
+            )
+        serving = ca.issue("apiserver", "kube-apiserver", server_hosts=hosts)
         admin = ca.issue("admin", "chronos-admin", org="system:masters")
         kcm = ca.issue("kcm", "system:kube-controller-manager")
         # Its own serving certificate from our CA, so that `status` can verify its /healthz.
@@ -151,15 +168,14 @@ class Cluster:
         sa = service_account_keys(pki)
 
         etcd_port, etcd_peer, api_port, kcm_port = (free_port() for _ in range(4))
-        server = f"https://{LOOPBACK}:{api_port}"
+        server = f"https://{self.node_address or LOOPBACK}:{api_port}"
         write_private(self.kubeconfig, _kubeconfig(server, ca.pair.cert, admin, "admin"))
         kcm_kubeconfig = self.directory / "kcm.kubeconfig"
         write_private(kcm_kubeconfig, _kubeconfig(server, ca.pair.cert, kcm, "kcm"))
+        if self.node_address:
+            self._node_credentials(ca, server)
 
-        def binary(name: str, args: list[str], health: str) -> Component:
-            return Component(name=name, argv=[str(self.bin_dir / name), *args], health=health)
-
-        etcd = binary(
+        etcd = self._binary(
             "etcd",
             [
                 f"--data-dir={self.directory / 'etcd'}",
@@ -173,39 +189,33 @@ class Cluster:
             ],
             f"http://{LOOPBACK}:{etcd_port}/health",
         )
-        apiserver = binary(
+        apiserver = self._binary(
             "kube-apiserver",
             [
                 f"--etcd-servers=http://{LOOPBACK}:{etcd_port}",
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
                 f"--secure-port={api_port}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={serving.cert}",
                 f"--tls-private-key-file={serving.key}",
                 f"--client-ca-file={ca.pair.cert}",
-                # Also what the admission policies' `authorizer` checks ask (ValidatingAdmission-
-                # Policy is GA and on by default since 1.30).
-                "--authorization-mode=RBAC",
                 f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
                 f"--service-account-key-file={sa.cert}",
                 f"--service-account-signing-key-file={sa.key}",
-                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-cluster-ip-range={SERVICE_RANGE}",
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
-                # The "kubernetes" Service cannot point at loopback; nothing here needs it.
-                "--endpoint-reconciler-type=none",
+                *self._apiserver_address_args(pki),
                 "--v=1",
             ],
             f"{server}/readyz",
         )
-        controller_manager = binary(
+        controller_manager = self._binary(
             "kube-controller-manager",
             [
                 f"--kubeconfig={kcm_kubeconfig}",
                 f"--authentication-kubeconfig={kcm_kubeconfig}",
                 f"--authorization-kubeconfig={kcm_kubeconfig}",
-                f"--controllers={','.join(CONTROLLERS)}",
+                f"--controllers={','.join(self.controllers)}",
                 f"--service-account-private-key-file={sa.key}",
                 f"--root-ca-file={ca.pair.cert}",
                 "--use-service-account-credentials=true",
@@ -220,11 +230,14 @@ class Cluster:
             f"https://{LOOPBACK}:{kcm_port}/healthz",
         )
         components = [etcd, apiserver, controller_manager]
+        if self.node_address:
+            components.append(self._scheduler(ca))
         for component in (etcd, apiserver):
             processes.spawn(component, self.logs, fresh_log=True)
         self._save(components, server)
         self._wait_answering(apiserver, components, started + timeout)
-        processes.spawn(controller_manager, self.logs, fresh_log=True)
+        for component in components[2:]:
+            processes.spawn(component, self.logs, fresh_log=True)
         self._save(components, server)
         return time.monotonic() - started
 
@@ -249,6 +262,79 @@ class Cluster:
             if component.name in restarted or component.name == "kube-apiserver":
                 self._wait_answering(component, components[: i + 1], deadline)
         return restarted
+
+    # ------------------------------------------------------------- real node option
+
+    @property
+    def controllers(self) -> tuple[str, ...]:
+        return CONTROLLERS + (REAL_NODE_CONTROLLERS if self.node_address else ())
+
+    def node_kubeconfig(self, component: str) -> Path:
+        """The kubeconfig of ``kubelet``, ``kube-proxy`` or ``kube-scheduler``."""
+        return self.directory / f"{component}.kubeconfig"
+
+    def _node_credentials(self, ca: CertificateAuthority, server: str) -> None:
+        """Client certificates of the node's components, each in its default RBAC role."""
+        users = {
+            "kubelet": (f"system:node:{self.node_name}", "system:nodes"),
+            "kube-proxy": ("system:kube-proxy", None),
+            "kube-scheduler": ("system:kube-scheduler", None),
+        }
+        for component, (user, group) in users.items():
+            pair = ca.issue(component, user, org=group)
+            write_private(
+                self.node_kubeconfig(component), _kubeconfig(server, ca.pair.cert, pair, component)
+            )
+        # For logs and exec the API server calls the kubelet, which asks the API server
+        # (webhook authorization) whether this user may: system:masters may.
+        ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", org="system:masters")
+
+    def _apiserver_address_args(self, pki: Path) -> list[str]:
+        if not self.node_address:
+            return [
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                # Also what the admission policies' `authorizer` checks ask.
+                "--authorization-mode=RBAC",
+                # The "kubernetes" Service cannot point at loopback; nothing here needs it.
+                "--endpoint-reconciler-type=none",
+            ]
+        return [
+            # Pods reach the host only on the node address; the default (lease) endpoint
+            # reconciler points Service "kubernetes" (10.0.0.1:443) at it.
+            f"--bind-address={self.node_address}",
+            f"--advertise-address={self.node_address}",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+            # Otherwise logs/exec resolve the node's name with the machine's resolver.
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
+
+    def _binary(self, name: str, args: list[str], health: str) -> Component:
+        return Component(name=name, argv=[str(self.bin_dir / name), *args], health=health)
+
+    def _scheduler(self, ca: CertificateAuthority) -> Component:
+        kubeconfig = self.node_kubeconfig("kube-scheduler")
+        port = free_port()
+        # Its own serving certificate from our CA, so that `status` can verify its /healthz.
+        serving = ca.issue("scheduler-serving", "kube-scheduler", server_hosts=(LOOPBACK,))
+        return self._binary(
+            "kube-scheduler",
+            [
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--leader-elect=false",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={port}",
+                f"--tls-cert-file={serving.cert}",
+                f"--tls-private-key-file={serving.key}",
+                "--v=1",
+            ],
+            f"https://{LOOPBACK}:{port}/healthz",
+        )
 
     def _save(self, components: list[Component], server: str) -> None:
         processes.save(self.state_file, components, server=server)

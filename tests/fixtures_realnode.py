@@ -1,0 +1,128 @@
+"""A real node for the tests: its own control plane, containerd, kubelet and kube-proxy.
+
+Registered in ``conftest.py``'s ``pytest_plugins``. Started once per session, by the
+first test marked ``realnode``; it has a control plane of its own (the API server on
+the node address, with kube-scheduler), so the node agent's loopback plane and its tests
+are untouched. Needs root and installs containerd, runc and the CNI plugins when they
+are missing; if it cannot start, the tests error out (never skipped). The runner image
+comes from the project's own build (``images`` fixture) and is imported into containerd.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fixtures_corehub import FAST_SEED
+from lightkube import Client
+
+from chronos import kube
+from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.images import BuildReport, Engine, image_tag
+from chronos.devcluster.node import RealNode, node_address
+from chronos.devcluster.operator_process import OperatorProcess
+from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "realnode: runs pods under a real kubelet with containerd (needs root; never skipped)",
+    )
+
+
+@dataclass
+class Node:
+    """The running node and what starting it measured."""
+
+    cluster: Cluster
+    node: RealNode
+    k8s: Client
+    ready_seconds: float
+    runner_image: str
+
+
+@pytest.fixture(scope="session")
+def real_node(
+    tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine, images: BuildReport
+) -> Iterator[Node]:
+    cluster = Cluster(
+        tmp_path_factory.mktemp("realnode"),
+        node_address=node_address(),
+        node_name=f"chronos-node-{uuid.uuid4().hex[:6]}",
+    )
+    node: RealNode | None = None
+    try:
+        cluster.start()
+        install_crd(cluster)
+        node = RealNode(cluster)
+        ready = node.start()
+        runner = image_tag("runner")
+        assert images.images["runner"].tag == runner
+        node.import_image(docker_engine, runner)
+        yield Node(cluster, node, kube.client(cluster.kubeconfig), ready, runner)
+    finally:
+        if node is not None:
+            node.stop()
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def node_hub_server(real_node: Node) -> Iterator[FakeCoreHub]:
+    """The fake CoreHub on the node address: pods cannot reach the host's loopback."""
+    hub = FakeCoreHub(FakeHubState(FAST_SEED), host=real_node.node.address).start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+@pytest.fixture
+def node_hub(node_hub_server: FakeCoreHub) -> Iterator[FakeHubControl]:
+    with FakeHubControl(node_hub_server.url) as control:
+        control.reset()
+        yield control
+
+
+@pytest.fixture(scope="session")
+def node_operator(
+    real_node: Node, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as a local process, its runner Jobs made from the real runner image."""
+    settings = {
+        "CHRONOS_RUNNER_IMAGE": real_node.runner_image,
+        # No registry: the image is in containerd already, or the pod must fail.
+        "CHRONOS_RUNNER_IMAGE_PULL_POLICY": "Never",
+        "CHRONOS_LEASE_NAMESPACE": "default",
+        "CHRONOS_LEASE_NAME": f"chronos-node-{uuid.uuid4().hex[:6]}",
+        "CHRONOS_HOUSEKEEPING_SECONDS": "3",
+        "CHRONOS_LEASE_DURATION_SECONDS": "6",
+        "CHRONOS_LEASE_RENEW_SECONDS": "2",
+    }
+    process = OperatorProcess(
+        real_node.cluster.kubeconfig, tmp_path_factory.mktemp("node-operator"), **settings
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def wait_phase(k8s: Client, namespace: str, name: str, timeout: float = 90) -> str:
+    """Wait until the pod ends (Succeeded or Failed) and return the phase."""
+    from lightkube.resources.core_v1 import Pod
+
+    deadline = time.monotonic() + timeout
+    phase = "unknown"
+    while time.monotonic() < deadline:
+        pod = k8s.get(Pod, name, namespace=namespace)
+        phase = pod.status.phase if pod.status and pod.status.phase else "unknown"
+        if phase in ("Succeeded", "Failed"):
+            return phase
+        time.sleep(0.2)
+    raise AssertionError(f"pod {namespace}/{name} still {phase} after {timeout} s")

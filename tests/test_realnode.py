@@ -1,0 +1,327 @@
+"""The runner image as real pods: containerd, a real kubelet and kube-proxy on this machine.
+
+The node registers and becomes Ready; a pod of the runner image runs to Succeeded against
+the fake CoreHub on the node address; an operator run-now Job runs on the node and its
+runner writes ``status.lastRun`` through in-cluster config (Service 10.0.0.1 via
+kube-proxy); ``kubectl logs`` works; the runtime enforces the runner's restricted
+security context; pods cannot leave the machine; and teardown leaves nothing behind.
+The last test stops the node, so it must stay last in this file.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fixtures_realnode import Node, wait_phase
+from lightkube import Client, codecs
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import RoleRef, Subject
+from lightkube.resources.core_v1 import Namespace, Pod, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Node as NodeResource
+from lightkube.resources.rbac_authorization_v1 import RoleBinding
+from lightkube.types import PatchType
+from support import wait_for
+from test_e2e import chronos_job, received
+from test_operator import create, get_cr
+
+from chronos import contract as c
+from chronos.devcluster import nodehost
+from chronos.devcluster.binaries import kubernetes_version
+from chronos.devcluster.node import POD_CIDR
+from chronos.fakehub import FakeCoreHub, FakeHubControl
+from chronos.kube import ChronosJobResource
+
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
+ROOT = Path(__file__).resolve().parents[1]
+RUNNER_UID = 65532
+
+#: Read from inside a container: who it runs as and what it may do.
+PROBE = r"""
+import errno, json, os
+lines = open("/proc/self/status").read().splitlines()
+status = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+try:
+    open("/probe-write", "w")
+    root_write = "allowed"
+except OSError as exc:
+    root_write = errno.errorcode.get(exc.errno, str(exc.errno))
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "capEff": status["CapEff"].strip(), "capPrm": status["CapPrm"].strip(),
+    "capBnd": status["CapBnd"].strip(), "noNewPrivs": status["NoNewPrivs"].strip(),
+    "seccomp": status["Seccomp"].strip(), "rootWrite": root_write,
+    "resolv": open("/etc/resolv.conf").read(),
+}))
+"""
+
+
+@pytest.fixture
+def node_ns(real_node: Node) -> Iterator[str]:
+    name = f"rn-{uuid.uuid4().hex[:8]}"
+    real_node.k8s.create(Namespace(metadata=ObjectMeta(name=name)))
+    yield name
+    real_node.k8s.delete(Namespace, name)
+
+
+def install_runner_rbac(k8s: Client, ns: str) -> None:
+    """The runner's ServiceAccount and role, and the hub credentials, as a user installs them."""
+    role = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
+    k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=ns)))
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name="chronos-runner", namespace=ns),
+            roleRef=RoleRef(
+                apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name="chronos-runner"
+            ),
+            subjects=[Subject(kind="ServiceAccount", name="chronos-runner", namespace=ns)],
+        )
+    )
+    k8s.create(
+        Secret(
+            metadata=ObjectMeta(name="hub", namespace=ns),
+            stringData={"username": "admin", "password": "admin"},
+        )
+    )
+
+
+def runner_pod(name: str, image: str, hub_url: str, task: dict[str, Any]) -> dict[str, Any]:
+    """A bare pod of the runner image, restricted like the operator's, no resolver."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "automountServiceAccountToken": False,
+            "dnsPolicy": "None",
+            "dnsConfig": {"nameservers": ["127.0.0.1"]},
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUNNER_UID,
+                "runAsGroup": RUNNER_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "runner",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-m", "chronos.runner"],
+                    "env": [
+                        {"name": c.ENV_COREHUB_URL, "value": hub_url},
+                        {"name": c.ENV_COREHUB_USERNAME, "value": "admin"},
+                        {"name": c.ENV_COREHUB_PASSWORD, "value": "admin"},
+                        {"name": c.ENV_TASK, "value": json.dumps(task)},
+                        {"name": c.ENV_TIMEOUT_SECONDS, "value": "30"},
+                    ],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def create_pod(k8s: Client, ns: str, manifest: dict[str, Any]) -> str:
+    pod = codecs.from_dict({**manifest, "metadata": {**manifest["metadata"], "namespace": ns}})
+    k8s.create(pod)
+    name: str = manifest["metadata"]["name"]
+    return name
+
+
+def logs(node: Node, ns: str, pod: str) -> str:
+    return node.cluster.kubectl("logs", "-n", ns, pod)
+
+
+# ---------------------------------------------------------------------------- tests
+
+
+def test_the_node_registers_and_becomes_ready(real_node: Node) -> None:
+    node = real_node.k8s.get(NodeResource, real_node.node.name)
+    assert node.status is not None
+    assert node.status.nodeInfo is not None
+    ready = [cond for cond in node.status.conditions or [] if cond.type == "Ready"]
+    assert [cond.status for cond in ready] == ["True"]
+    assert not [t for t in (node.spec.taints or []) if t.key.startswith("node.kubernetes.io/")]  # type: ignore[union-attr]
+    assert node.status.nodeInfo.kubeletVersion == kubernetes_version()
+    assert node.status.nodeInfo.containerRuntimeVersion.startswith("containerd://")
+    addresses = {(a.type, a.address) for a in node.status.addresses or []}
+    assert ("InternalIP", real_node.node.address) in addresses
+    assert 0 < real_node.ready_seconds < 60
+
+
+def test_a_runner_pod_runs_to_success_against_the_fake_hub(
+    real_node: Node, node_ns: str, node_hub_server: FakeCoreHub, node_hub: FakeHubControl
+) -> None:
+    task = {"type": "pipeline_stop", "pipelineId": "p1"}
+    manifest = runner_pod("runner", real_node.runner_image, node_hub_server.url, task)
+    name = create_pod(real_node.k8s, node_ns, manifest)
+    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    pod = real_node.k8s.get(Pod, name, namespace=node_ns)
+    assert pod.spec is not None
+    assert pod.spec.nodeName == real_node.node.name
+    assert pod.status is not None
+    assert pod.status.podIP
+    assert pod.status.podIP.startswith(POD_CIDR.split(".0.0/")[0] + ".")
+    state = (pod.status.containerStatuses or [])[0].state
+    assert state is not None
+    assert state.terminated is not None
+    assert state.terminated.exitCode == 0
+    record = json.loads(state.terminated.message or "{}")
+    assert record["result"] == "succeeded", record
+    assert received(node_hub) == [("/pipelines/p1/commands/sync/stop", {})]
+    # kubectl logs: the API server reaches the kubelet on the node address.
+    lines = [json.loads(line) for line in logs(real_node, node_ns, name).splitlines() if line]
+    assert "result" in [line.get("step") for line in lines], lines
+    assert "admin" not in "".join(json.dumps(line.get("task", "")) for line in lines)
+
+
+def test_a_run_now_job_of_the_operator_runs_on_the_node_and_reports(
+    real_node: Node,
+    node_ns: str,
+    node_operator: object,
+    node_hub_server: FakeCoreHub,
+    node_hub: FakeHubControl,
+) -> None:
+    k8s, ns = real_node.k8s, node_ns
+    install_runner_rbac(k8s, ns)
+    task = {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]}
+    create(k8s, ns, "orders", chronos_job(node_hub_server.url, task))
+    wait_for(lambda: (get_cr(k8s, ns, "orders").get("status") or {}).get("cronJobName"))
+    k8s.patch(
+        ChronosJobResource,
+        "orders",
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "once"}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    last = wait_for(
+        lambda: (get_cr(k8s, ns, "orders").get("status") or {}).get("lastRun"),
+        timeout=120,
+        what="the runner's report",
+    )
+    assert last["result"] == "succeeded", last
+    assert last["trigger"] == "run-now"
+    assert last["reportedBy"] == "runner"
+    assert received(node_hub) == [("/pipelines/p1/commands/sync/start", {"entity": "e1"})]
+    pods = list(k8s.list(Pod, namespace=ns, labels={"batch.kubernetes.io/job-name": last["runId"]}))
+    assert [p.spec.nodeName for p in pods if p.spec] == [real_node.node.name]
+    assert pods[0].spec is not None
+    assert [ctr.image for ctr in pods[0].spec.containers] == [real_node.runner_image]
+    assert pods[0].metadata is not None
+    assert last["runId"] in logs(real_node, ns, str(pods[0].metadata.name))
+
+
+def test_the_runtime_enforces_the_runner_pods_restricted_security_context(
+    real_node: Node, node_ns: str, node_operator: object, node_hub_server: FakeCoreHub
+) -> None:
+    """A pod from the operator's own Job template, with the command swapped for a probe."""
+    k8s, ns = real_node.k8s, node_ns
+    install_runner_rbac(k8s, ns)
+    create(
+        k8s,
+        ns,
+        "probe",
+        chronos_job(node_hub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"}),
+    )
+    name = wait_for(lambda: (get_cr(k8s, ns, "probe").get("status") or {}).get("cronJobName"))
+    cronjob = json.loads(real_node.cluster.kubectl("get", "cronjob", "-n", ns, name, "-o", "json"))
+    template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+    template["spec"]["containers"][0]["command"] = ["python", "-c", PROBE]
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "probe"},
+        "spec": template["spec"],
+    }
+    assert wait_phase(k8s, ns, create_pod(k8s, ns, manifest)) == "Succeeded"
+    seen = json.loads(logs(real_node, ns, "probe"))
+    assert (seen["uid"], seen["gid"]) == (RUNNER_UID, RUNNER_UID)
+    assert seen["rootWrite"] == "EROFS"
+    assert seen["capEff"] == seen["capPrm"] == seen["capBnd"] == "0000000000000000"
+    assert seen["noNewPrivs"] == "1"
+    assert seen["seccomp"] == "2"  # filtering: the runtime's default profile
+    # Pods that use the node's resolver get only loopback: no name query leaves the machine.
+    nameservers = [
+        ln.split()[1] for ln in seen["resolv"].splitlines() if ln.startswith("nameserver")
+    ]
+    assert nameservers == ["127.0.0.1"]
+
+
+#: An address of no machine here (TEST-NET-2), routed into a veth pair on this host: if the
+#: guard let a packet through, it would still never reach a wire.
+SINK_ADDRESS = "198.51.100.7"
+SINK = ("chronos-sink0", "chronos-sink1")
+
+#: Connects to SINK_ADDRESS and to the fake hub on the node address from inside a pod.
+CONNECT = r"""
+import json, socket, sys
+def reach(host, port):
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return "connected"
+    except OSError as exc:
+        return type(exc).__name__
+print(json.dumps({"sink": reach(sys.argv[1], 80), "hub": reach(sys.argv[2], int(sys.argv[3]))}))
+"""
+
+
+@pytest.fixture
+def sink() -> Iterator[str]:
+    """A host route for SINK_ADDRESS into a veth pair (no wire), removed afterwards."""
+    run = nodehost._run
+    run("ip", "link", "add", SINK[0], "type", "veth", "peer", "name", SINK[1], check=True)
+    try:
+        run("ip", "link", "set", SINK[0], "up", check=True)
+        run("ip", "route", "add", f"{SINK_ADDRESS}/32", "dev", SINK[0], check=True)
+        assert f"dev {SINK[0]}" in run("ip", "route", "get", SINK_ADDRESS).stdout
+        yield SINK_ADDRESS
+    finally:
+        run("ip", "link", "delete", SINK[0])
+
+
+def guard_drops() -> int:
+    """Packets the guard chain's final DROP rule has counted."""
+    out = nodehost._run("iptables", "-t", "mangle", "-L", nodehost.GUARD_CHAIN, "-v", "-x", "-n")
+    drops = [ln.split() for ln in out.stdout.splitlines() if " DROP " in f" {ln} "]
+    assert len(drops) == 1, out.stdout
+    return int(drops[0][0])
+
+
+def test_pod_traffic_to_another_address_is_dropped_and_to_the_node_passes(
+    real_node: Node, node_ns: str, node_hub_server: FakeCoreHub, sink: str
+) -> None:
+    rules = nodehost.guard_rules()
+    assert f"-A {nodehost.GUARD_CHAIN} -d {real_node.node.address}/32 -j RETURN" in rules
+    before = guard_drops()
+    manifest = runner_pod("connect", real_node.runner_image, node_hub_server.url, {})
+    container = manifest["spec"]["containers"][0]
+    hub_port = node_hub_server.url.rsplit(":", 1)[1]
+    container["command"] = ["python", "-c", CONNECT, sink, real_node.node.address, hub_port]
+    name = create_pod(real_node.k8s, node_ns, manifest)
+    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    seen = json.loads(logs(real_node, node_ns, name))
+    assert seen == {"sink": "TimeoutError", "hub": "connected"}
+    assert guard_drops() > before  # the SYN (and its retries) died in the guard chain
+
+
+def test_stopping_the_node_leaves_nothing_behind(real_node: Node) -> None:
+    """Runs last: stops the node (the fixture's own stop is then a no-op)."""
+    running = real_node.node.leftovers()
+    kinds = {entry.split()[0] for entry in running}
+    # The check sees the node while it runs, so an empty list after stop means something.
+    # (Sysctls show only where the kubelet's values differ from the host's own, as here.)
+    assert {"process", "mount", "link", "chain", "cgroup", "path"} <= kinds, running
+    real_node.node.stop()
+    assert real_node.node.leftovers() == []
+    assert [n.metadata.name for n in real_node.k8s.list(NodeResource) if n.metadata] == []
