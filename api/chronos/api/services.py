@@ -12,7 +12,10 @@ errors to request fields.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -59,6 +62,10 @@ from chronos.schedule import ScheduleError, describe, next_run_times, validate_t
 
 CREATE_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 5
+#: How long a run-now keeps retrying the annotation write against concurrent writers.
+#: Each conflict means another write succeeded, so a burst of N requests needs up to N
+#: rounds: bounded by time, not by a count that a burst of six keys already exceeds.
+RUN_NOW_CONFLICT_SECONDS = 15.0
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -382,7 +389,8 @@ class JobService:
                 [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
             )
         token = idempotency_key or uuid.uuid4().hex
-        for _ in range(UPDATE_ATTEMPTS):
+        deadline = time.monotonic() + RUN_NOW_CONFLICT_SECONDS
+        while time.monotonic() < deadline:
             entry = await self._entry(caller, namespace, job_id)
             now = datetime.now(UTC)
             state = runnow.parse(entry.obj["metadata"].get("annotations") or {}, now)
@@ -403,6 +411,8 @@ class JobService:
             except ApiError as exc:
                 if exc.status.code != 409:
                     raise
+                # A little jitter, so the losers of one round do not collide again at once.
+                await asyncio.sleep(random.uniform(0, 0.05))  # noqa: S311 (jitter)
                 await self._refresh(caller, namespace, job_id)
                 continue
             return _run_now_answer(job_id, token, already=False)
