@@ -306,7 +306,7 @@ async def housekeeping(
             fields["slotsCheckedUntil"] = st.rfc3339(mark)
     if missed:
         await kubeio.record_runs(
-            ctx.client, meta["namespace"], meta["name"], missed, spec.history_limit
+            ctx.client, meta["namespace"], meta["name"], missed, ctx.settings.history_limit_of(spec)
         )
         for record in missed:
             metrics.RUNS_RECORDED.labels(record.result).inc()

@@ -169,7 +169,9 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
         job: str = manifest["metadata"]["name"]
         decision = decide(spec.concurrency_policy, job, active=active, known=known)
         if decision.action == Action.REFUSE:
-            await _refuse(ctx, cr, job, token, decision.blocking, spec.history_limit)
+            await _refuse(
+                ctx, cr, job, token, decision.blocking, ctx.settings.history_limit_of(spec)
+            )
         elif decision.action in (Action.CREATE, Action.REPLACE):
             for other in decision.blocking:
                 await kubeio.delete_job(ctx.client, namespace, other)
