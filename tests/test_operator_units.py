@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronos import contract as c
-from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.chronosjob import ChronosJobSpec, ConcurrencyPolicy
 from chronos.models.resolve import resolve_schedule
 from chronos.operator import naming, runs
 from chronos.operator import status as status_mod
@@ -313,7 +313,7 @@ def test_missed_slots_and_their_reasons() -> None:
         now=datetime(2026, 11, 23, 9, 41, tzinfo=UTC),
         jobs=[ran, active],
         history=[],
-        context=runs.SlotContext("Forbid", None),
+        context=runs.SlotContext(ConcurrencyPolicy.FORBID, None),
         grace=timedelta(seconds=90),
     )
     assert [r.scheduled_time.minute for r in records if r.scheduled_time] == [20, 30]
@@ -326,7 +326,7 @@ def test_missed_slots_and_their_reasons() -> None:
         now=datetime(2026, 11, 23, 9, 31, tzinfo=UTC),
         jobs=[],
         history=[{"scheduledTime": "2026-11-23T09:20:00Z"}],
-        context=runs.SlotContext("Allow", 60),
+        context=runs.SlotContext(ConcurrencyPolicy.ALLOW, 60),
         grace=timedelta(seconds=30),
     )
     assert [(r.scheduled_time.minute, r.reason) for r in records if r.scheduled_time] == [
@@ -344,7 +344,7 @@ def test_a_slot_inside_the_grace_period_is_not_missed_yet() -> None:
         now=datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC),
         jobs=[],
         history=[],
-        context=runs.SlotContext("Forbid", None),
+        context=runs.SlotContext(ConcurrencyPolicy.FORBID, None),
         grace=timedelta(seconds=90),
     )
     assert records == []

@@ -242,9 +242,10 @@ async def healthz() -> dict[str, str]:
 
 @health_router.get("/readyz", include_in_schema=False)
 async def readyz(parts: Parts) -> JSONResponse:
-    if parts.cache.synced.is_set():
+    ready, why = parts.cache.readiness.state()
+    if ready:
         return JSONResponse({"status": "ready", "jobs": len(parts.cache)})
-    return JSONResponse({"status": "cache not synced yet"}, status_code=503)
+    return JSONResponse({"status": why}, status_code=503)
 
 
 @health_router.get("/metrics", include_in_schema=False)

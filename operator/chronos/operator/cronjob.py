@@ -161,7 +161,7 @@ def build_cronjob(
         "schedule": schedule.cron,
         "timeZone": schedule.time_zone,
         "suspend": not spec.enabled,
-        "concurrencyPolicy": spec.concurrency_policy,
+        "concurrencyPolicy": spec.concurrency_policy.value,
         "successfulJobsHistoryLimit": SUCCESSFUL_JOBS_KEPT,
         "failedJobsHistoryLimit": FAILED_JOBS_KEPT,
         "jobTemplate": {

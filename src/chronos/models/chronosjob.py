@@ -47,7 +47,6 @@ class _Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        use_enum_values=True,
         serialize_by_alias=True,
         validate_default=True,
         strict=True,
