@@ -92,3 +92,70 @@ def test_operator_setting_applies_only_without_spec_history_limit() -> None:
     assert settings.history_limit_of(ChronosJobSpec.model_validate(base)) == 3
     own = ChronosJobSpec.model_validate({**base, "historyLimit": 7})
     assert settings.history_limit_of(own) == 7
+
+
+def test_enum_fields_hold_enums_after_parsing_api_server_json() -> None:
+    """``mypy --strict`` trusts the annotations: an enum field must hold the enum member
+    (with ``use_enum_values`` it held a ``str``, and ``task.type.scope`` raised)."""
+    from chronos.models.chronosjob import (
+        ChronosJob,
+        ConcurrencyPolicy,
+        ConditionStatus,
+        RunResult,
+        TaskType,
+        Weekday,
+    )
+
+    stored = json.loads(
+        json.dumps(
+            {
+                "apiVersion": "chronos.gluesync.io/v1alpha1",
+                "kind": "ChronosJob",
+                "metadata": {"name": "a", "namespace": "n"},
+                "spec": {
+                    "task": {"type": "entity_start", "pipelineId": "p", "entityIds": ["e"]},
+                    "schedule": {"daysOfWeek": ["monday"], "hour": 3, "minute": 0},
+                    "concurrencyPolicy": "Allow",
+                },
+                "status": {
+                    "conditions": [
+                        {
+                            "type": "Ready",
+                            "status": "True",
+                            "reason": "Reconciled",
+                            "lastTransitionTime": "2026-11-29T04:00:00Z",
+                        }
+                    ],
+                    "lastRun": {"runId": "a-1", "trigger": "schedule", "result": "succeeded"},
+                },
+            }
+        )
+    )
+    job = ChronosJob.model_validate(stored)
+    assert type(job.spec.task.type) is TaskType
+    assert job.spec.task.type.scope == "entity"
+    assert job.spec.concurrency_policy is ConcurrencyPolicy.ALLOW
+    assert job.spec.schedule.days_of_week == [Weekday.MONDAY]
+    assert job.status is not None
+    assert job.status.conditions is not None
+    assert job.status.conditions[0].status is ConditionStatus.TRUE
+    assert job.status.last_run is not None
+    assert job.status.last_run.result is RunResult.SUCCEEDED
+    # and back to the JSON the API server stores
+    assert job.model_dump(mode="json", exclude_unset=True) == stored
+
+
+def test_a_stored_history_entry_the_model_refuses_does_not_block_new_runs() -> None:
+    """Read at the edge: an entry from an older CRD version is left out, and the rest
+    (and the new run) are kept."""
+    from chronos.models.history import parse_history, prepend_run
+
+    stored = [
+        {"runId": "a-2", "trigger": "schedule", "result": "succeeded"},
+        {"runId": "a-1", "trigger": "cron", "result": "ok"},  # older vocabulary
+    ]
+    history = parse_history(stored)
+    assert [h.run_id for h in history] == ["a-2"]
+    new = parse_history([{"runId": "a-3", "trigger": "run-now", "result": "failed"}])[0]
+    assert [h.run_id for h in prepend_run(history, new, 5)] == ["a-3", "a-2"]
+    assert parse_history(None) == []

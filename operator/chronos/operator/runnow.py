@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from chronos import runnow as rn
 from chronos.models.chronosjob import (
     ChronosJobSpec,
+    ChronosJobStatus,
     ConcurrencyPolicy,
     RunRecord,
     RunResult,
@@ -263,4 +264,6 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
             return
         current = active_runs(ctx.cache.jobs_of(namespace, name))
         if current != ((cr.get("status") or {}).get("activeRuns") or []):
-            await kubeio.patch_status(ctx.client, namespace, name, {"activeRuns": current})
+            await kubeio.patch_status(
+                ctx.client, namespace, name, ChronosJobStatus(active_runs=current)
+            )
