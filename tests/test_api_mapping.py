@@ -44,3 +44,25 @@ def test_ids_are_valid_kubernetes_names_with_room_for_a_suffix(name: str) -> Non
     assert len(stem) <= ID_STEM_MAX
     assert ID_PATTERN.match(stem), stem
     assert ID_PATTERN.match(f"{stem}-{'a' * SUFFIX_LENGTH}")
+
+
+def test_history_is_the_response_model_and_survives_an_old_record() -> None:
+    """Served as RunRecordOut: fields the model does not know are not echoed, and a record
+    it refuses (written under an older CRD version) is left out instead of a 500."""
+    from chronos.api.mapping import history_view
+    from chronos.api.schemas import RunRecordOut
+
+    obj = {
+        "status": {
+            "lastRun": {"runId": "a-2", "trigger": "schedule", "result": "failed", "x": 1},
+            "history": [
+                {"runId": "a-2", "trigger": "schedule", "result": "failed"},
+                {"runId": "a-1", "trigger": "schedule"},  # no result: refused
+                {"runId": "a-0", "trigger": "run-now", "result": "succeeded"},
+            ],
+        }
+    }
+    records = history_view(obj)
+    assert all(isinstance(r, RunRecordOut) for r in records)
+    assert [r.run_id for r in records] == ["a-2", "a-0"]
+    assert "x" not in records[0].model_dump()

@@ -49,6 +49,7 @@ ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBindin
 ALL_VALUES: dict[str, Any] = {
     "defaultTimeZone": "Europe/Rome",
     "minIntervalSeconds": 120,
+    "readyGraceSeconds": 15,
     "operator": {
         "namespaces": "team-*,!team-sandbox",
         "historyLimit": 30,

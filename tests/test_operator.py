@@ -496,3 +496,47 @@ def test_a_schedule_below_the_minimum_interval_is_refused(
     patch_spec(k8s, ns, "chatty", {"schedule": {"cron": "*/5 * * * *"}})
     wait_for(lambda: (r := ready(k8s, ns, "chatty")) and r["status"] == "True", what="recovery")
     assert cronjob(k8s, ns, "chatty") is not None
+
+
+def test_the_operators_history_limit_applies_to_jobs_without_their_own(
+    start_operator: Callable[..., OperatorProcess], k8s: Client, solo_namespace: str
+) -> None:
+    """A ChronosJob without spec.historyLimit keeps CHRONOS_HISTORY_LIMIT runs.
+
+    (With a CRD default for historyLimit the operator's setting never applied.) The runs
+    are run-now requests refused under Forbid while the first one's Job waits for a pod
+    that cannot start (no runner ServiceAccount in this namespace): the operator records
+    each refusal."""
+    start_operator(CHRONOS_HISTORY_LIMIT="3")
+    ns = solo_namespace
+    create(k8s, ns, "short", spec())
+    assert "historyLimit" not in get_cr(k8s, ns, "short")["spec"]
+    manifest = wait_for(lambda: cronjob(k8s, ns, "short"), what="the CronJob")
+    container = manifest["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    runner_env = {e["name"]: e.get("value") for e in container["env"]}
+    assert runner_env[c.ENV_HISTORY_LIMIT] == "3"  # runs the runner records, too
+
+    def served(token: str) -> bool:
+        annotations = get_cr(k8s, ns, "short")["metadata"].get("annotations") or {}
+        return token in json.loads(annotations.get(c.RUN_NOW_DONE_ANNOTATION) or "{}")
+
+    for i in range(6):
+        token = f"t{i}"
+        k8s.patch(
+            ChronosJobResource,
+            "short",
+            {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: token}}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+        wait_for(lambda token=token: served(token), what=f"run-now {token} served")  # type: ignore[misc]
+    history = wait_for(
+        lambda: (
+            len(h := (get_cr(k8s, ns, "short").get("status") or {}).get("history") or []) >= 3 and h
+        ),
+        what="three history entries",
+    )
+    time.sleep(2)  # a fourth entry, if the limit did not hold, has been written by now
+    history = get_cr(k8s, ns, "short")["status"]["history"]
+    assert len(history) == 3
+    assert next(h["runId"] for h in history).startswith("short-now-")

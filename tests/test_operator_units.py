@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chronos import contract as c
-from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, ConcurrencyPolicy
 from chronos.models.resolve import resolve_schedule
 from chronos.operator import naming, runs
 from chronos.operator import status as status_mod
@@ -250,10 +250,12 @@ def test_reconciled_status_reports_the_effective_schedule() -> None:
         enabled=True,
         now=NOW,
     )
-    assert set(patch) <= status_mod.OPERATOR_FIELDS
-    assert patch["cron"] == "30 8 * * 1,5"
-    assert patch["nextRunTimes"][:2] == ["2026-11-27T08:30:00+01:00", "2026-11-30T08:30:00+01:00"]
-    assert patch["conditions"][0]["reason"] == "Reconciled"
+    body = status_mod.status_body(patch)
+    assert set(body) <= status_mod.OPERATOR_FIELDS
+    assert body["cron"] == "30 8 * * 1,5"
+    assert body["nextRunTimes"][:2] == ["2026-11-27T08:30:00+01:00", "2026-11-30T08:30:00+01:00"]
+    assert body["conditions"][0]["reason"] == "Reconciled"
+    assert body["conditions"][0]["lastTransitionTime"] == status_mod.rfc3339(NOW)
 
 
 # --------------------------------------------------------------------------- runs
@@ -313,7 +315,7 @@ def test_missed_slots_and_their_reasons() -> None:
         now=datetime(2026, 11, 23, 9, 41, tzinfo=UTC),
         jobs=[ran, active],
         history=[],
-        context=runs.SlotContext("Forbid", None),
+        context=runs.SlotContext(ConcurrencyPolicy.FORBID, None),
         grace=timedelta(seconds=90),
     )
     assert [r.scheduled_time.minute for r in records if r.scheduled_time] == [20, 30]
@@ -326,7 +328,7 @@ def test_missed_slots_and_their_reasons() -> None:
         now=datetime(2026, 11, 23, 9, 31, tzinfo=UTC),
         jobs=[],
         history=[{"scheduledTime": "2026-11-23T09:20:00Z"}],
-        context=runs.SlotContext("Allow", 60),
+        context=runs.SlotContext(ConcurrencyPolicy.ALLOW, 60),
         grace=timedelta(seconds=30),
     )
     assert [(r.scheduled_time.minute, r.reason) for r in records if r.scheduled_time] == [
@@ -344,7 +346,7 @@ def test_a_slot_inside_the_grace_period_is_not_missed_yet() -> None:
         now=datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC),
         jobs=[],
         history=[],
-        context=runs.SlotContext("Forbid", None),
+        context=runs.SlotContext(ConcurrencyPolicy.FORBID, None),
         grace=timedelta(seconds=90),
     )
     assert records == []
@@ -448,13 +450,34 @@ def test_reconciled_status_keeps_ready_and_reports_blockers() -> None:
         namespace="ns",
         blockers=status_mod.Blockers(never_fires=True),
     )
-    ready = status_mod.condition(patch["conditions"], status_mod.READY)
-    blocked = status_mod.condition(patch["conditions"], status_mod.RUNS_BLOCKED)
+    body = status_mod.status_body(patch)
+    ready = status_mod.condition(body["conditions"], status_mod.READY)
+    blocked = status_mod.condition(body["conditions"], status_mod.RUNS_BLOCKED)
     assert ready is not None
     assert ready["status"] == "True"
     assert blocked is not None
     assert (blocked["status"], blocked["reason"]) == ("True", "NeverFires")
-    assert patch["nextRunTimes"] == []
+    assert body["nextRunTimes"] == []
+
+
+def test_a_status_patch_deletes_what_it_sets_to_none_and_sends_nothing_else() -> None:
+    patch = ChronosJobStatus(next_run_times=["2026-11-27T08:30:00+01:00"])
+    patch.slots_checked_until = None
+    assert status_mod.status_body(patch) == {
+        "nextRunTimes": ["2026-11-27T08:30:00+01:00"],
+        "slotsCheckedUntil": None,
+    }
+    patch = ChronosJobStatus(slots_checked_until=status_mod.to_seconds(NOW))
+    assert status_mod.status_body(patch) == {"slotsCheckedUntil": status_mod.rfc3339(NOW)}
+
+
+def test_a_stored_condition_the_models_refuse_is_replaced_not_fatal() -> None:
+    """An object written under an older CRD version must not stop the operator."""
+    stored = [{"type": "Old", "status": "Maybe", "reason": "x", "lastTransitionTime": "never"}]
+    patch = status_mod.rejected(
+        {"conditions": stored}, generation=2, reason="InvalidSpec", message="m", now=NOW
+    )
+    assert [c.type for c in patch.conditions or []] == ["Ready"]
 
 
 FAILED_CREATE = {

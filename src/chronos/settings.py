@@ -16,6 +16,7 @@ from pydantic import AfterValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chronos.models.chronosjob import MIN_EVERY_SECONDS
+from chronos.readiness import DEFAULT_GRACE_SECONDS
 from chronos.schedule import validate_time_zone
 
 PREFIX = "CHRONOS_"
@@ -65,6 +66,16 @@ class ComponentSettings(BaseSettings):
 
 class ScheduleSettings(ComponentSettings):
     """What the operator and the REST facade both enforce: one variable, one meaning."""
+
+    ready_grace_seconds: float = Field(
+        default=DEFAULT_GRACE_SECONDS,
+        gt=0,
+        le=300,
+        description=(
+            "/readyz turns false once the API server has been unreachable (or the watch "
+            "broken) for this long, and true again after the next successful list."
+        ),
+    )
 
     min_interval_seconds: int = Field(
         default=MIN_EVERY_SECONDS,

@@ -22,6 +22,7 @@ from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.routes import health_router, jobs_router, schedule_router
 from chronos.api.services import JobService, ScheduleService
 from chronos.api.settings import ApiSettings
+from chronos.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     def render(obj: dict[str, Any], now: datetime) -> tuple[dict[str, Any], float]:
         return job_view(obj, zone, now, min_interval)
 
-    cache = JobCache(own, render)
+    cache = JobCache(own, render, Readiness(grace=settings.ready_grace_seconds))
     authorizer = None if auth_off else Authorizer(as_caller, settings.api_access_cache_seconds)
     authenticator = None if auth_off else Authenticator(as_caller, settings.api_token_cache_seconds)
     return Components(

@@ -21,6 +21,7 @@ from typing import Any
 from lightkube import ALL_NS, AsyncClient
 
 from chronos.kube import ChronosJobResource
+from chronos.readiness import Readiness
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,17 @@ class _Namespace:
 
 
 class JobCache:
-    def __init__(self, client: AsyncClient, render: Render) -> None:
+    def __init__(
+        self, client: AsyncClient, render: Render, readiness: Readiness | None = None
+    ) -> None:
         self._client = client
         self._render = render
         self._namespaces: dict[str, _Namespace] = {}
         #: Resource versions of objects deleted through the facade, until the watch agrees.
         self._tombstones: dict[Key, str] = {}
-        self.synced = asyncio.Event()
+        #: Ready once listed; not ready while the API server cannot be reached (after a
+        #: grace) or the watch is broken and the relist has not succeeded yet.
+        self.readiness = readiness or Readiness()
         self.events = 0
         self.relists = 0
 
@@ -167,7 +172,7 @@ class JobCache:
         while True:
             try:
                 rv = await self._relist()
-                self.synced.set()
+                self.readiness.synced()
                 log.info("ChronosJob cache synced: %d jobs at resourceVersion %s", len(self), rv)
                 watch = self._client.watch(
                     ChronosJobResource,
@@ -186,6 +191,7 @@ class JobCache:
                         self.put(obj)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                self.readiness.failed(f"ChronosJob watch broken: {type(exc).__name__}")
                 log.warning("ChronosJob watch failed; relisting", exc_info=True)
                 await asyncio.sleep(RETRY_SECONDS)

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chronos.api.schemas import RunRecordOut
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, Schedule
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, effective_cron, resolve_schedule
@@ -382,6 +383,17 @@ def snake_keys(value: Any) -> Any:
     return value
 
 
-def history_view(obj: dict[str, Any]) -> list[dict[str, Any]]:
+def history_view(obj: dict[str, Any]) -> list[RunRecordOut]:
+    """lastRun then history, as the response model.
+
+    A stored record the model refuses (one written under an older CRD version) is left
+    out rather than failing the whole answer.
+    """
     status: dict[str, Any] = obj.get("status") or {}
-    return [snake_keys(r) for r in _runs(status)]
+    records = []
+    for raw in _runs(status):
+        try:
+            records.append(RunRecordOut.model_validate(snake_keys(raw)))
+        except ValidationError:
+            continue
+    return records

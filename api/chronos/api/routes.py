@@ -203,12 +203,17 @@ async def run_now(
             description="Retrying with the same key never starts a second run.",
         ),
     ] = None,
-) -> JSONResponse:
-    return JSONResponse(await parts.jobs.run_now(caller, namespace, job_id, idempotency_key))
+) -> RunNowOut:
+    return await parts.jobs.run_now(caller, namespace, job_id, idempotency_key)
 
 
 @jobs_router.get(
-    "/{job_id}/history", response_model=HistoryOut, responses=_one, summary="Past runs"
+    "/{job_id}/history",
+    response_model=HistoryOut,
+    # A run record lists what is known of the run, as status.history does.
+    response_model_exclude_none=True,
+    responses=_one,
+    summary="Past runs",
 )
 async def history(
     parts: Parts,
@@ -217,9 +222,9 @@ async def history(
     job_id: str,
     skip: Skip = 0,
     limit: Limit = 100,
-) -> JSONResponse:
+) -> HistoryOut:
     _limit(parts, limit)
-    return JSONResponse(await parts.jobs.history(caller, namespace, job_id, skip=skip, limit=limit))
+    return await parts.jobs.history(caller, namespace, job_id, skip=skip, limit=limit)
 
 
 # ------------------------------------------------------------------------ schedule
@@ -228,8 +233,8 @@ async def history(
 @schedule_router.post(
     "/preview", response_model=PreviewOut, responses=_token, summary="Preview a schedule"
 )
-async def preview(parts: Parts, caller: CallerDep, body: PreviewIn) -> JSONResponse:
-    return JSONResponse(parts.schedules.preview(body))
+async def preview(parts: Parts, caller: CallerDep, body: PreviewIn) -> PreviewOut:
+    return parts.schedules.preview(body)
 
 
 # ---------------------------------------------------------------------- operations
@@ -242,9 +247,10 @@ async def healthz() -> dict[str, str]:
 
 @health_router.get("/readyz", include_in_schema=False)
 async def readyz(parts: Parts) -> JSONResponse:
-    if parts.cache.synced.is_set():
+    ready, why = parts.cache.readiness.state()
+    if ready:
         return JSONResponse({"status": "ready", "jobs": len(parts.cache)})
-    return JSONResponse({"status": "cache not synced yet"}, status_code=503)
+    return JSONResponse({"status": why}, status_code=503)
 
 
 @health_router.get("/metrics", include_in_schema=False)

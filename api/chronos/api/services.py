@@ -40,7 +40,7 @@ from chronos.api.mapping import (
     slugify,
     with_suffix,
 )
-from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
+from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate, PreviewIn, PreviewOut, RunNowOut
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import (
@@ -297,10 +297,10 @@ class JobService:
 
     async def history(
         self, caller: Caller, namespace: str, job_id: str, *, skip: int, limit: int
-    ) -> dict[str, Any]:
+    ) -> HistoryOut:
         entry = await self._entry(caller, namespace, job_id)
         records = history_view(entry.obj)
-        return {"job_id": job_id, "items": records[skip : skip + limit], "total": len(records)}
+        return HistoryOut(job_id=job_id, items=records[skip : skip + limit], total=len(records))
 
     # ----------------------------------------------------------------------- writes
 
@@ -375,7 +375,7 @@ class JobService:
 
     async def run_now(
         self, caller: Caller, namespace: str, job_id: str, idempotency_key: str | None
-    ) -> dict[str, Any]:
+    ) -> RunNowOut:
         """Ask the operator for one run now, at most once per token.
 
         The token is the Idempotency-Key (or a fresh uuid). It is added to the pending
@@ -443,22 +443,22 @@ def _check_run_now_allowed(obj: dict[str, Any], state: runnow.RunNowState, job_i
         )
 
 
-def _run_now_answer(job_id: str, token: str, *, already: bool) -> dict[str, Any]:
+def _run_now_answer(job_id: str, token: str, *, already: bool) -> RunNowOut:
     message = (
         "run already requested with this Idempotency-Key; no new run started"
         if already
         else "run requested; the operator starts it as a Kubernetes Job"
     )
-    return {
-        "success": True,
-        "message": message,
-        "job_id": job_id,
-        "exit_code": None,
-        "stdout": None,
-        "stderr": None,
-        "run_token": token,
-        "already_requested": already,
-    }
+    return RunNowOut(
+        success=True,
+        message=message,
+        job_id=job_id,
+        exit_code=None,
+        stdout=None,
+        stderr=None,
+        run_token=token,
+        already_requested=already,
+    )
 
 
 class ScheduleService:
@@ -468,7 +468,7 @@ class ScheduleService:
         self._zone = default_time_zone
         self._min_interval = min_interval_seconds
 
-    def preview(self, body: PreviewIn, now: datetime | None = None) -> dict[str, Any]:
+    def preview(self, body: PreviewIn, now: datetime | None = None) -> PreviewOut:
         sent = body.model_dump(exclude_unset=True, include={"schedule", "cron_expression"})
         try:
             spec = apply_request({}, sent)
@@ -488,10 +488,10 @@ class ScheduleService:
             runs = next_run_times(cron, zone, now or datetime.now(UTC), body.count)
         except ScheduleError as exc:
             raise schedule_error(exc) from None
-        return {
-            "cron_expression": cron,
-            "is_cron_expression": schedule.cron is not None,
-            "description": f"{description} ({zone})",
-            "timezone": zone,
-            "next_run_times": [rfc3339(t) for t in runs],
-        }
+        return PreviewOut(
+            cron_expression=cron,
+            is_cron_expression=schedule.cron is not None,
+            description=f"{description} ({zone})",
+            timezone=zone,
+            next_run_times=[rfc3339(t) for t in runs],
+        )

@@ -20,11 +20,12 @@ import kopf
 from lightkube import ConfigError
 
 from chronos import kube, logs
-from chronos.operator import handlers, metrics
+from chronos.operator import handlers, metrics, probe
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
 from chronos.operator.reconcile import OperatorContext
 from chronos.operator.settings import OperatorSettings
+from chronos.readiness import Readiness
 from chronos.settings import SettingsError
 
 log = logging.getLogger("chronos.operator")
@@ -38,10 +39,20 @@ def _lease_namespace(settings: OperatorSettings) -> str:
 
 
 async def run(settings: OperatorSettings) -> int:
-    health = metrics.Health()
+    readiness = Readiness(grace=settings.ready_grace_seconds)
+    health = metrics.Health(readiness)
     server = await health.serve(settings.health_host, settings.health_port)
     client = kube.async_client(field_manager=FIELD_MANAGER)
-    health.ready.set()
+    # A standby is ready while it reaches the API server (a rolling update waits for
+    # it); the leader once its watches run, too.
+    may_sync = asyncio.Event()
+    if settings.leader_election:
+        may_sync.set()
+    prober = asyncio.create_task(
+        probe.probe_loop(
+            client, readiness, clusterwide=not settings.namespace_patterns, may_sync=may_sync
+        )
+    )
     identity = f"{socket.gethostname()}-{os.getpid()}"
     leadership = Leadership(
         client,
@@ -56,6 +67,8 @@ async def run(settings: OperatorSettings) -> int:
     if settings.leader_election:
         await leadership.acquire()
         metrics.LEADER.set(1)
+        may_sync.clear()
+        readiness.unsynced("leader: starting the watches")
     stop = asyncio.Event()
     started = asyncio.Event()
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
@@ -72,6 +85,7 @@ async def run(settings: OperatorSettings) -> int:
         )
     )
     housekeeping = asyncio.create_task(handlers.housekeeping_loop(ctx, stop))
+    watching = asyncio.create_task(_allow_sync_once(started, may_sync))
     signals = asyncio.create_task(_stop_on_signals(started, stop))
     lost = asyncio.create_task(leadership.lost.wait())
     await asyncio.wait({operator, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -86,7 +100,7 @@ async def run(settings: OperatorSettings) -> int:
     # Kopf cancels the loop's other tasks when it stops; that is a normal end for them.
     with contextlib.suppress(asyncio.CancelledError):
         await housekeeping
-    for task in (keeper, lost, signals):
+    for task in (keeper, lost, signals, watching, prober):
         if task:
             task.cancel()
     if settings.leader_election and code == 0:
@@ -94,6 +108,12 @@ async def run(settings: OperatorSettings) -> int:
     metrics.LEADER.set(0)
     await server.cleanup()
     return code
+
+
+async def _allow_sync_once(started: asyncio.Event, may_sync: asyncio.Event) -> None:
+    # Kopf raises its ready flag once its startup handlers ran and its watchers started.
+    await started.wait()
+    may_sync.set()
 
 
 async def _stop_on_signals(started: asyncio.Event, stop: asyncio.Event) -> None:

@@ -70,7 +70,7 @@ def _runner_env(
         _field_env(c.ENV_POD_NAME, "metadata.name"),
         _field_env(c.ENV_TRIGGER, f"metadata.annotations['{c.TRIGGER_ANNOTATION}']"),
         {"name": c.ENV_TASK, "value": spec.task.model_dump_json(exclude_none=True)},
-        {"name": c.ENV_HISTORY_LIMIT, "value": str(spec.history_limit)},
+        {"name": c.ENV_HISTORY_LIMIT, "value": str(settings.history_limit_of(spec))},
         {"name": c.ENV_COREHUB_URL, "value": url},
         {
             "name": c.ENV_COREHUB_USERNAME,
@@ -161,7 +161,7 @@ def build_cronjob(
         "schedule": schedule.cron,
         "timeZone": schedule.time_zone,
         "suspend": not spec.enabled,
-        "concurrencyPolicy": spec.concurrency_policy,
+        "concurrencyPolicy": spec.concurrency_policy.value,
         "successfulJobsHistoryLimit": SUCCESSFUL_JOBS_KEPT,
         "failedJobsHistoryLimit": FAILED_JOBS_KEPT,
         "jobTemplate": {

@@ -17,7 +17,7 @@ from lightkube.resources.core_v1 import Namespace
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import GROUP, PLURAL, VERSION
+from chronos.models.chronosjob import GROUP, PLURAL, VERSION, ChronosJobStatus
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.reconcile import (
@@ -114,12 +114,12 @@ async def on_cronjob(
             ctx.client,
             namespace,
             cr["metadata"]["name"],
-            {
-                "lastScheduleTime": last,
-                "nextRunTimes": st.next_run_times(
+            ChronosJobStatus(
+                last_schedule_time=datetime.fromisoformat(last),
+                next_run_times=st.next_run_times(
                     desired.schedule, datetime.now(UTC), desired.spec.enabled
                 ),
-            },
+            ),
         )
 
 
@@ -246,7 +246,7 @@ async def _update_blocked(
     if ready is None or ready.get("status") != "True":
         return  # not applied (yet): Ready=False says why
 
-    def change(fresh: dict[str, Any]) -> dict[str, Any] | None:
+    def change(fresh: dict[str, Any]) -> ChronosJobStatus | None:
         old = fresh.get("conditions")
         new = st.blocked_condition(
             old,
@@ -256,7 +256,9 @@ async def _update_blocked(
             generation=meta.get("generation"),
             now=now,
         )
-        return None if st.same_conditions(old, new) else {"conditions": new}
+        if st.same_conditions(old, new):
+            return None
+        return ChronosJobStatus(conditions=st.typed_conditions(new))
 
     if change(status) is not None:
         await kubeio.update_status(ctx.client, meta["namespace"], meta["name"], change)
@@ -285,10 +287,10 @@ async def housekeeping(
         now,
     )
     await _report_failed_launches(ctx, cr, now)
-    fields: dict[str, Any] = {}
+    patch = ChronosJobStatus()
     upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
     if upcoming != status.get("nextRunTimes"):
-        fields["nextRunTimes"] = upcoming
+        patch.next_run_times = upcoming
     missed: list[Any] = []
     since = status.get("slotsCheckedUntil")
     if spec.enabled and since:
@@ -303,10 +305,10 @@ async def housekeeping(
             grace=timedelta(seconds=ctx.settings.missed_run_grace_seconds),
         )
         if mark != datetime.fromisoformat(since):
-            fields["slotsCheckedUntil"] = st.rfc3339(mark)
+            patch.slots_checked_until = st.to_seconds(mark)
     if missed:
         await kubeio.record_runs(
-            ctx.client, meta["namespace"], meta["name"], missed, spec.history_limit
+            ctx.client, meta["namespace"], meta["name"], missed, ctx.settings.history_limit_of(spec)
         )
         for record in missed:
             metrics.RUNS_RECORDED.labels(record.result).inc()
@@ -317,5 +319,5 @@ async def housekeeping(
                 reason="MissedRun",
                 message=f"{record.scheduled_time}: {record.message}",
             )
-    if fields:
-        await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], fields)
+    if patch.model_fields_set:
+        await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], patch)

@@ -16,10 +16,10 @@ from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
-from chronos.models.chronosjob import GROUP, KIND, VERSION, RunRecord
-from chronos.models.history import prepend_run
+from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, RunRecord
+from chronos.models.history import parse_history, prepend_run
 from chronos.operator.naming import label_value
-from chronos.operator.status import rfc3339
+from chronos.operator.status import rfc3339, status_body
 
 FIELD_MANAGER = "chronos-operator"
 CONFLICT_RETRIES = 8
@@ -85,14 +85,14 @@ async def reset_schedule_clock(
 
 
 async def patch_status(
-    client: AsyncClient, namespace: str, name: str, fields: dict[str, Any]
+    client: AsyncClient, namespace: str, name: str, patch: ChronosJobStatus
 ) -> bool:
     """Merge the operator's own status fields (no other writer touches them)."""
     try:
         await client.patch(
             ChronosJobResource.Status,
             name,
-            {"status": fields},
+            {"status": status_body(patch)},
             namespace=namespace,
             patch_type=PatchType.MERGE,
         )
@@ -107,7 +107,7 @@ async def update_status(
     client: AsyncClient,
     namespace: str,
     name: str,
-    change: Callable[[dict[str, Any]], dict[str, Any] | None],
+    change: Callable[[dict[str, Any]], ChronosJobStatus | None],
 ) -> bool:
     """Read-modify-write of a ChronosJob status, guarded by the resource version.
 
@@ -122,12 +122,12 @@ async def update_status(
             if exc.status.code == 404:
                 return False
             raise
-        fields = change(current.get("status") or {})
-        if not fields:
+        patch = change(current.get("status") or {})
+        if patch is None or not patch.model_fields_set:
             return True
         body = {
             "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-            "status": fields,
+            "status": status_body(patch),
         }
         try:
             await client.patch(
@@ -149,15 +149,15 @@ async def update_status(
 async def record_runs(
     client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
 ) -> bool:
-    def change(status: dict[str, Any]) -> dict[str, Any] | None:
-        history = [RunRecord.model_validate(h) for h in status.get("history") or []]
+    def change(status: dict[str, Any]) -> ChronosJobStatus | None:
+        history = parse_history(status.get("history"))
         known = {h.run_id for h in history}
         new = [r for r in records if r.run_id not in known]
         if not new:
             return None
         for record in new:
             history = prepend_run(history, record, limit)
-        return {"history": [h.model_dump(mode="json", exclude_none=True) for h in history]}
+        return ChronosJobStatus(history=history)
 
     return await update_status(client, namespace, name, change)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+from chronos.readiness import Readiness
 
 RECONCILES = Counter(
     "chronos_operator_reconciles_total", "ChronosJob reconciliations by outcome", ["outcome"]
@@ -25,10 +25,11 @@ LEADER = Gauge("chronos_operator_leader", "1 while this replica holds the leader
 
 
 class Health:
-    """Live while the process serves; ready once it can talk to the API server."""
+    """Live while the process serves; ready while ``readiness`` says so (chronos.readiness:
+    the API server answers and, on the leader, Kopf's watches run)."""
 
-    def __init__(self) -> None:
-        self.ready = asyncio.Event()
+    def __init__(self, readiness: Readiness) -> None:
+        self.readiness = readiness
 
     async def serve(self, host: str, port: int) -> web.AppRunner:
         app = web.Application()
@@ -44,8 +45,8 @@ class Health:
         return web.json_response({"status": "ok"})
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        ok = self.ready.is_set()
-        return web.json_response({"ready": ok}, status=200 if ok else 503)
+        ok, why = self.readiness.state()
+        return web.json_response({"ready": ok, "reason": why}, status=200 if ok else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -202,12 +202,12 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             desired.schedule.time_zone,
         )
         if not enabled:
-            fields["slotsCheckedUntil"] = None
+            fields.slots_checked_until = None
         elif schedule_moved or not status.get("slotsCheckedUntil"):
             # Slots before now belong to an old schedule or to a disabled period.
-            fields["slotsCheckedUntil"] = st.rfc3339(now)
+            fields.slots_checked_until = st.to_seconds(now)
         await kubeio.patch_status(ctx.client, namespace, name, fields)
         if changed and existing is not None:
-            message = (st.condition(fields["conditions"], st.READY) or {}).get("message", "")
-            post_event("Normal", cr, reason="Updated", message=message)
+            ready = next((c for c in fields.conditions or [] if c.type == st.READY), None)
+            post_event("Normal", cr, reason="Updated", message=ready.message if ready else "")
         metrics.RECONCILES.labels("applied" if changed else "unchanged").inc()

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from chronos import runnow as rn
 from chronos.models.chronosjob import (
     ChronosJobSpec,
+    ChronosJobStatus,
     ConcurrencyPolicy,
     RunRecord,
     RunResult,
@@ -169,7 +170,9 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
         job: str = manifest["metadata"]["name"]
         decision = decide(spec.concurrency_policy, job, active=active, known=known)
         if decision.action == Action.REFUSE:
-            await _refuse(ctx, cr, job, token, decision.blocking, spec.history_limit)
+            await _refuse(
+                ctx, cr, job, token, decision.blocking, ctx.settings.history_limit_of(spec)
+            )
         elif decision.action in (Action.CREATE, Action.REPLACE):
             for other in decision.blocking:
                 await kubeio.delete_job(ctx.client, namespace, other)
@@ -261,4 +264,6 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
             return
         current = active_runs(ctx.cache.jobs_of(namespace, name))
         if current != ((cr.get("status") or {}).get("activeRuns") or []):
-            await kubeio.patch_status(ctx.client, namespace, name, {"activeRuns": current})
+            await kubeio.patch_status(
+                ctx.client, namespace, name, ChronosJobStatus(active_runs=current)
+            )

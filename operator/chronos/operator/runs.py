@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chronos import contract as c
-from chronos.models.chronosjob import MAX_TEXT, RunRecord, RunResult, RunTrigger
+from chronos.models.chronosjob import MAX_TEXT, ConcurrencyPolicy, RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.status import rfc3339
 
@@ -179,7 +179,7 @@ def unreported_run(
 
 @dataclass(frozen=True)
 class SlotContext:
-    concurrency_policy: str
+    concurrency_policy: ConcurrencyPolicy
     starting_deadline_seconds: int | None
 
 
@@ -224,7 +224,7 @@ def missed_slots(
     for slot in slots:
         if slot.timestamp() in ran:
             continue
-        if context.concurrency_policy == "Forbid" and _active_at(jobs, slot):
+        if context.concurrency_policy is ConcurrencyPolicy.FORBID and _active_at(jobs, slot):
             reason, message = "ConcurrencyForbid", "skipped: the previous run was still active"
         elif (
             context.starting_deadline_seconds is not None

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, ChronosJobSpec
 from chronos.settings import ScheduleSettings, TimeZoneName
 
 #: What a cluster may need to add to runner pods (pull secrets, placement, sizing).
@@ -61,7 +62,10 @@ class OperatorSettings(ScheduleSettings):
         description="Default Secret (keys username, password) for jobs without their own.",
     )
     history_limit: int = Field(
-        default=20, ge=1, le=100, description="Default for spec.historyLimit."
+        default=DEFAULT_HISTORY,
+        ge=1,
+        le=MAX_HISTORY,
+        description="Entries kept in status.history of ChronosJobs without spec.historyLimit.",
     )
 
     health_port: int = Field(
@@ -100,6 +104,10 @@ class OperatorSettings(ScheduleSettings):
             allowed = ", ".join(sorted(RUNNER_POD_OVERRIDES))
             raise ValueError(f"unsupported keys {unknown}; allowed: {allowed}")
         return value
+
+    def history_limit_of(self, spec: ChronosJobSpec) -> int:
+        """The job's own spec.historyLimit, else this operator's CHRONOS_HISTORY_LIMIT."""
+        return self.history_limit if spec.history_limit is None else spec.history_limit
 
     @property
     def namespace_patterns(self) -> list[str]:

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from chronos.models.chronosjob import ChronosJobStatus, Condition
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, ResolvedSchedule
 
 READY = "Ready"
@@ -34,6 +37,40 @@ OPERATOR_FIELDS = frozenset(
 
 def rfc3339(when: datetime) -> str:
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_seconds(when: datetime) -> datetime:
+    """``when`` as status times are written: whole seconds, like ``rfc3339``."""
+    return when.replace(microsecond=0)
+
+
+def typed_conditions(conditions: list[dict[str, Any]]) -> list[Condition]:
+    """The conditions as models for a status patch.
+
+    One the models refuse can only be a stored one from an older CRD version; it is
+    dropped, so the patch replaces it rather than the operator failing on it for ever.
+    """
+    typed = []
+    for raw in conditions:
+        try:
+            typed.append(Condition.model_validate(raw))
+        except ValidationError:
+            continue
+    return typed
+
+
+def status_body(patch: ChronosJobStatus) -> dict[str, Any]:
+    """The JSON merge-patch body of ``patch``: each field set on it, None deleting it.
+
+    Inside a field, unset and None values are left out (lists replace the stored ones
+    wholesale, and a null there would be stored as such).
+    """
+    body: dict[str, Any] = {}
+    for name in patch.model_fields_set:
+        alias = ChronosJobStatus.model_fields[name].alias or name
+        dumped = patch.model_dump(mode="json", include={name}, exclude_none=True)
+        body[alias] = dumped.get(alias)
+    return body
 
 
 def set_condition(
@@ -135,7 +172,7 @@ def reconciled(
     now: datetime,
     namespace: str = "",
     blockers: Blockers = Blockers(),
-) -> dict[str, Any]:
+) -> ChronosJobStatus:
     """Status patch after the CronJob was applied."""
     message = f"CronJob {cronjob} runs {schedule.description}"
     if not enabled:
@@ -149,37 +186,41 @@ def reconciled(
         generation=generation,
         now=now,
     )
-    return {
-        "observedGeneration": generation,
-        "conditions": blocked_condition(
-            conditions,
-            blockers,
-            cron=schedule.cron,
-            namespace=namespace,
-            generation=generation,
-            now=now,
+    return ChronosJobStatus(
+        observed_generation=generation,
+        conditions=typed_conditions(
+            blocked_condition(
+                conditions,
+                blockers,
+                cron=schedule.cron,
+                namespace=namespace,
+                generation=generation,
+                now=now,
+            )
         ),
-        "cron": schedule.cron,
-        "description": schedule.description,
-        "timeZone": schedule.time_zone,
-        "cronJobName": cronjob,
-        "nextRunTimes": next_run_times(schedule, now, enabled),
-    }
+        cron=schedule.cron,
+        description=schedule.description,
+        time_zone=schedule.time_zone,
+        cron_job_name=cronjob,
+        next_run_times=next_run_times(schedule, now, enabled),
+    )
 
 
 def rejected(
     status: dict[str, Any], *, generation: int | None, reason: str, message: str, now: datetime
-) -> dict[str, Any]:
+) -> ChronosJobStatus:
     """Status patch for a spec the operator cannot act on; everything else is kept."""
-    return {
-        "observedGeneration": generation,
-        "conditions": set_condition(
-            status.get("conditions"),
-            type=READY,
-            status=False,
-            reason=reason,
-            message=message,
-            generation=generation,
-            now=now,
+    return ChronosJobStatus(
+        observed_generation=generation,
+        conditions=typed_conditions(
+            set_condition(
+                status.get("conditions"),
+                type=READY,
+                status=False,
+                reason=reason,
+                message=message,
+                generation=generation,
+                now=now,
+            )
         ),
-    }
+    )

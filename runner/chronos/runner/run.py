@@ -32,7 +32,7 @@ from chronos.corehub import (
     execute,
 )
 from chronos.http import TransportError
-from chronos.models.chronosjob import RunRecord, RunTrigger, TaskType
+from chronos.models.chronosjob import RunRecord, RunTrigger
 from chronos.runner.logs import JsonLog
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
@@ -98,7 +98,7 @@ def report_status(settings: RunnerSettings, record: RunRecord, log: JsonLog) -> 
 
 def _summary(settings: RunnerSettings, outcome: TaskOutcome) -> str:
     task = settings.task
-    scope = TaskType(task.type).scope
+    scope = task.type.scope
     failed = [r for r in outcome.results if not r.ok]
     head = f"{task.type} on pipeline {task.pipeline_id}"
     if not failed:
@@ -141,7 +141,7 @@ def run() -> int:
     log.event(
         "start",
         task=settings.task.model_dump(mode="json", exclude_none=True),
-        trigger=str(settings.trigger),
+        trigger=settings.trigger.value,
         timeoutSeconds=settings.timeout_seconds,
     )
     outcome: TaskOutcome | None = None
@@ -176,7 +176,7 @@ def run() -> int:
             message = f"internal error: {type(exc).__name__}: {exc}"
     record = build_record(
         run_id=run_id,
-        trigger=RunTrigger(settings.trigger),
+        trigger=settings.trigger,
         start=start,
         end=_now(),
         code=code,
@@ -187,7 +187,7 @@ def run() -> int:
         "result",
         message,
         level="info" if code is ExitCode.SUCCESS else "error",
-        result=str(record.result),
+        result=record.result.value,
         reason=record.reason,
         exitCode=int(code),
         durationSeconds=record.duration_seconds,

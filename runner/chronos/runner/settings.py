@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from chronos.contract import TERMINATION_MESSAGE_PATH
 from chronos.corehub import MIGRATION_START_TIMEOUT
-from chronos.models.chronosjob import MAX_HISTORY, RunTrigger, Task
+from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, RunTrigger, Task
 from chronos.settings import ComponentSettings
 
 
@@ -34,7 +34,7 @@ class RunnerSettings(ComponentSettings):
         default=1800.0, gt=0, description="Overall deadline of the run, in seconds."
     )
     history_limit: int = Field(
-        default=20, ge=1, le=MAX_HISTORY, description="Entries kept in status.history."
+        default=DEFAULT_HISTORY, ge=1, le=MAX_HISTORY, description="Entries kept in status.history."
     )
     corehub_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="CoreHub base URL.")
     corehub_username: str = Field(min_length=1, description="CoreHub user (from a Secret).")

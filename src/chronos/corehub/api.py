@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from chronos.corehub.answers import EntityConfig, EntityStatus, objects
-from chronos.models.chronosjob import Task, TaskType
+from chronos.models.chronosjob import Task
 
 #: Query parameter naming the entity of a command. One MOLO17 tool sends repeated
 #: ``entitiesId=`` instead; the UI capture and current Chronos use ``entity=``.
@@ -278,10 +278,10 @@ def _bool(value: bool) -> str:
 def _commands(task: Task, target: tuple[str, str] | None) -> tuple[Command, ...]:
     """The commands of one target; ``target`` is (param name, id) or None for a pipeline."""
     p = task.pipeline_id
-    action = TaskType(task.type).value.split("_", 1)[1]
+    action = task.type.value.split("_", 1)[1]
     suffix = "-group" if target is not None and target[0] == GROUP_PARAM else ""
     who: tuple[tuple[str, str], ...] = (target,) if target is not None else ()
-    method = ("snapshotWriteMethod", str(task.snapshot_write_method))
+    method = ("snapshotWriteMethod", task.snapshot_write_method.value)
     if action == "start":
         params = (*who, ("withSnapshot", _bool(task.with_snapshot)), method)
         return (Command(_sync(p, "start" + suffix), params, Expect.ACTIVE, True),)
@@ -302,7 +302,7 @@ def _commands(task: Task, target: tuple[str, str] | None) -> tuple[Command, ...]
 
 def plan(task: Task) -> list[Step]:
     """The CoreHub commands of ``task``: one step per entity or group, in order."""
-    scope = TaskType(task.type).scope
+    scope = task.type.scope
     if scope == "entity":
         return [Step(scope, e, _commands(task, (ENTITY_PARAM, e))) for e in task.entity_ids or ()]
     if scope == "group":

@@ -32,6 +32,11 @@ MAX_ID_LENGTH = 253
 MAX_IDS = 500
 MAX_TEXT = 4096
 MAX_HISTORY = 100
+#: How many past runs status.history keeps when neither the ChronosJob (spec.historyLimit)
+#: nor the operator (CHRONOS_HISTORY_LIMIT) says otherwise. The one home of this number:
+#: the settings default to it and tests/test_history_limit_defaults.py checks that the
+#: chart, the kustomize base and the docs agree.
+DEFAULT_HISTORY = 20
 
 
 class _Model(BaseModel):
@@ -42,7 +47,6 @@ class _Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        use_enum_values=True,
         serialize_by_alias=True,
         validate_default=True,
         strict=True,
@@ -381,7 +385,9 @@ class CoreHub(_Model):
     credentials_secret_ref: CredentialsSecretRef | None = Field(
         default=None, description="Credentials, only ever by Secret reference."
     )
-    tls: CoreHubTLS | None = None
+    tls: CoreHubTLS | None = Field(
+        default=None, description="How CoreHub's TLS certificate is verified."
+    )
 
 
 # Kubernetes' own time zone name check (pkg/apis/batch/validation), as one regex.
@@ -419,7 +425,9 @@ class ChronosJobSpec(_Model):
     display_name: SingleLine | None = Field(
         default=None, description="Name shown to people (free text, one line)."
     )
-    description: MultiLine | None = Field(default=None)
+    description: MultiLine | None = Field(
+        default=None, description="Free text about the job for people; may span lines."
+    )
     task: Task
     schedule: Schedule
     time_zone: str | None = Field(
@@ -449,8 +457,17 @@ class ChronosJobSpec(_Model):
     retries: int = Field(
         default=0, ge=0, le=10, description="How many times a failed run is retried."
     )
-    history_limit: int = Field(
-        default=20, ge=1, le=MAX_HISTORY, description="How many past runs status.history keeps."
+    # No CRD default: an absent historyLimit means "the operator's CHRONOS_HISTORY_LIMIT",
+    # so platform teams set it centrally and manifests stay small.
+    history_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HISTORY,
+        description=(
+            "How many past runs status.history keeps. When absent the operator's setting "
+            f"applies (CHRONOS_HISTORY_LIMIT, chart value operator.historyLimit, "
+            f"{DEFAULT_HISTORY} unless configured)."
+        ),
     )
     core_hub: CoreHub | None = Field(default=None, description="CoreHub connection overrides.")
 
@@ -471,12 +488,17 @@ class ConditionStatus(StrEnum):
 class Condition(_Model):
     """A Kubernetes-style condition (type, status, reason, message)."""
 
-    type: str = Field(max_length=316)
-    status: Annotated[ConditionStatus, Lax]
-    reason: str = Field(max_length=1024)
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: Time
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(
+        max_length=316,
+        description="Ready (the CronJob matches the spec) or RunsBlocked (runs cannot start).",
+    )
+    status: Annotated[ConditionStatus, Lax] = Field(description="True, False or Unknown.")
+    reason: str = Field(max_length=1024, description="Why, in one CamelCase word.")
+    message: str = Field(default="", max_length=32768, description="Why, for people.")
+    last_transition_time: Time = Field(description="When status last changed.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The metadata.generation this condition describes."
+    )
 
 
 class RunResult(StrEnum):
@@ -493,24 +515,38 @@ class RunTrigger(StrEnum):
 
 class EntityResult(_Model):
     id: str = Field(max_length=MAX_ID_LENGTH, description="Entity or group id.")
-    result: Annotated[RunResult, Lax]
+    result: Annotated[RunResult, Lax] = Field(
+        description="running, succeeded, failed or missed, for this entity or group."
+    )
     state: str | None = Field(default=None, description="Last state CoreHub reported.")
-    message: str | None = Field(default=None, max_length=MAX_TEXT)
+    message: str | None = Field(
+        default=None, max_length=MAX_TEXT, description="What CoreHub said, or what went wrong."
+    )
 
 
 class RunRecord(_Model):
     """One run, as reported by the runner or, when the runner could not, by the operator."""
 
     run_id: str = Field(description="Name of the Kubernetes Job (or the missed slot's time).")
-    trigger: Annotated[RunTrigger, Lax]
-    result: Annotated[RunResult, Lax]
-    scheduled_time: Time | None = None
-    start_time: Time | None = None
-    end_time: Time | None = None
-    duration_seconds: float | None = None
+    trigger: Annotated[RunTrigger, Lax] = Field(
+        description="What started the run: schedule or run-now."
+    )
+    result: Annotated[RunResult, Lax] = Field(
+        description="running, succeeded, failed or missed (a slot that never ran)."
+    )
+    scheduled_time: Time | None = Field(
+        default=None, description="The slot the run was due at (absent for run-now)."
+    )
+    start_time: Time | None = Field(default=None, description="When the runner started.")
+    end_time: Time | None = Field(default=None, description="When the run ended.")
+    duration_seconds: float | None = Field(
+        default=None, description="From start to end, in seconds."
+    )
     reason: str | None = Field(default=None, description="Machine-readable cause, CamelCase.")
-    message: str | None = Field(default=None, max_length=MAX_TEXT)
-    entities: list[EntityResult] | None = None
+    message: str | None = Field(default=None, max_length=MAX_TEXT, description="What happened.")
+    entities: list[EntityResult] | None = Field(
+        default=None, description="Outcome per entity or group, in the order they ran."
+    )
     reported_by: str | None = Field(
         default=None, description="runner or operator: who recorded this run."
     )
@@ -523,9 +559,12 @@ class ChronosJobStatus(_Model):
     resource version, so neither can drop the other's entries.
     """
 
-    observed_generation: int | None = None
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation the operator last applied."
+    )
     conditions: list[Condition] | None = Field(
         default=None,
+        description="Ready and RunsBlocked, with the reason and message of each.",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],
@@ -552,7 +591,9 @@ class ChronosJobStatus(_Model):
             "run-now is refused while one runs under concurrencyPolicy Forbid."
         ),
     )
-    last_run: RunRecord | None = None
+    last_run: RunRecord | None = Field(
+        default=None, description="The most recent run, as the runner reported it."
+    )
     history: list[RunRecord] | None = Field(
         default=None, max_length=MAX_HISTORY, description="Past runs, newest first."
     )

@@ -112,8 +112,18 @@ def build_crd() -> dict[str, Any]:
                             "description": m.ChronosJob.__doc__,
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {
+                                    "type": "string",
+                                    "description": (
+                                        f"Versioned schema of this object: {m.GROUP}/{m.VERSION}."
+                                    ),
+                                },
+                                "kind": {
+                                    "type": "string",
+                                    "description": f"Kind of this object: {m.KIND}.",
+                                },
+                                # The API server refuses anything else here (kubectl
+                                # explain shows ObjectMeta's own description).
                                 "metadata": {"type": "object"},
                                 "spec": spec,
                                 "status": status,

@@ -3,10 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
 
 from chronos.models.chronosjob import MAX_HISTORY, RunRecord
 
 RUNNER = "runner"
+
+
+def parse_history(stored: Any) -> list[RunRecord]:
+    """A stored status.history as models, at the edge where it is read.
+
+    An entry the model refuses can only come from an older CRD version: it is left out
+    (the next write drops it) rather than making every later run unrecordable.
+    """
+    records = []
+    for raw in stored if isinstance(stored, list) else []:
+        try:
+            records.append(RunRecord.model_validate(raw))
+        except ValidationError:
+            continue
+    return records
 
 
 def prepend_run(history: Sequence[RunRecord], record: RunRecord, limit: int) -> list[RunRecord]:
