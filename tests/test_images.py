@@ -146,11 +146,31 @@ def test_runner_image_has_no_operator_or_api_dependencies(
     )
     found, dists = python_in(containers, tag(images, "runner"), code).splitlines()
     assert found == "[]"
-    assert "chronos-scheduler" in dists
+    assert "chronos-runner" in dists
     assert "kopf" not in dists
     assert "fastapi" not in dists
     code = "import kopf, fastapi, uvicorn, prometheus_client, chronos.api.app; print('ok')"
     assert python_in(containers, tag(images, "operator"), code) == "ok"
+
+
+#: What each image must not carry: the development harness (local control plane, node
+#: agent, fake CoreHub) and the other image's component.
+NOT_SHIPPED = {
+    "runner": ["chronos.devcluster", "chronos.fakehub", "chronos.operator", "chronos.api"],
+    "operator": ["chronos.devcluster", "chronos.fakehub", "chronos.runner"],
+}
+
+
+def test_images_ship_only_their_own_component(images: BuildReport, containers: Containers) -> None:
+    for component, absent in NOT_SHIPPED.items():
+        code = (
+            f"import glob, importlib.util as u, chronos.{component};"  # the component is there
+            f"print(sorted(m for m in {absent!r} if u.find_spec(m)));"
+            "print(sorted(p.rsplit('/', 1)[1] for p in glob.glob('/opt/venv/bin/chronos-*')))"
+        )
+        found, scripts = python_in(containers, tag(images, component), code).splitlines()
+        assert found == "[]", component
+        assert scripts == ("['chronos-runner']" if component == "runner" else "[]"), component
 
 
 def test_images_install_exactly_the_lock(images: BuildReport, containers: Containers) -> None:
@@ -168,7 +188,7 @@ def test_images_install_exactly_the_lock(images: BuildReport, containers: Contai
             if "==" in line and not line.startswith((" ", "#"))
         )
         installed = python_in(containers, tag(images, component), code).splitlines()
-        assert [p for p in installed if not p.startswith("chronos-scheduler==")] == pinned
+        assert [p for p in installed if not p.startswith(f"chronos-{component}==")] == pinned
 
 
 # ------------------------------------------------------------------- running them
