@@ -88,9 +88,11 @@ def operator_settings(**values: Any) -> OperatorSettings:
 # ------------------------------------------------------------- Secrets and accounts
 
 
-def secret(name: str, namespace: str, **values: str) -> Secret:
-    """An Opaque Secret with ``values`` as stringData."""
-    return Secret(metadata=ObjectMeta(name=name, namespace=namespace), stringData=values)
+def secret(name: str, namespace: str, values: dict[str, str] | None = None) -> Secret:
+    """An Opaque Secret with ``values`` as stringData; by default the CoreHub
+    credentials the fake CoreHub and the operator's tests use."""
+    data = values if values is not None else {"username": "admin", "password": "secret"}
+    return Secret(metadata=ObjectMeta(name=name, namespace=namespace), stringData=data)
 
 
 def service_account(name: str, namespace: str) -> ServiceAccount:

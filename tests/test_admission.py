@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cases import spec
-from fixtures_api import ApiServer, grant, sa_token, token_kubeconfig
+from builders import grant, spec
+from fixtures_api import ApiServer, sa_token, token_kubeconfig
 from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import service_account, spec
 from fixtures_images import KUBE_MOUNT, Containers, container_kubeconfig
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client, codecs
@@ -25,7 +26,7 @@ from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.batch_v1 import CronJob
-from lightkube.resources.core_v1 import ServiceAccount, ServiceAccountToken
+from lightkube.resources.core_v1 import ServiceAccountToken
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from support import wait_for
 
@@ -198,7 +199,7 @@ def runner_identity(k8s: Client, namespace: str) -> str:
     """The runner ServiceAccount with the shipped ClusterRole, and a token for it."""
     role = yaml.safe_load((repo_root() / "deploy" / "rbac" / "runner.yaml").read_text())
     k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=namespace)))
+    k8s.create(service_account("chronos-runner", namespace))
     k8s.create(
         RoleBinding(
             metadata=ObjectMeta(name="chronos-runner", namespace=namespace),
@@ -313,11 +314,7 @@ def test_runner_image_without_a_reachable_corehub_reports_the_failure(
 
 
 def job_spec() -> dict[str, Any]:
-    return {
-        "task": TASK,
-        "schedule": {"cron": "0 3 1 1 *"},
-        "timeZone": "Europe/Rome",
-    }
+    return spec(task=TASK, schedule={"cron": "0 3 1 1 *"})
 
 
 def test_operator_image_reconciles_a_chronosjob_into_a_cronjob(

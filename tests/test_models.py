@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
-from cases import BAD_SPECS, GOOD_SPECS, spec
+from builders import spec
+from cases import BAD_SPECS, GOOD_SPECS
 from pydantic import ValidationError
 
 from chronos.models import ChronosJobSpec

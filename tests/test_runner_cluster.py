@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from cases import spec
+from builders import spec
 from fixtures_corehub import RunRunner, runner_env
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
