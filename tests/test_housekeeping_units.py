@@ -95,8 +95,11 @@ def test_missed_slots_are_recorded_with_an_event_each_and_the_mark_moves() -> No
         datetime(2026, 11, 23, 9, tzinfo=UTC),
     ]
     assert record.limit == 20
-    assert [(e.type, e.reason) for e in events] == [("Warning", hk.MISSED_RUN)] * 2
-    assert all(isinstance(e, hk.PostEvent) for e in events)
+    assert (
+        [(e.type, e.reason) for e in events if isinstance(e, hk.PostEvent)]
+        == [("Warning", hk.MISSED_RUN)] * len(events)
+        == [("Warning", hk.MISSED_RUN)] * 2
+    )
     assert isinstance(patch, hk.PatchStatus)
     assert set(patch.fields) == {"slotsCheckedUntil"}
     assert datetime.fromisoformat(patch.fields["slotsCheckedUntil"]) > datetime.fromisoformat(since)
