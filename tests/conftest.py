@@ -48,8 +48,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     ]
     if unmarked:
         raise pytest.UsageError(
-            "these tests use the control plane without the `cluster` marker: "
-            + ", ".join(unmarked)
+            "these tests use the control plane without the `cluster` marker: " + ", ".join(unmarked)
         )
 
 
