@@ -28,14 +28,14 @@ EDITOR_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 def spec(**overrides: Any) -> dict[str, Any]:
     """A ChronosJob spec (camelCase, as in the CRD): one entity started at 08:30 on
-    weekdays, Rome time. Overrides replace top-level fields."""
+    weekdays, Rome time. Overrides replace top-level fields; None removes one."""
     body: dict[str, Any] = {
         "task": {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]},
         "schedule": {"cron": "30 8 * * 1-5"},
         "timeZone": "Europe/Rome",
     }
     body.update(overrides)
-    return body
+    return {k: v for k, v in body.items() if v is not None}
 
 
 def spec_model(**overrides: Any) -> ChronosJobSpec:
