@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down clean-state test lint crd clean
+.PHONY: up down clean-state test test-unit lint crd clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m chronos.devcluster build
 	$(BIN)/pytest
+
+## The unit tests only: no control plane, no Go (tests without the `cluster` marker;
+## tests/conftest.py refuses a test that uses the control plane without it).
+test-unit: $(STAMP)
+	$(BIN)/pytest -m "not cluster" -n auto
 
 ## Regenerate the CRD from the models (and the Helm chart's copy of it).
 crd: $(STAMP)

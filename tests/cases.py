@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def spec(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "task": {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]},
-        "schedule": {"cron": "30 8 * * 1-5"},
-        "timeZone": "Europe/Rome",
-    }
-    base.update(overrides)
-    return base
-
+from builders import spec
 
 # Each bad spec with the path (below spec) of the field its error must name.
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [

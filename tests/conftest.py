@@ -31,6 +31,27 @@ pytest_plugins: list[str] = [
 ]
 
 
+#: Fixtures that start the control plane or build its Go tools (helm).
+CLUSTER_FIXTURES = {"cluster", "helm"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the control plane or a Go-built tool must say so with the
+    ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or
+    starts a control plane: checked here, at collection, rather than discovered as a slow
+    or failing unit run."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("cluster") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use the control plane without the `cluster` marker: " + ", ".join(unmarked)
+        )
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     existing = os.environ.get("CHRONOS_TEST_KUBECONFIG_DIR")

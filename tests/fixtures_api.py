@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from builders import grant, service_account
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
@@ -23,8 +24,6 @@ from lightkube.resources.core_v1 import Namespace, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import (
     ClusterRole,
     ClusterRoleBinding,
-    Role,
-    RoleBinding,
 )
 from support import wait_for
 
@@ -42,7 +41,7 @@ FACADE_RULES = [
 
 
 def sa_token(k8s: Client, namespace: str, name: str) -> str:
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name=name, namespace=namespace)))
+    k8s.create(service_account(name, namespace))
     request = ServiceAccount.Token(
         metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=3600)
     )
@@ -149,42 +148,6 @@ def api_server(
         k8s.delete(ClusterRoleBinding, role)
         k8s.delete(ClusterRole, role)
         k8s.delete(Namespace, home)
-
-
-EDITOR_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
-
-
-def grant(
-    k8s: Client,
-    namespace: str,
-    account: str,
-    verbs: tuple[str, ...] = EDITOR_VERBS,
-    *,
-    role: str = "chronos-editor",
-    account_namespace: str | None = None,
-) -> None:
-    """Let ServiceAccount ``account`` do ``verbs`` to the chronosjobs of ``namespace``."""
-    k8s.create(
-        Role(
-            metadata=ObjectMeta(name=role, namespace=namespace),
-            rules=[
-                PolicyRule(
-                    apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=list(verbs)
-                )
-            ],
-        )
-    )
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name=role, namespace=namespace),
-            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=role),
-            subjects=[
-                Subject(
-                    kind="ServiceAccount", name=account, namespace=account_namespace or namespace
-                )
-            ],
-        )
-    )
 
 
 @pytest.fixture

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from builders import secret
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, Secret
+from lightkube.resources.core_v1 import Namespace
 
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
@@ -53,12 +54,7 @@ def solo_namespace(k8s: Client) -> Iterator[str]:
     """A namespace only the test's own operators watch, with the CoreHub Secret."""
     name = f"{SOLO_PREFIX}{uuid.uuid4().hex[:8]}"
     k8s.create(Namespace(metadata=ObjectMeta(name=name)))
-    k8s.create(
-        Secret(
-            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=name),
-            stringData={"username": "admin", "password": "secret"},
-        )
-    )
+    k8s.create(secret(COREHUB_SECRET, name))
     yield name
     k8s.delete(Namespace, name)
 

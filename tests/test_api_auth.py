@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures_api import ApiServer, ServedApp, example_job, grant, sa_token, token_kubeconfig
+from builders import grant
+from fixtures_api import ApiServer, ServedApp, example_job, sa_token, token_kubeconfig
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace

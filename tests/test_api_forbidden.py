@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fixtures_api import ApiServer, example_job, grant, sa_token
+from builders import grant
+from fixtures_api import ApiServer, example_job, sa_token
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace

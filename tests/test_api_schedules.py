@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import builders
 import pytest
 
 from chronos.api.errors import ProblemError
@@ -21,7 +22,8 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def spec(cron: str) -> dict[str, Any]:
-    return {"task": {"type": "pipeline_start", "pipelineId": "p"}, "schedule": {"cron": cron}}
+    """A spec with this cron and no time zone of its own."""
+    return builders.spec(schedule={"cron": cron}, timeZone=None)
 
 
 def test_a_raised_minimum_interval_is_a_422_naming_cron_expression() -> None:

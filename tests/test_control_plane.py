@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from builders import service_account
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.batch_v1 import CronJobSpec, JobSpec, JobTemplateSpec
@@ -100,7 +101,7 @@ def test_garbage_collector_removes_owned_objects(k8s: Client, namespace: str) ->
 
 
 def test_service_account_tokens_authenticate(cluster: Cluster, k8s: Client, namespace: str) -> None:
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name="robot", namespace=namespace)))
+    k8s.create(service_account("robot", namespace))
     token = k8s.create(
         ServiceAccount.Token(
             metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=600)

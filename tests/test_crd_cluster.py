@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cases import BAD_SPECS, GOOD_SPECS, spec
+from builders import spec
+from cases import BAD_SPECS, GOOD_SPECS
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 

@@ -14,7 +14,8 @@ import uuid
 from typing import Any
 
 import pytest
-from fixtures_api import ApiServer, grant, sa_token
+from builders import grant
+from fixtures_api import ApiServer, sa_token
 from fixtures_corehub import FAST_RETRY, Recorder
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod, Secret

@@ -37,6 +37,9 @@ from chronos.models.chronosjob import GROUP, VERSION
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import ComponentSettings
 
+# Every test here needs helm (built with Go) or the control plane, most both.
+pytestmark = pytest.mark.cluster
+
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "chronos"
 CRD = ROOT / "deploy" / "crd" / "chronosjobs.yaml"

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import service_account, spec
 from fixtures_images import KUBE_MOUNT, Containers, container_kubeconfig
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client, codecs
@@ -25,7 +26,7 @@ from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.batch_v1 import CronJob
-from lightkube.resources.core_v1 import ServiceAccount, ServiceAccountToken
+from lightkube.resources.core_v1 import ServiceAccountToken
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from support import wait_for
 
@@ -146,11 +147,31 @@ def test_runner_image_has_no_operator_or_api_dependencies(
     )
     found, dists = python_in(containers, tag(images, "runner"), code).splitlines()
     assert found == "[]"
-    assert "chronos-scheduler" in dists
+    assert "chronos-runner" in dists
     assert "kopf" not in dists
     assert "fastapi" not in dists
     code = "import kopf, fastapi, uvicorn, prometheus_client, chronos.api.app; print('ok')"
     assert python_in(containers, tag(images, "operator"), code) == "ok"
+
+
+#: What each image must not carry: the development harness (local control plane, node
+#: agent, fake CoreHub) and the other image's component.
+NOT_SHIPPED = {
+    "runner": ["chronos.devcluster", "chronos.fakehub", "chronos.operator", "chronos.api"],
+    "operator": ["chronos.devcluster", "chronos.fakehub", "chronos.runner"],
+}
+
+
+def test_images_ship_only_their_own_component(images: BuildReport, containers: Containers) -> None:
+    for component, absent in NOT_SHIPPED.items():
+        code = (
+            f"import glob, importlib.util as u, chronos.{component};"  # the component is there
+            f"print(sorted(m for m in {absent!r} if u.find_spec(m)));"
+            "print(sorted(p.rsplit('/', 1)[1] for p in glob.glob('/opt/venv/bin/chronos-*')))"
+        )
+        found, scripts = python_in(containers, tag(images, component), code).splitlines()
+        assert found == "[]", component
+        assert scripts == ("['chronos-runner']" if component == "runner" else "[]"), component
 
 
 def test_images_install_exactly_the_lock(images: BuildReport, containers: Containers) -> None:
@@ -168,7 +189,7 @@ def test_images_install_exactly_the_lock(images: BuildReport, containers: Contai
             if "==" in line and not line.startswith((" ", "#"))
         )
         installed = python_in(containers, tag(images, component), code).splitlines()
-        assert [p for p in installed if not p.startswith("chronos-scheduler==")] == pinned
+        assert [p for p in installed if not p.startswith(f"chronos-{component}==")] == pinned
 
 
 # ------------------------------------------------------------------- running them
@@ -178,7 +199,7 @@ def runner_identity(k8s: Client, namespace: str) -> str:
     """The runner ServiceAccount with the shipped ClusterRole, and a token for it."""
     role = yaml.safe_load((repo_root() / "deploy" / "rbac" / "runner.yaml").read_text())
     k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=namespace)))
+    k8s.create(service_account("chronos-runner", namespace))
     k8s.create(
         RoleBinding(
             metadata=ObjectMeta(name="chronos-runner", namespace=namespace),
@@ -293,11 +314,7 @@ def test_runner_image_without_a_reachable_corehub_reports_the_failure(
 
 
 def job_spec() -> dict[str, Any]:
-    return {
-        "task": TASK,
-        "schedule": {"cron": "0 3 1 1 *"},
-        "timeZone": "Europe/Rome",
-    }
+    return spec(task=TASK, schedule={"cron": "0 3 1 1 *"})
 
 
 def test_operator_image_reconciles_a_chronosjob_into_a_cronjob(

@@ -7,9 +7,7 @@ import json
 import os
 import signal
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +18,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import ConfigMap, Node, Pod, Secret, ServiceAccount
+from support import wait_for
 
 from chronos import contract
 from chronos.devcluster.cluster import Cluster
@@ -30,16 +29,6 @@ pytestmark = pytest.mark.cluster
 T = TypeVar("T")
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 WRITE_MESSAGE = f"open(os.environ['{contract.ENV_TERMINATION_MESSAGE_PATH}'], 'w').write"
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def get_or_none(k8s: Client, res: Any, name: str, namespace: str | None = None) -> Any:
@@ -53,7 +42,11 @@ def get_or_none(k8s: Client, res: Any, name: str, namespace: str | None = None) 
 
 def service_account(k8s: Client, namespace: str, name: str = "default") -> None:
     """Pods are only admitted once their ServiceAccount exists."""
-    wait_for(f"serviceaccount {name}", lambda: get_or_none(k8s, ServiceAccount, name, namespace))
+    wait_for(
+        lambda: get_or_none(k8s, ServiceAccount, name, namespace),
+        timeout=60,
+        what=f"serviceaccount {name}",
+    )
 
 
 def create_job(
@@ -104,13 +97,14 @@ def job_outcome(k8s: Client, namespace: str, name: str, timeout: float = 60.0) -
                 return c.type, c.reason or ""
         return None
 
-    return wait_for(f"job {name} to finish", probe, timeout)
+    return wait_for(probe, timeout=timeout, what=f"job {name} to finish")
 
 
 def job_pod(k8s: Client, namespace: str, job: str) -> Pod:
     pods = wait_for(
-        f"a pod of job {job}",
         lambda: list(k8s.list(Pod, namespace=namespace, labels={JOB_NAME_LABEL: job})),
+        timeout=60,
+        what=f"a pod of job {job}",
     )
     assert len(pods) == 1, [p.metadata.name for p in pods if p.metadata]
     return pods[0]
@@ -121,7 +115,7 @@ def finished_pod(k8s: Client, namespace: str, job: str) -> Pod:
         pod = job_pod(k8s, namespace, job)
         return pod if pod.status and pod.status.phase in ("Succeeded", "Failed") else None
 
-    return wait_for(f"the pod of job {job} to finish", probe)
+    return wait_for(probe, timeout=60, what=f"the pod of job {job} to finish")
 
 
 def terminated(pod: Pod) -> ContainerStateTerminated:
@@ -141,7 +135,9 @@ def pod_name(pod: Pod) -> str:
 
 def pid_of(agent: NodeAgent | NodeAgentProcess, namespace: str, pod: str) -> int:
     path = agent.pod_dir(namespace, pod) / "pid"
-    return int(wait_for(f"{path}", lambda: path.read_text() if path.exists() else None))
+    return int(
+        wait_for(lambda: path.read_text() if path.exists() else None, timeout=60, what=f"{path}")
+    )
 
 
 def process_gone(pid: int) -> bool:
@@ -340,7 +336,10 @@ def test_a_missing_secret_holds_the_pod_until_it_exists(
         state = statuses[0].state if statuses else None
         return state.waiting.reason if state and state.waiting else None
 
-    assert wait_for("the config error", waiting_reason) == "CreateContainerConfigError"
+    assert (
+        wait_for(waiting_reason, timeout=60, what="the config error")
+        == "CreateContainerConfigError"
+    )
     held = job_pod(k8s, namespace, "later").status
     assert held is not None
     assert held.phase == "Pending"
@@ -433,7 +432,7 @@ def test_pod_active_deadline_kills_the_process(
     assert pod.status is not None
     assert (pod.status.phase, pod.status.reason) == ("Failed", "DeadlineExceeded")
     assert terminated(pod).exitCode == 143  # SIGTERM
-    wait_for(f"process {pid} to be gone", lambda: process_gone(pid), timeout=5)
+    wait_for(lambda: process_gone(pid), timeout=5, what=f"process {pid} to be gone")
 
 
 def test_job_active_deadline_fails_the_job_and_the_deleted_pod_is_killed(
@@ -450,12 +449,12 @@ def test_job_active_deadline_fails_the_job_and_the_deleted_pod_is_killed(
     pid = pid_of(node_agent, namespace, pod_name(pod))
 
     assert job_outcome(k8s, namespace, "late") == ("Failed", "DeadlineExceeded")
-    wait_for(f"process {pid} to be gone", lambda: process_gone(pid), timeout=10)
+    wait_for(lambda: process_gone(pid), timeout=10, what=f"process {pid} to be gone")
     # The Job controller deleted the pod; the agent confirmed the deletion.
     wait_for(
-        "the pod to be deleted",
         lambda: get_or_none(k8s, Pod, pod_name(pod), namespace) is None,
         timeout=20,
+        what="the pod to be deleted",
     )
 
 
@@ -496,13 +495,13 @@ def test_deleting_a_running_pod_kills_it_and_confirms_the_deletion(
         statuses = (p.status.containerStatuses if p.status else None) or []
         return bool(p.status and p.status.phase == "Running" and statuses and statuses[0].ready)
 
-    wait_for("the pod to run", running)
+    wait_for(running, timeout=60, what="the pod to run")
     k8s.delete(Pod, "sleeper", namespace=namespace)  # default grace: 30 s
 
     wait_for(
-        "the pod to be deleted",
         lambda: get_or_none(k8s, Pod, "sleeper", namespace) is None,
         timeout=15,
+        what="the pod to be deleted",
     )
     assert process_gone(pid)
 
@@ -536,7 +535,7 @@ def test_agent_as_a_subprocess_registers_a_live_node_and_honours_its_selector(
                 spec = k8s.get(Lease, node, namespace="kube-node-lease").spec
                 return spec is not None and spec.renewTime != first
 
-            wait_for("the lease to be renewed", renewed, timeout=10)
+            wait_for(renewed, timeout=10, what="the lease to be renewed")
 
             service_account(k8s, namespace)
             k8s.create(
@@ -568,7 +567,7 @@ def test_agent_as_a_subprocess_registers_a_live_node_and_honours_its_selector(
                 p = k8s.get(Pod, "selected", namespace=namespace)
                 return p if p.status and p.status.phase in ("Succeeded", "Failed") else None
 
-            pod = wait_for("the selected pod to finish", finished)
+            pod = wait_for(finished, timeout=60, what="the selected pod to finish")
             assert pod.spec is not None
             assert pod.spec.nodeName == node  # not the session agent's node
             assert pod.status is not None
@@ -640,11 +639,12 @@ def test_a_restarted_agent_reports_the_pods_it_lost_and_confirms_their_deletion(
         )
         pid = pid_of(first, namespace, "orphan")
         wait_for(
-            "the pod to run",
             lambda: (
                 (k8s.get(Pod, "orphan", namespace=namespace).status or PodStatus()).phase
                 == "Running"
             ),
+            timeout=60,
+            what="the pod to run",
         )
     finally:
         assert first.proc is not None
@@ -659,7 +659,7 @@ def test_a_restarted_agent_reports_the_pods_it_lost_and_confirms_their_deletion(
             p = k8s.get(Pod, "orphan", namespace=namespace)
             return p if p.status and p.status.phase == "Failed" else None
 
-        pod = wait_for("the lost pod to be reported", failed)
+        pod = wait_for(failed, timeout=60, what="the lost pod to be reported")
         assert pod.status is not None
         assert pod.status.reason == "ContainerStatusUnknown"
         state = terminated(pod)
@@ -667,9 +667,9 @@ def test_a_restarted_agent_reports_the_pods_it_lost_and_confirms_their_deletion(
 
         k8s.delete(Pod, "orphan", namespace=namespace)
         wait_for(
-            "the pod to be deleted",
             lambda: get_or_none(k8s, Pod, "orphan", namespace) is None,
             timeout=15,
+            what="the pod to be deleted",
         )
 
 

@@ -8,12 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import builders
 import pytest
+from builders import secret, service_account
 from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Event, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
 from support import wait_for
 
@@ -31,34 +32,29 @@ RUNNER_ACCOUNT = "chronos-runner"
 @pytest.fixture
 def bare_ns(k8s: Client, namespace: str) -> str:
     """A namespace with the CoreHub Secret but no runner ServiceAccount."""
-    k8s.create(
-        Secret(
-            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=namespace),
-            stringData={"username": "admin", "password": "secret"},
-        )
-    )
+    k8s.create(secret(COREHUB_SECRET, namespace))
     return namespace
 
 
 @pytest.fixture
 def ns(k8s: Client, bare_ns: str) -> str:
     """A namespace set up for runs: the CoreHub Secret and the runner ServiceAccount."""
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name=RUNNER_ACCOUNT, namespace=bare_ns)))
+    k8s.create(service_account(RUNNER_ACCOUNT, bare_ns))
     return bare_ns
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "task": {"type": "pipeline_start", "pipelineId": "p1"},
-        "schedule": {"cron": "0 3 * * *"},
-        "timeZone": "Europe/Rome",
-    }
-    body.update(overrides)
-    return body
+    """A pipeline started at 03:00 (overrides replace top-level fields)."""
+    return builders.spec(
+        **{
+            "task": {"type": "pipeline_start", "pipelineId": "p1"},
+            "schedule": {"cron": "0 3 * * *"},
+        }
+        | overrides
+    )
 
 
-def create(k8s: Client, ns: str, name: str, body: dict[str, Any]) -> None:
-    k8s.create(ChronosJobResource(metadata=ObjectMeta(name=name, namespace=ns), spec=body))
+create = builders.create_chronosjob
 
 
 def get_cr(k8s: Client, ns: str, name: str) -> dict[str, Any]:
@@ -452,7 +448,7 @@ def test_missing_runner_account_blocks_runs_records_the_failed_launch_and_clears
         what="a FailedLaunch Event on the ChronosJob",
     )
 
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name=RUNNER_ACCOUNT, namespace=ns)))
+    k8s.create(service_account(RUNNER_ACCOUNT, ns))
     cleared = wait_for(
         lambda: (b := blocked(k8s, ns, "orphan")) and b["status"] == "False" and b,
         what="RunsBlocked to clear once the ServiceAccount exists",

@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import builders
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,19 +27,18 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
 
 
-def settings(**values: Any) -> OperatorSettings:
-    base = {"corehub_url": "https://hub:1717", "corehub_credentials_secret": "hub"}
-    return OperatorSettings.model_validate({**base, **values})
+settings = builders.operator_settings
 
 
 def spec(**overrides: Any) -> ChronosJobSpec:
-    body: dict[str, Any] = {
-        "task": {"type": "entity_start", "pipelineId": "p", "entityIds": ["e1", "e2"]},
-        "schedule": {"daysOfWeek": ["monday", "friday"], "hour": 8, "minute": 30},
-        "timeZone": "Europe/Rome",
-    }
-    body.update(overrides)
-    return ChronosJobSpec.model_validate(body)
+    """Two entities started at 08:30 on Mondays and Fridays, Rome time."""
+    return builders.spec_model(
+        **{
+            "task": {"type": "entity_start", "pipelineId": "p", "entityIds": ["e1", "e2"]},
+            "schedule": {"daysOfWeek": ["monday", "friday"], "hour": 8, "minute": 30},
+        }
+        | overrides
+    )
 
 
 def cronjob(s: ChronosJobSpec | None = None, cfg: OperatorSettings | None = None) -> dict[str, Any]:

@@ -12,12 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import pytest
-from fixtures_api import ApiServer, example_job, grant, sa_token
+from builders import grant, secret
+from fixtures_api import ApiServer, example_job, sa_token
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Event, Secret
+from lightkube.resources.core_v1 import Event
 from lightkube.types import CascadeType, PatchType
 from support import wait_for
 from test_e2e import chronos_job, install_runner
@@ -181,12 +181,7 @@ def test_run_now_follows_the_concurrency_policy(
     operator: OperatorProcess, api: http.Client, k8s: Client, namespace: str
 ) -> None:
     ns = namespace
-    k8s.create(
-        Secret(
-            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=ns),
-            stringData={"username": "admin", "password": "secret"},
-        )
-    )
+    k8s.create(secret(COREHUB_SECRET, ns))
     job_id = api.post("/api/jobs", json=example_job()).json()["id"]  # Forbid by default
     cronjob = wait_for(lambda: (get_cr(k8s, ns, job_id).get("status") or {}).get("cronJobName"))
     running = f"{cronjob}-running"
@@ -245,12 +240,7 @@ def test_a_run_now_for_a_deleted_job_logs_one_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ns = namespace
-    k8s.create(
-        Secret(
-            metadata=ObjectMeta(name=COREHUB_SECRET, namespace=ns),
-            stringData={"username": "admin", "password": "secret"},
-        )
-    )
+    k8s.create(secret(COREHUB_SECRET, ns))
     create(
         k8s,
         ns,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import builders
 import pytest
 
 from chronos.models.chronosjob import ChronosJobSpec
@@ -48,9 +49,8 @@ def test_format_seconds() -> None:
 
 
 def spec(schedule: dict[str, object]) -> ChronosJobSpec:
-    return ChronosJobSpec.model_validate(
-        {"task": {"type": "pipeline_start", "pipelineId": "p"}, "schedule": schedule}
-    )
+    """A spec with this schedule and no time zone of its own."""
+    return builders.spec_model(schedule=schedule, timeZone=None)
 
 
 def test_a_raised_minimum_rejects_closer_runs_naming_the_field() -> None:

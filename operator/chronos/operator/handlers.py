@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -18,6 +18,7 @@ from lightkube.resources.core_v1 import Namespace
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, PLURAL, VERSION, ChronosJobStatus
+from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.reconcile import (
@@ -216,61 +217,13 @@ async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), ctx.settings.housekeeping_seconds)
 
 
-async def _report_failed_launches(ctx: OperatorContext, cr: dict[str, Any], now: datetime) -> None:
-    """Record each Job that could not create its pod as a failed run, then delete it."""
-    meta = cr["metadata"]
-    grace = timedelta(seconds=ctx.settings.missed_run_grace_seconds)
-    for job in ctx.cache.jobs_of(meta["namespace"], meta["name"]):
-        if not runs.launch_overdue(job, now=now, grace=grace):
-            continue
-        events = await kubeio.failed_create_events(ctx.client, job)
-        record = runs.failed_launch(job, events, now=now, grace=grace)
-        if record is None:
-            continue
-        limit = (cr.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
-        if await kubeio.record_runs(ctx.client, meta["namespace"], meta["name"], [record], limit):
-            metrics.RUNS_RECORDED.labels(record.result).inc()
-        await kubeio.delete_job(ctx.client, meta["namespace"], job["metadata"]["name"])
-        await kubeio.post_event(
-            ctx.client, cr, type="Warning", reason=runs.FAILED_LAUNCH, message=record.message or ""
-        )
-
-
-async def _update_blocked(
-    ctx: OperatorContext, cr: dict[str, Any], blockers: st.Blockers, cron: str, now: datetime
-) -> None:
-    """Keep RunsBlocked current between reconciles (a ServiceAccount created or deleted)."""
-    meta = cr["metadata"]
-    status = cr.get("status") or {}
-    ready = st.condition(status.get("conditions"), st.READY)
-    if ready is None or ready.get("status") != "True":
-        return  # not applied (yet): Ready=False says why
-
-    def change(fresh: dict[str, Any]) -> ChronosJobStatus | None:
-        old = fresh.get("conditions")
-        new = st.blocked_condition(
-            old,
-            blockers,
-            cron=cron,
-            namespace=meta["namespace"],
-            generation=meta.get("generation"),
-            now=now,
-        )
-        if st.same_conditions(old, new):
-            return None
-        return ChronosJobStatus(conditions=st.typed_conditions(new))
-
-    if change(status) is not None:
-        await kubeio.update_status(ctx.client, meta["namespace"], meta["name"], change)
-
-
 async def housekeeping(
     ctx: OperatorContext, cr: dict[str, Any], accounts: dict[str, bool] | None = None
 ) -> None:
-    """Retry failed reconciles and run-now tokens, keep nextRunTimes and RunsBlocked
-    current, and record missed slots and failed launches."""
+    """Retry failed reconciles and run-now tokens, then carry out housekeeping's plan:
+    RunsBlocked and nextRunTimes kept current, missed slots and failed launches recorded."""
     await _reconcile_if_needed(ctx, cr, added=False)
-    meta, status = cr["metadata"], cr.get("status") or {}
+    meta = cr["metadata"]
     try:
         desired = desired_state(cr, ctx.settings)
     except RejectedError:
@@ -278,46 +231,13 @@ async def housekeeping(
     await _serve_run_now(ctx, cr)
     await runnow.publish_active_runs(ctx, meta["namespace"], meta["name"])
     now = datetime.now(UTC)
-    spec = desired.spec
-    await _update_blocked(
-        ctx,
+    actions = hk.plan(
         cr,
-        await blockers(ctx, desired, meta["namespace"], now, accounts),
-        desired.schedule.cron,
-        now,
+        desired,
+        jobs=ctx.cache.jobs_of(meta["namespace"], meta["name"]),
+        blockers=await blockers(ctx, desired, meta["namespace"], now, accounts),
+        now=now,
+        settings=ctx.settings,
     )
-    await _report_failed_launches(ctx, cr, now)
-    patch = ChronosJobStatus()
-    upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
-    if upcoming != status.get("nextRunTimes"):
-        patch.next_run_times = upcoming
-    missed: list[Any] = []
-    since = status.get("slotsCheckedUntil")
-    if spec.enabled and since:
-        jobs = ctx.cache.jobs_of(meta["namespace"], meta["name"])
-        missed, mark = runs.missed_slots(
-            desired.schedule,
-            since=datetime.fromisoformat(since),
-            now=now,
-            jobs=jobs,
-            history=status.get("history") or [],
-            context=runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds),
-            grace=timedelta(seconds=ctx.settings.missed_run_grace_seconds),
-        )
-        if mark != datetime.fromisoformat(since):
-            patch.slots_checked_until = st.to_seconds(mark)
-    if missed:
-        await kubeio.record_runs(
-            ctx.client, meta["namespace"], meta["name"], missed, ctx.settings.history_limit_of(spec)
-        )
-        for record in missed:
-            metrics.RUNS_RECORDED.labels(record.result).inc()
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Warning",
-                reason="MissedRun",
-                message=f"{record.scheduled_time}: {record.message}",
-            )
-    if patch.model_fields_set:
-        await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], patch)
+    for record in await kubeio.carry_out(ctx.client, cr, actions):
+        metrics.RUNS_RECORDED.labels(record.result).inc()

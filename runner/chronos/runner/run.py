@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
-from pydantic_settings.exceptions import SettingsError as PydanticSettingsError
 
 from chronos.contract import (
     ENV_POD_NAME,
@@ -114,11 +113,10 @@ def run() -> int:
     start = _now()
     try:
         settings = RunnerSettings.from_env()
-    except (SettingsError, PydanticSettingsError, ValidationError) as exc:
+    except (SettingsError, ValidationError) as exc:
         problem = str(exc)
-        if isinstance(exc, PydanticSettingsError):
-            # pydantic-settings only fails this way on JSON it cannot parse, and the task
-            # is the one JSON setting.
+        if problem.startswith(f"{ENV_TASK}: not valid JSON"):
+            # The task is the runner's one JSON setting.
             problem = f"{ENV_TASK} must be the JSON of spec.task: {exc}"
         log.event("config", problem, level="error")
         run_id = os.environ.get(ENV_RUN_ID) or os.environ.get(ENV_POD_NAME) or "unknown"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
 
 from chronos.contract import TERMINATION_MESSAGE_PATH
 from chronos.corehub import MIGRATION_START_TIMEOUT
@@ -16,7 +16,7 @@ from chronos.settings import ComponentSettings
 class RunnerSettings(ComponentSettings):
     # The Job template sets optional values to "" (e.g. an absent trigger annotation
     # through the downward API): empty means "use the default".
-    model_config = SettingsConfigDict(env_ignore_empty=True)
+    ignore_empty: ClassVar[bool] = True
 
     job_name: str | None = Field(
         default=None, description="The ChronosJob; without it the status is not written."

@@ -574,8 +574,10 @@ def lock(log: Log = _print) -> None:
         "--upgrade",
     ]
     jobs = {
-        "runner.txt": ["pyproject.toml"],
-        "operator.txt": ["--extra", "operator", "--extra", "api", "pyproject.toml"],
+        # Each image's own distribution (tests/test_packaging.py keeps its dependencies
+        # those of the repository's pyproject.toml and its extras).
+        "runner.txt": ["packaging/runner/pyproject.toml"],
+        "operator.txt": ["packaging/operator/pyproject.toml"],
         "build.txt": ["requirements/build.in"],
     }
     for output, args in jobs.items():

@@ -79,7 +79,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-import httpx2
 import msgspec
 from lightkube import ALL_NS, ApiError, AsyncClient, KubeConfig, operators
 from lightkube.core.client import LabelSelector, LabelValue
@@ -103,6 +102,7 @@ from lightkube.utils.quantity import parse_quantity
 
 from chronos import contract, kube
 from chronos.devcluster.files import private_dir, write_private
+from chronos.http import HTTPError
 
 log = logging.getLogger("chronos.nodeagent")
 
@@ -617,7 +617,7 @@ class _PodWorker:
                     log.info("pod %s/%s: status not written (%s)", self.namespace, self.name, exc)
                     return
                 error: Exception = exc
-            except httpx2.HTTPError as exc:
+            except HTTPError as exc:
                 error = exc
             log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, error)
             await asyncio.sleep(0.2 * 2**attempt)
@@ -901,7 +901,7 @@ class _PodWorker:
                 self.waiting = ("CreateContainerConfigError", str(exc))
                 await self.report("Pending")
                 await self.wait(None, CONFIG_RETRY_SECONDS)
-            except (ApiError, httpx2.HTTPError) as exc:
+            except (ApiError, HTTPError) as exc:
                 log.warning("pod %s/%s: preparing: %s", self.namespace, self.name, exc)
                 await self.wait(None, CONFIG_RETRY_SECONDS)
             except Exception as exc:  # shown on the pod and retried, like the kubelet
@@ -1281,7 +1281,7 @@ class NodeAgent:
                         raise
                     await self._register_node()  # someone deleted the node
                 await self._renew_lease()
-            except (ApiError, httpx2.HTTPError) as exc:
+            except (ApiError, HTTPError) as exc:
                 log.warning("heartbeat failed: %s", exc)
 
     # ------------------------------------------------------------------ the pods

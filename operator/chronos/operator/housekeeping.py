@@ -1,0 +1,150 @@
+"""What housekeeping does for one ChronosJob, decided by a pure function.
+
+Every CHRONOS_HOUSEKEEPING_SECONDS the operator visits each cached ChronosJob
+(handlers.housekeeping_loop). What it then writes depends only on the cached objects, the
+clock and the settings, so :func:`plan` computes it without I/O and returns a list of
+actions; :func:`chronos.operator.kubeio.carry_out` performs them, in order. What needs
+the API server first (the reconcile retry, run-now tokens, whether the runner
+ServiceAccount exists) happens before, in the handler, and arrives here as ``blockers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from chronos.models.chronosjob import ChronosJobStatus, RunRecord
+from chronos.operator import runs
+from chronos.operator import status as st
+from chronos.operator.settings import OperatorSettings
+
+if TYPE_CHECKING:  # reconcile imports kubeio, which imports this module
+    from chronos.operator.reconcile import Desired
+
+MISSED_RUN = "MissedRun"
+
+
+@dataclass(frozen=True)
+class UpdateRunsBlocked:
+    """Make the RunsBlocked condition say ``blockers`` (re-checked against a fresh read,
+    since the runner writes the same status)."""
+
+    blockers: st.Blockers
+    cron: str
+    generation: int | None
+    now: datetime
+
+    def change(self, namespace: str, fresh: dict[str, Any]) -> ChronosJobStatus | None:
+        old = fresh.get("conditions")
+        new = st.blocked_condition(
+            old,
+            self.blockers,
+            cron=self.cron,
+            namespace=namespace,
+            generation=self.generation,
+            now=self.now,
+        )
+        if st.same_conditions(old, new):
+            return None
+        return ChronosJobStatus(conditions=st.typed_conditions(new))
+
+
+@dataclass(frozen=True)
+class ReportFailedLaunch:
+    """A Job still without a pod after the grace period: if its controller reports
+    FailedCreate, record a failed run, delete the Job and post a Warning event (the
+    events are read when carrying this out, so only overdue Jobs cost a request)."""
+
+    job: dict[str, Any]
+    grace: timedelta
+    now: datetime
+    history_limit: int
+
+
+@dataclass(frozen=True)
+class RecordRuns:
+    """Prepend runs to status.history (kept to ``limit`` entries)."""
+
+    records: list[RunRecord]
+    limit: int
+
+
+@dataclass(frozen=True)
+class PostEvent:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class PatchStatus:
+    """Merge-patch operator-owned status fields (those set on ``patch``)."""
+
+    patch: ChronosJobStatus
+
+
+Action = UpdateRunsBlocked | ReportFailedLaunch | RecordRuns | PostEvent | PatchStatus
+
+
+def plan(
+    cr: dict[str, Any],
+    desired: Desired,
+    *,
+    jobs: Iterable[dict[str, Any]],
+    blockers: st.Blockers,
+    now: datetime,
+    settings: OperatorSettings,
+) -> list[Action]:
+    """The writes that bring ``cr``'s status up to date at ``now``.
+
+    ``jobs`` are the ChronosJob's Jobs from the watch cache. In order: RunsBlocked (only
+    once the CronJob is applied: until then Ready=False says why), failed launches,
+    missed schedule slots (recorded, each with a Warning event), then nextRunTimes and
+    the missed-slot mark in one status patch.
+    """
+    meta, status = cr["metadata"], cr.get("status") or {}
+    spec = desired.spec
+    jobs = list(jobs)
+    grace = timedelta(seconds=settings.missed_run_grace_seconds)
+    actions: list[Action] = []
+
+    ready = st.condition(status.get("conditions"), st.READY)
+    if ready is not None and ready.get("status") == "True":
+        blocked = UpdateRunsBlocked(blockers, desired.schedule.cron, meta.get("generation"), now)
+        if blocked.change(meta["namespace"], status) is not None:
+            actions.append(blocked)
+
+    history_limit = settings.history_limit_of(spec)
+    actions += [
+        ReportFailedLaunch(job, grace, now, history_limit)
+        for job in jobs
+        if runs.launch_overdue(job, now=now, grace=grace)
+    ]
+
+    patch = ChronosJobStatus()
+    upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
+    if upcoming != status.get("nextRunTimes"):
+        patch.next_run_times = upcoming
+    since = status.get("slotsCheckedUntil")
+    if spec.enabled and since:
+        missed, mark = runs.missed_slots(
+            desired.schedule,
+            since=datetime.fromisoformat(since),
+            now=now,
+            jobs=jobs,
+            history=status.get("history") or [],
+            context=runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds),
+            grace=grace,
+        )
+        if mark != datetime.fromisoformat(since):
+            patch.slots_checked_until = st.to_seconds(mark)
+        if missed:
+            actions.append(RecordRuns(missed, history_limit))
+            actions += [
+                PostEvent("Warning", MISSED_RUN, f"{r.scheduled_time}: {r.message}") for r in missed
+            ]
+    if patch.model_fields_set:
+        actions.append(PatchStatus(patch))
+    return actions

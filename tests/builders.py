@@ -1,0 +1,134 @@
+"""The test objects, built in one place: ChronosJob specs and objects, Secrets,
+ServiceAccounts and RBAC grants.
+
+Each builder returns the smallest valid object and takes overrides, so a test states
+only what it is about. Builders that write (``create_*``, ``grant``) take the lightkube
+client of the session's control plane.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.core_v1 import Secret, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+
+from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import ChronosJobSpec
+from chronos.operator.settings import OperatorSettings
+
+EDITOR_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+# ----------------------------------------------------------------------- ChronosJobs
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    """A ChronosJob spec (camelCase, as in the CRD): one entity started at 08:30 on
+    weekdays, Rome time. Overrides replace top-level fields; None removes one."""
+    body: dict[str, Any] = {
+        "task": {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]},
+        "schedule": {"cron": "30 8 * * 1-5"},
+        "timeZone": "Europe/Rome",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def spec_model(**overrides: Any) -> ChronosJobSpec:
+    """:func:`spec`, validated into the model."""
+    return ChronosJobSpec.model_validate(spec(**overrides))
+
+
+def chronosjob(
+    name: str = "orders",
+    namespace: str = "ns",
+    *,
+    spec: dict[str, Any] | None = None,
+    status: dict[str, Any] | None = None,
+    generation: int = 1,
+    uid: str = "uid-1",
+) -> dict[str, Any]:
+    """A ChronosJob as the API server returns it (a dict, as the watch caches keep it)."""
+    obj: dict[str, Any] = {
+        "apiVersion": "chronos.gluesync.io/v1alpha1",
+        "kind": "ChronosJob",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": uid,
+            "generation": generation,
+            "resourceVersion": "1",
+        },
+        "spec": spec if spec is not None else globals()["spec"](),
+    }
+    if status is not None:
+        obj["status"] = status
+    return obj
+
+
+def create_chronosjob(k8s: Client, namespace: str, name: str, body: dict[str, Any]) -> None:
+    """Create a ChronosJob with spec ``body`` in the control plane."""
+    k8s.create(ChronosJobResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=body))
+
+
+# ---------------------------------------------------------------------- the operator
+
+
+def operator_settings(**values: Any) -> OperatorSettings:
+    """Operator settings with the required CoreHub defaults (not read from the
+    environment)."""
+    base = {"corehub_url": "https://hub:1717", "corehub_credentials_secret": "hub"}
+    return OperatorSettings.model_validate({**base, **values})
+
+
+# ------------------------------------------------------------- Secrets and accounts
+
+
+def secret(name: str, namespace: str, values: dict[str, str] | None = None) -> Secret:
+    """An Opaque Secret with ``values`` as stringData; by default the CoreHub
+    credentials the fake CoreHub and the operator's tests use."""
+    data = values if values is not None else {"username": "admin", "password": "secret"}
+    return Secret(metadata=ObjectMeta(name=name, namespace=namespace), stringData=data)
+
+
+def service_account(name: str, namespace: str) -> ServiceAccount:
+    return ServiceAccount(metadata=ObjectMeta(name=name, namespace=namespace))
+
+
+def grant(
+    k8s: Client,
+    namespace: str,
+    account: str,
+    verbs: tuple[str, ...] = EDITOR_VERBS,
+    *,
+    role: str = "chronos-editor",
+    account_namespace: str | None = None,
+) -> None:
+    """Let ServiceAccount ``account`` do ``verbs`` to the chronosjobs of ``namespace``."""
+    k8s.create(
+        Role(
+            metadata=ObjectMeta(name=role, namespace=namespace),
+            rules=[
+                PolicyRule(
+                    apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=list(verbs)
+                )
+            ],
+        )
+    )
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name=role, namespace=namespace),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=role),
+            subjects=[
+                Subject(
+                    kind="ServiceAccount",
+                    name=account,
+                    namespace=account_namespace or namespace,
+                )
+            ],
+        )
+    )
