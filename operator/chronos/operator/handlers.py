@@ -217,14 +217,20 @@ async def housekeeping_loop(ctx: OperatorContext, stop: asyncio.Event) -> None:
 
 
 async def _report_failed_launches(ctx: OperatorContext, cr: dict[str, Any], now: datetime) -> None:
-    """Record each Job that could not create its pod as a failed run, then delete it."""
+    """Record each Job that could not create its pod, or whose pod cannot get its image,
+    as a failed run, then delete it (and its pods)."""
     meta = cr["metadata"]
     grace = timedelta(seconds=ctx.settings.missed_run_grace_seconds)
     for job in ctx.cache.jobs_of(meta["namespace"], meta["name"]):
-        if not runs.launch_overdue(job, now=now, grace=grace):
+        if runs.launch_overdue(job, now=now, grace=grace):
+            events = await kubeio.failed_create_events(ctx.client, job)
+            record = runs.failed_launch(job, events, now=now, grace=grace)
+        elif runs.start_overdue(job, now=now, grace=grace):
+            # A pod that never got ready: a bad image name keeps it Pending for ever.
+            pods = await kubeio.pods_of(ctx.client, meta["namespace"], job["metadata"]["name"])
+            record = runs.stuck_launch(job, pods, now=now)
+        else:
             continue
-        events = await kubeio.failed_create_events(ctx.client, job)
-        record = runs.failed_launch(job, events, now=now, grace=grace)
         if record is None:
             continue
         limit = (cr.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
