@@ -10,6 +10,7 @@ comes from the project's own build (``images`` fixture) and is imported into con
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +34,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "realnode: runs pods under a real kubelet with containerd (needs root; never skipped)",
     )
+
+
+#: Runner pods' resources, set through CHRONOS_RUNNER_POD_OVERRIDES: enough for the runner
+#: (about 40 MiB), too little for the OOM test's allocation.
+RUNNER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "48Mi"},
+    "limits": {"cpu": "500m", "memory": "96Mi"},
+}
 
 
 @dataclass
@@ -102,6 +111,10 @@ def node_operator(
         "CHRONOS_HOUSEKEEPING_SECONDS": "3",
         "CHRONOS_LEASE_DURATION_SECONDS": "6",
         "CHRONOS_LEASE_RENEW_SECONDS": "2",
+        # A launch that cannot start (a bad image) is recorded this soon.
+        "CHRONOS_MISSED_RUN_GRACE_SECONDS": "15",
+        # A memory limit of our own for every runner pod (the OOM test relies on it).
+        "CHRONOS_RUNNER_POD_OVERRIDES": json.dumps({"resources": RUNNER_RESOURCES}),
     }
     process = OperatorProcess(
         real_node.cluster.kubeconfig, tmp_path_factory.mktemp("node-operator"), **settings
