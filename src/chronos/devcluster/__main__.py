@@ -46,6 +46,7 @@ STATE_ENTRIES = frozenset(
         "logs",
         "node",
         "helm",
+        "nodeagent",  # made by the `up` of earlier versions
         "token",
         "state.json",
         "services.json",
