@@ -106,11 +106,9 @@ def node_api_server(
     yield from serve_api(real_node.cluster, real_node.k8s, tmp_path_factory)
 
 
-def node_operator_settings(operator_settings: dict[str, str], real_node: Node) -> dict[str, str]:
-    """The tests' operator settings (fast clocks, solo- namespaces left alone), with runner
-    pods of the real runner image."""
+def node_runner_settings(real_node: Node) -> dict[str, str]:
+    """What an operator needs for runner pods of the real runner image on the real node."""
     return {
-        **operator_settings,
         "CHRONOS_RUNNER_IMAGE": real_node.runner_image,
         # No registry: the image is in containerd already, or the pod must fail.
         "CHRONOS_RUNNER_IMAGE_PULL_POLICY": "Never",
@@ -125,7 +123,9 @@ def node_operator(
 ) -> Iterator[OperatorProcess]:
     """The operator as a local process, its runner Jobs made from the real runner image."""
     settings = {
-        **node_operator_settings(operator_settings, real_node),
+        # The tests' settings (fast clocks, solo- namespaces left alone) for the real node.
+        **operator_settings,
+        **node_runner_settings(real_node),
         "CHRONOS_LEASE_NAMESPACE": "default",
         "CHRONOS_LEASE_NAME": f"chronos-node-{uuid.uuid4().hex[:6]}",
         "CHRONOS_HOUSEKEEPING_SECONDS": "3",

@@ -1,4 +1,4 @@
-"""Run now on the real node: idempotency under bursts, garbage collection and operator
+"""Run now on the control plane: idempotency under bursts, garbage collection and operator
 restarts; concurrencyPolicy; a ChronosJob deleted meanwhile."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any, cast
 import pytest
 from fixtures_api import ApiServer, example_job, grant, sa_token
 from fixtures_operator import COREHUB_SECRET
-from fixtures_realnode import Node, node_operator_settings
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
@@ -27,6 +26,7 @@ from test_operator import create, get_cr
 from chronos import contract as c
 from chronos import http, kube
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.nodeagent import NodeAgent
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
@@ -34,40 +34,7 @@ from chronos.operator import runnow
 from chronos.operator.reconcile import OperatorContext
 from chronos.operator.settings import OperatorSettings
 
-pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-
-
-# The usual fixture names, bound to the real node (tests/fixtures_realnode.py): runner
-# pods are real pods of the runner image.
-@pytest.fixture
-def cluster(real_node: Node) -> Cluster:
-    return real_node.cluster
-
-
-@pytest.fixture
-def k8s(real_node: Node) -> Client:
-    return real_node.k8s
-
-
-@pytest.fixture
-def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
-    return node_hub_server
-
-
-@pytest.fixture
-def operator(node_operator: OperatorProcess) -> OperatorProcess:
-    return node_operator
-
-
-@pytest.fixture
-def api_server(node_api_server: ApiServer) -> ApiServer:
-    return node_api_server
-
-
-@pytest.fixture
-def operator_settings(operator_settings: dict[str, str], real_node: Node) -> dict[str, str]:
-    return node_operator_settings(operator_settings, real_node)
-
+pytestmark = pytest.mark.cluster
 
 STOP = "/pipelines/p1/commands/sync/stop"
 
@@ -120,6 +87,7 @@ def test_each_key_runs_once_through_bursts_garbage_collection_and_a_restart(
     start_operator: Callable[..., OperatorProcess],
     solo_namespace: str,
     api_server: ApiServer,
+    node_agent: NodeAgent,
     fakehub_server: FakeCoreHub,
     fakehub: FakeHubControl,
     k8s: Client,
