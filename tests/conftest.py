@@ -31,6 +31,15 @@ pytest_plugins: list[str] = [
 ]
 
 
+#: `make up` with its own real node: it must not overlap the session's real node
+#: (fixtures_realnode; one per machine), which the first real-node test starts.
+RUNS_FIRST = "test_devcluster_up.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name != RUNS_FIRST)  # stable: else file order
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     existing = os.environ.get("CHRONOS_TEST_KUBECONFIG_DIR")
