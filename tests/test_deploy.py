@@ -273,6 +273,11 @@ def test_defaults_render(helm: Helm) -> None:
             ("kubernetes.io/hostname", "ScheduleAnyway")
         ]
         assert spread[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        # Service links would put CHRONOS_*_SERVICE_HOST & co. (unknown settings) in the env.
+        assert (
+            find(objs, "Deployment", name)["spec"]["template"]["spec"]["enableServiceLinks"]
+            is False
+        )
         pdb = find(objs, "PodDisruptionBudget", name)
         assert pdb["spec"]["maxUnavailable"] == 1
         assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component

@@ -121,6 +121,8 @@ def test_job_template_runs_the_runner_safely() -> None:
     pod = job["template"]["spec"]
     assert pod["serviceAccountName"] == "chronos-runner"
     assert pod["restartPolicy"] == "Never"
+    # No service-link variables: CHRONOS_API_SERVICE_HOST & co. would stop the runner.
+    assert pod["enableServiceLinks"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
