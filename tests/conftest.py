@@ -31,15 +31,21 @@ pytest_plugins: list[str] = [
 ]
 
 
+#: `make up` with its own real node: it must not overlap the session's real node
+#: (fixtures_realnode; one per machine), which the first real-node test starts.
+RUNS_FIRST = "test_devcluster_up.py"
+
+
 #: Fixtures that start the control plane or build its Go tools (helm).
 CLUSTER_FIXTURES = {"cluster", "helm"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the control plane or a Go-built tool must say so with the
-    ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or
-    starts a control plane: checked here, at collection, rather than discovered as a slow
-    or failing unit run."""
+    """RUNS_FIRST runs first. A test that uses the control plane or a Go-built tool must
+    say so with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``)
+    never needs Go or starts a control plane: checked here, at collection, rather than
+    discovered as a slow or failing unit run."""
+    items.sort(key=lambda item: item.path.name != RUNS_FIRST)  # stable: else file order
     unmarked = [
         item.nodeid
         for item in items

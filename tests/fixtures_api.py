@@ -119,6 +119,13 @@ class ServedApp:
 def api_server(
     cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiServer]:
+    yield from serve_api(cluster, k8s, tmp_path_factory)
+
+
+def serve_api(
+    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """The REST facade in this process, as its own ServiceAccount of ``cluster``."""
     suffix = uuid.uuid4().hex[:8]
     home = f"chronos-api-{suffix}"
     role = f"chronos-api-facade-{suffix}"

@@ -10,12 +10,14 @@ comes from the project's own build (``images`` fixture) and is imported into con
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fixtures_api import ApiServer, serve_api
 from fixtures_corehub import FAST_SEED
 from lightkube import Client
 
@@ -33,6 +35,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "realnode: runs pods under a real kubelet with containerd (needs root; never skipped)",
     )
+
+
+#: Runner pods' resources, set through CHRONOS_RUNNER_POD_OVERRIDES: enough for the runner
+#: (about 40 MiB), too little for the OOM test's allocation.
+RUNNER_RESOURCES = {
+    "requests": {"cpu": "50m", "memory": "48Mi"},
+    "limits": {"cpu": "500m", "memory": "96Mi"},
+}
 
 
 @dataclass
@@ -89,19 +99,40 @@ def node_hub(node_hub_server: FakeCoreHub) -> Iterator[FakeHubControl]:
 
 
 @pytest.fixture(scope="session")
-def node_operator(
+def node_api_server(
     real_node: Node, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    """The operator as a local process, its runner Jobs made from the real runner image."""
-    settings = {
+) -> Iterator[ApiServer]:
+    """The REST facade (in this process) of the real node's control plane."""
+    yield from serve_api(real_node.cluster, real_node.k8s, tmp_path_factory)
+
+
+def node_runner_settings(real_node: Node) -> dict[str, str]:
+    """What an operator needs for runner pods of the real runner image on the real node."""
+    return {
         "CHRONOS_RUNNER_IMAGE": real_node.runner_image,
         # No registry: the image is in containerd already, or the pod must fail.
         "CHRONOS_RUNNER_IMAGE_PULL_POLICY": "Never",
+        # A memory limit of our own for every runner pod (the OOM test relies on it).
+        "CHRONOS_RUNNER_POD_OVERRIDES": json.dumps({"resources": RUNNER_RESOURCES}),
+    }
+
+
+@pytest.fixture(scope="session")
+def node_operator(
+    real_node: Node, tmp_path_factory: pytest.TempPathFactory, operator_settings: dict[str, str]
+) -> Iterator[OperatorProcess]:
+    """The operator as a local process, its runner Jobs made from the real runner image."""
+    settings = {
+        # The tests' settings (fast clocks, solo- namespaces left alone) for the real node.
+        **operator_settings,
+        **node_runner_settings(real_node),
         "CHRONOS_LEASE_NAMESPACE": "default",
         "CHRONOS_LEASE_NAME": f"chronos-node-{uuid.uuid4().hex[:6]}",
         "CHRONOS_HOUSEKEEPING_SECONDS": "3",
         "CHRONOS_LEASE_DURATION_SECONDS": "6",
         "CHRONOS_LEASE_RENEW_SECONDS": "2",
+        # A launch that cannot start (a bad image) is recorded this soon.
+        "CHRONOS_MISSED_RUN_GRACE_SECONDS": "15",
     }
     process = OperatorProcess(
         real_node.cluster.kubeconfig, tmp_path_factory.mktemp("node-operator"), **settings

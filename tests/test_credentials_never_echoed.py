@@ -3,8 +3,8 @@ Events, the REST API, the runner's log or termination message, nor the operator'
 
 A canary login name and password go into the Secret; the fake CoreHub refuses the login
 and, as a real server might, quotes both in its answer. The whole path is real: the
-operator's CronJob and run-now Job, the node agent resolving the ``secretKeyRef`` (as
-the kubelet would), the runner pod, its status write.
+operator's CronJob and run-now Job, the kubelet resolving the ``secretKeyRef``, the
+runner pod on the real node, its log, its status write.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from builders import grant
 from fixtures_api import ApiServer, sa_token
 from fixtures_corehub import FAST_RETRY, Recorder
+from fixtures_realnode import Node
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod, Secret
 from support import wait_for
@@ -25,11 +26,38 @@ from test_operator import get_cr
 
 from chronos.corehub import AuthenticationError, ClientOptions, CoreHubClient
 from chronos.devcluster.cluster import Cluster
-from chronos.devcluster.nodeagent import NodeAgent
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
+
+
+# The usual fixture names, bound to the real node (tests/fixtures_realnode.py): runner
+# pods are real pods of the runner image.
+@pytest.fixture
+def cluster(real_node: Node) -> Cluster:
+    return real_node.cluster
+
+
+@pytest.fixture
+def k8s(real_node: Node) -> Client:
+    return real_node.k8s
+
+
+@pytest.fixture
+def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
+    return node_hub_server
+
+
+@pytest.fixture
+def operator(node_operator: OperatorProcess) -> OperatorProcess:
+    return node_operator
+
+
+@pytest.fixture
+def api_server(node_api_server: ApiServer) -> ApiServer:
+    return node_api_server
+
 
 LOGIN = "/authentication/login"
 
@@ -41,7 +69,6 @@ def canaries() -> tuple[str, str]:
 
 def test_a_refused_login_echoes_no_credential(
     operator: OperatorProcess,
-    node_agent: NodeAgent,
     fakehub_server: FakeCoreHub,
     fakehub: FakeHubControl,
     k8s: Client,
@@ -110,8 +137,7 @@ def test_a_refused_login_echoes_no_credential(
         assert terminated is not None
         assert terminated.message, pod.status
         places[f"termination message of {pod.metadata.name}"] = terminated.message
-        log = node_agent.pod_dir(ns, pod.metadata.name) / "runner.log"
-        places[f"log of {pod.metadata.name}"] = log.read_text()
+        places[f"log of {pod.metadata.name}"] = cluster.kubectl("logs", "-n", ns, pod.metadata.name)
         assert '"step": "login"' in places[f"log of {pod.metadata.name}"]
     places["operator log"] = operator.log_path.read_text()
 

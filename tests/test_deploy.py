@@ -266,6 +266,25 @@ def test_defaults_render(helm: Helm) -> None:
         "-m",
         "chronos.api",
     ]
+    # Highly available by default: two replicas of each, spread over nodes where there are
+    # several (ScheduleAnyway: one node still takes both), and a PodDisruptionBudget.
+    assert api["spec"]["replicas"] == 2
+    for name, component in (("chronos-operator", "operator"), ("chronos-api", "api")):
+        spread = find(objs, "Deployment", name)["spec"]["template"]["spec"][
+            "topologySpreadConstraints"
+        ]
+        assert [(t["topologyKey"], t["whenUnsatisfiable"]) for t in spread] == [
+            ("kubernetes.io/hostname", "ScheduleAnyway")
+        ]
+        assert spread[0]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        # Service links would put CHRONOS_*_SERVICE_HOST & co. (unknown settings) in the env.
+        assert (
+            find(objs, "Deployment", name)["spec"]["template"]["spec"]["enableServiceLinks"]
+            is False
+        )
+        pdb = find(objs, "PodDisruptionBudget", name)
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component
     assert container_env(operator)["CHRONOS_RUNNER_IMAGE"] == "chronos-runner:0.1.0"
     assert not [o for o in objs if o["kind"] == "ServiceMonitor"]
     # The Lease namespace is left to the operator (its pod's namespace, from the SA mount).

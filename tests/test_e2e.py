@@ -1,5 +1,10 @@
-"""End to end on the control plane: ChronosJob → operator → CronJob/Job → node agent →
-runner pod (with the runner ServiceAccount's own token) → fake CoreHub → status."""
+"""End to end on the real node: ChronosJob → operator → CronJob/Job → kubelet and containerd
+→ runner pod of the runner image (with the runner ServiceAccount's own token, through
+Service 10.0.0.1 via kube-proxy) → fake CoreHub on the node address → status.
+
+The usual fixture names (cluster, k8s, fakehub_server, operator) are bound here to the
+real node's control plane, its fake CoreHub and its operator (tests/fixtures_realnode.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from fixtures_realnode import Node
 from lightkube import Client, codecs
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
@@ -24,13 +30,32 @@ from test_operator import create, get_cr
 
 from chronos import contract as c
 from chronos.devcluster.cluster import Cluster
-from chronos.devcluster.nodeagent import NodeAgent
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cluster(real_node: Node) -> Cluster:
+    return real_node.cluster
+
+
+@pytest.fixture
+def k8s(real_node: Node) -> Client:
+    return real_node.k8s
+
+
+@pytest.fixture
+def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
+    return node_hub_server
+
+
+@pytest.fixture
+def operator(node_operator: OperatorProcess) -> OperatorProcess:
+    return node_operator
 
 
 @pytest.fixture
@@ -122,7 +147,6 @@ def received(fakehub: FakeHubControl) -> list[tuple[str, dict[str, str]]]:
 @pytest.mark.parametrize(("task", "commands"), FAMILIES, ids=[f[0]["type"] for f in FAMILIES])
 def test_run_now_executes_each_task_family_once_and_reports_it(
     operator: OperatorProcess,
-    node_agent: NodeAgent,
     fakehub_server: FakeCoreHub,
     fakehub: FakeHubControl,
     k8s: Client,
@@ -144,7 +168,6 @@ def test_run_now_executes_each_task_family_once_and_reports_it(
 
 def test_a_scheduled_run_fires_in_its_zone_and_is_reported(
     operator: OperatorProcess,
-    node_agent: NodeAgent,
     fakehub_server: FakeCoreHub,
     fakehub: FakeHubControl,
     k8s: Client,
@@ -210,7 +233,6 @@ def test_the_runner_account_can_write_run_status_and_nothing_else(
 
 def test_a_run_rejected_by_corehub_fails_with_its_message(
     operator: OperatorProcess,
-    node_agent: NodeAgent,
     fakehub_server: FakeCoreHub,
     fakehub: FakeHubControl,
     k8s: Client,

@@ -127,13 +127,21 @@ def test_runs_blocked_is_planned_only_once_the_cronjob_is_applied() -> None:
     assert plan({"nextRunTimes": upcoming()}, blockers=missing) == []
 
 
-def test_only_jobs_without_a_pod_past_the_grace_period_are_reported_as_failed_launches() -> None:
+def test_only_jobs_without_a_ready_pod_past_the_grace_period_are_checked_for_failed_launches() -> (
+    None
+):
     overdue = job("orders-1", NOW - timedelta(minutes=5))
     recent = job("orders-2", NOW - timedelta(seconds=30))
-    started = job("orders-3", NOW - timedelta(minutes=5), active=1)
+    started = job("orders-3", NOW - timedelta(minutes=5), active=1, ready=1)
+    # A pod that never became ready (e.g. waiting for an image it cannot get).
+    waiting = job("orders-4", NOW - timedelta(minutes=5), active=1)
+    waiting_recent = job("orders-5", NOW - timedelta(seconds=30), active=1)
     actions = plan(
-        {"conditions": IN_STEP, "nextRunTimes": upcoming()}, jobs=[overdue, recent, started]
+        {"conditions": IN_STEP, "nextRunTimes": upcoming()},
+        jobs=[overdue, recent, started, waiting, waiting_recent],
     )
+    grace = timedelta(seconds=90)
     assert actions == [
-        hk.ReportFailedLaunch(overdue, timedelta(seconds=90), NOW, SETTINGS.history_limit)
+        hk.ReportFailedLaunch(overdue, grace, NOW, SETTINGS.history_limit),
+        hk.ReportFailedLaunch(waiting, grace, NOW, SETTINGS.history_limit, pods_stuck=True),
     ]

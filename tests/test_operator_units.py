@@ -121,6 +121,8 @@ def test_job_template_runs_the_runner_safely() -> None:
     pod = job["template"]["spec"]
     assert pod["serviceAccountName"] == "chronos-runner"
     assert pod["restartPolicy"] == "Never"
+    # No service-link variables: CHRONOS_API_SERVICE_HOST & co. would stop the runner.
+    assert pod["enableServiceLinks"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     (container,) = pod["containers"]
@@ -548,3 +550,74 @@ def test_a_job_ended_by_its_deadline_before_any_pod_is_a_failed_launch() -> None
     ran_record = runs.unreported_run(ran, [], [], [FAILED_CREATE])
     assert ran_record is not None
     assert ran_record.reason == "DeadlineExceeded"
+
+
+def waiting_pod(reason: str, message: str) -> dict[str, Any]:
+    state = {"waiting": {"reason": reason, "message": message}}
+    return {"status": {"phase": "Pending", "containerStatuses": [{"state": state}]}}
+
+
+def test_a_pod_waiting_for_an_image_it_cannot_get_is_a_failed_launch() -> None:
+    grace = timedelta(seconds=90)
+    stuck = pending_job(NOW - timedelta(minutes=2), active=1)
+    assert runs.start_overdue(stuck, now=NOW, grace=grace)
+    never = waiting_pod(
+        "ErrImageNeverPull",
+        'Container image "chronos-runner:nope" is not present with pull policy of Never',
+    )
+    record = runs.stuck_launch(stuck, [never], now=NOW)
+    assert record is not None
+    assert (record.run_id, record.result, record.reason, record.reported_by) == (
+        "orders-1",
+        "failed",
+        "FailedLaunch",
+        "operator",
+    )
+    assert record.message is not None
+    assert "ErrImageNeverPull" in record.message
+    assert "chronos-runner:nope" in record.message
+    # A pod still being created (or pulling) is not a failure; nor is a young Job or one
+    # whose pod became ready.
+    creating = waiting_pod("ContainerCreating", "")
+    assert runs.stuck_launch(stuck, [creating], now=NOW) is None
+    assert not runs.start_overdue(
+        pending_job(NOW - timedelta(seconds=10), active=1), now=NOW, grace=grace
+    )
+    ready = pending_job(NOW - timedelta(minutes=2), active=1)
+    ready["status"]["ready"] = 1
+    assert not runs.start_overdue(ready, now=NOW, grace=grace)
+    # Image references with URL credentials are redacted.
+    leaky = waiting_pod("ErrImagePull", "pull https://bob:s3cret@registry/x failed")
+    leaked = runs.stuck_launch(stuck, [leaky], now=NOW)
+    assert leaked is not None
+    assert leaked.message is not None
+    assert "s3cret" not in leaked.message
+    # Finished with such a pod (the deadline came first): still a failed launch.
+    ended = pending_job(
+        NOW - timedelta(minutes=2),
+        active=0,
+        conditions=[{**failed("DeadlineExceeded"), "lastTransitionTime": "2026-11-23T10:00:05Z"}],
+    )
+    ended_record = runs.unreported_run(ended, [never], [])
+    assert ended_record is not None
+    assert ended_record.reason == "FailedLaunch"
+
+
+def test_a_runner_killed_for_its_memory_limit_is_recorded_as_oomkilled() -> None:
+    j = job("orders-1", failed=1, conditions=[failed("BackoffLimitExceeded")])
+    pod = {
+        "status": {
+            "containerStatuses": [
+                {"state": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}
+            ]
+        }
+    }
+    record = runs.unreported_run(j, [pod], [])
+    assert record is not None
+    assert (record.result, record.reason) == ("failed", "OOMKilled")
+    assert record.message is not None
+    assert "memory limit" in record.message
+    # Without the OOM kill the Job's own reason stands.
+    plain = runs.unreported_run(j, [{"status": {}}], [])
+    assert plain is not None
+    assert plain.reason == "BackoffLimitExceeded"

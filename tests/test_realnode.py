@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-from fixtures_realnode import Node, wait_phase
-from lightkube import Client, codecs
+from fixtures_realnode import RUNNER_RESOURCES, Node, wait_phase
+from lightkube import ApiError, Client, codecs
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.core_v1 import Namespace, Pod, Secret, ServiceAccount
@@ -313,6 +313,176 @@ def test_pod_traffic_to_another_address_is_dropped_and_to_the_node_passes(
     seen = json.loads(logs(real_node, node_ns, name))
     assert seen == {"sink": "TimeoutError", "hub": "connected"}
     assert guard_drops() > before  # the SYN (and its retries) died in the guard chain
+
+
+def cronjob_of(real_node: Node, ns: str, name: str) -> dict[str, Any]:
+    cronjob = wait_for(
+        lambda: (get_cr(real_node.k8s, ns, name).get("status") or {}).get("cronJobName")
+    )
+    raw = real_node.cluster.kubectl("get", "cronjob", "-n", ns, cronjob, "-o", "json")
+    result: dict[str, Any] = json.loads(raw)
+    return result
+
+
+def job_from(cronjob: dict[str, Any], name: str, **container: Any) -> dict[str, Any]:
+    """A Job as the CronJob controller makes it from the operator's template, with the
+    runner container changed (its command or image): what the operator then accounts."""
+    template = cronjob["spec"]["jobTemplate"]
+    spec = json.loads(json.dumps(template["spec"]))
+    spec["template"]["spec"]["containers"][0].update(container)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": cronjob["metadata"]["namespace"],
+            "labels": template["metadata"]["labels"],
+            "annotations": template["metadata"]["annotations"],
+        },
+        "spec": spec,
+    }
+
+
+def history_record(real_node: Node, ns: str, name: str, run_id: str) -> dict[str, Any]:
+    def find() -> dict[str, Any] | None:
+        history = (get_cr(real_node.k8s, ns, name).get("status") or {}).get("history") or []
+        return next((h for h in history if h["runId"] == run_id), None)
+
+    record: dict[str, Any] = wait_for(find, timeout=120, what=f"the record of {run_id}")
+    return record
+
+
+#: Grows its memory until the kernel stops it.
+HOG = "b = []\nwhile True:\n    b.append(bytearray(8 << 20))\n"
+
+
+def test_a_runner_killed_for_its_memory_limit_is_recorded_as_oomkilled(
+    real_node: Node, node_ns: str, node_operator: object, node_hub_server: FakeCoreHub
+) -> None:
+    """The memory limit comes from the operator's CHRONOS_RUNNER_POD_OVERRIDES; the real
+    runtime enforces it; the operator records the run as OOMKilled, not a bare failure."""
+    k8s, ns = real_node.k8s, node_ns
+    install_runner_rbac(k8s, ns)
+    create(
+        k8s,
+        ns,
+        "hog",
+        chronos_job(node_hub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"}),
+    )
+    cronjob = cronjob_of(real_node, ns, "hog")
+    runner = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert runner["resources"] == RUNNER_RESOURCES  # the override, not the built-in default
+    job = job_from(cronjob, "hog-oom", command=["python", "-c", HOG])
+    k8s.create(codecs.from_dict(job))
+    record = history_record(real_node, ns, "hog", "hog-oom")
+    assert (record["result"], record["reason"], record["reportedBy"]) == (
+        "failed",
+        "OOMKilled",
+        "operator",
+    ), record
+    assert "memory limit" in record["message"]
+    pod = next(
+        iter(k8s.list(Pod, namespace=ns, labels={"batch.kubernetes.io/job-name": "hog-oom"}))
+    )
+    assert pod.status is not None
+    terminated = (pod.status.containerStatuses or [])[0].state.terminated  # type: ignore[union-attr]
+    assert terminated is not None
+    assert (terminated.reason, terminated.exitCode) == ("OOMKilled", 137)
+
+
+def test_a_pod_that_cannot_get_its_image_is_recorded_as_a_failed_launch(
+    real_node: Node, node_ns: str, node_operator: object, node_hub_server: FakeCoreHub
+) -> None:
+    k8s, ns = real_node.k8s, node_ns
+    install_runner_rbac(k8s, ns)
+    create(
+        k8s,
+        ns,
+        "noimage",
+        chronos_job(node_hub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"}),
+    )
+    job = job_from(
+        cronjob_of(real_node, ns, "noimage"), "noimage-1", image="chronos-runner:no-such-tag"
+    )
+    k8s.create(codecs.from_dict(job))
+    record = history_record(real_node, ns, "noimage", "noimage-1")
+    assert (record["result"], record["reason"], record["reportedBy"]) == (
+        "failed",
+        "FailedLaunch",
+        "operator",
+    ), record
+    assert "ErrImageNeverPull" in record["message"]
+    assert "chronos-runner:no-such-tag" in record["message"]
+    assert "admin" not in record["message"]  # the credentials are never quoted
+    # The Job (and its pod, stuck for ever otherwise) is deleted.
+    wait_for(
+        lambda: (
+            not list(
+                k8s.list(Pod, namespace=ns, labels={"batch.kubernetes.io/job-name": "noimage-1"})
+            )
+        ),
+        timeout=60,
+        what="the stuck pod to go",
+    )
+
+
+def test_a_hung_run_is_ended_by_its_timeout_and_the_history_says_so(
+    real_node: Node,
+    node_ns: str,
+    node_operator: object,
+    node_hub_server: FakeCoreHub,
+    node_hub: FakeHubControl,
+) -> None:
+    """CoreHub holds every answer: the run's timeout (the Job's activeDeadlineSeconds and
+    the runner's own) ends it, and its record says it timed out."""
+    k8s, ns = real_node.k8s, node_ns
+    install_runner_rbac(k8s, ns)
+    node_hub.add_fault("latency", seconds=120, count=100)
+    body = chronos_job(node_hub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"})
+    body["timeoutSeconds"] = 8
+    create(k8s, ns, "hung", body)
+    wait_for(lambda: (get_cr(k8s, ns, "hung").get("status") or {}).get("cronJobName"))
+    k8s.patch(
+        ChronosJobResource,
+        "hung",
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "once"}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    last = wait_for(
+        lambda: (get_cr(k8s, ns, "hung").get("status") or {}).get("lastRun"),
+        timeout=120,
+        what="the hung run's record",
+    )
+    assert last["result"] == "failed", last
+    assert last["reason"] in ("Timeout", "DeadlineExceeded"), last
+    assert last["trigger"] == "run-now"
+    history = get_cr(k8s, ns, "hung")["status"]["history"]
+    assert [h["runId"] for h in history] == [last["runId"]]
+    job = json.loads(real_node.cluster.kubectl("get", "job", "-n", ns, last["runId"], "-o", "json"))
+    assert job["spec"]["activeDeadlineSeconds"] == 8
+    node_hub.clear_faults()
+
+
+def test_pod_logs_are_readable_through_the_api_while_the_pod_exists(
+    real_node: Node, node_ns: str, node_hub_server: FakeCoreHub, node_hub: FakeHubControl
+) -> None:
+    manifest = runner_pod(
+        "talker",
+        real_node.runner_image,
+        node_hub_server.url,
+        {"type": "pipeline_stop", "pipelineId": "p1"},
+    )
+    name = create_pod(real_node.k8s, node_ns, manifest)
+    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    # The API server's pods/log subresource (the kubelet behind it), not kubectl.
+    lines = list(real_node.k8s.log(name, namespace=node_ns))
+    assert any('"step": "result"' in line for line in lines), lines
+    real_node.k8s.delete(Pod, name, namespace=node_ns, grace_period=0)
+    wait_for(lambda: not list(real_node.k8s.list(Pod, namespace=node_ns)), what="the pod to go")
+    with pytest.raises(ApiError) as gone:
+        list(real_node.k8s.log(name, namespace=node_ns))
+    assert gone.value.status.code == 404
 
 
 def test_stopping_the_node_leaves_nothing_behind(real_node: Node) -> None:

@@ -56,5 +56,5 @@ COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"
 #: The runner writes its RunRecord (JSON, camelCase, at most 4 KiB) here, so the
 #: operator can record the run even when the runner could not write the status.
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
-#: Overrides TERMINATION_MESSAGE_PATH (the test node agent runs pods as local processes).
+#: Overrides TERMINATION_MESSAGE_PATH (some tests run the runner as a local process).
 ENV_TERMINATION_MESSAGE_PATH: Final = "CHRONOS_TERMINATION_MESSAGE_PATH"

@@ -78,3 +78,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "chronos.leaseNamespace" -}}
 {{- default .Release.Namespace .Values.operator.leaderElection.leaseNamespace }}
 {{- end }}
+
+{{/* Spread a component's replicas over nodes: the given constraints, else one that
+prefers distinct nodes but still schedules on a single-node cluster (ScheduleAnyway). */}}
+{{- define "chronos.spread" -}}
+{{- if .given }}
+{{- toYaml .given }}
+{{- else }}
+- maxSkew: 1
+  topologyKey: kubernetes.io/hostname
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "chronos.selectorLabels" (dict "ctx" .ctx "component" .component) | nindent 6 }}
+{{- end }}
+{{- end }}

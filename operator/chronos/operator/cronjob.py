@@ -121,6 +121,9 @@ def build_cronjob(
             "metadata": {"labels": job_labels, "annotations": owner},
             "spec": {
                 "restartPolicy": "Never",
+                # No {SERVICE}_PORT variables: in a namespace with Services named
+                # chronos-* they read as unknown CHRONOS_* settings and stop the runner.
+                "enableServiceLinks": False,
                 "serviceAccountName": settings.runner_service_account,
                 "securityContext": {
                     "runAsNonRoot": True,

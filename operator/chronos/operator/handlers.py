@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,7 +67,17 @@ async def _namespace_terminating(ctx: OperatorContext, namespace: str) -> bool:
 @kopf.on.login(registry=registry)
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     # In a pod: the ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config.
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    info = kopf.login_with_service_account(**kwargs)
+    if info is None:
+        return kopf.login_with_kubeconfig(**kwargs)
+    # Kopf names the API server https://kubernetes.default.svc, which needs cluster DNS;
+    # the address the kubelet gives every pod works without (as client-go does).
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    port = os.environ.get("KUBERNETES_SERVICE_PORT")
+    if host and port:
+        host = f"[{host}]" if ":" in host else host
+        info = dataclasses.replace(info, server=f"https://{host}:{port}")
+    return info
 
 
 @kopf.on.startup(registry=registry)

@@ -53,14 +53,17 @@ class UpdateRunsBlocked:
 
 @dataclass(frozen=True)
 class ReportFailedLaunch:
-    """A Job still without a pod after the grace period: if its controller reports
-    FailedCreate, record a failed run, delete the Job and post a Warning event (the
-    events are read when carrying this out, so only overdue Jobs cost a request)."""
+    """A Job still without a pod after the grace period (its controller's FailedCreate
+    Events say why), or, with ``pods_stuck``, whose pod never became ready (a pod waiting
+    for an image it cannot get says why): if so, record a failed run, delete the Job and
+    post a Warning event. The Events or pods are read when carrying this out, so only
+    overdue Jobs cost a request."""
 
     job: dict[str, Any]
     grace: timedelta
     now: datetime
     history_limit: int
+    pods_stuck: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,11 @@ def plan(
             actions.append(blocked)
 
     history_limit = settings.history_limit_of(spec)
-    actions += [
-        ReportFailedLaunch(job, grace, now, history_limit)
-        for job in jobs
-        if runs.launch_overdue(job, now=now, grace=grace)
-    ]
+    for job in jobs:
+        if runs.launch_overdue(job, now=now, grace=grace):
+            actions.append(ReportFailedLaunch(job, grace, now, history_limit))
+        elif runs.start_overdue(job, now=now, grace=grace):
+            actions.append(ReportFailedLaunch(job, grace, now, history_limit, pods_stuck=True))
 
     patch = ChronosJobStatus()
     upcoming = st.next_run_times(desired.schedule, now, spec.enabled)

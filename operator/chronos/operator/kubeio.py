@@ -325,8 +325,12 @@ async def carry_out(
             case hk.UpdateRunsBlocked():
                 await update_status(client, namespace, name, partial(action.change, namespace))
             case hk.ReportFailedLaunch(job=job, grace=grace, now=now):
-                events = await failed_create_events(client, job)
-                record = runs.failed_launch(job, events, now=now, grace=grace)
+                if action.pods_stuck:
+                    pods = await pods_of(client, namespace, job["metadata"]["name"])
+                    record = runs.stuck_launch(job, pods, now=now)
+                else:
+                    events = await failed_create_events(client, job)
+                    record = runs.failed_launch(job, events, now=now, grace=grace)
                 if record is None:
                     continue  # not (yet) a failure its controller reports
                 if await record_runs(client, namespace, name, [record], action.history_limit):

@@ -76,6 +76,78 @@ def _launch_failure(events: Iterable[dict[str, Any]]) -> str | None:
     return f"the Job could not create its pod: {message}"[:MAX_TEXT]
 
 
+#: Waiting reasons of a runner container whose image cannot be had: it will never start,
+#: and the Job controller would keep the pod Pending until the deadline (or for ever).
+IMAGE_ERRORS = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"}
+)
+OOM_KILLED = "OOMKilled"
+
+
+def _container_states(pods: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    for pod in pods:
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            yield status.get("state") or {}
+
+
+def image_failure(pods: Iterable[dict[str, Any]]) -> str | None:
+    """Why the runner container cannot start for want of its image, if that is the case.
+
+    The kubelet's message names the image, never an environment value; URL credentials
+    (``user:password@``, were one in an image reference) are redacted all the same.
+    """
+    for state in _container_states(pods):
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") in IMAGE_ERRORS:
+            detail = _URL_CREDENTIALS.sub(r"\1***@", str(waiting.get("message") or ""))
+            text = f"the runner container cannot start: {waiting['reason']}"
+            return (f"{text}: {detail}" if detail else text)[:MAX_TEXT]
+    return None
+
+
+def oom_killed(pods: Iterable[dict[str, Any]]) -> bool:
+    """A runner container was killed for exceeding its memory limit."""
+    return any(
+        (state.get("terminated") or {}).get("reason") == OOM_KILLED
+        for state in _container_states(pods)
+    )
+
+
+def start_overdue(job: dict[str, Any], *, now: datetime, grace: timedelta) -> bool:
+    """Unfinished, a pod that never became ready, and created more than ``grace`` ago:
+    worth a look at its pods (an image that cannot be had keeps them Pending)."""
+    status = job.get("status", {})
+    created = _time(job["metadata"].get("creationTimestamp"))
+    return (
+        not finished(job)
+        and bool(status.get("active"))
+        and not status.get("ready")
+        and not status.get("succeeded")
+        and not status.get("failed")
+        and created is not None
+        and now - created >= grace
+    )
+
+
+def stuck_launch(
+    job: dict[str, Any], pods: Iterable[dict[str, Any]], *, now: datetime
+) -> RunRecord | None:
+    """A failed launch for a Job whose pod waits for an image it cannot get."""
+    message = image_failure(pods)
+    if message is None:
+        return None
+    return RunRecord(
+        run_id=job["metadata"]["name"],
+        trigger=trigger_of(job),
+        result=RunResult.FAILED,
+        scheduled_time=scheduled_time(job),
+        end_time=now,
+        reason=FAILED_LAUNCH,
+        message=message,
+        reported_by="operator",
+    )
+
+
 def _never_had_pods(job: dict[str, Any]) -> bool:
     status = job.get("status", {})
     counts = ("active", "ready", "succeeded", "failed", "terminating")
@@ -135,11 +207,14 @@ def unreported_run(
     Prefers what the runner said in its termination message (it ran but could not write
     the status); otherwise derives the outcome from the Job's conditions (deadline
     exceeded, backoff limit reached, pod never started). A failed Job that never had a
-    pod and has FailedCreate ``events`` is a failed launch, whatever ended it.
+    pod and has FailedCreate ``events`` is a failed launch, whatever ended it, and so is one
+    whose pod waited for an image it could not get; a runner the kernel killed for its
+    memory limit is recorded as OOMKilled (the Job itself says only BackoffLimitExceeded).
     """
     name = job["metadata"]["name"]
     if not finished(job) or any(h.get("runId") == name for h in history):
         return None
+    pods = list(pods)
     record = termination_record(pods)
     if record is not None and record.run_id == name:
         return record.model_copy(update={"reported_by": "operator"})
@@ -150,7 +225,8 @@ def unreported_run(
     end = _time(status.get("completionTime")) or _time(
         (failed or complete or {}).get("lastTransitionTime")
     )
-    launch = _launch_failure(events) if failed_without_pods(job) else None
+    pods = list(pods)
+    launch = (_launch_failure(events) if failed_without_pods(job) else None) or image_failure(pods)
     if launch is not None:
         return RunRecord(
             run_id=name,
@@ -162,6 +238,14 @@ def unreported_run(
             message=launch,
             reported_by="operator",
         )
+    if failed and oom_killed(pods):
+        reason: str | None = OOM_KILLED
+        message = "the runner was killed for exceeding its memory limit"
+    else:
+        reason = (failed or {}).get("reason") or ("Completed" if complete else None)
+        message = (failed or {}).get("message") or (
+            "the runner did not report this run; outcome taken from the Job"
+        )
     return RunRecord(
         run_id=name,
         trigger=trigger_of(job),
@@ -170,9 +254,8 @@ def unreported_run(
         start_time=start,
         end_time=end,
         duration_seconds=(end - start).total_seconds() if start and end else None,
-        reason=(failed or {}).get("reason") or ("Completed" if complete else None),
-        message=(failed or {}).get("message")
-        or "the runner did not report this run; outcome taken from the Job",
+        reason=reason,
+        message=message,
         reported_by="operator",
     )
 

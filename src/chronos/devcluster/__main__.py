@@ -1,13 +1,15 @@
 """``python -m chronos.devcluster {build,up,down,status}``: the local system for development.
 
-``up`` starts the control plane, installs the ChronosJob CRD, starts the fake CoreHub,
-the node agent, the operator and the REST facade, and applies the sample job. Run again,
-it restarts whichever of those died, and only those. ``status`` tells, for each, whether
-its process runs and whether it answers. ``down`` stops everything and keeps the state
-(the ChronosJobs and everything else in etcd) for the next ``up``; ``down --purge``
-deletes it. State lives in ``CHRONOS_DEVCLUSTER_DIR`` (default ``.devcluster`` in the
-current folder); the REST facade listens on 127.0.0.1:8088 (``--api-port`` or
-``CHRONOS_DEVCLUSTER_API_PORT``).
+``up`` starts the control plane with a real node (containerd, kubelet, kube-proxy), builds
+the runner and operator images and imports them into containerd, installs the ChronosJob
+CRD and then the Helm chart (the operator and the REST facade as Deployments, admission
+policies included), starts the fake CoreHub on the node address and a relay that serves
+the REST facade on 127.0.0.1:8088 (``--api-port`` or ``CHRONOS_DEVCLUSTER_API_PORT``),
+and applies the sample job. Run again, it restarts whichever of those died, and only
+those. ``status`` tells, for each, whether it runs and answers. ``down`` stops everything
+and restores the host (nothing of the node is left), keeping the state (the ChronosJobs
+and everything else in etcd) for the next ``up``; ``down --purge`` deletes it. State lives
+in ``CHRONOS_DEVCLUSTER_DIR`` (default ``.devcluster`` in the current folder). Needs root.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ from typing import Any
 import yaml
 
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.devcluster import binaries, system
+from chronos.devcluster import binaries, images, system
 from chronos.devcluster.cluster import Cluster, ClusterError
 from chronos.devcluster.files import write_private
+from chronos.devcluster.node import NodeError, RealNode, node_address
 from chronos.devcluster.processes import Component
-from chronos.devcluster.system import COREHUB_SECRET
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 CRD = "deploy/crd/chronosjobs.yaml"
@@ -42,12 +44,17 @@ STATE_ENTRIES = frozenset(
         "etcd",
         "pki",
         "logs",
-        "nodeagent",
+        "node",
+        "helm",
+        "nodeagent",  # made by the `up` of earlier versions
         "token",
         "state.json",
         "services.json",
         "admin.kubeconfig",
         "kcm.kubeconfig",
+        "kubelet.kubeconfig",
+        "kube-proxy.kubeconfig",
+        "kube-scheduler.kubeconfig",
     }
 )
 
@@ -56,8 +63,11 @@ def state_dir() -> Path:
     return Path(os.environ.get("CHRONOS_DEVCLUSTER_DIR", ".devcluster")).resolve()
 
 
-def install_crd(cluster: Cluster, *, default_credentials_secret: str = "") -> None:
-    """The CRD and, wherever it is installed, the admission policies that go with it."""
+def install_crd(
+    cluster: Cluster, *, default_credentials_secret: str = "", policies: bool = True
+) -> None:
+    """The CRD and, wherever it is installed, the admission policies that go with it
+    (``policies=False`` when the Helm chart installs them)."""
     root = binaries.repo_root()
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / CRD))
     cluster.kubectl(
@@ -66,7 +76,8 @@ def install_crd(cluster: Cluster, *, default_credentials_secret: str = "") -> No
         "--timeout=60s",
         "crd/chronosjobs.chronos.gluesync.io",
     )
-    install_admission_policies(cluster, default_credentials_secret)
+    if policies:
+        install_admission_policies(cluster, default_credentials_secret)
 
 
 def admission_policies(default_credentials_secret: str = "") -> list[dict[str, Any]]:
@@ -108,8 +119,25 @@ def _last_written(directory: Path) -> str | None:
     return datetime.fromtimestamp(db.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _cluster() -> Cluster:
+    return Cluster(state_dir(), node_address=node_address())
+
+
+def _images(node: RealNode) -> None:
+    """Build the runner and operator images (warm: seconds) and import them into the
+    node's containerd; stop the Docker engine again if it was started for this."""
+    images.ensure_tools()
+    engine = images.start_engine()
+    try:
+        images.build_all(engine)
+        for component in images.COMPONENTS:
+            node.import_image(engine, images.image_tag(component))
+    finally:
+        engine.stop()  # only if started here
+
+
 def up(api_port_flag: int | None = None) -> None:
-    cluster = Cluster(state_dir())
+    cluster = _cluster()
     if cluster.components():
         _repair(cluster)
         return
@@ -119,23 +147,33 @@ def up(api_port_flag: int | None = None) -> None:
     system.stop_system(cluster)  # services left over from an `up` that failed half-way
     reused = _last_written(cluster.directory)
     seconds = cluster.start()
-    install_crd(cluster, default_credentials_secret=COREHUB_SECRET)
-    if reused:
-        jobs = cluster.kubectl("get", "chronosjobs", "-A", "-o", "name").split()
-        print(
-            f"Reusing the state of an earlier `make up` (last written {reused}): "
-            f"{len(jobs)} ChronosJob(s) and everything else kept in {cluster.directory}.\n"
-            f"{PURGE_HINT} starts from scratch."
-        )
-    token = system.setup_access(cluster)
-    info = system.start_system(cluster, api_port)
+    node = RealNode(cluster)
+    try:
+        install_crd(cluster, policies=False)  # the chart brings the policies
+        if reused:
+            jobs = cluster.kubectl("get", "chronosjobs", "-A", "-o", "name").split()
+            print(
+                f"Reusing the state of an earlier `make up` (last written {reused}): "
+                f"{len(jobs)} ChronosJob(s) and everything else kept in {cluster.directory}.\n"
+                f"{PURGE_HINT} starts from scratch."
+            )
+        ready = node.start()
+        _images(node)
+        token = system.setup_access(cluster)
+        info = system.start_system(cluster, api_port)
+    except BaseException:
+        # Nothing of a half-started node may stay on the host.
+        system.stop_system(cluster)
+        node.stop()
+        cluster.stop()
+        raise
     cluster.kubectl("apply", "-f", str(binaries.repo_root() / SAMPLE))
     # One run right away, so there is a result to look at.
     cluster.kubectl(
         "annotate", "--overwrite", "chronosjob/morning-sync", f"{RUN_NOW_ANNOTATION}=make-up"
     )
     headline = (
-        f"Chronos is up (control plane ready in {seconds:.1f}s, "
+        f"Chronos is up (control plane ready in {seconds:.1f}s, node Ready in {ready:.1f}s, "
         f"Kubernetes {binaries.kubernetes_version()})."
     )
     _summary(cluster, info, token, headline)
@@ -145,11 +183,15 @@ def _repair(cluster: Cluster) -> None:
     """The system was started before: start again what died, and nothing else."""
     try:
         restarted = cluster.restart_dead()
-    except ClusterError as exc:
+        node = RealNode(cluster)
+        if not node.pids():
+            raise ClusterError("the real node was not started (or was stopped)")
+        restarted += node.restart_dead()
+    except (ClusterError, NodeError) as exc:
         raise ClusterError(
             f"{exc}\n`make down` then `make up` starts it afresh on new ports (the state is kept)."
         ) from exc
-    install_crd(cluster)  # cheap, and picks up a changed CRD
+    install_crd(cluster, policies=False)  # cheap, and picks up a changed CRD
     token = system.setup_access(cluster)
     if system.services(cluster):
         info, more = system.restart_dead(cluster)
@@ -158,7 +200,7 @@ def _repair(cluster: Cluster) -> None:
         api_port = system.api_port()
         system.check_api_port(api_port)
         info = system.start_system(cluster, api_port)
-        restarted += [c.name for c in system.services(cluster)]
+        restarted += ["fakehub", *system.DEPLOYMENTS, "api-port"]
     if restarted:
         headline = f"Restarted {', '.join(restarted)}; everything else was running."
     else:
@@ -176,9 +218,11 @@ def _summary(cluster: Cluster, info: system.SystemInfo, token: str, headline: st
   export KUBECONFIG={cluster.kubeconfig}
   export PATH={cluster.bin_dir}:$PATH
   kubectl get chronosjobs,cronjobs,jobs        # the sample job, its CronJob and a first run
+  kubectl get pods -A                          # operator, REST facade and runner pods
 
 REST API:   {info.api_url}   (Swagger UI: {info.api_url}/docs; port: {system.API_PORT_VARIABLE})
-Fake CoreHub: {info.corehub_url}   (admin/admin)
+Fake CoreHub: {info.corehub_url}   (admin/admin; on the node address, for the pods)
+Operator and REST facade: Helm release "{system.RELEASE}" in namespace {system.RELEASE_NAMESPACE}
 Token (24 h, ServiceAccount default/chronos-demo, saved in {token_file}):
 {token}
 
@@ -195,27 +239,45 @@ Stop everything: make down (keeps the state)   Start from scratch: make clean-st
 def status() -> int:
     """Print each component's process and health; 0 if all run and answer, else 1."""
     cluster = Cluster(state_dir(), bin_dir=binaries.bin_dir())
-    components: list[Component] = [*cluster.components(), *system.services(cluster)]
-    if not components:
+    node = RealNode.recorded(cluster.directory, cluster.bin_dir)
+    processes: list[Component] = [
+        *cluster.components(),
+        *system.node_components(node),
+        *system.services(cluster),
+    ]
+    if not processes:
         print(f"stopped: nothing is recorded in {cluster.directory}")
         if _last_written(cluster.directory):
             print(f"its state is kept: `make up` reuses it, {PURGE_HINT} deletes it")
         return 1
     print(f"{'component':<24} {'pid':>8}  {'process':<8} {'answers':<8} health check")
+    rows = 0
     healthy = 0
-    for component in components:
+    for component in processes:
         running = component.alive()
         answering = running and system.answers(cluster, component)
         healthy += answering
+        rows += 1
         print(
             f"{component.name:<24} {component.pid:>8}  {'running' if running else 'dead':<8} "
             f"{'yes' if answering else 'no':<8} {component.health or '(not recorded)'}"
         )
-    if healthy == len(components):
-        print(f"running: all {len(components)} components answer")
+    api_up = cluster.running()
+    for component in system.deployments():
+        ref = component.health.removeprefix(system.DEPLOYMENT_PREFIX)
+        ready, wanted = system.deployment_replicas(cluster, ref) if api_up else (0, 0)
+        answering = wanted > 0 and ready == wanted
+        healthy += answering
+        rows += 1
+        print(
+            f"{component.name:<24} {'-':>8}  {f'{ready}/{wanted}':<8} "
+            f"{'yes' if answering else 'no':<8} Deployment {ref}: {ready} of {wanted} ready"
+        )
+    if healthy == rows:
+        print(f"running: all {rows} components answer")
         return 0
     print(
-        f"degraded: {len(components) - healthy} of {len(components)} components do not answer; "
+        f"degraded: {rows - healthy} of {rows} components do not answer; "
         "`make up` restarts the dead ones"
     )
     return 1
@@ -224,6 +286,8 @@ def status() -> int:
 def down(purge: bool) -> None:
     cluster = Cluster(state_dir(), bin_dir=binaries.bin_dir())
     system.stop_system(cluster)
+    # The node first (it deletes its pods through the API server), then the plane.
+    RealNode.recorded(cluster.directory, cluster.bin_dir).stop()
     cluster.stop()
     if not purge:
         kept = " (state kept for the next `make up`)" if _last_written(cluster.directory) else ""
@@ -270,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
             down(args.purge)
         else:
             sys.exit(status())
-    except (ClusterError, binaries.BuildError) as exc:
+    except (ClusterError, NodeError, images.ImageError, binaries.BuildError) as exc:
         sys.exit(f"devcluster: {exc}")
 
 

@@ -39,7 +39,18 @@ CONTROLLERS = (
     "ttl-after-finished-controller",
 )
 #: What real pods need besides: the not-ready taint removed, ``kube-root-ca.crt`` published.
-REAL_NODE_CONTROLLERS = ("node-lifecycle-controller", "root-ca-certificate-publisher-controller")
+#: and for the operator and REST facade as Deployments behind a Service (make up):
+#: Deployments, ReplicaSets, the EndpointSlices kube-proxy routes by, PodDisruptionBudgets,
+#: and the collector of pods left on a node that is gone.
+REAL_NODE_CONTROLLERS = (
+    "node-lifecycle-controller",
+    "root-ca-certificate-publisher-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+    "pod-garbage-collector-controller",
+)
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 #: The first address of --service-cluster-ip-range: Service ``kubernetes``, pods' API server.
 SERVICE_RANGE = "10.0.0.0/24"

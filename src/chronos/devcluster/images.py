@@ -217,7 +217,8 @@ def start_engine(log: Log = _print, directory: Path | None = None) -> Engine:
 
     The engine started here keeps its images and build cache in ``directory`` (so later
     runs are fast), listens on a socket there, and creates no bridge and no iptables
-    rules: builds and containers use the host's network (``--network host``).
+    rules, and leaves net.ipv4.ip_forward alone: builds and containers use the host's network
+    (``--network host``).
     """
     cli = docker_cli()
     given = os.environ.get("DOCKER_HOST")
@@ -252,6 +253,9 @@ def start_engine(log: Log = _print, directory: Path | None = None) -> Engine:
                 "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
+                # Left alone, dockerd sets net.ipv4.ip_forward=1 and never restores it; with
+                # no bridge it needs no forwarding (the real node restores what it changes).
+                "--ip-forward=false",
                 "--log-level=warn",
             ],
             stdout=out,

@@ -45,6 +45,8 @@ POD_CIDR = "10.88.0.0/16"
 CNI_NETWORK = "chronos"
 PAUSE_IMAGE = "chronos.local/pause:1"
 NAMESPACE = "k8s.io"  # containerd's namespace for the CRI
+#: ``status`` health checks of containerd: ``containerd:<socket>`` answered by ``ctr version``.
+CONTAINERD_PREFIX = "containerd:"
 #: Where the host-wide marker of the running node lives (one real node per machine).
 MARKER = Path("/run/chronos-realnode.json")
 #: A file of each Debian package we need, and the package.
@@ -317,6 +319,12 @@ class RealNode:
         self.name: str = self.cluster.node_name
         self.directory = self.cluster.directory / "node"
 
+    @classmethod
+    def recorded(cls, directory: Path, bin_dir: Path) -> RealNode:
+        """The node recorded in the cluster folder ``directory``, for ``status`` and
+        ``stop`` from another process (neither needs its address)."""
+        return cls(Cluster(directory, bin_dir=bin_dir, node_address="(recorded)"))
+
     # paths
     @property
     def socket(self) -> Path:
@@ -424,7 +432,7 @@ class RealNode:
                 self.directory / "cni" / "net.d",
             )
         )
-        self._spawn("containerd", ["containerd", "--config", str(config)], pids)
+        self._spawn("containerd", self._args("containerd"), pids)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if not alive(pids["containerd"]):
@@ -485,6 +493,46 @@ class RealNode:
             "--metrics-bind-address=127.0.0.1:10249",
             "--v=1",
         ]
+
+    # ------------------------------------------------------------- restart
+
+    #: The node's processes in start order, and how ``status`` probes each.
+    PROCESSES = ("containerd", "kubelet", "kube-proxy")
+
+    def pids(self) -> dict[str, int]:
+        if not self.state_file.exists():
+            return {}
+        pids: dict[str, int] = json.loads(self.state_file.read_text())["pids"]
+        return pids
+
+    def health(self, name: str) -> str:
+        return {
+            "containerd": f"{CONTAINERD_PREFIX}{self.socket}",
+            "kubelet": "http://127.0.0.1:10248/healthz",
+            "kube-proxy": "http://127.0.0.1:10256/healthz",
+        }[name]
+
+    def _args(self, name: str) -> list[str]:
+        if name == "containerd":
+            return ["containerd", "--config", str(self.directory / "containerd" / "config.toml")]
+        return self._kubelet_args() if name == "kubelet" else self._proxy_args()
+
+    def restart_dead(self, timeout: float = 60.0) -> list[str]:
+        """Start again each node process that died (containerd first); wait until the
+        node is Ready. Returns the names of those restarted."""
+        pids = self.pids()
+        restarted = []
+        for name in self.PROCESSES:
+            if name in pids and alive(pids[name]):
+                continue
+            if name == "containerd":
+                self._start_containerd(pids)
+            else:
+                self._spawn(name, self._args(name), pids)
+            restarted.append(name)
+        if restarted:
+            self._wait_ready(time.monotonic() + timeout, pids)
+        return restarted
 
     # ----------------------------------------------------------------- api
 
@@ -588,6 +636,8 @@ def _delete_pods(cluster: Cluster, name: str, log: Log, timeout: float = 20.0) -
         pods = api_get(cluster, path)["items"]
     except (urllib.error.URLError, OSError):
         return
+    # Cordoned first: a Deployment's replacement pods must not land here again.
+    cluster.kubectl("cordon", name, check=False)
     args = ["delete", "pods", "--grace-period=1", "--wait=false", "--ignore-not-found"]
     for pod in pods:
         meta = pod["metadata"]
@@ -656,6 +706,14 @@ def _stop_at(cluster_dir: Path, log: Log) -> None:
     state_file.unlink()
     if MARKER.exists() and json.loads(MARKER.read_text()).get("directory") == str(cluster_dir):
         MARKER.unlink()
+
+
+def containerd_answers(socket: str) -> bool:
+    cmd = ["ctr", "--address", socket, "--namespace", NAMESPACE, "version"]
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=5, check=False).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def api_get(cluster: Cluster, path: str) -> Any:
