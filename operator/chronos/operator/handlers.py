@@ -20,6 +20,7 @@ from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, PLURAL, VERSION
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
+from chronos.operator.cache import digest
 from chronos.operator.reconcile import (
     OperatorContext,
     RejectedError,
@@ -88,19 +89,23 @@ async def on_cronjob(
     """Undo manual edits and deletions; mirror when the CronJob last fired."""
     ctx = _ctx(memo)
     cronjob: dict[str, Any] = dict(event["object"])
-    ctx.cache.cronjob_event(event["type"], cronjob)
     name = annotations[c.CHRONOSJOB_ANNOTATION]
     cr = ctx.cache.chronosjob(namespace or "", name) or await _get(ctx, namespace or "", name)
-    if cr is None or cr["metadata"].get("deletionTimestamp"):
+    try:
+        desired = None if cr is None else desired_state(cr, ctx.settings)
+    except RejectedError:
+        desired = None  # the ChronosJob's own handler reports it
+    in_sync = desired is not None and is_subset(desired.cronjob, cronjob)
+    # The cache keeps the verdict, not the CronJob (cache.CronJobRecord).
+    ctx.cache.cronjob_event(
+        event["type"], cronjob, digest(desired.cronjob) if desired and in_sync else None
+    )
+    if cr is None or desired is None or cr["metadata"].get("deletionTimestamp"):
         return
     namespace = cr["metadata"]["namespace"]
-    try:
-        desired = desired_state(cr, ctx.settings)
-    except RejectedError:
-        return  # the ChronosJob's own handler reports it
     if event["type"] == "DELETED" and await _namespace_terminating(ctx, namespace):
         return  # the namespace is being deleted with everything in it
-    if event["type"] == "DELETED" or not is_subset(desired.cronjob, cronjob):
+    if event["type"] == "DELETED" or not in_sync:
         log.info(
             "%s/%s: CronJob drifted or was deleted; restoring", namespace, cr["metadata"]["name"]
         )

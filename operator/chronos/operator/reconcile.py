@@ -178,10 +178,21 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             return
 
         # The watch cache spares a GET per reconcile; a new ChronosJob has no CronJob yet.
-        existing = ctx.cache.cronjob(namespace, cronjob_name(name))
-        if existing is None and not created:
-            existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
-        changed = existing is None or not is_subset(desired.cronjob, existing)
+        existing: dict[str, Any] | None = None
+        record = ctx.cache.cronjob(namespace, cronjob_name(name))
+        if record is not None:
+            changed = not record.holds(desired.cronjob)
+            existing = {
+                "spec": {
+                    "schedule": record.schedule,
+                    "timeZone": record.time_zone,
+                    "suspend": record.suspend,
+                }
+            }
+        else:
+            if not created:
+                existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
+            changed = existing is None or not is_subset(desired.cronjob, existing)
         if existing is not None and _clock_needs_reset(existing, desired.cronjob):
             await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
         if changed:
@@ -206,7 +217,9 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
         elif schedule_moved or not status.get("slotsCheckedUntil"):
             # Slots before now belong to an old schedule or to a disabled period.
             fields["slotsCheckedUntil"] = st.rfc3339(now)
-        await kubeio.patch_status(ctx.client, namespace, name, fields)
+        # Nothing to write for a ChronosJob in sync (every one, after a restart).
+        if write := st.changes(status, fields):
+            await kubeio.patch_status(ctx.client, namespace, name, write)
         if changed and existing is not None:
             message = (st.condition(fields["conditions"], st.READY) or {}).get("message", "")
             post_event("Normal", cr, reason="Updated", message=message)

@@ -183,3 +183,19 @@ def rejected(
             now=now,
         ),
     }
+
+
+def changes(status: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """The part of the patch ``fields`` that ``status`` does not hold already.
+
+    Empty for a ChronosJob in sync, so an operator restart writes nothing for it.
+    """
+    return {
+        key: value
+        for key, value in fields.items()
+        if not (
+            same_conditions(status.get(key), value)
+            if key == "conditions"
+            else status.get(key) == value
+        )
+    }
