@@ -83,6 +83,10 @@ def apiserver_writes(cluster: Cluster) -> dict[str, float]:
     return found
 
 
+def diff(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+
+
 def reconciled(operator: OperatorProcess) -> float:
     total: float = sum(counters(operator.metrics(), "chronos_operator_reconciles_total").values())
     return total
@@ -119,6 +123,7 @@ def main() -> int:
         idle = proc_status_mib(operator.pid, "VmRSS")
         print(f"operator idle RSS {idle:.0f} MiB; {load()}", flush=True)
         cpu0 = cpu_seconds(operator.pid)
+        writes0 = apiserver_writes(cluster)
         started = time.perf_counter()
         objects = [chronosjob(n, ns) for n in job_names(count)]
         _, returned = create_all(cluster.kubeconfig, objects, args.threads)
@@ -131,6 +136,10 @@ def main() -> int:
         time.sleep(args.settle)
         rss = proc_status_mib(operator.pid, "VmRSS")
         hwm = proc_status_mib(operator.pid, "VmHWM")
+        created = diff(writes0, apiserver_writes(cluster))
+        own = counters(operator.metrics(), "chronos_operator_writes_total")
+        print(f"create: API-server writes {created} (total {sum(created.values()):.0f})")
+        print(f"create: operator's own writes {own}")
         print(
             f"{ready}/{count} Ready after {ready_s:.1f} s; operator CPU {cpu_create:.1f} s "
             f"({cpu_create / count * 1000:.1f} ms per job); {load()}",
@@ -150,7 +159,10 @@ def main() -> int:
         deadline = began + max(300.0, count * 0.1)
         done = 0.0
         while time.perf_counter() < deadline:
-            done = reconciled(operator)
+            try:
+                done = reconciled(operator)
+            except OSError:  # a timeout: the operator's event loop is busy
+                continue
             if done >= count:
                 break
             time.sleep(0.2)
@@ -158,7 +170,7 @@ def main() -> int:
         restart_cpu = cpu_seconds(operator.pid)
         time.sleep(args.settle)
         after = apiserver_writes(cluster)
-        writes = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+        writes = diff(before, after)
         metrics = operator.metrics()
         rss2 = proc_status_mib(operator.pid, "VmRSS")
         hwm2 = proc_status_mib(operator.pid, "VmHWM")
@@ -168,6 +180,8 @@ def main() -> int:
             flush=True,
         )
         print(f"restart: reconciles {counters(metrics, 'chronos_operator_reconciles_total')}")
+        own = counters(metrics, "chronos_operator_writes_total")
+        print(f"restart: operator's own writes {own or '{}'}")
         print(f"restart: errors {counters(metrics, 'chronos_operator_errors_total') or '{}'}")
         print(f"restart: API-server writes {writes or '{}'} (total {sum(writes.values()):.0f})")
         print(f"restart: operator RSS {rss2:.0f} MiB, peak {hwm2:.0f} MiB")
