@@ -9,7 +9,11 @@ On a control plane of its own (a temporary directory):
    until every one reports ``Ready`` and then ``--settle`` seconds, and reads the
    operator's RSS (VmRSS) and its peak (VmHWM) from /proc. Both are compared with the
    memory limit in ``charts/chronos/values.yaml`` (``operator.resources.limits``).
-3. **Restart.** The operator is stopped and started again with every job already in
+3. **Steady state.** Threads write run results as runners do (``write_run``: a
+   read-modify-write of lastRun and history) at ``--steady-rate`` per second to random
+   jobs for ``--steady-seconds``: the operator's CPU, its writes, and the 409 conflicts
+   the writers met.
+4. **Restart.** The operator is stopped and started again with every job already in
    sync. The time from the new process's start until its reconcile counter reaches
    ``--count`` (every job compared with its CronJob and found in sync) is the restart
    time. The API server's own ``apiserver_request_total`` counters (from ``/metrics``)
@@ -23,12 +27,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -52,6 +60,8 @@ from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
+from chronos.runner.status import write_run
 
 CHART_VALUES = Path(__file__).resolve().parent.parent / "charts" / "chronos" / "values.yaml"
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -83,6 +93,53 @@ def apiserver_writes(cluster: Cluster) -> dict[str, float]:
     return found
 
 
+def steady_state(
+    kubeconfig: Path, namespace: str, names: list[str], rate: float, seconds: float
+) -> tuple[int, int, float]:
+    """Write run results as runners do (``write_run``: lastRun and history, read-modify-
+    write) at ``rate`` per second to random jobs for ``seconds``.
+
+    Returns the runs written, the conflicts the writers met, and the elapsed time.
+    """
+    conflicts = 0
+    lock = threading.Lock()
+    local = threading.local()
+    rng = random.Random(11)
+
+    def conflict(_: int) -> None:
+        nonlocal conflicts
+        with lock:
+            conflicts += 1
+
+    def one(i: int, name: str) -> None:
+        if not hasattr(local, "client"):
+            local.client = kube.client(kubeconfig)
+        now = datetime.now(UTC)
+        record = RunRecord(
+            run_id=f"{name}-run-{i}",
+            trigger=RunTrigger.SCHEDULE,
+            result=RunResult.SUCCEEDED,
+            scheduled_time=now,
+            start_time=now,
+            end_time=now,
+            reported_by="runner",
+        )
+        write_run(local.client, name, namespace, record, 20, on_conflict=conflict)
+
+    total = int(rate * seconds)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = []
+        for i in range(total):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(one, i, rng.choice(names)))
+        for future in futures:
+            future.result()
+    return total, conflicts, time.perf_counter() - started
+
+
 def diff(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
@@ -103,6 +160,8 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--steady-rate", type=float, default=20.0, help="runs finishing per s")
+    parser.add_argument("--steady-seconds", type=float, default=30.0, help="0: skip")
     args = parser.parse_args()
     count = args.count
     limit = chart_limit_mib()
@@ -150,6 +209,26 @@ def main() -> int:
             f"(chart limit {limit:.0f} MiB)",
             flush=True,
         )
+
+        if args.steady_seconds > 0:
+            own0 = counters(operator.metrics(), "chronos_operator_writes_total")
+            conflicts0 = counters(operator.metrics(), "chronos_operator_write_conflicts_total")
+            cpu0 = cpu_seconds(operator.pid)
+            runs, runner_conflicts, took = steady_state(
+                cluster.kubeconfig, ns, job_names(count), args.steady_rate, args.steady_seconds
+            )
+            cpu_steady = cpu_seconds(operator.pid) - cpu0
+            own = diff(own0, counters(operator.metrics(), "chronos_operator_writes_total"))
+            conflicts = diff(
+                conflicts0, counters(operator.metrics(), "chronos_operator_write_conflicts_total")
+            )
+            print(
+                f"steady: {runs} runs in {took:.1f} s ({runs / took:.1f}/s); operator CPU "
+                f"{cpu_steady / took * 100:.0f}% of a core; operator writes {own or '{}'}; "
+                f"conflicts: runners {runner_conflicts} ({runner_conflicts / took:.2f}/s), "
+                f"operator {conflicts or '{}'}; {load()}",
+                flush=True,
+            )
 
         operator.stop()
         operator = None

@@ -160,3 +160,13 @@ def test_a_status_already_in_sync_needs_no_write() -> None:
         status, generation=3, schedule=schedule, cronjob="cj", enabled=True, now=NOW
     )
     assert set(st.changes(status, moved)) == {"observedGeneration", "conditions"}
+
+
+def test_one_reconcile_per_job_at_a_time() -> None:
+    cache = WatchCache()
+    cr = chronosjob()
+    assert cache.begin_reconcile(cr)
+    assert not cache.begin_reconcile(cr)  # housekeeping meets the event's reconcile
+    assert cache.begin_reconcile(chronosjob("other"))
+    cache.end_reconcile(cr)
+    assert cache.begin_reconcile(cr)

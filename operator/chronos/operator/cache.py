@@ -80,6 +80,8 @@ class WatchCache:
         self._cronjobs: dict[Key, CronJobRecord] = {}
         #: The generation of each ChronosJob this process last reconciled.
         self._reconciled: dict[Key, int | None] = {}
+        #: ChronosJobs being reconciled right now.
+        self._reconciling: set[Key] = set()
 
     def chronosjob_event(self, kind: str | None, cr: dict[str, Any]) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
@@ -100,6 +102,17 @@ class WatchCache:
         meta = cr["metadata"]
         key = (meta["namespace"], meta["name"])
         return key not in self._reconciled or self._reconciled[key] != meta.get("generation")
+
+    def begin_reconcile(self, cr: dict[str, Any]) -> bool:
+        """Claim ``cr`` for a reconcile; False if one is running already."""
+        key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
+        if key in self._reconciling:
+            return False
+        self._reconciling.add(key)
+        return True
+
+    def end_reconcile(self, cr: dict[str, Any]) -> None:
+        self._reconciling.discard((cr["metadata"]["namespace"], cr["metadata"]["name"]))
 
     def mark_reconciled(self, cr: dict[str, Any]) -> None:
         meta = cr["metadata"]
