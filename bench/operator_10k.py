@@ -140,12 +140,23 @@ def steady_state(
     return total, conflicts, time.perf_counter() - started
 
 
+def metrics_of(operator: OperatorProcess) -> str:
+    """The operator's metrics, waiting while its event loop is too busy to answer."""
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            return operator.metrics()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def diff(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
 
 
 def reconciled(operator: OperatorProcess) -> float:
-    total: float = sum(counters(operator.metrics(), "chronos_operator_reconciles_total").values())
+    total: float = sum(counters(metrics_of(operator), "chronos_operator_reconciles_total").values())
     return total
 
 
@@ -195,10 +206,6 @@ def main() -> int:
         time.sleep(args.settle)
         rss = proc_status_mib(operator.pid, "VmRSS")
         hwm = proc_status_mib(operator.pid, "VmHWM")
-        created = diff(writes0, apiserver_writes(cluster))
-        own = counters(operator.metrics(), "chronos_operator_writes_total")
-        print(f"create: API-server writes {created} (total {sum(created.values()):.0f})")
-        print(f"create: operator's own writes {own}")
         print(
             f"{ready}/{count} Ready after {ready_s:.1f} s; operator CPU {cpu_create:.1f} s "
             f"({cpu_create / count * 1000:.1f} ms per job); {load()}",
@@ -209,18 +216,22 @@ def main() -> int:
             f"(chart limit {limit:.0f} MiB)",
             flush=True,
         )
+        created = diff(writes0, apiserver_writes(cluster))
+        own = counters(metrics_of(operator), "chronos_operator_writes_total")
+        print(f"create: API-server writes {created} (total {sum(created.values()):.0f})")
+        print(f"create: operator's own writes {own}", flush=True)
 
         if args.steady_seconds > 0:
-            own0 = counters(operator.metrics(), "chronos_operator_writes_total")
-            conflicts0 = counters(operator.metrics(), "chronos_operator_write_conflicts_total")
+            own0 = counters(metrics_of(operator), "chronos_operator_writes_total")
+            conflicts0 = counters(metrics_of(operator), "chronos_operator_write_conflicts_total")
             cpu0 = cpu_seconds(operator.pid)
             runs, runner_conflicts, took = steady_state(
                 cluster.kubeconfig, ns, job_names(count), args.steady_rate, args.steady_seconds
             )
             cpu_steady = cpu_seconds(operator.pid) - cpu0
-            own = diff(own0, counters(operator.metrics(), "chronos_operator_writes_total"))
+            own = diff(own0, counters(metrics_of(operator), "chronos_operator_writes_total"))
             conflicts = diff(
-                conflicts0, counters(operator.metrics(), "chronos_operator_write_conflicts_total")
+                conflicts0, counters(metrics_of(operator), "chronos_operator_write_conflicts_total")
             )
             print(
                 f"steady: {runs} runs in {took:.1f} s ({runs / took:.1f}/s); operator CPU "
@@ -250,7 +261,7 @@ def main() -> int:
         time.sleep(args.settle)
         after = apiserver_writes(cluster)
         writes = diff(before, after)
-        metrics = operator.metrics()
+        metrics = metrics_of(operator)
         rss2 = proc_status_mib(operator.pid, "VmRSS")
         hwm2 = proc_status_mib(operator.pid, "VmHWM")
         print(
