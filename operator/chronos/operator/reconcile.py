@@ -180,8 +180,8 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
         # The watch cache spares a GET per reconcile; a new ChronosJob has no CronJob yet.
         existing: dict[str, Any] | None = None
         record = ctx.cache.cronjob(namespace, cronjob_name(name))
-        if record is not None:
-            changed = not record.holds(desired.cronjob)
+        if record is not None and record.holds(desired.cronjob):
+            changed = False
             existing = {
                 "spec": {
                     "schedule": record.schedule,
@@ -190,6 +190,8 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
                 }
             }
         else:
+            # Not known to hold this manifest (not seen yet, checked against another
+            # spec, or drifted): one read decides, so a CronJob in sync costs no write.
             if not created:
                 existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
             changed = existing is None or not is_subset(desired.cronjob, existing)
