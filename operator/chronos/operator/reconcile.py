@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -25,11 +26,19 @@ from chronos.schedule.errors import ScheduleTooFrequentError
 log = logging.getLogger(__name__)
 
 
+#: How long a reconcile reuses another's look-up of a namespace's runner ServiceAccount:
+#: a burst of 1,000 new jobs asked the API server 1,000 times (housekeeping, which asks
+#: afresh every round, corrects a stale answer).
+ACCOUNT_SECONDS = 1.0
+
+
 @dataclass
 class OperatorContext:
     client: AsyncClient
     settings: OperatorSettings
     cache: WatchCache = field(default_factory=WatchCache)
+    #: namespace -> (monotonic time of the look-up, the runner ServiceAccount exists)
+    accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,8 +145,13 @@ async def blockers(
     namespace (housekeeping passes one per round)."""
     account = ctx.settings.runner_service_account
     exists = (accounts or {}).get(namespace)
+    if exists is None and accounts is None:
+        seen = ctx.accounts.get(namespace)
+        if seen is not None and time.monotonic() - seen[0] < ACCOUNT_SECONDS:
+            exists = seen[1]
     if exists is None:
         exists = await kubeio.service_account_exists(ctx.client, namespace, account)
+        ctx.accounts[namespace] = (time.monotonic(), exists)
         if accounts is not None:
             accounts[namespace] = exists
     return st.Blockers(
