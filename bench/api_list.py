@@ -1,11 +1,14 @@
-"""GET /api/jobs with 1,000 jobs: the facade against a bare FastAPI endpoint.
+"""GET /api/jobs over N jobs, unpaged and paged: the facade against a bare FastAPI endpoint.
 
-Both servers run as separate uvicorn processes in the same run; the bare endpoint
-returns the very payload the facade served (a plain dict, serialised by FastAPI).
+Both servers run as separate uvicorn processes in the same run; the bare endpoints
+return the very payloads the facade served (plain dicts, serialised by FastAPI): all
+N jobs (the facade with ``limit=N``) and one page (``skip=N/2&limit=--page``).
 The facade runs with auth ON (identity and access verdicts, asked with the caller's
 token, cached as configured), reading from its watch-backed cache.
 
-    CHRONOS_TEST_KUBECONFIG_DIR=.devcluster .venv/bin/python bench/api_list.py
+    .venv/bin/python bench/api_list.py [--jobs 1000] [--page 100]
+
+On the control plane in ``$CHRONOS_TEST_KUBECONFIG_DIR`` if set, else on one of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -23,24 +27,32 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from operator_scale import create_all
+
 from chronos import http, kube
+from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster, free_port
 
-JOBS = 1000
 
-
-def serve(kind: str, port: int, payload: Path | None) -> None:
+def serve(kind: str, port: int, payload: Path | None, page_payload: Path | None) -> None:
     import uvicorn
     from fastapi import FastAPI
 
     if kind == "bare":
         assert payload is not None
+        assert page_payload is not None
         body: dict[str, Any] = json.loads(payload.read_text())
+        page: dict[str, Any] = json.loads(page_payload.read_text())
         bare = FastAPI()
 
         @bare.get("/api/jobs")
         async def jobs() -> dict[str, Any]:
             return body
+
+        @bare.get("/api/page")
+        async def jobs_page() -> dict[str, Any]:
+            return page
 
         @bare.get("/readyz")
         async def ready() -> dict[str, str]:
@@ -100,11 +112,14 @@ def main() -> int:
     parser.add_argument("--serve", choices=["ours", "bare"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--payload", type=Path)
+    parser.add_argument("--page-payload", type=Path)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--page", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.payload)
+        serve(args.serve, args.port, args.payload, args.page_payload)
         return 0
 
     from lightkube.models.authentication_v1 import TokenRequestSpec
@@ -113,7 +128,15 @@ def main() -> int:
     from lightkube.resources.core_v1 import Namespace, ServiceAccount
     from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
-    cluster = Cluster(Path(os.environ.get("CHRONOS_TEST_KUBECONFIG_DIR", ".devcluster")))
+    jobs = args.jobs
+    own: Path | None = None
+    if "CHRONOS_TEST_KUBECONFIG_DIR" in os.environ:
+        cluster = Cluster(Path(os.environ["CHRONOS_TEST_KUBECONFIG_DIR"]))
+    else:
+        own = Path(tempfile.mkdtemp(prefix="chronos-bench-api-"))
+        cluster = Cluster(own / "cluster", bin_dir=ensure_binaries())
+        print(f"control plane ready in {cluster.start():.1f} s", flush=True)
+        install_crd(cluster)
     k8s = kube.client(cluster.kubeconfig)
     ns = f"bench-{uuid.uuid4().hex[:6]}"
     k8s.create(Namespace(metadata=ObjectMeta(name=ns)))
@@ -146,23 +169,24 @@ def main() -> int:
         assert token_result.status is not None
         token = token_result.status.token
         created = time.perf_counter()
-        for i in range(JOBS):
-            k8s.create(
-                kube.ChronosJobResource(
-                    metadata=ObjectMeta(name=f"job-{i:04d}", namespace=ns),
-                    spec={
-                        "displayName": f"Job {i}",
-                        "task": {"type": "entity_start", "pipelineId": "p", "entityIds": [f"e{i}"]},
-                        "schedule": {
-                            "daysOfWeek": ["monday", "friday"],
-                            "hour": i % 24,
-                            "minute": i % 60,
-                        },
-                        "timeZone": "Europe/Rome",
+        objects = [
+            kube.ChronosJobResource(
+                metadata=ObjectMeta(name=f"job-{i:05d}", namespace=ns),
+                spec={
+                    "displayName": f"Job {i}",
+                    "task": {"type": "entity_start", "pipelineId": "p", "entityIds": [f"e{i}"]},
+                    "schedule": {
+                        "daysOfWeek": ["monday", "friday"],
+                        "hour": i % 24,
+                        "minute": i % 60,
                     },
-                )
+                    "timeZone": "Europe/Rome",
+                },
             )
-        print(f"created {JOBS} ChronosJobs in {time.perf_counter() - created:.1f} s")
+            for i in range(jobs)
+        ]
+        create_all(cluster.kubeconfig, objects, 4)
+        print(f"created {jobs} ChronosJobs in {time.perf_counter() - created:.1f} s", flush=True)
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
         ours_port, bare_port = free_port(), free_port()
@@ -170,40 +194,72 @@ def main() -> int:
             **env,
             "CHRONOS_API_KUBECONFIG": str(cluster.kubeconfig),
             "CHRONOS_API_PORT": str(ours_port),
+            "CHRONOS_API_MAX_PAGE_SIZE": str(max(jobs, 1000)),
         }
         procs.append(start(["--serve", "ours", "--port", str(ours_port)], env_ours, ours_port))
-        ours_url = f"http://127.0.0.1:{ours_port}/api/jobs?namespace={ns}&limit={JOBS}"
+        base = f"http://127.0.0.1:{ours_port}/api/jobs?namespace={ns}"
+        ours_all = f"{base}&limit={jobs}"
+        ours_page = f"{base}&skip={jobs // 2}&limit={args.page}"
         headers = {"Authorization": f"Bearer {token}"}
-        payload = http.Client(headers=headers).get(ours_url).json()
-        assert payload["total"] == JOBS, payload["total"]
-        assert len(payload["items"]) == JOBS
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(payload, f)
+        client = http.Client(headers=headers, timeout=60)
+        payload = client.get(ours_all).json()
+        assert payload["total"] == jobs, payload["total"]
+        assert len(payload["items"]) == jobs
+        page = client.get(ours_page).json()
+        assert len(page["items"]) == min(args.page, jobs - jobs // 2)
+        files = []
+        for body in (payload, page):
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                json.dump(body, f)
+            files.append(f.name)
         procs.append(
             start(
-                ["--serve", "bare", "--port", str(bare_port), "--payload", f.name], env, bare_port
+                [
+                    "--serve",
+                    "bare",
+                    "--port",
+                    str(bare_port),
+                    "--payload",
+                    files[0],
+                    "--page-payload",
+                    files[1],
+                ],
+                env,
+                bare_port,
             )
         )
-        bare_url = f"http://127.0.0.1:{bare_port}/api/jobs"
-        size = len(json.dumps(payload))
+        bare = f"http://127.0.0.1:{bare_port}/api"
         print(
-            f"payload {size / 1024:.0f} KiB, {args.concurrency} concurrent clients, "
-            f"{args.seconds:.0f} s each"
+            f"payloads {len(json.dumps(payload)) / 1024:.0f} KiB (all {jobs}) and "
+            f"{len(json.dumps(page)) / 1024:.0f} KiB (a page of {args.page}), "
+            f"{args.concurrency} concurrent clients, {args.seconds:.0f} s each"
         )
         results = {}
-        for label, url in (("bare FastAPI", bare_url), ("Chronos API", ours_url)):
+        for label, url in (
+            ("bare, all", f"{bare}/jobs"),
+            ("Chronos, all", ours_all),
+            ("bare, page", f"{bare}/page"),
+            ("Chronos, page", ours_page),
+        ):
             rps, lat = asyncio.run(load(url, headers, args.seconds, args.concurrency))
             results[label] = rps
             print(
                 f"{label:13s} {rps:8.1f} req/s  p50 {quantile(lat, 0.5) * 1000:7.1f} ms  "
-                f"p99 {quantile(lat, 0.99) * 1000:7.1f} ms  ({len(lat)} requests)"
+                f"p99 {quantile(lat, 0.99) * 1000:7.1f} ms  ({len(lat)} requests); "
+                f"load average {os.getloadavg()[0]:.2f}",
+                flush=True,
             )
-        print(f"ratio Chronos/bare: {results['Chronos API'] / results['bare FastAPI']:.2f}")
+        for kind in ("all", "page"):
+            ratio = results[f"Chronos, {kind}"] / results[f"bare, {kind}"]
+            print(f"ratio Chronos/bare ({kind}): {ratio:.2f}")
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
         k8s.delete(Namespace, ns)
+        if own is not None:
+            cluster.stop()
+            shutil.rmtree(own, ignore_errors=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""1,000 ChronosJobs through the operator against 1,000 CronJobs created directly.
+"""1,000 ChronosJobs through the operator, against a minimal controller and raw CronJobs.
 
     .venv/bin/python bench/operator_scale.py [--count 1000] [--repeat 1] [--threads 4]
 
@@ -10,7 +10,11 @@ touched) and, for each repeat:
    would apply, without the owner reference.
 2. **ChronosJobs alone.** The same threads create N ChronosJobs with no operator
    running: the API server's own share of the cost.
-3. **Chronos.** ``python -m chronos.operator`` runs as a subprocess (watching only its
+3. **Minimal controller.** ``bench/minimal_controller.py`` (a lightkube watch that
+   creates each new ChronosJob's CronJob and patches its status, nothing else) in a
+   subprocess, and N ChronosJobs in a namespace of its own: the same writes as the
+   operator's for a new job, without its logic. The target is Chronos at 0.8 of it.
+4. **Chronos.** ``python -m chronos.operator`` runs as a subprocess (watching only its
    namespace, default clocks); the same threads create N ChronosJobs in another
    namespace. A watch on CronJobs (a thread with its own client) records when each
    CronJob appears, in this phase and in the baseline.
@@ -29,6 +33,7 @@ import os
 import re
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -63,7 +68,7 @@ SPEC: dict[str, Any] = {
 }
 COREHUB_URL = "http://127.0.0.1:9"
 COREHUB_SECRET = "x"
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.8  # of the minimal controller's throughput
 
 
 def job_names(count: int) -> list[str]:
@@ -289,7 +294,7 @@ def wait_ready(kubeconfig: Path, namespace: str, count: int, timeout: float) -> 
                     ready += 1
             if ready >= count:
                 break
-            time.sleep(0.5)
+            time.sleep(max(0.5, count / 2000))  # a LIST of 10,000 costs the CPU it measures
     finally:
         client.close()
     return ready
@@ -299,6 +304,7 @@ def wait_ready(kubeconfig: Path, namespace: str, count: int, timeout: float) -> 
 class Outcome:
     baseline: Phase
     crs_only: Phase  # ChronosJobs created with no operator running: the API server's share
+    minimal: Phase  # bench/minimal_controller.py: the same writes, no logic
     chronos: Phase
     ready_s: float  # first ChronosJob create until all report Ready
     ready: int
@@ -312,13 +318,19 @@ class Outcome:
         """Chronos' objects per second over the baseline's."""
         return self.baseline.total_s / self.chronos.total_s
 
+    def minimal_ratio(self) -> float:
+        """Chronos' objects per second over the minimal controller's."""
+        return self.minimal.total_s / self.chronos.total_s
+
 
 def one_repeat(cluster: Cluster, log_dir: Path, count: int, threads: int, settle: float) -> Outcome:
     kubeconfig = cluster.kubeconfig
     tag = uuid.uuid4().hex[:6]
-    ns_base, ns_crs, ns_chronos = (f"bench-{p}-{tag}" for p in ("base", "crs", "chronos"))
+    ns_base, ns_crs, ns_min, ns_chronos = (
+        f"bench-{p}-{tag}" for p in ("base", "crs", "min", "chronos")
+    )
     admin = kube.client(kubeconfig)
-    for ns in (ns_base, ns_crs, ns_chronos):
+    for ns in (ns_base, ns_crs, ns_min, ns_chronos):
         admin.create(Namespace(metadata=ObjectMeta(name=ns)))
     admin.close()
     names = job_names(count)
@@ -336,6 +348,34 @@ def one_repeat(cluster: Cluster, log_dir: Path, count: int, threads: int, settle
         kubeconfig, ns_crs, names, chronosjob, threads, timeout, pids, watch_cronjobs=False
     )
     print(f"  ChronosJobs alone (no operator): created in {crs_only.total_s:.2f} s", flush=True)
+    time.sleep(settle)
+    minimal_proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("minimal_controller.py")),
+            str(kubeconfig),
+            ns_min,
+        ]
+    )
+    try:
+        time.sleep(settle)  # imported and watching
+        minimal = run_phase(
+            kubeconfig,
+            ns_min,
+            names,
+            chronosjob,
+            threads,
+            timeout,
+            {**pids, "operator": minimal_proc.pid},
+        )
+    finally:
+        minimal_proc.kill()
+        minimal_proc.wait()
+    print(
+        f"  minimal controller: {count} CronJobs in {minimal.total_s:.2f} s "
+        f"({minimal.rate(count):.0f}/s; creates {minimal.create_s:.2f} s)",
+        flush=True,
+    )
     time.sleep(settle)
 
     operator = start_operator(cluster, log_dir, ns_chronos)
@@ -357,6 +397,7 @@ def one_repeat(cluster: Cluster, log_dir: Path, count: int, threads: int, settle
         outcome = Outcome(
             baseline=baseline,
             crs_only=crs_only,
+            minimal=minimal,
             chronos=chronos,
             ready_s=ready_s,
             ready=ready,
@@ -383,6 +424,11 @@ def report(outcomes: list[Outcome], count: int, threads: int) -> None:
         ("baseline: all CronJobs exist", f"{med(lambda o: o.baseline.total_s):.2f} s"),
         ("baseline: throughput", f"{med(lambda o: o.baseline.rate(count)):.0f} /s"),
         ("ChronosJobs alone: creates done", f"{med(lambda o: o.crs_only.total_s):.2f} s"),
+        ("minimal controller: all CronJobs exist", f"{med(lambda o: o.minimal.total_s):.2f} s"),
+        (
+            "minimal controller: create -> CronJob p99",
+            f"{med(lambda o: percentile(o.minimal.latencies, 99)) * 1000:.0f} ms",
+        ),
         ("chronos: ChronosJob creates done", f"{med(lambda o: o.chronos.create_s):.2f} s"),
         ("chronos: all CronJobs exist", f"{med(lambda o: o.chronos.total_s):.2f} s"),
         ("chronos: throughput", f"{med(lambda o: o.chronos.rate(count)):.0f} /s"),
@@ -395,6 +441,7 @@ def report(outcomes: list[Outcome], count: int, threads: int) -> None:
             f"{med(lambda o: percentile(o.chronos.latencies, 99)) * 1000:.0f} ms",
         ),
         ("chronos: all ChronosJobs Ready", f"{med(lambda o: o.ready_s):.2f} s"),
+        ("throughput ratio chronos/minimal controller", f"{med(Outcome.minimal_ratio):.2f}"),
         ("throughput ratio chronos/baseline", f"{med(Outcome.ratio):.2f}"),
         (
             "ratio chronos/ChronosJobs alone",
@@ -420,6 +467,7 @@ def report(outcomes: list[Outcome], count: int, threads: int) -> None:
     phases: list[tuple[str, Callable[[Outcome], Phase]]] = [
         ("baseline", lambda o: o.baseline),
         ("ChronosJobs alone", lambda o: o.crs_only),
+        ("minimal controller", lambda o: o.minimal),
         ("chronos", lambda o: o.chronos),
     ]
     for title, phase in phases:
@@ -433,8 +481,11 @@ def report(outcomes: list[Outcome], count: int, threads: int) -> None:
             f"repeat {i}: ratio {o.ratio():.2f}, ready {o.ready}/{count}, "
             f"reconciles {o.reconciles or '{}'}, errors {o.errors or '{}'}"
         )
-    verdict = "meets" if med(Outcome.ratio) >= TARGET_RATIO else "BELOW"
-    print(f"ratio {med(Outcome.ratio):.2f} {verdict} the target of {TARGET_RATIO}")
+    verdict = "meets" if med(Outcome.minimal_ratio) >= TARGET_RATIO else "BELOW"
+    print(
+        f"ratio to the minimal controller {med(Outcome.minimal_ratio):.2f} {verdict} the "
+        f"target of {TARGET_RATIO}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.coordination_v1 import Lease
 from support import wait_for
-from test_operator import create, cronjob, patch_spec, spec
+from test_operator import create, cronjob, patch_spec, ready, spec
 
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
@@ -58,6 +58,37 @@ def test_changes_made_while_down_are_reconciled_on_start(
     time.sleep(3)
     names = sorted(str(c.metadata.name) for c in k8s.list(CronJob, namespace=ns) if c.metadata)
     assert names == ["added", "kept", "removed"]  # nothing duplicated
+
+
+def writes(process: OperatorProcess) -> dict[str, float]:
+    """The operator's API write requests so far, by what they write."""
+    found: dict[str, float] = {}
+    for line in process.metrics().splitlines():
+        match = re.match(r'^chronos_operator_writes_total\{write="([^"]+)"\} (\S+)$', line)
+        if match and float(match.group(2)):
+            found[match.group(1)] = float(match.group(2))
+    return found
+
+
+def test_a_new_job_costs_two_writes_and_a_restart_none_for_jobs_in_sync(
+    start_operator: Callable[..., OperatorProcess], k8s: Client, solo_namespace: str
+) -> None:
+    ns = solo_namespace
+    first = start_operator()
+    for name in ("one", "two"):
+        create(k8s, ns, name, spec())
+    for name in ("one", "two"):
+        wait_for(lambda n=name: ready(k8s, ns, n), what=f"{name} Ready")  # type: ignore[misc]
+    time.sleep(7)  # two housekeeping rounds (3 s) visit both jobs
+    assert writes(first) == {"cronjob_create": 2, "status_patch": 2}
+    first.stop()
+
+    second = start_operator()
+    reconciles = "chronos_operator_reconciles_total"
+    wait_for(lambda: counter(second, reconciles) >= 2, what="both jobs confirmed in sync")
+    time.sleep(7)  # and two housekeeping rounds
+    assert counter(second, reconciles) == 2
+    assert writes(second) == {}
 
 
 def test_one_replica_acts_and_a_standby_takes_over(

@@ -322,7 +322,7 @@ def test_missed_slots_and_their_reasons() -> None:
     )
     assert [r.scheduled_time.minute for r in records if r.scheduled_time] == [20, 30]
     assert {r.reason for r in records} == {"ConcurrencyForbid"}
-    assert mark == datetime(2026, 11, 23, 9, 39, 30, tzinfo=UTC)
+    assert mark == datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # the last slot examined
 
     records, _ = runs.missed_slots(
         schedule,
@@ -352,7 +352,34 @@ def test_a_slot_inside_the_grace_period_is_not_missed_yet() -> None:
         grace=timedelta(seconds=90),
     )
     assert records == []
-    assert mark < datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert mark == since  # no slot passed: nothing to write
+
+
+def test_the_mark_stays_until_a_slot_passes() -> None:
+    schedule = resolve_schedule(spec(schedule={"cron": "0 3 * * *"}, timeZone="UTC"), "UTC")
+    since = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    for hours in (1, 5, 17):
+        _, mark = runs.missed_slots(
+            schedule,
+            since=since,
+            now=since + timedelta(hours=hours),
+            jobs=[],
+            history=[],
+            context=runs.SlotContext(ConcurrencyPolicy.ALLOW, None),
+            grace=timedelta(seconds=90),
+        )
+        assert mark == since, hours
+    records, mark = runs.missed_slots(
+        schedule,
+        since=since,
+        now=since + timedelta(hours=19),
+        jobs=[],
+        history=[],
+        context=runs.SlotContext(ConcurrencyPolicy.ALLOW, None),
+        grace=timedelta(seconds=90),
+    )
+    assert [r.scheduled_time for r in records] == [datetime(2026, 11, 24, 3, 0, tzinfo=UTC)]
+    assert mark == datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
 
 # ----------------------------------------------------------------------- settings

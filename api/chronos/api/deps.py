@@ -33,7 +33,10 @@ class Components:
     metrics: Metrics
 
 
-def components(request: Request) -> Components:
+# The dependencies are ``async def`` though they never await: FastAPI runs a plain
+# ``def`` dependency in its thread pool, a hand-off per request that cost more than the
+# list itself once list responses are kept encoded (bench/api_list.py, paged).
+async def components(request: Request) -> Components:
     found: Components = request.app.state.components
     return found
 
@@ -68,7 +71,7 @@ async def caller(
     return Caller(identity, credentials.credentials)
 
 
-def namespace(
+async def namespace(
     parts: Annotated[Components, Depends(components)],
     namespace: Annotated[
         str | None,

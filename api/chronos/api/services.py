@@ -279,18 +279,19 @@ class JobService:
         enabled: bool | None,
     ) -> bytes:
         """The list response, pre-serialised: ``{"items": [...], "total": N}``."""
-        entries = self._cache.entries(namespace)
-        if task_type is not None or enabled is not None:
-            wanted = task_type.lower() if task_type is not None else None
-            entries = [
-                e
-                for e in entries
-                if (wanted is None or (e.obj["spec"].get("task") or {}).get("type") == wanted)
-                and (enabled is None or bool(e.obj["spec"].get("enabled", True)) == enabled)
-            ]
-        page = entries[skip : skip + limit]
-        items = b",".join(self._rendered(e).body for e in page)
-        return b'{"items":[' + items + b'],"total":' + str(len(entries)).encode() + b"}"
+        wanted = task_type.lower() if task_type is not None else None
+
+        def select(entries: list[Entry]) -> tuple[list[Entry], int]:
+            if wanted is not None or enabled is not None:
+                entries = [
+                    e
+                    for e in entries
+                    if (wanted is None or (e.obj["spec"].get("task") or {}).get("type") == wanted)
+                    and (enabled is None or bool(e.obj["spec"].get("enabled", True)) == enabled)
+                ]
+            return entries[skip : skip + limit], len(entries)
+
+        return self._cache.page(namespace, (skip, limit, wanted, enabled), select)
 
     async def get(self, caller: Caller, namespace: str, job_id: str) -> Entry:
         return self._rendered(await self._entry(caller, namespace, job_id))

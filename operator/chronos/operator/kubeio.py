@@ -21,6 +21,7 @@ from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, Ru
 from chronos.models.history import parse_history, prepend_run
 from chronos.operator import housekeeping as hk
 from chronos.operator import runs
+from chronos.operator.metrics import WRITE_CONFLICTS, WRITES
 from chronos.operator.naming import label_value
 from chronos.operator.status import rfc3339, status_body
 
@@ -53,11 +54,13 @@ async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any], *, new: b
     obj = cast(CronJob, CronJob.from_dict(manifest))
     if new:
         try:
+            WRITES.labels("cronjob_create").inc()
             await client.create(obj, field_manager=FIELD_MANAGER)
             return
         except ApiError as exc:
             if exc.status.code != 409:
                 raise
+    WRITES.labels("cronjob_apply").inc()
     await client.apply(obj, field_manager=FIELD_MANAGER, force=True)
 
 
@@ -71,6 +74,7 @@ async def reset_schedule_clock(
     fire a run nobody asked for (kubernetes/kubernetes#63371).
     """
     stamp = rfc3339(now)
+    WRITES.labels("cronjob_clock_reset").inc(2)
     await client.patch(
         CronJob,
         name,
@@ -91,6 +95,7 @@ async def patch_status(
     client: AsyncClient, namespace: str, name: str, patch: ChronosJobStatus
 ) -> bool:
     """Merge the operator's own status fields (no other writer touches them)."""
+    WRITES.labels("status_patch").inc()
     try:
         await client.patch(
             ChronosJobResource.Status,
@@ -132,6 +137,7 @@ async def update_status(
             "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
             "status": status_body(patch),
         }
+        WRITES.labels("status_update").inc()
         try:
             await client.patch(
                 ChronosJobResource.Status,
@@ -146,6 +152,7 @@ async def update_status(
                 return False
             if exc.status.code != 409:
                 raise
+            WRITE_CONFLICTS.labels("status_update").inc()
     raise RuntimeError(f"status of {namespace}/{name}: still conflicting after retries")
 
 
@@ -216,6 +223,7 @@ async def post_event(
         lastTimestamp=now,
         count=1,
     )
+    WRITES.labels("event").inc()
     try:
         await client.create(event)
     except ApiError as exc:
@@ -226,6 +234,7 @@ async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
     """Delete a Job and its pods: one that could not launch (so it neither starts late nor
     blocks the next slot, as Forbid counts it as running), or a run that
     concurrencyPolicy Replace replaces."""
+    WRITES.labels("job_delete").inc()
     try:
         await client.delete(Job, name, namespace=namespace, cascade=CascadeType.BACKGROUND)
     except ApiError as exc:
@@ -270,6 +279,7 @@ async def update_annotations(
                 "annotations": patch,
             }
         }
+        WRITES.labels("annotations").inc()
         try:
             written = await client.patch(
                 ChronosJobResource, name, body, namespace=namespace, patch_type=PatchType.MERGE
@@ -279,6 +289,7 @@ async def update_annotations(
                 return None
             if exc.status.code != 409:
                 raise
+            WRITE_CONFLICTS.labels("annotations").inc()
             continue
         return as_dict(written)
     raise RuntimeError(f"annotations of {namespace}/{name}: still conflicting after retries")
@@ -298,6 +309,7 @@ async def jobs_of(client: AsyncClient, namespace: str, chronosjob: str) -> list[
 
 async def create_run_now_job(client: AsyncClient, manifest: dict[str, Any]) -> bool:
     """Create the Job; False if it exists already (the same request served before)."""
+    WRITES.labels("job_create").inc()
     try:
         await client.create(cast(Job, Job.from_dict(manifest)), field_manager=FIELD_MANAGER)
     except ApiError as exc:

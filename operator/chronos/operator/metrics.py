@@ -21,6 +21,13 @@ RUNS_RECORDED = Counter(
     ["result"],
 )
 RUNS_STARTED = Counter("chronos_operator_run_now_total", "Jobs created by run-now requests")
+#: Every write request the operator sends (kubeio), by what it writes: a restart with
+#: every job in sync sends none, a new job one CronJob create and one status patch.
+WRITES = Counter("chronos_operator_writes_total", "API write requests sent", ["write"])
+#: Read-modify-writes that met a concurrent writer (409) and were retried.
+WRITE_CONFLICTS = Counter(
+    "chronos_operator_write_conflicts_total", "Write requests answered 409 Conflict", ["write"]
+)
 LEADER = Gauge("chronos_operator_leader", "1 while this replica holds the leader lease")
 
 

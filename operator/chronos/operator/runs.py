@@ -289,7 +289,8 @@ def missed_slots(
     context: SlotContext,
     grace: timedelta,
 ) -> tuple[list[RunRecord], datetime]:
-    """Slots in (since, now - grace] that produced no Job; returns them and the new mark.
+    """Slots in (since, now - grace] that produced no Job; returns them and the new mark,
+    the last slot examined (``since`` if none passed).
 
     The CronJob controller normally creates a Job within a second or two of its slot;
     ``grace`` (CHRONOS_MISSED_RUN_GRACE_SECONDS) is how long we wait before calling it
@@ -331,5 +332,8 @@ def missed_slots(
                 reported_by="operator",
             )
         )
-    mark = slots[-1] if len(slots) == MAX_SLOTS else until
+    # The last slot examined, not ``until``: the mark moves only when a slot passes, so a
+    # housekeeping round that finds no new slot has nothing to write (a mark following
+    # the clock cost a status write per job per round: 330/s with 10,000 jobs).
+    mark = slots[-1] if slots else since
     return records, mark

@@ -224,3 +224,20 @@ def rejected(
             )
         ),
     )
+
+
+def changes(status: dict[str, Any], patch: ChronosJobStatus) -> ChronosJobStatus | None:
+    """The part of ``patch`` that ``status`` does not hold already; None if nothing.
+
+    None for a ChronosJob in sync, so an operator restart writes nothing for it.
+    """
+    body = status_body(patch)
+
+    def held(name: str) -> bool:
+        alias = ChronosJobStatus.model_fields[name].alias or name
+        if alias == "conditions" and body[alias] is not None:
+            return same_conditions(status.get(alias), body[alias])
+        return bool(status.get(alias) == body[alias])
+
+    differing = {name: getattr(patch, name) for name in patch.model_fields_set if not held(name)}
+    return ChronosJobStatus(**differing) if differing else None

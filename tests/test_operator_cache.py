@@ -1,0 +1,175 @@
+"""The operator's watch cache keeps slim records, and a job in sync needs no status write."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.resolve import resolve_schedule
+from chronos.operator import status as st
+from chronos.operator.cache import LAST_APPLIED, WatchCache, digest
+from chronos.operator.cronjob import build_cronjob
+from chronos.operator.settings import OperatorSettings
+
+NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
+SPEC: dict[str, Any] = {
+    "task": {"type": "pipeline_start", "pipelineId": "p1"},
+    "schedule": {"cron": "0 3 * * *"},
+    "timeZone": "Europe/Rome",
+}
+
+
+def managed_fields() -> list[dict[str, Any]]:
+    """What the API server adds to every object: one entry per writer, large."""
+    return [
+        {"manager": f"m{i}", "operation": "Update", "fieldsV1": {f"f:{k}": {} for k in "ab" * 50}}
+        for i in range(3)
+    ]
+
+
+def cronjob(name: str = "job-1") -> dict[str, Any]:
+    spec = ChronosJobSpec.model_validate(SPEC)
+    settings = OperatorSettings(corehub_url="https://hub:1717", corehub_credentials_secret="hub")
+    manifest = build_cronjob(
+        name=name,
+        namespace="ns",
+        uid="u-1",
+        spec=spec,
+        schedule=resolve_schedule(spec, settings.default_time_zone),
+        settings=settings,
+    )
+    manifest["metadata"]["managedFields"] = managed_fields()
+    manifest["metadata"]["resourceVersion"] = "42"
+    return manifest
+
+
+def chronosjob(name: str = "job-1", generation: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "chronos.gluesync.com/v1alpha1",
+        "kind": "ChronosJob",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "generation": generation,
+            "annotations": {LAST_APPLIED: '{"spec": "…"}', "keep": "me"},
+            "managedFields": managed_fields(),
+        },
+        "spec": SPEC,
+        "status": {"observedGeneration": 1, "history": [{"runId": "r1"}]},
+    }
+
+
+def test_the_cache_drops_managed_fields_and_last_applied_and_keeps_the_rest() -> None:
+    cache = WatchCache()
+    cache.chronosjob_event("ADDED", chronosjob())
+    cr = cache.chronosjob("ns", "job-1")
+    assert cr is not None
+    assert "managedFields" not in cr["metadata"]
+    assert cr["metadata"]["annotations"] == {"keep": "me"}
+    assert cr["spec"] == SPEC
+    assert cr["status"]["history"] == [{"runId": "r1"}]
+
+
+def desired_manifest() -> dict[str, Any]:
+    desired = cronjob()
+    del desired["metadata"]["managedFields"], desired["metadata"]["resourceVersion"]
+    return desired
+
+
+def test_a_cronjob_is_kept_as_the_verdict_on_the_manifest_it_was_checked_against() -> None:
+    cache = WatchCache()
+    desired = desired_manifest()
+    cache.cronjob_event("ADDED", cronjob(), digest(desired))
+    record = cache.cronjob("ns", "job-1")
+    assert record is not None
+    assert record.holds(desired)
+    assert (record.schedule, record.time_zone, record.suspend) == (
+        "0 3 * * *",
+        "Europe/Rome",
+        False,
+    )
+    # Another desired manifest (a spec or settings change) is not known to be held.
+    changed = desired_manifest()
+    changed["spec"]["schedule"] = "0 4 * * *"
+    assert not record.holds(changed)
+    # A CronJob not checked (its ChronosJob unknown, or drifted) holds nothing.
+    cache.cronjob_event("MODIFIED", cronjob())
+    unknown = cache.cronjob("ns", "job-1")
+    assert unknown is not None
+    assert not unknown.holds(desired)
+    cache.cronjob_event("DELETED", cronjob())
+    assert cache.cronjob("ns", "job-1") is None
+
+
+def test_a_cached_object_costs_a_fraction_of_the_parsed_one() -> None:
+    cache = WatchCache()
+    whole = chronosjob()
+    cache.chronosjob_event("ADDED", whole)
+    stored = cache._chronosjobs[("ns", "job-1")]
+
+    def deep_size(obj: Any) -> int:
+        if isinstance(obj, dict):
+            return sys.getsizeof(obj) + sum(deep_size(k) + deep_size(v) for k, v in obj.items())
+        if isinstance(obj, list):
+            return sys.getsizeof(obj) + sum(deep_size(v) for v in obj)
+        return sys.getsizeof(obj)
+
+    assert sys.getsizeof(stored) * 4 < deep_size(whole)
+
+
+def test_deleted_objects_leave_the_cache_and_iteration_decodes_the_rest() -> None:
+    cache = WatchCache()
+    for name in ("a", "b", "c"):
+        cache.chronosjob_event("ADDED", chronosjob(name))
+    cache.job_event("ns", "b", "ADDED", {"metadata": {"name": "b-1"}, "status": {}})
+    cache.job_event("ns", "b", "DELETED", {"metadata": {"name": "b-1"}})
+    cache.job_event("ns", "zz", "DELETED", {"metadata": {"name": "zz-1"}})
+    assert cache.jobs_of("ns", "b") == []
+    assert ("ns", "zz") not in cache._jobs
+    seen = []
+    for cr in cache.all_chronosjobs():
+        seen.append(cr["metadata"]["name"])
+        cache.chronosjob_event("DELETED", chronosjob("c"))  # deleted while iterating
+    assert seen == ["a", "b"]
+    assert cache.count() == 2
+
+
+def test_generations_decide_what_needs_a_reconcile() -> None:
+    cache = WatchCache()
+    cr = chronosjob(generation=3)
+    assert cache.needs_reconcile(cr)
+    cache.mark_reconciled(cr)
+    assert not cache.needs_reconcile(cr)
+    assert cache.needs_reconcile(chronosjob(generation=4))
+
+
+def test_a_status_already_in_sync_needs_no_write() -> None:
+    spec = ChronosJobSpec.model_validate(SPEC)
+    schedule = resolve_schedule(spec, "UTC")
+    fields = st.reconciled({}, generation=2, schedule=schedule, cronjob="cj", enabled=True, now=NOW)
+    assert st.changes({}, fields) == fields
+    # What the API server holds after that patch (conditions in another order).
+    stored = st.status_body(fields)
+    status = {**stored, "conditions": list(reversed(stored["conditions"])), "history": []}
+    again = st.reconciled(
+        status, generation=2, schedule=schedule, cronjob="cj", enabled=True, now=NOW
+    )
+    assert st.changes(status, again) is None
+    moved = st.reconciled(
+        status, generation=3, schedule=schedule, cronjob="cj", enabled=True, now=NOW
+    )
+    changed = st.changes(status, moved)
+    assert changed is not None
+    assert changed.model_fields_set == {"observed_generation", "conditions"}
+
+
+def test_one_reconcile_per_job_at_a_time() -> None:
+    cache = WatchCache()
+    cr = chronosjob()
+    assert cache.begin_reconcile(cr)
+    assert not cache.begin_reconcile(cr)  # housekeeping meets the event's reconcile
+    assert cache.begin_reconcile(chronosjob("other"))
+    cache.end_reconcile(cr)
+    assert cache.begin_reconcile(cr)
