@@ -23,6 +23,13 @@ from chronos.kube import ChronosJobResource
 pytestmark = pytest.mark.cluster
 
 
+@pytest.fixture
+def namespace(solo_namespace: str) -> str:
+    """A namespace the session's operator does not watch (it may be running, started by
+    an earlier test): run-now requests here stay pending, as while the operator is down."""
+    return solo_namespace
+
+
 def annotations_of(k8s: Client, namespace: str, name: str) -> dict[str, str]:
     obj = k8s.get(ChronosJobResource, name, namespace=namespace)
     assert obj.metadata is not None
@@ -42,7 +49,7 @@ def pending_of(k8s: Client, namespace: str, name: str) -> dict[str, str]:
 def test_run_now_adds_each_idempotency_key_once(
     api: http.Client, k8s: Client, namespace: str
 ) -> None:
-    # No operator here: the requests stay pending, as while the operator is down.
+    # No operator watches this namespace: the requests stay pending.
     job_id = api.post("/api/jobs", json=example_job()).json()["id"]
     k8s.patch(
         ChronosJobResource,
