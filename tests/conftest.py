@@ -24,7 +24,6 @@ from chronos.devcluster.cluster import Cluster
 pytest_plugins: list[str] = [
     "fixtures_corehub",
     "fixtures_api",
-    "fixtures_nodeagent",
     "fixtures_operator",
     "fixtures_images",
     "fixtures_realnode",

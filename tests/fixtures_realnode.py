@@ -2,10 +2,10 @@
 
 Registered in ``conftest.py``'s ``pytest_plugins``. Started once per session, by the
 first test marked ``realnode``; it has a control plane of its own (the API server on
-the node address, with kube-scheduler), so the node agent's loopback plane and its tests
-are untouched. Needs root and installs containerd, runc and the CNI plugins when they
-are missing; if it cannot start, the tests error out (never skipped). The runner image
-comes from the project's own build (``images`` fixture) and is imported into containerd.
+the node address, with kube-scheduler), so the loopback plane and its tests are
+untouched. Needs root and installs containerd, runc and the CNI plugins when they are
+missing; if it cannot start, the tests error out (never skipped). The runner image comes
+from the project's own build (``images`` fixture) and is imported into containerd.
 """
 
 from __future__ import annotations

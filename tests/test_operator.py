@@ -260,8 +260,8 @@ def test_job_failing_by_deadline_without_a_pod_is_recorded(
     """The Job hits its deadline before it ever had a pod (no runner ServiceAccount), so
     no runner could report it: the operator records it, saying why it never launched.
 
-    (In a namespace set up for runs, a node agent left by earlier tests would run the
-    pod and the runner would race the Job's deadline to report first.)"""
+    (The loopback plane runs no pods, so without a ServiceAccount this is the one way a
+    Job there fails: no runner could ever report it.)"""
     ns = bare_ns
     create(k8s, ns, "slow", spec(timeoutSeconds=2))
     wait_for(lambda: cronjob(k8s, ns, "slow"), what="the CronJob")
@@ -344,7 +344,7 @@ def test_slot_skipped_under_forbid_is_recorded_as_missed(
         time.sleep(1)
     create(k8s, ns, "busy", spec(schedule={"cron": "* * * * *"}))
     cj = wait_for(lambda: cronjob(k8s, ns, "busy"), what="the CronJob")
-    # A run that never ends (its pod carries no Chronos label, so no node agent runs it),
+    # A run that never ends (the loopback plane has no node to run it),
     # entered in the CronJob's active list as if the controller had started it.
     blocker = {
         "apiVersion": "batch/v1",

@@ -6,29 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 import pytest
-from builders import grant, secret
-from fixtures_api import ApiServer, example_job, sa_token
+from builders import secret
+from fixtures_api import ApiServer, example_job
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import CascadeType, PatchType
 from support import wait_for
-from test_e2e import chronos_job, install_runner
 from test_operator import create, get_cr
 
 from chronos import contract as c
 from chronos import http, kube
 from chronos.devcluster.cluster import Cluster
-from chronos.devcluster.nodeagent import NodeAgent
 from chronos.devcluster.operator_process import OperatorProcess
-from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
 from chronos.operator import runnow
 from chronos.operator.reconcile import OperatorContext
@@ -81,67 +76,6 @@ def accepted_once_each(answers: list[tuple[str, int, dict[str, Any]]]) -> set[st
     accepted = [key for key, _, body in answers if body["already_requested"] is False]
     assert len(accepted) == len(set(accepted)), answers
     return set(accepted)
-
-
-def test_each_key_runs_once_through_bursts_garbage_collection_and_a_restart(
-    start_operator: Callable[..., OperatorProcess],
-    solo_namespace: str,
-    api_server: ApiServer,
-    node_agent: NodeAgent,
-    fakehub_server: FakeCoreHub,
-    fakehub: FakeHubControl,
-    k8s: Client,
-) -> None:
-    ns = install_runner(k8s, solo_namespace)
-    grant(k8s, ns, "alice")
-    token = sa_token(k8s, ns, "alice")
-    body = chronos_job(fakehub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"})
-    create(k8s, ns, "burst", {**body, "concurrencyPolicy": "Allow", "historyLimit": 50})
-    operator = start_operator()
-    wait_for(lambda: (get_cr(k8s, ns, "burst").get("status") or {}).get("cronJobName"))
-
-    def finished_runs(count: int) -> list[dict[str, Any]] | None:
-        records = [
-            r for r in run_now_records(k8s, ns, "burst") if r["result"] in ("succeeded", "failed")
-        ]
-        return records if len(records) >= count else None
-
-    # A burst: six distinct keys at once, each sent twice (a client retrying at once).
-    burst = [f"k{i}" for i in range(6)]
-    assert accepted_once_each(send(api_server, token, ns, "burst", burst * 2)) == set(burst)
-    # Then two more, one after the other.
-    for key in ("k6", "k7"):
-        assert accepted_once_each(send(api_server, token, ns, "burst", [key])) == {key}
-    wait_for(lambda: finished_runs(8), timeout=180, what="eight finished runs")
-
-    # Retries of every key, after their runs: nothing new.
-    retries = send(api_server, token, ns, "burst", [f"k{i}" for i in range(8)])
-    assert accepted_once_each(retries) == set()
-
-    # The old Job of k0 is garbage-collected (as the CronJob's history limit does).
-    for name in jobs_by_token(k8s, ns).get("k0", []):
-        k8s.delete(Job, name, namespace=ns, cascade=CascadeType.BACKGROUND)
-    wait_for(lambda: "k0" not in jobs_by_token(k8s, ns), what="k0's Job to be gone")
-    assert accepted_once_each(send(api_server, token, ns, "burst", ["k0"])) == set()
-
-    # The operator restarts; meanwhile old keys are retried and new ones arrive.
-    operator.stop()
-    while_down = ["k0", "k3", "k8", "k9", "k8", "k9"]
-    assert accepted_once_each(send(api_server, token, ns, "burst", while_down)) == {"k8", "k9"}
-    assert set(annotation_json(k8s, ns, "burst", c.RUN_NOW_PENDING_ANNOTATION)) == {"k8", "k9"}
-    start_operator()
-    wait_for(lambda: finished_runs(10), timeout=120, what="ten finished runs")
-    time.sleep(8)  # two housekeeping rounds (3 s each): time for an extra run to show up
-
-    records = run_now_records(k8s, ns, "burst")
-    run_ids = [r["runId"] for r in records]
-    assert len(run_ids) == 10, records
-    assert len(set(run_ids)) == 10  # no record replaced another run's
-    assert [cmd["path"] for cmd in fakehub.commands()].count(STOP) == 10
-    assert all(len(names) == 1 for names in jobs_by_token(k8s, ns).values())
-    served = annotation_json(k8s, ns, "burst", c.RUN_NOW_DONE_ANNOTATION)
-    assert set(served) == {f"k{i}" for i in range(10)}
-    assert annotation_json(k8s, ns, "burst", c.RUN_NOW_PENDING_ANNOTATION) == {}
 
 
 def active_job(k8s: Client, ns: str, cronjob: str, name: str) -> None:
@@ -267,7 +201,7 @@ def test_a_run_now_for_a_deleted_job_logs_one_line(
 
     with caplog.at_level(logging.DEBUG, logger="chronos.operator"):
         asyncio.run(serve())
-    # Only the operator's lines: the session's node agent logs in this process too.
+    # Only the operator's lines: other parts of the session log in this process too.
     lines = [r for r in caplog.records if r.name.startswith("chronos.operator")]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert lines[0].exc_info is None

@@ -1,7 +1,7 @@
 """The background processes of the local system, as recorded in its state folder.
 
 Each process is a :class:`Component`: how to start it (argv and the environment it adds),
-how to tell that it answers (a health URL, or the node Lease a node agent renews), and
+how to tell that it answers (a health URL, or a node Lease renewed lately), and
 the pid of its current incarnation. Keeping the recipe next to the pid is what lets
 ``up`` restart exactly the components that died, on the same ports, and lets ``status``
 report each one.
