@@ -391,9 +391,12 @@ def test_killing_an_api_pod_and_an_operator_pod_loses_no_write_and_no_run(
     def leader() -> str | None:
         """The operator pod holding the Lease, once it is one of the current pods (after
         a fresh `up` rolls the pods, a gone pod's Lease must expire first)."""
-        holder = json.loads(
-            cluster.kubectl("get", "lease", "-n", "chronos", "chronos-operator", "-o", "json")
-        )["spec"].get("holderIdentity") or ""
+        holder = (
+            json.loads(
+                cluster.kubectl("get", "lease", "-n", "chronos", "chronos-operator", "-o", "json")
+            )["spec"].get("holderIdentity")
+            or ""
+        )
         current = [
             p["metadata"]["name"]
             for p in pods(cluster, "chronos")
