@@ -136,6 +136,10 @@ def stuck_launch(
     message = image_failure(pods)
     if message is None:
         return None
+    return _failed_launch_record(job, message, now)
+
+
+def _failed_launch_record(job: dict[str, Any], message: str, now: datetime) -> RunRecord:
     return RunRecord(
         run_id=job["metadata"]["name"],
         trigger=trigger_of(job),
@@ -184,16 +188,7 @@ def failed_launch(
     message = _launch_failure(events)
     if message is None:
         return None
-    return RunRecord(
-        run_id=job["metadata"]["name"],
-        trigger=trigger_of(job),
-        result=RunResult.FAILED,
-        scheduled_time=scheduled_time(job),
-        end_time=now,
-        reason=FAILED_LAUNCH,
-        message=message,
-        reported_by="operator",
-    )
+    return _failed_launch_record(job, message, now)
 
 
 def unreported_run(
