@@ -30,9 +30,11 @@ pytest_plugins: list[str] = [
 ]
 
 
-#: `make up` with its own real node: it must not overlap the session's real node
-#: (fixtures_realnode; one per machine), which the first real-node test starts.
-RUNS_FIRST = "test_devcluster_up.py"
+#: First `make up` with its own real node: it must not overlap the session's real node
+#: (fixtures_realnode; one per machine), which the first real-node test starts. Then the
+#: run-now burst test, on a node no other test has used yet: after test_realnode.py its
+#: runner pods hit their deadline (seen in a full run; not yet understood, so kept apart).
+RUNS_FIRST = ("test_devcluster_up.py", "test_run_now_realnode.py")
 
 
 #: Fixtures that start the control plane or build its Go tools (helm).
@@ -44,7 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     say so with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``)
     never needs Go or starts a control plane: checked here, at collection, rather than
     discovered as a slow or failing unit run."""
-    items.sort(key=lambda item: item.path.name != RUNS_FIRST)  # stable: else file order
+    order = {name: i for i, name in enumerate(RUNS_FIRST)}
+    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable otherwise
     unmarked = [
         item.nodeid
         for item in items

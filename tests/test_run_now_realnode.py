@@ -123,7 +123,8 @@ def test_each_key_runs_once_through_bursts_garbage_collection_and_a_restart(
     run_ids = [r["runId"] for r in records]
     assert len(run_ids) == 10, records
     assert len(set(run_ids)) == 10  # no record replaced another run's
-    assert [cmd["path"] for cmd in fakehub.commands()].count(STOP) == 10
+    assert all(r["result"] == "succeeded" for r in records), records
+    assert [cmd["path"] for cmd in fakehub.commands()].count(STOP) == 10, fakehub.commands()
     assert all(len(names) == 1 for names in jobs_by_token(k8s, ns).values())
     served = annotation_json(k8s, ns, "burst", c.RUN_NOW_DONE_ANNOTATION)
     assert set(served) == {f"k{i}" for i in range(10)}
