@@ -6,10 +6,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from chronos import contract as c
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import resolve_schedule
 from chronos.operator import status as st
-from chronos.operator.cache import LAST_APPLIED, WatchCache, digest
+from chronos.operator.cache import LAST_APPLIED, CronJobRecord, WatchCache, digest
 from chronos.operator.cronjob import build_cronjob
 from chronos.operator.settings import OperatorSettings
 
@@ -165,11 +166,60 @@ def test_a_status_already_in_sync_needs_no_write() -> None:
     assert changed.model_fields_set == {"observed_generation", "conditions"}
 
 
-def test_one_reconcile_per_job_at_a_time() -> None:
+def test_a_drifted_cronjob_forces_a_reconcile_at_the_same_generation() -> None:
     cache = WatchCache()
     cr = chronosjob()
-    assert cache.begin_reconcile(cr)
-    assert not cache.begin_reconcile(cr)  # housekeeping meets the event's reconcile
-    assert cache.begin_reconcile(chronosjob("other"))
-    cache.end_reconcile(cr)
-    assert cache.begin_reconcile(cr)
+    cache.mark_reconciled(cr)
+    assert not cache.needs_reconcile(cr)
+    cache.force_reconcile(cr["metadata"]["namespace"], cr["metadata"]["name"])
+    assert cache.needs_reconcile(cr)
+    cache.begin_reconcile(cr)
+    # The drift is seen while that reconcile runs (it may have read the CronJob before):
+    cache.force_reconcile(cr["metadata"]["namespace"], cr["metadata"]["name"])
+    cache.mark_reconciled(cr)
+    assert cache.needs_reconcile(cr)
+    cache.begin_reconcile(cr)
+    cache.mark_reconciled(cr)
+    assert not cache.needs_reconcile(cr)
+
+
+def _job(name: str, *, done: bool) -> dict[str, Any]:
+    conditions = [{"type": "Complete", "status": "True"}] if done else []
+    return {"metadata": {"name": name, "namespace": "team"}, "status": {"conditions": conditions}}
+
+
+def test_a_finished_job_is_checked_against_the_history_once() -> None:
+    cache = WatchCache()
+    cache.job_event("team", "nightly", "ADDED", _job("run-1", done=False))
+    assert cache.unreported("team", "nightly") == []
+    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    # A later event of the same finished Job (a relist, a label change) is not news.
+    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    assert [j["metadata"]["name"] for j in cache.unreported("team", "nightly")] == ["run-1"]
+    assert cache.unreported("team", "nightly") == []
+    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    assert cache.unreported("team", "nightly") == []
+    # Cached finished Jobs still decode as they came.
+    assert cache.jobs_of("team", "nightly") == [_job("run-1", done=True)]
+    cache.job_event("team", "nightly", "DELETED", _job("run-1", done=True))
+    assert cache.jobs_of("team", "nightly") == []
+
+
+def test_a_cronjob_record_reports_a_new_firing_but_not_the_operators_own_reset() -> None:
+    def cronjob(last: str | None, reset: str | None) -> dict[str, Any]:
+        annotations = {c.CHRONOSJOB_ANNOTATION: "nightly"}
+        if reset:
+            annotations[c.SCHEDULE_RESET_ANNOTATION] = reset
+        return {
+            "metadata": {"name": "cj", "namespace": "team", "annotations": annotations},
+            "spec": {"schedule": "0 3 * * *"},
+            "status": {"lastScheduleTime": last} if last else {},
+        }
+
+    fired = CronJobRecord.of(cronjob("2026-11-29T03:00:00Z", None), None)
+    assert fired.owner == "nightly"
+    assert fired.fired_since({}) == "2026-11-29T03:00:00Z"
+    assert fired.fired_since({"lastScheduleTime": "2026-11-29T03:00:00Z"}) is None
+    reset = CronJobRecord.of(cronjob("2026-11-29T03:00:00Z", "2026-11-29T03:00:00Z"), None)
+    assert reset.fired_since({}) is None
+    assert CronJobRecord.of(cronjob(None, None), None).fired_since({}) is None

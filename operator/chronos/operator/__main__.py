@@ -7,7 +7,6 @@ bad or unknown one stops the process at once with exit code 2.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -16,11 +15,11 @@ import sys
 import threading
 from pathlib import Path
 
-import kopf
 from lightkube import ConfigError
 
 from chronos import kube, logs
-from chronos.operator import handlers, metrics, probe
+from chronos.operator import controller, metrics, probe
+from chronos.operator.informer import Scope
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
 from chronos.operator.reconcile import OperatorContext
@@ -48,10 +47,10 @@ async def run(settings: OperatorSettings) -> int:
     may_sync = asyncio.Event()
     if settings.leader_election:
         may_sync.set()
+    scope = Scope(settings.namespaces)
+    probed = scope.names[0] if scope.names else None
     prober = asyncio.create_task(
-        probe.probe_loop(
-            client, readiness, clusterwide=not settings.namespace_patterns, may_sync=may_sync
-        )
+        probe.probe_loop(client, readiness, namespace=probed, may_sync=may_sync)
     )
     identity = f"{socket.gethostname()}-{os.getpid()}"
     leadership = Leadership(
@@ -70,64 +69,38 @@ async def run(settings: OperatorSettings) -> int:
         may_sync.clear()
         readiness.unsynced("leader: starting the watches")
     stop = asyncio.Event()
-    started = asyncio.Event()
+    _stop_on_signals(stop)
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
     ctx = OperatorContext(client=client, settings=settings)
-    operator = asyncio.create_task(
-        kopf.operator(
-            registry=handlers.registry,
-            standalone=True,
-            clusterwide=not settings.namespace_patterns,
-            namespaces=settings.namespace_patterns,
-            memo=kopf.Memo(ctx=ctx),
-            stop_flag=stop,
-            ready_flag=started,
-        )
-    )
-    housekeeping = asyncio.create_task(handlers.housekeeping_loop(ctx, stop))
-    watching = asyncio.create_task(_allow_sync_once(started, may_sync))
-    signals = asyncio.create_task(_stop_on_signals(started, stop))
+    # may_sync: the prober reports ready only once the watches have listed.
+    working = asyncio.create_task(controller.run(ctx, scope, may_sync))
+    stopping = asyncio.create_task(stop.wait())
     lost = asyncio.create_task(leadership.lost.wait())
-    await asyncio.wait({operator, lost}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({working, stopping, lost}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
-    if lost.done() and not operator.done():
+    if lost.done():
         log.error("lost the leader lease; stopping so that only one replica acts")
-        stop.set()
         code = 1
-    with contextlib.suppress(asyncio.CancelledError):
-        await operator
-    stop.set()
-    # Kopf cancels the loop's other tasks when it stops; that is a normal end for them.
-    with contextlib.suppress(asyncio.CancelledError):
-        await housekeeping
-    for task in (keeper, lost, signals, watching, prober):
+    elif working.done() and not working.cancelled() and working.exception():
+        log.error("the controller stopped", exc_info=working.exception())
+        code = 1
+    for task in (working, stopping, keeper, lost, prober):
         if task:
             task.cancel()
+    await asyncio.gather(working, return_exceptions=True)
     if settings.leader_election and code == 0:
         await leadership.release()
     metrics.LEADER.set(0)
-    await server.cleanup()
+    server.close()
+    await server.wait_closed()
+    await client.close()
     return code
 
 
-async def _allow_sync_once(started: asyncio.Event, may_sync: asyncio.Event) -> None:
-    # Kopf raises its ready flag once its startup handlers ran and its watchers started.
-    await started.wait()
-    may_sync.set()
-
-
-async def _stop_on_signals(started: asyncio.Event, stop: asyncio.Event) -> None:
-    """Make SIGTERM and SIGINT set ``stop``, once Kopf has started.
-
-    Kopf installs its own handlers for them, and its signal path leaves the waiter on our
-    stop flag and the housekeeping loop's wait running: Kopf then waits 5 s for those
-    "hung" tasks before cancelling them, so every shutdown (`make down`, a rolling update)
-    took over 5 s. Setting our flag instead ends all of them at once. The handlers are
-    replaced after Kopf's ready flag, which it raises after installing its own.
-    """
-    await started.wait()
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT end the process cleanly (the lease released for a standby)."""
     if threading.current_thread() is not threading.main_thread():
-        return  # only the main thread can have signal handlers (Kopf ignores them too)
+        return  # only the main thread can have signal handlers
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, _request_stop, stop, sig)

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from chronos import contract as c
+
 Key = tuple[str, str]
 
 #: Written by ``kubectl apply`` and equal to the spec it applied; nothing here reads it.
@@ -36,6 +38,15 @@ def compact(obj: dict[str, Any]) -> bytes:
 def expand(body: bytes) -> dict[str, Any]:
     decoded: dict[str, Any] = json.loads(body)
     return decoded
+
+
+#: Appended to a cached Job that has finished (whitespace to JSON, so ``expand`` reads it
+#: as before): a repeated event of a finished Job is told from its first without decoding.
+FINISHED = b"\n"
+
+
+def _finished(body: bytes | None) -> bool:
+    return body is not None and body.endswith(FINISHED)
 
 
 def digest(manifest: dict[str, Any]) -> bytes:
@@ -61,13 +72,33 @@ class CronJobRecord:
     schedule: str | None
     time_zone: str | None
     suspend: bool
+    #: When the CronJob controller last started a Job (mirrored into the ChronosJob),
+    #: and the value the operator itself wrote there to reset the schedule clock.
+    last_schedule_time: str | None = None
+    reset_to: str | None = None
+    #: The ChronosJob's name (CronJob names are shortened, so not derived from it).
+    owner: str | None = None
 
     @classmethod
     def of(cls, cronjob: dict[str, Any], in_sync_with: bytes | None) -> CronJobRecord:
         spec = cronjob.get("spec") or {}
+        annotations = cronjob["metadata"].get("annotations") or {}
         return cls(
-            in_sync_with, spec.get("schedule"), spec.get("timeZone"), bool(spec.get("suspend"))
+            in_sync_with,
+            spec.get("schedule"),
+            spec.get("timeZone"),
+            bool(spec.get("suspend")),
+            (cronjob.get("status") or {}).get("lastScheduleTime"),
+            annotations.get(c.SCHEDULE_RESET_ANNOTATION),
+            annotations.get(c.CHRONOSJOB_ANNOTATION),
         )
+
+    def fired_since(self, status: dict[str, Any]) -> str | None:
+        """The CronJob's lastScheduleTime, if it is news to ``status`` (not our reset)."""
+        last = self.last_schedule_time
+        if last and last != self.reset_to and last != status.get("lastScheduleTime"):
+            return last
+        return None
 
     def holds(self, desired: dict[str, Any]) -> bool:
         return self.in_sync_with is not None and self.in_sync_with == digest(desired)
@@ -80,8 +111,10 @@ class WatchCache:
         self._cronjobs: dict[Key, CronJobRecord] = {}
         #: The generation of each ChronosJob this process last reconciled.
         self._reconciled: dict[Key, int | None] = {}
-        #: ChronosJobs being reconciled right now.
-        self._reconciling: set[Key] = set()
+        #: ChronosJobs whose CronJob drifted or went since their last reconcile began.
+        self._forced: set[Key] = set()
+        #: Finished Jobs per ChronosJob whose run may be missing from its history.
+        self._unreported: dict[Key, set[str]] = {}
 
     def chronosjob_event(self, kind: str | None, cr: dict[str, Any]) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
@@ -89,6 +122,8 @@ class WatchCache:
             self._chronosjobs.pop(key, None)
             self._jobs.pop(key, None)
             self._reconciled.pop(key, None)
+            self._forced.discard(key)
+            self._unreported.pop(key, None)
         else:
             self._chronosjobs[key] = compact(cr)
 
@@ -101,32 +136,54 @@ class WatchCache:
         """
         meta = cr["metadata"]
         key = (meta["namespace"], meta["name"])
-        return key not in self._reconciled or self._reconciled[key] != meta.get("generation")
+        return (
+            key in self._forced
+            or key not in self._reconciled
+            or self._reconciled[key] != meta.get("generation")
+        )
 
-    def begin_reconcile(self, cr: dict[str, Any]) -> bool:
-        """Claim ``cr`` for a reconcile; False if one is running already."""
-        key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
-        if key in self._reconciling:
-            return False
-        self._reconciling.add(key)
-        return True
+    def force_reconcile(self, namespace: str, name: str) -> None:
+        """Reconcile this ChronosJob at its next visit (its CronJob drifted or went).
 
-    def end_reconcile(self, cr: dict[str, Any]) -> None:
-        self._reconciling.discard((cr["metadata"]["namespace"], cr["metadata"]["name"]))
+        Kept apart from the reconciled generations: a reconcile that read the CronJob
+        before it drifted may end after the drift was seen, and must not mark it done.
+        """
+        self._forced.add((namespace, name))
+
+    def begin_reconcile(self, cr: dict[str, Any]) -> None:
+        """A reconcile of ``cr`` starts: a drift seen from now on needs another."""
+        self._forced.discard((cr["metadata"]["namespace"], cr["metadata"]["name"]))
 
     def mark_reconciled(self, cr: dict[str, Any]) -> None:
         meta = cr["metadata"]
         self._reconciled[(meta["namespace"], meta["name"])] = meta.get("generation")
 
     def job_event(
-        self, namespace: str, chronosjob: str, kind: str | None, job: dict[str, Any]
+        self,
+        namespace: str,
+        chronosjob: str,
+        kind: str | None,
+        job: dict[str, Any],
+        *,
+        finished: bool = False,
     ) -> None:
+        """Record a Job event; ``finished``: the Job has ended (its run is checked
+        against the history once, ``unreported``)."""
+        key, name = (namespace, chronosjob), job["metadata"]["name"]
         if kind == "DELETED":
-            self._jobs.get((namespace, chronosjob), {}).pop(job["metadata"]["name"], None)
-        else:
-            self._jobs.setdefault((namespace, chronosjob), {})[job["metadata"]["name"]] = compact(
-                job
-            )
+            self._jobs.get(key, {}).pop(name, None)
+            self._unreported.get(key, set()).discard(name)
+            return
+        jobs = self._jobs.setdefault(key, {})
+        if finished and not _finished(jobs.get(name)):
+            self._unreported.setdefault(key, set()).add(name)
+        jobs[name] = compact(job) + (FINISHED if finished else b"")
+
+    def unreported(self, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
+        """The finished Jobs not checked against the history yet (and forget them)."""
+        names = self._unreported.pop((namespace, chronosjob), set())
+        jobs = self._jobs.get((namespace, chronosjob), {})
+        return [expand(jobs[n]) for n in sorted(names) if n in jobs]
 
     def cronjob_event(
         self, kind: str | None, cronjob: dict[str, Any], in_sync_with: bytes | None = None
@@ -158,6 +215,26 @@ class WatchCache:
 
     def jobs_of(self, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
         return [expand(b) for b in self._jobs.get((namespace, chronosjob), {}).values()]
+
+    def chronosjob_keys(self, namespace: str | None) -> set[Key]:
+        """The cached ChronosJobs of ``namespace`` (None: all)."""
+        return {k for k in self._chronosjobs if namespace is None or k[0] == namespace}
+
+    def cronjob_keys(self, namespace: str | None) -> set[Key]:
+        return {k for k in self._cronjobs if namespace is None or k[0] == namespace}
+
+    def cronjob_owner(self, key: Key) -> Key | None:
+        record = self._cronjobs.get(key)
+        return None if record is None or record.owner is None else (key[0], record.owner)
+
+    def job_keys(self, namespace: str | None) -> list[tuple[Key, str]]:
+        """(ChronosJob, Job name) of every cached Job of ``namespace`` (None: all)."""
+        return [
+            (owner, name)
+            for owner, jobs in self._jobs.items()
+            if namespace is None or owner[0] == namespace
+            for name in jobs
+        ]
 
     def count(self) -> int:
         return len(self._chronosjobs)

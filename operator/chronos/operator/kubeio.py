@@ -12,7 +12,7 @@ from lightkube import ApiError, AsyncClient
 from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Event, Pod, ServiceAccount
+from lightkube.resources.core_v1 import Event, Namespace, Pod, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
@@ -201,8 +201,8 @@ async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list
 async def post_event(
     client: AsyncClient, cr: dict[str, Any], *, type: str, reason: str, message: str
 ) -> None:
-    """An Event on the ChronosJob, for code running outside Kopf's handlers (housekeeping),
-    where ``kopf.event`` has no context. Best effort, like Kopf's: a failure is logged."""
+    """An Event on the ChronosJob. Best effort: a failure is logged, never raised (an
+    Event is a courtesy; the status holds the truth)."""
     meta = cr["metadata"]
     now = datetime.now(UTC)
     event = Event(
@@ -240,6 +240,15 @@ async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
     except ApiError as exc:
         if exc.status.code != 404:
             raise
+
+
+async def namespace_terminating(client: AsyncClient, namespace: str) -> bool:
+    """Is ``namespace`` being deleted (or gone)?"""
+    try:
+        ns = await client.get(Namespace, namespace)
+    except ApiError as exc:
+        return exc.status.code == 404
+    return bool(ns.status and ns.status.phase == "Terminating")
 
 
 async def get_chronosjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:

@@ -1,10 +1,10 @@
 """Whether the operator can work right now: the readiness behind its ``/readyz``.
 
-Kopf keeps its watches to itself and retries them quietly when the API server goes away,
-so the operator asks the API server itself: a one-item LIST of what it watches every
-few seconds. The answer feeds ``chronos.readiness.Readiness``; ``/readyz`` turns false
-after CHRONOS_READY_GRACE_SECONDS of failures and true at the next success (by then Kopf,
-whose watches retry on the same connection, is listing again as well).
+The watches retry quietly when the API server goes away, so the operator asks the API
+server itself: a one-item LIST of what it watches every few seconds. The answer feeds
+``chronos.readiness.Readiness``; ``/readyz`` turns false after
+CHRONOS_READY_GRACE_SECONDS of failures and true at the next success (by then the
+watches, which retry on the same connection, are listing again as well).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import asyncio
 import logging
 
 from lightkube import ALL_NS, AsyncClient
-from lightkube.resources.core_v1 import Namespace
 
 from chronos.kube import ChronosJobResource
 from chronos.readiness import Readiness
@@ -26,18 +25,10 @@ def probe_interval(grace: float) -> float:
     return max(0.5, min(5.0, grace / 3))
 
 
-async def list_one(client: AsyncClient, *, clusterwide: bool) -> None:
-    """The cheapest request that needs what the watches need: a LIST of one item.
-
-    ChronosJobs across the cluster when the operator watches all of it; otherwise
-    Namespaces (its namespace patterns may be globs, which Kopf resolves by listing them).
-    """
-    listing = (
-        client.list(ChronosJobResource, namespace=ALL_NS, chunk_size=1)
-        if clusterwide
-        else client.list(Namespace, chunk_size=1)
-    )
-    async for _ in listing:
+async def list_one(client: AsyncClient, *, namespace: str | None) -> None:
+    """The cheapest request that needs what the watches need: a LIST of one ChronosJob,
+    in ``namespace`` (None: across the cluster, as the watches of globs do)."""
+    async for _ in client.list(ChronosJobResource, namespace=namespace or ALL_NS, chunk_size=1):
         break
 
 
@@ -45,18 +36,18 @@ async def probe_loop(
     client: AsyncClient,
     readiness: Readiness,
     *,
-    clusterwide: bool,
+    namespace: str | None,
     may_sync: asyncio.Event,
 ) -> None:
     """Until cancelled: report each probe to ``readiness``.
 
-    ``may_sync`` is clear while the watches are not running yet (a new leader starting
-    Kopf): a successful probe then does not make the operator ready.
+    ``may_sync`` is clear while the watches have not listed yet (a new leader starting):
+    a successful probe then does not make the operator ready.
     """
     interval = probe_interval(readiness.grace)
     while True:
         try:
-            await asyncio.wait_for(list_one(client, clusterwide=clusterwide), timeout=interval * 2)
+            await asyncio.wait_for(list_one(client, namespace=namespace), timeout=interval * 2)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

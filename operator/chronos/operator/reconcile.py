@@ -6,9 +6,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
-import kopf
 from lightkube import AsyncClient
 from pydantic import ValidationError
 
@@ -39,6 +38,8 @@ class OperatorContext:
     cache: WatchCache = field(default_factory=WatchCache)
     #: namespace -> (monotonic time of the look-up, the runner ServiceAccount exists)
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
+    round_accounts: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,11 @@ def name_of(cr: dict[str, Any]) -> str:
     return name
 
 
-def post_event(kind: str, cr: dict[str, Any], *, reason: str, message: str) -> None:
-    """A Kubernetes Event on the ChronosJob (kopf posts it in the background)."""
-    kopf.event(cast(kopf.Body, cr), type=kind, reason=reason, message=message)
+async def post_event(
+    ctx: OperatorContext, kind: str, cr: dict[str, Any], *, reason: str, message: str
+) -> None:
+    """A Kubernetes Event on the ChronosJob (best effort: a failure is logged)."""
+    await kubeio.post_event(ctx.client, cr, type=kind, reason=reason, message=message)
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -186,7 +189,9 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
                     now=now,
                 )
                 await kubeio.patch_status(ctx.client, namespace, name, fields)
-                post_event("Warning", cr, reason=rejection.reason, message=rejection.message)
+                await post_event(
+                    ctx, "Warning", cr, reason=rejection.reason, message=rejection.message
+                )
                 log.warning("%s/%s rejected: %s", namespace, name, rejection.message)
             metrics.RECONCILES.labels("rejected").inc()
             return
@@ -238,5 +243,7 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             await kubeio.patch_status(ctx.client, namespace, name, write)
         if changed and existing is not None:
             ready = next((c for c in fields.conditions or [] if c.type == st.READY), None)
-            post_event("Normal", cr, reason="Updated", message=ready.message if ready else "")
+            await post_event(
+                ctx, "Normal", cr, reason="Updated", message=ready.message if ready else ""
+            )
         metrics.RECONCILES.labels("applied" if changed else "unchanged").inc()

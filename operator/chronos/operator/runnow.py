@@ -177,7 +177,8 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
             for other in decision.blocking:
                 await kubeio.delete_job(ctx.client, namespace, other)
                 active.remove(other)
-                post_event(
+                await post_event(
+                    ctx,
                     "Normal",
                     cr,
                     reason="RunNowReplaced",
@@ -210,8 +211,12 @@ async def _create(
         raise
     if created:
         metrics.RUNS_STARTED.inc()
-        post_event(
-            "Normal", cr, reason="RunNow", message=f"created Job {job} for run-now token {token!r}"
+        await post_event(
+            ctx,
+            "Normal",
+            cr,
+            reason="RunNow",
+            message=f"created Job {job} for run-now token {token!r}",
         )
 
 
@@ -230,7 +235,8 @@ async def _refuse(
     ):
         raise GoneError
     metrics.RUNS_RECORDED.labels(record.result).inc()
-    post_event(
+    await post_event(
+        ctx,
         "Warning",
         cr,
         reason="RunNowRefused",

@@ -108,8 +108,3 @@ class OperatorSettings(ScheduleSettings):
     def history_limit_of(self, spec: ChronosJobSpec) -> int:
         """The job's own spec.historyLimit, else this operator's CHRONOS_HISTORY_LIMIT."""
         return self.history_limit if spec.history_limit is None else spec.history_limit
-
-    @property
-    def namespace_patterns(self) -> list[str]:
-        """For Kopf, which reads globs and exclusions within one comma-separated pattern."""
-        return [self.namespaces] if self.namespaces.strip() else []

@@ -1,0 +1,347 @@
+"""The operator's control loop: three informers feed the cache and a queue of keys;
+a bounded pool of workers brings each queued ChronosJob in sync.
+
+What each watch event does is small and synchronous (``ChronosJobs``, ``CronJobs``,
+``Jobs`` below): reduce the object to its cache record and queue the ChronosJob's key.
+All the work — reconciling, run-now, recording runs, housekeeping — happens in
+``sync``, one worker per key at a time (``workqueue``), reading the cache; so the state
+of the world decides, not the order or number of events (a job changed five times
+while queued is synced once, at its latest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube.resources.batch_v1 import CronJob, Job
+
+from chronos import contract as c
+from chronos.kube import ChronosJobResource
+from chronos.models.chronosjob import ChronosJobStatus
+from chronos.operator import housekeeping as hk
+from chronos.operator import kubeio, metrics, runnow, runs
+from chronos.operator import status as st
+from chronos.operator.cache import digest
+from chronos.operator.informer import Informer, Key, Scope
+from chronos.operator.naming import cronjob_name
+from chronos.operator.reconcile import (
+    OperatorContext,
+    RejectedError,
+    blockers,
+    desired_state,
+    is_subset,
+    reconcile,
+)
+from chronos.operator.workqueue import Reason, WorkQueue
+
+log = logging.getLogger(__name__)
+
+#: Concurrent syncs: enough to keep the API server busy during a burst of new jobs
+#: (each sync waits on one to three requests), few enough to bound memory.
+WORKERS = 16
+#: A failed sync is retried after 2, 4, 8 … seconds, at most this long.
+MAX_RETRY_SECONDS = 60.0
+
+
+def _key(obj: dict[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return meta["namespace"], meta["name"]
+
+
+def _owner(obj: dict[str, Any]) -> Key | None:
+    """The ChronosJob a CronJob or Job belongs to (its annotation holds the full name)."""
+    meta = obj["metadata"]
+    name = (meta.get("annotations") or {}).get(c.CHRONOSJOB_ANNOTATION)
+    return None if name is None else (meta["namespace"], name)
+
+
+class ChronosJobs:
+    """Store for the ChronosJob informer."""
+
+    def __init__(self, ctx: OperatorContext, queue: WorkQueue) -> None:
+        self._ctx, self._queue = ctx, queue
+
+    def upsert(self, obj: dict[str, Any]) -> None:
+        self._ctx.cache.chronosjob_event("MODIFIED", obj)
+        self._queue.add(_key(obj))
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        self._ctx.cache.chronosjob_event("DELETED", obj)
+        self._queue.add(_key(obj))  # its sync forgets the job's locks
+
+    def resync(self, namespace: str | None, seen: set[Key]) -> None:
+        for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
+            self._ctx.cache.chronosjob_event("DELETED", _stub(key))
+            self._queue.add(key)
+
+
+class CronJobs:
+    """Store for the CronJob informer: a drifted or deleted CronJob queues its job for a
+    reconcile; a newly fired one queues it for the lastScheduleTime mirror."""
+
+    def __init__(self, ctx: OperatorContext, queue: WorkQueue) -> None:
+        self._ctx, self._queue = ctx, queue
+
+    def upsert(self, obj: dict[str, Any]) -> None:
+        owner = _owner(obj)
+        if owner is None:
+            return
+        ctx = self._ctx
+        # Drift is decided here, where the CronJob is at hand; the cache keeps only the
+        # verdict (cache.CronJobRecord). A ChronosJob not cached yet is reconciled
+        # (and its CronJob read) when it arrives.
+        cr = ctx.cache.chronosjob(*owner)
+        try:
+            desired = None if cr is None else desired_state(cr, ctx.settings)
+        except RejectedError:
+            desired = None  # the ChronosJob's own sync reports it
+        in_sync = desired is not None and is_subset(desired.cronjob, obj)
+        ctx.cache.cronjob_event(
+            "MODIFIED", obj, digest(desired.cronjob) if desired and in_sync else None
+        )
+        if cr is None or desired is None:
+            return
+        if not in_sync:
+            log.info("%s/%s: CronJob drifted; restoring", *owner)
+            ctx.cache.force_reconcile(*owner)
+            self._queue.add(owner)
+        else:
+            record = ctx.cache.cronjob(*_key(obj))
+            if record is not None and record.fired_since(cr.get("status") or {}):
+                self._queue.add(owner)
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        self._ctx.cache.cronjob_event("DELETED", obj)
+        owner = _owner(obj)
+        if owner is not None and self._ctx.cache.chronosjob(*owner) is not None:
+            self._ctx.cache.force_reconcile(*owner)
+            self._queue.add(owner)
+
+    def resync(self, namespace: str | None, seen: set[Key]) -> None:
+        for key in self._ctx.cache.cronjob_keys(namespace) - seen:
+            owner = self._ctx.cache.cronjob_owner(key)
+            self._ctx.cache.cronjob_event("DELETED", _stub(key))
+            if owner is not None:
+                self._ctx.cache.force_reconcile(*owner)
+                self._queue.add(owner)
+
+
+class Jobs:
+    """Store for the Job informer: every change of a run queues its job (active runs,
+    finished runs the runner could not report)."""
+
+    def __init__(self, ctx: OperatorContext, queue: WorkQueue) -> None:
+        self._ctx, self._queue = ctx, queue
+
+    def upsert(self, obj: dict[str, Any]) -> None:
+        if (owner := _owner(obj)) is not None:
+            self._ctx.cache.job_event(*owner, "MODIFIED", obj, finished=runs.finished(obj))
+            self._queue.add(owner)
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        if (owner := _owner(obj)) is not None:
+            self._ctx.cache.job_event(*owner, "DELETED", obj)
+            self._queue.add(owner)
+
+    def resync(self, namespace: str | None, seen: set[Key]) -> None:
+        for owner, name in self._ctx.cache.job_keys(namespace):
+            if (owner[0], name) not in seen:
+                self._ctx.cache.job_event(*owner, "DELETED", _stub((owner[0], name)))
+                self._queue.add(owner)
+
+
+def _stub(key: Key) -> dict[str, Any]:
+    return {"metadata": {"namespace": key[0], "name": key[1]}}
+
+
+# --------------------------------------------------------------------------- sync
+
+
+async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
+    """Bring one ChronosJob in sync with what the cache knows."""
+    cr = ctx.cache.chronosjob(*key)
+    if cr is None or cr["metadata"].get("deletionTimestamp"):
+        runnow.forget(*key)
+        return
+    if ctx.cache.needs_reconcile(cr):
+        ctx.cache.begin_reconcile(cr)
+        await _reconcile(ctx, cr)
+        ctx.cache.mark_reconciled(cr)
+        reconciled = True
+    else:
+        reconciled = False
+    await runnow.serve(ctx, cr)
+    await runnow.publish_active_runs(ctx, *key)
+    await _record_unreported(ctx, cr)
+    if reconciled:
+        # It wrote a fresh status; ``cr`` holds the old one, so the rest waits for the
+        # next visit (the status write's own event brings it).
+        return
+    await _mirror_last_schedule(ctx, cr)
+    if reason & Reason.HOUSEKEEPING:
+        await housekeeping(ctx, cr)
+
+
+async def _reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    meta = cr["metadata"]
+    record = ctx.cache.cronjob(meta["namespace"], cronjob_name(meta["name"]))
+    # A reconciled job whose CronJob is gone: restore it, unless the namespace is being
+    # deleted with everything in it.
+    gone = record is None and cr.get("status")
+    if gone and await kubeio.namespace_terminating(ctx.client, meta["namespace"]):
+        return
+    # A job without a status is new and has no CronJob yet: create it without a read.
+    await reconcile(ctx, cr, created=record is None and not cr.get("status"))
+
+
+async def _record_unreported(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Record finished runs the runner could not report (deadline, backoff, no pod …)."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    for job in ctx.cache.unreported(namespace, name):
+        cached = (cr.get("status") or {}).get("history") or []
+        if any(h.get("runId") == job["metadata"]["name"] for h in cached):
+            continue  # the runner reported it (no read needed)
+        fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
+        if fresh is None:
+            return
+        history = (fresh.get("status") or {}).get("history") or []
+        if any(h.get("runId") == job["metadata"]["name"] for h in history):
+            continue
+        pods = await kubeio.pods_of(ctx.client, namespace, job["metadata"]["name"])
+        events = (
+            await kubeio.failed_create_events(ctx.client, job)
+            if not pods and runs.failed_without_pods(job)
+            else []
+        )
+        record = runs.unreported_run(job, pods, history, events)
+        if record is None:
+            continue
+        limit = (fresh.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
+        if await kubeio.record_runs(ctx.client, namespace, name, [record], limit):
+            metrics.RUNS_RECORDED.labels(record.result).inc()
+            log.info(
+                "%s/%s: recorded unreported run %s (%s)",
+                namespace,
+                name,
+                record.run_id,
+                record.result,
+            )
+
+
+async def _mirror_last_schedule(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Copy the CronJob's lastScheduleTime into the status, with fresh next run times."""
+    meta = cr["metadata"]
+    record = ctx.cache.cronjob(meta["namespace"], cronjob_name(meta["name"]))
+    last = record.fired_since(cr.get("status") or {}) if record else None
+    if last is None:
+        return
+    try:
+        desired = desired_state(cr, ctx.settings)
+    except RejectedError:
+        return
+    await kubeio.patch_status(
+        ctx.client,
+        meta["namespace"],
+        meta["name"],
+        ChronosJobStatus(
+            last_schedule_time=datetime.fromisoformat(last),
+            next_run_times=st.next_run_times(
+                desired.schedule, datetime.now(UTC), desired.spec.enabled
+            ),
+        ),
+    )
+
+
+async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Carry out housekeeping's plan: RunsBlocked and nextRunTimes kept current, missed
+    slots and failed launches recorded."""
+    meta, status = cr["metadata"], cr.get("status") or {}
+    if status.get("observedGeneration") != meta.get("generation"):
+        return  # the cache has not seen our last status write yet: nothing to compare
+    try:
+        desired = desired_state(cr, ctx.settings)
+    except RejectedError:
+        return
+    now = datetime.now(UTC)
+    actions = hk.plan(
+        cr,
+        desired,
+        jobs=ctx.cache.jobs_of(meta["namespace"], meta["name"]),
+        blockers=await blockers(ctx, desired, meta["namespace"], now, ctx.round_accounts),
+        now=now,
+        settings=ctx.settings,
+    )
+    for record in await kubeio.carry_out(ctx.client, cr, actions):
+        metrics.RUNS_RECORDED.labels(record.result).inc()
+
+
+# ------------------------------------------------------------------------ running
+
+
+async def _worker(ctx: OperatorContext, queue: WorkQueue, failures: dict[Key, int]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        key, reason = await queue.get()
+        try:
+            await sync(ctx, key, reason)
+            failures.pop(key, None)
+        except Exception:
+            metrics.ERRORS.labels("sync").inc()
+            failures[key] = tries = failures.get(key, 0) + 1
+            delay = min(2.0**tries, MAX_RETRY_SECONDS)
+            log.exception("sync of %s/%s failed; retrying in %.0f s", *key, delay)
+            loop.call_later(delay, queue.add, key)
+        finally:
+            queue.done(key)
+        metrics.QUEUED.set(len(queue))
+
+
+async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Every CHRONOS_HOUSEKEEPING_SECONDS, queue every ChronosJob for a routine visit
+    (behind the events; a job still queued from the last round is not queued twice)."""
+    while True:
+        ctx.round_accounts = {}  # the runner ServiceAccount per namespace, asked afresh
+        for key in ctx.cache.chronosjob_keys(None):
+            queue.add(key, Reason.HOUSEKEEPING)
+        metrics.MANAGED.set(ctx.cache.count())
+        await asyncio.sleep(ctx.settings.housekeeping_seconds)
+
+
+async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None:
+    """Watch, then work, until cancelled; ``synced`` is set once every watch has listed.
+
+    The ChronosJobs are listed first, then their CronJobs and Jobs, and only then do the
+    workers start: each CronJob is checked against its ChronosJob as it arrives, so after
+    a restart a job in sync is confirmed from the cache, without a read or a write.
+    """
+    queue = WorkQueue()
+    selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
+    informers = [
+        Informer(ctx.client, ChronosJobResource, ChronosJobs(ctx, queue), scope),
+        Informer(ctx.client, CronJob, CronJobs(ctx, queue), scope, labels=selector),
+        Informer(ctx.client, Job, Jobs(ctx, queue), scope, labels=selector),
+    ]
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for informer in informers:
+            tasks.append(asyncio.create_task(informer.run(), name=f"watch {informer.kind}"))
+            await informer.synced.wait()
+        log.info("watches synced: %d ChronosJobs", ctx.cache.count())
+        synced.set()
+        failures: dict[Key, int] = {}
+        tasks += [
+            asyncio.create_task(_worker(ctx, queue, failures), name=f"worker {i}")
+            for i in range(WORKERS)
+        ]
+        tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)

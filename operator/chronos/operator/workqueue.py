@@ -1,0 +1,92 @@
+"""A de-duplicated queue of ChronosJob keys, served by a bounded pool of workers.
+
+What client-go's workqueue does, for asyncio: the watches put *keys* here, never
+objects, so a burst of 10,000 events costs 10,000 small tuples, not 10,000 parsed
+objects waiting in memory; a key queued twice is served once; a key is never served by
+two workers at the same time, and one added while it is being served is served again
+afterwards (the worker may have read the object before the change).
+
+Two lanes: events (a new job, a spec change, a drifted CronJob) go before housekeeping,
+which queues every job each round — a new job must not wait behind 10,000 routine visits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from enum import Flag, auto
+
+Key = tuple[str, str]
+
+
+class Reason(Flag):
+    """Why a key is queued; the reasons of repeated adds are merged."""
+
+    EVENT = auto()
+    HOUSEKEEPING = auto()
+
+
+class WorkQueue:
+    def __init__(self) -> None:
+        self._urgent: deque[Key] = deque()
+        self._routine: deque[Key] = deque()
+        #: Queued keys and why (a key is in a lane at most once).
+        self._queued: dict[Key, Reason] = {}
+        #: Keys being served, and the reasons added meanwhile (served again after).
+        self._active: dict[Key, Reason | None] = {}
+        #: Workers waiting for a key.
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def add(self, key: Key, reason: Reason = Reason.EVENT) -> None:
+        if key in self._active:
+            later = self._active[key]
+            self._active[key] = reason if later is None else later | reason
+            return
+        queued = self._queued.get(key)
+        if queued is None:
+            (self._urgent if reason & Reason.EVENT else self._routine).append(key)
+            self._queued[key] = reason
+            self._wake()
+            return
+        if reason & Reason.EVENT and not queued & Reason.EVENT:
+            # Promoted: an event for a key waiting for housekeeping goes first.
+            self._routine.remove(key)
+            self._urgent.append(key)
+        self._queued[key] = queued | reason
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _pop(self) -> tuple[Key, Reason] | None:
+        for lane in (self._urgent, self._routine):
+            if lane:
+                key = lane.popleft()
+                reason = self._queued.pop(key)
+                self._active[key] = None
+                return key, reason
+        return None
+
+    async def get(self) -> tuple[Key, Reason]:
+        """The next key and why it was queued; the caller must call ``done(key)``."""
+        while (item := self._pop()) is None:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # woken for a key it will not take: pass it on
+                raise
+        return item
+
+    def done(self, key: Key) -> None:
+        later = self._active.pop(key, None)
+        if later is not None:
+            self.add(key, later)

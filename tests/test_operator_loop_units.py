@@ -1,0 +1,172 @@
+"""The operator's control loop pieces without a cluster: the work queue, the namespace
+scope of the informers, the health endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from chronos.operator.informer import Scope
+from chronos.operator.metrics import Health
+from chronos.operator.workqueue import Reason, WorkQueue
+from chronos.readiness import Readiness
+
+A, B, C = ("team", "a"), ("team", "b"), ("team", "c")
+
+
+def test_a_key_added_twice_is_served_once_with_both_reasons() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        queue.add(A, Reason.HOUSEKEEPING)
+        queue.add(A)
+        queue.add(A)
+        assert len(queue) == 1
+        key, reason = await queue.get()
+        assert (key, reason) == (A, Reason.EVENT | Reason.HOUSEKEEPING)
+        queue.done(A)
+        assert len(queue) == 0
+
+    asyncio.run(scenario())
+
+
+def test_events_go_before_housekeeping_even_when_promoted() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        queue = WorkQueue()
+        for key in (A, B, C):
+            queue.add(key, Reason.HOUSEKEEPING)
+        queue.add(C)  # an event for a job waiting for housekeeping: served first
+        order = []
+        while len(queue):
+            key, _ = await queue.get()
+            queue.done(key)
+            order.append(key)
+        return order
+
+    assert asyncio.run(scenario()) == [C, A, B]
+
+
+def test_a_key_is_never_served_twice_at_once_and_a_change_meanwhile_is_served_after() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        queue.add(A)
+        assert await queue.get() == (A, Reason.EVENT)
+        queue.add(A)  # changed while a worker holds it
+        assert len(queue) == 0  # not handed to a second worker
+        second = asyncio.create_task(queue.get())
+        await asyncio.sleep(0)
+        assert not second.done()
+        queue.done(A)  # the first worker finishes: now it is served again
+        assert await asyncio.wait_for(second, 1) == (A, Reason.EVENT)
+        queue.done(A)
+        assert len(queue) == 0
+
+    asyncio.run(scenario())
+
+
+def test_waiting_workers_are_woken_one_per_key() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        workers = [asyncio.create_task(queue.get()) for _ in range(3)]
+        await asyncio.sleep(0)
+        queue.add(A)
+        queue.add(B)
+        await asyncio.sleep(0)
+        done = [w for w in workers if w.done()]
+        assert sorted(w.result()[0] for w in done) == [A, B]
+        pending = [w for w in workers if not w.done()]
+        assert len(pending) == 1
+        pending[0].cancel()
+        await asyncio.sleep(0)
+        queue.add(C)  # the cancelled waiter does not swallow it
+        assert await asyncio.wait_for(queue.get(), 1) == (C, Reason.EVENT)
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_passes_its_wake_up_on() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        first = asyncio.create_task(queue.get())
+        second = asyncio.create_task(queue.get())
+        await asyncio.sleep(0)
+        queue.add(A)  # wakes ``first`` …
+        first.cancel()  # … which is cancelled before it runs
+        result = await asyncio.wait_for(second, 1)
+        assert result == (A, Reason.EVENT)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("pattern", "included", "excluded"),
+    [
+        ("", ["default", "team-a"], []),
+        ("team-a", ["team-a"], ["team-b", "team-a-x"]),
+        ("team-*,!team-sandbox", ["team-a", "team-b"], ["team-sandbox", "default"]),
+        ("!kube-*", ["default", "team"], ["kube-system", "kube-public"]),
+        # Kopf's documented examples (kopf._cogs.structs.references.match_namespace):
+        ("myapp-*, !*-pr-*, *pr-123", ["myapp-test", "myapp-pr-123"], ["myapp-pr-456"]),
+        ("myapp-*, !*-pr-*, *pr-123", [], ["otherapp-pr-123"]),
+        ("!*-pr-*, *pr-123", ["anyapp-x", "otherapp-pr-123"], ["myapp-pr-456"]),
+        ("*,!solo-*", ["default"], ["solo-1234"]),
+    ],
+)
+def test_the_namespace_scope_keeps_kopfs_pattern_language(
+    pattern: str, included: list[str], excluded: list[str]
+) -> None:
+    scope = Scope(pattern)
+    assert [n for n in included if scope.includes(n)] == included
+    assert [n for n in excluded if scope.includes(n)] == []
+
+
+def test_exact_names_are_watched_one_by_one_and_globs_across_the_cluster() -> None:
+    assert Scope("team-a").names == ["team-a"]
+    assert Scope(" team-a , team-b,team-a").names == ["team-a", "team-b"]
+    assert Scope("").names is None
+    assert Scope("team-*").names is None
+    assert Scope("team-a,!team-b").names is None
+
+
+def test_health_endpoints_answer_as_the_probes_expect() -> None:
+    readiness = Readiness(grace=0)
+    health = Health(readiness)
+    assert health.answer("GET", "/healthz")[0] == 200
+    readiness.unsynced("leader: starting the watches")
+    code, kind, body = health.answer("GET", "/readyz")
+    assert (code, kind) == (503, "application/json")
+    assert json.loads(body) == {"ready": False, "reason": "leader: starting the watches"}
+    readiness.synced()
+    assert health.answer("GET", "/readyz?verbose")[0] == 200
+    code, kind, body = health.answer("GET", "/metrics")
+    assert code == 200
+    assert kind.startswith("text/plain")
+    assert b"chronos_operator_queued_jobs" in body
+    assert health.answer("POST", "/healthz")[0] == 405
+    assert health.answer("GET", "/nothing")[0] == 404
+
+
+def test_the_health_server_speaks_http() -> None:
+    async def scenario() -> tuple[bytes, bytes]:
+        health = Health(Readiness(grace=0))
+        server = await health.serve("127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        answers = []
+        for request in (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"HEAD /healthz HTTP/1.0\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            answers.append(await reader.read())
+            writer.close()
+        server.close()
+        await server.wait_closed()
+        return answers[0], answers[1]
+
+    get, head = asyncio.run(scenario())
+    assert get.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert get.endswith(b'\r\n\r\n{"status":"ok"}')
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert head.endswith(b"\r\n\r\n")
