@@ -380,7 +380,7 @@ def one_repeat(cluster: Cluster, log_dir: Path, count: int, threads: int, settle
 
     operator = start_operator(cluster, log_dir, ns_chronos)
     try:
-        time.sleep(settle)  # let Kopf list its (empty) namespace and settle
+        time.sleep(settle)  # let the operator list its (empty) namespace and settle
         rss_idle = proc_status_mib(operator.pid, "VmRSS")
         pids["operator"] = operator.pid
         started = time.perf_counter()

@@ -632,7 +632,7 @@ def test_the_real_operator_works_with_the_charts_service_account(
     ns = release.jobs_namespace
     settings = {
         **{k: v for k, v in env.items() if k not in ("CHRONOS_HEALTH_HOST", "CHRONOS_HEALTH_PORT")},
-        # A glob, so that Kopf watches namespaces (its cluster-wide path, within this test).
+        # A glob, so that the operator watches the cluster and keeps what matches.
         "CHRONOS_NAMESPACES": f"{ns}*",
         "CHRONOS_LEASE_NAMESPACE": release.namespace,  # in a pod: its own namespace
         "CHRONOS_HOUSEKEEPING_SECONDS": "2",

@@ -388,7 +388,7 @@ def test_slot_skipped_under_forbid_is_recorded_as_missed(
     assert missed[0]["reportedBy"] == "operator"
     wait_for(
         lambda: [e for e in k8s.list(Event, namespace=ns) if e.reason == "MissedRun"],
-        what="a MissedRun Event (posted from housekeeping, outside Kopf's handlers)",
+        what="a MissedRun Event (posted from housekeeping)",
     )
     slot = datetime.fromisoformat(missed[0]["scheduledTime"])
     assert slot.second == 0

@@ -131,7 +131,7 @@ def test_sigterm_stops_the_leader_within_two_seconds_and_releases_the_lease(
     ns = solo_namespace
     operator = start_operator()
     create(k8s, ns, "busy", spec())
-    # Kopf has started (its watchers and our housekeeping loop run) once it reconciles.
+    # The operator works (its watches listed, its workers run) once it reconciles.
     wait_for(lambda: cronjob(k8s, ns, "busy"), what="the operator to reconcile")
     wait_for(lambda: counter(operator, "chronos_operator_leader") == 1, what="leadership")
     assert operator.proc is not None
@@ -139,8 +139,8 @@ def test_sigterm_stops_the_leader_within_two_seconds_and_releases_the_lease(
     operator.proc.send_signal(signal.SIGTERM)
     code = operator.proc.wait(timeout=30)
     took = time.monotonic() - sent
-    # Kopf's own SIGTERM path waited 5 s for "hung" tasks (our stop flag's waiter and the
-    # housekeeping loop) before cancelling them: `make down` had to wait for it.
+    # A clean stop is quick (Kopf's SIGTERM path once waited 5 s for "hung" tasks, and
+    # `make down` with it).
     assert took < 2, f"took {took:.1f}s: " + operator.log_path.read_text()[-3000:]
     assert code == 0, operator.log_path.read_text()[-2000:]
     lease = k8s.get(Lease, operator.env["CHRONOS_LEASE_NAME"], namespace="default")

@@ -22,8 +22,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        # Fields passed with `extra=` become keys of their own (Kopf's object reference
-        # too); other objects attached to records, such as Kopf's settings, do not.
+        # Fields passed with `extra=` become keys of their own; other objects attached
+        # to records by libraries do not.
         entry.update(
             {
                 k: v
