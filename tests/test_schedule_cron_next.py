@@ -383,3 +383,26 @@ def test_lord_howe_half_hour_dst_quirk() -> None:
     second = schedule.next(first)
     assert second is not None
     assert second.isoformat() == "2024-10-06T02:45:00+11:00"
+
+
+
+@pytest.mark.parametrize("cron", ["30 2 * * *", "*/15 * * * *", "0 3 29 3 *", "@every 1h"])
+def test_next_run_times_reuses_an_answer_only_while_it_holds(cron: str) -> None:
+    """Walking through a DST change in small steps (the memo of the last answer in use,
+    as in the operator) gives exactly what a fresh computation gives at every instant."""
+    from chronos.schedule import cron as engine
+
+    zone, start = "Europe/Rome", datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
+    instants = [start + timedelta(seconds=s) for s in range(0, 6 * 3600, 449)]
+    instants += [t + timedelta(microseconds=500_000) for t in instants[::3]]
+    reused = 0
+    for after in sorted(instants):
+        remembered = engine._RECENT.get((cron, zone, 5))
+        walked = next_run_times(cron, zone, after, 5)
+        reused += remembered is not None and engine._RECENT[(cron, zone, 5)] is remembered
+        engine._RECENT.clear()  # fresh; this call leaves its own answer for the next step
+        assert walked == next_run_times(cron, zone, after, 5), after
+    if cron.startswith("@every"):
+        assert reused == 0  # counted from each instant: nothing to reuse
+    else:
+        assert reused > len(instants) // 2  # the memo was actually used

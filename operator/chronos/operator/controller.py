@@ -299,6 +299,10 @@ async def _worker(ctx: OperatorContext, queue: WorkQueue, failures: dict[Key, in
         finally:
             queue.done(key)
         metrics.QUEUED.set(len(queue))
+        # A job in sync needs no request, so nothing else would yield: a worker could
+        # serve a whole housekeeping round of 10,000 jobs while /metrics and the lease
+        # renewal wait (seen: /metrics timing out after 5 s).
+        await asyncio.sleep(0)
 
 
 async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:

@@ -218,6 +218,9 @@ class Informer:
                     self._store.delete(obj)
                 else:
                     self._store.upsert(obj)
+                # Lines already received are read without waiting; a backlog of
+                # thousands must not hold the event loop (workers, probes, the lease).
+                await asyncio.sleep(0)
         finally:
             await response.aclose()
         return version

@@ -52,8 +52,9 @@ class WorkQueue:
             self._wake()
             return
         if reason & Reason.EVENT and not queued & Reason.EVENT:
-            # Promoted: an event for a key waiting for housekeeping goes first.
-            self._routine.remove(key)
+            # Promoted: an event for a key waiting for housekeeping goes first. Its entry
+            # in the routine lane stays, stale, and is skipped there (removing it would
+            # cost a scan of up to 10,000 keys per event).
             self._urgent.append(key)
         self._queued[key] = queued | reason
 
@@ -65,12 +66,16 @@ class WorkQueue:
                 return
 
     def _pop(self) -> tuple[Key, Reason] | None:
-        for lane in (self._urgent, self._routine):
-            if lane:
-                key = lane.popleft()
-                reason = self._queued.pop(key)
-                self._active[key] = None
-                return key, reason
+        while self._urgent or self._routine:
+            urgent = bool(self._urgent)
+            key = (self._urgent if urgent else self._routine).popleft()
+            reason = self._queued.get(key)
+            # Stale: served already, or promoted to the urgent lane and served from there.
+            if reason is None or (not urgent and reason & Reason.EVENT):
+                continue
+            del self._queued[key]
+            self._active[key] = None
+            return key, reason
         return None
 
     async def get(self) -> tuple[Key, Reason]:
