@@ -712,8 +712,9 @@ def next_run_times(cron: str, time_zone: str, after: datetime, count: int) -> li
 
 #: The last answer per (cron, zone, count), with the instant it was computed for. Every
 #: instant from that one until the first run has the same next runs (Next is "the first
-#: match strictly after"; not so for ``@every``, which counts from the instant itself), so thousands of jobs sharing a schedule, and each job's visit
-#: every housekeeping round, cost one computation until a run passes (the operator spent
-#: 12 % of its CPU here in a burst of 1,000 new jobs, bench/operator_scale.py).
+#: match strictly after"; not so for ``@every``, which counts from the instant itself),
+#: so thousands of jobs sharing a schedule, and each job's visit every housekeeping round,
+#: cost one computation until a run passes (the operator spent 12 % of its CPU here in a
+#: burst of 1,000 new jobs, bench/operator_scale.py).
 _RECENT: dict[tuple[str, str, int], tuple[datetime, list[datetime]]] = {}
 _RECENT_MAX = 4096
