@@ -385,7 +385,6 @@ def test_lord_howe_half_hour_dst_quirk() -> None:
     assert second.isoformat() == "2024-10-06T02:45:00+11:00"
 
 
-
 @pytest.mark.parametrize("cron", ["30 2 * * *", "*/15 * * * *", "0 3 29 3 *", "@every 1h"])
 def test_next_run_times_reuses_an_answer_only_while_it_holds(cron: str) -> None:
     """Walking through a DST change in small steps (the memo of the last answer in use,
