@@ -174,6 +174,17 @@ class JobService:
                 f"{because}",
             )
 
+    async def may(
+        self, caller: Caller, verb: str, namespace: str, job_id: str | None = None
+    ) -> bool:
+        """Whether :meth:`authorize` would let the caller through (the dashboard shows a
+        button only then; the write itself is authorized again)."""
+        try:
+            await self.authorize(caller, verb, namespace, job_id)
+        except ProblemError:
+            return False
+        return True
+
     async def _as(self, caller: Caller, call: Callable[[], Awaitable[Any]]) -> Any:
         with acting_as(caller.token):
             return await call()

@@ -1,0 +1,342 @@
+"""The dashboard's pages over HTTP, against the real control plane: sign-in, the cookie,
+CSRF, the security headers, escaping, RBAC-gated buttons and 403s, and what each page
+shows. The facade is the one ``fixtures_api`` serves (auth on, least-privilege RBAC);
+callers are ServiceAccounts with real tokens."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+
+import pytest
+from fixtures_api import ApiServer
+from fixtures_ui import UiUser, create_job
+from lightkube import Client
+
+from chronos import http
+from chronos.api.cache import plain
+from chronos.api.web import CSP
+from chronos.kube import ChronosJobResource
+
+pytestmark = pytest.mark.cluster
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def _enabled(k8s: Client, namespace: str, job_id: str) -> bool:
+    obj = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))
+    return bool(obj["spec"].get("enabled", True))
+
+
+# ------------------------------------------------------------------------ sign-in
+
+
+def test_sign_in_sets_a_strict_http_only_session_cookie(
+    api_server: ApiServer, editor_token: str
+) -> None:
+    with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as client:
+        assert client.get("/ui/jobs").headers["location"] == "/ui/login"
+        page = client.get("/ui/login")
+        assert page.status_code == 200
+        assert 'name="token"' in page.text
+        assert "Signed in as" not in page.text
+        assert "Sign out" not in page.text
+        answer = client.post("/ui/login", data={"token": editor_token})
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/ui/"
+        cookie = answer.headers["set-cookie"]
+        flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
+        assert {"httponly", "path", "max-age"} <= flags
+        assert "samesite=strict" in cookie.lower()
+        assert "secure" not in flags  # plain http here; https requests get Secure
+        assert editor_token not in cookie
+        overview = client.get("/ui/")
+        assert overview.status_code == 200
+        assert "system:serviceaccount:" in overview.text
+        assert ":alice" in overview.text
+
+
+@pytest.mark.parametrize("token", ["", "not-a-token", "x" * 3000])
+def test_a_bad_token_is_refused_with_the_sign_in_page(api_server: ApiServer, token: str) -> None:
+    with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as client:
+        answer = client.post("/ui/login", data={"token": token})
+        assert answer.status_code == 401
+        assert "set-cookie" not in answer.headers
+        assert 'role="alert"' in answer.text
+        assert client.get("/ui/").status_code == 303
+
+
+def test_a_forged_cookie_is_not_a_session(api_server: ApiServer) -> None:
+    with http.Client(
+        base_url=api_server.url,
+        timeout=30,
+        follow_redirects=False,
+        cookies={"chronos_session": "v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
+    ) as client:
+        assert client.get("/ui/jobs").headers["location"] == "/ui/login"
+
+
+def test_sign_out_drops_the_cookie(editor: UiUser) -> None:
+    answer = editor.post("/ui/logout", {"csrf": editor.csrf()})
+    assert answer.status_code == 303
+    assert "chronos_session=" in answer.headers["set-cookie"]
+    assert "max-age=0" in answer.headers["set-cookie"].lower()
+    assert editor.client.get("/ui/jobs").status_code == 303
+
+
+def test_an_authenticating_proxy_s_bearer_header_needs_no_cookie(
+    api_server: ApiServer, api: http.Client, editor_token: str, namespace: str
+) -> None:
+    job_id = create_job(api, name="proxied")
+    with api_server.client(editor_token) as client:
+        page = client.get("/ui/jobs", params={"namespace": namespace})
+        assert page.status_code == 200
+        assert f"/ui/jobs/{namespace}/{job_id}" in page.text
+
+
+# ----------------------------------------------------------------------- headers
+
+
+def test_pages_carry_a_strict_csp_and_no_framing(editor: UiUser) -> None:
+    for path in ("/ui/", "/ui/jobs", "/ui/login"):
+        answer = editor.client.get(path)
+        assert answer.headers["content-security-policy"] == CSP
+        assert "'unsafe-inline'" not in CSP
+        assert "frame-ancestors 'none'" in CSP
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["cache-control"] == "no-store"
+    script = editor.client.get("/ui/static/vendor/htmx-2.0.11.min.js")
+    assert script.status_code == 200
+    assert script.headers["x-content-type-options"] == "nosniff"
+
+
+def test_every_script_tag_has_an_integrity_hash_that_matches(editor: UiUser) -> None:
+    import base64
+    import hashlib
+
+    page = editor.client.get("/ui/").text
+    tags = re.findall(r'<script src="([^"]+)" integrity="([^"]+)"', page)
+    assert [src for src, _ in tags] == [
+        "/ui/static/vendor/htmx-2.0.11.min.js",
+        "/ui/static/vendor/htmx-ext-sse-2.2.4.min.js",
+    ]
+    assert page.count("<script") == len(tags)
+    for src, integrity in tags:
+        body = editor.client.get(src).content
+        assert integrity == "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
+
+
+# -------------------------------------------------------------------------- CSRF
+
+
+def test_a_write_without_the_csrf_token_is_refused_and_changes_nothing(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = create_job(api, name="guarded")
+    path = f"/ui/jobs/{namespace}/{job_id}/enabled"
+    for data, headers in (
+        ({"enabled": "false"}, {}),
+        ({"enabled": "false", "csrf": "forged"}, {}),
+        ({"enabled": "false", "csrf": editor.csrf()}, {"Origin": "http://evil.example"}),
+    ):
+        answer = editor.post(path, data, **headers)
+        assert answer.status_code == 403, data
+        assert "CSRF" in html.unescape(answer.text)
+        assert _enabled(k8s, namespace, job_id)
+    answer = editor.post(path, {"enabled": "false", "csrf": editor.csrf()})
+    assert answer.status_code == 303
+    assert _enabled(k8s, namespace, job_id) is False
+
+
+def test_another_user_s_csrf_token_does_not_work(
+    editor: UiUser, viewer: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = create_job(api, name="theirs")
+    answer = editor.post(
+        f"/ui/jobs/{namespace}/{job_id}/enabled", {"enabled": "false", "csrf": viewer.csrf()}
+    )
+    assert answer.status_code == 403
+    assert _enabled(k8s, namespace, job_id)
+
+
+# ---------------------------------------------------------------------- escaping
+
+
+def test_user_strings_render_as_text(editor: UiUser, api: http.Client, namespace: str) -> None:
+    job_id = create_job(api, name=XSS, description="<script>alert(2)</script>")
+    for path in (f"/ui/jobs?namespace={namespace}", f"/ui/jobs/{namespace}/{job_id}", "/ui/"):
+        text = editor.client.get(path).text
+        assert "<img src=x" not in text, path
+        assert "<script>alert" not in text, path
+    listing = editor.client.get(f"/ui/jobs?namespace={namespace}").text
+    assert html.escape(XSS, quote=False) in listing
+    detail = editor.client.get(f"/ui/jobs/{namespace}/{job_id}").text
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in detail
+    # also in a filter value reflected into the form
+    reflected = editor.client.get("/ui/jobs", params={"name": '"><script>x</script>'}).text
+    assert "<script>x" not in reflected
+
+
+# ------------------------------------------------------------------------- RBAC
+
+
+def test_a_read_only_user_sees_no_write_buttons_and_gets_403_when_forcing(
+    viewer: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = create_job(api, name="look-only")
+    listing = viewer.client.get(f"/ui/jobs?namespace={namespace}")
+    assert listing.status_code == 200
+    assert "look-only" in listing.text
+    for button in ("Suspend selected", "Resume selected", ">Disable<", 'name="job"'):
+        assert button not in listing.text
+    detail = viewer.client.get(f"/ui/jobs/{namespace}/{job_id}").text
+    for button in ("Run now", "Delete", ">Disable<"):
+        assert button not in detail
+    csrf = viewer.csrf()
+    forced = [
+        (f"/ui/jobs/{namespace}/{job_id}/enabled", {"enabled": "false"}),
+        (f"/ui/jobs/{namespace}/{job_id}/run", {"key": "k1"}),
+        (f"/ui/jobs/{namespace}/{job_id}/delete", {}),
+        ("/ui/jobs/bulk", {"action": "suspend", "job": f"{namespace}/{job_id}"}),
+    ]
+    for path, data in forced:
+        answer = viewer.post(path, {**data, "csrf": csrf})
+        assert answer.status_code == 403, path
+        assert "text/html" in answer.headers["content-type"]
+        assert "may not" in answer.text
+        assert "Not allowed" in answer.text
+    assert viewer.client.get(f"/ui/jobs/{namespace}/{job_id}/run").status_code == 403
+    assert viewer.client.get(f"/ui/jobs/{namespace}/{job_id}/delete").status_code == 403
+    obj = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))
+    assert obj["spec"].get("enabled", True)
+    assert "chronos.gluesync.io/run-now" not in (obj["metadata"].get("annotations") or {})
+
+
+def test_a_user_sees_only_namespaces_they_may_list(
+    api_server: ApiServer, viewer: UiUser, api: http.Client, namespace: str, k8s: Client
+) -> None:
+    create_job(api, name="mine")
+    other_ns_jobs = viewer.client.get("/ui/jobs").text
+    assert "mine" in other_ns_jobs
+    namespaces = set(re.findall(r'href="/ui/jobs/([a-z0-9-]+)/', other_ns_jobs))
+    assert namespaces == {namespace}
+    asked = viewer.client.get("/ui/jobs", params={"namespace": "kube-system"})
+    assert asked.status_code == 403
+
+
+# ------------------------------------------------------------------------- pages
+
+
+def test_the_jobs_list_filters_and_toggles(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    a = create_job(api, name="alpha nightly", task_type="pipeline_start", entity_id=None)
+    b = create_job(api, name="beta weekly")
+    page = editor.client.get(f"/ui/jobs?namespace={namespace}").text
+    assert "alpha nightly" in page
+    assert "beta weekly" in page
+    assert "30 8 * * 1,3,5" in page
+    assert "UTC" in page
+    only_a = editor.client.get(f"/ui/jobs?namespace={namespace}&task_type=pipeline_start").text
+    assert "alpha nightly" in only_a
+    assert "beta weekly" not in only_a
+    only_b = editor.client.get(f"/ui/jobs?namespace={namespace}&name=BETA").text
+    assert "beta weekly" in only_b
+    assert "alpha nightly" not in only_b
+
+    back = f"/ui/jobs?namespace={namespace}"
+    answer = editor.post(
+        f"/ui/jobs/{namespace}/{a}/enabled",
+        {"enabled": "false", "next": back, "csrf": editor.csrf()},
+    )
+    assert answer.headers["location"] == f"{back}&done=disabled"
+    assert _enabled(k8s, namespace, a) is False
+    suspended = editor.client.get(f"/ui/jobs?namespace={namespace}&state=suspended").text
+    assert "alpha nightly" in suspended
+    assert "beta weekly" not in suspended
+
+    answer = editor.client.post(
+        "/ui/jobs/bulk",
+        content=f"csrf={editor.csrf()}&action=suspend&job={namespace}/{a}&job={namespace}/{b}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 303
+    assert not _enabled(k8s, namespace, a)
+    assert not _enabled(k8s, namespace, b)
+    answer = editor.client.post(
+        "/ui/jobs/bulk",
+        content=f"csrf={editor.csrf()}&action=resume&job={namespace}/{a}&job={namespace}/{b}",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert _enabled(k8s, namespace, a)
+    assert _enabled(k8s, namespace, b)
+
+
+def test_the_job_page_runs_now_once_per_confirm_and_deletes_after_confirm(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = create_job(api, name="detail job", description="what it does")
+    page = editor.client.get(f"/ui/jobs/{namespace}/{job_id}").text
+    assert "detail job" in page
+    assert "what it does" in page
+    assert page.count("<li><time") == 10  # the next 10 runs
+    assert "Run now" in page
+    assert "Delete" in page
+
+    confirm = editor.client.get(f"/ui/jobs/{namespace}/{job_id}/run").text
+    key = re.search(r'name="key" value="([^"]+)"', confirm)
+    assert key
+    assert "Run “detail job” now?" in html.unescape(confirm)
+    data = {"key": key.group(1), "csrf": editor.csrf()}
+    first = editor.post(f"/ui/jobs/{namespace}/{job_id}/run", data)
+    second = editor.post(f"/ui/jobs/{namespace}/{job_id}/run", data)  # a double click
+    assert first.headers["location"].endswith("done=run")
+    assert second.headers["location"].endswith("done=run-again")
+    obj = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))
+    assert obj["metadata"]["annotations"]["chronos.gluesync.io/run-now"] == key.group(1)
+
+    confirm = html.unescape(editor.client.get(f"/ui/jobs/{namespace}/{job_id}/delete").text)
+    assert "Delete “detail job”?" in confirm
+    assert "Delete detail job" in confirm
+    answer = editor.post(f"/ui/jobs/{namespace}/{job_id}/delete", {"csrf": editor.csrf()})
+    assert answer.headers["location"] == "/ui/jobs?done=deleted"
+    names = [
+        plain(j)["metadata"]["name"] for j in k8s.list(ChronosJobResource, namespace=namespace)
+    ]
+    assert job_id not in names
+    assert editor.client.get(f"/ui/jobs/{namespace}/{job_id}").status_code == 404
+
+
+def test_the_overview_counts_the_caller_s_jobs_and_its_stream_announces_changes(
+    editor: UiUser, api: http.Client, namespace: str
+) -> None:
+    create_job(api, name="first", schedule={"days_of_week": [], "hour": 8, "minute": 30})
+    page = editor.client.get("/ui/").text
+    total = re.search(r"<dt>Jobs</dt><dd>(\d+)</dd>", page)
+    assert total
+    assert int(total.group(1)) == 1
+    assert "Upcoming runs" in page
+    assert "first" in page
+    since = re.search(r"/ui/events\?since=(\d+)", page)
+    assert since
+
+    lines: list[str] = []
+
+    def listen() -> None:
+        with editor.client.stream("GET", f"/ui/events?since={since.group(1)}") as stream:
+            for line in stream.iter_lines():
+                lines.append(line)
+                if line.startswith("event: change"):
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(1.5)
+    create_job(api, name="second")
+    listener.join(15)
+    assert "event: change" in lines
+    fragment = editor.client.get("/ui/fragments/overview").text
+    assert re.search(r"<dt>Jobs</dt><dd>2</dd>", fragment)
