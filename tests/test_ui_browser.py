@@ -1,0 +1,207 @@
+"""The dashboard in a real browser: Playwright driving Debian's chromium (``.ci/run``
+installs it; Playwright's own browser download is not used) against the facade of
+``fixtures_api`` and the real control plane.
+
+Pages run under their real Content-Security-Policy, and any CSP violation or script
+error fails the test. The accessibility check injects the pinned axe-core
+(tests/vendor) in a context that bypasses the CSP for that one script.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fixtures_api import ApiServer
+from fixtures_ui import create_job
+from lightkube import Client
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from chronos import http
+from chronos.api.cache import plain
+from chronos.kube import ChronosJobResource
+
+pytestmark = pytest.mark.cluster
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
+#: The closed network refuses chromium's background connections: keep it from trying.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install chromium (.ci/run does)"
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+class Watched:
+    """A page whose console errors (CSP violations included) and page errors are kept."""
+
+    def __init__(self, context: BrowserContext, base: str) -> None:
+        self.page: Page = context.new_page()
+        self.base = base
+        self.problems: list[str] = []
+        self.page.on(
+            "console",
+            lambda m: self.problems.append(f"{m.text} {m.location}") if m.type == "error" else None,
+        )
+        self.page.on("pageerror", lambda e: self.problems.append(str(e)))
+
+    def goto(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def sign_in(self, token: str) -> None:
+        self.goto("/ui/login")
+        self.page.get_by_label("Kubernetes bearer token").fill(token)
+        self.page.get_by_role("button", name="Sign in").click()
+        expect(self.page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context()
+    yield ctx
+    ctx.close()
+
+
+def _enabled(k8s: Client, namespace: str, job_id: str) -> bool:
+    obj = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))
+    return bool(obj["spec"].get("enabled", True))
+
+
+def test_sign_in_list_disable_and_enable_a_job_and_run_it(
+    api_server: ApiServer,
+    context: BrowserContext,
+    editor_token: str,
+    api: http.Client,
+    k8s: Client,
+    namespace: str,
+) -> None:
+    job_id = create_job(api, name="browser job")
+    tab = Watched(context, api_server.url)
+    tab.sign_in(editor_token)
+    page = tab.page
+    page.get_by_role("link", name="Jobs", exact=True).click()
+    row = page.locator(f"#job-{namespace}-{job_id}")
+    expect(row).to_contain_text("browser job")
+    expect(row).to_contain_text("enabled")
+
+    row.get_by_role("button", name="Disable browser job").click()
+    expect(page.get_by_role("status")).to_contain_text("Job disabled")
+    expect(page.locator(f"#job-{namespace}-{job_id}")).to_contain_text("suspended")
+    assert _enabled(k8s, namespace, job_id) is False
+
+    page.locator(f"#job-{namespace}-{job_id}").get_by_role(
+        "button", name="Enable browser job"
+    ).click()
+    expect(page.get_by_role("status")).to_contain_text("Job enabled")
+    assert _enabled(k8s, namespace, job_id) is True
+
+    page.get_by_role("link", name="browser job").click()
+    page.get_by_role("link", name="Run now").click()
+    page.get_by_role("button", name="Run browser job").click()
+    expect(page.get_by_role("status")).to_contain_text("Run requested")
+    annotations = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))["metadata"]
+    assert "chronos.gluesync.io/run-now" in (annotations.get("annotations") or {})
+    assert tab.problems == []
+
+
+def test_a_read_only_user_sees_no_write_buttons(
+    api_server: ApiServer,
+    context: BrowserContext,
+    viewer_token: str,
+    api: http.Client,
+    namespace: str,
+) -> None:
+    job_id = create_job(api, name="viewed job")
+    tab = Watched(context, api_server.url)
+    tab.sign_in(viewer_token)
+    tab.goto(f"/ui/jobs?namespace={namespace}")
+    page = tab.page
+    expect(page.locator(f"#job-{namespace}-{job_id}")).to_contain_text("viewed job")
+    expect(
+        page.get_by_role("button", name=re.compile("Suspend|Resume|Disable|Enable"))
+    ).to_have_count(0)
+    expect(page.get_by_role("checkbox")).to_have_count(0)
+    tab.goto(f"/ui/jobs/{namespace}/{job_id}")
+    expect(page.get_by_role("heading", name=re.compile("viewed job"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Run now|Delete"))).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile("Disable|Enable"))).to_have_count(0)
+    assert tab.problems == []
+
+
+def test_the_overview_updates_without_a_reload(
+    api_server: ApiServer,
+    context: BrowserContext,
+    editor_token: str,
+    api: http.Client,
+) -> None:
+    create_job(api, name="first live")
+    tab = Watched(context, api_server.url)
+    tab.sign_in(editor_token)
+    page = tab.page
+    jobs = page.locator(".stats div", has_text="Jobs").first.locator("dd")
+    expect(jobs).to_have_text("1")
+    page.evaluate("window.__notReloaded = true")
+    create_job(api, name="second live", schedule=None, cron_expression="0 * * * *")
+    expect(jobs).to_have_text("2", timeout=15_000)
+    assert page.evaluate("window.__notReloaded") is True
+    # hourly: its next runs are among the upcoming runs of the next 24 h
+    expect(page.get_by_role("link", name="second live").first).to_be_visible()
+    assert tab.problems == []
+
+
+def _axe(page: Page) -> list[dict[str, Any]]:
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
+    assert result["passes"], "axe-core checked nothing"
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_every_page_has_no_serious_accessibility_violations(
+    api_server: ApiServer,
+    browser: Browser,
+    editor_token: str,
+    api: http.Client,
+    namespace: str,
+) -> None:
+    job_id = create_job(api, name="accessible job", description="<b>not bold</b>")
+    ctx = browser.new_context(bypass_csp=True)  # only so that axe itself can be injected
+    try:
+        tab = Watched(ctx, api_server.url)
+        tab.goto("/ui/login")
+        pages = {"/ui/login": _axe(tab.page)}
+        tab.sign_in(editor_token)
+        for path in (
+            "/ui/",
+            f"/ui/jobs?namespace={namespace}",
+            f"/ui/jobs/{namespace}/{job_id}",
+            f"/ui/jobs/{namespace}/{job_id}/run",
+            f"/ui/jobs/{namespace}/{job_id}/delete",
+            "/ui/jobs/no-such-namespace-x/none",
+        ):
+            tab.goto(path)
+            pages[path] = _axe(tab.page)
+        found = {
+            path: [(v["id"], v["impact"], v["help"]) for v in violations]
+            for path, violations in pages.items()
+            if violations
+        }
+        assert found == {}
+    finally:
+        ctx.close()
