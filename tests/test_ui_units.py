@@ -267,3 +267,23 @@ def test_paging_is_clamped() -> None:
 )
 def test_redirects_stay_in_the_dashboard(target: str | None, expected: str) -> None:
     assert v.safe_next(target, "/ui/") == expected
+
+
+def test_page_links_keep_the_filters_and_drop_the_notice() -> None:
+    params = {"name": "a b", "state": "", "page": "3", "done": "enabled"}
+    assert v.page_link("/ui/jobs", params, 2) == "/ui/jobs?name=a+b&page=2"
+
+
+def test_upcoming_runs_reuse_stored_run_times_exactly() -> None:
+    _, hourly = job("hourly", cron="7 * * * *", zone="Europe/Rome")
+    first = v.upcoming_runs(hourly, NOW)
+    later = NOW + timedelta(minutes=90)
+    again = v.upcoming_runs(hourly, later)  # answered from the stored times
+    fresh = [
+        t
+        for t in next_run_times("7 * * * *", "Europe/Rome", later, 30)
+        if t <= later + timedelta(hours=24)
+    ][: v.UPCOMING_PER_JOB]
+    assert len(first) == v.UPCOMING_PER_JOB
+    assert again == fresh
+    assert again[0] == datetime(2026, 3, 28, 14, 7, tzinfo=UTC)  # 15:07 in Rome

@@ -13,14 +13,16 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from lightkube import ApiError
+from markupsafe import Markup
 
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
@@ -52,6 +54,8 @@ MAX_COOKIE_TOKEN = 2800
 STREAM_SECONDS = 300.0
 HEARTBEAT_SECONDS = 15.0
 REFRESH_SECONDS = 60.0
+#: How long a computed overview or jobs table is reused (relative times are this coarse).
+FRESH_SECONDS = 15
 TASK_TYPES = (
     "entity_start",
     "entity_stop",
@@ -207,26 +211,52 @@ async def logout(request: Request, form: Form) -> Response:
 # ------------------------------------------------------------------------ overview
 
 
-async def _overview(parts: Components, who: Caller) -> dict[str, Any]:
-    now = _now()
-    rows = _rows(parts, await _visible(parts, who, ""))
-    return {
-        "o": v.overview(rows, now, parts.settings.default_time_zone),
-        "now": now,
-        "v": v,
-        "version": parts.cache.changes,
-    }
+class _Memo:
+    """Shared page parts by key. Keys carry the watch cache's change count and a time
+    bucket, so an entry is never stale beyond FRESH_SECONDS; old keys simply stop
+    matching and the dict is emptied when full. Users who may see the same namespaces
+    share an entry (what they may see is part of the key, never the user)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._data: dict[Hashable, Any] = {}
+        self._size = size
+
+    def get(self, parts: Components, key: Hashable, compute: Callable[[], Any]) -> Any:
+        full = (id(parts.cache), parts.cache.changes, int(time.time() // FRESH_SECONDS), key)
+        if full not in self._data:
+            if len(self._data) >= self._size:
+                self._data.clear()
+            self._data[full] = compute()
+        return self._data[full]
+
+
+_memo = _Memo()
+
+
+async def _overview(parts: Components, who: Caller) -> Markup:
+    """The live part of the overview (the same for everyone who sees these namespaces)."""
+    namespaces = await _visible(parts, who, "")
+
+    def compute() -> Markup:
+        now = _now()
+        model = v.overview(_rows(parts, namespaces), now, parts.settings.default_time_zone)
+        template = environment().get_template("overview_live.html")
+        return Markup(template.render(o=model, now=now, v=v))  # noqa: S704 - autoescaped
+
+    return _memo.get(parts, ("overview", tuple(namespaces)), compute)  # type: ignore[no-any-return]
 
 
 @router.get("/")
 async def overview_page(request: Request, parts: Parts, who: UiCaller) -> Response:
-    context = await _overview(parts, who)
-    return _render(parts, who, "overview.html", notice=_notice(request), **context)
+    # The version first: a change while the page renders then reaches it over SSE.
+    version = parts.cache.changes
+    live = await _overview(parts, who)
+    return _render(parts, who, "overview.html", notice=_notice(request), live=live, version=version)
 
 
 @router.get("/fragments/overview")
 async def overview_fragment(parts: Parts, who: UiCaller) -> Response:
-    return _render(parts, who, "overview_live.html", **await _overview(parts, who))
+    return HTMLResponse(await _overview(parts, who))
 
 
 @router.get("/events")
@@ -273,21 +303,40 @@ async def jobs_page(request: Request, parts: Parts, who: UiCaller) -> Response:
         state=q.get("state", "") if q.get("state") in v.STATES else "",
     )
     namespaces = await _visible(parts, who, filters.namespace)
-    rows = [row for _, row in _rows(parts, namespaces) if filters.match(row)]
     writable = {ns for ns in namespaces if await parts.jobs.may(who, "patch", ns)}
+    page = _int(q.get("page"), 1)
+
+    def table() -> Markup:
+        rows = [row for _, row in _rows(parts, namespaces) if filters.match(row)]
+        paging = v.paging(len(rows), page, v.JOBS_PAGE)
+        params = dict(q.items())
+        link = partial(v.page_link, f"{UI}/jobs", params)
+        return Markup(  # noqa: S704 - the template's own autoescaped output
+            environment()
+            .get_template("jobs_table.html")
+            .render(
+                total=len(rows),
+                rows=rows[paging.skip : paging.skip + paging.size],
+                paging=paging,
+                newer=link(paging.page - 1) if paging.page > 1 else None,
+                older=link(paging.page + 1) if paging.page < paging.pages else None,
+                writable=writable,
+                now=_now(),
+                v=v,
+            )
+        )
+
+    key = ("jobs", tuple(namespaces), filters, page, frozenset(writable))
     return _render(
         parts,
         who,
         "jobs.html",
         notice=_notice(request),
-        rows=rows,
+        table=_memo.get(parts, key, table),
         filters=filters,
-        namespaces=namespaces,
         writable=writable,
         task_types=TASK_TYPES,
         states=v.STATES,
-        now=_now(),
-        v=v,
         here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
     )
 

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from chronos.api.mapping import run_records
@@ -22,6 +23,7 @@ UPCOMING_PER_JOB = 24
 UPCOMING_MAX = 100
 PROBLEMS_MAX = 10
 HISTORY_PAGE = 20
+JOBS_PAGE = 100
 STATES = ("enabled", "suspended")
 
 
@@ -90,6 +92,8 @@ class JobRow:
     last_result: str | None
     last_when: datetime | None
     next_run: datetime | None
+    #: The next few runs the REST view already computed (and caches until one passes).
+    next_runs: tuple[datetime, ...]
     running: int
     message: str | None
 
@@ -117,6 +121,7 @@ def job_row(obj: dict[str, Any], view: dict[str, Any]) -> JobRow:
         last_result=str(last.get("result")) if last else None,
         last_when=record_time(last) if last else None,
         next_run=parse_time(view.get("next_run")),
+        next_runs=tuple(t for t in map(parse_time, view.get("next_run_times") or []) if t),
         running=len(status.get("activeRuns") or []),
         message=view.get("status_message"),
     )
@@ -202,16 +207,41 @@ class Overview:
         return duration_words(sum(self.durations) / len(self.durations))
 
 
+#: Run times by (cron, zone): when they were computed from, and the times. The engine's
+#: answer depends only on those and the start, so a stored list that starts before
+#: ``now`` and reaches past the window answers the window exactly.
+_HORIZON: dict[tuple[str, str], tuple[datetime, list[datetime]]] = {}
+_HORIZON_MAX = 10_000
+
+
+def _runs_until(cron: str, zone: str, now: datetime, end: datetime) -> list[datetime]:
+    count = 2 * UPCOMING_PER_JOB
+    stored = _HORIZON.get((cron, zone))
+    if stored is not None:
+        start, times = stored
+        if start <= now and (len(times) < count or times[-1] >= end):
+            return [t for t in times if now < t <= end]
+    times = next_run_times(cron, zone, now, count)
+    if len(_HORIZON) >= _HORIZON_MAX:
+        _HORIZON.clear()
+    _HORIZON[(cron, zone)] = (now, times)
+    return [t for t in times if t <= end]
+
+
 def upcoming_runs(row: JobRow, now: datetime, hours: float = 24) -> list[datetime]:
-    """The job's runs in the next ``hours``, by the schedule engine in the job's zone."""
+    """The job's runs in the next ``hours`` (at most UPCOMING_PER_JOB), by the schedule
+    engine in the job's zone: the runs its view already holds, and more from the engine
+    only when all of those fall inside the window (a job that fires more often)."""
     if not row.enabled or not row.cron:
         return []
+    end = now + timedelta(hours=hours)
+    known = [t for t in row.next_runs if t > now]
+    if known and known[-1] > end:
+        return [t for t in known if t <= end]
     try:
-        times = next_run_times(row.cron, row.zone, now, UPCOMING_PER_JOB)
+        return _runs_until(row.cron, row.zone, now, end)[:UPCOMING_PER_JOB]
     except (ScheduleError, ValueError):
         return []
-    end = now + timedelta(hours=hours)
-    return [t for t in times if t <= end]
 
 
 def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str) -> Overview:
@@ -316,6 +346,12 @@ def paging(total: int, page: int, size: int = HISTORY_PAGE) -> Paging:
     pages = max(1, math.ceil(total / size))
     page = min(max(page, 1), pages)
     return Paging(page, pages, (page - 1) * size, size)
+
+
+def page_link(path: str, params: dict[str, str], page: int) -> str:
+    """``path`` with the non-empty ``params`` (filters) and ``page``."""
+    query = {k: val for k, val in params.items() if val and k not in ("page", "done")}
+    return f"{path}?{urlencode({**query, 'page': page})}"
 
 
 def safe_next(target: str | None, default: str) -> str:
