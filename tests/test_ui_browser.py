@@ -121,6 +121,60 @@ def test_sign_in_list_disable_and_enable_a_job_and_run_it(
     assert tab.problems == []
 
 
+def test_create_a_job_with_the_friendly_form_edit_it_and_delete_it(
+    api_server: ApiServer,
+    context: BrowserContext,
+    editor_token: str,
+    k8s: Client,
+    namespace: str,
+) -> None:
+    tab = Watched(context, api_server.url)
+    tab.sign_in(editor_token)
+    page = tab.page
+    tab.goto(f"/ui/jobs?namespace={namespace}")
+    page.get_by_role("link", name="New job").click()
+    expect(page.get_by_role("heading", name="New job")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("Friendly <b>form</b> job")
+    page.get_by_label("Pipeline id").fill("pipeline-9")
+    page.get_by_label("Entity ids (comma-separated; entity_* tasks)").fill("e-1")
+    page.get_by_label("Tue").check()
+    page.get_by_label("Thu").check()
+    page.get_by_label("Hour").fill("6")
+    page.get_by_label("Minute").fill("15")
+    page.get_by_label("Time zone").fill("Asia/Tokyo")
+    preview = page.locator("#preview")
+    # the preview follows the form as it is filled in (htmx, no reload)
+    expect(preview).to_contain_text("Asia/Tokyo")
+    expect(preview).to_contain_text("06:15")
+    page.get_by_label("Hour").fill("7")
+    expect(preview).to_contain_text("07:15")
+    page.get_by_role("button", name="Create job").click()
+    expect(page.get_by_role("status")).to_contain_text("Job created")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Friendly <b>form</b> job")
+    job_id = page.url.rstrip("/").split("/")[-1].split("?")[0]
+    spec = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))["spec"]
+    assert spec["schedule"] == {"daysOfWeek": ["tuesday", "thursday"], "hour": 7, "minute": 15}
+
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_role("heading", name=re.compile("^Edit"))).to_be_visible()
+    page.get_by_label("A cron expression").check()
+    page.get_by_role("textbox", name="Cron expression").fill("0 9 * * *")
+    expect(preview).to_contain_text("09:00")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_role("status")).to_contain_text("Changes saved")
+    spec = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))["spec"]
+    assert spec["schedule"] == {"cron": "0 9 * * *"}
+
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Delete Friendly <b>form</b> job").click()
+    expect(page.get_by_role("status")).to_contain_text("Job deleted")
+    names = [
+        plain(j)["metadata"]["name"] for j in k8s.list(ChronosJobResource, namespace=namespace)
+    ]
+    assert job_id not in names
+    assert tab.problems == []
+
+
 def test_a_read_only_user_sees_no_write_buttons(
     api_server: ApiServer,
     context: BrowserContext,
@@ -193,6 +247,8 @@ def test_every_page_has_no_serious_accessibility_violations(
             f"/ui/jobs/{namespace}/{job_id}",
             f"/ui/jobs/{namespace}/{job_id}/run",
             f"/ui/jobs/{namespace}/{job_id}/delete",
+            f"/ui/jobs/{namespace}/{job_id}/edit",
+            f"/ui/jobs/new?namespace={namespace}",
             "/ui/jobs/no-such-namespace-x/none",
         ):
             tab.goto(path)

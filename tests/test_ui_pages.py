@@ -193,7 +193,7 @@ def test_a_read_only_user_sees_no_write_buttons_and_gets_403_when_forcing(
     for button in ("Suspend selected", "Resume selected", ">Disable<", 'name="job"'):
         assert button not in listing.text
     detail = viewer.client.get(f"/ui/jobs/{namespace}/{job_id}").text
-    for button in ("Run now", "Delete", ">Disable<"):
+    for button in ("Run now", "Delete", ">Disable<", "Edit", "New job"):
         assert button not in detail
     csrf = viewer.csrf()
     forced = [
@@ -208,6 +208,11 @@ def test_a_read_only_user_sees_no_write_buttons_and_gets_403_when_forcing(
         assert "text/html" in answer.headers["content-type"]
         assert "may not" in answer.text
         assert "Not allowed" in answer.text
+    assert "New job" not in listing.text
+    assert viewer.client.get(f"/ui/jobs/new?namespace={namespace}").status_code == 403
+    assert viewer.client.get(f"/ui/jobs/{namespace}/{job_id}/edit").status_code == 403
+    assert viewer.post(f"/ui/jobs/{namespace}/{job_id}/edit", {"csrf": csrf}).status_code == 403
+    assert viewer.post("/ui/jobs/new", {"csrf": csrf, "namespace": namespace}).status_code == 403
     assert viewer.client.get(f"/ui/jobs/{namespace}/{job_id}/run").status_code == 403
     assert viewer.client.get(f"/ui/jobs/{namespace}/{job_id}/delete").status_code == 403
     obj = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))
@@ -340,3 +345,17 @@ def test_the_overview_counts_the_caller_s_jobs_and_its_stream_announces_changes(
     assert "event: change" in lines
     fragment = editor.client.get("/ui/fragments/overview").text
     assert re.search(r"<dt>Jobs</dt><dd>2</dd>", fragment)
+
+
+def test_a_shared_page_part_never_shows_one_user_s_buttons_to_another(
+    editor: UiUser, viewer: UiUser, api: http.Client, namespace: str
+) -> None:
+    """The jobs table is rendered once and shared by users who see the same jobs: the
+    editor's checkboxes and toggles must not reach the read-only viewer, in either order."""
+    create_job(api, name="shared table")
+    path = f"/ui/jobs?namespace={namespace}"
+    for first, second in ((editor, viewer), (viewer, editor)):
+        first.client.get(path)
+        assert ('name="job"' in second.client.get(path).text) is (second is editor)
+    assert 'name="job"' in editor.client.get(path).text
+    assert 'name="job"' not in viewer.client.get(path).text

@@ -287,3 +287,58 @@ def test_upcoming_runs_reuse_stored_run_times_exactly() -> None:
     assert len(first) == v.UPCOMING_PER_JOB
     assert again == fresh
     assert again[0] == datetime(2026, 3, 28, 14, 7, tzinfo=UTC)  # 15:07 in Rome
+
+
+def test_the_form_becomes_the_rest_body_and_back() -> None:
+    from chronos.api import uiforms as f
+
+    form = {
+        "name": [" Job "],
+        "task_type": ["group_start"],
+        "group_ids": ["g1,g2 ,, g3"],
+        "schedule_kind": ["friendly"],
+        "days_of_week": ["monday"],
+        "hour": ["8"],
+        "minute": [""],
+        "timezone": [""],
+        "enabled": ["true"],
+    }
+    values = f.values_from_form(form)
+    body, errors = f.request_body(values, creating=True)
+    assert errors == []
+    assert body["group_ids"] == ["g1", "g2", "g3"]
+    assert body["schedule"] == {"days_of_week": ["monday"], "hour": 8, "minute": None}
+    assert "timezone" not in body
+    assert "cron_expression" not in body
+    assert body["name"] == "Job"
+    update, _ = f.request_body(values, creating=False)
+    assert update["timezone"] is None
+    assert update["cron_expression"] is None
+    cron = f.values_from_form({**form, "schedule_kind": ["cron"], "cron_expression": ["@daily"]})
+    assert f.schedule_body(cron)[0] == {
+        "timezone": None,
+        "schedule": None,
+        "cron_expression": "@daily",
+    }
+    _, errors = f.request_body(f.values_from_form({**form, "hour": ["8am"]}), creating=True)
+    assert errors == [("schedule.hour", "must be a whole number")]
+    assert f.by_field([("schedule.hour", "a"), ("entity_id", "b"), ("entity_ids[0]", "c")]) == {
+        "hour": "a",
+        "entity_ids": "b; c",
+    }
+
+
+def test_a_job_s_view_fills_the_form() -> None:
+    from chronos.api import uiforms as f
+
+    obj, _ = job("x", cron="5 4 * * *", zone="Asia/Tokyo")
+    view, _ = job_view(obj, "UTC", NOW)
+    values = f.values_from_view(view)
+    assert (values.schedule_kind, values.cron_expression, values.timezone) == (
+        "cron",
+        "5 4 * * *",
+        "Asia/Tokyo",
+    )
+    assert values.entity_ids == "e"
+    assert "Europe/Rome" in f.zones()
+    assert "UTC" in f.zones()

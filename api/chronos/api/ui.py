@@ -23,11 +23,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from lightkube import ApiError
 from markupsafe import Markup
+from pydantic import ValidationError
 
+from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
-from chronos.api.services import Caller
+from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
+from chronos.api.services import Caller, etag
 from chronos.api.session import COOKIE
 from chronos.api.settings import DNS_LABEL
 from chronos.api.web import (
@@ -56,22 +59,14 @@ HEARTBEAT_SECONDS = 15.0
 REFRESH_SECONDS = 60.0
 #: How long a computed overview or jobs table is reused (relative times are this coarse).
 FRESH_SECONDS = 15
-TASK_TYPES = (
-    "entity_start",
-    "entity_stop",
-    "entity_snapshot",
-    "entity_redo",
-    "pipeline_start",
-    "pipeline_stop",
-    "group_start",
-    "group_stop",
-)
 DONE = {
     "enabled": "Job enabled: it runs on its schedule again.",
     "disabled": "Job disabled (suspended): no scheduled runs until it is enabled again.",
     "run": "Run requested: the operator starts it as a Kubernetes Job.",
     "run-again": "That run was already requested: no second run was started.",
     "deleted": "Job deleted.",
+    "created": "Job created.",
+    "saved": "Changes saved.",
     "suspended": "Selected jobs suspended.",
     "resumed": "Selected jobs resumed.",
     "signed-out": "Signed out.",
@@ -299,7 +294,7 @@ async def jobs_page(request: Request, parts: Parts, who: UiCaller) -> Response:
         name=q.get("name", ""),
         namespace=q.get("namespace", ""),
         label=q.get("label", ""),
-        task_type=q.get("task_type", "") if q.get("task_type") in TASK_TYPES else "",
+        task_type=q.get("task_type", "") if q.get("task_type") in f.TASK_TYPES else "",
         state=q.get("state", "") if q.get("state") in v.STATES else "",
     )
     namespaces = await _visible(parts, who, filters.namespace)
@@ -335,7 +330,10 @@ async def jobs_page(request: Request, parts: Parts, who: UiCaller) -> Response:
         table=_memo.get(parts, key, table),
         filters=filters,
         writable=writable,
-        task_types=TASK_TYPES,
+        task_types=f.TASK_TYPES,
+        can_create=await parts.jobs.may(
+            who, "create", filters.namespace or parts.settings.api_default_namespace
+        ),
         states=v.STATES,
         here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
     )
@@ -456,6 +454,155 @@ async def delete(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id
     await parts.jobs.authorize(who, "delete", namespace, job_id)
     await parts.jobs.delete(who, namespace, job_id, None)
     return _see_other(f"{UI}/jobs?done=deleted")
+
+
+# --------------------------------------------------------------------- the job form
+
+
+def _preview(parts: Components, values: f.FormValues) -> Markup:
+    """The schedule's words and next runs (ScheduleService.preview, as the REST route),
+    or why it is not valid."""
+    body, errors = f.schedule_body(values)
+    template = environment().get_template("preview.html")
+    try:
+        if errors:
+            raise ProblemError.invalid(errors)
+        sent = {k: val for k, val in body.items() if val is not None}
+        try:
+            request = PreviewIn.model_validate({**sent, "count": 5})
+        except ValidationError as exc:
+            raise ProblemError.invalid(f.pydantic_errors(exc.errors())) from None
+        out = parts.schedules.preview(request)
+    except ProblemError as problem:
+        if problem.status != 422:
+            raise
+        return Markup(template.render(problem=problem.detail))  # noqa: S704 - autoescaped
+    runs = v.next_runs_marked([t for t in map(v.parse_time, out.next_run_times) if t])
+    html = template.render(
+        problem=None, description=out.description, cron=out.cron_expression, runs=runs
+    )
+    return Markup(html)  # noqa: S704 - autoescaped
+
+
+def _form_page(
+    parts: Components,
+    who: Caller,
+    values: f.FormValues,
+    *,
+    action: str,
+    cancel: str,
+    creating: bool,
+    problem: ProblemError | None = None,
+) -> Response:
+    errors = f.by_field(problem.errors or []) if problem else {}
+    return _render(
+        parts,
+        who,
+        "job_form.html",
+        problem.status if problem else 200,
+        f=values,
+        creating=creating,
+        action=action,
+        cancel=cancel,
+        errors=errors,
+        message=problem.detail if problem else None,
+        preview=_preview(parts, values),
+        task_types=f.TASK_TYPES,
+        write_methods=f.WRITE_METHODS,
+        weekdays=f.WEEKDAYS,
+        zones=f.zones(),
+        default_zone=parts.settings.default_time_zone,
+    )
+
+
+def _validated(model: type[JobCreate] | type[JobUpdate], values: f.FormValues) -> Any:
+    body, errors = f.request_body(values, creating=model is JobCreate)
+    if errors:
+        raise ProblemError.invalid(errors)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ProblemError.invalid(f.pydantic_errors(exc.errors())) from None
+
+
+@router.get("/jobs/new")
+async def new_job(request: Request, parts: Parts, who: UiCaller) -> Response:
+    namespace = request.query_params.get("namespace") or parts.settings.api_default_namespace
+    _check_namespace(namespace)
+    await parts.jobs.authorize(who, "create", namespace)
+    values = f.FormValues(namespace=namespace)
+    return _form_page(
+        parts, who, values, action=f"{UI}/jobs/new", cancel=f"{UI}/jobs", creating=True
+    )
+
+
+@router.post("/jobs/new")
+async def create_job(parts: Parts, who: UiCaller, form: Form) -> Response:
+    values = f.values_from_form(form)
+    namespace = values.namespace or parts.settings.api_default_namespace
+    _check_namespace(namespace)
+    await parts.jobs.authorize(who, "create", namespace)
+    try:
+        entry = await parts.jobs.create(who, namespace, _validated(JobCreate, values))
+    except ProblemError as problem:
+        if problem.status != 422:
+            raise
+        return _form_page(
+            parts,
+            who,
+            values,
+            action=f"{UI}/jobs/new",
+            cancel=f"{UI}/jobs",
+            creating=True,
+            problem=problem,
+        )
+    return _see_other(f"{_job_url(namespace, entry.obj['metadata']['name'])}?done=created")
+
+
+@router.get("/jobs/{namespace}/{job_id}/edit")
+async def edit_job(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
+    _check_namespace(namespace)
+    for verb in ("get", "patch"):
+        await parts.jobs.authorize(who, verb, namespace, job_id)
+    entry = await parts.jobs.get(who, namespace, job_id)
+    assert entry.view is not None
+    url = _job_url(namespace, job_id)
+    return _form_page(
+        parts,
+        who,
+        f.values_from_view(entry.view),
+        action=f"{url}/edit",
+        cancel=url,
+        creating=False,
+    )
+
+
+@router.post("/jobs/{namespace}/{job_id}/edit")
+async def save_job(
+    parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str
+) -> Response:
+    _check_namespace(namespace)
+    for verb in ("get", "patch"):
+        await parts.jobs.authorize(who, verb, namespace, job_id)
+    values = f.values_from_form(form)
+    url = _job_url(namespace, job_id)
+    # The version the form was read at: a change made meanwhile is a 412, not overwritten.
+    if_match = etag(values.resource_version) if values.resource_version else None
+    try:
+        body = _validated(JobUpdate, values)
+        await parts.jobs.update(who, namespace, job_id, body, if_match)
+    except ProblemError as problem:
+        if problem.status not in (412, 422):
+            raise
+        return _form_page(
+            parts, who, values, action=f"{url}/edit", cancel=url, creating=False, problem=problem
+        )
+    return _see_other(f"{url}?done=saved")
+
+
+@router.post("/schedule/preview")
+async def preview(parts: Parts, who: UiCaller, form: Form) -> Response:
+    return HTMLResponse(_preview(parts, f.values_from_form(form)))
 
 
 # ---------------------------------------------------------------------- the wiring
