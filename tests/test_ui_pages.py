@@ -9,11 +9,14 @@ import html
 import re
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
 from fixtures_api import ApiServer
 from fixtures_ui import UiUser, create_job
 from lightkube import Client
+from lightkube.types import PatchType
+from support import wait_for
 
 from chronos import http
 from chronos.api.cache import plain
@@ -359,3 +362,41 @@ def test_a_shared_page_part_never_shows_one_user_s_buttons_to_another(
         assert ('name="job"' in second.client.get(path).text) is (second is editor)
     assert 'name="job"' in editor.client.get(path).text
     assert 'name="job"' not in viewer.client.get(path).text
+
+
+def test_run_history_shows_on_the_job_page_and_failures_on_the_overview(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = create_job(api, name="with history")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    history = [
+        {
+            "runId": f"{job_id}-{i}",
+            "trigger": "schedule",
+            "result": "failed" if i % 2 else "succeeded",
+            "startTime": f"{today}T00:0{i}:00Z",
+            "endTime": f"{today}T00:0{i}:30Z",
+            "durationSeconds": 30.0,
+            **({"reason": "CoreHubRejected", "message": "entity <e1> is locked"} if i % 2 else {}),
+        }
+        for i in range(4, 0, -1)  # newest first
+    ]
+    k8s.patch(
+        ChronosJobResource.Status,
+        job_id,
+        {"status": {"history": history, "lastRun": history[0]}},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
+    page_url = f"/ui/jobs/{namespace}/{job_id}"
+    wait_for(lambda: f"{job_id}-4" in editor.client.get(page_url).text, 15, "the status")
+    page = editor.client.get(page_url).text
+    assert page.count('<rect x="') == 4
+    assert "<dt>Success rate</dt><dd>50 %</dd>" in page
+    assert "<dt>Average duration</dt><dd>30 s</dd>" in page
+    assert "CoreHubRejected" in page
+    assert "entity &lt;e1&gt; is locked" in page
+    overview = editor.client.get("/ui/fragments/overview").text
+    assert "<dt>Failed today</dt><dd>2</dd>" in overview
+    assert "<dt>Succeeded today</dt><dd>2</dd>" in overview
+    assert "entity &lt;e1&gt; is locked" in overview

@@ -342,3 +342,22 @@ def test_a_job_s_view_fills_the_form() -> None:
     assert values.entity_ids == "e"
     assert "Europe/Rome" in f.zones()
     assert "UTC" in f.zones()
+
+
+def test_run_stats_over_the_last_fifty_finished_runs() -> None:
+    records: list[dict[str, Any]] = [{"runId": "now", "result": "running"}]
+    for i in range(60):  # newest first, as status.history
+        result = "failed" if i % 4 == 0 else "missed" if i % 10 == 5 else "succeeded"
+        records.append({"runId": f"r{i}", "result": result, "durationSeconds": 10 + i})
+    stats = v.run_stats(records)
+    assert stats.runs == v.STATS_RUNS
+    newest = records[1:51]
+    assert stats.succeeded == sum(1 for r in newest if r["result"] == "succeeded")
+    assert stats.success_rate == f"{100 * stats.succeeded / 50:.0f} %"
+    assert [b.label.split(":")[0] for b in stats.bars] == [r["runId"] for r in reversed(newest)]
+    tallest = max(stats.bars, key=lambda b: b.height)
+    assert tallest.height == v.CHART_HEIGHT  # r49, the longest of those shown
+    assert tallest.label.startswith("r49")
+    assert all(0 <= b.y <= v.CHART_HEIGHT and b.x + b.width <= v.CHART_WIDTH for b in stats.bars)
+    assert v.run_stats([]).success_rate == "—"
+    assert v.run_stats([]).bars == ()

@@ -29,6 +29,7 @@ from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
+from chronos.api.mapping import run_records
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import Caller, etag
 from chronos.api.session import COOKIE
@@ -385,6 +386,7 @@ async def job_page(
         runs=history.items[paging.skip : paging.skip + paging.size],
         paging=paging,
         next_runs=v.next_runs_marked(upcoming),
+        stats=v.run_stats(run_records(entry.obj.get("status") or {})),
         can_patch=await parts.jobs.may(who, "patch", namespace, job_id),
         can_delete=await parts.jobs.may(who, "delete", namespace, job_id),
         now=now,

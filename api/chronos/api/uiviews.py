@@ -333,6 +333,68 @@ def next_runs_marked(times: list[datetime]) -> list[NextRun]:
     return out
 
 
+STATS_RUNS = 50
+CHART_WIDTH = 600
+CHART_HEIGHT = 100
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    result: str
+    label: str
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """Of the last STATS_RUNS finished runs, oldest first: Cronicle's event stats."""
+
+    runs: int
+    succeeded: int
+    average: str
+    bars: tuple[Bar, ...]
+    summary: str
+
+    @property
+    def success_rate(self) -> str:
+        return f"{100 * self.succeeded / self.runs:.0f} %" if self.runs else "—"
+
+
+def run_stats(records: list[dict[str, Any]]) -> RunStats:
+    """Success rate, average duration and a bar per run (height: its duration) for an
+    inline SVG chart, from run records newest first (``status.history``)."""
+    done = [r for r in records if r.get("result") in ("succeeded", "failed", "missed")]
+    done = list(reversed(done[:STATS_RUNS]))
+    durations = [
+        float(d) if isinstance(d := r.get("durationSeconds"), int | float) else 0.0 for r in done
+    ]
+    timed = [d for r, d in zip(done, durations, strict=True) if r.get("result") != "missed"]
+    longest = max(durations, default=0.0) or 1.0
+    slot = CHART_WIDTH / max(len(done), 1)
+    bars = []
+    for i, (record, seconds) in enumerate(zip(done, durations, strict=True)):
+        height = max(2.0, CHART_HEIGHT * seconds / longest)
+        result = str(record.get("result"))
+        when = record_time(record)
+        label = f"{when.isoformat() if when else record.get('runId')}: {result}, "
+        label += duration_words(seconds if result != "missed" else None)
+        bars.append(
+            Bar(i * slot + 1, CHART_HEIGHT - height, max(slot - 2, 1), height, result, label)
+        )
+    average = duration_words(sum(timed) / len(timed)) if timed else "—"
+    summary = (
+        f"Duration of the last {len(done)} runs: longest {duration_words(max(timed))}, "
+        f"shortest {duration_words(min(timed))}"
+        if timed
+        else "No finished runs yet"
+    )
+    succeeded = sum(1 for r in done if r.get("result") == "succeeded")
+    return RunStats(len(done), succeeded, average, tuple(bars), summary)
+
+
 @dataclass(frozen=True)
 class Paging:
     page: int
