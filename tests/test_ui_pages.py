@@ -15,6 +15,11 @@ import pytest
 from fixtures_api import ApiServer
 from fixtures_ui import UiUser, create_job
 from lightkube import Client
+from lightkube.models.core_v1 import ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.core_v1 import Event
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 from support import wait_for
 
@@ -400,3 +405,53 @@ def test_run_history_shows_on_the_job_page_and_failures_on_the_overview(
     assert "<dt>Failed today</dt><dd>2</dd>" in overview
     assert "<dt>Succeeded today</dt><dd>2</dd>" in overview
     assert "entity &lt;e1&gt; is locked" in overview
+
+
+def test_the_job_page_lists_its_events_for_those_who_may_read_them(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    job_id = create_job(api, name="with events")
+    uid = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))["metadata"]["uid"]
+    k8s.create(
+        Event(
+            metadata=ObjectMeta(name=f"{job_id}.1", namespace=namespace),
+            involvedObject=ObjectReference(
+                apiVersion="chronos.gluesync.io/v1alpha1",
+                kind="ChronosJob",
+                name=job_id,
+                namespace=namespace,
+                uid=uid,
+            ),
+            reason="ScheduleTooFrequent",
+            message="<b>every 10 s</b> is too often",
+            type="Warning",
+            count=3,
+        )
+    )
+    page_url = f"/ui/jobs/{namespace}/{job_id}"
+    # alice may not list Events: the page says so (and still renders)
+    assert "do not include listing Events" in editor.client.get(page_url).text
+    k8s.create(
+        Role(
+            metadata=ObjectMeta(name="events-reader", namespace=namespace),
+            rules=[PolicyRule(apiGroups=[""], resources=["events"], verbs=["list"])],
+        )
+    )
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name="events-reader", namespace=namespace),
+            roleRef=RoleRef(
+                apiGroup="rbac.authorization.k8s.io", kind="Role", name="events-reader"
+            ),
+            subjects=[Subject(kind="ServiceAccount", name="alice", namespace=namespace)],
+        )
+    )
+
+    def listed() -> str | None:
+        text = editor.client.get(page_url).text
+        return text if "ScheduleTooFrequent" in text else None
+
+    # the caller's access verdicts are cached briefly (2 s in these tests); Events are
+    # listed with the caller's token on every page view
+    page = wait_for(listed, 15, "the Events to be listed with the caller's new right")
+    assert "&lt;b&gt;every 10 s&lt;/b&gt; is too often" in page

@@ -24,12 +24,13 @@ from functools import partial
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
+from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from chronos import runnow
 from chronos.api.auth import Authorizer, Identity, acting_as
-from chronos.api.cache import Entry, JobCache
+from chronos.api.cache import Entry, JobCache, plain
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
 from chronos.api.mapping import (
     ID_PATTERN,
@@ -313,6 +314,28 @@ class JobService:
         entry = await self._entry(caller, namespace, job_id)
         records = history_view(entry.obj)
         return HistoryOut(job_id=job_id, items=records[skip : skip + limit], total=len(records))
+
+    async def events(
+        self, caller: Caller, namespace: str, job_id: str
+    ) -> list[dict[str, Any]] | None:
+        """The Events about a job, newest first, listed with the caller's own token;
+        None when RBAC does not let the caller list Events in the namespace (reading a
+        job does not imply reading its Events: they are another resource)."""
+        selector: dict[str, Any] = {"involvedObject.kind": KIND, "involvedObject.name": job_id}
+
+        async def listed() -> list[dict[str, Any]]:
+            found = self._client.list(Event, namespace=namespace, fields=selector)
+            return [plain(e) async for e in found]
+
+        try:
+            events: list[dict[str, Any]] = await self._as(caller, listed)
+        except ApiError as exc:
+            if exc.status.code == 403:
+                return None
+            raise
+        stamp = ("lastTimestamp", "eventTime", "firstTimestamp")
+        events.sort(key=lambda e: next((str(e[k]) for k in stamp if e.get(k)), ""), reverse=True)
+        return events
 
     # ----------------------------------------------------------------------- writes
 

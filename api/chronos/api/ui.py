@@ -387,6 +387,7 @@ async def job_page(
         paging=paging,
         next_runs=v.next_runs_marked(upcoming),
         stats=v.run_stats(run_records(entry.obj.get("status") or {})),
+        events=await parts.jobs.events(who, namespace, job_id),
         can_patch=await parts.jobs.may(who, "patch", namespace, job_id),
         can_delete=await parts.jobs.may(who, "delete", namespace, job_id),
         now=now,
