@@ -214,7 +214,7 @@ def rfc3339(when: datetime) -> str:
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -230,7 +230,7 @@ def _updated_at(metadata: dict[str, Any]) -> str | None:
         for entry in metadata.get("managedFields") or []
         if entry.get("time") and not entry.get("subresource")
     ]
-    parsed = [(t, _parse_time(t)) for t in times]
+    parsed = [(t, parse_time(t)) for t in times]
     valid = [(t, p) for t, p in parsed if p is not None]
     if not valid:
         created = metadata.get("creationTimestamp")

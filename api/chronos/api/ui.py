@@ -29,7 +29,7 @@ from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
-from chronos.api.mapping import run_records
+from chronos.api.mapping import parse_time, run_records
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import Caller, etag
 from chronos.api.session import COOKIE
@@ -415,20 +415,23 @@ async def set_enabled(
     return _see_other(f"{back}{joiner}done={'enabled' if enabled else 'disabled'}")
 
 
-@router.get("/jobs/{namespace}/{job_id}/run")
-async def run_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
+async def _confirm(
+    parts: Components, who: Caller, namespace: str, job_id: str, action: str, verb: str
+) -> Response:
+    """The page that asks before ``action`` (run, delete), naming the job; only for a
+    caller RBAC lets do it. Run now carries a fresh idempotency key."""
     _check_namespace(namespace)
-    await parts.jobs.authorize(who, "patch", namespace, job_id)
+    await parts.jobs.authorize(who, verb, namespace, job_id)
     entry = await parts.jobs.get(who, namespace, job_id)
     assert entry.view is not None
-    return _render(
-        parts,
-        who,
-        "confirm.html",
-        row=v.job_row(entry.obj, entry.view),
-        action="run",
-        key=uuid.uuid4().hex,
-    )
+    key = uuid.uuid4().hex if action == "run" else ""
+    row = v.job_row(entry.obj, entry.view)
+    return _render(parts, who, "confirm.html", row=row, action=action, key=key)
+
+
+@router.get("/jobs/{namespace}/{job_id}/run")
+async def run_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
+    return await _confirm(parts, who, namespace, job_id, "run", "patch")
 
 
 @router.post("/jobs/{namespace}/{job_id}/run")
@@ -443,12 +446,7 @@ async def run_now(parts: Parts, who: UiCaller, form: Form, namespace: str, job_i
 
 @router.get("/jobs/{namespace}/{job_id}/delete")
 async def delete_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
-    _check_namespace(namespace)
-    await parts.jobs.authorize(who, "delete", namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
-    assert entry.view is not None
-    row = v.job_row(entry.obj, entry.view)
-    return _render(parts, who, "confirm.html", row=row, action="delete", key="")
+    return await _confirm(parts, who, namespace, job_id, "delete", "delete")
 
 
 @router.post("/jobs/{namespace}/{job_id}/delete")
@@ -480,7 +478,7 @@ def _preview(parts: Components, values: f.FormValues) -> Markup:
         if problem.status != 422:
             raise
         return Markup(template.render(problem=problem.detail))  # noqa: S704 - autoescaped
-    runs = v.next_runs_marked([t for t in map(v.parse_time, out.next_run_times) if t])
+    runs = v.next_runs_marked([t for t in map(parse_time, out.next_run_times) if t])
     html = template.render(
         problem=None, description=out.description, cron=out.cron_expression, runs=runs
     )

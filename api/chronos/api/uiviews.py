@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from chronos.api.mapping import run_records
+from chronos.api.mapping import parse_time, run_records
 from chronos.schedule import ScheduleError, next_run_times
 
 #: Upcoming runs listed per job and in all on the overview (a job firing every minute
@@ -25,16 +25,6 @@ PROBLEMS_MAX = 10
 HISTORY_PAGE = 20
 JOBS_PAGE = 100
 STATES = ("enabled", "suspended")
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo("UTC"))
 
 
 def record_time(record: dict[str, Any]) -> datetime | None:
