@@ -455,3 +455,56 @@ def test_the_job_page_lists_its_events_for_those_who_may_read_them(
     # listed with the caller's token on every page view
     page = wait_for(listed, 15, "the Events to be listed with the caller's new right")
     assert "&lt;b&gt;every 10 s&lt;/b&gt; is too often" in page
+
+
+def test_over_https_the_session_cookie_is_secure(api_server: ApiServer, editor_token: str) -> None:
+    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1 (its default FORWARDED_ALLOW_IPS),
+    # as it would from a TLS-terminating proxy listed there
+    with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as client:
+        answer = client.post(
+            "/ui/login", data={"token": editor_token}, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert answer.status_code == 303
+        flags = {p.strip().lower() for p in answer.headers["set-cookie"].split(";")}
+        assert "secure" in flags
+
+
+def test_the_event_stream_resumes_from_last_event_id(editor: UiUser) -> None:
+    """A reconnect with an older Last-Event-ID is told of the change it missed at once;
+    with the current one it hears nothing until the next change (only the retry hint)."""
+
+    def first_event(last_event_id: str, seconds: float) -> list[str]:
+        """The stream's lines up to its first event, or all it sent within ``seconds``."""
+        lines: list[str] = []
+
+        def listen() -> None:
+            with http.Client(
+                base_url=str(editor.client.base_url),
+                cookies=editor.client.cookies,
+                timeout=http.Timeout(seconds),
+            ) as own:
+                headers = {"Last-Event-ID": last_event_id}
+                try:
+                    with own.stream("GET", "/ui/events", headers=headers) as stream:
+                        for line in stream.iter_lines():
+                            lines.append(line)
+                            if line.startswith("data:"):
+                                return
+                except http.TimeoutException:
+                    return
+
+        thread = threading.Thread(target=listen, daemon=True)
+        thread.start()
+        thread.join(seconds + 10)
+        assert not thread.is_alive()
+        return lines
+
+    page = editor.client.get("/ui/").text
+    since = re.search(r"/ui/events\?since=(\d+)", page)
+    assert since
+    missed = first_event(str(int(since.group(1)) - 1), 10)
+    assert "event: change" in missed
+    current = [line for line in missed if line.startswith("id: ")][0].removeprefix("id: ")
+    quiet = first_event(current, 3)
+    assert "event: change" not in quiet
+    assert "retry: 3000" in quiet
