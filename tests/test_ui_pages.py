@@ -504,7 +504,7 @@ def test_the_event_stream_resumes_from_last_event_id(editor: UiUser) -> None:
     assert since
     missed = first_event(str(int(since.group(1)) - 1), 10)
     assert "event: change" in missed
-    current = [line for line in missed if line.startswith("id: ")][0].removeprefix("id: ")
+    current = next(line for line in missed if line.startswith("id: ")).removeprefix("id: ")
     quiet = first_event(current, 3)
     assert "event: change" not in quiet
     assert "retry: 3000" in quiet
