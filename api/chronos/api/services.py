@@ -24,8 +24,9 @@ from functools import partial
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
+from lightkube.resources.batch_v1 import Job as BatchJob
 from lightkube.resources.core_v1 import Event
-from lightkube.types import PatchType
+from lightkube.types import CascadeType, PatchType
 from pydantic import ValidationError
 
 from chronos import runnow
@@ -48,6 +49,7 @@ from chronos.models.chronosjob import (
     GROUP,
     KIND,
     MIN_EVERY_SECONDS,
+    PLURAL,
     VERSION,
     ChronosJobSpec,
     ConcurrencyPolicy,
@@ -67,6 +69,10 @@ UPDATE_ATTEMPTS = 5
 #: Each conflict means another write succeeded, so a burst of N requests needs up to N
 #: rounds: bounded by time, not by a count that a burst of six keys already exceeds.
 RUN_NOW_CONFLICT_SECONDS = 15.0
+#: Resources RBAC is asked about, as (API group, plural): the facade's own, and the
+#: Kubernetes Jobs of runs (the dashboard's Abort).
+CHRONOSJOBS = (GROUP, PLURAL)
+JOBS = ("batch", "jobs")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -155,33 +161,44 @@ class JobService:
     # ---------------------------------------------------------------------- helpers
 
     async def authorize(
-        self, caller: Caller, verb: str, namespace: str, job_id: str | None = None
+        self,
+        caller: Caller,
+        verb: str,
+        namespace: str,
+        job_id: str | None = None,
+        resource: tuple[str, str] = CHRONOSJOBS,
     ) -> None:
-        """403 unless Kubernetes RBAC lets the caller ``verb`` chronosjobs in
-        ``namespace`` (the job ``job_id`` if given). The answer depends only on the
-        caller, the verb, the namespace and the id, never on whether the job exists."""
+        """403 unless Kubernetes RBAC lets the caller ``verb`` chronosjobs (or another
+        ``resource``: group, plural) in ``namespace`` (the object ``job_id`` if given).
+        The answer depends only on the caller, the verb, the namespace and the name,
+        never on whether the object exists."""
         if self._authorizer is None:
             return  # CHRONOS_API_AUTH_DISABLED
         allowed, reason = (
-            await self._authorizer.allowed(caller.token, verb, namespace, job_id)
+            await self._authorizer.allowed(caller.token, verb, namespace, job_id, resource)
             if caller.token
             else (False, "no token")  # fail closed; deps.caller never lets this happen
         )
         if not allowed:
             because = f" ({reason})" if reason else ""
+            kind = ".".join(part for part in reversed(resource) if part)
             raise ProblemError(
                 403,
-                f'{caller.name} may not {verb} chronosjobs.{GROUP} in namespace "{namespace}"'
-                f"{because}",
+                f'{caller.name} may not {verb} {kind} in namespace "{namespace}"{because}',
             )
 
     async def may(
-        self, caller: Caller, verb: str, namespace: str, job_id: str | None = None
+        self,
+        caller: Caller,
+        verb: str,
+        namespace: str,
+        job_id: str | None = None,
+        resource: tuple[str, str] = CHRONOSJOBS,
     ) -> bool:
         """Whether :meth:`authorize` would let the caller through (the dashboard shows a
         button only then; the write itself is authorized again)."""
         try:
-            await self.authorize(caller, verb, namespace, job_id)
+            await self.authorize(caller, verb, namespace, job_id, resource)
         except ProblemError:
             return False
         return True
@@ -336,6 +353,26 @@ class JobService:
         stamp = ("lastTimestamp", "eventTime", "firstTimestamp")
         events.sort(key=lambda e: next((str(e[k]) for k in stamp if e.get(k)), ""), reverse=True)
         return events
+
+    async def abort_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> None:
+        """Delete the Kubernetes Job of an active run of the job, with foreground
+        propagation (its pods go first), as the caller: RBAC must let them delete that
+        batch Job. Only a run the job lists as active can be aborted this way."""
+        await self.authorize(caller, "delete", namespace, run, JOBS)
+        entry = await self._entry(caller, namespace, job_id)
+        if run not in ((entry.obj.get("status") or {}).get("activeRuns") or []):
+            raise ProblemError(404, f'job "{job_id}" has no active run "{run}"')
+        try:
+            await self._as(
+                caller,
+                lambda: self._client.delete(
+                    BatchJob, run, namespace=namespace, cascade=CascadeType.FOREGROUND
+                ),
+            )
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            raise ProblemError(404, f'run "{run}" has already ended') from None
 
     # ----------------------------------------------------------------------- writes
 

@@ -31,7 +31,7 @@ from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
 from chronos.api.mapping import parse_time, run_records
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
-from chronos.api.services import Caller, etag
+from chronos.api.services import JOBS, Caller, etag
 from chronos.api.session import COOKIE
 from chronos.api.settings import DNS_LABEL
 from chronos.api.web import (
@@ -67,6 +67,7 @@ DONE = {
     "run-again": "That run was already requested: no second run was started.",
     "deleted": "Job deleted.",
     "created": "Job created.",
+    "aborted": "Run aborted: its Kubernetes Job is being deleted with its pods.",
     "saved": "Changes saved.",
     "suspended": "Selected jobs suspended.",
     "resumed": "Selected jobs resumed.",
@@ -230,16 +231,22 @@ _memo = _Memo()
 
 
 async def _overview(parts: Components, who: Caller) -> Markup:
-    """The live part of the overview (the same for everyone who sees these namespaces)."""
+    """The live part of the overview (the same for everyone who sees these namespaces
+    and may abort runs in the same ones)."""
     namespaces = await _visible(parts, who, "")
+    abortable = frozenset(
+        [ns for ns in namespaces if await parts.jobs.may(who, "delete", ns, None, JOBS)]
+    )
 
     def compute() -> Markup:
         now = _now()
         model = v.overview(_rows(parts, namespaces), now, parts.settings.default_time_zone)
         template = environment().get_template("overview_live.html")
-        return Markup(template.render(o=model, now=now, v=v))  # noqa: S704 - autoescaped
+        html = template.render(o=model, now=now, v=v, abortable=abortable)
+        return Markup(html)  # noqa: S704 - autoescaped
 
-    return _memo.get(parts, ("overview", tuple(namespaces)), compute)  # type: ignore[no-any-return]
+    key = ("overview", tuple(namespaces), abortable)
+    return _memo.get(parts, key, compute)  # type: ignore[no-any-return]
 
 
 @router.get("/")
@@ -416,17 +423,30 @@ async def set_enabled(
 
 
 async def _confirm(
-    parts: Components, who: Caller, namespace: str, job_id: str, action: str, verb: str
+    parts: Components,
+    who: Caller,
+    namespace: str,
+    job_id: str,
+    action: str,
+    verb: str,
+    run: str = "",
 ) -> Response:
-    """The page that asks before ``action`` (run, delete), naming the job; only for a
-    caller RBAC lets do it. Run now carries a fresh idempotency key."""
+    """The page that asks before ``action`` (run, delete, abort a run), naming the job
+    (and the run); only for a caller RBAC lets do it. Run now carries a fresh
+    idempotency key."""
     _check_namespace(namespace)
-    await parts.jobs.authorize(who, verb, namespace, job_id)
+    if action == "abort":
+        await parts.jobs.authorize(who, verb, namespace, run, JOBS)
+    else:
+        await parts.jobs.authorize(who, verb, namespace, job_id)
     entry = await parts.jobs.get(who, namespace, job_id)
     assert entry.view is not None
     key = uuid.uuid4().hex if action == "run" else ""
+    url = _job_url(namespace, job_id) + (f"/runs/{run}/abort" if run else f"/{action}")
     row = v.job_row(entry.obj, entry.view)
-    return _render(parts, who, "confirm.html", row=row, action=action, key=key)
+    return _render(
+        parts, who, "confirm.html", row=row, action=action, key=key, run=run, post_url=url
+    )
 
 
 @router.get("/jobs/{namespace}/{job_id}/run")
@@ -455,6 +475,22 @@ async def delete(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id
     await parts.jobs.authorize(who, "delete", namespace, job_id)
     await parts.jobs.delete(who, namespace, job_id, None)
     return _see_other(f"{UI}/jobs?done=deleted")
+
+
+@router.get("/jobs/{namespace}/{job_id}/runs/{run}/abort")
+async def abort_confirm(
+    parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str
+) -> Response:
+    return await _confirm(parts, who, namespace, job_id, "abort", "delete", run)
+
+
+@router.post("/jobs/{namespace}/{job_id}/runs/{run}/abort")
+async def abort(
+    parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str, run: str
+) -> Response:
+    _check_namespace(namespace)
+    await parts.jobs.abort_run(who, namespace, job_id, run)
+    return _see_other(f"{UI}/?done=aborted")
 
 
 # --------------------------------------------------------------------- the job form
