@@ -22,31 +22,19 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from chronos import http
 from chronos.api.cache import plain
+from chronos.devcluster.screenshots import CHROMIUM, FLAGS
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
-#: The closed network refuses chromium's background connections: keep it from trying.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
-# Module scope: Playwright's sync API keeps an event loop on this thread while it runs,
-# which would stop later tests from calling asyncio.run().
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), f"{CHROMIUM} missing: apt-get install chromium (.ci/run does)"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install chromium (.ci/run does)"
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield launched
         launched.close()
 

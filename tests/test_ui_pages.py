@@ -35,6 +35,19 @@ pytestmark = pytest.mark.cluster
 XSS = "<img src=x onerror=alert(1)>"
 
 
+def allow(k8s: Client, namespace: str, account: str, rule: PolicyRule) -> None:
+    """Grant ServiceAccount ``account`` of ``namespace`` one more ``rule`` there."""
+    name = f"{account}-{'-'.join(rule.resources or [])}"
+    k8s.create(Role(metadata=ObjectMeta(name=name, namespace=namespace), rules=[rule]))
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name=name, namespace=namespace),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=name),
+            subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)],
+        )
+    )
+
+
 def _enabled(k8s: Client, namespace: str, job_id: str) -> bool:
     obj = plain(k8s.get(ChronosJobResource, job_id, namespace=namespace))
     return bool(obj["spec"].get("enabled", True))
@@ -433,21 +446,7 @@ def test_the_job_page_lists_its_events_for_those_who_may_read_them(
     page_url = f"/ui/jobs/{namespace}/{job_id}"
     # alice may not list Events: the page says so (and still renders)
     assert "do not include listing Events" in editor.client.get(page_url).text
-    k8s.create(
-        Role(
-            metadata=ObjectMeta(name="events-reader", namespace=namespace),
-            rules=[PolicyRule(apiGroups=[""], resources=["events"], verbs=["list"])],
-        )
-    )
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name="events-reader", namespace=namespace),
-            roleRef=RoleRef(
-                apiGroup="rbac.authorization.k8s.io", kind="Role", name="events-reader"
-            ),
-            subjects=[Subject(kind="ServiceAccount", name="alice", namespace=namespace)],
-        )
-    )
+    allow(k8s, namespace, "alice", PolicyRule(apiGroups=[""], resources=["events"], verbs=["list"]))
 
     def listed() -> str | None:
         text = editor.client.get(page_url).text
@@ -548,18 +547,11 @@ def test_abort_deletes_a_running_run_s_job_only_for_who_may_delete_jobs(
     assert "may not delete jobs.batch" in forced.text
     assert k8s.get(BatchJob, run, namespace=namespace).metadata is not None
 
-    k8s.create(
-        Role(
-            metadata=ObjectMeta(name="run-aborter", namespace=namespace),
-            rules=[PolicyRule(apiGroups=["batch"], resources=["jobs"], verbs=["delete"])],
-        )
-    )
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name="run-aborter", namespace=namespace),
-            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name="run-aborter"),
-            subjects=[Subject(kind="ServiceAccount", name="alice", namespace=namespace)],
-        )
+    allow(
+        k8s,
+        namespace,
+        "alice",
+        PolicyRule(apiGroups=["batch"], resources=["jobs"], verbs=["delete"]),
     )
     wait_for(lambda: abort in editor.client.get("/ui/fragments/overview").text, 15, "Abort")
     confirm = html.unescape(editor.client.get(abort).text)

@@ -21,6 +21,8 @@ from chronos.devcluster.__main__ import state_dir
 from chronos.devcluster.system import api_port
 
 CHROMIUM = "/usr/bin/chromium"
+#: The closed network refuses chromium's background connections: keep it from trying
+#: (tests/test_ui_browser.py launches it the same way).
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
