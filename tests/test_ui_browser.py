@@ -124,6 +124,12 @@ def test_create_a_job_with_the_friendly_form_edit_it_and_delete_it(
     tab.goto(f"/ui/jobs?namespace={namespace}")
     page.get_by_role("link", name="New job").click()
     expect(page.get_by_role("heading", name="New job")).to_be_visible()
+    # only the ids the task type needs are shown
+    expect(page.get_by_label("Group ids (comma-separated; group_* tasks)")).to_be_hidden()
+    page.get_by_label("Task type").select_option("group_start")
+    expect(page.get_by_label("Entity ids (comma-separated; entity_* tasks)")).to_be_hidden()
+    expect(page.get_by_label("Group ids (comma-separated; group_* tasks)")).to_be_visible()
+    page.get_by_label("Task type").select_option("entity_start")
     page.get_by_label("Name", exact=True).fill("Friendly <b>form</b> job")
     page.get_by_label("Pipeline id").fill("pipeline-9")
     page.get_by_label("Entity ids (comma-separated; entity_* tasks)").fill("e-1")

@@ -145,6 +145,7 @@ def test_every_script_tag_has_an_integrity_hash_that_matches(editor: UiUser) -> 
     assert [src for src, _ in tags] == [
         "/ui/static/vendor/htmx-2.0.11.min.js",
         "/ui/static/vendor/htmx-ext-sse-2.2.4.min.js",
+        "/ui/static/form.js",
     ]
     assert page.count("<script") == len(tags)
     for src, integrity in tags:
