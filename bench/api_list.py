@@ -24,9 +24,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lightkube import Client
 from operator_scale import create_all
 
 from chronos import http, kube
@@ -107,6 +110,70 @@ def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q * 100) - 1]
 
 
+@contextmanager
+def bench_namespace(prefix: str) -> Iterator[tuple[Cluster, Client, str]]:
+    """A fresh namespace on the control plane in ``$CHRONOS_TEST_KUBECONFIG_DIR``, else
+    on one of its own; deleted afterwards (with the control plane, if its own)."""
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.resources.core_v1 import Namespace
+
+    own: Path | None = None
+    if "CHRONOS_TEST_KUBECONFIG_DIR" in os.environ:
+        cluster = Cluster(Path(os.environ["CHRONOS_TEST_KUBECONFIG_DIR"]))
+    else:
+        own = Path(tempfile.mkdtemp(prefix=prefix))
+        cluster = Cluster(own / "cluster", bin_dir=ensure_binaries())
+    try:
+        if own is not None:
+            print(f"control plane ready in {cluster.start():.1f} s", flush=True)
+            install_crd(cluster)
+        k8s = kube.client(cluster.kubeconfig)
+        ns = f"bench-{uuid.uuid4().hex[:6]}"
+        k8s.create(Namespace(metadata=ObjectMeta(name=ns)))
+        try:
+            yield cluster, k8s, ns
+        finally:
+            k8s.delete(Namespace, ns)
+    finally:
+        if own is not None:
+            cluster.stop()
+            shutil.rmtree(own, ignore_errors=True)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def reader_token(k8s: Client, ns: str) -> str:
+    """A token of a ServiceAccount that may get and list the chronosjobs of ``ns``."""
+    from lightkube.models.authentication_v1 import TokenRequestSpec
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+    from lightkube.resources.core_v1 import ServiceAccount
+    from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name="reader", namespace=ns)))
+    rule = PolicyRule(
+        apiGroups=["chronos.gluesync.io"], resources=["chronosjobs"], verbs=["get", "list"]
+    )
+    k8s.create(Role(metadata=ObjectMeta(name="reader", namespace=ns), rules=[rule]))
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name="reader", namespace=ns),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name="reader"),
+            subjects=[Subject(kind="ServiceAccount", name="reader", namespace=ns)],
+        )
+    )
+    request = ServiceAccount.Token(
+        metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=3600)
+    )
+    result = k8s.create(request, name="reader", namespace=ns)
+    assert result.status is not None
+    return str(result.status.token)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--serve", choices=["ours", "bare"])
@@ -122,144 +189,101 @@ def main() -> int:
         serve(args.serve, args.port, args.payload, args.page_payload)
         return 0
 
-    from lightkube.models.authentication_v1 import TokenRequestSpec
     from lightkube.models.meta_v1 import ObjectMeta
-    from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
-    from lightkube.resources.core_v1 import Namespace, ServiceAccount
-    from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
     jobs = args.jobs
-    own: Path | None = None
-    if "CHRONOS_TEST_KUBECONFIG_DIR" in os.environ:
-        cluster = Cluster(Path(os.environ["CHRONOS_TEST_KUBECONFIG_DIR"]))
-    else:
-        own = Path(tempfile.mkdtemp(prefix="chronos-bench-api-"))
-        cluster = Cluster(own / "cluster", bin_dir=ensure_binaries())
-        print(f"control plane ready in {cluster.start():.1f} s", flush=True)
-        install_crd(cluster)
-    k8s = kube.client(cluster.kubeconfig)
-    ns = f"bench-{uuid.uuid4().hex[:6]}"
-    k8s.create(Namespace(metadata=ObjectMeta(name=ns)))
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        k8s.create(ServiceAccount(metadata=ObjectMeta(name="reader", namespace=ns)))
-        k8s.create(
-            Role(
-                metadata=ObjectMeta(name="reader", namespace=ns),
-                rules=[
-                    PolicyRule(
-                        apiGroups=["chronos.gluesync.io"],
-                        resources=["chronosjobs"],
-                        verbs=["get", "list"],
-                    )
-                ],
-            )
-        )
-        k8s.create(
-            RoleBinding(
-                metadata=ObjectMeta(name="reader", namespace=ns),
-                roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name="reader"),
-                subjects=[Subject(kind="ServiceAccount", name="reader", namespace=ns)],
-            )
-        )
-        token_request = ServiceAccount.Token(
-            metadata=ObjectMeta(), spec=TokenRequestSpec(audiences=[], expirationSeconds=3600)
-        )
-        token_result = k8s.create(token_request, name="reader", namespace=ns)
-        assert token_result.status is not None
-        token = token_result.status.token
-        created = time.perf_counter()
-        objects = [
-            kube.ChronosJobResource(
-                metadata=ObjectMeta(name=f"job-{i:05d}", namespace=ns),
-                spec={
-                    "displayName": f"Job {i}",
-                    "task": {"type": "entity_start", "pipelineId": "p", "entityIds": [f"e{i}"]},
-                    "schedule": {
-                        "daysOfWeek": ["monday", "friday"],
-                        "hour": i % 24,
-                        "minute": i % 60,
+    with bench_namespace("chronos-bench-api-") as (cluster, k8s, ns):
+        try:
+            token = reader_token(k8s, ns)
+            created = time.perf_counter()
+            objects = [
+                kube.ChronosJobResource(
+                    metadata=ObjectMeta(name=f"job-{i:05d}", namespace=ns),
+                    spec={
+                        "displayName": f"Job {i}",
+                        "task": {"type": "entity_start", "pipelineId": "p", "entityIds": [f"e{i}"]},
+                        "schedule": {
+                            "daysOfWeek": ["monday", "friday"],
+                            "hour": i % 24,
+                            "minute": i % 60,
+                        },
+                        "timeZone": "Europe/Rome",
                     },
-                    "timeZone": "Europe/Rome",
-                },
-            )
-            for i in range(jobs)
-        ]
-        create_all(cluster.kubeconfig, objects, 4)
-        print(f"created {jobs} ChronosJobs in {time.perf_counter() - created:.1f} s", flush=True)
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
-        ours_port, bare_port = free_port(), free_port()
-        env_ours = {
-            **env,
-            "CHRONOS_API_KUBECONFIG": str(cluster.kubeconfig),
-            "CHRONOS_API_PORT": str(ours_port),
-            "CHRONOS_API_MAX_PAGE_SIZE": str(max(jobs, 1000)),
-        }
-        procs.append(start(["--serve", "ours", "--port", str(ours_port)], env_ours, ours_port))
-        base = f"http://127.0.0.1:{ours_port}/api/jobs?namespace={ns}"
-        ours_all = f"{base}&limit={jobs}"
-        ours_page = f"{base}&skip={jobs // 2}&limit={args.page}"
-        headers = {"Authorization": f"Bearer {token}"}
-        client = http.Client(headers=headers, timeout=60)
-        payload = client.get(ours_all).json()
-        assert payload["total"] == jobs, payload["total"]
-        assert len(payload["items"]) == jobs
-        page = client.get(ours_page).json()
-        assert len(page["items"]) == min(args.page, jobs - jobs // 2)
-        files = []
-        for body in (payload, page):
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-                json.dump(body, f)
-            files.append(f.name)
-        procs.append(
-            start(
-                [
-                    "--serve",
-                    "bare",
-                    "--port",
-                    str(bare_port),
-                    "--payload",
-                    files[0],
-                    "--page-payload",
-                    files[1],
-                ],
-                env,
-                bare_port,
-            )
-        )
-        bare = f"http://127.0.0.1:{bare_port}/api"
-        print(
-            f"payloads {len(json.dumps(payload)) / 1024:.0f} KiB (all {jobs}) and "
-            f"{len(json.dumps(page)) / 1024:.0f} KiB (a page of {args.page}), "
-            f"{args.concurrency} concurrent clients, {args.seconds:.0f} s each"
-        )
-        results = {}
-        for label, url in (
-            ("bare, all", f"{bare}/jobs"),
-            ("Chronos, all", ours_all),
-            ("bare, page", f"{bare}/page"),
-            ("Chronos, page", ours_page),
-        ):
-            rps, lat = asyncio.run(load(url, headers, args.seconds, args.concurrency))
-            results[label] = rps
+                )
+                for i in range(jobs)
+            ]
+            create_all(cluster.kubeconfig, objects, 4)
             print(
-                f"{label:13s} {rps:8.1f} req/s  p50 {quantile(lat, 0.5) * 1000:7.1f} ms  "
-                f"p99 {quantile(lat, 0.99) * 1000:7.1f} ms  ({len(lat)} requests); "
-                f"load average {os.getloadavg()[0]:.2f}",
-                flush=True,
+                f"created {jobs} ChronosJobs in {time.perf_counter() - created:.1f} s", flush=True
             )
-        for kind in ("all", "page"):
-            ratio = results[f"Chronos, {kind}"] / results[f"bare, {kind}"]
-            print(f"ratio Chronos/bare ({kind}): {ratio:.2f}")
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
-        k8s.delete(Namespace, ns)
-        if own is not None:
-            cluster.stop()
-            shutil.rmtree(own, ignore_errors=True)
+
+            env = {k: v for k, v in os.environ.items() if not k.startswith("CHRONOS_")}
+            ours_port, bare_port = free_port(), free_port()
+            env_ours = {
+                **env,
+                "CHRONOS_API_KUBECONFIG": str(cluster.kubeconfig),
+                "CHRONOS_API_PORT": str(ours_port),
+                "CHRONOS_API_MAX_PAGE_SIZE": str(max(jobs, 1000)),
+            }
+            procs.append(start(["--serve", "ours", "--port", str(ours_port)], env_ours, ours_port))
+            base = f"http://127.0.0.1:{ours_port}/api/jobs?namespace={ns}"
+            ours_all = f"{base}&limit={jobs}"
+            ours_page = f"{base}&skip={jobs // 2}&limit={args.page}"
+            headers = {"Authorization": f"Bearer {token}"}
+            client = http.Client(headers=headers, timeout=60)
+            payload = client.get(ours_all).json()
+            assert payload["total"] == jobs, payload["total"]
+            assert len(payload["items"]) == jobs
+            page = client.get(ours_page).json()
+            assert len(page["items"]) == min(args.page, jobs - jobs // 2)
+            files = []
+            for body in (payload, page):
+                with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+                    json.dump(body, f)
+                files.append(f.name)
+            procs.append(
+                start(
+                    [
+                        "--serve",
+                        "bare",
+                        "--port",
+                        str(bare_port),
+                        "--payload",
+                        files[0],
+                        "--page-payload",
+                        files[1],
+                    ],
+                    env,
+                    bare_port,
+                )
+            )
+            bare = f"http://127.0.0.1:{bare_port}/api"
+            print(
+                f"payloads {len(json.dumps(payload)) / 1024:.0f} KiB (all {jobs}) and "
+                f"{len(json.dumps(page)) / 1024:.0f} KiB (a page of {args.page}), "
+                f"{args.concurrency} concurrent clients, {args.seconds:.0f} s each"
+            )
+            results = {}
+            for label, url in (
+                ("bare, all", f"{bare}/jobs"),
+                ("Chronos, all", ours_all),
+                ("bare, page", f"{bare}/page"),
+                ("Chronos, page", ours_page),
+            ):
+                rps, lat = asyncio.run(load(url, headers, args.seconds, args.concurrency))
+                results[label] = rps
+                print(
+                    f"{label:13s} {rps:8.1f} req/s  p50 {quantile(lat, 0.5) * 1000:7.1f} ms  "
+                    f"p99 {quantile(lat, 0.99) * 1000:7.1f} ms  ({len(lat)} requests); "
+                    f"load average {os.getloadavg()[0]:.2f}",
+                    flush=True,
+                )
+            for kind in ("all", "page"):
+                ratio = results[f"Chronos, {kind}"] / results[f"bare, {kind}"]
+                print(f"ratio Chronos/bare ({kind}): {ratio:.2f}")
+        finally:
+            stop(procs)
     return 0
 
 

@@ -24,6 +24,7 @@ from chronos.devcluster.cluster import Cluster
 pytest_plugins: list[str] = [
     "fixtures_corehub",
     "fixtures_api",
+    "fixtures_ui",
     "fixtures_operator",
     "fixtures_images",
     "fixtures_realnode",

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from chronos import http
 from chronos.devcluster import nodehost
 from chronos.devcluster.binaries import cache_root
 from chronos.devcluster.cluster import Cluster, free_port
@@ -161,6 +162,14 @@ def test_up_runs_the_sample_and_serves_the_api_on_the_configured_port(system: Sy
     assert "CHRONOS_DEVCLUSTER_API_PORT" in out  # the output names the knob
     assert "Reusing the state" not in out  # a fresh folder: nothing to reuse
     assert system.token() in out
+    # The dashboard, served by the API pods from the operator image (templates packaged).
+    assert f"Dashboard:  {api.group(1)}/ui/" in out
+    with http.Client(timeout=30) as browser:
+        signed_in = browser.post(f"{api.group(1)}/ui/login", data={"token": system.token()})
+        assert signed_in.status_code == 303, signed_in.text
+        assert (
+            "system:serviceaccount:default:chronos-demo" in browser.get(f"{api.group(1)}/ui/").text
+        )
 
     def last_result() -> str:
         return cluster.kubectl(

@@ -169,6 +169,17 @@ def test_image_wheel_ships_only_its_component_and_every_module_imports(
     assert seconds == _layers()[-1] | IMAGE_COMPONENTS[image]
     assert not seconds & (HARNESS | (COMPONENTS - IMAGE_COMPONENTS[image]))
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    if "api" in IMAGE_COMPONENTS[image]:
+        # the dashboard's templates and static files (vendored scripts and their hashes)
+        for folder in ("templates", "static"):
+            source = ROOT / "api" / "chronos" / "api" / folder
+            files = {
+                f"chronos/api/{folder}/{p.relative_to(source)}"
+                for p in source.rglob("*")
+                if p.is_file()
+            }
+            assert files, folder
+            assert files <= set(names), sorted(files - set(names))
     scripts = [n for n in names if n.endswith("entry_points.txt")]
     entry_points = zipfile.ZipFile(wheel).read(scripts[0]).decode() if scripts else ""
     assert "devcluster" not in entry_points

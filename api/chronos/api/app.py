@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from chronos import kube
-from chronos.api import errors
+from chronos.api import errors, ui
 from chronos.api.auth import Authenticator, Authorizer, caller_client
 from chronos.api.cache import JobCache
 from chronos.api.deps import Components
@@ -21,6 +22,7 @@ from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.routes import health_router, jobs_router, schedule_router
 from chronos.api.services import JobService, ScheduleService
+from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
 from chronos.readiness import Readiness
 
@@ -66,7 +68,19 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         schedules=ScheduleService(zone, min_interval),
         authenticator=authenticator,
         metrics=metrics,
+        sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),
     )
+
+
+def _session_key(settings: ApiSettings) -> bytes:
+    if settings.api_session_key is not None:
+        return settings.api_session_key.get_secret_value().encode()
+    if not settings.api_auth_disabled:
+        log.warning(
+            "CHRONOS_API_SESSION_KEY is not set: dashboard sessions use a key of this "
+            "process only (they end when it restarts and fail across replicas)"
+        )
+    return secrets.token_bytes(32)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -111,6 +125,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(schedule_router)
     app.include_router(health_router)
     app.include_router(docs_router)
+    ui.install(app)
 
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

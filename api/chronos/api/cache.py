@@ -83,12 +83,17 @@ class JobCache:
         self.readiness = readiness or Readiness()
         self.events = 0
         self.relists = 0
+        #: Bumped by every change of the contents (the dashboard's live updates).
+        self.changes = 0
 
     # ------------------------------------------------------------------------ reads
 
     def get(self, namespace: str, name: str) -> Entry | None:
         ns = self._namespaces.get(namespace)
         return ns.entries.get(name) if ns else None
+
+    def namespaces(self) -> list[str]:
+        return sorted(n for n, ns in self._namespaces.items() if ns.entries)
 
     def exists(self, namespace: str, name: str) -> bool:
         return self.get(namespace, name) is not None
@@ -167,6 +172,7 @@ class JobCache:
             ns.order = None
         ns.entries[key[1]] = entry
         ns.pages.clear()
+        self.changes += 1
         return entry
 
     def remove(self, namespace: str, name: str, resource_version: str | None = None) -> None:
@@ -185,6 +191,7 @@ class JobCache:
         del ns.entries[name]
         ns.order = None
         ns.pages.clear()
+        self.changes += 1
         if resource_version is None:
             self._tombstones[(namespace, name)] = current.resource_version
 
@@ -200,6 +207,7 @@ class JobCache:
         self._namespaces = fresh
         self._tombstones.clear()
         self.relists += 1
+        self.changes += 1
         return listing.resourceVersion
 
     async def run(self) -> None:

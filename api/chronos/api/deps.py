@@ -15,6 +15,7 @@ from chronos.api.cache import JobCache
 from chronos.api.errors import ProblemError
 from chronos.api.metrics import Metrics
 from chronos.api.services import Caller, JobService, ScheduleService
+from chronos.api.session import SessionCodec
 from chronos.api.settings import DNS_LABEL, ApiSettings
 
 
@@ -31,6 +32,8 @@ class Components:
     schedules: ScheduleService
     authenticator: Authenticator | None
     metrics: Metrics
+    #: Seals the dashboard's session cookies and makes its CSRF tokens.
+    sessions: SessionCodec
 
 
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain

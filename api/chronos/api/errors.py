@@ -114,7 +114,7 @@ def schedule_error(exc: ScheduleError) -> ProblemError:
     return ProblemError.invalid([(request_field(exc.field.split(".")), exc.reason)])
 
 
-def _problem_response(problem: ProblemError) -> JSONResponse:
+def problem_response(problem: ProblemError) -> JSONResponse:
     return JSONResponse(problem.body(), status_code=problem.status, headers=problem.headers)
 
 
@@ -207,11 +207,11 @@ def _allowed_methods(request: Request) -> str:
 def install(app: FastAPI) -> None:
     async def on_problem(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
-        return _problem_response(exc)
+        return problem_response(exc)
 
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return _problem_response(kube_problem(exc))
+        return problem_response(kube_problem(exc))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -235,7 +235,7 @@ def install(app: FastAPI) -> None:
             names = ".".join(str(p) for p in loc if not isinstance(p, int)) or "body"
             indices = "".join(f"[{p}]" for p in loc if isinstance(p, int))
             found.append((names + indices, str(err.get("msg"))))
-        return _problem_response(ProblemError.invalid(found))
+        return problem_response(ProblemError.invalid(found))
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ApiError, on_api_error)

@@ -214,7 +214,7 @@ def rfc3339(when: datetime) -> str:
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -230,7 +230,7 @@ def _updated_at(metadata: dict[str, Any]) -> str | None:
         for entry in metadata.get("managedFields") or []
         if entry.get("time") and not entry.get("subresource")
     ]
-    parsed = [(t, _parse_time(t)) for t in times]
+    parsed = [(t, parse_time(t)) for t in times]
     valid = [(t, p) for t, p in parsed if p is not None]
     if not valid:
         created = metadata.get("creationTimestamp")
@@ -238,7 +238,7 @@ def _updated_at(metadata: dict[str, Any]) -> str | None:
     return str(max(valid, key=lambda tp: tp[1])[0])
 
 
-def _runs(status: dict[str, Any]) -> list[dict[str, Any]]:
+def run_records(status: dict[str, Any]) -> list[dict[str, Any]]:
     """lastRun then history (newest first), each run once."""
     seen: set[str] = set()
     out: list[dict[str, Any]] = []
@@ -320,7 +320,7 @@ def job_view(
             next_runs = []
     valid_until = next_runs[0].timestamp() if next_runs else math.inf
 
-    runs = _runs(status)
+    runs = run_records(status)
     last = runs[0] if runs else None
     success = next((r for r in runs if r.get("result") == "succeeded"), None)
     failure = next((r for r in runs if r.get("result") in ("failed", "missed")), None)
@@ -391,7 +391,7 @@ def history_view(obj: dict[str, Any]) -> list[RunRecordOut]:
     """
     status: dict[str, Any] = obj.get("status") or {}
     records = []
-    for raw in _runs(status):
+    for raw in run_records(status):
         try:
             records.append(RunRecordOut.model_validate(snake_keys(raw)))
         except ValidationError:

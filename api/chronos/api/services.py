@@ -24,12 +24,14 @@ from functools import partial
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.types import PatchType
+from lightkube.resources.batch_v1 import Job as BatchJob
+from lightkube.resources.core_v1 import Event
+from lightkube.types import CascadeType, PatchType
 from pydantic import ValidationError
 
 from chronos import runnow
 from chronos.api.auth import Authorizer, Identity, acting_as
-from chronos.api.cache import Entry, JobCache
+from chronos.api.cache import Entry, JobCache, plain
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
 from chronos.api.mapping import (
     ID_PATTERN,
@@ -47,6 +49,7 @@ from chronos.models.chronosjob import (
     GROUP,
     KIND,
     MIN_EVERY_SECONDS,
+    PLURAL,
     VERSION,
     ChronosJobSpec,
     ConcurrencyPolicy,
@@ -66,6 +69,10 @@ UPDATE_ATTEMPTS = 5
 #: Each conflict means another write succeeded, so a burst of N requests needs up to N
 #: rounds: bounded by time, not by a count that a burst of six keys already exceeds.
 RUN_NOW_CONFLICT_SECONDS = 15.0
+#: Resources RBAC is asked about, as (API group, plural): the facade's own, and the
+#: Kubernetes Jobs of runs (the dashboard's Abort).
+CHRONOSJOBS = (GROUP, PLURAL)
+JOBS = ("batch", "jobs")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -154,25 +161,47 @@ class JobService:
     # ---------------------------------------------------------------------- helpers
 
     async def authorize(
-        self, caller: Caller, verb: str, namespace: str, job_id: str | None = None
+        self,
+        caller: Caller,
+        verb: str,
+        namespace: str,
+        job_id: str | None = None,
+        resource: tuple[str, str] = CHRONOSJOBS,
     ) -> None:
-        """403 unless Kubernetes RBAC lets the caller ``verb`` chronosjobs in
-        ``namespace`` (the job ``job_id`` if given). The answer depends only on the
-        caller, the verb, the namespace and the id, never on whether the job exists."""
+        """403 unless Kubernetes RBAC lets the caller ``verb`` chronosjobs (or another
+        ``resource``: group, plural) in ``namespace`` (the object ``job_id`` if given).
+        The answer depends only on the caller, the verb, the namespace and the name,
+        never on whether the object exists."""
         if self._authorizer is None:
             return  # CHRONOS_API_AUTH_DISABLED
         allowed, reason = (
-            await self._authorizer.allowed(caller.token, verb, namespace, job_id)
+            await self._authorizer.allowed(caller.token, verb, namespace, job_id, resource)
             if caller.token
             else (False, "no token")  # fail closed; deps.caller never lets this happen
         )
         if not allowed:
             because = f" ({reason})" if reason else ""
+            kind = ".".join(part for part in reversed(resource) if part)
             raise ProblemError(
                 403,
-                f'{caller.name} may not {verb} chronosjobs.{GROUP} in namespace "{namespace}"'
-                f"{because}",
+                f'{caller.name} may not {verb} {kind} in namespace "{namespace}"{because}',
             )
+
+    async def may(
+        self,
+        caller: Caller,
+        verb: str,
+        namespace: str,
+        job_id: str | None = None,
+        resource: tuple[str, str] = CHRONOSJOBS,
+    ) -> bool:
+        """Whether :meth:`authorize` would let the caller through (the dashboard shows a
+        button only then; the write itself is authorized again)."""
+        try:
+            await self.authorize(caller, verb, namespace, job_id, resource)
+        except ProblemError:
+            return False
+        return True
 
     async def _as(self, caller: Caller, call: Callable[[], Awaitable[Any]]) -> Any:
         with acting_as(caller.token):
@@ -302,6 +331,48 @@ class JobService:
         entry = await self._entry(caller, namespace, job_id)
         records = history_view(entry.obj)
         return HistoryOut(job_id=job_id, items=records[skip : skip + limit], total=len(records))
+
+    async def events(
+        self, caller: Caller, namespace: str, job_id: str
+    ) -> list[dict[str, Any]] | None:
+        """The Events about a job, newest first, listed with the caller's own token;
+        None when RBAC does not let the caller list Events in the namespace (reading a
+        job does not imply reading its Events: they are another resource)."""
+        selector: dict[str, Any] = {"involvedObject.kind": KIND, "involvedObject.name": job_id}
+
+        async def listed() -> list[dict[str, Any]]:
+            found = self._client.list(Event, namespace=namespace, fields=selector)
+            return [plain(e) async for e in found]
+
+        try:
+            events: list[dict[str, Any]] = await self._as(caller, listed)
+        except ApiError as exc:
+            if exc.status.code == 403:
+                return None
+            raise
+        stamp = ("lastTimestamp", "eventTime", "firstTimestamp")
+        events.sort(key=lambda e: next((str(e[k]) for k in stamp if e.get(k)), ""), reverse=True)
+        return events
+
+    async def abort_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> None:
+        """Delete the Kubernetes Job of an active run of the job, with foreground
+        propagation (its pods go first), as the caller: RBAC must let them delete that
+        batch Job. Only a run the job lists as active can be aborted this way."""
+        await self.authorize(caller, "delete", namespace, run, JOBS)
+        entry = await self._entry(caller, namespace, job_id)
+        if run not in ((entry.obj.get("status") or {}).get("activeRuns") or []):
+            raise ProblemError(404, f'job "{job_id}" has no active run "{run}"')
+        try:
+            await self._as(
+                caller,
+                lambda: self._client.delete(
+                    BatchJob, run, namespace=namespace, cascade=CascadeType.FOREGROUND
+                ),
+            )
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            raise ProblemError(404, f'run "{run}" has already ended') from None
 
     # ----------------------------------------------------------------------- writes
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from chronos.settings import ScheduleSettings, TimeZoneName
 
@@ -44,6 +44,22 @@ class ApiSettings(ScheduleSettings):
     )
     api_max_page_size: int = Field(
         default=1000, ge=1, le=100000, description="Largest accepted ?limit= on lists."
+    )
+    api_session_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description=(
+            "Key (32+ characters) that encrypts and authenticates the dashboard's session "
+            "cookies; every replica needs the same one (the Helm chart keeps it in a Secret). "
+            "Unset: a random key per process, so sessions end when it restarts and work "
+            "with one replica only."
+        ),
+    )
+    api_session_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 86400,
+        description="How long a dashboard sign-in lasts (the token's own expiry still applies).",
     )
     #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.
     default_time_zone: TimeZoneName = Field(

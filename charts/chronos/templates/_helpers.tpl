@@ -54,6 +54,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "chronos.api.serviceAccountName" -}}
 {{- default (include "chronos.api.fullname" .) .Values.api.serviceAccount.name }}
 {{- end }}
+{{/* The dashboard's session-key Secret: the user's, or the one the chart creates. */}}
+{{- define "chronos.api.sessionSecret" -}}
+{{- default (printf "%s-session" (include "chronos.api.fullname" .)) .Values.api.dashboard.sessionSecret }}
+{{- end }}
 {{- define "chronos.runner.serviceAccountName" -}}
 {{- default (include "chronos.runner.fullname" .) .Values.runner.serviceAccount.name }}
 {{- end }}

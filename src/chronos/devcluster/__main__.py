@@ -220,6 +220,7 @@ def _summary(cluster: Cluster, info: system.SystemInfo, token: str, headline: st
   kubectl get chronosjobs,cronjobs,jobs        # the sample job, its CronJob and a first run
   kubectl get pods -A                          # operator, REST facade and runner pods
 
+Dashboard:  {info.api_url}/ui/   (sign in with the token below)
 REST API:   {info.api_url}   (Swagger UI: {info.api_url}/docs; port: {system.API_PORT_VARIABLE})
 Fake CoreHub: {info.corehub_url}   (admin/admin; on the node address, for the pods)
 Operator and REST facade: Helm release "{system.RELEASE}" in namespace {system.RELEASE_NAMESPACE}

@@ -1,0 +1,68 @@
+"""Fixtures for the dashboard: callers with real ServiceAccount tokens and RBAC, and
+HTTP clients signed in to the facade served by ``fixtures_api``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+from builders import grant
+from fixtures_api import ApiServer, example_job, sa_token
+from lightkube import Client
+
+from chronos import http
+
+VIEWER_VERBS = ("get", "list", "watch")
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class UiUser:
+    client: http.Client
+    token: str
+
+    def csrf(self, path: str = "/ui/jobs") -> str:
+        """The CSRF token the pages give this user."""
+        found = _CSRF.search(self.client.get(path).text)
+        assert found, f"no CSRF token on {path}"
+        return found.group(1)
+
+    def post(self, path: str, data: dict[str, str], **headers: str) -> http.Response:
+        return self.client.post(path, data=data, headers=headers)
+
+
+@contextmanager
+def signed_in(api_server: ApiServer, token: str) -> Iterator[http.Client]:
+    with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as client:
+        answer = client.post("/ui/login", data={"token": token})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+@pytest.fixture
+def editor(api_server: ApiServer, editor_token: str) -> Iterator[UiUser]:
+    with signed_in(api_server, editor_token) as client:
+        yield UiUser(client, editor_token)
+
+
+@pytest.fixture
+def viewer_token(k8s: Client, namespace: str) -> str:
+    """A ServiceAccount that may only read the chronosjobs of ``namespace``."""
+    grant(k8s, namespace, "viewer", VIEWER_VERBS, role="chronos-viewer")
+    return sa_token(k8s, namespace, "viewer")
+
+
+@pytest.fixture
+def viewer(api_server: ApiServer, viewer_token: str) -> Iterator[UiUser]:
+    with signed_in(api_server, viewer_token) as client:
+        yield UiUser(client, viewer_token)
+
+
+def create_job(api: http.Client, **overrides: object) -> str:
+    """A job created through the REST API (the editor's client); its id."""
+    answer = api.post("/api/jobs", json=example_job(**overrides))
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
