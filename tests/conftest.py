@@ -26,15 +26,18 @@ pytest_plugins: list[str] = [
     "fixtures_api",
     "fixtures_operator",
     "fixtures_images",
-    "fixtures_realnode",
+    "realnode.fixtures",
 ]
 
 
-#: First `make up` with its own real node: it must not overlap the session's real node
-#: (fixtures_realnode; one per machine), which the first real-node test starts. Then the
-#: run-now burst test, on a node no other test has used yet: after test_realnode.py its
-#: runner pods hit their deadline (seen in a full run; not yet understood, so kept apart).
-RUNS_FIRST = ("test_devcluster_up.py", "test_run_now_realnode.py")
+TESTS = Path(__file__).resolve().parent
+
+#: Modules (paths under tests/) that run first, in this order. First `make up` with its
+#: own real node: it must not overlap the session's real node (realnode/fixtures.py; one
+#: per machine), which the first real-node test starts. Then the run-now burst test, on a
+#: node no other test has used yet: after realnode/test_node.py its runner pods hit their
+#: deadline (seen in a full run; not yet understood, so kept apart).
+RUNS_FIRST = ("test_devcluster_up.py", "realnode/test_run_now_burst.py")
 
 
 #: Fixtures that start the control plane or build its Go tools (helm).
@@ -47,7 +50,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     never needs Go or starts a control plane: checked here, at collection, rather than
     discovered as a slow or failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
-    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable otherwise
+
+    def place(item: pytest.Item) -> int:
+        path = item.path
+        return (
+            order.get(path.relative_to(TESTS).as_posix(), len(order))
+            if path.is_relative_to(TESTS)
+            else len(order)
+        )
+
+    items.sort(key=place)  # stable otherwise
     unmarked = [
         item.nodeid
         for item in items
