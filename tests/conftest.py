@@ -6,12 +6,16 @@ out: nothing is skipped, in CI or elsewhere.
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
@@ -42,6 +46,60 @@ RUNS_FIRST = ("test_devcluster_up.py", "realnode/test_run_now_burst.py")
 
 #: Fixtures that start the control plane or build its Go tools (helm).
 CLUSTER_FIXTURES = {"cluster", "helm"}
+
+
+def module_marks(path: Path) -> set[str]:
+    """The markers a test module puts on every test (``pytestmark = pytest.mark.X`` or a
+    list of them), read from its source without importing it."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
+        ):
+            return {
+                n.attr
+                for n in ast.walk(node.value)
+                if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Attribute)
+                and n.value.attr == "mark"
+            }
+    return set()
+
+
+def deselects_all(markexpr: str, marks: set[str]) -> bool:
+    """Whether ``-m markexpr`` deselects every test that carries ``marks``, whatever other
+    markers a test adds: false for every choice of the other names the expression uses."""
+    expression = Expression.compile(markexpr)
+    asked: set[str] = set()
+
+    def record(name: str, /, **_: Any) -> bool:
+        asked.add(name)
+        return name in marks
+
+    expression.evaluate(record)
+    others = sorted(asked - marks)
+    for present in itertools.product((False, True), repeat=len(others)):
+        extra = {name for name, on in zip(others, present, strict=True) if on}
+
+        def matcher(name: str, /, **_: Any) -> bool:
+            return name in marks or name in extra  # noqa: B023 - used at once
+
+        if expression.evaluate(matcher):
+            return False
+    return True
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m``, a test module whose every test would be deselected is not imported:
+    `make test-unit` (``-m "not cluster"``) skips the import and collection cost of the
+    control-plane modules in each xdist worker (the schemathesis module alone builds its
+    cases at collection, about 3 s)."""
+    markexpr = config.getoption("markexpr")
+    if not markexpr or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    marks = module_marks(collection_path)
+    return True if marks and deselects_all(markexpr, marks) else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
