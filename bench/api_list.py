@@ -6,7 +6,16 @@ N jobs (the facade with ``limit=N``) and one page (``skip=N/2&limit=--page``).
 The facade runs with auth ON (identity and access verdicts, asked with the caller's
 token, cached as configured), reading from its watch-backed cache.
 
-    .venv/bin/python bench/api_list.py [--jobs 1000] [--page 100]
+The four loads (bare and facade, all and page) run in turn, ``--rounds`` times, each
+pair back to back and its order swapped every round, so a change in the machine's load
+falls on both servers alike; reported per round and as medians (the ratio's median is
+that of the rounds' ratios):
+requests per second, and each server's CPU time per request (its own utime + stime,
+which the load generator's and other processes' use of the CPU does not change), and the
+cores that makes (below one, the server was not the bottleneck: the load generator, one
+Python process unless ``--processes``, or the machine was).
+
+    .venv/bin/python bench/api_list.py [--jobs 1000] [--page 100] [--rounds 3] [--processes 1]
 
 On the control plane in ``$CHRONOS_TEST_KUBECONFIG_DIR`` if set, else on one of its own.
 """
@@ -26,11 +35,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
 from lightkube import Client
-from operator_scale import create_all
+from operator_scale import cpu_seconds, create_all
 
 from chronos import http, kube
 from chronos.devcluster.__main__ import install_crd
@@ -90,6 +100,26 @@ async def load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     return len(latencies) / elapsed, latencies
+
+
+def load_in_process(job: tuple[str, dict[str, str], float, int]) -> tuple[float, list[float]]:
+    return asyncio.run(load(*job))
+
+
+def load_from(
+    pool: Pool | None,
+    processes: int,
+    url: str,
+    headers: dict[str, str],
+    seconds: float,
+    concurrency: int,
+) -> tuple[float, list[float]]:
+    """``load`` in this process, or in ``processes`` processes of ``pool`` at once (one
+    Python load generator saturates before the servers do): the rates add up."""
+    if pool is None:
+        return asyncio.run(load(url, headers, seconds, concurrency))
+    results = pool.map(load_in_process, [(url, headers, seconds, concurrency)] * processes)
+    return sum(r for r, _ in results), [x for _, lat in results for x in lat]
 
 
 def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -184,6 +214,10 @@ def main() -> int:
     parser.add_argument("--page", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="load generator processes (each --concurrency)"
+    )
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port, args.payload, args.page_payload)
@@ -262,26 +296,63 @@ def main() -> int:
             print(
                 f"payloads {len(json.dumps(payload)) / 1024:.0f} KiB (all {jobs}) and "
                 f"{len(json.dumps(page)) / 1024:.0f} KiB (a page of {args.page}), "
-                f"{args.concurrency} concurrent clients, {args.seconds:.0f} s each"
+                f"{args.concurrency} concurrent clients in each of {args.processes} processes, "
+                f"{args.seconds:.0f} s each, "
+                f"{args.rounds} rounds"
             )
-            results = {}
-            for label, url in (
-                ("bare, all", f"{bare}/jobs"),
-                ("Chronos, all", ours_all),
-                ("bare, page", f"{bare}/page"),
-                ("Chronos, page", ours_page),
-            ):
-                rps, lat = asyncio.run(load(url, headers, args.seconds, args.concurrency))
-                results[label] = rps
+            ours_proc, bare_proc = procs
+            loads = (
+                ("bare, all", f"{bare}/jobs", bare_proc),
+                ("Chronos, all", ours_all, ours_proc),
+                ("bare, page", f"{bare}/page", bare_proc),
+                ("Chronos, page", ours_page, ours_proc),
+            )
+            rates: dict[str, list[float]] = {label: [] for label, _, _ in loads}
+            cpu: dict[str, list[float]] = {label: [] for label, _, _ in loads}
+            ratios: dict[str, list[float]] = {"all": [], "page": []}
+            pool = Pool(args.processes) if args.processes > 1 else None
+            for n in range(1, args.rounds + 1):
+                turn = loads if n % 2 else (loads[1], loads[0], loads[3], loads[2])
+                for label, url, proc in turn:
+                    before = cpu_seconds(proc.pid)
+                    rps, lat = load_from(
+                        pool, args.processes, url, headers, args.seconds, args.concurrency
+                    )
+                    # The server also answered each load()'s 20 warm-up requests.
+                    warm_up = 20 * max(1, args.processes)
+                    per_request = (cpu_seconds(proc.pid) - before) / (len(lat) + warm_up)
+                    rates[label].append(rps)
+                    cpu[label].append(per_request)
+                    print(
+                        f"round {n} {label:13s} {rps:8.1f} req/s  p50 "
+                        f"{quantile(lat, 0.5) * 1000:7.1f} ms  "
+                        f"p99 {quantile(lat, 0.99) * 1000:7.1f} ms  "
+                        f"server CPU {per_request * 1e6:6.0f} us/req, "
+                        f"{per_request * rps:.2f} cores"
+                        f"  ({len(lat)} requests); "
+                        f"load average {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
+                for kind in ratios:
+                    ratios[kind].append(rates[f"Chronos, {kind}"][-1] / rates[f"bare, {kind}"][-1])
+            if pool is not None:
+                pool.close()
+                pool.join()
+            print("medians:")
+            for label, _, _ in loads:
                 print(
-                    f"{label:13s} {rps:8.1f} req/s  p50 {quantile(lat, 0.5) * 1000:7.1f} ms  "
-                    f"p99 {quantile(lat, 0.99) * 1000:7.1f} ms  ({len(lat)} requests); "
-                    f"load average {os.getloadavg()[0]:.2f}",
-                    flush=True,
+                    f"{label:13s} {statistics.median(rates[label]):8.1f} req/s  server CPU "
+                    f"{statistics.median(cpu[label]) * 1e6:6.0f} us/req"
                 )
-            for kind in ("all", "page"):
-                ratio = results[f"Chronos, {kind}"] / results[f"bare, {kind}"]
-                print(f"ratio Chronos/bare ({kind}): {ratio:.2f}")
+            for kind, values in ratios.items():
+                work = statistics.median(cpu[f"bare, {kind}"]) / statistics.median(
+                    cpu[f"Chronos, {kind}"]
+                )
+                print(
+                    f"ratio Chronos/bare ({kind}): requests/s {statistics.median(values):.2f} "
+                    f"(rounds: {', '.join(f'{r:.2f}' for r in values)}); "
+                    f"bare CPU per request / Chronos's {work:.2f}"
+                )
         finally:
             stop(procs)
     return 0

@@ -11,7 +11,9 @@ repetition spawns, round-robin:
   same with ``httpx`` when it is installed.
 
 Measured per child, from the spawn time taken just before ``Popen``: the first request
-the fake received, and the exit. Reported: medians and the ratio runner / bare.
+the fake received, and the exit; and the child's CPU time (user + system, from the
+kernel's accounting of waited-for children), which other processes' load changes far
+less than the wall-clock times. Reported: medians and the ratios runner / bare.
 
     .venv/bin/python bench/runner_overhead.py [--runs 15]
 """
@@ -22,6 +24,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,6 +42,7 @@ TASK = {"type": "entity_stop", "pipelineId": "p1", "entityIds": ["e1"]}
 class Samples:
     first_request_s: list[float] = field(default_factory=list)
     exit_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -63,22 +67,29 @@ def runner_env(url: str, termination: Path) -> dict[str, str]:
     return env
 
 
-def measure(subject: Subject, control: FakeHubControl) -> tuple[float, float]:
-    """(seconds to the first CoreHub request, seconds to exit) of one child."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(subject: Subject, control: FakeHubControl) -> tuple[float, float, float]:
+    """(seconds to the first CoreHub request, seconds to exit, CPU seconds) of one child."""
     control.reset()
+    cpu_before = _children_cpu()
     spawned = time.monotonic()
     proc = subprocess.Popen(
         subject.argv, env=subject.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     _, stderr = proc.communicate(timeout=60)
     exited = time.monotonic()
+    cpu = _children_cpu() - cpu_before
     if proc.returncode != 0:
         raise RuntimeError(f"{subject.label} exited {proc.returncode}: {stderr.decode()[-2000:]}")
     requests = control.requests()
     if not requests:
         raise RuntimeError(f"{subject.label} sent no request")
     first = min(float(r["receivedMonotonic"]) for r in requests)
-    return first - spawned, exited - spawned
+    return first - spawned, exited - spawned, cpu
 
 
 def main() -> None:
@@ -118,23 +129,29 @@ def main() -> None:
         samples = {s.label: Samples() for s in subjects}
         for _ in range(args.runs):
             for subject in subjects:
-                first, done = measure(subject, control)
+                first, done, cpu = measure(subject, control)
                 samples[subject.label].first_request_s.append(first)
                 samples[subject.label].exit_s.append(done)
+                samples[subject.label].cpu_s.append(cpu)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.runs} runs each")
-    print(f"{'subject':32} {'first request':>14} {'exit':>10}")
-    medians: dict[str, tuple[float, float]] = {}
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    print(f"{'subject':32} {'first request':>14} {'exit':>10} {'CPU':>10}")
+    medians: dict[str, tuple[float, float, float]] = {}
     for label, s in samples.items():
-        medians[label] = (statistics.median(s.first_request_s), statistics.median(s.exit_s))
-        first, done = medians[label]
-        print(f"{label:32} {first * 1000:11.0f} ms {done * 1000:7.0f} ms")
+        medians[label] = (
+            statistics.median(s.first_request_s),
+            statistics.median(s.exit_s),
+            statistics.median(s.cpu_s),
+        )
+        first, done, cpu = medians[label]
+        print(f"{label:32} {first * 1000:11.0f} ms {done * 1000:7.0f} ms {cpu * 1000:7.0f} ms")
     runner = medians[subjects[0].label]
     for subject in subjects[1:]:
         bare = medians[subject.label]
         print(
             f"runner / {subject.label}: first request {runner[0] / bare[0]:.2f}x, "
-            f"exit {runner[1] / bare[1]:.2f}x"
+            f"exit {runner[1] / bare[1]:.2f}x, CPU {runner[2] / bare[2]:.2f}x"
         )
 
 

@@ -6,12 +6,16 @@ out: nothing is skipped, in CI or elsewhere.
 
 from __future__ import annotations
 
+import ast
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
@@ -27,19 +31,76 @@ pytest_plugins: list[str] = [
     "fixtures_ui",
     "fixtures_operator",
     "fixtures_images",
-    "fixtures_realnode",
+    "realnode.fixtures",
 ]
 
 
-#: First `make up` with its own real node: it must not overlap the session's real node
-#: (fixtures_realnode; one per machine), which the first real-node test starts. Then the
-#: run-now burst test, on a node no other test has used yet: after test_realnode.py its
-#: runner pods hit their deadline (seen in a full run; not yet understood, so kept apart).
-RUNS_FIRST = ("test_devcluster_up.py", "test_run_now_realnode.py")
+TESTS = Path(__file__).resolve().parent
+
+#: Modules (paths under tests/) that run first, in this order. First `make up` with its
+#: own real node: it must not overlap the session's real node (realnode/fixtures.py; one
+#: per machine), which the first real-node test starts. Then the run-now burst test, on a
+#: node no other test has used yet: after realnode/test_node.py its runner pods hit their
+#: deadline (seen in a full run; not yet understood, so kept apart).
+RUNS_FIRST = ("test_devcluster_up.py", "realnode/test_run_now_burst.py")
 
 
 #: Fixtures that start the control plane or build its Go tools (helm).
 CLUSTER_FIXTURES = {"cluster", "helm"}
+
+
+def module_marks(path: Path) -> set[str]:
+    """The markers a test module puts on every test (``pytestmark = pytest.mark.X`` or a
+    list of them), read from its source without importing it."""
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets
+        ):
+            return {
+                n.attr
+                for n in ast.walk(node.value)
+                if isinstance(n, ast.Attribute)
+                and isinstance(n.value, ast.Attribute)
+                and n.value.attr == "mark"
+            }
+    return set()
+
+
+def deselects_all(markexpr: str, marks: set[str]) -> bool:
+    """Whether ``-m markexpr`` deselects every test that carries ``marks``, whatever other
+    markers a test adds: false for every choice of the other names the expression uses."""
+    expression = Expression.compile(markexpr)
+    asked: set[str] = set()
+
+    def record(name: str, /, **_: Any) -> bool:
+        asked.add(name)
+        return name in marks
+
+    expression.evaluate(record)
+    others = sorted(asked - marks)
+    for present in itertools.product((False, True), repeat=len(others)):
+        extra = {name for name, on in zip(others, present, strict=True) if on}
+
+        def matcher(name: str, /, **_: Any) -> bool:
+            return name in marks or name in extra  # noqa: B023 - used at once
+
+        if expression.evaluate(matcher):
+            return False
+    return True
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With ``-m``, a test module whose every test would be deselected is not imported:
+    `make test-unit` (``-m "not cluster"``) skips the import and collection cost of the
+    control-plane modules in each xdist worker (the schemathesis module alone builds its
+    cases at collection, about 3 s)."""
+    markexpr = config.getoption("markexpr")
+    if not markexpr or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    marks = module_marks(collection_path)
+    return True if marks and deselects_all(markexpr, marks) else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,7 +109,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     never needs Go or starts a control plane: checked here, at collection, rather than
     discovered as a slow or failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
-    items.sort(key=lambda item: order.get(item.path.name, len(order)))  # stable otherwise
+
+    def place(item: pytest.Item) -> int:
+        path = item.path
+        return (
+            order.get(path.relative_to(TESTS).as_posix(), len(order))
+            if path.is_relative_to(TESTS)
+            else len(order)
+        )
+
+    items.sort(key=place)  # stable otherwise
     unmarked = [
         item.nodeid
         for item in items

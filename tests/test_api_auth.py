@@ -50,6 +50,10 @@ def test_no_token_or_a_bad_token_is_401(api_server: ApiServer, namespace: str) -
                 assert "token" in r.json()["detail"]
             r = anonymous.post("/api/schedule/preview", json={"cron_expression": "@daily"})
             assert r.status_code == 401
+            # Who asks is settled before what they ask: invalid parameters are a 401 too.
+            for path in ("/api/jobs?namespace=Not_A_Label", "/api/jobs?skip=-1", "/api/jobs/x"):
+                r = anonymous.request("PUT" if path.endswith("/x") else "GET", path, json=[])
+                assert r.status_code == 401, (path, r.text)
     with http.Client(base_url=api_server.url) as public:
         assert public.get("/healthz").status_code == 200
         assert public.get("/readyz").status_code == 200

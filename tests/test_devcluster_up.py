@@ -3,7 +3,7 @@
 The system runs on a real node (containerd, kubelet, kube-proxy): the operator and the REST
 facade are Deployments installed with the Helm chart, every run is a runner pod. One
 system for the module (an `up` costs ~40-60 s of the machine's two cores; one real node per
-machine, so this module must not overlap the real-node fixture of tests/fixtures_realnode.py:
+machine, so this module must not overlap the real-node fixture of tests/realnode/fixtures.py:
 tests/conftest.py runs it first); the tests run in file order and each leaves it healthy
 for the next, the last one takes it down and checks that nothing is left on the host.
 """

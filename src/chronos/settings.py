@@ -26,12 +26,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from chronos.models.chronosjob import MIN_EVERY_SECONDS
 from chronos.readiness import DEFAULT_GRACE_SECONDS
-from chronos.schedule import validate_time_zone
 
 PREFIX = "CHRONOS_"
 
 
 def _known_zone(value: str) -> str:
+    # Imported here: the runner has no time-zone setting, and the schedule engine is
+    # about 10 ms of imports it would pay on every run (docs/performance.md).
+    from chronos.schedule import validate_time_zone
+
     validate_time_zone(value)
     return value
 
@@ -56,7 +59,9 @@ def _structured(annotation: Any) -> bool:
 
 
 class ComponentSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a component's validator is built when it first reads its settings, so
+    # the runner does not build the settings classes of the others it imports.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     #: Whether an empty variable means "use the default" (the runner's Job template sets
     #: optional values to "", e.g. an absent annotation through the downward API).

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from lightkube import AsyncClient
 
 from chronos.api.auth import Authenticator
@@ -39,72 +39,94 @@ class Components:
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain
 # ``def`` dependency in its thread pool, a hand-off per request that cost more than the
 # list itself once list responses are kept encoded (bench/api_list.py, paged).
-async def components(request: Request) -> Components:
+#
+# They are also few: FastAPI solves a dependency's whole sub-tree again at each place it
+# is declared (its per-request cache only saves the call), and that solving was most of
+# a paged list's time in the facade. So a route's tree is two nodes: :func:`allowed`
+# (with the namespace parameter) over :data:`caller` (the bearer scheme itself);
+# the components come from ``request.app.state``, one attribute read.
+def app_components(request: Request) -> Components:
     found: Components = request.app.state.components
     return found
 
 
-bearer = HTTPBearer(
-    auto_error=False,
-    description="A Kubernetes bearer token (for example a ServiceAccount token).",
-)
+async def components(request: Request) -> Components:
+    return app_components(request)
+
 
 _UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="chronos"'}
 
 
-async def caller(
-    parts: Annotated[Components, Depends(components)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    if parts.authenticator is None:
-        return Caller(None)
-    if credentials is None or not credentials.credentials:
-        raise ProblemError(
-            401,
-            "authentication required: send Authorization: Bearer <Kubernetes token>",
-            headers=_UNAUTHORIZED,
-        )
-    identity = await parts.authenticator.identify(credentials.credentials)
-    if identity is None:
-        raise ProblemError(
-            401,
-            "the bearer token is not valid (unknown, expired or revoked)",
-            headers=_UNAUTHORIZED,
-        )
-    return Caller(identity, credentials.credentials)
+class CallerScheme(HTTPBearer):
+    """The bearer scheme of the OpenAPI document, answering with the authenticated
+    :class:`Caller` (401 without a valid token)."""
+
+    async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        authenticator = app_components(request).authenticator
+        if authenticator is None:
+            return Caller(None)
+        credentials = await super().__call__(request)
+        if credentials is None or not credentials.credentials:
+            raise ProblemError(
+                401,
+                "authentication required: send Authorization: Bearer <Kubernetes token>",
+                headers=_UNAUTHORIZED,
+            )
+        identity = await authenticator.identify(credentials.credentials)
+        if identity is None:
+            raise ProblemError(
+                401,
+                "the bearer token is not valid (unknown, expired or revoked)",
+                headers=_UNAUTHORIZED,
+            )
+        return Caller(identity, credentials.credentials)
 
 
-async def namespace(
-    parts: Annotated[Components, Depends(components)],
-    namespace: Annotated[
-        str | None,
-        Query(
-            pattern=DNS_LABEL,
-            max_length=63,
-            description="Kubernetes namespace; default: CHRONOS_API_DEFAULT_NAMESPACE.",
-        ),
-    ] = None,
-) -> str:
-    return namespace or parts.settings.api_default_namespace
-
+caller = CallerScheme(
+    auto_error=False,
+    # The name FastAPI gave the scheme when it was a plain HTTPBearer: the document's.
+    scheme_name="HTTPBearer",
+    description="A Kubernetes bearer token (for example a ServiceAccount token).",
+)
 
 Parts = Annotated[Components, Depends(components)]
 CallerDep = Annotated[Caller, Depends(caller)]
-Namespace = Annotated[str, Depends(namespace)]
+#: The ``namespace`` query parameter of every job route.
+NamespaceParam = Annotated[
+    str | None,
+    Query(
+        pattern=DNS_LABEL,
+        max_length=63,
+        description="Kubernetes namespace; default: CHRONOS_API_DEFAULT_NAMESPACE.",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """What a route needs once the caller may do its verbs in the namespace."""
+
+    parts: Components
+    caller: Caller
+    namespace: str
 
 
 def allowed(*verbs: str) -> Any:
-    """A dependency giving the caller once RBAC lets them do each of ``verbs`` to
-    chronosjobs in the namespace (to the job of the path, if any).
+    """A dependency giving the route its :class:`Allowed` once RBAC lets the caller do
+    each of ``verbs`` to chronosjobs in the namespace (to the job of the path, if any).
 
     FastAPI solves it before it validates the body or runs the route, so a caller
     without the right gets the same 403 whatever the body and whether the job exists.
+    The caller is solved before the namespace is validated, so a request without a
+    valid token is a 401 whatever its parameters.
     """
 
-    async def check(request: Request, parts: Parts, who: CallerDep, namespace: Namespace) -> Caller:
+    async def check(request: Request, who: CallerDep, namespace: NamespaceParam = None) -> Allowed:
+        parts = app_components(request)
+        namespace = namespace or parts.settings.api_default_namespace
         job_id = request.path_params.get("job_id")
         for verb in verbs:
             await parts.jobs.authorize(who, verb, namespace, job_id)
-        return who
+        return Allowed(parts, who, namespace)
 
     return Depends(check)

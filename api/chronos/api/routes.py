@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chronos.api.cache import Entry
-from chronos.api.deps import CallerDep, Namespace, Parts, allowed
+from chronos.api.deps import Allowed, CallerDep, Components, Parts, allowed
 from chronos.api.errors import JsonBodyRoute, ProblemError
 from chronos.api.schemas import (
     ErrorOut,
@@ -24,7 +24,7 @@ from chronos.api.schemas import (
     StatusIn,
     TaskTypeFilter,
 )
-from chronos.api.services import IDEMPOTENCY_KEY, Caller, etag
+from chronos.api.services import IDEMPOTENCY_KEY, etag
 
 JSON = "application/json"
 
@@ -68,13 +68,14 @@ Skip = Annotated[int, Query(ge=0, description="Items to skip.")]
 #: Its documented maximum is CHRONOS_API_MAX_PAGE_SIZE (``chronos.api.app``).
 Limit = Annotated[int, Query(ge=1, description="Most items to return.")]
 
-# Each route's caller, once RBAC allows the verbs docs/api.md states for it.
-Lister = Annotated[Caller, allowed("list")]
-Creator = Annotated[Caller, allowed("create")]
-Reader = Annotated[Caller, allowed("get")]
-Updater = Annotated[Caller, allowed("get", "patch")]
-Patcher = Annotated[Caller, allowed("patch")]
-Deleter = Annotated[Caller, allowed("delete")]
+# Each route's components, caller and namespace, once RBAC allows the verbs docs/api.md
+# states for it.
+Lister = Annotated[Allowed, allowed("list")]
+Creator = Annotated[Allowed, allowed("create")]
+Reader = Annotated[Allowed, allowed("get")]
+Updater = Annotated[Allowed, allowed("get", "patch")]
+Patcher = Annotated[Allowed, allowed("patch")]
+Deleter = Annotated[Allowed, allowed("delete")]
 
 jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs"], route_class=JsonBodyRoute)
 schedule_router = APIRouter(prefix="/api/schedule", tags=["schedule"], route_class=JsonBodyRoute)
@@ -91,7 +92,7 @@ def _job(entry: Entry, status_code: int = 200, **headers: str) -> Response:
     )
 
 
-def _limit(parts: Parts, limit: int) -> None:
+def _limit(parts: Components, limit: int) -> None:
     if limit > parts.settings.api_max_page_size:
         raise ProblemError.invalid(
             [("limit", f"must be at most {parts.settings.api_max_page_size}")]
@@ -104,17 +105,15 @@ def _limit(parts: Parts, limit: int) -> None:
 @jobs_router.get("", response_model=JobList, responses=_errors, summary="List jobs")
 @jobs_router.get("/", response_model=JobList, include_in_schema=False)
 async def list_jobs(
-    parts: Parts,
-    caller: Lister,
-    namespace: Namespace,
+    call: Lister,
     skip: Skip = 0,
     limit: Limit = 100,
     task_type: Annotated[TaskTypeFilter, Query(description="Only this task type.")] = None,
     enabled: Annotated[bool | None, Query(description="Only enabled or disabled.")] = None,
 ) -> Response:
-    _limit(parts, limit)
-    body = await parts.jobs.list_body(
-        caller, namespace, skip=skip, limit=limit, task_type=task_type, enabled=enabled
+    _limit(call.parts, limit)
+    body = await call.parts.jobs.list_body(
+        call.caller, call.namespace, skip=skip, limit=limit, task_type=task_type, enabled=enabled
     )
     return Response(content=body, media_type=JSON)
 
@@ -123,11 +122,9 @@ async def list_jobs(
     "", status_code=201, response_model=JobOut, responses=_write, summary="Create a job"
 )
 @jobs_router.post("/", status_code=201, response_model=JobOut, include_in_schema=False)
-async def create_job(
-    parts: Parts, caller: Creator, namespace: Namespace, body: JobCreate
-) -> Response:
-    entry = await parts.jobs.create(caller, namespace, body)
-    location = f"/api/jobs/{entry.obj['metadata']['name']}?namespace={namespace}"
+async def create_job(call: Creator, body: JobCreate) -> Response:
+    entry = await call.parts.jobs.create(call.caller, call.namespace, body)
+    location = f"/api/jobs/{entry.obj['metadata']['name']}?namespace={call.namespace}"
     return _job(entry, 201, Location=location)
 
 
@@ -138,13 +135,11 @@ async def create_job(
     summary="Get a job",
 )
 async def get_job(
-    parts: Parts,
-    caller: Reader,
-    namespace: Namespace,
+    call: Reader,
     job_id: str,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    entry = await parts.jobs.get(caller, namespace, job_id)
+    entry = await call.parts.jobs.get(call.caller, call.namespace, job_id)
     tag = etag(entry.resource_version)
     if if_none_match is not None and tag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers={"ETag": tag})
@@ -155,21 +150,17 @@ async def get_job(
     "/{job_id}", response_model=JobOut, responses=_write, summary="Update a job (partial)"
 )
 async def update_job(
-    parts: Parts,
-    caller: Updater,
-    namespace: Namespace,
+    call: Updater,
     job_id: str,
     body: JobUpdate,
     if_match: IfMatch = None,
 ) -> Response:
-    return _job(await parts.jobs.update(caller, namespace, job_id, body, if_match))
+    return _job(await call.parts.jobs.update(call.caller, call.namespace, job_id, body, if_match))
 
 
 @jobs_router.delete("/{job_id}", status_code=204, responses=_write, summary="Delete a job")
-async def delete_job(
-    parts: Parts, caller: Deleter, namespace: Namespace, job_id: str, if_match: IfMatch = None
-) -> Response:
-    await parts.jobs.delete(caller, namespace, job_id, if_match)
+async def delete_job(call: Deleter, job_id: str, if_match: IfMatch = None) -> Response:
+    await call.parts.jobs.delete(call.caller, call.namespace, job_id, if_match)
     return Response(status_code=204)
 
 
@@ -177,23 +168,23 @@ async def delete_job(
     "/{job_id}/status", response_model=JobOut, responses=_write, summary="Enable or disable"
 )
 async def set_status(
-    parts: Parts,
-    caller: Patcher,
-    namespace: Namespace,
+    call: Patcher,
     job_id: str,
     body: StatusIn,
     if_match: IfMatch = None,
 ) -> Response:
-    return _job(await parts.jobs.set_enabled(caller, namespace, job_id, body.enabled, if_match))
+    return _job(
+        await call.parts.jobs.set_enabled(
+            call.caller, call.namespace, job_id, body.enabled, if_match
+        )
+    )
 
 
 @jobs_router.post(
     "/{job_id}/run", response_model=RunNowOut, responses=_run, summary="Run a job now"
 )
 async def run_now(
-    parts: Parts,
-    caller: Patcher,
-    namespace: Namespace,
+    call: Patcher,
     job_id: str,
     idempotency_key: Annotated[
         str | None,
@@ -204,7 +195,7 @@ async def run_now(
         ),
     ] = None,
 ) -> RunNowOut:
-    return await parts.jobs.run_now(caller, namespace, job_id, idempotency_key)
+    return await call.parts.jobs.run_now(call.caller, call.namespace, job_id, idempotency_key)
 
 
 @jobs_router.get(
@@ -216,15 +207,15 @@ async def run_now(
     summary="Past runs",
 )
 async def history(
-    parts: Parts,
-    caller: Reader,
-    namespace: Namespace,
+    call: Reader,
     job_id: str,
     skip: Skip = 0,
     limit: Limit = 100,
 ) -> HistoryOut:
-    _limit(parts, limit)
-    return await parts.jobs.history(caller, namespace, job_id, skip=skip, limit=limit)
+    _limit(call.parts, limit)
+    return await call.parts.jobs.history(
+        call.caller, call.namespace, job_id, skip=skip, limit=limit
+    )
 
 
 # ------------------------------------------------------------------------ schedule

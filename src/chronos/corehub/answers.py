@@ -22,10 +22,19 @@ STATUS = "entity status"
 ENTITIES = "a list of entities"
 
 
+#: Validators are built on first use, not at import: the runner starts once per run and
+#: sends its first request before it reads any answer (docs/performance.md, runner start).
+_LAZY = ConfigDict(defer_build=True)
+
+
 class _Answer(BaseModel):
     # CoreHub adds fields over releases: only the ones read here are checked.
     model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, coerce_numbers_to_str=True
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        coerce_numbers_to_str=True,
+        defer_build=True,
     )
 
 
@@ -55,10 +64,10 @@ class EntityConfig(_Answer):
         return data
 
 
-_STATUSES = TypeAdapter(list[EntityStatus])
-_ENTITIES = TypeAdapter(list[EntityConfig])
-_OBJECTS = TypeAdapter(list[dict[str, Any]])
-_OBJECT = TypeAdapter(dict[str, Any])
+_STATUSES = TypeAdapter(list[EntityStatus], config=_LAZY)
+_ENTITIES = TypeAdapter(list[EntityConfig], config=_LAZY)
+_OBJECTS = TypeAdapter(list[dict[str, Any]], config=_LAZY)
+_OBJECT = TypeAdapter(dict[str, Any], config=_LAZY)
 
 T = TypeVar("T")
 

@@ -551,6 +551,21 @@ class RealNode:
         # Schedulable only once the node-lifecycle controller removed the not-ready taint.
         return ready and not any(t.get("key") == "node.kubernetes.io/not-ready" for t in taints)
 
+    def wait_pod_ended(
+        self, namespace: str, name: str, timeout: float = 90.0, poll: float = 0.1
+    ) -> str:
+        """Wait until the pod ends and return its phase (Succeeded or Failed); the one
+        pod-waiting loop of the real node's tests and benchmark."""
+        deadline = time.monotonic() + timeout
+        phase = "unknown"
+        while time.monotonic() < deadline:
+            pod = self.api(f"/api/v1/namespaces/{namespace}/pods/{name}")
+            phase = pod.get("status", {}).get("phase") or "unknown"
+            if phase in ("Succeeded", "Failed"):
+                return phase
+            time.sleep(poll)
+        raise NodeError(f"pod {namespace}/{name} still {phase} after {timeout:.0f} s")
+
     def _wait_ready(self, deadline: float, pids: dict[str, int]) -> None:
         while time.monotonic() < deadline:
             if not alive(pids["kubelet"]):

@@ -17,7 +17,6 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from chronos.models.rules import Rule, cel_extension, enforce
-from chronos.schedule.cron import parse_go_duration
 
 GROUP = "chronos.gluesync.io"
 VERSION = "v1alpha1"
@@ -43,7 +42,12 @@ class _Model(BaseModel):
     # strict: "8" is not an integer and "yes" not a boolean, as for the API server's
     # schema validation. Enums and datetimes opt out field by field (``_LAX``): they
     # arrive as JSON strings from the API server and the REST facade.
+    # defer_build: each model's validator is built when first used, not at import, so a
+    # process builds only the models it uses; the runner (one process per run) uses
+    # Task and RunRecord, and building all of them cost about 20 ms of its start
+    # (docs/performance.md, runner start).
     model_config = ConfigDict(
+        defer_build=True,
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
@@ -272,6 +276,11 @@ def _every_at_least(cron: str, seconds: int) -> bool:
         return True
     if re.fullmatch(EVERY_PATTERN, cron) is None:
         return False
+    # Imported here: the runner imports these models for Task and RunRecord and never
+    # validates a schedule; importing the cron engine cost about 10 ms of its start
+    # (docs/performance.md, runner start).
+    from chronos.schedule.cron import parse_go_duration
+
     try:
         return parse_go_duration(cron[len("@every ") :]) >= seconds * 1_000_000_000
     except ValueError:  # out of Go's range: CEL's duration() fails too

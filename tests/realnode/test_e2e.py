@@ -2,28 +2,23 @@
 → runner pod of the runner image (with the runner ServiceAccount's own token, through
 Service 10.0.0.1 via kube-proxy) → fake CoreHub on the node address → status.
 
-The usual fixture names (cluster, k8s, fakehub_server, operator) are bound here to the
-real node's control plane, its fake CoreHub and its operator (tests/fixtures_realnode.py).
+The usual fixture names (cluster, k8s, fakehub_server, operator) are the real node's
+control plane, its fake CoreHub and its operator (tests/realnode/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
-from fixtures_realnode import Node
-from lightkube import Client, codecs
+from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import RoleRef, Subject
-from lightkube.resources.core_v1 import Secret, ServiceAccount
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
+from lightkube.resources.core_v1 import ServiceAccount
 from lightkube.types import PatchType
 from support import wait_for
 from test_operator import create, get_cr
@@ -35,57 +30,6 @@ from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def cluster(real_node: Node) -> Cluster:
-    return real_node.cluster
-
-
-@pytest.fixture
-def k8s(real_node: Node) -> Client:
-    return real_node.k8s
-
-
-@pytest.fixture
-def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
-    return node_hub_server
-
-
-@pytest.fixture
-def operator(node_operator: OperatorProcess) -> OperatorProcess:
-    return node_operator
-
-
-@pytest.fixture
-def runner_rbac(k8s: Client, namespace: str) -> str:
-    return install_runner(k8s, namespace)
-
-
-def install_runner(k8s: Client, namespace: str) -> str:
-    """The runner ServiceAccount bound to the shipped runner ClusterRole, as installed,
-    and the CoreHub Secret "hub" (admin/admin)."""
-    role = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
-    k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=namespace)))
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name="chronos-runner", namespace=namespace),
-            roleRef=RoleRef(
-                apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name="chronos-runner"
-            ),
-            subjects=[Subject(kind="ServiceAccount", name="chronos-runner", namespace=namespace)],
-        )
-    )
-    k8s.create(
-        Secret(
-            metadata=ObjectMeta(name="hub", namespace=namespace),
-            stringData={"username": "admin", "password": "admin"},
-        )
-    )
-    assert k8s.get(ClusterRole, "chronos-runner")
-    return namespace
 
 
 def chronos_job(url: str, task: dict[str, Any]) -> dict[str, Any]:

@@ -1,25 +1,33 @@
 """A real node for the tests: its own control plane, containerd, kubelet and kube-proxy.
 
-Registered in ``conftest.py``'s ``pytest_plugins``. Started once per session, by the
-first test marked ``realnode``; it has a control plane of its own (the API server on
-the node address, with kube-scheduler), so the loopback plane and its tests are
-untouched. Needs root and installs containerd, runc and the CNI plugins when they are
-missing; if it cannot start, the tests error out (never skipped). The runner image comes
-from the project's own build (``images`` fixture) and is imported into containerd.
+Registered in ``tests/conftest.py``'s ``pytest_plugins`` (it also declares the
+``realnode`` marker, which tests/test_devcluster_up.py uses too); ``conftest.py`` here
+binds the usual fixture names to this node for the tests of this package. Started once
+per session, by the first test marked ``realnode``; it has a control plane of its own
+(the API server on the node address, with kube-scheduler), so the loopback plane and
+its tests are untouched. Needs root and installs containerd, runc and the CNI plugins
+when they are missing; if it cannot start, the tests error out (never skipped). The
+runner image comes from the project's own build (``images`` fixture) and is imported
+into containerd.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import yaml
 from fixtures_api import ApiServer, serve_api
 from fixtures_corehub import FAST_SEED
-from lightkube import Client
+from lightkube import Client, codecs
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import RoleRef, Subject
+from lightkube.resources.core_v1 import Secret, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 
 from chronos import kube
 from chronos.devcluster.__main__ import install_crd
@@ -28,6 +36,8 @@ from chronos.devcluster.images import BuildReport, Engine, image_tag
 from chronos.devcluster.node import RealNode, node_address
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -144,16 +154,26 @@ def node_operator(
         process.stop()
 
 
-def wait_phase(k8s: Client, namespace: str, name: str, timeout: float = 90) -> str:
-    """Wait until the pod ends (Succeeded or Failed) and return the phase."""
-    from lightkube.resources.core_v1 import Pod
-
-    deadline = time.monotonic() + timeout
-    phase = "unknown"
-    while time.monotonic() < deadline:
-        pod = k8s.get(Pod, name, namespace=namespace)
-        phase = pod.status.phase if pod.status and pod.status.phase else "unknown"
-        if phase in ("Succeeded", "Failed"):
-            return phase
-        time.sleep(0.2)
-    raise AssertionError(f"pod {namespace}/{name} still {phase} after {timeout} s")
+def install_runner(k8s: Client, namespace: str) -> str:
+    """The runner ServiceAccount bound to the shipped runner ClusterRole, as installed,
+    and the CoreHub Secret "hub" (admin/admin)."""
+    role = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
+    k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
+    k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=namespace)))
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name="chronos-runner", namespace=namespace),
+            roleRef=RoleRef(
+                apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name="chronos-runner"
+            ),
+            subjects=[Subject(kind="ServiceAccount", name="chronos-runner", namespace=namespace)],
+        )
+    )
+    k8s.create(
+        Secret(
+            metadata=ObjectMeta(name="hub", namespace=namespace),
+            stringData={"username": "admin", "password": "admin"},
+        )
+    )
+    assert k8s.get(ClusterRole, "chronos-runner")
+    return namespace

@@ -18,7 +18,7 @@ runner image if needed (warm: seconds) and imports it into containerd, then meas
 
 Medians of ``--runs`` runs each. Needs root (like the tests).
 
-    .venv/bin/python bench/realnode.py [--runs 5] [--restarts 3] [--scheduled 3]
+    .venv/bin/python bench/realnode_latency.py [--runs 5] [--restarts 3] [--scheduled 3]
 """
 
 from __future__ import annotations
@@ -92,11 +92,6 @@ def pod_manifest(name: str, ns: str, image: str, hub: str) -> str:
         },
     }
     return json.dumps(pod)
-
-
-def pod_phase(cluster: Cluster, ns: str, name: str) -> str | None:
-    phase = kubectl_json(cluster, "get", "pod", "-n", ns, name)["status"].get("phase")
-    return phase if phase in ("Succeeded", "Failed") else None
 
 
 def runner_rbac(cluster: Cluster, ns: str) -> None:
@@ -207,7 +202,7 @@ def measure(
             name = f"runner-{i}"
             started = time.monotonic()
             cluster.kubectl("create", "-f", "-", input=pod_manifest(name, ns, image, hub.url))
-            phase = wait(lambda n=name: pod_phase(cluster, ns, n))
+            phase = node.wait_pod_ended(ns, name, timeout=120, poll=0.05)
             assert phase == "Succeeded", cluster.kubectl("logs", "-n", ns, name, check=False)
             if i:
                 pods.append(time.monotonic() - started)

@@ -17,46 +17,18 @@ import pytest
 from builders import grant
 from fixtures_api import ApiServer, sa_token
 from fixtures_corehub import FAST_RETRY, Recorder
-from fixtures_realnode import Node
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod, Secret
 from support import wait_for
-from test_e2e import run_now_and_report, runner_rbac  # noqa: F401 - a fixture
 from test_operator import get_cr
 
 from chronos.corehub import AuthenticationError, ClientOptions, CoreHubClient
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
+from realnode.test_e2e import run_now_and_report
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-
-
-# The usual fixture names, bound to the real node (tests/fixtures_realnode.py): runner
-# pods are real pods of the runner image.
-@pytest.fixture
-def cluster(real_node: Node) -> Cluster:
-    return real_node.cluster
-
-
-@pytest.fixture
-def k8s(real_node: Node) -> Client:
-    return real_node.k8s
-
-
-@pytest.fixture
-def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
-    return node_hub_server
-
-
-@pytest.fixture
-def operator(node_operator: OperatorProcess) -> OperatorProcess:
-    return node_operator
-
-
-@pytest.fixture
-def api_server(node_api_server: ApiServer) -> ApiServer:
-    return node_api_server
 
 
 LOGIN = "/authentication/login"
@@ -73,7 +45,7 @@ def test_a_refused_login_echoes_no_credential(
     fakehub: FakeHubControl,
     k8s: Client,
     cluster: Cluster,
-    runner_rbac: str,  # noqa: F811 - the fixture imported above
+    runner_rbac: str,
     api_server: ApiServer,
 ) -> None:
     ns = runner_rbac

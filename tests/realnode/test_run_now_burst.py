@@ -2,8 +2,8 @@
 concurrent and sequential keys, the garbage collection of old Jobs and an operator
 restart — real runner pods against the fake CoreHub, counted in its command log.
 
-The usual fixture names are bound to the real node (tests/fixtures_realnode.py), as in
-test_e2e.py; the operators started here make runner pods of the real runner image.
+The usual fixture names are bound to the real node (tests/realnode/conftest.py); the
+operators started here make runner pods of the real runner image.
 """
 
 from __future__ import annotations
@@ -15,12 +15,10 @@ from typing import Any
 import pytest
 from builders import grant
 from fixtures_api import ApiServer, sa_token
-from fixtures_realnode import Node, node_runner_settings
 from lightkube import Client
 from lightkube.resources.batch_v1 import Job
 from lightkube.types import CascadeType
 from support import wait_for
-from test_e2e import chronos_job, install_runner
 from test_operator import create, get_cr
 from test_run_now import (
     STOP,
@@ -32,42 +30,18 @@ from test_run_now import (
 )
 
 from chronos import contract as c
-from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
+from realnode.fixtures import Node, install_runner, node_runner_settings
+from realnode.test_e2e import chronos_job
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-
-
-@pytest.fixture
-def cluster(real_node: Node) -> Cluster:
-    return real_node.cluster
-
-
-@pytest.fixture
-def k8s(real_node: Node) -> Client:
-    return real_node.k8s
 
 
 @pytest.fixture
 def operator_settings(operator_settings: dict[str, str], real_node: Node) -> dict[str, str]:
     """The session's test settings, plus runner pods of the real runner image."""
     return {**operator_settings, **node_runner_settings(real_node)}
-
-
-@pytest.fixture
-def api_server(node_api_server: ApiServer) -> ApiServer:
-    return node_api_server
-
-
-@pytest.fixture
-def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
-    return node_hub_server
-
-
-@pytest.fixture
-def fakehub(node_hub: FakeHubControl) -> FakeHubControl:
-    return node_hub
 
 
 def test_each_key_runs_once_through_bursts_garbage_collection_and_a_restart(

@@ -13,21 +13,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from fixtures_realnode import RUNNER_RESOURCES, Node, wait_phase
 from lightkube import ApiError, Client, codecs
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import RoleRef, Subject
-from lightkube.resources.core_v1 import Namespace, Pod, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.resources.core_v1 import Node as NodeResource
-from lightkube.resources.rbac_authorization_v1 import RoleBinding
 from lightkube.types import PatchType
 from support import wait_for
-from test_e2e import chronos_job, received
 from test_operator import create, get_cr
 
 from chronos import contract as c
@@ -36,9 +30,10 @@ from chronos.devcluster.binaries import kubernetes_version
 from chronos.devcluster.node import POD_CIDR
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
+from realnode.fixtures import RUNNER_RESOURCES, Node, install_runner
+from realnode.test_e2e import chronos_job, received
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-ROOT = Path(__file__).resolve().parents[1]
 RUNNER_UID = 65532
 
 #: Read from inside a container: who it runs as and what it may do.
@@ -67,28 +62,6 @@ def node_ns(real_node: Node) -> Iterator[str]:
     real_node.k8s.create(Namespace(metadata=ObjectMeta(name=name)))
     yield name
     real_node.k8s.delete(Namespace, name)
-
-
-def install_runner_rbac(k8s: Client, ns: str) -> None:
-    """The runner's ServiceAccount and role, and the hub credentials, as a user installs them."""
-    role = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
-    k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
-    k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=ns)))
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name="chronos-runner", namespace=ns),
-            roleRef=RoleRef(
-                apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name="chronos-runner"
-            ),
-            subjects=[Subject(kind="ServiceAccount", name="chronos-runner", namespace=ns)],
-        )
-    )
-    k8s.create(
-        Secret(
-            metadata=ObjectMeta(name="hub", namespace=ns),
-            stringData={"username": "admin", "password": "admin"},
-        )
-    )
 
 
 def runner_pod(name: str, image: str, hub_url: str, task: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +139,7 @@ def test_a_runner_pod_runs_to_success_against_the_fake_hub(
     task = {"type": "pipeline_stop", "pipelineId": "p1"}
     manifest = runner_pod("runner", real_node.runner_image, node_hub_server.url, task)
     name = create_pod(real_node.k8s, node_ns, manifest)
-    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    assert real_node.node.wait_pod_ended(node_ns, name) == "Succeeded"
     pod = real_node.k8s.get(Pod, name, namespace=node_ns)
     assert pod.spec is not None
     assert pod.spec.nodeName == real_node.node.name
@@ -194,7 +167,7 @@ def test_a_run_now_job_of_the_operator_runs_on_the_node_and_reports(
     node_hub: FakeHubControl,
 ) -> None:
     k8s, ns = real_node.k8s, node_ns
-    install_runner_rbac(k8s, ns)
+    install_runner(k8s, ns)
     task = {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]}
     create(k8s, ns, "orders", chronos_job(node_hub_server.url, task))
     wait_for(lambda: (get_cr(k8s, ns, "orders").get("status") or {}).get("cronJobName"))
@@ -227,7 +200,7 @@ def test_the_runtime_enforces_the_runner_pods_restricted_security_context(
 ) -> None:
     """A pod from the operator's own Job template, with the command swapped for a probe."""
     k8s, ns = real_node.k8s, node_ns
-    install_runner_rbac(k8s, ns)
+    install_runner(k8s, ns)
     create(
         k8s,
         ns,
@@ -244,7 +217,7 @@ def test_the_runtime_enforces_the_runner_pods_restricted_security_context(
         "metadata": {"name": "probe"},
         "spec": template["spec"],
     }
-    assert wait_phase(k8s, ns, create_pod(k8s, ns, manifest)) == "Succeeded"
+    assert real_node.node.wait_pod_ended(ns, create_pod(k8s, ns, manifest)) == "Succeeded"
     seen = json.loads(logs(real_node, ns, "probe"))
     assert (seen["uid"], seen["gid"]) == (RUNNER_UID, RUNNER_UID)
     assert seen["rootWrite"] == "EROFS"
@@ -309,7 +282,7 @@ def test_pod_traffic_to_another_address_is_dropped_and_to_the_node_passes(
     hub_port = node_hub_server.url.rsplit(":", 1)[1]
     container["command"] = ["python", "-c", CONNECT, sink, real_node.node.address, hub_port]
     name = create_pod(real_node.k8s, node_ns, manifest)
-    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    assert real_node.node.wait_pod_ended(node_ns, name) == "Succeeded"
     seen = json.loads(logs(real_node, node_ns, name))
     assert seen == {"sink": "TimeoutError", "hub": "connected"}
     assert guard_drops() > before  # the SYN (and its retries) died in the guard chain
@@ -362,7 +335,7 @@ def test_a_runner_killed_for_its_memory_limit_is_recorded_as_oomkilled(
     """The memory limit comes from the operator's CHRONOS_RUNNER_POD_OVERRIDES; the real
     runtime enforces it; the operator records the run as OOMKilled, not a bare failure."""
     k8s, ns = real_node.k8s, node_ns
-    install_runner_rbac(k8s, ns)
+    install_runner(k8s, ns)
     create(
         k8s,
         ns,
@@ -394,7 +367,7 @@ def test_a_pod_that_cannot_get_its_image_is_recorded_as_a_failed_launch(
     real_node: Node, node_ns: str, node_operator: object, node_hub_server: FakeCoreHub
 ) -> None:
     k8s, ns = real_node.k8s, node_ns
-    install_runner_rbac(k8s, ns)
+    install_runner(k8s, ns)
     create(
         k8s,
         ns,
@@ -436,7 +409,7 @@ def test_a_hung_run_is_ended_by_its_timeout_and_the_history_says_so(
     """CoreHub holds every answer: the run's timeout (the Job's activeDeadlineSeconds and
     the runner's own) ends it, and its record says it timed out."""
     k8s, ns = real_node.k8s, node_ns
-    install_runner_rbac(k8s, ns)
+    install_runner(k8s, ns)
     node_hub.add_fault("latency", seconds=120, count=100)
     body = chronos_job(node_hub_server.url, {"type": "pipeline_stop", "pipelineId": "p1"})
     body["timeoutSeconds"] = 8
@@ -474,7 +447,7 @@ def test_pod_logs_are_readable_through_the_api_while_the_pod_exists(
         {"type": "pipeline_stop", "pipelineId": "p1"},
     )
     name = create_pod(real_node.k8s, node_ns, manifest)
-    assert wait_phase(real_node.k8s, node_ns, name) == "Succeeded"
+    assert real_node.node.wait_pod_ended(node_ns, name) == "Succeeded"
     # The API server's pods/log subresource (the kubelet behind it), not kubectl.
     lines = list(real_node.k8s.log(name, namespace=node_ns))
     assert any('"step": "result"' in line for line in lines), lines
