@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fixtures_ui import UiUser, create_job
 from lightkube import Client
+from lightkube.types import PatchType
 
 from chronos import http
 from chronos.api.cache import plain
@@ -87,17 +88,25 @@ def test_editing_saves_changes_and_refuses_a_stale_form(
 ) -> None:
     job_id = create_job(api, name="to edit")
     page = editor.client.get(f"/ui/jobs/{namespace}/{job_id}/edit").text
-    version = re.search(r'name="resource_version" value="(\d+)"', page)
-    assert version
+    generation = re.search(r'name="generation" value="(\d+)"', page)
+    assert generation
     assert 'value="to edit"' in page
     assert 'value="30"' in page
+    # Runs write the status all the time: that does not make an open form stale.
+    k8s.patch(
+        ChronosJobResource.Status,
+        job_id,
+        {"status": {"activeRuns": []}},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
     form = _form(
         editor,
         namespace,
         name="edited",
         schedule_kind="cron",
         cron_expression="15 6 * * 1-5",
-        resource_version=version.group(1),
+        generation=generation.group(1),
         entity_ids="entity-456",
         pipeline_id="pipeline-123",
     )
@@ -106,11 +115,11 @@ def test_editing_saves_changes_and_refuses_a_stale_form(
     spec = _spec(k8s, namespace, job_id)
     assert spec["schedule"] == {"cron": "15 6 * * 1-5"}
     assert spec["displayName"] == "edited"
-    # the same (now stale) form again: refused, nothing overwritten
+    # the same form again, now that its settings changed: refused, nothing overwritten
     form["name"] = "stale"
     answer = editor.client.post(f"/ui/jobs/{namespace}/{job_id}/edit", data=form)
     assert answer.status_code == 412
-    assert "changed since you read it" in html.unescape(answer.text)
+    assert "changed by someone else since this form was opened" in html.unescape(answer.text)
     assert _spec(k8s, namespace, job_id)["displayName"] == "edited"
 
 

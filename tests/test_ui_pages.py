@@ -25,10 +25,12 @@ from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 from support import wait_for
 
+from chronos import contract as c
 from chronos import http
 from chronos.api.cache import plain
 from chronos.api.web import CSP
 from chronos.kube import ChronosJobResource
+from chronos.operator.naming import label_value
 
 pytestmark = pytest.mark.cluster
 
@@ -520,9 +522,17 @@ def test_abort_deletes_a_running_run_s_job_only_for_who_may_delete_jobs(
 ) -> None:
     job_id = create_job(api, name="long runner")
     run = f"{job_id}-manual-1"
+    # Marked as this job's run, as the operator marks its Jobs: an operator watching the
+    # namespace then keeps activeRuns as the test sets it, rather than emptying it.
+    owner = ObjectMeta(
+        name=run,
+        namespace=namespace,
+        labels={c.JOB_LABEL: label_value(job_id)},
+        annotations={c.CHRONOSJOB_ANNOTATION: job_id},
+    )
     k8s.create(
         BatchJob(
-            metadata=ObjectMeta(name=run, namespace=namespace),
+            metadata=owner,
             spec=JobSpec(
                 template=PodTemplateSpec(
                     spec=PodSpec(

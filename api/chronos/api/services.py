@@ -258,16 +258,26 @@ class JobService:
         job_id: str,
         change: Callable[[dict[str, Any]], dict[str, Any]],
         if_match: str | None,
+        generation: int | None = None,
     ) -> Entry:
         """Apply ``change`` to the current spec, guarded by the resource version.
 
         Without If-Match a concurrent change is merged by retrying on the new version;
-        with If-Match it is the client's to resolve (412).
+        with If-Match it is the client's to resolve (412). ``generation``: the spec the
+        change was made against (the dashboard's form); a later spec is a 412, a status
+        written meanwhile is not.
         """
         for _ in range(UPDATE_ATTEMPTS):
             entry = await self._entry(caller, namespace, job_id)
             rv = entry.resource_version
             check_if_match(if_match, rv)
+            current = entry.obj["metadata"].get("generation")
+            if generation is not None and current != generation:
+                raise ProblemError(
+                    412,
+                    "the job's settings were changed by someone else since this form was "
+                    "opened; reload it to see them",
+                )
             old_spec: dict[str, Any] = entry.obj.get("spec") or {}
             new_spec = change(old_spec)
             validate_spec(new_spec, self._zone, self._min_interval)
@@ -410,6 +420,8 @@ class JobService:
         job_id: str,
         body: JobUpdate,
         if_match: str | None,
+        *,
+        generation: int | None = None,
     ) -> Entry:
         sent = body.model_dump(exclude_unset=True)
 
@@ -419,7 +431,7 @@ class JobService:
             except RequestShapeError as exc:
                 raise _shape(exc) from None
 
-        return await self._update_spec(caller, namespace, job_id, change, if_match)
+        return await self._update_spec(caller, namespace, job_id, change, if_match, generation)
 
     async def set_enabled(
         self, caller: Caller, namespace: str, job_id: str, enabled: bool, if_match: str | None

@@ -31,7 +31,7 @@ from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
 from chronos.api.mapping import parse_time, run_records
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
-from chronos.api.services import JOBS, Caller, etag
+from chronos.api.services import JOBS, Caller
 from chronos.api.session import COOKIE
 from chronos.api.settings import DNS_LABEL
 from chronos.api.web import (
@@ -607,7 +607,7 @@ async def edit_job(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> 
     return _form_page(
         parts,
         who,
-        f.values_from_view(entry.view),
+        f.values_from_view(entry.view, entry.obj["metadata"].get("generation")),
         action=f"{url}/edit",
         cancel=url,
         creating=False,
@@ -623,11 +623,11 @@ async def save_job(
         await parts.jobs.authorize(who, verb, namespace, job_id)
     values = f.values_from_form(form)
     url = _job_url(namespace, job_id)
-    # The version the form was read at: a change made meanwhile is a 412, not overwritten.
-    if_match = etag(values.resource_version) if values.resource_version else None
+    # The settings the form was read at: a change made meanwhile is a 412, not overwritten.
+    read_at = int(values.generation) if values.generation.isdigit() else None
     try:
         body = _validated(JobUpdate, values)
-        await parts.jobs.update(who, namespace, job_id, body, if_match)
+        await parts.jobs.update(who, namespace, job_id, body, None, generation=read_at)
     except ProblemError as problem:
         if problem.status not in (412, 422):
             raise

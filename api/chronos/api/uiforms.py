@@ -46,7 +46,10 @@ class FormValues:
     cron_expression: str = ""
     timezone: str = ""
     enabled: bool = True
-    resource_version: str = ""
+    #: The spec's ``metadata.generation`` the form was read at: saving refuses a form
+    #: whose settings someone changed meanwhile, not one whose status moved (every run
+    #: writes the status, so a resourceVersion would make forms of busy jobs unsavable).
+    generation: str = ""
 
 
 def _first(form: dict[str, list[str]], key: str) -> str:
@@ -72,11 +75,11 @@ def values_from_form(form: dict[str, list[str]]) -> FormValues:
         cron_expression=_first(form, "cron_expression"),
         timezone=_first(form, "timezone"),
         enabled=_first(form, "enabled") == "true",
-        resource_version=_first(form, "resource_version"),
+        generation=_first(form, "generation"),
     )
 
 
-def values_from_view(view: dict[str, Any]) -> FormValues:
+def values_from_view(view: dict[str, Any], generation: int | None = None) -> FormValues:
     """The form of an existing job, from its REST view (``job_view``)."""
     friendly = view.get("schedule")
     return FormValues(
@@ -96,7 +99,7 @@ def values_from_view(view: dict[str, Any]) -> FormValues:
         cron_expression="" if friendly else str(view.get("cron_expression") or ""),
         timezone=str(view.get("timezone") or ""),
         enabled=bool(view.get("enabled", True)),
-        resource_version=str(view.get("resource_version") or ""),
+        generation="" if generation is None else str(generation),
     )
 
 
