@@ -223,3 +223,12 @@ def test_a_cronjob_record_reports_a_new_firing_but_not_the_operators_own_reset()
     reset = CronJobRecord.of(cronjob("2026-11-29T03:00:00Z", "2026-11-29T03:00:00Z"), None)
     assert reset.fired_since({}) is None
     assert CronJobRecord.of(cronjob(None, None), None).fired_since({}) is None
+
+
+def test_finished_jobs_whose_recording_failed_are_checked_again() -> None:
+    cache = WatchCache()
+    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    taken = cache.unreported("team", "nightly")
+    assert [j["metadata"]["name"] for j in taken] == ["run-1"]
+    cache.flag_unreported("team", "nightly", ["run-1"])
+    assert [j["metadata"]["name"] for j in cache.unreported("team", "nightly")] == ["run-1"]

@@ -179,6 +179,10 @@ class WatchCache:
             self._unreported.setdefault(key, set()).add(name)
         jobs[name] = compact(job) + (FINISHED if finished else b"")
 
+    def flag_unreported(self, namespace: str, chronosjob: str, names: list[str]) -> None:
+        """Check these finished Jobs again (recording them failed)."""
+        self._unreported.setdefault((namespace, chronosjob), set()).update(names)
+
     def unreported(self, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
         """The finished Jobs not checked against the history yet (and forget them)."""
         names = self._unreported.pop((namespace, chronosjob), set())

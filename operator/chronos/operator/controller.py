@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 #: Concurrent syncs: each waits on one to three requests, so in a burst of new jobs
 #: most are waiting for the API server. bench/operator_scale.py, 1,000 jobs, quiet
-#: machine: create → CronJob p50 / p99 606 / 861 ms with 16 workers, 142–166 / 414–646 ms
+#: machine: create → CronJob p50 / p99 606 / 861 ms with 16 workers, 142-166 / 414-646 ms
 #: with 48. Memory stays bounded: a worker holds one job's objects while it waits.
 WORKERS = 48
 #: A failed sync is retried after 2, 4, 8 … seconds, at most this long.
@@ -204,35 +204,46 @@ async def _record_unreported(ctx: OperatorContext, cr: dict[str, Any]) -> None:
     """Record finished runs the runner could not report (deadline, backoff, no pod …)."""
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    for job in ctx.cache.unreported(namespace, name):
-        cached = (cr.get("status") or {}).get("history") or []
-        if any(h.get("runId") == job["metadata"]["name"] for h in cached):
-            continue  # the runner reported it (no read needed)
-        fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
-        if fresh is None:
-            return
-        history = (fresh.get("status") or {}).get("history") or []
-        if any(h.get("runId") == job["metadata"]["name"] for h in history):
-            continue
-        pods = await kubeio.pods_of(ctx.client, namespace, job["metadata"]["name"])
-        events = (
-            await kubeio.failed_create_events(ctx.client, job)
-            if not pods and runs.failed_without_pods(job)
-            else []
-        )
-        record = runs.unreported_run(job, pods, history, events)
-        if record is None:
-            continue
-        limit = (fresh.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
-        if await kubeio.record_runs(ctx.client, namespace, name, [record], limit):
-            metrics.RUNS_RECORDED.labels(record.result).inc()
-            log.info(
-                "%s/%s: recorded unreported run %s (%s)",
-                namespace,
-                name,
-                record.run_id,
-                record.result,
+    pending = ctx.cache.unreported(namespace, name)
+    for done, job in enumerate(pending):
+        try:
+            await _record_unreported_run(ctx, cr, job)
+        except Exception:
+            # Checked again at the sync's retry: a finished run is never dropped.
+            ctx.cache.flag_unreported(
+                namespace, name, [j["metadata"]["name"] for j in pending[done:]]
             )
+            raise
+
+
+def _recorded(status: dict[str, Any] | None, run_id: str) -> bool:
+    return any(h.get("runId") == run_id for h in (status or {}).get("history") or [])
+
+
+async def _record_unreported_run(
+    ctx: OperatorContext, cr: dict[str, Any], job: dict[str, Any]
+) -> None:
+    meta, run_id = cr["metadata"], job["metadata"]["name"]
+    namespace, name = meta["namespace"], meta["name"]
+    if _recorded(cr.get("status"), run_id):
+        return  # the runner reported it (no read needed)
+    fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
+    if fresh is None or _recorded(fresh.get("status"), run_id):
+        return
+    pods = await kubeio.pods_of(ctx.client, namespace, run_id)
+    events = (
+        await kubeio.failed_create_events(ctx.client, job)
+        if not pods and runs.failed_without_pods(job)
+        else []
+    )
+    history = (fresh.get("status") or {}).get("history") or []
+    record = runs.unreported_run(job, pods, history, events)
+    if record is None:
+        return
+    limit = (fresh.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
+    if await kubeio.record_runs(ctx.client, namespace, name, [record], limit):
+        metrics.RUNS_RECORDED.labels(record.result).inc()
+        log.info("%s/%s: recorded unreported run %s (%s)", namespace, name, run_id, record.result)
 
 
 async def _mirror_last_schedule(ctx: OperatorContext, cr: dict[str, Any]) -> None:
