@@ -32,6 +32,10 @@ MAX_ID_LENGTH = 253
 MAX_IDS = 500
 MAX_TEXT = 4096
 MAX_HISTORY = 100
+#: Bytes (UTF-8) of the runner's own log kept with each run (RunRecord.logTail): with
+#: MAX_HISTORY runs and lastRun that is at most ~400 KiB of a status, well under etcd's
+#: 1.5 MiB object limit, and enough for a run's steps and its result line.
+MAX_LOG_TAIL = 4096
 #: How many past runs status.history keeps when neither the ChronosJob (spec.historyLimit)
 #: nor the operator (CHRONOS_HISTORY_LIMIT) says otherwise. The one home of this number:
 #: the settings default to it and tests/test_history_limit_defaults.py checks that the
@@ -549,6 +553,14 @@ class RunRecord(_Model):
     )
     reported_by: str | None = Field(
         default=None, description="runner or operator: who recorded this run."
+    )
+    log_tail: str | None = Field(
+        default=None,
+        max_length=MAX_LOG_TAIL,
+        description=(
+            "The last lines of the runner's own log (at most 4 KiB), kept so the run's log "
+            "outlives its pod; credentials never appear in it."
+        ),
     )
 
 
