@@ -23,7 +23,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from support import wait_for
-from test_ui_runs import XSS, may_read_pod_logs, record, set_status
+from test_ui_pages import XSS
+from test_ui_runs import may_read_pod_logs, record, set_status
 
 from chronos import http
 from chronos.api.cache import plain
