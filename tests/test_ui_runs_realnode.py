@@ -21,43 +21,28 @@ from pathlib import Path
 import pytest
 from builders import grant
 from fixtures_api import ApiServer, sa_token
-from fixtures_realnode import Node
 from fixtures_ui import signed_in
 from lightkube import Client
 from lightkube.models.rbac_v1 import PolicyRule
-from lightkube.types import PatchType
 from support import wait_for
-from test_e2e import chronos_job, runner_rbac  # noqa: F401 - a fixture
-from test_operator import create, get_cr
+
+# The usual fixture names bound to the real node (k8s, fakehub_server, operator), as
+# test_e2e binds them; fakehub then controls the node's fake CoreHub.
+from test_e2e import (  # noqa: F401 - fixtures
+    fakehub_server,
+    k8s,
+    operator,
+    request_run_now,
+    runner_rbac,
+)
+from test_operator import get_cr
 from test_ui_pages import allow
 
-from chronos import contract as c
 from chronos import http
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
-from chronos.kube import ChronosJobResource
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-
-
-@pytest.fixture
-def k8s(real_node: Node) -> Client:
-    return real_node.k8s
-
-
-@pytest.fixture
-def fakehub_server(node_hub_server: FakeCoreHub) -> FakeCoreHub:
-    return node_hub_server
-
-
-@pytest.fixture
-def fakehub(node_hub: FakeHubControl) -> FakeHubControl:
-    return node_hub
-
-
-@pytest.fixture
-def operator(node_operator: OperatorProcess) -> OperatorProcess:
-    return node_operator
 
 
 @dataclass
@@ -98,11 +83,11 @@ def stamp_of(event: Event) -> float:
 
 
 def test_a_running_run_s_log_arrives_live_then_ends(
-    operator: OperatorProcess,
-    fakehub_server: FakeCoreHub,
+    operator: OperatorProcess,  # noqa: F811 - the fixtures imported above
+    fakehub_server: FakeCoreHub,  # noqa: F811
     fakehub: FakeHubControl,
-    k8s: Client,
-    runner_rbac: str,  # noqa: F811 - the fixture imported above
+    k8s: Client,  # noqa: F811
+    runner_rbac: str,  # noqa: F811
     node_api_server: ApiServer,
 ) -> None:
     ns = runner_rbac
@@ -113,15 +98,7 @@ def test_a_running_run_s_log_arrives_live_then_ends(
     # Each entity takes 4 s to become active: the runner logs its steps over ~8 s.
     fakehub.configure(delays={"activate": 4.0, "stop": 0.05, "snapshot": 0.2})
     task = {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1", "e2"]}
-    create(k8s, ns, "live", chronos_job(fakehub_server.url, task))
-    wait_for(lambda: (get_cr(k8s, ns, "live").get("status") or {}).get("cronJobName"), 60)
-    k8s.patch(
-        ChronosJobResource,
-        "live",
-        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "now"}}},
-        namespace=ns,
-        patch_type=PatchType.MERGE,
-    )
+    request_run_now(k8s, ns, "live", fakehub_server.url, task)
     runs = wait_for(
         lambda: (get_cr(k8s, ns, "live").get("status") or {}).get("activeRuns"), 60, "the run"
     )
