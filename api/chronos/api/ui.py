@@ -60,6 +60,9 @@ MAX_COOKIE_TOKEN = 2800
 #: An SSE stream ends after this long (the browser reconnects, the session is re-read).
 STREAM_SECONDS = 300.0
 HEARTBEAT_SECONDS = 15.0
+#: After a followed log closes, how often and how long its pod's status is checked.
+END_CHECKS = 10
+END_CHECK_SECONDS = 0.5
 REFRESH_SECONDS = 60.0
 #: How long a computed overview or jobs table is reused (relative times are this coarse).
 FRESH_SECONDS = 15
@@ -644,13 +647,18 @@ async def _follow(
             yield sse("line", item.text, item.cursor)
         else:
             return  # the browser reconnects with Last-Event-ID and resumes
-        # The API server ended the follow: for good when the container has ended.
-        try:
-            after = await logs.pod(who.token, namespace, run)
-        except LogUnavailableError:
-            after = None
-        if after is None or after.terminated:
-            yield sse("end", after.reason if after and after.reason else "the pod is gone")
+        # The API server ended the follow: for good when the container has ended, which
+        # the pod's status says a moment after its log closes (the kubelet reports it).
+        for _ in range(END_CHECKS):
+            try:
+                after = await logs.pod(who.token, namespace, run)
+            except LogUnavailableError:
+                after = None
+            if after is None or after.terminated:
+                yield sse("end", after.reason if after and after.reason else "the pod is gone")
+                return
+            await asyncio.sleep(END_CHECK_SECONDS)
+        # Still running (the API server closed a long follow): the browser resumes.
     finally:
         task.cancel()
 
