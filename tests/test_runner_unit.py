@@ -21,7 +21,14 @@ from chronos.corehub import (
     TaskRejectedError,
     UnusableAnswerError,
 )
-from chronos.models.chronosjob import MAX_HISTORY, MAX_LOG_TAIL, RunRecord, RunResult, RunTrigger
+from chronos.models.chronosjob import (
+    LOG_TAILS_KEPT,
+    MAX_HISTORY,
+    MAX_LOG_TAIL,
+    RunRecord,
+    RunResult,
+    RunTrigger,
+)
 from chronos.models.history import prepend_run
 from chronos.runner.logs import CUT, JsonLog, LogTail
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
@@ -194,6 +201,16 @@ def test_termination_message_drops_the_log_tail_first() -> None:
     parsed = RunRecord.model_validate_json(termination_message(big))
     assert parsed.log_tail is None
     assert parsed.message == "m"
+
+
+def test_only_the_newest_runs_keep_their_log_tail() -> None:
+    history: list[RunRecord] = []
+    for i in range(15):
+        history = prepend_run(history, record(f"r{i}", i, logTail=f"log {i}\n"), MAX_HISTORY)
+    assert [r.run_id for r in history] == [f"r{i}" for i in range(14, -1, -1)]
+    kept = [r.log_tail for r in history]
+    assert kept[:LOG_TAILS_KEPT] == [f"log {i}\n" for i in range(14, 14 - LOG_TAILS_KEPT, -1)]
+    assert kept[LOG_TAILS_KEPT:] == [None] * (15 - LOG_TAILS_KEPT)
 
 
 def test_log_tail_keeps_the_newest_lines_within_its_bytes() -> None:

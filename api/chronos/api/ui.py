@@ -521,7 +521,11 @@ def _stored(view: v.RunView, note: str | None, stream: str | None = None) -> Log
     if lines:
         says = "the log tail kept with the run (the last 4 KiB the runner logged)"
     else:
-        says = "nothing yet" if view.active else "no log: none was kept with this run"
+        says = (
+            "nothing yet"
+            if view.active
+            else "no log: none was kept with this run (only the newest 10 runs keep one)"
+        )
     return LogShown(says, lines, note, stream)
 
 

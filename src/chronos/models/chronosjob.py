@@ -36,6 +36,10 @@ MAX_HISTORY = 100
 #: MAX_HISTORY runs and lastRun that is at most ~400 KiB of a status, well under etcd's
 #: 1.5 MiB object limit, and enough for a run's steps and its result line.
 MAX_LOG_TAIL = 4096
+#: Only the newest this many runs of status.history keep their logTail (older entries
+#: lose it when a run is added): watch caches hold every ChronosJob, so a job carries
+#: at most ~44 KiB of tails (these and lastRun's) whatever its historyLimit.
+LOG_TAILS_KEPT = 10
 #: How many past runs status.history keeps when neither the ChronosJob (spec.historyLimit)
 #: nor the operator (CHRONOS_HISTORY_LIMIT) says otherwise. The one home of this number:
 #: the settings default to it and tests/test_history_limit_defaults.py checks that the
@@ -559,7 +563,8 @@ class RunRecord(_Model):
         max_length=MAX_LOG_TAIL,
         description=(
             "The last lines of the runner's own log (at most 4 KiB), kept so the run's log "
-            "outlives its pod; credentials never appear in it."
+            "outlives its pod (in the newest 10 runs of history only); credentials never "
+            "appear in it."
         ),
     )
 
