@@ -32,13 +32,13 @@ MAX_ID_LENGTH = 253
 MAX_IDS = 500
 MAX_TEXT = 4096
 MAX_HISTORY = 100
-#: Bytes (UTF-8) of the runner's own log kept with each run (RunRecord.logTail): with
-#: MAX_HISTORY runs and lastRun that is at most ~400 KiB of a status, well under etcd's
-#: 1.5 MiB object limit, and enough for a run's steps and its result line.
+#: Bytes (UTF-8) of the runner's own log kept with a run (RunRecord.logTail): enough
+#: for a run's steps and its result line.
 MAX_LOG_TAIL = 4096
 #: Only the newest this many runs of status.history keep their logTail (older entries
-#: lose it when a run is added): watch caches hold every ChronosJob, so a job carries
-#: at most ~44 KiB of tails (these and lastRun's) whatever its historyLimit.
+#: lose it when a run is added): a job carries at most ~44 KiB of tails (these and
+#: lastRun's) whatever its historyLimit, far under etcd's 1.5 MiB object limit, and
+#: the watch caches that hold every ChronosJob stay small.
 LOG_TAILS_KEPT = 10
 #: How many past runs status.history keeps when neither the ChronosJob (spec.historyLimit)
 #: nor the operator (CHRONOS_HISTORY_LIMIT) says otherwise. The one home of this number:
