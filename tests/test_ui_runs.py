@@ -119,9 +119,10 @@ def test_a_missed_run_and_an_unknown_run(
     assert "Missed: this slot never ran" in page
     assert 'class="banner warn"' in page
     assert "no log: none was kept with this run" in page
-    unknown = editor.client.get(f"/ui/jobs/{namespace}/{job_id}/runs/nope")
-    assert unknown.status_code == 404
-    assert "has no run" in unknown.text
+    for path in ("runs/nope", "runs/nope/log/events"):
+        unknown = editor.client.get(f"/ui/jobs/{namespace}/{job_id}/{path}")
+        assert unknown.status_code == 404
+        assert "has no run" in unknown.text
 
 
 def test_a_running_run_whose_pod_has_not_started(

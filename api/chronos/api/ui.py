@@ -596,7 +596,9 @@ async def run_log_events(
     await parts.jobs.authorize(who, "get", namespace, job_id)
     entry = await parts.jobs.get(who, namespace, job_id)
     since = Cursor.parse(request.headers.get("last-event-id") or request.query_params.get("since"))
-    _, active = v.find_run(entry.obj.get("status") or {}, run)
+    record, active = v.find_run(entry.obj.get("status") or {}, run)
+    if record is None and not active:  # only the pods of this job's runs
+        raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
     logs = RunLogs(parts.as_caller)
     return StreamingResponse(
         _follow(logs, who, namespace, run, since, active=active),
