@@ -189,10 +189,10 @@ def main() -> None:
                       f"p99 {ours[1] - base[1]:+.1f} ms; median ratio "
                       f"{statistics.median(sse) / statistics.median(api):.2f}")  # fmt: skip
             finally:
+                stop(procs)  # the facade first: it watches the plane
                 node.stop()
                 cluster.stop()
     finally:
-        stop(procs)
         engine.stop()
 
 
