@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -278,3 +279,42 @@ def test_unreachable_api_server_keeps_the_task_result(
         assert all(line["level"] == "error" for line in failures)
         assert result.termination is not None
         assert result.termination["runId"] == f"run-{task_entity}"
+
+
+def test_the_log_tail_kept_with_the_run_holds_no_credential(
+    k8s: Client, cluster: Cluster, namespace: str, fakehub: FakeHubControl, run_runner: RunRunner
+) -> None:
+    """Canary credentials that CoreHub quotes back, as a real server might: the tail in
+    lastRun and history holds the run's steps, CoreHub's message masked, never them."""
+    make_job(k8s, namespace)
+    tag = uuid.uuid4().hex[:10]
+    user, password = f"canary-user-{tag}", f"canary-pw-{tag}"
+    fakehub.configure(users={user: password})
+    fakehub.add_fault(
+        "status",
+        path="/commands/",
+        status=400,
+        message=f"user {user} (password {password}) may not start e1",
+    )
+    env = env_for(
+        fakehub.url,
+        cluster,
+        namespace,
+        "morning-canary",
+        **{contract.ENV_COREHUB_USERNAME: user, contract.ENV_COREHUB_PASSWORD: password},
+    )
+    result = run_runner(env)
+    assert result.returncode == 4, result.stdout + result.stderr
+    status = status_of(k8s, namespace)
+    tail = status["lastRun"]["logTail"]
+    assert status["history"][0]["logTail"] == tail
+    steps = [json.loads(line)["step"] for line in tail.splitlines()]
+    assert (steps[0], steps[-1]) == ("start", "result"), steps
+    assert "login" in steps
+    assert "may not start e1" in tail
+    assert "***" in tail
+    # The tail is what the runner logged, up to its result line.
+    assert result.stdout.startswith(tail)
+    for where, text in {"status": json.dumps(status), "log": result.stdout + result.stderr}.items():
+        assert user not in text, f"the login name is in the {where}"
+        assert password not in text, f"the password is in the {where}"

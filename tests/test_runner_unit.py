@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,16 @@ from chronos.corehub import (
     TaskRejectedError,
     UnusableAnswerError,
 )
-from chronos.models.chronosjob import MAX_HISTORY, RunRecord, RunResult, RunTrigger
+from chronos.models.chronosjob import (
+    LOG_TAILS_KEPT,
+    MAX_HISTORY,
+    MAX_LOG_TAIL,
+    RunRecord,
+    RunResult,
+    RunTrigger,
+)
 from chronos.models.history import prepend_run
+from chronos.runner.logs import CUT, JsonLog, LogTail
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
 from chronos.runner.status import status_patch
@@ -183,6 +192,58 @@ def test_termination_message_truncates_a_long_message() -> None:
     assert parsed.message is not None
     assert parsed.message.endswith("…")
     assert len(parsed.message) > 1000
+
+
+def test_termination_message_drops_the_log_tail_first() -> None:
+    small = record("job-1", message="m", logTail="a line\n")
+    assert RunRecord.model_validate_json(termination_message(small)) == small
+    big = record("job-1", message="m", logTail="x" * 4000 + "\n")
+    parsed = RunRecord.model_validate_json(termination_message(big))
+    assert parsed.log_tail is None
+    assert parsed.message == "m"
+
+
+def test_only_the_newest_runs_keep_their_log_tail() -> None:
+    history: list[RunRecord] = []
+    for i in range(15):
+        history = prepend_run(history, record(f"r{i}", i, logTail=f"log {i}\n"), MAX_HISTORY)
+    assert [r.run_id for r in history] == [f"r{i}" for i in range(14, -1, -1)]
+    kept = [r.log_tail for r in history]
+    assert kept[:LOG_TAILS_KEPT] == [f"log {i}\n" for i in range(14, 14 - LOG_TAILS_KEPT, -1)]
+    assert kept[LOG_TAILS_KEPT:] == [None] * (15 - LOG_TAILS_KEPT)
+
+
+def test_log_tail_keeps_the_newest_lines_within_its_bytes() -> None:
+    tail = LogTail(100)
+    for i in range(50):
+        tail.add(f"line {i:02d} é")  # 10 bytes + newline
+    text = tail.text()
+    assert len(text.encode()) <= 100
+    assert text.endswith("line 49 é\n")
+    assert text.splitlines() == [f"line {i:02d} é" for i in range(41, 50)]
+
+
+def test_log_tail_cuts_a_line_longer_than_the_limit() -> None:
+    tail = LogTail(64)
+    tail.add("first")
+    tail.add("é" * 100)  # 200 bytes: kept cut, at a character boundary
+    text = tail.text()
+    assert len(text.encode()) <= 64
+    assert text.startswith("éé")
+    assert text.endswith(CUT + "\n")
+    assert "first" not in text
+
+
+def test_json_log_tees_into_its_tail_and_the_record_holds_it() -> None:
+    stream = io.StringIO()
+    log = JsonLog(stream, runId="r1")
+    for i in range(500):
+        log.event("wait", f"still waiting {i}")
+    assert len(log.tail.text().encode()) <= MAX_LOG_TAIL
+    assert stream.getvalue().endswith(log.tail.text())
+    assert '"still waiting 499"' in log.tail.text()
+    rec = record("r1", logTail=log.tail.text())
+    assert RunRecord.model_validate_json(rec.model_dump_json(by_alias=True)) == rec
 
 
 def test_status_patch() -> None:

@@ -18,10 +18,17 @@ import pytest
 from fixtures_api import ApiServer
 from fixtures_ui import create_job
 from lightkube import Client
+from lightkube.models.core_v1 import Container, PodSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Pod
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from support import wait_for
+from test_ui_pages import XSS
+from test_ui_runs import may_read_pod_logs, record, set_status
 
 from chronos import http
 from chronos.api.cache import plain
+from chronos.api.runlog import JOB_NAME_LABEL
 from chronos.devcluster.screenshots import CHROMIUM, FLAGS
 from chronos.kube import ChronosJobResource
 
@@ -216,6 +223,53 @@ def test_the_overview_updates_without_a_reload(
     assert tab.problems == []
 
 
+def test_the_run_page_shows_log_lines_as_text_and_follows_a_live_run(
+    api_server: ApiServer,
+    context: BrowserContext,
+    editor_token: str,
+    api: http.Client,
+    k8s: Client,
+    namespace: str,
+) -> None:
+    job_id = create_job(api, name="run page")
+    done, live = f"{job_id}-1", f"{job_id}-2"
+    set_status(k8s, namespace, job_id, {"history": [record(done)], "activeRuns": [live]})
+    # the live run's pod exists but has no node here: the stream says "waiting"
+    k8s.create(
+        Pod(
+            metadata=ObjectMeta(
+                name=f"{live}-p", namespace=namespace, labels={JOB_NAME_LABEL: live}
+            ),
+            spec=PodSpec(restartPolicy="Never", containers=[Container(name="r", image="none:0")]),
+        )
+    )
+    tab = Watched(context, api_server.url)
+    tab.sign_in(editor_token)
+    page = tab.page
+    expect(page.get_by_role("link", name=live)).to_be_visible(timeout=15_000)
+    tab.goto(f"/ui/jobs/{namespace}/{job_id}")
+    page.get_by_role("link", name=done).click()
+    expect(page.locator(".banner")).to_contain_text("Failed")
+    lines = page.locator("#log .line")
+    expect(lines).to_have_count(3)
+    expect(lines.nth(1)).to_have_text(XSS)
+    assert page.locator("#log img").count() == 0
+    # no pods/log for alice: said on the page; with it, the live run's stream is followed
+    expect(page.get_by_text("You may not read pod logs")).to_be_visible()
+    may_read_pod_logs(k8s, namespace, "alice")
+    url = f"/ui/jobs/{namespace}/{job_id}/runs/{live}"
+
+    def offered() -> bool:
+        tab.goto(url)
+        return page.locator("#log[data-stream]").count() == 1
+
+    wait_for(offered, 15, "the live stream offered")
+    expect(page.locator("#log-state")).to_have_text(
+        "The run's pod has not started yet.", timeout=15_000
+    )
+    assert tab.problems == []
+
+
 def _axe(page: Page) -> list[dict[str, Any]]:
     page.add_script_tag(path=str(AXE))
     result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
@@ -228,9 +282,11 @@ def test_every_page_has_no_serious_accessibility_violations(
     browser: Browser,
     editor_token: str,
     api: http.Client,
+    k8s: Client,
     namespace: str,
 ) -> None:
     job_id = create_job(api, name="accessible job", description="<b>not bold</b>")
+    set_status(k8s, namespace, job_id, {"history": [record(f"{job_id}-1")]})
     ctx = browser.new_context(bypass_csp=True)  # only so that axe itself can be injected
     try:
         tab = Watched(ctx, api_server.url)
@@ -244,6 +300,7 @@ def test_every_page_has_no_serious_accessibility_violations(
             f"/ui/jobs/{namespace}/{job_id}/run",
             f"/ui/jobs/{namespace}/{job_id}/delete",
             f"/ui/jobs/{namespace}/{job_id}/edit",
+            f"/ui/jobs/{namespace}/{job_id}/runs/{job_id}-1",
             f"/ui/jobs/new?namespace={namespace}",
             "/ui/jobs/no-such-namespace-x/none",
         ):

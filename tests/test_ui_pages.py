@@ -39,7 +39,7 @@ XSS = "<img src=x onerror=alert(1)>"
 
 def allow(k8s: Client, namespace: str, account: str, rule: PolicyRule) -> None:
     """Grant ServiceAccount ``account`` of ``namespace`` one more ``rule`` there."""
-    name = f"{account}-{'-'.join(rule.resources or [])}"
+    name = f"{account}-{'-'.join(rule.resources or [])}".replace("/", "-")
     k8s.create(Role(metadata=ObjectMeta(name=name, namespace=namespace), rules=[rule]))
     k8s.create(
         RoleBinding(
@@ -148,6 +148,7 @@ def test_every_script_tag_has_an_integrity_hash_that_matches(editor: UiUser) -> 
         "/ui/static/vendor/htmx-2.0.11.min.js",
         "/ui/static/vendor/htmx-ext-sse-2.2.4.min.js",
         "/ui/static/form.js",
+        "/ui/static/runlog.js",
     ]
     assert page.count("<script") == len(tags)
     for src, integrity in tags:

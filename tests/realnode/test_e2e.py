@@ -42,8 +42,8 @@ def chronos_job(url: str, task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_now_and_report(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> Any:
-    """Create the ChronosJob, ask for one run now, and return the runner's lastRun."""
+def request_run_now(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> None:
+    """Create the ChronosJob and, once the operator has applied it, ask for one run now."""
     create(k8s, ns, name, chronos_job(url, task))
     wait_for(lambda: (get_cr(k8s, ns, name).get("status") or {}).get("cronJobName"))
     k8s.patch(
@@ -53,6 +53,11 @@ def run_now_and_report(k8s: Client, ns: str, name: str, url: str, task: dict[str
         namespace=ns,
         patch_type=PatchType.MERGE,
     )
+
+
+def run_now_and_report(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> Any:
+    """Create the ChronosJob, ask for one run now, and return the runner's lastRun."""
+    request_run_now(k8s, ns, name, url, task)
     return wait_for(
         lambda: (get_cr(k8s, ns, name).get("status") or {}).get("lastRun"),
         timeout=90,

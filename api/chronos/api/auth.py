@@ -158,16 +158,23 @@ class Authorizer:
         resource: tuple[str, str] = (GROUP, PLURAL),
     ) -> tuple[bool, str]:
         """``resource`` is (API group, plural): chronosjobs unless said otherwise (the
-        dashboard's Abort asks about batch Jobs)."""
+        dashboard's Abort asks about batch Jobs); a plural ``pods/log`` names a
+        subresource."""
         key = (token_key(token), verb, namespace, name, resource)
         hit, cached = self._cache.get(key)
         if hit:
             return cached  # type: ignore[no-any-return]
         group, plural = resource
+        plural, _, subresource = plural.partition("/")
         review = SelfSubjectAccessReview(
             spec=SelfSubjectAccessReviewSpec(
                 resourceAttributes=ResourceAttributes(
-                    group=group, resource=plural, verb=verb, namespace=namespace, name=name
+                    group=group,
+                    resource=plural,
+                    subresource=subresource or None,
+                    verb=verb,
+                    namespace=namespace,
+                    name=name,
                 )
             )
         )

@@ -237,6 +237,10 @@ class RunRecordOut(BaseModel):
     message: str | None = None
     entities: list[EntityResultOut] | None = None
     reported_by: str | None = None
+    log_tail: str | None = Field(
+        default=None,
+        description="The last lines (at most 4 KiB) of the runner's own log, kept with the run.",
+    )
 
 
 class HistoryOut(BaseModel):

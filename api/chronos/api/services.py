@@ -73,6 +73,8 @@ RUN_NOW_CONFLICT_SECONDS = 15.0
 #: Kubernetes Jobs of runs (the dashboard's Abort).
 CHRONOSJOBS = (GROUP, PLURAL)
 JOBS = ("batch", "jobs")
+#: The run page's live log: reading a pod's log (a subresource).
+POD_LOGS = ("", "pods/log")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 

@@ -14,9 +14,11 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
@@ -30,8 +32,9 @@ from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
 from chronos.api.mapping import parse_time, run_records
+from chronos.api.runlog import MAX_LINES, Cursor, LogLine, LogUnavailableError, RunLogs, sse
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
-from chronos.api.services import JOBS, Caller
+from chronos.api.services import JOBS, POD_LOGS, Caller
 from chronos.api.session import COOKIE
 from chronos.api.settings import DNS_LABEL
 from chronos.api.web import (
@@ -57,6 +60,9 @@ MAX_COOKIE_TOKEN = 2800
 #: An SSE stream ends after this long (the browser reconnects, the session is re-read).
 STREAM_SECONDS = 300.0
 HEARTBEAT_SECONDS = 15.0
+#: After a followed log closes, how often and how long its pod's status is checked.
+END_CHECKS = 10
+END_CHECK_SECONDS = 0.5
 REFRESH_SECONDS = 60.0
 #: How long a computed overview or jobs table is reused (relative times are this coarse).
 FRESH_SECONDS = 15
@@ -491,6 +497,176 @@ async def abort(
     _check_namespace(namespace)
     await parts.jobs.abort_run(who, namespace, job_id, run)
     return _see_other(f"{UI}/?done=aborted")
+
+
+# ------------------------------------------------------------------------ run page
+
+
+@dataclass(frozen=True)
+class LogShown:
+    """The log the run page shows, and where it comes from (the page says so)."""
+
+    says: str
+    lines: list[str]
+    #: Why the pod's own log is not what is shown.
+    note: str | None = None
+    #: The SSE endpoint that continues it live (while the run's container runs).
+    stream: str | None = None
+    #: The cursor of the last line shown (where the live stream starts).
+    since: str = ""
+
+
+def _stored(view: v.RunView, note: str | None, stream: str | None = None) -> LogShown:
+    lines = view.log_tail.splitlines()
+    if lines:
+        says = "the log tail kept with the run (the last 4 KiB the runner logged)"
+    else:
+        says = (
+            "nothing yet"
+            if view.active
+            else "no log: none was kept with this run (only the newest 10 runs keep one)"
+        )
+    return LogShown(says, lines, note, stream)
+
+
+async def _run_log(
+    parts: Components, who: Caller, namespace: str, view: v.RunView, stream: str
+) -> LogShown:
+    """The pod's log, read as the caller, while the run's pod exists; else the tail the
+    runner kept with the run, saying why."""
+    if not await parts.jobs.may(who, "get", namespace, None, POD_LOGS):
+        return _stored(
+            view,
+            f'You may not read pod logs in namespace "{namespace}" (Kubernetes RBAC: get '
+            "pods/log), so the pod's own log is not shown.",
+        )
+    logs = RunLogs(parts.as_caller)
+    try:
+        pod = await logs.pod(who.token, namespace, view.run_id)
+        if pod is None or not pod.started:
+            if view.active or pod is not None:
+                return _stored(view, "The run's pod has not started yet.", stream)
+            return _stored(view, "The run's pod is gone (Kubernetes removed its Job).")
+        read = logs.lines(who.token, namespace, pod.name, follow=False, tail=MAX_LINES)
+        lines: list[LogLine] = [line async for line in read]
+    except LogUnavailableError as exc:
+        live = stream if view.active and not exc.forbidden else None
+        return _stored(view, f"The run's pod log cannot be read: {exc}.", live)
+    since = lines[-1].cursor if lines else ""
+    texts = [line.text for line in lines]
+    if pod.terminated:
+        return LogShown(f"the log of pod {pod.name} (complete: its container has ended)", texts)
+    return LogShown(f"live from pod {pod.name}", texts, None, stream, since)
+
+
+@router.get("/jobs/{namespace}/{job_id}/runs/{run}")
+async def run_page(parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str) -> Response:
+    _check_namespace(namespace)
+    await parts.jobs.authorize(who, "get", namespace, job_id)
+    entry = await parts.jobs.get(who, namespace, job_id)
+    assert entry.view is not None
+    record, active = v.find_run(entry.obj.get("status") or {}, run)
+    if record is None and not active:
+        raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
+    now = _now()
+    view = v.run_view(run, record, active, now)
+    stream = f"{_job_url(namespace, job_id)}/runs/{quote(run, safe='')}/log/events"
+    return _render(
+        parts,
+        who,
+        "run.html",
+        row=v.job_row(entry.obj, entry.view),
+        r=view,
+        log=await _run_log(parts, who, namespace, view, stream),
+        max_lines=MAX_LINES,
+        now=now,
+        v=v,
+    )
+
+
+@router.get("/jobs/{namespace}/{job_id}/runs/{run}/log/events")
+async def run_log_events(
+    request: Request, parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str
+) -> Response:
+    """The run's pod log, followed as the caller: a ``line`` event per line (its id a
+    cursor, so a reconnect with Last-Event-ID resumes after it), a heartbeat comment,
+    ``end`` once the container has ended, ``waiting`` (the stream closes and the browser
+    comes back) while the pod has not started, ``unavailable`` when it cannot be read."""
+    _check_namespace(namespace)
+    await parts.jobs.authorize(who, "get", namespace, job_id)
+    entry = await parts.jobs.get(who, namespace, job_id)
+    since = Cursor.parse(request.headers.get("last-event-id") or request.query_params.get("since"))
+    record, active = v.find_run(entry.obj.get("status") or {}, run)
+    if record is None and not active:  # only the pods of this job's runs
+        raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
+    logs = RunLogs(parts.as_caller)
+    return StreamingResponse(
+        _follow(logs, who, namespace, run, since, active=active),
+        media_type="text/event-stream",
+        headers={"X-Accel-Buffering": "no"},
+    )
+
+
+async def _follow(
+    logs: RunLogs, who: Caller, namespace: str, run: str, since: Cursor | None, *, active: bool
+) -> AsyncIterator[bytes]:
+    yield b"retry: 3000\n\n"
+    try:
+        pod = await logs.pod(who.token, namespace, run)
+    except LogUnavailableError as exc:
+        yield sse("unavailable", str(exc))
+        return
+    if pod is None or not pod.started:
+        # The stream closes and the browser comes back after the retry time.
+        yield (
+            sse("waiting", "The run's pod has not started yet.")
+            if active or pod is not None
+            else sse("end", "the run's pod is gone")
+        )
+        return
+    # The upstream is read by a task so that heartbeats go out while no line comes; the
+    # bounded queue holds the upstream back when the browser reads slowly.
+    queue: asyncio.Queue[LogLine | Exception | None] = asyncio.Queue(maxsize=MAX_LINES)
+
+    async def pump() -> None:
+        try:
+            async for line in logs.lines(who.token, namespace, pod.name, follow=True, since=since):
+                await queue.put(line)
+            await queue.put(None)
+        except Exception as exc:  # noqa: BLE001 - told to the reader, then the stream ends
+            await queue.put(exc)
+
+    task = asyncio.create_task(pump())
+    start = time.monotonic()
+    try:
+        while time.monotonic() - start < STREAM_SECONDS:
+            try:
+                item = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+            except TimeoutError:
+                yield b": heartbeat\n\n"
+                continue
+            if item is None:
+                break
+            if isinstance(item, Exception):
+                yield sse("unavailable", f"the log could not be read: {item}")
+                return
+            yield sse("line", item.text, item.cursor)
+        else:
+            return  # the browser reconnects with Last-Event-ID and resumes
+        # The API server ended the follow: for good when the container has ended, which
+        # the pod's status says a moment after its log closes (the kubelet reports it).
+        for _ in range(END_CHECKS):
+            try:
+                after = await logs.pod(who.token, namespace, run)
+            except LogUnavailableError:
+                after = None
+            if after is None or after.terminated:
+                yield sse("end", after.reason if after and after.reason else "the pod is gone")
+                return
+            await asyncio.sleep(END_CHECK_SECONDS)
+        # Still running (the API server closed a long follow): the browser resumes.
+    finally:
+        task.cancel()
 
 
 # --------------------------------------------------------------------- the job form

@@ -411,3 +411,71 @@ def safe_next(target: str | None, default: str) -> str:
     if not target or not target.startswith("/ui/") or target.startswith("/ui//"):
         return default
     return default if any(c in target for c in "\\\r\n") else target
+
+
+# ------------------------------------------------------------------------- run page
+
+#: The run page's banner per state: a CSS class, an icon and words (never colour alone).
+BANNERS = {
+    "running": ("run", "▶", "Running"),
+    "succeeded": ("ok", "✓", "Succeeded"),
+    "failed": ("bad", "✗", "Failed"),
+    "missed": ("warn", "!", "Missed: this slot never ran"),
+}
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    state: str
+    css: str
+    icon: str
+    words: str
+    trigger: str
+    scheduled: datetime | None
+    started: datetime | None
+    ended: datetime | None
+    duration: str
+    reason: str
+    message: str
+    entities: tuple[dict[str, Any], ...]
+    log_tail: str
+
+    @property
+    def active(self) -> bool:
+        return self.state == "running"
+
+
+def find_run(status: dict[str, Any], run_id: str) -> tuple[dict[str, Any] | None, bool]:
+    """The run's record (lastRun or history) and whether the job lists it as active."""
+    record = next((r for r in run_records(status) if str(r.get("runId")) == run_id), None)
+    return record, run_id in (status.get("activeRuns") or [])
+
+
+def run_view(run_id: str, record: dict[str, Any] | None, active: bool, now: datetime) -> RunView:
+    """What the run page shows of a run. A run the job lists as active is running even
+    before the runner reports (it writes its record when it ends)."""
+    record = record or {}
+    state = "running" if active else str(record.get("result") or "running")
+    css, icon, words = BANNERS.get(state, ("", "?", state))
+    started = parse_time(record.get("startTime"))
+    ended = parse_time(record.get("endTime"))
+    seconds = record.get("durationSeconds")
+    if not isinstance(seconds, int | float):
+        seconds = (now - started).total_seconds() if started and state == "running" else None
+    return RunView(
+        run_id=run_id,
+        state=state,
+        css=css,
+        icon=icon,
+        words=words,
+        trigger=str(record.get("trigger") or ""),
+        scheduled=parse_time(record.get("scheduledTime")),
+        started=started,
+        ended=ended,
+        duration=duration_words(seconds),
+        reason=str(record.get("reason") or ""),
+        message=str(record.get("message") or ""),
+        entities=tuple(e for e in record.get("entities") or [] if isinstance(e, dict)),
+        log_tail=str(record.get("logTail") or ""),
+    )

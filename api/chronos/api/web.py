@@ -163,7 +163,7 @@ class Script:
 
 
 #: The dashboard's own scripts (static/), after the vendored ones.
-OWN_SCRIPTS = ("form.js",)
+OWN_SCRIPTS = ("form.js", "runlog.js")
 
 
 def sri(data: bytes) -> str:

@@ -118,10 +118,13 @@ def termination_message(record: RunRecord, limit: int = TERMINATION_MESSAGE_LIMI
     """The record as camelCase JSON of at most ``limit`` bytes, still a valid RunRecord.
 
     Kubernetes keeps at most 4096 bytes of a termination message, so details go first:
-    per-entity messages, then the entity list (noted in the message), then the
-    message's tail.
+    the log tail (the status and the pod's log hold it), per-entity messages, then the
+    entity list (noted in the message), then the message's tail.
     """
     data = record.model_dump(mode="json", exclude_none=True)
+    if len(_dumps(data).encode()) <= limit:
+        return _dumps(data)
+    data.pop("logTail", None)
     if len(_dumps(data).encode()) <= limit:
         return _dumps(data)
     for entity in data.get("entities", []):

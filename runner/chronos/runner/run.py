@@ -191,6 +191,8 @@ def run() -> int:
         durationSeconds=record.duration_seconds,
         entities=[e.model_dump(mode="json", exclude_none=True) for e in record.entities or []],
     )
+    # The log so far, result line included, goes with the run: it outlives the pod.
+    record = record.model_copy(update={"log_tail": log.tail.text()})
     write_termination_message(settings.termination_message_path, record, log)
     report_status(settings, record, log)
     return int(code)

@@ -6,8 +6,8 @@ By default it reads what ``make up`` prints and saves: the facade on
 ``http://127.0.0.1:$CHRONOS_DEVCLUSTER_API_PORT`` (8088) and the token in
 ``.devcluster/token``. It drives Debian's chromium through Playwright (a development
 dependency; ``apt-get install chromium``), signs in, and saves one PNG per page in
-``docs/screenshots/``: overview, jobs, a job, its edit form, the new-job form and the
-run-now confirmation.
+``docs/screenshots/``: overview, jobs, a job, one of its runs (when it has run), its
+edit form, the new-job form and the run-now confirmation.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ("overview", "jobs", "job", "edit", "new", "run")
+PAGES = ("overview", "jobs", "job", "run-log", "edit", "new", "run")
 
 
 def take(url: str, token: str, out: Path) -> list[Path]:
@@ -64,6 +64,12 @@ def take(url: str, token: str, out: Path) -> list[Path]:
         job = f"{url}{href}"
         page.goto(job)
         shot("job")
+        # A run of its history, when it has one: the run page with its log.
+        run = page.locator("table a[href*='/runs/']").first
+        run_href = run.get_attribute("href") if run.count() else None
+        if run_href is not None:
+            page.goto(f"{url}{run_href}")
+            shot("run-log")
         for name, suffix in (("edit", "/edit"), ("run", "/run")):
             page.goto(job + suffix)
             shot(name)

@@ -31,6 +31,14 @@ MAX_ID_LENGTH = 253
 MAX_IDS = 500
 MAX_TEXT = 4096
 MAX_HISTORY = 100
+#: Bytes (UTF-8) of the runner's own log kept with a run (RunRecord.logTail): enough
+#: for a run's steps and its result line.
+MAX_LOG_TAIL = 4096
+#: Only the newest this many runs of status.history keep their logTail (older entries
+#: lose it when a run is added): a job carries at most ~44 KiB of tails (these and
+#: lastRun's) whatever its historyLimit, far under etcd's 1.5 MiB object limit, and
+#: the watch caches that hold every ChronosJob stay small.
+LOG_TAILS_KEPT = 10
 #: How many past runs status.history keeps when neither the ChronosJob (spec.historyLimit)
 #: nor the operator (CHRONOS_HISTORY_LIMIT) says otherwise. The one home of this number:
 #: the settings default to it and tests/test_history_limit_defaults.py checks that the
@@ -558,6 +566,15 @@ class RunRecord(_Model):
     )
     reported_by: str | None = Field(
         default=None, description="runner or operator: who recorded this run."
+    )
+    log_tail: str | None = Field(
+        default=None,
+        max_length=MAX_LOG_TAIL,
+        description=(
+            "The last lines of the runner's own log (at most 4 KiB), kept so the run's log "
+            "outlives its pod (in the newest 10 runs of history only); credentials never "
+            "appear in it."
+        ),
     )
 
 

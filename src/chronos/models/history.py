@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chronos.models.chronosjob import MAX_HISTORY, RunRecord
+from chronos.models.chronosjob import LOG_TAILS_KEPT, MAX_HISTORY, RunRecord
 
 RUNNER = "runner"
 
@@ -36,7 +36,8 @@ def prepend_run(history: Sequence[RunRecord], record: RunRecord, limit: int) -> 
     with the same runId is the same run, reported again (a write retried after a
     conflict, or reported by both the runner and the operator): it is replaced, never
     listed twice, and the operator's account never replaces the runner's, which knows
-    more (the entities, CoreHub's messages).
+    more (the entities, CoreHub's messages). Only the newest LOG_TAILS_KEPT runs keep
+    their log tail.
     """
     if not 1 <= limit <= MAX_HISTORY:
         raise ValueError(f"limit must be between 1 and {MAX_HISTORY}, got {limit}")
@@ -44,4 +45,8 @@ def prepend_run(history: Sequence[RunRecord], record: RunRecord, limit: int) -> 
     if same is not None and same.reported_by == RUNNER and record.reported_by != RUNNER:
         return list(history)[:limit]
     rest = [r for r in history if r.run_id != record.run_id]
-    return [record, *rest][:limit]
+    merged = [record, *rest][:limit]
+    return [
+        r if i < LOG_TAILS_KEPT or r.log_tail is None else r.model_copy(update={"log_tail": None})
+        for i, r in enumerate(merged)
+    ]

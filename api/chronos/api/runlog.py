@@ -1,0 +1,224 @@
+"""A run's log for the dashboard: read from its pod as the caller, or the tail kept with
+the run, and streamed as Server-Sent Events.
+
+Every Kubernetes call here is made with the caller's own token (``acting_as``): the
+facade holds no right on pods, so RBAC decides who reads which log (``list`` pods to
+find the run's pod, ``get`` ``pods/log`` to read it). The pure parts (timestamps,
+resume cursors, SSE framing) come first and are unit-tested without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from lightkube import ApiError, AsyncClient
+from lightkube.resources import core_v1
+from lightkube.resources.core_v1 import Pod
+
+from chronos import http
+from chronos.api.auth import acting_as
+from chronos.api.cache import plain
+
+#: Lines a page shows and keeps (the first read asks the pod for this many, the page's
+#: script drops older ones as new ones arrive).
+MAX_LINES = 1000
+#: The label the Job controller puts on its pods (the runner's run id is the Job name).
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+# ------------------------------------------------------------------------ pure parts
+
+
+def split_line(raw: str) -> tuple[str, str]:
+    """``"<RFC 3339 time> <text>"`` (a log read with ``timestamps=true``) -> both parts."""
+    stamp, _, text = raw.rstrip("\r\n").partition(" ")
+    return stamp, text
+
+
+def _order(stamp: str) -> str:
+    """A key that sorts RFC 3339 UTC times as times: the API server writes RFC3339Nano,
+    which drops trailing zeros of the fraction, so plain string order is wrong."""
+    body = stamp.removesuffix("Z")
+    whole, _, fraction = body.partition(".")
+    return f"{whole}.{fraction.ljust(9, '0')[:9]}"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last line a reader has: its time and how many lines with that very time it
+    has seen (two lines can share a timestamp). An SSE event id is a cursor."""
+
+    stamp: str
+    count: int = 1
+
+    @property
+    def id(self) -> str:
+        return f"{self.stamp}#{self.count}"
+
+    @staticmethod
+    def parse(text: str | None) -> Cursor | None:
+        if not text:
+            return None
+        stamp, _, count = text.strip().partition("#")
+        if not stamp or " " in stamp or len(stamp) > 64:
+            return None
+        return Cursor(stamp, int(count) if count.isdigit() else 1)
+
+
+class Resume:
+    """Follows the lines of a log read from ``since``: the API server's ``sinceTime`` has
+    whole seconds, so a resumed read repeats lines the reader already has; those are
+    dropped here and every other line gets its cursor."""
+
+    def __init__(self, since: Cursor | None) -> None:
+        self.since = since
+        self.last: Cursor | None = None
+
+    def accept(self, stamp: str) -> Cursor | None:
+        """The line's cursor, or None when the reader has the line already."""
+        count = self.last.count + 1 if self.last and self.last.stamp == stamp else 1
+        self.last = Cursor(stamp, count)
+        since = self.since
+        if since is not None:
+            if _order(stamp) < _order(since.stamp):
+                return None
+            if _order(stamp) == _order(since.stamp) and count <= since.count:
+                return None
+        return self.last
+
+
+def sse(event: str, data: str, event_id: str | None = None) -> bytes:
+    """One Server-Sent Event. A line break in ``data`` becomes a second ``data:`` line
+    (the browser joins them with a newline), so text can never end the event early or
+    forge a field."""
+    lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    out = [f"event: {event}"]
+    if event_id is not None:
+        out.append(f"id: {event_id}")
+    out += [f"data: {line}" for line in lines]
+    return ("\n".join(out) + "\n\n").encode()
+
+
+@dataclass(frozen=True)
+class LogLine:
+    stamp: str
+    text: str
+    cursor: str
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    #: The runner container has ended (the log is complete).
+    terminated: bool
+    #: Why the container ended (Completed, Error, ...), when it has.
+    reason: str
+    #: The container has run (a pod still waiting for a node or its image has no log).
+    started: bool = True
+
+
+def pod_state(pod: dict[str, Any]) -> PodState:
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    statuses = status.get("containerStatuses") or []
+    ended = [(s.get("state") or {}).get("terminated") for s in statuses]
+    terminated = bool(statuses) and all(ended)
+    if status.get("phase") in ("Succeeded", "Failed"):
+        terminated = True
+    reason = next((str(t.get("reason") or "") for t in ended if t), "") or str(
+        status.get("phase") or ""
+    )
+    states = [s.get("state") or {} for s in statuses]
+    started = terminated or any("running" in st or "terminated" in st for st in states)
+    return PodState(str(metadata.get("name") or ""), terminated, reason, started)
+
+
+def newest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The run's latest pod (a retried run has one pod per attempt)."""
+    stamp = lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or "")  # noqa: E731
+    return max(pods, key=stamp, default=None)
+
+
+# ---------------------------------------------------------------------- Kubernetes
+
+
+class LogUnavailableError(Exception):
+    """The pod's log cannot be read for this caller now; the message says why."""
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
+
+
+def _why(exc: ApiError, what: str, namespace: str) -> LogUnavailableError:
+    if exc.status.code == 403:
+        return LogUnavailableError(
+            f'you may not {what} in namespace "{namespace}" (Kubernetes RBAC)', forbidden=True
+        )
+    return LogUnavailableError(f"Kubernetes answered {exc.status.code}: {exc.status.message}")
+
+
+class RunLogs:
+    """Finds a run's pod and reads or follows its log, as the caller."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def pod(self, token: str | None, namespace: str, run: str) -> PodState | None:
+        """The run's newest pod, or None when it has none (not started, or gone)."""
+
+        async def listed() -> list[dict[str, Any]]:
+            found = self._client.list(Pod, namespace=namespace, labels={JOB_NAME_LABEL: run})
+            return [plain(p) async for p in found]
+
+        try:
+            with acting_as(token):
+                pods = await listed()
+        except ApiError as exc:
+            raise _why(exc, "list pods", namespace) from None
+        latest = newest(pods)
+        return pod_state(latest) if latest else None
+
+    async def lines(
+        self,
+        token: str | None,
+        namespace: str,
+        pod: str,
+        *,
+        follow: bool,
+        since: Cursor | None = None,
+        tail: int | None = None,
+    ) -> AsyncIterator[LogLine]:
+        """The pod's log lines after ``since`` (all of them, or the last ``tail``); with
+        ``follow`` until the container ends or the API server closes the stream."""
+        params: dict[str, Any] = {"timestamps": True, "follow": follow}
+        if since is not None:
+            params["sinceTime"] = since.stamp
+        if tail is not None:
+            params["tailLines"] = tail
+        # lightkube's own log() has no sinceTime: the same request, one parameter more.
+        inner = self._client._client
+        built = inner.prepare_request(
+            "get", core_v1.PodLog, name=pod, namespace=namespace, params=params
+        )
+        if follow:
+            built.timeout = http.Timeout(10.0, read=None)
+        request = inner.build_adapter_request(built)
+        with acting_as(token):
+            response = await inner.send(request, stream=True)  # type: ignore[no-untyped-call]
+        try:
+            if response.is_error:
+                await response.aread()
+                try:
+                    inner.raise_for_status(response)  # type: ignore[no-untyped-call]
+                except ApiError as exc:
+                    raise _why(exc, "get pods/log", namespace) from None
+            resume = Resume(since)
+            async for raw in response.aiter_lines():
+                stamp, text = split_line(raw)
+                cursor = resume.accept(stamp)
+                if cursor is not None:
+                    yield LogLine(stamp, text, cursor.id)
+        finally:
+            await response.aclose()
