@@ -28,8 +28,8 @@ from chronos.devcluster.cluster import Cluster
 pytest_plugins: list[str] = [
     "fixtures_corehub",
     "fixtures_api",
-    "fixtures_ui",
     "fixtures_operator",
+    "fixtures_ui",  # after fixtures_operator, which it imports
     "fixtures_images",
     "realnode.fixtures",
 ]

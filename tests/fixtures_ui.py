@@ -4,6 +4,7 @@ HTTP clients signed in to the facade served by ``fixtures_api``."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,7 +12,10 @@ from dataclasses import dataclass
 import pytest
 from builders import grant
 from fixtures_api import ApiServer, example_job, sa_token
+from fixtures_operator import SOLO_PREFIX
 from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
 
 from chronos import http
 
@@ -59,6 +63,17 @@ def viewer_token(k8s: Client, namespace: str) -> str:
 def viewer(api_server: ApiServer, viewer_token: str) -> Iterator[UiUser]:
     with signed_in(api_server, viewer_token) as client:
         yield UiUser(client, viewer_token)
+
+
+@pytest.fixture
+def unwatched_namespace(k8s: Client) -> Iterator[str]:
+    """A namespace the suite's shared operator leaves alone (``SOLO_PREFIX``), for tests
+    that write runs into a job's status by hand: an operator watching the namespace
+    would correct activeRuns from the Jobs it sees (none there) at its next visit."""
+    name = f"{SOLO_PREFIX}ui-{uuid.uuid4().hex[:8]}"
+    k8s.create(Namespace(metadata=ObjectMeta(name=name)))
+    yield name
+    k8s.delete(Namespace, name)
 
 
 def create_job(api: http.Client, **overrides: object) -> str:

@@ -143,7 +143,15 @@ def test_run_now_follows_the_concurrency_policy(
     # Allow: a run next to the running one.
     patch = {"spec": {"concurrencyPolicy": "Allow"}}
     k8s.patch(ChronosJobResource, job_id, patch, namespace=ns, patch_type=PatchType.MERGE)
-    assert api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "a1"}).status_code == 200
+    # The facade decides from its watch cache, which may not have the patch yet; a refusal
+    # writes nothing, so asking again with the same key is safe.
+    wait_for(
+        lambda: (
+            api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "a1"}).status_code
+            == 200
+        ),
+        what="run-now accepted under Allow",
+    )
     wait_for(lambda: "a1" in jobs_by_token(k8s, ns), what="the Allow run")
     assert running in [j.metadata.name for j in k8s.list(Job, namespace=ns) if j.metadata]
 

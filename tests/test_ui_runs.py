@@ -72,6 +72,12 @@ def page_when(user: UiUser, url: str, text: str) -> str:
     return wait_for(shown, 15, f"{text!r} on {url}")
 
 
+@pytest.fixture
+def namespace(unwatched_namespace: str) -> str:
+    """These tests write running runs into a job's status by hand (fixtures_ui)."""
+    return unwatched_namespace
+
+
 def test_a_finished_run_shows_its_banner_entities_and_stored_tail(
     editor: UiUser, api: http.Client, k8s: Client, namespace: str
 ) -> None:
