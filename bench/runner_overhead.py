@@ -8,7 +8,9 @@ repetition spawns, round-robin:
   already on Hold), ``CHRONOS_COREHUB_COMMAND_INTERVAL_SECONDS=0``, no status write
   (``CHRONOS_JOB_NAME`` unset);
 * ``python -c "import httpx2; httpx2.get(URL)"`` (the project's HTTP library), and the
-  same with ``httpx`` when it is installed.
+  same with ``httpx`` when it is installed;
+* the floor of any runner that validates its settings with pydantic before its first
+  request: the bare script after ``from pydantic import BaseModel, Field``.
 
 Measured per child, from the spawn time taken just before ``Popen``: the first request
 the fake received, and the exit; and the child's CPU time (user + system, from the
@@ -35,6 +37,9 @@ from pathlib import Path
 
 from chronos.fakehub import DEFAULT_SEED, FakeCoreHub, FakeHubControl, FakeHubState
 
+#: What a runner that validates with pydantic imports at least, and the subject that adds it.
+PYDANTIC = "from pydantic import BaseModel, Field"
+FLOOR = "floor: pydantic + httpx2.get"
 TASK = {"type": "entity_stop", "pipelineId": "p1", "entityIds": ["e1"]}
 
 
@@ -116,6 +121,13 @@ def main() -> None:
                 dict(os.environ),
             ),
         ]
+        subjects.append(
+            Subject(
+                FLOOR,
+                [sys.executable, "-c", f"{PYDANTIC}; import httpx2; httpx2.get({url!r})"],
+                dict(os.environ),
+            )
+        )
         if importlib.util.find_spec("httpx") is not None:
             subjects.append(
                 Subject(
@@ -146,12 +158,13 @@ def main() -> None:
         )
         first, done, cpu = medians[label]
         print(f"{label:32} {first * 1000:11.0f} ms {done * 1000:7.0f} ms {cpu * 1000:7.0f} ms")
-    runner = medians[subjects[0].label]
-    for subject in subjects[1:]:
-        bare = medians[subject.label]
+    pairs = [(subjects[0].label, s.label) for s in subjects[1:]]
+    pairs.append((FLOOR, subjects[1].label))  # how far pydantic alone puts the floor
+    for top, bottom in pairs:
+        a, b = medians[top], medians[bottom]
         print(
-            f"runner / {subject.label}: first request {runner[0] / bare[0]:.2f}x, "
-            f"exit {runner[1] / bare[1]:.2f}x, CPU {runner[2] / bare[2]:.2f}x"
+            f"{top} / {bottom}: first request {a[0] / b[0]:.2f}x, "
+            f"exit {a[1] / b[1]:.2f}x, CPU {a[2] / b[2]:.2f}x"
         )
 
 

@@ -148,7 +148,7 @@ def test_enum_fields_hold_enums_after_parsing_api_server_json() -> None:
 def test_a_stored_history_entry_the_model_refuses_does_not_block_new_runs() -> None:
     """Read at the edge: an entry from an older CRD version is left out, and the rest
     (and the new run) are kept."""
-    from chronos.models.history import parse_history, prepend_run
+    from chronos.models.history import merge_run, parse_history
 
     stored = [
         {"runId": "a-2", "trigger": "schedule", "result": "succeeded"},
@@ -157,5 +157,5 @@ def test_a_stored_history_entry_the_model_refuses_does_not_block_new_runs() -> N
     history = parse_history(stored)
     assert [h.run_id for h in history] == ["a-2"]
     new = parse_history([{"runId": "a-3", "trigger": "run-now", "result": "failed"}])[0]
-    assert [h.run_id for h in prepend_run(history, new, 5)] == ["a-3", "a-2"]
+    assert [h.run_id for h in merge_run(history, new, 5)] == ["a-3", "a-2"]
     assert parse_history(None) == []

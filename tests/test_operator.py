@@ -84,6 +84,12 @@ def ready(k8s: Client, ns: str, name: str, kind: str = "Ready") -> dict[str, Any
     return None
 
 
+def metric(process: OperatorProcess, name: str) -> float:
+    """The sum of the operator's samples whose line starts with ``name``."""
+    lines = process.metrics().splitlines()
+    return sum(float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith(name))
+
+
 def blocked(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
     return ready(k8s, ns, name, "RunsBlocked")
 
@@ -536,3 +542,44 @@ def test_the_operators_history_limit_applies_to_jobs_without_their_own(
     history = get_cr(k8s, ns, "short")["status"]["history"]
     assert len(history) == 3
     assert next(h["runId"] for h in history).startswith("short-now-")
+
+
+def test_a_restart_leaves_runs_trimmed_from_a_full_history_out(
+    start_operator: Callable[..., OperatorProcess], k8s: Client, solo_namespace: str
+) -> None:
+    """historyLimit 1 keeps one run while the Jobs of two stay: a restarted operator
+    sees the older finished Job, which is in no history any more, and must not record it
+    again (it did, pushing the newer run out). The runs are failed launches (no runner
+    ServiceAccount in this namespace), which only the operator records."""
+    ns = solo_namespace
+    operator = start_operator()
+    create(k8s, ns, "trim", spec(timeoutSeconds=2, historyLimit=1))
+    wait_for(lambda: cronjob(k8s, ns, "trim"), what="the CronJob")
+
+    def new_run() -> str | None:
+        """The newest run's id, once it is a run not seen before."""
+        history = (get_cr(k8s, ns, "trim").get("status") or {}).get("history") or []
+        newest = str(history[0]["runId"]) if history else None
+        return newest if newest not in run_ids else None
+
+    run_ids: list[str] = []
+    for token in ("first", "second"):
+        k8s.patch(
+            ChronosJobResource,
+            "trim",
+            {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: token}}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+        run_ids.append(wait_for(new_run, timeout=60, what=f"run-now {token} recorded"))
+    jobs = {j.metadata.name for j in k8s.list(Job, namespace=ns)}  # type: ignore[union-attr]
+    assert set(run_ids) <= jobs  # both Jobs outlive the first run's history entry
+    before = get_cr(k8s, ns, "trim")["status"]["history"]
+    assert [h["runId"] for h in before] == [run_ids[1]]
+
+    operator.stop()
+    restarted = start_operator()
+    wait_for(lambda: metric(restarted, "chronos_operator_leader") == 1, what="leadership")
+    time.sleep(4)  # its first sync of the job, and a housekeeping round (every 3 s), ran
+    assert get_cr(k8s, ns, "trim")["status"]["history"] == before
+    assert metric(restarted, 'chronos_operator_writes_total{write="status_update"}') == 0

@@ -29,7 +29,7 @@ from chronos.models.chronosjob import (
     RunResult,
     RunTrigger,
 )
-from chronos.models.history import prepend_run
+from chronos.models.history import merge_run
 from chronos.runner.logs import CUT, JsonLog, LogTail
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
@@ -105,27 +105,48 @@ def ids(history: list[RunRecord]) -> list[str]:
     return [r.run_id for r in history]
 
 
-def test_prepend_run() -> None:
-    history = [record("b"), record("a")]
-    assert ids(prepend_run(history, record("c"), 10)) == ["c", "b", "a"]
-    assert ids(prepend_run(history, record("c"), 2)) == ["c", "b"]
-    assert ids(prepend_run([], record("c"), 1)) == ["c"]
+def test_merge_run() -> None:
+    history = [record("b", 1), record("a")]
+    assert ids(merge_run(history, record("c", 2), 10)) == ["c", "b", "a"]
+    assert ids(merge_run(history, record("c", 2), 2)) == ["c", "b"]
+    assert ids(merge_run([], record("c"), 1)) == ["c"]
     assert ids(history) == ["b", "a"]  # not mutated
 
 
-def test_prepend_run_replaces_the_same_run_id() -> None:
+def test_merge_run_replaces_the_same_run_id() -> None:
     history = [record("c", result="running"), record("b"), record("a")]
-    merged = prepend_run(history, record("b", result="failed"), 10)
+    merged = merge_run(history, record("b", result="failed"), 10)
     assert ids(merged) == ["b", "c", "a"]
     assert merged[0].result == RunResult.FAILED
-    again = prepend_run(merged, merged[0], 10)
+    again = merge_run(merged, merged[0], 10)
     assert again == merged
 
 
+def test_merge_run_places_a_late_report_by_its_time() -> None:
+    history = [record("d", 30), record("c", 20), record("a", 0)]
+    # The operator records run b (ended at minute 10) after c and d were reported.
+    assert ids(merge_run(history, record("b", 10), 10)) == ["d", "c", "b", "a"]
+    # A tie goes first among equals; a run without any time goes first of all.
+    assert ids(merge_run(history, record("e", 20), 10)) == ["d", "e", "c", "a"]
+    timeless = RunRecord.model_validate({"runId": "m", "trigger": "schedule", "result": "missed"})
+    assert ids(merge_run(history, timeless, 10)) == ["m", "d", "c", "a"]
+    # An entry without a time is passed over, whatever the new run's time.
+    assert ids(merge_run([timeless, *history], record("b", 10), 10)) == ["m", "d", "c", "b", "a"]
+
+
+def test_a_run_trimmed_from_a_full_history_stays_out() -> None:
+    """An old Job outlives its history entry (the CronJob keeps more Jobs than the
+    history keeps runs): recording it again, after an operator restart, changes nothing."""
+    full = [record(f"r{i}", i) for i in range(5, 2, -1)]  # r5, r4, r3: limit 3
+    assert merge_run(full, record("r1", 1), 3) == full
+    # Not full: the old run has its place at the end.
+    assert ids(merge_run(full, record("r1", 1), 4)) == ["r5", "r4", "r3", "r1"]
+
+
 @pytest.mark.parametrize("limit", [0, -1, MAX_HISTORY + 1])
-def test_prepend_run_rejects_bad_limits(limit: int) -> None:
+def test_merge_run_rejects_bad_limits(limit: int) -> None:
     with pytest.raises(ValueError, match="limit"):
-        prepend_run([], record("a"), limit)
+        merge_run([], record("a"), limit)
 
 
 def test_build_record() -> None:
@@ -206,7 +227,7 @@ def test_termination_message_drops_the_log_tail_first() -> None:
 def test_only_the_newest_runs_keep_their_log_tail() -> None:
     history: list[RunRecord] = []
     for i in range(15):
-        history = prepend_run(history, record(f"r{i}", i, logTail=f"log {i}\n"), MAX_HISTORY)
+        history = merge_run(history, record(f"r{i}", i, logTail=f"log {i}\n"), MAX_HISTORY)
     assert [r.run_id for r in history] == [f"r{i}" for i in range(14, -1, -1)]
     kept = [r.log_tail for r in history]
     assert kept[:LOG_TAILS_KEPT] == [f"log {i}\n" for i in range(14, 14 - LOG_TAILS_KEPT, -1)]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from chronos import contract as c
 from chronos import runnow as rn
 from chronos.models.chronosjob import ConcurrencyPolicy, RunRecord
-from chronos.models.history import prepend_run
+from chronos.models.history import merge_run
 from chronos.operator.runnow import Action, decide, refused_record
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -150,6 +150,6 @@ def test_the_operator_never_replaces_the_runners_record_of_a_run() -> None:
     operator = RunRecord.model_validate(
         {"runId": "j1", "trigger": "run-now", "result": "failed", "reportedBy": "operator"}
     )
-    assert prepend_run([runner], operator, 10) == [runner]
+    assert merge_run([runner], operator, 10) == [runner]
     # The runner's account replaces the operator's (it knows more), still one entry.
-    assert prepend_run([operator], runner, 10) == [runner]
+    assert merge_run([operator], runner, 10) == [runner]

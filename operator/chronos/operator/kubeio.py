@@ -18,7 +18,7 @@ from lightkube.types import CascadeType, PatchType
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, RunRecord
-from chronos.models.history import parse_history, prepend_run
+from chronos.models.history import merge_run, parse_history
 from chronos.operator import housekeeping as hk
 from chronos.operator import runs
 from chronos.operator.metrics import WRITE_CONFLICTS, WRITES
@@ -160,14 +160,14 @@ async def record_runs(
     client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
 ) -> bool:
     def change(status: dict[str, Any]) -> ChronosJobStatus | None:
-        history = parse_history(status.get("history"))
-        known = {h.run_id for h in history}
-        new = [r for r in records if r.run_id not in known]
-        if not new:
-            return None
-        for record in new:
-            history = prepend_run(history, record, limit)
-        return ChronosJobStatus(history=history)
+        stored = parse_history(status.get("history"))
+        known = {h.run_id for h in stored}
+        history = stored
+        for record in records:
+            if record.run_id not in known:
+                history = merge_run(history, record, limit)
+        # Nothing new, or only runs older than every run of a full history: no write.
+        return None if history == stored else ChronosJobStatus(history=history)
 
     return await update_status(client, namespace, name, change)
 

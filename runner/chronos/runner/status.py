@@ -16,7 +16,7 @@ from lightkube.types import PatchType
 
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import RunRecord
-from chronos.models.history import parse_history, prepend_run
+from chronos.models.history import merge_run, parse_history
 
 CONFLICT = 409
 
@@ -25,7 +25,7 @@ def status_patch(
     resource_version: str, history: list[dict[str, Any]], record: RunRecord, limit: int
 ) -> dict[str, Any]:
     """The merge patch for one run. Pure; ``history`` is the stored status.history."""
-    merged = prepend_run(parse_history(history), record, limit)
+    merged = merge_run(parse_history(history), record, limit)
     last_run = record.model_dump(mode="json", exclude_none=True)
     # A merge patch merges objects key by key: fields this record lacks are sent as null
     # so that nothing of the previous lastRun survives in this one.
