@@ -5,11 +5,13 @@ Starts a control plane for a real node and the node itself (like bench/realnode.
 needs root), builds the runner image if needed and imports it, then runs a pod of the
 runner image labelled as the run's pod (``batch.kubernetes.io/job-name``) that prints
 ``--lines`` lines, one every ``--interval`` seconds, each carrying the time it was
-written. Two readers follow it at the same time: the facade's SSE stream (served by
+written. Three readers follow it at the same time: the facade's SSE stream (served by
 ``bench/api_list.py --serve ours``, auth off: one identity and access check per stream,
-none per line) and, as the baseline, the API server's own
-``pods/{pod}/log?follow=true`` read directly. Prints p50 and p99 of each and the
-difference (what the facade adds).
+none per line); the run page itself in Debian's chromium (Playwright), where a
+MutationObserver notes when each line is added to the page (what a reader sees: SSE,
+``EventSource`` and the page's script); and, as the baseline, the API server's own
+``pods/{pod}/log?follow=true`` read directly. Prints p50 and p99 of each and what the
+facade and the page add.
 
     flock /tmp/chronos-images.lock .venv/bin/python bench/live_log.py [--lines 400]
 """
@@ -35,6 +37,7 @@ from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.cluster import Cluster, free_port
 from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
 from chronos.devcluster.node import RealNode, node_address
+from chronos.devcluster.screenshots import CHROMIUM, FLAGS
 
 RUN = "bench-run"
 #: The pod waits this long before writing, so both readers are following by then.
@@ -93,6 +96,39 @@ def follow_sse(url: str, out: list[float], done: threading.Event) -> None:
                         done.set()
                         return
             time.sleep(0.5)  # "waiting": the pod has not started yet
+
+
+#: Notes, for each log line added to the run page, the seconds since it was written.
+OBSERVE = """
+window.latencies = [];
+new MutationObserver((changes) => {
+  const now = (performance.timeOrigin + performance.now()) / 1000;
+  for (const change of changes)
+    for (const node of change.addedNodes)
+      if (node.classList && node.classList.contains("line") && node.parentElement.id === "log")
+        window.latencies.push(now - parseFloat(node.textContent));
+}).observe(document, { childList: true, subtree: true });
+"""
+
+
+def follow_browser(url: str, out: list[float], done: threading.Event) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(bypass_csp=True)  # lets Playwright evaluate its checks
+            page.add_init_script(OBSERVE)
+            page.goto(url)
+            # The page is made before the pod runs: it follows once the pod starts.
+            page.wait_for_function(
+                "document.getElementById('log-state')?.textContent.includes('ended')",
+                timeout=180_000,
+            )
+            out.extend(float(x) for x in page.evaluate("window.latencies"))
+        finally:
+            browser.close()
+    done.set()
 
 
 def follow_api(cluster: Cluster, ns: str, out: list[float], done: threading.Event) -> None:
@@ -166,14 +202,22 @@ def main() -> None:
                 procs.append(start(["--serve", "ours", "--port", str(port)], env, port))
                 script = writer(args.lines, args.interval)
                 cluster.kubectl("create", "-f", "-", input=json.dumps(pod(ns, image, script)))
-                url = f"http://127.0.0.1:{port}/ui/jobs/{ns}/bench/runs/{RUN}/log/events"
+                run_page = f"http://127.0.0.1:{port}/ui/jobs/{ns}/bench/runs/{RUN}"
                 sse: list[float] = []
                 api: list[float] = []
-                flags = [threading.Event(), threading.Event()]
+                seen: list[float] = []
+                flags = [threading.Event(), threading.Event(), threading.Event()]
                 threads = [
-                    threading.Thread(target=follow_sse, args=(url, sse, flags[0]), daemon=True),
+                    threading.Thread(
+                        target=follow_sse,
+                        args=(run_page + "/log/events", sse, flags[0]),
+                        daemon=True,
+                    ),
                     threading.Thread(
                         target=follow_api, args=(cluster, ns, api, flags[1]), daemon=True
+                    ),
+                    threading.Thread(
+                        target=follow_browser, args=(run_page, seen, flags[2]), daemon=True
                     ),
                 ]
                 for t in threads:
@@ -185,9 +229,12 @@ def main() -> None:
                       f"{os.getloadavg()[0]:.2f}")  # fmt: skip
                 base = summary("API server follow (baseline)", api)
                 ours = summary("dashboard SSE", sse)
+                page = summary("run page in chromium", seen)
                 print(f"added by the facade: p50 {ours[0] - base[0]:+.1f} ms, "
                       f"p99 {ours[1] - base[1]:+.1f} ms; median ratio "
                       f"{statistics.median(sse) / statistics.median(api):.2f}")  # fmt: skip
+                print(f"added by the facade and the page: p50 {page[0] - base[0]:+.1f} ms, "
+                      f"p99 {page[1] - base[1]:+.1f} ms")  # fmt: skip
             finally:
                 stop(procs)  # the facade first: it watches the plane
                 node.stop()
