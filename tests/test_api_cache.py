@@ -69,3 +69,21 @@ def test_an_older_event_does_not_drop_kept_responses_and_other_namespaces_are_ap
     cache.put(job("a", 4, v=9))  # older than what the cache holds: ignored
     assert cache.page("ns", "all", everything, now=1001.0) is body
     assert cache.page("other", "all", everything, now=1001.0) == b'{"items":[],"total":0}'
+
+
+def test_a_complete_list_forgets_what_it_lacks_and_makes_the_cache_ready() -> None:
+    """The informer lists again after a broken watch: a job deleted meanwhile (no event
+    came) must go, kept responses with it; a job deleted through the facade stays gone."""
+    cache = JobCache(cast(AsyncClient, None), render)
+    assert not cache.readiness.state()[0]
+    for name, rv in (("a", 1), ("b", 2), ("c", 3)):
+        cache.upsert(job(name, rv))
+    cache.remove("ns", "c")  # through the facade: a tombstone at version 3
+    before = cache.page("ns", "all", everything)
+    cache.upsert(job("c", 3))  # the LIST still had it: the tombstone holds
+    cache.resync(None, {("ns", "a"), ("ns", "c")})
+    assert [e.obj["metadata"]["name"] for e in cache.entries("ns")] == ["a"]
+    assert cache.page("ns", "all", everything) != before
+    assert cache.readiness.state()[0]
+    cache.delete(job("a", 4))
+    assert cache.entries("ns") == []

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from chronos.operator.informer import Scope
+from chronos.informer import Scope
 from chronos.operator.metrics import Health
 from chronos.operator.workqueue import Reason, WorkQueue
 from chronos.readiness import Readiness

@@ -1,15 +1,15 @@
 """A watch-backed cache of every ChronosJob the facade can see, and its rendered views.
 
-One LIST, then a WATCH from its resourceVersion; any watch error (such as 410 Gone)
-triggers a fresh LIST that replaces the contents. Writes made through the facade are
-applied from their responses at once, so a caller reads its own writes; a watch event
-older than what the cache holds is ignored (resource versions compared as integers,
-which is what etcd gives them).
+Kept current by the shared informer (``chronos.informer``, as the operator's caches
+are): a paginated LIST, then a WATCH from its resourceVersion; a broken or expired watch
+lists again, and what the new LIST lacks is forgotten. Writes made through the facade
+are applied from their responses at once, so a caller reads its own writes; a watch
+event older than what the cache holds is ignored (resource versions compared as
+integers, which is what etcd gives them).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lightkube import ALL_NS, AsyncClient
+from lightkube import AsyncClient
 
+from chronos.informer import Informer, Scope
 from chronos.kube import ChronosJobResource
 from chronos.readiness import Readiness
 
@@ -28,10 +29,8 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 Render = Callable[[dict[str, Any], datetime], tuple[dict[str, Any], float]]
 
-RETRY_SECONDS = 1.0
 #: List responses kept per namespace (each up to the largest page of rendered jobs).
 MAX_PAGES = 8
-WATCH_SERVER_TIMEOUT = 290
 
 
 def plain(resource: Any) -> dict[str, Any]:
@@ -195,46 +194,37 @@ class JobCache:
         if resource_version is None:
             self._tombstones[(namespace, name)] = current.resource_version
 
-    # ------------------------------------------------------------------------ watch
+    # -------------------------------------------------------- the informer's store
 
-    async def _relist(self) -> str:
-        fresh: dict[str, _Namespace] = {}
-        listing = self._client.list(ChronosJobResource, namespace=ALL_NS, chunk_size=500)
-        async for item in listing:
-            obj = plain(item)
-            md = obj["metadata"]
-            fresh.setdefault(md["namespace"], _Namespace()).entries[md["name"]] = Entry(obj)
-        self._namespaces = fresh
+    def upsert(self, obj: dict[str, Any]) -> None:
+        self.events += 1
+        self.put(obj)
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        self.events += 1
+        md = obj["metadata"]
+        self._tombstones.pop((md["namespace"], md["name"]), None)
+        self.remove(md["namespace"], md["name"], md.get("resourceVersion") or None)
+
+    def resync(self, namespace: str | None, seen: set[Key]) -> None:
+        """A LIST of every namespace is complete: forget what it lacks (deleted while
+        the watch was broken); the cache is ready."""
+        for ns_name, ns in list(self._namespaces.items()):
+            gone = [name for name in ns.entries if (ns_name, name) not in seen]
+            for name in gone:
+                del ns.entries[name]
+            if gone:
+                ns.order = None
+                ns.pages.clear()
+                self.changes += 1
         self._tombstones.clear()
         self.relists += 1
-        self.changes += 1
-        return listing.resourceVersion
+        self.readiness.synced()
+        log.info("ChronosJob cache synced: %d jobs", len(self))
+
+    def _failed(self, kind: str, exc: Exception) -> None:
+        self.readiness.failed(f"{kind} watch broken: {type(exc).__name__}")
 
     async def run(self) -> None:
         """Keep the cache current until cancelled."""
-        while True:
-            try:
-                rv = await self._relist()
-                self.readiness.synced()
-                log.info("ChronosJob cache synced: %d jobs at resourceVersion %s", len(self), rv)
-                watch = self._client.watch(
-                    ChronosJobResource,
-                    namespace=ALL_NS,
-                    resource_version=rv,
-                    server_timeout=WATCH_SERVER_TIMEOUT,
-                )
-                async for kind, item in watch:
-                    self.events += 1
-                    obj = plain(item)
-                    md = obj["metadata"]
-                    if kind == "DELETED":
-                        self._tombstones.pop((md["namespace"], md["name"]), None)
-                        self.remove(md["namespace"], md["name"], md.get("resourceVersion") or None)
-                    else:
-                        self.put(obj)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.readiness.failed(f"ChronosJob watch broken: {type(exc).__name__}")
-                log.warning("ChronosJob watch failed; relisting", exc_info=True)
-                await asyncio.sleep(RETRY_SECONDS)
+        await Informer(self._client, ChronosJobResource, self, Scope(), on_error=self._failed).run()

@@ -18,8 +18,8 @@ from pathlib import Path
 from lightkube import ConfigError
 
 from chronos import kube, logs
+from chronos.informer import Scope
 from chronos.operator import controller, metrics, probe
-from chronos.operator.informer import Scope
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
 from chronos.operator.reconcile import OperatorContext

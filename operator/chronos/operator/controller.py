@@ -20,13 +20,13 @@ from typing import Any
 from lightkube.resources.batch_v1 import CronJob, Job
 
 from chronos import contract as c
+from chronos.informer import Informer, Key, Scope
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import ChronosJobStatus
 from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.cache import digest
-from chronos.operator.informer import Informer, Key, Scope
 from chronos.operator.naming import cronjob_name
 from chronos.operator.reconcile import (
     OperatorContext,
@@ -338,10 +338,16 @@ async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None
     """
     queue = WorkQueue()
     selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
+
+    def failed(kind: str, _: Exception) -> None:
+        metrics.ERRORS.labels(f"watch_{kind.lower()}").inc()
+
     informers = [
-        Informer(ctx.client, ChronosJobResource, ChronosJobs(ctx, queue), scope),
-        Informer(ctx.client, CronJob, CronJobs(ctx, queue), scope, labels=selector),
-        Informer(ctx.client, Job, Jobs(ctx, queue), scope, labels=selector),
+        Informer(ctx.client, ChronosJobResource, ChronosJobs(ctx, queue), scope, on_error=failed),
+        Informer(
+            ctx.client, CronJob, CronJobs(ctx, queue), scope, labels=selector, on_error=failed
+        ),
+        Informer(ctx.client, Job, Jobs(ctx, queue), scope, labels=selector, on_error=failed),
     ]
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -1,12 +1,14 @@
-"""The operator's own informers: a paginated LIST, then a WATCH from its resourceVersion.
+"""Informers: a paginated LIST, then a WATCH from its resourceVersion, into a store.
 
+The operator's caches and the REST facade's job cache both stay current through them.
 Why not Kopf's watches (docs/architecture.md, "Own informers"): Kopf parses every event
 into a whole object, queues it per object with no bound and builds a deep-copied
 "essence" of it even for raw handlers — after a restart with 10,000 jobs its initial
 LIST had 20,000 parsed objects in flight (756 MiB). Here each object arrives as a plain
 dict, one page or one event at a time, and is handed at once to a ``Store`` that keeps
-only what reconciling needs (``chronos.operator.cache``) and queues the job's key; the
-object itself is garbage as soon as the store returns.
+what its component needs (the operator: only what reconciling needs,
+``chronos.operator.cache``; the facade: the object and its rendered view,
+``chronos.api.cache``); nothing is parsed into lightkube's models.
 
 The HTTP requests go through lightkube's own connection (its URL building, TLS, token
 refresh); only the decoding is skipped, since lightkube would parse into models.
@@ -18,13 +20,11 @@ import asyncio
 import fnmatch
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lightkube import ALL_NS, AsyncClient
-
-from chronos.operator import metrics
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,11 @@ class _ExpiredError(Exception):
 
 
 class Informer:
-    """Keep ``store`` in step with every ``resource`` in ``scope`` matching ``labels``."""
+    """Keep ``store`` in step with every ``resource`` in ``scope`` matching ``labels``.
+
+    ``on_error`` hears of every failed LIST or WATCH before it is tried again (a second
+    later); a watch that ends or expires is not a failure.
+    """
 
     def __init__(
         self,
@@ -104,12 +108,14 @@ class Informer:
         scope: Scope,
         *,
         labels: str | None = None,
+        on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
         self._client = client
         self._resource = resource
         self._store = store
         self._scope = scope
         self._labels = labels
+        self._on_error = on_error
         self.kind: str = resource._api_info.resource.kind
         #: Set once every watched namespace has been listed (and stays set).
         self.synced = asyncio.Event()
@@ -138,9 +144,10 @@ class Informer:
                 raise
             except _ExpiredError:
                 log.info("%s watch expired; listing again", self.kind)
-            except Exception:
-                metrics.ERRORS.labels(f"watch_{self.kind.lower()}").inc()
+            except Exception as exc:
                 log.warning("%s watch failed; listing again", self.kind, exc_info=True)
+                if self._on_error is not None:
+                    self._on_error(self.kind, exc)
                 await asyncio.sleep(RETRY_SECONDS)
 
     def _request(self, namespace: str | None, params: dict[str, Any], *, watch: bool) -> Any:
