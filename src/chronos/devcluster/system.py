@@ -81,8 +81,18 @@ def check_api_port(port: int) -> None:
         )
 
 
-def services_file(cluster: Cluster) -> Path:
-    return cluster.directory / "services.json"
+def services_file(cluster: Cluster | Path) -> Path:
+    """Where ``up`` records its host processes (``cluster`` or its state folder)."""
+    directory = cluster.directory if isinstance(cluster, Cluster) else cluster
+    return directory / "services.json"
+
+
+def recorded_info(directory: Path) -> SystemInfo | None:
+    """The URLs of the system ``up`` started with state in ``directory``, if it did."""
+    components = processes.load(services_file(directory))
+    if not {"api-port", "fakehub"} <= {c.name for c in components}:
+        return None
+    return info(components)
 
 
 def services(cluster: Cluster) -> list[Component]:
@@ -269,7 +279,10 @@ def setup_access(cluster: Cluster) -> str:
     cluster.kubectl("apply", "-f", str(root / "deploy" / "rbac" / "users.yaml"))
     ns = ["-n", NAMESPACE]
     cluster.kubectl(*ns, "apply", "-f", "-", input=_service_account(DEMO_ACCOUNT))
-    cluster.kubectl(*ns, "apply", "-f", "-", input=_role_binding(DEMO_ACCOUNT, "chronos-editor"))
+    # The editor's rights, and the dashboard's live logs (pods/log) too.
+    bindings = {DEMO_ACCOUNT: "chronos-editor", f"{DEMO_ACCOUNT}-logs": "chronos-log-reader"}
+    for name, role in bindings.items():
+        cluster.kubectl(*ns, "apply", "-f", "-", input=_role_binding(name, DEMO_ACCOUNT, role))
     cluster.kubectl(
         *ns,
         "apply",
@@ -290,12 +303,12 @@ def _service_account(name: str) -> str:
     )
 
 
-def _role_binding(account: str, role: str) -> str:
+def _role_binding(name: str, account: str, role: str) -> str:
     return json.dumps(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": account, "namespace": NAMESPACE},
+            "metadata": {"name": name, "namespace": NAMESPACE},
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "ClusterRole",
