@@ -127,6 +127,9 @@ def test_a_run_started_in_the_browser_streams_its_log_and_reaches_the_open_overv
     # they came as the runner wrote them, seconds apart, not all at once at the end
     assert times[-1] - times[0] > 2000, arrivals
     assert '"step": "result"' in page.locator("#log").inner_text()
+    # the page says where the lines came from, even if it was made before the pod started
+    expect(page.locator("#log-source")).to_contain_text("live from")
+    expect(page.locator("#log-note")).to_have_count(0)
     last = (get_cr(k8s, ns, job_id).get("status") or {}).get("lastRun") or {}
     assert last.get("runId") == run_id
     assert last.get("result") == "succeeded"

@@ -1,15 +1,15 @@
 """Screenshots of every dashboard page, for docs/ui.md, from a running ``make up`` system.
 
     python -m chronos.devcluster.screenshots [--url URL] [--token-file FILE] [--out DIR]
-        [--job NAMESPACE/ID] [--activate-seconds S]
+        [--job NAMESPACE/ID] [--command-seconds S]
 
 By default it reads what ``make up`` recorded and printed: the dashboard's URL and the
 fake CoreHub's (``services.json`` in the state folder) and the sign-in token
 (``.devcluster/token``). It drives Debian's chromium through Playwright (a development
 dependency; ``apt-get install chromium``), signs in and, on the sample job
 (``default/morning-sync``, else the first job listed), presses **Run now**: the run is a
-real one, a runner pod on the real node acting on the fake CoreHub, which is made to take
-``--activate-seconds`` per entity meanwhile (its delays are put back afterwards). It
+real one, a runner pod on the real node acting on the fake CoreHub, which answers each
+command ``--command-seconds`` late meanwhile (a latency fault, cleared afterwards). It
 saves one PNG per page in ``docs/screenshots/``: the run-now confirmation, the run page
 while its log streams live, the overview during the run, the run page once it has ended,
 then the jobs list, the job (its history holding the run), its edit form and the
@@ -55,19 +55,24 @@ SETTLE_SECONDS = 1.0
 
 
 @contextmanager
-def slow_hub(url: str | None, activate: float) -> Iterator[None]:
-    """The fake CoreHub takes ``activate`` seconds per entity meanwhile, so that the run
-    lasts long enough to be seen running; its own delays are put back afterwards."""
-    if url is None or activate <= 0:
+def slow_hub(url: str | None, seconds: float) -> Iterator[None]:
+    """The fake CoreHub answers each command ``seconds`` late meanwhile (a latency fault),
+    so that the run lasts long enough to be seen running, whatever state its entities
+    are in; the fault is cleared afterwards. A hub with faults of someone else's is
+    left alone."""
+    if url is None or seconds <= 0:
         yield
         return
     with FakeHubControl(url) as hub:
-        before = hub.configure()["delays"]
-        hub.configure(delays={**before, "activate": activate})
+        if hub.faults():
+            print(f"the fake CoreHub at {url} has faults already: not slowing it", flush=True)
+            yield
+            return
+        hub.add_fault("latency", method="POST", path="/commands/", seconds=seconds, count=None)
         try:
             yield
         finally:
-            hub.configure(delays=before)
+            hub.clear_faults()
 
 
 def _job_path(page: Page, url: str, job: str) -> str:
@@ -95,7 +100,7 @@ def _wait_idle(page: Page, job_url: str) -> None:
         time.sleep(2)
 
 
-def take(url: str, token: str, out: Path, job: str, hub: str | None, activate: float) -> list[Path]:
+def take(url: str, token: str, out: Path, job: str, hub: str | None, seconds: float) -> list[Path]:
     from playwright.sync_api import expect, sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +127,7 @@ def take(url: str, token: str, out: Path, job: str, hub: str | None, activate: f
         _wait_idle(page, job_url)
         page.goto(f"{job_url}/run")
         shot("run")
-        with slow_hub(hub, activate):
+        with slow_hub(hub, seconds):
             page.get_by_role("button", name=re.compile("^Run ")).click()
             expect(page.get_by_role("status")).to_contain_text("Run requested")
             page.goto(f"{url}/ui/")
@@ -166,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         default=recorded.corehub_url if recorded else None,
         help="the fake CoreHub to slow down during the run (none: the run is as fast as it is)",
     )
-    parser.add_argument("--activate-seconds", type=float, default=10.0)
+    parser.add_argument("--command-seconds", type=float, default=8.0)
     args = parser.parse_args(argv)
     if not args.token_file.exists():
         raise SystemExit(f"{args.token_file} missing: run `make up` first (it writes the token)")
     token = args.token_file.read_text().strip()
-    take(args.url.rstrip("/"), token, args.out, args.job, args.corehub_url, args.activate_seconds)
+    take(args.url.rstrip("/"), token, args.out, args.job, args.corehub_url, args.command_seconds)
     return 0
 
 
