@@ -46,14 +46,18 @@ PROCESSES = (*CONTROL_PLANE, *NODE, *SERVICES)
 
 
 def devcluster(
-    *args: str, state: Path, api_port: int | None = None, check: bool = True
+    *args: str,
+    state: Path,
+    api_port: int | None = None,
+    check: bool = True,
+    module: str = "chronos.devcluster",
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHRONOS_DEVCLUSTER_DIR": str(state)}
     env.pop("CHRONOS_DEVCLUSTER_API_PORT", None)
     if api_port is not None:
         env["CHRONOS_DEVCLUSTER_API_PORT"] = str(api_port)
     out = subprocess.run(
-        [sys.executable, "-m", "chronos.devcluster", *args],
+        [sys.executable, "-m", module, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -193,17 +197,9 @@ def test_the_screenshots_script_follows_a_real_run_of_the_sample(
     """``python -m chronos.devcluster.screenshots`` (docs/ui.md) on this system, with what
     `up` recorded: it runs the sample now and shoots every page, the run's with the pod's
     own log (the demo account may read pod logs); it leaves the fake CoreHub as it was."""
-    env = {**os.environ, "CHRONOS_DEVCLUSTER_DIR": str(system.state)}
-    out = subprocess.run(
-        [sys.executable, "-m", "chronos.devcluster.screenshots", "--out", str(tmp_path)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
+    out = devcluster(
+        "--out", str(tmp_path), state=system.state, module="chronos.devcluster.screenshots"
     )
-    assert out.returncode == 0, out.stderr[-3000:]
     shots = {p.stem: p.read_bytes() for p in tmp_path.glob("*.png")}
     assert set(shots) == set(PAGES)
     assert all(png.startswith(b"\x89PNG") and len(png) > 10_000 for png in shots.values())
