@@ -1,7 +1,7 @@
 """Screenshots of every dashboard page, for docs/ui.md, from a running ``make up`` system.
 
     python -m chronos.devcluster.screenshots [--url URL] [--token-file FILE] [--out DIR]
-        [--job NAMESPACE/ID] [--command-seconds S]
+        [--job NAMESPACE/ID] [--command-seconds S] [--overview-delay S]
 
 By default it reads what ``make up`` recorded and printed: the dashboard's URL and the
 fake CoreHub's (``services.json`` in the state folder) and the sign-in token
@@ -100,7 +100,15 @@ def _wait_idle(page: Page, job_url: str) -> None:
         time.sleep(2)
 
 
-def take(url: str, token: str, out: Path, job: str, hub: str | None, seconds: float) -> list[Path]:
+def take(
+    url: str,
+    token: str,
+    out: Path,
+    job: str,
+    hub: str | None,
+    seconds: float,
+    overview_delay: float = 0.0,
+) -> list[Path]:
     from playwright.sync_api import expect, sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -138,6 +146,7 @@ def take(url: str, token: str, out: Path, job: str, hub: str | None, seconds: fl
             expect(page.locator("#log .line").nth(1)).to_be_attached(timeout=RUN_TIMEOUT_MS)
             shot("run-live")
             page.goto(f"{url}/ui/")
+            time.sleep(overview_delay)  # e.g. for metrics-server's first look at the pod
             shot("overview")
             page.goto(run_url)
             banner = page.locator(".banner")
@@ -173,11 +182,26 @@ def main(argv: list[str] | None = None) -> int:
         help="the fake CoreHub to slow down during the run (none: the run is as fast as it is)",
     )
     parser.add_argument("--command-seconds", type=float, default=8.0)
+    parser.add_argument(
+        "--overview-delay",
+        type=float,
+        default=0.0,
+        help="seconds to wait on the overview during the run before its shot "
+        "(keep it below the run's length: --command-seconds per command)",
+    )
     args = parser.parse_args(argv)
     if not args.token_file.exists():
         raise SystemExit(f"{args.token_file} missing: run `make up` first (it writes the token)")
     token = args.token_file.read_text().strip()
-    take(args.url.rstrip("/"), token, args.out, args.job, args.corehub_url, args.command_seconds)
+    take(
+        args.url.rstrip("/"),
+        token,
+        args.out,
+        args.job,
+        args.corehub_url,
+        args.command_seconds,
+        args.overview_delay,
+    )
     return 0
 
 
