@@ -30,6 +30,7 @@ pytest_plugins: list[str] = [
     "fixtures_api",
     "fixtures_operator",
     "fixtures_ui",  # after fixtures_operator, which it imports
+    "fixtures_browser",
     "fixtures_images",
     "realnode.fixtures",
 ]

@@ -30,7 +30,7 @@ from support import wait_for
 
 from chronos import contract as c
 from chronos.api.settings import ApiSettings
-from chronos.devcluster import binaries
+from chronos.devcluster import binaries, system
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
@@ -321,6 +321,20 @@ def test_defaults_render(helm: Helm) -> None:
         if o["kind"] in ("ClusterRole", "Role")
         for rule in o["rules"]
     )
+
+
+def test_make_up_marks_the_deployments_pods_with_their_image(helm: Helm, tmp_path: Path) -> None:
+    """`make up`'s values (devcluster.system) put the operator image's ID on the pods of
+    both Deployments, so a rebuilt image (same tag) replaces the pods a restarted kubelet
+    brought back from the old one; the fake CoreHub's values are kept."""
+    values = system.chart_values("http://192.0.2.2:1717", system.image_values("sha256:abc"))
+    objs = docs(helm.template("-f", values_file(tmp_path, values)))
+    for name in ("chronos-operator", "chronos-api"):
+        template = find(objs, "Deployment", name)["spec"]["template"]
+        assert template["metadata"]["annotations"] == {system.IMAGE_ID_ANNOTATION: "sha256:abc"}
+        assert template["spec"]["containers"][0]["imagePullPolicy"] == "Never"
+    operator = find(objs, "Deployment", "chronos-operator")
+    assert container_env(operator)["CHRONOS_COREHUB_URL"] == "http://192.0.2.2:1717"
 
 
 def test_every_setting_is_a_value_and_the_rendered_env_is_valid(

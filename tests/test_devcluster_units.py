@@ -13,7 +13,7 @@ import pytest
 from chronos.devcluster import processes
 from chronos.devcluster.cluster import ClusterError
 from chronos.devcluster.files import private_dir, write_private
-from chronos.devcluster.system import DEFAULT_API_PORT, api_port
+from chronos.devcluster.system import DEFAULT_API_PORT, api_port, rolled_out
 
 
 def test_the_rest_port_is_fixed_unless_the_variable_or_the_flag_says_otherwise() -> None:
@@ -74,3 +74,20 @@ def test_components_round_trip_and_older_state_files_still_load(tmp_path: Path) 
     state.write_text(json.dumps({"pids": {"etcd": 5}, "server": "https://127.0.0.1:1"}))
     assert [(c.name, c.pid) for c in processes.load(state)] == [("etcd", 5)]
     assert processes.load(tmp_path / "missing.json") == []
+
+
+def deployment(generation: int, **status: int) -> dict[str, object]:
+    return {"metadata": {"generation": generation}, "spec": {"replicas": 2}, "status": status}
+
+
+def test_a_deployment_counts_as_ready_only_once_its_current_template_has_rolled_out() -> None:
+    done = {"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2}
+    assert rolled_out(deployment(3, **done)) == (2, 2)
+    # just upgraded (a new pod template): the controller has not seen it yet
+    assert rolled_out(deployment(4, **done)) == (0, 2)
+    # rolling: old pods are ready and still serve
+    rolling = {"observedGeneration": 4, "replicas": 3, "updatedReplicas": 1, "readyReplicas": 3}
+    assert rolled_out(deployment(4, **rolling)) == (0, 2)
+    starting = {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1}
+    assert rolled_out(deployment(1, **starting)) == (1, 2)
+    assert rolled_out({"metadata": {}, "spec": {"replicas": 2}}) == (0, 2)

@@ -32,6 +32,9 @@ from chronos import http
 from chronos.devcluster import nodehost
 from chronos.devcluster.binaries import cache_root
 from chronos.devcluster.cluster import Cluster, free_port
+from chronos.devcluster.screenshots import PAGES
+from chronos.devcluster.system import recorded_info
+from chronos.fakehub import FakeHubControl
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,14 +46,18 @@ PROCESSES = (*CONTROL_PLANE, *NODE, *SERVICES)
 
 
 def devcluster(
-    *args: str, state: Path, api_port: int | None = None, check: bool = True
+    *args: str,
+    state: Path,
+    api_port: int | None = None,
+    check: bool = True,
+    module: str = "chronos.devcluster",
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHRONOS_DEVCLUSTER_DIR": str(state)}
     env.pop("CHRONOS_DEVCLUSTER_API_PORT", None)
     if api_port is not None:
         env["CHRONOS_DEVCLUSTER_API_PORT"] = str(api_port)
     out = subprocess.run(
-        [sys.executable, "-m", "chronos.devcluster", *args],
+        [sys.executable, "-m", module, *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -182,6 +189,32 @@ def test_up_runs_the_sample_and_serves_the_api_on_the_configured_port(system: Sy
     assert [job["id"] for job in listing["items"]] == ["morning-sync"]
     assert listing["items"][0]["cron_expression"] == "30 8 * * 1,3,5"
     assert set(recorded_pids(state)) == set(PROCESSES)
+
+
+def test_the_screenshots_script_follows_a_real_run_of_the_sample(
+    system: System, tmp_path: Path
+) -> None:
+    """``python -m chronos.devcluster.screenshots`` (docs/ui.md) on this system, with what
+    `up` recorded: it runs the sample now and shoots every page, the run's with the pod's
+    own log (the demo account may read pod logs); it leaves the fake CoreHub as it was."""
+    out = devcluster(
+        "--out", str(tmp_path), state=system.state, module="chronos.devcluster.screenshots"
+    )
+    shots = {p.stem: p.read_bytes() for p in tmp_path.glob("*.png")}
+    assert set(shots) == set(PAGES)
+    assert all(png.startswith(b"\x89PNG") and len(png) > 10_000 for png in shots.values())
+    assert "the run: ✓ Succeeded" in out.stdout, out.stdout
+    assert "log Source: the log of pod morning-sync-now-" in out.stdout, out.stdout
+    recorded = recorded_info(system.state)
+    assert recorded is not None
+    with FakeHubControl(recorded.corehub_url) as control:
+        assert control.faults() == []  # the latency fault is gone
+    # it made the run last: two commands, each answered 8 s late
+    last = json.loads(system.cluster.kubectl("get", "chronosjob", "morning-sync", "-o", "json"))[
+        "status"
+    ]["lastRun"]
+    assert last["trigger"] == "run-now"
+    assert last["durationSeconds"] > 16
 
 
 def test_the_operator_and_api_are_pods_of_the_helm_release_and_runs_are_pods(

@@ -1,5 +1,4 @@
-"""The dashboard in a real browser: Playwright driving Debian's chromium (``.ci/run``
-installs it; Playwright's own browser download is not used) against the facade of
+"""The dashboard in a real browser (``fixtures_browser``) against the facade of
 ``fixtures_api`` and the real control plane.
 
 Pages run under their real Content-Security-Policy, and any CSP violation or script
@@ -10,18 +9,18 @@ error fails the test. The accessibility check injects the pinned axe-core
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fixtures_api import ApiServer
+from fixtures_browser import Watched
 from fixtures_ui import create_job
 from lightkube import Client
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from support import wait_for
 from test_ui_pages import XSS
 from test_ui_runs import may_read_pod_logs, record, set_status
@@ -29,7 +28,6 @@ from test_ui_runs import may_read_pod_logs, record, set_status
 from chronos import http
 from chronos.api.cache import plain
 from chronos.api.runlog import JOB_NAME_LABEL
-from chronos.devcluster.screenshots import CHROMIUM, FLAGS
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
@@ -41,45 +39,6 @@ AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
 def namespace(unwatched_namespace: str) -> str:
     """These tests write running runs into a job's status by hand (fixtures_ui)."""
     return unwatched_namespace
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install chromium (.ci/run does)"
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield launched
-        launched.close()
-
-
-class Watched:
-    """A page whose console errors (CSP violations included) and page errors are kept."""
-
-    def __init__(self, context: BrowserContext, base: str) -> None:
-        self.page: Page = context.new_page()
-        self.base = base
-        self.problems: list[str] = []
-        self.page.on(
-            "console",
-            lambda m: self.problems.append(f"{m.text} {m.location}") if m.type == "error" else None,
-        )
-        self.page.on("pageerror", lambda e: self.problems.append(str(e)))
-
-    def goto(self, path: str) -> None:
-        self.page.goto(self.base + path)
-
-    def sign_in(self, token: str) -> None:
-        self.goto("/ui/login")
-        self.page.get_by_label("Kubernetes bearer token").fill(token)
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.get_by_role("heading", name="Overview")).to_be_visible()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context()
-    yield ctx
-    ctx.close()
 
 
 def _enabled(k8s: Client, namespace: str, job_id: str) -> bool:

@@ -177,13 +177,41 @@ def test_a_running_run_whose_pod_has_not_started(
     assert body == "retry: 3000\n\nevent: waiting\ndata: The run's pod has not started yet.\n\n"
 
 
-def test_the_log_stream_needs_a_session_and_the_right_to_read_the_job(
+def test_a_running_run_s_banner_follows_the_cache_until_its_result(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    """The page of a run in progress fetches its banner, timings and entities again at
+    each change of the watch cache, so they turn to the result without a reload
+    (tests/realnode/test_ui_live.py watches it happen in a browser)."""
+    job_id = create_job(api, name="following")
+    run = f"{job_id}-manual-2"
+    set_status(k8s, namespace, job_id, {"activeRuns": [run]})
+    url = f"/ui/jobs/{namespace}/{job_id}/runs/{run}"
+    page = page_when(editor, url, "Running")
+    assert 'sse-connect="/ui/events?since=' in page
+    assert f'hx-get="{url}/summary" hx-trigger="sse:change"' in page
+    assert "Running" in editor.client.get(f"{url}/summary").text
+
+    done = record(run, result="succeeded", reason="Succeeded", message="2 of 2 started")
+    set_status(k8s, namespace, job_id, {"activeRuns": [], "history": [done], "lastRun": done})
+    summary = page_when(editor, f"{url}/summary", "Succeeded")
+    assert '<p class="banner ok" role="status"><span aria-hidden="true">✓</span> Succeeded' in (
+        summary
+    )
+    assert "1 min 15 s" in summary
+    assert "<html" not in summary  # the part, not a page
+    assert "sse-connect" not in editor.client.get(url).text  # a finished run: nothing to follow
+    unknown = editor.client.get(f"/ui/jobs/{namespace}/{job_id}/runs/nope/summary")
+    assert unknown.status_code == 404
+
+
+def test_the_log_stream_and_summary_need_a_session_and_the_right_to_read_the_job(
     api_server: Any, viewer: UiUser, api: http.Client, k8s: Client, namespace: str
 ) -> None:
     job_id = create_job(api, name="private")
     set_status(k8s, namespace, job_id, {"activeRuns": [f"{job_id}-1"]})
-    events = f"/ui/jobs/{namespace}/{job_id}/runs/{job_id}-1/log/events"
-    with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as anonymous:
-        assert anonymous.get(events).status_code in (303, 401)
-    other = f"/ui/jobs/other-ns/{job_id}/runs/{job_id}-1/log/events"
-    assert viewer.client.get(other).status_code == 403
+    run = f"{job_id}/runs/{job_id}-1"
+    for part in ("log/events", "summary"):
+        with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as nobody:
+            assert nobody.get(f"/ui/jobs/{namespace}/{run}/{part}").status_code in (303, 401)
+        assert viewer.client.get(f"/ui/jobs/other-ns/{run}/{part}").status_code == 403

@@ -38,6 +38,8 @@ from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The CoreHub Secret ``install_runner`` puts in a test's namespace (admin/admin).
+HUB_SECRET = "hub"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -129,13 +131,20 @@ def node_runner_settings(real_node: Node) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def node_operator(
-    real_node: Node, tmp_path_factory: pytest.TempPathFactory, operator_settings: dict[str, str]
+    real_node: Node,
+    tmp_path_factory: pytest.TempPathFactory,
+    operator_settings: dict[str, str],
+    node_hub_server: FakeCoreHub,
 ) -> Iterator[OperatorProcess]:
-    """The operator as a local process, its runner Jobs made from the real runner image."""
+    """The operator as a local process, its runner Jobs made from the real runner image;
+    a job that names no CoreHub (as the dashboard's form makes them) uses the node's fake
+    CoreHub with the Secret "hub" of its namespace (``install_runner``), as `make up` does."""
     settings = {
         # The tests' settings (fast clocks, solo- namespaces left alone) for the real node.
         **operator_settings,
         **node_runner_settings(real_node),
+        "CHRONOS_COREHUB_URL": node_hub_server.url,
+        "CHRONOS_COREHUB_CREDENTIALS_SECRET": HUB_SECRET,
         "CHRONOS_LEASE_NAMESPACE": "default",
         "CHRONOS_LEASE_NAME": f"chronos-node-{uuid.uuid4().hex[:6]}",
         "CHRONOS_HOUSEKEEPING_SECONDS": "3",
@@ -156,7 +165,7 @@ def node_operator(
 
 def install_runner(k8s: Client, namespace: str) -> str:
     """The runner ServiceAccount bound to the shipped runner ClusterRole, as installed,
-    and the CoreHub Secret "hub" (admin/admin)."""
+    and the CoreHub Secret "hub" (admin/admin), also the operator's default."""
     role = yaml.safe_load((ROOT / "deploy" / "rbac" / "runner.yaml").read_text())
     k8s.apply(codecs.from_dict(role), field_manager="chronos-tests", force=True)
     k8s.create(ServiceAccount(metadata=ObjectMeta(name="chronos-runner", namespace=namespace)))
@@ -171,7 +180,7 @@ def install_runner(k8s: Client, namespace: str) -> str:
     )
     k8s.create(
         Secret(
-            metadata=ObjectMeta(name="hub", namespace=namespace),
+            metadata=ObjectMeta(name=HUB_SECRET, namespace=namespace),
             stringData={"username": "admin", "password": "admin"},
         )
     )

@@ -559,8 +559,9 @@ async def _run_log(
     return LogShown(f"live from pod {pod.name}", texts, None, stream, since)
 
 
-@router.get("/jobs/{namespace}/{job_id}/runs/{run}")
-async def run_page(parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str) -> Response:
+async def _run(
+    parts: Components, who: Caller, namespace: str, job_id: str, run: str
+) -> tuple[v.JobRow, v.RunView, datetime]:
     _check_namespace(namespace)
     await parts.jobs.authorize(who, "get", namespace, job_id)
     entry = await parts.jobs.get(who, namespace, job_id)
@@ -569,19 +570,39 @@ async def run_page(parts: Parts, who: UiCaller, namespace: str, job_id: str, run
     if record is None and not active:
         raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
     now = _now()
-    view = v.run_view(run, record, active, now)
-    stream = f"{_job_url(namespace, job_id)}/runs/{quote(run, safe='')}/log/events"
+    return v.job_row(entry.obj, entry.view), v.run_view(run, record, active, now), now
+
+
+@router.get("/jobs/{namespace}/{job_id}/runs/{run}")
+async def run_page(parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str) -> Response:
+    # The version first: a change while the page renders then reaches it over SSE.
+    version = parts.cache.changes
+    row, view, now = await _run(parts, who, namespace, job_id, run)
+    url = f"{_job_url(namespace, job_id)}/runs/{quote(run, safe='')}"
     return _render(
         parts,
         who,
         "run.html",
-        row=v.job_row(entry.obj, entry.view),
+        row=row,
         r=view,
-        log=await _run_log(parts, who, namespace, view, stream),
+        log=await _run_log(parts, who, namespace, view, f"{url}/log/events"),
         max_lines=MAX_LINES,
         now=now,
         v=v,
+        version=version,
+        summary_url=f"{url}/summary",
     )
+
+
+@router.get("/jobs/{namespace}/{job_id}/runs/{run}/summary")
+async def run_summary(
+    parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str
+) -> Response:
+    """The run page's banner, timings and entity results, fetched again at each change
+    of the watch cache while the page shows a run in progress."""
+    _, view, now = await _run(parts, who, namespace, job_id, run)
+    template = environment().get_template("run_summary.html")
+    return HTMLResponse(template.render(r=view, now=now, v=v))
 
 
 @router.get("/jobs/{namespace}/{job_id}/runs/{run}/log/events")

@@ -123,15 +123,18 @@ def _cluster() -> Cluster:
     return Cluster(state_dir(), node_address=node_address())
 
 
-def _images(node: RealNode) -> None:
+def _images(node: RealNode) -> str:
     """Build the runner and operator images (warm: seconds) and import them into the
-    node's containerd; stop the Docker engine again if it was started for this."""
+    node's containerd; stop the Docker engine again if it was started for this. Returns
+    the operator image's ID (the Deployments' pods carry it: system.IMAGE_ID_ANNOTATION)."""
     images.ensure_tools()
     engine = images.start_engine()
     try:
         images.build_all(engine)
         for component in images.COMPONENTS:
             node.import_image(engine, images.image_tag(component))
+        tag = images.image_tag("operator")
+        return engine.docker("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
     finally:
         engine.stop()  # only if started here
 
@@ -158,9 +161,9 @@ def up(api_port_flag: int | None = None) -> None:
                 f"{PURGE_HINT} starts from scratch."
             )
         ready = node.start()
-        _images(node)
+        image_id = _images(node)
         token = system.setup_access(cluster)
-        info = system.start_system(cluster, api_port)
+        info = system.start_system(cluster, api_port, image_id=image_id)
     except BaseException:
         # Nothing of a half-started node may stay on the host.
         system.stop_system(cluster)

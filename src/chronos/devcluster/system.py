@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from chronos.devcluster import binaries, processes
 from chronos.devcluster.cluster import (
@@ -81,8 +82,18 @@ def check_api_port(port: int) -> None:
         )
 
 
-def services_file(cluster: Cluster) -> Path:
-    return cluster.directory / "services.json"
+def services_file(cluster: Cluster | Path) -> Path:
+    """Where ``up`` records its host processes (``cluster`` or its state folder)."""
+    directory = cluster.directory if isinstance(cluster, Cluster) else cluster
+    return directory / "services.json"
+
+
+def recorded_info(directory: Path) -> SystemInfo | None:
+    """The URLs of the system ``up`` started with state in ``directory``, if it did."""
+    components = processes.load(services_file(directory))
+    if not {"api-port", "fakehub"} <= {c.name for c in components}:
+        return None
+    return info(components)
 
 
 def services(cluster: Cluster) -> list[Component]:
@@ -176,10 +187,20 @@ def deployment_replicas(cluster: Cluster, ref: str) -> tuple[int, int]:
         )
     except ClusterError:
         return 0, 0
-    obj = json.loads(raw)
-    status = obj.get("status") or {}
-    ready = min(status.get("readyReplicas") or 0, status.get("updatedReplicas") or 0)
-    return ready, int(obj["spec"].get("replicas") or 0)
+    return rolled_out(json.loads(raw))
+
+
+def rolled_out(deployment: dict[str, Any]) -> tuple[int, int]:
+    """(ready, wanted) replicas of ``deployment`` (its JSON), counting ready pods of its
+    current template only once it has no pod of an older one left: right after
+    ``helm upgrade`` changes the template, the old pods are all ready and still serve."""
+    status = deployment.get("status") or {}
+    wanted = int(deployment["spec"].get("replicas") or 0)
+    updated = status.get("updatedReplicas") or 0
+    seen = status.get("observedGeneration") == deployment["metadata"].get("generation")
+    if not seen or (status.get("replicas") or 0) > updated:
+        return 0, wanted
+    return min(status.get("readyReplicas") or 0, updated), wanted
 
 
 def _lease_fresh(cluster: Cluster, ref: str) -> bool:
@@ -269,7 +290,10 @@ def setup_access(cluster: Cluster) -> str:
     cluster.kubectl("apply", "-f", str(root / "deploy" / "rbac" / "users.yaml"))
     ns = ["-n", NAMESPACE]
     cluster.kubectl(*ns, "apply", "-f", "-", input=_service_account(DEMO_ACCOUNT))
-    cluster.kubectl(*ns, "apply", "-f", "-", input=_role_binding(DEMO_ACCOUNT, "chronos-editor"))
+    # The editor's rights, and the dashboard's live logs (pods/log) too.
+    bindings = {DEMO_ACCOUNT: "chronos-editor", f"{DEMO_ACCOUNT}-logs": "chronos-log-reader"}
+    for name, role in bindings.items():
+        cluster.kubectl(*ns, "apply", "-f", "-", input=_role_binding(name, DEMO_ACCOUNT, role))
     cluster.kubectl(
         *ns,
         "apply",
@@ -290,12 +314,12 @@ def _service_account(name: str) -> str:
     )
 
 
-def _role_binding(account: str, role: str) -> str:
+def _role_binding(name: str, account: str, role: str) -> str:
     return json.dumps(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": account, "namespace": NAMESPACE},
+            "metadata": {"name": name, "namespace": NAMESPACE},
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "ClusterRole",
@@ -318,6 +342,27 @@ def _secret(name: str, data: dict[str, str]) -> str:
 
 
 # ------------------------------------------------------------------------------ helm
+
+
+#: On the pods of the operator's and the facade's Deployments: the ID of the image they
+#: run. Its tag stays the same when the image is rebuilt, and a kubelet starting again
+#: (`make up` on kept state) restarts the pods it had before ``up`` imports the new
+#: image; a new ID changes the pod template, so the Deployments replace those pods.
+IMAGE_ID_ANNOTATION = "chronos.gluesync.io/image-id"
+
+
+def image_values(image_id: str) -> dict[str, object]:
+    """Chart values that mark the Deployments' pods with their image's ID."""
+    pods = {"podAnnotations": {IMAGE_ID_ANNOTATION: image_id}}
+    return {"operator": pods, "api": pods}
+
+
+def _installed_image_id(values: Path) -> str | None:
+    if not values.exists():
+        return None
+    pods = json.loads(values.read_text()).get("api", {}).get("podAnnotations") or {}
+    found = pods.get(IMAGE_ID_ANNOTATION)
+    return str(found) if found else None
 
 
 def chart_values(corehub_url: str, extra: dict[str, object] | None = None) -> dict[str, object]:
@@ -360,11 +405,13 @@ def helm(cluster: Cluster, *args: str) -> str:
     return result.stdout
 
 
-def install_release(
-    cluster: Cluster, corehub_url: str, extra: dict[str, object] | None = None
-) -> None:
-    """``helm upgrade --install`` the chart: installs, or brings back what was deleted."""
+def install_release(cluster: Cluster, corehub_url: str, image_id: str | None = None) -> None:
+    """``helm upgrade --install`` the chart: installs, or brings back what was deleted.
+    ``image_id`` marks the pods (``image_values``); by default the mark of the last
+    install is kept, so that bringing back a deleted object replaces no pod."""
     values = cluster.directory / "helm" / "values.json"
+    image_id = image_id or _installed_image_id(values)
+    extra = image_values(image_id) if image_id else None
     values.parent.mkdir(parents=True, exist_ok=True)
     values.write_text(json.dumps(chart_values(corehub_url, extra), indent=2))
     helm(
@@ -392,15 +439,18 @@ def api_service_target(cluster: Cluster) -> str:
 # ------------------------------------------------------------------------ lifecycle
 
 
-def start_system(cluster: Cluster, api_port: int, timeout: float = 180) -> SystemInfo:
-    """The fake CoreHub, the Helm release, and the REST facade on ``api_port``; wait until
+def start_system(
+    cluster: Cluster, api_port: int, timeout: float = 180, image_id: str | None = None
+) -> SystemInfo:
+    """The fake CoreHub, the Helm release (its pods marked with ``image_id``, the ID of
+    the operator image just imported), and the REST facade on ``api_port``; wait until
     each answers."""
     deadline = time.monotonic() + timeout
     hub = fakehub_component(cluster)
     processes.spawn(hub, cluster.logs, fresh_log=True)
     processes.save(services_file(cluster), [hub])
     _wait_answering(cluster, hub, deadline)
-    install_release(cluster, hub.health.removesuffix("/_fake/health"))
+    install_release(cluster, hub.health.removesuffix("/_fake/health"), image_id)
     _wait_deployments(cluster, deadline)
     relay = relay_component(api_port, api_service_target(cluster))
     processes.spawn(relay, cluster.logs, fresh_log=True)

@@ -31,6 +31,15 @@
     if (state) state.textContent = text;
   }
 
+  // The page may have been made before the pod started ("nothing yet", with a note
+  // saying so): once its lines come, say where they come from.
+  function following() {
+    const says = document.querySelector("#log-source strong");
+    if (says) says.textContent = "live from the run's pod";
+    const note = document.getElementById("log-note");
+    if (note) note.remove();
+  }
+
   function wire() {
     const box = document.getElementById("log");
     if (box === wired) return;
@@ -43,7 +52,12 @@
     const events = new EventSource(url);
     source = events;
     box.scrollTop = box.scrollHeight;
-    events.addEventListener("line", (e) => append(box, /** @type {MessageEvent} */ (e).data));
+    let announced = false;
+    events.addEventListener("line", (e) => {
+      if (!announced) following();
+      announced = true;
+      append(box, /** @type {MessageEvent} */ (e).data);
+    });
     events.addEventListener("end", (e) => {
       events.close();
       say("The run's container has ended: " + /** @type {MessageEvent} */ (e).data);
