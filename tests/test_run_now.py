@@ -124,6 +124,13 @@ def test_run_now_follows_the_concurrency_policy(
         lambda: (get_cr(k8s, ns, job_id).get("status") or {}).get("activeRuns") == [running],
         what="status.activeRuns",
     )
+    # A suspended Job has no startTime: its start is its creation.
+    meta = k8s.get(Job, running, namespace=ns).metadata
+    assert meta is not None and meta.creationTimestamp is not None
+    created = meta.creationTimestamp
+    assert get_cr(k8s, ns, job_id)["status"]["activeRunStarts"] == [
+        {"runId": running, "startTime": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    ]
 
     # Forbid, REST: 409 naming the running run; nothing is written.
     refused = api.post(f"/api/jobs/{job_id}/run", headers={"Idempotency-Key": "r1"})

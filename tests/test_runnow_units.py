@@ -10,7 +10,7 @@ from chronos import contract as c
 from chronos import runnow as rn
 from chronos.models.chronosjob import ConcurrencyPolicy, RunRecord
 from chronos.models.history import merge_run
-from chronos.operator.runnow import Action, decide, refused_record
+from chronos.operator.runnow import Action, active_runs, decide, refused_record
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -153,3 +153,21 @@ def test_the_operator_never_replaces_the_runners_record_of_a_run() -> None:
     assert merge_run([runner], operator, 10) == [runner]
     # The runner's account replaces the operator's (it knows more), still one entry.
     assert merge_run([operator], runner, 10) == [runner]
+
+
+def test_active_runs_are_the_unfinished_jobs_by_name_with_their_starts() -> None:
+    def job(name: str, created: str, **status: object) -> dict[str, object]:
+        return {"metadata": {"name": name, "creationTimestamp": created}, "status": status}
+
+    done = {"conditions": [{"type": "Complete", "status": "True"}]}
+    runs = active_runs(
+        [
+            job("b", "2026-11-29T10:00:00Z", startTime="2026-11-29T10:00:02Z"),
+            job("a", "2026-11-29T10:05:00Z"),  # suspended or not yet started
+            job("c", "2026-11-29T09:00:00Z", startTime="2026-11-29T09:00:01Z", **done),
+        ]
+    )
+    assert [(r.run_id, r.start_time) for r in runs] == [
+        ("a", datetime(2026, 11, 29, 10, 5, tzinfo=UTC)),
+        ("b", datetime(2026, 11, 29, 10, 0, 2, tzinfo=UTC)),
+    ]

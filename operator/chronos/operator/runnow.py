@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from chronos import runnow as rn
 from chronos.models.chronosjob import (
+    ActiveRun,
     ChronosJobSpec,
     ChronosJobStatus,
     ConcurrencyPolicy,
@@ -38,6 +39,7 @@ from chronos.operator import kubeio, metrics, runs
 from chronos.operator.cronjob import run_now_job
 from chronos.operator.naming import cronjob_name
 from chronos.operator.reconcile import OperatorContext, post_event
+from chronos.operator.status import status_body
 
 log = logging.getLogger(__name__)
 
@@ -252,13 +254,23 @@ async def _refuse(
     )
 
 
-def active_runs(jobs: list[dict[str, Any]]) -> list[str]:
-    """Names of the unfinished Jobs, sorted: ``status.activeRuns``."""
-    return sorted(j["metadata"]["name"] for j in jobs if not runs.finished(j))
+def active_runs(jobs: list[dict[str, Any]]) -> list[ActiveRun]:
+    """The unfinished Jobs, by name, with when each started (its startTime, else its
+    creation): ``status.activeRuns`` and ``status.activeRunStarts``."""
+    return [
+        ActiveRun(
+            run_id=j["metadata"]["name"],
+            start_time=(j.get("status") or {}).get("startTime")
+            or j["metadata"]["creationTimestamp"],
+        )
+        for j in sorted(jobs, key=lambda j: str(j["metadata"]["name"]))
+        if not runs.finished(j)
+    ]
 
 
 async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -> None:
-    """Keep ``status.activeRuns`` equal to the unfinished Jobs this operator has seen.
+    """Keep ``status.activeRuns`` (and their starts) equal to the unfinished Jobs this
+    operator has seen.
 
     The REST facade reads it to refuse a run-now under Forbid with the running run's
     name; the operator itself always asks the API server before starting one.
@@ -269,7 +281,8 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
         if cr is None or cr["metadata"].get("deletionTimestamp"):
             return
         current = active_runs(ctx.cache.jobs_of(namespace, name))
-        if current != ((cr.get("status") or {}).get("activeRuns") or []):
-            await kubeio.patch_status(
-                ctx.client, namespace, name, ChronosJobStatus(active_runs=current)
-            )
+        patch = ChronosJobStatus(active_runs=[r.run_id for r in current], active_run_starts=current)
+        status = cr.get("status") or {}
+        published = {k: status.get(k) or [] for k in ("activeRuns", "activeRunStarts")}
+        if status_body(patch) != published:
+            await kubeio.patch_status(ctx.client, namespace, name, patch)

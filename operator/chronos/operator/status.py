@@ -31,6 +31,7 @@ OPERATOR_FIELDS = frozenset(
         "nextRunTimes",
         "lastScheduleTime",
         "activeRuns",
+        "activeRunStarts",
     }
 )
 

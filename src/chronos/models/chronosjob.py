@@ -578,6 +578,13 @@ class RunRecord(_Model):
     )
 
 
+class ActiveRun(_Model):
+    """One of activeRuns and when it started."""
+
+    run_id: str = Field(description="The run's id: its Job's name.")
+    start_time: Time = Field(description="The Job's startTime, else its creation time.")
+
+
 class ChronosJobStatus(_Model):
     """Observed state. The operator owns every field but lastRun; the runner owns lastRun.
 
@@ -615,6 +622,13 @@ class ChronosJobStatus(_Model):
         description=(
             "Jobs of this ChronosJob still running, as the operator last saw them; a "
             "run-now is refused while one runs under concurrencyPolicy Forbid."
+        ),
+    )
+    active_run_starts: list[ActiveRun] | None = Field(
+        default=None,
+        description=(
+            "When each of activeRuns started, in the same order: the dashboard shows how"
+            " long each has been running."
         ),
     )
     last_run: RunRecord | None = Field(
