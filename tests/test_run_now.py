@@ -126,7 +126,8 @@ def test_run_now_follows_the_concurrency_policy(
     )
     # A suspended Job has no startTime: its start is its creation.
     meta = k8s.get(Job, running, namespace=ns).metadata
-    assert meta is not None and meta.creationTimestamp is not None
+    assert meta is not None
+    assert meta.creationTimestamp is not None
     created = meta.creationTimestamp
     assert get_cr(k8s, ns, job_id)["status"]["activeRunStarts"] == [
         {"runId": running, "startTime": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
