@@ -143,6 +143,20 @@ def test_run_view_timings_and_find_run() -> None:
     assert v.find_run(status, "other") == (None, False)
 
 
+def test_a_running_run_without_a_record_takes_its_start_from_the_operator() -> None:
+    status = {
+        "activeRuns": ["r2"],
+        "activeRunStarts": [{"runId": "r2", "startTime": "2026-11-29T06:59:00Z"}],
+    }
+    found, active = v.find_run(status, "r2")
+    assert active
+    view = v.run_view("r2", found, active, NOW)
+    assert view.state == "running"
+    assert view.started == datetime(2026, 11, 29, 6, 59, tzinfo=UTC)
+    assert view.duration == "1 min"  # elapsed
+    assert v.find_run({"activeRuns": ["r2"]}, "r2") == (None, True)  # no start known
+
+
 def test_the_page_script_adds_text_only_and_caps_the_lines() -> None:
     js = (STATIC / "runlog.js").read_text()
     assert js.startswith("// @ts-check")

@@ -212,6 +212,7 @@ def test_the_overview_counts_today_in_the_zone_and_lists_upcoming_and_problems()
     assert o.success_rate == "33 %"
     assert o.average_duration == "20 s"
     assert [r.run_id for r in o.running] == ["a-9"]
+    assert o.running[0].started is None  # the operator has not said when it started
     assert [p.reason for p in o.problems] == ["NoJob", "CoreHubError"]
     # "c" hourly: 24 runs in the next 24 h; "a" once (08:30 tomorrow); "b" suspended: none
     assert len([u for u in o.upcoming if u.row.id == "c"]) == 24
@@ -361,3 +362,17 @@ def test_run_stats_over_the_last_fifty_finished_runs() -> None:
     assert all(0 <= b.y <= v.CHART_HEIGHT and b.x + b.width <= v.CHART_WIDTH for b in stats.bars)
     assert v.run_stats([]).success_rate == "—"
     assert v.run_stats([]).bars == ()
+
+
+def test_running_now_shows_when_each_active_run_started() -> None:
+    obj, row = job("a", active=["a-2", "a-1"])
+    obj["status"]["activeRunStarts"] = [
+        {"runId": "a-1", "startTime": "2026-03-28T11:50:00Z"},
+        {"runId": "a-2", "startTime": "2026-03-28T11:55:00Z"},
+        {"runId": "gone", "startTime": "2026-03-28T11:00:00Z"},
+    ]
+    o = v.overview([(obj, row)], NOW, "UTC")
+    assert [(r.run_id, r.started) for r in o.running] == [
+        ("a-1", datetime(2026, 3, 28, 11, 50, tzinfo=UTC)),
+        ("a-2", datetime(2026, 3, 28, 11, 55, tzinfo=UTC)),
+    ]

@@ -105,13 +105,18 @@ def test_a_run_started_in_the_browser_streams_its_log_and_reaches_the_open_overv
     )
     expect(running).to_be_visible(timeout=60_000)
     run_id = running.inner_text()
-    # the overview left open shows it too
+    # the overview left open shows it too, with when it started and for how long it has run
     expect(home.get_by_role("link", name=run_id, exact=True)).to_be_visible(timeout=15_000)
+    row = home.get_by_role("row").filter(has=home.get_by_role("link", name=run_id, exact=True))
+    started, elapsed = row.get_by_role("cell").nth(2), row.get_by_role("cell").nth(3)
+    expect(started.locator("time")).to_have_count(1)  # "—" until the operator says
+    expect(elapsed).to_have_text(re.compile(r"^\d+ (s|min)"))
 
     running.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(run_id)
     banner = page.locator(".banner")
     expect(banner).to_contain_text("Running")
+    expect(page.get_by_role("region", name="Timings").locator("time")).to_have_count(1)
     page.evaluate(RECORD_ARRIVALS)
     # the log streams live, then ends, and the banner turns to the result
     expect(page.locator("#log-state")).to_contain_text(

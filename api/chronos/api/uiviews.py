@@ -248,9 +248,10 @@ def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str
         status = obj.get("status") or {}
         records = run_records(status)
         by_id = {str(r.get("runId")): r for r in records}
+        starts = active_starts(status)
         for run_id in status.get("activeRuns") or []:
             started = parse_time((by_id.get(str(run_id)) or {}).get("startTime"))
-            out.running.append(Running(row, str(run_id), started))
+            out.running.append(Running(row, str(run_id), started or starts.get(str(run_id))))
         for record in records:
             result = record.get("result")
             when = record_time(record)
@@ -446,10 +447,24 @@ class RunView:
         return self.state == "running"
 
 
+def active_starts(status: dict[str, Any]) -> dict[str, datetime]:
+    """When each active run started, by run id (``status.activeRunStarts``)."""
+    starts = {}
+    for item in status.get("activeRunStarts") or []:
+        when = parse_time(item.get("startTime")) if isinstance(item, dict) else None
+        if when is not None:
+            starts[str(item.get("runId"))] = when
+    return starts
+
+
 def find_run(status: dict[str, Any], run_id: str) -> tuple[dict[str, Any] | None, bool]:
-    """The run's record (lastRun or history) and whether the job lists it as active."""
+    """The run's record (lastRun or history) and whether the job lists it as active. An
+    active run has no record until it ends: its start comes from the operator's list."""
     record = next((r for r in run_records(status) if str(r.get("runId")) == run_id), None)
-    return record, run_id in (status.get("activeRuns") or [])
+    active = run_id in (status.get("activeRuns") or [])
+    if record is None and active and (start := active_starts(status).get(run_id)):
+        record = {"runId": run_id, "startTime": start.isoformat()}
+    return record, active
 
 
 def run_view(run_id: str, record: dict[str, Any] | None, active: bool, now: datetime) -> RunView:
