@@ -242,6 +242,7 @@ def test_helm_lint(helm: Helm, tmp_path: Path) -> None:
         ("runner.image.pullPolicy=Sometimes", "/runner/image/pullPolicy"),
         ("runner.namespaces={Team_A}", "/runner/namespaces/0"),
         ("api.port=70000", "/api/port"),
+        ("api.drainSeconds=30", "/api/drainSeconds"),  # past the 30 s grace period
         ("api.authDisabled=maybe", "/api/authDisabled"),
         ("api.service.type=Ingress", "/api/service/type"),
         ("runner.podOverrides.hostNetwork=true", "/runner/podOverrides"),
@@ -278,6 +279,13 @@ def test_defaults_render(helm: Helm) -> None:
     # Highly available by default: two replicas of each, spread over nodes where there are
     # several (ScheduleAnyway: one node still takes both), and a PodDisruptionBudget.
     assert api["spec"]["replicas"] == 2
+    # A stopping replica keeps serving while the Service stops routing to it.
+    api_container = api["spec"]["template"]["spec"]["containers"][0]
+    assert api_container["lifecycle"] == {"preStop": {"sleep": {"seconds": 5}}}
+    undrained = find(
+        docs(helm.template("--set", "api.drainSeconds=0")), "Deployment", "chronos-api"
+    )
+    assert "lifecycle" not in undrained["spec"]["template"]["spec"]["containers"][0]
     for name, component in (("chronos-operator", "operator"), ("chronos-api", "api")):
         spread = find(objs, "Deployment", name)["spec"]["template"]["spec"][
             "topologySpreadConstraints"
