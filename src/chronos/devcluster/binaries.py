@@ -92,6 +92,15 @@ HELM = GoBuild(
     binaries=("helm",),
     note="the first build takes a few minutes on 2 cores",
 )
+#: The metrics.k8s.io API (``chronos.devcluster.metrics``) for a real node's pods.
+METRICS_SERVER = GoBuild(
+    name="metrics-server",
+    folder="metrics-server",
+    module="sigs.k8s.io/metrics-server",
+    script="build-metrics-server.sh",
+    binaries=("metrics-server",),
+    note="the first build takes a few minutes on 2 cores",
+)
 
 
 def cache_root() -> Path:
@@ -118,3 +127,8 @@ def ensure_binaries() -> Path:
 def ensure_helm() -> Path:
     """The path of the helm binary, built first if the cache lacks it."""
     return HELM.ensure(HELM.cache_dir()) / "helm"
+
+
+def ensure_metrics_server() -> Path:
+    """The path of the metrics-server binary, built first if the cache lacks it."""
+    return METRICS_SERVER.ensure(METRICS_SERVER.cache_dir()) / "metrics-server"
