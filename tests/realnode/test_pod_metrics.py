@@ -99,6 +99,7 @@ def test_a_running_run_shows_its_real_cpu_and_memory_to_who_may_read_pod_metrics
                 )
             time.sleep(1)
             seen = client.get("/ui/fragments/overview").text
+    print(f"the overview shows {found.group(0)} for run {run}")  # for the record
     cpu, milli, memory, unit = found.groups()
     cores = Decimal("0.00005") if cpu == "<0.1" else Decimal(cpu) / (1000 if milli else 1)
     size = Decimal(memory) * UNIT[unit]

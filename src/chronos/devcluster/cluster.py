@@ -355,6 +355,10 @@ class Cluster:
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki / 'front-proxy' / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={pki / 'front-proxy' / 'front-proxy-client.key'}",
+            # To the endpoint (the node address), not the Service's ClusterIP: a host
+            # process's packets to a ClusterIP that kube-proxy has not programmed yet
+            # would follow the default route off this machine.
+            "--enable-aggregator-routing=true",
         ]
 
     def _binary(self, name: str, args: list[str], health: str) -> Component:

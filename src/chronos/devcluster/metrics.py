@@ -7,10 +7,12 @@ node's teardown stops it with the rest. It is wired the way a cluster wires it:
 - The API server aggregates it (``Cluster`` with a node: the front-proxy CA and client
   certificate, ``--requestheader-*``): APIService ``v1beta1.metrics.k8s.io`` names the
   selector-less Service ``kube-system/metrics-server``, whose EndpointSlice (and v1
-  Endpoints, which the API server's availability check still reads) point at the node
+  Endpoints, which the API server's aggregator routing reads) point at the node
   address, where metrics-server listens with a serving certificate of the cluster
   CA (the APIService's ``caBundle``: verified, no ``insecureSkipTLSVerify``). The API
-  server reaches the Service's ClusterIP through kube-proxy, as in any cluster.
+  server dials that endpoint directly (``--enable-aggregator-routing``), never the
+  ClusterIP: before kube-proxy programs it, a host process's packets to it would follow
+  the default route off this machine.
 - metrics-server authenticates to the API server and the kubelet with its own client
   certificate (user :data:`USER`) and has its upstream RBAC: ``get nodes/metrics``,
   ``list/watch`` ``pods`` and ``nodes``, ``system:auth-delegator`` and the
@@ -118,8 +120,8 @@ def manifests(ca_bundle: bytes, address: str, port: int = PORT) -> list[dict[str
             # No selector: its endpoint is the host process, in the EndpointSlice below.
             "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
         },
-        # The API server's APIService availability check reads v1 Endpoints (1.33; no
-        # controller here mirrors them from the slice), kube-proxy the EndpointSlice.
+        # The API server's aggregator routing reads v1 Endpoints (1.33; no controller here
+        # mirrors them from the slice); kube-proxy routes the ClusterIP by the slice.
         {
             "apiVersion": "v1",
             "kind": "Endpoints",

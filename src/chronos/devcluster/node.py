@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos.devcluster import metrics, nodehost, processes
-from chronos.devcluster.binaries import cache_root
+from chronos.devcluster.binaries import cache_root, ensure_metrics_server
 from chronos.devcluster.cluster import Cluster, alive, terminate
 from chronos.devcluster.images import Engine, Log, _apt_install
 
@@ -353,6 +353,8 @@ class RealNode:
     def start(self, timeout: float = 90.0) -> float:
         """Start containerd, the kubelet and kube-proxy; seconds from kubelet start to Ready."""
         ensure_node_tools(self.log)
+        # Its first build takes minutes: before anything runs, not while the node waits.
+        ensure_metrics_server()
         self._claim_machine()
         self.directory.mkdir(parents=True, exist_ok=True)
         snapshot = nodehost.HostSnapshot.take()
