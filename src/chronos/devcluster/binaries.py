@@ -84,23 +84,23 @@ CONTROL_PLANE = GoBuild(
     binaries=BINARIES,
     note="the first build takes about 10-25 minutes on 2 cores",
 )
-HELM = GoBuild(
-    name="helm",
-    folder="helm",
-    module="helm.sh/helm/v3",
-    script="build-helm.sh",
-    binaries=("helm",),
-    note="the first build takes a few minutes on 2 cores",
-)
+
+
+def _tool(name: str, module: str) -> GoBuild:
+    """One binary built from ``devcluster/<name>`` by ``devcluster/build-<name>.sh``."""
+    return GoBuild(
+        name=name,
+        folder=name,
+        module=module,
+        script=f"build-{name}.sh",
+        binaries=(name,),
+        note="the first build takes a few minutes on 2 cores",
+    )
+
+
+HELM = _tool("helm", "helm.sh/helm/v3")
 #: The metrics.k8s.io API (``chronos.devcluster.metrics``) for a real node's pods.
-METRICS_SERVER = GoBuild(
-    name="metrics-server",
-    folder="metrics-server",
-    module="sigs.k8s.io/metrics-server",
-    script="build-metrics-server.sh",
-    binaries=("metrics-server",),
-    note="the first build takes a few minutes on 2 cores",
-)
+METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 
 
 def cache_root() -> Path:
