@@ -325,8 +325,10 @@ class RealNode:
     @classmethod
     def recorded(cls, directory: Path, bin_dir: Path) -> RealNode:
         """The node recorded in the cluster folder ``directory``, for ``status`` and
-        ``stop`` from another process (neither needs its address)."""
-        return cls(Cluster(directory, bin_dir=bin_dir, node_address="(recorded)"))
+        ``stop`` from another process (``status`` probes metrics-server on its address)."""
+        state = directory / "node" / "node.json"
+        address = json.loads(state.read_text()).get("address") if state.exists() else None
+        return cls(Cluster(directory, bin_dir=bin_dir, node_address=address or "(recorded)"))
 
     # paths
     @property
@@ -412,6 +414,7 @@ class RealNode:
         state = {
             "pids": pids,
             "name": self.name,
+            "address": self.address,
             "pod_cidr": self.pod_cidr,
             "containerd_root": str(self.containerd_root),
             "bin_dir": str(self.bin_dir),
