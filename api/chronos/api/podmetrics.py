@@ -15,6 +15,7 @@ are unit-tested without a cluster.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ from chronos.api.auth import acting_as, token_key
 from chronos.api.cache import JobCache, plain
 from chronos.api.runlog import JOB_NAME_LABEL
 
+log = logging.getLogger(__name__)
 #: metrics.k8s.io/v1beta1 ``pods`` (kind PodMetrics), served by metrics-server.
 PodMetrics = create_namespaced_resource(
     "metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=["get", "list"]
@@ -44,7 +46,7 @@ TIMEOUT_SECONDS = 2.0
 MAX_ENTRIES = 4096
 
 NOT_SERVED = "CPU and memory need metrics-server (the metrics.k8s.io API is not served here)."
-SLOW = "CPU and memory are not shown: metrics-server did not answer in time."
+SLOW = "CPU and memory are not shown: metrics-server did not answer in time (or failed)."
 
 # ------------------------------------------------------------------------ pure parts
 
@@ -235,6 +237,20 @@ def _state(code: int | None) -> State:
     return "not-served" if code in (404, 503) else "slow"
 
 
+def _answer(
+    task: asyncio.Task[NamespaceUsage], done: set[asyncio.Task[NamespaceUsage]]
+) -> NamespaceUsage:
+    """A task's answer; one still waiting, or one that failed in a way the reads do not
+    expect (an answer that is no PodMetricsList), counts as "slow": a note, never a 500."""
+    if task not in done:
+        return NamespaceUsage("slow")
+    failure = task.exception()
+    if failure is not None:
+        log.warning("reading pod metrics failed: %r", failure)
+        return NamespaceUsage("slow")
+    return task.result()
+
+
 class PodMetricsReader:
     """Reads the running runs' PodMetrics as the caller, cached per caller and namespace."""
 
@@ -282,8 +298,5 @@ class PodMetricsReader:
         done, pending = await asyncio.wait(tasks.values(), timeout=self._timeout)
         for task in pending:
             task.cancel()
-        answers = {
-            ns: task.result() if task in done else NamespaceUsage("slow")
-            for ns, task in tasks.items()
-        }
+        answers = {ns: _answer(task, done) for ns, task in tasks.items()}
         return running_usage(answers, {ns: sorted(ids) for ns, ids in wanted.items()})
