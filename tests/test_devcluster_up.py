@@ -39,7 +39,7 @@ from chronos.fakehub import FakeHubControl
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 ROOT = Path(__file__).resolve().parents[1]
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-NODE = ("containerd", "kubelet", "kube-proxy")
+NODE = ("containerd", "kubelet", "kube-proxy", "metrics-server")
 SERVICES = ("fakehub", "api-port")
 DEPLOYMENTS = ("operator", "api")
 PROCESSES = (*CONTROL_PLANE, *NODE, *SERVICES)

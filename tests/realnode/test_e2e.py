@@ -42,9 +42,12 @@ def chronos_job(url: str, task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def request_run_now(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> None:
-    """Create the ChronosJob and, once the operator has applied it, ask for one run now."""
-    create(k8s, ns, name, chronos_job(url, task))
+def request_run_now(
+    k8s: Client, ns: str, name: str, url: str, task: dict[str, Any], **spec: Any
+) -> None:
+    """Create the ChronosJob (``spec`` overrides its fields) and, once the operator has
+    applied it, ask for one run now."""
+    create(k8s, ns, name, {**chronos_job(url, task), **spec})
     wait_for(lambda: (get_cr(k8s, ns, name).get("status") or {}).get("cronJobName"))
     k8s.patch(
         ChronosJobResource,

@@ -20,6 +20,7 @@ from chronos.api.deps import Components
 from chronos.api.docs import docs_router
 from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
+from chronos.api.podmetrics import PodMetricsReader
 from chronos.api.routes import health_router, jobs_router, schedule_router
 from chronos.api.services import JobService, ScheduleService
 from chronos.api.session import SessionCodec
@@ -69,6 +70,7 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         authenticator=authenticator,
         metrics=metrics,
         sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),
+        pod_metrics=PodMetricsReader(as_caller),
     )
 
 

@@ -14,6 +14,7 @@ from chronos.api.auth import Authenticator
 from chronos.api.cache import JobCache
 from chronos.api.errors import ProblemError
 from chronos.api.metrics import Metrics
+from chronos.api.podmetrics import PodMetricsReader
 from chronos.api.services import Caller, JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import DNS_LABEL, ApiSettings
@@ -34,6 +35,8 @@ class Components:
     metrics: Metrics
     #: Seals the dashboard's session cookies and makes its CSRF tokens.
     sessions: SessionCodec
+    #: CPU and memory of running runs (metrics.k8s.io), read as the caller.
+    pod_metrics: PodMetricsReader
 
 
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain

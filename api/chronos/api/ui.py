@@ -32,6 +32,7 @@ from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError, kube_problem, problem_response
 from chronos.api.mapping import parse_time, run_records
+from chronos.api.podmetrics import active_runs, anything_running
 from chronos.api.runlog import MAX_LINES, Cursor, LogLine, LogUnavailableError, RunLogs, sse
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import JOBS, POD_LOGS, Caller
@@ -64,6 +65,9 @@ HEARTBEAT_SECONDS = 15.0
 END_CHECKS = 10
 END_CHECK_SECONDS = 0.5
 REFRESH_SECONDS = 60.0
+#: While a run is running, its CPU and memory change: refresh this often (metrics-server
+#: scrapes every 10-60 s, so faster would show the same numbers).
+USAGE_REFRESH_SECONDS = 15.0
 #: How long a computed overview or jobs table is reused (relative times are this coarse).
 FRESH_SECONDS = 15
 DONE = {
@@ -243,15 +247,17 @@ async def _overview(parts: Components, who: Caller) -> Markup:
     abortable = frozenset(
         [ns for ns in namespaces if await parts.jobs.may(who, "delete", ns, None, JOBS)]
     )
+    # Read as the caller (their RBAC on metrics.k8s.io), so part of the key below.
+    usage = await parts.pod_metrics.running(who.token, active_runs(parts.cache, namespaces))
 
     def compute() -> Markup:
         now = _now()
         model = v.overview(_rows(parts, namespaces), now, parts.settings.default_time_zone)
         template = environment().get_template("overview_live.html")
-        html = template.render(o=model, now=now, v=v, abortable=abortable)
+        html = template.render(o=model, now=now, v=v, abortable=abortable, usage=usage)
         return Markup(html)  # noqa: S704 - autoescaped
 
-    key = ("overview", tuple(namespaces), abortable)
+    key = ("overview", tuple(namespaces), abortable, usage)
     return _memo.get(parts, key, compute)  # type: ignore[no-any-return]
 
 
@@ -270,20 +276,26 @@ async def overview_fragment(parts: Parts, who: UiCaller) -> Response:
 
 @router.get("/events")
 async def events(request: Request, parts: Parts, who: UiCaller) -> Response:
-    """``change`` whenever the watch cache changes (and each minute, for the clocks);
-    the event id is the cache's change count, so a reconnect with Last-Event-ID (or
-    the page's ``since``) learns of what it missed at once."""
+    """``change`` whenever the watch cache changes (and each minute, for the clocks;
+    every USAGE_REFRESH_SECONDS while a run is running, for its CPU and memory); the
+    event id is the cache's change count, so a reconnect with Last-Event-ID (or the
+    page's ``since``) learns of what it missed at once."""
     seen = request.headers.get("last-event-id") or request.query_params.get("since", "")
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal seen
         yield b"retry: 3000\n\n"
         start = last_sent = last_beat = time.monotonic()
+        usage_due = start + USAGE_REFRESH_SECONDS
         while (now := time.monotonic()) - start < STREAM_SECONDS:
             if await request.is_disconnected():
                 return
             version = str(parts.cache.changes)
-            if version != seen or now - last_sent >= REFRESH_SECONDS:
+            refresh = now - last_sent >= REFRESH_SECONDS
+            if now >= usage_due:  # the cache is scanned once per period, not each second
+                usage_due = now + USAGE_REFRESH_SECONDS
+                refresh = refresh or anything_running(parts.cache)
+            if version != seen or refresh:
                 seen, last_sent, last_beat = version, now, now
                 yield f"event: change\nid: {version}\ndata: {version}\n\n".encode()
             elif now - last_beat >= HEARTBEAT_SECONDS:

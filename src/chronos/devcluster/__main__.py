@@ -55,6 +55,7 @@ STATE_ENTRIES = frozenset(
         "kubelet.kubeconfig",
         "kube-proxy.kubeconfig",
         "kube-scheduler.kubeconfig",
+        "metrics-server.kubeconfig",
     }
 )
 

@@ -84,14 +84,23 @@ CONTROL_PLANE = GoBuild(
     binaries=BINARIES,
     note="the first build takes about 10-25 minutes on 2 cores",
 )
-HELM = GoBuild(
-    name="helm",
-    folder="helm",
-    module="helm.sh/helm/v3",
-    script="build-helm.sh",
-    binaries=("helm",),
-    note="the first build takes a few minutes on 2 cores",
-)
+
+
+def _tool(name: str, module: str) -> GoBuild:
+    """One binary built from ``devcluster/<name>`` by ``devcluster/build-<name>.sh``."""
+    return GoBuild(
+        name=name,
+        folder=name,
+        module=module,
+        script=f"build-{name}.sh",
+        binaries=(name,),
+        note="the first build takes a few minutes on 2 cores",
+    )
+
+
+HELM = _tool("helm", "helm.sh/helm/v3")
+#: The metrics.k8s.io API (``chronos.devcluster.metrics``) for a real node's pods.
+METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 
 
 def cache_root() -> Path:
@@ -118,3 +127,8 @@ def ensure_binaries() -> Path:
 def ensure_helm() -> Path:
     """The path of the helm binary, built first if the cache lacks it."""
     return HELM.ensure(HELM.cache_dir()) / "helm"
+
+
+def ensure_metrics_server() -> Path:
+    """The path of the metrics-server binary, built first if the cache lacks it."""
+    return METRICS_SERVER.ensure(METRICS_SERVER.cache_dir()) / "metrics-server"

@@ -55,6 +55,11 @@ SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 #: The first address of --service-cluster-ip-range: Service ``kubernetes``, pods' API server.
 SERVICE_RANGE = "10.0.0.0/24"
 KUBERNETES_SERVICE_IP = "10.0.0.1"
+#: metrics-server's user and Service name (``chronos.devcluster.metrics``, which imports
+#: this module), and the aggregation layer's proxy client.
+METRICS_SERVER_USER = "chronos-devcluster:metrics-server"
+METRICS_SERVER_HOST = "metrics-server.kube-system.svc"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 class ClusterError(RuntimeError):
@@ -299,6 +304,27 @@ class Cluster:
         # For logs and exec the API server calls the kubelet, which asks the API server
         # (webhook authorization) whether this user may: system:masters may.
         ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", org="system:masters")
+        assert self.node_address
+        # The kubelet serves with a certificate of this CA, so that metrics-server (and
+        # anyone with the CA) verifies it rather than skipping verification.
+        ca.issue(
+            "kubelet-serving", f"system:node:{self.node_name}", server_hosts=(self.node_address,)
+        )
+        # metrics-server (chronos.devcluster.metrics): its client and serving certificates.
+        pair = ca.issue("metrics-server", METRICS_SERVER_USER)
+        write_private(
+            self.node_kubeconfig("metrics-server"),
+            _kubeconfig(server, ca.pair.cert, pair, "metrics-server"),
+        )
+        ca.issue(
+            "metrics-server-serving",
+            "metrics-server",
+            server_hosts=(self.node_address, METRICS_SERVER_HOST),
+        )
+        # The aggregation layer: the API server proxies to metrics-server as
+        # "front-proxy-client", a certificate of a CA of its own (--requestheader-*).
+        front_proxy = CertificateAuthority(private_dir(self.pki / "front-proxy"), "front-proxy-ca")
+        front_proxy.issue("front-proxy-client", FRONT_PROXY_CLIENT)
 
     def _apiserver_address_args(self, pki: Path) -> list[str]:
         if not self.node_address:
@@ -321,6 +347,18 @@ class Cluster:
             f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
             # Otherwise logs/exec resolve the node's name with the machine's resolver.
             "--kubelet-preferred-address-types=InternalIP",
+            # The aggregation layer, for metrics.k8s.io (chronos.devcluster.metrics).
+            f"--requestheader-client-ca-file={pki / 'front-proxy' / 'ca.crt'}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy' / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy' / 'front-proxy-client.key'}",
+            # To the endpoint (the node address), not the Service's ClusterIP: a host
+            # process's packets to a ClusterIP that kube-proxy has not programmed yet
+            # would follow the default route off this machine.
+            "--enable-aggregator-routing=true",
         ]
 
     def _binary(self, name: str, args: list[str], health: str) -> Component:

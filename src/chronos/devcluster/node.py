@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chronos.devcluster import nodehost
-from chronos.devcluster.binaries import cache_root
+from chronos.devcluster import metrics, nodehost, processes
+from chronos.devcluster.binaries import cache_root, ensure_metrics_server
 from chronos.devcluster.cluster import Cluster, alive, terminate
 from chronos.devcluster.images import Engine, Log, _apt_install
 
@@ -261,18 +261,21 @@ def cni_config(pod_cidr: str, ipam_dir: Path) -> dict[str, Any]:
 
 
 def kubelet_config(
-    *, address: str, ca: Path, socket: Path, logs: Path, resolv: Path
+    *, address: str, pki: Path, socket: Path, logs: Path, resolv: Path
 ) -> dict[str, Any]:
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
         "kind": "KubeletConfiguration",
         "address": address,
+        # Served with a certificate of the cluster CA (metrics-server verifies it).
+        "tlsCertFile": str(pki / "kubelet-serving.crt"),
+        "tlsPrivateKeyFile": str(pki / "kubelet-serving.key"),
         "healthzBindAddress": "127.0.0.1",
         "readOnlyPort": 0,
         "authentication": {
             "anonymous": {"enabled": False},
             "webhook": {"enabled": True},
-            "x509": {"clientCAFile": str(ca)},
+            "x509": {"clientCAFile": str(pki / "ca.crt")},
         },
         "authorization": {"mode": "Webhook"},
         "cgroupDriver": "cgroupfs",
@@ -322,8 +325,10 @@ class RealNode:
     @classmethod
     def recorded(cls, directory: Path, bin_dir: Path) -> RealNode:
         """The node recorded in the cluster folder ``directory``, for ``status`` and
-        ``stop`` from another process (neither needs its address)."""
-        return cls(Cluster(directory, bin_dir=bin_dir, node_address="(recorded)"))
+        ``stop`` from another process (``status`` probes metrics-server on its address)."""
+        state = directory / "node" / "node.json"
+        address = json.loads(state.read_text()).get("address") if state.exists() else None
+        return cls(Cluster(directory, bin_dir=bin_dir, node_address=address or "(recorded)"))
 
     # paths
     @property
@@ -350,6 +355,8 @@ class RealNode:
     def start(self, timeout: float = 90.0) -> float:
         """Start containerd, the kubelet and kube-proxy; seconds from kubelet start to Ready."""
         ensure_node_tools(self.log)
+        # Its first build takes minutes: before anything runs, not while the node waits.
+        ensure_metrics_server()
         self._claim_machine()
         self.directory.mkdir(parents=True, exist_ok=True)
         snapshot = nodehost.HostSnapshot.take()
@@ -368,6 +375,9 @@ class RealNode:
             self._wait_ready(started + timeout, pids)
             ready = time.monotonic() - started
             self._spawn("kube-proxy", self._proxy_args(), pids)
+            metrics.install(self.cluster, self.address)
+            self._spawn("metrics-server", self._args("metrics-server"), pids)
+            self._wait_answering("metrics-server", pids, time.monotonic() + 30)
         except BaseException:
             self.stop()
             raise
@@ -404,6 +414,7 @@ class RealNode:
         state = {
             "pids": pids,
             "name": self.name,
+            "address": self.address,
             "pod_cidr": self.pod_cidr,
             "containerd_root": str(self.containerd_root),
             "bin_dir": str(self.bin_dir),
@@ -456,7 +467,7 @@ class RealNode:
         )
         config = kubelet_config(
             address=self.address,
-            ca=self.cluster.directory / "pki" / "ca.crt",
+            pki=self.cluster.pki,
             socket=self.socket,
             logs=self.directory / "pod-logs",
             resolv=resolv,
@@ -497,7 +508,7 @@ class RealNode:
     # ------------------------------------------------------------- restart
 
     #: The node's processes in start order, and how ``status`` probes each.
-    PROCESSES = ("containerd", "kubelet", "kube-proxy")
+    PROCESSES = ("containerd", "kubelet", "kube-proxy", "metrics-server")
 
     def pids(self) -> dict[str, int]:
         if not self.state_file.exists():
@@ -510,11 +521,14 @@ class RealNode:
             "containerd": f"{CONTAINERD_PREFIX}{self.socket}",
             "kubelet": "http://127.0.0.1:10248/healthz",
             "kube-proxy": "http://127.0.0.1:10256/healthz",
+            "metrics-server": metrics.health(self.address),
         }[name]
 
     def _args(self, name: str) -> list[str]:
         if name == "containerd":
             return ["containerd", "--config", str(self.directory / "containerd" / "config.toml")]
+        if name == "metrics-server":
+            return metrics.args(self.cluster, self.address)
         return self._kubelet_args() if name == "kubelet" else self._proxy_args()
 
     def restart_dead(self, timeout: float = 60.0) -> list[str]:
@@ -527,6 +541,9 @@ class RealNode:
                 continue
             if name == "containerd":
                 self._start_containerd(pids)
+            elif name == "metrics-server":
+                metrics.install(self.cluster, self.address)  # idempotent, and cheap
+                self._spawn(name, self._args(name), pids)
             else:
                 self._spawn(name, self._args(name), pids)
             restarted.append(name)
@@ -565,6 +582,13 @@ class RealNode:
                 return phase
             time.sleep(poll)
         raise NodeError(f"pod {namespace}/{name} still {phase} after {timeout:.0f} s")
+
+    def _wait_answering(self, name: str, pids: dict[str, int], deadline: float) -> None:
+        context = self.cluster.probe_context()
+        while not processes.http_answers(self.health(name), context):
+            if not alive(pids[name]) or time.monotonic() > deadline:
+                raise NodeError(f"{name} did not start:\n{self._tail(name)}")
+            time.sleep(0.2)
 
     def _wait_ready(self, deadline: float, pids: dict[str, int]) -> None:
         while time.monotonic() < deadline:
@@ -681,6 +705,8 @@ def _stop_at(cluster_dir: Path, log: Log) -> None:
     cluster = Cluster(cluster_dir, bin_dir=Path(state["bin_dir"]))
     if "kubelet" in pids and alive(pids["kubelet"]) and cluster.running():
         _delete_pods(cluster, state["name"], log)
+    if "metrics-server" in pids:
+        terminate(pids["metrics-server"])
     if "kube-proxy" in pids:
         terminate(pids["kube-proxy"])
     # Removes kube-proxy's rules whether or not it ran to the end.

@@ -54,7 +54,13 @@ HOST_PATHS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/
 NETNS_DIR = Path("/run/netns")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Names of the node's processes, for the leftover check (matched on argv[0]'s name).
-NODE_PROCESSES = ("kubelet", "kube-proxy", "containerd", "containerd-shim-runc-v2")
+NODE_PROCESSES = (
+    "kubelet",
+    "kube-proxy",
+    "containerd",
+    "containerd-shim-runc-v2",
+    "metrics-server",
+)
 
 
 def _sysctl_path(name: str) -> Path:
