@@ -130,7 +130,11 @@ def test_run_now_follows_the_concurrency_policy(
     assert meta.creationTimestamp is not None
     created = meta.creationTimestamp
     assert get_cr(k8s, ns, job_id)["status"]["activeRunStarts"] == [
-        {"runId": running, "startTime": created.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        {
+            "runId": running,
+            "trigger": "schedule",
+            "startTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
     ]
 
     # Forbid, REST: 409 naming the running run; nothing is written.

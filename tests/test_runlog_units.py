@@ -146,13 +146,16 @@ def test_run_view_timings_and_find_run() -> None:
 def test_a_running_run_without_a_record_takes_its_start_from_the_operator() -> None:
     status = {
         "activeRuns": ["r2"],
-        "activeRunStarts": [{"runId": "r2", "startTime": "2026-11-29T06:59:00Z"}],
+        "activeRunStarts": [
+            {"runId": "r2", "trigger": "run-now", "startTime": "2026-11-29T06:59:00Z"}
+        ],
     }
     found, active = v.find_run(status, "r2")
     assert active
     view = v.run_view("r2", found, active, NOW)
     assert view.state == "running"
     assert view.started == datetime(2026, 11, 29, 6, 59, tzinfo=UTC)
+    assert view.trigger == "run-now"
     assert view.duration == "1 min"  # elapsed
     assert v.find_run({"activeRuns": ["r2"]}, "r2") == (None, True)  # no start known
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from chronos import contract as c
 from chronos import runnow as rn
@@ -156,18 +157,20 @@ def test_the_operator_never_replaces_the_runners_record_of_a_run() -> None:
 
 
 def test_active_runs_are_the_unfinished_jobs_by_name_with_their_starts() -> None:
-    def job(name: str, created: str, **status: object) -> dict[str, object]:
-        return {"metadata": {"name": name, "creationTimestamp": created}, "status": status}
+    def job(name: str, created: str, trigger: str = "schedule", **status: Any) -> dict[str, Any]:
+        annotations = {c.TRIGGER_ANNOTATION: trigger}
+        meta = {"name": name, "creationTimestamp": created, "annotations": annotations}
+        return {"metadata": meta, "status": status}
 
-    done = {"conditions": [{"type": "Complete", "status": "True"}]}
+    done: dict[str, Any] = {"conditions": [{"type": "Complete", "status": "True"}]}
     runs = active_runs(
         [
-            job("b", "2026-11-29T10:00:00Z", startTime="2026-11-29T10:00:02Z"),
+            job("b", "2026-11-29T10:00:00Z", "run-now", startTime="2026-11-29T10:00:02Z"),
             job("a", "2026-11-29T10:05:00Z"),  # suspended or not yet started
             job("c", "2026-11-29T09:00:00Z", startTime="2026-11-29T09:00:01Z", **done),
         ]
     )
-    assert [(r.run_id, r.start_time) for r in runs] == [
-        ("a", datetime(2026, 11, 29, 10, 5, tzinfo=UTC)),
-        ("b", datetime(2026, 11, 29, 10, 0, 2, tzinfo=UTC)),
+    assert [(r.run_id, r.trigger, r.start_time) for r in runs] == [
+        ("a", "schedule", datetime(2026, 11, 29, 10, 5, tzinfo=UTC)),
+        ("b", "run-now", datetime(2026, 11, 29, 10, 0, 2, tzinfo=UTC)),
     ]

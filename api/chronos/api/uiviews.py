@@ -248,10 +248,10 @@ def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str
         status = obj.get("status") or {}
         records = run_records(status)
         by_id = {str(r.get("runId")): r for r in records}
-        starts = active_starts(status)
-        for run_id in status.get("activeRuns") or []:
-            started = parse_time((by_id.get(str(run_id)) or {}).get("startTime"))
-            out.running.append(Running(row, str(run_id), started or starts.get(str(run_id))))
+        active = active_runs(status)
+        for run_id in map(str, status.get("activeRuns") or []):
+            record = by_id.get(run_id) or active.get(run_id) or {}
+            out.running.append(Running(row, run_id, parse_time(record.get("startTime"))))
         for record in records:
             result = record.get("result")
             when = record_time(record)
@@ -447,14 +447,13 @@ class RunView:
         return self.state == "running"
 
 
-def active_starts(status: dict[str, Any]) -> dict[str, datetime]:
-    """When each active run started, by run id (``status.activeRunStarts``)."""
-    starts = {}
-    for item in status.get("activeRunStarts") or []:
-        when = parse_time(item.get("startTime")) if isinstance(item, dict) else None
-        if when is not None:
-            starts[str(item.get("runId"))] = when
-    return starts
+def active_runs(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What started each active run and when, by run id (``status.activeRunStarts``)."""
+    return {
+        str(item.get("runId")): item
+        for item in status.get("activeRunStarts") or []
+        if isinstance(item, dict)
+    }
 
 
 def find_run(status: dict[str, Any], run_id: str) -> tuple[dict[str, Any] | None, bool]:
@@ -462,8 +461,8 @@ def find_run(status: dict[str, Any], run_id: str) -> tuple[dict[str, Any] | None
     active run has no record until it ends: its start comes from the operator's list."""
     record = next((r for r in run_records(status) if str(r.get("runId")) == run_id), None)
     active = run_id in (status.get("activeRuns") or [])
-    if record is None and active and (start := active_starts(status).get(run_id)):
-        record = {"runId": run_id, "startTime": start.isoformat()}
+    if record is None and active:
+        record = active_runs(status).get(run_id)
     return record, active
 
 

@@ -255,11 +255,12 @@ async def _refuse(
 
 
 def active_runs(jobs: list[dict[str, Any]]) -> list[ActiveRun]:
-    """The unfinished Jobs, by name, with when each started (its startTime, else its
-    creation): ``status.activeRuns`` and ``status.activeRunStarts``."""
+    """The unfinished Jobs, by name, with what started each and when (its startTime,
+    else its creation): ``status.activeRuns`` and ``status.activeRunStarts``."""
     return [
         ActiveRun(
             run_id=j["metadata"]["name"],
+            trigger=runs.trigger_of(j),
             start_time=(j.get("status") or {}).get("startTime")
             or j["metadata"]["creationTimestamp"],
         )

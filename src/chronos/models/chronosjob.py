@@ -579,9 +579,10 @@ class RunRecord(_Model):
 
 
 class ActiveRun(_Model):
-    """One of activeRuns and when it started."""
+    """One of activeRuns: what started it and when."""
 
     run_id: str = Field(description="The run's id: its Job's name.")
+    trigger: Annotated[RunTrigger, Lax] = Field(description="What started the run.")
     start_time: Time = Field(description="The Job's startTime, else its creation time.")
 
 
@@ -627,8 +628,8 @@ class ChronosJobStatus(_Model):
     active_run_starts: list[ActiveRun] | None = Field(
         default=None,
         description=(
-            "When each of activeRuns started, in the same order: the dashboard shows how"
-            " long each has been running."
+            "What started each of activeRuns and when, in the same order: the dashboard"
+            " shows how long each has been running."
         ),
     )
     last_run: RunRecord | None = Field(
