@@ -84,6 +84,17 @@ def ready(k8s: Client, ns: str, name: str, kind: str = "Ready") -> dict[str, Any
     return None
 
 
+def run_now(k8s: Client, ns: str, name: str, token: str) -> None:
+    """Ask for a run now, as a user does with kubectl annotate."""
+    k8s.patch(
+        ChronosJobResource,
+        name,
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: token}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+
+
 def metric(process: OperatorProcess, name: str) -> float:
     """The sum of the operator's samples whose line starts with ``name``."""
     lines = process.metrics().splitlines()
@@ -271,13 +282,7 @@ def test_job_failing_by_deadline_without_a_pod_is_recorded(
     ns = bare_ns
     create(k8s, ns, "slow", spec(timeoutSeconds=2))
     wait_for(lambda: cronjob(k8s, ns, "slow"), what="the CronJob")
-    k8s.patch(
-        ChronosJobResource,
-        "slow",
-        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "go"}}},
-        namespace=ns,
-        patch_type=PatchType.MERGE,
-    )
+    run_now(k8s, ns, "slow", "go")
     history = wait_for(
         lambda: (get_cr(k8s, ns, "slow").get("status") or {}).get("history"),
         timeout=60,
@@ -418,13 +423,7 @@ def test_missing_runner_account_blocks_runs_records_the_failed_launch_and_clears
     assert f"ServiceAccount {RUNNER_ACCOUNT} does not exist in namespace {ns}" in cond["message"]
     assert (ready(k8s, ns, "orphan") or {}).get("status") == "True"  # the CronJob is there
 
-    k8s.patch(
-        ChronosJobResource,
-        "orphan",
-        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "go"}}},
-        namespace=ns,
-        patch_type=PatchType.MERGE,
-    )
+    run_now(k8s, ns, "orphan", "go")
     history = wait_for(
         lambda: (get_cr(k8s, ns, "orphan").get("status") or {}).get("history"),
         timeout=60,
@@ -524,13 +523,7 @@ def test_the_operators_history_limit_applies_to_jobs_without_their_own(
 
     for i in range(6):
         token = f"t{i}"
-        k8s.patch(
-            ChronosJobResource,
-            "short",
-            {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: token}}},
-            namespace=ns,
-            patch_type=PatchType.MERGE,
-        )
+        run_now(k8s, ns, "short", token)
         wait_for(lambda token=token: served(token), what=f"run-now {token} served")  # type: ignore[misc]
     history = wait_for(
         lambda: (
@@ -564,13 +557,7 @@ def test_a_restart_leaves_runs_trimmed_from_a_full_history_out(
 
     run_ids: list[str] = []
     for token in ("first", "second"):
-        k8s.patch(
-            ChronosJobResource,
-            "trim",
-            {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: token}}},
-            namespace=ns,
-            patch_type=PatchType.MERGE,
-        )
+        run_now(k8s, ns, "trim", token)
         run_ids.append(wait_for(new_run, timeout=60, what=f"run-now {token} recorded"))
     jobs = {j.metadata.name for j in k8s.list(Job, namespace=ns)}  # type: ignore[union-attr]
     assert set(run_ids) <= jobs  # both Jobs outlive the first run's history entry
