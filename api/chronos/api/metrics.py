@@ -27,7 +27,9 @@ class Metrics:
             "chronos_api_cached_jobs", "ChronosJobs in the watch cache.", registry=self.registry
         )
         self.watch_events = Gauge(
-            "chronos_api_watch_events", "Watch events applied since start.", registry=self.registry
+            "chronos_api_watch_events",
+            "Objects applied from LISTs and watch events since start.",
+            registry=self.registry,
         )
         self.relists = Gauge(
             "chronos_api_cache_relists",
