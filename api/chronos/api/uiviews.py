@@ -248,7 +248,7 @@ def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str
         status = obj.get("status") or {}
         records = run_records(status)
         by_id = {str(r.get("runId")): r for r in records}
-        active = active_runs(status)
+        active = active_run_starts(status)
         for run_id in map(str, status.get("activeRuns") or []):
             record = by_id.get(run_id) or active.get(run_id) or {}
             out.running.append(Running(row, run_id, parse_time(record.get("startTime"))))
@@ -447,7 +447,7 @@ class RunView:
         return self.state == "running"
 
 
-def active_runs(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def active_run_starts(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """What started each active run and when, by run id (``status.activeRunStarts``)."""
     return {
         str(item.get("runId")): item
@@ -462,7 +462,7 @@ def find_run(status: dict[str, Any], run_id: str) -> tuple[dict[str, Any] | None
     record = next((r for r in run_records(status) if str(r.get("runId")) == run_id), None)
     active = run_id in (status.get("activeRuns") or [])
     if record is None and active:
-        record = active_runs(status).get(run_id)
+        record = active_run_starts(status).get(run_id)
     return record, active
 
 
