@@ -1,6 +1,6 @@
 """Packaging for users: the Helm chart (charts/chronos) and the kustomize base and overlay
 (deploy/base, deploy/overlays/example), checked with helm (built from its Go module, see
-devcluster/helm) and against the real control plane: lint, server-side dry-run, a real
+dev/chronos/devcluster/helm) and against the real control plane: lint, server-side dry-run, a real
 ``helm install`` whose ServiceAccounts are then used, with their own tokens, to prove the
 RBAC (and the real operator reconciling under the operator's ServiceAccount), and no drift
 between the chart and kustomize."""
@@ -98,7 +98,7 @@ ALL_VALUES: dict[str, Any] = {
 
 @pytest.fixture(scope="session")
 def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    print("\n[deploy] helm: built from devcluster/helm on first use, then cached", flush=True)
+    print("\n[deploy] helm: built from its wrapper module on first use, then cached", flush=True)
     return Helm(binaries.ensure_helm(), tmp_path_factory.mktemp("helm-home"))
 
 

@@ -63,6 +63,10 @@ def test_wheel_holds_one_namespace_and_no_top_level_operator(tmp_path: Path) -> 
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
     assert tops == {"chronos"}
     assert "chronos/__init__.py" not in names  # a namespace package, like the source tree
+    # The development harness (dev/) is on the editable install's path only.
+    assert not [n for n in names if n.split("/")[1] in HARNESS], names
+    entry_points = [n for n in names if n.endswith("entry_points.txt")]
+    assert all("devcluster" not in zipfile.ZipFile(wheel).read(n).decode() for n in entry_points)
     for expected in (
         "chronos/models/chronosjob.py",
         "chronos/runner/__init__.py",

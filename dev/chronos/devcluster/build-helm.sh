@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the helm CLI from the pinned wrapper module in devcluster/helm into a cache
+# Builds the helm CLI from the pinned wrapper module in dev/chronos/devcluster/helm into a cache
 # directory outside the repository (like build-binaries.sh for the control plane).
 # Usage: build-helm.sh OUT_DIR   (prints progress; OUT_DIR/.complete marks success)
 set -euo pipefail

@@ -7,6 +7,7 @@ wrapper's go.sum, so a version bump builds afresh and everything else reuses it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -24,9 +25,13 @@ class BuildError(RuntimeError):
     pass
 
 
+#: The pinned Go wrapper modules and their build scripts live beside this module.
+HERE = Path(__file__).resolve().parent
+
+
 def repo_root() -> Path:
-    # src/chronos/devcluster/binaries.py -> repository root
-    return Path(__file__).resolve().parents[3]
+    # dev/chronos/devcluster/binaries.py -> repository root
+    return HERE.parents[2]
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class GoBuild:
 
     @property
     def wrapper(self) -> Path:
-        return repo_root() / "devcluster" / self.folder
+        return HERE / self.folder
 
     def version(self) -> str:
         for line in (self.wrapper / "go.mod").read_text().splitlines():
@@ -57,23 +62,37 @@ class GoBuild:
         return cache_root() / f"{self.name}-{self.version()}-{digest}" / "bin"
 
     def ensure(self, directory: Path) -> Path:
-        """``directory``, building the binaries into it first if they are not there."""
-        if (directory / ".complete").exists() and all(
-            (directory / b).exists() for b in self.binaries
-        ):
+        """``directory``, building the binaries into it first if they are not there.
+
+        Several test sessions may share the cache: the first builds under an exclusive
+        lock, the others wait and reuse its result (two builds side by side replaced
+        each other's folder, and the second's move found nothing)."""
+        if self._complete(directory):
             return directory
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with (directory.parent / ".build.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self._complete(directory):
+                self._build(directory)
+        return directory
+
+    def _complete(self, directory: Path) -> bool:
+        return (directory / ".complete").exists() and all(
+            (directory / b).exists() for b in self.binaries
+        )
+
+    def _build(self, directory: Path) -> None:
         print(
             f"[devcluster] building {', '.join(self.binaries)} ({self.version()}) into "
             f"{directory}; {self.note}, later runs reuse it",
             flush=True,
         )
         started = time.monotonic()
-        script = repo_root() / "devcluster" / self.script
+        script = HERE / self.script
         result = subprocess.run(["bash", str(script), str(directory)], check=False)
         if result.returncode != 0:
             raise BuildError(f"{script} failed with exit code {result.returncode}")
         print(f"[devcluster] built in {time.monotonic() - started:.0f}s", flush=True)
-        return directory
 
 
 CONTROL_PLANE = GoBuild(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds etcd, kube-apiserver, kube-controller-manager, kubectl and the real node's
-# kube-scheduler, kubelet and kube-proxy from the pinned wrapper module in devcluster/go
+# kube-scheduler, kubelet and kube-proxy from the pinned wrapper module in dev/chronos/devcluster/go
 # into a cache directory outside the repository.
 # Usage: build-binaries.sh OUT_DIR   (prints progress; OUT_DIR/.complete marks success)
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds metrics-server from the pinned wrapper module in devcluster/metrics-server into a
+# Builds metrics-server from the pinned wrapper module in dev/chronos/devcluster/metrics-server into a
 # cache directory outside the repository (like build-helm.sh).
 # Usage: build-metrics-server.sh OUT_DIR   (prints progress; OUT_DIR/.complete marks success)
 set -euo pipefail
