@@ -70,6 +70,37 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         spec(task={"type": "group_stop", "pipelineId": "p", "groupIds": ["g\x1b"]}),
         "task.groupIds",
     ),
+    # Issue 17: an id becomes a CoreHub path segment; only CoreHub's characters pass.
+    (
+        "path in pipelineId",
+        spec(task={"type": "pipeline_start", "pipelineId": "x/../../_fake/state#"}),
+        "task.pipelineId",
+    ),
+    (
+        "query in an entity id",
+        spec(task={"type": "entity_stop", "pipelineId": "p", "entityIds": ["e", "e?a=b"]}),
+        "task.entityIds",
+    ),
+    (
+        "dot-dot group id",
+        spec(task={"type": "group_stop", "pipelineId": "p", "groupIds": [".."]}),
+        "task.groupIds",
+    ),
+    (
+        "spaces and unicode in pipelineId",
+        spec(task={"type": "pipeline_start", "pipelineId": "p é 1"}),
+        "task.pipelineId",
+    ),
+    (
+        "percent escape in an entity id",
+        spec(task={"type": "entity_start", "pipelineId": "p", "entityIds": ["%2e%2e"]}),
+        "task.entityIds",
+    ),
+    (
+        "leading dash in pipelineId",
+        spec(task={"type": "pipeline_stop", "pipelineId": "-p"}),
+        "task.pipelineId",
+    ),
     ("newline in displayName", spec(displayName="a\nb"), "displayName"),
     ("NUL in description", spec(description="a\x00b"), "description"),
     (
@@ -105,7 +136,16 @@ GOOD_SPECS: list[tuple[str, dict[str, Any]]] = [
     ("@every 60s", spec(schedule={"cron": "@every 60s"})),
     ("@every 1h30m", spec(schedule={"cron": "@every 1h30m"})),
     ("@every 1.5m", spec(schedule={"cron": "@every 1.5m"})),
-    ("ids with spaces and unicode", spec(task={"type": "pipeline_start", "pipelineId": "p é 1"})),
+    (
+        "ids as CoreHub shows them",
+        spec(
+            task={
+                "type": "group_start",
+                "pipelineId": "pipeline-123",
+                "groupIds": ["_default", "g.1_x", "0b7e3c1a-5d2f-4e8a-9c1b-2f3d4e5a6b7c"],
+            }
+        ),
+    ),
     ("multi-line description", spec(description="first line\n\tsecond line")),
     (
         "Secret refs",

@@ -10,6 +10,7 @@ from fixtures_api import ApiServer, example_job
 from chronos import http
 from chronos.api.services import IDEMPOTENCY_KEY
 from chronos.models.chronosjob import SCHEDULE_RULES, TASK_RULES
+from chronos.models.rules import COREHUB_ID
 
 pytestmark = pytest.mark.cluster
 
@@ -100,12 +101,32 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
         "cron_expression",
         "at least 1m",
     ),
-    ("NUL in the pipeline id", example_job(pipeline_id="p\x00"), "pipeline_id", "control"),
+    # Issue 17: ids become CoreHub path segments; only CoreHub's characters pass.
+    ("NUL in the pipeline id", example_job(pipeline_id="p\x00"), "pipeline_id", "CoreHub id"),
+    (
+        "a path in the pipeline id",
+        example_job(pipeline_id="x/../../_fake/state#"),
+        "pipeline_id",
+        "must be a CoreHub id: ASCII letters, digits",
+    ),
     (
         "escape in an entity id",
         example_job(entity_id=None, entity_ids=["a\x1b[0m"]),
         "entity_ids[0]",
-        "control",
+        "CoreHub id",
+    ),
+    (
+        "a query in the second entity id",
+        example_job(entity_id=None, entity_ids=["a", "b?entity=c"]),
+        "entity_ids[1]",
+        "CoreHub id",
+    ),
+    ("dot-dot as the entity id", example_job(entity_id=".."), "entity_ids[0]", "CoreHub id"),
+    (
+        "a fragment in a group id",
+        example_job(task_type="group_stop", entity_id=None, group_ids=["_default", "g#x"]),
+        "group_ids[1]",
+        "CoreHub id",
     ),
     (
         "an entity id twice",
@@ -220,6 +241,13 @@ def test_openapi_states_what_is_enforced(api_server: ApiServer) -> None:
     key = parameter("/api/jobs/{job_id}/run", "post", "Idempotency-Key")
     assert key["anyOf"][0]["pattern"] == IDEMPOTENCY_KEY.pattern
     assert "pipeline_start" in parameter("/api/jobs", "get", "task_type")["enum"]
+    # Every CoreHub id, single or in a list, shows the models' pattern (issue 17).
+    for model in ("JobCreate", "JobUpdate"):
+        fields = doc["components"]["schemas"][model]["properties"]
+        for name in ("pipeline_id", "entity_id"):
+            assert fields[name]["anyOf"][0]["pattern"] == COREHUB_ID.regex, (model, name)
+        for name in ("entity_ids", "group_ids"):
+            assert fields[name]["anyOf"][0]["items"]["pattern"] == COREHUB_ID.regex, name
     schedule = doc["components"]["schemas"]["ScheduleIn"]["properties"]
     assert (schedule["hour"]["minimum"], schedule["hour"]["maximum"]) == (0, 23)
     assert (schedule["minute"]["minimum"], schedule["minute"]["maximum"]) == (0, 59)

@@ -187,18 +187,25 @@ def test_affected_entities() -> None:
     assert affected_entities(Step("pipeline", "p1", ()), CONFIGURED) == ["e1", "e2", "e3"]
 
 
+WHERE = "GET /pipelines"
+
+
+def NO_MASK(text: str) -> str:
+    return text
+
+
 def test_pipelines_list_accepts_both_shapes() -> None:
     one = [{"id": "p1"}]
-    assert pipelines_list(one) == one
-    assert pipelines_list({"pipelines": one}) == one
-    assert pipelines_list({"pipelines": []}) == []
+    assert pipelines_list(one, WHERE, mask=NO_MASK) == one
+    assert pipelines_list({"pipelines": one}, WHERE, mask=NO_MASK) == one
+    assert pipelines_list({"pipelines": []}, WHERE, mask=NO_MASK) == []
 
 
 @pytest.mark.parametrize("body", [{}, None, "<html>", [None], {"pipelines": {"id": "p1"}}])
 def test_pipelines_list_refuses_other_shapes(body: Any) -> None:
     # Read as "no pipelines", such an answer would hide that CoreHub was not understood.
     with pytest.raises(UnusableAnswerError, match="not a list of pipelines to GET /pipelines"):
-        pipelines_list(body)
+        pipelines_list(body, WHERE, mask=NO_MASK)
 
 
 # ------------------------------------------------------------- lost answers (re-send rule)

@@ -9,11 +9,14 @@ import pytest
 import yaml
 from builders import spec
 from cases import BAD_SPECS, GOOD_SPECS
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from chronos.models import ChronosJobSpec, SpecRuleError
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord, Schedule
 from chronos.models.crd import build_crd, render
+from chronos.models.rules import COREHUB_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,10 +89,36 @@ def test_every_floor(cron: str, accepted: bool) -> None:
 
 def test_control_character_errors_say_what_is_wrong() -> None:
     with pytest.raises(ValidationError) as info:
-        ChronosJobSpec.model_validate(spec(task={"type": "pipeline_start", "pipelineId": "a\x00"}))
+        ChronosJobSpec.model_validate(spec(displayName="a\x00"))
     (error,) = info.value.errors()
-    assert error["loc"] == ("task", "pipelineId")
+    assert error["loc"] == ("displayName",)
     assert "control characters" in error["msg"]
+
+
+@given(
+    hostile=st.text(min_size=1, max_size=40).filter(lambda v: not COREHUB_ID.matches(v)),
+    where=st.sampled_from(["pipelineId", "entityIds", "groupIds"]),
+)
+def test_an_id_outside_corehubs_characters_is_refused_naming_the_field(
+    hostile: str, where: str
+) -> None:
+    task: dict[str, Any] = {"type": "pipeline_start", "pipelineId": "p"}
+    if where == "pipelineId":
+        task["pipelineId"] = hostile
+    else:
+        task["type"] = "entity_stop" if where == "entityIds" else "group_stop"
+        task[where] = ["ok", hostile]
+    with pytest.raises(ValidationError) as info:
+        ChronosJobSpec.model_validate(spec(task=task))
+    (error,) = info.value.errors()
+    assert error["loc"][:2] == ("task", where)
+    assert error["msg"] == COREHUB_ID.message
+
+
+@given(st.from_regex(COREHUB_ID.regex, fullmatch=True).filter(lambda v: len(v) <= 253))
+def test_every_id_of_the_pattern_is_accepted(good: str) -> None:
+    task = {"type": "entity_stop", "pipelineId": good, "entityIds": [good]}
+    assert ChronosJobSpec.model_validate(spec(task=task)).task.pipeline_id == good
 
 
 def test_duplicates_are_named_with_their_index() -> None:

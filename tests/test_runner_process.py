@@ -52,6 +52,11 @@ def test_success(fakehub: FakeHubControl, run_runner: RunRunner) -> None:
         ({"CHRONOS_COREHUB_URLL": "x"}, "did you mean CHRONOS_COREHUB_URL"),
         ({contract.ENV_COREHUB_CA_FILE: "/nonexistent.pem"}, "no CA bundle"),
         ({contract.ENV_TIMEOUT_SECONDS: "soon"}, "TIMEOUT_SECONDS"),
+        # Issue 17: an id that would leave its CoreHub path segment; nothing is sent.
+        (
+            {contract.ENV_TASK: '{"type": "pipeline_stop", "pipelineId": "x/../../_fake/state#"}'},
+            "CHRONOS_TASK: must be a CoreHub id",
+        ),
     ],
 )
 def test_configuration_errors(

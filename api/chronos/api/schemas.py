@@ -13,9 +13,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    WithJsonSchema,
+    model_validator,
+)
 
-from chronos.models.chronosjob import Schedule, SnapshotWriteMethod, TaskType, Weekday
+from chronos.models.chronosjob import (
+    MAX_ID_LENGTH,
+    MAX_IDS,
+    Schedule,
+    SnapshotWriteMethod,
+    TaskType,
+    Weekday,
+)
+from chronos.models.rules import COREHUB_ID
 
 TASK_TYPE_VALUES: list[JsonValue] = [t.value for t in TaskType]
 TASK_TYPE_VALUES += [t.value.upper() for t in TaskType]
@@ -46,6 +62,16 @@ def _bounds(model: type[BaseModel], name: str) -> dict[str, JsonValue]:
                 out[key] = value
     return out
 
+
+#: A CoreHub id in a request: the OpenAPI document states the model's pattern and length
+#: (rules.COREHUB_ID); ``ChronosJobSpec`` enforces them, so a bad id is a 422 naming the
+#: request field with the model's message (``errors.spec_errors``).
+CoreHubId = Annotated[
+    str,
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, **COREHUB_ID.as_schema()}
+    ),
+]
 
 #: Fields a GET returns that a client may send back unchanged in a PUT (they are ignored).
 READ_ONLY_FIELDS = frozenset(
@@ -110,15 +136,19 @@ class _JobFields(_Body):
         default=None,
         description="IANA time zone (e.g. Europe/Rome); absent means the configured default.",
     )
-    pipeline_id: str | None = Field(default=None, description="CoreHub pipeline id.")
-    entity_ids: list[str] | None = Field(
-        default=None, description="Entity ids; required (non-empty) for entity_* tasks."
+    pipeline_id: CoreHubId | None = Field(default=None, description="CoreHub pipeline id.")
+    entity_ids: list[CoreHubId] | None = Field(
+        default=None,
+        description="Entity ids; required (non-empty) for entity_* tasks.",
+        json_schema_extra={"maxItems": MAX_IDS, "uniqueItems": True},
     )
-    entity_id: str | None = Field(
+    entity_id: CoreHubId | None = Field(
         default=None, description="Single entity id (older Chronos clients): same as [entity_id]."
     )
-    group_ids: list[str] | None = Field(
-        default=None, description="Entity group ids; required (non-empty) for group_* tasks."
+    group_ids: list[CoreHubId] | None = Field(
+        default=None,
+        description="Entity group ids; required (non-empty) for group_* tasks.",
+        json_schema_extra={"maxItems": MAX_IDS, "uniqueItems": True},
     )
     with_snapshot: bool | None = Field(default=None, description="Default false.")
     snapshot_write_method: str | None = Field(

@@ -41,7 +41,9 @@ unknown pipelines/entities/groups 404, bad parameters 400, missing or expired to
   ``received`` (wall clock, epoch seconds) and ``receivedMonotonic`` (this process's
   ``time.monotonic()``) when it arrived, ``status`` (null when dropped), ``fault``
   (kind or null), ``applied`` (CoreHub handled it with a 2xx: a command took effect)
-- ``GET /_fake/requests`` → ``{"requests": [...]}``: the same for every CoreHub request
+- ``GET /_fake/requests`` → ``{"requests": [...]}``: the same for every CoreHub request,
+  and for any control request that carries an ``Authorization`` header (a CoreHub
+  client that strayed onto the control API)
 - ``POST /_fake/faults`` with ``{"kind", "method"?, "path"? (regex searched in the
   path), "count"? (default 1; null = forever), ...}``; kinds:
   ``status`` (answer ``status``, default 503, with ``message`` and ``retryAfter``),

@@ -7,7 +7,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from chronos.corehub import paths
 from chronos.http import Client
+
+#: The control route that sets an entity's state (below ``/_fake``).
+ENTITY_STATE = "/pipelines/{pipeline}/entities/{entity}/state"
 
 
 class FakeHubControl:
@@ -77,5 +81,5 @@ class FakeHubControl:
         raise KeyError(f"{pipeline_id}/{entity_id}")
 
     def set_entity(self, pipeline_id: str, entity_id: str, **status: Any) -> dict[str, Any]:
-        path = f"/pipelines/{pipeline_id}/entities/{entity_id}/state"
+        path = paths.path(ENTITY_STATE, pipeline=pipeline_id, entity=entity_id)
         return dict(self._call("PUT", path, status))

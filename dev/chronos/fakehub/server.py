@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chronos.corehub.api import LOGIN_PATH, SUCCESS_STATUSES
 from chronos.fakehub.state import INVALID_TOKEN, FakeHubState, Reply
@@ -91,13 +91,6 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self._body()
         state = self.server.state
-        if url.path.startswith(CONTROL + "/"):
-            try:
-                reply = _control(state, method, url.path, body)
-            except (KeyError, ValueError, TypeError, re.error) as exc:
-                reply = Reply(400, {"message": f"{type(exc).__name__}: {exc}"})
-            self._reply(reply)
-            return
         entry: dict[str, Any] = {
             "method": method,
             "path": url.path,
@@ -106,6 +99,18 @@ class _Handler(BaseHTTPRequestHandler):
             "received": received,
             "receivedMonotonic": received_monotonic,
         }
+        if url.path.startswith(CONTROL + "/"):
+            try:
+                reply = _control(state, method, url.path, body)
+            except (KeyError, ValueError, TypeError, re.error) as exc:
+                reply = Reply(400, {"message": f"{type(exc).__name__}: {exc}"})
+            if self.headers.get("Authorization"):
+                # The control API takes no credentials: a request that carries CoreHub's
+                # is a CoreHub client that strayed here (an id that climbed out of its
+                # path), so it is logged with the CoreHub requests for tests to see.
+                state.log_request({**entry, "status": reply.status, "fault": None})
+            self._reply(reply)
+            return
         stuck = False
         after = []
         # A fault's count is used (``claim``) only when it acts on this request: one that
@@ -196,7 +201,7 @@ def _control(state: FakeHubState, method: str, path: str, body: Any) -> Reply:
         return Reply(200, state.snapshot())
     match = _ENTITY_STATE.match(path)
     if method == "PUT" and match:
-        return Reply(200, state.set_entity(match[1], match[2], body))
+        return Reply(200, state.set_entity(unquote(match[1]), unquote(match[2]), body))
     return Reply(404, {"message": f"no control route {method} {path}"})
 
 

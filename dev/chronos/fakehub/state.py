@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import yaml
 
@@ -388,7 +388,9 @@ class FakeHubState:
     def handle(self, method: str, path: str, query: str, stuck: bool = False) -> Reply:
         """An authenticated CoreHub call (login is separate)."""
         with self.lock:
-            parts = [p for p in path.split("/") if p]
+            # Split first, then decode each segment, as an HTTP server does: an encoded
+            # "/" stays inside its segment.
+            parts = [unquote(p) for p in path.split("/") if p]
             params = dict(parse_qsl(query, keep_blank_values=True))
             if method == "GET" and parts == ["pipelines"]:
                 items = [p.info() for p in self.pipelines.values()]

@@ -17,6 +17,7 @@ from chronos.corehub import (
     EntityErrorStateError,
     TaskOutcome,
     TaskRejectedError,
+    UnsafeIdError,
     UnusableAnswerError,
 )
 from chronos.models.chronosjob import MAX_TEXT, EntityResult, RunRecord, RunResult, RunTrigger
@@ -59,6 +60,7 @@ def exit_code_for(error: BaseException | None) -> ExitCode:
     if error is None:
         return ExitCode.SUCCESS
     for kind, code in (
+        (UnsafeIdError, ExitCode.CONFIGURATION_ERROR),
         (AuthenticationError, ExitCode.AUTHENTICATION_FAILED),
         (TaskRejectedError, ExitCode.TASK_REJECTED),
         (CoreHubTimeoutError, ExitCode.TIMEOUT),

@@ -43,6 +43,7 @@ from chronos.corehub.errors import (
     CoreHubUnreachableError,
     EntityErrorStateError,
     TaskRejectedError,
+    UnsafeIdError,
     UnusableAnswerError,
 )
 from chronos.corehub.execute import (
@@ -98,6 +99,7 @@ __all__ = [
     "TargetResult",
     "TaskOutcome",
     "TaskRejectedError",
+    "UnsafeIdError",
     "UnusableAnswerError",
     "Verdict",
     "Verify",

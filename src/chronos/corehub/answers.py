@@ -8,6 +8,7 @@ HTML page and turns it into "no entities", "not there yet" or a ``TypeError``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -17,6 +18,11 @@ from chronos.corehub.errors import UnusableAnswerError
 #: How much of an unusable answer is quoted in the error: enough to recognise a login
 #: page or a proxy's error, not a whole document.
 QUOTE_LIMIT = 200
+#: Replaces what must never be quoted (credentials) in a text taken from CoreHub. Every
+#: quote of an answer takes one, so none can be written without masking.
+Mask = Callable[[str], str]
+#: What a masked value is replaced with.
+MASKED = "***"
 #: What each read returns, as error messages name it.
 STATUS = "entity status"
 ENTITIES = "a list of entities"
@@ -72,10 +78,30 @@ _OBJECT = TypeAdapter(dict[str, Any], config=_LAZY)
 T = TypeVar("T")
 
 
-def quote(body: Any) -> str:
-    """The start of an answer, for an error message."""
+def mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced by ``***``, as written or as JSON escapes it.
+
+    The one masking function for CoreHub's answers (the client binds it to its login
+    name, password and token). An answer is quoted as JSON, where a password holding
+    ``"`` or ``\\`` appears escaped, so the escaped forms are masked too; longest first,
+    so a secret that contains another is masked whole.
+    """
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret)
+            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+            forms.add(json.dumps(secret)[1:-1])
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASKED)
+    return text
+
+
+def quote(body: Any, mask: Mask) -> str:
+    """The start of an answer, for an error message: masked first, then made one short line
+    (so a secret cut by the limit or split by whitespace is masked all the same)."""
     text = body if isinstance(body, str) else json.dumps(body, default=str, ensure_ascii=False)
-    text = " ".join(text.split())
+    text = " ".join(mask(text).split())
     return text if len(text) <= QUOTE_LIMIT else text[: QUOTE_LIMIT - 1] + "…"
 
 
@@ -94,27 +120,29 @@ def _problems(exc: ValidationError) -> str:
     return shown + more
 
 
-def _parse(adapter: TypeAdapter[T], body: Any, what: str, where: str) -> T:
+def _parse(adapter: TypeAdapter[T], body: Any, what: str, where: str, mask: Mask) -> T:
     try:
         return adapter.validate_python(body)
     except ValidationError as exc:
-        raise unusable(what, where, f"{quote(body)} ({_problems(exc)})") from None
+        # _problems quotes no input (include_input=False), only field names and pydantic's
+        # words; the field names are CoreHub's and masked like the rest.
+        raise unusable(what, where, mask(f"{quote(body, mask)} ({_problems(exc)})")) from None
 
 
-def entities_status(body: Any, where: str) -> dict[str, EntityStatus]:
+def entities_status(body: Any, where: str, *, mask: Mask) -> dict[str, EntityStatus]:
     """``/entities-status``: the runtime state by entity id."""
-    return {s.entity_id: s for s in _parse(_STATUSES, body, STATUS, where)}
+    return {s.entity_id: s for s in _parse(_STATUSES, body, STATUS, where, mask)}
 
 
-def entities(body: Any, where: str) -> list[EntityConfig]:
+def entities(body: Any, where: str, *, mask: Mask) -> list[EntityConfig]:
     """``/entities``: the configured entities, in CoreHub's order."""
-    return _parse(_ENTITIES, body, ENTITIES, where)
+    return _parse(_ENTITIES, body, ENTITIES, where, mask)
 
 
-def objects(body: Any, what: str, where: str) -> list[dict[str, Any]]:
+def objects(body: Any, what: str, where: str, *, mask: Mask) -> list[dict[str, Any]]:
     """A list of JSON objects (pipelines, groups): their fields are not read here."""
-    return _parse(_OBJECTS, body, what, where)
+    return _parse(_OBJECTS, body, what, where, mask)
 
 
-def one_object(body: Any, what: str, where: str) -> dict[str, Any]:
-    return _parse(_OBJECT, body, what, where)
+def one_object(body: Any, what: str, where: str, *, mask: Mask) -> dict[str, Any]:
+    return _parse(_OBJECT, body, what, where, mask)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from chronos.corehub.answers import EntityConfig, EntityStatus, objects
+from chronos.corehub import paths
+from chronos.corehub.answers import EntityConfig, EntityStatus, Mask, objects
 from chronos.models.chronosjob import Task
 
 #: Query parameter naming the entity of a command. One MOLO17 tool sends repeated
@@ -20,7 +21,7 @@ ENTITY_PARAM = "entity"
 #: Query parameter naming the group of a ``*-group`` command.
 GROUP_PARAM = "groupId"
 
-LOGIN_PATH = "/authentication/login"
+LOGIN_PATH = paths.LOGIN
 SUCCESS_STATUSES = frozenset({200, 201, 202, 204})
 
 
@@ -268,7 +269,7 @@ class Step:
 
 
 def _sync(pipeline_id: str, action: str) -> str:
-    return f"/pipelines/{pipeline_id}/commands/sync/{action}"
+    return paths.path(paths.SYNC_COMMAND, pipeline=pipeline_id, action=action)
 
 
 def _bool(value: bool) -> str:
@@ -319,8 +320,8 @@ def affected_entities(step: Step, configured: Sequence[EntityConfig]) -> list[st
     ]
 
 
-def pipelines_list(body: Any, where: str = "GET /pipelines") -> list[dict[str, Any]]:
+def pipelines_list(body: Any, where: str, *, mask: Mask) -> list[dict[str, Any]]:
     """``GET /pipelines`` answers a bare list (CoreHub 2.2) or ``{"pipelines": [...]}``."""
     if isinstance(body, Mapping) and "pipelines" in body:
         body = body["pipelines"]
-    return objects(body, "a list of pipelines", where)
+    return objects(body, "a list of pipelines", where, mask=mask)

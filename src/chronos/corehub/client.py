@@ -18,10 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from chronos.corehub import answers
-from chronos.corehub.answers import EntityConfig, EntityStatus, quote, unusable
+from chronos.corehub import answers, paths
+from chronos.corehub.answers import EntityConfig, EntityStatus, mask_secrets, quote, unusable
 from chronos.corehub.api import (
-    LOGIN_PATH,
     SUCCESS_STATUSES,
     Applied,
     Command,
@@ -103,15 +102,30 @@ def classify(exc: TransportError) -> Failure:
     return Failure.CONNECTION_LOST
 
 
+#: How much of an error answer (CoreHub's ``message``, else its body) is quoted.
+MESSAGE_LIMIT = 500
+
+
 def _message(response: Response) -> str:
-    """CoreHub's ``message`` when it gives one, else the start of the body."""
+    """CoreHub's ``message`` when it gives one, else the body (not yet masked nor cut)."""
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
-    return response.text[:500] or response.reason_phrase
+    return response.text or response.reason_phrase
+
+
+def _masked_fields(value: Any, mask: answers.Mask) -> Any:
+    """An event's fields with every string in them masked (paths, ids, CoreHub's words)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, dict):
+        return {k: _masked_fields(v, mask) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked_fields(v, mask) for v in value]
+    return value
 
 
 class CoreHubClient:
@@ -137,7 +151,10 @@ class CoreHubClient:
         self.tls = tls or TLSOptions()
         self.options = options or ClientOptions()
         self.deadline = deadline or Deadline(3600.0)
-        self.events = events or _log_event
+        sink = events or _log_event
+        # Events reach the pod log and the run's logTail: whatever CoreHub said in them
+        # (a command's answer, entity ids, a retry's cause) is masked on the way out.
+        self.events: EventSink = lambda step, fields: sink(step, _masked_fields(fields, self.mask))
         self.sleep = sleep
         self._rand = rand
         if self.tls.insecure_skip_verify and self.base_url.startswith("https:"):
@@ -163,14 +180,14 @@ class CoreHubClient:
         return f"CoreHubClient({self.base_url!r})"
 
     def _said(self, response: Response) -> str:
-        """CoreHub's message, with any credential it echoes (e.g. the login name) masked."""
-        return self._masked(_message(response))
+        """CoreHub's message, with any credential it echoes (e.g. the login name) masked
+        before it is cut (so no prefix of one survives the cut)."""
+        text = self.mask(_message(response))
+        return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
-    def _masked(self, text: str) -> str:
-        for value in (self.username, self.__password, self.__token):
-            if value:
-                text = text.replace(value, "***")
-        return text
+    def mask(self, text: str) -> str:
+        """``text`` (anything CoreHub said) with this session's credentials masked."""
+        return mask_secrets(text, (self.username, self.__password, self.__token))
 
     def close(self) -> None:
         self._http.close()
@@ -221,7 +238,7 @@ class CoreHubClient:
             retry_after: float | None = None
             try:
                 response = self._http.request(
-                    method, path, params=list(params), json=json, headers=headers, timeout=timeout
+                    method, paths.target(path, params), json=json, headers=headers, timeout=timeout
                 )
             except TransportError as exc:
                 failure = classify(exc)
@@ -270,7 +287,7 @@ class CoreHubClient:
         self.events("login", {"url": self.base_url, "reason": reason})
         response = self._send(
             "POST",
-            LOGIN_PATH,
+            paths.path(paths.LOGIN),
             json={"username": self.username, "password": self.__password},
             authenticated=False,
         )
@@ -324,7 +341,7 @@ class CoreHubClient:
             kind = response.headers.get("Content-Type") or "no Content-Type"
             detail = (
                 f"HTTP {response.status_code} ({kind}) "
-                f"{quote(self._masked(response.text)) or '(empty)'}"
+                f"{quote(response.text, self.mask) or '(empty)'}"
             )
             raise unusable(what, f"{method} {path}", detail) from None
 
@@ -335,31 +352,32 @@ class CoreHubClient:
         return self.call("GET", path, what=what), what, f"GET {path}"
 
     def pipelines(self) -> list[dict[str, Any]]:
-        body, _, where = self._read("/pipelines", "a list of pipelines")
-        return pipelines_list(body, where)
+        body, _, where = self._read(paths.path(paths.PIPELINES), "a list of pipelines")
+        return pipelines_list(body, where, mask=self.mask)
 
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
-        return answers.one_object(*self._read(f"/pipelines/{pipeline_id}", "a pipeline"))
+        path = paths.path(paths.PIPELINE, pipeline=pipeline_id)
+        return answers.one_object(*self._read(path, "a pipeline"), mask=self.mask)
 
     def entities(self, pipeline_id: str) -> list[EntityConfig]:
         """Entity configuration: ``[{"entity": {"entityId", "groupId", ...}}]``."""
-        path = f"/pipelines/{pipeline_id}/entities"
+        path = paths.path(paths.ENTITIES, pipeline=pipeline_id)
         body, _, where = self._read(path, answers.ENTITIES)
-        return answers.entities(body, where)
+        return answers.entities(body, where, mask=self.mask)
 
     def groups(self, pipeline_id: str) -> list[dict[str, Any]]:
-        return answers.objects(
-            *self._read(f"/pipelines/{pipeline_id}/config/groups", "a list of groups")
-        )
+        path = paths.path(paths.GROUPS, pipeline=pipeline_id)
+        return answers.objects(*self._read(path, "a list of groups"), mask=self.mask)
 
     def entities_status(self, pipeline_id: str) -> dict[str, EntityStatus]:
         """Runtime state by entity id."""
-        path = f"/pipelines/{pipeline_id}/entities-status"
+        path = paths.path(paths.ENTITIES_STATUS, pipeline=pipeline_id)
         body, _, where = self._read(path, answers.STATUS)
-        return answers.entities_status(body, where)
+        return answers.entities_status(body, where, mask=self.mask)
 
     def snapshot_status(self, pipeline_id: str) -> Any:
-        return self.call("GET", f"/pipelines/{pipeline_id}/snapshot-status", what="snapshot status")
+        path = paths.path(paths.SNAPSHOT_STATUS, pipeline=pipeline_id)
+        return self.call("GET", path, what="snapshot status")
 
     # ------------------------------------------------------------------ commands
 
@@ -425,7 +443,8 @@ class CoreHubClient:
     def send(self, command: Command, verify: Verify | None = None) -> Any:
         """Send one command; the event is emitted once CoreHub has accepted it."""
         body = self.command(command.path, command.params, verify)
-        answer = body.get("message") if isinstance(body, dict) else None
+        said = body.get("message") if isinstance(body, dict) else None
+        answer = None if said is None else quote(said, self.mask)
         self.events(
             "command",
             {"path": command.path, "params": dict(command.params), "answer": answer},
@@ -435,6 +454,6 @@ class CoreHubClient:
     def maintenance(self, pipeline_id: str, enter: bool) -> Any:
         action = "enter" if enter else "exit"
         return self.command(
-            f"/pipelines/{pipeline_id}/commands/maintenance/{action}",
+            paths.path(paths.MAINTENANCE_COMMAND, pipeline=pipeline_id, action=action),
             verify=lambda: maintenance_applied(self.pipeline(pipeline_id), enter),
         )

@@ -55,3 +55,10 @@ class UnusableAnswerError(CoreHubError):
     """CoreHub answered 2xx with something that is not what the call returns (an HTML page,
     JSON of the wrong shape): nothing it says can be judged, so the run stops here rather
     than read the garbage as "no entities" or "not there yet"."""
+
+
+class UnsafeIdError(CoreHubError, ValueError):
+    """An id that cannot be one CoreHub path segment (empty, ``.``, ``..``, no UTF-8 form).
+
+    The models refuse such ids; this stops one that bypassed them before any request.
+    """

@@ -9,10 +9,10 @@ state (``judge``), never for want of a sign that it did not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
-from chronos.corehub.answers import EntityConfig, EntityStatus
+from chronos.corehub.answers import EntityConfig, EntityStatus, Mask, quote
 from chronos.corehub.api import (
     Applied,
     Command,
@@ -34,6 +34,7 @@ from chronos.corehub.errors import (
     CoreHubTimeoutError,
     CoreHubUnreachableError,
     EntityErrorStateError,
+    UnsafeIdError,
     UnusableAnswerError,
 )
 from chronos.models.chronosjob import Task
@@ -43,7 +44,7 @@ from chronos.models.chronosjob import Task
 MIGRATION_START_TIMEOUT = 300.0
 
 #: Failures after which nothing CoreHub says can be acted on or believed.
-FATAL = (AuthenticationError, CoreHubUnreachableError, UnusableAnswerError)
+FATAL = (AuthenticationError, CoreHubUnreachableError, UnusableAnswerError, UnsafeIdError)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,8 @@ class _Runner:
                     states[e] = str(entity_state(status))
                 verdict = judge(command.expect, status, seen[e])
                 if verdict is Verdict.FAILED and status is not None:
-                    raise EntityErrorStateError(f"entity {e} is in Error: {error_message(status)}")
+                    said = quote(error_message(status), self.client.mask)
+                    raise EntityErrorStateError(f"entity {e} is in Error: {said}")
                 if verdict is Verdict.REACHED:
                     pending.discard(e)
                 if verdict is Verdict.NOT_STARTED:
@@ -257,13 +259,38 @@ class _Runner:
         return [TargetResult(step.target, True, _summary(states), done)]
 
 
+def _masked(result: TargetResult, mask: Mask) -> TargetResult:
+    """A result as it may be shown: its id (a pipeline's entities come from CoreHub's
+    answer), state and message (CoreHub's words in them) masked."""
+    return replace(
+        result,
+        id=mask(result.id),
+        state=None if result.state is None else mask(result.state),
+        message=mask(result.message),
+    )
+
+
 def execute(
     client: CoreHubClient, task: Task, options: ExecuteOptions | None = None
 ) -> TaskOutcome:
-    """Run every step of ``task`` in order; never raises a CoreHubError."""
+    """Run every step of ``task`` in order; never raises a CoreHubError.
+
+    The results are masked (``CoreHubClient.mask``): they go to the ChronosJob's status.
+    """
+    outcome = _execute(client, task, options)
+    outcome.results = [_masked(r, client.mask) for r in outcome.results]
+    return outcome
+
+
+def _execute(client: CoreHubClient, task: Task, options: ExecuteOptions | None) -> TaskOutcome:
     runner = _Runner(client, task, options or ExecuteOptions())
     outcome = TaskOutcome()
-    steps = plan(task)
+    try:
+        steps = plan(task)
+    except UnsafeIdError as exc:
+        # Only a task that bypassed the models' id pattern gets here: nothing is sent.
+        outcome.results.append(TargetResult(task.pipeline_id, False, None, str(exc), exc))
+        return outcome
     for index, step in enumerate(steps):
         if index:
             client.sleep(min(runner.options.command_interval, client.deadline.remaining()))

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from chronos.models.rules import Rule, cel_extension, enforce
+from chronos.models.rules import COREHUB_ID, Rule, cel_extension, enforce
 
 GROUP = "chronos.gluesync.io"
 VERSION = "v1alpha1"
@@ -141,11 +141,13 @@ def _pattern(pattern: str) -> Any:
 
 
 _CONTROL_MESSAGE = "must not contain control characters (NUL, newline, tab, escape …)"
+#: A CoreHub id: it becomes a CoreHub path segment or query value, so only the characters
+#: of ``rules.COREHUB_ID`` (the CRD's pattern, the REST schema's and this check's).
 Identifier = Annotated[
     str,
     Field(min_length=1, max_length=MAX_ID_LENGTH),
-    _pattern(NO_CONTROL_CHARS),
-    _pattern_check(NO_CONTROL_CHARS, _CONTROL_MESSAGE),
+    _pattern(COREHUB_ID.regex),
+    _pattern_check(COREHUB_ID.regex, COREHUB_ID.message),
 ]
 SingleLine = Annotated[
     str,

@@ -1,14 +1,17 @@
-"""Cross-field rules, each written once for both enforcement points.
+"""Rules, each written once for every enforcement point.
 
-The API server enforces a rule through the CEL expression in the generated CRD, the
-REST facade and the operator through the Python predicate. Both share the message and
-the field path, so a client sees the same words whichever door it came through.
+The API server enforces a rule through the CEL expression (or, for a ``Pattern``, the
+schema's ``pattern``) in the generated CRD, the REST facade and the operator through the
+Python predicate. Both share the message and the field path, so a client sees the same
+words whichever door it came through; the REST facade's OpenAPI document shows the same
+pattern.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 M = TypeVar("M")
@@ -26,6 +29,42 @@ class Rule(Generic[M]):
 
     def as_validation(self) -> dict[str, Any]:
         return {"rule": self.cel, "message": self.message, "fieldPath": self.field_path}
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A rule on one string's characters: a regular expression both JSON Schema (the
+    CRD, the OpenAPI document) and Python read the same way, and the message of a
+    mismatch. Keep to the common subset (classes, anchors, ``*``/``{m,n}``)."""
+
+    regex: str
+    message: str
+    _compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_compiled", re.compile(self.regex))
+
+    def matches(self, value: str) -> bool:
+        return self._compiled.fullmatch(value) is not None
+
+    def as_schema(self) -> dict[str, Any]:
+        return {"pattern": self.regex}
+
+
+#: What a CoreHub id (``pipelineId``, ``entityIds``, ``groupIds``) may hold. The ids
+#: documented or captured (/work/shared/corehub-api.md: ``pipeline-123``, ``entity-456``,
+#: the default group ``_default``; the fake's ``p1``, ``e1``) and UUIDs all fit: ASCII
+#: letters and digits, ``_``, ``-`` and ``.``, not starting with ``-`` or ``.``. These are
+#: RFC 3986 unreserved characters, so a valid id goes into a CoreHub path unchanged, and
+#: no valid id can be ``.``/``..`` or hold ``/ ? # %``, spaces or control characters
+#: (issue 17: ``x/../../path#`` sent the runner's authenticated request elsewhere). The
+#: length bound (253) is the field's ``maxLength``. Widen it here, and only here, should
+#: a CoreHub be found to use other characters: ``chronos.corehub.paths`` encodes any
+#: character anyway.
+COREHUB_ID = Pattern(
+    r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+    "must be a CoreHub id: ASCII letters, digits, '_', '-' and '.', not starting with '-' or '.'",
+)
 
 
 class SpecRuleError(ValueError):
