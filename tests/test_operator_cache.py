@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -232,3 +233,52 @@ def test_finished_jobs_whose_recording_failed_are_checked_again() -> None:
     assert [j["metadata"]["name"] for j in taken] == ["run-1"]
     cache.flag_unreported("team", "nightly", ["run-1"])
     assert [j["metadata"]["name"] for j in cache.unreported("team", "nightly")] == ["run-1"]
+
+
+def test_a_failed_repair_is_needed_again_though_its_generation_was_reconciled() -> None:
+    """The repair of a deleted CronJob fails (admission refused it): the retry must
+    reconcile again, though this generation was reconciled before the CronJob went."""
+    cache = WatchCache()
+    cr = chronosjob()
+    ns, name = cr["metadata"]["namespace"], cr["metadata"]["name"]
+    with cache.reconciling(cr):
+        pass
+    assert not cache.needs_reconcile(cr)
+    cache.force_reconcile(ns, name)  # the CronJob was deleted
+    with contextlib.suppress(RuntimeError), cache.reconciling(cr):
+        raise RuntimeError("403 from admission")
+    assert cache.needs_reconcile(cr)
+    with cache.reconciling(cr):
+        pass
+    assert not cache.needs_reconcile(cr)
+
+
+def test_housekeeping_sees_a_missing_or_unverified_cronjob() -> None:
+    cache = WatchCache()
+    obj, manifest = cronjob(), desired_manifest()
+    assert not cache.cronjob_holds("ns", "job-1", manifest)  # missing
+    cache.cronjob_event("MODIFIED", obj, None)
+    assert not cache.cronjob_holds("ns", "job-1", manifest)  # seen, not verified
+    cache.cronjob_event("MODIFIED", obj, digest(manifest))
+    assert cache.cronjob_holds("ns", "job-1", manifest)
+    assert not cache.cronjob_holds("ns", "job-1", {**manifest, "spec": {}})  # spec changed
+
+
+def test_a_cronjob_that_cannot_be_applied_turns_ready_false_with_the_reason() -> None:
+    status = {
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Reconciled", "message": "ok"},
+        ]
+    }
+    for missing, reason in ((True, st.CRONJOB_MISSING), (False, st.CRONJOB_OUT_OF_SYNC)):
+        patch = st.unapplied(
+            status,
+            generation=2,
+            cronjob="cj",
+            missing=missing,
+            error="API server answered 403 Forbidden",
+            now=NOW,
+        )
+        (ready,) = [c for c in patch.conditions or [] if c.type == st.READY]
+        assert (ready.status, ready.reason) == ("False", reason)
+        assert "403 Forbidden" in ready.message

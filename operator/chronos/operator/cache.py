@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -157,6 +158,25 @@ class WatchCache:
     def mark_reconciled(self, cr: dict[str, Any]) -> None:
         meta = cr["metadata"]
         self._reconciled[(meta["namespace"], meta["name"])] = meta.get("generation")
+
+    @contextmanager
+    def reconciling(self, cr: dict[str, Any]) -> Iterator[None]:
+        """Around one reconcile of ``cr``: done if the block ends, needed again if it
+        raises — the generation may have been reconciled before (a repair of a deleted
+        CronJob), so only the forced mark makes the retry reconcile again."""
+        meta = cr["metadata"]
+        self.begin_reconcile(cr)
+        try:
+            yield
+        except BaseException:
+            self.force_reconcile(meta["namespace"], meta["name"])
+            raise
+        self.mark_reconciled(cr)
+
+    def cronjob_holds(self, namespace: str, name: str, manifest: dict[str, Any]) -> bool:
+        """Was CronJob ``name`` last seen holding ``manifest``? False if it is missing."""
+        record = self._cronjobs.get((namespace, name))
+        return record is not None and record.holds(manifest)
 
     def job_event(
         self,

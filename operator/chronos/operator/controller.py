@@ -169,10 +169,11 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     if cr is None or cr["metadata"].get("deletionTimestamp"):
         runnow.forget(*key)
         return
+    if reason & Reason.HOUSEKEEPING:
+        _check_cronjob(ctx, cr)
     if ctx.cache.needs_reconcile(cr):
-        ctx.cache.begin_reconcile(cr)
-        await _reconcile(ctx, cr)
-        ctx.cache.mark_reconciled(cr)
+        with ctx.cache.reconciling(cr):
+            await _reconcile(ctx, cr)
         reconciled = True
     else:
         reconciled = False
@@ -186,6 +187,18 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _mirror_last_schedule(ctx, cr)
     if reason & Reason.HOUSEKEEPING:
         await housekeeping(ctx, cr)
+
+
+def _check_cronjob(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Housekeeping's look at the owned CronJob: missing or not holding the desired
+    manifest (an event lost, a repair that failed), the job is reconciled again."""
+    meta = cr["metadata"]
+    try:
+        desired = desired_state(cr, ctx.settings)
+    except RejectedError:
+        return  # no CronJob wanted; its reconcile reported why
+    if not ctx.cache.cronjob_holds(meta["namespace"], cronjob_name(meta["name"]), desired.cronjob):
+        ctx.cache.force_reconcile(meta["namespace"], meta["name"])
 
 
 async def _reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:

@@ -31,6 +31,14 @@ CONFLICT_RETRIES = 8
 log = logging.getLogger(__name__)
 
 
+def describe_error(exc: Exception) -> str:
+    """What a failed request met, fit for a status or an Event: the API server's code
+    and reason, never its message (which may quote what it was sent)."""
+    if isinstance(exc, ApiError):
+        return f"API server answered {exc.status.code} {exc.status.reason or ''}".strip()
+    return f"request failed: {type(exc).__name__}"
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     result: dict[str, Any] = obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
     return result

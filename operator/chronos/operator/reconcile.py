@@ -163,6 +163,28 @@ async def blockers(
     )
 
 
+async def _report_unapplied(
+    ctx: OperatorContext, cr: dict[str, Any], *, missing: bool, error: Exception, now: datetime
+) -> None:
+    """Ready=False while the CronJob is missing or differs and cannot be applied (the
+    sync is retried with backoff; its success sets Ready=True again). Best effort: the
+    same API server that refused the CronJob may refuse this write too."""
+    meta = cr["metadata"]
+    fields = st.unapplied(
+        cr.get("status") or {},
+        generation=meta.get("generation"),
+        cronjob=cronjob_name(meta["name"]),
+        missing=missing,
+        error=kubeio.describe_error(error),
+        now=now,
+    )
+    try:
+        if write := st.changes(cr.get("status") or {}, fields):
+            await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], write)
+    except Exception:  # noqa: BLE001 - the apply's own error is what the caller raises
+        log.debug("%s/%s: could not report the failed apply", meta["namespace"], meta["name"])
+
+
 async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool = False) -> None:
     """Apply the desired CronJob and report it; ``created``: the ChronosJob is new."""
     meta = cr["metadata"]
@@ -217,7 +239,11 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
         if existing is not None and _clock_needs_reset(existing, desired.cronjob):
             await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
         if changed:
-            await kubeio.apply_cronjob(ctx.client, desired.cronjob, new=existing is None)
+            try:
+                await kubeio.apply_cronjob(ctx.client, desired.cronjob, new=existing is None)
+            except Exception as exc:
+                await _report_unapplied(ctx, cr, missing=existing is None, error=exc, now=now)
+                raise
         enabled = desired.spec.enabled
         fields = st.reconciled(
             status,
