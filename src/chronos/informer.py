@@ -24,7 +24,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lightkube import ALL_NS, AsyncClient
+from lightkube import AsyncClient
+
+from chronos import http, kubewire
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,7 @@ class Informer:
         self._scope = scope
         self._labels = labels
         self._on_error = on_error
-        self.kind: str = resource._api_info.resource.kind
+        self.kind = kubewire.resource_kind(resource)
         #: Set once every watched namespace has been listed (and stays set).
         self.synced = asyncio.Event()
 
@@ -151,28 +153,23 @@ class Informer:
                 await asyncio.sleep(RETRY_SECONDS)
 
     def _request(self, namespace: str | None, params: dict[str, Any], *, watch: bool) -> Any:
-        generic = self._client._client
-        basic = generic.prepare_request(
-            "list",
-            res=self._resource,
-            namespace=namespace or ALL_NS,
-            watch=watch,
+        return kubewire.list_request(
+            self._client,
+            self._resource,
+            namespace=namespace,
             params={**params, "labelSelector": self._labels},
-        )
-        # A watch waits for events without a read timeout (lightkube's own setting).
-        timeout = generic._watch_timeout if watch else generic._client.timeout
-        return generic._client.build_request(
-            basic.method, basic.url, params=basic.params, timeout=timeout
+            watch=watch,
+            # A watch waits for events without a read timeout (lightkube's own setting).
+            timeout=self._timeout(watch),
         )
 
+    def _timeout(self, watch: bool) -> http.Timeout:
+        timeout = kubewire.default_timeout(self._client)
+        return http.Timeout(timeout.connect, read=None) if watch else timeout
+
     async def _send(self, request: Any) -> Any:
-        generic = self._client._client
-        response = await generic._client.send(request, stream=True)
-        if response.status_code >= 400:
-            await response.aread()
-            await response.aclose()
-            check: Any = generic.raise_for_status  # raises lightkube's ApiError
-            check(response)
+        response = await kubewire.send(self._client, request)
+        await kubewire.raise_for_status(response)
         return response
 
     async def _list(self, namespace: str | None) -> str:
