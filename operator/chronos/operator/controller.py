@@ -20,7 +20,7 @@ from typing import Any
 from lightkube.resources.batch_v1 import CronJob, Job
 
 from chronos import contract as c
-from chronos.informer import Informer, Key, Scope
+from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import ChronosJobStatus
 from chronos.operator import housekeeping as hk
@@ -45,8 +45,6 @@ log = logging.getLogger(__name__)
 #: machine: create → CronJob p50 / p99 606 / 861 ms with 16 workers, 142-166 / 414-646 ms
 #: with 48. Memory stays bounded: a worker holds one job's objects while it waits.
 WORKERS = 48
-#: A failed sync is retried after 2, 4, 8 … seconds, at most this long.
-MAX_RETRY_SECONDS = 60.0
 
 
 def _key(obj: dict[str, Any]) -> Key:
@@ -309,19 +307,23 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------ running
 
 
-async def _worker(ctx: OperatorContext, queue: WorkQueue, failures: dict[Key, int]) -> None:
-    loop = asyncio.get_running_loop()
+async def _worker(ctx: OperatorContext, queue: WorkQueue) -> None:
     while True:
         key, reason = await queue.get()
         try:
             await sync(ctx, key, reason)
-            failures.pop(key, None)
-        except Exception:
+            queue.forget(key)
+        except Exception as exc:
             metrics.ERRORS.labels("sync").inc()
-            failures[key] = tries = failures.get(key, 0) + 1
-            delay = min(2.0**tries, MAX_RETRY_SECONDS)
-            log.exception("sync of %s/%s failed; retrying in %.0f s", *key, delay)
-            loop.call_later(delay, queue.add, key)
+            delay = queue.add_rate_limited(key, reason)
+            # The traceback once per run of failures; the retries in one line each.
+            log.warning(
+                "sync of %s/%s failed (%s); retrying in %.1f s",
+                *key,
+                kubeio.describe_error(exc),
+                delay,
+                exc_info=queue.failures(key) == 1,
+            )
         finally:
             queue.done(key)
         metrics.QUEUED.set(len(queue))
@@ -342,7 +344,12 @@ async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
         await asyncio.sleep(ctx.settings.housekeeping_seconds)
 
 
-async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None:
+async def run(
+    ctx: OperatorContext,
+    scope: Scope,
+    synced: asyncio.Event,
+    health: WatchHealth | None = None,
+) -> None:
     """Watch, then work, until cancelled; ``synced`` is set once every watch has listed.
 
     The ChronosJobs are listed first, then their CronJobs and Jobs, and only then do the
@@ -352,15 +359,27 @@ async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None
     queue = WorkQueue()
     selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
 
-    def failed(kind: str, _: Exception) -> None:
+    health = health or WatchHealth()
+
+    def failed(kind: str, exc: Exception) -> None:
         metrics.ERRORS.labels(f"watch_{kind.lower()}").inc()
+        health.failed(kind, exc)
+
+    def watch(resource: Any, store: Store, labels: str | None) -> Informer:
+        return Informer(
+            ctx.client,
+            resource,
+            store,
+            scope,
+            labels=labels,
+            on_error=failed,
+            on_healthy=health.healthy,
+        )
 
     informers = [
-        Informer(ctx.client, ChronosJobResource, ChronosJobs(ctx, queue), scope, on_error=failed),
-        Informer(
-            ctx.client, CronJob, CronJobs(ctx, queue), scope, labels=selector, on_error=failed
-        ),
-        Informer(ctx.client, Job, Jobs(ctx, queue), scope, labels=selector, on_error=failed),
+        watch(ChronosJobResource, ChronosJobs(ctx, queue), None),
+        watch(CronJob, CronJobs(ctx, queue), selector),
+        watch(Job, Jobs(ctx, queue), selector),
     ]
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -369,10 +388,8 @@ async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None
             await informer.synced.wait()
         log.info("watches synced: %d ChronosJobs", ctx.cache.count())
         synced.set()
-        failures: dict[Key, int] = {}
         tasks += [
-            asyncio.create_task(_worker(ctx, queue, failures), name=f"worker {i}")
-            for i in range(WORKERS)
+            asyncio.create_task(_worker(ctx, queue), name=f"worker {i}") for i in range(WORKERS)
         ]
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
         await asyncio.gather(*tasks)
