@@ -189,12 +189,13 @@ class Informer:
         backoff = Backoff(clock=self._clock, rand=self._rand)
         version: str | None = None
         while True:
-            listing = version is None
             try:
+                listing = version is None
                 if version is None:
                     version = await self._list(namespace)
                     listed.set()
                     self._healthy(namespace)
+                listing = False
                 version = await self._watch(namespace, version)
                 continue
             except asyncio.CancelledError:
