@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl, urlsplit
 class Request:
     path: str
     params: dict[str, str]
+    method: str = "GET"
+    body: bytes = b""
 
     @property
     def watch(self) -> bool:
@@ -94,10 +96,15 @@ class FakeApiServer:
         self._open.add(writer)
         try:
             line = (await reader.readline()).decode()
-            while (await reader.readline()).strip():
-                pass
-            target = urlsplit(line.split()[1])
-            request = Request(target.path, dict(parse_qsl(target.query)))
+            length = 0
+            while header := (await reader.readline()).strip():
+                name, _, value = header.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            method, target_text = line.split()[:2]
+            target = urlsplit(target_text)
+            body = await reader.readexactly(length) if length else b""
+            request = Request(target.path, dict(parse_qsl(target.query)), method, body)
             self.requests.append(request)
             answer = self.script(request)
             if isinstance(answer, Answer):
