@@ -20,9 +20,9 @@ from lightkube import ConfigError
 from chronos import kube, logs
 from chronos.informer import Scope, WatchHealth
 from chronos.operator import controller, metrics, probe
+from chronos.operator.context import OperatorContext
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
-from chronos.operator.reconcile import OperatorContext
 from chronos.operator.settings import OperatorSettings
 from chronos.readiness import Readiness
 from chronos.settings import SettingsError

@@ -27,15 +27,10 @@ from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.cache import digest
+from chronos.operator.context import OperatorContext
+from chronos.operator.desired import RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
-from chronos.operator.reconcile import (
-    OperatorContext,
-    RejectedError,
-    blockers,
-    desired_state,
-    is_subset,
-    reconcile,
-)
+from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -300,7 +295,7 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
         now=now,
         settings=ctx.settings,
     )
-    for record in await kubeio.carry_out(ctx.client, cr, actions):
+    for record in await hk.carry_out(ctx.client, cr, actions):
         metrics.RUNS_RECORDED.labels(record.result).inc()
 
 

@@ -36,9 +36,9 @@ from chronos.models.chronosjob import (
     RunTrigger,
 )
 from chronos.operator import kubeio, metrics, runs
+from chronos.operator.context import OperatorContext
 from chronos.operator.cronjob import run_now_job
 from chronos.operator.naming import cronjob_name
-from chronos.operator.reconcile import OperatorContext, post_event
 from chronos.operator.status import status_body
 
 log = logging.getLogger(__name__)
@@ -179,10 +179,10 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
             for other in decision.blocking:
                 await kubeio.delete_job(ctx.client, namespace, other)
                 active.remove(other)
-                await post_event(
-                    ctx,
-                    "Normal",
+                await kubeio.post_event(
+                    ctx.client,
                     cr,
+                    type="Normal",
                     reason="RunNowReplaced",
                     message=f"deleted Job {other} for run-now token {token!r} "
                     "(concurrencyPolicy Replace)",
@@ -213,10 +213,10 @@ async def _create(
         raise
     if created:
         metrics.RUNS_STARTED.inc()
-        await post_event(
-            ctx,
-            "Normal",
+        await kubeio.post_event(
+            ctx.client,
             cr,
+            type="Normal",
             reason="RunNow",
             message=f"created Job {job} for run-now token {token!r}",
         )
@@ -237,10 +237,10 @@ async def _refuse(
     ):
         raise GoneError
     metrics.RUNS_RECORDED.labels(record.result).inc()
-    await post_event(
-        ctx,
-        "Warning",
+    await kubeio.post_event(
+        ctx.client,
         cr,
+        type="Warning",
         reason="RunNowRefused",
         message=f"run-now token {token!r} refused: run {', '.join(blocking)} is still active "
         "(concurrencyPolicy Forbid)",
