@@ -26,7 +26,7 @@ from chronos.models.chronosjob import ChronosJobStatus
 from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
-from chronos.operator.cache import digest
+from chronos.operator.cache import Change, digest
 from chronos.operator.context import OperatorContext
 from chronos.operator.desired import RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
@@ -61,16 +61,15 @@ class ChronosJobs:
         self._ctx, self._queue = ctx, queue
 
     def upsert(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.chronosjob_event("MODIFIED", obj)
+        self._ctx.cache.chronosjob_event(Change.UPSERTED, obj)
         self._queue.add(_key(obj))
 
     def delete(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.chronosjob_event("DELETED", obj)
-        self._queue.add(_key(obj))  # its sync forgets the job's locks
+        self._ctx.cache.chronosjob_event(Change.DELETED, obj)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
-            self._ctx.cache.chronosjob_event("DELETED", _stub(key))
+            self._ctx.cache.chronosjob_event(Change.DELETED, _stub(key))
             self._queue.add(key)
 
 
@@ -96,7 +95,7 @@ class CronJobs:
             desired = None  # the ChronosJob's own sync reports it
         in_sync = desired is not None and is_subset(desired.cronjob, obj)
         ctx.cache.cronjob_event(
-            "MODIFIED", obj, digest(desired.cronjob) if desired and in_sync else None
+            Change.UPSERTED, obj, digest(desired.cronjob) if desired and in_sync else None
         )
         if cr is None or desired is None:
             return
@@ -110,7 +109,7 @@ class CronJobs:
                 self._queue.add(owner)
 
     def delete(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.cronjob_event("DELETED", obj)
+        self._ctx.cache.cronjob_event(Change.DELETED, obj)
         owner = _owner(obj)
         if owner is not None and self._ctx.cache.chronosjob(*owner) is not None:
             self._ctx.cache.force_reconcile(*owner)
@@ -119,7 +118,7 @@ class CronJobs:
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.cronjob_keys(namespace) - seen:
             owner = self._ctx.cache.cronjob_owner(key)
-            self._ctx.cache.cronjob_event("DELETED", _stub(key))
+            self._ctx.cache.cronjob_event(Change.DELETED, _stub(key))
             if owner is not None:
                 self._ctx.cache.force_reconcile(*owner)
                 self._queue.add(owner)
@@ -134,18 +133,18 @@ class Jobs:
 
     def upsert(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
-            self._ctx.cache.job_event(*owner, "MODIFIED", obj, finished=runs.finished(obj))
+            self._ctx.cache.job_event(*owner, Change.UPSERTED, obj, finished=runs.finished(obj))
             self._queue.add(owner)
 
     def delete(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
-            self._ctx.cache.job_event(*owner, "DELETED", obj)
+            self._ctx.cache.job_event(*owner, Change.DELETED, obj)
             self._queue.add(owner)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for owner, name in self._ctx.cache.job_keys(namespace):
             if (owner[0], name) not in seen:
-                self._ctx.cache.job_event(*owner, "DELETED", _stub((owner[0], name)))
+                self._ctx.cache.job_event(*owner, Change.DELETED, _stub((owner[0], name)))
                 self._queue.add(owner)
 
 
@@ -160,7 +159,6 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     """Bring one ChronosJob in sync with what the cache knows."""
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
-        runnow.forget(*key)
         return
     if reason & Reason.HOUSEKEEPING:
         _check_cronjob(ctx, cr)

@@ -1,11 +1,12 @@
 """What housekeeping does for one ChronosJob, decided by a pure function.
 
-Every CHRONOS_HOUSEKEEPING_SECONDS the operator visits each cached ChronosJob
-(handlers.housekeeping_loop). What it then writes depends only on the cached objects, the
-clock and the settings, so :func:`plan` computes it without I/O and returns a list of
-actions; :func:`chronos.operator.kubeio.carry_out` performs them, in order. What needs
-the API server first (the reconcile retry, run-now tokens, whether the runner
-ServiceAccount exists) happens before, in the handler, and arrives here as ``blockers``.
+Every CHRONOS_HOUSEKEEPING_SECONDS the operator queues each cached ChronosJob for a
+routine visit (``controller._housekeeping_rounds``; the worker's ``controller.sync``
+serves it). What it then writes depends only on the cached objects, the clock and the
+settings, so :func:`plan` computes it without I/O and returns a list of actions;
+:func:`carry_out` performs them, in order. What needs the API server first (whether the
+runner ServiceAccount exists) is asked by the caller and arrives here as ``blockers``;
+a missing or differing CronJob is repaired by the reconcile before.
 """
 
 from __future__ import annotations

@@ -10,13 +10,12 @@ run for one request, in order:
    creating the Job and recording it) is a create conflict, not a second Job;
 3. the history: a request whose Job name is already a runId there was served.
 
-Runs are serialised per ChronosJob in this process (the event handler and housekeeping
-may visit one object at the same time); the leader lease keeps other replicas out.
+Runs are serialised per ChronosJob by the work queue (a key is never served by two
+workers at once, ``workqueue``); the leader lease keeps other replicas out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,9 +41,6 @@ from chronos.operator.naming import cronjob_name
 from chronos.operator.status import status_body
 
 log = logging.getLogger(__name__)
-
-_locks: dict[tuple[str, str], asyncio.Lock] = {}
-_publishing: dict[tuple[str, str], asyncio.Lock] = {}
 
 
 class GoneError(Exception):
@@ -109,24 +105,14 @@ async def serve(ctx: OperatorContext, cr: dict[str, Any]) -> None:
     state = rn.parse(_annotations(cr), now)
     if not rn.queue(state, now) and rn.unadopted(state, now) is None:
         return
-    lock = _locks.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
-        try:
-            await _serve(ctx, namespace, name)
-        except GoneError:
-            log.info(
-                "%s/%s: deleted before its run-now request was served; no run started",
-                namespace,
-                name,
-            )
-
-
-def forget(namespace: str, name: str) -> None:
-    """Drop the locks of a deleted ChronosJob."""
-    for locks in (_locks, _publishing):
-        lock = locks.get((namespace, name))
-        if lock is not None and not lock.locked():
-            del locks[(namespace, name)]
+    try:
+        await _serve(ctx, namespace, name)
+    except GoneError:
+        log.info(
+            "%s/%s: deleted before its run-now request was served; no run started",
+            namespace,
+            name,
+        )
 
 
 async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> dict[str, Any]:
@@ -276,14 +262,12 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
     The REST facade reads it to refuse a run-now under Forbid with the running run's
     name; the operator itself always asks the API server before starting one.
     """
-    lock = _publishing.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
-        cr = ctx.cache.chronosjob(namespace, name)
-        if cr is None or cr["metadata"].get("deletionTimestamp"):
-            return
-        current = active_runs(ctx.cache.jobs_of(namespace, name))
-        patch = ChronosJobStatus(active_runs=[r.run_id for r in current], active_run_starts=current)
-        status = cr.get("status") or {}
-        published = {k: status.get(k) or [] for k in ("activeRuns", "activeRunStarts")}
-        if status_body(patch) != published:
-            await kubeio.patch_status(ctx.client, namespace, name, patch)
+    cr = ctx.cache.chronosjob(namespace, name)
+    if cr is None or cr["metadata"].get("deletionTimestamp"):
+        return
+    current = active_runs(ctx.cache.jobs_of(namespace, name))
+    patch = ChronosJobStatus(active_runs=[r.run_id for r in current], active_run_starts=current)
+    status = cr.get("status") or {}
+    published = {k: status.get(k) or [] for k in ("activeRuns", "activeRunStarts")}
+    if status_body(patch) != published:
+        await kubeio.patch_status(ctx.client, namespace, name, patch)
