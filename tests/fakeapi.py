@@ -41,6 +41,8 @@ class Stream:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: After the events, keep the connection open and send nothing.
     hang: bool = False
+    #: False: not even the response headers are sent.
+    headers: bool = True
 
 
 Script = Callable[[Request], Answer | Stream]
@@ -116,6 +118,8 @@ class FakeApiServer:
                 )
                 await writer.drain()
                 return
+            if not answer.headers:
+                await asyncio.Event().wait()  # accepted, never answered
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
             )

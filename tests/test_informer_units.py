@@ -301,3 +301,32 @@ def test_readiness_is_false_while_a_watch_is_cut_off_though_the_api_server_answe
     assert states[1][0] is False
     assert "CronJob watch broken" in states[1][1]
     assert states[2] == (True, "ok")
+
+
+def test_a_watch_whose_headers_never_come_is_given_up_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reconnect to a server that accepts but never answers (half-open, or an API
+    server not serving yet) fails after the headers timeout, not the stream's."""
+    monkeypatch.setattr(inf, "WATCH_HEADERS_SECONDS", 0.3)
+    answered = asyncio.Event()
+
+    class Silent(Scripted):
+        def __call__(self, request: Request) -> Response:
+            if request.watch and not answered.is_set():
+                answered.set()
+                return Stream(hang=True, headers=False)
+            return super().__call__(request)
+
+    h = Harness(Silent(page([obj("a", "1")], "5")))
+    started = asyncio.run(_timed(h.run_until(lambda: len(h.watches) == 2)))
+    assert started < 3  # the stream's own deadline would be 60-75 s
+    assert len(h.errors) == 1
+    assert isinstance(h.errors[0], TimeoutError)
+
+
+async def _timed(work: Any) -> float:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    await work
+    return loop.time() - start

@@ -126,6 +126,7 @@ class _WatchEndedEarlyError(Exception):
 #: afresh. So a stalled watch is detected within 75 s; a rewatch costs one request.
 WATCH_SECONDS = (45.0, 60.0)
 WATCH_GRACE = 15.0
+WATCH_HEADERS_SECONDS = 10.0
 #: A watch shorter than this that brought nothing counts as a failure (backoff).
 WATCH_MIN_SECONDS = 1.0
 
@@ -325,7 +326,11 @@ class Informer:
         async with asyncio.timeout(seconds + WATCH_GRACE):
             request = self._request(namespace, params, watch=True, read=seconds + WATCH_GRACE)
             try:
-                response = await self._send(request)
+                # The API server answers a watch's headers at once; a server that does
+                # not within this is unreachable (the stream's long read timeout would
+                # leave a reconnect to a dead address waiting up to 75 s).
+                async with asyncio.timeout(WATCH_HEADERS_SECONDS):
+                    response = await self._send(request)
             except ApiError as exc:
                 if exc.status.code == 410:
                     raise _ExpiredError from exc
