@@ -97,11 +97,16 @@ class Exchange:
 
     @property
     def name(self) -> str:
-        """The object's name, for requests on one object ('' for collections)."""
+        """The object's name: from the path, or for a create from the body's metadata
+        ('' for a collection read)."""
         parts = [p for p in self.path.split("/") if p]
         if "namespaces" in parts:
             rest = parts[parts.index("namespaces") + 2 :]
-            return rest[1] if len(rest) > 1 else ""
+            if len(rest) > 1:
+                return rest[1]
+        if self.method == "POST" and self.body:
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                return str(json.loads(self.body)["metadata"]["name"])
         return ""
 
 
