@@ -52,7 +52,9 @@ def page(items: list[dict[str, Any]], version: str, cont: str | None = None) -> 
     meta: dict[str, Any] = {"resourceVersion": version}
     if cont:
         meta["continue"] = cont
-    return Answer({"kind": "List", "metadata": meta, "items": items})
+    return Answer(
+        {"apiVersion": "batch/v1", "kind": "CronJobList", "metadata": meta, "items": items}
+    )
 
 
 def status(code: int, reason: str) -> Answer:

@@ -45,9 +45,11 @@ class DictStore:
         self.objects: dict[Key, str] = {}
         self.refuse = refuse
         self.calls = 0
+        self.kinds: set[tuple[str | None, str | None]] = set()
 
     def upsert(self, o: dict[str, Any]) -> None:
         self.calls += 1
+        self.kinds.add((o.get("apiVersion"), o.get("kind")))
         meta = o["metadata"]
         if meta["name"] in self.refuse:
             raise ValueError(f"cannot store {meta['name']}")
@@ -135,6 +137,9 @@ def test_a_list_is_read_page_by_page_and_watched_from_its_version(
     assert [r.params.get("continue") for r in h.lists] == [None, "c1", "c2"]
     assert {r.params["limit"] for r in h.lists} == {"2"}
     assert len(h.store.objects) == 5
+    # Listed items are given the apiVersion and kind that LIST leaves out of each item,
+    # so they compare with desired manifests as watched objects do.
+    assert h.store.kinds == {("batch/v1", "CronJob")}
     assert h.watches[0].params["resourceVersion"] == "9"
     assert h.watches[0].params["allowWatchBookmarks"] == "true"
     assert 45 <= int(h.watches[0].params["timeoutSeconds"]) <= 60

@@ -292,7 +292,15 @@ class Informer:
                 page = json.loads(await response.aread())
             finally:
                 await response.aclose()
+            # LIST items come without apiVersion and kind (a watch event's object has
+            # them): set them, so a listed object compares as a watched one does (a
+            # CronJob listed at start-up was taken for drifted, costing a GET each).
+            api_version = page.get("apiVersion")
+            kind = str(page.get("kind") or "").removesuffix("List") or None
             for obj in page.get("items") or []:
+                if api_version and kind:
+                    obj.setdefault("apiVersion", api_version)
+                    obj.setdefault("kind", kind)
                 meta = obj["metadata"]
                 if self._scope.includes(meta["namespace"]):
                     seen.add((meta["namespace"], meta["name"]))
