@@ -72,6 +72,7 @@ class Exchange:
     body: bytes
     status: int | None = None  #: the answer the client got (None: none, cut or held)
     forwarded: bool = False  #: it reached the API server
+    delivered: bool = False  #: the answer's head reached the client
     injected: str = ""  #: the fault that answered it, if any
 
     @property
@@ -142,7 +143,7 @@ class _Conn:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class _Closed(Exception):
+class _ClosedError(Exception):
     """The connection is gone (either side)."""
 
 
@@ -191,7 +192,8 @@ class FaultProxy:
         client_key: Path | None = None,
     ) -> None:
         split = urlsplit(upstream)
-        assert split.hostname and split.port, upstream
+        assert split.hostname, upstream
+        assert split.port, upstream
         self.upstream = (split.hostname, split.port)
         self._upstream_tls = upstream_tls
         directory.mkdir(parents=True, exist_ok=True)
@@ -388,7 +390,7 @@ class FaultProxy:
             await writer.start_tls(self._tls)
             while await self._one_request(conn):
                 pass
-        except (_Closed, ConnectionError, OSError, ssl.SSLError, asyncio.IncompleteReadError):
+        except (_ClosedError, ConnectionError, OSError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
         finally:
             self._conns.discard(conn)
@@ -432,13 +434,14 @@ class FaultProxy:
                 exchange.injected = "upstream unreachable"
                 self._drop(conn)  # as a load balancer with no backend: a reset
                 return False
-        assert conn.up_reader is not None and conn.up_writer is not None
+        assert conn.up_reader is not None
+        assert conn.up_writer is not None
         conn.up_writer.write(head + body)
         await conn.up_writer.drain()
         exchange.forwarded = True
         answer = await _read_head(conn.up_reader)
         if answer is None:
-            raise _Closed
+            raise _ClosedError
         _, code, answer_headers = _parse_head(answer)
         exchange.status = int(code)
         if rule is not None and rule.action == "reset_mid_body":
@@ -452,6 +455,7 @@ class FaultProxy:
         await self._flow(conn, answer=True)
         conn.down_writer.write(answer)
         await conn.down_writer.drain()
+        exchange.delivered = True
         if rule is not None and rule.action == "watch_error" and exchange.status == 200:
             exchange.injected = f"watch_error {rule.status}"
             await self._end_watch(conn, rule.status)
@@ -469,6 +473,8 @@ class FaultProxy:
         await self._flow(conn, answer=True)
         conn.down_writer.write(head.encode() + body)
         await conn.down_writer.drain()
+        if conn.exchange is not None:
+            conn.exchange.delivered = True
 
     async def _end_watch(self, conn: _Conn, status: int) -> None:
         """Send one ERROR event and the end of the chunked stream; forget the server's
@@ -484,9 +490,7 @@ class FaultProxy:
             conn.up_writer.transport.abort()
         conn.up_reader = conn.up_writer = None
 
-    async def _relay_body(
-        self, conn: _Conn, exchange: Exchange, headers: dict[str, str]
-    ) -> None:
+    async def _relay_body(self, conn: _Conn, exchange: Exchange, headers: dict[str, str]) -> None:
         assert conn.up_reader is not None
         up = conn.up_reader
         if exchange.method == "HEAD" or exchange.status in (204, 304):
@@ -496,7 +500,7 @@ class FaultProxy:
             while left:
                 data = await up.read(min(left, 65536))
                 if not data:
-                    raise _Closed
+                    raise _ClosedError
                 left -= len(data)
                 await self._flow(conn, answer=True)
                 conn.down_writer.write(data)
@@ -507,7 +511,7 @@ class FaultProxy:
                 await self._flow(conn, answer=True)
                 conn.down_writer.write(data)
                 await conn.down_writer.drain()
-            raise _Closed
+            raise _ClosedError
         conn.in_watch, conn.ending = exchange.watch, False
         try:
             while True:
@@ -517,7 +521,7 @@ class FaultProxy:
                 except (asyncio.IncompleteReadError, ConnectionError, OSError):
                     if conn.ending:
                         return  # the proxy ended this watch itself
-                    raise _Closed from None
+                    raise _ClosedError from None
                 if conn.ending:
                     return
                 if size == 0:
@@ -544,7 +548,7 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes | None:
         return await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
         if exc.partial:
-            raise _Closed from exc
+            raise _ClosedError from exc
         return None
 
 

@@ -57,7 +57,9 @@ class Upstream:
                 await reader.readexactly(length)
                 if " /list" in line:
                     body = json.dumps({"items": ["x" * 100] * 200}).encode()
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+                    )
                 elif " /watch" in line:
                     writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                     while True:
@@ -100,6 +102,7 @@ def test_passes_through_and_records_every_request(proxy: FaultProxy, upstream: U
         ("GET", "/list", 200, True),
     ]
     assert [e.write for e in proxy.exchanges] == [False, True, False]
+    assert all(e.delivered for e in proxy.exchanges)
     assert proxy.exchanges[1].resource == "things"
     assert len({e.conn for e in proxy.exchanges}) == 1
     assert len(upstream.requests) == 3
@@ -112,11 +115,19 @@ def test_answers_a_status_with_retry_after_without_the_server(
     with client(proxy) as c:
         first = c.get("/list")
         second = c.get("/list")
-    assert first.status_code == 503 and first.headers["retry-after"] == "3"
-    assert first.json()["code"] == 503 and first.json()["kind"] == "Status"
+    assert first.status_code == 503
+    assert first.headers["retry-after"] == "3"
+    assert first.json()["code"] == 503
+    assert first.json()["kind"] == "Status"
     assert second.status_code == 200
     assert len(upstream.requests) == 1
     assert [e.forwarded for e in proxy.exchanges] == [False, True]
+
+
+def _drain(lines: Iterator[str]) -> None:
+    """Read up to 100 more lines of a watch (an error ends it sooner)."""
+    for _ in range(100):
+        next(lines)
 
 
 def test_a_watch_ends_with_an_error_event(proxy: FaultProxy) -> None:
@@ -133,7 +144,8 @@ def test_an_open_watch_is_ended_with_an_error_event(proxy: FaultProxy) -> None:
         assert json.loads(next(lines))["type"] == "ADDED"
         assert proxy.watch_error_now(410) == 1
         rest = [json.loads(line) for line in lines if line]
-    assert rest[-1]["type"] == "ERROR" and rest[-1]["object"]["code"] == 410
+    assert rest[-1]["type"] == "ERROR"
+    assert rest[-1]["object"]["code"] == 410
     assert all(e["type"] == "ADDED" for e in rest[:-1])
 
 
@@ -153,8 +165,7 @@ def test_a_stall_holds_answers_of_open_connections_only(proxy: FaultProxy) -> No
         proxy.stall()
         time.sleep(0.3)  # what was already on its way
         with pytest.raises(http.TimeoutException):
-            for _ in range(100):
-                next(lines)
+            _drain(lines)
         with client(proxy) as fresh:
             assert fresh.get("/list").status_code == 200
     proxy.heal()
@@ -171,7 +182,10 @@ def test_half_open_silences_open_and_new_connections_and_records_attempts(
         with client(proxy, read=0.5) as fresh, pytest.raises(http.TimeoutException):
             fresh.get("/list")
     attempted = proxy.exchanges[-1]
-    assert attempted.write and not attempted.forwarded and attempted.status is None
+    assert attempted.write
+    assert not attempted.forwarded
+    assert attempted.status is None
+    assert not attempted.delivered
     assert len(upstream.requests) == 1
     proxy.heal()
     with client(proxy) as c:
@@ -193,8 +207,7 @@ def test_reset_all_breaks_open_watches(proxy: FaultProxy) -> None:
         assert next(lines)
         proxy.reset_all()
         with pytest.raises(http.TransportError):
-            for _ in range(100):
-                next(lines)
+            _drain(lines)
 
 
 def test_a_cut_rule_goes_half_open_on_cue(proxy: FaultProxy, upstream: Upstream) -> None:
@@ -204,5 +217,6 @@ def test_a_cut_rule_goes_half_open_on_cue(proxy: FaultProxy, upstream: Upstream)
         with pytest.raises(http.TimeoutException):
             c.post("/apis/x/v1/namespaces/ns/things", content=b"{}")
     assert proxy.mode == "half_open"
-    assert proxy.exchanges[-1].injected == "cut" and not proxy.exchanges[-1].forwarded
+    assert proxy.exchanges[-1].injected == "cut"
+    assert not proxy.exchanges[-1].forwarded
     assert len(upstream.requests) == 1
