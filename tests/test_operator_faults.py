@@ -67,6 +67,8 @@ BACKOFF_AFTER_OUTAGE = 12.8
 #: WATCH_GRACE means the connection is dead.
 SILENT_WATCH = WATCH_SECONDS[1] + WATCH_GRACE
 LEASE_DURATION, LEASE_RENEW = 6.0, 2.0
+#: Requests a second the operator may send while a fault lasts (see the test).
+MAX_REQUESTS_PER_S = 10
 
 
 def _server(cluster: Cluster) -> str:
@@ -410,8 +412,10 @@ def test_every_job_converges_after_the_fault(harness: Harness, fault: Fault) -> 
     # not a line per retry.
     assert len(loud) <= 3 + 4, [e["message"] for e in loud]
     assert len(lines) <= 40, [e["message"] for e in lines]
-    # And the API server is not hammered: at most a few requests a second while cut off.
-    assert summary["requests_during_fault_per_s"] <= 6, summary
+    # And the API server is not hammered while it lasts: a probe every 0.67 s, per
+    # informer a relist and a rewatch per fault event, the work of three changed jobs
+    # make about 6 requests a second; a retry loop without backoff makes 80-150.
+    assert summary["requests_during_fault_per_s"] <= MAX_REQUESTS_PER_S, summary
     # Reconnections are few: the three watches and a few pooled connections.
     assert summary["connections"] <= 20, summary
 
