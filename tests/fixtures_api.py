@@ -86,6 +86,9 @@ class ServedApp:
     """``create_app(settings)`` served by uvicorn on a loopback port, in a thread."""
 
     def __init__(self, settings: ApiSettings) -> None:
+        if "api_metrics_port" not in settings.model_fields_set:
+            # Never the default port: test sessions run side by side.
+            settings = settings.model_copy(update={"api_metrics_port": free_port()})
         self.settings = settings
         config = uvicorn.Config(
             create_app(settings),
@@ -145,6 +148,7 @@ def serve_api(
         )
         settings = ApiSettings(
             api_port=free_port(),
+            api_metrics_port=free_port(),
             api_kubeconfig=kubeconfig,
             api_auth_disabled=False,
             api_access_cache_seconds=2.0,
