@@ -75,6 +75,8 @@ class ApiServer:
     settings: ApiSettings
     #: The facade's own ServiceAccount token (TokenRequest), as in its kubeconfig.
     facade_token: str
+    #: The namespace of the facade's ServiceAccount (``chronos-api``).
+    home: str
 
     def client(self, token: str | None, namespace: str | None = None) -> http.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -154,7 +156,7 @@ def serve_api(
             api_access_cache_seconds=2.0,
         )
         with ServedApp(settings) as served:
-            yield ApiServer(served.url, settings, token)
+            yield ApiServer(served.url, settings, token, home)
     finally:
         k8s.delete(ClusterRoleBinding, role)
         k8s.delete(ClusterRole, role)

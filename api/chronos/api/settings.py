@@ -92,11 +92,12 @@ class ApiSettings(ScheduleSettings):
     )
     api_sign_out_config_map: str | None = Field(
         default=None,
-        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
         description=(
-            "`<namespace>/<name>` of the ConfigMap where sign-outs are recorded so that every "
-            "replica refuses the signed-out sessions (docs/ui.md); the facade may get, watch "
-            "and patch it. Unset: a sign-out ends the sessions on this process only."
+            "ConfigMap (`name`, in the facade's own namespace, or `namespace/name`) where "
+            "dashboard sign-outs are recorded so that every replica refuses the signed-out "
+            "sessions (docs/ui.md); the facade may get, watch and patch it. Unset: a "
+            "sign-out ends the sessions on this process only."
         ),
     )
     #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.

@@ -52,7 +52,11 @@ class SignOuts:
 
     def __init__(self, client: AsyncClient, config_map: str | None, session_seconds: float) -> None:
         self._client = client
-        self._where = tuple(config_map.split("/", 1)) if config_map else None
+        self._where: tuple[str, str] | None = None
+        if config_map:
+            # A bare name: the facade's own namespace (in a pod, its ServiceAccount's).
+            namespace, _, name = config_map.rpartition("/")
+            self._where = (namespace or client.namespace, name)
         self._lifetime = session_seconds
         self._times: dict[str, float] = {}
 
