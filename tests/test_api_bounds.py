@@ -49,6 +49,11 @@ def pod_memory_limit() -> int:
     return int(limit[:-2]) * MiB
 
 
+def _get(url: str, timeout: float = 10) -> http.Response:
+    with http.Client(timeout=timeout) as client:
+        return client.get(url)
+
+
 @dataclass
 class Facade:
     proc: subprocess.Popen[bytes]
@@ -87,7 +92,7 @@ def facade(api_server: ApiServer, log: Path, **settings: str) -> Iterator[Facade
     def ready() -> bool:
         assert proc.poll() is None, log.read_text()[-3000:]
         try:
-            return http.get(f"{served.url}/readyz", timeout=5).status_code == 200
+            return _get(f"{served.url}/readyz", timeout=5).status_code == 200
         except http.TransportError:
             return False
 
@@ -167,7 +172,7 @@ def test_a_body_of_ten_times_the_pod_memory_is_refused_unread(
         # Its peak memory grew by less than a quarter of the pod's limit.
         assert (after["VmHWM"] - before["VmHWM"]) * 1024 < pod_memory_limit() // 4
         # Still up, and serving a normal request.
-        assert http.get(f"{served.url}/readyz", timeout=5).status_code == 200
+        assert _get(f"{served.url}/readyz", timeout=5).status_code == 200
         with http.Client(base_url=served.url, headers=editor, timeout=30) as client:
             assert client.get("/api/jobs", params={"namespace": namespace}).status_code == 200
             # A body under the limit is read as before.
@@ -211,7 +216,7 @@ def test_who_and_what_rights_are_settled_before_the_body_is_read(
 
 
 def _series(metrics_url: str) -> list[str]:
-    text = http.get(f"{metrics_url}/metrics", timeout=10).text
+    text = _get(f"{metrics_url}/metrics", timeout=10).text
     return [line for line in text.splitlines() if line.startswith("chronos_api_request")]
 
 
@@ -253,7 +258,7 @@ def test_probes_say_nothing_and_metrics_are_on_their_own_port(api_server: ApiSer
         assert ready.json() == {"status": "ready"}  # no job count, nothing of the cluster
         assert anonymous.get("/healthz").json() == {"status": "ok"}
         assert anonymous.get("/metrics").status_code == 404
-    scraped = http.get(
+    scraped = _get(
         f"http://127.0.0.1:{api_server.settings.api_metrics_port}/metrics", timeout=10
     )
     assert scraped.status_code == 200
