@@ -258,9 +258,7 @@ def test_probes_say_nothing_and_metrics_are_on_their_own_port(api_server: ApiSer
         assert ready.json() == {"status": "ready"}  # no job count, nothing of the cluster
         assert anonymous.get("/healthz").json() == {"status": "ok"}
         assert anonymous.get("/metrics").status_code == 404
-    scraped = _get(
-        f"http://127.0.0.1:{api_server.settings.api_metrics_port}/metrics", timeout=10
-    )
+    scraped = _get(f"http://127.0.0.1:{api_server.settings.api_metrics_port}/metrics", timeout=10)
     assert scraped.status_code == 200
     assert "chronos_api_cached_jobs " in scraped.text
     assert "chronos_api_requests_total{" in scraped.text
