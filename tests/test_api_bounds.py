@@ -318,15 +318,15 @@ def test_a_cookie_replayed_after_sign_out_is_refused_by_every_replica(
         set_cookie = signed_in.headers["set-cookie"]
         # Secure although this request came over plain HTTP (a TLS-terminating proxy).
         assert "Secure" in set_cookie, set_cookie
-        cookie = {"chronos_session": signed_in.cookies["chronos_session"]}
+        cookie = {"cookie": f"chronos_session={signed_in.cookies['chronos_session']}"}
 
         def page(client: http.Client) -> http.Response:
-            return client.get("/ui/", cookies=cookie)
+            return client.get("/ui/", headers=cookie)
 
         assert page(on_b).status_code == 200  # one key: any replica opens the session
         overview = page(on_a)
         assert overview.status_code == 200
-        out = on_a.post("/ui/logout", data={"csrf": _csrf(overview.text)}, cookies=cookie)
+        out = on_a.post("/ui/logout", data={"csrf": _csrf(overview.text)}, headers=cookie)
         assert out.status_code == 303, out.text
         assert out.headers["location"].endswith("done=signed-out")
         # The copy kept after sign-out is refused, here at once and on the other replica
@@ -339,9 +339,9 @@ def test_a_cookie_replayed_after_sign_out_is_refused_by_every_replica(
         # Signing in again works (a new session, issued after the sign-out), on both.
         again = on_b.post("/ui/login", data={"token": editor_token})
         assert again.status_code == 303
-        fresh = {"chronos_session": again.cookies["chronos_session"]}
-        assert on_a.get("/ui/", cookies=fresh).status_code == 200
-        assert on_b.get("/ui/", cookies=fresh).status_code == 200
+        fresh = {"cookie": f"chronos_session={again.cookies['chronos_session']}"}
+        assert on_a.get("/ui/", headers=fresh).status_code == 200
+        assert on_b.get("/ui/", headers=fresh).status_code == 200
         # A sign-out ends dashboard sessions, not the Kubernetes token itself.
         bearer = {"authorization": f"Bearer {editor_token}"}
         preview = on_b.post(
