@@ -86,7 +86,13 @@ ALL_VALUES: dict[str, Any] = {
         "tokenCacheSeconds": 15,
         "accessCacheSeconds": 5,
         "maxPageSize": 500,
-        "dashboard": {"sessionSecret": "chronos-sessions", "sessionSeconds": 3600},
+        "metricsPort": 9191,
+        "maxBodyBytes": 2097152,
+        "dashboard": {
+            "sessionSecret": "chronos-sessions",
+            "sessionSeconds": 3600,
+            "plainHttp": True,
+        },
         "kubeconfigSecret": "chronos-api-kubeconfig",
     },
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
@@ -331,6 +337,35 @@ def test_defaults_render(helm: Helm) -> None:
     )
 
 
+def test_api_metrics_port_is_apart_and_sessions_are_safe_by_default(helm: Helm) -> None:
+    """The Service users reach has no metrics port (cluster-wide job counts), the
+    ServiceMonitor scrapes the API's metrics Service; the cookie is Secure even behind a
+    TLS-terminating proxy; sign-outs go to a ConfigMap only the facade may patch."""
+    objs = docs(helm.template("--set", "serviceMonitor.enabled=true"))
+    api = find(objs, "Deployment", "chronos-api")
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "http-metrics": 9090}
+    public = find(objs, "Service", "chronos-api")["spec"]["ports"]
+    assert [p["targetPort"] for p in public] == ["http"]
+    metrics = find(objs, "Service", "chronos-api-metrics")["spec"]["ports"]
+    assert [(p["name"], p["targetPort"]) for p in metrics] == [("http-metrics", "http-metrics")]
+    monitor = find(objs, "ServiceMonitor", "chronos-api")["spec"]
+    assert monitor["endpoints"][0]["port"] == "http-metrics"
+    env = container_env(api)
+    assert env["CHRONOS_API_METRICS_PORT"] == "9090"
+    assert env["CHRONOS_API_COOKIE_SECURE"] == "always"
+    assert env["CHRONOS_API_SIGN_OUT_CONFIG_MAP"] == "chronos-api-sign-outs"
+    assert "data" not in find(objs, "ConfigMap", "chronos-api-sign-outs")
+    (rule,) = find(objs, "Role", "chronos-api-sign-outs")["rules"]
+    assert rule["resourceNames"] == ["chronos-api-sign-outs"]
+    assert "create" not in rule["verbs"]
+    plain = find(
+        docs(helm.template("--set", "api.dashboard.plainHttp=true")), "Deployment", "chronos-api"
+    )
+    assert container_env(plain)["CHRONOS_API_COOKIE_SECURE"] == "auto"
+
+
 def test_make_up_marks_the_deployments_pods_with_their_image(helm: Helm, tmp_path: Path) -> None:
     """`make up`'s values (devcluster.system) put the operator image's ID on the pods of
     both Deployments, so a rebuilt image (same tag) replaces the pods a restarted kubelet
@@ -374,6 +409,9 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
                 assert parsed.api_token_cache_seconds == 15
                 assert parsed.api_kubeconfig is not None
                 assert parsed.api_session_seconds == 3600
+                assert parsed.api_metrics_port == 9191
+                assert parsed.api_max_body_bytes == 2097152
+                assert parsed.api_cookie_secure == "auto"  # plainHttp
         if values:
             # The Lease Role follows the Lease; the runner is bound in each listed namespace.
             role = find(objs, "Role", "chronos-operator-leader-election")
@@ -388,7 +426,7 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
             monitors = [o for o in objs if o["kind"] == "ServiceMonitor"]
             assert [m["spec"]["endpoints"][0]["port"] for m in monitors] == [
                 "http-metrics",
-                "http",
+                "http-metrics",
             ]
 
 

@@ -10,6 +10,7 @@ docs/ui.md describes the pages and the security model.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -43,16 +44,18 @@ from chronos.api.web import (
     UI,
     SecurityHeaders,
     SignInRequiredError,
+    UiCaller,
     check_csrf,
+    cookie_secure,
     environment,
     first,
     page_context,
     read_form,
-    request_token,
     same_origin,
 )
 from chronos.schedule import ScheduleError, next_run_times
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix=UI, include_in_schema=False)
 _NAMESPACE = re.compile(DNS_LABEL)
 #: Longest token a session cookie can carry (browsers keep cookies up to 4 KiB);
@@ -82,28 +85,12 @@ DONE = {
     "suspended": "Selected jobs suspended.",
     "resumed": "Selected jobs resumed.",
     "signed-out": "Signed out.",
+    "signed-out-here": "Signed out in this browser, but the sign-out could not be recorded "
+    "for the other replicas: a copy of the session may still work until it expires.",
 }
 
 
 # ------------------------------------------------------------------------ plumbing
-
-
-async def ui_caller(request: Request, parts: Parts) -> Caller:
-    if parts.authenticator is None:
-        return Caller(None)  # CHRONOS_API_AUTH_DISABLED
-
-    def opened(cookie: str | None) -> str | None:
-        session = parts.sessions.open(cookie, time.time())
-        return session.token if session else None
-
-    token = request_token(request, opened)
-    identity = await parts.authenticator.identify(token) if token else None
-    if identity is None:
-        raise SignInRequiredError
-    return Caller(identity, token)
-
-
-UiCaller = Annotated[Caller, Depends(ui_caller)]
 
 
 async def _form(request: Request, parts: Parts, who: UiCaller) -> dict[str, list[str]]:
@@ -177,9 +164,9 @@ async def login_page(request: Request, parts: Parts) -> Response:
 async def login(request: Request, parts: Parts) -> Response:
     if parts.authenticator is None:
         return _see_other(f"{UI}/")
-    form = await read_form(request)
-    if not same_origin(request):
+    if not same_origin(request):  # before the form is read
         raise ProblemError(403, "sign-in from another site refused")
+    form = await read_form(request)
     token = first(form, "token").strip()
     error = None
     if not token:
@@ -201,16 +188,28 @@ async def login(request: Request, parts: Parts) -> Response:
         path=UI,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request, parts.settings),
     )
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, form: Form) -> Response:
-    response = _see_other(f"{UI}/login?done=signed-out")
+async def logout(request: Request, parts: Parts, who: UiCaller, form: Form) -> Response:
+    done = "signed-out"
+    if who.identity is not None:
+        try:
+            await parts.sign_outs.sign_out(who.identity.username, time.time())
+        except Exception:
+            # The cookie still goes; the page says the other copies could not be ended.
+            log.exception("recording the sign-out of %s failed", who.identity.username)
+            done = "signed-out-here"
+    response = _see_other(f"{UI}/login?done={done}")
     response.delete_cookie(
-        COOKIE, path=UI, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        COOKIE,
+        path=UI,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request, parts.settings),
     )
     return response
 

@@ -58,6 +58,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "chronos.api.sessionSecret" -}}
 {{- default (printf "%s-session" (include "chronos.api.fullname" .)) .Values.api.dashboard.sessionSecret }}
 {{- end }}
+{{/* The ConfigMap where the API's replicas record dashboard sign-outs. */}}
+{{- define "chronos.api.signOuts" -}}{{ include "chronos.api.fullname" . }}-sign-outs{{- end }}
 {{- define "chronos.runner.serviceAccountName" -}}
 {{- default (include "chronos.runner.fullname" .) .Values.runner.serviceAccount.name }}
 {{- end }}
