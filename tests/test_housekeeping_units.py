@@ -11,7 +11,7 @@ from chronos import contract as c
 from chronos.models.chronosjob import ChronosJobStatus
 from chronos.operator import housekeeping as hk
 from chronos.operator import status as st
-from chronos.operator.reconcile import desired_state
+from chronos.operator.desired import desired_state
 
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
 SETTINGS = operator_settings(missed_run_grace_seconds=90)

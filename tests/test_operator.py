@@ -13,6 +13,10 @@ import pytest
 from builders import secret, service_account
 from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
+from lightkube.resources.admissionregistration_v1 import (
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
+)
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
@@ -191,6 +195,121 @@ def test_drift_is_repaired(operator: OperatorProcess, k8s: Client, ns: str) -> N
         what="the deleted CronJob to be re-created",
     )
     assert restored["spec"]["schedule"] == "0 3 * * *"
+
+
+def _refuse_cronjobs(k8s: Client, ns: str) -> str:
+    """An admission policy refusing every CronJob write in ``ns``; returns its name once
+    the API server enforces it."""
+    name = f"refuse-cronjobs-{ns}"
+    k8s.create(
+        cast(
+            ValidatingAdmissionPolicy,
+            ValidatingAdmissionPolicy.from_dict(
+                {
+                    "metadata": {"name": name},
+                    "spec": {
+                        "failurePolicy": "Fail",
+                        "matchConstraints": {
+                            "resourceRules": [
+                                {
+                                    "apiGroups": ["batch"],
+                                    "apiVersions": ["v1"],
+                                    "operations": ["CREATE", "UPDATE"],
+                                    "resources": ["cronjobs"],
+                                }
+                            ]
+                        },
+                        "validations": [{"expression": "false", "message": "refused by the test"}],
+                    },
+                }
+            ),
+        )
+    )
+    k8s.create(
+        cast(
+            ValidatingAdmissionPolicyBinding,
+            ValidatingAdmissionPolicyBinding.from_dict(
+                {
+                    "metadata": {"name": name},
+                    "spec": {
+                        "policyName": name,
+                        "validationActions": ["Deny"],
+                        "matchResources": {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": ns}
+                            }
+                        },
+                    },
+                }
+            ),
+        )
+    )
+    probe = cast(
+        CronJob,
+        CronJob.from_dict(
+            {
+                "metadata": {"name": "probe", "namespace": ns},
+                "spec": {
+                    "schedule": "0 3 * * *",
+                    "jobTemplate": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "restartPolicy": "Never",
+                                    "containers": [{"name": "c", "image": "busybox"}],
+                                }
+                            }
+                        }
+                    },
+                },
+            }
+        ),
+    )
+
+    def refused() -> bool:
+        try:
+            k8s.create(probe, dry_run=True)
+        except ApiError as exc:
+            return exc.status.code in (403, 422)
+        return False
+
+    wait_for(refused, 30, "the admission policy to be enforced")
+    return name
+
+
+def test_a_repair_refused_for_a_while_is_retried_and_ready_says_so(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    """The CronJob is deleted while admission refuses its re-creation: Ready turns False
+    with the reason, and once the refusal ends the CronJob is back and Ready=True (the
+    failed repair used to leave the job without a CronJob for ever, Ready=True)."""
+    create(k8s, ns, "repair", spec())
+    wait_for(lambda: cronjob(k8s, ns, "repair"), what="the CronJob")
+    wait_for(lambda: (r := ready(k8s, ns, "repair")) and r["status"] == "True", what="Ready")
+    policy = _refuse_cronjobs(k8s, ns)
+    try:
+        k8s.delete(CronJob, "repair", namespace=ns)
+        cond = wait_for(
+            lambda: (r := ready(k8s, ns, "repair")) and r["status"] == "False" and r,
+            timeout=20,
+            what="Ready=False while the CronJob cannot be re-created",
+        )
+        assert cond["reason"] == "CronJobMissing", cond
+        assert "refused by the test" not in cond["message"]  # a code, never the answer
+        time.sleep(8)  # several retries fail meanwhile
+        assert cronjob(k8s, ns, "repair") is None
+    finally:
+        k8s.delete(ValidatingAdmissionPolicyBinding, policy)
+        k8s.delete(ValidatingAdmissionPolicy, policy)
+    lifted = time.monotonic()
+    wait_for(lambda: cronjob(k8s, ns, "repair"), timeout=60, what="the CronJob to be re-created")
+    cond = wait_for(
+        lambda: (r := ready(k8s, ns, "repair")) and r["status"] == "True" and r,
+        timeout=30,
+        what="Ready=True again",
+    )
+    assert cond["reason"] == "Reconciled"
+    print(f"repaired {time.monotonic() - lifted:.1f} s after the refusal ended")
 
 
 def test_long_names_get_a_stable_valid_cronjob_name(

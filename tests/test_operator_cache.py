@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from chronos import contract as c
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import resolve_schedule
 from chronos.operator import status as st
-from chronos.operator.cache import LAST_APPLIED, CronJobRecord, WatchCache, digest
+from chronos.operator.cache import LAST_APPLIED, Change, CronJobRecord, WatchCache, digest
 from chronos.operator.cronjob import build_cronjob
 from chronos.operator.settings import OperatorSettings
 
@@ -64,7 +65,7 @@ def chronosjob(name: str = "job-1", generation: int = 1) -> dict[str, Any]:
 
 def test_the_cache_drops_managed_fields_and_last_applied_and_keeps_the_rest() -> None:
     cache = WatchCache()
-    cache.chronosjob_event("ADDED", chronosjob())
+    cache.chronosjob_event(Change.UPSERTED, chronosjob())
     cr = cache.chronosjob("ns", "job-1")
     assert cr is not None
     assert "managedFields" not in cr["metadata"]
@@ -82,7 +83,7 @@ def desired_manifest() -> dict[str, Any]:
 def test_a_cronjob_is_kept_as_the_verdict_on_the_manifest_it_was_checked_against() -> None:
     cache = WatchCache()
     desired = desired_manifest()
-    cache.cronjob_event("ADDED", cronjob(), digest(desired))
+    cache.cronjob_event(Change.UPSERTED, cronjob(), digest(desired))
     record = cache.cronjob("ns", "job-1")
     assert record is not None
     assert record.holds(desired)
@@ -96,18 +97,18 @@ def test_a_cronjob_is_kept_as_the_verdict_on_the_manifest_it_was_checked_against
     changed["spec"]["schedule"] = "0 4 * * *"
     assert not record.holds(changed)
     # A CronJob not checked (its ChronosJob unknown, or drifted) holds nothing.
-    cache.cronjob_event("MODIFIED", cronjob())
+    cache.cronjob_event(Change.UPSERTED, cronjob())
     unknown = cache.cronjob("ns", "job-1")
     assert unknown is not None
     assert not unknown.holds(desired)
-    cache.cronjob_event("DELETED", cronjob())
+    cache.cronjob_event(Change.DELETED, cronjob())
     assert cache.cronjob("ns", "job-1") is None
 
 
 def test_a_cached_object_costs_a_fraction_of_the_parsed_one() -> None:
     cache = WatchCache()
     whole = chronosjob()
-    cache.chronosjob_event("ADDED", whole)
+    cache.chronosjob_event(Change.UPSERTED, whole)
     stored = cache._chronosjobs[("ns", "job-1")]
 
     def deep_size(obj: Any) -> int:
@@ -120,20 +121,17 @@ def test_a_cached_object_costs_a_fraction_of_the_parsed_one() -> None:
     assert sys.getsizeof(stored) * 4 < deep_size(whole)
 
 
-def test_deleted_objects_leave_the_cache_and_iteration_decodes_the_rest() -> None:
+def test_deleted_objects_leave_the_cache() -> None:
     cache = WatchCache()
     for name in ("a", "b", "c"):
-        cache.chronosjob_event("ADDED", chronosjob(name))
-    cache.job_event("ns", "b", "ADDED", {"metadata": {"name": "b-1"}, "status": {}})
-    cache.job_event("ns", "b", "DELETED", {"metadata": {"name": "b-1"}})
-    cache.job_event("ns", "zz", "DELETED", {"metadata": {"name": "zz-1"}})
+        cache.chronosjob_event(Change.UPSERTED, chronosjob(name))
+    cache.job_event("ns", "b", Change.UPSERTED, {"metadata": {"name": "b-1"}, "status": {}})
+    cache.job_event("ns", "b", Change.DELETED, {"metadata": {"name": "b-1"}})
+    cache.job_event("ns", "zz", Change.DELETED, {"metadata": {"name": "zz-1"}})
     assert cache.jobs_of("ns", "b") == []
     assert ("ns", "zz") not in cache._jobs
-    seen = []
-    for cr in cache.all_chronosjobs():
-        seen.append(cr["metadata"]["name"])
-        cache.chronosjob_event("DELETED", chronosjob("c"))  # deleted while iterating
-    assert seen == ["a", "b"]
+    cache.chronosjob_event(Change.DELETED, chronosjob("c"))
+    assert cache.chronosjob_keys(None) == {("ns", "a"), ("ns", "b")}
     assert cache.count() == 2
 
 
@@ -190,18 +188,18 @@ def _job(name: str, *, done: bool) -> dict[str, Any]:
 
 def test_a_finished_job_is_checked_against_the_history_once() -> None:
     cache = WatchCache()
-    cache.job_event("team", "nightly", "ADDED", _job("run-1", done=False))
+    cache.job_event("team", "nightly", Change.UPSERTED, _job("run-1", done=False))
     assert cache.unreported("team", "nightly") == []
-    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    cache.job_event("team", "nightly", Change.UPSERTED, _job("run-1", done=True), finished=True)
     # A later event of the same finished Job (a relist, a label change) is not news.
-    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    cache.job_event("team", "nightly", Change.UPSERTED, _job("run-1", done=True), finished=True)
     assert [j["metadata"]["name"] for j in cache.unreported("team", "nightly")] == ["run-1"]
     assert cache.unreported("team", "nightly") == []
-    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    cache.job_event("team", "nightly", Change.UPSERTED, _job("run-1", done=True), finished=True)
     assert cache.unreported("team", "nightly") == []
     # Cached finished Jobs still decode as they came.
     assert cache.jobs_of("team", "nightly") == [_job("run-1", done=True)]
-    cache.job_event("team", "nightly", "DELETED", _job("run-1", done=True))
+    cache.job_event("team", "nightly", Change.DELETED, _job("run-1", done=True))
     assert cache.jobs_of("team", "nightly") == []
 
 
@@ -227,8 +225,57 @@ def test_a_cronjob_record_reports_a_new_firing_but_not_the_operators_own_reset()
 
 def test_finished_jobs_whose_recording_failed_are_checked_again() -> None:
     cache = WatchCache()
-    cache.job_event("team", "nightly", "MODIFIED", _job("run-1", done=True), finished=True)
+    cache.job_event("team", "nightly", Change.UPSERTED, _job("run-1", done=True), finished=True)
     taken = cache.unreported("team", "nightly")
     assert [j["metadata"]["name"] for j in taken] == ["run-1"]
     cache.flag_unreported("team", "nightly", ["run-1"])
     assert [j["metadata"]["name"] for j in cache.unreported("team", "nightly")] == ["run-1"]
+
+
+def test_a_failed_repair_is_needed_again_though_its_generation_was_reconciled() -> None:
+    """The repair of a deleted CronJob fails (admission refused it): the retry must
+    reconcile again, though this generation was reconciled before the CronJob went."""
+    cache = WatchCache()
+    cr = chronosjob()
+    ns, name = cr["metadata"]["namespace"], cr["metadata"]["name"]
+    with cache.reconciling(cr):
+        pass
+    assert not cache.needs_reconcile(cr)
+    cache.force_reconcile(ns, name)  # the CronJob was deleted
+    with contextlib.suppress(RuntimeError), cache.reconciling(cr):
+        raise RuntimeError("403 from admission")
+    assert cache.needs_reconcile(cr)
+    with cache.reconciling(cr):
+        pass
+    assert not cache.needs_reconcile(cr)
+
+
+def test_housekeeping_sees_a_missing_or_unverified_cronjob() -> None:
+    cache = WatchCache()
+    obj, manifest = cronjob(), desired_manifest()
+    assert not cache.cronjob_holds("ns", "job-1", manifest)  # missing
+    cache.cronjob_event(Change.UPSERTED, obj, None)
+    assert not cache.cronjob_holds("ns", "job-1", manifest)  # seen, not verified
+    cache.cronjob_event(Change.UPSERTED, obj, digest(manifest))
+    assert cache.cronjob_holds("ns", "job-1", manifest)
+    assert not cache.cronjob_holds("ns", "job-1", {**manifest, "spec": {}})  # spec changed
+
+
+def test_a_cronjob_that_cannot_be_applied_turns_ready_false_with_the_reason() -> None:
+    status = {
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Reconciled", "message": "ok"},
+        ]
+    }
+    for missing, reason in ((True, st.CRONJOB_MISSING), (False, st.CRONJOB_OUT_OF_SYNC)):
+        patch = st.unapplied(
+            status,
+            generation=2,
+            cronjob="cj",
+            missing=missing,
+            error="API server answered 403 Forbidden",
+            now=NOW,
+        )
+        (ready,) = [c for c in patch.conditions or [] if c.type == st.READY]
+        assert (ready.status, ready.reason) == ("False", reason)
+        assert "403 Forbidden" in ready.message

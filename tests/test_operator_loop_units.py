@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from chronos.backoff import RateLimiter
 from chronos.informer import Scope
 from chronos.operator.metrics import Health
 from chronos.operator.workqueue import Reason, WorkQueue
@@ -170,3 +171,39 @@ def test_the_health_server_speaks_http() -> None:
     assert get.endswith(b'\r\n\r\n{"status":"ok"}')
     assert head.startswith(b"HTTP/1.1 200 OK\r\n")
     assert head.endswith(b"\r\n\r\n")
+
+
+def test_a_failed_key_comes_back_rate_limited_with_its_reason_not_as_an_event() -> None:
+    async def scenario() -> None:
+        limiter = RateLimiter(base=0.05, jitter=0.0)
+        queue = WorkQueue(limiter)
+        queue.add(A, Reason.HOUSEKEEPING)
+        queue.add(B)
+        key, reason = await queue.get()
+        assert key == B
+        queue.done(B)
+        key, reason = await queue.get()
+        assert (key, reason) == (A, Reason.HOUSEKEEPING)
+        delay = queue.add_rate_limited(A, reason)
+        queue.done(A)
+        assert delay == 0.05
+        assert len(queue) == 0  # not before its delay
+        queue.add(C, Reason.HOUSEKEEPING)
+        await asyncio.sleep(0.08)
+        queue.add(B)
+        # B (an event) goes first; the retry waits in the routine lane behind C.
+        served = []
+        for _ in range(3):
+            key, reason = await queue.get()
+            served.append((key, reason))
+            queue.done(key)
+        assert served == [
+            (B, Reason.EVENT),
+            (C, Reason.HOUSEKEEPING),
+            (A, Reason.HOUSEKEEPING | Reason.RETRY),
+        ]
+        assert queue.add_rate_limited(A, Reason.EVENT) == 0.1  # its second failure
+        queue.forget(A)
+        assert queue.failures(A) == 0
+
+    asyncio.run(scenario())

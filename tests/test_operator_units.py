@@ -19,7 +19,7 @@ from chronos.models.resolve import resolve_schedule
 from chronos.operator import naming, runs
 from chronos.operator import status as status_mod
 from chronos.operator.cronjob import ConfigError, build_cronjob, run_now_job
-from chronos.operator.reconcile import RejectedError, desired_state, is_subset
+from chronos.operator.desired import RejectedError, desired_state, is_subset
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import SettingsError
 

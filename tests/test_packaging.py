@@ -110,7 +110,7 @@ def _toml(path: Path) -> dict[str, Any]:
 def _layers() -> list[set[str]]:
     """The layers contract of the repository's pyproject.toml, top to bottom."""
     contracts = _toml(ROOT / "pyproject.toml")["tool"]["importlinter"]["contracts"]
-    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    (layers,) = [c["layers"] for c in contracts if c.get("containers") == ["chronos"]]
     return [{m.strip() for m in re.split(r"[|:]", layer)} for layer in layers]
 
 

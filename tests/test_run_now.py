@@ -26,7 +26,7 @@ from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 from chronos.operator import runnow
-from chronos.operator.reconcile import OperatorContext
+from chronos.operator.context import OperatorContext
 from chronos.operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.cluster

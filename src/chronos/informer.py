@@ -20,19 +20,22 @@ import asyncio
 import fnmatch
 import json
 import logging
-from collections.abc import Callable, Iterable
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lightkube import ALL_NS, AsyncClient
+from lightkube import ApiError, AsyncClient
+
+from chronos import http, kubewire
+from chronos.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 
 PAGE = 500
-WATCH_SERVER_TIMEOUT = 300
-RETRY_SECONDS = 1.0
 _GLOB = frozenset("*?[!")
 
 
@@ -89,15 +92,54 @@ class Scope:
         return matches
 
 
+class WatchHealth:
+    """Which informers are cut off now (a LIST or WATCH failing), for readiness: an API
+    server that answers a probe says nothing about a watch stuck on a dead connection."""
+
+    def __init__(self) -> None:
+        self._broken: dict[str, str] = {}
+
+    def failed(self, kind: str, exc: Exception) -> None:
+        self._broken[kind] = f"{kind} watch broken: {_describe(exc)}"
+
+    def healthy(self, kind: str) -> None:
+        self._broken.pop(kind, None)
+
+    def problem(self) -> str | None:
+        """Why some watch is not current; None: all are."""
+        return next(iter(self._broken.values()), None)
+
+
 class _ExpiredError(Exception):
-    """The watch's resourceVersion is too old (410 Gone): list afresh."""
+    """The resourceVersion is too old (410 Gone): list afresh."""
+
+
+class _WatchEndedEarlyError(Exception):
+    """The server ended a watch at once without an event: retried after a backoff, so a
+    proxy that answers every watch with an empty stream cannot make a busy loop."""
+
+
+#: The server ends each watch after a random 45-60 s (``timeoutSeconds``; random, so
+#: informers restarted together do not reconnect together). Nothing may be silent for
+#: longer than that plus ``WATCH_GRACE``: then the connection is taken for half-open
+#: (an API-server restart behind a load balancer, a NAT entry dropped) and watched
+#: afresh. So a stalled watch is detected within 75 s; a rewatch costs one request.
+WATCH_SECONDS = (45.0, 60.0)
+WATCH_GRACE = 15.0
+WATCH_HEADERS_SECONDS = 10.0
+#: A watch shorter than this that brought nothing counts as a failure (backoff).
+WATCH_MIN_SECONDS = 1.0
 
 
 class Informer:
     """Keep ``store`` in step with every ``resource`` in ``scope`` matching ``labels``.
 
-    ``on_error`` hears of every failed LIST or WATCH before it is tried again (a second
-    later); a watch that ends or expires is not a failure.
+    ``on_error`` hears of every failed LIST or WATCH before it is tried again (after an
+    exponential backoff with jitter, ``chronos.backoff.Backoff``); ``on_healthy`` of
+    the first success after failures. A watch that ends or expires is not a failure. A
+    failed WATCH resumes from the last resourceVersion seen (no LIST, unless the server
+    says it is too old). An object the store cannot take is logged once and skipped:
+    it is the store's problem, not the connection's, and listing again would not help.
     """
 
     def __init__(
@@ -109,6 +151,10 @@ class Informer:
         *,
         labels: str | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
+        on_healthy: Callable[[str], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._client = client
         self._resource = resource
@@ -116,12 +162,19 @@ class Informer:
         self._scope = scope
         self._labels = labels
         self._on_error = on_error
-        self.kind: str = resource._api_info.resource.kind
+        self._on_healthy = on_healthy
+        self._sleep, self._clock, self._rand = sleep, clock, rand
+        self.kind = kubewire.resource_kind(resource)
         #: Set once every watched namespace has been listed (and stays set).
         self.synced = asyncio.Event()
+        #: The namespaces (None: all) whose LIST or WATCH is failing now.
+        self.broken: set[str | None] = set()
+        #: Objects the store refused (logged once each until one is stored again).
+        self._refused: set[Key] = set()
+        self.store_errors = 0
 
     async def run(self) -> None:
-        """Until cancelled (a broken watch is listed and watched again)."""
+        """Until cancelled (a broken watch is watched or listed again)."""
         namespaces: Iterable[str | None] = self._scope.names or [None]
         listed = [asyncio.Event() for _ in namespaces]
         loops = [self._loop(ns, done) for ns, done in zip(namespaces, listed, strict=True)]
@@ -134,100 +187,205 @@ class Informer:
         await asyncio.gather(all_listed(), *loops)
 
     async def _loop(self, namespace: str | None, listed: asyncio.Event) -> None:
+        backoff = Backoff(clock=self._clock, rand=self._rand)
+        version: str | None = None
         while True:
             try:
-                version = await self._list(namespace)
-                listed.set()
-                while True:
-                    version = await self._watch(namespace, version)
+                listing = version is None
+                if version is None:
+                    version = await self._list(namespace)
+                    listed.set()
+                    self._healthy(namespace)
+                listing = False
+                version = await self._watch(namespace, version)
+                continue
             except asyncio.CancelledError:
                 raise
             except _ExpiredError:
-                log.info("%s watch expired; listing again", self.kind)
-            except Exception as exc:
-                log.warning("%s watch failed; listing again", self.kind, exc_info=True)
-                if self._on_error is not None:
-                    self._on_error(self.kind, exc)
-                await asyncio.sleep(RETRY_SECONDS)
+                log.info("%s: resourceVersion expired; listing again", self.kind)
+                version = None
+                continue
+            except Exception as exc:  # noqa: BLE001 - each failure is reported, then retried
+                error = exc
+                if not _resumable(exc):
+                    version = None  # an answer not understood: start from a LIST
+            delay = backoff.next()
+            self._failed(namespace, error, delay, listing=listing)
+            await self._sleep(delay)
 
-    def _request(self, namespace: str | None, params: dict[str, Any], *, watch: bool) -> Any:
-        generic = self._client._client
-        basic = generic.prepare_request(
-            "list",
-            res=self._resource,
-            namespace=namespace or ALL_NS,
-            watch=watch,
+    def _failed(
+        self, namespace: str | None, exc: Exception, delay: float, *, listing: bool
+    ) -> None:
+        what = "list" if listing else "watch"
+        if namespace not in self.broken:
+            # Once per outage at WARNING; the retries of the same outage at DEBUG.
+            log.warning(
+                "%s %s failed (%s); retrying in %.1f s",
+                self.kind,
+                what,
+                _describe(exc),
+                delay,
+                exc_info=not isinstance(exc, http.TransportError | TimeoutError),
+            )
+        else:
+            log.debug("%s %s failed again (%s)", self.kind, what, _describe(exc))
+        self.broken.add(namespace)
+        if self._on_error is not None:
+            self._on_error(self.kind, exc)
+
+    def _healthy(self, namespace: str | None) -> None:
+        if namespace not in self.broken:
+            return
+        self.broken.discard(namespace)
+        log.info("%s watch working again", self.kind)
+        if not self.broken and self._on_healthy is not None:
+            self._on_healthy(self.kind)
+
+    def _request(
+        self, namespace: str | None, params: dict[str, Any], *, watch: bool, read: float | None
+    ) -> Any:
+        timeout = kubewire.default_timeout(self._client)
+        return kubewire.list_request(
+            self._client,
+            self._resource,
+            namespace=namespace,
             params={**params, "labelSelector": self._labels},
-        )
-        # A watch waits for events without a read timeout (lightkube's own setting).
-        timeout = generic._watch_timeout if watch else generic._client.timeout
-        return generic._client.build_request(
-            basic.method, basic.url, params=basic.params, timeout=timeout
+            watch=watch,
+            timeout=timeout if read is None else http.Timeout(timeout.connect, read=read),
         )
 
     async def _send(self, request: Any) -> Any:
-        generic = self._client._client
-        response = await generic._client.send(request, stream=True)
-        if response.status_code >= 400:
-            await response.aread()
-            await response.aclose()
-            check: Any = generic.raise_for_status  # raises lightkube's ApiError
-            check(response)
+        response = await kubewire.send(self._client, request)
+        await kubewire.raise_for_status(response)
         return response
 
+    def _store_call(self, method: Callable[[dict[str, Any]], None], obj: dict[str, Any]) -> None:
+        """Hand ``obj`` to the store; a refusal is logged once per object and skipped."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        try:
+            method(obj)
+        except Exception:
+            self.store_errors += 1
+            if key not in self._refused:
+                self._refused.add(key)
+                log.exception("%s %s/%s could not be stored; skipped", self.kind, *key)
+            return
+        self._refused.discard(key)
+
     async def _list(self, namespace: str | None) -> str:
-        """One page at a time into the store; returns the list's resourceVersion."""
+        """One page at a time into the store; returns the list's resourceVersion.
+
+        A continue token that expired (410 on a later page) starts the LIST over."""
         seen: set[Key] = set()
         params: dict[str, Any] = {"limit": PAGE}
         while True:
-            response = await self._send(self._request(namespace, params, watch=False))
+            try:
+                response = await self._send(
+                    self._request(namespace, params, watch=False, read=None)
+                )
+            except ApiError as exc:
+                if exc.status.code == 410 and "continue" in params:
+                    raise _ExpiredError from exc
+                raise
             try:
                 page = json.loads(await response.aread())
             finally:
                 await response.aclose()
+            # LIST items come without apiVersion and kind (a watch event's object has
+            # them): set them, so a listed object compares as a watched one does (a
+            # CronJob listed at start-up was taken for drifted, costing a GET each).
+            api_version = page.get("apiVersion")
+            kind = str(page.get("kind") or "").removesuffix("List") or None
             for obj in page.get("items") or []:
+                if api_version and kind:
+                    obj.setdefault("apiVersion", api_version)
+                    obj.setdefault("kind", kind)
                 meta = obj["metadata"]
                 if self._scope.includes(meta["namespace"]):
                     seen.add((meta["namespace"], meta["name"]))
-                    self._store.upsert(obj)
+                    self._store_call(self._store.upsert, obj)
             del page["items"]
             # Let the workers and the lease renewal run between pages.
             await asyncio.sleep(0)
             if not (cont := page["metadata"].get("continue")):
-                self._store.resync(namespace, seen)
+                try:
+                    self._store.resync(namespace, seen)
+                except Exception:
+                    self.store_errors += 1
+                    log.exception("%s: forgetting vanished objects failed", self.kind)
                 version: str = page["metadata"]["resourceVersion"]
                 return version
             params["continue"] = cont
 
     async def _watch(self, namespace: str | None, version: str) -> str:
         """Watch from ``version`` until the server ends the request; returns the last
-        version seen (the next watch starts there)."""
+        version seen (the next watch starts there).
+
+        Read with a deadline: the server ends the watch after ``timeoutSeconds``, so a
+        connection silent for longer is dead (half-open) and raises TimeoutError."""
+        seconds = WATCH_SECONDS[0] + (WATCH_SECONDS[1] - WATCH_SECONDS[0]) * self._rand()
         params = {
             "resourceVersion": version,
             "allowWatchBookmarks": "true",
-            "timeoutSeconds": WATCH_SERVER_TIMEOUT,
+            "timeoutSeconds": int(seconds),
         }
-        response = await self._send(self._request(namespace, params, watch=True))
-        try:
-            async for line in response.aiter_lines():
-                if not line:
-                    continue
-                event = json.loads(line)
-                kind, obj = event["type"], event["object"]
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _ExpiredError
-                    raise RuntimeError(f"{self.kind} watch: {obj.get('message')}")
-                version = obj["metadata"]["resourceVersion"]
-                if kind == "BOOKMARK" or not self._scope.includes(obj["metadata"]["namespace"]):
-                    continue
-                if kind == "DELETED":
-                    self._store.delete(obj)
-                else:
-                    self._store.upsert(obj)
-                # Lines already received are read without waiting; a backlog of
-                # thousands must not hold the event loop (workers, probes, the lease).
-                await asyncio.sleep(0)
-        finally:
-            await response.aclose()
+        started, events = self._clock(), 0
+        async with asyncio.timeout(seconds + WATCH_GRACE):
+            request = self._request(namespace, params, watch=True, read=seconds + WATCH_GRACE)
+            try:
+                # The API server answers a watch's headers at once; a server that does
+                # not within this is unreachable (the stream's long read timeout would
+                # leave a reconnect to a dead address waiting up to 75 s).
+                async with asyncio.timeout(WATCH_HEADERS_SECONDS):
+                    response = await self._send(request)
+            except ApiError as exc:
+                if exc.status.code == 410:
+                    raise _ExpiredError from exc
+                raise
+            self._healthy(namespace)
+            try:
+                async for line in response.aiter_lines():
+                    if not line:
+                        continue
+                    events += 1
+                    version = self._event(json.loads(line), version)
+                    # Lines already received are read without waiting; a backlog of
+                    # thousands must not hold the event loop (workers, probes, the lease).
+                    await asyncio.sleep(0)
+            finally:
+                await response.aclose()
+        if not events and self._clock() - started < WATCH_MIN_SECONDS:
+            raise _WatchEndedEarlyError(f"{self.kind} watch ended at once")
         return version
+
+    def _event(self, event: dict[str, Any], version: str) -> str:
+        """Apply one watch event; returns the resourceVersion to resume from."""
+        kind, obj = event["type"], event["object"]
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise _ExpiredError
+            raise RuntimeError(f"{self.kind} watch: error event {obj.get('code')}")
+        seen: str = obj["metadata"]["resourceVersion"]
+        if kind == "BOOKMARK" or not self._scope.includes(obj["metadata"]["namespace"]):
+            return seen
+        if kind == "DELETED":
+            self._store_call(self._store.delete, obj)
+        else:
+            self._store_call(self._store.upsert, obj)
+        return seen
+
+
+def _resumable(exc: Exception) -> bool:
+    """Can a watch that failed so resume from its resourceVersion? Yes after a broken
+    or silent connection and when the server was busy or down (429, 5xx); an answer not
+    understood starts over from a LIST."""
+    if isinstance(exc, ApiError):
+        return exc.status.code == 429 or (exc.status.code or 0) >= 500
+    return isinstance(exc, http.TransportError | TimeoutError | _WatchEndedEarlyError)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.status.code} {exc.status.reason or ''}".strip()
+    return type(exc).__name__

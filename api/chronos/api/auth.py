@@ -30,7 +30,7 @@ from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAcc
 from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 
-from chronos import http, kube
+from chronos import http, kube, kubewire
 from chronos.models.chronosjob import GROUP, PLURAL
 
 #: Bound on each verdict cache; when full it is emptied (a burst of new tokens).
@@ -84,7 +84,7 @@ def caller_client(kubeconfig: Path | None) -> AsyncClient:
     (which was built without credentials, so there is nothing else to send).
     """
     client = kube.credential_free_async_client(kubeconfig)
-    client._client._client.auth = CallerTokenAuth()
+    kubewire.set_auth(client, CallerTokenAuth())
     return client
 
 

@@ -227,4 +227,11 @@ class JobCache:
 
     async def run(self) -> None:
         """Keep the cache current until cancelled."""
-        await Informer(self._client, ChronosJobResource, self, Scope(), on_error=self._failed).run()
+        await Informer(
+            self._client,
+            ChronosJobResource,
+            self,
+            Scope(),
+            on_error=self._failed,
+            on_healthy=lambda _: self.readiness.synced(),
+        ).run()

@@ -17,7 +17,7 @@ from lightkube import ApiError, AsyncClient
 from lightkube.resources import core_v1
 from lightkube.resources.core_v1 import Pod
 
-from chronos import http
+from chronos import http, kubewire
 from chronos.api.auth import acting_as
 from chronos.api.cache import plain
 
@@ -198,22 +198,21 @@ class RunLogs:
         if tail is not None:
             params["tailLines"] = tail
         # lightkube's own log() has no sinceTime: the same request, one parameter more.
-        inner = self._client._client
-        built = inner.prepare_request(
-            "get", core_v1.PodLog, name=pod, namespace=namespace, params=params
+        request = kubewire.get_request(
+            self._client,
+            core_v1.PodLog,
+            name=pod,
+            namespace=namespace,
+            params=params,
+            timeout=http.Timeout(10.0, read=None) if follow else None,
         )
-        if follow:
-            built.timeout = http.Timeout(10.0, read=None)
-        request = inner.build_adapter_request(built)
         with acting_as(token):
-            response = await inner.send(request, stream=True)  # type: ignore[no-untyped-call]
+            response = await kubewire.send(self._client, request)
         try:
-            if response.is_error:
-                await response.aread()
-                try:
-                    inner.raise_for_status(response)  # type: ignore[no-untyped-call]
-                except ApiError as exc:
-                    raise _why(exc, "get pods/log", namespace) from None
+            try:
+                await kubewire.raise_for_status(response)
+            except ApiError as exc:
+                raise _why(exc, "get pods/log", namespace) from None
             resume = Resume(since)
             async for raw in response.aiter_lines():
                 stamp, text = split_line(raw)

@@ -18,11 +18,11 @@ from pathlib import Path
 from lightkube import ConfigError
 
 from chronos import kube, logs
-from chronos.informer import Scope
+from chronos.informer import Scope, WatchHealth
 from chronos.operator import controller, metrics, probe
+from chronos.operator.context import OperatorContext
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
-from chronos.operator.reconcile import OperatorContext
 from chronos.operator.settings import OperatorSettings
 from chronos.readiness import Readiness
 from chronos.settings import SettingsError
@@ -49,8 +49,11 @@ async def run(settings: OperatorSettings) -> int:
         may_sync.set()
     scope = Scope(settings.namespaces)
     probed = scope.names[0] if scope.names else None
+    watches = WatchHealth()
     prober = asyncio.create_task(
-        probe.probe_loop(client, readiness, namespace=probed, may_sync=may_sync)
+        probe.probe_loop(
+            client, readiness, namespace=probed, may_sync=may_sync, watch_problem=watches.problem
+        )
     )
     identity = f"{socket.gethostname()}-{os.getpid()}"
     leadership = Leadership(
@@ -73,7 +76,7 @@ async def run(settings: OperatorSettings) -> int:
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
     ctx = OperatorContext(client=client, settings=settings)
     # may_sync: the prober reports ready only once the watches have listed.
-    working = asyncio.create_task(controller.run(ctx, scope, may_sync))
+    working = asyncio.create_task(controller.run(ctx, scope, may_sync, watches))
     stopping = asyncio.create_task(stop.wait())
     lost = asyncio.create_task(leadership.lost.wait())
     await asyncio.wait({working, stopping, lost}, return_when=asyncio.FIRST_COMPLETED)

@@ -13,12 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from chronos import contract as c
 
 Key = tuple[str, str]
+
+
+class Change(Enum):
+    """What a watch event did to an object (ADDED and MODIFIED are alike here)."""
+
+    UPSERTED = "upserted"
+    DELETED = "deleted"
+
 
 #: Written by ``kubectl apply`` and equal to the spec it applied; nothing here reads it.
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -26,7 +36,7 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def compact(obj: dict[str, Any]) -> bytes:
-    """``obj`` as compact JSON without the fields no handler reads."""
+    """``obj`` as compact JSON without the fields the operator never reads."""
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
     annotations = meta.get("annotations")
@@ -116,9 +126,9 @@ class WatchCache:
         #: Finished Jobs per ChronosJob whose run may be missing from its history.
         self._unreported: dict[Key, set[str]] = {}
 
-    def chronosjob_event(self, kind: str | None, cr: dict[str, Any]) -> None:
+    def chronosjob_event(self, change: Change, cr: dict[str, Any]) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
-        if kind == "DELETED":
+        if change is Change.DELETED:
             self._chronosjobs.pop(key, None)
             self._jobs.pop(key, None)
             self._reconciled.pop(key, None)
@@ -158,11 +168,30 @@ class WatchCache:
         meta = cr["metadata"]
         self._reconciled[(meta["namespace"], meta["name"])] = meta.get("generation")
 
+    @contextmanager
+    def reconciling(self, cr: dict[str, Any]) -> Iterator[None]:
+        """Around one reconcile of ``cr``: done if the block ends, needed again if it
+        raises — the generation may have been reconciled before (a repair of a deleted
+        CronJob), so only the forced mark makes the retry reconcile again."""
+        meta = cr["metadata"]
+        self.begin_reconcile(cr)
+        try:
+            yield
+        except BaseException:
+            self.force_reconcile(meta["namespace"], meta["name"])
+            raise
+        self.mark_reconciled(cr)
+
+    def cronjob_holds(self, namespace: str, name: str, manifest: dict[str, Any]) -> bool:
+        """Was CronJob ``name`` last seen holding ``manifest``? False if it is missing."""
+        record = self._cronjobs.get((namespace, name))
+        return record is not None and record.holds(manifest)
+
     def job_event(
         self,
         namespace: str,
         chronosjob: str,
-        kind: str | None,
+        change: Change,
         job: dict[str, Any],
         *,
         finished: bool = False,
@@ -170,7 +199,7 @@ class WatchCache:
         """Record a Job event; ``finished``: the Job has ended (its run is checked
         against the history once, ``unreported``)."""
         key, name = (namespace, chronosjob), job["metadata"]["name"]
-        if kind == "DELETED":
+        if change is Change.DELETED:
             self._jobs.get(key, {}).pop(name, None)
             self._unreported.get(key, set()).discard(name)
             return
@@ -190,12 +219,12 @@ class WatchCache:
         return [expand(jobs[n]) for n in sorted(names) if n in jobs]
 
     def cronjob_event(
-        self, kind: str | None, cronjob: dict[str, Any], in_sync_with: bytes | None = None
+        self, change: Change, cronjob: dict[str, Any], in_sync_with: bytes | None = None
     ) -> None:
         """Record a CronJob event; ``in_sync_with``: the ``digest`` of the desired
         manifest this CronJob was checked to contain, if it was."""
         key = (cronjob["metadata"]["namespace"], cronjob["metadata"]["name"])
-        if kind == "DELETED":
+        if change is Change.DELETED:
             self._cronjobs.pop(key, None)
         else:
             self._cronjobs[key] = CronJobRecord.of(cronjob, in_sync_with)
@@ -206,16 +235,6 @@ class WatchCache:
 
     def cronjob(self, namespace: str, name: str) -> CronJobRecord | None:
         return self._cronjobs.get((namespace, name))
-
-    def all_chronosjobs(self) -> Iterator[dict[str, Any]]:
-        """Every ChronosJob, decoded one at a time (a list of 10,000 would cost ~100 MiB).
-
-        Those deleted while the caller iterates are skipped.
-        """
-        for key in list(self._chronosjobs):
-            body = self._chronosjobs.get(key)
-            if body is not None:
-                yield expand(body)
 
     def jobs_of(self, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
         return [expand(b) for b in self._jobs.get((namespace, chronosjob), {}).values()]

@@ -20,22 +20,17 @@ from typing import Any
 from lightkube.resources.batch_v1 import CronJob, Job
 
 from chronos import contract as c
-from chronos.informer import Informer, Key, Scope
+from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import ChronosJobStatus
 from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
-from chronos.operator.cache import digest
+from chronos.operator.cache import Change, digest
+from chronos.operator.context import OperatorContext
+from chronos.operator.desired import RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
-from chronos.operator.reconcile import (
-    OperatorContext,
-    RejectedError,
-    blockers,
-    desired_state,
-    is_subset,
-    reconcile,
-)
+from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -45,8 +40,6 @@ log = logging.getLogger(__name__)
 #: machine: create → CronJob p50 / p99 606 / 861 ms with 16 workers, 142-166 / 414-646 ms
 #: with 48. Memory stays bounded: a worker holds one job's objects while it waits.
 WORKERS = 48
-#: A failed sync is retried after 2, 4, 8 … seconds, at most this long.
-MAX_RETRY_SECONDS = 60.0
 
 
 def _key(obj: dict[str, Any]) -> Key:
@@ -68,16 +61,15 @@ class ChronosJobs:
         self._ctx, self._queue = ctx, queue
 
     def upsert(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.chronosjob_event("MODIFIED", obj)
+        self._ctx.cache.chronosjob_event(Change.UPSERTED, obj)
         self._queue.add(_key(obj))
 
     def delete(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.chronosjob_event("DELETED", obj)
-        self._queue.add(_key(obj))  # its sync forgets the job's locks
+        self._ctx.cache.chronosjob_event(Change.DELETED, obj)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
-            self._ctx.cache.chronosjob_event("DELETED", _stub(key))
+            self._ctx.cache.chronosjob_event(Change.DELETED, _stub(key))
             self._queue.add(key)
 
 
@@ -103,7 +95,7 @@ class CronJobs:
             desired = None  # the ChronosJob's own sync reports it
         in_sync = desired is not None and is_subset(desired.cronjob, obj)
         ctx.cache.cronjob_event(
-            "MODIFIED", obj, digest(desired.cronjob) if desired and in_sync else None
+            Change.UPSERTED, obj, digest(desired.cronjob) if desired and in_sync else None
         )
         if cr is None or desired is None:
             return
@@ -117,7 +109,7 @@ class CronJobs:
                 self._queue.add(owner)
 
     def delete(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.cronjob_event("DELETED", obj)
+        self._ctx.cache.cronjob_event(Change.DELETED, obj)
         owner = _owner(obj)
         if owner is not None and self._ctx.cache.chronosjob(*owner) is not None:
             self._ctx.cache.force_reconcile(*owner)
@@ -126,7 +118,7 @@ class CronJobs:
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.cronjob_keys(namespace) - seen:
             owner = self._ctx.cache.cronjob_owner(key)
-            self._ctx.cache.cronjob_event("DELETED", _stub(key))
+            self._ctx.cache.cronjob_event(Change.DELETED, _stub(key))
             if owner is not None:
                 self._ctx.cache.force_reconcile(*owner)
                 self._queue.add(owner)
@@ -141,18 +133,18 @@ class Jobs:
 
     def upsert(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
-            self._ctx.cache.job_event(*owner, "MODIFIED", obj, finished=runs.finished(obj))
+            self._ctx.cache.job_event(*owner, Change.UPSERTED, obj, finished=runs.finished(obj))
             self._queue.add(owner)
 
     def delete(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
-            self._ctx.cache.job_event(*owner, "DELETED", obj)
+            self._ctx.cache.job_event(*owner, Change.DELETED, obj)
             self._queue.add(owner)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for owner, name in self._ctx.cache.job_keys(namespace):
             if (owner[0], name) not in seen:
-                self._ctx.cache.job_event(*owner, "DELETED", _stub((owner[0], name)))
+                self._ctx.cache.job_event(*owner, Change.DELETED, _stub((owner[0], name)))
                 self._queue.add(owner)
 
 
@@ -167,12 +159,12 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     """Bring one ChronosJob in sync with what the cache knows."""
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
-        runnow.forget(*key)
         return
+    if reason & Reason.HOUSEKEEPING:
+        _check_cronjob(ctx, cr)
     if ctx.cache.needs_reconcile(cr):
-        ctx.cache.begin_reconcile(cr)
-        await _reconcile(ctx, cr)
-        ctx.cache.mark_reconciled(cr)
+        with ctx.cache.reconciling(cr):
+            await _reconcile(ctx, cr)
         reconciled = True
     else:
         reconciled = False
@@ -186,6 +178,18 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _mirror_last_schedule(ctx, cr)
     if reason & Reason.HOUSEKEEPING:
         await housekeeping(ctx, cr)
+
+
+def _check_cronjob(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+    """Housekeeping's look at the owned CronJob: missing or not holding the desired
+    manifest (an event lost, a repair that failed), the job is reconciled again."""
+    meta = cr["metadata"]
+    try:
+        desired = desired_state(cr, ctx.settings)
+    except RejectedError:
+        return  # no CronJob wanted; its reconcile reported why
+    if not ctx.cache.cronjob_holds(meta["namespace"], cronjob_name(meta["name"]), desired.cronjob):
+        ctx.cache.force_reconcile(meta["namespace"], meta["name"])
 
 
 async def _reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
@@ -289,26 +293,30 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
         now=now,
         settings=ctx.settings,
     )
-    for record in await kubeio.carry_out(ctx.client, cr, actions):
+    for record in await hk.carry_out(ctx.client, cr, actions):
         metrics.RUNS_RECORDED.labels(record.result).inc()
 
 
 # ------------------------------------------------------------------------ running
 
 
-async def _worker(ctx: OperatorContext, queue: WorkQueue, failures: dict[Key, int]) -> None:
-    loop = asyncio.get_running_loop()
+async def _worker(ctx: OperatorContext, queue: WorkQueue) -> None:
     while True:
         key, reason = await queue.get()
         try:
             await sync(ctx, key, reason)
-            failures.pop(key, None)
-        except Exception:
+            queue.forget(key)
+        except Exception as exc:
             metrics.ERRORS.labels("sync").inc()
-            failures[key] = tries = failures.get(key, 0) + 1
-            delay = min(2.0**tries, MAX_RETRY_SECONDS)
-            log.exception("sync of %s/%s failed; retrying in %.0f s", *key, delay)
-            loop.call_later(delay, queue.add, key)
+            delay = queue.add_rate_limited(key, reason)
+            # The traceback once per run of failures; the retries in one line each.
+            log.warning(
+                "sync of %s/%s failed (%s); retrying in %.1f s",
+                *key,
+                kubeio.describe_error(exc),
+                delay,
+                exc_info=queue.failures(key) == 1,
+            )
         finally:
             queue.done(key)
         metrics.QUEUED.set(len(queue))
@@ -329,7 +337,12 @@ async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
         await asyncio.sleep(ctx.settings.housekeeping_seconds)
 
 
-async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None:
+async def run(
+    ctx: OperatorContext,
+    scope: Scope,
+    synced: asyncio.Event,
+    health: WatchHealth | None = None,
+) -> None:
     """Watch, then work, until cancelled; ``synced`` is set once every watch has listed.
 
     The ChronosJobs are listed first, then their CronJobs and Jobs, and only then do the
@@ -339,15 +352,27 @@ async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None
     queue = WorkQueue()
     selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
 
-    def failed(kind: str, _: Exception) -> None:
+    health = health or WatchHealth()
+
+    def failed(kind: str, exc: Exception) -> None:
         metrics.ERRORS.labels(f"watch_{kind.lower()}").inc()
+        health.failed(kind, exc)
+
+    def watch(resource: Any, store: Store, labels: str | None) -> Informer:
+        return Informer(
+            ctx.client,
+            resource,
+            store,
+            scope,
+            labels=labels,
+            on_error=failed,
+            on_healthy=health.healthy,
+        )
 
     informers = [
-        Informer(ctx.client, ChronosJobResource, ChronosJobs(ctx, queue), scope, on_error=failed),
-        Informer(
-            ctx.client, CronJob, CronJobs(ctx, queue), scope, labels=selector, on_error=failed
-        ),
-        Informer(ctx.client, Job, Jobs(ctx, queue), scope, labels=selector, on_error=failed),
+        watch(ChronosJobResource, ChronosJobs(ctx, queue), None),
+        watch(CronJob, CronJobs(ctx, queue), selector),
+        watch(Job, Jobs(ctx, queue), selector),
     ]
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -356,10 +381,8 @@ async def run(ctx: OperatorContext, scope: Scope, synced: asyncio.Event) -> None
             await informer.synced.wait()
         log.info("watches synced: %d ChronosJobs", ctx.cache.count())
         synced.set()
-        failures: dict[Key, int] = {}
         tasks += [
-            asyncio.create_task(_worker(ctx, queue, failures), name=f"worker {i}")
-            for i in range(WORKERS)
+            asyncio.create_task(_worker(ctx, queue), name=f"worker {i}") for i in range(WORKERS)
         ]
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
         await asyncio.gather(*tasks)

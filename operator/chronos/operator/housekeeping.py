@@ -1,11 +1,12 @@
 """What housekeeping does for one ChronosJob, decided by a pure function.
 
-Every CHRONOS_HOUSEKEEPING_SECONDS the operator visits each cached ChronosJob
-(handlers.housekeeping_loop). What it then writes depends only on the cached objects, the
-clock and the settings, so :func:`plan` computes it without I/O and returns a list of
-actions; :func:`chronos.operator.kubeio.carry_out` performs them, in order. What needs
-the API server first (the reconcile retry, run-now tokens, whether the runner
-ServiceAccount exists) happens before, in the handler, and arrives here as ``blockers``.
+Every CHRONOS_HOUSEKEEPING_SECONDS the operator queues each cached ChronosJob for a
+routine visit (``controller._housekeeping_rounds``; the worker's ``controller.sync``
+serves it). What it then writes depends only on the cached objects, the clock and the
+settings, so :func:`plan` computes it without I/O and returns a list of actions;
+:func:`carry_out` performs them, in order. What needs the API server first (whether the
+runner ServiceAccount exists) is asked by the caller and arrives here as ``blockers``;
+a missing or differing CronJob is repaired by the reconcile before.
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
+
+from lightkube import AsyncClient
 
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord
-from chronos.operator import runs
+from chronos.operator import kubeio, runs
 from chronos.operator import status as st
+from chronos.operator.desired import Desired
 from chronos.operator.settings import OperatorSettings
-
-if TYPE_CHECKING:  # reconcile imports kubeio, which imports this module
-    from chronos.operator.reconcile import Desired
 
 MISSED_RUN = "MissedRun"
 
@@ -151,3 +153,48 @@ def plan(
     if patch.model_fields_set:
         actions.append(PatchStatus(patch))
     return actions
+
+
+async def carry_out(
+    client: AsyncClient, cr: dict[str, Any], actions: list[Action]
+) -> list[RunRecord]:
+    """Perform ``plan``'s actions for ``cr``, in order; returns the runs it recorded
+    (for the metrics)."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    recorded: list[RunRecord] = []
+    for action in actions:
+        match action:
+            case UpdateRunsBlocked():
+                await kubeio.update_status(
+                    client, namespace, name, partial(action.change, namespace)
+                )
+            case ReportFailedLaunch(job=job, grace=grace, now=now):
+                if action.pods_stuck:
+                    pods = await kubeio.pods_of(client, namespace, job["metadata"]["name"])
+                    record = runs.stuck_launch(job, pods, now=now)
+                else:
+                    events = await kubeio.failed_create_events(client, job)
+                    record = runs.failed_launch(job, events, now=now, grace=grace)
+                if record is None:
+                    continue  # not (yet) a failure its controller reports
+                if await kubeio.record_runs(
+                    client, namespace, name, [record], action.history_limit
+                ):
+                    recorded.append(record)
+                await kubeio.delete_job(client, namespace, job["metadata"]["name"])
+                await kubeio.post_event(
+                    client,
+                    cr,
+                    type="Warning",
+                    reason=runs.FAILED_LAUNCH,
+                    message=record.message or "",
+                )
+            case RecordRuns(records=records, limit=limit):
+                if await kubeio.record_runs(client, namespace, name, records, limit):
+                    recorded += records
+            case PostEvent(type=type_, reason=reason, message=message):
+                await kubeio.post_event(client, cr, type=type_, reason=reason, message=message)
+            case PatchStatus(patch=patch):
+                await kubeio.patch_status(client, namespace, name, patch)
+    return recorded

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient
@@ -19,8 +18,6 @@ from chronos import contract as c
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, RunRecord
 from chronos.models.history import merge_run, parse_history
-from chronos.operator import housekeeping as hk
-from chronos.operator import runs
 from chronos.operator.metrics import WRITE_CONFLICTS, WRITES
 from chronos.operator.naming import label_value
 from chronos.operator.status import rfc3339, status_body
@@ -29,6 +26,14 @@ FIELD_MANAGER = "chronos-operator"
 CONFLICT_RETRIES = 8
 
 log = logging.getLogger(__name__)
+
+
+def describe_error(exc: Exception) -> str:
+    """What a failed request met, fit for a status or an Event: the API server's code
+    and reason, never its message (which may quote what it was sent)."""
+    if isinstance(exc, ApiError):
+        return f"API server answered {exc.status.code} {exc.status.reason or ''}".strip()
+    return f"request failed: {type(exc).__name__}"
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
@@ -331,44 +336,3 @@ async def create_run_now_job(client: AsyncClient, manifest: dict[str, Any]) -> b
             raise RuntimeError(f"Job {meta['name']} exists for another run-now request") from exc
         return False
     return True
-
-
-async def carry_out(
-    client: AsyncClient, cr: dict[str, Any], actions: list[hk.Action]
-) -> list[RunRecord]:
-    """Perform housekeeping's plan (chronos.operator.housekeeping.plan) for ``cr``, in
-    order; returns the runs it recorded (for the metrics)."""
-    meta = cr["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    recorded: list[RunRecord] = []
-    for action in actions:
-        match action:
-            case hk.UpdateRunsBlocked():
-                await update_status(client, namespace, name, partial(action.change, namespace))
-            case hk.ReportFailedLaunch(job=job, grace=grace, now=now):
-                if action.pods_stuck:
-                    pods = await pods_of(client, namespace, job["metadata"]["name"])
-                    record = runs.stuck_launch(job, pods, now=now)
-                else:
-                    events = await failed_create_events(client, job)
-                    record = runs.failed_launch(job, events, now=now, grace=grace)
-                if record is None:
-                    continue  # not (yet) a failure its controller reports
-                if await record_runs(client, namespace, name, [record], action.history_limit):
-                    recorded.append(record)
-                await delete_job(client, namespace, job["metadata"]["name"])
-                await post_event(
-                    client,
-                    cr,
-                    type="Warning",
-                    reason=runs.FAILED_LAUNCH,
-                    message=record.message or "",
-                )
-            case hk.RecordRuns(records=records, limit=limit):
-                if await record_runs(client, namespace, name, records, limit):
-                    recorded += records
-            case hk.PostEvent(type=type_, reason=reason, message=message):
-                await post_event(client, cr, type=type_, reason=reason, message=message)
-            case hk.PatchStatus(patch=patch):
-                await patch_status(client, namespace, name, patch)
-    return recorded

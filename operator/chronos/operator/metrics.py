@@ -13,7 +13,10 @@ from chronos.readiness import Readiness
 RECONCILES = Counter(
     "chronos_operator_reconciles_total", "ChronosJob reconciliations by outcome", ["outcome"]
 )
-ERRORS = Counter("chronos_operator_errors_total", "Unexpected errors in handlers", ["handler"])
+#: ``source``: ``sync`` (a worker's sync failed and was re-queued) or ``watch_<kind>``.
+ERRORS = Counter(
+    "chronos_operator_errors_total", "Failed syncs and watch requests, by source", ["source"]
+)
 RECONCILE_SECONDS = Histogram(
     "chronos_operator_reconcile_duration_seconds", "Time to reconcile one ChronosJob"
 )

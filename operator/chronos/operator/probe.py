@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from lightkube import ALL_NS, AsyncClient
 
@@ -38,11 +39,13 @@ async def probe_loop(
     *,
     namespace: str | None,
     may_sync: asyncio.Event,
+    watch_problem: Callable[[], str | None] = lambda: None,
 ) -> None:
     """Until cancelled: report each probe to ``readiness``.
 
     ``may_sync`` is clear while the watches have not listed yet (a new leader starting):
-    a successful probe then does not make the operator ready.
+    a successful probe then does not make the operator ready. ``watch_problem`` says why
+    a watch is cut off: the API server answering the probe does not make that ready.
     """
     interval = probe_interval(readiness.grace)
     while True:
@@ -54,6 +57,8 @@ async def probe_loop(
             log.debug("API server probe failed", exc_info=True)
             readiness.failed(f"API server unreachable: {type(exc).__name__}")
         else:
-            if may_sync.is_set():
+            if (problem := watch_problem()) is not None:
+                readiness.failed(problem)
+            elif may_sync.is_set():
                 readiness.synced()
         await asyncio.sleep(interval)

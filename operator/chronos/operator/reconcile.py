@@ -1,26 +1,18 @@
-"""Reconciling one ChronosJob into its CronJob (shared by every handler that needs it)."""
+"""Reconciling one ChronosJob into its CronJob: apply what ``desired`` says, report it in
+the status (the worker calls it from ``controller.sync``)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from lightkube import AsyncClient
-from pydantic import ValidationError
-
-from chronos.models.chronosjob import ChronosJobSpec
-from chronos.models.resolve import ResolvedSchedule, resolve_schedule
 from chronos.operator import kubeio, metrics
 from chronos.operator import status as st
-from chronos.operator.cache import WatchCache
-from chronos.operator.cronjob import ConfigError, build_cronjob
+from chronos.operator.context import OperatorContext
+from chronos.operator.desired import Desired, RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
-from chronos.operator.settings import OperatorSettings
-from chronos.schedule import ScheduleError
-from chronos.schedule.errors import ScheduleTooFrequentError
 
 log = logging.getLogger(__name__)
 
@@ -29,96 +21,6 @@ log = logging.getLogger(__name__)
 #: a burst of 1,000 new jobs asked the API server 1,000 times (housekeeping, which asks
 #: afresh every round, corrects a stale answer).
 ACCOUNT_SECONDS = 1.0
-
-
-@dataclass
-class OperatorContext:
-    client: AsyncClient
-    settings: OperatorSettings
-    cache: WatchCache = field(default_factory=WatchCache)
-    #: namespace -> (monotonic time of the look-up, the runner ServiceAccount exists)
-    accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
-    #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
-    round_accounts: dict[str, bool] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Desired:
-    spec: ChronosJobSpec
-    schedule: ResolvedSchedule
-    cronjob: dict[str, Any]
-
-
-class RejectedError(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-def name_of(cr: dict[str, Any]) -> str:
-    name: str = cr["metadata"]["name"]
-    return name
-
-
-async def post_event(
-    ctx: OperatorContext, kind: str, cr: dict[str, Any], *, reason: str, message: str
-) -> None:
-    """A Kubernetes Event on the ChronosJob (best effort: a failure is logged)."""
-    await kubeio.post_event(ctx.client, cr, type=kind, reason=reason, message=message)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        parts.append(f"spec.{where}: {error['msg']}" if where else error["msg"])
-    return "; ".join(parts)
-
-
-def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
-    """What the CronJob must look like; raises RejectedError with a reason for bad specs."""
-    meta = cr["metadata"]
-    try:
-        spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
-        schedule = resolve_schedule(spec, settings.default_time_zone, settings.min_interval_seconds)
-        manifest = build_cronjob(
-            name=meta["name"],
-            namespace=meta["namespace"],
-            uid=meta["uid"],
-            spec=spec,
-            schedule=schedule,
-            settings=settings,
-        )
-    except ValidationError as exc:
-        raise RejectedError("InvalidSpec", _validation_message(exc)) from None
-    except ScheduleTooFrequentError as exc:
-        raise RejectedError("ScheduleTooFrequent", f"spec.{exc.field}: {exc.reason}") from None
-    except ScheduleError as exc:
-        reason = "InvalidTimeZone" if exc.field == "timeZone" else "InvalidSchedule"
-        raise RejectedError(reason, f"spec.{exc.field}: {exc.reason}") from None
-    except ConfigError as exc:
-        raise RejectedError("ConfigurationError", str(exc)) from None
-    return Desired(spec, schedule, manifest)
-
-
-def is_subset(desired: Any, actual: Any) -> bool:
-    """True if every field of ``desired`` has the same value in ``actual``.
-
-    The API server adds defaults (dnsPolicy, terminationMessagePath …) to what we
-    applied, so drift means a field *we* set differs, not that the objects differ.
-    """
-    if isinstance(desired, dict):
-        return isinstance(actual, dict) and all(
-            is_subset(v, actual.get(k)) for k, v in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(actual, list)
-            and len(desired) == len(actual)
-            and all(is_subset(d, a) for d, a in zip(desired, actual, strict=True))
-        )
-    return bool(desired == actual)
 
 
 def _clock_needs_reset(existing: dict[str, Any], desired: dict[str, Any]) -> bool:
@@ -163,6 +65,28 @@ async def blockers(
     )
 
 
+async def _report_unapplied(
+    ctx: OperatorContext, cr: dict[str, Any], *, missing: bool, error: Exception, now: datetime
+) -> None:
+    """Ready=False while the CronJob is missing or differs and cannot be applied (the
+    sync is retried with backoff; its success sets Ready=True again). Best effort: the
+    same API server that refused the CronJob may refuse this write too."""
+    meta = cr["metadata"]
+    fields = st.unapplied(
+        cr.get("status") or {},
+        generation=meta.get("generation"),
+        cronjob=cronjob_name(meta["name"]),
+        missing=missing,
+        error=kubeio.describe_error(error),
+        now=now,
+    )
+    try:
+        if write := st.changes(cr.get("status") or {}, fields):
+            await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], write)
+    except Exception:  # noqa: BLE001 - the apply's own error is what the caller raises
+        log.debug("%s/%s: could not report the failed apply", meta["namespace"], meta["name"])
+
+
 async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool = False) -> None:
     """Apply the desired CronJob and report it; ``created``: the ChronosJob is new."""
     meta = cr["metadata"]
@@ -189,8 +113,12 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
                     now=now,
                 )
                 await kubeio.patch_status(ctx.client, namespace, name, fields)
-                await post_event(
-                    ctx, "Warning", cr, reason=rejection.reason, message=rejection.message
+                await kubeio.post_event(
+                    ctx.client,
+                    cr,
+                    type="Warning",
+                    reason=rejection.reason,
+                    message=rejection.message,
                 )
                 log.warning("%s/%s rejected: %s", namespace, name, rejection.message)
             metrics.RECONCILES.labels("rejected").inc()
@@ -217,7 +145,11 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
         if existing is not None and _clock_needs_reset(existing, desired.cronjob):
             await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
         if changed:
-            await kubeio.apply_cronjob(ctx.client, desired.cronjob, new=existing is None)
+            try:
+                await kubeio.apply_cronjob(ctx.client, desired.cronjob, new=existing is None)
+            except Exception as exc:
+                await _report_unapplied(ctx, cr, missing=existing is None, error=exc, now=now)
+                raise
         enabled = desired.spec.enabled
         fields = st.reconciled(
             status,
@@ -243,7 +175,11 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             await kubeio.patch_status(ctx.client, namespace, name, write)
         if changed and existing is not None:
             ready = next((c for c in fields.conditions or [] if c.type == st.READY), None)
-            await post_event(
-                ctx, "Normal", cr, reason="Updated", message=ready.message if ready else ""
+            await kubeio.post_event(
+                ctx.client,
+                cr,
+                type="Normal",
+                reason="Updated",
+                message=ready.message if ready else "",
             )
         metrics.RECONCILES.labels("applied" if changed else "unchanged").inc()

@@ -10,13 +10,12 @@ run for one request, in order:
    creating the Job and recording it) is a create conflict, not a second Job;
 3. the history: a request whose Job name is already a runId there was served.
 
-Runs are serialised per ChronosJob in this process (the event handler and housekeeping
-may visit one object at the same time); the leader lease keeps other replicas out.
+Runs are serialised per ChronosJob by the work queue (a key is never served by two
+workers at once, ``workqueue``); the leader lease keeps other replicas out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,15 +35,12 @@ from chronos.models.chronosjob import (
     RunTrigger,
 )
 from chronos.operator import kubeio, metrics, runs
+from chronos.operator.context import OperatorContext
 from chronos.operator.cronjob import run_now_job
 from chronos.operator.naming import cronjob_name
-from chronos.operator.reconcile import OperatorContext, post_event
 from chronos.operator.status import status_body
 
 log = logging.getLogger(__name__)
-
-_locks: dict[tuple[str, str], asyncio.Lock] = {}
-_publishing: dict[tuple[str, str], asyncio.Lock] = {}
 
 
 class GoneError(Exception):
@@ -109,24 +105,14 @@ async def serve(ctx: OperatorContext, cr: dict[str, Any]) -> None:
     state = rn.parse(_annotations(cr), now)
     if not rn.queue(state, now) and rn.unadopted(state, now) is None:
         return
-    lock = _locks.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
-        try:
-            await _serve(ctx, namespace, name)
-        except GoneError:
-            log.info(
-                "%s/%s: deleted before its run-now request was served; no run started",
-                namespace,
-                name,
-            )
-
-
-def forget(namespace: str, name: str) -> None:
-    """Drop the locks of a deleted ChronosJob."""
-    for locks in (_locks, _publishing):
-        lock = locks.get((namespace, name))
-        if lock is not None and not lock.locked():
-            del locks[(namespace, name)]
+    try:
+        await _serve(ctx, namespace, name)
+    except GoneError:
+        log.info(
+            "%s/%s: deleted before its run-now request was served; no run started",
+            namespace,
+            name,
+        )
 
 
 async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> dict[str, Any]:
@@ -179,10 +165,10 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
             for other in decision.blocking:
                 await kubeio.delete_job(ctx.client, namespace, other)
                 active.remove(other)
-                await post_event(
-                    ctx,
-                    "Normal",
+                await kubeio.post_event(
+                    ctx.client,
                     cr,
+                    type="Normal",
                     reason="RunNowReplaced",
                     message=f"deleted Job {other} for run-now token {token!r} "
                     "(concurrencyPolicy Replace)",
@@ -213,10 +199,10 @@ async def _create(
         raise
     if created:
         metrics.RUNS_STARTED.inc()
-        await post_event(
-            ctx,
-            "Normal",
+        await kubeio.post_event(
+            ctx.client,
             cr,
+            type="Normal",
             reason="RunNow",
             message=f"created Job {job} for run-now token {token!r}",
         )
@@ -237,10 +223,10 @@ async def _refuse(
     ):
         raise GoneError
     metrics.RUNS_RECORDED.labels(record.result).inc()
-    await post_event(
-        ctx,
-        "Warning",
+    await kubeio.post_event(
+        ctx.client,
         cr,
+        type="Warning",
         reason="RunNowRefused",
         message=f"run-now token {token!r} refused: run {', '.join(blocking)} is still active "
         "(concurrencyPolicy Forbid)",
@@ -276,14 +262,12 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
     The REST facade reads it to refuse a run-now under Forbid with the running run's
     name; the operator itself always asks the API server before starting one.
     """
-    lock = _publishing.setdefault((namespace, name), asyncio.Lock())
-    async with lock:
-        cr = ctx.cache.chronosjob(namespace, name)
-        if cr is None or cr["metadata"].get("deletionTimestamp"):
-            return
-        current = active_runs(ctx.cache.jobs_of(namespace, name))
-        patch = ChronosJobStatus(active_runs=[r.run_id for r in current], active_run_starts=current)
-        status = cr.get("status") or {}
-        published = {k: status.get(k) or [] for k in ("activeRuns", "activeRunStarts")}
-        if status_body(patch) != published:
-            await kubeio.patch_status(ctx.client, namespace, name, patch)
+    cr = ctx.cache.chronosjob(namespace, name)
+    if cr is None or cr["metadata"].get("deletionTimestamp"):
+        return
+    current = active_runs(ctx.cache.jobs_of(namespace, name))
+    patch = ChronosJobStatus(active_runs=[r.run_id for r in current], active_run_starts=current)
+    status = cr.get("status") or {}
+    published = {k: status.get(k) or [] for k in ("activeRuns", "activeRunStarts")}
+    if status_body(patch) != published:
+        await kubeio.patch_status(ctx.client, namespace, name, patch)

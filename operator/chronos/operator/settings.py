@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, ChronosJobSpec
 from chronos.settings import ScheduleSettings, TimeZoneName
@@ -83,7 +83,14 @@ class OperatorSettings(ScheduleSettings):
     lease_duration_seconds: float = Field(
         default=15, gt=0, description="A standby takes over after this long without renewal."
     )
-    lease_renew_seconds: float = Field(default=5, gt=0, description="How often the leader renews.")
+    lease_renew_seconds: float = Field(
+        default=5,
+        gt=0,
+        description=(
+            "How often the leader renews; a leader not renewed for the lease duration "
+            "minus this stops leading, so the duration must exceed twice this."
+        ),
+    )
 
     housekeeping_seconds: float = Field(
         default=30,
@@ -104,6 +111,17 @@ class OperatorSettings(ScheduleSettings):
             allowed = ", ".join(sorted(RUNNER_POD_OVERRIDES))
             raise ValueError(f"unsupported keys {unknown}; allowed: {allowed}")
         return value
+
+    @model_validator(mode="after")
+    def _lease_order(self) -> OperatorSettings:
+        # client-go's order: lease duration > renew deadline (duration - renew) > renew.
+        if self.lease_duration_seconds <= 2 * self.lease_renew_seconds:
+            raise ValueError(
+                "CHRONOS_LEASE_DURATION_SECONDS must exceed twice "
+                "CHRONOS_LEASE_RENEW_SECONDS (a leader stops leading after duration - renew "
+                "seconds without renewal, one renew period before a standby takes over)"
+            )
+        return self
 
     def history_limit_of(self, spec: ChronosJobSpec) -> int:
         """The job's own spec.historyLimit, else this operator's CHRONOS_HISTORY_LIMIT."""

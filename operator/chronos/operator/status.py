@@ -16,6 +16,9 @@ from chronos.models.chronosjob import ChronosJobStatus, Condition
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, ResolvedSchedule
 
 READY = "Ready"
+#: Ready=False reasons while the CronJob cannot be brought in line with the spec.
+CRONJOB_MISSING = "CronJobMissing"
+CRONJOB_OUT_OF_SYNC = "CronJobOutOfSync"
 #: True when the CronJob is in place but its runs cannot start (reasons NeverFires,
 #: RunnerServiceAccountMissing); kept apart from Ready, which says the spec was applied.
 RUNS_BLOCKED = "RunsBlocked"
@@ -220,6 +223,37 @@ def rejected(
                 status=False,
                 reason=reason,
                 message=message,
+                generation=generation,
+                now=now,
+            )
+        ),
+    )
+
+
+def unapplied(
+    status: dict[str, Any],
+    *,
+    generation: int | None,
+    cronjob: str,
+    missing: bool,
+    error: str,
+    now: datetime,
+) -> ChronosJobStatus:
+    """Status patch for a CronJob that is missing or differs and could not be applied:
+    Ready=False says so (``error``: the API server's code, never its message)."""
+    if missing:
+        reason, what = CRONJOB_MISSING, f"CronJob {cronjob} is missing and could not be created"
+    else:
+        reason = CRONJOB_OUT_OF_SYNC
+        what = f"CronJob {cronjob} differs from the spec and could not be updated"
+    return ChronosJobStatus(
+        conditions=typed_conditions(
+            set_condition(
+                status.get("conditions"),
+                type=READY,
+                status=False,
+                reason=reason,
+                message=f"{what} ({error}); retrying",
                 generation=generation,
                 now=now,
             )

@@ -8,6 +8,9 @@ afterwards (the worker may have read the object before the change).
 
 Two lanes: events (a new job, a spec change, a drifted CronJob) go before housekeeping,
 which queues every job each round — a new job must not wait behind 10,000 routine visits.
+A key whose sync failed comes back through ``add_rate_limited``: after its own
+exponential delay and the overall rate limit (``chronos.backoff.RateLimiter``), with
+the reasons it was served for and RETRY, in the routine lane — a retry is not news.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from enum import Flag, auto
+
+from chronos.backoff import RateLimiter
 
 Key = tuple[str, str]
 
@@ -24,10 +29,13 @@ class Reason(Flag):
 
     EVENT = auto()
     HOUSEKEEPING = auto()
+    #: A failed sync tried again (routine lane, after its backoff).
+    RETRY = auto()
 
 
 class WorkQueue:
-    def __init__(self) -> None:
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        self._limiter = limiter or RateLimiter()
         self._urgent: deque[Key] = deque()
         self._routine: deque[Key] = deque()
         #: Queued keys and why (a key is in a lane at most once).
@@ -57,6 +65,22 @@ class WorkQueue:
             # cost a scan of up to 10,000 keys per event).
             self._urgent.append(key)
         self._queued[key] = queued | reason
+
+    def add_rate_limited(self, key: Key, reason: Reason) -> float:
+        """Queue ``key`` again once the rate limiter allows (its sync failed); returns
+        the delay. The reasons it was served for are kept, EVENT turned into RETRY."""
+        delay = self._limiter.when(key)
+        again = (reason & ~Reason.EVENT) | Reason.RETRY
+        asyncio.get_running_loop().call_later(delay, self.add, key, again)
+        return delay
+
+    def failures(self, key: Key) -> int:
+        """How often in a row the sync of ``key`` has failed."""
+        return self._limiter.failures(key)
+
+    def forget(self, key: Key) -> None:
+        """The sync of ``key`` succeeded: its next failure backs off from the start."""
+        self._limiter.forget(key)
 
     def _wake(self) -> None:
         while self._waiters:

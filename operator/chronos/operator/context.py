@@ -1,0 +1,22 @@
+"""What every part of the operator's work shares: the client, the settings, the watch
+cache and the memo of runner ServiceAccount look-ups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lightkube import AsyncClient
+
+from chronos.operator.cache import WatchCache
+from chronos.operator.settings import OperatorSettings
+
+
+@dataclass
+class OperatorContext:
+    client: AsyncClient
+    settings: OperatorSettings
+    cache: WatchCache = field(default_factory=WatchCache)
+    #: namespace -> (monotonic time of the look-up, the runner ServiceAccount exists)
+    accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
+    #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
+    round_accounts: dict[str, bool] = field(default_factory=dict)
