@@ -25,6 +25,7 @@ from chronos.api.routes import health_router, jobs_router, schedule_router
 from chronos.api.services import JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
+from chronos.api.streams import StreamLimits
 from chronos.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,15 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     # with auth off, everything); calls for a caller carry the caller's token.
     own = kube.async_client(settings.api_kubeconfig)
     auth_off = settings.api_auth_disabled
-    as_caller = own if auth_off else caller_client(settings.api_kubeconfig)
+    short = kube.Pool(settings.api_kube_connections, settings.api_kube_pool_wait_seconds)
+    # A stream admitted by ``stream_limits`` always finds a connection of its pool.
+    long = kube.Pool(settings.api_max_streams, settings.api_kube_pool_wait_seconds)
+    if auth_off:
+        as_caller = kube.async_client(settings.api_kubeconfig, pool=short)
+        streaming = kube.async_client(settings.api_kubeconfig, pool=long)
+    else:
+        as_caller = caller_client(settings.api_kubeconfig, short)
+        streaming = caller_client(settings.api_kubeconfig, long)
     zone = settings.default_time_zone
     min_interval = settings.min_interval_seconds
 
@@ -71,6 +80,8 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         metrics=metrics,
         sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),
         pod_metrics=PodMetricsReader(as_caller),
+        streaming=streaming,
+        stream_limits=StreamLimits(settings.api_max_streams_per_user, settings.api_max_streams),
     )
 
 
@@ -107,9 +118,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             watcher.cancel()
             with suppress(asyncio.CancelledError):
                 await watcher
-            await components.own.aclose()
-            if components.as_caller is not components.own:
-                await components.as_caller.aclose()
+            for client in (components.own, components.as_caller, components.streaming):
+                await client.aclose()
 
     app = FastAPI(
         title="Chronos API",
