@@ -75,6 +75,46 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# What ``mapping.apply_request`` refuses of a whole body, stated in the document too
+# (the fields' own types cannot say it).
+
+#: ``entity_id`` (older clients) together with a non-empty ``entity_ids``.
+ONE_ENTITY_FORM: dict[str, JsonValue] = {
+    "not": {
+        "required": ["entity_id", "entity_ids"],
+        "properties": {
+            "entity_id": {"type": "string"},
+            "entity_ids": {"type": "array", "minItems": 1},
+        },
+    }
+}
+_CRON_GIVEN: dict[str, JsonValue] = {
+    "required": ["cron_expression"],
+    "properties": {"cron_expression": {"type": "string"}},
+}
+_FRIENDLY_GIVEN: dict[str, JsonValue] = {
+    "required": ["schedule"],
+    "properties": {
+        "schedule": {
+            "type": "object",
+            "required": ["hour", "minute"],
+            "properties": {"hour": {"type": "integer"}, "minute": {"type": "integer"}},
+        }
+    },
+}
+#: A preview needs exactly one schedule form: a cron expression, or the friendly form
+#: with both hour and minute (both forms only when they agree, as in a job read back).
+ONE_SCHEDULE_FORM: dict[str, JsonValue] = {
+    "oneOf": [
+        {
+            **_CRON_GIVEN,
+            "not": {"required": ["schedule"], "properties": {"schedule": {"type": "object"}}},
+        },
+        {**_FRIENDLY_GIVEN, "not": _CRON_GIVEN},
+    ]
+}
+
+
 class ScheduleIn(_Body):
     """The friendly schedule: minute and hour on some days of the week."""
 
@@ -128,6 +168,8 @@ class _JobFields(_Body):
     )
     enabled: bool | None = Field(default=None, description="Default true.")
 
+    model_config = ConfigDict(json_schema_extra=ONE_ENTITY_FORM)
+
     @model_validator(mode="before")
     @classmethod
     def _drop_read_only(cls, data: Any) -> Any:
@@ -143,6 +185,7 @@ class JobCreate(_JobFields):
 
     model_config = ConfigDict(
         json_schema_extra={
+            **ONE_ENTITY_FORM,
             "examples": [
                 {
                     "name": "Monday-Wednesday-Friday Job",
@@ -155,7 +198,7 @@ class JobCreate(_JobFields):
                     "pipeline_id": "pipeline-123",
                     "entity_id": "entity-456",
                 }
-            ]
+            ],
         }
     )
 
@@ -250,6 +293,8 @@ class HistoryOut(BaseModel):
 
 
 class PreviewIn(_Body):
+    model_config = ConfigDict(json_schema_extra=ONE_SCHEDULE_FORM)
+
     schedule: ScheduleIn | None = None
     cron_expression: str | None = None
     timezone: str | None = None

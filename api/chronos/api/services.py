@@ -124,6 +124,12 @@ def etag(resource_version: str) -> str:
     return f'"{resource_version}"'
 
 
+#: An ``If-Match`` the writes accept (the OpenAPI document states it; anything else is
+#: a 422): ``*``, or a comma-separated list of entity tags, quoted as ETag sends them
+#: or bare resource versions. Weak tags never match (RFC 9110 compares them strongly).
+IF_MATCH = re.compile(r'^ *(\*|((W/)?"[^"]*"|[^ ",]+)( *, *((W/)?"[^"]*"|[^ ",]+))*) *$')
+
+
 def check_if_match(if_match: str | None, resource_version: str) -> None:
     """412 unless ``If-Match`` is absent, ``*`` or lists the current ETag."""
     if if_match is None:
