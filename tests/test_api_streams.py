@@ -92,7 +92,11 @@ async def _open(client: http.AsyncClient, stack: AsyncExitStack, count: int) -> 
     async def one() -> http.Response:
         response = await stack.enter_async_context(client.stream("GET", "/ui/events"))
         if response.status_code == 200:
-            await anext(response.aiter_bytes())  # the first event: the stream is live
+            # The first event: the stream is live. The reader is kept: a reader dropped
+            # and collected closes its stream.
+            reader = response.aiter_bytes()
+            stack.push_async_callback(reader.aclose)
+            await anext(reader)
         else:
             await response.aread()
         return response
@@ -295,9 +299,10 @@ def test_followed_logs_of_one_user_hold_no_connection_the_others_need(
             async def follow() -> int:
                 response = await held.enter_async_context(hog.stream("GET", url))
                 if response.status_code == 200:
-                    async for chunk in response.aiter_bytes():
-                        if b"event: line" in chunk:
-                            break  # the pod's line came through: the follow is live
+                    reader = response.aiter_bytes()  # kept open, as in _open
+                    held.push_async_callback(reader.aclose)
+                    while b"event: line" not in await anext(reader):
+                        pass  # until the pod's line came through: the follow is live
                 return response.status_code
 
             statuses = await asyncio.gather(*(follow() for _ in range(STREAMS)))

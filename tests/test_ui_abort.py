@@ -59,7 +59,9 @@ def test_abort_confirm_reveals_no_job_to_who_may_only_delete_batch_jobs(
         grant(k8s, namespace, "mallory", ("get",), role="mallory-get")
 
         def readable() -> bool:
-            return client.get(_abort(namespace, job_id)).status_code != 403
+            return all(
+                client.get(_abort(namespace, j)).status_code != 403 for j in (job_id, missing)
+            )
 
         wait_for(readable, 15, "the access cache to see the new grant")
         for method in ("GET", "POST"):
