@@ -296,17 +296,22 @@ def test_followed_logs_of_one_user_hold_no_connection_the_others_need(
         hog = _cookie_client(crowded, editor_token)
         async with hog, AsyncExitStack() as held:
 
-            async def follow() -> int:
+            async def follow() -> str:
                 response = await held.enter_async_context(hog.stream("GET", url))
-                if response.status_code == 200:
-                    reader = response.aiter_bytes()  # kept open, as in _open
-                    held.push_async_callback(reader.aclose)
-                    while b"event: line" not in await anext(reader):
-                        pass  # until the pod's line came through: the follow is live
-                return response.status_code
+                if response.status_code != 200:
+                    return str(response.status_code)
+                reader = response.aiter_bytes()  # kept open, as in _open
+                held.push_async_callback(reader.aclose)
+                async for chunk in reader:
+                    if b"event: line" in chunk:
+                        return "live"  # the pod's line came through: the follow is live
+                    if b"event: unavailable" in chunk:
+                        return chunk.decode()
+                return "ended"
 
-            statuses = await asyncio.gather(*(follow() for _ in range(STREAMS)))
-            assert statuses == [200] * STREAMS
+            outcomes = await asyncio.gather(*(follow() for _ in range(STREAMS)))
+            assert outcomes == ["live"] * STREAMS, sorted(set(outcomes))
+
             wait_for(lambda: fake.following == STREAMS, 10, "every follow to reach the kubelet")
 
             with crowded.client(viewer_token, namespace) as rest:
