@@ -44,10 +44,19 @@ def test_no_server_errors(
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
 
-#: Statuses a schema-valid request may get besides success, for positive_data_acceptance:
-#: schemathesis' own list, and 412 (If-Match is well formed but names an older ETag: the
-#: job's state, not the request's shape, as with 409).
+#: schemathesis' own expected statuses, and 412 in both lists: an If-Match that is well
+#: formed but names an older ETag is refused for the job's state, not the request's
+#: shape (as a 409 is), and the precondition is checked before the body, so a request
+#: both stale and malformed is a 412 (refused all the same).
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
+NEGATIVE_STATUSES = [
+    *("400", "401", "403", "404", "405", "406", "409", "412"),
+    *("415", "422", "428", "429", "5xx"),
+]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
 def test_full_schemathesis_run_all_checks_and_stateful_finds_nothing(
@@ -56,10 +65,12 @@ def test_full_schemathesis_run_all_checks_and_stateful_finds_nothing(
     """The run issue 17 asks for: every check, every phase including the stateful one
     (links inferred from Location headers and ids), against the served facade."""
     config = tmp_path / "schemathesis.toml"
-    statuses = ", ".join(f'"{s}"' for s in POSITIVE_STATUSES)
     config.write_text(
         f'[parameters]\n"query.namespace" = "{namespace}"\n\n'
-        f"[checks.positive_data_acceptance]\nexpected-statuses = [{statuses}]\n"
+        "[checks.positive_data_acceptance]\n"
+        f"expected-statuses = {_toml_list(POSITIVE_STATUSES)}\n\n"
+        "[checks.negative_data_rejection]\n"
+        f"expected-statuses = {_toml_list(NEGATIVE_STATUSES)}\n"
     )
     report = tmp_path / "report.json"
     command = [
