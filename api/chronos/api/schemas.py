@@ -25,7 +25,15 @@ from pydantic import (
     model_validator,
 )
 
-from chronos.models.chronosjob import Schedule, SnapshotWriteMethod, TaskType, Weekday
+from chronos.models.chronosjob import (
+    MAX_TEXT,
+    NO_CONTROL_CHARS,
+    NO_CONTROL_CHARS_BUT_LINES,
+    Schedule,
+    SnapshotWriteMethod,
+    TaskType,
+    Weekday,
+)
 from chronos.schedule import ScheduleError, validate_time_zone
 
 TASK_TYPE_VALUES: list[JsonValue] = [t.value for t in TaskType]
@@ -90,6 +98,11 @@ def _integral(value: Any) -> Any:
 
 #: An integer as JSON Schema has it (1 and 1.0 alike).
 JsonInt = Annotated[int, BeforeValidator(_integral)]
+
+
+#: The spec's rules for its free-text fields, documented (``ChronosJobSpec`` checks them).
+SINGLE_LINE: dict[str, JsonValue] = {"pattern": NO_CONTROL_CHARS, "maxLength": MAX_TEXT}
+MULTI_LINE: dict[str, JsonValue] = {"pattern": NO_CONTROL_CHARS_BUT_LINES, "maxLength": MAX_TEXT}
 
 
 class _Body(BaseModel):
@@ -239,7 +252,9 @@ class ScheduleIn(_Body):
 
 
 class _JobFields(_Body):
-    description: str | None = Field(default=None, description="Free text.")
+    description: str | None = Field(
+        default=None, description="Free text.", json_schema_extra=MULTI_LINE
+    )
     task_type: str | None = Field(
         default=None,
         description="What to do; lower or upper case.",
@@ -289,7 +304,9 @@ class _JobFields(_Body):
 class JobCreate(_JobFields):
     """A new job. ``name`` is free text; the job's ``id`` is derived from it."""
 
-    name: str = Field(min_length=1, description="Display name (free text).")
+    name: str = Field(
+        min_length=1, description="Display name (free text).", json_schema_extra=SINGLE_LINE
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -314,7 +331,9 @@ class JobCreate(_JobFields):
 class JobUpdate(_JobFields):
     """A partial update: only the fields present change; ``null`` clears optional ones."""
 
-    name: str | None = Field(default=None, min_length=1, description="Display name.")
+    name: str | None = Field(
+        default=None, min_length=1, description="Display name.", json_schema_extra=SINGLE_LINE
+    )
 
 
 class StatusIn(_Body):
