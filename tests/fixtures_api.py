@@ -128,9 +128,10 @@ def api_server(
 
 
 def serve_api(
-    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory, **overrides: Any
 ) -> Iterator[ApiServer]:
-    """The REST facade in this process, as its own ServiceAccount of ``cluster``."""
+    """The REST facade in this process, as its own ServiceAccount of ``cluster``
+    (``overrides``: settings other than the suite's)."""
     suffix = uuid.uuid4().hex[:8]
     home = f"chronos-api-{suffix}"
     role = f"chronos-api-facade-{suffix}"
@@ -153,7 +154,7 @@ def serve_api(
             api_metrics_port=free_port(),
             api_kubeconfig=kubeconfig,
             api_auth_disabled=False,
-            api_access_cache_seconds=2.0,
+            **{"api_access_cache_seconds": 2.0, **overrides},
         )
         with ServedApp(settings) as served:
             yield ApiServer(served.url, settings, token, home)

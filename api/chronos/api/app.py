@@ -27,6 +27,7 @@ from chronos.api.services import JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
 from chronos.api.signouts import SignOuts
+from chronos.api.streams import StreamLimits
 from chronos.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,15 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     # with auth off, everything); calls for a caller carry the caller's token.
     own = kube.async_client(settings.api_kubeconfig)
     auth_off = settings.api_auth_disabled
-    as_caller = own if auth_off else caller_client(settings.api_kubeconfig)
+    short = kube.Pool(settings.api_kube_connections, settings.api_kube_pool_wait_seconds)
+    # A stream admitted by ``stream_limits`` always finds a connection of its pool.
+    long = kube.Pool(settings.api_max_streams, settings.api_kube_pool_wait_seconds)
+    if auth_off:
+        as_caller = kube.async_client(settings.api_kubeconfig, pool=short)
+        streaming = kube.async_client(settings.api_kubeconfig, pool=long)
+    else:
+        as_caller = caller_client(settings.api_kubeconfig, short)
+        streaming = caller_client(settings.api_kubeconfig, long)
     zone = settings.default_time_zone
     min_interval = settings.min_interval_seconds
 
@@ -74,6 +83,8 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),
         sign_outs=SignOuts(own, settings.api_sign_out_config_map, settings.api_session_seconds),
         pod_metrics=PodMetricsReader(as_caller),
+        streaming=streaming,
+        stream_limits=StreamLimits(settings.api_max_streams_per_user, settings.api_max_streams),
     )
 
 
@@ -126,9 +137,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 watcher.cancel()
                 with suppress(asyncio.CancelledError):
                     await watcher
-            await components.own.aclose()
-            if components.as_caller is not components.own:
-                await components.as_caller.aclose()
+            clients = (components.own, components.as_caller, components.streaming)
+            for client in {id(c): c for c in clients}.values():
+                await client.aclose()
 
     app = FastAPI(
         title="Chronos API",

@@ -27,6 +27,7 @@ from chronos.api.services import Caller, JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import DNS_LABEL, ApiSettings
 from chronos.api.signouts import SignOuts
+from chronos.api.streams import StreamLimits
 
 
 @dataclass
@@ -48,6 +49,11 @@ class Components:
     sign_outs: SignOuts
     #: CPU and memory of running runs (metrics.k8s.io), read as the caller.
     pod_metrics: PodMetricsReader
+    #: As ``as_caller``, on a connection pool of its own: for calls that stream
+    #: (followed pod logs), so they never hold a connection the short calls wait for.
+    streaming: AsyncClient
+    #: Open live streams, bounded per identity and in total (``chronos.api.streams``).
+    stream_limits: StreamLimits
 
 
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain

@@ -24,7 +24,7 @@ from chronos.api.schemas import (
     StatusIn,
     TaskTypeFilter,
 )
-from chronos.api.services import IDEMPOTENCY_KEY, etag
+from chronos.api.services import IDEMPOTENCY_KEY, IF_MATCH, etag
 
 JSON = "application/json"
 log = logging.getLogger(__name__)
@@ -63,7 +63,11 @@ _run = {
 
 IfMatch = Annotated[
     str | None,
-    Header(description="ETag from a previous read; the write fails with 412 if it changed."),
+    Header(
+        pattern=IF_MATCH.pattern,
+        description="ETag from a previous read (or `*`, or a comma-separated list); the "
+        "write fails with 412 if it changed.",
+    ),
 ]
 Skip = Annotated[int, Query(ge=0, description="Items to skip.")]
 #: Its documented maximum is CHRONOS_API_MAX_PAGE_SIZE (``chronos.api.app``).

@@ -100,6 +100,44 @@ class ApiSettings(ScheduleSettings):
             "sign-out ends the sessions on this process only."
         ),
     )
+    api_max_streams_per_user: int = Field(
+        default=10,
+        ge=1,
+        le=10000,
+        description=(
+            "Most live streams (dashboard updates and followed pod logs, Server-Sent "
+            "Events) one user may hold open on a replica; one more is refused with 429 "
+            "and Retry-After."
+        ),
+    )
+    api_max_streams: int = Field(
+        default=200,
+        ge=1,
+        le=10000,
+        description=(
+            "Most live streams a replica holds open in all (one more is refused with 429 "
+            "and Retry-After); also the size of the streams' own connection pool to the "
+            "Kubernetes API server, apart from the short calls'."
+        ),
+    )
+    api_kube_connections: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description=(
+            "Most connections a replica opens to the Kubernetes API server for short "
+            "calls made for users (not counting streams)."
+        ),
+    )
+    api_kube_pool_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description=(
+            "How long a short call waits for one of those connections; then the request "
+            "is answered 503 with Retry-After."
+        ),
+    )
     #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.
     default_time_zone: TimeZoneName = Field(
         default="UTC",

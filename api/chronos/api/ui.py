@@ -22,16 +22,17 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from lightkube import ApiError
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from chronos import http
 from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
-from chronos.api.errors import ProblemError, kube_problem, problem_response
+from chronos.api.errors import ProblemError, as_problem, problem_response
 from chronos.api.mapping import parse_time, run_records
 from chronos.api.podmetrics import active_runs, anything_running
 from chronos.api.runlog import MAX_LINES, Cursor, LogLine, LogUnavailableError, RunLogs, sse
@@ -39,6 +40,7 @@ from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import JOBS, POD_LOGS, Caller
 from chronos.api.session import COOKIE
 from chronos.api.settings import DNS_LABEL
+from chronos.api.streams import LimitedStream
 from chronos.api.web import (
     STATIC,
     UI,
@@ -280,6 +282,7 @@ async def events(request: Request, parts: Parts, who: UiCaller) -> Response:
     event id is the cache's change count, so a reconnect with Last-Event-ID (or the
     page's ``since``) learns of what it missed at once."""
     seen = request.headers.get("last-event-id") or request.query_params.get("since", "")
+    slot = parts.stream_limits.acquire(who.name)
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal seen
@@ -302,8 +305,9 @@ async def events(request: Request, parts: Parts, who: UiCaller) -> Response:
                 yield b": heartbeat\n\n"
             await asyncio.sleep(1.0)
 
-    return StreamingResponse(
+    return LimitedStream(
         stream(),
+        slot,
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
@@ -449,14 +453,15 @@ async def _confirm(
     run: str = "",
 ) -> Response:
     """The page that asks before ``action`` (run, delete, abort a run), naming the job
-    (and the run); only for a caller RBAC lets do it. Run now carries a fresh
-    idempotency key."""
+    (and the run); only for a caller RBAC lets do it (``verb`` on the job; an abort
+    needs ``get`` on the job and ``delete`` on the run's batch Job, see
+    ``JobService.active_run``). Run now carries a fresh idempotency key."""
     _check_namespace(namespace)
     if action == "abort":
-        await parts.jobs.authorize(who, verb, namespace, run, JOBS)
+        entry = await parts.jobs.active_run(who, namespace, job_id, run)
     else:
         await parts.jobs.authorize(who, verb, namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
+        entry = await parts.jobs.get(who, namespace, job_id)
     assert entry.view is not None
     key = uuid.uuid4().hex if action == "run" else ""
     url = _job_url(namespace, job_id) + (f"/runs/{run}/abort" if run else f"/{action}")
@@ -631,9 +636,10 @@ async def run_log_events(
     record, active = v.find_run(entry.obj.get("status") or {}, run)
     if record is None and not active:  # only the pods of this job's runs
         raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
-    logs = RunLogs(parts.as_caller)
-    return StreamingResponse(
+    logs = RunLogs(parts.streaming)
+    return LimitedStream(
         _follow(logs, who, namespace, run, since, active=active),
+        parts.stream_limits.acquire(who.name),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
@@ -855,7 +861,14 @@ async def preview(parts: Parts, who: UiCaller, form: Form) -> Response:
 
 def _error_page(request: Request, problem: ProblemError) -> Response:
     parts: Components = request.app.state.components
-    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not valid"}
+    titles = {
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Not valid",
+        429: "Too many live streams",
+        503: "Busy",
+    }
     body = (
         environment()
         .get_template("error.html")
@@ -880,7 +893,7 @@ def install(app: FastAPI) -> None:
         return _see_other(f"{UI}/")
 
     async def on_problem(request: Request, exc: Exception) -> Response:
-        problem = exc if isinstance(exc, ProblemError) else kube_problem(exc)  # type: ignore[arg-type]
+        problem = as_problem(exc)
         if request.url.path.startswith(f"{UI}/"):
             return _error_page(request, problem)
         return problem_response(problem)
@@ -894,4 +907,5 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ApiError, on_problem)
+    app.add_exception_handler(http.TransportError, on_problem)
     app.add_exception_handler(SignInRequiredError, on_sign_in)
