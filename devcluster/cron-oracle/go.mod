@@ -5,4 +5,6 @@ module github.com/gluesync/chronos/devcluster/cron-oracle
 
 go 1.26.0
 
-require github.com/robfig/cron/v3 v3.0.1
+require (
+	github.com/robfig/cron/v3 v3.0.1
+)
