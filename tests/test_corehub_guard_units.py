@@ -193,7 +193,8 @@ def test_the_pending_pattern_accepts_what_chronos_writes_and_counts_by_commas() 
         {f"{i:03d}".ljust(128, "k"): "2026-03-04T05:06:07.000000+00:00" for i in range(64)},
         separators=(",", ":"),
     )
-    assert pattern.fullmatch(longest) and len(longest) <= rn.PENDING_MAX_BYTES
+    assert pattern.fullmatch(longest)
+    assert len(longest) <= rn.PENDING_MAX_BYTES
     written = rn.request_patch(rn.parse({}, NOW), "key:1.a_b-c", NOW)
     assert pattern.fullmatch(written[c.RUN_NOW_PENDING_ANNOTATION])
     for bad in ('{"a" : "2026-01-01T00:00:00Z"}', '{"a,b":"2026-01-01T00:00:00Z"}', "[]"):
