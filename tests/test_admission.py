@@ -157,11 +157,18 @@ def test_a_secret_the_author_cannot_read_is_refused(users: Users, k8s: Client) -
     # The key the attacker wanted echoed makes no difference: still refused.
     body = spec(coreHub={"credentialsSecretRef": {"name": HIDDEN, "usernameKey": "password"}})
     assert _refused(users.caller, ns, "steal", body) is not None
-    # The CA reference is a Secret reference too.
-    body = spec(coreHub={"tls": {"caSecretRef": {"name": HIDDEN, "key": "ca.crt"}}})
-    message = _refused(users.caller, ns, "steal-ca", body)
+    # The CA reference is a Secret reference too (checked for the owner, whose credentials
+    # Secret is readable: a job with a CA of its own must name its credentials).
+    body = spec(
+        coreHub={
+            "credentialsSecretRef": {"name": OWNED},
+            "tls": {"caSecretRef": {"name": HIDDEN, "key": "ca.crt"}},
+        }
+    )
+    message = _refused(users.owner, ns, "steal-ca", body)
     assert message is not None
-    assert f"spec.coreHub.tls.caSecretRef: you ({users.caller_name}) may not get Secret " in message
+    owner = f"system:serviceaccount:{ns}:owner"
+    assert f"spec.coreHub.tls.caSecretRef: you ({owner}) may not get Secret " in message
     assert f"'{HIDDEN}'" in message
     # A Secret that does not exist is refused the same way (no existence oracle).
     message = _refused(users.caller, ns, "ghost", _with_credentials("no-such-secret"))

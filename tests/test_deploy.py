@@ -540,7 +540,11 @@ def test_helm_install_creates_uniquely_named_objects(
         ), names
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         names = sorted(n for k, n in kinds if k == kind)
-        assert names == [f"{prefix}operator-writes", f"{prefix}secret-references"], names
+        assert names == [
+            f"{prefix}job-limits",
+            f"{prefix}operator-writes",
+            f"{prefix}secret-references",
+        ], names
     for o in release.objects:  # each object exists on the server
         ns = ["-n", o["metadata"]["namespace"]] if "namespace" in o["metadata"] else []
         cluster.kubectl("get", f"{o['kind']}/{o['metadata']['name']}", *ns)

@@ -4,6 +4,7 @@ the operator's ServiceAccount, with its own token, may write only runner pods.""
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 from collections.abc import Callable
@@ -83,7 +84,8 @@ def _policy_and_binding(
 
 def _variable(policy: dict[str, Any], name: str) -> Any:
     (expression,) = [v["expression"] for v in policy["spec"]["variables"] if v["name"] == name]
-    return json.loads(expression)  # a CEL literal (string, number, list), written as JSON
+    # A CEL literal: a string or number written as JSON, or a list of single-quoted strings.
+    return ast.literal_eval(expression) if expression.startswith("[") else json.loads(expression)
 
 
 def _param(objs: list[dict[str, Any]], suffix: str) -> tuple[str, str]:
@@ -474,10 +476,12 @@ def test_the_operator_writes_follow_its_settings_even_when_set_later(
     default, other = "https://corehub.example:1717", "https://attacker.example:1717"
     to_attacker = _set_url_and_secret(base, other, "platform-default")
     assert _refusal(operator, to_attacker) is None  # no default Secret, no allow-list yet
-    name = f"{release.name}-operator-settings"
-    (configmap,) = [
+    name = release.sa("operator-settings")
+    configmaps = [
         o for o in release.objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name
     ]
+    assert len(configmaps) == 1, name
+    configmap = configmaps[0]
     later = {
         "CHRONOS_COREHUB_URL": default,
         "CHRONOS_COREHUB_CREDENTIALS_SECRET": "platform-default",
