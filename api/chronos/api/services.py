@@ -75,7 +75,7 @@ CHRONOSJOBS = (GROUP, PLURAL)
 JOBS = ("batch", "jobs")
 #: The run page's live log: reading a pod's log (a subresource).
 POD_LOGS = ("", "pods/log")
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IDEMPOTENCY_KEY = re.compile(runnow.TOKEN_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Object names per component. */}}
 {{- define "chronos.operator.fullname" -}}{{ include "chronos.fullname" . }}-operator{{- end }}
+{{- define "chronos.operator.settings" -}}{{ include "chronos.fullname" . }}-operator-settings{{- end }}
 {{- define "chronos.api.fullname" -}}{{ include "chronos.fullname" . }}-api{{- end }}
 {{- define "chronos.runner.fullname" -}}{{ include "chronos.fullname" . }}-runner{{- end }}
 

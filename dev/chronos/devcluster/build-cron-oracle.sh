@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the cron oracle (devcluster/cron-oracle/main.go against robfig/cron v3.0.1) into
+# Builds the cron oracle (dev/chronos/devcluster/cron-oracle/main.go against robfig/cron v3.0.1) into
 # a cache directory outside the repository (like build-helm.sh).
 # Usage: build-cron-oracle.sh OUT_DIR   (prints progress; OUT_DIR/.complete marks success)
 set -euo pipefail
