@@ -153,11 +153,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("devcluster"))
     try:
         c.start()
-        # With the admission policies, aware of the test operator's default Secret.
+        # With the admission policies, holding the test operator's CoreHub settings.
         # (Imported here: fixtures_operator is a plugin, loaded after this module.)
-        from fixtures_operator import COREHUB_SECRET
+        from fixtures_operator import COREHUB_SETTINGS
 
-        install_crd(c, default_credentials_secret=COREHUB_SECRET)
+        install_crd(c, operator_settings=COREHUB_SETTINGS)
         yield c
     finally:
         c.stop()

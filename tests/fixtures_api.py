@@ -75,6 +75,8 @@ class ApiServer:
     settings: ApiSettings
     #: The facade's own ServiceAccount token (TokenRequest), as in its kubeconfig.
     facade_token: str
+    #: The namespace of the facade's ServiceAccount (``chronos-api``).
+    home: str
 
     def client(self, token: str | None, namespace: str | None = None) -> http.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -86,6 +88,9 @@ class ServedApp:
     """``create_app(settings)`` served by uvicorn on a loopback port, in a thread."""
 
     def __init__(self, settings: ApiSettings) -> None:
+        if "api_metrics_port" not in settings.model_fields_set:
+            # Never the default port: test sessions run side by side.
+            settings = settings.model_copy(update={"api_metrics_port": free_port()})
         self.settings = settings
         config = uvicorn.Config(
             create_app(settings),
@@ -123,9 +128,10 @@ def api_server(
 
 
 def serve_api(
-    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory
+    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory, **overrides: Any
 ) -> Iterator[ApiServer]:
-    """The REST facade in this process, as its own ServiceAccount of ``cluster``."""
+    """The REST facade in this process, as its own ServiceAccount of ``cluster``
+    (``overrides``: settings other than the suite's)."""
     suffix = uuid.uuid4().hex[:8]
     home = f"chronos-api-{suffix}"
     role = f"chronos-api-facade-{suffix}"
@@ -145,12 +151,13 @@ def serve_api(
         )
         settings = ApiSettings(
             api_port=free_port(),
+            api_metrics_port=free_port(),
             api_kubeconfig=kubeconfig,
             api_auth_disabled=False,
-            api_access_cache_seconds=2.0,
+            **{"api_access_cache_seconds": 2.0, **overrides},
         )
         with ServedApp(settings) as served:
-            yield ApiServer(served.url, settings, token)
+            yield ApiServer(served.url, settings, token, home)
     finally:
         k8s.delete(ClusterRoleBinding, role)
         k8s.delete(ClusterRole, role)

@@ -17,6 +17,12 @@ from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 
 COREHUB_SECRET = "corehub-credentials"
+#: The shared test operator's CoreHub settings; the session's admission policies get the
+#: same (their parameter, the operator's settings ConfigMap).
+COREHUB_SETTINGS = {
+    "CHRONOS_COREHUB_URL": "http://127.0.0.1:9",
+    "CHRONOS_COREHUB_CREDENTIALS_SECRET": COREHUB_SECRET,
+}
 
 
 #: Namespaces the shared operator leaves alone, for tests that run operators of their own.
@@ -27,8 +33,7 @@ SOLO_PREFIX = "solo-"
 def operator_settings() -> dict[str, str]:
     """Fast clocks, so tests wait seconds rather than minutes."""
     return {
-        "CHRONOS_COREHUB_URL": "http://127.0.0.1:9",
-        "CHRONOS_COREHUB_CREDENTIALS_SECRET": COREHUB_SECRET,
+        **COREHUB_SETTINGS,
         "CHRONOS_LEASE_NAMESPACE": "default",
         "CHRONOS_NAMESPACES": f"*,!{SOLO_PREFIX}*",
         "CHRONOS_LEASE_NAME": f"chronos-test-{uuid.uuid4().hex[:6]}",

@@ -157,11 +157,18 @@ def test_a_secret_the_author_cannot_read_is_refused(users: Users, k8s: Client) -
     # The key the attacker wanted echoed makes no difference: still refused.
     body = spec(coreHub={"credentialsSecretRef": {"name": HIDDEN, "usernameKey": "password"}})
     assert _refused(users.caller, ns, "steal", body) is not None
-    # The CA reference is a Secret reference too.
-    body = spec(coreHub={"tls": {"caSecretRef": {"name": HIDDEN, "key": "ca.crt"}}})
-    message = _refused(users.caller, ns, "steal-ca", body)
+    # The CA reference is a Secret reference too (checked for the owner, whose credentials
+    # Secret is readable: a job with a CA of its own must name its credentials).
+    body = spec(
+        coreHub={
+            "credentialsSecretRef": {"name": OWNED},
+            "tls": {"caSecretRef": {"name": HIDDEN, "key": "ca.crt"}},
+        }
+    )
+    message = _refused(users.owner, ns, "steal-ca", body)
     assert message is not None
-    assert f"spec.coreHub.tls.caSecretRef: you ({users.caller_name}) may not get Secret " in message
+    owner = f"system:serviceaccount:{ns}:owner"
+    assert f"spec.coreHub.tls.caSecretRef: you ({owner}) may not get Secret " in message
     assert f"'{HIDDEN}'" in message
     # A Secret that does not exist is refused the same way (no existence oracle).
     message = _refused(users.caller, ns, "ghost", _with_credentials("no-such-secret"))
@@ -207,34 +214,25 @@ def test_changing_the_connection_of_a_job_using_an_unreadable_secret_is_refused(
     assert _patch_refused(users.owner, ns, "admins", change) is None
 
 
-def test_redirecting_the_default_credentials_needs_them_readable(users: Users, k8s: Client) -> None:
-    """The session's policy knows the test operator's default Secret (COREHUB_SECRET):
-    overriding the URL or TLS while relying on it would send it to the author's server."""
+def test_redirecting_the_default_credentials_is_refused_for_everyone(
+    users: Users, k8s: Client
+) -> None:
+    """Overriding the URL or TLS while relying on the operator's default Secret would send
+    it to the author's server, now or once an administrator sets a default: the CRD
+    refuses it whoever writes (tests/test_admission_limits.py has each variant)."""
     ns = users.namespace
-    for name, hub in (
-        ("url", {"url": "http://attacker.example:8080"}),
-        ("insecure", {"tls": {"insecureSkipVerify": True}}),
-        ("ca", {"tls": {"caSecretRef": {"name": OWNED, "key": "ca.crt"}}}),
-    ):
-        message = _refused(users.caller, ns, f"default-{name}", spec(coreHub=hub))
-        assert message is not None, name
-        if name != "ca":  # (the caller cannot read OWNED either: refused for that first)
-            assert (
-                f"spec.coreHub: you ({users.caller_name}) may not get Secret "
-                f"'{COREHUB_SECRET}' in namespace '{ns}' (the operator's default CoreHub "
-                "credentials)"
-            ) in message, message
-        # The owner may read the default Secret: allowed.
-        assert _refused(users.owner, ns, f"default-{name}", spec(coreHub=hub)) is None
     # Explicit TLS verification with the default URL and credentials is no redirection.
     body = spec(coreHub={"tls": {"insecureSkipVerify": False}})
     assert _refused(users.caller, ns, "verified", body) is None
-    # Nor is a job of the caller's with the default connection turned into a redirect.
-    message = _patch_refused(
-        users.caller, ns, "verified", {"spec": {"coreHub": {"url": "http://x.example"}}}
-    )
-    assert message is not None
-    assert f"'{COREHUB_SECRET}'" in message
+    # Nor may a job with the default connection be turned into a redirect, even by the
+    # owner, who may read the default Secret.
+    for client in (users.caller, users.owner):
+        with pytest.raises(ApiError) as info:
+            _patch_refused(
+                client, ns, "verified", {"spec": {"coreHub": {"url": "http://x.example"}}}
+            )
+        assert info.value.status.code == 422
+        assert "credentialsSecretRef is required" in str(info.value.status.message)
 
 
 def test_status_writes_are_not_checked(

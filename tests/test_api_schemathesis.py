@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,9 @@ from chronos.api.app import create_app
 from chronos.api.settings import ApiSettings
 
 pytestmark = pytest.mark.cluster
+
+#: Examples per operation and phase in the full CLI run below.
+FULL_RUN_EXAMPLES = 30
 
 
 # The very document /openapi.json serves (create_app builds it without starting up).
@@ -36,3 +42,71 @@ def test_no_server_errors(
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {editor_token}"}
     response = case.call(base_url=api_server.url)
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+
+#: schemathesis' own expected statuses, and 412 in both lists: an If-Match that is well
+#: formed but names an older ETag is refused for the job's state, not the request's
+#: shape (as a 409 is), and the precondition is checked before the body, so a request
+#: both stale and malformed is a 412 (refused all the same).
+POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
+NEGATIVE_STATUSES = [
+    *("400", "401", "403", "404", "405", "406", "409", "412"),
+    *("415", "422", "428", "429", "5xx"),
+]
+
+
+def _toml_list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "issue 17: two kinds of schema-valid requests are still refused: empty and "
+        "control-character ids (pipeline_id, entity_ids items), whose strict patterns "
+        "finding 1 adds, and cron expressions the schedule engine refuses (its grammar "
+        "and bounds are not in the document). Strict: passes, and so fails, once both are "
+        "stated."
+    ),
+)
+def test_full_schemathesis_run_all_checks_and_stateful_finds_nothing(
+    api_server: ApiServer, editor_token: str, namespace: str, tmp_path: Path
+) -> None:
+    """The run issue 17 asks for: every check, every phase including the stateful one
+    (links inferred from Location headers and ids), against the served facade."""
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        f'[parameters]\n"query.namespace" = "{namespace}"\n\n'
+        "[checks.positive_data_acceptance]\n"
+        f"expected-statuses = {_toml_list(POSITIVE_STATUSES)}\n\n"
+        "[checks.negative_data_rejection]\n"
+        f"expected-statuses = {_toml_list(NEGATIVE_STATUSES)}\n"
+    )
+    report = tmp_path / "report.json"
+    command = [
+        str(Path(sys.executable).parent / "schemathesis"),
+        "--config-file",
+        str(config),
+        "run",
+        f"{api_server.url}/openapi.json",
+        "--checks",
+        "all",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--max-examples",
+        str(FULL_RUN_EXAMPLES),
+        "--seed",
+        "17",
+        "--header",
+        f"Authorization: Bearer {editor_token}",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        "--workers",
+        "1",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False)
+    # The summary (cases, failures) goes to the output for the record.
+    print(run.stdout[-6000:])
+    assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-4000:]

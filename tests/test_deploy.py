@@ -57,7 +57,11 @@ ALL_VALUES: dict[str, Any] = {
     "operator": {
         "namespaces": "team-*,!team-sandbox",
         "historyLimit": 30,
-        "coreHub": {"url": "https://corehub:1717", "credentialsSecret": "corehub"},
+        "coreHub": {
+            "url": "https://corehub:1717",
+            "credentialsSecret": "corehub",
+            "allowedHosts": ["corehub", "*.corp.example"],
+        },
         "housekeepingSeconds": 20,
         "missedRunGraceSeconds": 60,
         "healthPort": 9090,
@@ -86,7 +90,13 @@ ALL_VALUES: dict[str, Any] = {
         "tokenCacheSeconds": 15,
         "accessCacheSeconds": 5,
         "maxPageSize": 500,
-        "dashboard": {"sessionSecret": "chronos-sessions", "sessionSeconds": 3600},
+        "metricsPort": 9191,
+        "maxBodyBytes": 2097152,
+        "dashboard": {
+            "sessionSecret": "chronos-sessions",
+            "sessionSeconds": 3600,
+            "plainHttp": True,
+        },
         "kubeconfigSecret": "chronos-api-kubeconfig",
     },
     "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
@@ -144,16 +154,26 @@ def find(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return matches[0]
 
 
-def container_env(deployment: dict[str, Any]) -> dict[str, str]:
+def container_env(
+    deployment: dict[str, Any], objs: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
     """The container's literal variables (not those from a Secret, such as the
-    dashboard's session key, whose value exists only in the cluster)."""
+    dashboard's session key, whose value exists only in the cluster), with those of the
+    ConfigMaps it reads whole (envFrom) when ``objs``, the rendering, holds them."""
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        name = source["configMapRef"]["name"]
+        for o in objs or []:
+            if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name:
+                env.update(o.get("data") or {})
+    env.update({e["name"]: e["value"] for e in container.get("env") or [] if "value" in e})
+    return env
 
 
-def env_names(deployment: dict[str, Any]) -> set[str]:
+def env_names(deployment: dict[str, Any], objs: list[dict[str, Any]] | None = None) -> set[str]:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"] for e in container.get("env") or []}
+    return {e["name"] for e in container.get("env") or []} | set(container_env(deployment, objs))
 
 
 def server_of(cluster: Cluster) -> str:
@@ -331,6 +351,35 @@ def test_defaults_render(helm: Helm) -> None:
     )
 
 
+def test_api_metrics_port_is_apart_and_sessions_are_safe_by_default(helm: Helm) -> None:
+    """The Service users reach has no metrics port (cluster-wide job counts), the
+    ServiceMonitor scrapes the API's metrics Service; the cookie is Secure even behind a
+    TLS-terminating proxy; sign-outs go to a ConfigMap only the facade may patch."""
+    objs = docs(helm.template("--set", "serviceMonitor.enabled=true"))
+    api = find(objs, "Deployment", "chronos-api")
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "http-metrics": 9090}
+    public = find(objs, "Service", "chronos-api")["spec"]["ports"]
+    assert [p["targetPort"] for p in public] == ["http"]
+    metrics = find(objs, "Service", "chronos-api-metrics")["spec"]["ports"]
+    assert [(p["name"], p["targetPort"]) for p in metrics] == [("http-metrics", "http-metrics")]
+    monitor = find(objs, "ServiceMonitor", "chronos-api")["spec"]
+    assert monitor["endpoints"][0]["port"] == "http-metrics"
+    env = container_env(api)
+    assert env["CHRONOS_API_METRICS_PORT"] == "9090"
+    assert env["CHRONOS_API_COOKIE_SECURE"] == "always"
+    assert env["CHRONOS_API_SIGN_OUT_CONFIG_MAP"] == "chronos-api-sign-outs"
+    assert "data" not in find(objs, "ConfigMap", "chronos-api-sign-outs")
+    (rule,) = find(objs, "Role", "chronos-api-sign-outs")["rules"]
+    assert rule["resourceNames"] == ["chronos-api-sign-outs"]
+    assert "create" not in rule["verbs"]
+    plain = find(
+        docs(helm.template("--set", "api.dashboard.plainHttp=true")), "Deployment", "chronos-api"
+    )
+    assert container_env(plain)["CHRONOS_API_COOKIE_SECURE"] == "auto"
+
+
 def test_make_up_marks_the_deployments_pods_with_their_image(helm: Helm, tmp_path: Path) -> None:
     """`make up`'s values (devcluster.system) put the operator image's ID on the pods of
     both Deployments, so a rebuilt image (same tag) replaces the pods a restarted kubelet
@@ -339,10 +388,10 @@ def test_make_up_marks_the_deployments_pods_with_their_image(helm: Helm, tmp_pat
     objs = docs(helm.template("-f", values_file(tmp_path, values)))
     for name in ("chronos-operator", "chronos-api"):
         template = find(objs, "Deployment", name)["spec"]["template"]
-        assert template["metadata"]["annotations"] == {system.IMAGE_ID_ANNOTATION: "sha256:abc"}
+        assert template["metadata"]["annotations"][system.IMAGE_ID_ANNOTATION] == "sha256:abc"
         assert template["spec"]["containers"][0]["imagePullPolicy"] == "Never"
     operator = find(objs, "Deployment", "chronos-operator")
-    assert container_env(operator)["CHRONOS_COREHUB_URL"] == "http://192.0.2.2:1717"
+    assert container_env(operator, objs)["CHRONOS_COREHUB_URL"] == "http://192.0.2.2:1717"
 
 
 def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
@@ -357,9 +406,9 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
             ("chronos-api", ApiSettings),
         ):
             deployment = find(objs, "Deployment", name)
-            env = container_env(deployment)
+            env = container_env(deployment, objs)
             if values:
-                assert env_names(deployment) == settings.known_names(), name
+                assert env_names(deployment, objs) == settings.known_names(), name
             with monkeypatch.context() as m:
                 for key in [k for k in os.environ if k.startswith("CHRONOS_")]:
                     m.delenv(key)
@@ -374,6 +423,9 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
                 assert parsed.api_token_cache_seconds == 15
                 assert parsed.api_kubeconfig is not None
                 assert parsed.api_session_seconds == 3600
+                assert parsed.api_metrics_port == 9191
+                assert parsed.api_max_body_bytes == 2097152
+                assert parsed.api_cookie_secure == "auto"  # plainHttp
         if values:
             # The Lease Role follows the Lease; the runner is bound in each listed namespace.
             role = find(objs, "Role", "chronos-operator-leader-election")
@@ -388,7 +440,7 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
             monitors = [o for o in objs if o["kind"] == "ServiceMonitor"]
             assert [m["spec"]["endpoints"][0]["port"] for m in monitors] == [
                 "http-metrics",
-                "http",
+                "http-metrics",
             ]
 
 
@@ -418,6 +470,8 @@ def comparable(objs: list[dict[str, Any]]) -> dict[tuple[str, str, str], Any]:
             spec = dict(o["spec"])
             spec["template"] = {"spec": o["spec"]["template"]["spec"]}
             out[key] = spec
+        elif o["kind"] == "ConfigMap":
+            out[key] = o.get("data")
         elif o["kind"] in (
             "Service",
             "PodDisruptionBudget",
@@ -524,7 +578,11 @@ def test_helm_install_creates_uniquely_named_objects(
         ), names
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         names = sorted(n for k, n in kinds if k == kind)
-        assert names == [f"{prefix}operator-writes", f"{prefix}secret-references"], names
+        assert names == [
+            f"{prefix}job-limits",
+            f"{prefix}operator-writes",
+            f"{prefix}secret-references",
+        ], names
     for o in release.objects:  # each object exists on the server
         ns = ["-n", o["metadata"]["namespace"]] if "namespace" in o["metadata"] else []
         cluster.kubectl("get", f"{o['kind']}/{o['metadata']['name']}", *ns)
@@ -677,7 +735,7 @@ def test_the_real_operator_works_with_the_charts_service_account(
     token = sa_token(k8s, release.namespace, release.sa("operator"))
     kubeconfig = token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
     deployment = find(release.objects, "Deployment", release.sa("operator"))
-    env = container_env(deployment)
+    env = container_env(deployment, release.objects)
     ns = release.jobs_namespace
     settings = {
         **{k: v for k, v in env.items() if k not in ("CHRONOS_HEALTH_HOST", "CHRONOS_HEALTH_PORT")},
@@ -788,7 +846,7 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
         "chronos-system"
     ]
     operator = find(objs, "Deployment", "chronos-operator")
-    assert container_env(operator)["CHRONOS_COREHUB_URL"].startswith("https://")
+    assert container_env(operator, objs)["CHRONOS_COREHUB_URL"].startswith("https://")
     image = operator["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.example.com/gluesync/chronos-operator:0.1.0"
     rest: list[dict[str, Any]] = []

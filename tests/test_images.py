@@ -386,6 +386,7 @@ def test_rest_facade_runs_from_the_operator_image(
         "KUBECONFIG": KUBECONFIG,
         "CHRONOS_API_HOST": "127.0.0.1",
         "CHRONOS_API_PORT": str(port),
+        "CHRONOS_API_METRICS_PORT": str(free_port()),
     }
     name = containers.start(
         tag(images, "operator"),

@@ -385,23 +385,60 @@ def test_lord_howe_half_hour_dst_quirk() -> None:
     assert second.isoformat() == "2024-10-06T02:45:00+11:00"
 
 
-@pytest.mark.parametrize("cron", ["30 2 * * *", "*/15 * * * *", "0 3 29 3 *", "@every 1h"])
-def test_next_run_times_reuses_an_answer_only_while_it_holds(cron: str) -> None:
-    """Walking through a DST change in small steps (the memo of the last answer in use,
-    as in the operator) gives exactly what a fresh computation gives at every instant."""
+def _walk(cron: str, zone: str, instants: list[datetime]) -> int:
+    """Call the engine with later and later instants, as the operator does (the memo of
+    the last answer in use), and check each answer against a fresh computation; returns
+    how many answers came from the memo."""
     from chronos.schedule import cron as engine
 
-    zone, start = "Europe/Rome", datetime(2026, 3, 28, 23, 0, tzinfo=UTC)
-    instants = [start + timedelta(seconds=s) for s in range(0, 6 * 3600, 449)]
-    instants += [t + timedelta(microseconds=500_000) for t in instants[::3]]
     reused = 0
     for after in sorted(instants):
         remembered = engine._RECENT.get((cron, zone, 5))
         walked = next_run_times(cron, zone, after, 5)
         reused += remembered is not None and engine._RECENT[(cron, zone, 5)] is remembered
         engine._RECENT.clear()  # fresh; this call leaves its own answer for the next step
-        assert walked == next_run_times(cron, zone, after, 5), after
+        assert walked == next_run_times(cron, zone, after, 5), (zone, cron, after)
+    return reused
+
+
+def _steps(start: datetime, hours: int, step: int) -> list[datetime]:
+    instants = [start + timedelta(seconds=s) for s in range(0, hours * 3600, step)]
+    return instants + [t + timedelta(microseconds=500_000) for t in instants[::3]]
+
+
+@pytest.mark.parametrize("cron", ["30 2 * * *", "*/15 * * * *", "0 3 29 3 *", "@every 1h"])
+def test_next_run_times_reuses_an_answer_only_while_it_holds(cron: str) -> None:
+    """Across a DST change the memo must give what a fresh computation gives (it is not
+    used there); away from one it is used."""
+    zone = "Europe/Rome"
+    _walk(cron, zone, _steps(datetime(2026, 3, 28, 23, 0, tzinfo=UTC), 6, 449))
+    quiet = _steps(datetime(2026, 5, 12, 23, 0, tzinfo=UTC), 6, 449)
+    reused = _walk(cron, zone, quiet)
     if cron.startswith("@every"):
         assert reused == 0  # counted from each instant: nothing to reuse
+    elif cron == "0 3 29 3 *":
+        assert reused == 0  # its next run is ten months away, past two DST changes
     else:
-        assert reused > len(instants) // 2  # the memo was actually used
+        assert reused > len(quiet) // 2  # the memo was actually used
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        # Shifts that are not one hour, where robfig's answer depends on where its search
+        # starts (issue 18): Lord Howe's 30 minutes, Chatham's 45, Troll's 2 hours.
+        ("Australia/Lord_Howe", datetime(2025, 10, 3, 0, 0, tzinfo=UTC)),
+        ("Australia/Lord_Howe", datetime(2026, 4, 3, 0, 0, tzinfo=UTC)),
+        ("Pacific/Chatham", datetime(2025, 9, 26, 0, 0, tzinfo=UTC)),
+        ("Pacific/Chatham", datetime(2026, 4, 3, 0, 0, tzinfo=UTC)),
+        ("Antarctica/Troll", datetime(2026, 3, 27, 0, 0, tzinfo=UTC)),
+        ("Antarctica/Troll", datetime(2025, 10, 24, 0, 0, tzinfo=UTC)),
+    ],
+)
+@pytest.mark.parametrize(
+    "cron", ["45 1 * * *", "15,45 2 * * *", "0 0 * * *", "30 2 1-5 * *", "0 3 * 4,10 0"]
+)
+def test_walking_across_odd_shifts_gives_fresh_answers(
+    zone: str, start: datetime, cron: str
+) -> None:
+    _walk(cron, zone, _steps(start, 96, 1741))

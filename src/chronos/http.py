@@ -7,12 +7,14 @@ keeps the name swappable in this single place.
 
 from httpx2 import (
     AsyncClient,
+    AsyncHTTPTransport,
     Auth,
     Client,
     ConnectError,
     ConnectTimeout,
     HTTPError,
     HTTPStatusError,
+    Limits,
     PoolTimeout,
     RemoteProtocolError,
     Request,
@@ -24,12 +26,14 @@ from httpx2 import (
 
 __all__ = [
     "AsyncClient",
+    "AsyncHTTPTransport",
     "Auth",
     "Client",
     "ConnectError",
     "ConnectTimeout",
     "HTTPError",
     "HTTPStatusError",
+    "Limits",
     "PoolTimeout",
     "RemoteProtocolError",
     "Request",

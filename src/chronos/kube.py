@@ -6,12 +6,17 @@ why lightkube (fast import, typed models, server-side apply, sync and async clie
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lightkube import AsyncClient, Client, KubeConfig
+from lightkube.config.client_adapter import verify_cluster
+from lightkube.config.kubeconfig import SingleConfig
 from lightkube.config.models import User
 from lightkube.generic_resource import create_namespaced_resource
 
+from chronos import http
 from chronos.models.chronosjob import GROUP, KIND, PLURAL, VERSION
 
 FIELD_MANAGER = "chronos"
@@ -28,12 +33,53 @@ def client(kubeconfig: Path | None = None, field_manager: str = FIELD_MANAGER) -
     return Client(config=_config(kubeconfig), field_manager=field_manager)
 
 
-def async_client(kubeconfig: Path | None = None, field_manager: str = FIELD_MANAGER) -> AsyncClient:
-    return AsyncClient(config=_config(kubeconfig), field_manager=field_manager)
+#: Every request's connect/read/write timeout (lightkube's default).
+REQUEST_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Pool:
+    """An async client's connection pool: at most ``connections`` open to the API
+    server at once, a request waiting at most ``wait_seconds`` for one (then
+    ``http.PoolTimeout``)."""
+
+    connections: int
+    wait_seconds: float
+
+
+def _pooled(config: SingleConfig, pool: Pool | None) -> dict[str, Any]:
+    """AsyncClient arguments for ``pool`` (none: lightkube's and httpx's defaults).
+
+    lightkube takes no pool limits, only a transport; the transport then needs the
+    cluster's TLS settings (CA, client certificate) that lightkube would have given it.
+    """
+    if pool is None:
+        return {}
+    assert config.user is not None  # lightkube's own client needs one as well
+    transport = http.AsyncHTTPTransport(
+        verify=verify_cluster(config.cluster, config.user, config.abs_file),
+        limits=http.Limits(
+            max_connections=pool.connections,
+            max_keepalive_connections=min(pool.connections, 20),
+        ),
+    )
+    timeout = http.Timeout(REQUEST_TIMEOUT_SECONDS, pool=pool.wait_seconds)
+    return {"transport": transport, "timeout": timeout}
+
+
+def async_client(
+    kubeconfig: Path | None = None, field_manager: str = FIELD_MANAGER, pool: Pool | None = None
+) -> AsyncClient:
+    if pool is None:
+        return AsyncClient(config=_config(kubeconfig), field_manager=field_manager)
+    source = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    chosen = source.get()
+    assert chosen is not None
+    return AsyncClient(config=chosen, field_manager=field_manager, **_pooled(chosen, pool))
 
 
 def credential_free_async_client(
-    kubeconfig: Path | None = None, field_manager: str = FIELD_MANAGER
+    kubeconfig: Path | None = None, field_manager: str = FIELD_MANAGER, pool: Pool | None = None
 ) -> AsyncClient:
     """A client for the API server of ``kubeconfig`` (its URL, CA and TLS settings) that
     holds none of its credentials: no token, no client certificate, no exec plugin.
@@ -47,4 +93,6 @@ def credential_free_async_client(
     bare = KubeConfig.from_one(
         cluster=chosen.cluster, user=User(), namespace=chosen.context.namespace, fname=chosen.fname
     )
-    return AsyncClient(config=bare, field_manager=field_manager)
+    single = bare.get()
+    assert single is not None
+    return AsyncClient(config=single, field_manager=field_manager, **_pooled(single, pool))

@@ -24,6 +24,7 @@ after the window gets a new name, so no two runs ever share a runId.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,8 +36,27 @@ WINDOW = timedelta(hours=24)
 #: At most this many served tokens are kept (the oldest go first), which bounds the
 #: annotation to about 40 KiB even with 128-character keys.
 SERVED_KEPT = 256
-#: At most this many requests may wait; the REST facade answers 429 beyond it.
+#: At most this many requests may wait: the REST facade answers 429 beyond it, the
+#: admission policy ``<fullname>-job-limits`` refuses a longer list from anyone else
+#: (kubectl), and the operator drops what lies beyond it (Event RunNowLimit).
 PENDING_MAX = 64
+#: A run-now token: the REST facade's Idempotency-Key, or a value set by hand on the
+#: ``run-now`` annotation (the admission policy refuses any other).
+TOKEN_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"  # noqa: S105 - a pattern, not a password
+_TOKEN = TOKEN_PATTERN.strip("^$")
+_TIME = r"[-0-9T:.Z+]{1,40}"
+_ENTRY = f'"{_TOKEN}":"{_TIME}"'
+#: ``run-now-pending`` as this module writes it (compact JSON, valid tokens): what the
+#: admission policy accepts, so it can count the entries by their commas. ``[{]``
+#: rather than ``\{``: the policy holds it as a CEL string, without escapes to get wrong.
+PENDING_PATTERN = f"^[{{]({_ENTRY}(,{_ENTRY})*)?[}}]$"
+#: The longest such annotation with PENDING_MAX entries (a cheap first check).
+PENDING_MAX_BYTES = 2 + PENDING_MAX * (len('"":"",') + 128 + 40)
+_TOKEN_RE = re.compile(TOKEN_PATTERN)
+
+
+def valid_token(token: str) -> bool:
+    return _TOKEN_RE.fullmatch(token) is not None
 
 
 def stamp(when: datetime) -> str:
@@ -103,20 +123,33 @@ def is_known(state: RunNowState, token: str, now: datetime) -> bool:
     return served is not None and (now - served < WINDOW or token == state.annotation)
 
 
-def queue(state: RunNowState, now: datetime) -> list[tuple[str, str]]:
-    """Pending requests not served yet, oldest first: ``(token, requestedAt)``."""
-    waiting = [
+def waiting(state: RunNowState, now: datetime) -> list[tuple[str, str]]:
+    """Every pending request not served yet, oldest first: ``(token, requestedAt)``."""
+    found = [
         (t, at)
         for t, at in state.pending.items()
         if t not in state.served or now - state.served[t] >= WINDOW
     ]
-    return sorted(waiting, key=lambda item: (_parse_time(item[1]) or now, item[0]))
+    return sorted(found, key=lambda item: (_parse_time(item[1]) or now, item[0]))
+
+
+def queue(state: RunNowState, now: datetime) -> list[tuple[str, str]]:
+    """The requests to serve, oldest first: at most PENDING_MAX, whatever a hand-written
+    annotation holds, so one write never makes the operator start unbounded work."""
+    return waiting(state, now)[:PENDING_MAX]
+
+
+def excess(state: RunNowState, now: datetime) -> list[str]:
+    """Tokens of the requests beyond PENDING_MAX (the newest): dropped, never served."""
+    return [t for t, _ in waiting(state, now)[PENDING_MAX:]]
 
 
 def unadopted(state: RunNowState, now: datetime) -> str | None:
     """The hand-set token, if it still has to be copied into the pending requests."""
     token = state.annotation
-    if token is None or is_known(state, token, now):
+    # A token admission would refuse (set before the policy existed) is never adopted:
+    # the write that adopts it would be refused, again and again.
+    if token is None or not valid_token(token) or is_known(state, token, now):
         return None
     return token
 
@@ -144,11 +177,15 @@ def prune(
     return result
 
 
-def served_patch(state: RunNowState, tokens: list[str], now: datetime) -> dict[str, str | None]:
+def served_patch(
+    state: RunNowState, tokens: list[str], now: datetime, dropped: list[str] | None = None
+) -> dict[str, str | None]:
     """Annotations that move ``tokens`` from pending to served (one write, so a token is
-    never in neither), pruning served tokens outside the window."""
+    never in neither), pruning served tokens outside the window; ``dropped`` tokens (those
+    beyond PENDING_MAX) leave the pending ones without being served."""
     served = prune({**state.served, **dict.fromkeys(tokens, now)}, now, state.annotation)
-    pending = {t: at for t, at in state.pending.items() if t not in tokens}
+    gone = set(tokens) | set(dropped or ())
+    pending = {t: at for t, at in state.pending.items() if t not in gone}
     return {
         c.RUN_NOW_PENDING_ANNOTATION: _dump_pending(pending) if pending else None,
         c.RUN_NOW_DONE_ANNOTATION: json.dumps(

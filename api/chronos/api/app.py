@@ -18,6 +18,7 @@ from chronos.api.auth import Authenticator, Authorizer, caller_client
 from chronos.api.cache import JobCache
 from chronos.api.deps import Components
 from chronos.api.docs import docs_router
+from chronos.api.limits import BodyLimit
 from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.podmetrics import PodMetricsReader
@@ -25,6 +26,8 @@ from chronos.api.routes import health_router, jobs_router, schedule_router
 from chronos.api.services import JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
+from chronos.api.signouts import SignOuts
+from chronos.api.streams import StreamLimits
 from chronos.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -44,7 +47,15 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     # with auth off, everything); calls for a caller carry the caller's token.
     own = kube.async_client(settings.api_kubeconfig)
     auth_off = settings.api_auth_disabled
-    as_caller = own if auth_off else caller_client(settings.api_kubeconfig)
+    short = kube.Pool(settings.api_kube_connections, settings.api_kube_pool_wait_seconds)
+    # A stream admitted by ``stream_limits`` always finds a connection of its pool.
+    long = kube.Pool(settings.api_max_streams, settings.api_kube_pool_wait_seconds)
+    if auth_off:
+        as_caller = kube.async_client(settings.api_kubeconfig, pool=short)
+        streaming = kube.async_client(settings.api_kubeconfig, pool=long)
+    else:
+        as_caller = caller_client(settings.api_kubeconfig, short)
+        streaming = caller_client(settings.api_kubeconfig, long)
     zone = settings.default_time_zone
     min_interval = settings.min_interval_seconds
 
@@ -70,7 +81,10 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         authenticator=authenticator,
         metrics=metrics,
         sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),
+        sign_outs=SignOuts(own, settings.api_sign_out_config_map, settings.api_session_seconds),
         pod_metrics=PodMetricsReader(as_caller),
+        streaming=streaming,
+        stream_limits=StreamLimits(settings.api_max_streams_per_user, settings.api_max_streams),
     )
 
 
@@ -83,6 +97,14 @@ def _session_key(settings: ApiSettings) -> bytes:
             "process only (they end when it restarts and fail across replicas)"
         )
     return secrets.token_bytes(32)
+
+
+def _warn_local_sign_out(settings: ApiSettings) -> None:
+    if settings.api_sign_out_config_map is None and not settings.api_auth_disabled:
+        log.warning(
+            "CHRONOS_API_SIGN_OUT_CONFIG_MAP is not set: a dashboard sign-out ends the "
+            "user's sessions on this process only (docs/ui.md)"
+        )
 
 
 def create_app(settings: ApiSettings) -> FastAPI:
@@ -98,18 +120,26 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 banner,
                 banner,
             )
+        _warn_local_sign_out(settings)
         components = _build(settings, metrics)
         app.state.components = components
-        watcher = asyncio.create_task(components.cache.run(), name="chronosjob-cache")
+        metrics.follow(components.cache)
+        exporter = metrics.serve(settings.api_host, settings.api_metrics_port)
+        watchers = [
+            asyncio.create_task(components.cache.run(), name="chronosjob-cache"),
+            asyncio.create_task(components.sign_outs.run(), name="sign-outs"),
+        ]
         try:
             yield
         finally:
-            watcher.cancel()
-            with suppress(asyncio.CancelledError):
-                await watcher
-            await components.own.aclose()
-            if components.as_caller is not components.own:
-                await components.as_caller.aclose()
+            exporter.close()
+            for watcher in watchers:
+                watcher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await watcher
+            clients = (components.own, components.as_caller, components.streaming)
+            for client in {id(c): c for c in clients}.values():
+                await client.aclose()
 
     app = FastAPI(
         title="Chronos API",
@@ -129,6 +159,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(docs_router)
     ui.install(app)
 
+    # Outermost but for the metrics (which count its 413s): no route, dependency or
+    # middleware below ever sees more than CHRONOS_API_MAX_BODY_BYTES of a body.
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def openapi() -> dict[str, Any]:

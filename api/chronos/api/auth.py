@@ -77,13 +77,13 @@ class CallerTokenAuth(http.Auth):
         yield request
 
 
-def caller_client(kubeconfig: Path | None) -> AsyncClient:
+def caller_client(kubeconfig: Path | None, pool: kube.Pool | None = None) -> AsyncClient:
     """A client of the facade's API server that sends only the caller's token.
 
     lightkube exposes no per-request headers, so the auth goes on its httpx client
     (which was built without credentials, so there is nothing else to send).
     """
-    client = kube.credential_free_async_client(kubeconfig)
+    client = kube.credential_free_async_client(kubeconfig, pool=pool)
     kubewire.set_auth(client, CallerTokenAuth())
     return client
 

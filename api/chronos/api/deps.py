@@ -1,23 +1,33 @@
 """FastAPI dependencies: the app's components, the caller, the namespace, and the
-caller's right to the route (checked before the body, the cache or the API server)."""
+caller's right to the route (checked before the body, the cache or the API server).
+
+FastAPI reads and parses a route's body before it solves the route's dependencies, so
+on its own a malformed body would be a 422 before the 401 or 403. :class:`GatedRoute`
+runs the route's gate (who is calling, and may they do the route's verbs) first and
+leaves its answer in the request's scope, where the dependencies find it.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.security import HTTPBearer
 from lightkube import AsyncClient
 
 from chronos.api.auth import Authenticator
 from chronos.api.cache import JobCache
-from chronos.api.errors import ProblemError
+from chronos.api.errors import JsonBodyRoute, ProblemError
 from chronos.api.metrics import Metrics
 from chronos.api.podmetrics import PodMetricsReader
 from chronos.api.services import Caller, JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import DNS_LABEL, ApiSettings
+from chronos.api.signouts import SignOuts
+from chronos.api.streams import StreamLimits
 
 
 @dataclass
@@ -35,8 +45,15 @@ class Components:
     metrics: Metrics
     #: Seals the dashboard's session cookies and makes its CSRF tokens.
     sessions: SessionCodec
+    #: Dashboard sign-outs, shared by the replicas.
+    sign_outs: SignOuts
     #: CPU and memory of running runs (metrics.k8s.io), read as the caller.
     pod_metrics: PodMetricsReader
+    #: As ``as_caller``, on a connection pool of its own: for calls that stream
+    #: (followed pod logs), so they never hold a connection the short calls wait for.
+    streaming: AsyncClient
+    #: Open live streams, bounded per identity and in total (``chronos.api.streams``).
+    stream_limits: StreamLimits
 
 
 # The dependencies are ``async def`` though they never await: FastAPI runs a plain
@@ -65,6 +82,13 @@ class CallerScheme(HTTPBearer):
     :class:`Caller` (401 without a valid token)."""
 
     async def __call__(self, request: Request) -> Caller:  # type: ignore[override]
+        solved = request.scope.get(_CALLER)
+        if solved is None:
+            solved = request.scope[_CALLER] = await self._identify(request)
+        assert isinstance(solved, Caller)
+        return solved
+
+    async def _identify(self, request: Request) -> Caller:
         authenticator = app_components(request).authenticator
         if authenticator is None:
             return Caller(None)
@@ -84,6 +108,12 @@ class CallerScheme(HTTPBearer):
             )
         return Caller(identity, credentials.credentials)
 
+
+#: Scope keys of what a gate solved before the body was read.
+_CALLER = "chronos.caller"
+_ALLOWED = "chronos.allowed"
+#: The attribute naming a dependency's gate: ``async (request) -> None``.
+_GATE = "chronos_gate"
 
 caller = CallerScheme(
     auto_error=False,
@@ -124,7 +154,7 @@ def allowed(*verbs: str) -> Any:
     valid token is a 401 whatever its parameters.
     """
 
-    async def check(request: Request, who: CallerDep, namespace: NamespaceParam = None) -> Allowed:
+    async def authorize(request: Request, who: Caller, namespace: str | None) -> Allowed:
         parts = app_components(request)
         namespace = namespace or parts.settings.api_default_namespace
         job_id = request.path_params.get("job_id")
@@ -132,4 +162,52 @@ def allowed(*verbs: str) -> Any:
             await parts.jobs.authorize(who, verb, namespace, job_id)
         return Allowed(parts, who, namespace)
 
+    async def check(request: Request, who: CallerDep, namespace: NamespaceParam = None) -> Allowed:
+        solved = request.scope.get(_ALLOWED)
+        if isinstance(solved, Allowed):
+            return solved
+        return await authorize(request, who, namespace)
+
+    async def gate(request: Request) -> None:
+        who = await caller(request)
+        namespace = request.query_params.get("namespace")
+        if namespace is not None and not _NAMESPACE.fullmatch(namespace):
+            # Left to FastAPI's own 422 (after the body, which only a caller sends now).
+            return
+        request.scope[_ALLOWED] = await authorize(request, who, namespace)
+
+    setattr(check, _GATE, gate)
     return Depends(check)
+
+
+_NAMESPACE = re.compile(DNS_LABEL)
+
+
+async def _authenticate(request: Request) -> None:
+    await caller(request)
+
+
+setattr(caller, _GATE, _authenticate)
+
+
+class GatedRoute(JsonBodyRoute):
+    """A route whose gate (:func:`allowed`, or the bearer scheme alone) is passed before
+    its body is read: a caller without a valid token gets a 401, one without the right
+    a 403, whatever the body (malformed, deep, large) and before any byte of it is read."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        gates: list[Callable[[Request], Awaitable[None]]] = [
+            gate
+            for dependency in self.dependant.dependencies
+            if (gate := getattr(dependency.call, _GATE, None)) is not None
+        ]
+        if self.body_field is None or not gates:
+            return handler
+
+        async def gated(request: Request) -> Response:
+            for gate in gates:
+                await gate(request)
+            return await handler(request)
+
+        return gated

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from chronos import http
 from chronos.models.rules import SpecRuleError
 from chronos.schedule import ScheduleError
 
@@ -127,6 +128,36 @@ def kube_problem(exc: ApiError) -> ProblemError:
     return ProblemError(502, f"Kubernetes API server error: {message}")
 
 
+#: Seconds a client is told to wait when the facade's connections to the API server are
+#: all taken (a burst of calls ends within seconds).
+BUSY_RETRY_SECONDS = 5
+
+
+def transport_problem(exc: http.TransportError) -> ProblemError:
+    """A 503 with Retry-After for a Kubernetes call that could not be made: every
+    connection of the pool was busy for CHRONOS_API_KUBE_POOL_WAIT_SECONDS, or the API
+    server could not be reached (never a 500: the request itself was fine)."""
+    retry = {"Retry-After": str(BUSY_RETRY_SECONDS)}
+    if isinstance(exc, http.PoolTimeout):
+        log.warning("no free connection to the Kubernetes API server: answered 503")
+        return ProblemError(
+            503, "the server is busy: too many Kubernetes calls in flight; retry", headers=retry
+        )
+    log.error("Kubernetes API server unreachable: %s", type(exc).__name__)
+    return ProblemError(503, "the Kubernetes API server could not be reached; retry", headers=retry)
+
+
+def as_problem(exc: Exception) -> ProblemError:
+    """The answer to an error a route let through: its own, Kubernetes', or transport."""
+    if isinstance(exc, ProblemError):
+        return exc
+    if isinstance(exc, ApiError):
+        return kube_problem(exc)
+    if isinstance(exc, http.TransportError):
+        return transport_problem(exc)
+    raise TypeError(f"no problem answer for {type(exc).__name__}")
+
+
 # ------------------------------------------------------------------- request bodies
 
 
@@ -210,8 +241,7 @@ def install(app: FastAPI) -> None:
         return problem_response(exc)
 
     async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return problem_response(kube_problem(exc))
+        return problem_response(as_problem(exc))
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -239,5 +269,6 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(http.TransportError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
     app.add_exception_handler(HTTPException, on_http_error)

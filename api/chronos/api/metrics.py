@@ -1,11 +1,20 @@
-"""Prometheus metrics: request counts and latencies per route, cache size and events."""
+"""Prometheus metrics: request counts and latencies per route, cache size and events.
+
+They are served on a port of their own (CHRONOS_API_METRICS_PORT), which the Service
+for users does not expose: cluster-wide job counts are for the operators' Prometheus.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Protocol
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chronos.api.limits import method_label, route_label, status_label
 
 
 class Metrics:
@@ -13,7 +22,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "chronos_api_requests",
-            "HTTP requests by method, route and status.",
+            "HTTP requests by method, route template and status class (each from a fixed set).",
             ["method", "route", "status"],
             registry=self.registry,
         )
@@ -36,6 +45,40 @@ class Metrics:
             "Full LISTs of ChronosJobs since start.",
             registry=self.registry,
         )
+
+    def follow(self, cache: CacheCounts) -> None:
+        """Read the cache's figures at each scrape (the scrape runs on another thread:
+        each read is one attribute or ``len``)."""
+        self.cached_jobs.set_function(lambda: len(cache))
+        self.watch_events.set_function(lambda: cache.events)
+        self.relists.set_function(lambda: cache.relists)
+
+    def serve(self, host: str, port: int) -> MetricsServer:
+        """/metrics on ``host:port`` (prometheus_client's own server, on a thread)."""
+        server, thread = start_http_server(port, host, registry=self.registry)
+        return MetricsServer(server, thread)
+
+
+class CacheCounts(Protocol):
+    events: int
+    relists: int
+
+    def __len__(self) -> int: ...
+
+
+class MetricsServer:
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
 
 
 class MetricsMiddleware:
@@ -61,8 +104,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
+            # Every label from a fixed set: a request's own method or path never becomes one.
+            method, route = method_label(scope["method"]), route_label(scope)
             m = self.metrics
-            m.requests.labels(scope["method"], path, str(status)).inc()
-            m.latency.labels(scope["method"], path).observe(time.perf_counter() - started)
+            m.requests.labels(method, route, status_label(status)).inc()
+            m.latency.labels(method, route).observe(time.perf_counter() - started)

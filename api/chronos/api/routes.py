@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 
 from chronos.api.cache import Entry
-from chronos.api.deps import Allowed, CallerDep, Components, Parts, allowed
-from chronos.api.errors import JsonBodyRoute, ProblemError
+from chronos.api.deps import Allowed, CallerDep, Components, GatedRoute, Parts, allowed
+from chronos.api.errors import ProblemError
 from chronos.api.schemas import (
     ErrorOut,
     HistoryOut,
@@ -24,9 +24,10 @@ from chronos.api.schemas import (
     StatusIn,
     TaskTypeFilter,
 )
-from chronos.api.services import IDEMPOTENCY_KEY, etag
+from chronos.api.services import IDEMPOTENCY_KEY, IF_MATCH, etag
 
 JSON = "application/json"
+log = logging.getLogger(__name__)
 
 _token: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "No or invalid bearer token."},
@@ -62,7 +63,11 @@ _run = {
 
 IfMatch = Annotated[
     str | None,
-    Header(description="ETag from a previous read; the write fails with 412 if it changed."),
+    Header(
+        pattern=IF_MATCH.pattern,
+        description="ETag from a previous read (or `*`, or a comma-separated list); the "
+        "write fails with 412 if it changed.",
+    ),
 ]
 Skip = Annotated[int, Query(ge=0, description="Items to skip.")]
 #: Its documented maximum is CHRONOS_API_MAX_PAGE_SIZE (``chronos.api.app``).
@@ -77,8 +82,8 @@ Updater = Annotated[Allowed, allowed("get", "patch")]
 Patcher = Annotated[Allowed, allowed("patch")]
 Deleter = Annotated[Allowed, allowed("delete")]
 
-jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs"], route_class=JsonBodyRoute)
-schedule_router = APIRouter(prefix="/api/schedule", tags=["schedule"], route_class=JsonBodyRoute)
+jobs_router = APIRouter(prefix="/api/jobs", tags=["jobs"], route_class=GatedRoute)
+schedule_router = APIRouter(prefix="/api/schedule", tags=["schedule"], route_class=GatedRoute)
 health_router = APIRouter(tags=["operations"])
 
 
@@ -238,16 +243,10 @@ async def healthz() -> dict[str, str]:
 
 @health_router.get("/readyz", include_in_schema=False)
 async def readyz(parts: Parts) -> JSONResponse:
+    # Anyone may ask: the answer is the status code and a fixed word, nothing of the
+    # cluster (the cache's figures are on the metrics port, the reason in the log).
     ready, why = parts.cache.readiness.state()
     if ready:
-        return JSONResponse({"status": "ready", "jobs": len(parts.cache)})
-    return JSONResponse({"status": why}, status_code=503)
-
-
-@health_router.get("/metrics", include_in_schema=False)
-async def metrics(parts: Parts) -> PlainTextResponse:
-    m = parts.metrics
-    m.cached_jobs.set(len(parts.cache))
-    m.watch_events.set(parts.cache.events)
-    m.relists.set(parts.cache.relists)
-    return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+        return JSONResponse({"status": "ready"})
+    log.info("not ready: %s", why)
+    return JSONResponse({"status": "not ready"}, status_code=503)

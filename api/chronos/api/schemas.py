@@ -11,11 +11,14 @@ enforced.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any
+from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -26,12 +29,16 @@ from pydantic import (
 from chronos.models.chronosjob import (
     MAX_ID_LENGTH,
     MAX_IDS,
+    MAX_TEXT,
+    NO_CONTROL_CHARS,
+    NO_CONTROL_CHARS_BUT_LINES,
     Schedule,
     SnapshotWriteMethod,
     TaskType,
     Weekday,
 )
 from chronos.models.rules import COREHUB_ID
+from chronos.schedule import ScheduleError, validate_time_zone
 
 TASK_TYPE_VALUES: list[JsonValue] = [t.value for t in TaskType]
 TASK_TYPE_VALUES += [t.value.upper() for t in TaskType]
@@ -97,8 +104,149 @@ READ_ONLY_FIELDS = frozenset(
 )
 
 
+def _integral(value: Any) -> Any:
+    # JSON has one number type: 1.0 is the integer 1 to JSON Schema (and so to the
+    # document), so it is one here too; 1.5 and "1" stay refused (strict models).
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: An integer as JSON Schema has it (1 and 1.0 alike).
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+
+
+#: The spec's rules for its free-text fields, documented (``ChronosJobSpec`` checks them).
+SINGLE_LINE: dict[str, JsonValue] = {"pattern": NO_CONTROL_CHARS, "maxLength": MAX_TEXT}
+MULTI_LINE: dict[str, JsonValue] = {"pattern": NO_CONTROL_CHARS_BUT_LINES, "maxLength": MAX_TEXT}
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# What ``mapping.apply_request`` refuses of a whole body, stated in the document too
+# (the fields' own types cannot say it).
+
+_CRON_GIVEN: dict[str, JsonValue] = {
+    "required": ["cron_expression"],
+    "properties": {"cron_expression": {"type": "string", "minLength": 1}},
+}
+_CRON_SENT: dict[str, JsonValue] = {
+    "required": ["cron_expression"],
+    "properties": {"cron_expression": {"type": "string"}},
+}
+_TIMES: dict[str, JsonValue] = {
+    "required": ["hour", "minute"],
+    "properties": {"hour": {"type": "integer"}, "minute": {"type": "integer"}},
+}
+#: A friendly form with something in it (``{}`` or only nulls say nothing).
+_SOMETHING: dict[str, JsonValue] = {
+    "anyOf": [
+        {"required": ["days_of_week"], "properties": {"days_of_week": {"type": "array"}}},
+        {"required": ["hour"], "properties": {"hour": {"type": "integer"}}},
+        {"required": ["minute"], "properties": {"minute": {"type": "integer"}}},
+    ]
+}
+_FRIENDLY_SENT: dict[str, JsonValue] = {
+    "required": ["schedule"],
+    "properties": {"schedule": {"type": "object", **_SOMETHING}},
+}
+_FRIENDLY_GIVEN: dict[str, JsonValue] = {
+    "required": ["schedule"],
+    "properties": {"schedule": {"type": "object", **_TIMES}},
+}
+#: A body that sends either schedule field gives one form in full (a sent form
+#: replaces the stored schedule).
+_SCHEDULE_COMPLETE: dict[str, JsonValue] = {
+    "anyOf": [
+        {
+            "not": {
+                "anyOf": [
+                    {"required": ["schedule"], "properties": {"schedule": {"type": "object"}}},
+                    _CRON_SENT,
+                ]
+            }
+        },
+        _CRON_GIVEN,
+        _FRIENDLY_GIVEN,
+    ]
+}
+
+
+def _non_empty(field: str, item: str = "array") -> dict[str, JsonValue]:
+    extra: dict[str, JsonValue] = {"minItems": 1} if item == "array" else {}
+    return {"required": [field], "properties": {field: {"type": item, **extra}}}
+
+
+def _scope(scope: str, given: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """``ChronosJobSpec``'s scope rule (ids of a scope for its task types only)."""
+    kind: JsonValue = {"pattern": f"^({scope}|{scope.upper()})_"}
+    return {
+        "if": {"required": ["task_type"], "properties": {"task_type": kind}},
+        "then": given,
+        "else": {"not": given},
+    }
+
+
+#: A job body: not ``entity_id`` (older clients) together with a non-empty
+#: ``entity_ids``; not both schedule forms (the facade accepts both only when they
+#: agree, as in a job read back and sent again: a schema cannot say that); a friendly
+#: form with both hour and minute.
+JOB_BODY_RULES: dict[str, JsonValue] = {
+    "allOf": [
+        {
+            "not": {
+                "required": ["entity_id", "entity_ids"],
+                "properties": {
+                    "entity_id": {"type": "string"},
+                    "entity_ids": {"type": "array", "minItems": 1},
+                },
+            }
+        },
+        {"not": {"allOf": [_CRON_SENT, _FRIENDLY_SENT]}},
+        _SCHEDULE_COMPLETE,
+    ]
+}
+#: A new job: what ``ChronosJobSpec`` requires (a task type, a pipeline, a schedule,
+#: the ids its task type acts on), besides the rules of every job body.
+JOB_CREATE_RULES: dict[str, JsonValue] = {
+    "allOf": [
+        *JOB_BODY_RULES["allOf"],  # type: ignore[misc]
+        {
+            "required": ["task_type", "pipeline_id"],
+            "properties": {"task_type": {"type": "string"}, "pipeline_id": {"type": "string"}},
+        },
+        {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN]},
+        _scope("entity", {"anyOf": [_non_empty("entity_ids"), _non_empty("entity_id", "string")]}),
+        _scope("group", _non_empty("group_ids")),
+    ]
+}
+#: A preview needs exactly one schedule form: a cron expression, or the friendly form
+#: with both hour and minute (both only when they agree, as for a job).
+ONE_SCHEDULE_FORM: dict[str, JsonValue] = {
+    "oneOf": [
+        {**_CRON_GIVEN, "not": _FRIENDLY_SENT},
+        {**_FRIENDLY_GIVEN, "not": _CRON_SENT},
+    ]
+}
+
+
+@cache
+def known_zones() -> tuple[str, ...]:
+    """Every name the schedule engine accepts as a time zone (the tz database's)."""
+    out = []
+    for name in sorted(available_timezones()):
+        try:
+            validate_time_zone(name)
+        except ScheduleError:
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+def _zone_name(schema: dict[str, JsonValue]) -> None:
+    """``timezone`` is absent, null or a known zone: documented here (built with the
+    document, not at import), checked by the schedule engine."""
+    schema["enum"] = [*known_zones(), None]
 
 
 class ScheduleIn(_Body):
@@ -109,16 +257,18 @@ class ScheduleIn(_Body):
         description="monday ... sunday, each at most once; empty or absent means every day.",
         json_schema_extra={"items": {"type": "string", "enum": [d.value for d in Weekday]}},
     )
-    hour: int | None = Field(
+    hour: JsonInt | None = Field(
         default=None, description="0-23", json_schema_extra=_bounds(Schedule, "hour")
     )
-    minute: int | None = Field(
+    minute: JsonInt | None = Field(
         default=None, description="0-59", json_schema_extra=_bounds(Schedule, "minute")
     )
 
 
 class _JobFields(_Body):
-    description: str | None = Field(default=None, description="Free text.")
+    description: str | None = Field(
+        default=None, description="Free text.", json_schema_extra=MULTI_LINE
+    )
     task_type: str | None = Field(
         default=None,
         description="What to do; lower or upper case.",
@@ -135,6 +285,7 @@ class _JobFields(_Body):
     timezone: str | None = Field(
         default=None,
         description="IANA time zone (e.g. Europe/Rome); absent means the configured default.",
+        json_schema_extra=_zone_name,
     )
     pipeline_id: CoreHubId | None = Field(default=None, description="CoreHub pipeline id.")
     entity_ids: list[CoreHubId] | None = Field(
@@ -158,6 +309,8 @@ class _JobFields(_Body):
     )
     enabled: bool | None = Field(default=None, description="Default true.")
 
+    model_config = ConfigDict(json_schema_extra=JOB_BODY_RULES)
+
     @model_validator(mode="before")
     @classmethod
     def _drop_read_only(cls, data: Any) -> Any:
@@ -169,10 +322,13 @@ class _JobFields(_Body):
 class JobCreate(_JobFields):
     """A new job. ``name`` is free text; the job's ``id`` is derived from it."""
 
-    name: str = Field(min_length=1, description="Display name (free text).")
+    name: str = Field(
+        min_length=1, description="Display name (free text).", json_schema_extra=SINGLE_LINE
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
+            **JOB_CREATE_RULES,
             "examples": [
                 {
                     "name": "Monday-Wednesday-Friday Job",
@@ -185,7 +341,7 @@ class JobCreate(_JobFields):
                     "pipeline_id": "pipeline-123",
                     "entity_id": "entity-456",
                 }
-            ]
+            ],
         }
     )
 
@@ -193,7 +349,9 @@ class JobCreate(_JobFields):
 class JobUpdate(_JobFields):
     """A partial update: only the fields present change; ``null`` clears optional ones."""
 
-    name: str | None = Field(default=None, min_length=1, description="Display name.")
+    name: str | None = Field(
+        default=None, min_length=1, description="Display name.", json_schema_extra=SINGLE_LINE
+    )
 
 
 class StatusIn(_Body):
@@ -280,10 +438,12 @@ class HistoryOut(BaseModel):
 
 
 class PreviewIn(_Body):
+    model_config = ConfigDict(json_schema_extra=ONE_SCHEDULE_FORM)
+
     schedule: ScheduleIn | None = None
     cron_expression: str | None = None
-    timezone: str | None = None
-    count: int = Field(default=5, ge=1, le=100, description="How many run times to list.")
+    timezone: str | None = Field(default=None, json_schema_extra=_zone_name)
+    count: JsonInt = Field(default=5, ge=1, le=100, description="How many run times to list.")
 
 
 class PreviewOut(BaseModel):

@@ -75,7 +75,7 @@ CHRONOSJOBS = (GROUP, PLURAL)
 JOBS = ("batch", "jobs")
 #: The run page's live log: reading a pod's log (a subresource).
 POD_LOGS = ("", "pods/log")
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+IDEMPOTENCY_KEY = re.compile(runnow.TOKEN_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,12 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def etag(resource_version: str) -> str:
     return f'"{resource_version}"'
+
+
+#: An ``If-Match`` the writes accept (the OpenAPI document states it; anything else is
+#: a 422): ``*``, or a comma-separated list of entity tags, quoted as ETag sends them
+#: or bare resource versions. Weak tags never match (RFC 9110 compares them strongly).
+IF_MATCH = re.compile(r'^ *(\*|((W/)?"[^"]*"|[^ ",]+)( *, *((W/)?"[^"]*"|[^ ",]+))*) *$')
 
 
 def check_if_match(if_match: str | None, resource_version: str) -> None:
@@ -366,14 +372,31 @@ class JobService:
         events.sort(key=lambda e: next((str(e[k]) for k in stamp if e.get(k)), ""), reverse=True)
         return events
 
+    async def active_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> Entry:
+        """The job, once the caller may ``get`` it and ``delete`` the batch Job ``run``
+        (both checked before anything is looked up) and the job lists ``run`` as active.
+
+        A missing job and a job without that active run get the same 404: a caller who
+        may delete batch Jobs learns nothing of ChronosJobs they may not read.
+        """
+        await self.authorize(caller, "get", namespace, job_id)
+        await self.authorize(caller, "delete", namespace, run, JOBS)
+        no_such_run = ProblemError(404, f'job "{job_id}" has no active run "{run}"')
+        try:
+            entry = await self._entry(caller, namespace, job_id)
+        except ProblemError as exc:
+            if exc.status != 404:
+                raise
+            raise no_such_run from None
+        if run not in ((entry.obj.get("status") or {}).get("activeRuns") or []):
+            raise no_such_run
+        return entry
+
     async def abort_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> None:
         """Delete the Kubernetes Job of an active run of the job, with foreground
-        propagation (its pods go first), as the caller: RBAC must let them delete that
-        batch Job. Only a run the job lists as active can be aborted this way."""
-        await self.authorize(caller, "delete", namespace, run, JOBS)
-        entry = await self._entry(caller, namespace, job_id)
-        if run not in ((entry.obj.get("status") or {}).get("activeRuns") or []):
-            raise ProblemError(404, f'job "{job_id}" has no active run "{run}"')
+        propagation (its pods go first), as the caller: RBAC must let them get the job
+        and delete that batch Job. Only a run the job lists as active can be aborted."""
+        await self.active_run(caller, namespace, job_id, run)
         try:
             await self._as(
                 caller,

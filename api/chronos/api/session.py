@@ -2,8 +2,10 @@
 
 The facade keeps no session state: the cookie itself carries the caller's Kubernetes
 token, encrypted and authenticated with AES-256-GCM under a key every replica shares
-(CHRONOS_API_SESSION_KEY), with its expiry inside the sealed part. So any replica can
-open it, the browser cannot read or alter it, and signing out is dropping the cookie.
+(CHRONOS_API_SESSION_KEY), with its issue time and expiry inside the sealed part. So any
+replica can open it and the browser cannot read or alter it. Signing out drops the cookie
+and records the sign-out for every replica (``chronos.api.signouts``), which then refuse
+the sessions issued before it.
 
 A CSRF token is an HMAC of the token's digest under a second key derived from the same
 setting: the same for every page of one sign-in, checked on every write, and equally
@@ -46,6 +48,8 @@ def _unb64(text: str) -> bytes:
 class Session:
     token: str = field(repr=False)
     expires: float
+    #: When it was sealed (a sign-out ends the sessions issued before it).
+    issued: float
 
 
 class SessionCodec:
@@ -58,7 +62,7 @@ class SessionCodec:
 
     def seal(self, token: str, now: float) -> str:
         nonce = os.urandom(_NONCE)
-        payload = json.dumps({"t": token, "e": int(now) + self.lifetime}).encode()
+        payload = json.dumps({"t": token, "e": int(now) + self.lifetime, "i": now}).encode()
         return f"{VERSION}.{_b64(nonce + self._aead.encrypt(nonce, payload, _AAD))}"
 
     def open(self, cookie: str | None, now: float) -> Session | None:
@@ -69,8 +73,11 @@ class SessionCodec:
             raw = _unb64(cookie[len(VERSION) + 1 :])
             plain = self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], _AAD)
             data = json.loads(plain)
-            session = Session(token=str(data["t"]), expires=float(data["e"]))
-        except (InvalidTag, ValueError, binascii.Error, KeyError, TypeError):
+            expires = float(data["e"])
+            # Cookies sealed before the issue time was recorded: as if at the earliest.
+            issued = float(data.get("i", expires - self.lifetime))
+            session = Session(token=str(data["t"]), expires=expires, issued=issued)
+        except (InvalidTag, ValueError, binascii.Error, KeyError, TypeError, AttributeError):
             return None
         return session if session.expires > now and session.token else None
 

@@ -6,6 +6,7 @@ docs/api.md lists every variable with its default.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 
@@ -17,6 +18,25 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 class ApiSettings(ScheduleSettings):
     api_host: str = Field(default="127.0.0.1", description="Address uvicorn listens on.")
     api_port: int = Field(default=8080, ge=0, le=65535, description="Port uvicorn listens on.")
+    api_metrics_port: int = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description=(
+            "Port of /metrics (Prometheus), apart from the API's port so that the Service "
+            "users reach does not expose it; it listens on CHRONOS_API_HOST too."
+        ),
+    )
+    api_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        le=64 * 1024 * 1024,
+        description=(
+            "Largest request body accepted on any route, in bytes: a longer one is refused "
+            "with 413 before it is read (by its Content-Length) or as soon as the bytes "
+            "received pass the limit (chunked), so no body beyond it is ever held in memory."
+        ),
+    )
     api_default_namespace: str = Field(
         default="default",
         pattern=DNS_LABEL,
@@ -60,6 +80,63 @@ class ApiSettings(ScheduleSettings):
         ge=60,
         le=7 * 86400,
         description="How long a dashboard sign-in lasts (the token's own expiry still applies).",
+    )
+    api_cookie_secure: Literal["auto", "always"] = Field(
+        default="auto",
+        description=(
+            "When the dashboard's session cookie is marked Secure: `always`, or `auto` when "
+            "the request came over HTTPS as uvicorn sees it (behind a TLS-terminating proxy "
+            "only if FORWARDED_ALLOW_IPS trusts the proxy). The Helm chart sets `always` "
+            "unless api.dashboard.plainHttp is true."
+        ),
+    )
+    api_sign_out_config_map: str | None = Field(
+        default=None,
+        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description=(
+            "ConfigMap (`name`, in the facade's own namespace, or `namespace/name`) where "
+            "dashboard sign-outs are recorded so that every replica refuses the signed-out "
+            "sessions (docs/ui.md); the facade may get, watch and patch it. Unset: a "
+            "sign-out ends the sessions on this process only."
+        ),
+    )
+    api_max_streams_per_user: int = Field(
+        default=10,
+        ge=1,
+        le=10000,
+        description=(
+            "Most live streams (dashboard updates and followed pod logs, Server-Sent "
+            "Events) one user may hold open on a replica; one more is refused with 429 "
+            "and Retry-After."
+        ),
+    )
+    api_max_streams: int = Field(
+        default=200,
+        ge=1,
+        le=10000,
+        description=(
+            "Most live streams a replica holds open in all (one more is refused with 429 "
+            "and Retry-After); also the size of the streams' own connection pool to the "
+            "Kubernetes API server, apart from the short calls'."
+        ),
+    )
+    api_kube_connections: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description=(
+            "Most connections a replica opens to the Kubernetes API server for short "
+            "calls made for users (not counting streams)."
+        ),
+    )
+    api_kube_pool_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description=(
+            "How long a short call waits for one of those connections; then the request "
+            "is answered 503 with Retry-After."
+        ),
     )
     #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.
     default_time_zone: TimeZoneName = Field(

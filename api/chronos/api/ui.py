@@ -10,6 +10,7 @@ docs/ui.md describes the pages and the security model.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -21,16 +22,17 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from lightkube import ApiError
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from chronos import http
 from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
-from chronos.api.errors import ProblemError, kube_problem, problem_response
+from chronos.api.errors import ProblemError, as_problem, problem_response
 from chronos.api.mapping import parse_time, run_records
 from chronos.api.podmetrics import active_runs, anything_running
 from chronos.api.runlog import MAX_LINES, Cursor, LogLine, LogUnavailableError, RunLogs, sse
@@ -38,21 +40,24 @@ from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import JOBS, POD_LOGS, Caller
 from chronos.api.session import COOKIE
 from chronos.api.settings import DNS_LABEL
+from chronos.api.streams import LimitedStream
 from chronos.api.web import (
     STATIC,
     UI,
     SecurityHeaders,
     SignInRequiredError,
+    UiCaller,
     check_csrf,
+    cookie_secure,
     environment,
     first,
     page_context,
     read_form,
-    request_token,
     same_origin,
 )
 from chronos.schedule import ScheduleError, next_run_times
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix=UI, include_in_schema=False)
 _NAMESPACE = re.compile(DNS_LABEL)
 #: Longest token a session cookie can carry (browsers keep cookies up to 4 KiB);
@@ -82,28 +87,12 @@ DONE = {
     "suspended": "Selected jobs suspended.",
     "resumed": "Selected jobs resumed.",
     "signed-out": "Signed out.",
+    "signed-out-here": "Signed out in this browser, but the sign-out could not be recorded "
+    "for the other replicas: a copy of the session may still work until it expires.",
 }
 
 
 # ------------------------------------------------------------------------ plumbing
-
-
-async def ui_caller(request: Request, parts: Parts) -> Caller:
-    if parts.authenticator is None:
-        return Caller(None)  # CHRONOS_API_AUTH_DISABLED
-
-    def opened(cookie: str | None) -> str | None:
-        session = parts.sessions.open(cookie, time.time())
-        return session.token if session else None
-
-    token = request_token(request, opened)
-    identity = await parts.authenticator.identify(token) if token else None
-    if identity is None:
-        raise SignInRequiredError
-    return Caller(identity, token)
-
-
-UiCaller = Annotated[Caller, Depends(ui_caller)]
 
 
 async def _form(request: Request, parts: Parts, who: UiCaller) -> dict[str, list[str]]:
@@ -177,9 +166,9 @@ async def login_page(request: Request, parts: Parts) -> Response:
 async def login(request: Request, parts: Parts) -> Response:
     if parts.authenticator is None:
         return _see_other(f"{UI}/")
-    form = await read_form(request)
-    if not same_origin(request):
+    if not same_origin(request):  # before the form is read
         raise ProblemError(403, "sign-in from another site refused")
+    form = await read_form(request)
     token = first(form, "token").strip()
     error = None
     if not token:
@@ -201,16 +190,28 @@ async def login(request: Request, parts: Parts) -> Response:
         path=UI,
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request, parts.settings),
     )
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, form: Form) -> Response:
-    response = _see_other(f"{UI}/login?done=signed-out")
+async def logout(request: Request, parts: Parts, who: UiCaller, form: Form) -> Response:
+    done = "signed-out"
+    if who.identity is not None:
+        try:
+            await parts.sign_outs.sign_out(who.identity.username, time.time())
+        except Exception:
+            # The cookie still goes; the page says the other copies could not be ended.
+            log.exception("recording the sign-out of %s failed", who.identity.username)
+            done = "signed-out-here"
+    response = _see_other(f"{UI}/login?done={done}")
     response.delete_cookie(
-        COOKIE, path=UI, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        COOKIE,
+        path=UI,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request, parts.settings),
     )
     return response
 
@@ -281,6 +282,7 @@ async def events(request: Request, parts: Parts, who: UiCaller) -> Response:
     event id is the cache's change count, so a reconnect with Last-Event-ID (or the
     page's ``since``) learns of what it missed at once."""
     seen = request.headers.get("last-event-id") or request.query_params.get("since", "")
+    slot = parts.stream_limits.acquire(who.name)
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal seen
@@ -303,8 +305,9 @@ async def events(request: Request, parts: Parts, who: UiCaller) -> Response:
                 yield b": heartbeat\n\n"
             await asyncio.sleep(1.0)
 
-    return StreamingResponse(
+    return LimitedStream(
         stream(),
+        slot,
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
@@ -450,14 +453,15 @@ async def _confirm(
     run: str = "",
 ) -> Response:
     """The page that asks before ``action`` (run, delete, abort a run), naming the job
-    (and the run); only for a caller RBAC lets do it. Run now carries a fresh
-    idempotency key."""
+    (and the run); only for a caller RBAC lets do it (``verb`` on the job; an abort
+    needs ``get`` on the job and ``delete`` on the run's batch Job, see
+    ``JobService.active_run``). Run now carries a fresh idempotency key."""
     _check_namespace(namespace)
     if action == "abort":
-        await parts.jobs.authorize(who, verb, namespace, run, JOBS)
+        entry = await parts.jobs.active_run(who, namespace, job_id, run)
     else:
         await parts.jobs.authorize(who, verb, namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
+        entry = await parts.jobs.get(who, namespace, job_id)
     assert entry.view is not None
     key = uuid.uuid4().hex if action == "run" else ""
     url = _job_url(namespace, job_id) + (f"/runs/{run}/abort" if run else f"/{action}")
@@ -632,9 +636,10 @@ async def run_log_events(
     record, active = v.find_run(entry.obj.get("status") or {}, run)
     if record is None and not active:  # only the pods of this job's runs
         raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
-    logs = RunLogs(parts.as_caller)
-    return StreamingResponse(
+    logs = RunLogs(parts.streaming)
+    return LimitedStream(
         _follow(logs, who, namespace, run, since, active=active),
+        parts.stream_limits.acquire(who.name),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
@@ -856,7 +861,14 @@ async def preview(parts: Parts, who: UiCaller, form: Form) -> Response:
 
 def _error_page(request: Request, problem: ProblemError) -> Response:
     parts: Components = request.app.state.components
-    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Not valid"}
+    titles = {
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Not valid",
+        429: "Too many live streams",
+        503: "Busy",
+    }
     body = (
         environment()
         .get_template("error.html")
@@ -881,7 +893,7 @@ def install(app: FastAPI) -> None:
         return _see_other(f"{UI}/")
 
     async def on_problem(request: Request, exc: Exception) -> Response:
-        problem = exc if isinstance(exc, ProblemError) else kube_problem(exc)  # type: ignore[arg-type]
+        problem = as_problem(exc)
         if request.url.path.startswith(f"{UI}/"):
             return _error_page(request, problem)
         return problem_response(problem)
@@ -895,4 +907,5 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ApiError, on_problem)
+    app.add_exception_handler(http.TransportError, on_problem)
     app.add_exception_handler(SignInRequiredError, on_sign_in)

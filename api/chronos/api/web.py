@@ -11,19 +11,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from chronos.api.deps import Parts
 from chronos.api.errors import ProblemError
 from chronos.api.services import Caller
-from chronos.api.session import COOKIE
+from chronos.api.session import COOKIE, Session
+from chronos.api.settings import ApiSettings
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -104,6 +107,34 @@ class SignInRequiredError(Exception):
     """No valid session or bearer token: the dashboard answers with its sign-in page."""
 
 
+async def ui_caller(request: Request, parts: Parts) -> Caller:
+    if parts.authenticator is None:
+        return Caller(None)  # CHRONOS_API_AUTH_DISABLED
+
+    session: Session | None = None
+
+    def opened(cookie: str | None) -> str | None:
+        nonlocal session
+        session = parts.sessions.open(cookie, time.time())
+        return session.token if session else None
+
+    token = request_token(request, opened)
+    identity = await parts.authenticator.identify(token) if token else None
+    if identity is None:
+        raise SignInRequiredError
+    if session is not None and parts.sign_outs.ended(identity.username, session.issued):
+        raise SignInRequiredError  # a cookie kept (or copied) after its user signed out
+    return Caller(identity, token)
+
+
+UiCaller = Annotated[Caller, Depends(ui_caller)]
+
+
+def cookie_secure(request: Request, settings: ApiSettings) -> bool:
+    """Whether the session cookie is marked Secure (CHRONOS_API_COOKIE_SECURE)."""
+    return settings.api_cookie_secure == "always" or request.url.scheme == "https"
+
+
 def request_token(request: Request, opened: Callable[[str | None], str | None]) -> str | None:
     """The bearer token of a dashboard request: ``Authorization: Bearer`` (an
     authenticating proxy) first, else the session cookie as ``opened`` reads it."""
@@ -119,9 +150,20 @@ async def read_form(request: Request) -> dict[str, list[str]]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise ProblemError(415, "dashboard forms are sent as application/x-www-form-urlencoded")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise ProblemError(413, f"form larger than {MAX_FORM_BYTES} bytes")
+    # Counted as it arrives (the app-wide CHRONOS_API_MAX_BODY_BYTES is far larger): a
+    # form is never held beyond MAX_FORM_BYTES.
+    too_large = ProblemError(413, f"form larger than {MAX_FORM_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=2000)
     except (UnicodeDecodeError, ValueError):

@@ -45,6 +45,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Object names per component. */}}
 {{- define "chronos.operator.fullname" -}}{{ include "chronos.fullname" . }}-operator{{- end }}
+{{- define "chronos.operator.settings" -}}{{ include "chronos.fullname" . }}-operator-settings{{- end }}
 {{- define "chronos.api.fullname" -}}{{ include "chronos.fullname" . }}-api{{- end }}
 {{- define "chronos.runner.fullname" -}}{{ include "chronos.fullname" . }}-runner{{- end }}
 
@@ -58,6 +59,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "chronos.api.sessionSecret" -}}
 {{- default (printf "%s-session" (include "chronos.api.fullname" .)) .Values.api.dashboard.sessionSecret }}
 {{- end }}
+{{/* The ConfigMap where the API's replicas record dashboard sign-outs. */}}
+{{- define "chronos.api.signOuts" -}}{{ include "chronos.api.fullname" . }}-sign-outs{{- end }}
 {{- define "chronos.runner.serviceAccountName" -}}
 {{- default (include "chronos.runner.fullname" .) .Values.runner.serviceAccount.name }}
 {{- end }}

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,13 @@ SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 CRD = "deploy/crd/chronosjobs.yaml"
 #: The admission policies deploy/base ships (the chart renders the same; see
 #: docs/architecture.md, "Admission policies").
-ADMISSION = ("deploy/base/admission-secrets.yaml", "deploy/base/admission-operator.yaml")
+ADMISSION = (
+    "deploy/base/admission-secrets.yaml",
+    "deploy/base/admission-jobs.yaml",
+    "deploy/base/admission-operator.yaml",
+)
+#: Their parameter: the operator's settings ConfigMap (in the namespace it names).
+OPERATOR_SETTINGS = "deploy/base/operator-settings.yaml"
 PURGE_HINT = "`make clean-state` (python -m chronos.devcluster down --purge)"
 # What `up` leaves in the state folder: `down --purge` deletes nothing else.
 STATE_ENTRIES = frozenset(
@@ -65,7 +72,7 @@ def state_dir() -> Path:
 
 
 def install_crd(
-    cluster: Cluster, *, default_credentials_secret: str = "", policies: bool = True
+    cluster: Cluster, *, operator_settings: Mapping[str, str] | None = None, policies: bool = True
 ) -> None:
     """The CRD and, wherever it is installed, the admission policies that go with it
     (``policies=False`` when the Helm chart installs them)."""
@@ -78,27 +85,34 @@ def install_crd(
         "crd/chronosjobs.chronos.gluesync.io",
     )
     if policies:
-        install_admission_policies(cluster, default_credentials_secret)
+        install_admission_policies(cluster, operator_settings)
 
 
-def admission_policies(default_credentials_secret: str = "") -> list[dict[str, Any]]:
-    """deploy/base's admission policies, with the operator's default credentials Secret
-    (CHRONOS_COREHUB_CREDENTIALS_SECRET) filled in as the chart's value would."""
+def admission_policies(operator_settings: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """deploy/base's admission policies and their parameter, the operator's settings
+    ConfigMap, with ``operator_settings`` (CHRONOS_COREHUB_*) filled in as the chart's
+    values would; a namespace of that name comes first."""
     root = binaries.repo_root()
-    objs: list[dict[str, Any]] = []
+    (settings,) = [o for o in yaml.safe_load_all((root / OPERATOR_SETTINGS).read_text()) if o]
+    unknown = sorted(set(operator_settings or {}) - set(settings["data"]))
+    if unknown:
+        raise ValueError(f"not in {OPERATOR_SETTINGS}: {unknown}")
+    settings["data"].update(operator_settings or {})
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": settings["metadata"]["namespace"]},
+    }
+    objs: list[dict[str, Any]] = [namespace, settings]
     for path in ADMISSION:
-        for obj in yaml.safe_load_all((root / path).read_text()):
-            if obj and obj["kind"] == "ValidatingAdmissionPolicy":
-                for variable in obj["spec"].get("variables") or []:
-                    if variable["name"] == "defaultSecret":
-                        variable["expression"] = json.dumps(default_credentials_secret)
-            if obj:
-                objs.append(obj)
+        objs.extend(o for o in yaml.safe_load_all((root / path).read_text()) if o)
     return objs
 
 
-def install_admission_policies(cluster: Cluster, default_credentials_secret: str = "") -> None:
-    objs = admission_policies(default_credentials_secret)
+def install_admission_policies(
+    cluster: Cluster, operator_settings: Mapping[str, str] | None = None
+) -> None:
+    objs = admission_policies(operator_settings)
     body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=body)
 

@@ -120,6 +120,9 @@ def _tool(name: str, module: str) -> GoBuild:
 HELM = _tool("helm", "helm.sh/helm/v3")
 #: The metrics.k8s.io API (``chronos.devcluster.metrics``) for a real node's pods.
 METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
+#: robfig/cron itself, asked next-run questions by the differential schedule test
+#: (tests/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.
+CRON_ORACLE = _tool("cron-oracle", "github.com/robfig/cron/v3")
 
 
 def cache_root() -> Path:
@@ -151,3 +154,8 @@ def ensure_helm() -> Path:
 def ensure_metrics_server() -> Path:
     """The path of the metrics-server binary, built first if the cache lacks it."""
     return METRICS_SERVER.ensure(METRICS_SERVER.cache_dir()) / "metrics-server"
+
+
+def ensure_cron_oracle() -> Path:
+    """The path of the cron-oracle binary, built first if the cache lacks it."""
+    return CRON_ORACLE.ensure(CRON_ORACLE.cache_dir()) / "cron-oracle"

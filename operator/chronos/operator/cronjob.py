@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from chronos import contract as c
-from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec
+from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, CoreHub, redirects
 from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.naming import cronjob_name, label_value, run_now_job_name
-from chronos.operator.settings import OperatorSettings
+from chronos.operator.settings import OperatorSettings, host_allowed, url_host
 
 RUNNER_UID = 65532
 SUCCESSFUL_JOBS_KEPT = 3
@@ -24,9 +24,10 @@ RUNNER_RESOURCES = {
 class ConfigError(ValueError):
     """The spec is valid but cannot be run with this operator's configuration."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, reason: str = "ConfigurationError") -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.reason = reason
 
 
 def labels(chronosjob: str) -> dict[str, str]:
@@ -43,6 +44,38 @@ def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
+def _default_credentials_refusal(
+    hub: CoreHub | None, url: str, settings: OperatorSettings
+) -> str | None:
+    """Why the job may not run with the operator's default credentials, if so: they go
+    only to the operator's own CoreHub URL, verified as it is configured (issue 17, F2).
+
+    Unnamed, the models refuse it too (COREHUB_RULES), checked again here whatever a
+    stored object holds. Named explicitly, the default Secret is held to the same: the
+    admission policy <fullname>-operator-writes, which cannot see the ChronosJob, refuses
+    it with another URL or TLS either way.
+    """
+    if hub is None:
+        return None
+    creds = hub.credentials_secret_ref
+    if creds is None:
+        if redirects(hub):
+            return (
+                "the operator's default credentials are only sent to its own CoreHub URL, "
+                "verified as configured; name a Secret here to set url or tls"
+            )
+        return None
+    default = settings.corehub_credentials_secret
+    tls = hub.tls
+    own_tls = tls is not None and (tls.ca_secret_ref is not None or tls.insecure_skip_verify)
+    if default and creds.name == default and (url != settings.corehub_url or own_tls):
+        return (
+            f"Secret {default!r} holds the operator's default credentials, which are only "
+            "sent to its own CoreHub URL, verified as configured; name another Secret"
+        )
+    return None
+
+
 def _runner_env(
     name: str, spec: ChronosJobSpec, settings: OperatorSettings
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -53,8 +86,21 @@ def _runner_env(
         raise ConfigError(
             "spec.coreHub.url", "no CoreHub URL: set it here or the operator's CHRONOS_COREHUB_URL"
         )
+    if hub is not None and hub.url is not None:
+        host = url_host(hub.url)
+        if not host_allowed(host, settings.allowed_hosts):
+            raise ConfigError(
+                "spec.coreHub.url",
+                f"host {host!r} is not among the CoreHub hosts this operator allows "
+                f"(CHRONOS_COREHUB_ALLOWED_HOSTS: {settings.corehub_allowed_hosts})",
+                reason="CoreHubHostNotAllowed",
+            )
     creds = hub.credentials_secret_ref if hub else None
     secret = creds.name if creds else settings.corehub_credentials_secret
+    if refusal := _default_credentials_refusal(hub, url, settings):
+        raise ConfigError(
+            "spec.coreHub.credentialsSecretRef", refusal, reason="DefaultCredentialsRefused"
+        )
     if not secret:
         raise ConfigError(
             "spec.coreHub.credentialsSecretRef",

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import ResolvedSchedule, resolve_schedule
+from chronos.models.rules import SpecRuleError
 from chronos.operator.cronjob import ConfigError, build_cronjob
 from chronos.operator.settings import OperatorSettings
 from chronos.schedule import ScheduleError
@@ -34,8 +35,23 @@ def _validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecRuleError):  # the rule's own words, at its field
+            where = f"{where}.{cause.field}" if where else cause.field
+            parts.append(f"spec.{where}: {cause.message}")
+            continue
         parts.append(f"spec.{where}: {error['msg']}" if where else error["msg"])
     return "; ".join(parts)
+
+
+def _rule_reason(exc: ValidationError) -> str | None:
+    """The reason of the first broken rule that has one (models/rules.py), e.g.
+    DefaultCredentialsRefused for a job stored before its rule existed."""
+    for error in exc.errors():
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecRuleError) and cause.reason:
+            return cause.reason
+    return None
 
 
 def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
@@ -53,14 +69,14 @@ def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
             settings=settings,
         )
     except ValidationError as exc:
-        raise RejectedError("InvalidSpec", _validation_message(exc)) from None
+        raise RejectedError(_rule_reason(exc) or "InvalidSpec", _validation_message(exc)) from None
     except ScheduleTooFrequentError as exc:
         raise RejectedError("ScheduleTooFrequent", f"spec.{exc.field}: {exc.reason}") from None
     except ScheduleError as exc:
         reason = "InvalidTimeZone" if exc.field == "timeZone" else "InvalidSchedule"
         raise RejectedError(reason, f"spec.{exc.field}: {exc.reason}") from None
     except ConfigError as exc:
-        raise RejectedError("ConfigurationError", str(exc)) from None
+        raise RejectedError(exc.reason, str(exc)) from None
     return Desired(spec, schedule, manifest)
 
 

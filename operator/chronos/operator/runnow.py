@@ -134,7 +134,12 @@ async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> dict[str, A
 async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
     cr = await _adopt(ctx, namespace, name)
     now = datetime.now(UTC)
-    todo = rn.queue(rn.parse(_annotations(cr), now), now)
+    state = rn.parse(_annotations(cr), now)
+    todo, dropped = rn.queue(state, now), rn.excess(state, now)
+    if dropped:
+        # Admission caps the list; one written before the policy, or past it, still
+        # never makes the operator start more than PENDING_MAX runs (issue 17, F8).
+        await _drop(ctx, cr, dropped)
     if not todo:
         return
     try:
@@ -184,6 +189,24 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
 
     if await kubeio.update_annotations(ctx.client, namespace, name, change) is None:
         raise GoneError
+
+
+async def _drop(ctx: OperatorContext, cr: dict[str, Any], dropped: list[str]) -> None:
+    """Remove the requests beyond PENDING_MAX from the pending ones, unserved."""
+    meta = cr["metadata"]
+
+    def change(annotations: dict[str, str]) -> dict[str, str | None]:
+        moment = datetime.now(UTC)
+        return rn.served_patch(rn.parse(annotations, moment), [], moment, dropped)
+
+    if await kubeio.update_annotations(ctx.client, meta["namespace"], meta["name"], change) is None:
+        raise GoneError
+    message = (
+        f"{len(dropped)} run-now request(s) dropped without a run: at most "
+        f"{rn.PENDING_MAX} may wait"
+    )
+    await kubeio.post_event(ctx.client, cr, type="Warning", reason="RunNowLimit", message=message)
+    log.warning("%s/%s: %s", meta["namespace"], meta["name"], message)
 
 
 async def _create(

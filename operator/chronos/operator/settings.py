@@ -5,7 +5,10 @@ docs/configuration.md lists every variable with its default.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -23,6 +26,39 @@ RUNNER_POD_OVERRIDES = frozenset(
         "resources",
     }
 )
+
+
+#: One host name label, as in DNS (lowercase: the comparison is case-insensitive).
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+#: An entry of CHRONOS_COREHUB_ALLOWED_HOSTS: a host name, or ``*.`` and a domain (any
+#: host below it, not the domain itself). IP addresses are matched as written.
+ALLOWED_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+
+
+def _allowed_entry(entry: str) -> bool:
+    try:
+        ipaddress.ip_address(entry)
+    except ValueError:
+        return ALLOWED_HOST.fullmatch(entry) is not None
+    return True
+
+
+def url_host(url: str) -> str:
+    """The host of a CoreHub URL, lowercase, IPv6 without brackets ("" if none)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``host`` is in the allow-list (an empty list allows every host). The
+    admission policy ``<fullname>-job-limits`` evaluates the same in CEL."""
+    if not allowed:
+        return True
+    return any(
+        host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed
+    )
 
 
 class OperatorSettings(ScheduleSettings):
@@ -60,6 +96,15 @@ class OperatorSettings(ScheduleSettings):
     corehub_credentials_secret: str | None = Field(
         default=None,
         description="Default Secret (keys username, password) for jobs without their own.",
+    )
+    corehub_allowed_hosts: str = Field(
+        default="",
+        description=(
+            "CoreHub hosts a ChronosJob's spec.coreHub.url may name, comma-separated: host "
+            "names or IP addresses as written, or `*.example.com` for any host below a "
+            "domain. Empty allows every host. Admission refuses other hosts when a job is "
+            "written, the operator (Ready=False, CoreHubHostNotAllowed) when it runs."
+        ),
     )
     history_limit: int = Field(
         default=DEFAULT_HISTORY,
@@ -122,6 +167,22 @@ class OperatorSettings(ScheduleSettings):
                 "seconds without renewal, one renew period before a standby takes over)"
             )
         return self
+
+    @field_validator("corehub_allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",")] if value.strip() else []
+        bad = [e for e in entries if not _allowed_entry(e)]
+        if bad:
+            raise ValueError(
+                f"not a host name, *.domain or IP address: {bad}; write them lowercase, "
+                "comma-separated, without scheme or port (e.g. corehub.example.com,*.corp.example)"
+            )
+        return ",".join(entries)
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(self.corehub_allowed_hosts.split(",")) if self.corehub_allowed_hosts else ()
 
     def history_limit_of(self, spec: ChronosJobSpec) -> int:
         """The job's own spec.historyLimit, else this operator's CHRONOS_HISTORY_LIMIT."""

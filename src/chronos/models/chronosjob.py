@@ -392,21 +392,88 @@ class CoreHubTLS(_Model):
     )
 
 
+#: User info in a URL's authority (``https://user:pw@host``).
+URL_USERINFO = r"^https?://[^/]*@"
+
+
+def redirects(hub: CoreHub) -> bool:
+    """Whether the job talks to CoreHub other than as the operator is configured to: its
+    own URL, its own CA, or no verification at all."""
+    tls = hub.tls
+    return hub.url is not None or (
+        tls is not None and (tls.ca_secret_ref is not None or tls.insecure_skip_verify)
+    )
+
+
+def _plain_url(url: str | None) -> bool:
+    return url is None or not ("?" in url or "#" in url or re.match(URL_USERINFO, url))
+
+
+COREHUB_RULES: tuple[Rule[CoreHub], ...] = (
+    # The operator's default credentials go only to its default CoreHub, verified as it is
+    # configured: otherwise a job written while no default was set would carry the
+    # default, once an administrator sets one, to its author's server (issue 17, F2).
+    Rule(
+        cel=(
+            "has(self.credentialsSecretRef) || !(has(self.url) || (has(self.tls) && "
+            "(has(self.tls.caSecretRef) || "
+            "(has(self.tls.insecureSkipVerify) && self.tls.insecureSkipVerify))))"
+        ),
+        message=(
+            "credentialsSecretRef is required when url, tls.caSecretRef or "
+            "tls.insecureSkipVerify is set: the operator's default credentials are only "
+            "ever sent to its own CoreHub URL, verified as it is configured"
+        ),
+        field_path=".credentialsSecretRef",
+        check=lambda h: h.credentials_secret_ref is not None or not redirects(h),
+        reason="DefaultCredentialsRefused",
+    ),
+    # A query or fragment would swallow the API paths the runner appends; user info
+    # would be a credential outside a Secret (issue 17, F10).
+    Rule(
+        cel=(
+            "!has(self.url) || (!self.url.contains('?') && !self.url.contains('#') "
+            f"&& !self.url.matches('{URL_USERINFO}'))"
+        ),
+        message=(
+            "url must be CoreHub's base URL, without a query (?), a fragment (#) or user "
+            "info (user@host); credentials go in credentialsSecretRef"
+        ),
+        field_path=".url",
+        check=lambda h: _plain_url(h.url),
+    ),
+)
+
+
 class CoreHub(_Model):
     """Overrides of the operator's default CoreHub connection for this job."""
+
+    model_config = ConfigDict(json_schema_extra=cel_extension(COREHUB_RULES))
 
     url: str | None = Field(
         default=None,
         max_length=2048,
         pattern=r"^https?://[^\s/]+(/\S*)?$",
-        description="Base URL of CoreHub, e.g. https://corehub.example:1717.",
+        description=(
+            "Base URL of CoreHub, e.g. https://corehub.example:1717 (no query, fragment or "
+            "user info). Needs credentialsSecretRef. The operator's "
+            "CHRONOS_COREHUB_ALLOWED_HOSTS may restrict the hosts."
+        ),
     )
     credentials_secret_ref: CredentialsSecretRef | None = Field(
-        default=None, description="Credentials, only ever by Secret reference."
+        default=None,
+        description=(
+            "Credentials, only ever by Secret reference. Required when url or tls is set: "
+            "the operator's default credentials only go to its default CoreHub."
+        ),
     )
     tls: CoreHubTLS | None = Field(
         default=None, description="How CoreHub's TLS certificate is verified."
     )
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> CoreHub:
+        return enforce(self, COREHUB_RULES)
 
 
 # Kubernetes' own time zone name check (pkg/apis/batch/validation), as one regex.

@@ -26,6 +26,9 @@ class Rule(Generic[M]):
     #: Relative JSON path (e.g. ``.entityIds``) of the field the message is about.
     field_path: str
     check: Callable[[M], bool]
+    #: The CamelCase reason the operator's Ready=False condition gives when a stored
+    #: object breaks the rule (objects written before the rule existed); None: InvalidSpec.
+    reason: str | None = None
 
     def as_validation(self) -> dict[str, Any]:
         return {"rule": self.cel, "message": self.message, "fieldPath": self.field_path}
@@ -70,10 +73,11 @@ COREHUB_ID = Pattern(
 class SpecRuleError(ValueError):
     """Raised by :func:`enforce`; ``field`` is relative to the model the rule is on."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, reason: str | None = None) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.reason = reason
 
 
 def cel_extension(rules: Sequence[Rule[Any]]) -> dict[str, Any]:
@@ -84,5 +88,5 @@ def cel_extension(rules: Sequence[Rule[Any]]) -> dict[str, Any]:
 def enforce(model: M, rules: Sequence[Rule[M]]) -> M:
     for rule in rules:
         if not rule.check(model):
-            raise SpecRuleError(rule.field_path.lstrip("."), rule.message)
+            raise SpecRuleError(rule.field_path.lstrip("."), rule.message, rule.reason)
     return model

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chronos.schedule.errors import ScheduleError
+from chronos.schedule.zonedata import offset_changes
 
 __all__ = [
     "CRON_FIELD",
@@ -693,8 +694,8 @@ def next_run_times(cron: str, time_zone: str, after: datetime, count: int) -> li
         raise ValueError("after must be a timezone-aware datetime")
     key = (cron, time_zone, count)
     recent = None if schedule.is_every else _RECENT.get(key)
-    if recent is not None and recent[1] and recent[0] <= after < recent[1][0]:
-        return list(recent[1])
+    if recent is not None and recent.reusable and recent.after <= after < recent.runs[0]:
+        return list(recent.runs)
     result: list[datetime] = []
     current = after.astimezone(location)
     for _ in range(count):
@@ -706,15 +707,80 @@ def next_run_times(cron: str, time_zone: str, after: datetime, count: int) -> li
     if not schedule.is_every:
         if len(_RECENT) >= _RECENT_MAX:
             _RECENT.clear()
-        _RECENT[key] = (after, result)
+        reusable = bool(result) and _fixed_offset_search(schedule, time_zone, after, result[0])
+        _RECENT[key] = _Answer(after, result, reusable)
     return list(result)
 
 
-#: The last answer per (cron, zone, count), with the instant it was computed for. Every
-#: instant from that one until the first run has the same next runs (Next is "the first
-#: match strictly after"; not so for ``@every``, which counts from the instant itself),
-#: so thousands of jobs sharing a schedule, and each job's visit every housekeeping round,
-#: cost one computation until a run passes (the operator spent 12 % of its CPU here in a
-#: burst of 1,000 new jobs, bench/operator_scale.py).
-_RECENT: dict[tuple[str, str, int], tuple[datetime, list[datetime]]] = {}
+@dataclass(frozen=True)
+class _Answer:
+    after: datetime
+    runs: list[datetime]
+    #: Whether every instant from ``after`` until the first run has these same runs.
+    reusable: bool
+
+
+#: The last answer per (cron, zone, count): thousands of jobs sharing a schedule, and each
+#: job's visit every housekeeping round, cost one computation until a run passes (the
+#: operator spent 12 % of its CPU here in a burst of 1,000 new jobs, bench/operator_scale.py).
+_RECENT: dict[tuple[str, str, int], _Answer] = {}
 _RECENT_MAX = 4096
+
+#: How far before its instant a search can look back: ``SpecSchedule.Next`` truncates to
+#: the start of the month (a month that does not match) or of the day (a day that does not
+#: match; an hour or a minute that does not match looks back less).
+_BACK_MONTH = 32 * 86400
+_BACK_DAY = 86400
+_ALL_MONTHS = _get_bits(MONTHS.min, MONTHS.max, 1)
+
+
+def _fixed_offset_search(
+    schedule: CronSchedule, time_zone: str, after: datetime, first: datetime
+) -> bool:
+    """Whether ``next_run_times`` gives the same answer for every instant ``t`` with
+    ``after <= t < first`` as for ``after`` (``first`` being ``Next(after)``).
+
+    Not so in general: near a change of the zone's UTC offset robfig's search skips or
+    adds runs depending on where it starts (Lord Howe's 30-minute, Chatham's 45-minute
+    and Troll's 2-hour shifts make it skip a month, skip a day or add a run). The proof
+    that it holds when the offset ``c`` is the same over the window
+    ``W = [after - back - 1 day, first + 1 day]`` and ``c`` is a whole number of minutes:
+
+    1. Fixed zone. Every query the search from ``t`` makes of the zone is ``_wall(x)`` or
+       ``go_date``'s two offset look-ups, at ``x + c`` and ``x`` for the instant ``x``
+       it builds; ``|c| < 24 h``. The search starts at ``t + 1``, looks back at most to
+       the start of the month (fields with a restricted month) or of the day (else) of
+       its wall time, which is after ``after + 1 - back``, and from there only moves
+       forward, to its result at the latest (step 2). So while the offset is ``c`` on
+       ``W``, every look-up answers ``c``: by induction over the steps, the search is the
+       one robfig makes in the fixed zone UTC+c.
+    2. In a fixed zone whose offset is whole minutes, ``Truncate(time.Minute)`` (on
+       absolute time) is the wall-clock truncation, ``time.Date`` never normalises a
+       skipped or repeated wall time and the midnight-DST correction never fires, so the
+       field-by-field search is the textbook one: ``Next(t)`` is the first matching wall
+       second strictly after ``t`` (the five-year limit counts from ``t``'s year, no
+       earlier than ``after``'s, so it cannot cut short a search that ``after``'s found).
+       No offset of a whole number of seconds otherwise: an LMT like Amsterdam's
+       +00:19:32 makes the minute truncation land on second 32 and skip runs.
+    3. ``Next(after) = first`` is the first match after ``after``; for ``t`` in
+       ``[after, first)`` the first match after ``t`` is then ``first`` too. Every later
+       run is ``Next`` of the previous one and so does not depend on ``t``.
+
+    The check costs one look-up in the zone's sorted transitions (zonedata), made once
+    per computed answer; a zone whose file is not understood is never reused.
+    """
+    changes = offset_changes(time_zone)
+    if changes is None:
+        return False
+    offset = after.astimezone(first.tzinfo).utcoffset()
+    if offset is None or offset.seconds % 60 or offset.microseconds:
+        return False
+    back = _BACK_DAY if schedule.month & _ALL_MONTHS == _ALL_MONTHS else _BACK_MONTH
+    start = _to_unix(after)[0] - back - 86400
+    end = _to_unix(first)[0] + 86400
+    return start > _MIN_UNIX and end < _MAX_UNIX and changes.constant(start, end)
+
+
+#: Well inside datetime's range (0002-01-01, 9998-01-01): searches from there stay in it.
+_MIN_UNIX = -62_104_060_800
+_MAX_UNIX = 253_339_228_800
