@@ -49,7 +49,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from chronos.devcluster.certs import CertificateAuthority
@@ -121,7 +121,7 @@ def anything(_: Exchange) -> bool:
 @dataclass
 class Rule:
     match: Match
-    action: str  #: answer | watch_error | reset_mid_body | cut
+    action: Literal["answer", "watch_error", "reset_mid_body", "cut"]
     status: int = 0
     retry_after: int | None = None
     times: int | None = None  #: None: until removed

@@ -332,11 +332,13 @@ FAULTS = [
         lambda h: h.proxy.clear_rules(),
         BACKOFF_AFTER_OUTAGE + WORK,
     ),
+    # Cut off for the restart (up to ~10 s) and then OUTAGE: the informers' retry after
+    # it may come one doubling later than after OUTAGE alone.
     Fault(
         "api-server-restart-etcd-compacted",
         _restart_api_server,
         lambda h: h.proxy.heal(),
-        BACKOFF_AFTER_OUTAGE + WORK,
+        2 * BACKOFF_AFTER_OUTAGE + WORK,
     ),
 ]
 
