@@ -20,8 +20,7 @@ from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Secret
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
-from support import wait_for
-from test_operator import get_cr
+from support import ROOT, get_cr, wait_for
 
 from chronos import contract as c
 from chronos import kube
@@ -219,7 +218,7 @@ def test_redirecting_the_default_credentials_is_refused_for_everyone(
 ) -> None:
     """Overriding the URL or TLS while relying on the operator's default Secret would send
     it to the author's server, now or once an administrator sets a default: the CRD
-    refuses it whoever writes (tests/test_admission_limits.py has each variant)."""
+    refuses it whoever writes (tests/cluster/test_admission_limits.py has each variant)."""
     ns = users.namespace
     # Explicit TLS verification with the default URL and credentials is no redirection.
     body = spec(coreHub={"tls": {"insecureSkipVerify": False}})
@@ -349,9 +348,7 @@ def test_every_secret_reference_of_the_model_is_covered() -> None:
                     found += refs(arg, f"{path}.{alias}")
         return found
 
-    policy = (
-        Path(__file__).resolve().parents[1] / "deploy/base/admission-secrets.yaml"
-    ).read_text()
+    policy = (ROOT / "deploy/base/admission-secrets.yaml").read_text()
     found = refs(ChronosJobSpec, "spec")
     assert sorted(found) == ["spec.coreHub.credentialsSecretRef", "spec.coreHub.tls.caSecretRef"]
     for ref in found:

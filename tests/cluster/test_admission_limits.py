@@ -2,7 +2,7 @@
 (credentials named whenever url or tls is set; a plain base URL), the session's
 ``chronos-job-limits`` policy (run-now annotations), and the operator's own refusals
 (Ready=False with the reason) for what admission cannot know. Pure logic:
-tests/test_corehub_guard_units.py."""
+tests/unit/corehub/test_corehub_guard.py."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from builders import spec
 from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
 from lightkube.types import PatchType
-from support import wait_for
-from test_operator import cronjob, get_cr, ready
+from support import cronjob, get_cr, ready, wait_for
 
 from chronos import contract as c
 from chronos import runnow as rn

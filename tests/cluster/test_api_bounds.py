@@ -30,14 +30,13 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
-from support import wait_for
+from support import ROOT, wait_for
 
 from chronos import http
 from chronos.devcluster.cluster import free_port
 
 pytestmark = pytest.mark.cluster
 
-ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
 
 

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from builders import may_read_pod_logs
 from fixtures_api import ApiServer, serve_api
 from fixtures_ui import create_job, signed_in
 from lightkube import Client
@@ -22,8 +23,7 @@ from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import PatchType
-from support import wait_for
-from test_ui_runs import may_read_pod_logs, set_status
+from support import set_status, wait_for
 
 from chronos import http
 from chronos.api.runlog import JOB_NAME_LABEL

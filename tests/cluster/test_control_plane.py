@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from builders import service_account
+from builders import cron_job, service_account
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
-from lightkube.models.batch_v1 import CronJobSpec, JobSpec, JobTemplateSpec
-from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
-from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap, ServiceAccount
 
 from chronos.devcluster.cluster import Cluster
@@ -25,26 +23,6 @@ pytestmark = pytest.mark.cluster
 SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 # UTC+05:45: a wall-clock minute here never coincides with the same minute in UTC.
 ZONE = "Asia/Kathmandu"
-
-
-def cron_job(name: str, namespace: str, schedule: str, zone: str) -> CronJob:
-    return CronJob(
-        metadata=ObjectMeta(name=name, namespace=namespace),
-        spec=CronJobSpec(
-            schedule=schedule,
-            timeZone=zone,
-            jobTemplate=JobTemplateSpec(
-                spec=JobSpec(
-                    template=PodTemplateSpec(
-                        spec=PodSpec(
-                            restartPolicy="Never",
-                            containers=[Container(name="noop", image="chronos-runner:dev")],
-                        )
-                    )
-                )
-            ),
-        ),
-    )
 
 
 def test_controller_creates_a_job_at_the_scheduled_minute_in_a_non_utc_zone(

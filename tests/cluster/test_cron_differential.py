@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from builders import cron_job
 from lightkube import ApiError, Client
-from test_control_plane import cron_job
 
 from chronos.http import TransportError
 from chronos.schedule import ScheduleError, parse_cron

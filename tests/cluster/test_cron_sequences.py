@@ -37,7 +37,7 @@ COUNT = 3
 #: 97 minutes (not a divisor of an hour, so the calls fall at many minutes of the hour).
 #: Without the fix this walk finds Lord Howe's and Troll's wrong previews and 200-odd
 #: more (mostly LMT-era changes); Chatham's needs a longer, finer walk, which
-#: tests/test_schedule_cron_next.py makes without Go (a few zones only).
+#: tests/unit/schedule/test_schedule_cron_next.py makes without Go (a few zones only).
 SPAN = timedelta(days=2)
 STEP = timedelta(minutes=97)
 #: Clock changes in these years; a zone with fewer than two gets its last two ever.

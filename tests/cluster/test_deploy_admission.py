@@ -13,25 +13,22 @@ from typing import Any
 
 import pytest
 from fixtures_api import token_kubeconfig
-from fixtures_operator import COREHUB_SECRET, COREHUB_SETTINGS
-from lightkube import ApiError, Client, codecs
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import ConfigMap
-from lightkube.types import PatchType
-from support import wait_for
-from test_deploy import (
+from fixtures_deploy import (
     ALL_VALUES,
-    ROOT,
     Helm,
     Release,
     container_env,
     docs,
     find,
-    helm,  # noqa: F401 - a fixture
-    release,  # noqa: F401 - a fixture
     sa_token,
     values_file,
 )
+from fixtures_operator import COREHUB_SECRET, COREHUB_SETTINGS
+from lightkube import ApiError, Client, codecs
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ConfigMap
+from lightkube.types import PatchType
+from support import ROOT, wait_for
 
 from chronos import contract as c
 from chronos import kube
@@ -160,7 +157,7 @@ def shared_settings(objs: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def test_the_policies_read_the_operators_settings(
-    helm: Helm,  # noqa: F811
+    helm: Helm,
     cluster: Cluster,
     tmp_path: Path,
 ) -> None:
@@ -223,7 +220,7 @@ def test_the_policies_read_the_operators_settings(
     assert data["CHRONOS_COREHUB_CREDENTIALS_SECRET"] == COREHUB_SECRET
 
 
-def test_the_policies_hold_chronos_constants(helm: Helm) -> None:  # noqa: F811
+def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
     """What the policies spell out in CEL is what the Python code uses: the run-now limits
     (chronos.runnow) and the runner's environment (what cronjob.py writes, in every
     variant)."""
@@ -272,12 +269,12 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:  # noqa: F811
     }
 
 
-def _operator_client(release: Release, cluster: Cluster, k8s: Client, tmp_path: Path) -> Client:  # noqa: F811
+def _operator_client(release: Release, cluster: Cluster, k8s: Client, tmp_path: Path) -> Client:
     token = sa_token(k8s, release.namespace, release.sa("operator"))
     return kube.client(token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig"))
 
 
-def _runner_cronjob(release: Release, namespace: str) -> dict[str, Any]:  # noqa: F811
+def _runner_cronjob(release: Release, namespace: str) -> dict[str, Any]:
     """What the operator builds with the release's settings, and every pod override."""
     env = container_env(
         find(release.objects, "Deployment", release.sa("operator")), release.objects
@@ -410,7 +407,7 @@ def _env(pod: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def test_the_operator_may_write_only_runner_pods(
-    release: Release,  # noqa: F811
+    release: Release,
     cluster: Cluster,
     k8s: Client,
     tmp_path: Path,
@@ -461,7 +458,7 @@ def _set_url_and_secret(obj: dict[str, Any], url: str, secret: str) -> dict[str,
 
 
 def test_the_operator_writes_follow_its_settings_even_when_set_later(
-    release: Release,  # noqa: F811
+    release: Release,
     cluster: Cluster,
     k8s: Client,
     tmp_path: Path,

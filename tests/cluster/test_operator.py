@@ -8,8 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import builders
 import pytest
+from builders import create_chronosjob as create
+from builders import pipeline_spec as spec
 from builders import secret, service_account
 from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
@@ -20,7 +21,7 @@ from lightkube.resources.admissionregistration_v1 import (
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
-from support import wait_for
+from support import cronjob, get_cr, patch_spec, ready, wait_for
 
 from chronos import contract as c
 from chronos.devcluster.cluster import Cluster
@@ -45,47 +46,6 @@ def ns(k8s: Client, bare_ns: str) -> str:
     """A namespace set up for runs: the CoreHub Secret and the runner ServiceAccount."""
     k8s.create(service_account(RUNNER_ACCOUNT, bare_ns))
     return bare_ns
-
-
-def spec(**overrides: Any) -> dict[str, Any]:
-    """A pipeline started at 03:00 (overrides replace top-level fields)."""
-    return builders.spec(
-        **{
-            "task": {"type": "pipeline_start", "pipelineId": "p1"},
-            "schedule": {"cron": "0 3 * * *"},
-        }
-        | overrides
-    )
-
-
-create = builders.create_chronosjob
-
-
-def get_cr(k8s: Client, ns: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = k8s.get(ChronosJobResource, name, namespace=ns).to_dict()  # type: ignore[no-untyped-call]
-    return obj
-
-
-def patch_spec(k8s: Client, ns: str, name: str, change: dict[str, Any]) -> None:
-    k8s.patch(ChronosJobResource, name, {"spec": change}, namespace=ns, patch_type=PatchType.MERGE)
-
-
-def cronjob(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
-    try:
-        obj: dict[str, Any] = k8s.get(CronJob, name, namespace=ns).to_dict()
-    except ApiError as exc:
-        if exc.status.code == 404:
-            return None
-        raise
-    return obj
-
-
-def ready(k8s: Client, ns: str, name: str, kind: str = "Ready") -> dict[str, Any] | None:
-    status = get_cr(k8s, ns, name).get("status") or {}
-    for cond in status.get("conditions") or []:
-        if cond["type"] == kind:
-            return dict(cond)
-    return None
 
 
 def run_now(k8s: Client, ns: str, name: str, token: str) -> None:
@@ -349,7 +309,7 @@ def test_invalid_spec_reports_condition_and_event_then_recovers(
 
 def test_run_now_creates_one_job_per_token(operator: OperatorProcess, k8s: Client, ns: str) -> None:
     # Allow: no node runs these Jobs here, so the first stays active (Forbid would refuse
-    # the second run; tests/test_run_now.py covers that).
+    # the second run; tests/cluster/test_run_now.py covers that).
     create(k8s, ns, "manual", spec(concurrencyPolicy="Allow"))
     wait_for(lambda: cronjob(k8s, ns, "manual"), what="the CronJob")
 

@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 
 import pytest
+from builders import create_chronosjob as create
+from builders import pipeline_spec as spec
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.coordination_v1 import Lease
-from support import wait_for
-from test_operator import create, cronjob, patch_spec, ready, spec
+from support import cronjob, patch_spec, ready, wait_for
 
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource

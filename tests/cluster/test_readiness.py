@@ -3,7 +3,8 @@ server connection and the watch, not the process start.
 
 On the real control plane, each component talks to the API server through a TCP proxy
 this test controls: closing the proxy makes the API server unreachable for that
-component alone (the shared control plane keeps serving every other test)."""
+component alone (the shared control plane keeps serving every other test). The readiness
+rules themselves, without a cluster: tests/unit/common/test_readiness.py."""
 
 from __future__ import annotations
 
@@ -23,53 +24,10 @@ from support import wait_for
 from chronos.api.settings import ApiSettings
 from chronos.devcluster.cluster import Cluster, free_port
 from chronos.devcluster.operator_process import OperatorProcess
-from chronos.readiness import Readiness
+
+pytestmark = pytest.mark.cluster
 
 GRACE = "2"
-
-
-# ------------------------------------------------------------------------------ unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_not_ready_until_synced() -> None:
-    r = Readiness(grace=5, clock=Clock())
-    assert r.state() == (False, "not synced with the API server yet")
-    r.synced()
-    assert r.state() == (True, "ok")
-
-
-def test_failures_within_the_grace_keep_it_ready_then_not_then_a_success_restores() -> None:
-    clock = Clock()
-    r = Readiness(grace=5, clock=clock)
-    r.synced()
-    r.failed("API server unreachable: ConnectError")
-    clock.now += 4.9
-    r.failed("API server unreachable: ConnectError")  # a later failure does not restart it
-    assert r.state()[0] is True
-    clock.now += 0.1
-    ready, why = r.state()
-    assert ready is False
-    assert why == "API server unreachable: ConnectError (for 5 s)"
-    r.synced()
-    assert r.state() == (True, "ok")
-
-
-def test_unsynced_is_not_ready_even_when_the_api_server_answers() -> None:
-    r = Readiness(grace=5, clock=Clock())
-    r.synced()
-    r.unsynced("leader: starting the watches")
-    assert r.state() == (False, "leader: starting the watches")
-
-
-# --------------------------------------------------------------------- control plane
 
 
 class Proxy:
@@ -177,7 +135,6 @@ def _follows_the_connection(proxy: Proxy, url: str, *, says_why: bool = True) ->
     wait_for(lambda: _readyz(url)[0] == 200, timeout=30, what="/readyz to turn 200 again")
 
 
-@pytest.mark.cluster
 def test_operator_readiness_follows_the_api_server(
     proxied_kubeconfig: tuple[Proxy, Path],
     operator_settings: dict[str, str],
@@ -203,7 +160,6 @@ def test_operator_readiness_follows_the_api_server(
         operator.stop()
 
 
-@pytest.mark.cluster
 def test_api_readiness_follows_the_api_server(proxied_kubeconfig: tuple[Proxy, Path]) -> None:
     proxy, kubeconfig = proxied_kubeconfig
     settings = ApiSettings(
@@ -214,23 +170,3 @@ def test_api_readiness_follows_the_api_server(proxied_kubeconfig: tuple[Proxy, P
     )
     with ServedApp(settings) as app:  # waits for /readyz 200
         _follows_the_connection(proxy, f"{app.url}/readyz", says_why=False)
-
-
-def test_the_shipped_probes_use_these_endpoints() -> None:
-    """Kubernetes asks /readyz for readiness and /healthz for liveness, in the chart and
-    in the kustomize base alike."""
-    root = Path(__file__).resolve().parents[1]
-    for path in (
-        "charts/chronos/templates/operator-deployment.yaml",
-        "charts/chronos/templates/api-deployment.yaml",
-    ):
-        text = (root / path).read_text()
-        assert "readinessProbe:\n            httpGet: {path: /readyz" in text, path
-        assert "livenessProbe:\n            httpGet: {path: /healthz" in text, path
-    for path in ("deploy/base/operator.yaml", "deploy/base/api.yaml"):
-        deployment = next(
-            d for d in yaml.safe_load_all((root / path).read_text()) if d["kind"] == "Deployment"
-        )
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", path
-        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", path

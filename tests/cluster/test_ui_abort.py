@@ -7,13 +7,12 @@ from __future__ import annotations
 import html
 
 import pytest
-from builders import grant
+from builders import allow, grant
 from fixtures_api import ApiServer, sa_token
 from fixtures_ui import UiUser, create_job, signed_in
 from lightkube import Client
 from lightkube.models.rbac_v1 import PolicyRule
 from support import wait_for
-from test_ui_pages import allow
 
 from chronos import http
 

@@ -9,21 +9,19 @@ error fails the test. The accessibility check injects the pinned axe-core
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import may_read_pod_logs
 from fixtures_api import ApiServer
 from fixtures_browser import Watched
-from fixtures_ui import create_job
+from fixtures_ui import XSS, create_job, record
 from lightkube import Client
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 from playwright.sync_api import Browser, BrowserContext, Page, expect
-from support import wait_for
-from test_ui_pages import XSS
-from test_ui_runs import may_read_pod_logs, record, set_status
+from support import TESTS, set_status, wait_for
 
 from chronos import http
 from chronos.api.cache import plain
@@ -32,7 +30,7 @@ from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
 
-AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
+AXE = TESTS / "vendor" / "axe-core-4.14.1.min.js"
 
 
 @pytest.fixture

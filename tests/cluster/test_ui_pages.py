@@ -12,16 +12,16 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from builders import allow
 from fixtures_api import ApiServer
-from fixtures_ui import UiUser, create_job
+from fixtures_ui import XSS, UiUser, create_job
 from lightkube import ApiError, Client
 from lightkube.models.batch_v1 import JobSpec
 from lightkube.models.core_v1 import Container, ObjectReference, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.batch_v1 import Job as BatchJob
 from lightkube.resources.core_v1 import Event
-from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 from support import wait_for
 
@@ -33,21 +33,6 @@ from chronos.kube import ChronosJobResource
 from chronos.operator.naming import label_value
 
 pytestmark = pytest.mark.cluster
-
-XSS = "<img src=x onerror=alert(1)>"
-
-
-def allow(k8s: Client, namespace: str, account: str, rule: PolicyRule) -> None:
-    """Grant ServiceAccount ``account`` of ``namespace`` one more ``rule`` there."""
-    name = f"{account}-{'-'.join(rule.resources or [])}".replace("/", "-")
-    k8s.create(Role(metadata=ObjectMeta(name=name, namespace=namespace), rules=[rule]))
-    k8s.create(
-        RoleBinding(
-            metadata=ObjectMeta(name=name, namespace=namespace),
-            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=name),
-            subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)],
-        )
-    )
 
 
 def _enabled(k8s: Client, namespace: str, job_id: str) -> bool:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from fixtures_ui import UiUser, create_job
+from builders import allow
+from fixtures_ui import UiUser, create_job, page_when
 from lightkube import Client
 from lightkube.models.rbac_v1 import PolicyRule
-from test_ui_pages import allow
-from test_ui_runs import namespace, page_when, set_status  # noqa: F401 - a fixture
+from support import set_status
 
 from chronos import http
 from chronos.api import ui
@@ -22,11 +22,18 @@ from chronos.api.podmetrics import NOT_SERVED
 pytestmark = pytest.mark.cluster
 
 
+@pytest.fixture
+def namespace(unwatched_namespace: str) -> str:
+    """These tests write running runs into a job's status by hand (fixtures_ui), as
+    tests/cluster/test_ui_runs.py does."""
+    return unwatched_namespace
+
+
 def test_without_metrics_server_the_overview_says_so_and_without_the_right_says_that(
     editor: UiUser,
     api: http.Client,
     k8s: Client,
-    namespace: str,  # noqa: F811
+    namespace: str,
 ) -> None:
     job_id = create_job(api, name="busy")
     run = f"{job_id}-manual-1"
@@ -59,7 +66,7 @@ def test_nothing_running_asks_no_metrics_and_shows_no_note(
     editor: UiUser,
     api: http.Client,
     k8s: Client,
-    namespace: str,  # noqa: F811
+    namespace: str,
 ) -> None:
     # Every five minutes: among the next 24 hours' runs whatever the day and hour (the
     # example's Monday/Wednesday/Friday has none on a weekend).
@@ -73,7 +80,7 @@ def test_the_event_stream_refreshes_while_a_run_is_running(
     editor: UiUser,
     api: http.Client,
     k8s: Client,
-    namespace: str,  # noqa: F811
+    namespace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Its CPU and memory change while the job's object does not: the stream sends the

@@ -10,66 +10,18 @@ import html
 from typing import Any
 
 import pytest
-from fixtures_ui import UiUser, create_job
+from builders import may_read_pod_logs
+from fixtures_ui import TAIL, XSS, UiUser, create_job, page_when, record
 from lightkube import Client
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.core_v1 import Pod
-from lightkube.types import PatchType
-from support import wait_for
-from test_ui_pages import XSS, allow
+from support import set_status
 
 from chronos import http
 from chronos.api.runlog import JOB_NAME_LABEL
-from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
-
-TAIL = f'{{"step": "start"}}\n{XSS}\n{{"step": "result", "message": "done"}}\n'
-
-
-def record(run: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "runId": run,
-        "trigger": "run-now",
-        "result": "failed",
-        "startTime": "2026-11-29T06:00:00Z",
-        "endTime": "2026-11-29T06:01:15Z",
-        "durationSeconds": 75.0,
-        "reason": "TaskRejected",
-        "message": "entity_start on pipeline p1: 1 of 1 failed",
-        "entities": [{"id": "e1", "result": "failed", "state": "Stopped", "message": XSS}],
-        "reportedBy": "runner",
-        "logTail": TAIL,
-        **extra,
-    }
-
-
-def set_status(k8s: Client, namespace: str, job_id: str, status: dict[str, Any]) -> None:
-    k8s.patch(
-        ChronosJobResource.Status,
-        job_id,
-        {"status": status},
-        namespace=namespace,
-        patch_type=PatchType.MERGE,
-    )
-
-
-def may_read_pod_logs(k8s: Client, namespace: str, account: str) -> None:
-    rule = PolicyRule(apiGroups=[""], resources=["pods", "pods/log"], verbs=["get", "list"])
-    allow(k8s, namespace, account, rule)
-
-
-def page_when(user: UiUser, url: str, text: str) -> str:
-    """The page once it shows ``text`` (the watch cache and the 2 s access verdicts
-    catch up with a change)."""
-
-    def shown() -> str | None:
-        answer = user.client.get(url)
-        return answer.text if answer.status_code == 200 and text in answer.text else None
-
-    return wait_for(shown, 15, f"{text!r} on {url}")
 
 
 @pytest.fixture

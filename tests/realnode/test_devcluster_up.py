@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ROOT
 
 from chronos import http
 from chronos.devcluster import nodehost
@@ -37,7 +38,6 @@ from chronos.devcluster.system import recorded_info
 from chronos.fakehub import FakeHubControl
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-ROOT = Path(__file__).resolve().parents[1]
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 NODE = ("containerd", "kubelet", "kube-proxy", "metrics-server")
 SERVICES = ("fakehub", "api-port")

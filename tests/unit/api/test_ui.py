@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import TESTS
 
 from chronos.api import uiviews as v
 from chronos.api.mapping import job_view
@@ -82,7 +83,7 @@ def test_every_vendored_script_matches_its_recorded_sri_hash() -> None:
 
 
 def test_the_axe_core_copy_used_by_the_browser_tests_is_the_pinned_one() -> None:
-    axe = Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js"
+    axe = TESTS / "vendor" / "axe-core-4.14.1.min.js"
     digest = base64.b64encode(hashlib.sha384(axe.read_bytes()).digest()).decode()
     assert digest == "xt1SFg49QaDwsyt0Xfs2XAyBtYPClXl3X2q5OOLeGAUmq9jZTYIMdztpF99WdhiH"
 

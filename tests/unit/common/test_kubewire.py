@@ -5,18 +5,16 @@ from __future__ import annotations
 import re
 import tomllib
 from importlib.metadata import version
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from lightkube import AsyncClient
 from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.core_v1 import PodLog
-from support import local_async_client
+from support import ROOT, local_async_client
 
 from chronos import http, kubewire
 
-ROOT = Path(__file__).resolve().parent.parent
 #: What only chronos.kubewire may spell (lightkube's private attributes).
 PRIVATE = re.compile(r"_api_info|\._client\._client|_watch_timeout|\bprepare_request\b")
 

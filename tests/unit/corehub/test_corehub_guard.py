@@ -1,7 +1,7 @@
 """Issue 17, findings 2, 8 and 10, as pure logic: where the operator's default CoreHub
 credentials may go, which CoreHub URLs and hosts a job may name, and how many run-now
 requests the operator serves. The same rules on the real control plane:
-tests/test_admission_limits.py."""
+tests/cluster/test_admission_limits.py."""
 
 from __future__ import annotations
 

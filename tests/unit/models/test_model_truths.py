@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
+from support import ROOT
 
 from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, ChronosJobSpec
 from chronos.models.crd import build_crd
 from chronos.operator.settings import OperatorSettings
 from chronos.runner.settings import RunnerSettings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _undescribed(node: dict[str, Any], path: str) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,13 +11,12 @@ from cases import BAD_SPECS, GOOD_SPECS
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from support import ROOT
 
 from chronos.models import ChronosJobSpec, SpecRuleError
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord, Schedule
 from chronos.models.crd import build_crd, render
 from chronos.models.rules import COREHUB_ID
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def error_fields(exc: ValidationError) -> list[str]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
 from chronos import contract
 from chronos.corehub import (
@@ -36,7 +37,7 @@ from chronos.runner.settings import RunnerSettings
 from chronos.runner.status import status_patch
 from chronos.settings import SettingsError
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "runner.md"
+DOCS = ROOT / "docs" / "runner.md"
 T0 = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 
 

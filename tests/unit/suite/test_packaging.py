@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STDLIB_OPERATOR = str(Path(sysconfig.get_paths()["stdlib"]) / "operator.py")
 PROBE = (
     "import operator, chronos.operator, chronos.runner, chronos.api, chronos.models; "
