@@ -19,7 +19,6 @@ from _pytest.mark.expression import Expression
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
-from support import TESTS
 
 from chronos import kube
 from chronos.devcluster.__main__ import install_crd
@@ -37,6 +36,8 @@ pytest_plugins: list[str] = [
     "realnode.fixtures",
 ]
 
+
+TESTS = Path(__file__).resolve().parent
 
 #: The folders of tests/ in the order they run (tests/README.md says what goes where):
 #: the real node's tests first, so the session's real node is stopped (RUNS_LAST_IN_FOLDER)
@@ -114,9 +115,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """RUNS_FIRST runs first, then the FOLDERS in order, RUNS_LAST_IN_FOLDER after the
-    rest of its folder. A test
-    that uses the control plane or a Go-built tool must say so with the ``cluster``
-    marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or starts a
+    rest of its folder. A test that uses the control plane or a Go-built tool must say so
+    with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or starts a
     control plane: checked here, at collection, rather than discovered as a slow or
     failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
