@@ -38,8 +38,8 @@ test: lint
 	$(BIN)/python -m chronos.devcluster build
 	$(BIN)/pytest
 
-## The unit tests only: no control plane, no Go (tests without the `cluster` marker;
-## tests/conftest.py refuses a test that uses the control plane without it).
+## The unit tests only: no control plane, no Go (tests/unit/: tests without the `cluster`
+## marker; tests/conftest.py refuses a test that uses the control plane without it).
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not cluster" -n auto
 

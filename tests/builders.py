@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from lightkube import Client
+from lightkube.models.batch_v1 import CronJobSpec, JobSpec, JobTemplateSpec
+from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.core_v1 import Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
@@ -36,6 +39,17 @@ def spec(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return {k: v for k, v in body.items() if v is not None}
+
+
+def pipeline_spec(**overrides: Any) -> dict[str, Any]:
+    """A pipeline started at 03:00 (overrides replace top-level fields)."""
+    return spec(
+        **{
+            "task": {"type": "pipeline_start", "pipelineId": "p1"},
+            "schedule": {"cron": "0 3 * * *"},
+        }
+        | overrides
+    )
 
 
 def spec_model(**overrides: Any) -> ChronosJobSpec:
@@ -131,4 +145,45 @@ def grant(
                 )
             ],
         )
+    )
+
+
+def allow(k8s: Client, namespace: str, account: str, rule: PolicyRule) -> None:
+    """Grant ServiceAccount ``account`` of ``namespace`` one more ``rule`` there."""
+    name = f"{account}-{'-'.join(rule.resources or [])}".replace("/", "-")
+    k8s.create(Role(metadata=ObjectMeta(name=name, namespace=namespace), rules=[rule]))
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name=name, namespace=namespace),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name=name),
+            subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)],
+        )
+    )
+
+
+def may_read_pod_logs(k8s: Client, namespace: str, account: str) -> None:
+    rule = PolicyRule(apiGroups=[""], resources=["pods", "pods/log"], verbs=["get", "list"])
+    allow(k8s, namespace, account, rule)
+
+
+# ----------------------------------------------------------------------- CronJobs
+
+
+def cron_job(name: str, namespace: str, schedule: str, zone: str) -> CronJob:
+    return CronJob(
+        metadata=ObjectMeta(name=name, namespace=namespace),
+        spec=CronJobSpec(
+            schedule=schedule,
+            timeZone=zone,
+            jobTemplate=JobTemplateSpec(
+                spec=JobSpec(
+                    template=PodTemplateSpec(
+                        spec=PodSpec(
+                            restartPolicy="Never",
+                            containers=[Container(name="noop", image="chronos-runner:dev")],
+                        )
+                    )
+                )
+            ),
+        ),
     )

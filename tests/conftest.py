@@ -32,18 +32,24 @@ pytest_plugins: list[str] = [
     "fixtures_ui",  # after fixtures_operator, which it imports
     "fixtures_browser",
     "fixtures_images",
+    "fixtures_deploy",
     "realnode.fixtures",
 ]
 
 
 TESTS = Path(__file__).resolve().parent
 
+#: The folders of tests/ in the order they run (tests/README.md says what goes where):
+#: the real node's tests first, so the session's real node is stopped (RUNS_LAST_IN_FOLDER)
+#: before the control-plane tests, as when tests/realnode/ sorted before the test modules
+#: that sat directly under tests/.
+FOLDERS = ("realnode", "cluster", "unit")
 #: Modules (paths under tests/) that run first, in this order. First `make up` with its
 #: own real node: it must not overlap the session's real node (realnode/fixtures.py; one
 #: per machine), which the first real-node test starts. Then the run-now burst test, on a
 #: node no other test has used yet: after realnode/test_node.py its runner pods hit their
 #: deadline (seen in a full run; not yet understood, so kept apart).
-RUNS_FIRST = ("test_devcluster_up.py", "realnode/test_run_now_burst.py")
+RUNS_FIRST = ("realnode/test_devcluster_up.py", "realnode/test_run_now_burst.py")
 #: Tests that run after every other test of their folder: this one stops the session's
 #: real node (a real-node module sorted after test_node.py found the node gone).
 RUNS_LAST_IN_FOLDER = ("realnode/test_node.py::test_stopping_the_node_leaves_nothing_behind",)
@@ -108,19 +114,22 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """RUNS_FIRST runs first, RUNS_LAST_IN_FOLDER after the rest of its folder. A test
-    that uses the control plane or a Go-built tool must say so with the ``cluster``
-    marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or starts a
+    """RUNS_FIRST runs first, then the FOLDERS in order, RUNS_LAST_IN_FOLDER after the
+    rest of its folder. A test that uses the control plane or a Go-built tool must say so
+    with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or starts a
     control plane: checked here, at collection, rather than discovered as a slow or
     failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
 
-    def place(item: pytest.Item) -> int:
+    def place(item: pytest.Item) -> tuple[int, int]:
         path = item.path
+        if not path.is_relative_to(TESTS):
+            return len(order), len(FOLDERS)
+        relative = path.relative_to(TESTS)
+        folder = relative.parts[0]
         return (
-            order.get(path.relative_to(TESTS).as_posix(), len(order))
-            if path.is_relative_to(TESTS)
-            else len(order)
+            order.get(relative.as_posix(), len(order)),
+            FOLDERS.index(folder) if folder in FOLDERS else len(FOLDERS),
         )
 
     items.sort(key=place)  # stable otherwise

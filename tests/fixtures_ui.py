@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from builders import grant
@@ -16,10 +17,14 @@ from fixtures_operator import SOLO_PREFIX
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
+from support import wait_for
 
 from chronos import http
 
 VIEWER_VERBS = ("get", "list", "watch")
+#: Markup that must reach every page escaped.
+XSS = "<img src=x onerror=alert(1)>"
+TAIL = f'{{"step": "start"}}\n{XSS}\n{{"step": "result", "message": "done"}}\n'
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -81,3 +86,31 @@ def create_job(api: http.Client, **overrides: object) -> str:
     answer = api.post("/api/jobs", json=example_job(**overrides))
     assert answer.status_code == 201, answer.text
     return str(answer.json()["id"])
+
+
+def page_when(user: UiUser, url: str, text: str) -> str:
+    """The page once it shows ``text`` (the watch cache and the 2 s access verdicts
+    catch up with a change)."""
+
+    def shown() -> str | None:
+        answer = user.client.get(url)
+        return answer.text if answer.status_code == 200 and text in answer.text else None
+
+    return wait_for(shown, 15, f"{text!r} on {url}")
+
+
+def record(run: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "runId": run,
+        "trigger": "run-now",
+        "result": "failed",
+        "startTime": "2026-11-29T06:00:00Z",
+        "endTime": "2026-11-29T06:01:15Z",
+        "durationSeconds": 75.0,
+        "reason": "TaskRejected",
+        "message": "entity_start on pipeline p1: 1 of 1 failed",
+        "entities": [{"id": "e1", "result": "failed", "state": "Stopped", "message": XSS}],
+        "reportedBy": "runner",
+        "logTail": TAIL,
+        **extra,
+    }

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient, Client, KubeConfig
 from lightkube.config.models import Cluster as KubeCluster
 from lightkube.config.models import User
+from lightkube.resources.batch_v1 import CronJob
+from lightkube.types import PatchType
+
+from chronos.kube import ChronosJobResource
 
 T = TypeVar("T")
+
+#: The tests' folder and the repository's root, wherever a test module sits below them.
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
@@ -28,3 +37,43 @@ def local_async_client(url: str) -> AsyncClient:
     """A lightkube client of ``url`` without credentials (a test's own HTTP server)."""
     config = KubeConfig.from_one(cluster=KubeCluster(server=url), user=User())
     return AsyncClient(config=config)
+
+
+# ------------------------------------------- ChronosJobs on the control plane
+
+
+def get_cr(k8s: Client, ns: str, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = k8s.get(ChronosJobResource, name, namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+    return obj
+
+
+def patch_spec(k8s: Client, ns: str, name: str, change: dict[str, Any]) -> None:
+    k8s.patch(ChronosJobResource, name, {"spec": change}, namespace=ns, patch_type=PatchType.MERGE)
+
+
+def cronjob(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        obj: dict[str, Any] = k8s.get(CronJob, name, namespace=ns).to_dict()
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+    return obj
+
+
+def ready(k8s: Client, ns: str, name: str, kind: str = "Ready") -> dict[str, Any] | None:
+    status = get_cr(k8s, ns, name).get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond["type"] == kind:
+            return dict(cond)
+    return None
+
+
+def set_status(k8s: Client, namespace: str, job_id: str, status: dict[str, Any]) -> None:
+    k8s.patch(
+        ChronosJobResource.Status,
+        job_id,
+        {"status": status},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )

@@ -1,8 +1,8 @@
 """A real node for the tests: its own control plane, containerd, kubelet and kube-proxy.
 
-Registered in ``tests/conftest.py``'s ``pytest_plugins`` (it also declares the
-``realnode`` marker, which tests/test_devcluster_up.py uses too); ``conftest.py`` here
-binds the usual fixture names to this node for the tests of this package. Started once
+Registered in ``tests/conftest.py``'s ``pytest_plugins``; ``conftest.py`` here binds the
+usual fixture names to this node for the tests of this package (test_devcluster_up.py
+requests none of them: it runs a real node of its own, before this one). Started once
 per session, by the first test marked ``realnode``; it has a control plane of its own
 (the API server on the node address, with kube-scheduler), so the loopback plane and
 its tests are untouched. Needs root and installs containerd, runc and the CNI plugins
@@ -17,10 +17,12 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 import yaml
+from builders import create_chronosjob as create
 from fixtures_api import ApiServer, serve_api
 from fixtures_corehub import FAST_SEED
 from lightkube import Client, codecs
@@ -28,7 +30,10 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.core_v1 import Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
+from lightkube.types import PatchType
+from support import ROOT, get_cr, wait_for
 
+from chronos import contract as c
 from chronos import kube
 from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.cluster import Cluster
@@ -36,17 +41,10 @@ from chronos.devcluster.images import BuildReport, Engine, image_tag
 from chronos.devcluster.node import RealNode, node_address
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState
+from chronos.kube import ChronosJobResource
 
-ROOT = Path(__file__).resolve().parents[2]
 #: The CoreHub Secret ``install_runner`` puts in a test's namespace (admin/admin).
 HUB_SECRET = "hub"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "realnode: runs pods under a real kubelet with containerd (needs root; never skipped)",
-    )
 
 
 #: Runner pods' resources, set through CHRONOS_RUNNER_POD_OVERRIDES: enough for the runner
@@ -186,3 +184,50 @@ def install_runner(k8s: Client, namespace: str) -> str:
     )
     assert k8s.get(ClusterRole, "chronos-runner")
     return namespace
+
+
+# ------------------------------------------------ ChronosJobs run on the node
+
+
+def chronos_job(url: str, task: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "task": task,
+        "schedule": {"cron": "0 3 1 1 *"},
+        "timeZone": "Europe/Rome",
+        "timeoutSeconds": 60,
+        "coreHub": {"url": url, "credentialsSecretRef": {"name": "hub"}},
+    }
+
+
+def request_run_now(
+    k8s: Client, ns: str, name: str, url: str, task: dict[str, Any], **spec: Any
+) -> None:
+    """Create the ChronosJob (``spec`` overrides its fields) and, once the operator has
+    applied it, ask for one run now."""
+    create(k8s, ns, name, {**chronos_job(url, task), **spec})
+    wait_for(lambda: (get_cr(k8s, ns, name).get("status") or {}).get("cronJobName"))
+    k8s.patch(
+        ChronosJobResource,
+        name,
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "once"}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+
+
+def run_now_and_report(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> Any:
+    """Create the ChronosJob, ask for one run now, and return the runner's lastRun."""
+    request_run_now(k8s, ns, name, url, task)
+    return wait_for(
+        lambda: (get_cr(k8s, ns, name).get("status") or {}).get("lastRun"),
+        timeout=90,
+        what="the runner's report",
+    )
+
+
+def received(fakehub: FakeHubControl) -> list[tuple[str, dict[str, str]]]:
+    wanted = ("entity", "groupId")
+    return [
+        (cmd["path"], {k: v for k, v in parse_qsl(cmd["query"]) if k in wanted})
+        for cmd in fakehub.commands()
+    ]

@@ -19,14 +19,13 @@ from fixtures_api import ApiServer, sa_token
 from fixtures_corehub import FAST_RETRY, Recorder
 from lightkube import Client
 from lightkube.resources.core_v1 import Pod, Secret
-from support import wait_for
-from test_operator import get_cr
+from support import get_cr, wait_for
 
 from chronos.corehub import AuthenticationError, ClientOptions, CoreHubClient
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
-from realnode.test_e2e import run_now_and_report
+from realnode.fixtures import run_now_and_report
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 

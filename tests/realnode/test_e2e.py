@@ -11,61 +11,22 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import pytest
+from builders import create_chronosjob as create
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ServiceAccount
-from lightkube.types import PatchType
-from support import wait_for
-from test_operator import create, get_cr
+from support import get_cr, wait_for
 
-from chronos import contract as c
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
-from chronos.kube import ChronosJobResource
+from realnode.fixtures import chronos_job, received, run_now_and_report
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-
-
-def chronos_job(url: str, task: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "task": task,
-        "schedule": {"cron": "0 3 1 1 *"},
-        "timeZone": "Europe/Rome",
-        "timeoutSeconds": 60,
-        "coreHub": {"url": url, "credentialsSecretRef": {"name": "hub"}},
-    }
-
-
-def request_run_now(
-    k8s: Client, ns: str, name: str, url: str, task: dict[str, Any], **spec: Any
-) -> None:
-    """Create the ChronosJob (``spec`` overrides its fields) and, once the operator has
-    applied it, ask for one run now."""
-    create(k8s, ns, name, {**chronos_job(url, task), **spec})
-    wait_for(lambda: (get_cr(k8s, ns, name).get("status") or {}).get("cronJobName"))
-    k8s.patch(
-        ChronosJobResource,
-        name,
-        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "once"}}},
-        namespace=ns,
-        patch_type=PatchType.MERGE,
-    )
-
-
-def run_now_and_report(k8s: Client, ns: str, name: str, url: str, task: dict[str, Any]) -> Any:
-    """Create the ChronosJob, ask for one run now, and return the runner's lastRun."""
-    request_run_now(k8s, ns, name, url, task)
-    return wait_for(
-        lambda: (get_cr(k8s, ns, name).get("status") or {}).get("lastRun"),
-        timeout=90,
-        what="the runner's report",
-    )
 
 
 FAMILIES: list[tuple[dict[str, Any], list[tuple[str, dict[str, str]]]]] = [
@@ -86,14 +47,6 @@ FAMILIES: list[tuple[dict[str, Any], list[tuple[str, dict[str, str]]]]] = [
         [("/pipelines/p1/commands/sync/start-group", {"groupId": "g1"})],
     ),
 ]
-
-
-def received(fakehub: FakeHubControl) -> list[tuple[str, dict[str, str]]]:
-    wanted = ("entity", "groupId")
-    return [
-        (cmd["path"], {k: v for k, v in parse_qsl(cmd["query"]) if k in wanted})
-        for cmd in fakehub.commands()
-    ]
 
 
 @pytest.mark.parametrize(("task", "commands"), FAMILIES, ids=[f[0]["type"] for f in FAMILIES])

@@ -19,19 +19,17 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from builders import grant
+from builders import allow, grant
 from fixtures_api import ApiServer, sa_token
 from fixtures_ui import signed_in
 from lightkube import Client
 from lightkube.models.rbac_v1 import PolicyRule
-from support import wait_for
-from test_operator import get_cr
-from test_ui_pages import allow
+from support import get_cr, wait_for
 
 from chronos import http
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
-from realnode.test_e2e import request_run_now
+from realnode.fixtures import request_run_now
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 

@@ -16,13 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from builders import create_chronosjob as create
 from lightkube import ApiError, Client, codecs
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.resources.core_v1 import Node as NodeResource
 from lightkube.types import PatchType
-from support import wait_for
-from test_operator import create, get_cr
+from support import get_cr, wait_for
 
 from chronos import contract as c
 from chronos.devcluster import nodehost
@@ -30,8 +30,7 @@ from chronos.devcluster.binaries import kubernetes_version
 from chronos.devcluster.node import POD_CIDR
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from chronos.kube import ChronosJobResource
-from realnode.fixtures import RUNNER_RESOURCES, Node, install_runner
-from realnode.test_e2e import chronos_job, received
+from realnode.fixtures import RUNNER_RESOURCES, Node, chronos_job, install_runner, received
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 RUNNER_UID = 65532

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from builders import create_chronosjob as create
 from builders import grant
 from fixtures_api import ApiServer, sa_token
 from lightkube import Client
 from lightkube.resources.batch_v1 import Job
 from lightkube.types import CascadeType
-from support import wait_for
-from test_operator import create, get_cr
-from test_run_now import (
+from support import get_cr, wait_for
+from support_runnow import (
     STOP,
     accepted_once_each,
     annotation_json,
@@ -32,8 +32,7 @@ from test_run_now import (
 from chronos import contract as c
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
-from realnode.fixtures import Node, install_runner, node_runner_settings
-from realnode.test_e2e import chronos_job
+from realnode.fixtures import Node, chronos_job, install_runner, node_runner_settings
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 

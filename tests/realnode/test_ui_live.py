@@ -5,7 +5,7 @@ result, and an overview left open in another page (never reloaded) that shows th
 running and then among today's successes.
 
 The fake CoreHub takes seconds to activate each entity, so the run lasts long enough
-for its log to be seen arriving. Disable/enable/edit/delete: tests/test_ui_browser.py.
+for its log to be seen arriving. Disable/enable/edit/delete: tests/cluster/test_ui_browser.py.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from builders import may_read_pod_logs
 from fixtures_api import ApiServer
 from fixtures_browser import Watched
 from lightkube import Client
 from playwright.sync_api import BrowserContext, Locator, Page, expect
-from support import wait_for
-from test_operator import get_cr
-from test_ui_runs import may_read_pod_logs
+from support import get_cr, wait_for
 
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeHubControl

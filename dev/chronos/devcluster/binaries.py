@@ -121,7 +121,7 @@ HELM = _tool("helm", "helm.sh/helm/v3")
 #: The metrics.k8s.io API (``chronos.devcluster.metrics``) for a real node's pods.
 METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 #: robfig/cron itself, asked next-run questions by the differential schedule test
-#: (tests/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.
+#: (tests/cluster/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.
 CRON_ORACLE = _tool("cron-oracle", "github.com/robfig/cron/v3")
 
 

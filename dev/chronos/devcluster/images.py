@@ -578,7 +578,7 @@ def lock(log: Log = _print) -> None:
         "--upgrade",
     ]
     jobs = {
-        # Each image's own distribution (tests/test_packaging.py keeps its dependencies
+        # Each image's own distribution (tests/unit/suite/test_packaging.py keeps its dependencies
         # those of the repository's pyproject.toml and its extras).
         "runner.txt": ["packaging/runner/pyproject.toml"],
         "operator.txt": ["packaging/operator/pyproject.toml"],

@@ -41,7 +41,7 @@ MAX_LOG_TAIL = 4096
 LOG_TAILS_KEPT = 10
 #: How many past runs status.history keeps when neither the ChronosJob (spec.historyLimit)
 #: nor the operator (CHRONOS_HISTORY_LIMIT) says otherwise. The one home of this number:
-#: the settings default to it and tests/test_history_limit_defaults.py checks that the
+#: the settings default to it and tests/unit/models/test_model_truths.py checks that the
 #: chart, the kustomize base and the docs agree.
 DEFAULT_HISTORY = 20
 

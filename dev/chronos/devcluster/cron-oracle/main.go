@@ -1,7 +1,7 @@
 // Command cron-oracle answers next-run questions with github.com/robfig/cron/v3 itself,
 // exactly as the Kubernetes CronJob controller asks them (cron.ParseStandard, the
 // schedule's Location set to the CronJob's timeZone, sched.Next(now)), for the
-// differential test tests/test_cron_sequences.py.
+// differential test tests/cluster/test_cron_sequences.py.
 //
 // One question per input line, tab-separated:
 //

@@ -1,5 +1,5 @@
 // Wrapper module that builds the helm CLI (Helm v3) from its Go module, pinned with the
-// committed go.sum, for the chart tests (tests/test_deploy.py). Built by
+// committed go.sum, for the chart tests (tests/cluster/test_deploy.py). Built by
 // devcluster/build-helm.sh into the cache next to the control-plane binaries.
 module github.com/gluesync/chronos/devcluster/helm
 
