@@ -116,9 +116,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """RUNS_FIRST runs first, then the FOLDERS in order, RUNS_LAST_IN_FOLDER after the
     rest of its folder. A test that uses the control plane or a Go-built tool must say so
-    with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or starts a
-    control plane: checked here, at collection, rather than discovered as a slow or
-    failing unit run."""
+    with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never
+    needs Go or starts a control plane: checked here, at collection, rather than
+    discovered as a slow or failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
 
     def place(item: pytest.Item) -> tuple[int, int]:
