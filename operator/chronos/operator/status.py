@@ -181,7 +181,7 @@ def reconciled(
     if not enabled:
         message = f"CronJob {cronjob} is suspended (spec.enabled is false)"
     conditions = set_condition(
-        status.get("conditions"),
+        status.get(w.CONDITIONS),
         type=READY,
         status=True,
         reason="Reconciled" if enabled else "Suspended",
@@ -215,17 +215,23 @@ def rejected(
     """Status patch for a spec the operator cannot act on; everything else is kept."""
     return ChronosJobStatus(
         observed_generation=generation,
-        conditions=typed_conditions(
-            set_condition(
-                status.get("conditions"),
-                type=READY,
-                status=False,
-                reason=reason,
-                message=message,
-                generation=generation,
-                now=now,
-            )
-        ),
+        conditions=_not_ready(status, reason, message, generation, now),
+    )
+
+
+def _not_ready(
+    status: StatusDict, reason: str, message: str, generation: int | None, now: datetime
+) -> list[Condition]:
+    return typed_conditions(
+        set_condition(
+            status.get(w.CONDITIONS),
+            type=READY,
+            status=False,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
+        )
     )
 
 
@@ -245,19 +251,8 @@ def unapplied(
     else:
         reason = CRONJOB_OUT_OF_SYNC
         what = f"CronJob {cronjob} differs from the spec and could not be updated"
-    return ChronosJobStatus(
-        conditions=typed_conditions(
-            set_condition(
-                status.get("conditions"),
-                type=READY,
-                status=False,
-                reason=reason,
-                message=f"{what} ({error}); retrying",
-                generation=generation,
-                now=now,
-            )
-        ),
-    )
+    message = f"{what} ({error}); retrying"
+    return ChronosJobStatus(conditions=_not_ready(status, reason, message, generation, now))
 
 
 def changes(status: StatusDict, patch: ChronosJobStatus) -> ChronosJobStatus | None:
