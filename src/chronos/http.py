@@ -5,6 +5,9 @@ Kubernetes client) already depends on, so the project uses httpx2 throughout and
 keeps the name swappable in this single place.
 """
 
+from types import TracebackType
+from typing import Self
+
 from httpx2 import (
     AsyncClient,
     AsyncHTTPTransport,
@@ -24,11 +27,31 @@ from httpx2 import (
     TransportError,
 )
 
+
+class ClosesClient:
+    """For a class that owns a synchronous ``Client`` as ``_http``: ``close()`` closes it,
+    and so does the end of a ``with`` block."""
+
+    _http: Client
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 __all__ = [
     "AsyncClient",
     "AsyncHTTPTransport",
     "Auth",
     "Client",
+    "ClosesClient",
     "ConnectError",
     "ConnectTimeout",
     "HTTPError",

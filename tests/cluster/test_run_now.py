@@ -24,6 +24,7 @@ from chronos import http, kube
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
+from chronos.models.wire import ChronosJobDict
 from chronos.operator import runnow
 from chronos.operator.context import OperatorContext
 from chronos.operator.settings import OperatorSettings
@@ -168,7 +169,8 @@ def test_a_run_now_for_a_deleted_job_logs_one_line(
             {"corehub_url": "http://127.0.0.1:9", "corehub_credentials_secret": COREHUB_SECRET}
         )
         try:
-            await runnow.serve(OperatorContext(client=client, settings=settings), stale)
+            ctx = OperatorContext(client=client, settings=settings)
+            await runnow.serve(ctx, cast(ChronosJobDict, stale))
         finally:
             await client.close()
 

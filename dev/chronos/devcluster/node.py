@@ -729,7 +729,7 @@ def _stop_at(cluster_dir: Path, log: Log) -> None:
             _out(*ctr, "containers", "delete", container)
         terminate(pids["containerd"])
     # Shims outlive containerd; they name the run's folder in their arguments.
-    nodehost.kill_all(list(nodehost.processes_naming(str(cluster_dir))))
+    terminate(*nodehost.processes_naming(str(cluster_dir)), grace=5.0, group=False)
     snapshot = nodehost.HostSnapshot.load(snapshot_file)
     nodehost.remove_netns(snapshot)
     nodehost.remove_bridge()

@@ -17,13 +17,9 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from chronos.devcluster.processes import alive
 
 #: The bridge the CNI plugin creates for the pod network.
 BRIDGE = "chronos0"
@@ -318,19 +314,6 @@ def processes_naming(*needles: str) -> dict[int, str]:
         if name in NODE_PROCESSES and any(n in line for n in needles):
             found[int(entry.name)] = line
     return found
-
-
-def kill_all(pids: list[int], grace: float = 5.0) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        if alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 # ------------------------------------------------------------------------ leftovers

@@ -116,13 +116,14 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
-def terminate(*pids: int, grace: float = 10.0) -> None:
-    """SIGTERM the process groups of ``pids`` together; SIGKILL those still alive after
-    ``grace`` seconds."""
+def terminate(*pids: int, grace: float = 10.0, group: bool = True) -> None:
+    """SIGTERM ``pids`` together (their process groups, with ``group``); SIGKILL those
+    still alive after ``grace`` seconds."""
+    send = os.killpg if group else os.kill
     signalled = []
     for pid in pids:
         try:
-            os.killpg(pid, signal.SIGTERM)
+            send(pid, signal.SIGTERM)
             signalled.append(pid)
         except ProcessLookupError:
             pass
@@ -132,4 +133,4 @@ def terminate(*pids: int, grace: float = 10.0) -> None:
     for pid in signalled:
         if alive(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
+                send(pid, signal.SIGKILL)

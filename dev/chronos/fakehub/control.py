@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from chronos.corehub import paths
-from chronos.http import Client
+from chronos.http import Client, ClosesClient
 
 #: The control route that sets an entity's state (below ``/_fake``).
 ENTITY_STATE = "/pipelines/{pipeline}/entities/{entity}/state"
 
 
-class FakeHubControl:
+class FakeHubControl(ClosesClient):
     def __init__(self, url: str, ca_file: Path | None = None) -> None:
         self.url = url.rstrip("/")
         verify: ssl.SSLContext | bool = True
         if ca_file is not None:
             verify = ssl.create_default_context(cafile=str(ca_file))
         self._http = Client(base_url=self.url + "/_fake", verify=verify, trust_env=False)
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         response = self._http.request(method, path, json=body)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 from chronos import contract as c
+from chronos.models import wire as w
+from chronos.models.wire import ChronosJobDict, StatusDict
 
 Key = tuple[str, str]
 
@@ -35,7 +37,7 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def compact(obj: dict[str, Any]) -> bytes:
+def compact(obj: Mapping[str, Any]) -> bytes:
     """``obj`` as compact JSON without the fields the operator never reads."""
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
@@ -103,10 +105,10 @@ class CronJobRecord:
             annotations.get(c.CHRONOSJOB_ANNOTATION),
         )
 
-    def fired_since(self, status: dict[str, Any]) -> str | None:
+    def fired_since(self, status: StatusDict) -> str | None:
         """The CronJob's lastScheduleTime, if it is news to ``status`` (not our reset)."""
         last = self.last_schedule_time
-        if last and last != self.reset_to and last != status.get("lastScheduleTime"):
+        if last and last != self.reset_to and last != status.get(w.LAST_SCHEDULE_TIME):
             return last
         return None
 
@@ -126,7 +128,7 @@ class WatchCache:
         #: Finished Jobs per ChronosJob whose run may be missing from its history.
         self._unreported: dict[Key, set[str]] = {}
 
-    def chronosjob_event(self, change: Change, cr: dict[str, Any]) -> None:
+    def chronosjob_event(self, change: Change, cr: ChronosJobDict) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
         if change is Change.DELETED:
             self._chronosjobs.pop(key, None)
@@ -137,7 +139,7 @@ class WatchCache:
         else:
             self._chronosjobs[key] = compact(cr)
 
-    def needs_reconcile(self, cr: dict[str, Any]) -> bool:
+    def needs_reconcile(self, cr: ChronosJobDict) -> bool:
         """Not reconciled by this process at its current generation.
 
         So every ChronosJob is reconciled once after start (its CronJob may have changed
@@ -160,16 +162,16 @@ class WatchCache:
         """
         self._forced.add((namespace, name))
 
-    def begin_reconcile(self, cr: dict[str, Any]) -> None:
+    def begin_reconcile(self, cr: ChronosJobDict) -> None:
         """A reconcile of ``cr`` starts: a drift seen from now on needs another."""
         self._forced.discard((cr["metadata"]["namespace"], cr["metadata"]["name"]))
 
-    def mark_reconciled(self, cr: dict[str, Any]) -> None:
+    def mark_reconciled(self, cr: ChronosJobDict) -> None:
         meta = cr["metadata"]
         self._reconciled[(meta["namespace"], meta["name"])] = meta.get("generation")
 
     @contextmanager
-    def reconciling(self, cr: dict[str, Any]) -> Iterator[None]:
+    def reconciling(self, cr: ChronosJobDict) -> Iterator[None]:
         """Around one reconcile of ``cr``: done if the block ends, needed again if it
         raises — the generation may have been reconciled before (a repair of a deleted
         CronJob), so only the forced mark makes the retry reconcile again."""
@@ -229,9 +231,9 @@ class WatchCache:
         else:
             self._cronjobs[key] = CronJobRecord.of(cronjob, in_sync_with)
 
-    def chronosjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+    def chronosjob(self, namespace: str, name: str) -> ChronosJobDict | None:
         body = self._chronosjobs.get((namespace, name))
-        return None if body is None else expand(body)
+        return None if body is None else cast(ChronosJobDict, expand(body))
 
     def cronjob(self, namespace: str, name: str) -> CronJobRecord | None:
         return self._cronjobs.get((namespace, name))

@@ -15,14 +15,16 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from lightkube.resources.batch_v1 import CronJob, Job
 
 from chronos import contract as c
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
+from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus
+from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
@@ -61,15 +63,15 @@ class ChronosJobs:
         self._ctx, self._queue = ctx, queue
 
     def upsert(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.chronosjob_event(Change.UPSERTED, obj)
+        self._ctx.cache.chronosjob_event(Change.UPSERTED, cast(ChronosJobDict, obj))
         self._queue.add(_key(obj))
 
     def delete(self, obj: dict[str, Any]) -> None:
-        self._ctx.cache.chronosjob_event(Change.DELETED, obj)
+        self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
-            self._ctx.cache.chronosjob_event(Change.DELETED, _stub(key))
+            self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
             self._queue.add(key)
 
 
@@ -180,7 +182,7 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
         await housekeeping(ctx, cr)
 
 
-def _check_cronjob(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Housekeeping's look at the owned CronJob: missing or not holding the desired
     manifest (an event lost, a repair that failed), the job is reconciled again."""
     meta = cr["metadata"]
@@ -192,7 +194,7 @@ def _check_cronjob(ctx: OperatorContext, cr: dict[str, Any]) -> None:
         ctx.cache.force_reconcile(meta["namespace"], meta["name"])
 
 
-async def _reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+async def _reconcile(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     meta = cr["metadata"]
     record = ctx.cache.cronjob(meta["namespace"], cronjob_name(meta["name"]))
     # A reconciled job whose CronJob is gone: restore it, unless the namespace is being
@@ -204,7 +206,7 @@ async def _reconcile(ctx: OperatorContext, cr: dict[str, Any]) -> None:
     await reconcile(ctx, cr, created=record is None and not cr.get("status"))
 
 
-async def _record_unreported(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+async def _record_unreported(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Record finished runs the runner could not report (deadline, backoff, no pod …)."""
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -220,12 +222,12 @@ async def _record_unreported(ctx: OperatorContext, cr: dict[str, Any]) -> None:
             raise
 
 
-def _recorded(status: dict[str, Any] | None, run_id: str) -> bool:
-    return any(h.get("runId") == run_id for h in (status or {}).get("history") or [])
+def _recorded(status: StatusDict | None, run_id: str) -> bool:
+    return any(h.get(w.RUN_ID) == run_id for h in (status or {}).get(w.HISTORY) or [])
 
 
 async def _record_unreported_run(
-    ctx: OperatorContext, cr: dict[str, Any], job: dict[str, Any]
+    ctx: OperatorContext, cr: ChronosJobDict, job: dict[str, Any]
 ) -> None:
     meta, run_id = cr["metadata"], job["metadata"]["name"]
     namespace, name = meta["namespace"], meta["name"]
@@ -240,7 +242,7 @@ async def _record_unreported_run(
         if not pods and runs.failed_without_pods(job)
         else []
     )
-    history = (fresh.get("status") or {}).get("history") or []
+    history = (fresh.get("status") or {}).get(w.HISTORY) or []
     record = runs.unreported_run(job, pods, history, events)
     if record is None:
         return
@@ -250,7 +252,7 @@ async def _record_unreported_run(
         log.info("%s/%s: recorded unreported run %s (%s)", namespace, name, run_id, record.result)
 
 
-async def _mirror_last_schedule(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Copy the CronJob's lastScheduleTime into the status, with fresh next run times."""
     meta = cr["metadata"]
     record = ctx.cache.cronjob(meta["namespace"], cronjob_name(meta["name"]))
@@ -274,11 +276,11 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: dict[str, Any]) -> Non
     )
 
 
-async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Carry out housekeeping's plan: RunsBlocked and nextRunTimes kept current, missed
     slots and failed launches recorded."""
     meta, status = cr["metadata"], cr.get("status") or {}
-    if status.get("observedGeneration") != meta.get("generation"):
+    if status.get(w.OBSERVED_GENERATION) != meta.get("generation"):
         return  # the cache has not seen our last status write yet: nothing to compare
     try:
         desired = desired_state(cr, ctx.settings)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import ResolvedSchedule, resolve_schedule
 from chronos.models.rules import SpecRuleError
+from chronos.models.wire import ChronosJobDict
 from chronos.operator.cronjob import ConfigError, build_cronjob
 from chronos.operator.settings import OperatorSettings
 from chronos.schedule import ScheduleError
@@ -54,7 +55,7 @@ def _rule_reason(exc: ValidationError) -> str | None:
     return None
 
 
-def desired_state(cr: dict[str, Any], settings: OperatorSettings) -> Desired:
+def desired_state(cr: ChronosJobDict, settings: OperatorSettings) -> Desired:
     """What the CronJob must look like; raises RejectedError with a reason for bad specs."""
     meta = cr["metadata"]
     try:

@@ -19,7 +19,9 @@ from typing import Any
 
 from lightkube import AsyncClient
 
+from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord
+from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import kubeio, runs
 from chronos.operator import status as st
 from chronos.operator.desired import Desired
@@ -38,8 +40,8 @@ class UpdateRunsBlocked:
     generation: int | None
     now: datetime
 
-    def change(self, namespace: str, fresh: dict[str, Any]) -> ChronosJobStatus | None:
-        old = fresh.get("conditions")
+    def change(self, namespace: str, fresh: StatusDict) -> ChronosJobStatus | None:
+        old = fresh.get(w.CONDITIONS)
         new = st.blocked_condition(
             old,
             self.blockers,
@@ -94,7 +96,7 @@ Action = UpdateRunsBlocked | ReportFailedLaunch | RecordRuns | PostEvent | Patch
 
 
 def plan(
-    cr: dict[str, Any],
+    cr: ChronosJobDict,
     desired: Desired,
     *,
     jobs: Iterable[dict[str, Any]],
@@ -115,7 +117,7 @@ def plan(
     grace = timedelta(seconds=settings.missed_run_grace_seconds)
     actions: list[Action] = []
 
-    ready = st.condition(status.get("conditions"), st.READY)
+    ready = st.condition(status.get(w.CONDITIONS), st.READY)
     if ready is not None and ready.get("status") == "True":
         blocked = UpdateRunsBlocked(blockers, desired.schedule.cron, meta.get("generation"), now)
         if blocked.change(meta["namespace"], status) is not None:
@@ -130,16 +132,16 @@ def plan(
 
     patch = ChronosJobStatus()
     upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
-    if upcoming != status.get("nextRunTimes"):
+    if upcoming != status.get(w.NEXT_RUN_TIMES):
         patch.next_run_times = upcoming
-    since = status.get("slotsCheckedUntil")
+    since = status.get(w.SLOTS_CHECKED_UNTIL)
     if spec.enabled and since:
         missed, mark = runs.missed_slots(
             desired.schedule,
             since=datetime.fromisoformat(since),
             now=now,
             jobs=jobs,
-            history=status.get("history") or [],
+            history=status.get(w.HISTORY) or [],
             context=runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds),
             grace=grace,
         )
@@ -156,7 +158,7 @@ def plan(
 
 
 async def carry_out(
-    client: AsyncClient, cr: dict[str, Any], actions: list[Action]
+    client: AsyncClient, cr: ChronosJobDict, actions: list[Action]
 ) -> list[RunRecord]:
     """Perform ``plan``'s actions for ``cr``, in order; returns the runs it recorded
     (for the metrics)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from lightkube import ApiError, AsyncClient
 from lightkube.models.core_v1 import EventSource, ObjectReference
@@ -16,8 +16,10 @@ from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource
+from chronos.models import wire as w
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, RunRecord
 from chronos.models.history import merge_run, parse_history
+from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator.metrics import WRITE_CONFLICTS, WRITES
 from chronos.operator.naming import label_value
 from chronos.operator.status import rfc3339, status_body
@@ -41,13 +43,43 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return result
 
 
-async def get_cronjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
+async def _get_or_none(client: AsyncClient, resource: Any, name: str, namespace: str) -> Any:
+    """The object; None if it does not exist."""
     try:
-        return as_dict(await client.get(CronJob, name, namespace=namespace))
+        return await client.get(resource, name, namespace=namespace)
     except ApiError as exc:
         if exc.status.code == 404:
             return None
         raise
+
+
+#: What ``_guarded_patch`` returns when another writer came first.
+_CONFLICT: Final = object()
+
+
+async def _guarded_patch(
+    client: AsyncClient, resource: Any, name: str, namespace: str, body: Any, what: str
+) -> Any:
+    """A merge patch carrying the resourceVersion it was computed from: the object as
+    written; None if it is gone; ``_CONFLICT`` if it changed since (read it again,
+    compute again)."""
+    WRITES.labels(what).inc()
+    try:
+        return await client.patch(
+            resource, name, body, namespace=namespace, patch_type=PatchType.MERGE
+        )
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        if exc.status.code != 409:
+            raise
+    WRITE_CONFLICTS.labels(what).inc()
+    return _CONFLICT
+
+
+async def get_cronjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
+    cronjob = await _get_or_none(client, CronJob, name, namespace)
+    return None if cronjob is None else as_dict(cronjob)
 
 
 async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any], *, new: bool) -> None:
@@ -120,7 +152,7 @@ async def update_status(
     client: AsyncClient,
     namespace: str,
     name: str,
-    change: Callable[[dict[str, Any]], ChronosJobStatus | None],
+    change: Callable[[StatusDict], ChronosJobStatus | None],
 ) -> bool:
     """Read-modify-write of a ChronosJob status, guarded by the resource version.
 
@@ -129,12 +161,10 @@ async def update_status(
     writer's entries (the runner's) are never lost. Returns False if the job is gone.
     """
     for _ in range(CONFLICT_RETRIES):
-        try:
-            current = as_dict(await client.get(ChronosJobResource, name, namespace=namespace))
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return False
-            raise
+        read = await _get_or_none(client, ChronosJobResource, name, namespace)
+        if read is None:
+            return False
+        current = _chronosjob(read)
         patch = change(current.get("status") or {})
         if patch is None or not patch.model_fields_set:
             return True
@@ -142,30 +172,19 @@ async def update_status(
             "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
             "status": status_body(patch),
         }
-        WRITES.labels("status_update").inc()
-        try:
-            await client.patch(
-                ChronosJobResource.Status,
-                name,
-                body,
-                namespace=namespace,
-                patch_type=PatchType.MERGE,
-            )
-            return True
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return False
-            if exc.status.code != 409:
-                raise
-            WRITE_CONFLICTS.labels("status_update").inc()
+        written = await _guarded_patch(
+            client, ChronosJobResource.Status, name, namespace, body, "status_update"
+        )
+        if written is not _CONFLICT:
+            return written is not None
     raise RuntimeError(f"status of {namespace}/{name}: still conflicting after retries")
 
 
 async def record_runs(
     client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
 ) -> bool:
-    def change(status: dict[str, Any]) -> ChronosJobStatus | None:
-        stored = parse_history(status.get("history"))
+    def change(status: StatusDict) -> ChronosJobStatus | None:
+        stored = parse_history(status.get(w.HISTORY))
         known = {h.run_id for h in stored}
         history = stored
         for record in records:
@@ -183,13 +202,7 @@ async def pods_of(client: AsyncClient, namespace: str, job: str) -> list[dict[st
 
 
 async def service_account_exists(client: AsyncClient, namespace: str, name: str) -> bool:
-    try:
-        await client.get(ServiceAccount, name, namespace=namespace)
-    except ApiError as exc:
-        if exc.status.code == 404:
-            return False
-        raise
-    return True
+    return await _get_or_none(client, ServiceAccount, name, namespace) is not None
 
 
 async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -204,7 +217,7 @@ async def failed_create_events(client: AsyncClient, job: dict[str, Any]) -> list
 
 
 async def post_event(
-    client: AsyncClient, cr: dict[str, Any], *, type: str, reason: str, message: str
+    client: AsyncClient, cr: ChronosJobDict, *, type: str, reason: str, message: str
 ) -> None:
     """An Event on the ChronosJob. Best effort: a failure is logged, never raised (an
     Event is a courtesy; the status holds the truth)."""
@@ -256,14 +269,17 @@ async def namespace_terminating(client: AsyncClient, namespace: str) -> bool:
     return bool(ns.status and ns.status.phase == "Terminating")
 
 
-async def get_chronosjob(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
+def _chronosjob(obj: Any) -> ChronosJobDict:
+    """A ChronosJob read from the API server, as its wire dict (typed, not validated)."""
+    return cast(ChronosJobDict, as_dict(obj))
+
+
+async def get_chronosjob(client: AsyncClient, namespace: str, name: str) -> ChronosJobDict | None:
     """The ChronosJob as the API server has it now; None if gone or being deleted."""
-    try:
-        cr = as_dict(await client.get(ChronosJobResource, name, namespace=namespace))
-    except ApiError as exc:
-        if exc.status.code == 404:
-            return None
-        raise
+    read = await _get_or_none(client, ChronosJobResource, name, namespace)
+    if read is None:
+        return None
+    cr = _chronosjob(read)
     return None if cr["metadata"].get("deletionTimestamp") else cr
 
 
@@ -272,7 +288,7 @@ async def update_annotations(
     namespace: str,
     name: str,
     change: Callable[[dict[str, str]], dict[str, str | None] | None],
-) -> dict[str, Any] | None:
+) -> ChronosJobDict | None:
     """Read-modify-write of a ChronosJob's annotations, guarded by the resource version.
 
     ``change`` gets the current annotations and returns the ones to set (None values
@@ -293,19 +309,11 @@ async def update_annotations(
                 "annotations": patch,
             }
         }
-        WRITES.labels("annotations").inc()
-        try:
-            written = await client.patch(
-                ChronosJobResource, name, body, namespace=namespace, patch_type=PatchType.MERGE
-            )
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return None
-            if exc.status.code != 409:
-                raise
-            WRITE_CONFLICTS.labels("annotations").inc()
-            continue
-        return as_dict(written)
+        written = await _guarded_patch(
+            client, ChronosJobResource, name, namespace, body, "annotations"
+        )
+        if written is not _CONFLICT:
+            return None if written is None else _chronosjob(written)
     raise RuntimeError(f"annotations of {namespace}/{name}: still conflicting after retries")
 
 

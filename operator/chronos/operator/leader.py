@@ -17,7 +17,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -103,16 +103,8 @@ class Leadership:
                 renewTime=now,
                 leaseTransitions=0,
             )
-            try:
-                await self.client.create(
-                    Lease(metadata=ObjectMeta(name=cfg.name, namespace=cfg.namespace), spec=spec)
-                )
-            except ApiError as create_error:
-                if create_error.status.code == 409:
-                    return False
-                raise
-            self.renewed_at = started
-            return True
+            lease = Lease(metadata=ObjectMeta(name=cfg.name, namespace=cfg.namespace), spec=spec)
+            return await self._write(self.client.create(lease), started)
         spec = lease.spec or LeaseSpec()
         if spec.holderIdentity != cfg.identity and not self._expired(spec, started):
             return False
@@ -124,8 +116,14 @@ class Leadership:
             renewTime=now,
             leaseTransitions=transitions,
         )
+        # The replace carries the resourceVersion read: a race is a 409.
+        return await self._write(self.client.replace(lease), started)
+
+    async def _write(self, write: Awaitable[object], started: float) -> bool:
+        """Create or replace the lease: held from ``started`` on, unless another
+        replica's write came first (409)."""
         try:
-            await self.client.replace(lease)  # carries resourceVersion: a race is a 409
+            await write
         except ApiError as exc:
             if exc.status.code == 409:
                 return False

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from chronos.models import wire as w
+from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio, metrics
 from chronos.operator import status as st
 from chronos.operator.context import OperatorContext
@@ -30,13 +32,6 @@ def _clock_needs_reset(existing: dict[str, Any], desired: dict[str, Any]) -> boo
         or old.get("timeZone") != new["timeZone"]
         or (bool(old.get("suspend")) and not new["suspend"])
     )
-
-
-def _condition(status: dict[str, Any]) -> dict[str, Any]:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == st.READY:
-            return dict(cond)
-    return {}
 
 
 async def blockers(
@@ -66,7 +61,7 @@ async def blockers(
 
 
 async def _report_unapplied(
-    ctx: OperatorContext, cr: dict[str, Any], *, missing: bool, error: Exception, now: datetime
+    ctx: OperatorContext, cr: ChronosJobDict, *, missing: bool, error: Exception, now: datetime
 ) -> None:
     """Ready=False while the CronJob is missing or differs and cannot be applied (the
     sync is retried with backoff; its success sets Ready=True again). Best effort: the
@@ -87,7 +82,7 @@ async def _report_unapplied(
         log.debug("%s/%s: could not report the failed apply", meta["namespace"], meta["name"])
 
 
-async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool = False) -> None:
+async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool = False) -> None:
     """Apply the desired CronJob and report it; ``created``: the ChronosJob is new."""
     meta = cr["metadata"]
     name, namespace = meta["name"], meta["namespace"]
@@ -98,11 +93,11 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
         try:
             desired = desired_state(cr, ctx.settings)
         except RejectedError as rejection:
-            previous = _condition(status)
+            previous = st.condition(status.get(w.CONDITIONS), st.READY) or {}
             unchanged = (
                 previous.get("reason") == rejection.reason
                 and previous.get("message") == rejection.message
-                and previous.get("observedGeneration") == generation
+                and previous.get(w.OBSERVED_GENERATION) == generation
             )
             if not unchanged:
                 fields = st.rejected(
@@ -161,13 +156,13 @@ async def reconcile(ctx: OperatorContext, cr: dict[str, Any], *, created: bool =
             namespace=namespace,
             blockers=await blockers(ctx, desired, namespace, now),
         )
-        schedule_moved = (status.get("cron"), status.get("timeZone")) != (
+        schedule_moved = (status.get(w.CRON), status.get(w.TIME_ZONE)) != (
             desired.schedule.cron,
             desired.schedule.time_zone,
         )
         if not enabled:
             fields.slots_checked_until = None
-        elif schedule_moved or not status.get("slotsCheckedUntil"):
+        elif schedule_moved or not status.get(w.SLOTS_CHECKED_UNTIL):
             # Slots before now belong to an old schedule or to a disabled period.
             fields.slots_checked_until = st.to_seconds(now)
         # Nothing to write for a ChronosJob in sync (every one, after a restart).

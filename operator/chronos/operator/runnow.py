@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chronos import runnow as rn
+from chronos.models import wire as w
 from chronos.models.chronosjob import (
     ActiveRun,
     ChronosJobSpec,
@@ -34,6 +35,7 @@ from chronos.models.chronosjob import (
     RunResult,
     RunTrigger,
 )
+from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio, metrics, runs
 from chronos.operator.context import OperatorContext
 from chronos.operator.cronjob import run_now_job
@@ -93,11 +95,11 @@ def refused_record(job: str, blocking: list[str], now: datetime) -> RunRecord:
     )
 
 
-def _annotations(cr: dict[str, Any]) -> dict[str, str]:
+def _annotations(cr: ChronosJobDict) -> dict[str, str]:
     return cr["metadata"].get("annotations") or {}
 
 
-async def serve(ctx: OperatorContext, cr: dict[str, Any]) -> None:
+async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Serve the waiting run-now requests of ``cr`` (a no-op, without I/O, if none)."""
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -115,7 +117,7 @@ async def serve(ctx: OperatorContext, cr: dict[str, Any]) -> None:
         )
 
 
-async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> dict[str, Any]:
+async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> ChronosJobDict:
     """The ChronosJob, fresh, with a new hand-set token copied into the pending requests
     (so its requestedAt, and with it the Job name, survives a restart)."""
 
@@ -155,7 +157,7 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
     active = [j["metadata"]["name"] for j in jobs if not runs.finished(j)]
     status = cr.get("status") or {}
     known = {j["metadata"]["name"] for j in jobs} | {
-        str(h.get("runId")) for h in [status.get("lastRun") or {}, *(status.get("history") or [])]
+        str(h.get(w.RUN_ID)) for h in [status.get(w.LAST_RUN) or {}, *(status.get(w.HISTORY) or [])]
     }
     served: list[str] = []
     for token, requested_at in todo:
@@ -191,7 +193,7 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
         raise GoneError
 
 
-async def _drop(ctx: OperatorContext, cr: dict[str, Any], dropped: list[str]) -> None:
+async def _drop(ctx: OperatorContext, cr: ChronosJobDict, dropped: list[str]) -> None:
     """Remove the requests beyond PENDING_MAX from the pending ones, unserved."""
     meta = cr["metadata"]
 
@@ -210,7 +212,7 @@ async def _drop(ctx: OperatorContext, cr: dict[str, Any], dropped: list[str]) ->
 
 
 async def _create(
-    ctx: OperatorContext, cr: dict[str, Any], manifest: dict[str, Any], token: str
+    ctx: OperatorContext, cr: ChronosJobDict, manifest: dict[str, Any], token: str
 ) -> None:
     meta = cr["metadata"]
     job = manifest["metadata"]["name"]
@@ -233,7 +235,7 @@ async def _create(
 
 async def _refuse(
     ctx: OperatorContext,
-    cr: dict[str, Any],
+    cr: ChronosJobDict,
     job: str,
     token: str,
     blocking: list[str],
@@ -270,11 +272,11 @@ def active_runs(jobs: list[dict[str, Any]]) -> list[ActiveRun]:
         ActiveRun(
             run_id=j["metadata"]["name"],
             trigger=runs.trigger_of(j),
-            start_time=(j.get("status") or {}).get("startTime")
-            or j["metadata"]["creationTimestamp"],
+            start_time=start,
         )
         for j in sorted(jobs, key=lambda j: str(j["metadata"]["name"]))
-        if not runs.finished(j)
+        # every Job has a creationTimestamp: none is left out for want of a start
+        if not runs.finished(j) and (start := runs.started(j)) is not None
     ]
 
 
@@ -291,6 +293,6 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
     current = active_runs(ctx.cache.jobs_of(namespace, name))
     patch = ChronosJobStatus(active_runs=[r.run_id for r in current], active_run_starts=current)
     status = cr.get("status") or {}
-    published = {k: status.get(k) or [] for k in ("activeRuns", "activeRunStarts")}
+    published = {k: status.get(k) or [] for k in (w.ACTIVE_RUNS, w.ACTIVE_RUN_STARTS)}
     if status_body(patch) != published:
         await kubeio.patch_status(ctx.client, namespace, name, patch)

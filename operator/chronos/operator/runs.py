@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chronos import contract as c
+from chronos.models import wire as w
 from chronos.models.chronosjob import MAX_TEXT, ConcurrencyPolicy, RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
+from chronos.models.wire import RunRecordDict
 from chronos.operator.status import rfc3339
 
 #: Bound on the slots examined in one pass (a long outage is summarised, not listed).
@@ -44,6 +46,12 @@ def scheduled_time(job: dict[str, Any]) -> datetime | None:
 
 def finished(job: dict[str, Any]) -> bool:
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
+
+
+def started(job: dict[str, Any]) -> datetime | None:
+    """When a Job's run started: its startTime, else its creation."""
+    status = job.get("status") or {}
+    return _time(status.get("startTime")) or _time(job["metadata"].get("creationTimestamp"))
 
 
 def termination_record(pods: Iterable[dict[str, Any]]) -> RunRecord | None:
@@ -139,13 +147,13 @@ def stuck_launch(
     return _failed_launch_record(job, message, now)
 
 
-def _failed_launch_record(job: dict[str, Any], message: str, now: datetime) -> RunRecord:
+def _failed_launch_record(job: dict[str, Any], message: str, end: datetime | None) -> RunRecord:
     return RunRecord(
         run_id=job["metadata"]["name"],
         trigger=trigger_of(job),
         result=RunResult.FAILED,
         scheduled_time=scheduled_time(job),
-        end_time=now,
+        end_time=end,
         reason=FAILED_LAUNCH,
         message=message,
         reported_by="operator",
@@ -194,7 +202,7 @@ def failed_launch(
 def unreported_run(
     job: dict[str, Any],
     pods: Iterable[dict[str, Any]],
-    history: Iterable[dict[str, Any]],
+    history: Iterable[RunRecordDict],
     events: Iterable[dict[str, Any]] = (),
 ) -> RunRecord | None:
     """The record of a finished Job that is not in the history yet, else None.
@@ -207,7 +215,7 @@ def unreported_run(
     memory limit is recorded as OOMKilled (the Job itself says only BackoffLimitExceeded).
     """
     name = job["metadata"]["name"]
-    if not finished(job) or any(h.get("runId") == name for h in history):
+    if not finished(job) or any(h.get(w.RUN_ID) == name for h in history):
         return None
     pods = list(pods)
     record = termination_record(pods)
@@ -220,19 +228,9 @@ def unreported_run(
     end = _time(status.get("completionTime")) or _time(
         (failed or complete or {}).get("lastTransitionTime")
     )
-    pods = list(pods)
     launch = (_launch_failure(events) if failed_without_pods(job) else None) or image_failure(pods)
     if launch is not None:
-        return RunRecord(
-            run_id=name,
-            trigger=trigger_of(job),
-            result=RunResult.FAILED,
-            scheduled_time=scheduled_time(job),
-            end_time=end,
-            reason=FAILED_LAUNCH,
-            message=launch,
-            reported_by="operator",
-        )
+        return _failed_launch_record(job, launch, end)
     if failed and oom_killed(pods):
         reason: str | None = OOM_KILLED
         message = "the runner was killed for exceeding its memory limit"
@@ -263,9 +261,8 @@ class SlotContext:
 
 def _active_at(jobs: Iterable[dict[str, Any]], moment: datetime) -> bool:
     for job in jobs:
-        status = job.get("status", {})
-        start = _time(status.get("startTime")) or _time(job["metadata"].get("creationTimestamp"))
-        end = _time(status.get("completionTime"))
+        start = started(job)
+        end = _time(job.get("status", {}).get("completionTime"))
         if end is None:
             done = _condition(job, "Failed") or _condition(job, "Complete")
             end = _time(done.get("lastTransitionTime")) if done else None
@@ -280,7 +277,7 @@ def missed_slots(
     since: datetime,
     now: datetime,
     jobs: list[dict[str, Any]],
-    history: Iterable[dict[str, Any]],
+    history: Iterable[RunRecordDict],
     context: SlotContext,
     grace: timedelta,
 ) -> tuple[list[RunRecord], datetime]:
@@ -296,7 +293,7 @@ def missed_slots(
         return [], since
     ran = {t.timestamp() for t in (scheduled_time(j) for j in jobs) if t}
     ran |= {
-        t.timestamp() for t in (_time(h.get("scheduledTime")) for h in history) if t is not None
+        t.timestamp() for t in (_time(h.get(w.SCHEDULED_TIME)) for h in history) if t is not None
     }
     slots = [t for t in schedule.next_runs(since, MAX_SLOTS) if t.timestamp() <= until.timestamp()]
     records = []

@@ -12,8 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, Condition
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, ResolvedSchedule
+from chronos.models.wire import ConditionDict, StatusDict
 
 READY = "Ready"
 #: Ready=False reasons while the CronJob cannot be brought in line with the spec.
@@ -25,16 +27,16 @@ RUNS_BLOCKED = "RunsBlocked"
 NEXT_RUNS_SHOWN = 5
 OPERATOR_FIELDS = frozenset(
     {
-        "observedGeneration",
-        "conditions",
-        "cron",
-        "description",
-        "timeZone",
-        "cronJobName",
-        "nextRunTimes",
-        "lastScheduleTime",
-        "activeRuns",
-        "activeRunStarts",
+        w.OBSERVED_GENERATION,
+        w.CONDITIONS,
+        w.CRON,
+        w.DESCRIPTION,
+        w.TIME_ZONE,
+        w.CRON_JOB_NAME,
+        w.NEXT_RUN_TIMES,
+        w.LAST_SCHEDULE_TIME,
+        w.ACTIVE_RUNS,
+        w.ACTIVE_RUN_STARTS,
     }
 )
 
@@ -48,7 +50,7 @@ def to_seconds(when: datetime) -> datetime:
     return when.replace(microsecond=0)
 
 
-def typed_conditions(conditions: list[dict[str, Any]]) -> list[Condition]:
+def typed_conditions(conditions: list[ConditionDict]) -> list[Condition]:
     """The conditions as models for a status patch.
 
     One the models refuse can only be a stored one from an older CRD version; it is
@@ -78,7 +80,7 @@ def status_body(patch: ChronosJobStatus) -> dict[str, Any]:
 
 
 def set_condition(
-    conditions: list[dict[str, Any]] | None,
+    conditions: list[ConditionDict] | None,
     *,
     type: str,
     status: bool,
@@ -86,22 +88,19 @@ def set_condition(
     message: str,
     generation: int | None,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[ConditionDict]:
     """Conditions with ``type`` set; lastTransitionTime changes only when status does."""
     value = "True" if status else "False"
     previous = next((c for c in conditions or [] if c.get("type") == type), None)
-    transition = (
-        previous["lastTransitionTime"]
-        if previous and previous.get("status") == value and previous.get("lastTransitionTime")
-        else rfc3339(now)
-    )
-    updated = {
+    kept = previous.get(w.LAST_TRANSITION_TIME) if previous else None
+    transition = kept if kept and previous and previous.get("status") == value else rfc3339(now)
+    updated: ConditionDict = {
         "type": type,
         "status": value,
         "reason": reason,
         "message": message,
-        "lastTransitionTime": transition,
-        "observedGeneration": generation,
+        w.LAST_TRANSITION_TIME: transition,
+        w.OBSERVED_GENERATION: generation,
     }
     return [c for c in conditions or [] if c.get("type") != type] + [updated]
 
@@ -116,14 +115,14 @@ class Blockers:
 
 
 def blocked_condition(
-    conditions: list[dict[str, Any]] | None,
+    conditions: list[ConditionDict] | None,
     blockers: Blockers,
     *,
     cron: str,
     namespace: str,
     generation: int | None,
     now: datetime,
-) -> list[dict[str, Any]]:
+) -> list[ConditionDict]:
     """Conditions with RunsBlocked set from ``blockers`` (the first cause is the reason)."""
     causes: list[tuple[str, str]] = []
     if blockers.never_fires:
@@ -153,11 +152,11 @@ def blocked_condition(
     )
 
 
-def condition(conditions: list[dict[str, Any]] | None, type: str) -> dict[str, Any] | None:
-    return next((dict(c) for c in conditions or [] if c.get("type") == type), None)
+def condition(conditions: list[ConditionDict] | None, type: str) -> ConditionDict | None:
+    return next((c.copy() for c in conditions or [] if c.get("type") == type), None)
 
 
-def same_conditions(old: list[dict[str, Any]] | None, new: list[dict[str, Any]]) -> bool:
+def same_conditions(old: list[ConditionDict] | None, new: list[ConditionDict]) -> bool:
     """Equal up to order (set_condition moves the condition it sets to the end)."""
     return {c.get("type"): c for c in old or []} == {c.get("type"): c for c in new}
 
@@ -167,7 +166,7 @@ def next_run_times(schedule: ResolvedSchedule, now: datetime, enabled: bool) -> 
 
 
 def reconciled(
-    status: dict[str, Any],
+    status: StatusDict,
     *,
     generation: int | None,
     schedule: ResolvedSchedule,
@@ -182,7 +181,7 @@ def reconciled(
     if not enabled:
         message = f"CronJob {cronjob} is suspended (spec.enabled is false)"
     conditions = set_condition(
-        status.get("conditions"),
+        status.get(w.CONDITIONS),
         type=READY,
         status=True,
         reason="Reconciled" if enabled else "Suspended",
@@ -211,27 +210,33 @@ def reconciled(
 
 
 def rejected(
-    status: dict[str, Any], *, generation: int | None, reason: str, message: str, now: datetime
+    status: StatusDict, *, generation: int | None, reason: str, message: str, now: datetime
 ) -> ChronosJobStatus:
     """Status patch for a spec the operator cannot act on; everything else is kept."""
     return ChronosJobStatus(
         observed_generation=generation,
-        conditions=typed_conditions(
-            set_condition(
-                status.get("conditions"),
-                type=READY,
-                status=False,
-                reason=reason,
-                message=message,
-                generation=generation,
-                now=now,
-            )
-        ),
+        conditions=_not_ready(status, reason, message, generation, now),
+    )
+
+
+def _not_ready(
+    status: StatusDict, reason: str, message: str, generation: int | None, now: datetime
+) -> list[Condition]:
+    return typed_conditions(
+        set_condition(
+            status.get(w.CONDITIONS),
+            type=READY,
+            status=False,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
+        )
     )
 
 
 def unapplied(
-    status: dict[str, Any],
+    status: StatusDict,
     *,
     generation: int | None,
     cronjob: str,
@@ -246,22 +251,11 @@ def unapplied(
     else:
         reason = CRONJOB_OUT_OF_SYNC
         what = f"CronJob {cronjob} differs from the spec and could not be updated"
-    return ChronosJobStatus(
-        conditions=typed_conditions(
-            set_condition(
-                status.get("conditions"),
-                type=READY,
-                status=False,
-                reason=reason,
-                message=f"{what} ({error}); retrying",
-                generation=generation,
-                now=now,
-            )
-        ),
-    )
+    message = f"{what} ({error}); retrying"
+    return ChronosJobStatus(conditions=_not_ready(status, reason, message, generation, now))
 
 
-def changes(status: dict[str, Any], patch: ChronosJobStatus) -> ChronosJobStatus | None:
+def changes(status: StatusDict, patch: ChronosJobStatus) -> ChronosJobStatus | None:
     """The part of ``patch`` that ``status`` does not hold already; None if nothing.
 
     None for a ChronosJob in sync, so an operator restart writes nothing for it.
@@ -270,8 +264,8 @@ def changes(status: dict[str, Any], patch: ChronosJobStatus) -> ChronosJobStatus
 
     def held(name: str) -> bool:
         alias = ChronosJobStatus.model_fields[name].alias or name
-        if alias == "conditions" and body[alias] is not None:
-            return same_conditions(status.get(alias), body[alias])
+        if alias == w.CONDITIONS and body[alias] is not None:
+            return same_conditions(status.get(w.CONDITIONS), body[alias])
         return bool(status.get(alias) == body[alias])
 
     differing = {name: getattr(patch, name) for name in patch.model_fields_set if not held(name)}

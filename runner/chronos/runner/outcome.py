@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import cast
 
 from chronos.corehub import (
     AuthenticationError,
@@ -20,7 +20,9 @@ from chronos.corehub import (
     UnsafeIdError,
     UnusableAnswerError,
 )
+from chronos.models import wire as w
 from chronos.models.chronosjob import MAX_TEXT, EntityResult, RunRecord, RunResult, RunTrigger
+from chronos.models.wire import RunRecordDict
 
 TERMINATION_MESSAGE_LIMIT = 4096
 
@@ -112,7 +114,7 @@ def build_record(
     )
 
 
-def _dumps(data: dict[str, Any]) -> str:
+def _dumps(data: RunRecordDict) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -123,17 +125,17 @@ def termination_message(record: RunRecord, limit: int = TERMINATION_MESSAGE_LIMI
     the log tail (the status and the pod's log hold it), per-entity messages, then the
     entity list (noted in the message), then the message's tail.
     """
-    data = record.model_dump(mode="json", exclude_none=True)
+    data = cast(RunRecordDict, record.model_dump(mode="json", exclude_none=True))
     if len(_dumps(data).encode()) <= limit:
         return _dumps(data)
-    data.pop("logTail", None)
+    data.pop(w.LOG_TAIL, None)
     if len(_dumps(data).encode()) <= limit:
         return _dumps(data)
-    for entity in data.get("entities", []):
+    for entity in data.get("entities") or []:
         entity.pop("message", None)
     if len(_dumps(data).encode()) <= limit:
         return _dumps(data)
-    omitted = len(data.pop("entities", []))
+    omitted = len(data.pop("entities", None) or [])
     note = f" [{omitted} entity results omitted; see status.lastRun]" if omitted else ""
     message = str(data.get("message", ""))
     data["message"] = message + note

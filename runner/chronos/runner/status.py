@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from lightkube import ApiError, Client
 from lightkube.types import PatchType
 
 from chronos.kube import ChronosJobResource
+from chronos.models import wire as w
 from chronos.models.chronosjob import RunRecord
 from chronos.models.history import merge_run, parse_history
+from chronos.models.wire import RunRecordDict, StatusDict
 
 CONFLICT = 409
 
 
 def status_patch(
-    resource_version: str, history: list[dict[str, Any]], record: RunRecord, limit: int
+    resource_version: str, history: list[RunRecordDict], record: RunRecord, limit: int
 ) -> dict[str, Any]:
     """The merge patch for one run. Pure; ``history`` is the stored status.history."""
     merged = merge_run(parse_history(history), record, limit)
@@ -34,8 +36,8 @@ def status_patch(
     return {
         "metadata": {"resourceVersion": resource_version},
         "status": {
-            "lastRun": last_run,
-            "history": [h.model_dump(mode="json", exclude_none=True) for h in merged],
+            w.LAST_RUN: last_run,
+            w.HISTORY: [h.model_dump(mode="json", exclude_none=True) for h in merged],
         },
     }
 
@@ -55,9 +57,9 @@ def write_run(
     for attempt in range(1, attempts + 1):
         obj = client.get(ChronosJobResource, name, namespace=namespace)
         raw = obj.status
-        status: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        status = cast(StatusDict, raw if isinstance(raw, dict) else {})
         resource_version = str(obj.metadata.resourceVersion if obj.metadata else "")
-        history = list(status.get("history") or [])
+        history = list(status.get(w.HISTORY) or [])
         patch = status_patch(resource_version, history, record, limit)
         try:
             client.patch(

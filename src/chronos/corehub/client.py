@@ -15,8 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from chronos.corehub import answers, paths
 from chronos.corehub.answers import EntityConfig, EntityStatus, mask_secrets, quote, unusable
@@ -37,6 +36,7 @@ from chronos.corehub.errors import (
 from chronos.corehub.retry import Deadline, Failure, RetryPolicy, decide, parse_retry_after
 from chronos.http import (
     Client,
+    ClosesClient,
     ConnectError,
     ConnectTimeout,
     PoolTimeout,
@@ -128,7 +128,7 @@ def _masked_fields(value: Any, mask: answers.Mask) -> Any:
     return value
 
 
-class CoreHubClient:
+class CoreHubClient(ClosesClient):
     """One CoreHub session; every call shares ``deadline``."""
 
     def __init__(
@@ -188,17 +188,6 @@ class CoreHubClient:
     def mask(self, text: str) -> str:
         """``text`` (anything CoreHub said) with this session's credentials masked."""
         return mask_secrets(text, (self.username, self.__password, self.__token))
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ transport
 

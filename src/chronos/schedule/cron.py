@@ -441,7 +441,13 @@ class CronSchedule:
 
 
 def _spec_next(s: CronSchedule, t: int, tz: tzinfo) -> int | None:
-    """SpecSchedule.Next on whole Unix seconds ``t`` (already "the upcoming second")."""
+    """SpecSchedule.Next on whole Unix seconds ``t`` (already "the upcoming second").
+
+    One loop per field, as in robfig/cron's spec.go, line for line: the loops look alike
+    but each truncates and steps differently (clock changes hide in those differences),
+    so they are kept as Go writes them rather than folded into one (the differential test
+    against robfig/cron v3.0.1 compares the two).
+    """
     added = False
     year_limit = _wall(t, tz).year + 5
     while True:  # WRAP

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import builders
 import pytest
@@ -18,6 +18,7 @@ from chronos import contract as c
 from chronos import runnow as rn
 from chronos.models.chronosjob import CoreHub
 from chronos.models.resolve import resolve_schedule
+from chronos.models.wire import ChronosJobDict, SpecDict
 from chronos.operator.cronjob import build_cronjob
 from chronos.operator.desired import RejectedError, desired_state
 from chronos.operator.settings import OperatorSettings, host_allowed, url_host
@@ -27,10 +28,10 @@ NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 CREDS = {"name": "mine"}
 
 
-def _cr(hub: dict[str, Any]) -> dict[str, Any]:
+def _cr(hub: dict[str, Any]) -> ChronosJobDict:
     return {
         "metadata": {"name": "x", "namespace": "ns", "uid": "u"},
-        "spec": builders.spec(coreHub=hub),
+        "spec": cast(SpecDict, builders.spec(coreHub=hub)),
     }
 
 

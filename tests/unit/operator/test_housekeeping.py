@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from builders import chronosjob, operator_settings, spec
 
 from chronos import contract as c
 from chronos.models.chronosjob import ChronosJobStatus
+from chronos.models.wire import ChronosJobDict, ConditionDict, StatusDict
 from chronos.operator import housekeeping as hk
 from chronos.operator import status as st
 from chronos.operator.desired import desired_state
@@ -16,7 +17,7 @@ from chronos.operator.desired import desired_state
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
 SETTINGS = operator_settings(missed_run_grace_seconds=90)
 HOURLY = spec(schedule={"cron": "0 * * * *"}, timeZone="UTC")
-READY = {
+READY: ConditionDict = {
     "type": st.READY,
     "status": "True",
     "reason": "Applied",
@@ -32,13 +33,13 @@ IN_STEP = st.blocked_condition(
 
 
 def plan(
-    status: dict[str, Any],
+    status: StatusDict,
     *,
     body: dict[str, Any] = HOURLY,
     jobs: list[dict[str, Any]] | None = None,
     blockers: st.Blockers | None = None,
 ) -> list[hk.Action]:
-    cr = chronosjob(spec=body, status=status)
+    cr = cast(ChronosJobDict, chronosjob(spec=body, status=dict(status)))
     return hk.plan(
         cr,
         desired_state(cr, SETTINGS),
@@ -50,7 +51,7 @@ def plan(
 
 
 def upcoming(body: dict[str, Any] = HOURLY) -> list[str]:
-    cr = chronosjob(spec=body)
+    cr = cast(ChronosJobDict, chronosjob(spec=body))
     return st.next_run_times(desired_state(cr, SETTINGS).schedule, NOW, True)
 
 
@@ -113,7 +114,7 @@ def test_runs_blocked_is_planned_only_once_the_cronjob_is_applied() -> None:
     assert isinstance(action, hk.UpdateRunsBlocked)
     change = action.change("ns", {"conditions": IN_STEP})
     assert change is not None
-    new = change.model_dump(mode="json", exclude_unset=True)
+    new = cast(StatusDict, change.model_dump(mode="json", exclude_unset=True))
     blocked = st.condition(new["conditions"], st.RUNS_BLOCKED)
     assert blocked is not None
     assert blocked["status"] == "True"

@@ -6,7 +6,7 @@ import json
 import os
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import builders
 import pytest
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from chronos import contract as c
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, ConcurrencyPolicy
 from chronos.models.resolve import resolve_schedule
+from chronos.models.wire import ChronosJobDict, ConditionDict
 from chronos.operator import naming, runs
 from chronos.operator import status as status_mod
 from chronos.operator.cronjob import ConfigError, build_cronjob, run_now_job
@@ -209,7 +210,7 @@ def test_desired_state_names_the_reason_of_a_rejection() -> None:
         ({**good, "task": {"type": "entity_start", "pipelineId": "p"}}, "InvalidSpec"),
     ):
         with pytest.raises(RejectedError) as info:
-            desired_state({**cr, "spec": body}, settings())
+            desired_state(cast(ChronosJobDict, {**cr, "spec": body}), settings())
         assert info.value.reason == reason
         assert info.value.message.startswith("spec.")
 
@@ -439,15 +440,16 @@ def test_runner_pod_overrides_from_the_environment_are_checked(
 def test_a_schedule_closer_than_the_minimum_is_rejected_with_a_reason() -> None:
     cr = {"metadata": {"name": "x", "namespace": "ns", "uid": "u"}}
     body = spec(schedule={"cron": "*/2 * * * *"}).model_dump(mode="json", exclude_none=True)
-    desired_state({**cr, "spec": body}, settings())  # the default minimum is one minute
+    job = cast(ChronosJobDict, {**cr, "spec": body})
+    desired_state(job, settings())  # the default minimum is one minute
     with pytest.raises(RejectedError) as info:
-        desired_state({**cr, "spec": body}, settings(min_interval_seconds=300))
+        desired_state(job, settings(min_interval_seconds=300))
     assert info.value.reason == "ScheduleTooFrequent"
     assert info.value.message.startswith("spec.schedule.cron: runs can come 2m apart")
 
 
 def test_runs_blocked_names_each_cause_and_clears() -> None:
-    def blocked(blockers: status_mod.Blockers, conditions: Any = None) -> dict[str, Any]:
+    def blocked(blockers: status_mod.Blockers, conditions: Any = None) -> ConditionDict:
         found = status_mod.condition(
             status_mod.blocked_condition(
                 conditions, blockers, cron="0 0 30 2 *", namespace="ns", generation=2, now=NOW
@@ -502,7 +504,9 @@ def test_a_status_patch_deletes_what_it_sets_to_none_and_sends_nothing_else() ->
 
 def test_a_stored_condition_the_models_refuse_is_replaced_not_fatal() -> None:
     """An object written under an older CRD version must not stop the operator."""
-    stored = [{"type": "Old", "status": "Maybe", "reason": "x", "lastTransitionTime": "never"}]
+    stored: list[ConditionDict] = [
+        {"type": "Old", "status": "Maybe", "reason": "x", "lastTransitionTime": "never"}
+    ]
     patch = status_mod.rejected(
         {"conditions": stored}, generation=2, reason="InvalidSpec", message="m", now=NOW
     )

@@ -7,6 +7,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from support import ROOT
@@ -31,6 +32,7 @@ from chronos.models.chronosjob import (
     RunTrigger,
 )
 from chronos.models.history import merge_run
+from chronos.models.wire import RunRecordDict
 from chronos.runner.logs import CUT, JsonLog, LogTail
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
@@ -271,7 +273,8 @@ def test_json_log_tees_into_its_tail_and_the_record_holds_it() -> None:
 def test_status_patch() -> None:
     old = [record("old", message="from operator", reportedBy="operator")]
     new = record("new", reportedBy="runner")
-    patch = status_patch("42", [h.model_dump(mode="json") for h in old], new, 5)
+    stored = [cast(RunRecordDict, h.model_dump(mode="json")) for h in old]
+    patch = status_patch("42", stored, new, 5)
     assert patch["metadata"] == {"resourceVersion": "42"}
     assert set(patch["status"]) == {"lastRun", "history"}
     last = patch["status"]["lastRun"]

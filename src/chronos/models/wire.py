@@ -1,0 +1,197 @@
+"""A ChronosJob as it travels: plain JSON dicts, typed for mypy at no run-time cost.
+
+The operator and the runner keep ChronosJobs as the dicts the API server sends
+(memory: a parsed model costs tens of KiB per object, and the operator's cache holds
+10,000 of them, docs/architecture.md); the models in ``chronos.models.chronosjob`` are
+used only where a value is validated or written. These ``TypedDict``\\ s give those dicts
+the models' shape, so ``mypy --strict`` checks every key and value read or built:
+
+* keys are the models' aliases (camelCase, as on the wire) and nothing else;
+  tests/test_wire_shapes.py checks each TypedDict against its model, key by key and
+  type by type, so the two cannot drift;
+* values are the models' JSON form: times and enum values are strings, a model is its
+  TypedDict, an optional field may be None (a dict built for a patch; a merge patch
+  drops it);
+* every key may be missing (``total=False``): an object stored by an older CRD version,
+  or a field not written yet; readers use ``.get``.
+
+The camelCase keys of the status are spelled here and nowhere else in production code
+(tests/test_wire_shapes.py greps for strays): other modules name them by the constants
+below, which mypy resolves to the literal key and checks against the TypedDict like a
+literal.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, TypedDict
+
+# Class-based TypedDicts spell keys as identifiers: these are the wire's camelCase.
+
+# ------------------------------------------------------------------------ metadata
+
+
+class ObjectMetaDict(TypedDict, total=False):
+    """``metadata`` (Kubernetes' ObjectMeta, as lightkube's model lists it)."""
+
+    annotations: dict[str, str]
+    creationTimestamp: str
+    deletionGracePeriodSeconds: int
+    deletionTimestamp: str
+    finalizers: list[str]
+    generateName: str
+    generation: int
+    labels: dict[str, str]
+    managedFields: list[dict[str, Any]]
+    name: str
+    namespace: str
+    ownerReferences: list[dict[str, Any]]
+    resourceVersion: str
+    selfLink: str
+    uid: str
+
+
+# ---------------------------------------------------------------------------- spec
+
+
+class TaskDict(TypedDict, total=False):
+    type: str
+    pipelineId: str
+    entityIds: list[str] | None
+    groupIds: list[str] | None
+    withSnapshot: bool
+    snapshotWriteMethod: str
+
+
+class ScheduleDict(TypedDict, total=False):
+    cron: str | None
+    daysOfWeek: list[str] | None
+    hour: int | None
+    minute: int | None
+
+
+class SecretKeyRefDict(TypedDict, total=False):
+    name: str
+    key: str
+
+
+class CredentialsSecretRefDict(TypedDict, total=False):
+    name: str
+    usernameKey: str
+    passwordKey: str
+
+
+class CoreHubTLSDict(TypedDict, total=False):
+    caSecretRef: SecretKeyRefDict | None
+    insecureSkipVerify: bool
+
+
+class CoreHubDict(TypedDict, total=False):
+    url: str | None
+    credentialsSecretRef: CredentialsSecretRefDict | None
+    tls: CoreHubTLSDict | None
+
+
+class SpecDict(TypedDict, total=False):
+    displayName: str | None
+    description: str | None
+    task: TaskDict
+    schedule: ScheduleDict
+    timeZone: str | None
+    enabled: bool
+    concurrencyPolicy: str
+    startingDeadlineSeconds: int | None
+    timeoutSeconds: int | None
+    retries: int
+    historyLimit: int | None
+    coreHub: CoreHubDict | None
+
+
+# -------------------------------------------------------------------------- status
+
+
+class ConditionDict(TypedDict, total=False):
+    type: str
+    status: str
+    reason: str
+    message: str
+    lastTransitionTime: str
+    observedGeneration: int | None
+
+
+class EntityResultDict(TypedDict, total=False):
+    id: str
+    result: str
+    state: str | None
+    message: str | None
+
+
+class RunRecordDict(TypedDict, total=False):
+    """One run: ``status.lastRun`` and each entry of ``status.history``."""
+
+    runId: str
+    trigger: str
+    result: str
+    scheduledTime: str | None
+    startTime: str | None
+    endTime: str | None
+    durationSeconds: float | None
+    reason: str | None
+    message: str | None
+    entities: list[EntityResultDict] | None
+    reportedBy: str | None
+    logTail: str | None
+
+
+class ActiveRunDict(TypedDict, total=False):
+    runId: str
+    trigger: str
+    startTime: str
+
+
+class StatusDict(TypedDict, total=False):
+    observedGeneration: int | None
+    conditions: list[ConditionDict] | None
+    cron: str | None
+    description: str | None
+    timeZone: str | None
+    cronJobName: str | None
+    nextRunTimes: list[str] | None
+    lastScheduleTime: str | None
+    slotsCheckedUntil: str | None
+    activeRuns: list[str] | None
+    activeRunStarts: list[ActiveRunDict] | None
+    lastRun: RunRecordDict | None
+    history: list[RunRecordDict] | None
+
+
+class ChronosJobDict(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMetaDict
+    spec: SpecDict
+    status: StatusDict | None
+
+
+# ---------------------------------------------------------- the status keys, once
+
+OBSERVED_GENERATION: Final = "observedGeneration"
+CONDITIONS: Final = "conditions"
+CRON: Final = "cron"
+DESCRIPTION: Final = "description"
+TIME_ZONE: Final = "timeZone"
+CRON_JOB_NAME: Final = "cronJobName"
+NEXT_RUN_TIMES: Final = "nextRunTimes"
+LAST_SCHEDULE_TIME: Final = "lastScheduleTime"
+SLOTS_CHECKED_UNTIL: Final = "slotsCheckedUntil"
+ACTIVE_RUNS: Final = "activeRuns"
+ACTIVE_RUN_STARTS: Final = "activeRunStarts"
+LAST_RUN: Final = "lastRun"
+HISTORY: Final = "history"
+# In a condition.
+LAST_TRANSITION_TIME: Final = "lastTransitionTime"
+# In a run record (lastRun, history, activeRunStarts).
+RUN_ID: Final = "runId"
+SCHEDULED_TIME: Final = "scheduledTime"
+START_TIME: Final = "startTime"
+END_TIME: Final = "endTime"
+LOG_TAIL: Final = "logTail"
