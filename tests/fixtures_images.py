@@ -32,13 +32,6 @@ from chronos.devcluster.images import (
 )
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "images: builds and runs the container images in a Docker engine (never skipped)",
-    )
-
-
 def _terminal_log(config: pytest.Config) -> Log:
     reporter = config.pluginmanager.getplugin("terminalreporter")
     capture = config.pluginmanager.getplugin("capturemanager")

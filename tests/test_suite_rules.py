@@ -3,9 +3,18 @@ modules a ``-m`` expression lets pytest leave unimported."""
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
-from conftest import RUNS_FIRST, RUNS_LAST_IN_FOLDER, TESTS, deselects_all, module_marks
+from conftest import (
+    RUNS_FIRST,
+    RUNS_LAST_IN_FOLDER,
+    TESTS,
+    deselects_all,
+    mark_names,
+    module_marks,
+)
 
 
 def test_every_module_that_runs_first_exists() -> None:
@@ -43,3 +52,31 @@ def test_only_a_module_whose_every_test_is_deselected_is_left_out() -> None:
     assert not deselects_all("cluster and not realnode", {"cluster"})
     assert deselects_all("cluster and not realnode", {"cluster", "realnode"})
     assert deselects_all("not cluster and not images", {"images"})
+    assert deselects_all("not (cluster or images)", {"images"})
+    assert not deselects_all("not (cluster or images)", set())
+
+
+def test_an_expression_beyond_names_and_operators_is_collected_as_usual() -> None:
+    # pytest's own parser is private: what ours does not read costs the shortcut only.
+    assert mark_names("cluster(speed=1)") is None
+    assert mark_names("-cluster") is None
+    assert mark_names("cluster and") is None
+    assert not deselects_all("not cluster(speed=1)", {"cluster"})
+    assert mark_names("not (cluster or realnode) and images") == {"cluster", "realnode", "images"}
+
+
+def test_every_marker_is_registered_in_pyproject() -> None:
+    # Not in a plugin's pytest_configure: one list, where --strict-markers reads it.
+    registered = {
+        line.split(":", 1)[0]
+        for line in tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["tool"]["pytest"][
+            "ini_options"
+        ]["markers"]
+    }
+    used: set[str] = set()
+    for module in TESTS.rglob("*.py"):
+        if "vendor" in module.parts:
+            continue
+        used |= set(re.findall(r"pytest\.mark\.([a-z_]\w*)", module.read_text()))
+    builtin = {"parametrize", "usefixtures", "skip", "skipif", "xfail", "filterwarnings"}
+    assert used - builtin <= registered, used - builtin - registered

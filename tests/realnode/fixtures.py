@@ -42,13 +42,6 @@ ROOT = Path(__file__).resolve().parents[2]
 HUB_SECRET = "hub"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "realnode: runs pods under a real kubelet with containerd (needs root; never skipped)",
-    )
-
-
 #: Runner pods' resources, set through CHRONOS_RUNNER_POD_OVERRIDES: enough for the runner
 #: (about 40 MiB), too little for the OOM test's allocation.
 RUNNER_RESOURCES = {
