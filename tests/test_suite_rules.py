@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from conftest import (
     RUNS_FIRST,
@@ -15,6 +17,7 @@ from conftest import (
     mark_names,
     module_marks,
 )
+from support import wait_to_clear_midnight
 
 
 def test_every_module_that_runs_first_exists() -> None:
@@ -80,3 +83,16 @@ def test_every_marker_is_registered_in_pyproject() -> None:
         used |= set(re.findall(r"pytest\.mark\.([a-z_]\w*)", module.read_text()))
     builtin = {"parametrize", "usefixtures", "skip", "skipif", "xfail", "filterwarnings"}
     assert used - builtin <= registered, used - builtin - registered
+
+
+def test_a_test_counting_today_waits_out_midnight_only_near_it() -> None:
+    rome = ZoneInfo("Europe/Rome")
+    assert wait_to_clear_midnight(datetime(2026, 12, 5, 12, tzinfo=rome), 90, 60) == 0
+    assert wait_to_clear_midnight(datetime(2026, 12, 5, 0, 0, 30, tzinfo=rome), 90, 60) == 60
+    assert wait_to_clear_midnight(datetime(2026, 12, 5, 23, 59, 30, tzinfo=rome), 90, 60) == 120
+    assert wait_to_clear_midnight(datetime(2026, 12, 5, 23, 59, 30, tzinfo=rome), 0, 60) == 30.5
+    assert wait_to_clear_midnight(datetime(2026, 12, 5, 23, 55, tzinfo=rome), 0, 60) == 0
+    # the day the clocks go forward is 23 hours long; it still ends at midnight
+    spring = datetime(2027, 3, 28, 23, 59, 30, tzinfo=rome)
+    assert wait_to_clear_midnight(spring, 90, 60) == 120
+    assert wait_to_clear_midnight(datetime(2027, 3, 28, 0, 0, 30, tzinfo=rome), 90, 60) == 60
