@@ -36,15 +36,10 @@ pytest_plugins: list[str] = [
 
 TESTS = Path(__file__).resolve().parent
 
-#: Modules (paths under tests/) that run first, in this order. First `make up` with its
-#: own real node: it must not overlap the session's real node (realnode/fixtures.py; one
-#: per machine), which the first real-node test starts. Then the run-now burst test, on a
-#: node no other test has used yet: after realnode/test_node.py its runner pods hit their
-#: deadline (seen in a full run; not yet understood, so kept apart).
-RUNS_FIRST = ("test_devcluster_up.py", "realnode/test_run_now_burst.py")
-#: Tests that run after every other test of their folder: this one stops the session's
-#: real node (a real-node module sorted after test_node.py found the node gone).
-RUNS_LAST_IN_FOLDER = ("realnode/test_node.py::test_stopping_the_node_leaves_nothing_behind",)
+#: Modules (paths under tests/) that run first, in this order: `make up` with its own real
+#: node, which must not overlap the session's real node (realnode/fixtures.py; one per
+#: machine), which the first real-node test starts.
+RUNS_FIRST = ("test_devcluster_up.py",)
 
 
 #: Fixtures that start the control plane or build its Go tools (helm).
@@ -128,11 +123,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """RUNS_FIRST runs first, RUNS_LAST_IN_FOLDER after the rest of its folder. A test
-    that uses the control plane or a Go-built tool must say so with the ``cluster``
-    marker, so that ``make test-unit`` (``-m "not cluster"``) never needs Go or starts a
-    control plane: checked here, at collection, rather than discovered as a slow or
-    failing unit run."""
+    """RUNS_FIRST runs first. A test that uses the control plane or a Go-built tool must
+    say so with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``)
+    never needs Go or starts a control plane: checked here, at collection, rather than
+    discovered as a slow or failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
 
     def place(item: pytest.Item) -> int:
@@ -144,13 +138,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
     items.sort(key=place)  # stable otherwise
-    for last in RUNS_LAST_IN_FOLDER:
-        found = [i for i in items if i.nodeid.removeprefix("tests/") == last]
-        for item in found:
-            items.remove(item)
-            folder = item.path.parent
-            end = max((k for k, i in enumerate(items) if i.path.parent == folder), default=-1)
-            items.insert(end + 1, item)
     unmarked = [
         item.nodeid
         for item in items

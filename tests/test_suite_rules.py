@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from conftest import (
     RUNS_FIRST,
-    RUNS_LAST_IN_FOLDER,
     TESTS,
     deselects_all,
     mark_names,
@@ -24,12 +23,6 @@ def test_every_module_that_runs_first_exists() -> None:
     # Named by path: a renamed or moved module would silently lose its place.
     missing = [name for name in RUNS_FIRST if not (TESTS / name).is_file()]
     assert missing == [], f"RUNS_FIRST names no module at: {missing}"
-
-
-def test_every_test_that_runs_last_in_its_folder_exists() -> None:
-    for nodeid in RUNS_LAST_IN_FOLDER:
-        module, test = nodeid.split("::")
-        assert f"def {test}(" in (TESTS / module).read_text(), nodeid
 
 
 def test_a_modules_markers_are_read_without_importing_it(tmp_path: Path) -> None:
