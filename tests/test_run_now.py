@@ -7,11 +7,12 @@ import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
 from builders import secret
-from fixtures_api import ApiServer, example_job
+from fixtures_api import ApiServer, example_job, quiet_schedule
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob, Job
@@ -116,7 +117,9 @@ def test_run_now_follows_the_concurrency_policy(
 ) -> None:
     ns = namespace
     k8s.create(secret(COREHUB_SECRET, ns))
-    job_id = api.post("/api/jobs", json=example_job()).json()["id"]  # Forbid by default
+    # Forbid by default; no scheduled run during the test (only the one it plays).
+    body = example_job(schedule=quiet_schedule(datetime.now(UTC)))
+    job_id = api.post("/api/jobs", json=body).json()["id"]
     cronjob = wait_for(lambda: (get_cr(k8s, ns, job_id).get("status") or {}).get("cronJobName"))
     running = f"{cronjob}-running"
     active_job(k8s, ns, cronjob, running)
