@@ -63,7 +63,7 @@ def test_nothing_running_asks_no_metrics_and_shows_no_note(
 ) -> None:
     # Every five minutes: among the next 24 hours' runs whatever the day and hour (the
     # example's Monday/Wednesday/Friday has none on a weekend).
-    create_job(api, name="idle", schedule={"cron": "*/5 * * * *"})
+    create_job(api, name="idle", schedule=None, cron_expression="*/5 * * * *")
     page = page_when(editor, "/ui/fragments/overview", "idle")
     assert "Nothing is running." in page
     assert "metrics" not in page
