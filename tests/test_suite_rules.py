@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+from clockshift import instants
 from conftest import (
     RUNS_FIRST,
     TESTS,
@@ -16,7 +18,11 @@ from conftest import (
     mark_names,
     module_marks,
 )
+from fixtures_api import quiet_cron, quiet_schedule
 from support import wait_to_clear_midnight
+
+from chronos.schedule import next_run_times
+from chronos.schedule.friendly import friendly_to_cron
 
 
 def test_every_module_that_runs_first_exists() -> None:
@@ -89,3 +95,44 @@ def test_a_test_counting_today_waits_out_midnight_only_near_it() -> None:
     spring = datetime(2027, 3, 28, 23, 59, 30, tzinfo=rome)
     assert wait_to_clear_midnight(spring, 90, 60) == 120
     assert wait_to_clear_midnight(datetime(2027, 3, 28, 0, 0, 30, tzinfo=rome), 90, 60) == 60
+
+
+def test_the_clock_shifted_runs_go_to_the_next_awkward_instants() -> None:
+    # tests/clockshift.py (`make test-clock`); from the Saturday this was written on.
+    assert instants(datetime(2026, 12, 5, 21, tzinfo=UTC)) == {
+        "saturday-night": datetime(2026, 12, 5, 23, 50, tzinfo=UTC),
+        "sunday": datetime(2026, 12, 6, 12, tzinfo=UTC),
+        "new-year": datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC),
+        "europe-spring": datetime(2027, 3, 28, 0, 59, 30, tzinfo=UTC),
+        "america-autumn": datetime(2027, 11, 7, 5, 59, 30, tzinfo=UTC),
+    }
+    later = instants(datetime(2026, 12, 6, 12, 0, 1, tzinfo=UTC))
+    assert later["saturday-night"] == datetime(2026, 12, 12, 23, 50, tzinfo=UTC)
+    assert later["sunday"] == datetime(2026, 12, 13, 12, tzinfo=UTC)
+    # the instants are where the clocks change
+    rome, new_york = ZoneInfo("Europe/Rome"), ZoneInfo("America/New_York")
+    spring, autumn = later["europe-spring"], later["america-autumn"]
+    assert (spring + timedelta(minutes=1)).astimezone(rome).hour == 3
+    assert spring.astimezone(rome).hour == 1
+    assert (autumn + timedelta(minutes=1)).astimezone(new_york).hour == 1
+    assert autumn.astimezone(new_york).utcoffset() == timedelta(hours=-4)
+    assert (autumn + timedelta(minutes=1)).astimezone(new_york).utcoffset() == timedelta(hours=-5)
+    for at in later.values():
+        assert timedelta(0) < at - datetime(2026, 12, 6, 12, 0, 1, tzinfo=UTC) < timedelta(days=365)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 12, 5, 23, 50, tzinfo=UTC),  # Saturday night
+        datetime(2026, 12, 6, 12, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC),
+        datetime(2027, 3, 28, 0, 59, 30, tzinfo=UTC),
+    ],
+)
+def test_a_quiet_schedule_has_no_run_for_two_days(now: datetime) -> None:
+    schedule = quiet_schedule(now)
+    cron = friendly_to_cron(schedule["days_of_week"], schedule["hour"], schedule["minute"])
+    assert cron == quiet_cron(now)
+    (first,) = next_run_times(cron, "UTC", now, 1)
+    assert timedelta(days=2) < first - now <= timedelta(days=3)
