@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down clean-state test test-unit lint crd clean
+.PHONY: up down clean-state test test-unit test-clock lint crd clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ test: lint
 ## marker; tests/conftest.py refuses a test that uses the control plane without it).
 test-unit: $(STAMP)
 	$(BIN)/pytest -m "not cluster" -n auto
+
+## The unit tests and the facade's cluster modules with the test process's clock shifted
+## (libfaketime) to a Saturday night, a Sunday, New Year's Eve and two clock changes
+## (tests/clockshift.py; tests/README.md says what runs how).
+test-clock: $(STAMP)
+	$(BIN)/python -m chronos.devcluster build
+	$(BIN)/python tests/clockshift.py
 
 ## Regenerate the CRD from the models (and the Helm chart's copy of it).
 crd: $(STAMP)

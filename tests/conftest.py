@@ -12,10 +12,8 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from _pytest.mark.expression import Expression
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
@@ -39,20 +37,12 @@ pytest_plugins: list[str] = [
 
 TESTS = Path(__file__).resolve().parent
 
-#: The folders of tests/ in the order they run (tests/README.md says what goes where):
-#: the real node's tests first, so the session's real node is stopped (RUNS_LAST_IN_FOLDER)
-#: before the control-plane tests, as when tests/realnode/ sorted before the test modules
-#: that sat directly under tests/.
+#: The folders of tests/ in the order they run (tests/README.md says what goes where).
 FOLDERS = ("realnode", "cluster", "unit")
-#: Modules (paths under tests/) that run first, in this order. First `make up` with its
-#: own real node: it must not overlap the session's real node (realnode/fixtures.py; one
-#: per machine), which the first real-node test starts. Then the run-now burst test, on a
-#: node no other test has used yet: after realnode/test_node.py its runner pods hit their
-#: deadline (seen in a full run; not yet understood, so kept apart).
-RUNS_FIRST = ("realnode/test_devcluster_up.py", "realnode/test_run_now_burst.py")
-#: Tests that run after every other test of their folder: this one stops the session's
-#: real node (a real-node module sorted after test_node.py found the node gone).
-RUNS_LAST_IN_FOLDER = ("realnode/test_node.py::test_stopping_the_node_leaves_nothing_behind",)
+#: Modules (paths under tests/) that run first, in this order: `make up` with its own real
+#: node, which must not overlap the session's real node (realnode/fixtures.py; one per
+#: machine), which the first real-node test starts.
+RUNS_FIRST = ("realnode/test_devcluster_up.py",)
 
 
 #: Fixtures that start the control plane or build its Go tools (helm).
@@ -76,25 +66,47 @@ def module_marks(path: Path) -> set[str]:
     return set()
 
 
+def mark_names(markexpr: str) -> set[str] | None:
+    """The marker names a ``-m`` expression uses, or None when it is more than names
+    joined by ``and``/``or``/``not`` and parentheses (pytest's parser is private, and such
+    an expression only costs the shortcut below, never a test)."""
+    try:
+        tree = ast.parse(markexpr, mode="eval")
+    except SyntaxError:
+        return None
+    names: set[str] = set()
+    for node in ast.walk(tree.body):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif not isinstance(node, ast.BoolOp | ast.UnaryOp | ast.boolop | ast.Not | ast.Load):
+            return None  # a call (marker keywords), a constant, another operator...
+    return names
+
+
+def _holds(node: ast.expr, present: set[str]) -> bool:
+    """The value of a ``-m`` expression (as checked by :func:`mark_names`) for a test
+    carrying the markers ``present``."""
+    if isinstance(node, ast.Name):
+        return node.id in present
+    if isinstance(node, ast.UnaryOp):
+        return not _holds(node.operand, present)
+    assert isinstance(node, ast.BoolOp)
+    values = (_holds(v, present) for v in node.values)
+    return all(values) if isinstance(node.op, ast.And) else any(values)
+
+
 def deselects_all(markexpr: str, marks: set[str]) -> bool:
-    """Whether ``-m markexpr`` deselects every test that carries ``marks``, whatever other
-    markers a test adds: false for every choice of the other names the expression uses."""
-    expression = Expression.compile(markexpr)
-    asked: set[str] = set()
-
-    def record(name: str, /, **_: Any) -> bool:
-        asked.add(name)
-        return name in marks
-
-    expression.evaluate(record)
-    others = sorted(asked - marks)
+    """Whether ``-m markexpr`` surely deselects every test that carries ``marks``, whatever
+    other markers a test adds: false for every choice of the other names the expression
+    uses. False too for an expression beyond :func:`mark_names` (the module is collected)."""
+    names = mark_names(markexpr)
+    if names is None:
+        return False
+    body = ast.parse(markexpr, mode="eval").body
+    others = sorted(names - marks)
     for present in itertools.product((False, True), repeat=len(others)):
         extra = {name for name, on in zip(others, present, strict=True) if on}
-
-        def matcher(name: str, /, **_: Any) -> bool:
-            return name in marks or name in extra  # noqa: B023 - used at once
-
-        if expression.evaluate(matcher):
+        if _holds(body, marks | extra):
             return False
     return True
 
@@ -114,10 +126,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """RUNS_FIRST runs first, then the FOLDERS in order, RUNS_LAST_IN_FOLDER after the
-    rest of its folder. A test that uses the control plane or a Go-built tool must say so
-    with the ``cluster`` marker, so that ``make test-unit`` (``-m "not cluster"``) never
-    needs Go or starts a control plane: checked here, at collection, rather than
+    """RUNS_FIRST runs first, then the FOLDERS in order. A test that uses the control plane
+    or a Go-built tool must say so with the ``cluster`` marker, so that ``make test-unit``
+    (``-m "not cluster"``) never needs Go or starts a control plane: checked here, at
+    collection, rather than
     discovered as a slow or failing unit run."""
     order = {name: i for i, name in enumerate(RUNS_FIRST)}
 
@@ -133,13 +145,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
     items.sort(key=place)  # stable otherwise
-    for last in RUNS_LAST_IN_FOLDER:
-        found = [i for i in items if i.nodeid.removeprefix("tests/") == last]
-        for item in found:
-            items.remove(item)
-            folder = item.path.parent
-            end = max((k for k, i in enumerate(items) if i.path.parent == folder), default=-1)
-            items.insert(end + 1, item)
     unmarked = [
         item.nodeid
         for item in items

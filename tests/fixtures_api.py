@@ -10,6 +10,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -189,3 +190,17 @@ def example_job(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def quiet_schedule(now: datetime) -> dict[str, Any]:
+    """A friendly schedule whose next run is about three days after ``now``: for a test
+    an operator watches, where a scheduled run (the example's 08:30 on Mondays,
+    Wednesdays and Fridays, met by a run at that hour) would change the answer."""
+    later = now.astimezone(UTC) + timedelta(days=3)
+    return {"days_of_week": [later.strftime("%A").lower()], "hour": later.hour, "minute": 0}
+
+
+def quiet_cron(now: datetime) -> str:
+    """The cron of :func:`quiet_schedule` (UTC, the facade's default zone)."""
+    later = now.astimezone(UTC) + timedelta(days=3)
+    return f"0 {later.hour} * * {later.isoweekday() % 7}"

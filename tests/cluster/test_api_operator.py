@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
-from fixtures_api import example_job
+from fixtures_api import example_job, quiet_cron, quiet_schedule
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob, Job
 from support import wait_for
@@ -28,13 +29,14 @@ def run_now_jobs(k8s: Client, namespace: str) -> list[Job]:
 def test_disable_suspends_the_cronjob_and_run_now_starts_exactly_one_job(
     operator: OperatorProcess, api: HttpClient, k8s: Client, namespace: str
 ) -> None:
-    job_id = api.post("/api/jobs", json=example_job()).json()["id"]
+    now = datetime.now(UTC)
+    job_id = api.post("/api/jobs", json=example_job(schedule=quiet_schedule(now))).json()["id"]
     cronjob = wait_for(
         lambda: [cj for cj in k8s.list(CronJob, namespace=namespace) if cj.spec], what="CronJob"
     )[0]
     assert cronjob.spec is not None
     assert cronjob.metadata is not None
-    assert cronjob.spec.schedule == "30 8 * * 1,3,5"
+    assert cronjob.spec.schedule == quiet_cron(now)
     assert cronjob.spec.suspend is False
     name = str(cronjob.metadata.name)
 

@@ -430,10 +430,13 @@ def test_schedule_edit_never_fires_a_past_slot(
 def test_slot_skipped_under_forbid_is_recorded_as_missed(
     operator: OperatorProcess, k8s: Client, ns: str
 ) -> None:
-    while datetime.now(UTC).second > 40:  # keep the next slot well ahead of the setup
-        time.sleep(1)
-    create(k8s, ns, "busy", spec(schedule={"cron": "* * * * *"}))
-    cj = wait_for(lambda: cronjob(k8s, ns, "busy"), what="the CronJob")
+    # Made suspended, so that no slot comes before the blocker is in place (at whatever
+    # second of the minute the test starts), then enabled.
+    create(k8s, ns, "busy", spec(schedule={"cron": "* * * * *"}, enabled=False))
+    cj = wait_for(
+        lambda: (cj := cronjob(k8s, ns, "busy")) and cj["spec"]["suspend"] and cj,
+        what="the suspended CronJob",
+    )
     # A run that never ends (the loopback plane has no node to run it),
     # entered in the CronJob's active list as if the controller had started it.
     blocker = {
@@ -465,6 +468,7 @@ def test_slot_skipped_under_forbid_is_recorded_as_missed(
         patch_type=PatchType.MERGE,
     )
     del cj
+    patch_spec(k8s, ns, "busy", {"enabled": True})
     missed = wait_for(
         lambda: [
             h

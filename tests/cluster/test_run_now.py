@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import cast
 
 import pytest
 from builders import create_chronosjob as create
 from builders import secret
-from fixtures_api import example_job
+from fixtures_api import example_job, quiet_schedule
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
 from lightkube.resources.batch_v1 import CronJob, Job
@@ -70,7 +71,9 @@ def test_run_now_follows_the_concurrency_policy(
 ) -> None:
     ns = namespace
     k8s.create(secret(COREHUB_SECRET, ns))
-    job_id = api.post("/api/jobs", json=example_job()).json()["id"]  # Forbid by default
+    # Forbid by default; no scheduled run during the test (only the one it plays).
+    body = example_job(schedule=quiet_schedule(datetime.now(UTC)))
+    job_id = api.post("/api/jobs", json=body).json()["id"]
     cronjob = wait_for(lambda: (get_cr(k8s, ns, job_id).get("status") or {}).get("cronJobName"))
     running = f"{cronjob}-running"
     active_job(k8s, ns, cronjob, running)

@@ -9,7 +9,7 @@ import html
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, timedelta
 
 import pytest
 from builders import allow
@@ -23,7 +23,7 @@ from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.batch_v1 import Job as BatchJob
 from lightkube.resources.core_v1 import Event
 from lightkube.types import PatchType
-from support import wait_for
+from support import clear_of_midnight, wait_for
 
 from chronos import contract as c
 from chronos import http
@@ -374,17 +374,23 @@ def test_a_shared_page_part_never_shows_one_user_s_buttons_to_another(
 
 
 def test_run_history_shows_on_the_job_page_and_failures_on_the_overview(
-    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str, api_server: ApiServer
 ) -> None:
     job_id = create_job(api, name="with history")
-    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    # Runs of the last minutes, all on today's date in the zone the overview counts days in
+    # (clear of its midnight: fixed times of day were yesterday's or future runs at times).
+    now = clear_of_midnight(api_server.settings.default_time_zone).astimezone(UTC)
+
+    def at(seconds_ago: int) -> str:
+        return (now - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
     history = [
         {
             "runId": f"{job_id}-{i}",
             "trigger": "schedule",
             "result": "failed" if i % 2 else "succeeded",
-            "startTime": f"{today}T00:0{i}:00Z",
-            "endTime": f"{today}T00:0{i}:30Z",
+            "startTime": at(80 - 10 * i),
+            "endTime": at(50 - 10 * i),
             "durationSeconds": 30.0,
             **({"reason": "CoreHubRejected", "message": "entity <e1> is locked"} if i % 2 else {}),
         }

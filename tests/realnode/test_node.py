@@ -5,7 +5,7 @@ the fake CoreHub on the node address; an operator run-now Job runs on the node a
 runner writes ``status.lastRun`` through in-cluster config (Service 10.0.0.1 via
 kube-proxy); ``kubectl logs`` works; the runtime enforces the runner's restricted
 security context; pods cannot leave the machine; and teardown leaves nothing behind.
-The last test stops the node, so it must stay last in this file.
+The teardown test stops the node and starts it again, so the tests run in any order.
 """
 
 from __future__ import annotations
@@ -457,8 +457,11 @@ def test_pod_logs_are_readable_through_the_api_while_the_pod_exists(
     assert gone.value.status.code == 404
 
 
-def test_stopping_the_node_leaves_nothing_behind(real_node: Node) -> None:
-    """Runs last: stops the node (the fixture's own stop is then a no-op)."""
+def test_stopping_the_node_leaves_nothing_behind_and_it_starts_again(real_node: Node) -> None:
+    """The session's node, stopped and started again: every test that comes after finds
+    it as the fixture left it. (Once the node stayed stopped, so this test had to run last
+    and the run-now burst test, sorted after it, saw its runner pods never start and
+    their Jobs hit their deadline: an order kept "not yet understood" until this.)"""
     running = real_node.node.leftovers()
     kinds = {entry.split()[0] for entry in running}
     # The check sees the node while it runs, so an empty list after stop means something.
@@ -467,3 +470,10 @@ def test_stopping_the_node_leaves_nothing_behind(real_node: Node) -> None:
     real_node.node.stop()
     assert real_node.node.leftovers() == []
     assert [n.metadata.name for n in real_node.k8s.list(NodeResource) if n.metadata] == []
+
+    real_node.node.start()  # waits until the node is Ready
+    # The images stay in containerd's root (kept across runs, not a leftover).
+    assert f"docker.io/library/{real_node.runner_image}" in real_node.node.ctr("images", "ls", "-q")
+    node = real_node.k8s.get(NodeResource, real_node.node.name)
+    assert node.spec is not None
+    assert not node.spec.unschedulable  # the cordon of the stop is gone with the old Node
