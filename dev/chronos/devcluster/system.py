@@ -374,8 +374,10 @@ def chart_values(corehub_url: str, extra: dict[str, object] | None = None) -> di
             "image": never,
             "coreHub": {"url": corehub_url, "credentialsSecret": COREHUB_SECRET},
         },
-        # The demo account's namespace, where the sample job lives.
-        "api": {"image": never, "defaultNamespace": NAMESPACE},
+        # The demo account's namespace, where the sample job lives. The dashboard is
+        # served over plain HTTP on this machine's loopback: a Secure-only cookie would
+        # never come back from the browser.
+        "api": {"image": never, "defaultNamespace": NAMESPACE, "dashboard": {"plainHttp": True}},
         "runner": {"image": never, "namespaces": [NAMESPACE]},
         "tests": {"image": never},
     }
