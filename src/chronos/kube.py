@@ -25,6 +25,7 @@ FIELD_MANAGER = "chronos"
 ChronosJobResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 
 #: The API server's answers that callers handle rather than raise.
+UNAUTHORIZED = 401
 FORBIDDEN = 403
 NOT_FOUND = 404
 CONFLICT = 409

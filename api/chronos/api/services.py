@@ -183,6 +183,8 @@ class JobService:
                 f'{caller.name} may not {verb} {kind} in namespace "{namespace}"{because}',
             )
 
+    # Deliberately the parameters of ``authorize`` (duplicates pairs them): the same
+    # question, answered as a bool.
     async def may(
         self,
         caller: Caller,

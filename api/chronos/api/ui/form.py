@@ -15,7 +15,7 @@ from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import Caller
-from chronos.api.ui.pages import Form, check_namespace, job_url, render, see_other
+from chronos.api.ui.pages import Form, allowed, job_url, readable_job, render, see_other
 from chronos.api.web import UI, UiCaller, environment
 from chronos.times import parse_time
 
@@ -91,8 +91,7 @@ def _validated(model: type[JobCreate] | type[JobUpdate], values: f.FormValues) -
 @router.get("/jobs/new")
 async def new_job(request: Request, parts: Parts, who: UiCaller) -> Response:
     namespace = request.query_params.get("namespace") or parts.settings.api_default_namespace
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "create", namespace)
+    await allowed(parts, who, namespace, None, "create")
     values = f.FormValues(namespace=namespace)
     return _form_page(
         parts, who, values, action=f"{UI}/jobs/new", cancel=f"{UI}/jobs", creating=True
@@ -103,8 +102,7 @@ async def new_job(request: Request, parts: Parts, who: UiCaller) -> Response:
 async def create_job(parts: Parts, who: UiCaller, form: Form) -> Response:
     values = f.values_from_form(form)
     namespace = values.namespace or parts.settings.api_default_namespace
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "create", namespace)
+    await allowed(parts, who, namespace, None, "create")
     try:
         entry = await parts.jobs.create(who, namespace, _validated(JobCreate, values))
     except ProblemError as problem:
@@ -124,16 +122,12 @@ async def create_job(parts: Parts, who: UiCaller, form: Form) -> Response:
 
 @router.get("/jobs/{namespace}/{job_id}/edit")
 async def edit_job(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
-    check_namespace(namespace)
-    for verb in ("get", "patch"):
-        await parts.jobs.authorize(who, verb, namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
-    assert entry.view is not None
+    entry, view = await readable_job(parts, who, namespace, job_id, "patch")
     url = job_url(namespace, job_id)
     return _form_page(
         parts,
         who,
-        f.values_from_view(entry.view, entry.obj["metadata"].get("generation")),
+        f.values_from_view(view, entry.obj["metadata"].get("generation")),
         action=f"{url}/edit",
         cancel=url,
         creating=False,
@@ -144,9 +138,7 @@ async def edit_job(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> 
 async def save_job(
     parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str
 ) -> Response:
-    check_namespace(namespace)
-    for verb in ("get", "patch"):
-        await parts.jobs.authorize(who, verb, namespace, job_id)
+    await allowed(parts, who, namespace, job_id, "get", "patch")
     values = f.values_from_form(form)
     url = job_url(namespace, job_id)
     # The settings the form was read at: a change made meanwhile is a 412, not overwritten.

@@ -15,6 +15,7 @@ from chronos.api.errors import ProblemError
 from chronos.api.mapping import run_records
 from chronos.api.ui.pages import (
     Form,
+    allowed,
     check_namespace,
     confirm,
     int_param,
@@ -23,6 +24,7 @@ from chronos.api.ui.pages import (
     memo,
     notice,
     now_utc,
+    readable_job,
     render,
     see_other,
     visible_namespaces,
@@ -107,11 +109,8 @@ async def bulk(parts: Parts, who: UiCaller, form: Form) -> Response:
 async def job_page(
     request: Request, parts: Parts, who: UiCaller, namespace: str, job_id: str
 ) -> Response:
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "get", namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
-    assert entry.view is not None
-    row = v.job_row(entry.obj, entry.view)
+    entry, view = await readable_job(parts, who, namespace, job_id)
+    row = v.job_row(entry.obj, view)
     # status.history is bounded by the CRD (a hundred records): page it here.
     history = await parts.jobs.history(who, namespace, job_id, skip=0, limit=10_000)
     paging = v.paging(history.total, int_param(request.query_params.get("page"), 1))
@@ -126,7 +125,7 @@ async def job_page(
         "job.html",
         notice=notice(request),
         row=row,
-        view=entry.view,
+        view=view,
         spec=entry.obj.get("spec") or {},
         runs=history.items[paging.skip : paging.skip + paging.size],
         paging=paging,
@@ -144,15 +143,16 @@ async def job_page(
 async def set_enabled(
     parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str
 ) -> Response:
-    check_namespace(namespace)
+    await allowed(parts, who, namespace, job_id, "patch")
     enabled = first(form, "enabled") == "true"
-    await parts.jobs.authorize(who, "patch", namespace, job_id)
     await parts.jobs.set_enabled(who, namespace, job_id, enabled, None)
     back = v.safe_next(first(form, "next"), job_url(namespace, job_id))
     joiner = "&" if "?" in back else "?"
     return see_other(f"{back}{joiner}done={'enabled' if enabled else 'disabled'}")
 
 
+# Run now and Delete are each a confirm page (GET) and its action (POST); duplicates
+# pairs the two by shape. Deliberately apart: other verbs, services and answers.
 @router.get("/jobs/{namespace}/{job_id}/run")
 async def run_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
     return await confirm(parts, who, namespace, job_id, "run", "patch")
@@ -160,8 +160,7 @@ async def run_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) 
 
 @router.post("/jobs/{namespace}/{job_id}/run")
 async def run_now(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str) -> Response:
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "patch", namespace, job_id)
+    await allowed(parts, who, namespace, job_id, "patch")
     # The key came with the confirm page: a second click of the same page is one run.
     answer = await parts.runs.run_now(who, namespace, job_id, first(form, "key") or None)
     done = "run-again" if answer.already_requested else "run"
@@ -175,7 +174,6 @@ async def delete_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: st
 
 @router.post("/jobs/{namespace}/{job_id}/delete")
 async def delete(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str) -> Response:
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "delete", namespace, job_id)
+    await allowed(parts, who, namespace, job_id, "delete")
     await parts.jobs.delete(who, namespace, job_id, None)
     return see_other(f"{UI}/jobs?done=deleted")

@@ -15,6 +15,7 @@ from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from chronos.api import uiviews as v
+from chronos.api.cache import Entry
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError
 from chronos.api.services import Caller
@@ -81,6 +82,27 @@ def check_namespace(namespace: str) -> None:
         raise ProblemError(404, f'no namespace "{namespace}"')
 
 
+async def allowed(
+    parts: Components, who: Caller, namespace: str, job_id: str | None, *verbs: str
+) -> None:
+    """404 for a namespace that cannot exist, then 403 unless RBAC lets the caller do
+    each of ``verbs`` to chronosjobs there (to the job ``job_id``, if given): before
+    anything is looked up or written."""
+    check_namespace(namespace)
+    for verb in verbs:
+        await parts.jobs.authorize(who, verb, namespace, job_id)
+
+
+async def readable_job(
+    parts: Components, who: Caller, namespace: str, job_id: str, *verbs: str
+) -> tuple[Entry, dict[str, Any]]:
+    """The job and its view, once the caller may ``get`` it (and do ``verbs``)."""
+    await allowed(parts, who, namespace, job_id, "get", *verbs)
+    entry = await parts.jobs.get(who, namespace, job_id)
+    assert entry.view is not None
+    return entry, entry.view
+
+
 def notice(request: Request) -> str | None:
     return DONE.get(request.query_params.get("done", ""))
 
@@ -133,7 +155,7 @@ async def confirm(
     if action == "abort":
         entry = await parts.runs.active_run(who, namespace, job_id, run)
     else:
-        await parts.jobs.authorize(who, verb, namespace, job_id)
+        await allowed(parts, who, namespace, job_id, verb)
         entry = await parts.jobs.get(who, namespace, job_id)
     assert entry.view is not None
     key = uuid.uuid4().hex if action == "run" else ""

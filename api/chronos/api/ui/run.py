@@ -27,6 +27,7 @@ from chronos.api.ui.pages import (
     confirm,
     job_url,
     now_utc,
+    readable_job,
     render,
     see_other,
 )
@@ -102,15 +103,12 @@ async def _run_log(
 async def _run(
     parts: Components, who: Caller, namespace: str, job_id: str, run: str
 ) -> tuple[v.JobRow, v.RunView, datetime]:
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "get", namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
-    assert entry.view is not None
+    entry, view = await readable_job(parts, who, namespace, job_id)
     record, active = v.find_run(entry.obj.get("status") or {}, run)
     if record is None and not active:
         raise ProblemError(404, f'job "{job_id}" has no run "{run}"')
     now = now_utc()
-    return v.job_row(entry.obj, entry.view), v.run_view(run, record, active, now), now
+    return v.job_row(entry.obj, view), v.run_view(run, record, active, now), now
 
 
 @router.get("/jobs/{namespace}/{job_id}/runs/{run}")
@@ -153,9 +151,7 @@ async def run_log_events(
     cursor, so a reconnect with Last-Event-ID resumes after it), a heartbeat comment,
     ``end`` once the container has ended, ``waiting`` (the stream closes and the browser
     comes back) while the pod has not started, ``unavailable`` when it cannot be read."""
-    check_namespace(namespace)
-    await parts.jobs.authorize(who, "get", namespace, job_id)
-    entry = await parts.jobs.get(who, namespace, job_id)
+    entry, _ = await readable_job(parts, who, namespace, job_id)
     since = Cursor.parse(request.headers.get("last-event-id") or request.query_params.get("since"))
     record, active = v.find_run(entry.obj.get("status") or {}, run)
     if record is None and not active:  # only the pods of this job's runs
