@@ -29,10 +29,8 @@ from chronos.api.web import UiCaller, environment
 
 router = APIRouter()
 
-
+#: A change event goes out at least this often (the pages' clocks and relative times).
 REFRESH_SECONDS = 60.0
-
-
 #: While a run is running, its CPU and memory change: refresh this often (metrics-server
 #: scrapes every 10-60 s, so faster would show the same numbers).
 USAGE_REFRESH_SECONDS = 15.0

@@ -24,18 +24,12 @@ from chronos.api.web import UI, UiCaller, check_csrf, environment, page_context,
 
 _NAMESPACE = re.compile(DNS_LABEL)
 
-
 #: An SSE stream ends after this long (the browser reconnects, the session is re-read).
 STREAM_SECONDS = 300.0
-
-
 HEARTBEAT_SECONDS = 15.0
-
-
 #: How long a computed overview or jobs table is reused (relative times are this coarse).
 FRESH_SECONDS = 15
-
-
+#: The notice a page shows after a write redirected to it (``?done=<key>``).
 DONE = {
     "enabled": "Job enabled: it runs on its schedule again.",
     "disabled": "Job disabled (suspended): no scheduled runs until it is enabled again.",

@@ -34,12 +34,8 @@ from chronos.api.ui.pages import (
 from chronos.api.web import UI, UiCaller, environment
 
 router = APIRouter()
-
-
 #: After a followed log closes, how often and how long its pod's status is checked.
 END_CHECKS = 10
-
-
 END_CHECK_SECONDS = 0.5
 
 

@@ -16,8 +16,6 @@ from chronos.api.web import UI, UiCaller, cookie_secure, first, read_form, same_
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-
 #: Longest token a session cookie can carry (browsers keep cookies up to 4 KiB);
 #: longer tokens work through an authenticating proxy's Authorization header.
 MAX_COOKIE_TOKEN = 2800
