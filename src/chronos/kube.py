@@ -6,11 +6,12 @@ why lightkube (fast import, typed models, server-side apply, sync and async clie
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from lightkube import AsyncClient, Client, KubeConfig
+from lightkube import ApiError, AsyncClient, Client, KubeConfig
 from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.config.models import User
@@ -22,6 +23,31 @@ from chronos.models.chronosjob import GROUP, KIND, PLURAL, VERSION
 FIELD_MANAGER = "chronos"
 
 ChronosJobResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
+
+#: The API server's answers that callers handle rather than raise.
+UNAUTHORIZED = 401
+FORBIDDEN = 403
+NOT_FOUND = 404
+CONFLICT = 409
+
+T = TypeVar("T")
+
+
+def answered(exc: BaseException, *codes: int) -> bool:
+    """Whether ``exc`` is the API server answering one of ``codes``."""
+    return isinstance(exc, ApiError) and exc.status.code in codes
+
+
+async def or_none(call: Awaitable[T], *codes: int) -> T | None:
+    """``call``'s answer, or None when the API server answers one of ``codes`` (by
+    default 404: get-or-none; ``CONFLICT`` for a guarded write that lost a race and is
+    to be computed again). Anything else is raised."""
+    try:
+        return await call
+    except ApiError as exc:
+        if answered(exc, *(codes or (NOT_FOUND,))):
+            return None
+        raise
 
 
 def _config(kubeconfig: Path | None) -> KubeConfig | None:

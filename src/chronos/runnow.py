@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chronos import contract as c
+from chronos.times import parse_time, rfc3339
 
 #: How long a served token is remembered: a retry within it never runs again.
 WINDOW = timedelta(hours=24)
@@ -61,17 +62,7 @@ def valid_token(token: str) -> bool:
 
 def stamp(when: datetime) -> str:
     """RFC 3339 in UTC with microseconds: distinct for requests a moment apart."""
-    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return rfc3339(when.astimezone(UTC), "microseconds")
 
 
 def _load(raw: str | None) -> Any:
@@ -98,7 +89,7 @@ def parse(annotations: dict[str, str], now: datetime) -> RunNowState:
     """
     raw_pending = _load(annotations.get(c.RUN_NOW_PENDING_ANNOTATION))
     pending = (
-        {k: v for k, v in raw_pending.items() if isinstance(v, str) and _parse_time(v)}
+        {k: v for k, v in raw_pending.items() if isinstance(v, str) and parse_time(v)}
         if isinstance(raw_pending, dict)
         else {}
     )
@@ -106,7 +97,7 @@ def parse(annotations: dict[str, str], now: datetime) -> RunNowState:
     served: dict[str, datetime] = {}
     if isinstance(raw_served, dict):
         for token, value in raw_served.items():
-            when = _parse_time(value)
+            when = parse_time(value)
             if when is not None:
                 served[token] = when
     elif isinstance(raw_served, list):
@@ -130,7 +121,7 @@ def waiting(state: RunNowState, now: datetime) -> list[tuple[str, str]]:
         for t, at in state.pending.items()
         if t not in state.served or now - state.served[t] >= WINDOW
     ]
-    return sorted(found, key=lambda item: (_parse_time(item[1]) or now, item[0]))
+    return sorted(found, key=lambda item: (parse_time(item[1]) or now, item[0]))
 
 
 def queue(state: RunNowState, now: datetime) -> list[tuple[str, str]]:

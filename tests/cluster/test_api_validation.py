@@ -8,7 +8,7 @@ import pytest
 from fixtures_api import ApiServer, example_job
 
 from chronos import http
-from chronos.api.services import IDEMPOTENCY_KEY
+from chronos.api.runs import IDEMPOTENCY_KEY
 from chronos.models.chronosjob import SCHEDULE_RULES, TASK_RULES
 from chronos.models.rules import COREHUB_ID
 

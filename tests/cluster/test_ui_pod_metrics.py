@@ -16,8 +16,8 @@ from lightkube.models.rbac_v1 import PolicyRule
 from support import set_status
 
 from chronos import http
-from chronos.api import ui
 from chronos.api.podmetrics import NOT_SERVED
+from chronos.api.ui import overview
 
 pytestmark = pytest.mark.cluster
 
@@ -89,7 +89,7 @@ def test_the_event_stream_refreshes_while_a_run_is_running(
     job_id = create_job(api, name="busy")
     set_status(k8s, namespace, job_id, {"activeRuns": [f"{job_id}-manual-1"]})
     page_when(editor, "/ui/fragments/overview", f"{job_id}-manual-1")
-    monkeypatch.setattr(ui, "USAGE_REFRESH_SECONDS", 1.0)
+    monkeypatch.setattr(overview, "USAGE_REFRESH_SECONDS", 1.0)
     ids: list[str] = []
     started = time.monotonic()
     with editor.client.stream("GET", "/ui/events", timeout=30) as answer:
@@ -101,4 +101,4 @@ def test_the_event_stream_refreshes_while_a_run_is_running(
             if len(ids) >= 2 and ids[-1] in ids[:-1]:
                 break
             assert time.monotonic() - started < 20, ids
-    assert time.monotonic() - started < ui.REFRESH_SECONDS
+    assert time.monotonic() - started < overview.REFRESH_SECONDS

@@ -23,6 +23,7 @@ from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.podmetrics import PodMetricsReader
 from chronos.api.routes import health_router, jobs_router, schedule_router
+from chronos.api.runs import RunService
 from chronos.api.services import JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
@@ -65,18 +66,20 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     cache = JobCache(own, render, Readiness(grace=settings.ready_grace_seconds))
     authorizer = None if auth_off else Authorizer(as_caller, settings.api_access_cache_seconds)
     authenticator = None if auth_off else Authenticator(as_caller, settings.api_token_cache_seconds)
+    jobs = JobService(
+        cache=cache,
+        client=as_caller,
+        authorizer=authorizer,
+        default_time_zone=zone,
+        min_interval_seconds=min_interval,
+    )
     return Components(
         settings=settings,
         own=own,
         as_caller=as_caller,
         cache=cache,
-        jobs=JobService(
-            cache=cache,
-            client=as_caller,
-            authorizer=authorizer,
-            default_time_zone=zone,
-            min_interval_seconds=min_interval,
-        ),
+        jobs=jobs,
+        runs=RunService(jobs=jobs, client=as_caller),
         schedules=ScheduleService(zone, min_interval),
         authenticator=authenticator,
         metrics=metrics,

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightkube import ApiError, AsyncClient
+from lightkube import AsyncClient
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.resources.authentication_v1 import SelfSubjectReview
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 
 from chronos import http, kube, kubewire
+from chronos.kube import UNAUTHORIZED, or_none
 from chronos.models.chronosjob import GROUP, PLURAL
 
 #: Bound on each verdict cache; when full it is emptied (a burst of new tokens).
@@ -121,13 +122,9 @@ class Authenticator:
         if hit:
             return cached  # type: ignore[no-any-return]
         identity: Identity | None = None
-        try:
-            with acting_as(token):
-                result = await self._client.create(SelfSubjectReview())
-        except ApiError as exc:
-            if exc.status.code != 401:
-                raise
-        else:
+        with acting_as(token):
+            result = await or_none(self._client.create(SelfSubjectReview()), UNAUTHORIZED)
+        if result is not None:
             user = result.status.userInfo if result.status else None
             if user is not None:
                 identity = Identity(

@@ -23,6 +23,7 @@ from chronos.api.cache import JobCache
 from chronos.api.errors import JsonBodyRoute, ProblemError
 from chronos.api.metrics import Metrics
 from chronos.api.podmetrics import PodMetricsReader
+from chronos.api.runs import RunService
 from chronos.api.services import Caller, JobService, ScheduleService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import DNS_LABEL, ApiSettings
@@ -40,6 +41,8 @@ class Components:
     as_caller: AsyncClient
     cache: JobCache
     jobs: JobService
+    #: Run now and abort (REST and dashboard alike).
+    runs: RunService
     schedules: ScheduleService
     authenticator: Authenticator | None
     metrics: Metrics

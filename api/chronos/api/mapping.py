@@ -12,7 +12,7 @@ import re
 import secrets
 import string
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, Schedule
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, effective_cron, resolve_schedule
 from chronos.schedule import ScheduleError
+from chronos.times import parse_time, rfc3339
 
 #: Ids stay short enough for every name the operator derives from them.
 ID_STEM_MAX = 46
@@ -208,20 +209,6 @@ def apply_request(spec: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ resource -> view
-
-
-def rfc3339(when: datetime) -> str:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _updated_at(metadata: dict[str, Any]) -> str | None:

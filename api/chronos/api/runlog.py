@@ -20,6 +20,7 @@ from lightkube.resources.core_v1 import Pod
 from chronos import http, kubewire
 from chronos.api.auth import acting_as
 from chronos.api.cache import plain
+from chronos.kube import FORBIDDEN, answered
 
 #: Lines a page shows and keeps (the first read asks the pod for this many, the page's
 #: script drops older ones as new ones arrive).
@@ -152,7 +153,7 @@ class LogUnavailableError(Exception):
 
 
 def _why(exc: ApiError, what: str, namespace: str) -> LogUnavailableError:
-    if exc.status.code == 403:
+    if answered(exc, FORBIDDEN):
         return LogUnavailableError(
             f'you may not {what} in namespace "{namespace}" (Kubernetes RBAC)', forbidden=True
         )

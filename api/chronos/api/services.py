@@ -1,4 +1,5 @@
-"""The logic behind the routes: jobs over ChronosJobs, run now, history, preview.
+"""The logic behind the routes: jobs over ChronosJobs, history, preview (run now and
+abort: ``chronos.api.runs``).
 
 The routes authorize the caller (:meth:`JobService.authorize`, a SelfSubjectAccessReview
 with the caller's token) before calling anything here, so nothing below is reached, and
@@ -12,11 +13,7 @@ errors to request fields.
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,12 +21,10 @@ from functools import partial
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.resources.batch_v1 import Job as BatchJob
 from lightkube.resources.core_v1 import Event
-from lightkube.types import CascadeType, PatchType
+from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from chronos import runnow
 from chronos.api.auth import Authorizer, Identity, acting_as
 from chronos.api.cache import Entry, JobCache, plain
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
@@ -38,13 +33,11 @@ from chronos.api.mapping import (
     RequestShapeError,
     apply_request,
     history_view,
-    rfc3339,
     slugify,
     with_suffix,
 )
-from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate, PreviewIn, PreviewOut, RunNowOut
-from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.kube import ChronosJobResource
+from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate, PreviewIn, PreviewOut
+from chronos.kube import CONFLICT, FORBIDDEN, NOT_FOUND, ChronosJobResource, answered, or_none
 from chronos.models.chronosjob import (
     GROUP,
     KIND,
@@ -52,7 +45,6 @@ from chronos.models.chronosjob import (
     PLURAL,
     VERSION,
     ChronosJobSpec,
-    ConcurrencyPolicy,
     Schedule,
 )
 from chronos.models.resolve import (
@@ -62,20 +54,16 @@ from chronos.models.resolve import (
     schedule_field,
 )
 from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
+from chronos.times import rfc3339
 
 CREATE_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 5
-#: How long a run-now keeps retrying the annotation write against concurrent writers.
-#: Each conflict means another write succeeded, so a burst of N requests needs up to N
-#: rounds: bounded by time, not by a count that a burst of six keys already exceeds.
-RUN_NOW_CONFLICT_SECONDS = 15.0
 #: Resources RBAC is asked about, as (API group, plural): the facade's own, and the
 #: Kubernetes Jobs of runs (the dashboard's Abort).
 CHRONOSJOBS = (GROUP, PLURAL)
 JOBS = ("batch", "jobs")
 #: The run page's live log: reading a pod's log (a subresource).
 POD_LOGS = ("", "pods/log")
-IDEMPOTENCY_KEY = re.compile(runnow.TOKEN_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -195,6 +183,8 @@ class JobService:
                 f'{caller.name} may not {verb} {kind} in namespace "{namespace}"{because}',
             )
 
+    # Deliberately the parameters of ``authorize`` (duplicates pairs them): the same
+    # question, answered as a bool.
     async def may(
         self,
         caller: Caller,
@@ -211,7 +201,8 @@ class JobService:
             return False
         return True
 
-    async def _as(self, caller: Caller, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def acting(self, caller: Caller, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``call``'s answer, its requests sent with the caller's own token."""
         with acting_as(caller.token):
             return await call()
 
@@ -219,45 +210,49 @@ class JobService:
     def _not_found(namespace: str, job_id: str) -> ProblemError:
         return ProblemError(404, f'job "{job_id}" not found in namespace "{namespace}"')
 
-    async def _entry(self, caller: Caller, namespace: str, job_id: str) -> Entry:
+    async def entry(self, caller: Caller, namespace: str, job_id: str) -> Entry:
         """The job from the cache or, on a miss, from the API server as the caller."""
         if not ID_PATTERN.match(job_id):
             raise self._not_found(namespace, job_id)
         entry = self._cache.get(namespace, job_id)
         if entry is not None:
             return entry
-        try:
-            obj = await self._as(
+        obj = await or_none(
+            self.acting(
                 caller, lambda: self._client.get(ChronosJobResource, job_id, namespace=namespace)
             )
-        except ApiError as exc:
-            if exc.status.code == 404:
-                raise self._not_found(namespace, job_id) from None
-            raise
+        )
+        if obj is None:
+            raise self._not_found(namespace, job_id)
         return self._cache.put(obj.to_dict())
 
     def _rendered(self, entry: Entry) -> Entry:
         return self._cache.rendered(entry)
 
-    async def _patch(
+    async def patch(
         self, caller: Caller, namespace: str, job_id: str, patch: dict[str, Any]
-    ) -> Entry:
+    ) -> Entry | None:
+        """The job as merged with ``patch`` by the caller; None when the patch carries a
+        resourceVersion that is no longer current (409: read again, compute again)."""
         try:
-            result = await self._as(
-                caller,
-                lambda: self._client.patch(
-                    ChronosJobResource,
-                    job_id,
-                    patch,
-                    namespace=namespace,
-                    patch_type=PatchType.MERGE,
+            result = await or_none(
+                self.acting(
+                    caller,
+                    lambda: self._client.patch(
+                        ChronosJobResource,
+                        job_id,
+                        patch,
+                        namespace=namespace,
+                        patch_type=PatchType.MERGE,
+                    ),
                 ),
+                CONFLICT,
             )
         except ApiError as exc:
-            if exc.status.code == 404:
+            if answered(exc, NOT_FOUND):
                 raise self._not_found(namespace, job_id) from None
             raise
-        return self._rendered(self._cache.put(result.to_dict()))
+        return None if result is None else self._rendered(self._cache.put(result.to_dict()))
 
     async def _update_spec(
         self,
@@ -276,7 +271,7 @@ class JobService:
         written meanwhile is not.
         """
         for _ in range(UPDATE_ATTEMPTS):
-            entry = await self._entry(caller, namespace, job_id)
+            entry = await self.entry(caller, namespace, job_id)
             rv = entry.resource_version
             check_if_match(if_match, rv)
             current = entry.obj["metadata"].get("generation")
@@ -293,22 +288,21 @@ class JobService:
             spec_patch = merge_patch(old_spec, new_spec)
             if spec_patch:
                 patch["spec"] = spec_patch
-            try:
-                return await self._patch(caller, namespace, job_id, patch)
-            except ApiError as exc:
-                if exc.status.code != 409:
-                    raise
-                if if_match is not None:
-                    raise ProblemError(
-                        412,
-                        "the job was changed by someone else while this update was being "
-                        "applied; read it again and retry",
-                    ) from None
-                await self._refresh(caller, namespace, job_id)
+            written = await self.patch(caller, namespace, job_id, patch)
+            if written is not None:
+                return written
+            if if_match is not None:
+                raise ProblemError(
+                    412,
+                    "the job was changed by someone else while this update was being "
+                    "applied; read it again and retry",
+                )
+            await self.refresh(caller, namespace, job_id)
         raise ProblemError(409, f'job "{job_id}" keeps changing; retry the update later')
 
-    async def _refresh(self, caller: Caller, namespace: str, job_id: str) -> None:
-        obj = await self._as(
+    async def refresh(self, caller: Caller, namespace: str, job_id: str) -> None:
+        """Read the job again from the API server (after a conflict) into the cache."""
+        obj = await self.acting(
             caller, lambda: self._client.get(ChronosJobResource, job_id, namespace=namespace)
         )
         self._cache.put(obj.to_dict())
@@ -341,12 +335,12 @@ class JobService:
         return self._cache.page(namespace, (skip, limit, wanted, enabled), select)
 
     async def get(self, caller: Caller, namespace: str, job_id: str) -> Entry:
-        return self._rendered(await self._entry(caller, namespace, job_id))
+        return self._rendered(await self.entry(caller, namespace, job_id))
 
     async def history(
         self, caller: Caller, namespace: str, job_id: str, *, skip: int, limit: int
     ) -> HistoryOut:
-        entry = await self._entry(caller, namespace, job_id)
+        entry = await self.entry(caller, namespace, job_id)
         records = history_view(entry.obj)
         return HistoryOut(job_id=job_id, items=records[skip : skip + limit], total=len(records))
 
@@ -362,52 +356,12 @@ class JobService:
             found = self._client.list(Event, namespace=namespace, fields=selector)
             return [plain(e) async for e in found]
 
-        try:
-            events: list[dict[str, Any]] = await self._as(caller, listed)
-        except ApiError as exc:
-            if exc.status.code == 403:
-                return None
-            raise
+        events: list[dict[str, Any]] | None = await or_none(self.acting(caller, listed), FORBIDDEN)
+        if events is None:
+            return None
         stamp = ("lastTimestamp", "eventTime", "firstTimestamp")
         events.sort(key=lambda e: next((str(e[k]) for k in stamp if e.get(k)), ""), reverse=True)
         return events
-
-    async def active_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> Entry:
-        """The job, once the caller may ``get`` it and ``delete`` the batch Job ``run``
-        (both checked before anything is looked up) and the job lists ``run`` as active.
-
-        A missing job and a job without that active run get the same 404: a caller who
-        may delete batch Jobs learns nothing of ChronosJobs they may not read.
-        """
-        await self.authorize(caller, "get", namespace, job_id)
-        await self.authorize(caller, "delete", namespace, run, JOBS)
-        no_such_run = ProblemError(404, f'job "{job_id}" has no active run "{run}"')
-        try:
-            entry = await self._entry(caller, namespace, job_id)
-        except ProblemError as exc:
-            if exc.status != 404:
-                raise
-            raise no_such_run from None
-        if run not in ((entry.obj.get("status") or {}).get("activeRuns") or []):
-            raise no_such_run
-        return entry
-
-    async def abort_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> None:
-        """Delete the Kubernetes Job of an active run of the job, with foreground
-        propagation (its pods go first), as the caller: RBAC must let them get the job
-        and delete that batch Job. Only a run the job lists as active can be aborted."""
-        await self.active_run(caller, namespace, job_id, run)
-        try:
-            await self._as(
-                caller,
-                lambda: self._client.delete(
-                    BatchJob, run, namespace=namespace, cascade=CascadeType.FOREGROUND
-                ),
-            )
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
-            raise ProblemError(404, f'run "{run}" has already ended') from None
 
     # ----------------------------------------------------------------------- writes
 
@@ -429,9 +383,9 @@ class JobService:
                 }
             )
             try:
-                result = await self._as(caller, partial(self._client.create, obj))
+                result = await self.acting(caller, partial(self._client.create, obj))
             except ApiError as exc:
-                if exc.status.code == 409 and exc.status.reason == "AlreadyExists":
+                if answered(exc, CONFLICT) and exc.status.reason == "AlreadyExists":
                     name = with_suffix(stem)
                     continue
                 raise
@@ -468,106 +422,19 @@ class JobService:
     async def delete(
         self, caller: Caller, namespace: str, job_id: str, if_match: str | None
     ) -> None:
-        entry = await self._entry(caller, namespace, job_id)
+        entry = await self.entry(caller, namespace, job_id)
         check_if_match(if_match, entry.resource_version)
         try:
-            await self._as(
+            await self.acting(
                 caller,
                 lambda: self._client.delete(ChronosJobResource, job_id, namespace=namespace),
             )
         except ApiError as exc:
-            if exc.status.code != 404:
+            if not answered(exc, NOT_FOUND):
                 raise
             self._cache.remove(namespace, job_id)
             raise self._not_found(namespace, job_id) from None
         self._cache.remove(namespace, job_id)
-
-    async def run_now(
-        self, caller: Caller, namespace: str, job_id: str, idempotency_key: str | None
-    ) -> RunNowOut:
-        """Ask the operator for one run now, at most once per token.
-
-        The token is the Idempotency-Key (or a fresh uuid). It is added to the pending
-        requests (``chronos.runnow``) with the resourceVersion it was checked against,
-        so two requests racing are decided one after the other: a token already pending
-        or served within the window is answered ``already_requested`` without a write,
-        and under concurrencyPolicy Forbid a run that is active or pending is a 409.
-        """
-        if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
-            raise ProblemError.invalid(
-                [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
-            )
-        token = idempotency_key or uuid.uuid4().hex
-        deadline = time.monotonic() + RUN_NOW_CONFLICT_SECONDS
-        while time.monotonic() < deadline:
-            entry = await self._entry(caller, namespace, job_id)
-            now = datetime.now(UTC)
-            state = runnow.parse(entry.obj["metadata"].get("annotations") or {}, now)
-            if runnow.is_known(state, token, now):
-                return _run_now_answer(job_id, token, already=True)
-            _check_run_now_allowed(entry.obj, state, job_id)
-            patch = {
-                "metadata": {
-                    "resourceVersion": entry.resource_version,
-                    "annotations": {
-                        **runnow.request_patch(state, token, now),
-                        RUN_NOW_ANNOTATION: token,
-                    },
-                }
-            }
-            try:
-                await self._patch(caller, namespace, job_id, patch)
-            except ApiError as exc:
-                if exc.status.code != 409:
-                    raise
-                # A little jitter, so the losers of one round do not collide again at once.
-                await asyncio.sleep(random.uniform(0, 0.05))  # noqa: S311 (jitter)
-                await self._refresh(caller, namespace, job_id)
-                continue
-            return _run_now_answer(job_id, token, already=False)
-        raise ProblemError(409, f'job "{job_id}" keeps changing; retry the run later')
-
-
-def _check_run_now_allowed(obj: dict[str, Any], state: runnow.RunNowState, job_id: str) -> None:
-    """409 under concurrencyPolicy Forbid while a run is active or a run-now is pending;
-    429 when too many requests wait already."""
-    policy = (obj.get("spec") or {}).get("concurrencyPolicy") or ConcurrencyPolicy.FORBID
-    if policy == ConcurrencyPolicy.FORBID:
-        active = (obj.get("status") or {}).get("activeRuns") or []
-        if active:
-            raise ProblemError(
-                409,
-                f'job "{job_id}" has concurrencyPolicy Forbid and run {", ".join(active)} '
-                "is still active; run it again when that run has finished",
-            )
-        if state.pending:
-            raise ProblemError(
-                409,
-                f'job "{job_id}" has concurrencyPolicy Forbid and another run-now request '
-                "is waiting to start; run it again when that run has finished",
-            )
-    if len(state.pending) >= runnow.PENDING_MAX:
-        raise ProblemError(
-            429, f'job "{job_id}" has {len(state.pending)} run-now requests waiting; retry later'
-        )
-
-
-def _run_now_answer(job_id: str, token: str, *, already: bool) -> RunNowOut:
-    message = (
-        "run already requested with this Idempotency-Key; no new run started"
-        if already
-        else "run requested; the operator starts it as a Kubernetes Job"
-    )
-    return RunNowOut(
-        success=True,
-        message=message,
-        job_id=job_id,
-        exit_code=None,
-        stdout=None,
-        stderr=None,
-        run_token=token,
-        already_requested=already,
-    )
 
 
 class ScheduleService:

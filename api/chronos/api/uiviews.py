@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from chronos.api.mapping import parse_time, run_records
+from chronos.api.mapping import run_records
 from chronos.schedule import ScheduleError, next_run_times
+from chronos.times import parse_time
 
 #: Upcoming runs listed per job and in all on the overview (a job firing every minute
 #: would otherwise list 1,440 runs a day).

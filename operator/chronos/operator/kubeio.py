@@ -15,14 +15,15 @@ from lightkube.resources.core_v1 import Event, Namespace, Pod, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
-from chronos.kube import ChronosJobResource
+from chronos.kube import ChronosJobResource, or_none
 from chronos.models import wire as w
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, RunRecord
 from chronos.models.history import merge_run, parse_history
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator.metrics import WRITE_CONFLICTS, WRITES
 from chronos.operator.naming import label_value
-from chronos.operator.status import rfc3339, status_body
+from chronos.operator.status import status_body
+from chronos.times import rfc3339
 
 FIELD_MANAGER = "chronos-operator"
 CONFLICT_RETRIES = 8
@@ -45,12 +46,7 @@ def as_dict(obj: Any) -> dict[str, Any]:
 
 async def _get_or_none(client: AsyncClient, resource: Any, name: str, namespace: str) -> Any:
     """The object; None if it does not exist."""
-    try:
-        return await client.get(resource, name, namespace=namespace)
-    except ApiError as exc:
-        if exc.status.code == 404:
-            return None
-        raise
+    return await or_none(client.get(resource, name, namespace=namespace))
 
 
 #: What ``_guarded_patch`` returns when another writer came first.

@@ -17,7 +17,7 @@ from chronos.models import wire as w
 from chronos.models.chronosjob import MAX_TEXT, ConcurrencyPolicy, RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
 from chronos.models.wire import RunRecordDict
-from chronos.operator.status import rfc3339
+from chronos.times import rfc3339
 
 #: Bound on the slots examined in one pass (a long outage is summarised, not listed).
 MAX_SLOTS = 50

@@ -16,6 +16,7 @@ from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, Condition
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, ResolvedSchedule
 from chronos.models.wire import ConditionDict, StatusDict
+from chronos.times import rfc3339
 
 READY = "Ready"
 #: Ready=False reasons while the CronJob cannot be brought in line with the spec.
@@ -39,10 +40,6 @@ OPERATOR_FIELDS = frozenset(
         w.ACTIVE_RUN_STARTS,
     }
 )
-
-
-def rfc3339(when: datetime) -> str:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def to_seconds(when: datetime) -> datetime:

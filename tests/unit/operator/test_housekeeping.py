@@ -13,6 +13,7 @@ from chronos.models.wire import ChronosJobDict, ConditionDict, StatusDict
 from chronos.operator import housekeeping as hk
 from chronos.operator import status as st
 from chronos.operator.desired import desired_state
+from chronos.times import rfc3339
 
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
 SETTINGS = operator_settings(missed_run_grace_seconds=90)
@@ -61,7 +62,7 @@ def job(name: str, created: datetime, **status: Any) -> dict[str, Any]:
             "name": name,
             "namespace": "ns",
             "uid": f"uid-{name}",
-            "creationTimestamp": st.rfc3339(created),
+            "creationTimestamp": rfc3339(created),
             "annotations": {c.CHRONOSJOB_ANNOTATION: "orders"},
         },
         "status": status,
@@ -80,7 +81,7 @@ def test_stale_next_run_times_are_patched() -> None:
 
 
 def test_a_disabled_job_shows_no_next_runs_and_records_no_missed_slot() -> None:
-    since = st.rfc3339(NOW - timedelta(hours=5))
+    since = rfc3339(NOW - timedelta(hours=5))
     body = {**HOURLY, "enabled": False}
     (action,) = plan({"nextRunTimes": upcoming(), "slotsCheckedUntil": since}, body=body)
     assert action == hk.PatchStatus(ChronosJobStatus(next_run_times=[]))

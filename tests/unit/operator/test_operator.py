@@ -23,6 +23,7 @@ from chronos.operator.cronjob import ConfigError, build_cronjob, run_now_job
 from chronos.operator.desired import RejectedError, desired_state, is_subset
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import SettingsError
+from chronos.times import rfc3339
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
@@ -258,7 +259,7 @@ def test_reconciled_status_reports_the_effective_schedule() -> None:
     assert body["cron"] == "30 8 * * 1,5"
     assert body["nextRunTimes"][:2] == ["2026-11-27T08:30:00+01:00", "2026-11-30T08:30:00+01:00"]
     assert body["conditions"][0]["reason"] == "Reconciled"
-    assert body["conditions"][0]["lastTransitionTime"] == status_mod.rfc3339(NOW)
+    assert body["conditions"][0]["lastTransitionTime"] == rfc3339(NOW)
 
 
 # --------------------------------------------------------------------------- runs
@@ -499,7 +500,7 @@ def test_a_status_patch_deletes_what_it_sets_to_none_and_sends_nothing_else() ->
         "slotsCheckedUntil": None,
     }
     patch = ChronosJobStatus(slots_checked_until=status_mod.to_seconds(NOW))
-    assert status_mod.status_body(patch) == {"slotsCheckedUntil": status_mod.rfc3339(NOW)}
+    assert status_mod.status_body(patch) == {"slotsCheckedUntil": rfc3339(NOW)}
 
 
 def test_a_stored_condition_the_models_refuse_is_replaced_not_fatal() -> None:

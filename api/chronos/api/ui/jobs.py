@@ -1,0 +1,179 @@
+"""The jobs list (with bulk suspend and resume), a job's page, and its Enable/Disable,
+Run now and Delete buttons."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Request, Response
+from markupsafe import Markup
+
+from chronos.api import uiforms as f
+from chronos.api import uiviews as v
+from chronos.api.deps import Parts
+from chronos.api.errors import ProblemError
+from chronos.api.mapping import run_records
+from chronos.api.ui.pages import (
+    Form,
+    allowed,
+    check_namespace,
+    confirm,
+    int_param,
+    job_rows,
+    job_url,
+    memo,
+    notice,
+    now_utc,
+    readable_job,
+    render,
+    see_other,
+    visible_namespaces,
+)
+from chronos.api.web import UI, UiCaller, environment, first
+from chronos.schedule import ScheduleError, next_run_times
+
+router = APIRouter()
+
+
+@router.get("/jobs")
+async def jobs_page(request: Request, parts: Parts, who: UiCaller) -> Response:
+    q = request.query_params
+    filters = v.Filters(
+        name=q.get("name", ""),
+        namespace=q.get("namespace", ""),
+        label=q.get("label", ""),
+        task_type=q.get("task_type", "") if q.get("task_type") in f.TASK_TYPES else "",
+        state=q.get("state", "") if q.get("state") in v.STATES else "",
+    )
+    namespaces = await visible_namespaces(parts, who, filters.namespace)
+    writable = {ns for ns in namespaces if await parts.jobs.may(who, "patch", ns)}
+    page = int_param(q.get("page"), 1)
+
+    def table() -> Markup:
+        rows = [row for _, row in job_rows(parts, namespaces) if filters.match(row)]
+        paging = v.paging(len(rows), page, v.JOBS_PAGE)
+        params = dict(q.items())
+        link = partial(v.page_link, f"{UI}/jobs", params)
+        return Markup(  # noqa: S704 - the template's own autoescaped output
+            environment()
+            .get_template("jobs_table.html")
+            .render(
+                total=len(rows),
+                rows=rows[paging.skip : paging.skip + paging.size],
+                paging=paging,
+                newer=link(paging.page - 1) if paging.page > 1 else None,
+                older=link(paging.page + 1) if paging.page < paging.pages else None,
+                writable=writable,
+                now=now_utc(),
+                v=v,
+            )
+        )
+
+    key = ("jobs", tuple(namespaces), filters, page, frozenset(writable))
+    return render(
+        parts,
+        who,
+        "jobs.html",
+        notice=notice(request),
+        table=memo.get(parts, key, table),
+        filters=filters,
+        writable=writable,
+        task_types=f.TASK_TYPES,
+        can_create=await parts.jobs.may(
+            who, "create", filters.namespace or parts.settings.api_default_namespace
+        ),
+        states=v.STATES,
+        here=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+    )
+
+
+@router.post("/jobs/bulk")
+async def bulk(parts: Parts, who: UiCaller, form: Form) -> Response:
+    action = first(form, "action")
+    if action not in ("suspend", "resume"):
+        raise ProblemError.invalid([("action", "must be suspend or resume")])
+    targets = []
+    for value in form.get("job", []):
+        namespace, _, job_id = value.partition("/")
+        check_namespace(namespace)
+        targets.append((namespace, job_id))
+    for namespace, job_id in targets:  # every right first: all of the writes or none
+        await parts.jobs.authorize(who, "patch", namespace, job_id)
+    for namespace, job_id in targets:
+        await parts.jobs.set_enabled(who, namespace, job_id, action == "resume", None)
+    done = "resumed" if action == "resume" else "suspended"
+    return see_other(f"{UI}/jobs?done={done}")
+
+
+@router.get("/jobs/{namespace}/{job_id}")
+async def job_page(
+    request: Request, parts: Parts, who: UiCaller, namespace: str, job_id: str
+) -> Response:
+    entry, view = await readable_job(parts, who, namespace, job_id)
+    row = v.job_row(entry.obj, view)
+    # status.history is bounded by the CRD (a hundred records): page it here.
+    history = await parts.jobs.history(who, namespace, job_id, skip=0, limit=10_000)
+    paging = v.paging(history.total, int_param(request.query_params.get("page"), 1))
+    now = now_utc()
+    try:
+        upcoming = next_run_times(row.cron, row.zone, now, 10) if row.cron else []
+    except (ScheduleError, ValueError):
+        upcoming = []
+    return render(
+        parts,
+        who,
+        "job.html",
+        notice=notice(request),
+        row=row,
+        view=view,
+        spec=entry.obj.get("spec") or {},
+        runs=history.items[paging.skip : paging.skip + paging.size],
+        paging=paging,
+        next_runs=v.next_runs_marked(upcoming),
+        stats=v.run_stats(run_records(entry.obj.get("status") or {})),
+        events=await parts.jobs.events(who, namespace, job_id),
+        can_patch=await parts.jobs.may(who, "patch", namespace, job_id),
+        can_delete=await parts.jobs.may(who, "delete", namespace, job_id),
+        now=now,
+        v=v,
+    )
+
+
+@router.post("/jobs/{namespace}/{job_id}/enabled")
+async def set_enabled(
+    parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str
+) -> Response:
+    await allowed(parts, who, namespace, job_id, "patch")
+    enabled = first(form, "enabled") == "true"
+    await parts.jobs.set_enabled(who, namespace, job_id, enabled, None)
+    back = v.safe_next(first(form, "next"), job_url(namespace, job_id))
+    joiner = "&" if "?" in back else "?"
+    return see_other(f"{back}{joiner}done={'enabled' if enabled else 'disabled'}")
+
+
+# Run now and Delete are each a confirm page (GET) and its action (POST); duplicates
+# pairs the two by shape. Deliberately apart: other verbs, services and answers.
+@router.get("/jobs/{namespace}/{job_id}/run")
+async def run_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
+    return await confirm(parts, who, namespace, job_id, "run", "patch")
+
+
+@router.post("/jobs/{namespace}/{job_id}/run")
+async def run_now(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str) -> Response:
+    await allowed(parts, who, namespace, job_id, "patch")
+    # The key came with the confirm page: a second click of the same page is one run.
+    answer = await parts.runs.run_now(who, namespace, job_id, first(form, "key") or None)
+    done = "run-again" if answer.already_requested else "run"
+    return see_other(f"{job_url(namespace, job_id)}?done={done}")
+
+
+@router.get("/jobs/{namespace}/{job_id}/delete")
+async def delete_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
+    return await confirm(parts, who, namespace, job_id, "delete", "delete")
+
+
+@router.post("/jobs/{namespace}/{job_id}/delete")
+async def delete(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str) -> Response:
+    await allowed(parts, who, namespace, job_id, "delete")
+    await parts.jobs.delete(who, namespace, job_id, None)
+    return see_other(f"{UI}/jobs?done=deleted")
