@@ -14,11 +14,10 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pytest
 from lightkube.models.meta_v1 import ObjectMeta
 from pydantic import BaseModel
+from support import ROOT
 
 from chronos.models import chronosjob as m
 from chronos.models import wire
-
-ROOT = Path(__file__).resolve().parents[1]
 
 #: Each model and the TypedDict that mirrors its JSON form.
 SHAPES: dict[type[BaseModel], Any] = {
@@ -161,9 +160,11 @@ def test_camelcase_status_keys_are_spelled_only_in_their_home() -> None:
     keys = {k for shape in STATUS_SHAPES for k in shape.__annotations__ if k != k.lower()}
     strays = []
     for top in PRODUCTION:
+        assert (ROOT / top).is_dir(), top  # a wrong root would scan nothing and pass
         for path in sorted((ROOT / top).rglob("*.py")):
             where = str(path.relative_to(ROOT))
             if where == HOME:
+                assert (ROOT / HOME).is_file()
                 continue
             for key in sorted(keys & _string_literals(path)):
                 if (where, key) not in KUBERNETES_FIELDS:
