@@ -248,8 +248,47 @@ _CLEARED.append(
         "properties": {"schedule": {"type": "null"}, "cron_expression": {"type": "null"}},
     }
 )
+_EMPTY: dict[str, JsonValue] = {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]}
+_ENTITY_GIVEN: dict[str, JsonValue] = {
+    "anyOf": [_non_empty("entity_ids"), _non_empty("entity_id", "string")]
+}
+#: entity_ids sent empty. (Stricter than the server by one corner: it also takes an
+#: empty entity_ids beside a single entity_id; saying so needs more than schemathesis'
+#: generator can take with the rules above.)
+_ENTITY_CLEARED: dict[str, JsonValue] = {
+    "required": ["entity_ids"],
+    "properties": {"entity_ids": _EMPTY},
+}
+_GROUP_CLEARED: dict[str, JsonValue] = {
+    "required": ["group_ids"],
+    "properties": {"group_ids": _EMPTY},
+}
+
+
+def _scope_update(scope: str, given: JsonValue, cleared: JsonValue) -> dict[str, JsonValue]:
+    """``ChronosJobSpec``'s scope rule where a body decides it alone: with a new task
+    type, no ids of another scope, and not its own scope's cleared. (Without a task
+    type, the stored one decides: a 409 if it refuses.)"""
+    kind: JsonValue = {"pattern": f"^({scope}|{scope.upper()})_"}
+    with_type: dict[str, JsonValue] = {"required": ["task_type"]}
+    return {
+        "allOf": [
+            {
+                "if": {**with_type, "properties": {"task_type": {"not": kind}}},
+                "then": {"not": given},
+            },
+            {"if": {**with_type, "properties": {"task_type": kind}}, "then": {"not": cleared}},
+        ]
+    }
+
+
 JOB_UPDATE_RULES: dict[str, JsonValue] = {
-    "allOf": [*JOB_BODY_RULES["allOf"], {"not": {"anyOf": _CLEARED}}]  # type: ignore[misc]
+    "allOf": [
+        *JOB_BODY_RULES["allOf"],  # type: ignore[misc]
+        {"not": {"anyOf": _CLEARED}},
+        _scope_update("entity", _ENTITY_GIVEN, _ENTITY_CLEARED),
+        _scope_update("group", _non_empty("group_ids"), _GROUP_CLEARED),
+    ]
 }
 #: A preview needs exactly one schedule form: a cron expression, or the friendly form
 #: with both hour and minute (both only when they agree, as for a job).
