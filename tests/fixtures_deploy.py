@@ -70,6 +70,10 @@ ALL_VALUES: dict[str, Any] = {
         "maxPageSize": 500,
         "metricsPort": 9191,
         "maxBodyBytes": 2097152,
+        "maxStreamsPerUser": 4,
+        "maxStreams": 50,
+        "kubeConnections": 30,
+        "kubePoolWaitSeconds": 2.5,
         "dashboard": {
             "sessionSecret": "chronos-sessions",
             "sessionSeconds": 3600,

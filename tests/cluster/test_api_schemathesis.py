@@ -59,16 +59,6 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "issue 17: two kinds of schema-valid requests are still refused: empty and "
-        "control-character ids (pipeline_id, entity_ids items), whose strict patterns "
-        "finding 1 adds, and cron expressions the schedule engine refuses (its grammar "
-        "and bounds are not in the document). Strict: passes, and so fails, once both are "
-        "stated."
-    ),
-)
 def test_full_schemathesis_run_all_checks_and_stateful_finds_nothing(
     api_server: ApiServer, editor_token: str, namespace: str, tmp_path: Path
 ) -> None:

@@ -304,6 +304,9 @@ def test_every_setting_is_a_value_and_the_rendered_env_is_valid(
                 assert parsed.api_session_seconds == 3600
                 assert parsed.api_metrics_port == 9191
                 assert parsed.api_max_body_bytes == 2097152
+                assert (parsed.api_max_streams_per_user, parsed.api_max_streams) == (4, 50)
+                assert parsed.api_kube_connections == 30
+                assert parsed.api_kube_pool_wait_seconds == 2.5
                 assert parsed.api_cookie_secure == "auto"  # plainHttp
         if values:
             # The Lease Role follows the Lease; the runner is bound in each listed namespace.

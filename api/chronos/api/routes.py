@@ -47,7 +47,11 @@ _one = {**_errors, 404: {"model": ErrorOut, "description": "No such job."}}
 _write = {
     **_one,
     400: {"model": ErrorOut, "description": "The Kubernetes API server rejected the request."},
-    409: {"model": ErrorOut, "description": "Conflicting concurrent change."},
+    409: {
+        "model": ErrorOut,
+        "description": "Conflicting concurrent change, or a partial update the job's "
+        "current settings refuse (fields named).",
+    },
     412: {"model": ErrorOut, "description": "If-Match does not match the current ETag."},
 }
 

@@ -13,6 +13,7 @@ errors to request fields.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -136,6 +137,40 @@ def check_if_match(if_match: str | None, resource_version: str) -> None:
 
 def _shape(exc: RequestShapeError) -> ProblemError:
     return ProblemError.invalid([(exc.field, exc.reason)])
+
+
+#: A stored job of each task scope and schedule form. A body one of them accepts is well
+#: formed; if the job at hand refuses it, its stored settings do.
+_STORED_KINDS = tuple(
+    {"task": {"pipelineId": "p", **task}, "schedule": schedule}
+    for task in (
+        {"type": "pipeline_start"},
+        {"type": "entity_start", "entityIds": ["e"]},
+        {"type": "group_start", "groupIds": ["g"]},
+    )
+    for schedule in ({"cron": "0 0 * * *"}, {"hour": 0, "minute": 0})
+)
+
+
+def _against_stored(
+    problem: ProblemError, sent: dict[str, Any], zone: str, min_interval: int
+) -> ProblemError:
+    """A partial update the job refuses: a 422 when the body is at fault by itself (no
+    kind of job would take it), else a 409, the body conflicting with this job's current
+    settings (entity ids cleared on an entity task, a new task type without the ids it
+    needs, the current schedule form cleared). The OpenAPI document states the body's own
+    rules; it cannot know the stored job."""
+    for stored in _STORED_KINDS:
+        try:
+            validate_spec(apply_request(copy.deepcopy(stored), sent), zone, min_interval)
+        except (ProblemError, RequestShapeError):
+            continue
+        return ProblemError(
+            409,
+            f"conflicts with the job's current settings: {problem.detail}",
+            errors=problem.errors,
+        )
+    return problem
 
 
 class JobService:
@@ -406,9 +441,14 @@ class JobService:
 
         def change(spec: dict[str, Any]) -> dict[str, Any]:
             try:
-                return apply_request(spec, sent)
+                new_spec = apply_request(spec, sent)
             except RequestShapeError as exc:
                 raise _shape(exc) from None
+            try:
+                validate_spec(new_spec, self._zone, self._min_interval)
+            except ProblemError as exc:
+                raise _against_stored(exc, sent, self._zone, self._min_interval) from None
+            return new_spec
 
         return await self._update_spec(caller, namespace, job_id, change, if_match, generation)
 
