@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,22 +301,31 @@ async def housekeeping(ctx: OperatorContext, cr: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------ running
 
 
-async def _worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+Sync = Callable[[OperatorContext, Key, Reason], Awaitable[None]]
+
+
+async def _worker(ctx: OperatorContext, queue: WorkQueue, serve: Sync = sync) -> None:
     while True:
         key, reason = await queue.get()
         try:
-            await sync(ctx, key, reason)
+            await serve(ctx, key, reason)
+            if failures := queue.failures(key):
+                log.info("sync of %s/%s succeeded again after %d failures", *key, failures)
             queue.forget(key)
         except Exception as exc:
             metrics.ERRORS.labels("sync").inc()
             delay = queue.add_rate_limited(key, reason)
-            # The traceback once per run of failures; the retries in one line each.
-            log.warning(
+            # One WARNING (with the traceback) per job per run of failures, the retries
+            # at DEBUG: in an outage every job fails at every backoff step, and 10,000
+            # jobs must not log 10,000 lines per step (client-go's workqueue is silent).
+            first = queue.failures(key) == 1
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
                 "sync of %s/%s failed (%s); retrying in %.1f s",
                 *key,
                 kubeio.describe_error(exc),
                 delay,
-                exc_info=queue.failures(key) == 1,
+                exc_info=first,
             )
         finally:
             queue.done(key)
