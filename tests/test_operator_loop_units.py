@@ -207,6 +207,10 @@ def test_a_failed_key_comes_back_rate_limited_with_its_reason_not_as_an_event() 
             (A, Reason.HOUSEKEEPING | Reason.RETRY),
         ]
         assert queue.add_rate_limited(A, Reason.EVENT) == 0.1  # its second failure
+        # A 429/503's Retry-After when longer than the step (up to the limiter's cap).
+        assert queue.add_rate_limited(A, Reason.EVENT, retry_after=2.0) == 2.0
+        assert queue.add_rate_limited(A, Reason.EVENT, retry_after=0.01) == 0.4
+        assert queue.add_rate_limited(A, Reason.EVENT, retry_after=3600) == limiter.cap
         queue.forget(A)
         assert queue.failures(A) == 0
 

@@ -21,6 +21,7 @@ from typing import Any
 from lightkube.resources.batch_v1 import CronJob, Job
 
 from chronos import contract as c
+from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import ChronosJobStatus
@@ -314,7 +315,7 @@ async def _worker(ctx: OperatorContext, queue: WorkQueue, serve: Sync = sync) ->
             queue.forget(key)
         except Exception as exc:
             metrics.ERRORS.labels("sync").inc()
-            delay = queue.add_rate_limited(key, reason)
+            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
             # One WARNING (with the traceback) per job per run of failures, the retries
             # at DEBUG: in an outage every job fails at every backoff step, and 10,000
             # jobs must not log 10,000 lines per step (client-go's workqueue is silent).

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from chronos.backoff import parse_retry_after
 from chronos.corehub import answers, paths
 from chronos.corehub.answers import EntityConfig, EntityStatus, mask_secrets, quote, unusable
 from chronos.corehub.api import (
@@ -34,7 +35,7 @@ from chronos.corehub.errors import (
     CoreHubUnreachableError,
     TaskRejectedError,
 )
-from chronos.corehub.retry import Deadline, Failure, RetryPolicy, decide, parse_retry_after
+from chronos.corehub.retry import Deadline, Failure, RetryPolicy, decide
 from chronos.http import (
     Client,
     ConnectError,
