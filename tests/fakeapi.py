@@ -34,6 +34,7 @@ class Request:
 class Answer:
     body: dict[str, Any]
     status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,11 @@ def page(items: list[dict[str, Any]], version: str, cont: str | None = None) -> 
     )
 
 
-def status(code: int, reason: str) -> Answer:
+def status(code: int, reason: str, headers: dict[str, str] | None = None) -> Answer:
     return Answer(
         {"kind": "Status", "status": "Failure", "code": code, "reason": reason, "message": reason},
         code,
+        headers or {},
     )
 
 
@@ -113,8 +115,9 @@ class FakeApiServer:
             answer = self.script(request)
             if isinstance(answer, Answer):
                 body = json.dumps(answer.body).encode()
+                extra = "".join(f"{k}: {v}\r\n" for k, v in answer.headers.items())
                 writer.write(
-                    f"HTTP/1.1 {answer.status} X\r\nContent-Type: application/json\r\n"
+                    f"HTTP/1.1 {answer.status} X\r\nContent-Type: application/json\r\n{extra}"
                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
                     + body
                 )

@@ -13,6 +13,8 @@ import random
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 
 @dataclass
@@ -88,3 +90,25 @@ class RateLimiter:
     def forget(self, item: Hashable) -> None:
         """``item`` succeeded: its next failure starts from ``base`` again."""
         self._failures.pop(item, None)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def at_least(delay: float, retry_after: float | None, cap: float) -> float:
+    """``delay``, or longer if the server asked for it (``Retry-After`` on 429/503,
+    taken up to ``cap``: a server asking for an hour is not waited for that long)."""
+    return delay if retry_after is None else max(delay, min(retry_after, cap))

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from lightkube import ApiError, AsyncClient
 
 from chronos import http, kubewire
-from chronos.backoff import Backoff
+from chronos.backoff import Backoff, at_least
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,13 @@ class WatchHealth:
 
 
 class _ExpiredError(Exception):
-    """The resourceVersion is too old (410 Gone): list afresh."""
+    """The resourceVersion is too old (410 Gone): list afresh.
+
+    ``after_events``: the watch delivered events before it expired (so it worked)."""
+
+    def __init__(self, *, after_events: bool = False) -> None:
+        super().__init__("resourceVersion expired")
+        self.after_events = after_events
 
 
 class _WatchEndedEarlyError(Exception):
@@ -136,8 +142,10 @@ class Informer:
 
     ``on_error`` hears of every failed LIST or WATCH before it is tried again (after an
     exponential backoff with jitter, ``chronos.backoff.Backoff``); ``on_healthy`` of
-    the first success after failures. A watch that ends or expires is not a failure. A
-    failed WATCH resumes from the last resourceVersion seen (no LIST, unless the server
+    the first success after failures; a 429 or 503 waits at least its ``Retry-After``.
+    A watch that ends or expires is not a failure: an expired one is listed again at
+    once, but one that expires again before any event is listed again after the backoff.
+    A failed WATCH resumes from the last resourceVersion seen (no LIST, unless the server
     says it is too old). An object the store cannot take is logged once and skipped:
     it is the store's problem, not the connection's, and listing again would not help.
     """
@@ -189,6 +197,8 @@ class Informer:
     async def _loop(self, namespace: str | None, listed: asyncio.Event) -> None:
         backoff = Backoff(clock=self._clock, rand=self._rand)
         version: str | None = None
+        #: 410s in a row with no watch event between them.
+        expired = 0
         while True:
             try:
                 listing = version is None
@@ -198,18 +208,37 @@ class Informer:
                     self._healthy(namespace)
                 listing = False
                 version = await self._watch(namespace, version)
+                expired = 0
                 continue
             except asyncio.CancelledError:
                 raise
-            except _ExpiredError:
-                log.info("%s: resourceVersion expired; listing again", self.kind)
+            except _ExpiredError as exc:
                 version = None
+                expired = 1 if exc.after_events else expired + 1
+                if expired == 1:
+                    # Routine: history was compacted past the version resumed from.
+                    log.info("%s: resourceVersion expired; listing again", self.kind)
+                    continue
+                # Expired again before any event: not compaction but a server (or a
+                # proxy) answering every watch so. Listing again at once would be a hot
+                # loop of full LISTs (80-150 requests/s seen); back off as for failures,
+                # as client-go's reflector does between list-and-watch rounds.
+                delay = backoff.next()
+                log.log(
+                    logging.INFO if expired == 2 else logging.DEBUG,
+                    "%s: resourceVersion expired again; listing again in %.1f s",
+                    self.kind,
+                    delay,
+                )
+                await self._sleep(delay)
                 continue
             except Exception as exc:  # noqa: BLE001 - each failure is reported, then retried
                 error = exc
                 if not _resumable(exc):
                     version = None  # an answer not understood: start from a LIST
-            delay = backoff.next()
+            # A server that is busy (429) or not serving yet (503) may say how long to
+            # wait; the backoff's step is kept when it is longer.
+            delay = at_least(backoff.next(), kubewire.retry_after(error), backoff.cap)
             self._failed(namespace, error, delay, listing=listing)
             await self._sleep(delay)
 
@@ -348,11 +377,13 @@ class Informer:
                 async for line in response.aiter_lines():
                     if not line:
                         continue
-                    events += 1
                     version = self._event(json.loads(line), version)
+                    events += 1
                     # Lines already received are read without waiting; a backlog of
                     # thousands must not hold the event loop (workers, probes, the lease).
                     await asyncio.sleep(0)
+            except _ExpiredError as exc:
+                raise _ExpiredError(after_events=events > 0) from exc
             finally:
                 await response.aclose()
         if not events and self._clock() - started < WATCH_MIN_SECONDS:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from lightkube import ALL_NS, AsyncClient
+from lightkube import ALL_NS, ApiError, AsyncClient
 from lightkube.core.generic_client import GenericClient
 
 from chronos import http
+from chronos.backoff import parse_retry_after
 
 #: The private attributes relied on, as ``check`` verifies them.
 _CLIENT_ATTRIBUTES = ("_client",)
@@ -118,3 +119,16 @@ def check(client: AsyncClient) -> None:
         raise LightkubeChangedError(
             "lightkube changed internals chronos.kubewire relies on: " + ", ".join(missing)
         )
+
+
+#: The answers whose ``Retry-After`` is obeyed: the API server's priority and fairness
+#: (429) and an API server or proxy not serving yet (503).
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds an API server answering 429 or 503 asked the client to wait (its
+    ``Retry-After``); None for any other failure or without the header."""
+    if not isinstance(exc, ApiError) or exc.status.code not in RETRY_AFTER_STATUSES:
+        return None
+    return parse_retry_after(exc.response.headers.get("Retry-After"))

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube.resources.batch_v1 import CronJob, Job
 
 from chronos import contract as c
+from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
@@ -68,6 +70,7 @@ class ChronosJobs:
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
+        self._ctx.expectations.gone((obj["metadata"]["namespace"], cronjob_name(_key(obj)[1])))
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
@@ -95,23 +98,30 @@ class CronJobs:
             desired = None if cr is None else desired_state(cr, ctx.settings)
         except RejectedError:
             desired = None  # the ChronosJob's own sync reports it
+        key = _key(obj)
+        ctx.expectations.observed(key, obj["metadata"])
         in_sync = desired is not None and is_subset(desired.cronjob, obj)
         ctx.cache.cronjob_event(
             Change.UPSERTED, obj, digest(desired.cronjob) if desired and in_sync else None
         )
         if cr is None or desired is None:
             return
+        if not in_sync and ctx.expectations.pending(key, digest(desired.cronjob)):
+            # An older copy than the one this process just wrote (a LIST that began
+            # before the write): not drift, the write is on its way.
+            return
         if not in_sync:
             log.info("%s/%s: CronJob drifted; restoring", *owner)
             ctx.cache.force_reconcile(*owner)
             self._queue.add(owner)
         else:
-            record = ctx.cache.cronjob(*_key(obj))
+            record = ctx.cache.cronjob(*key)
             if record is not None and record.fired_since(cr.get("status") or {}):
                 self._queue.add(owner)
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.cronjob_event(Change.DELETED, obj)
+        self._ctx.expectations.gone(_key(obj))
         owner = _owner(obj)
         if owner is not None and self._ctx.cache.chronosjob(*owner) is not None:
             self._ctx.cache.force_reconcile(*owner)
@@ -121,6 +131,7 @@ class CronJobs:
         for key in self._ctx.cache.cronjob_keys(namespace) - seen:
             owner = self._ctx.cache.cronjob_owner(key)
             self._ctx.cache.cronjob_event(Change.DELETED, _stub(key))
+            self._ctx.expectations.gone(key)
             if owner is not None:
                 self._ctx.cache.force_reconcile(*owner)
                 self._queue.add(owner)
@@ -184,13 +195,19 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
 
 def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Housekeeping's look at the owned CronJob: missing or not holding the desired
-    manifest (an event lost, a repair that failed), the job is reconciled again."""
+    manifest (an event lost, a repair that failed), the job is reconciled again —
+    unless the cache only lags behind a write of that manifest by this process."""
     meta = cr["metadata"]
     try:
         desired = desired_state(cr, ctx.settings)
     except RejectedError:
         return  # no CronJob wanted; its reconcile reported why
-    if not ctx.cache.cronjob_holds(meta["namespace"], cronjob_name(meta["name"]), desired.cronjob):
+    key = (meta["namespace"], cronjob_name(meta["name"]))
+    if ctx.cache.cronjob_holds(*key, desired.cronjob):
+        return
+    # Written by this process and not shown by the watch yet (it lags, e.g. while it
+    # relists after 410s): not lost, and writing it again would be a repeat.
+    if not ctx.expectations.pending(key, digest(desired.cronjob)):
         ctx.cache.force_reconcile(meta["namespace"], meta["name"])
 
 
@@ -302,22 +319,31 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
 # ------------------------------------------------------------------------ running
 
 
-async def _worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+Sync = Callable[[OperatorContext, Key, Reason], Awaitable[None]]
+
+
+async def _worker(ctx: OperatorContext, queue: WorkQueue, serve: Sync = sync) -> None:
     while True:
         key, reason = await queue.get()
         try:
-            await sync(ctx, key, reason)
+            await serve(ctx, key, reason)
+            if failures := queue.failures(key):
+                log.info("sync of %s/%s succeeded again after %d failures", *key, failures)
             queue.forget(key)
         except Exception as exc:
             metrics.ERRORS.labels("sync").inc()
-            delay = queue.add_rate_limited(key, reason)
-            # The traceback once per run of failures; the retries in one line each.
-            log.warning(
+            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
+            # One WARNING (with the traceback) per job per run of failures, the retries
+            # at DEBUG: in an outage every job fails at every backoff step, and 10,000
+            # jobs must not log 10,000 lines per step (client-go's workqueue is silent).
+            first = queue.failures(key) == 1
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
                 "sync of %s/%s failed (%s); retrying in %.1f s",
                 *key,
                 kubeio.describe_error(exc),
                 delay,
-                exc_info=queue.failures(key) == 1,
+                exc_info=first,
             )
         finally:
             queue.done(key)

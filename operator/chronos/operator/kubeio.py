@@ -78,8 +78,11 @@ async def get_cronjob(client: AsyncClient, namespace: str, name: str) -> dict[st
     return None if cronjob is None else as_dict(cronjob)
 
 
-async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any], *, new: bool) -> None:
-    """Server-side apply; a plain create for a CronJob that does not exist yet.
+async def apply_cronjob(
+    client: AsyncClient, manifest: dict[str, Any], *, new: bool
+) -> dict[str, Any]:
+    """Server-side apply; a plain create for a CronJob that does not exist yet. Returns
+    the written CronJob's metadata (uid, generation: what the watch will show).
 
     Creating is much cheaper for the API server than a first apply of a whole pod
     template, and later applies by the same field manager take the fields over.
@@ -88,13 +91,17 @@ async def apply_cronjob(client: AsyncClient, manifest: dict[str, Any], *, new: b
     if new:
         try:
             WRITES.labels("cronjob_create").inc()
-            await client.create(obj, field_manager=FIELD_MANAGER)
-            return
+            return _meta(await client.create(obj, field_manager=FIELD_MANAGER))
         except ApiError as exc:
             if exc.status.code != 409:
                 raise
     WRITES.labels("cronjob_apply").inc()
-    await client.apply(obj, field_manager=FIELD_MANAGER, force=True)
+    return _meta(await client.apply(obj, field_manager=FIELD_MANAGER, force=True))
+
+
+def _meta(written: CronJob) -> dict[str, Any]:
+    meta = written.metadata
+    return {} if meta is None else {"uid": meta.uid, "generation": meta.generation}
 
 
 async def reset_schedule_clock(

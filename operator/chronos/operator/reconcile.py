@@ -12,6 +12,7 @@ from chronos.models import wire as w
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio, metrics
 from chronos.operator import status as st
+from chronos.operator.cache import digest
 from chronos.operator.context import OperatorContext
 from chronos.operator.desired import Desired, RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
@@ -121,7 +122,8 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
 
         # The watch cache spares a GET per reconcile; a new ChronosJob has no CronJob yet.
         existing: dict[str, Any] | None = None
-        record = ctx.cache.cronjob(namespace, cronjob_name(name))
+        key, wanted = (namespace, cronjob_name(name)), digest(desired.cronjob)
+        record = ctx.cache.cronjob(*key)
         if record is not None and record.holds(desired.cronjob):
             changed = False
             existing = {
@@ -131,20 +133,29 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
                     "suspend": record.suspend,
                 }
             }
+        elif ctx.expectations.pending(key, wanted):
+            # This process wrote this very manifest and the watch has not shown it yet:
+            # writing it again would be a repeat (and its schedule clock is set).
+            changed = False
         else:
             # Not known to hold this manifest (not seen yet, checked against another
             # spec, or drifted): one read decides, so a CronJob in sync costs no write.
-            if not created:
-                existing = await kubeio.get_cronjob(ctx.client, namespace, cronjob_name(name))
+            # A job without status may have been created by this process while the
+            # cache shows neither (a write pending): read then too.
+            if not created or ctx.expectations.pending(key):
+                existing = await kubeio.get_cronjob(ctx.client, *key)
             changed = existing is None or not is_subset(desired.cronjob, existing)
         if existing is not None and _clock_needs_reset(existing, desired.cronjob):
             await kubeio.reset_schedule_clock(ctx.client, namespace, cronjob_name(name), now)
         if changed:
             try:
-                await kubeio.apply_cronjob(ctx.client, desired.cronjob, new=existing is None)
+                written = await kubeio.apply_cronjob(
+                    ctx.client, desired.cronjob, new=existing is None
+                )
             except Exception as exc:
                 await _report_unapplied(ctx, cr, missing=existing is None, error=exc, now=now)
                 raise
+            ctx.expectations.wrote(key, wanted, written)
         enabled = desired.spec.enabled
         fields = st.reconciled(
             status,

@@ -19,7 +19,7 @@ import asyncio
 from collections import deque
 from enum import Flag, auto
 
-from chronos.backoff import RateLimiter
+from chronos.backoff import RateLimiter, at_least
 
 Key = tuple[str, str]
 
@@ -66,10 +66,12 @@ class WorkQueue:
             self._urgent.append(key)
         self._queued[key] = queued | reason
 
-    def add_rate_limited(self, key: Key, reason: Reason) -> float:
-        """Queue ``key`` again once the rate limiter allows (its sync failed); returns
-        the delay. The reasons it was served for are kept, EVENT turned into RETRY."""
-        delay = self._limiter.when(key)
+    def add_rate_limited(self, key: Key, reason: Reason, retry_after: float | None = None) -> float:
+        """Queue ``key`` again once the rate limiter allows (its sync failed), and not
+        before ``retry_after`` (what a 429/503 asked for, up to the limiter's cap);
+        returns the delay. The reasons it was served for are kept, EVENT turned into
+        RETRY."""
+        delay = at_least(self._limiter.when(key), retry_after, self._limiter.cap)
         again = (reason & ~Reason.EVENT) | Reason.RETRY
         asyncio.get_running_loop().call_later(delay, self.add, key, again)
         return delay

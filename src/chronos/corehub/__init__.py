@@ -5,6 +5,7 @@ retries, TLS, one deadline per run) and ``execute`` runs a Task and waits for ea
 command's outcome.
 """
 
+from chronos.backoff import parse_retry_after
 from chronos.corehub.answers import EntityConfig, EntityStatus
 from chronos.corehub.api import (
     ENTITY_PARAM,
@@ -63,7 +64,6 @@ from chronos.corehub.retry import (
     backoff,
     decide,
     may_have_acted,
-    parse_retry_after,
     retryable,
 )
 

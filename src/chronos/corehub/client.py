@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chronos.backoff import parse_retry_after
 from chronos.corehub import answers, paths
 from chronos.corehub.answers import EntityConfig, EntityStatus, mask_secrets, quote, unusable
 from chronos.corehub.api import (
@@ -33,7 +34,7 @@ from chronos.corehub.errors import (
     CoreHubUnreachableError,
     TaskRejectedError,
 )
-from chronos.corehub.retry import Deadline, Failure, RetryPolicy, decide, parse_retry_after
+from chronos.corehub.retry import Deadline, Failure, RetryPolicy, decide
 from chronos.http import (
     Client,
     ClosesClient,

@@ -190,6 +190,59 @@ def test_an_expired_watch_relists_and_the_relist_drops_what_vanished() -> None:
     assert (h.sleeps, h.errors) == ([], [])
 
 
+def test_a_watch_expiring_again_before_any_event_relists_after_a_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One 410 is compaction: listed again at once. A 410 again to the watch from the
+    fresh list's version, before any event, is a server answering every watch so:
+    each further relist waits the backoff (it was a hot loop of LISTs), quietly — it
+    is not a failure, each LIST brings the store up to date."""
+    gone = Stream([event("ERROR", {"code": 410, "reason": "Expired"})])
+    h = Harness(
+        Scripted(
+            page([obj("a", "1")], "5"),
+            gone,  # compaction: at once
+            page([obj("a", "1")], "6"),
+            status(410, "Expired"),  # expired again, on the request: backed off
+            page([obj("a", "1")], "7"),
+            gone,
+            page([obj("a", "1")], "8"),
+            Stream([event("ADDED", obj("b", "9")), event("ERROR", {"code": 410})]),
+            page([obj("a", "1"), obj("b", "9")], "10"),  # the watch worked: at once
+            gone,
+            page([obj("a", "1"), obj("b", "9")], "11"),
+        )
+    )
+    with caplog.at_level(logging.DEBUG, logger="chronos.informer"):
+        asyncio.run(h.run_until(lambda: len(h.watches) == 6))
+    assert len(h.lists) == 6
+    assert [round(s, 2) for s in h.sleeps] == [0.8, 1.6, 3.2]
+    assert (h.errors, h.healthy) == ([], 0)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        ("INFO", "CronJob: resourceVersion expired; listing again"),
+        ("INFO", "CronJob: resourceVersion expired again; listing again in 0.8 s"),
+        ("DEBUG", "CronJob: resourceVersion expired again; listing again in 1.6 s"),
+        ("INFO", "CronJob: resourceVersion expired; listing again"),
+        ("INFO", "CronJob: resourceVersion expired again; listing again in 3.2 s"),
+    ]
+
+
+def test_retry_after_is_waited_when_longer_than_the_backoff_step() -> None:
+    h = Harness(
+        Scripted(
+            page([obj("a", "1")], "5"),
+            status(429, "TooManyRequests", {"Retry-After": "5"}),
+            status(503, "ServiceUnavailable", {"Retry-After": "1"}),  # the step is longer
+            status(503, "ServiceUnavailable", {"Retry-After": "3600"}),  # capped
+            status(500, "InternalError", {"Retry-After": "9"}),  # not a 429 or 503
+            Stream([event("ADDED", obj("b", "8"))]),
+        )
+    )
+    asyncio.run(h.run_until(lambda: len(h.watches) == 6))
+    assert [round(s, 2) for s in h.sleeps] == [5.0, 1.6, 30.0, 6.4]
+
+
 def test_an_object_the_store_refuses_is_skipped_and_logged_once_not_relisted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

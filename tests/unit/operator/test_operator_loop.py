@@ -4,12 +4,16 @@ scope of the informers, the health endpoints."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+from typing import Any
 
 import pytest
 
 from chronos.backoff import RateLimiter
-from chronos.informer import Scope
+from chronos.informer import Key, Scope
+from chronos.operator import controller
 from chronos.operator.metrics import Health
 from chronos.operator.workqueue import Reason, WorkQueue
 from chronos.readiness import Readiness
@@ -203,7 +207,54 @@ def test_a_failed_key_comes_back_rate_limited_with_its_reason_not_as_an_event() 
             (A, Reason.HOUSEKEEPING | Reason.RETRY),
         ]
         assert queue.add_rate_limited(A, Reason.EVENT) == 0.1  # its second failure
+        # A 429/503's Retry-After when longer than the step (up to the limiter's cap).
+        assert queue.add_rate_limited(A, Reason.EVENT, retry_after=2.0) == 2.0
+        assert queue.add_rate_limited(A, Reason.EVENT, retry_after=0.01) == 0.4
+        assert queue.add_rate_limited(A, Reason.EVENT, retry_after=3600) == limiter.cap
         queue.forget(A)
         assert queue.failures(A) == 0
 
     asyncio.run(scenario())
+
+
+def test_a_failing_sync_warns_once_per_run_of_failures_and_says_when_it_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """In an outage every job fails at every backoff step: one WARNING per job (the
+    first failure), the retries at DEBUG, an INFO when it works again; a new run of
+    failures after that warns again."""
+    outcomes = {A: [False, False, False, True, False, True], B: [True]}
+
+    async def serve(_ctx: Any, key: Key, _reason: Reason) -> None:
+        if not outcomes[key].pop(0):
+            raise ConnectionRefusedError
+
+    async def scenario() -> None:
+        queue = WorkQueue(RateLimiter(base=0.001, jitter=0.0))
+        worker = asyncio.create_task(controller._worker(None, queue, serve))  # type: ignore[arg-type]
+        queue.add(A)
+        queue.add(B)
+        async with asyncio.timeout(5):
+            while len(outcomes[A]) > 2:
+                await asyncio.sleep(0.005)
+            queue.add(A)  # a new change: it fails once more
+            while outcomes[A] or outcomes[B]:
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.01)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+    with caplog.at_level(logging.DEBUG, logger="chronos.operator.controller"):
+        asyncio.run(scenario())
+    said = [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records]
+    assert said == [
+        ("WARNING", "sync of team/a failed"),
+        ("DEBUG", "sync of team/a failed"),
+        ("DEBUG", "sync of team/a failed"),
+        ("INFO", "sync of team/a succeeded again after 3 failures"),
+        ("WARNING", "sync of team/a failed"),
+        ("INFO", "sync of team/a succeeded again after 1 failures"),
+    ]
+    assert caplog.records[0].exc_info is not None  # the traceback once
+    assert not caplog.records[1].exc_info
