@@ -29,6 +29,7 @@ from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
 from chronos.api.signouts import SignOuts
 from chronos.api.streams import StreamLimits
+from chronos.models.wire import ChronosJobDict
 from chronos.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
     zone = settings.default_time_zone
     min_interval = settings.min_interval_seconds
 
-    def render(obj: dict[str, Any], now: datetime) -> tuple[dict[str, Any], float]:
+    def render(obj: ChronosJobDict, now: datetime) -> tuple[dict[str, Any], float]:
         return job_view(obj, zone, now, min_interval)
 
     cache = JobCache(own, render, Readiness(grace=settings.ready_grace_seconds))

@@ -24,6 +24,7 @@ from starlette.routing import Match
 
 from chronos import http
 from chronos.models.rules import SpecRuleError
+from chronos.models.wire import TIME_ZONE
 from chronos.schedule import ScheduleError
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ MAX_BODY_DEPTH = 16
 SPEC_TO_REQUEST: dict[tuple[str, ...], str] = {
     ("displayName",): "name",
     ("description",): "description",
-    ("timeZone",): "timezone",
+    (TIME_ZONE,): "timezone",
     ("enabled",): "enabled",
     ("task",): "task_type",
     ("task", "type"): "task_type",

@@ -12,8 +12,9 @@ import re
 import secrets
 import string
 import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -21,6 +22,26 @@ from chronos.api.schemas import RunRecordOut
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, Schedule
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, effective_cron, resolve_schedule
+from chronos.models.wire import (
+    CONDITIONS,
+    CRON,
+    DESCRIPTION,
+    END_TIME,
+    HISTORY,
+    LAST_RUN,
+    RUN_ID,
+    SCHEDULED_TIME,
+    START_TIME,
+    TIME_ZONE,
+    ChronosJobDict,
+    ConditionDict,
+    ObjectMetaDict,
+    RunRecordDict,
+    ScheduleDict,
+    SpecDict,
+    StatusDict,
+    TaskDict,
+)
 from chronos.schedule import ScheduleError
 from chronos.times import parse_time, rfc3339
 
@@ -145,19 +166,20 @@ def _same_schedule(friendly: dict[str, Any], cron: str) -> bool:
         return False
 
 
-def apply_request(spec: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
+def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
     """``spec`` (camelCase, not modified) updated with the request fields in ``sent``.
 
     ``sent`` holds only the fields the client sent (``model_dump(exclude_unset=True)``),
-    so the same function serves create (from ``{}``) and the partial PUT.
+    so the same function serves create (from ``{}``) and the partial PUT. The answer is
+    the request's values in the spec's shape, not yet judged: ``validate_spec`` does.
     """
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
+    out: dict[str, Any] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in spec.items()}
     if "name" in sent:
         _set(out, "displayName", sent["name"])
     if "description" in sent:
         _set(out, "description", sent["description"])
     if "timezone" in sent:
-        _set(out, "timeZone", sent["timezone"])
+        _set(out, TIME_ZONE, sent["timezone"])
     if "enabled" in sent:
         _set(out, "enabled", sent["enabled"])
 
@@ -205,13 +227,14 @@ def apply_request(spec: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
             keep_friendly = "schedule" not in sent and "cron" not in old
             schedule = dict(old) if keep_cron or keep_friendly else {}
         out["schedule"] = schedule
-    return out
+    # Where a request comes in: built key by key from the client's fields above.
+    return cast(SpecDict, out)
 
 
 # ------------------------------------------------------------------ resource -> view
 
 
-def _updated_at(metadata: dict[str, Any]) -> str | None:
+def _updated_at(metadata: ObjectMetaDict) -> str | None:
     times = [
         entry["time"]
         for entry in metadata.get("managedFields") or []
@@ -225,15 +248,16 @@ def _updated_at(metadata: dict[str, Any]) -> str | None:
     return str(max(valid, key=lambda tp: tp[1])[0])
 
 
-def run_records(status: dict[str, Any]) -> list[dict[str, Any]]:
+def run_records(status: StatusDict) -> list[RunRecordDict]:
     """lastRun then history (newest first), each run once."""
     seen: set[str] = set()
-    out: list[dict[str, Any]] = []
-    last = status.get("lastRun")
-    for record in ([last] if isinstance(last, dict) else []) + list(status.get("history") or []):
+    out: list[RunRecordDict] = []
+    last = status.get(LAST_RUN)
+    for record in ([last] if isinstance(last, dict) else []) + list(status.get(HISTORY) or []):
+        # Stored data checked as it is read: an entry of another shape is skipped.
         if not isinstance(record, dict):
             continue
-        key = str(record.get("runId"))
+        key = str(record.get(RUN_ID))
         if key in seen:
             continue
         seen.add(key)
@@ -241,7 +265,7 @@ def run_records(status: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _when(record: dict[str, Any], *keys: str) -> str | None:
+def _when(record: RunRecordDict, *keys: str) -> str | None:
     for key in keys:
         value = record.get(key)
         if isinstance(value, str) and value:
@@ -250,8 +274,8 @@ def _when(record: dict[str, Any], *keys: str) -> str | None:
 
 
 def _status_message(
-    conditions: list[dict[str, Any]], warning: str | None
-) -> tuple[dict[str, Any] | None, str | None]:
+    conditions: list[ConditionDict], warning: str | None
+) -> tuple[ConditionDict | None, str | None]:
     """The Ready condition, and what most needs saying about the job.
 
     Ready=False says why the operator refused the spec; otherwise a RunsBlocked=True
@@ -270,7 +294,7 @@ def _status_message(
 
 
 def job_view(
-    obj: dict[str, Any],
+    obj: ChronosJobDict,
     default_time_zone: str,
     now: datetime,
     min_interval_seconds: int = MIN_EVERY_SECONDS,
@@ -279,22 +303,22 @@ def job_view(
 
     The view changes on its own only when its next run time passes.
     """
-    metadata: dict[str, Any] = obj.get("metadata") or {}
-    spec: dict[str, Any] = obj.get("spec") or {}
-    status: dict[str, Any] = obj.get("status") or {}
-    task: dict[str, Any] = spec.get("task") or {}
-    schedule: dict[str, Any] = spec.get("schedule") or {}
+    metadata: ObjectMetaDict = obj.get("metadata") or {}
+    spec: SpecDict = obj.get("spec") or {}
+    status: StatusDict = obj.get("status") or {}
+    task: TaskDict = spec.get("task") or {}
+    schedule: ScheduleDict = spec.get("schedule") or {}
     is_cron = "cron" in schedule
-    zone = spec.get("timeZone") or status.get("timeZone") or default_time_zone
+    zone = spec.get(TIME_ZONE) or status.get(TIME_ZONE) or default_time_zone
     enabled = bool(spec.get("enabled", True))
 
-    cron: str | None = schedule.get("cron") if is_cron else status.get("cron")
-    description: str | None = status.get("description")
+    cron: str | None = schedule.get("cron") if is_cron else status.get(CRON)
+    description: str | None = status.get(DESCRIPTION)
     next_runs: list[datetime] = []
     warning: str | None = None
     try:
         resolved = resolve_schedule(
-            ChronosJobSpec.model_validate(spec), spec.get("timeZone") or zone, min_interval_seconds
+            ChronosJobSpec.model_validate(spec), spec.get(TIME_ZONE) or zone, min_interval_seconds
         )
     except (ValidationError, ScheduleError, ValueError):
         pass
@@ -311,7 +335,7 @@ def job_view(
     last = runs[0] if runs else None
     success = next((r for r in runs if r.get("result") == "succeeded"), None)
     failure = next((r for r in runs if r.get("result") in ("failed", "missed")), None)
-    ready, status_message = _status_message(status.get("conditions") or [], warning)
+    ready, status_message = _status_message(status.get(CONDITIONS) or [], warning)
     annotations = metadata.get("annotations") or {}
 
     view: dict[str, Any] = {
@@ -339,13 +363,13 @@ def job_view(
         "enabled": enabled,
         "created_at": metadata.get("creationTimestamp"),
         "updated_at": _updated_at(metadata),
-        "last_run": _when(last, "startTime", "scheduledTime", "endTime") if last else None,
+        "last_run": _when(last, START_TIME, SCHEDULED_TIME, END_TIME) if last else None,
         "last_run_status": last.get("result") if last else None,
-        "last_successful_run": _when(success, "endTime", "startTime") if success else None,
+        "last_successful_run": _when(success, END_TIME, START_TIME) if success else None,
         "last_error_message": (failure.get("message") or failure.get("reason"))
         if failure
         else None,
-        "last_run_error_time": _when(failure, "endTime", "startTime", "scheduledTime")
+        "last_run_error_time": _when(failure, END_TIME, START_TIME, SCHEDULED_TIME)
         if failure
         else None,
         "next_run": rfc3339(next_runs[0]) if next_runs else None,
@@ -370,13 +394,13 @@ def snake_keys(value: Any) -> Any:
     return value
 
 
-def history_view(obj: dict[str, Any]) -> list[RunRecordOut]:
+def history_view(obj: ChronosJobDict) -> list[RunRecordOut]:
     """lastRun then history, as the response model.
 
     A stored record the model refuses (one written under an older CRD version) is left
     out rather than failing the whole answer.
     """
-    status: dict[str, Any] = obj.get("status") or {}
+    status: StatusDict = obj.get("status") or {}
     records = []
     for raw in run_records(status):
         try:

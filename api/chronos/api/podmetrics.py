@@ -31,6 +31,7 @@ from chronos import http
 from chronos.api.auth import acting_as, token_key
 from chronos.api.cache import JobCache, plain
 from chronos.api.runlog import JOB_NAME_LABEL
+from chronos.models.wire import ACTIVE_RUNS
 
 log = logging.getLogger(__name__)
 #: metrics.k8s.io/v1beta1 ``pods`` (kind PodMetrics), served by metrics-server.
@@ -215,7 +216,7 @@ def active_runs(cache: JobCache, namespaces: list[str]) -> dict[str, list[str]]:
         ns: [
             str(run)
             for entry in cache.entries(ns)
-            for run in (entry.obj.get("status") or {}).get("activeRuns") or []
+            for run in (entry.obj.get("status") or {}).get(ACTIVE_RUNS) or []
         ]
         for ns in namespaces
     }
@@ -223,7 +224,7 @@ def active_runs(cache: JobCache, namespaces: list[str]) -> dict[str, list[str]]:
 
 def anything_running(cache: JobCache) -> bool:
     return any(
-        (entry.obj.get("status") or {}).get("activeRuns")
+        (entry.obj.get("status") or {}).get(ACTIVE_RUNS)
         for ns in cache.namespaces()
         for entry in cache.entries(ns)
     )

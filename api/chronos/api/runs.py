@@ -15,7 +15,6 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.batch_v1 import Job as BatchJob
@@ -29,6 +28,7 @@ from chronos.api.services import JOBS, Caller, JobService
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.kube import NOT_FOUND, answered
 from chronos.models.chronosjob import ConcurrencyPolicy
+from chronos.models.wire import ACTIVE_RUNS, ChronosJobDict
 
 #: How long a run-now keeps retrying the annotation write against concurrent writers.
 #: Each conflict means another write succeeded, so a burst of N requests needs up to N
@@ -98,7 +98,7 @@ class RunService:
             if exc.status != 404:
                 raise
             raise no_such_run from None
-        if run not in ((entry.obj.get("status") or {}).get("activeRuns") or []):
+        if run not in ((entry.obj.get("status") or {}).get(ACTIVE_RUNS) or []):
             raise no_such_run
         return entry
 
@@ -120,12 +120,12 @@ class RunService:
             raise ProblemError(404, f'run "{run}" has already ended') from None
 
 
-def _check_run_now_allowed(obj: dict[str, Any], state: runnow.RunNowState, job_id: str) -> None:
+def _check_run_now_allowed(obj: ChronosJobDict, state: runnow.RunNowState, job_id: str) -> None:
     """409 under concurrencyPolicy Forbid while a run is active or a run-now is pending;
     429 when too many requests wait already."""
     policy = (obj.get("spec") or {}).get("concurrencyPolicy") or ConcurrencyPolicy.FORBID
     if policy == ConcurrencyPolicy.FORBID:
-        active = (obj.get("status") or {}).get("activeRuns") or []
+        active = (obj.get("status") or {}).get(ACTIVE_RUNS) or []
         if active:
             raise ProblemError(
                 409,

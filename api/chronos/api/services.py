@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -27,7 +27,7 @@ from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from chronos.api.auth import Authorizer, Identity, acting_as
-from chronos.api.cache import Entry, JobCache, plain
+from chronos.api.cache import Entry, JobCache, chronosjob, plain
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
 from chronos.api.mapping import (
     ID_PATTERN,
@@ -54,6 +54,7 @@ from chronos.models.resolve import (
     resolve_schedule,
     schedule_field,
 )
+from chronos.models.wire import SpecDict
 from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
 from chronos.times import rfc3339
 
@@ -81,7 +82,7 @@ class Caller:
 
 
 def validate_spec(
-    spec: dict[str, Any], default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+    spec: Mapping[str, Any], default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
 ) -> ChronosJobSpec:
     """The spec as the model and the schedule engine judge it, or a 422 naming fields."""
     try:
@@ -95,7 +96,7 @@ def validate_spec(
     return model
 
 
-def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``."""
     patch: dict[str, Any] = {k: None for k in old if k not in new}
     for key, value in new.items():
@@ -259,7 +260,7 @@ class JobService:
         )
         if obj is None:
             raise self._not_found(namespace, job_id)
-        return self._cache.put(obj.to_dict())
+        return self._cache.put(chronosjob(obj))
 
     def _rendered(self, entry: Entry) -> Entry:
         return self._cache.rendered(entry)
@@ -287,14 +288,14 @@ class JobService:
             if answered(exc, NOT_FOUND):
                 raise self._not_found(namespace, job_id) from None
             raise
-        return None if result is None else self._rendered(self._cache.put(result.to_dict()))
+        return None if result is None else self._rendered(self._cache.put(chronosjob(result)))
 
     async def _update_spec(
         self,
         caller: Caller,
         namespace: str,
         job_id: str,
-        change: Callable[[dict[str, Any]], dict[str, Any]],
+        change: Callable[[SpecDict], SpecDict],
         if_match: str | None,
         generation: int | None = None,
     ) -> Entry:
@@ -316,7 +317,7 @@ class JobService:
                     "the job's settings were changed by someone else since this form was "
                     "opened; reload it to see them",
                 )
-            old_spec: dict[str, Any] = entry.obj.get("spec") or {}
+            old_spec: SpecDict = entry.obj.get("spec") or {}
             new_spec = change(old_spec)
             validate_spec(new_spec, self._zone, self._min_interval)
             patch: dict[str, Any] = {"metadata": {"resourceVersion": rv}}
@@ -340,7 +341,7 @@ class JobService:
         obj = await self.acting(
             caller, lambda: self._client.get(ChronosJobResource, job_id, namespace=namespace)
         )
-        self._cache.put(obj.to_dict())
+        self._cache.put(chronosjob(obj))
 
     # ------------------------------------------------------------------------ reads
 
@@ -424,7 +425,7 @@ class JobService:
                     name = with_suffix(stem)
                     continue
                 raise
-            return self._rendered(self._cache.put(result.to_dict()))
+            return self._rendered(self._cache.put(chronosjob(result)))
         raise ProblemError(409, f'could not find a free id for "{body.name}"; retry')
 
     async def update(
@@ -439,7 +440,7 @@ class JobService:
     ) -> Entry:
         sent = body.model_dump(exclude_unset=True)
 
-        def change(spec: dict[str, Any]) -> dict[str, Any]:
+        def change(spec: SpecDict) -> SpecDict:
             try:
                 new_spec = apply_request(spec, sent)
             except RequestShapeError as exc:

@@ -15,6 +15,21 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from chronos.api.mapping import run_records
+from chronos.models.wire import (
+    ACTIVE_RUN_STARTS,
+    ACTIVE_RUNS,
+    DURATION_SECONDS,
+    END_TIME,
+    LOG_TAIL,
+    RUN_ID,
+    SCHEDULED_TIME,
+    START_TIME,
+    ActiveRunDict,
+    ChronosJobDict,
+    EntityResultDict,
+    RunRecordDict,
+    StatusDict,
+)
 from chronos.schedule import ScheduleError, next_run_times
 from chronos.times import parse_time
 
@@ -28,9 +43,9 @@ JOBS_PAGE = 100
 STATES = ("enabled", "suspended")
 
 
-def record_time(record: dict[str, Any]) -> datetime | None:
+def record_time(record: RunRecordDict) -> datetime | None:
     """When a run happened: its end, else its start, else its slot."""
-    for key in ("endTime", "startTime", "scheduledTime"):
+    for key in (END_TIME, START_TIME, SCHEDULED_TIME):
         found = parse_time(record.get(key))
         if found is not None:
             return found
@@ -93,9 +108,9 @@ class JobRow:
         return "enabled" if self.enabled else "suspended"
 
 
-def job_row(obj: dict[str, Any], view: dict[str, Any]) -> JobRow:
+def job_row(obj: ChronosJobDict, view: dict[str, Any]) -> JobRow:
     metadata = obj.get("metadata") or {}
-    status = obj.get("status") or {}
+    status: StatusDict = obj.get("status") or {}
     records = run_records(status)
     last = records[0] if records else None
     return JobRow(
@@ -113,7 +128,7 @@ def job_row(obj: dict[str, Any], view: dict[str, Any]) -> JobRow:
         last_when=record_time(last) if last else None,
         next_run=parse_time(view.get("next_run")),
         next_runs=tuple(t for t in map(parse_time, view.get("next_run_times") or []) if t),
-        running=len(status.get("activeRuns") or []),
+        running=len(status.get(ACTIVE_RUNS) or []),
         message=view.get("status_message"),
     )
 
@@ -235,7 +250,7 @@ def upcoming_runs(row: JobRow, now: datetime, hours: float = 24) -> list[datetim
         return []
 
 
-def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str) -> Overview:
+def overview(jobs: list[tuple[ChronosJobDict, JobRow]], now: datetime, zone: str) -> Overview:
     """Counts, today's runs (the day in ``zone``), running now, upcoming and problems."""
     out = Overview()
     today = now.astimezone(ZoneInfo(zone)).date()
@@ -246,13 +261,13 @@ def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str
             out.enabled += 1
         else:
             out.suspended += 1
-        status = obj.get("status") or {}
+        status: StatusDict = obj.get("status") or {}
         records = run_records(status)
-        by_id = {str(r.get("runId")): r for r in records}
+        by_id = {str(r.get(RUN_ID)): r for r in records}
         active = active_run_starts(status)
-        for run_id in map(str, status.get("activeRuns") or []):
+        for run_id in map(str, status.get(ACTIVE_RUNS) or []):
             record = by_id.get(run_id) or active.get(run_id) or {}
-            out.running.append(Running(row, run_id, parse_time(record.get("startTime"))))
+            out.running.append(Running(row, run_id, parse_time(record.get(START_TIME))))
         for record in records:
             result = record.get("result")
             when = record_time(record)
@@ -263,7 +278,7 @@ def overview(jobs: list[tuple[dict[str, Any], JobRow]], now: datetime, zone: str
                     out.failed_today += 1
                 elif result == "missed":
                     out.missed_today += 1
-                duration = record.get("durationSeconds")
+                duration = record.get(DURATION_SECONDS)
                 if isinstance(duration, int | float) and result in ("succeeded", "failed"):
                     out.durations.append(float(duration))
             if result in ("failed", "missed"):
@@ -355,13 +370,13 @@ class RunStats:
         return f"{100 * self.succeeded / self.runs:.0f} %" if self.runs else "—"
 
 
-def run_stats(records: list[dict[str, Any]]) -> RunStats:
+def run_stats(records: list[RunRecordDict]) -> RunStats:
     """Success rate, average duration and a bar per run (height: its duration) for an
     inline SVG chart, from run records newest first (``status.history``)."""
     done = [r for r in records if r.get("result") in ("succeeded", "failed", "missed")]
     done = list(reversed(done[:STATS_RUNS]))
     durations = [
-        float(d) if isinstance(d := r.get("durationSeconds"), int | float) else 0.0 for r in done
+        float(d) if isinstance(d := r.get(DURATION_SECONDS), int | float) else 0.0 for r in done
     ]
     timed = [d for r, d in zip(done, durations, strict=True) if r.get("result") != "missed"]
     longest = max(durations, default=0.0) or 1.0
@@ -371,7 +386,7 @@ def run_stats(records: list[dict[str, Any]]) -> RunStats:
         height = max(2.0, CHART_HEIGHT * seconds / longest)
         result = str(record.get("result"))
         when = record_time(record)
-        label = f"{when.isoformat() if when else record.get('runId')}: {result}, "
+        label = f"{when.isoformat() if when else record.get(RUN_ID)}: {result}, "
         label += duration_words(seconds if result != "missed" else None)
         bars.append(
             Bar(i * slot + 1, CHART_HEIGHT - height, max(slot - 2, 1), height, result, label)
@@ -440,7 +455,7 @@ class RunView:
     duration: str
     reason: str
     message: str
-    entities: tuple[dict[str, Any], ...]
+    entities: tuple[EntityResultDict, ...]
     log_tail: str
 
     @property
@@ -448,34 +463,48 @@ class RunView:
         return self.state == "running"
 
 
-def active_run_starts(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def active_run_starts(status: StatusDict) -> dict[str, ActiveRunDict]:
     """What started each active run and when, by run id (``status.activeRunStarts``)."""
     return {
-        str(item.get("runId")): item
-        for item in status.get("activeRunStarts") or []
+        str(item.get(RUN_ID)): item
+        for item in status.get(ACTIVE_RUN_STARTS) or []
         if isinstance(item, dict)
     }
 
 
-def find_run(status: dict[str, Any], run_id: str) -> tuple[dict[str, Any] | None, bool]:
+def find_run(status: StatusDict, run_id: str) -> tuple[RunRecordDict | None, bool]:
     """The run's record (lastRun or history) and whether the job lists it as active. An
     active run has no record until it ends: its start comes from the operator's list."""
-    record = next((r for r in run_records(status) if str(r.get("runId")) == run_id), None)
-    active = run_id in (status.get("activeRuns") or [])
+    record = next((r for r in run_records(status) if str(r.get(RUN_ID)) == run_id), None)
+    active = run_id in (status.get(ACTIVE_RUNS) or [])
     if record is None and active:
-        record = active_run_starts(status).get(run_id)
+        start = active_run_starts(status).get(run_id)
+        record = None if start is None else _as_record(start)
     return record, active
 
 
-def run_view(run_id: str, record: dict[str, Any] | None, active: bool, now: datetime) -> RunView:
+def _as_record(start: ActiveRunDict) -> RunRecordDict:
+    """An active run's start as the record it has until the runner writes one: the
+    keys the two shapes share (an ActiveRun has no others)."""
+    record: RunRecordDict = {}
+    if RUN_ID in start:
+        record[RUN_ID] = start[RUN_ID]
+    if "trigger" in start:
+        record["trigger"] = start["trigger"]
+    if START_TIME in start:
+        record[START_TIME] = start[START_TIME]
+    return record
+
+
+def run_view(run_id: str, record: RunRecordDict | None, active: bool, now: datetime) -> RunView:
     """What the run page shows of a run. A run the job lists as active is running even
     before the runner reports (it writes its record when it ends)."""
     record = record or {}
     state = "running" if active else str(record.get("result") or "running")
     css, icon, words = BANNERS.get(state, ("", "?", state))
-    started = parse_time(record.get("startTime"))
-    ended = parse_time(record.get("endTime"))
-    seconds = record.get("durationSeconds")
+    started = parse_time(record.get(START_TIME))
+    ended = parse_time(record.get(END_TIME))
+    seconds = record.get(DURATION_SECONDS)
     if not isinstance(seconds, int | float):
         seconds = (now - started).total_seconds() if started and state == "running" else None
     return RunView(
@@ -485,12 +514,12 @@ def run_view(run_id: str, record: dict[str, Any] | None, active: bool, now: date
         icon=icon,
         words=words,
         trigger=str(record.get("trigger") or ""),
-        scheduled=parse_time(record.get("scheduledTime")),
+        scheduled=parse_time(record.get(SCHEDULED_TIME)),
         started=started,
         ended=ended,
         duration=duration_words(seconds),
         reason=str(record.get("reason") or ""),
         message=str(record.get("message") or ""),
         entities=tuple(e for e in record.get("entities") or [] if isinstance(e, dict)),
-        log_tail=str(record.get("logTail") or ""),
+        log_tail=str(record.get(LOG_TAIL) or ""),
     )

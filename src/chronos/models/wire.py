@@ -7,7 +7,7 @@ used only where a value is validated or written. These ``TypedDict``\\ s give th
 the models' shape, so ``mypy --strict`` checks every key and value read or built:
 
 * keys are the models' aliases (camelCase, as on the wire) and nothing else;
-  tests/test_wire_shapes.py checks each TypedDict against its model, key by key and
+  tests/unit/models/test_wire_shapes.py checks each TypedDict against its model, key by key and
   type by type, so the two cannot drift;
 * values are the models' JSON form: times and enum values are strings, a model is its
   TypedDict, an optional field may be None (a dict built for a patch; a merge patch
@@ -16,7 +16,7 @@ the models' shape, so ``mypy --strict`` checks every key and value read or built
   or a field not written yet; readers use ``.get``.
 
 The camelCase keys of the status are spelled here and nowhere else in production code
-(tests/test_wire_shapes.py greps for strays): other modules name them by the constants
+(tests/unit/models/test_wire_shapes.py greps for strays): other modules name them by the constants
 below, which mypy resolves to the literal key and checks against the TypedDict like a
 literal.
 """
@@ -194,4 +194,5 @@ RUN_ID: Final = "runId"
 SCHEDULED_TIME: Final = "scheduledTime"
 START_TIME: Final = "startTime"
 END_TIME: Final = "endTime"
+DURATION_SECONDS: Final = "durationSeconds"
 LOG_TAIL: Final = "logTail"

@@ -8,17 +8,19 @@ from typing import Any, cast
 
 from lightkube import AsyncClient
 
-from chronos.api.cache import Entry, JobCache
+from chronos.api.cache import Entry, JobCache, decode
+from chronos.models.wire import ChronosJobDict
 
 renders: list[str] = []
 
 
-def render(obj: dict[str, Any], now: datetime) -> tuple[dict[str, Any], float]:
+def render(obj: ChronosJobDict, now: datetime) -> tuple[dict[str, Any], float]:
     renders.append(obj["metadata"]["name"])
-    return {"name": obj["metadata"]["name"], "v": obj["spec"]["v"]}, now.timestamp() + 60
+    return {"name": obj["metadata"]["name"], "v": cast(Any, obj["spec"])["v"]}, now.timestamp() + 60
 
 
 def job(name: str, rv: int, v: int = 0) -> dict[str, Any]:
+    """A ChronosJob as the API server sends it; its spec only says which version it is."""
     return {
         "metadata": {
             "name": name,
@@ -40,8 +42,8 @@ def first(entries: list[Entry]) -> tuple[list[Entry], int]:
 
 def test_a_list_response_is_kept_until_a_job_changes_or_its_view_goes_stale() -> None:
     cache = JobCache(cast(AsyncClient, None), render)
-    cache.put(job("a", 1))
-    cache.put(job("b", 2))
+    cache.put(decode(job("a", 1)))
+    cache.put(decode(job("b", 2)))
     renders.clear()
     body = cache.page("ns", "all", everything, now=1000.0)
     assert json.loads(body) == {"items": [{"name": "a", "v": 0}, {"name": "b", "v": 0}], "total": 2}
@@ -52,7 +54,7 @@ def test_a_list_response_is_kept_until_a_job_changes_or_its_view_goes_stale() ->
         {"name": "a", "v": 0}
     ]
 
-    cache.put(job("b", 3, v=7))  # a change: every kept response of the namespace goes
+    cache.put(decode(job("b", 3, v=7)))  # a change: every kept response of the namespace goes
     assert json.loads(cache.page("ns", "all", everything, now=1002.0))["items"][1]["v"] == 7
     cache.remove("ns", "a")
     assert json.loads(cache.page("ns", "all", everything, now=1003.0))["total"] == 1
@@ -64,9 +66,9 @@ def test_a_list_response_is_kept_until_a_job_changes_or_its_view_goes_stale() ->
 
 def test_an_older_event_does_not_drop_kept_responses_and_other_namespaces_are_apart() -> None:
     cache = JobCache(cast(AsyncClient, None), render)
-    cache.put(job("a", 5))
+    cache.put(decode(job("a", 5)))
     body = cache.page("ns", "all", everything, now=1000.0)
-    cache.put(job("a", 4, v=9))  # older than what the cache holds: ignored
+    cache.put(decode(job("a", 4, v=9)))  # older than what the cache holds: ignored
     assert cache.page("ns", "all", everything, now=1001.0) is body
     assert cache.page("other", "all", everything, now=1001.0) == b'{"items":[],"total":0}'
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from chronos.api.mapping import ID_PATTERN, ID_STEM_MAX, SUFFIX_LENGTH, slugify
@@ -51,6 +53,7 @@ def test_history_is_the_response_model_and_survives_an_old_record() -> None:
     it refuses (written under an older CRD version) is left out instead of a 500."""
     from chronos.api.mapping import history_view
     from chronos.api.schemas import RunRecordOut
+    from chronos.models.wire import ChronosJobDict
 
     obj = {
         "status": {
@@ -62,7 +65,7 @@ def test_history_is_the_response_model_and_survives_an_old_record() -> None:
             ],
         }
     }
-    records = history_view(obj)
+    records = history_view(cast(ChronosJobDict, obj))
     assert all(isinstance(r, RunRecordOut) for r in records)
     assert [r.run_id for r in records] == ["a-2", "a-0"]
     assert "x" not in records[0].model_dump()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import copy
 import math
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from builders import chronosjob, spec
 
 from chronos.api.mapping import RequestShapeError, apply_request, job_view
 from chronos.contract import RUN_NOW_ANNOTATION
+from chronos.models.wire import ChronosJobDict
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday
 README_JOB = {
@@ -129,7 +130,7 @@ def test_fields_not_sent_are_left_alone() -> None:
 
 
 def view(obj: dict[str, Any], zone: str = "UTC") -> tuple[dict[str, Any], float]:
-    return job_view(obj, zone, NOW)
+    return job_view(cast(ChronosJobDict, obj), zone, NOW)
 
 
 def test_a_friendly_schedule_is_shown_with_its_cron_and_next_runs() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import builders
 import pytest
@@ -15,6 +15,7 @@ from chronos.api.mapping import job_view
 from chronos.api.schemas import PreviewIn
 from chronos.api.services import ScheduleService, validate_spec
 from chronos.api.settings import ApiSettings
+from chronos.models.wire import ChronosJobDict
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import SettingsError
 
@@ -54,12 +55,13 @@ def test_operator_and_facade_share_the_minimum_interval_setting(
         ApiSettings.from_env()
 
 
-def cr(cron: str, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
+def cr(cron: str, conditions: list[dict[str, Any]] | None = None) -> ChronosJobDict:
+    obj = {
         "metadata": {"name": "j", "namespace": "ns"},
         "spec": spec(cron),
         "status": {"conditions": conditions} if conditions else {},
     }
+    return cast(ChronosJobDict, obj)
 
 
 def condition(type: str, status: str, message: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import pytest
 from chronos.api import uiviews as v
 from chronos.api.runlog import Cursor, PodState, Resume, newest, pod_state, split_line, sse
 from chronos.api.web import STATIC, scripts
+from chronos.models.wire import RunRecordDict, StatusDict
 
 NOW = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
 
@@ -119,7 +120,7 @@ def test_pod_state_and_newest() -> None:
     ],
 )
 def test_run_banner(
-    record: dict[str, str] | None, active: bool, state: str, css: str, icon: str
+    record: RunRecordDict | None, active: bool, state: str, css: str, icon: str
 ) -> None:
     view = v.run_view("r", record, active, NOW)
     assert (view.state, view.css, view.icon) == (state, css, icon)
@@ -127,13 +128,13 @@ def test_run_banner(
 
 
 def test_run_view_timings_and_find_run() -> None:
-    record = {
+    record: RunRecordDict = {
         "runId": "r1",
         "result": "running",
         "startTime": "2026-11-29T06:58:30Z",
         "logTail": "a\nb\n",
     }
-    status = {"history": [record], "activeRuns": ["r1"]}
+    status: StatusDict = {"history": [record], "activeRuns": ["r1"]}
     found, active = v.find_run(status, "r1")
     assert found == record
     assert active
@@ -144,7 +145,7 @@ def test_run_view_timings_and_find_run() -> None:
 
 
 def test_a_running_run_without_a_record_takes_its_start_from_the_operator() -> None:
-    status = {
+    status: StatusDict = {
         "activeRuns": ["r2"],
         "activeRunStarts": [
             {"runId": "r2", "trigger": "run-now", "startTime": "2026-11-29T06:59:00Z"}

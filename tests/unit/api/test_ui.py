@@ -9,7 +9,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from support import TESTS
@@ -18,6 +18,7 @@ from chronos.api import uiviews as v
 from chronos.api.mapping import job_view
 from chronos.api.session import SessionCodec
 from chronos.api.web import CSP, VENDORED, environment, scripts
+from chronos.models.wire import ChronosJobDict, RunRecordDict
 from chronos.schedule import next_run_times
 
 NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
@@ -110,8 +111,8 @@ def job(
     records: list[dict[str, Any]] | None = None,
     active: list[str] | None = None,
     task: str = "entity_start",
-) -> tuple[dict[str, Any], v.JobRow]:
-    obj: dict[str, Any] = {
+) -> tuple[ChronosJobDict, v.JobRow]:
+    obj: ChronosJobDict = {
         "metadata": {"name": name, "namespace": "ns", "labels": labels or {}},
         "spec": {
             "enabled": enabled,
@@ -119,7 +120,7 @@ def job(
             "timeZone": zone,
             "task": {"type": task, "pipelineId": "p", "entityIds": ["e"]},
         },
-        "status": {"history": records or [], "activeRuns": active or []},
+        "status": {"history": cast(list[RunRecordDict], records or []), "activeRuns": active or []},
     }
     view, _ = job_view(obj, "UTC", NOW)
     return obj, v.job_row(obj, view)
@@ -347,7 +348,7 @@ def test_a_job_s_view_fills_the_form() -> None:
 
 
 def test_run_stats_over_the_last_fifty_finished_runs() -> None:
-    records: list[dict[str, Any]] = [{"runId": "now", "result": "running"}]
+    records: list[RunRecordDict] = [{"runId": "now", "result": "running"}]
     for i in range(60):  # newest first, as status.history
         result = "failed" if i % 4 == 0 else "missed" if i % 10 == 5 else "succeeded"
         records.append({"runId": f"r{i}", "result": result, "durationSeconds": 10 + i})
@@ -367,7 +368,9 @@ def test_run_stats_over_the_last_fifty_finished_runs() -> None:
 
 def test_running_now_shows_when_each_active_run_started() -> None:
     obj, row = job("a", active=["a-2", "a-1"])
-    obj["status"]["activeRunStarts"] = [
+    status = obj.get("status")
+    assert status is not None
+    status["activeRunStarts"] = [
         {"runId": "a-1", "startTime": "2026-03-28T11:50:00Z"},
         {"runId": "a-2", "startTime": "2026-03-28T11:55:00Z"},
         {"runId": "gone", "startTime": "2026-03-28T11:00:00Z"},

@@ -21,6 +21,7 @@ from chronos.api.errors import ProblemError
 from chronos.api.services import Caller
 from chronos.api.settings import DNS_LABEL
 from chronos.api.web import UI, UiCaller, check_csrf, environment, page_context, read_form
+from chronos.models.wire import ChronosJobDict
 
 _NAMESPACE = re.compile(DNS_LABEL)
 
@@ -111,7 +112,7 @@ async def visible_namespaces(parts: Components, who: Caller, wanted: str) -> lis
     return [ns for ns in parts.cache.namespaces() if await parts.jobs.may(who, "list", ns)]
 
 
-def job_rows(parts: Components, namespaces: list[str]) -> list[tuple[dict[str, Any], v.JobRow]]:
+def job_rows(parts: Components, namespaces: list[str]) -> list[tuple[ChronosJobDict, v.JobRow]]:
     out = []
     for ns in namespaces:
         for entry in parts.cache.entries(ns):
