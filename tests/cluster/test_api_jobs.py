@@ -202,3 +202,30 @@ def test_unknown_job_is_404(api: http.Client) -> None:
         assert "not found" in r.json()["detail"]
     assert api.put("/api/jobs/nope", json={"description": "x"}).status_code == 404
     assert api.post("/api/jobs/nope/run").status_code == 404
+
+
+def test_a_friendly_job_read_back_and_sent_again_keeps_its_schedule(
+    api: http.Client, namespace: str
+) -> None:
+    created = api.post("/api/jobs", json=example_job())
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert (job["cron_expression"], job["is_cron_expression"]) == ("30 8 * * 1,3,5", False)
+    # The GET body, sent back whole: the read-only fields and the cron echo are ignored.
+    back = api.put(f"/api/jobs/{job['id']}", json=api.get(f"/api/jobs/{job['id']}").json())
+    assert back.status_code == 200, back.text
+    assert back.json()["schedule"] == job["schedule"]
+    # Beside the friendly form, another cron_expression is the echo too: the schedule wins
+    # and the answer shows the cron it makes.
+    other = api.put(
+        f"/api/jobs/{job['id']}",
+        json={
+            "schedule": {"days_of_week": [], "hour": 6, "minute": 0},
+            "cron_expression": "0 9 * * *",
+        },
+    )
+    assert other.status_code == 200, other.text
+    assert (other.json()["cron_expression"], other.json()["is_cron_expression"]) == (
+        "0 6 * * *",
+        False,
+    )

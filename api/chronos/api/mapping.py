@@ -18,10 +18,10 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from chronos.api.schemas import RunRecordOut
+from chronos.api.schemas import RunRecordOut, documented_cron
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, Schedule
-from chronos.models.resolve import NEVER_FIRES_MESSAGE, effective_cron, resolve_schedule
+from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
+from chronos.models.resolve import NEVER_FIRES_MESSAGE, resolve_schedule
 from chronos.models.wire import (
     CONDITIONS,
     CRON,
@@ -158,12 +158,19 @@ def _friendly(schedule: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _same_schedule(friendly: dict[str, Any], cron: str) -> bool:
-    """True when a body carries both forms and they agree (a GET body sent back)."""
-    try:
-        return effective_cron(Schedule.model_validate(friendly)) == cron
-    except (ValidationError, ValueError):
-        return False
+def schedule_forms(sent: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The friendly form and the cron expression a body sets (``None``: not set).
+
+    With both, the friendly form is the schedule and ``cron_expression`` is the
+    read-only echo a GET returns beside it (a job read back and sent again): ignored,
+    like the other response fields, yet still held to what the OpenAPI document allows
+    there (``schemas.JOB_BODY_RULES`` says the same)."""
+    friendly, cron = sent.get("schedule"), sent.get("cron_expression")
+    if friendly is None or cron is None or not _friendly(friendly):
+        return friendly, cron
+    if not isinstance(cron, str) or not documented_cron(cron):
+        raise RequestShapeError("cron_expression", "not a cron expression")
+    return friendly, None
 
 
 def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
@@ -210,10 +217,7 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
         if scope != "group" and "group_ids" not in sent:
             task.pop("groupIds", None)
 
-    friendly = sent.get("schedule")
-    cron = sent.get("cron_expression")
-    if friendly is not None and cron is not None and _same_schedule(_friendly(friendly), cron):
-        cron = None
+    friendly, cron = schedule_forms(sent)
     if "schedule" in sent or "cron_expression" in sent:
         schedule: dict[str, Any] = {}
         if friendly is not None:

@@ -11,6 +11,7 @@ enforced.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
@@ -135,6 +136,21 @@ def _cron(schema: dict[str, JsonValue]) -> None:
     schema.update({"pattern": cron_pattern(), **_bounds(Schedule, "cron")})
 
 
+@cache
+def _cron_regex() -> re.Pattern[str]:
+    return re.compile(cron_pattern())
+
+
+def documented_cron(value: str) -> bool:
+    """Whether the document's ``cron_expression`` (``_cron``) allows ``value``: for a
+    value the facade ignores but the document still constrains (a read-back echo)."""
+    bounds = _bounds(Schedule, "cron")
+    lo, hi = bounds.get("minLength", 0), bounds.get("maxLength", len(value))
+    if not isinstance(lo, int) or not isinstance(hi, int):  # _bounds gives ints only
+        raise TypeError(bounds)
+    return lo <= len(value) <= hi and _cron_regex().fullmatch(value) is not None
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -204,9 +220,10 @@ def _scope(scope: str, given: dict[str, JsonValue]) -> dict[str, JsonValue]:
 
 
 #: A job body: not ``entity_id`` (older clients) together with a non-empty
-#: ``entity_ids``; not both schedule forms (the facade accepts both only when they
-#: agree, as in a job read back and sent again: a schema cannot say that); a friendly
-#: form with both hour and minute.
+#: ``entity_ids``; a friendly form with both hour and minute. Both schedule forms may
+#: come together: the friendly one is the schedule and ``cron_expression`` is then the
+#: read-only echo a GET returns beside it (``mapping.schedule_forms``), so a job read
+#: back can be sent again (a schema cannot say "both only when they agree").
 JOB_BODY_RULES: dict[str, JsonValue] = {
     "allOf": [
         {
@@ -218,7 +235,6 @@ JOB_BODY_RULES: dict[str, JsonValue] = {
                 },
             }
         },
-        {"not": {"allOf": [_CRON_SENT, _FRIENDLY_SENT]}},
         _SCHEDULE_COMPLETE,
     ]
 }
@@ -345,7 +361,11 @@ class _JobFields(_Body):
         json_schema_extra={"enum": TASK_TYPE_VALUES},
     )
     schedule: ScheduleIn | None = Field(
-        default=None, description="Friendly schedule; give this or cron_expression, not both."
+        default=None,
+        description=(
+            "Friendly schedule; give this or cron_expression. Sent with both (a job read "
+            "back), this is the schedule and cron_expression is ignored."
+        ),
     )
     cron_expression: str | None = Field(
         default=None,

@@ -89,16 +89,20 @@ def test_a_new_task_type_drops_the_ids_of_another_scope_unless_sent() -> None:
 
 def test_a_view_sent_back_with_both_schedule_forms_keeps_the_friendly_one() -> None:
     friendly = {"days_of_week": ["monday"], "hour": 8, "minute": 30}
+    expected = {"daysOfWeek": ["monday"], "hour": 8, "minute": 30}
     agree = apply_request({}, {"schedule": friendly, "cron_expression": "30 8 * * 1"})
-    assert agree["schedule"] == {"daysOfWeek": ["monday"], "hour": 8, "minute": 30}
-    # Forms that disagree are both passed on, for the model to refuse.
-    clash = apply_request({}, {"schedule": friendly, "cron_expression": "0 9 * * *"})
-    assert clash["schedule"] == {
-        "daysOfWeek": ["monday"],
-        "hour": 8,
-        "minute": 30,
-        "cron": "0 9 * * *",
-    }
+    assert agree["schedule"] == expected
+    # Beside the friendly form, cron_expression is the read-only echo: ignored, even
+    # when it differs (the response shows the cron the schedule makes) ...
+    other = apply_request({}, {"schedule": friendly, "cron_expression": "0 9 * * *"})
+    assert other["schedule"] == expected
+    # ... yet held to what the document allows there.
+    for bad in ("0", "61 * * * *", 5):
+        with pytest.raises(RequestShapeError) as refused:
+            apply_request({}, {"schedule": friendly, "cron_expression": bad})
+        assert refused.value.field == "cron_expression"
+    # Alone, a cron expression is the schedule.
+    assert apply_request({}, {"cron_expression": "0 9 * * *"})["schedule"] == {"cron": "0 9 * * *"}
 
 
 @pytest.mark.parametrize(
