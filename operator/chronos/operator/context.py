@@ -1,15 +1,23 @@
 """What every part of the operator's work shares: the client, the settings, the watch
-cache, the writes it has not shown yet and the memo of runner ServiceAccount look-ups."""
+cache, the writes (CronJobs, statuses) it has not shown yet and the memo of runner
+ServiceAccount look-ups."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from lightkube import AsyncClient
 
-from chronos.operator.cache import WatchCache
-from chronos.operator.expectations import Expectations
+from chronos.models.chronosjob import ChronosJobStatus
+from chronos.models.wire import ChronosJobDict
+from chronos.operator import kubeio
+from chronos.operator.cache import WatchCache, digest
+from chronos.operator.expectations import Expectations, StatusWrites
 from chronos.operator.settings import OperatorSettings
+from chronos.operator.status import status_body
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,7 +27,26 @@ class OperatorContext:
     cache: WatchCache = field(default_factory=WatchCache)
     #: CronJob writes of this process the cache has not shown yet.
     expectations: Expectations = field(default_factory=Expectations)
+    #: Status patches of this process the cache has not shown yet.
+    status_writes: StatusWrites = field(default_factory=StatusWrites)
     #: namespace -> (monotonic time of the look-up, the runner ServiceAccount exists)
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
     #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
     round_accounts: dict[str, bool] = field(default_factory=dict)
+
+
+async def patch_status(ctx: OperatorContext, cr: ChronosJobDict, patch: ChronosJobStatus) -> bool:
+    """Merge ``patch`` (computed from the cached ``cr``) into the ChronosJob's status,
+    unless this process sent that very patch with success and the cache has shown
+    nothing since but the copy it was computed from (``StatusWrites``). Returns False
+    if the job is gone."""
+    meta = cr["metadata"]
+    key = (meta["namespace"], meta["name"])
+    fingerprint = digest(status_body(patch))
+    if ctx.status_writes.pending(key, fingerprint):
+        log.debug("%s/%s: status patch already sent; the cache lags behind it", *key)
+        return True
+    if not await kubeio.patch_status(ctx.client, *key, patch):
+        return False
+    ctx.status_writes.wrote(key, fingerprint, dict(meta))
+    return True

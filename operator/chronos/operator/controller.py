@@ -31,7 +31,7 @@ from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
 from chronos.operator import status as st
 from chronos.operator.cache import Change, digest
-from chronos.operator.context import OperatorContext
+from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
 from chronos.operator.reconcile import blockers, reconcile
@@ -66,15 +66,18 @@ class ChronosJobs:
 
     def upsert(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.UPSERTED, cast(ChronosJobDict, obj))
+        self._ctx.status_writes.observed(_key(obj), obj["metadata"])
         self._queue.add(_key(obj))
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
+        self._ctx.status_writes.gone(_key(obj))
         self._ctx.expectations.gone((obj["metadata"]["namespace"], cronjob_name(_key(obj)[1])))
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
+            self._ctx.status_writes.gone(key)
             self._queue.add(key)
 
 
@@ -280,10 +283,9 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> Non
         desired = desired_state(cr, ctx.settings)
     except RejectedError:
         return
-    await kubeio.patch_status(
-        ctx.client,
-        meta["namespace"],
-        meta["name"],
+    await patch_status(
+        ctx,
+        cr,
         ChronosJobStatus(
             last_schedule_time=datetime.fromisoformat(last),
             next_run_times=st.next_run_times(
@@ -312,7 +314,7 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         now=now,
         settings=ctx.settings,
     )
-    for record in await hk.carry_out(ctx.client, cr, actions):
+    for record in await hk.carry_out(ctx, cr, actions):
         metrics.RUNS_RECORDED.labels(record.result).inc()
 
 

@@ -1,4 +1,4 @@
-"""The CronJob writes this process made that its watch has not shown yet.
+"""The CronJob and status writes this process made that its watch has not shown yet.
 
 Why: the reconcile and housekeeping decide from the watch cache, and the cache lags
 behind the operator's own writes (by milliseconds normally, by a relist backoff when
@@ -13,6 +13,12 @@ answered. Satisfied when the watch shows that object at that generation or later
 other object of the name (a different uid: someone else's deletion and re-creation),
 or a deletion; forgotten after ``EXPECTATION_SECONDS`` whatever happened. Pure and
 clock-injected.
+
+The same holds for the status merge patches computed from the cached ChronosJob
+(``StatusWrites``): a relist whose LIST began before such a patch was answered puts the
+pre-patch copy back into the cache, the job is synced again from it and computes the
+same patch, which is then sent twice (seen: tests/cluster/test_operator_faults.py
+[410-error-event]).
 """
 
 from __future__ import annotations
@@ -84,6 +90,77 @@ class Expectations:
             del self._pending[key]
             return False
         return digest is None or written.digest == digest
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusWritten:
+    digest: bytes
+    uid: str | None
+    #: The resourceVersion of the copy the patch was computed from.
+    based_on: str | None
+    deadline: float
+
+
+class StatusWrites:
+    """Status patches of ChronosJobs this process sent and had answered with success.
+
+    A write stays expected while the watch shows only the very copy it was computed
+    from (same uid, same resourceVersion: a relist delivering it again). Any other copy
+    ends it: the answer to the write itself or anything after it (resourceVersions are
+    compared for equality only, never ordered, as they are opaque). So a sync repeating
+    that exact patch is skipped only while the cache is known to be stale; a patch of
+    another body is never skipped, and a failed write is never recorded.
+    """
+
+    def __init__(
+        self,
+        timeout: float = EXPECTATION_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout, self._clock = timeout, clock
+        self._pending: dict[Key, StatusWritten] = {}
+
+    def wrote(self, key: Key, digest: bytes, based_on: dict[str, Any]) -> None:
+        """The status patch of ``digest`` to ChronosJob ``key`` was answered with success;
+        ``based_on``: the metadata of the copy it was computed from."""
+        self._pending[key] = StatusWritten(
+            digest,
+            based_on.get("uid"),
+            based_on.get("resourceVersion"),
+            self._clock() + self._timeout,
+        )
+
+    def observed(self, key: Key, meta: dict[str, Any]) -> None:
+        """The watch shows ChronosJob ``key`` with ``meta``: the write is seen unless this
+        is again the copy it was computed from."""
+        written = self._pending.get(key)
+        if written is None:
+            return
+        stale = (
+            written.based_on is not None
+            and meta.get("uid") == written.uid
+            and meta.get("resourceVersion") == written.based_on
+        )
+        if not stale:
+            del self._pending[key]
+
+    def gone(self, key: Key) -> None:
+        self._pending.pop(key, None)
+
+    def pending(self, key: Key, digest: bytes) -> bool:
+        """The patch of ``digest`` was sent to ``key`` with success, and the cache has not
+        shown anything since but the copy it was computed from: sending it again would
+        be a repeat."""
+        written = self._pending.get(key)
+        if written is None:
+            return False
+        if self._clock() >= written.deadline:
+            del self._pending[key]
+            return False
+        return written.digest == digest
 
     def __len__(self) -> int:
         return len(self._pending)

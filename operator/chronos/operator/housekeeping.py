@@ -17,13 +17,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from lightkube import AsyncClient
-
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import kubeio, runs
 from chronos.operator import status as st
+from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import Desired
 from chronos.operator.settings import OperatorSettings
 
@@ -158,11 +157,11 @@ def plan(
 
 
 async def carry_out(
-    client: AsyncClient, cr: ChronosJobDict, actions: list[Action]
+    ctx: OperatorContext, cr: ChronosJobDict, actions: list[Action]
 ) -> list[RunRecord]:
     """Perform ``plan``'s actions for ``cr``, in order; returns the runs it recorded
     (for the metrics)."""
-    meta = cr["metadata"]
+    client, meta = ctx.client, cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     recorded: list[RunRecord] = []
     for action in actions:
@@ -198,5 +197,5 @@ async def carry_out(
             case PostEvent(type=type_, reason=reason, message=message):
                 await kubeio.post_event(client, cr, type=type_, reason=reason, message=message)
             case PatchStatus(patch=patch):
-                await kubeio.patch_status(client, namespace, name, patch)
+                await patch_status(ctx, cr, patch)
     return recorded

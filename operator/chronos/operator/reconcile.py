@@ -13,7 +13,7 @@ from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio, metrics
 from chronos.operator import status as st
 from chronos.operator.cache import digest
-from chronos.operator.context import OperatorContext
+from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import Desired, RejectedError, desired_state, is_subset
 from chronos.operator.naming import cronjob_name
 
@@ -78,7 +78,7 @@ async def _report_unapplied(
     )
     try:
         if write := st.changes(cr.get("status") or {}, fields):
-            await kubeio.patch_status(ctx.client, meta["namespace"], meta["name"], write)
+            await patch_status(ctx, cr, write)
     except Exception:  # noqa: BLE001 - the apply's own error is what the caller raises
         log.debug("%s/%s: could not report the failed apply", meta["namespace"], meta["name"])
 
@@ -108,7 +108,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
                     message=rejection.message,
                     now=now,
                 )
-                await kubeio.patch_status(ctx.client, namespace, name, fields)
+                await patch_status(ctx, cr, fields)
                 await kubeio.post_event(
                     ctx.client,
                     cr,
@@ -178,7 +178,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
             fields.slots_checked_until = st.to_seconds(now)
         # Nothing to write for a ChronosJob in sync (every one, after a restart).
         if write := st.changes(status, fields):
-            await kubeio.patch_status(ctx.client, namespace, name, write)
+            await patch_status(ctx, cr, write)
         if changed and existing is not None:
             ready = next((c for c in fields.conditions or [] if c.type == st.READY), None)
             await kubeio.post_event(

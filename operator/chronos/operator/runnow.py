@@ -37,7 +37,7 @@ from chronos.models.chronosjob import (
 )
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio, metrics, runs
-from chronos.operator.context import OperatorContext
+from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.cronjob import run_now_job
 from chronos.operator.naming import cronjob_name
 from chronos.operator.status import status_body
@@ -295,4 +295,4 @@ async def publish_active_runs(ctx: OperatorContext, namespace: str, name: str) -
     status = cr.get("status") or {}
     published = {k: status.get(k) or [] for k in (w.ACTIVE_RUNS, w.ACTIVE_RUN_STARTS)}
     if status_body(patch) != published:
-        await kubeio.patch_status(ctx.client, namespace, name, patch)
+        await patch_status(ctx, cr, patch)
