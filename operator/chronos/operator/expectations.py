@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 Key = tuple[str, str]
 
@@ -44,57 +44,6 @@ class Written:
     deadline: float
 
 
-class Expectations:
-    def __init__(
-        self,
-        timeout: float = EXPECTATION_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._timeout, self._clock = timeout, clock
-        self._pending: dict[Key, Written] = {}
-
-    def wrote(self, key: Key, digest: bytes, meta: dict[str, Any]) -> None:
-        """The CronJob ``key`` was written with the manifest of ``digest``; ``meta``: the
-        metadata the API server answered with."""
-        self._pending[key] = Written(
-            digest, meta.get("uid"), meta.get("generation"), self._clock() + self._timeout
-        )
-
-    def observed(self, key: Key, meta: dict[str, Any]) -> None:
-        """The watch shows CronJob ``key`` with ``meta``: the write is seen unless this
-        is an older copy of the very object written (same uid, lower generation)."""
-        written = self._pending.get(key)
-        if written is None:
-            return
-        generation = meta.get("generation")
-        older = (
-            meta.get("uid") == written.uid
-            and written.generation is not None
-            and generation is not None
-            and generation < written.generation
-        )
-        if not older:
-            del self._pending[key]
-
-    def gone(self, key: Key) -> None:
-        """The watch shows CronJob ``key`` deleted: nothing of the write is left to see."""
-        self._pending.pop(key, None)
-
-    def pending(self, key: Key, digest: bytes | None = None) -> bool:
-        """A write to ``key`` (of the manifest of ``digest``, if given) is on its way to
-        the cache: the cache not showing it yet is no reason to write again."""
-        written = self._pending.get(key)
-        if written is None:
-            return False
-        if self._clock() >= written.deadline:
-            del self._pending[key]
-            return False
-        return digest is None or written.digest == digest
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-
 @dataclass(frozen=True, slots=True)
 class StatusWritten:
     digest: bytes
@@ -104,7 +53,78 @@ class StatusWritten:
     deadline: float
 
 
-class StatusWrites:
+W = TypeVar("W", Written, StatusWritten)
+
+
+class _Writes(Generic[W]):
+    """Writes of this process the watch has not shown yet, one per key: what both kinds
+    share (the timeout, deletion, the pending test). Each says in ``_shown`` which
+    copies the watch may show without having seen the write."""
+
+    def __init__(
+        self,
+        timeout: float = EXPECTATION_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._timeout, self._clock = timeout, clock
+        self._pending: dict[Key, W] = {}
+
+    def _shown(self, written: W, meta: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def observed(self, key: Key, meta: dict[str, Any]) -> None:
+        """The watch shows ``key`` with ``meta``: the write ends unless ``_shown`` says
+        that copy does not hold it yet."""
+        written = self._pending.get(key)
+        if written is not None and self._shown(written, meta):
+            del self._pending[key]
+
+    def gone(self, key: Key) -> None:
+        """The watch shows ``key`` deleted: nothing of the write is left to see."""
+        self._pending.pop(key, None)
+
+    def _digest(self, key: Key) -> bytes | None:
+        """The digest of the write to ``key`` still expected (forgotten at its deadline)."""
+        written = self._pending.get(key)
+        if written is None:
+            return None
+        if self._clock() >= written.deadline:
+            del self._pending[key]
+            return None
+        return written.digest
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class Expectations(_Writes[Written]):
+    def wrote(self, key: Key, digest: bytes, meta: dict[str, Any]) -> None:
+        """The CronJob ``key`` was written with the manifest of ``digest``; ``meta``: the
+        metadata the API server answered with."""
+        self._pending[key] = Written(
+            digest, meta.get("uid"), meta.get("generation"), self._clock() + self._timeout
+        )
+
+    def _shown(self, written: Written, meta: dict[str, Any]) -> bool:
+        """Unless this is an older copy of the very object written (same uid, lower
+        generation)."""
+        generation = meta.get("generation")
+        older = (
+            meta.get("uid") == written.uid
+            and written.generation is not None
+            and generation is not None
+            and generation < written.generation
+        )
+        return not older
+
+    def pending(self, key: Key, digest: bytes | None = None) -> bool:
+        """A write to ``key`` (of the manifest of ``digest``, if given) is on its way to
+        the cache: the cache not showing it yet is no reason to write again."""
+        written = self._digest(key)
+        return written is not None and (digest is None or written == digest)
+
+
+class StatusWrites(_Writes[StatusWritten]):
     """Status patches of ChronosJobs this process sent and had answered with success.
 
     A write stays expected while the watch shows only the very copy it was computed
@@ -114,14 +134,6 @@ class StatusWrites:
     that exact patch is skipped only while the cache is known to be stale; a patch of
     another body is never skipped, and a failed write is never recorded.
     """
-
-    def __init__(
-        self,
-        timeout: float = EXPECTATION_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._timeout, self._clock = timeout, clock
-        self._pending: dict[Key, StatusWritten] = {}
 
     def wrote(self, key: Key, digest: bytes, based_on: dict[str, Any]) -> None:
         """The status patch of ``digest`` to ChronosJob ``key`` was answered with success;
@@ -133,34 +145,17 @@ class StatusWrites:
             self._clock() + self._timeout,
         )
 
-    def observed(self, key: Key, meta: dict[str, Any]) -> None:
-        """The watch shows ChronosJob ``key`` with ``meta``: the write is seen unless this
-        is again the copy it was computed from."""
-        written = self._pending.get(key)
-        if written is None:
-            return
+    def _shown(self, written: StatusWritten, meta: dict[str, Any]) -> bool:
+        """Unless this is again the copy the patch was computed from."""
         stale = (
             written.based_on is not None
             and meta.get("uid") == written.uid
             and meta.get("resourceVersion") == written.based_on
         )
-        if not stale:
-            del self._pending[key]
-
-    def gone(self, key: Key) -> None:
-        self._pending.pop(key, None)
+        return not stale
 
     def pending(self, key: Key, digest: bytes) -> bool:
         """The patch of ``digest`` was sent to ``key`` with success, and the cache has not
         shown anything since but the copy it was computed from: sending it again would
         be a repeat."""
-        written = self._pending.get(key)
-        if written is None:
-            return False
-        if self._clock() >= written.deadline:
-            del self._pending[key]
-            return False
-        return written.digest == digest
-
-    def __len__(self) -> int:
-        return len(self._pending)
+        return self._digest(key) == digest
