@@ -42,22 +42,14 @@ def test_python_dash_m_from_the_repository_root() -> None:
     assert "kind: CustomResourceDefinition" in out.stdout
 
 
+def build_wheel(project: Path, out: Path) -> None:
+    """The wheel of ``project`` into ``out``, as pip builds it (no dependencies fetched)."""
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*command, "-q", "-w", str(out), str(project)], check=True)
+
+
 def test_wheel_holds_one_namespace_and_no_top_level_operator(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT),
-        ],
-        check=True,
-    )
+    build_wheel(ROOT, tmp_path)
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names if not n.split("/", 1)[0].endswith(".dist-info")}
@@ -150,21 +142,7 @@ def test_image_distribution_depends_on_what_development_installs(image: str) -> 
 def test_image_wheel_ships_only_its_component_and_every_module_imports(
     image: str, tmp_path: Path
 ) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(ROOT / "packaging" / image),
-        ],
-        check=True,
-    )
+    build_wheel(ROOT / "packaging" / image, tmp_path)
     (wheel,) = tmp_path.glob(f"chronos_{image}-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/", 1)[0] for n in names if ".dist-info/" not in n}
