@@ -43,6 +43,7 @@ NODE = ("containerd", "kubelet", "kube-proxy", "metrics-server")
 SERVICES = ("fakehub", "api-port")
 DEPLOYMENTS = ("operator", "api")
 PROCESSES = (*CONTROL_PLANE, *NODE, *SERVICES)
+FIRST_UP_SECONDS = 900
 
 
 def devcluster(
@@ -51,6 +52,7 @@ def devcluster(
     api_port: int | None = None,
     check: bool = True,
     module: str = "chronos.devcluster",
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHRONOS_DEVCLUSTER_DIR": str(state)}
     env.pop("CHRONOS_DEVCLUSTER_API_PORT", None)
@@ -62,7 +64,7 @@ def devcluster(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
     if check and out.returncode != 0:
@@ -129,12 +131,15 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     state = tmp_path_factory.mktemp("devcluster-up") / "system"
     port = free_port()
     before = nodehost.HostSnapshot.take()
-    out = devcluster("up", state=state, api_port=port).stdout
     try:
+        # The first `up` on a cold machine builds the images too (measured 5-6 min).
+        out = devcluster("up", state=state, api_port=port, timeout=FIRST_UP_SECONDS).stdout
         yield System(state, port, out, before)
     finally:
-        if (state / "state.json").exists():
-            devcluster("down", state=state)
+        # Also after an `up` that failed or timed out: its node must not outlive it, or
+        # every later real-node test finds "a real node already runs".
+        if state.exists():
+            devcluster("down", state=state, check=(state / "state.json").exists())
 
 
 def wait_until(what: str, check: Any, timeout: float = 90, every: float = 1) -> Any:

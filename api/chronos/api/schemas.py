@@ -202,6 +202,9 @@ _SCHEDULE_COMPLETE: dict[str, JsonValue] = {
         _FRIENDLY_GIVEN,
     ]
 }
+#: A friendly form with something in it is the schedule, even beside a cron
+#: expression (then only the echo), so it needs both hour and minute.
+_FRIENDLY_COMPLETE: dict[str, JsonValue] = {"if": _FRIENDLY_SENT, "then": _FRIENDLY_GIVEN}
 
 
 def _non_empty(field: str, item: str = "array") -> dict[str, JsonValue]:
@@ -219,11 +222,15 @@ def _scope(scope: str, given: dict[str, JsonValue]) -> dict[str, JsonValue]:
     }
 
 
+_ENTITY_GIVEN: dict[str, JsonValue] = {
+    "anyOf": [_non_empty("entity_ids"), _non_empty("entity_id", "string")]
+}
 #: A job body: not ``entity_id`` (older clients) together with a non-empty
 #: ``entity_ids``; a friendly form with both hour and minute. Both schedule forms may
 #: come together: the friendly one is the schedule and ``cron_expression`` is then the
 #: read-only echo a GET returns beside it (``mapping.schedule_forms``), so a job read
-#: back can be sent again (a schema cannot say "both only when they agree").
+#: back can be sent again (a schema cannot say "both only when they agree"); not the
+#: ids of both scopes.
 JOB_BODY_RULES: dict[str, JsonValue] = {
     "allOf": [
         {
@@ -236,6 +243,9 @@ JOB_BODY_RULES: dict[str, JsonValue] = {
             }
         },
         _SCHEDULE_COMPLETE,
+        _FRIENDLY_COMPLETE,
+        # No task type acts on entities and groups at once.
+        {"not": {"allOf": [_ENTITY_GIVEN, _non_empty("group_ids")]}},
     ]
 }
 #: A new job: what ``ChronosJobSpec`` requires (a task type, a pipeline, a schedule,
@@ -248,7 +258,7 @@ JOB_CREATE_RULES: dict[str, JsonValue] = {
             "properties": {"task_type": {"type": "string"}, "pipeline_id": {"type": "string"}},
         },
         {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN]},
-        _scope("entity", {"anyOf": [_non_empty("entity_ids"), _non_empty("entity_id", "string")]}),
+        _scope("entity", _ENTITY_GIVEN),
         _scope("group", _non_empty("group_ids")),
     ]
 }
@@ -265,9 +275,6 @@ _CLEARED.append(
     }
 )
 _EMPTY: dict[str, JsonValue] = {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]}
-_ENTITY_GIVEN: dict[str, JsonValue] = {
-    "anyOf": [_non_empty("entity_ids"), _non_empty("entity_id", "string")]
-}
 #: entity_ids sent empty. (Stricter than the server by one corner: it also takes an
 #: empty entity_ids beside a single entity_id; saying so needs more than schemathesis'
 #: generator can take with the rules above.)
