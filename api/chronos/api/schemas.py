@@ -275,12 +275,11 @@ _CLEARED.append(
     }
 )
 _EMPTY: dict[str, JsonValue] = {"anyOf": [{"type": "null"}, {"type": "array", "maxItems": 0}]}
-#: entity_ids sent empty. (Stricter than the server by one corner: it also takes an
-#: empty entity_ids beside a single entity_id; saying so needs more than schemathesis'
-#: generator can take with the rules above.)
+#: entity_ids sent empty, and no single entity_id beside it (that one is the list then).
 _ENTITY_CLEARED: dict[str, JsonValue] = {
     "required": ["entity_ids"],
     "properties": {"entity_ids": _EMPTY},
+    "not": _non_empty("entity_id", "string"),
 }
 _GROUP_CLEARED: dict[str, JsonValue] = {
     "required": ["group_ids"],

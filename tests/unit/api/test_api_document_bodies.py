@@ -1,8 +1,10 @@
-"""The OpenAPI document refuses the job bodies the server refuses for their own sake.
+"""The OpenAPI document refuses the job bodies the server refuses for their own sake,
+and takes the ones it takes.
 
-Each refused body here was found by schemathesis' stateful phase (issue 17, finding 12):
-schema-valid by the document, yet answered 422 whatever job it was sent to. Beside each,
-the nearest body the server takes, which the document must take too.
+Each case was found by schemathesis' stateful phase (issue 17, finding 12): a body the
+document allowed yet answered 422 whatever job it was sent to, or (the entity ids case)
+one the document refused yet the server rightly took. Each pairs a refused body with
+the nearest one the server takes.
 """
 
 from __future__ import annotations
@@ -55,6 +57,13 @@ CASES = [
         {"group_ids": ["g1", "g2"]},
         GROUP_JOB,
         id="entity-and-group-ids-together",
+    ),
+    pytest.param(
+        "JobUpdate",
+        {"task_type": "entity_redo", "entity_ids": []},
+        {"task_type": "entity_redo", "entity_ids": [], "entity_id": "e"},
+        ENTITY_JOB,
+        id="entity-ids-cleared-on-an-entity-task",
     ),
     pytest.param(
         "JobCreate",
