@@ -188,7 +188,7 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     # suspend flips, status.suspension records the resume. Asked again every sync.
     if reason & Reason.TIMER:
         ctx.cache.force_reconcile(*key)
-    if (boundary := sch.next_boundary(dict(cr.get("spec") or {}), datetime.now(UTC))) is not None:
+    if (boundary := sch.next_boundary(cr.get("spec") or {}, datetime.now(UTC))) is not None:
         ctx.wake(key, boundary)
     if reason & Reason.HOUSEKEEPING:
         _check_cronjob(ctx, cr)

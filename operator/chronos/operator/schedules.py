@@ -12,6 +12,7 @@ resume, so a slot that passed while suspended never fires late.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -311,7 +312,7 @@ def suspension(
     return SuspensionState(until, reason, now, True)
 
 
-def next_boundary(spec: dict[str, object], now: datetime) -> datetime | None:
+def next_boundary(spec: Mapping[str, object], now: datetime) -> datetime | None:
     """The next instant at which a job's window opens or closes or its suspension ends,
     read from the raw spec (cheap: every sync asks, to keep its timer armed)."""
     ahead = []
