@@ -128,6 +128,107 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         spec(schedule={"daysOfWeek": ["monday", "monday"], "hour": 1, "minute": 0}),
         "schedule.daysOfWeek",
     ),
+    # Issue 19: several schedules, RRULE, calendars, DST, jitter, windows, catch-up.
+    # Errors inside a list item name the list (pydantic says schedules.0.name, the API
+    # server spec.schedules[0].name).
+    (
+        "schedule and schedules together",
+        spec(schedules=[{"cron": "0 1 * * *"}]),
+        "schedules",
+    ),
+    ("neither schedule nor schedules", spec(schedule=None), "schedules"),
+    ("empty schedules", spec(schedule=None, schedules=[]), "schedules"),
+    (
+        "eleven schedules",
+        spec(schedule=None, schedules=[{"cron": f"{m} 1 * * *"} for m in range(11)]),
+        "schedules",
+    ),
+    (
+        "two schedules of one name",
+        spec(
+            schedule=None,
+            schedules=[{"name": "a", "cron": "0 1 * * *"}, {"name": "a", "cron": "0 2 * * *"}],
+        ),
+        "schedules",
+    ),
+    (
+        "a schedule named like an unnamed one",
+        spec(schedule=None, schedules=[{"cron": "0 1 * * *"}, {"name": "s0", "cron": "0 2 * * *"}]),
+        "schedules",
+    ),
+    (
+        "schedule name in capitals",
+        spec(schedule={"name": "Night", "cron": "0 1 * * *"}),
+        "schedule.name",
+    ),
+    (
+        "schedule name over 20 characters",
+        spec(schedule={"name": "a" * 21, "cron": "0 1 * * *"}),
+        "schedule.name",
+    ),
+    (
+        "cron and rrule together",
+        spec(schedule={"cron": "0 1 * * *", "rrule": "FREQ=DAILY"}),
+        "schedule.cron",
+    ),
+    ("rrule and hour together", spec(schedule={"rrule": "FREQ=DAILY", "hour": 1}), "schedule.cron"),
+    ("rrule with a space", spec(schedule={"rrule": "FREQ=DAILY; BYHOUR=9"}), "schedule.rrule"),
+    (
+        "rrule with a shell",
+        spec(schedule={"rrule": "FREQ=DAILY;X=$(id)"}),
+        "schedule.rrule",
+    ),
+    (
+        "rrule too long",
+        spec(schedule={"rrule": "FREQ=DAILY" + ";BYHOUR=1" * 200}),
+        "schedule.rrule",
+    ),
+    ("calendarRef name with '_'", spec(calendarRef={"name": "bank_holidays"}), "calendarRef.name"),
+    ("onExcluded without calendarRef", spec(onExcluded="Skip"), "onExcluded"),
+    (
+        "onExcluded unknown",
+        spec(calendarRef={"name": "h"}, onExcluded="Later"),
+        "onExcluded",
+    ),
+    (
+        "springForward unknown",
+        spec(dstPolicy={"springForward": "Later"}),
+        "dstPolicy.springForward",
+    ),
+    ("fallBack unknown", spec(dstPolicy={"fallBack": "Thrice"}), "dstPolicy.fallBack"),
+    ("jitterSeconds over an hour", spec(jitterSeconds=3601), "jitterSeconds"),
+    ("jitterSeconds negative", spec(jitterSeconds=-1), "jitterSeconds"),
+    (
+        "activeFrom after activeUntil",
+        spec(activeFrom="2030-01-02T00:00:00Z", activeUntil="2030-01-01T00:00:00Z"),
+        "activeUntil",
+    ),
+    (
+        "activeFrom equal to activeUntil",
+        spec(activeFrom="2030-01-01T00:00:00Z", activeUntil="2030-01-01T01:00:00+01:00"),
+        "activeUntil",
+    ),
+    ("activeFrom without an offset", spec(activeFrom="2030-01-01T00:00:00"), "activeFrom"),
+    ("suspendUntil not a time", spec(suspendUntil="tomorrow"), "suspendUntil"),
+    ("suspendReason without suspendUntil", spec(suspendReason="migration"), "suspendReason"),
+    (
+        "suspendReason on two lines",
+        spec(suspendUntil="2030-01-01T00:00:00Z", suspendReason="a\nb"),
+        "suspendReason",
+    ),
+    (
+        "suspendReason over 256 characters",
+        spec(suspendUntil="2030-01-01T00:00:00Z", suspendReason="x" * 257),
+        "suspendReason",
+    ),
+    ("catchUp policy unknown", spec(catchUp={"policy": "Some"}), "catchUp.policy"),
+    ("catchUp window under a minute", spec(catchUp={"windowSeconds": 59}), "catchUp.windowSeconds"),
+    (
+        "catchUp window over a week",
+        spec(catchUp={"windowSeconds": 604801}),
+        "catchUp.windowSeconds",
+    ),
+    ("catchUp max over 50", spec(catchUp={"policy": "All", "max": 51}), "catchUp.max"),
 ]
 
 # Specs both the model and the API server accept, near the edges of the rules above.
@@ -155,5 +256,79 @@ GOOD_SPECS: list[tuple[str, dict[str, Any]]] = [
                 "tls": {"caSecretRef": {"name": "ca", "key": "ca.crt"}},
             }
         ),
+    ),
+    (
+        "three schedules, two named",
+        spec(
+            schedule=None,
+            schedules=[
+                {"name": "morning", "cron": "H 8 * * 1-5"},
+                {"rrule": "DTSTART:20260105T090000\nFREQ=WEEKLY;INTERVAL=2;BYDAY=TU"},
+                {"name": "s-1", "daysOfWeek": ["friday"], "hour": 17, "minute": 0},
+            ],
+        ),
+    ),
+    ("ten schedules", spec(schedule=None, schedules=[{"cron": f"{m} 1 * * *"} for m in range(10)])),
+    (
+        "rrule with RRULE: prefix",
+        spec(schedule={"name": "s", "rrule": "RRULE:FREQ=MONTHLY;BYDAY=-1FR"}),
+    ),
+    (
+        "every time rule",
+        spec(
+            calendarRef={"name": "it.holidays"},
+            onExcluded="NextBusinessDay",
+            dstPolicy={"springForward": "RunAtNextValidTime", "fallBack": "RunOnce"},
+            jitterSeconds=3600,
+            activeFrom="2030-01-01T00:00:00+01:00",
+            activeUntil="2030-01-01T00:00:01+01:00",
+            suspendUntil="2030-01-01T00:00:00.5Z",
+            suspendReason="freeze: end-of-year",
+            catchUp={"policy": "All", "windowSeconds": 604800, "max": 50},
+        ),
+    ),
+    (
+        "jitter 0 and a minimal catch-up",
+        spec(jitterSeconds=0, catchUp={"windowSeconds": 60, "max": 1}),
+    ),
+]
+
+# ChronosCalendar specs (camelCase) the model and the API server refuse, naming the field.
+BAD_CALENDARS: list[tuple[str, dict[str, Any], str]] = [
+    ("excludedDates not a date", {"excludedDates": ["2026-13-01"]}, "excludedDates"),
+    ("excludedDates twice", {"excludedDates": ["2026-12-25", "2026-12-25"]}, "excludedDates"),
+    (
+        "range ending before it starts",
+        {"excludedRanges": [{"from": "2026-08-15", "to": "2026-08-01"}]},
+        "excludedRanges",
+    ),
+    ("yearly date 13-01", {"yearlyDates": ["13-01"]}, "yearlyDates"),
+    ("yearly date 02-30", {"yearlyDates": ["02-30"]}, "yearlyDates"),
+    ("yearly date 4-1", {"yearlyDates": ["4-1"]}, "yearlyDates"),
+    ("weekday unknown", {"excludedWeekdays": ["caturday"]}, "excludedWeekdays"),
+    ("time zone Local", {"timeZone": "Local"}, "timeZone"),
+    (
+        "ConfigMap name with '/'",
+        {"ics": {"configMapRef": {"name": "../x", "key": "h.ics"}}},
+        "ics.configMapRef.name",
+    ),
+    (
+        "ConfigMap key with a space",
+        {"ics": {"configMapRef": {"name": "h", "key": "h ics"}}},
+        "ics.configMapRef.key",
+    ),
+]
+GOOD_CALENDARS: list[tuple[str, dict[str, Any]]] = [
+    ("empty", {}),
+    (
+        "every field",
+        {
+            "timeZone": "Europe/Rome",
+            "excludedDates": ["2026-12-25", "2027-01-01"],
+            "excludedRanges": [{"from": "2026-08-10", "to": "2026-08-10"}],
+            "yearlyDates": ["02-29", "12-31", "01-01"],
+            "excludedWeekdays": ["saturday", "sunday"],
+            "ics": {"configMapRef": {"name": "holidays", "key": "it.ics"}},
+        },
     ),
 ]

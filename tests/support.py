@@ -14,8 +14,10 @@ from lightkube.config.models import Cluster as KubeCluster
 from lightkube.config.models import User
 from lightkube.resources.batch_v1 import CronJob
 from lightkube.types import PatchType
+from pydantic import ValidationError
 
 from chronos.kube import ChronosJobResource
+from chronos.models import SpecRuleError
 
 T = TypeVar("T")
 
@@ -100,3 +102,25 @@ def clear_of_midnight(zone: str, after: float = 90, before: float = 60) -> datet
     while wait := wait_to_clear_midnight(datetime.now(ZoneInfo(zone)), after, before):
         time.sleep(wait)
     return datetime.now(ZoneInfo(zone))
+
+
+def error_fields(exc: ValidationError) -> list[str]:
+    """The field path each error names: its location, plus the field a cross-field rule
+    (SpecRuleError, raised by the model it is on) names below that location."""
+    paths = []
+    for error in exc.errors():
+        parts = [str(p) for p in error["loc"]]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecRuleError):
+            parts.append(cause.field)
+        paths.append(".".join(parts))
+    return paths
+
+
+def schema_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [node]
+    for child in node.get("properties", {}).values():
+        found.extend(schema_nodes(child))
+    if "items" in node:
+        found.extend(schema_nodes(node["items"]))
+    return found

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 from builders import spec
-from cases import BAD_SPECS, GOOD_SPECS
+from cases import BAD_CALENDARS, BAD_SPECS, GOOD_CALENDARS, GOOD_SPECS
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 
-from chronos.kube import ChronosJobResource
+from chronos.kube import ChronosCalendarResource, ChronosJobResource
 from chronos.models.chronosjob import Schedule
 
 pytestmark = pytest.mark.cluster
@@ -120,3 +121,63 @@ def test_the_every_floor_is_the_same_rule_in_cel_and_python(k8s: Client) -> None
     assert {c: v for c, v in verdicts.items() if v[0] != v[1]} == {}
     assert verdicts["@every 1m"] == (True, True)
     assert verdicts["@every 59s"] == (False, False)
+
+
+# ------------------------------------------------------------------ issue 19
+
+
+def calendar(name: str, namespace: str, body: dict[str, Any]) -> Any:
+    return ChronosCalendarResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=body)
+
+
+@pytest.mark.parametrize(
+    ("case", "body", "field"), BAD_CALENDARS, ids=[c[0] for c in BAD_CALENDARS]
+)
+def test_api_server_rejects_bad_calendar_naming_the_field(
+    k8s: Client, case: str, body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ApiError) as info:
+        k8s.create(calendar("bad", "default", body), dry_run=True)
+    # An unknown field is a 400 (strict field validation), the rest 422s.
+    assert info.value.status.code in (400, 422), case
+    message = info.value.status.message or ""
+    assert f"spec.{field}" in message, message
+
+
+@pytest.mark.parametrize(("case", "body"), GOOD_CALENDARS, ids=[c[0] for c in GOOD_CALENDARS])
+def test_api_server_stores_a_good_calendar_as_written(
+    k8s: Client, namespace: str, case: str, body: dict[str, Any]
+) -> None:
+    name = f"cal-{GOOD_CALENDARS.index((case, body))}"
+    k8s.create(calendar(name, namespace, body))
+    stored = k8s.get(ChronosCalendarResource, name, namespace=namespace)
+    assert stored["spec"] == body, case
+
+
+def test_an_old_single_schedule_job_is_stored_without_the_new_fields(
+    k8s: Client, namespace: str
+) -> None:
+    """No CRD default reaches a job that does not use issue 19's fields: a stored job
+    reads back as it was written (plus the defaults it always had)."""
+    k8s.create(chronos_job("plain", namespace, spec()))
+    stored = k8s.get(ChronosJobResource, "plain", namespace=namespace)["spec"]
+    assert set(stored) == {
+        "task",
+        "schedule",
+        "timeZone",
+        "enabled",
+        "concurrencyPolicy",
+        "retries",
+    }
+    assert stored["schedule"] == {"cron": "30 8 * * 1-5"}
+
+
+def test_printer_columns_show_the_suspension(k8s: Client, namespace: str) -> None:
+    body = spec(suspendUntil="2030-01-01T00:00:00Z", suspendReason="freeze")
+    k8s.create(chronos_job("paused", namespace, body))
+    crd = k8s.get(CustomResourceDefinition, "chronosjobs.chronos.gluesync.io")
+    assert crd.spec is not None
+    columns = {c.name: c.jsonPath for c in crd.spec.versions[0].additionalPrinterColumns or []}
+    assert columns["Suspended Until"] == ".spec.suspendUntil"
+    stored = k8s.get(ChronosJobResource, "paused", namespace=namespace)
+    assert stored["spec"]["suspendUntil"] == "2030-01-01T00:00:00Z"

@@ -50,6 +50,7 @@ from chronos.settings import ComponentSettings
 pytestmark = pytest.mark.cluster
 
 CRD = ROOT / "deploy" / "crd" / "chronosjobs.yaml"
+CALENDAR_CRD = ROOT / "deploy" / "crd" / "chronoscalendars.yaml"
 RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
 #: Cluster-scoped kinds kustomize (v5.6) does not know as such: it gives them the
 #: kustomization's namespace, which the API server ignores.
@@ -108,12 +109,14 @@ def apply_server_side(cluster: Cluster, objs: list[dict[str, Any]], *flags: str)
 
 
 def test_chart_and_kustomize_carry_the_generated_crd(cluster: Cluster) -> None:
-    generated = CRD.read_text()
+    generated = [CRD.read_text(), CALENDAR_CRD.read_text()]
     # Helm only packages files inside the chart, so the chart holds a copy.
-    assert (CHART / "crds" / "chronosjobs.yaml").read_text() == generated, "run: make crd"
+    for path, text in zip((CRD, CALENDAR_CRD), generated, strict=True):
+        assert (CHART / "crds" / path.name).read_text() == text, "run: make crd"
     rendered = docs(cluster.kubectl("kustomize", str(ROOT / "deploy" / "base")))
     crds = [o for o in rendered if o["kind"] == "CustomResourceDefinition"]
-    assert crds == [yaml.safe_load(generated)]
+    key = lambda o: o["metadata"]["name"]  # noqa: E731
+    assert sorted(crds, key=key) == sorted((yaml.safe_load(t) for t in generated), key=key)
 
 
 def test_chart_runner_role_is_the_shipped_runner_role(helm: Helm) -> None:
@@ -409,6 +412,7 @@ def test_helm_install_creates_uniquely_named_objects(
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         names = sorted(n for k, n in kinds if k == kind)
         assert names == [
+            f"{prefix}calendar-references",
             f"{prefix}job-limits",
             f"{prefix}operator-writes",
             f"{prefix}secret-references",
@@ -671,7 +675,10 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
         "team-a": f"{SOLO_PREFIX}kz-team-{suffix}",
     }
     crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
-    assert [o["metadata"]["name"] for o in crds] == ["chronosjobs.chronos.gluesync.io"]
+    assert sorted(o["metadata"]["name"] for o in crds) == [
+        "chronoscalendars.chronos.gluesync.io",
+        "chronosjobs.chronos.gluesync.io",
+    ]
     assert sorted(o["metadata"]["name"] for o in objs if o["kind"] == "Namespace") == [
         "chronos-system"
     ]

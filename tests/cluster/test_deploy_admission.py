@@ -208,7 +208,7 @@ def test_the_policies_read_the_operators_settings(
         if o["kind"].startswith("ValidatingAdmission")
         or (o["kind"] == "ConfigMap" and o["metadata"]["name"] == "chronos-operator-settings")
     }
-    assert len(base) == 7
+    assert len(base) == 9
     session_objs = admission_policies()
     assert {
         (o["kind"], o["metadata"]["name"]): o.get("spec", o.get("data"))

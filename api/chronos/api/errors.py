@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from chronos import http
+from chronos.api import timemap
 from chronos.models.rules import SpecRuleError
 from chronos.models.wire import TIME_ZONE
 from chronos.schedule import ScheduleError
@@ -50,6 +51,8 @@ SPEC_TO_REQUEST: dict[tuple[str, ...], str] = {
     ("schedule", "daysOfWeek"): "schedule.days_of_week",
     ("schedule", "hour"): "schedule.hour",
     ("schedule", "minute"): "schedule.minute",
+    ("schedule", "rrule"): "schedule.rrule",
+    **timemap.SPEC_FIELDS,
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any, cast
 from pydantic import ValidationError
 
 from chronos.api.schemas import RunRecordOut, documented_cron
+from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, resolve_schedule
@@ -217,8 +218,11 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
         if scope != "group" and "group_ids" not in sent:
             task.pop("groupIds", None)
 
+    apply_time_rules(out, sent)
     friendly, cron = schedule_forms(sent)
-    if "schedule" in sent or "cron_expression" in sent:
+    if sends_schedules(sent):
+        pass  # schedule and cron_expression are the echo of the first schedule
+    elif "schedule" in sent or "cron_expression" in sent:
         schedule: dict[str, Any] = {}
         if friendly is not None:
             schedule.update(_friendly(friendly))
@@ -231,6 +235,8 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
             keep_friendly = "schedule" not in sent and "cron" not in old
             schedule = dict(old) if keep_cron or keep_friendly else {}
         out["schedule"] = schedule
+        if friendly is not None or cron is not None:
+            drop_schedules(out)
     # Where a request comes in: built key by key from the client's fields above.
     return cast(SpecDict, out)
 
@@ -349,7 +355,7 @@ def job_view(
         "description": spec.get("description"),
         "task_type": task.get("type"),
         "schedule": None
-        if is_cron
+        if is_cron or not schedule
         else {
             "days_of_week": list(schedule.get("daysOfWeek") or []),
             "hour": schedule.get("hour"),
@@ -382,6 +388,7 @@ def job_view(
         "status_message": status_message,
         "resource_version": metadata.get("resourceVersion") or "",
         "run_now_token": annotations.get(RUN_NOW_ANNOTATION),
+        **time_rules_view(spec),
     }
     return view, valid_until
 

@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from chronos.models import timing as t
+from chronos.models.base import DNS_SUBDOMAIN, RFC3339
 from chronos.models.chronosjob import (
     MAX_ID_LENGTH,
     MAX_IDS,
@@ -247,7 +249,8 @@ JOB_CREATE_RULES: dict[str, JsonValue] = {
             "required": ["task_type", "pipeline_id"],
             "properties": {"task_type": {"type": "string"}, "pipeline_id": {"type": "string"}},
         },
-        {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN]},
+        # (or several schedules: issue 19)
+        {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN, _non_empty("schedules")]},
         _scope("entity", {"anyOf": [_non_empty("entity_ids"), _non_empty("entity_id", "string")]}),
         _scope("group", _non_empty("group_ids")),
     ]
@@ -351,7 +354,113 @@ class ScheduleIn(_Body):
     )
 
 
-class _JobFields(_Body):
+# ------------------------------------------------------------ issue 19's time rules
+# Documented with the models' bounds and patterns; ChronosJobSpec enforces them.
+
+_TIME: dict[str, JsonValue] = {"format": "date-time", "pattern": RFC3339}
+_SCHEDULE_NAME: dict[str, JsonValue] = {
+    "pattern": t.SCHEDULE_NAME,
+    "minLength": 1,
+    "maxLength": t.MAX_SCHEDULE_NAME,
+}
+
+
+class ScheduleItemIn(_Body):
+    """One of several schedules: a cron expression, an RRULE, or the friendly form."""
+
+    name: str | None = Field(
+        default=None,
+        description="Unique in schedules; default s<index>. Not of the form s<number>.",
+        json_schema_extra=_SCHEDULE_NAME,
+    )
+    cron: str | None = Field(default=None, description=CRON_DESCRIPTION)
+    rrule: str | None = Field(
+        default=None,
+        description=(
+            "RFC 5545 RRULE (e.g. FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0), optionally "
+            "after a line DTSTART:YYYYMMDDTHHMMSS."
+        ),
+        json_schema_extra={"pattern": t.RRULE_PATTERN, "maxLength": t.MAX_RRULE},
+    )
+    days_of_week: list[str] | None = Field(
+        default=None,
+        json_schema_extra={"items": {"type": "string", "enum": [d.value for d in Weekday]}},
+    )
+    hour: JsonInt | None = Field(default=None, json_schema_extra=_bounds(Schedule, "hour"))
+    minute: JsonInt | None = Field(default=None, json_schema_extra=_bounds(Schedule, "minute"))
+
+
+class DstPolicyIO(_Body):
+    spring_forward: str | None = Field(
+        default=None,
+        description="Skip (default) or RunAtNextValidTime.",
+        json_schema_extra={"enum": [v.value for v in t.SpringForward]},
+    )
+    fall_back: str | None = Field(
+        default=None,
+        description="RunTwice (default) or RunOnce.",
+        json_schema_extra={"enum": [v.value for v in t.FallBack]},
+    )
+
+
+class CatchUpIO(_Body):
+    policy: str | None = Field(
+        default=None,
+        description="None (default), Latest or All.",
+        json_schema_extra={"enum": [v.value for v in t.CatchUpPolicy]},
+    )
+    window_seconds: JsonInt | None = Field(
+        default=None, json_schema_extra=_bounds(t.CatchUp, "window_seconds")
+    )
+    max: JsonInt | None = Field(default=None, json_schema_extra=_bounds(t.CatchUp, "max"))
+
+
+class _TimeRules(_Body):
+    """The fields of issue 19 (docs/schedules.md); each maps to the spec field of its
+    name in camelCase (``chronos.api.timemap``)."""
+
+    schedules: list[ScheduleItemIn] | None = Field(
+        default=None,
+        description=(
+            "Several schedules (1-10), instead of schedule/cron_expression (which a GET "
+            "then returns as the first one's echo, ignored when sent back)."
+        ),
+        json_schema_extra={"minItems": 1, "maxItems": t.MAX_SCHEDULES},
+    )
+    calendar: str | None = Field(
+        default=None,
+        description="A ChronosCalendar in the job's namespace (you need get on it).",
+        json_schema_extra={"pattern": DNS_SUBDOMAIN, "maxLength": 253},
+    )
+    on_excluded: str | None = Field(
+        default=None,
+        description="Skip (default) or NextBusinessDay; needs calendar.",
+        json_schema_extra={"enum": [v.value for v in t.OnExcluded]},
+    )
+    dst_policy: DstPolicyIO | None = None
+    jitter_seconds: JsonInt | None = Field(
+        default=None,
+        description="A per-slot delay of 0 to this many seconds before the run acts.",
+        json_schema_extra={"minimum": 0, "maximum": t.MAX_JITTER_SECONDS},
+    )
+    active_from: str | None = Field(
+        default=None, description="RFC 3339; no run before.", json_schema_extra=_TIME
+    )
+    active_until: str | None = Field(
+        default=None, description="RFC 3339; no run after.", json_schema_extra=_TIME
+    )
+    suspend_until: str | None = Field(
+        default=None, description="RFC 3339; suspended until then.", json_schema_extra=_TIME
+    )
+    suspend_reason: str | None = Field(
+        default=None,
+        description="Why (one line); needs suspend_until.",
+        json_schema_extra={"pattern": NO_CONTROL_CHARS, "maxLength": t.MAX_SUSPEND_REASON},
+    )
+    catch_up: CatchUpIO | None = None
+
+
+class _JobFields(_TimeRules):
     description: str | None = Field(
         default=None, description="Free text.", json_schema_extra=MULTI_LINE
     )
@@ -481,6 +590,16 @@ class JobOut(BaseModel):
     status_message: str | None
     resource_version: str
     run_now_token: str | None
+    schedules: list[ScheduleItemIn] | None = None
+    calendar: str | None = None
+    on_excluded: str | None = None
+    dst_policy: DstPolicyIO | None = None
+    jitter_seconds: int | None = None
+    active_from: str | None = None
+    active_until: str | None = None
+    suspend_until: str | None = None
+    suspend_reason: str | None = None
+    catch_up: CatchUpIO | None = None
 
 
 class JobList(BaseModel):
@@ -518,6 +637,14 @@ class RunRecordOut(BaseModel):
     message: str | None = None
     entities: list[EntityResultOut] | None = None
     reported_by: str | None = None
+    schedule: str | None = Field(default=None, description="The schedule's name.")
+    calendar: str | None = Field(
+        default=None, description="For a skipped run: the calendar that excluded its day."
+    )
+    slot_wall_time: str | None = Field(
+        default=None, description="The slot's wall time in the job's zone (no offset)."
+    )
+    slot_offset: str | None = Field(default=None, description="The zone's offset at the slot.")
     log_tail: str | None = Field(
         default=None,
         description="The last lines (at most 4 KiB) of the runner's own log, kept with the run.",

@@ -50,8 +50,8 @@ from chronos.models.chronosjob import (
 )
 from chronos.models.resolve import (
     check_min_interval,
+    check_schedules,
     effective_cron,
-    resolve_schedule,
     schedule_field,
 )
 from chronos.models.wire import SpecDict
@@ -90,7 +90,7 @@ def validate_spec(
     except ValidationError as exc:
         raise spec_errors(exc) from None
     try:
-        resolve_schedule(model, default_time_zone, min_interval_seconds)
+        check_schedules(model, default_time_zone, min_interval_seconds)
     except ScheduleError as exc:
         raise schedule_error(exc) from None
     return model

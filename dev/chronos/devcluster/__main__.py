@@ -40,6 +40,7 @@ CRDS = ("deploy/crd/chronosjobs.yaml", "deploy/crd/chronoscalendars.yaml")
 #: docs/architecture.md, "Admission policies").
 ADMISSION = (
     "deploy/base/admission-secrets.yaml",
+    "deploy/base/admission-calendars.yaml",
     "deploy/base/admission-jobs.yaml",
     "deploy/base/admission-operator.yaml",
 )

@@ -12,7 +12,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -46,7 +54,29 @@ Lax = Strict(False)
 Time = Annotated[datetime, Lax]
 #: A date-time that must carry its offset (RFC 3339): a window or a suspension is an
 #: instant, never a wall time read in whatever zone the reader is in.
-AwareTime = Annotated[AwareDatetime, Lax]
+#: The schema's pattern keeps the API server as strict as the model: its ``date-time``
+#: format alone also takes a time without an offset.
+RFC3339 = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile(RFC3339)
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if isinstance(value, str) and _RFC3339.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 time with its offset, such as 2026-03-01T09:00:00Z"
+        )
+    return value
+
+
+AwareTime = Annotated[
+    AwareDatetime,
+    Lax,
+    BeforeValidator(_rfc3339_text),
+    Field(json_schema_extra={"pattern": RFC3339}),
+]
 
 
 class Weekday(StrEnum):

@@ -92,3 +92,16 @@ def resolve_schedule(
     zone = spec.time_zone or default_time_zone
     validate_time_zone(zone)
     return ResolvedSchedule(cron=cron, time_zone=zone, description=f"{describe(cron)} ({zone})")
+
+
+def check_schedules(
+    spec: ChronosJobSpec, default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+) -> None:
+    """Every schedule of ``spec`` as the schedule engine judges it (the zone, each cron
+    or friendly form and its interval); raises :class:`chronos.schedule.ScheduleError`
+    naming the field (``schedules[1].cron``). An RRULE's meaning is the engine's
+    ``parse_rrule`` (the model checks its characters)."""
+    validate_time_zone(spec.time_zone or default_time_zone)
+    for index, schedule in enumerate(spec.all_schedules()):
+        if schedule.rrule is None:
+            resolve_schedule(spec, default_time_zone, min_interval_seconds, index)

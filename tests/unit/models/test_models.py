@@ -11,25 +11,12 @@ from cases import BAD_SPECS, GOOD_SPECS
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from support import ROOT
+from support import ROOT, error_fields, schema_nodes
 
-from chronos.models import ChronosJobSpec, SpecRuleError
+from chronos.models import ChronosJobSpec
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord, Schedule
 from chronos.models.crd import build_crd, render
 from chronos.models.rules import COREHUB_ID
-
-
-def error_fields(exc: ValidationError) -> list[str]:
-    """The field path each error names: its location, plus the field a cross-field rule
-    (SpecRuleError, raised by the model it is on) names below that location."""
-    paths = []
-    for error in exc.errors():
-        parts = [str(p) for p in error["loc"]]
-        cause = (error.get("ctx") or {}).get("error")
-        if isinstance(cause, SpecRuleError):
-            parts.append(cause.field)
-        paths.append(".".join(parts))
-    return paths
 
 
 @pytest.mark.parametrize(("case", "body", "field"), BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
@@ -186,18 +173,9 @@ def test_checked_in_crd_is_generated_from_the_models() -> None:
     )
 
 
-def _schema_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
-    found = [node]
-    for child in node.get("properties", {}).values():
-        found.extend(_schema_nodes(child))
-    if "items" in node:
-        found.extend(_schema_nodes(node["items"]))
-    return found
-
-
 def test_crd_schema_is_structural() -> None:
     schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    nodes = _schema_nodes(schema)
+    nodes = schema_nodes(schema)
     assert len(nodes) > 40
     for node in nodes:
         assert "type" in node, node
