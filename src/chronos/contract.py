@@ -26,6 +26,9 @@ BACKFILL_ANNOTATION: Final = f"{GROUP}/backfill"
 #: On Jobs and their pod templates: the trigger, a ``RunTrigger`` value: "schedule",
 #: "run-now", "catchup" or "backfill" (absent means "schedule").
 TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
+#: On a CronJob's Jobs (its job template) and so on every Job the operator makes from
+#: it: the name of the schedule the CronJob runs (one CronJob per schedule).
+SCHEDULE_ANNOTATION: Final = f"{GROUP}/schedule"
 #: On Jobs created by run-now: the token that asked for them.
 RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
 #: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
@@ -55,6 +58,13 @@ ENV_COREHUB_USERNAME: Final = "CHRONOS_COREHUB_USERNAME"  # secretKeyRef
 ENV_COREHUB_PASSWORD: Final = "CHRONOS_COREHUB_PASSWORD"  # noqa: S105 (secretKeyRef)
 ENV_COREHUB_CA_FILE: Final = "CHRONOS_COREHUB_CA_FILE"  # path of a mounted CA bundle
 ENV_COREHUB_INSECURE_SKIP_VERIFY: Final = "CHRONOS_COREHUB_INSECURE_SKIP_VERIFY"
+# Issue 19: the slot a run serves (chronos.runner.slot).
+ENV_SCHEDULE: Final = "CHRONOS_SCHEDULE"  # the schedule's name (one CronJob per schedule)
+#: downward API: the pod's SCHEDULED_TIMESTAMP_ANNOTATION (the operator's own Jobs set
+#: it on the pod template; the CronJob controller's do not: their name holds the slot).
+ENV_SCHEDULED_TIME: Final = "CHRONOS_SCHEDULED_TIME"
+ENV_TIME_ZONE: Final = "CHRONOS_TIME_ZONE"  # the job's zone (the slot's wall time)
+ENV_JITTER_SECONDS: Final = "CHRONOS_JITTER_SECONDS"  # spec.jitterSeconds, when set
 
 #: Where the CA bundle Secret is mounted in runner pods.
 COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"

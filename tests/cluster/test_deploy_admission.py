@@ -250,6 +250,7 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
                 "task": {"type": "pipeline_start", "pipelineId": "p1"},
                 "schedule": {"cron": "0 3 * * *"},
                 "timeoutSeconds": 60,
+                "jitterSeconds": 30,
                 **({"coreHub": hub} if hub else {}),
             }
         )

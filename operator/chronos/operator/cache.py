@@ -121,6 +121,8 @@ class WatchCache:
         self._chronosjobs: dict[Key, bytes] = {}
         self._jobs: dict[Key, dict[str, bytes]] = {}
         self._cronjobs: dict[Key, CronJobRecord] = {}
+        #: (namespace, ChronosJob) -> the names of its CronJobs (one per schedule).
+        self._owned: dict[Key, set[str]] = {}
         #: The generation of each ChronosJob this process last reconciled.
         self._reconciled: dict[Key, int | None] = {}
         #: ChronosJobs whose CronJob drifted or went since their last reconcile began.
@@ -225,11 +227,23 @@ class WatchCache:
     ) -> None:
         """Record a CronJob event; ``in_sync_with``: the ``digest`` of the desired
         manifest this CronJob was checked to contain, if it was."""
-        key = (cronjob["metadata"]["namespace"], cronjob["metadata"]["name"])
+        namespace, name = key = (cronjob["metadata"]["namespace"], cronjob["metadata"]["name"])
+        old = self._cronjobs.pop(key, None)
+        if old is not None and old.owner is not None:
+            owned = self._owned.get((namespace, old.owner))
+            if owned is not None:
+                owned.discard(name)
+                if not owned:
+                    del self._owned[(namespace, old.owner)]
         if change is Change.DELETED:
-            self._cronjobs.pop(key, None)
-        else:
-            self._cronjobs[key] = CronJobRecord.of(cronjob, in_sync_with)
+            return
+        record = self._cronjobs[key] = CronJobRecord.of(cronjob, in_sync_with)
+        if record.owner is not None:
+            self._owned.setdefault((namespace, record.owner), set()).add(name)
+
+    def cronjobs_of(self, namespace: str, chronosjob: str) -> set[str]:
+        """The names of the cached CronJobs of a ChronosJob (by their owner annotation)."""
+        return set(self._owned.get((namespace, chronosjob), ()))
 
     def chronosjob(self, namespace: str, name: str) -> ChronosJobDict | None:
         body = self._chronosjobs.get((namespace, name))

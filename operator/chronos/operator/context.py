@@ -5,7 +5,9 @@ ServiceAccount look-ups."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from lightkube import AsyncClient
 
@@ -33,6 +35,9 @@ class OperatorContext:
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
     #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
     round_accounts: dict[str, bool] = field(default_factory=dict)
+    #: Queue a job again at a wall-clock instant (the work queue's ``add_at``; set when
+    #: the workers start): its window opens or closes, its suspension ends.
+    wake: Callable[[tuple[str, str], datetime], None] = lambda key, when: None
 
 
 async def patch_status(ctx: OperatorContext, cr: ChronosJobDict, patch: ChronosJobStatus) -> bool:

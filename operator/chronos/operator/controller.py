@@ -29,10 +29,10 @@ from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, runnow, runs
-from chronos.operator import status as st
-from chronos.operator.cache import Change, digest
+from chronos.operator import schedules as sch
+from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.context import OperatorContext, patch_status
-from chronos.operator.desired import RejectedError, desired_state, is_subset
+from chronos.operator.desired import RejectedError, desired_state, is_subset, next_runs
 from chronos.operator.naming import cronjob_name
 from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
@@ -72,7 +72,9 @@ class ChronosJobs:
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
         self._ctx.status_writes.gone(_key(obj))
-        self._ctx.expectations.gone((obj["metadata"]["namespace"], cronjob_name(_key(obj)[1])))
+        namespace, name = _key(obj)
+        for cronjob in self._ctx.cache.cronjobs_of(namespace, name) | {cronjob_name(name)}:
+            self._ctx.expectations.gone((namespace, cronjob))
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
@@ -103,13 +105,19 @@ class CronJobs:
             desired = None  # the ChronosJob's own sync reports it
         key = _key(obj)
         ctx.expectations.observed(key, obj["metadata"])
-        in_sync = desired is not None and is_subset(desired.cronjob, obj)
+        # One CronJob per schedule; none wanted under this name: a removed schedule's.
+        manifest = None if desired is None else desired.cronjob_named(key[1])
+        in_sync = manifest is not None and is_subset(manifest, obj)
         ctx.cache.cronjob_event(
-            Change.UPSERTED, obj, digest(desired.cronjob) if desired and in_sync else None
+            Change.UPSERTED, obj, digest(manifest) if manifest and in_sync else None
         )
         if cr is None or desired is None:
             return
-        if not in_sync and ctx.expectations.pending(key, digest(desired.cronjob)):
+        if manifest is None:
+            ctx.cache.force_reconcile(*owner)  # its reconcile deletes it
+            self._queue.add(owner)
+            return
+        if not in_sync and ctx.expectations.pending(key, digest(manifest)):
             # An older copy than the one this process just wrote (a LIST that began
             # before the write): not drift, the write is on its way.
             return
@@ -176,6 +184,12 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
         return
+    # The job's window opens or closes or its suspension ends (issue 19): its CronJobs'
+    # suspend flips, status.suspension records the resume. Asked again every sync.
+    if reason & Reason.TIMER:
+        ctx.cache.force_reconcile(*key)
+    if (boundary := sch.next_boundary(cr.get("spec") or {}, datetime.now(UTC))) is not None:
+        ctx.wake(key, boundary)
     if reason & Reason.HOUSEKEEPING:
         _check_cronjob(ctx, cr)
     if ctx.cache.needs_reconcile(cr):
@@ -201,17 +215,22 @@ def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     manifest (an event lost, a repair that failed), the job is reconciled again —
     unless the cache only lags behind a write of that manifest by this process."""
     meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
     try:
         desired = desired_state(cr, ctx.settings)
     except RejectedError:
         return  # no CronJob wanted; its reconcile reported why
-    key = (meta["namespace"], cronjob_name(meta["name"]))
-    if ctx.cache.cronjob_holds(*key, desired.cronjob):
-        return
-    # Written by this process and not shown by the watch yet (it lags, e.g. while it
-    # relists after 410s): not lost, and writing it again would be a repeat.
-    if not ctx.expectations.pending(key, digest(desired.cronjob)):
-        ctx.cache.force_reconcile(meta["namespace"], meta["name"])
+    for manifest in desired.cronjobs:
+        key = (namespace, manifest["metadata"]["name"])
+        if ctx.cache.cronjob_holds(*key, manifest):
+            continue
+        # Written by this process and not shown by the watch yet (it lags, e.g. while it
+        # relists after 410s): not lost, and writing it again would be a repeat.
+        if not ctx.expectations.pending(key, digest(manifest)):
+            ctx.cache.force_reconcile(namespace, name)
+            return
+    if ctx.cache.cronjobs_of(namespace, name) - {p.cronjob for p in desired.schedules}:
+        ctx.cache.force_reconcile(namespace, name)  # a removed schedule's CronJob is left
 
 
 async def _reconcile(ctx: OperatorContext, cr: ChronosJobDict) -> None:
@@ -275,8 +294,11 @@ async def _record_unreported_run(
 async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     """Copy the CronJob's lastScheduleTime into the status, with fresh next run times."""
     meta = cr["metadata"]
-    record = ctx.cache.cronjob(meta["namespace"], cronjob_name(meta["name"]))
-    last = record.fired_since(cr.get("status") or {}) if record else None
+    namespace, status = meta["namespace"], cr.get("status") or {}
+    records = [
+        ctx.cache.cronjob(namespace, n) for n in ctx.cache.cronjobs_of(namespace, meta["name"])
+    ]
+    last = newest_fired([r for r in records if r is not None], status)
     if last is None:
         return
     try:
@@ -287,12 +309,20 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> Non
         ctx,
         cr,
         ChronosJobStatus(
-            last_schedule_time=datetime.fromisoformat(last),
-            next_run_times=st.next_run_times(
-                desired.schedule, datetime.now(UTC), desired.spec.enabled
-            ),
+            last_schedule_time=last,
+            next_run_times=next_runs(desired, datetime.now(UTC), last),
         ),
     )
+
+
+def newest_fired(records: list[CronJobRecord], status: StatusDict) -> datetime | None:
+    """The newest lastScheduleTime among a job's CronJobs (one per schedule) that is newer
+    than the status's, not counting the operator's own clock resets."""
+    stored = status.get(w.LAST_SCHEDULE_TIME)
+    floor = datetime.fromisoformat(stored) if stored else None
+    fired = [datetime.fromisoformat(f) for r in records if (f := r.fired_since(status))]
+    newer = [f for f in fired if floor is None or f > floor]
+    return max(newer) if newer else None
 
 
 async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
@@ -380,6 +410,7 @@ async def run(
     a restart a job in sync is confirmed from the cache, without a read or a write.
     """
     queue = WorkQueue()
+    ctx.wake = queue.add_at
     selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
 
     health = health or WatchHealth()

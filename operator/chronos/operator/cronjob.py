@@ -7,7 +7,8 @@ from typing import Any
 from chronos import contract as c
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, CoreHub, redirects
 from chronos.models.resolve import ResolvedSchedule
-from chronos.operator.naming import cronjob_name, label_value, run_now_job_name
+from chronos.operator.naming import cronjob_name as default_cronjob_name
+from chronos.operator.naming import label_value, run_now_job_name
 from chronos.operator.settings import OperatorSettings, host_allowed, url_host
 
 RUNNER_UID = 65532
@@ -77,7 +78,11 @@ def _default_credentials_refusal(
 
 
 def _runner_env(
-    name: str, spec: ChronosJobSpec, settings: OperatorSettings
+    name: str,
+    spec: ChronosJobSpec,
+    settings: OperatorSettings,
+    schedule: ResolvedSchedule,
+    schedule_name: str | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Environment, volumes and volume mounts of the runner container."""
     hub = spec.core_hub
@@ -129,6 +134,19 @@ def _runner_env(
     ]
     if spec.timeout_seconds is not None:
         env.append({"name": c.ENV_TIMEOUT_SECONDS, "value": str(spec.timeout_seconds)})
+    # The slot a run serves (chronos.runner.slot): which schedule, its zone (the wall time
+    # in history), the slot itself when the pod carries it (the operator's own Jobs), and
+    # the jitter to wait before acting.
+    if schedule_name is not None:
+        env.append({"name": c.ENV_SCHEDULE, "value": schedule_name})
+    env.append(
+        _field_env(
+            c.ENV_SCHEDULED_TIME, f"metadata.annotations['{c.SCHEDULED_TIMESTAMP_ANNOTATION}']"
+        )
+    )
+    env.append({"name": c.ENV_TIME_ZONE, "value": schedule.time_zone})
+    if spec.jitter_seconds:
+        env.append({"name": c.ENV_JITTER_SECONDS, "value": str(spec.jitter_seconds)})
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
     tls = hub.tls if hub else None
@@ -155,16 +173,27 @@ def build_cronjob(
     spec: ChronosJobSpec,
     schedule: ResolvedSchedule,
     settings: OperatorSettings,
+    cronjob_name: str | None = None,
+    schedule_name: str | None = None,
+    suspend: bool | None = None,
 ) -> dict[str, Any]:
-    """The complete CronJob manifest, for server-side apply (every field we own, no more)."""
-    env, volumes, mounts = _runner_env(name, spec, settings)
+    """The complete CronJob manifest, for server-side apply (every field we own, no more).
+
+    One per schedule (``cronjob_name``, ``schedule_name``; default: the job's own CronJob
+    name, the first schedule's name); ``suspend`` defaults to ``not spec.enabled``.
+    """
+    if schedule_name is None:
+        listed = spec.all_schedules()
+        schedule_name = listed[0].name if listed else None
+    env, volumes, mounts = _runner_env(name, spec, settings, schedule, schedule_name)
     job_labels = labels(name)
     owner = {c.CHRONOSJOB_ANNOTATION: name}
+    marks = {**owner, **({c.SCHEDULE_ANNOTATION: schedule_name} if schedule_name else {})}
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.retries,
         "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
         "template": {
-            "metadata": {"labels": job_labels, "annotations": owner},
+            "metadata": {"labels": job_labels, "annotations": marks},
             "spec": {
                 "restartPolicy": "Never",
                 # No {SERVICE}_PORT variables: in a namespace with Services named
@@ -209,12 +238,12 @@ def build_cronjob(
     cron_spec: dict[str, Any] = {
         "schedule": schedule.cron,
         "timeZone": schedule.time_zone,
-        "suspend": not spec.enabled,
+        "suspend": (not spec.enabled) if suspend is None else suspend,
         "concurrencyPolicy": spec.concurrency_policy.value,
         "successfulJobsHistoryLimit": SUCCESSFUL_JOBS_KEPT,
         "failedJobsHistoryLimit": FAILED_JOBS_KEPT,
         "jobTemplate": {
-            "metadata": {"labels": job_labels, "annotations": owner},
+            "metadata": {"labels": job_labels, "annotations": marks},
             "spec": job_spec,
         },
     }
@@ -224,7 +253,7 @@ def build_cronjob(
         "apiVersion": "batch/v1",
         "kind": "CronJob",
         "metadata": {
-            "name": cronjob_name(name),
+            "name": cronjob_name or default_cronjob_name(name),
             "namespace": namespace,
             "labels": job_labels,
             "annotations": owner,

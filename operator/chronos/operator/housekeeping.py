@@ -19,11 +19,13 @@ from typing import Any
 
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord
-from chronos.models.wire import ChronosJobDict, StatusDict
+from chronos.models.resolve import ResolvedSchedule
+from chronos.models.wire import ChronosJobDict, RunRecordDict, StatusDict
 from chronos.operator import kubeio, runs
+from chronos.operator import schedules as sch
 from chronos.operator import status as st
 from chronos.operator.context import OperatorContext, patch_status
-from chronos.operator.desired import Desired
+from chronos.operator.desired import Desired, anchor, next_runs
 from chronos.operator.settings import OperatorSettings
 
 MISSED_RUN = "MissedRun"
@@ -130,18 +132,17 @@ def plan(
             actions.append(ReportFailedLaunch(job, grace, now, history_limit, pods_stuck=True))
 
     patch = ChronosJobStatus()
-    upcoming = st.next_run_times(desired.schedule, now, spec.enabled)
+    upcoming = next_runs(desired, now, anchor(cr))
     if upcoming != status.get(w.NEXT_RUN_TIMES):
         patch.next_run_times = upcoming
     since = status.get(w.SLOTS_CHECKED_UNTIL)
-    if spec.enabled and since:
-        missed, mark = runs.missed_slots(
-            desired.schedule,
+    if desired.running and since:
+        missed, mark = missed_per_schedule(
+            desired,
             since=datetime.fromisoformat(since),
             now=now,
             jobs=jobs,
             history=status.get(w.HISTORY) or [],
-            context=runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds),
             grace=grace,
         )
         if mark != datetime.fromisoformat(since):
@@ -154,6 +155,60 @@ def plan(
     if patch.model_fields_set:
         actions.append(PatchStatus(patch))
     return actions
+
+
+def missed_per_schedule(
+    desired: Desired,
+    *,
+    since: datetime,
+    now: datetime,
+    jobs: list[dict[str, Any]],
+    history: list[RunRecordDict],
+    grace: timedelta,
+) -> tuple[list[RunRecord], datetime]:
+    """Missed slots of every schedule the CronJob controller fires, each checked against
+    its own CronJob's Jobs and its own history entries (two schedules may share a slot:
+    one's run is not the other's), and the new mark.
+
+    Schedules the operator fires itself (mode Operator) account for their own slots.
+    The mark is the newest slot examined, unless a schedule had more slots than one pass
+    examines: then that schedule's last one, so none of its slots is left unexamined
+    (slots already recorded are not recorded twice: the history holds them).
+    """
+    spec = desired.spec
+    context = runs.SlotContext(spec.concurrency_policy, spec.starting_deadline_seconds)
+    first = desired.schedules[0].name if desired.schedules else None
+    records: list[RunRecord] = []
+    marks: list[datetime] = []
+    capped: list[datetime] = []
+    for planned in desired.schedules:
+        if planned.mode != sch.CRONJOB_MODE or planned.cron is None:
+            continue
+        own_jobs = [j for j in jobs if (runs.schedule_of(j) or first) == planned.name]
+        own_history = [h for h in history if (h.get(w.SCHEDULE) or first) == planned.name]
+        schedule = ResolvedSchedule(planned.cron, desired.schedule.time_zone, planned.description)
+        found, mark = runs.missed_slots(
+            schedule,
+            since=since,
+            now=now,
+            jobs=own_jobs,
+            history=own_history,
+            context=context,
+            grace=grace,
+        )
+        for record in found:
+            # runIds never repeat: another schedule's slot at the same time is its own.
+            run_id = record.run_id
+            if planned.index:
+                run_id = f"missed-{planned.name}-{run_id.removeprefix('missed-')}"
+            records.append(record.model_copy(update={"run_id": run_id, "schedule": planned.name}))
+        marks.append(mark)
+        due = [t for t in schedule.next_runs(since, runs.MAX_SLOTS) if t <= now - grace]
+        if len(due) == runs.MAX_SLOTS:
+            capped.append(mark)
+    mark = min(capped) if capped else max(marks, default=since)
+    records.sort(key=lambda r: r.scheduled_time or since)
+    return records, mark
 
 
 async def carry_out(

@@ -263,6 +263,17 @@ async def delete_job(client: AsyncClient, namespace: str, name: str) -> None:
             raise
 
 
+async def delete_cronjob(client: AsyncClient, namespace: str, name: str) -> None:
+    """Delete the CronJob of a removed schedule, orphaning its Jobs: a run under way ends
+    and is recorded (its Job keeps the ChronosJob's label); their TTL removes them."""
+    WRITES.labels("cronjob_delete").inc()
+    try:
+        await client.delete(CronJob, name, namespace=namespace, cascade=CascadeType.ORPHAN)
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise
+
+
 async def namespace_terminating(client: AsyncClient, namespace: str) -> bool:
     """Is ``namespace`` being deleted (or gone)?"""
     try:

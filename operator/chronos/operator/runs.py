@@ -39,6 +39,12 @@ def trigger_of(job: dict[str, Any]) -> RunTrigger:
     return RunTrigger(annotations.get(c.TRIGGER_ANNOTATION) or RunTrigger.SCHEDULE)
 
 
+def schedule_of(job: dict[str, Any]) -> str | None:
+    """The name of the schedule whose CronJob made the Job (None: a Job from before
+    issue 19, the first schedule's)."""
+    return (job.get("metadata", {}).get("annotations") or {}).get(c.SCHEDULE_ANNOTATION)
+
+
 def scheduled_time(job: dict[str, Any]) -> datetime | None:
     annotations = job.get("metadata", {}).get("annotations") or {}
     return _time(annotations.get(c.SCHEDULED_TIMESTAMP_ANNOTATION))
@@ -153,6 +159,7 @@ def _failed_launch_record(job: dict[str, Any], message: str, end: datetime | Non
         trigger=trigger_of(job),
         result=RunResult.FAILED,
         scheduled_time=scheduled_time(job),
+        schedule=schedule_of(job) if trigger_of(job) is not RunTrigger.RUN_NOW else None,
         end_time=end,
         reason=FAILED_LAUNCH,
         message=message,
@@ -244,6 +251,7 @@ def unreported_run(
         trigger=trigger_of(job),
         result=RunResult.FAILED if failed else RunResult.SUCCEEDED,
         scheduled_time=scheduled_time(job),
+        schedule=schedule_of(job) if trigger_of(job) is not RunTrigger.RUN_NOW else None,
         start_time=start,
         end_time=end,
         duration_seconds=(end - start).total_seconds() if start and end else None,

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, Condition
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, ResolvedSchedule
+from chronos.models.timing import ScheduleStatus, Suspension
 from chronos.models.wire import ConditionDict, StatusDict
 from chronos.times import rfc3339
 
@@ -38,6 +39,8 @@ OPERATOR_FIELDS = frozenset(
         w.LAST_SCHEDULE_TIME,
         w.ACTIVE_RUNS,
         w.ACTIVE_RUN_STARTS,
+        w.SCHEDULES,
+        w.SUSPENSION,
     }
 )
 
@@ -172,21 +175,40 @@ def reconciled(
     now: datetime,
     namespace: str = "",
     blockers: Blockers = Blockers(),
+    schedules: list[ScheduleStatus] | None = None,
+    next_runs: list[str] | None = None,
+    paused: tuple[str, str] | None = None,
+    message: str | None = None,
+    suspension: Suspension | None = None,
 ) -> ChronosJobStatus:
-    """Status patch after the CronJob was applied."""
-    message = f"CronJob {cronjob} runs {schedule.description}"
+    """Status patch after the CronJobs were applied.
+
+    Issue 19: ``schedules`` (status.schedules), ``next_runs`` (the merged next runs,
+    default: the first schedule's), ``paused`` (a Ready reason and why, when the job's
+    CronJobs are suspended by its window or suspendUntil), ``message`` (what runs, for
+    several schedules) and ``suspension``.
+    """
+    message = message or f"CronJob {cronjob} runs {schedule.description}"
+    reason = "Reconciled"
     if not enabled:
-        message = f"CronJob {cronjob} is suspended (spec.enabled is false)"
+        reason, message = "Suspended", f"CronJob {cronjob} is suspended (spec.enabled is false)"
+    elif paused is not None:
+        reason, message = paused[0], f"{message}; suspended now: {paused[1]}"
     conditions = set_condition(
         status.get(w.CONDITIONS),
         type=READY,
         status=True,
-        reason="Reconciled" if enabled else "Suspended",
+        reason=reason,
         message=message,
         generation=generation,
         now=now,
     )
-    return ChronosJobStatus(
+    extra = ChronosJobStatus()
+    if schedules is not None:
+        extra.schedules = schedules
+    if suspension is not None or status.get(w.SUSPENSION) is not None:
+        extra.suspension = suspension
+    fields = ChronosJobStatus(
         observed_generation=generation,
         conditions=typed_conditions(
             blocked_condition(
@@ -202,8 +224,11 @@ def reconciled(
         description=schedule.description,
         time_zone=schedule.time_zone,
         cron_job_name=cronjob,
-        next_run_times=next_run_times(schedule, now, enabled),
+        next_run_times=next_run_times(schedule, now, enabled) if next_runs is None else next_runs,
     )
+    for name in extra.model_fields_set:
+        setattr(fields, name, getattr(extra, name))
+    return fields
 
 
 def rejected(

@@ -23,6 +23,7 @@ from chronos.corehub import (
 from chronos.models import wire as w
 from chronos.models.chronosjob import MAX_TEXT, EntityResult, RunRecord, RunResult, RunTrigger
 from chronos.models.wire import RunRecordDict
+from chronos.runner.slot import SlotTime
 
 TERMINATION_MESSAGE_LIMIT = 4096
 
@@ -88,6 +89,8 @@ def build_record(
     code: ExitCode,
     message: str,
     outcome: TaskOutcome | None = None,
+    slot: SlotTime | None = None,
+    schedule: str | None = None,
 ) -> RunRecord:
     entities = None
     if outcome is not None:
@@ -111,6 +114,10 @@ def build_record(
         message=_clip(message),
         entities=entities,
         reported_by="runner",
+        schedule=schedule,
+        scheduled_time=slot.instant if slot else None,
+        slot_wall_time=slot.wall if slot else None,
+        slot_offset=slot.offset if slot else None,
     )
 
 

@@ -12,6 +12,7 @@ import ssl
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -35,7 +36,9 @@ from chronos.models.chronosjob import RunRecord, RunTrigger
 from chronos.runner.logs import JsonLog
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
+from chronos.runner.slot import SlotTime, jitter_delay, slot_of, slot_time, wait_seconds
 from chronos.settings import SettingsError
+from chronos.times import rfc3339
 
 #: A status write is retried this often on transport errors before giving up.
 STATUS_TRANSPORT_ATTEMPTS = 3
@@ -108,6 +111,31 @@ def _summary(settings: RunnerSettings, outcome: TaskOutcome) -> str:
     return f"{head}: {len(failed)} of {len(outcome.results)} failed; {first.id}: {first.message}"
 
 
+def _slot(settings: RunnerSettings, run_id: str) -> SlotTime | None:
+    slot = slot_of(settings.scheduled_time, run_id, settings.trigger)
+    return None if slot is None else slot_time(slot, settings.time_zone)
+
+
+def _jitter(settings: RunnerSettings, slot: SlotTime | None, start: datetime) -> float:
+    """Sleep the run's jitter (spec.jitterSeconds); returns the seconds slept."""
+    if slot is None or not settings.jitter_seconds:
+        return 0.0
+    delay = jitter_delay(
+        settings.job_namespace or "", settings.job_name or "", slot.instant, settings.jitter_seconds
+    )
+    now = _now()
+    wait = wait_seconds(
+        slot=slot.instant,
+        delay=delay,
+        now=now,
+        elapsed=(now - start).total_seconds(),
+        timeout=settings.timeout_seconds,
+    )
+    if wait > 0:
+        time.sleep(wait)
+    return wait
+
+
 def run() -> int:
     log = JsonLog()
     start = _now()
@@ -136,11 +164,19 @@ def run() -> int:
 
     run_id = settings.run_id or settings.pod_name or f"local-{start:%Y%m%dT%H%M%SZ}"
     log.context = {"runId": run_id, "job": settings.job_name, "namespace": settings.job_namespace}
+    slot = _slot(settings, run_id)
+    waited = _jitter(settings, slot, start)
+    extra: dict[str, Any] = {}
+    if slot is not None:
+        extra.update(slot=rfc3339(slot.instant), schedule=settings.schedule)
+    if waited:
+        extra["jitterSeconds"] = round(waited, 3)
     log.event(
         "start",
         task=settings.task.model_dump(mode="json", exclude_none=True),
         trigger=settings.trigger.value,
         timeoutSeconds=settings.timeout_seconds,
+        **extra,
     )
     outcome: TaskOutcome | None = None
     try:
@@ -153,7 +189,9 @@ def run() -> int:
             settings.corehub_username,
             settings.corehub_password.get_secret_value(),
             tls=tls,
-            deadline=Deadline(settings.timeout_seconds),
+            # The jitter's wait counts against the timeout, as the Job's
+            # activeDeadlineSeconds does.
+            deadline=Deadline(max(0.001, settings.timeout_seconds - waited)),
             events=log.corehub,
         )
     except (OSError, ssl.SSLError) as exc:
@@ -180,6 +218,8 @@ def run() -> int:
         code=code,
         message=message,
         outcome=outcome,
+        slot=slot,
+        schedule=settings.schedule,
     )
     log.event(
         "result",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from chronos.contract import TERMINATION_MESSAGE_PATH
 from chronos.corehub import MIGRATION_START_TIMEOUT
 from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, RunTrigger, Task
+from chronos.schedule import validate_time_zone
 from chronos.settings import ComponentSettings
 
 
@@ -49,6 +51,29 @@ class RunnerSettings(ComponentSettings):
         default=Path(TERMINATION_MESSAGE_PATH),
         description="Where the run's record is written for the operator.",
     )
+    schedule: str | None = Field(
+        default=None, description="The name of the schedule whose CronJob started the run."
+    )
+    scheduled_time: datetime | None = Field(
+        default=None,
+        description=(
+            "The slot the run serves (RFC 3339), when its pod carries the "
+            "batch.kubernetes.io/cronjob-scheduled-timestamp annotation; else taken from "
+            "the run id's minute suffix."
+        ),
+    )
+    time_zone: str | None = Field(
+        default=None, description="The job's time zone: the slot's wall time in history."
+    )
+    jitter_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description=(
+            "spec.jitterSeconds: wait a deterministic per-slot delay of up to this many "
+            "seconds after the slot before acting (at most half the timeout)."
+        ),
+    )
     corehub_command_interval_seconds: float = Field(
         default=2.0,
         ge=0,
@@ -63,6 +88,13 @@ class RunnerSettings(ComponentSettings):
             " it fails as Timeout (migration never started)."
         ),
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_known(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_time_zone(value)
+        return value
 
     @field_validator("corehub_ca_file")
     @classmethod

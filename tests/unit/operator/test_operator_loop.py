@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -258,3 +259,43 @@ def test_a_failing_sync_warns_once_per_run_of_failures_and_says_when_it_recovers
     ]
     assert caplog.records[0].exc_info is not None  # the traceback once
     assert not caplog.records[1].exc_info
+
+
+def test_a_key_is_queued_at_the_instant_asked_for_and_the_earliest_timer_wins() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        now = datetime.now(UTC)
+        loop = asyncio.get_running_loop()
+        queue.add_at(A, now + timedelta(seconds=30), now=now)
+        queue.add_at(A, now + timedelta(seconds=0.2), now=now)  # earlier: replaces
+        queue.add_at(A, now + timedelta(seconds=10), now=now)  # later: the earlier stays
+        queue.add_at(B, now + timedelta(seconds=0.2), now=now)
+        queue.add_at(B, now + timedelta(seconds=0.2), now=now)  # the same instant: once
+        assert queue.timer(A) == now + timedelta(seconds=0.2)
+        assert len(queue) == 0  # nothing before its time
+        started = loop.time()
+        served = []
+        for _ in range(2):
+            key, reason = await asyncio.wait_for(queue.get(), 5)
+            served.append(key)
+            assert reason == Reason.EVENT | Reason.TIMER
+            queue.done(key)
+        assert sorted(served) == [A, B]
+        assert 0.15 <= loop.time() - started < 5
+        assert queue.timer(A) is None
+        assert queue.timer(B) is None
+        # Nothing else comes: the replaced 30 s timer and the ignored 10 s one are gone.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(queue.get(), 0.4)
+
+    asyncio.run(scenario())
+
+
+def test_an_instant_already_past_queues_the_key_at_once() -> None:
+    async def scenario() -> None:
+        queue = WorkQueue()
+        queue.add_at(A, datetime.now(UTC) - timedelta(seconds=5))
+        key, reason = await asyncio.wait_for(queue.get(), 1)
+        assert (key, reason) == (A, Reason.EVENT | Reason.TIMER)
+
+    asyncio.run(scenario())

@@ -4,13 +4,16 @@ test_runner_cluster.py for that)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fixtures_corehub import RunRunner, runner_env
 
 from chronos import contract
 from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState, TLSFiles
+from chronos.runner.slot import jitter_delay
 
 START_E1 = {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]}
 
@@ -281,3 +284,62 @@ def test_entity_status_that_is_not_entity_status_fails_fast(
     assert final_line(result)["exitCode"] == 8
     # The start was sent once (CoreHub acted on it); nothing was re-sent.
     assert len(fakehub.commands()) == 1
+
+
+def test_a_scheduled_run_waits_its_jitter_and_records_its_slot(
+    fakehub: FakeHubControl, run_runner: RunRunner
+) -> None:
+    """Issue 19: slot + jitter delay before the first CoreHub request; the record carries
+    the schedule and the slot's instant, wall time and offset."""
+    slot = datetime.now(UTC).replace(microsecond=0)
+    name = next(n for n in (f"job-{i}" for i in range(500)) if jitter_delay("ns", n, slot, 5) >= 3)
+    delay = jitter_delay("ns", name, slot, 5)
+    env = runner_env(
+        fakehub.url,
+        START_E1,
+        **{
+            contract.ENV_RUN_ID: "nightly-1",
+            contract.ENV_JOB_NAME: name,
+            contract.ENV_JOB_NAMESPACE: "ns",
+            contract.ENV_SCHEDULE: "evening",
+            contract.ENV_SCHEDULED_TIME: slot.isoformat(),
+            contract.ENV_TIME_ZONE: "Asia/Kolkata",
+            contract.ENV_JITTER_SECONDS: "5",
+        },
+    )
+    result = run_runner(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    login = next(line for line in result.lines if line["step"] == "login")
+    assert datetime.fromisoformat(login["time"]) >= slot + timedelta(seconds=delay)
+    start = result.lines[0]
+    assert start["step"] == "start"
+    assert start["schedule"] == "evening"
+    assert start["jitterSeconds"] > 0
+    record = result.termination
+    assert record is not None
+    assert datetime.fromisoformat(record["scheduledTime"]) == slot
+    assert record["schedule"] == "evening"
+    local = slot.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert record["slotWallTime"] == local.strftime("%Y-%m-%dT%H:%M:%S")
+    assert record["slotOffset"] == "+05:30"
+
+
+def test_a_run_now_has_no_slot_and_no_jitter(
+    fakehub: FakeHubControl, run_runner: RunRunner
+) -> None:
+    env = runner_env(
+        fakehub.url,
+        START_E1,
+        **{
+            contract.ENV_RUN_ID: "nightly-now-0123456789abcdef",
+            contract.ENV_TRIGGER: "run-now",
+            contract.ENV_JITTER_SECONDS: "3600",
+            contract.ENV_TIME_ZONE: "UTC",
+        },
+    )
+    result = run_runner(env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "jitterSeconds" not in result.lines[0]
+    assert result.termination is not None
+    assert "scheduledTime" not in result.termination
+    assert "slotWallTime" not in result.termination
