@@ -11,12 +11,15 @@ which queues every job each round — a new job must not wait behind 10,000 rout
 A key whose sync failed comes back through ``add_rate_limited``: after its own
 exponential delay and the overall rate limit (``chronos.backoff.RateLimiter``), with
 the reasons it was served for and RETRY, in the routine lane — a retry is not news.
+A key can also be queued at a wall-clock instant (``add_at``: a job's active window
+opens or closes, its suspension ends), as an event with TIMER.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from datetime import UTC, datetime
 from enum import Flag, auto
 
 from chronos.backoff import RateLimiter, at_least
@@ -31,6 +34,8 @@ class Reason(Flag):
     HOUSEKEEPING = auto()
     #: A failed sync tried again (routine lane, after its backoff).
     RETRY = auto()
+    #: A time the job asked to be looked at again came (``WorkQueue.add_at``).
+    TIMER = auto()
 
 
 class WorkQueue:
@@ -44,6 +49,8 @@ class WorkQueue:
         self._active: dict[Key, Reason | None] = {}
         #: Workers waiting for a key.
         self._waiters: deque[asyncio.Future[None]] = deque()
+        #: The one pending timer per key: when it fires, and its handle.
+        self._timers: dict[Key, tuple[datetime, asyncio.TimerHandle]] = {}
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -75,6 +82,36 @@ class WorkQueue:
         again = (reason & ~Reason.EVENT) | Reason.RETRY
         asyncio.get_running_loop().call_later(delay, self.add, key, again)
         return delay
+
+    def add_at(self, key: Key, when: datetime, now: datetime | None = None) -> None:
+        """Queue ``key`` (as an event, with TIMER) at the wall-clock instant ``when``.
+
+        One timer per key, the earliest asked for: every sync of a key asks again for
+        the next instant it cares about, so a later instant is asked for again once the
+        earlier one has been served (and a job edited a thousand times holds one timer,
+        not a thousand). The same instant asked again is a no-op. A timer that fires a
+        little early (the loop's clock is not the wall clock) costs a sync that asks
+        again.
+        """
+        pending = self._timers.get(key)
+        if pending is not None:
+            if pending[0] <= when:
+                return
+            pending[1].cancel()
+        delay = max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+        handle = asyncio.get_running_loop().call_later(delay, self._fire, key, when)
+        self._timers[key] = (when, handle)
+
+    def _fire(self, key: Key, when: datetime) -> None:
+        pending = self._timers.get(key)
+        if pending is not None and pending[0] == when:
+            del self._timers[key]
+        self.add(key, Reason.EVENT | Reason.TIMER)
+
+    def timer(self, key: Key) -> datetime | None:
+        """When ``key`` is queued by its timer, if it has one."""
+        pending = self._timers.get(key)
+        return None if pending is None else pending[0]
 
     def failures(self, key: Key) -> int:
         """How often in a row the sync of ``key`` has failed."""
