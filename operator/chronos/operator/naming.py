@@ -33,6 +33,16 @@ def cronjob_name(chronosjob: str) -> str:
     return shorten(chronosjob, CRONJOB_NAME_MAX)
 
 
+def schedule_cronjob_name(chronosjob: str, schedule: str, index: int) -> str:
+    """The CronJob of a job's schedule: schedule 0 keeps the job's own CronJob name (so a
+    job that gains schedules keeps its CronJob and history), the others are named after
+    the job and the schedule (``shorten`` hashes the full name, so two schedules or two
+    jobs never share a name, whatever their lengths)."""
+    if index == 0:
+        return cronjob_name(chronosjob)
+    return shorten(f"{chronosjob}-{schedule}", CRONJOB_NAME_MAX)
+
+
 def label_value(chronosjob: str) -> str:
     return shorten(chronosjob, LABEL_VALUE_MAX)
 
