@@ -52,8 +52,10 @@ test-clock: $(STAMP)
 
 ## Regenerate the CRD from the models (and the Helm chart's copy of it).
 crd: $(STAMP)
-	$(BIN)/python -m chronos.models.crd > deploy/crd/chronosjobs.yaml
-	cp deploy/crd/chronosjobs.yaml charts/chronos/crds/chronosjobs.yaml
+	for crd in chronosjobs chronoscalendars; do \
+	  $(BIN)/python -m chronos.models.crd $$crd > deploy/crd/$$crd.yaml && \
+	  cp deploy/crd/$$crd.yaml charts/chronos/crds/$$crd.yaml || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .devcluster .mypy_cache .ruff_cache .pytest_cache .hypothesis

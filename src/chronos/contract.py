@@ -18,7 +18,13 @@ RUN_NOW_ANNOTATION: Final = f"{GROUP}/run-now"
 RUN_NOW_PENDING_ANNOTATION: Final = f"{GROUP}/run-now-pending"
 #: On the ChronosJob: the run-now tokens already served, ``{token: servedAt}`` (JSON).
 RUN_NOW_DONE_ANNOTATION: Final = f"{GROUP}/run-now-done"
-#: On Jobs and their pod templates: "schedule" or "run-now" (absent means "schedule").
+#: On a ChronosJob: backfill requests, a JSON list of ``chronos.models.timing.
+#: BackfillRequest`` (``[{"id", "from", "to", "max"}]``); written by the REST facade
+#: (POST /api/jobs/{id}/backfill) or by kubectl users, served by the operator (each id
+#: once, see status.backfills).
+BACKFILL_ANNOTATION: Final = f"{GROUP}/backfill"
+#: On Jobs and their pod templates: the trigger, a ``RunTrigger`` value: "schedule",
+#: "run-now", "catchup" or "backfill" (absent means "schedule").
 TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
 #: On Jobs created by run-now: the token that asked for them.
 RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"

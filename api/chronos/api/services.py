@@ -491,7 +491,7 @@ class ScheduleService:
             spec = apply_request({}, sent)
         except RequestShapeError as exc:
             raise _shape(exc) from None
-        raw_schedule = spec.get("schedule", {})
+        raw_schedule = spec.get("schedule") or {}
         try:
             schedule = Schedule.model_validate(raw_schedule)
         except ValidationError as exc:

@@ -34,7 +34,8 @@ from chronos.devcluster.node import NodeError, RealNode, node_address
 from chronos.devcluster.processes import Component
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
-CRD = "deploy/crd/chronosjobs.yaml"
+#: The CRDs generated from the models (``make crd``).
+CRDS = ("deploy/crd/chronosjobs.yaml", "deploy/crd/chronoscalendars.yaml")
 #: The admission policies deploy/base ships (the chart renders the same; see
 #: docs/architecture.md, "Admission policies").
 ADMISSION = (
@@ -77,12 +78,14 @@ def install_crd(
     """The CRD and, wherever it is installed, the admission policies that go with it
     (``policies=False`` when the Helm chart installs them)."""
     root = binaries.repo_root()
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(root / CRD))
+    files = [a for path in CRDS for a in ("-f", str(root / path))]
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", *files)
     cluster.kubectl(
         "wait",
         "--for=condition=Established",
         "--timeout=60s",
         "crd/chronosjobs.chronos.gluesync.io",
+        "crd/chronoscalendars.chronos.gluesync.io",
     )
     if policies:
         install_admission_policies(cluster, operator_settings)

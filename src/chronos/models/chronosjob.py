@@ -8,15 +8,34 @@ them into ``deploy/crd/chronosjobs.yaml``. Field descriptions are what
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
-from chronos.models.rules import COREHUB_ID, Rule, cel_extension, enforce
+from chronos.models import timing as t
+
+# Names other modules import from here, where they were first defined (explicit
+# re-exports for mypy's strict no_implicit_reexport).
+from chronos.models.base import DNS_SUBDOMAIN as DNS_SUBDOMAIN
+from chronos.models.base import MAX_ID_LENGTH as MAX_ID_LENGTH
+from chronos.models.base import MAX_TEXT as MAX_TEXT
+from chronos.models.base import NO_CONTROL_CHARS as NO_CONTROL_CHARS
+from chronos.models.base import NO_CONTROL_CHARS_BUT_LINES as NO_CONTROL_CHARS_BUT_LINES
+from chronos.models.base import TIME_ZONE_PATTERN as TIME_ZONE_PATTERN
+from chronos.models.base import AwareTime, _pattern, _pattern_check, _plausible_zone
+from chronos.models.base import Identifier as Identifier
+from chronos.models.base import Lax as Lax
+from chronos.models.base import MultiLine as MultiLine
+from chronos.models.base import SecretKey as SecretKey
+from chronos.models.base import SecretName as SecretName
+from chronos.models.base import SingleLine as SingleLine
+from chronos.models.base import Time as Time
+from chronos.models.base import UniqueList as UniqueList
+from chronos.models.base import Weekday as Weekday
+from chronos.models.base import _Model as _Model
+from chronos.models.rules import Rule, cel_extension, enforce
 
 GROUP = "chronos.gluesync.io"
 VERSION = "v1alpha1"
@@ -27,9 +46,7 @@ SHORT_NAMES = ("chj",)
 CATEGORIES = ("chronos",)
 
 # Bounds that also keep the CRD's CEL rules within the API server's cost budget.
-MAX_ID_LENGTH = 253
 MAX_IDS = 500
-MAX_TEXT = 4096
 MAX_HISTORY = 100
 #: Bytes (UTF-8) of the runner's own log kept with a run (RunRecord.logTail): enough
 #: for a run's steps and its result line.
@@ -44,30 +61,6 @@ LOG_TAILS_KEPT = 10
 #: the settings default to it and tests/unit/models/test_model_truths.py checks that the
 #: chart, the kustomize base and the docs agree.
 DEFAULT_HISTORY = 20
-
-
-class _Model(BaseModel):
-    # strict: "8" is not an integer and "yes" not a boolean, as for the API server's
-    # schema validation. Enums and datetimes opt out field by field (``_LAX``): they
-    # arrive as JSON strings from the API server and the REST facade.
-    # defer_build: each model's validator is built when first used, not at import, so a
-    # process builds only the models it uses; the runner (one process per run) uses
-    # Task and RunRecord, and building all of them cost about 20 ms of its start
-    # (docs/performance.md, runner start).
-    model_config = ConfigDict(
-        defer_build=True,
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        serialize_by_alias=True,
-        validate_default=True,
-        strict=True,
-    )
-
-
-#: A string may still be converted to these types (enum values, RFC 3339 times).
-Lax = Strict(False)
-Time = Annotated[datetime, Lax]
 
 
 class TaskType(StrEnum):
@@ -97,101 +90,10 @@ class SnapshotWriteMethod(StrEnum):
     INSERT = "INSERT"
 
 
-class Weekday(StrEnum):
-    MONDAY = "monday"
-    TUESDAY = "tuesday"
-    WEDNESDAY = "wednesday"
-    THURSDAY = "thursday"
-    FRIDAY = "friday"
-    SATURDAY = "saturday"
-    SUNDAY = "sunday"
-
-
 class ConcurrencyPolicy(StrEnum):
     ALLOW = "Allow"
     FORBID = "Forbid"
     REPLACE = "Replace"
-
-
-#: No C0/C1 control characters (NUL, newline, escape …): such an id can never reach
-#: CoreHub intact, so it is refused up front rather than failing every run.
-NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f-\x9f]*$"
-#: Free text may span lines and use tabs, but holds no other control characters.
-NO_CONTROL_CHARS_BUT_LINES = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
-#: Kubernetes object names (DNS subdomain) and Secret keys, as the API server checks them.
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-SECRET_DATA_KEY = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a pattern, not a password
-
-
-def _pattern_check(pattern: str, message: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if compiled.fullmatch(value) is None:
-            raise PydanticCustomError("string_pattern_mismatch", message)
-        return value
-
-    return AfterValidator(check)
-
-
-def _pattern(pattern: str) -> Any:
-    # The CRD schema carries the pattern; the Python check words the message better than
-    # pydantic's "should match pattern ...".
-    return Field(json_schema_extra={"pattern": pattern})
-
-
-_CONTROL_MESSAGE = "must not contain control characters (NUL, newline, tab, escape …)"
-#: A CoreHub id: it becomes a CoreHub path segment or query value, so only the characters
-#: of ``rules.COREHUB_ID`` (the CRD's pattern, the REST schema's and this check's).
-Identifier = Annotated[
-    str,
-    Field(min_length=1, max_length=MAX_ID_LENGTH),
-    _pattern(COREHUB_ID.regex),
-    _pattern_check(COREHUB_ID.regex, COREHUB_ID.message),
-]
-SingleLine = Annotated[
-    str,
-    Field(max_length=MAX_TEXT),
-    _pattern(NO_CONTROL_CHARS),
-    _pattern_check(NO_CONTROL_CHARS, _CONTROL_MESSAGE),
-]
-MultiLine = Annotated[
-    str,
-    Field(max_length=MAX_TEXT),
-    _pattern(NO_CONTROL_CHARS_BUT_LINES),
-    _pattern_check(
-        NO_CONTROL_CHARS_BUT_LINES, "must not contain control characters other than newline and tab"
-    ),
-]
-SecretName = Annotated[
-    str,
-    Field(min_length=1, max_length=253),
-    _pattern(DNS_SUBDOMAIN),
-    _pattern_check(DNS_SUBDOMAIN, "must be a Secret name: lowercase letters, digits, '-' and '.'"),
-]
-SecretKey = Annotated[
-    str,
-    Field(min_length=1, max_length=253),
-    _pattern(SECRET_DATA_KEY),
-    _pattern_check(SECRET_DATA_KEY, "must be a Secret key: letters, digits, '-', '_' and '.'"),
-]
-
-
-def _unique(values: list[Any] | None) -> list[Any] | None:
-    """Like the API server for ``x-kubernetes-list-type: set``: no value twice."""
-    seen: set[Any] = set()
-    for index, value in enumerate(values or []):
-        if value in seen:
-            raise PydanticCustomError(
-                "duplicate_value",
-                "duplicate value '{value}' at index {index}; list each once",
-                {"value": str(value), "index": index},
-            )
-        seen.add(value)
-    return values
-
-
-UniqueList = AfterValidator(_unique)
 
 
 def _scope_rule(scope: str, field: str) -> Rule[Task]:
@@ -303,18 +205,34 @@ def _has_friendly(s: Schedule) -> bool:
 
 SCHEDULE_RULES: tuple[Rule[Schedule], ...] = (
     Rule(
-        cel="has(self.cron) != (has(self.daysOfWeek) || has(self.hour) || has(self.minute))",
+        cel=(
+            "(has(self.cron) ? 1 : 0) + (has(self.rrule) ? 1 : 0) + "
+            "((has(self.daysOfWeek) || has(self.hour) || has(self.minute)) ? 1 : 0) == 1"
+        ),
         message=(
-            "set exactly one schedule form: cron, or the friendly form (daysOfWeek, hour, minute)"
+            "set exactly one schedule form: cron, rrule, or the friendly form "
+            "(daysOfWeek, hour, minute)"
         ),
         field_path=".cron",
-        check=lambda s: (s.cron is not None) != _has_friendly(s),
+        check=lambda s: (
+            [s.cron is not None, s.rrule is not None, _has_friendly(s)].count(True) == 1
+        ),
     ),
     Rule(
-        cel="has(self.cron) || (has(self.hour) && has(self.minute))",
+        cel="has(self.cron) || has(self.rrule) || (has(self.hour) && has(self.minute))",
         message="the friendly schedule form needs both hour and minute",
         field_path=".hour",
-        check=lambda s: s.cron is not None or (s.hour is not None and s.minute is not None),
+        check=lambda s: (
+            s.cron is not None
+            or s.rrule is not None
+            or (s.hour is not None and s.minute is not None)
+        ),
+    ),
+    Rule(
+        cel=f"!has(self.name) || !self.name.matches('{t.DEFAULT_NAME_PATTERN}')",
+        message=("names of the form s<number> are the names of unnamed schedules; choose another"),
+        field_path=".name",
+        check=lambda s: s.name is None or re.fullmatch(t.DEFAULT_NAME_PATTERN, s.name) is None,
     ),
     Rule(
         cel=(
@@ -339,10 +257,29 @@ SCHEDULE_RULES: tuple[Rule[Schedule], ...] = (
 
 
 class Schedule(_Model):
-    """When runs happen: either a cron expression or the friendly form."""
+    """When runs happen: a cron expression, an RRULE, or the friendly form."""
 
     model_config = ConfigDict(json_schema_extra=cel_extension(SCHEDULE_RULES))
 
+    name: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=t.MAX_SCHEDULE_NAME),
+            _pattern(t.SCHEDULE_NAME),
+            _pattern_check(
+                t.SCHEDULE_NAME,
+                "must be a DNS label: lowercase letters, digits and '-', starting and "
+                "ending with a letter or digit",
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "Names the schedule in its CronJob's name and in the run history; unique in "
+            "spec.schedules. Default: s<index> (s0 for spec.schedule)."
+        ),
+    )
     cron: str | None = Field(
         default=None,
         min_length=1,
@@ -350,7 +287,31 @@ class Schedule(_Model):
         description=(
             "Standard five-field cron expression (minute hour day-of-month month day-of-week) "
             "or a descriptor such as @daily, exactly as a Kubernetes CronJob accepts it. "
-            "Evaluated in spec.timeZone."
+            "A field may be H, H(a-b), H/n or H(a-b)/n (as in Jenkins): a value hashed "
+            "from the job's namespace, name and schedule name, stable across edits; "
+            "status.schedules shows the resolved expression. Evaluated in spec.timeZone."
+        ),
+    )
+    rrule: (
+        Annotated[
+            str,
+            Field(min_length=1, max_length=t.MAX_RRULE),
+            _pattern(t.RRULE_PATTERN),
+            _pattern_check(
+                t.RRULE_PATTERN,
+                "must be an RFC 5545 RRULE such as FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;"
+                "BYMINUTE=0, optionally after a line DTSTART:YYYYMMDDTHHMMSS",
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description=(
+            "RFC 5545 recurrence rule, e.g. FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0 "
+            "(the last Friday of each month at 09:00), for rules cron cannot express; "
+            "optionally preceded by a line DTSTART:YYYYMMDDTHHMMSS (a wall time in "
+            "spec.timeZone, the anchor of INTERVAL; default 2000-01-03T00:00:00). Seconds "
+            "must be 0. The operator starts each occurrence's run itself."
         ),
     )
     days_of_week: Annotated[list[Annotated[Weekday, Lax]] | None, UniqueList] = Field(
@@ -476,9 +437,6 @@ class CoreHub(_Model):
         return enforce(self, COREHUB_RULES)
 
 
-# Kubernetes' own time zone name check (pkg/apis/batch/validation), as one regex.
-TIME_ZONE_PATTERN = r"^[A-Za-z._+0-9][A-Za-z._+0-9-]{0,13}(/[A-Za-z._+0-9][A-Za-z._+0-9-]{0,13})*$"
-
 SPEC_RULES: tuple[Rule[ChronosJobSpec], ...] = (
     Rule(
         cel=(
@@ -490,17 +448,52 @@ SPEC_RULES: tuple[Rule[ChronosJobSpec], ...] = (
         field_path=".timeZone",
         check=lambda s: s.time_zone is None or _plausible_zone(s.time_zone),
     ),
+    Rule(
+        cel="has(self.schedule) != has(self.schedules)",
+        message="set exactly one of schedule (one schedule) and schedules (a list)",
+        field_path=".schedules",
+        check=lambda s: (s.schedule is None) != (s.schedules is None),
+    ),
+    # Unnamed schedules are s<index>, a name explicit names cannot take (SCHEDULE_RULES),
+    # so the explicit names are all that can clash. 10 x 10 comparisons at most.
+    Rule(
+        cel=(
+            "!has(self.schedules) || self.schedules.all(s, !has(s.name) || "
+            "self.schedules.exists_one(o, has(o.name) && o.name == s.name))"
+        ),
+        message="each schedule in schedules needs a different name",
+        field_path=".schedules",
+        check=lambda s: _unique_names(s.schedules or []),
+    ),
+    Rule(
+        cel=(
+            "!has(self.activeFrom) || !has(self.activeUntil) || "
+            "timestamp(self.activeFrom) < timestamp(self.activeUntil)"
+        ),
+        message="activeFrom must be before activeUntil",
+        field_path=".activeUntil",
+        check=lambda s: (
+            s.active_from is None or s.active_until is None or s.active_from < s.active_until
+        ),
+    ),
+    Rule(
+        cel="!has(self.suspendReason) || has(self.suspendUntil)",
+        message="suspendReason needs suspendUntil (the time the suspension ends)",
+        field_path=".suspendReason",
+        check=lambda s: s.suspend_reason is None or s.suspend_until is not None,
+    ),
+    Rule(
+        cel="!has(self.onExcluded) || has(self.calendarRef)",
+        message="onExcluded needs calendarRef (the calendar whose excluded days it is about)",
+        field_path=".onExcluded",
+        check=lambda s: s.on_excluded is None or s.calendar_ref is not None,
+    ),
 )
 
 
-def _plausible_zone(name: str) -> bool:
-    import re
-
-    return (
-        re.fullmatch(TIME_ZONE_PATTERN, name) is not None
-        and name.lower() != "local"
-        and not any(p in (".", "..") for p in name.split("/"))
-    )
+def _unique_names(schedules: list[Schedule]) -> bool:
+    names = [s.name for s in schedules if s.name is not None]
+    return len(names) == len(set(names))
 
 
 class ChronosJobSpec(_Model):
@@ -515,7 +508,18 @@ class ChronosJobSpec(_Model):
         default=None, description="Free text about the job for people; may span lines."
     )
     task: Task
-    schedule: Schedule
+    schedule: Schedule | None = Field(
+        default=None, description="When runs happen. Exactly one of schedule and schedules."
+    )
+    schedules: list[Schedule] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=t.MAX_SCHEDULES,
+        description=(
+            "Several schedules (1 to 10), one CronJob each, one merged history and preview. "
+            "Exactly one of schedule and schedules."
+        ),
+    )
     time_zone: str | None = Field(
         default=None,
         max_length=128,
@@ -556,10 +560,92 @@ class ChronosJobSpec(_Model):
         ),
     )
     core_hub: CoreHub | None = Field(default=None, description="CoreHub connection overrides.")
+    calendar_ref: t.CalendarRef | None = Field(
+        default=None,
+        description=(
+            "A ChronosCalendar in the job's namespace: slots on its excluded days do not "
+            "run (see onExcluded). Needs the right to get that calendar."
+        ),
+    )
+    on_excluded: Annotated[t.OnExcluded, Lax] | None = Field(
+        default=None,
+        description=(
+            "A slot on an excluded day: Skip (recorded in history as skipped; the default) "
+            "or NextBusinessDay (runs at the same wall time on the next included day, at "
+            "most 366 days ahead). Needs calendarRef."
+        ),
+    )
+    dst_policy: t.DstPolicy | None = Field(
+        default=None,
+        description=(
+            "What slots at daylight saving time changes do. Absent: Kubernetes' behaviour "
+            "(springForward Skip, fallBack RunTwice)."
+        ),
+    )
+    jitter_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=t.MAX_JITTER_SECONDS,
+        description=(
+            "The runner waits a delay of 0 to this many seconds, fixed per slot (hashed "
+            "from the job and the slot), before it acts, to spread many jobs' load on "
+            "CoreHub. Absent: 0."
+        ),
+    )
+    active_from: AwareTime | None = Field(
+        default=None,
+        description="RFC 3339 time; no run before it (the CronJob stays suspended).",
+    )
+    active_until: AwareTime | None = Field(
+        default=None,
+        description="RFC 3339 time; no run after it. Must be after activeFrom.",
+    )
+    suspend_until: AwareTime | None = Field(
+        default=None,
+        description=(
+            "RFC 3339 time; no run before it. The operator resumes the job then, posts an "
+            "Event and records it in status.suspension."
+        ),
+    )
+    suspend_reason: (
+        Annotated[
+            str,
+            Field(max_length=t.MAX_SUSPEND_REASON),
+            _pattern(NO_CONTROL_CHARS),
+            _pattern_check(NO_CONTROL_CHARS, "must be one line without control characters"),
+        ]
+        | None
+    ) = Field(default=None, description="Why the job is suspended (one line). Needs suspendUntil.")
+    catch_up: t.CatchUp | None = Field(
+        default=None,
+        description=(
+            "Which slots missed while the operator or the CronJob controller was down, or "
+            "the job suspended, run late. Absent: none (Kubernetes' behaviour)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> ChronosJobSpec:
         return enforce(self, SPEC_RULES)
+
+    def all_schedules(self) -> list[Schedule]:
+        """Every schedule of the job, each with its name (``s<index>`` when unnamed):
+        ``[schedule]`` for a job with one, ``schedules`` otherwise. The one place that
+        knows both shapes: read the schedules through it."""
+        listed = [self.schedule] if self.schedule is not None else list(self.schedules or [])
+        return [
+            s if s.name is not None else s.model_copy(update={"name": t.default_schedule_name(i)})
+            for i, s in enumerate(listed)
+        ]
+
+    def effective_on_excluded(self) -> t.OnExcluded:
+        return self.on_excluded or t.DEFAULT_ON_EXCLUDED
+
+    def effective_dst_policy(self) -> t.DstPolicy:
+        return self.dst_policy or t.DEFAULT_DST_POLICY
+
+    def effective_catch_up(self) -> t.CatchUp:
+        return self.catch_up or t.DEFAULT_CATCH_UP
 
 
 # ---------------------------------------------------------------------------- status
@@ -592,11 +678,17 @@ class RunResult(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     MISSED = "missed"
+    #: A slot on a calendar's excluded day (onExcluded Skip): recorded, never run.
+    SKIPPED = "skipped"
 
 
 class RunTrigger(StrEnum):
     SCHEDULE = "schedule"
     RUN_NOW = "run-now"
+    #: A missed slot started late (spec.catchUp).
+    CATCHUP = "catchup"
+    #: A past slot started on request (POST /api/jobs/{id}/backfill, or the annotation).
+    BACKFILL = "backfill"
 
 
 class EntityResult(_Model):
@@ -610,18 +702,46 @@ class EntityResult(_Model):
     )
 
 
+#: RunRecord.slotWallTime and slotOffset: the slot as a clock on the wall showed it.
+SLOT_WALL_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}$"
+SLOT_OFFSET = r"^[+-][0-9]{2}:[0-9]{2}$"
+
+
 class RunRecord(_Model):
     """One run, as reported by the runner or, when the runner could not, by the operator."""
 
     run_id: str = Field(description="Name of the Kubernetes Job (or the missed slot's time).")
     trigger: Annotated[RunTrigger, Lax] = Field(
-        description="What started the run: schedule or run-now."
+        description="What started the run: schedule, run-now, catchup or backfill."
     )
     result: Annotated[RunResult, Lax] = Field(
-        description="running, succeeded, failed or missed (a slot that never ran)."
+        description=(
+            "running, succeeded, failed, missed (a slot that never ran) or skipped (a slot "
+            "on a calendar's excluded day)."
+        )
     )
     scheduled_time: Time | None = Field(
-        default=None, description="The slot the run was due at (absent for run-now)."
+        default=None, description="The slot's instant (absent for run-now)."
+    )
+    schedule: str | None = Field(
+        default=None,
+        max_length=t.MAX_SCHEDULE_NAME,
+        description="The name of the schedule the slot belongs to (absent for run-now).",
+    )
+    calendar: str | None = Field(
+        default=None,
+        max_length=253,
+        description="For a skipped slot: the ChronosCalendar that excluded its day.",
+    )
+    slot_wall_time: str | None = Field(
+        default=None,
+        pattern=SLOT_WALL_TIME,
+        description="The slot's wall time in the job's zone, YYYY-MM-DDTHH:MM:SS.",
+    )
+    slot_offset: str | None = Field(
+        default=None,
+        pattern=SLOT_OFFSET,
+        description="The zone's UTC offset at the slot, e.g. +01:00.",
     )
     start_time: Time | None = Field(default=None, description="When the runner started.")
     end_time: Time | None = Field(default=None, description="When the run ended.")
@@ -706,6 +826,29 @@ class ChronosJobStatus(_Model):
     )
     history: list[RunRecord] | None = Field(
         default=None, max_length=MAX_HISTORY, description="Past runs, newest first."
+    )
+    schedules: list[t.ScheduleStatus] | None = Field(
+        default=None,
+        max_length=t.MAX_SCHEDULES,
+        description=(
+            "Each schedule as it runs (name, effective cron or rrule, mode, CronJob); cron "
+            "and cronJobName above are the first schedule's."
+        ),
+    )
+    suspension: t.Suspension | None = Field(
+        default=None, description="The current or last suspendUntil, and when it ended."
+    )
+    slots_fired_until: Time | None = Field(
+        default=None,
+        description=(
+            "Schedules the operator starts itself (mode Operator): every slot up to this "
+            "time has been started or skipped."
+        ),
+    )
+    backfills: list[t.BackfillStatus] | None = Field(
+        default=None,
+        max_length=t.BACKFILLS_KEPT,
+        description="The newest backfill requests and what became of them, newest first.",
     )
 
 

@@ -1,17 +1,22 @@
-"""Generates the ChronosJob CustomResourceDefinition from the pydantic models.
+"""Generates the CustomResourceDefinitions (ChronosJob, ChronosCalendar) from the
+pydantic models.
 
-``python -m chronos.models.crd`` prints it; ``deploy/crd/chronosjobs.yaml`` is its
-checked-in output and a test fails when the two differ.
+``python -m chronos.models.crd [<plural>]`` prints one (chronosjobs unless named);
+``deploy/crd/<plural>.yaml`` are the checked-in outputs (``make crd``) and a test fails
+when they differ.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
 import yaml
 
+from chronos.models import calendar as cal
 from chronos.models import chronosjob as m
+from chronos.models.base import _Model
 
 # JSON-schema keywords that a structural OpenAPI v3 schema in a CRD must not carry.
 _DROPPED = {"title", "additionalProperties", "$defs"}
@@ -35,6 +40,24 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Enabled", "type": "boolean", "jsonPath": ".spec.enabled"},
     {"name": "Last Result", "type": "string", "jsonPath": ".status.lastRun.result"},
     {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunTimes[0]"},
+    # Empty unless a suspension is asked for: kubectl shows at a glance why a job is quiet.
+    {"name": "Suspended Until", "type": "string", "jsonPath": ".spec.suspendUntil"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    # kubectl get -o wide: the calendar and the reason of a suspension.
+    {"name": "Calendar", "type": "string", "jsonPath": ".spec.calendarRef.name", "priority": 1},
+    {"name": "Suspend Reason", "type": "string", "jsonPath": ".spec.suspendReason", "priority": 1},
+]
+
+CALENDAR_PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {
+        # False when its .ics cannot be read (reason IcsInvalid, ConfigMapMissing).
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+    {"name": "Time Zone", "type": "string", "jsonPath": ".spec.timeZone"},
+    {"name": "Next Excluded", "type": "string", "jsonPath": ".status.excludedDaysAhead[0]"},
+    {"name": "Then", "type": "string", "jsonPath": ".status.excludedDaysAhead[1]"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
@@ -68,35 +91,45 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         elif key == "items":
             out[key] = _structural(value, defs)
         else:
-            out[key] = value
+            # A copy: a model used twice (Schedule in schedule and schedules) must not
+            # share lists, or the YAML would carry anchors and aliases.
+            out[key] = copy.deepcopy(value)
     return out
 
 
-def model_schema(model: type[m._Model]) -> dict[str, Any]:
+def model_schema(model: type[_Model]) -> dict[str, Any]:
     schema = model.model_json_schema(by_alias=True, mode="validation")
     result: dict[str, Any] = _structural(schema, schema.get("$defs", {}))
     return result
 
 
-def build_crd() -> dict[str, Any]:
-    spec = model_schema(m.ChronosJobSpec)
-    status = model_schema(m.ChronosJobStatus)
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...],
+    doc: str | None,
+    spec_model: type[_Model],
+    status_model: type[_Model],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{m.PLURAL}.{m.GROUP}",
+            "name": f"{plural}.{m.GROUP}",
             "labels": {"app.kubernetes.io/name": "chronos", "app.kubernetes.io/part-of": "chronos"},
         },
         "spec": {
             "group": m.GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": m.KIND,
-                "listKind": f"{m.KIND}List",
-                "plural": m.PLURAL,
-                "singular": m.SINGULAR,
-                "shortNames": list(m.SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": list(m.CATEGORIES),
             },
             "versions": [
@@ -105,11 +138,11 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": m.ChronosJob.__doc__,
+                            "description": doc,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {
@@ -120,13 +153,13 @@ def build_crd() -> dict[str, Any]:
                                 },
                                 "kind": {
                                     "type": "string",
-                                    "description": f"Kind of this object: {m.KIND}.",
+                                    "description": f"Kind of this object: {kind}.",
                                 },
                                 # The API server refuses anything else here (kubectl
                                 # explain shows ObjectMeta's own description).
                                 "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
+                                "spec": model_schema(spec_model),
+                                "status": model_schema(status_model),
                             },
                         }
                     },
@@ -136,12 +169,47 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+def build_crd() -> dict[str, Any]:
+    """The ChronosJob CRD."""
+    return _crd(
+        kind=m.KIND,
+        plural=m.PLURAL,
+        singular=m.SINGULAR,
+        short_names=m.SHORT_NAMES,
+        doc=m.ChronosJob.__doc__,
+        spec_model=m.ChronosJobSpec,
+        status_model=m.ChronosJobStatus,
+        columns=PRINTER_COLUMNS,
+    )
+
+
+def build_calendar_crd() -> dict[str, Any]:
+    """The ChronosCalendar CRD."""
+    return _crd(
+        kind=cal.KIND,
+        plural=cal.PLURAL,
+        singular=cal.SINGULAR,
+        short_names=cal.SHORT_NAMES,
+        doc=cal.ChronosCalendar.__doc__,
+        spec_model=cal.ChronosCalendarSpec,
+        status_model=cal.ChronosCalendarStatus,
+        columns=CALENDAR_PRINTER_COLUMNS,
+    )
+
+
+#: Each CRD by its plural: its file is deploy/crd/<plural>.yaml.
+CRDS = {m.PLURAL: build_crd, cal.PLURAL: build_calendar_crd}
+
+
 HEADER = "# Generated by `python -m chronos.models.crd` from chronos/models. Do not edit.\n"
 
 
-def render() -> str:
-    return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+def render(plural: str = m.PLURAL) -> str:
+    return HEADER + yaml.safe_dump(CRDS[plural](), sort_keys=False, width=100)
 
 
 if __name__ == "__main__":
-    sys.stdout.write(render())
+    which = sys.argv[1] if len(sys.argv) > 1 else m.PLURAL
+    if which not in CRDS:
+        sys.exit(f"unknown CRD {which!r}: one of {', '.join(CRDS)}")
+    sys.stdout.write(render(which))

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, Schedule
-from chronos.schedule import describe, friendly_to_cron, next_run_times, parse_cron
-from chronos.schedule.cron import CRON_FIELD, validate_time_zone
+from chronos.schedule import ScheduleError, describe, friendly_to_cron, next_run_times, parse_cron
+from chronos.schedule.cron import validate_time_zone
 from chronos.schedule.errors import ScheduleTooFrequentError
 from chronos.schedule.interval import format_seconds, shortest_interval
 
@@ -38,9 +38,13 @@ NEVER_FIRES_MESSAGE = (
 
 
 def effective_cron(schedule: Schedule) -> str:
+    """The cron expression of a cron or friendly schedule (an rrule has none: raises
+    :class:`chronos.schedule.ScheduleError`)."""
     if schedule.cron is not None:
         return schedule.cron
-    # The model's rules guarantee both are set when cron is not.
+    if schedule.rrule is not None:
+        raise ScheduleError("schedule.rrule", "an RRULE schedule has no cron expression")
+    # The model's rules guarantee both are set when neither cron nor rrule is.
     hour, minute = schedule.hour or 0, schedule.minute or 0
     return friendly_to_cron(schedule.days_of_week or [], hour, minute)
 
@@ -57,21 +61,34 @@ def check_min_interval(cron: str, field: str, min_interval_seconds: int) -> None
         )
 
 
-def schedule_field(schedule: Schedule) -> str:
-    """The spec path an error about the schedule's timing names."""
-    return CRON_FIELD if schedule.cron is not None else "schedule"
+def schedule_path(spec: ChronosJobSpec, index: int = 0) -> str:
+    """The spec path of the schedule at ``index`` of ``spec.all_schedules()``."""
+    return "schedule" if spec.schedule is not None else f"schedules[{index}]"
+
+
+def schedule_field(schedule: Schedule, path: str = "schedule") -> str:
+    """The spec path an error about the schedule's timing names (``path``: where the
+    schedule is, see :func:`schedule_path`)."""
+    return f"{path}.cron" if schedule.cron is not None else path
 
 
 def resolve_schedule(
-    spec: ChronosJobSpec, default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+    spec: ChronosJobSpec,
+    default_time_zone: str,
+    min_interval_seconds: int = MIN_EVERY_SECONDS,
+    index: int = 0,
 ) -> ResolvedSchedule:
-    """Raises :class:`chronos.schedule.ScheduleError` naming the field that is wrong.
+    """The schedule at ``index`` of ``spec.all_schedules()`` (the first by default).
 
+    Raises :class:`chronos.schedule.ScheduleError` naming the field that is wrong.
     Runs closer together than ``min_interval_seconds`` raise
     :class:`ScheduleTooFrequentError`.
     """
-    cron = effective_cron(spec.schedule)
-    check_min_interval(cron, schedule_field(spec.schedule), min_interval_seconds)
+    schedule = spec.all_schedules()[index]
+    cron = effective_cron(schedule)
+    check_min_interval(
+        cron, schedule_field(schedule, schedule_path(spec, index)), min_interval_seconds
+    )
     zone = spec.time_zone or default_time_zone
     validate_time_zone(zone)
     return ResolvedSchedule(cron=cron, time_zone=zone, description=f"{describe(cron)} ({zone})")

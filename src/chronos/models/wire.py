@@ -63,7 +63,9 @@ class TaskDict(TypedDict, total=False):
 
 
 class ScheduleDict(TypedDict, total=False):
+    name: str | None
     cron: str | None
+    rrule: str | None
     daysOfWeek: list[str] | None
     hour: int | None
     minute: int | None
@@ -91,11 +93,27 @@ class CoreHubDict(TypedDict, total=False):
     tls: CoreHubTLSDict | None
 
 
+class CalendarRefDict(TypedDict, total=False):
+    name: str
+
+
+class DstPolicyDict(TypedDict, total=False):
+    springForward: str
+    fallBack: str
+
+
+class CatchUpDict(TypedDict, total=False):
+    policy: str
+    windowSeconds: int
+    max: int
+
+
 class SpecDict(TypedDict, total=False):
     displayName: str | None
     description: str | None
     task: TaskDict
-    schedule: ScheduleDict
+    schedule: ScheduleDict | None
+    schedules: list[ScheduleDict] | None
     timeZone: str | None
     enabled: bool
     concurrencyPolicy: str
@@ -104,6 +122,15 @@ class SpecDict(TypedDict, total=False):
     retries: int
     historyLimit: int | None
     coreHub: CoreHubDict | None
+    calendarRef: CalendarRefDict | None
+    onExcluded: str | None
+    dstPolicy: DstPolicyDict | None
+    jitterSeconds: int | None
+    activeFrom: str | None
+    activeUntil: str | None
+    suspendUntil: str | None
+    suspendReason: str | None
+    catchUp: CatchUpDict | None
 
 
 # -------------------------------------------------------------------------- status
@@ -132,6 +159,10 @@ class RunRecordDict(TypedDict, total=False):
     trigger: str
     result: str
     scheduledTime: str | None
+    schedule: str | None
+    calendar: str | None
+    slotWallTime: str | None
+    slotOffset: str | None
     startTime: str | None
     endTime: str | None
     durationSeconds: float | None
@@ -148,6 +179,36 @@ class ActiveRunDict(TypedDict, total=False):
     startTime: str
 
 
+class ScheduleStatusDict(TypedDict, total=False):
+    name: str
+    cron: str | None
+    rrule: str | None
+    mode: str
+    cronJobName: str | None
+
+
+class SuspensionDict(TypedDict, total=False):
+    until: str | None
+    reason: str | None
+    resumedAt: str | None
+
+
+#: Functional form: ``from`` is a Python keyword.
+BackfillStatusDict = TypedDict(
+    "BackfillStatusDict",
+    {
+        "id": str,
+        "from": str,
+        "to": str,
+        "slots": int,
+        "created": int,
+        "state": str,
+        "message": str | None,
+    },
+    total=False,
+)
+
+
 class StatusDict(TypedDict, total=False):
     observedGeneration: int | None
     conditions: list[ConditionDict] | None
@@ -162,6 +223,10 @@ class StatusDict(TypedDict, total=False):
     activeRunStarts: list[ActiveRunDict] | None
     lastRun: RunRecordDict | None
     history: list[RunRecordDict] | None
+    schedules: list[ScheduleStatusDict] | None
+    suspension: SuspensionDict | None
+    slotsFiredUntil: str | None
+    backfills: list[BackfillStatusDict] | None
 
 
 class ChronosJobDict(TypedDict, total=False):
@@ -170,6 +235,44 @@ class ChronosJobDict(TypedDict, total=False):
     metadata: ObjectMetaDict
     spec: SpecDict
     status: StatusDict | None
+
+
+# ---------------------------------------------------------------- ChronosCalendar
+
+#: Functional form: ``from`` is a Python keyword.
+DateRangeDict = TypedDict("DateRangeDict", {"from": str, "to": str}, total=False)
+
+
+class ConfigMapKeyRefDict(TypedDict, total=False):
+    name: str
+    key: str
+
+
+class IcsDict(TypedDict, total=False):
+    configMapRef: ConfigMapKeyRefDict
+
+
+class CalendarSpecDict(TypedDict, total=False):
+    timeZone: str | None
+    excludedDates: list[str] | None
+    excludedRanges: list[DateRangeDict] | None
+    yearlyDates: list[str] | None
+    excludedWeekdays: list[str] | None
+    ics: IcsDict | None
+
+
+class CalendarStatusDict(TypedDict, total=False):
+    observedGeneration: int | None
+    conditions: list[ConditionDict] | None
+    excludedDaysAhead: list[str] | None
+
+
+class ChronosCalendarDict(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMetaDict
+    spec: CalendarSpecDict
+    status: CalendarStatusDict | None
 
 
 # ---------------------------------------------------------- the status keys, once
@@ -187,6 +290,16 @@ ACTIVE_RUNS: Final = "activeRuns"
 ACTIVE_RUN_STARTS: Final = "activeRunStarts"
 LAST_RUN: Final = "lastRun"
 HISTORY: Final = "history"
+SCHEDULES: Final = "schedules"
+SUSPENSION: Final = "suspension"
+SLOTS_FIRED_UNTIL: Final = "slotsFiredUntil"
+BACKFILLS: Final = "backfills"
+# In status.schedules.
+MODE: Final = "mode"
+# In status.suspension.
+RESUMED_AT: Final = "resumedAt"
+# In a ChronosCalendar's status.
+EXCLUDED_DAYS_AHEAD: Final = "excludedDaysAhead"
 # In a condition.
 LAST_TRANSITION_TIME: Final = "lastTransitionTime"
 # In a run record (lastRun, history, activeRunStarts).
@@ -196,3 +309,7 @@ START_TIME: Final = "startTime"
 END_TIME: Final = "endTime"
 DURATION_SECONDS: Final = "durationSeconds"
 LOG_TAIL: Final = "logTail"
+SCHEDULE: Final = "schedule"
+CALENDAR: Final = "calendar"
+SLOT_WALL_TIME: Final = "slotWallTime"
+SLOT_OFFSET: Final = "slotOffset"

@@ -133,6 +133,7 @@ def test_enum_fields_hold_enums_after_parsing_api_server_json() -> None:
     assert type(job.spec.task.type) is TaskType
     assert job.spec.task.type.scope == "entity"
     assert job.spec.concurrency_policy is ConcurrencyPolicy.ALLOW
+    assert job.spec.schedule is not None
     assert job.spec.schedule.days_of_week == [Weekday.MONDAY]
     assert job.status is not None
     assert job.status.conditions is not None

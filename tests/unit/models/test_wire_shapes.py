@@ -6,17 +6,19 @@ from __future__ import annotations
 import ast
 import types
 import typing
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 from lightkube.models.meta_v1 import ObjectMeta
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 from support import ROOT
 
+from chronos.models import calendar as cal
 from chronos.models import chronosjob as m
+from chronos.models import timing as t
 from chronos.models import wire
 
 #: Each model and the TypedDict that mirrors its JSON form.
@@ -34,6 +36,22 @@ SHAPES: dict[type[BaseModel], Any] = {
     m.RunRecord: wire.RunRecordDict,
     m.EntityResult: wire.EntityResultDict,
     m.ActiveRun: wire.ActiveRunDict,
+    t.CalendarRef: wire.CalendarRefDict,
+    t.DstPolicy: wire.DstPolicyDict,
+    t.CatchUp: wire.CatchUpDict,
+    t.ScheduleStatus: wire.ScheduleStatusDict,
+    t.Suspension: wire.SuspensionDict,
+    t.BackfillStatus: wire.BackfillStatusDict,
+}
+#: The ChronosCalendar's models and their TypedDicts.
+CALENDAR_SHAPES: dict[type[BaseModel], Any] = {
+    cal.ChronosCalendar: wire.ChronosCalendarDict,
+    cal.ChronosCalendarSpec: wire.CalendarSpecDict,
+    cal.DateRange: wire.DateRangeDict,
+    cal.Ics: wire.IcsDict,
+    cal.ConfigMapKeyRef: wire.ConfigMapKeyRefDict,
+    cal.ChronosCalendarStatus: wire.CalendarStatusDict,
+    cal.CalendarCondition: wire.ConditionDict,
 }
 #: The TypedDicts of the status, whose camelCase keys have one home.
 STATUS_SHAPES = (
@@ -42,6 +60,10 @@ STATUS_SHAPES = (
     wire.RunRecordDict,
     wire.ActiveRunDict,
     wire.EntityResultDict,
+    wire.ScheduleStatusDict,
+    wire.SuspensionDict,
+    wire.BackfillStatusDict,
+    wire.CalendarStatusDict,
 )
 
 
@@ -62,8 +84,10 @@ def wire_type(annotation: Any) -> Any:
     if get_origin(annotation) is list:
         return list[wire_type(get_args(annotation)[0])]  # type: ignore[misc]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return SHAPES[annotation]
-    if isinstance(annotation, type) and issubclass(annotation, Enum | datetime):
+        return {**SHAPES, **CALENDAR_SHAPES}[annotation]
+    if isinstance(annotation, type) and issubclass(
+        annotation, Enum | datetime | date | AwareDatetime
+    ):
         return str
     return annotation
 
@@ -82,17 +106,20 @@ def test_every_model_of_a_chronosjob_has_its_typeddict() -> None:
 
     walk(m.ChronosJob)
     assert found == set(SHAPES)
+    found.clear()
+    walk(cal.ChronosCalendar)
+    assert found == set(CALENDAR_SHAPES)
 
 
-@pytest.mark.parametrize("model", list(SHAPES), ids=lambda model: model.__name__)
+@pytest.mark.parametrize("model", [*SHAPES, *CALENDAR_SHAPES], ids=lambda model: model.__name__)
 def test_typeddict_keys_and_types_are_the_models(model: type[BaseModel]) -> None:
-    shape = SHAPES[model]
+    shape = {**SHAPES, **CALENDAR_SHAPES}[model]
     assert set(shape.__annotations__) == _aliases(model)
     assert not shape.__required_keys__, "every key may be missing on a read"
     hints = typing.get_type_hints(shape)
     for name, info in model.model_fields.items():
         alias = info.alias or name
-        if model is m.ChronosJob and alias == "metadata":
+        if model in (m.ChronosJob, cal.ChronosCalendar) and alias == "metadata":
             assert hints[alias] is wire.ObjectMetaDict
             continue
         assert hints[alias] == wire_type(info.annotation), alias
