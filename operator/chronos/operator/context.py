@@ -5,7 +5,9 @@ ServiceAccount look-ups."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from lightkube import AsyncClient
 
@@ -33,6 +35,11 @@ class OperatorContext:
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
     #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
     round_accounts: dict[str, bool] = field(default_factory=dict)
+    #: (namespace, job) -> (reason, message): the job's calendar cannot be used
+    #: (``operate``), shown as RunsBlocked.
+    calendar_problems: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    #: Queue a job at an instant (its next operator-mode slot); the loop sets it.
+    wake: Callable[[tuple[str, str], datetime], None] = lambda key, when: None
 
 
 async def patch_status(ctx: OperatorContext, cr: ChronosJobDict, patch: ChronosJobStatus) -> bool:

@@ -13,6 +13,7 @@ from chronos.models.resolve import ResolvedSchedule, resolve_schedule
 from chronos.models.rules import SpecRuleError
 from chronos.models.wire import ChronosJobDict
 from chronos.operator.cronjob import ConfigError, build_cronjob
+from chronos.operator.firing import operator_fired
 from chronos.operator.settings import OperatorSettings
 from chronos.schedule import ScheduleError
 from chronos.schedule.errors import ScheduleTooFrequentError
@@ -68,6 +69,7 @@ def desired_state(cr: ChronosJobDict, settings: OperatorSettings) -> Desired:
             spec=spec,
             schedule=schedule,
             settings=settings,
+            operator_fired=operator_fired(spec, schedule.time_zone),
         )
     except ValidationError as exc:
         raise RejectedError(_rule_reason(exc) or "InvalidSpec", _validation_message(exc)) from None

@@ -24,6 +24,7 @@ from chronos.operator import kubeio, runs
 from chronos.operator import status as st
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import Desired
+from chronos.operator.firing import served_by_operator
 from chronos.operator.settings import OperatorSettings
 
 MISSED_RUN = "MissedRun"
@@ -134,7 +135,8 @@ def plan(
     if upcoming != status.get(w.NEXT_RUN_TIMES):
         patch.next_run_times = upcoming
     since = status.get(w.SLOTS_CHECKED_UNTIL)
-    if spec.enabled and since:
+    # Slots the operator fires or catches up itself are its to record (``operate``).
+    if spec.enabled and since and not served_by_operator(spec, desired.schedule.time_zone):
         missed, mark = runs.missed_slots(
             desired.schedule,
             since=datetime.fromisoformat(since),

@@ -41,6 +41,7 @@ async def blockers(
     namespace: str,
     now: datetime,
     accounts: dict[str, bool] | None = None,
+    name: str = "",
 ) -> st.Blockers:
     """What stops this job's runs; ``accounts`` memoises the ServiceAccount look-up per
     namespace (housekeeping passes one per round)."""
@@ -58,6 +59,7 @@ async def blockers(
     return st.Blockers(
         never_fires=desired.schedule.never_fires(now),
         missing_account=None if exists else account,
+        calendar=ctx.calendar_problems.get((namespace, name)),
     )
 
 
@@ -165,7 +167,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
             enabled=enabled,
             now=now,
             namespace=namespace,
-            blockers=await blockers(ctx, desired, namespace, now),
+            blockers=await blockers(ctx, desired, namespace, now, name=name),
         )
         schedule_moved = (status.get(w.CRON), status.get(w.TIME_ZONE)) != (
             desired.schedule.cron,
