@@ -42,7 +42,8 @@ def ns(k8s: Client, namespace: str) -> str:
 
 
 def jobs(k8s: Client, ns: str) -> dict[str, dict[str, Any]]:
-    return {j.metadata.name: j.to_dict() for j in k8s.list(Job, namespace=ns)}  # type: ignore[no-untyped-call,union-attr]
+    found = [j.to_dict() for j in k8s.list(Job, namespace=ns)]
+    return {str(j["metadata"]["name"]): j for j in found}
 
 
 def calendar(k8s: Client, ns: str, name: str, excluded: list[str]) -> None:
