@@ -11,14 +11,15 @@ condition: the job's runs wait, and its RunsBlocked condition says why.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import ConfigMap
+from pydantic import ValidationError
 
 from chronos.kube import or_none
+from chronos.models.calendar import ChronosCalendarSpec
 from chronos.models.chronosjob import GROUP, VERSION
 from chronos.operator import kubeio
 from chronos.schedule.calendar import WEEKDAY_NUMBERS, Calendar, CalendarError, parse_ics
@@ -37,22 +38,19 @@ class CalendarUnusableError(Exception):
         self.message = message
 
 
-def from_spec(name: str, spec: dict[str, Any], ics: str | None = None) -> Calendar:
+def from_spec(name: str, raw: dict[str, Any], ics: str | None = None) -> Calendar:
     """The engine's Calendar of a ChronosCalendar spec (``ics``: its file's text).
 
     Raises CalendarUnusableError for values the CRD's schema should have refused."""
     try:
-        dates = {date.fromisoformat(d) for d in spec.get("excludedDates") or []}
-        ranges = tuple(
-            (date.fromisoformat(r["from"]), date.fromisoformat(r["to"]))
-            for r in spec.get("excludedRanges") or []
+        spec = ChronosCalendarSpec.model_validate(raw)
+    except ValidationError as exc:
+        problem = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        yearly = {
-            (int(m), int(d)) for m, d in (x.split("-") for x in spec.get("yearlyDates") or [])
-        }
-        weekdays = {WEEKDAY_NUMBERS[x.lower()] for x in spec.get("excludedWeekdays") or []}
-    except (KeyError, ValueError, AttributeError) as exc:
-        raise CalendarUnusableError("CalendarInvalid", f"calendar {name}: {exc}") from None
+        raise CalendarUnusableError("CalendarInvalid", f"calendar {name}: {problem}") from None
+    dates = set(spec.excluded_dates or [])
+    yearly = {(int(m), int(d)) for m, d in (x.split("-") for x in spec.yearly_dates or [])}
     if ics is not None:
         try:
             more, more_yearly = parse_ics(ics)
@@ -62,11 +60,11 @@ def from_spec(name: str, spec: dict[str, Any], ics: str | None = None) -> Calend
         yearly |= more_yearly
     return Calendar(
         name=name,
-        zone=spec.get("timeZone"),
+        zone=spec.time_zone,
         dates=frozenset(dates),
-        ranges=ranges,
+        ranges=tuple((r.from_, r.to) for r in spec.excluded_ranges or []),
         yearly=frozenset(yearly),
-        weekdays=frozenset(weekdays),
+        weekdays=frozenset(WEEKDAY_NUMBERS[str(d.value)] for d in spec.excluded_weekdays or []),
     )
 
 
@@ -77,17 +75,18 @@ async def load(client: AsyncClient, namespace: str, name: str) -> Calendar:
         raise CalendarUnusableError(
             "CalendarMissing", f"ChronosCalendar {name} does not exist in namespace {namespace}"
         )
-    spec: dict[str, Any] = kubeio.as_dict(found).get("spec") or {}
-    ics = None
-    ref = (spec.get("ics") or {}).get("configMapRef")
-    if ref:
-        cm = await or_none(client.get(ConfigMap, ref["name"], namespace=namespace))
-        text = None if cm is None else (cm.data or {}).get(ref["key"])
-        if text is None:
-            raise CalendarUnusableError(
-                "ConfigMapMissing",
-                f"calendar {name}: ConfigMap {ref['name']} with key {ref['key']} does not "
-                f"exist in namespace {namespace}",
-            )
-        ics = text
-    return from_spec(name, spec, ics)
+    raw: dict[str, Any] = kubeio.as_dict(found).get("spec") or {}
+    calendar = from_spec(name, raw)  # the spec checked before its ConfigMap is read
+    ref = ChronosCalendarSpec.model_validate(raw).ics
+    if ref is None:
+        return calendar
+    cm_name, key = ref.config_map_ref.name, ref.config_map_ref.key
+    cm = await or_none(client.get(ConfigMap, cm_name, namespace=namespace))
+    text = None if cm is None else (cm.data or {}).get(key)
+    if text is None:
+        raise CalendarUnusableError(
+            "ConfigMapMissing",
+            f"calendar {name}: ConfigMap {cm_name} with key {key} does not exist in "
+            f"namespace {namespace}",
+        )
+    return from_spec(name, raw, text)
