@@ -35,8 +35,12 @@ class OperatorContext:
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
     #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
     round_accounts: dict[str, bool] = field(default_factory=dict)
+    #: (namespace, job) -> (reason, message): the job's calendar cannot be used
+    #: (``operate``), shown as RunsBlocked.
+    calendar_problems: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     #: Queue a job again at a wall-clock instant (the work queue's ``add_at``; set when
-    #: the workers start): its window opens or closes, its suspension ends.
+    #: the workers start): its window opens or closes, its suspension ends, its next
+    #: operator-mode slot is due.
     wake: Callable[[tuple[str, str], datetime], None] = lambda key, when: None
 
 

@@ -28,7 +28,7 @@ from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import housekeeping as hk
-from chronos.operator import kubeio, metrics, runnow, runs
+from chronos.operator import kubeio, metrics, operate, runnow, runs
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.context import OperatorContext, patch_status
@@ -199,6 +199,7 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     else:
         reconciled = False
     await runnow.serve(ctx, cr)
+    await operate.serve(ctx, cr)  # operator-mode slots, catch-up, backfill
     await runnow.publish_active_runs(ctx, *key)
     await _record_unreported(ctx, cr)
     if reconciled:
@@ -340,7 +341,9 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         cr,
         desired,
         jobs=ctx.cache.jobs_of(meta["namespace"], meta["name"]),
-        blockers=await blockers(ctx, desired, meta["namespace"], now, ctx.round_accounts),
+        blockers=await blockers(
+            ctx, desired, meta["namespace"], now, ctx.round_accounts, name=meta["name"]
+        ),
         now=now,
         settings=ctx.settings,
     )

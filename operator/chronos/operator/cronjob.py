@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from chronos import contract as c
@@ -10,6 +11,7 @@ from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.naming import cronjob_name as default_cronjob_name
 from chronos.operator.naming import label_value, run_now_job_name
 from chronos.operator.settings import OperatorSettings, host_allowed, url_host
+from chronos.times import rfc3339
 
 RUNNER_UID = 65532
 SUCCESSFUL_JOBS_KEPT = 3
@@ -272,17 +274,14 @@ def build_cronjob(
     }
 
 
-def run_now_job(
-    cronjob: dict[str, Any], *, chronosjob: str, token: str, requested_at: str
+def _job_from_template(
+    cronjob: dict[str, Any], *, name: str, marks: dict[str, str], job_only: dict[str, str]
 ) -> dict[str, Any]:
-    """A Job from the CronJob's template, as ``kubectl create job --from=cronjob/...`` makes.
-
-    Its name is derived from the request (token and time accepted), so serving one
-    request twice cannot create two Jobs: the second create is a conflict.
-    """
+    """A Job from the CronJob's template, owned by the CronJob (as the controller and
+    ``kubectl create job --from=cronjob/...`` make them): ``marks`` annotate the Job and
+    its pod (the runner reads them through the downward API), ``job_only`` the Job."""
     template = cronjob["spec"]["jobTemplate"]
     meta = template.get("metadata") or {}
-    marks = {c.TRIGGER_ANNOTATION: "run-now", c.RUN_NOW_TOKEN_ANNOTATION: token}
     spec = dict(template["spec"])
     pod_template = dict(spec["template"])
     pod_meta = dict(pod_template.get("metadata") or {})
@@ -293,14 +292,10 @@ def run_now_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": run_now_job_name(chronosjob, token, requested_at),
+            "name": name,
             "namespace": cronjob["metadata"]["namespace"],
             "labels": dict(meta.get("labels") or {}),
-            "annotations": {
-                **(meta.get("annotations") or {}),
-                **marks,
-                "cronjob.kubernetes.io/instantiate": "manual",
-            },
+            "annotations": {**(meta.get("annotations") or {}), **marks, **job_only},
             "ownerReferences": [
                 {
                     "apiVersion": "batch/v1",
@@ -314,3 +309,33 @@ def run_now_job(
         },
         "spec": spec,
     }
+
+
+def run_now_job(
+    cronjob: dict[str, Any], *, chronosjob: str, token: str, requested_at: str
+) -> dict[str, Any]:
+    """A Job from the CronJob's template, as ``kubectl create job --from=cronjob/...`` makes.
+
+    Its name is derived from the request (token and time accepted), so serving one
+    request twice cannot create two Jobs: the second create is a conflict.
+    """
+    return _job_from_template(
+        cronjob,
+        name=run_now_job_name(chronosjob, token, requested_at),
+        marks={c.TRIGGER_ANNOTATION: "run-now", c.RUN_NOW_TOKEN_ANNOTATION: token},
+        job_only={"cronjob.kubernetes.io/instantiate": "manual"},
+    )
+
+
+def slot_job(cronjob: dict[str, Any], *, name: str, slot: datetime, trigger: str) -> dict[str, Any]:
+    """The Job of one slot that the operator starts itself (operator mode, catch-up,
+    backfill): named by the caller (``firing.slot_job_name`` /
+    ``naming.backfill_job_name``), carrying the slot as the CronJob controller marks its
+    own Jobs (``batch.kubernetes.io/cronjob-scheduled-timestamp``), on the pod too, so
+    the runner knows the slot it runs for."""
+    return _job_from_template(
+        cronjob,
+        name=name,
+        marks={c.TRIGGER_ANNOTATION: trigger, c.SCHEDULED_TIMESTAMP_ANNOTATION: rfc3339(slot)},
+        job_only={},
+    )

@@ -20,6 +20,7 @@ from typing import Any
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunRecord
 from chronos.models.resolve import ResolvedSchedule
+from chronos.models.timing import CatchUpPolicy
 from chronos.models.wire import ChronosJobDict, RunRecordDict, StatusDict
 from chronos.operator import kubeio, runs
 from chronos.operator import schedules as sch
@@ -136,7 +137,8 @@ def plan(
     if upcoming != status.get(w.NEXT_RUN_TIMES):
         patch.next_run_times = upcoming
     since = status.get(w.SLOTS_CHECKED_UNTIL)
-    if desired.running and since:
+    # With catch-up, the operator accounts for missed slots itself (``operate``).
+    if desired.running and since and spec.effective_catch_up().policy == CatchUpPolicy.NONE:
         missed, mark = missed_per_schedule(
             desired,
             since=datetime.fromisoformat(since),

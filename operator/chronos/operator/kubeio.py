@@ -358,3 +358,16 @@ async def create_run_now_job(client: AsyncClient, manifest: dict[str, Any]) -> b
             raise RuntimeError(f"Job {meta['name']} exists for another run-now request") from exc
         return False
     return True
+
+
+async def create_slot_job(client: AsyncClient, manifest: dict[str, Any]) -> bool:
+    """Create a slot's Job (operator mode, catch-up, backfill); False if it exists: its
+    name is the slot's (or the backfill request's and slot's), so it was served."""
+    WRITES.labels("job_create").inc()
+    try:
+        await client.create(cast(Job, Job.from_dict(manifest)), field_manager=FIELD_MANAGER)
+    except ApiError as exc:
+        if exc.status.code != 409:
+            raise
+        return False
+    return True

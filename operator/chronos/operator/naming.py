@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 
 #: A CronJob's name may be at most 52 characters: the controller appends an 11-character
 #: suffix to make each Job's name, which must stay within 63.
@@ -57,3 +58,10 @@ def run_now_job_name(chronosjob: str, token: str, requested_at: str) -> str:
     """
     digest = _digest(f"{token}\n{requested_at}", 16)
     return f"{cronjob_name(chronosjob)[:42].rstrip('-')}-now-{digest}"
+
+
+def backfill_job_name(chronosjob: str, request: str, slot: datetime) -> str:
+    """One name per backfill request and slot: serving a request again (a retry, an
+    operator restart) is a create conflict, not a second run. 42 + 4 + 16 = 62."""
+    digest = _digest(f"{request}\n{int(slot.timestamp())}", 16)
+    return f"{cronjob_name(chronosjob)[:42].rstrip('-')}-bf-{digest}"

@@ -51,6 +51,7 @@ async def blockers(
     namespace: str,
     now: datetime,
     accounts: dict[str, bool] | None = None,
+    name: str = "",
 ) -> st.Blockers:
     """What stops this job's runs; ``accounts`` memoises the ServiceAccount look-up per
     namespace (housekeeping passes one per round)."""
@@ -68,6 +69,7 @@ async def blockers(
     return st.Blockers(
         never_fires=desired.schedule.never_fires(now),
         missing_account=None if exists else account,
+        calendar=ctx.calendar_problems.get((namespace, name)),
     )
 
 
@@ -243,7 +245,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
             enabled=enabled,
             now=now,
             namespace=namespace,
-            blockers=await blockers(ctx, desired, namespace, now),
+            blockers=await blockers(ctx, desired, namespace, now, name=name),
             schedules=[p.status() for p in desired.schedules],
             next_runs=next_runs(desired, now, anchor(cr)),
             paused=(

@@ -112,6 +112,8 @@ class Blockers:
     never_fires: bool = False
     #: The runner ServiceAccount, when it does not exist in the job's namespace.
     missing_account: str | None = None
+    #: (reason, message): the job's calendar cannot be used (``calendars``).
+    calendar: tuple[str, str] | None = None
 
 
 def blocked_condition(
@@ -136,6 +138,8 @@ def blocked_condition(
                 "chronos-runner ClusterRole to it (docs/install.md)",
             )
         )
+    if blockers.calendar:
+        causes.append(blockers.calendar)
     reason, message = (
         (causes[0][0], "; ".join(m for _, m in causes))
         if causes

@@ -1,0 +1,274 @@
+"""Operator mode, catch-up and backfill for one ChronosJob: the I/O around the pure
+planners ``firing`` and ``backfill``.
+
+Each sync plans from the watch cache first, without a request; only a plan that has
+something to do reads the ChronosJob and its Jobs from the API server and plans again on
+that (the cache may lag behind a Job this process just created), then creates the Jobs
+(a 409 means the slot was served already), records the skipped and missed slots, and
+writes ``slotsFiredUntil`` and ``backfills`` — in that order, so a crash in between
+repeats a create (a conflict), never a run. The job is woken again at its next slot
+(``OperatorContext.wake``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from chronos import contract as c
+from chronos.models import wire as w
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
+from chronos.models.timing import CatchUpPolicy
+from chronos.models.wire import ChronosJobDict
+from chronos.operator import backfill, calendars, firing, kubeio, metrics
+from chronos.operator.context import OperatorContext
+from chronos.operator.cronjob import slot_job
+from chronos.operator.naming import schedule_cronjob_name
+from chronos.operator.runs import finished
+from chronos.operator.status import to_seconds
+from chronos.schedule import ScheduleError
+from chronos.schedule.occurrences import TimeRules, operator_mode
+from chronos.times import parse_time
+
+log = logging.getLogger(__name__)
+
+
+def _names(jobs: Iterable[dict[str, Any]]) -> set[str]:
+    return {j["metadata"]["name"] for j in jobs}
+
+
+def _known(jobs: Iterable[dict[str, Any]], status: Any) -> set[str]:
+    runs = [status.get(w.LAST_RUN) or {}, *(status.get(w.HISTORY) or [])]
+    return _names(jobs) | {str(h.get(w.RUN_ID)) for h in runs if h.get(w.RUN_ID)}
+
+
+def _active(jobs: Iterable[dict[str, Any]]) -> list[str]:
+    return sorted(j["metadata"]["name"] for j in jobs if not finished(j))
+
+
+class _Plans:
+    def __init__(
+        self,
+        ctx: OperatorContext,
+        cr: ChronosJobDict,
+        spec: ChronosJobSpec,
+        rules: TimeRules,
+        served: set[str],
+        native: frozenset[str],
+    ) -> None:
+        self.ctx, self.cr, self.spec, self.rules = ctx, cr, spec, rules
+        self.served, self.native = served, native
+        meta = cr["metadata"]
+        self.cronjobs = {
+            s.name: schedule_cronjob_name(meta["name"], s.name, i)
+            for i, s in enumerate(rules.schedules)
+        }
+
+    def make(
+        self, cr: ChronosJobDict, jobs: list[dict[str, Any]], now: datetime, since: datetime
+    ) -> tuple[firing.FiringPlan | None, backfill.BackfillPlan | None]:
+        status: Any = cr.get("status") or {}
+        known, active = _known(jobs, status), _active(jobs)
+        policy = self.spec.concurrency_policy
+        fire = None
+        if self.served:
+            catch = self.spec.effective_catch_up()
+            grace = self.ctx.settings.missed_run_grace_seconds
+            late = self.spec.starting_deadline_seconds
+            fire = firing.plan(
+                firing.restrict(self.rules, self.served),
+                cronjobs=self.cronjobs,
+                since=since,
+                now=now,
+                known=known,
+                active=active,
+                policy=policy,
+                late=timedelta(seconds=late if late is not None else grace),
+                catch_up=firing.CatchUp(
+                    CatchUpPolicy(catch.policy),
+                    timedelta(seconds=catch.window_seconds),
+                    catch.max,
+                ),
+                native=self.native,
+            )
+        annotation = (cr["metadata"].get("annotations") or {}).get(c.BACKFILL_ANNOTATION)
+        fill = None
+        if annotation or status.get(w.BACKFILLS):
+            fill = backfill.plan(
+                self.rules,
+                job=cr["metadata"]["name"],
+                annotation=annotation,
+                status=status.get(w.BACKFILLS) or [],
+                cronjobs=self.cronjobs,
+                known=known,
+                active=[*active, *(f.job for f in (fire.fire if fire else []))],
+                policy=policy,
+                now=now,
+            )
+        return fire, fill
+
+
+def _busy(fire: firing.FiringPlan | None, fill: backfill.BackfillPlan | None) -> bool:
+    return bool(
+        (fire and (fire.fire or fire.records or fire.fired_until))
+        or (fill and (fill.fire or fill.entries is not None or fill.served))
+    )
+
+
+async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
+    """Fire what is due for ``cr`` (operator-mode slots, catch-up, backfill)."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    try:
+        spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
+    except ValidationError:
+        return  # reconcile reports it
+    if not spec.enabled:
+        return
+    zone = spec.time_zone or ctx.settings.default_time_zone
+    calendar = None
+    if spec.calendar_ref is not None:
+        try:
+            calendar = await calendars.load(ctx.client, namespace, spec.calendar_ref.name)
+        except calendars.CalendarUnusableError as problem:
+            ctx.calendar_problems[(namespace, name)] = (problem.reason, problem.message)
+            return  # runs wait for a usable calendar; RunsBlocked says why
+    ctx.calendar_problems.pop((namespace, name), None)
+    try:
+        rules = firing.time_rules(
+            spec, namespace=namespace, name=name, zone=zone, calendar=calendar
+        )
+        own = {s.name for s in rules.schedules if operator_mode(rules, s)}
+    except ScheduleError:
+        return  # reconcile reports it
+    catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
+    native = (
+        frozenset(s.name for s in rules.schedules if s.name not in own)
+        if catching
+        else (frozenset())
+    )
+    served = own | native
+    annotations = meta.get("annotations") or {}
+    status: Any = cr.get("status") or {}
+    if not served and not annotations.get(c.BACKFILL_ANNOTATION) and not status.get(w.BACKFILLS):
+        return
+    now = datetime.now(UTC)
+    since = parse_time(status.get(w.SLOTS_FIRED_UNTIL))
+    if served and since is None:
+        # Slots before the operator first served this job are not its to fire.
+        await kubeio.patch_status(
+            ctx.client, namespace, name, ChronosJobStatus(slots_fired_until=to_seconds(now))
+        )
+        since = now
+    plans = _Plans(ctx, cr, spec, rules, served, native)
+    fire, fill = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
+    if fire is not None and fire.wake_at is not None:
+        ctx.wake((namespace, name), fire.wake_at)
+    if not _busy(fire, fill):
+        return
+    # Something is due: decide again on what the API server holds now.
+    fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
+    if fresh is None:
+        return
+    jobs = await kubeio.jobs_of(ctx.client, namespace, name)
+    fresh_status: Any = fresh.get("status") or {}
+    since = parse_time(fresh_status.get(w.SLOTS_FIRED_UNTIL)) or since or now
+    fire, fill = plans.make(fresh, jobs, now, since)
+    await _carry_out(ctx, fresh, spec, fire, fill)
+
+
+async def _carry_out(
+    ctx: OperatorContext,
+    cr: ChronosJobDict,
+    spec: ChronosJobSpec,
+    fire: firing.FiringPlan | None,
+    fill: backfill.BackfillPlan | None,
+) -> None:
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    templates: dict[str, dict[str, Any] | None] = {}
+    for item in [*(fire.fire if fire else []), *(fill.fire if fill else [])]:
+        if item.cronjob not in templates:
+            templates[item.cronjob] = await kubeio.get_cronjob(ctx.client, namespace, item.cronjob)
+        template = templates[item.cronjob]
+        if template is None:
+            log.info("%s/%s: CronJob %s missing; slot waits", namespace, name, item.cronjob)
+            return  # reconcile restores it; nothing advances past an unserved slot
+        for other in item.replace:
+            await kubeio.delete_job(ctx.client, namespace, other)
+        manifest = slot_job(
+            template, name=item.job, slot=item.slot.instant, trigger=item.trigger.value
+        )
+        if await kubeio.create_slot_job(ctx.client, manifest):
+            metrics.RUNS_STARTED.inc()
+            await kubeio.post_event(
+                ctx.client, cr, type="Normal", reason="SlotStarted", message=firing.describe(item)
+            )
+    limit = ctx.settings.history_limit_of(spec)
+    if fire is not None and fire.records:
+        if await kubeio.record_runs(ctx.client, namespace, name, fire.records, limit):
+            for record in fire.records:
+                metrics.RUNS_RECORDED.labels(record.result).inc()
+        skipped = [r for r in fire.records if r.result == "skipped"]
+        missed = [r for r in fire.records if r.result != "skipped"]
+        if skipped:
+            await kubeio.post_event(
+                ctx.client,
+                cr,
+                type="Normal",
+                reason="SlotSkipped",
+                message="; ".join(r.message or "" for r in skipped[-5:]),
+            )
+        if missed or fire.unrecorded:
+            await kubeio.post_event(
+                ctx.client,
+                cr,
+                type="Warning",
+                reason="MissedRun",
+                message=f"{len(missed) + fire.unrecorded} slot(s) missed; the newest: "
+                f"{missed[-1].scheduled_time if missed else '?'}: "
+                f"{missed[-1].message if missed else ''}",
+            )
+    patch = ChronosJobStatus()
+    if fire is not None and fire.fired_until is not None:
+        patch.slots_fired_until = fire.fired_until
+    if fill is not None:
+        for ident, message in fill.rejected:
+            await kubeio.post_event(
+                ctx.client,
+                cr,
+                type="Warning",
+                reason="BackfillRejected",
+                message=f"backfill {ident}: {message}",
+            )
+        if fill.entries is not None:
+            patch.backfills = list(fill.entries)
+    if patch.model_fields_set:
+        await kubeio.patch_status(ctx.client, namespace, name, patch)
+    if fill is not None and fill.served:
+        await _drop_served(ctx, namespace, name, fill.served)
+
+
+async def _drop_served(ctx: OperatorContext, namespace: str, name: str, served: list[str]) -> None:
+    """Remove the requests served for good from the annotation (status.backfills keeps
+    what became of them), so the annotation has room for new ones."""
+
+    def change(annotations: dict[str, str]) -> dict[str, str | None] | None:
+        text = annotations.get(c.BACKFILL_ANNOTATION)
+        try:
+            items = json.loads(text) if text else []
+        except ValueError:
+            return {c.BACKFILL_ANNOTATION: None}  # rejected as a whole already
+        if not isinstance(items, list):
+            return {c.BACKFILL_ANNOTATION: None}
+        left = [i for i in items if not (isinstance(i, dict) and i.get("id") in served)]
+        if len(left) == len(items) and "annotation" not in served:
+            return None
+        return {c.BACKFILL_ANNOTATION: json.dumps(left) if left else None}
+
+    await kubeio.update_annotations(ctx.client, namespace, name, change)
