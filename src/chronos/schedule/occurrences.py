@@ -245,6 +245,7 @@ def cron_walls(schedule: CronSchedule, after: datetime) -> Iterator[datetime]:
             continue
         t = t.replace(minute=minute)
         yield t
+        last_year = t.year + HORIZON_YEARS  # robfig's limit counts from each search
         t += timedelta(minutes=1)
 
 
