@@ -137,3 +137,9 @@ def test_pod_stages_read_the_objects_timestamps() -> None:
 
 def test_cpu_delta_counts_new_processes_from_zero() -> None:
     assert bm.cpu_delta({"a": 1.0, "gone": 5.0}, {"a": 3.5, "new": 2.0}) == {"a": 2.5, "new": 2.0}
+
+
+def test_early_runners_are_those_that_did_not_wait_their_delay() -> None:
+    first = {"a": 3.0, "b": 12.5, "c": 40.0}
+    assert bm.early_runners(first, {"a": 0, "b": 10, "c": 45}) == ["c"]
+    assert bm.early_runners(first, {}) == []
