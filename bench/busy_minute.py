@@ -245,6 +245,9 @@ class Outcome:
     logins: list[float]  # login request times, s after the slot
     throttled: list[str]  # the controller manager's client-side throttling lines
     results: dict[str, int] = field(default_factory=dict)  # Complete / Failed / unfinished
+    failed_scheduling: int = 0  # kube-scheduler's FailedScheduling events in the namespace
+    unschedulable: list[str] = field(default_factory=list)  # their distinct messages
+    allocatable: dict[str, str] = field(default_factory=dict)  # the node's pods and cpu
 
     def stage(self, name: str) -> list[float]:
         slot = self.slot.timestamp()
@@ -438,6 +441,12 @@ class Bench:
             for name, s in stages.items()
             if s.ip is not None and s.ip in first_at
         }
+        events = self.kubectl_json("get", "events", "-n", ns)["items"]
+        unschedulable = sorted(
+            {e.get("message", "")[:120] for e in events if e.get("reason") == "FailedScheduling"}
+        )
+        node = self.kubectl_json("get", "node", self.node.name)
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
         throttled = []
         if kcm_log.exists():
             with kcm_log.open("rb") as log:
@@ -464,6 +473,11 @@ class Bench:
             ],
             throttled=throttled,
             results=results,
+            failed_scheduling=sum(
+                int(e.get("count") or 1) for e in events if e.get("reason") == "FailedScheduling"
+            ),
+            unschedulable=unschedulable,
+            allocatable={k: str(allocatable.get(k)) for k in ("pods", "cpu")},
         )
         self.delete_namespace(ns)
         return outcome
@@ -524,6 +538,10 @@ def print_outcome(o: Outcome) -> None:
     jitter = f", jitterSeconds {o.jitter}" if o.jitter else ""
     print(f"\n### {o.label}: {o.count} job(s), slot {o.slot:%Y-%m-%d %H:%M:%S} UTC{jitter}")
     print(f"runs: {o.results}; runners seen at CoreHub: {len(o.first)}/{o.count}")
+    print(
+        f"node allocatable {o.allocatable}; FailedScheduling events: {o.failed_scheduling} "
+        f"{o.unschedulable[:2]}"
+    )
     print("| stage (s after the slot) | n | p50 / p99 / max |")
     print("|---|---:|---:|")
     rows = [
