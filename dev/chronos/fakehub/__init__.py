@@ -38,12 +38,16 @@ unknown pipelines/entities/groups 404, bad parameters 400, missing or expired to
   faults and logs
 - ``GET /_fake/commands`` → ``{"commands": [...]}``: every request to a ``/commands/``
   path: ``seq, time, method, path, query, params`` (list of ``[name, value]``),
-  ``received`` (wall clock, epoch seconds) and ``receivedMonotonic`` (this process's
-  ``time.monotonic()``) when it arrived, ``status`` (null when dropped), ``fault``
-  (kind or null), ``applied`` (CoreHub handled it with a 2xx: a command took effect)
+  ``client`` (the caller's IP address), ``received`` (wall clock, epoch seconds) and
+  ``receivedMonotonic`` (this process's ``time.monotonic()``) when it arrived,
+  ``status`` (null when dropped), ``fault`` (kind or null), ``applied`` (CoreHub
+  handled it with a 2xx: a command took effect)
 - ``GET /_fake/requests`` → ``{"requests": [...]}``: the same for every CoreHub request,
   and for any control request that carries an ``Authorization`` header (a CoreHub
   client that strayed onto the control API)
+- ``GET /_fake/stats`` → ``{"inFlight": {"requests", "logins"}, "peakInFlight": {...},
+  "requests"}``: CoreHub requests (and logins alone) being served now, the most at once
+  since the last reset, and how many were logged — how hard a burst of runners hit it
 - ``POST /_fake/faults`` with ``{"kind", "method"?, "path"? (regex searched in the
   path), "count"? (default 1; null = forever), ...}``; kinds:
   ``status`` (answer ``status``, default 503, with ``message`` and ``retryAfter``),

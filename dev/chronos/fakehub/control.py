@@ -40,6 +40,10 @@ class FakeHubControl(ClosesClient):
         """Every CoreHub request (not the control API), in arrival order."""
         return list(self._call("GET", "/requests")["requests"])
 
+    def stats(self) -> dict[str, Any]:
+        """In-flight CoreHub requests and logins now and at their peak (``/_fake/stats``)."""
+        return dict(self._call("GET", "/stats"))
+
     def add_fault(self, kind: str, **fields: Any) -> dict[str, Any]:
         """kind: status, answer, latency, drop, stuck or expire-token; see the package docstring."""
         return dict(self._call("POST", "/faults", {"kind": kind, **fields}))

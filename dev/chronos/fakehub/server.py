@@ -15,7 +15,7 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from chronos.corehub.api import LOGIN_PATH, SUCCESS_STATUSES
-from chronos.fakehub.state import INVALID_TOKEN, FakeHubState, Reply
+from chronos.fakehub.state import INVALID_TOKEN, LOAD_KINDS, FakeHubState, Reply
 
 CONTROL = "/_fake"
 _ENTITY_STATE = re.compile(r"^/_fake/pipelines/([^/]+)/entities/([^/]+)/state$")
@@ -23,6 +23,10 @@ _ENTITY_STATE = re.compile(r"^/_fake/pipelines/([^/]+)/entities/([^/]+)/state$")
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of clients (hundreds
+    # of runners on one slot), which then retry after 1 s, 3 s...: a delay no real
+    # CoreHub adds, so the fake listens with a kernel-sized backlog.
+    request_queue_size = 1024
     state: FakeHubState
     verbose: bool
 
@@ -89,33 +93,59 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         received, received_monotonic = time.time(), time.monotonic()
         url = urlsplit(self.path)
-        body = self._body()
         state = self.server.state
-        entry: dict[str, Any] = {
+        if url.path.startswith(CONTROL + "/"):
+            self._control(method, url.path, url.query, received, received_monotonic)
+            return
+        login = method == "POST" and url.path == LOGIN_PATH
+        kinds = LOAD_KINDS if login else LOAD_KINDS[:1]
+        state.enter(kinds)
+        try:
+            entry = self._entry(method, url.path, url.query, received, received_monotonic)
+            self._corehub(method, url.path, url.query, self._body(), entry)
+        finally:
+            state.leave(kinds)
+
+    def _entry(
+        self, method: str, path: str, query: str, received: float, received_monotonic: float
+    ) -> dict[str, Any]:
+        return {
             "method": method,
-            "path": url.path,
-            "query": url.query,
-            "params": [list(p) for p in _pairs(url.query)],
+            "path": path,
+            "query": query,
+            "params": [list(p) for p in _pairs(query)],
+            # The caller's address: which runner pod sent it, when many share the fake.
+            "client": str(self.client_address[0]),
             "received": received,
             "receivedMonotonic": received_monotonic,
         }
-        if url.path.startswith(CONTROL + "/"):
-            try:
-                reply = _control(state, method, url.path, body)
-            except (KeyError, ValueError, TypeError, re.error) as exc:
-                reply = Reply(400, {"message": f"{type(exc).__name__}: {exc}"})
-            if self.headers.get("Authorization"):
-                # The control API takes no credentials: a request that carries CoreHub's
-                # is a CoreHub client that strayed here (an id that climbed out of its
-                # path), so it is logged with the CoreHub requests for tests to see.
-                state.log_request({**entry, "status": reply.status, "fault": None})
-            self._reply(reply)
-            return
+
+    def _control(
+        self, method: str, path: str, query: str, received: float, received_monotonic: float
+    ) -> None:
+        entry = self._entry(method, path, query, received, received_monotonic)
+        body = self._body()
+        state = self.server.state
+        try:
+            reply = _control(state, method, path, body)
+        except (KeyError, ValueError, TypeError, re.error) as exc:
+            reply = Reply(400, {"message": f"{type(exc).__name__}: {exc}"})
+        if self.headers.get("Authorization"):
+            # The control API takes no credentials: a request that carries CoreHub's
+            # is a CoreHub client that strayed here (an id that climbed out of its
+            # path), so it is logged with the CoreHub requests for tests to see.
+            state.log_request({**entry, "status": reply.status, "fault": None})
+        self._reply(reply)
+
+    def _corehub(
+        self, method: str, path: str, query: str, body: Any, entry: dict[str, Any]
+    ) -> None:
+        state = self.server.state
         stuck = False
         after = []
         # A fault's count is used (``claim``) only when it acts on this request: one that
         # an earlier fault's answer keeps from acting stays for the next request.
-        for fault in state.matching_faults(method, url.path):
+        for fault in state.matching_faults(method, path):
             if fault.after:
                 after.append(fault)
             elif not state.claim(fault):
@@ -138,12 +168,12 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 self._reply(fault.reply())
                 return
-        if method == "POST" and url.path == LOGIN_PATH:
+        if method == "POST" and path == LOGIN_PATH:
             reply = state.login(body)
         elif state.authorized(self.headers.get("Authorization")) is None:
             reply = Reply(401, {"notificationId": -1, "message": INVALID_TOKEN})
         else:
-            reply = state.handle(method, url.path, url.query, stuck=stuck)
+            reply = state.handle(method, path, query, stuck=stuck)
         entry["applied"] = reply.status in SUCCESS_STATUSES
         fault_kind = "stuck" if stuck else None
         # Faults "after": CoreHub handled the request, then the answer is late or lost.
@@ -183,6 +213,8 @@ def _control(state: FakeHubState, method: str, path: str, body: Any) -> Reply:
     if route == ("GET", "/requests"):
         with state.lock:
             return Reply(200, {"requests": list(state.requests)})
+    if route == ("GET", "/stats"):
+        return Reply(200, state.stats())
     if route == ("GET", "/faults"):
         with state.lock:
             return Reply(200, {"faults": [f.to_json() for f in state.faults]})

@@ -55,6 +55,8 @@ HTML_PAGE = (
 )
 SYNC_ACTIONS = ("start", "stop", "one-time-snapshot", "redo")
 WRITE_METHODS = ("UPSERT", "INSERT")
+#: What the in-flight counters count: every CoreHub request, and logins alone.
+LOAD_KINDS = ("requests", "logins")
 INVALID_TOKEN = "Invalid authorization token, please retry or make a new login"  # noqa: S105
 
 
@@ -227,6 +229,10 @@ class FakeHubState:
             self.faults: list[Fault] = []
             self.commands: list[dict[str, Any]] = []
             self.requests: list[dict[str, Any]] = []
+            # CoreHub requests being served right now, and the most ever at once since the
+            # reset, by kind (LOAD_KINDS): a busy minute's stampede as CoreHub would feel it.
+            self.in_flight: dict[str, int] = dict.fromkeys(LOAD_KINDS, 0)
+            self.peak_in_flight: dict[str, int] = dict.fromkeys(LOAD_KINDS, 0)
             self._next_id = 1
             self.pipelines: dict[str, Pipeline] = {}
             for p in seed.get("pipelines") or []:
@@ -359,6 +365,27 @@ class FakeHubState:
             self.requests.append(entry)
             if "/commands/" in entry["path"]:
                 self.commands.append({**entry, "seq": len(self.commands) + 1})
+
+    def enter(self, kinds: tuple[str, ...]) -> None:
+        """A CoreHub request of ``kinds`` (LOAD_KINDS) began: count it in flight."""
+        with self.lock:
+            for kind in kinds:
+                self.in_flight[kind] += 1
+                self.peak_in_flight[kind] = max(self.peak_in_flight[kind], self.in_flight[kind])
+
+    def leave(self, kinds: tuple[str, ...]) -> None:
+        with self.lock:
+            for kind in kinds:
+                self.in_flight[kind] -= 1
+
+    def stats(self) -> dict[str, Any]:
+        """The load counters: in flight now, the peak since the reset, totals logged."""
+        with self.lock:
+            return {
+                "inFlight": dict(self.in_flight),
+                "peakInFlight": dict(self.peak_in_flight),
+                "requests": len(self.requests),
+            }
 
     # ------------------------------------------------------------------ CoreHub
 

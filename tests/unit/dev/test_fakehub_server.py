@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import select
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chronos.fakehub import FakeHubControl, FakeHubState, load_seed
+from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState, load_seed
 from chronos.http import Client, RemoteProtocolError
 
 
@@ -418,3 +421,57 @@ def test_cli_rejects_half_tls_options() -> None:
     )
     assert proc.returncode == 2
     assert "--tls-cert and --tls-key go together" in proc.stderr
+
+
+def test_stats_count_concurrent_logins_and_requests_at_their_peak(
+    fakehub: FakeHubControl,
+) -> None:
+    """A busy minute's logins overlap at CoreHub: the fake counts them in flight."""
+    # Each login takes 0.5 s, so four logins sent at once are all in flight together.
+    fakehub.add_fault(
+        "latency", method="POST", path="^/authentication/login$", seconds=0.5, count=None
+    )
+    assert fakehub.stats()["peakInFlight"] == {"requests": 0, "logins": 0}
+
+    def login() -> int:
+        with Client(base_url=fakehub.url) as http:
+            body = {"username": "admin", "password": "admin"}
+            return http.post("/authentication/login", json=body).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda _: login(), range(4))) == [200] * 4
+    with Client(base_url=fakehub.url) as http:
+        assert http.get("/pipelines").status_code == 401  # a request, not a login
+    stats = fakehub.stats()
+    assert stats["peakInFlight"] == {"requests": 4, "logins": 4}
+    assert stats["inFlight"] == {"requests": 0, "logins": 0}
+    assert stats["requests"] == 5
+    # Each logged request names its caller, to tell runners apart.
+    assert {r["client"] for r in fakehub.requests()} == {"127.0.0.1"}
+    fakehub.reset()
+    assert fakehub.stats()["peakInFlight"] == {"requests": 0, "logins": 0}
+
+
+def test_a_burst_of_connections_is_accepted_at_once() -> None:
+    """Two hundred clients connecting together are all accepted without a SYN retry
+    (socketserver's backlog of 5 made some wait 1 s or more)."""
+    with FakeCoreHub(FakeHubState()) as hub:
+        host, port = "127.0.0.1", hub.port
+        socks = []
+        try:
+            started = time.monotonic()
+            for _ in range(200):
+                s = socket.socket()
+                s.setblocking(False)
+                s.connect_ex((host, port))
+                socks.append(s)
+            # Every connection completes its handshake at once (writable), none waits
+            # for a retransmitted SYN.
+            pending = list(socks)
+            while pending and time.monotonic() - started < 0.9:
+                _, writable, _ = select.select([], pending, [], 0.05)
+                pending = [s for s in pending if s not in writable]
+            assert pending == []
+        finally:
+            for s in socks:
+                s.close()
