@@ -20,7 +20,6 @@ Two sources of cron occurrences, by who is the clock (:func:`operator_mode`):
 
 from __future__ import annotations
 
-import functools
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -33,7 +32,7 @@ from chronos.schedule.cron import (
     STAR_BIT,
     CronSchedule,
     next_run_times,
-    parse_cron,
+    parse_cron_cached,
     validate_time_zone,
 )
 from chronos.schedule.dst import (
@@ -328,19 +327,13 @@ def _occurrences(
         raise ScheduleError("schedules", f"schedule {rule.name!r} has neither cron nor rrule")
     if has_hashed(rule.cron):
         raise ScheduleError("schedule.cron", "H must be resolved (resolve_hashed) first")
-    schedule = _parse_cron(rule.cron)
+    schedule = parse_cron_cached(rule.cron)
     if schedule.every_seconds is not None:
         return _every(schedule.every_seconds, zone, start, anchor)
     if not operator_mode(rules, rule):
         return _native(schedule, zone, start)
     walls = cron_walls(schedule, _wall_start(zone, start))
     return _from_walls(walls, zone, rules.spring_forward, rules.fall_back)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_cron(cron: str) -> CronSchedule:
-    """``parse_cron``, remembered: the operator asks about the same schedules each visit."""
-    return parse_cron(cron)
 
 
 def _wall_start(zone: ZoneInfo, start: datetime) -> datetime:
