@@ -9,7 +9,15 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from chronos.api.cache import Entry
-from chronos.api.deps import Allowed, CallerDep, Components, GatedRoute, Parts, allowed
+from chronos.api.deps import (
+    Allowed,
+    CallerDep,
+    Components,
+    GatedRoute,
+    NamespaceParam,
+    Parts,
+    allowed,
+)
 from chronos.api.errors import ProblemError
 from chronos.api.runs import IDEMPOTENCY_KEY
 from chronos.api.schemas import (
@@ -234,10 +242,24 @@ async def history(
 
 
 @schedule_router.post(
-    "/preview", response_model=PreviewOut, responses=_token, summary="Preview a schedule"
+    "/preview",
+    response_model=PreviewOut,
+    responses={
+        **_token,
+        403: {
+            "model": ErrorOut,
+            "description": "job_id names a job RBAC does not let the caller get (the same "
+            "answer whether it exists or not).",
+        },
+    },
+    summary="Preview a schedule",
 )
-async def preview(parts: Parts, caller: CallerDep, body: PreviewIn) -> PreviewOut:
-    return parts.schedules.preview(body)
+async def preview(
+    parts: Parts, caller: CallerDep, body: PreviewIn, namespace: NamespaceParam = None
+) -> PreviewOut:
+    return await parts.schedules.preview_as(
+        caller, namespace or parts.settings.api_default_namespace, body
+    )
 
 
 # ---------------------------------------------------------------------- operations
