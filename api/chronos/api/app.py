@@ -82,7 +82,7 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         cache=cache,
         jobs=jobs,
         runs=RunService(jobs=jobs, client=as_caller),
-        schedules=ScheduleService(zone, min_interval, jobs=jobs, client=as_caller),
+        schedules=ScheduleService(zone, min_interval, jobs=jobs),
         authenticator=authenticator,
         metrics=metrics,
         sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),

@@ -11,26 +11,19 @@ with the caller's own rights) is :meth:`ScheduleService.preview_as`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.resources.core_v1 import ConfigMap
-
-from chronos.api.cache import plain
 from chronos.api.errors import ProblemError, schedule_error
 from chronos.api.mapping import RequestShapeError, anchor_of, apply_request, schedule_forms
 from chronos.api.schemas import PreviewIn, PreviewOut, ScheduleOut, SlotOut
 from chronos.api.services import Caller, JobService, shape_error, validate_spec
 from chronos.api.timemap import sends_schedules
-from chronos.kube import FORBIDDEN, NOT_FOUND, ChronosCalendarResource, or_none
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
 from chronos.models.resolve import STAND_IN, Job
 from chronos.schedule import ScheduleError, describe
-from chronos.schedule.calendar import Calendar, CalendarError
+from chronos.schedule.calendar import Calendar
 from chronos.schedule.occurrences import Slot, TimeRules, slots
-from chronos.timerules import calendar_of, time_rules
+from chronos.timerules import time_rules
 from chronos.times import rfc3339
 
 #: The fields of a job body that decide when it runs (what a preview reads).
@@ -94,12 +87,10 @@ class ScheduleService:
         min_interval_seconds: int = MIN_EVERY_SECONDS,
         *,
         jobs: JobService | None = None,
-        client: AsyncClient | None = None,
     ) -> None:
         self._zone = default_time_zone
         self._min_interval = min_interval_seconds
         self._jobs = jobs
-        self._client = client
 
     def preview(
         self,
@@ -164,56 +155,6 @@ class ScheduleService:
                 anchor = anchor_of(entry.obj)
         calendar = None
         if body.calendar is not None:
-            calendar = await self.calendar(caller, namespace, body.calendar)
+            assert self._jobs is not None
+            calendar = await self._jobs.calendar(caller, namespace, body.calendar)
         return self.preview(body, job=job, calendar=calendar, anchor=anchor)
-
-    async def calendar(self, caller: Caller, namespace: str, name: str) -> Calendar:
-        """The ChronosCalendar ``name`` (and its ``.ics``) read as the caller; a 422 on
-        ``calendar`` when it cannot be read (missing or not allowed: the same answer,
-        so a preview tells nobody of calendars they may not read)."""
-        assert self._jobs is not None
-        assert self._client is not None
-        jobs, client = self._jobs, self._client
-        unreadable = ProblemError.invalid(
-            [
-                (
-                    "calendar",
-                    f'no ChronosCalendar "{name}" that you may get in namespace "{namespace}"',
-                )
-            ]
-        )
-        found = await or_none(
-            jobs.acting(
-                caller, lambda: client.get(ChronosCalendarResource, name, namespace=namespace)
-            ),
-            NOT_FOUND,
-            FORBIDDEN,
-        )
-        if found is None:
-            raise unreadable
-        spec: Mapping[str, Any] = plain(found).get("spec") or {}
-        ics = None
-        ref = (spec.get("ics") or {}).get("configMapRef") or {}
-        if ref:
-            cm = await or_none(
-                jobs.acting(
-                    caller, lambda: client.get(ConfigMap, ref["name"], namespace=namespace)
-                ),
-                NOT_FOUND,
-                FORBIDDEN,
-            )
-            ics = None if cm is None else (cm.data or {}).get(ref.get("key", ""))
-            if ics is None:
-                raise ProblemError.invalid(
-                    [
-                        (
-                            "calendar",
-                            f'calendar "{name}": its ics ConfigMap "{ref.get("name")}" '
-                            f'(key "{ref.get("key")}") does not exist or you may not get it',
-                        )
-                    ]
-                )
-        try:
-            return calendar_of(name, spec, ics)
-        except CalendarError as exc:
-            raise ProblemError.invalid([("calendar", f'calendar "{name}": {exc}')]) from None

@@ -21,6 +21,8 @@ from chronos.api.deps import (
 from chronos.api.errors import ProblemError
 from chronos.api.runs import IDEMPOTENCY_KEY
 from chronos.api.schemas import (
+    BackfillIn,
+    BackfillOut,
     ErrorOut,
     HistoryOut,
     JobCreate,
@@ -216,6 +218,43 @@ async def run_now(
     ] = None,
 ) -> RunNowOut:
     return await call.parts.runs.run_now(call.caller, call.namespace, job_id, idempotency_key)
+
+
+_backfill = {
+    **_one,
+    400: _write[400],
+    409: {
+        "model": ErrorOut,
+        "description": "The job cannot run slots now (disabled, or settings the operator "
+        "refuses), or it keeps changing.",
+    },
+    429: {"model": ErrorOut, "description": "Too many backfill requests are waiting."},
+}
+
+
+@jobs_router.post(
+    "/{job_id}/backfill",
+    status_code=202,
+    response_model=BackfillOut,
+    responses=_backfill,
+    summary="Run the slots of a past range",
+)
+async def backfill(
+    call: Patcher,
+    job_id: str,
+    body: BackfillIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY.pattern,
+            description="Retrying with the same key never requests the range twice.",
+        ),
+    ] = None,
+) -> BackfillOut:
+    return await call.parts.runs.backfill(
+        call.caller, call.namespace, job_id, body, idempotency_key
+    )
 
 
 @jobs_router.get(

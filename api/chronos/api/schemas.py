@@ -42,7 +42,11 @@ from chronos.models.chronosjob import (
 )
 from chronos.models.rules import COREHUB_ID
 from chronos.schedule import ScheduleError, validate_time_zone
-from chronos.schedule.grammar import cron_pattern
+from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
+
+# The grammar's value and step tokens (its item is not public yet: i19-engine is asked
+# for a ``cron_item``), so the H items extend exactly the grammar's items.
+from chronos.schedule.grammar import _STEP, _values, cron_pattern
 
 #: A job's id (its ChronosJob's name): a DNS subdomain.
 JOB_ID = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
@@ -134,17 +138,57 @@ CRON_DESCRIPTION = (
     "Five-field cron expression (minute hour day-of-month month day-of-week) or a "
     "descriptor (@daily, @every 1h30m), as a CronJob accepts; the pattern is the "
     "schedule engine's grammar. Runs closer than CHRONOS_MIN_INTERVAL_SECONDS (one "
-    "minute unless raised) are refused."
+    "minute unless raised) are refused. A field may hold Jenkins' H, H(a-b), H/n or "
+    "H(a-b)/n: a value hashed from the job's namespace, id and schedule name "
+    "(resolved_cron_expression shows it)."
 )
 
 
+def _hashed_item(bounds: _Bounds) -> str:
+    """Jenkins' ``H`` items of a field as ``chronos.schedule.hashed`` reads them: ``H``,
+    ``H(a-b)`` with ``a <= b`` in the field's bounds (one or two digits), each with an
+    optional step ``/n`` (``n`` of one or two digits, at least 1)."""
+
+    def number(v: int) -> str:
+        return f"0?{v}" if v < 10 else str(v)
+
+    ranges = "|".join(
+        f"{number(a)}-(?:{'|'.join(number(b) for b in range(a, bounds.max + 1))})"
+        for a in range(bounds.min, bounds.max + 1)
+    )
+    return rf"H(?:\((?:{ranges})\))?(?:/(?:0?[1-9]|[1-9][0-9]))?"
+
+
+def _plain_item(bounds: _Bounds) -> str:
+    """One item of a field as ``chronos.schedule.grammar`` writes it."""
+    low, high = bounds.min, bounds.max
+    ranges = "|".join(
+        f"{_values(bounds, v, v)}-{_values(bounds, v, high)}" for v in range(low, high + 1)
+    )
+    return rf"(?:[*?]|{_values(bounds, low, high)}|{ranges})(?:{_STEP})?"
+
+
+@cache
+def documented_cron_pattern() -> str:
+    """The engine's grammar (``cron_pattern``) and, in any of the five fields, ``H``
+    items beside the usual ones (resolved from the job's hash before the engine parses
+    the result; ``H`` forms beyond these are refused with a 422)."""
+    plain = cron_pattern()
+    fields = []
+    for bounds in (MINUTES, HOURS, DOM, MONTHS, DOW):
+        item = f"(?:{_hashed_item(bounds)}|{_plain_item(bounds)})"
+        fields.append(f"{item}(?:,{item})*")
+    hashed = " +".join(f"(?:{f})" for f in fields)
+    return f"{plain[:-2]}| *{hashed} *)$"
+
+
 def _cron(schema: dict[str, JsonValue]) -> None:
-    schema.update({"pattern": cron_pattern(), **_bounds(Schedule, "cron")})
+    schema.update({"pattern": documented_cron_pattern(), **_bounds(Schedule, "cron")})
 
 
 @cache
 def _cron_regex() -> re.Pattern[str]:
-    return re.compile(cron_pattern())
+    return re.compile(documented_cron_pattern())
 
 
 def documented_cron(value: str) -> bool:
@@ -388,7 +432,7 @@ class ScheduleItemIn(_Body):
         description="Unique in schedules; default s<index>. Not of the form s<number>.",
         json_schema_extra=_SCHEDULE_NAME,
     )
-    cron: str | None = Field(default=None, description=CRON_DESCRIPTION)
+    cron: str | None = Field(default=None, description=CRON_DESCRIPTION, json_schema_extra=_cron)
     rrule: str | None = Field(
         default=None,
         description=(

@@ -21,7 +21,7 @@ from functools import partial
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.resources.core_v1 import Event
+from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
@@ -37,7 +37,15 @@ from chronos.api.mapping import (
     with_suffix,
 )
 from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate
-from chronos.kube import CONFLICT, FORBIDDEN, NOT_FOUND, ChronosJobResource, answered, or_none
+from chronos.kube import (
+    CONFLICT,
+    FORBIDDEN,
+    NOT_FOUND,
+    ChronosCalendarResource,
+    ChronosJobResource,
+    answered,
+    or_none,
+)
 from chronos.models.chronosjob import (
     GROUP,
     KIND,
@@ -49,6 +57,8 @@ from chronos.models.chronosjob import (
 from chronos.models.resolve import STAND_IN, Job, check_schedules
 from chronos.models.wire import SpecDict
 from chronos.schedule import ScheduleError
+from chronos.schedule.calendar import Calendar, CalendarError
+from chronos.timerules import calendar_of
 
 CREATE_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 5
@@ -186,6 +196,11 @@ class JobService:
         self._authorizer = authorizer
         self._zone = default_time_zone
         self._min_interval = min_interval_seconds
+
+    @property
+    def default_time_zone(self) -> str:
+        """The zone of jobs without spec.timeZone (CHRONOS_DEFAULT_TIME_ZONE)."""
+        return self._zone
 
     # ---------------------------------------------------------------------- helpers
 
@@ -341,6 +356,55 @@ class JobService:
         self._cache.put(chronosjob(obj))
 
     # ------------------------------------------------------------------------ reads
+
+    async def calendar(self, caller: Caller, namespace: str, name: str) -> Calendar:
+        """The ChronosCalendar ``name`` (and its ``.ics``) read as the caller; a 422 on
+        ``calendar`` when it cannot be read (missing or not allowed: the same answer,
+        so a preview tells nobody of calendars they may not read)."""
+        client = self._client
+        unreadable = ProblemError.invalid(
+            [
+                (
+                    "calendar",
+                    f'no ChronosCalendar "{name}" that you may get in namespace "{namespace}"',
+                )
+            ]
+        )
+        found = await or_none(
+            self.acting(
+                caller, lambda: client.get(ChronosCalendarResource, name, namespace=namespace)
+            ),
+            NOT_FOUND,
+            FORBIDDEN,
+        )
+        if found is None:
+            raise unreadable
+        spec: Mapping[str, Any] = plain(found).get("spec") or {}
+        ics = None
+        ref = (spec.get("ics") or {}).get("configMapRef") or {}
+        if ref:
+            cm = await or_none(
+                self.acting(
+                    caller, lambda: client.get(ConfigMap, ref["name"], namespace=namespace)
+                ),
+                NOT_FOUND,
+                FORBIDDEN,
+            )
+            ics = None if cm is None else (cm.data or {}).get(ref.get("key", ""))
+            if ics is None:
+                raise ProblemError.invalid(
+                    [
+                        (
+                            "calendar",
+                            f'calendar "{name}": its ics ConfigMap "{ref.get("name")}" '
+                            f'(key "{ref.get("key")}") does not exist or you may not get it',
+                        )
+                    ]
+                )
+        try:
+            return calendar_of(name, spec, ics)
+        except CalendarError as exc:
+            raise ProblemError.invalid([("calendar", f'calendar "{name}": {exc}')]) from None
 
     async def list_body(
         self,
