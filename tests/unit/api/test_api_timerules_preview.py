@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import builders
 import pytest
@@ -45,7 +46,8 @@ def test_a_preview_merges_schedules_and_notes_dst() -> None:
     first = out.slots[0]
     assert first.schedule == "s0"
     assert first.offset == "+02:00"
-    assert first.note is not None and "02:30 does not exist" in first.note
+    assert first.note is not None
+    assert "02:30 does not exist" in first.note
     # Kubernetes' own policy skips it: the skip is listed, not counted as a run.
     body = body.model_copy(update={"dst_policy": None})
     plain = ScheduleService("UTC").preview(body, NOW)
@@ -66,10 +68,13 @@ def test_h_resolves_from_the_job_and_the_view_shows_it() -> None:
     with pytest.raises(ProblemError) as info:
         validate_spec(builders.spec(schedule={"cron": "H(5-3) 2 * * *"}), "UTC", 60, job)
     assert _fields(info) == ["cron_expression"]
-    obj: ChronosJobDict = {
-        "metadata": {"name": "nightly", "namespace": "team", "resourceVersion": "1"},
-        "spec": builders.spec(schedule={"cron": "H 2 * * *"}, timeZone="UTC"),
-    }  # type: ignore[typeddict-item]
+    obj = cast(
+        ChronosJobDict,
+        {
+            "metadata": {"name": "nightly", "namespace": "team", "resourceVersion": "1"},
+            "spec": builders.spec(schedule={"cron": "H 2 * * *"}, timeZone="UTC"),
+        },
+    )
     view, _ = job_view(obj, "UTC", NOW)
     assert view["cron_expression"] == "H 2 * * *"  # sent back unchanged, H stays
     assert view["resolved_cron_expression"] == resolved
@@ -78,15 +83,18 @@ def test_h_resolves_from_the_job_and_the_view_shows_it() -> None:
 
 def test_every_counts_from_the_jobs_anchor() -> None:
     created = NOW - timedelta(minutes=50)
-    obj: ChronosJobDict = {
-        "metadata": {
-            "name": "e",
-            "namespace": "n",
-            "resourceVersion": "1",
-            "creationTimestamp": created.isoformat(),
+    obj = cast(
+        ChronosJobDict,
+        {
+            "metadata": {
+                "name": "e",
+                "namespace": "n",
+                "resourceVersion": "1",
+                "creationTimestamp": created.isoformat(),
+            },
+            "spec": builders.spec(schedule={"cron": "@every 1h"}, timeZone="UTC"),
         },
-        "spec": builders.spec(schedule={"cron": "@every 1h"}, timeZone="UTC"),
-    }  # type: ignore[typeddict-item]
+    )
     view, _ = job_view(obj, "UTC", NOW)
     assert view["next_run"] == "2026-03-28T12:10:00Z"  # creation + 1h, not now + 1h
     body = PreviewIn.model_validate({"cron_expression": "@every 1h"})
