@@ -223,7 +223,9 @@ def test_the_backfill_annotation_is_bounded_by_admission(k8s: Client, solo_names
         assert refused is not None, bad
         assert "backfill" in refused, refused
     assert _annotate(k8s, ns, "filler", {key: _backfills(limit)}) is None
-    # Shrinking (the operator drops what it served) is always allowed.
+    # Shorter is no way around the shape.
+    assert _annotate(k8s, ns, "filler", {key: "[x]"}) is not None
+    # Shrinking (the operator drops what it served) is allowed beyond the byte bound.
     assert _annotate(k8s, ns, "filler", {key: _backfills(2, separators=(", ", ": "))}) is None
     assert _annotate(k8s, ns, "filler", {key: _backfills(1)}) is None
     assert _annotate(k8s, ns, "filler", {key: None}) is None
