@@ -36,7 +36,7 @@ def days(*offsets: int) -> list[str]:
 
 
 def calendar_status(k8s: Client, ns: str, name: str) -> dict[str, Any]:
-    found = k8s.get(ChronosCalendarResource, name, namespace=ns).to_dict()
+    found = k8s.get(ChronosCalendarResource, name, namespace=ns).to_dict()  # type: ignore[no-untyped-call]
     return dict(found.get("status") or {})
 
 
