@@ -15,6 +15,7 @@ from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio
 from chronos.operator.cache import WatchCache, digest
+from chronos.operator.calendars import Calendars
 from chronos.operator.expectations import Expectations, StatusWrites
 from chronos.operator.settings import OperatorSettings
 from chronos.operator.status import status_body
@@ -35,6 +36,8 @@ class OperatorContext:
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
     #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
     round_accounts: dict[str, bool] = field(default_factory=dict)
+    #: The ChronosCalendars (their informer's store), parsed, and which jobs use which.
+    calendars: Calendars = field(default_factory=Calendars)
     #: (namespace, job) -> (reason, message): the job's calendar cannot be used
     #: (``operate``), shown as RunsBlocked.
     calendar_problems: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""The operator's control loop: three informers feed the cache and a queue of keys;
+"""The operator's control loop: four informers feed the cache and a queue of keys;
 a bounded pool of workers brings each queued ChronosJob in sync.
 
 What each watch event does is small and synchronous (``ChronosJobs``, ``CronJobs``,
@@ -31,6 +31,7 @@ from chronos.operator import housekeeping as hk
 from chronos.operator import kubeio, metrics, operate, runnow, runs
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
+from chronos.operator.calendars import ChronosCalendarResource
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import RejectedError, desired_state, is_subset, next_runs
 from chronos.operator.naming import cronjob_name
@@ -66,12 +67,14 @@ class ChronosJobs:
 
     def upsert(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.UPSERTED, cast(ChronosJobDict, obj))
+        self._ctx.calendars.job_event(*_key(obj), obj.get("spec"))
         self._ctx.status_writes.observed(_key(obj), obj["metadata"])
         self._queue.add(_key(obj))
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
         self._ctx.status_writes.gone(_key(obj))
+        self._ctx.calendars.job_event(*_key(obj), None)
         namespace, name = _key(obj)
         for cronjob in self._ctx.cache.cronjobs_of(namespace, name) | {cronjob_name(name)}:
             self._ctx.expectations.gone((namespace, cronjob))
@@ -80,6 +83,7 @@ class ChronosJobs:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
             self._ctx.status_writes.gone(key)
+            self._ctx.calendars.job_event(*key, None)
             self._queue.add(key)
 
 
@@ -303,7 +307,7 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> Non
     if last is None:
         return
     try:
-        desired = desired_state(cr, ctx.settings)
+        desired = ctx.calendars.apply(desired_state(cr, ctx.settings), namespace)
     except RejectedError:
         return
     await patch_status(
@@ -333,7 +337,7 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     if status.get(w.OBSERVED_GENERATION) != meta.get("generation"):
         return  # the cache has not seen our last status write yet: nothing to compare
     try:
-        desired = desired_state(cr, ctx.settings)
+        desired = ctx.calendars.apply(desired_state(cr, ctx.settings), meta["namespace"])
     except RejectedError:
         return
     now = datetime.now(UTC)
@@ -400,6 +404,39 @@ async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
         await asyncio.sleep(ctx.settings.housekeeping_seconds)
 
 
+async def _calendar_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Serve the ChronosCalendars queued: status written, jobs requeued on a change
+    (``calendars.Calendars.sync``); looked at again at the next midnight of its zone."""
+    while True:
+        key, reason = await queue.get()
+        try:
+            again = await ctx.calendars.sync(ctx.client, key, zone=ctx.settings.default_time_zone)
+            if again is not None:
+                queue.add_at(key, again)
+            queue.forget(key)
+        except Exception as exc:  # noqa: BLE001 - retried with backoff, like a job's sync
+            metrics.ERRORS.labels("calendar_sync").inc()
+            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
+            log.log(
+                logging.WARNING if queue.failures(key) == 1 else logging.DEBUG,
+                "sync of calendar %s/%s failed (%s); retrying in %.1f s",
+                *key,
+                kubeio.describe_error(exc),
+                delay,
+            )
+        finally:
+            queue.done(key)
+
+
+async def _calendar_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Every housekeeping round, each calendar's ConfigMap is read again (the operator
+    may not watch ConfigMaps): an edited .ics reaches its jobs within a round."""
+    while True:
+        await asyncio.sleep(ctx.settings.housekeeping_seconds)
+        for key in ctx.calendars.calendar_keys():
+            queue.add(key, Reason.HOUSEKEEPING)
+
+
 async def run(
     ctx: OperatorContext,
     scope: Scope,
@@ -414,6 +451,11 @@ async def run(
     """
     queue = WorkQueue()
     ctx.wake = queue.add_at
+    calendar_queue = WorkQueue()
+    ctx.calendars.changed = calendar_queue.add
+    # A calendar that now excludes other days: its jobs' nextRunTimes, slots and
+    # RunsBlocked are planned again (housekeeping's work), ahead of routine visits.
+    ctx.calendars.requeue = lambda key: queue.add(key, Reason.EVENT | Reason.HOUSEKEEPING)
     selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
 
     health = health or WatchHealth()
@@ -437,6 +479,7 @@ async def run(
         watch(ChronosJobResource, ChronosJobs(ctx, queue), None),
         watch(CronJob, CronJobs(ctx, queue), selector),
         watch(Job, Jobs(ctx, queue), selector),
+        watch(ChronosCalendarResource, ctx.calendars, None),
     ]
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -449,6 +492,8 @@ async def run(
             asyncio.create_task(_worker(ctx, queue), name=f"worker {i}") for i in range(WORKERS)
         ]
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
+        tasks.append(asyncio.create_task(_calendar_worker(ctx, calendar_queue), name="calendars"))
+        tasks.append(asyncio.create_task(_calendar_rounds(ctx, calendar_queue), name="cal rounds"))
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:

@@ -134,7 +134,7 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     calendar = None
     if spec.calendar_ref is not None:
         try:
-            calendar = await calendars.load(ctx.client, namespace, spec.calendar_ref.name)
+            calendar = await ctx.calendars.resolve(ctx.client, namespace, spec.calendar_ref.name)
         except calendars.CalendarUnusableError as problem:
             ctx.calendar_problems[(namespace, name)] = (problem.reason, problem.message)
             return  # runs wait for a usable calendar; RunsBlocked says why

@@ -218,7 +218,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
     now = datetime.now(UTC)
     with metrics.RECONCILE_SECONDS.time():
         try:
-            desired = desired_state(cr, ctx.settings, now)
+            desired = ctx.calendars.apply(desired_state(cr, ctx.settings, now), namespace)
         except RejectedError as rejection:
             await _reject(ctx, cr, rejection, now)
             return
