@@ -11,7 +11,7 @@ with the caller's own rights) is :meth:`ScheduleService.preview_as`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone
 
 from chronos.api.errors import ProblemError, schedule_error
 from chronos.api.mapping import RequestShapeError, anchor_of, apply_request, schedule_forms
@@ -66,12 +66,18 @@ def _description(rules: TimeRules) -> str:
     )
 
 
+def _local(slot: Slot) -> str:
+    """The slot's instant with the zone's offset (08:30+01:00 for 08:30 in Rome), as the
+    operator's status.nextRunTimes shows it."""
+    return rfc3339(slot.instant.astimezone(timezone(slot.offset)))
+
+
 def _slot(slot: Slot) -> SlotOut:
     total = int(slot.offset.total_seconds()) // 60
     sign = "-" if total < 0 else "+"
     offset = f"{sign}{abs(total) // 60:02d}:{abs(total) % 60:02d}"
     return SlotOut(
-        time=rfc3339(slot.instant),
+        time=_local(slot),
         wall_time=f"{slot.wall:%Y-%m-%dT%H:%M:%S}",
         offset=offset,
         schedule=slot.schedule,
@@ -123,7 +129,7 @@ class ScheduleService:
             is_cron_expression=spec.all_schedules()[0].cron is not None,
             description=f"{_description(rules)} ({zone})",
             timezone=zone,
-            next_run_times=[rfc3339(s.instant) for s in runs],
+            next_run_times=[_local(s) for s in runs],
             schedules=[
                 ScheduleOut(
                     name=r.name,

@@ -39,9 +39,9 @@ def test_a_preview_merges_schedules_and_notes_dst() -> None:
     assert [s.name for s in out.schedules] == ["s0", "noon"]
     # 02:30 does not exist on 29 March: it runs at 03:00 (01:00Z), and the note says so.
     assert out.next_run_times[:3] == [
-        "2026-03-29T01:00:00Z",
-        "2026-03-29T10:00:00Z",
-        "2026-03-30T00:30:00Z",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T12:00:00+02:00",
+        "2026-03-30T02:30:00+02:00",
     ]
     first = out.slots[0]
     assert first.schedule == "s0"
@@ -52,7 +52,7 @@ def test_a_preview_merges_schedules_and_notes_dst() -> None:
     body = body.model_copy(update={"dst_policy": None})
     plain = ScheduleService("UTC").preview(body, NOW)
     assert plain.slots[0].action == "skip"
-    assert "2026-03-29T01:00:00Z" not in plain.next_run_times
+    assert "2026-03-29T03:00:00+02:00" not in plain.next_run_times
 
 
 def test_h_resolves_from_the_job_and_the_view_shows_it() -> None:
