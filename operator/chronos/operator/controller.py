@@ -19,16 +19,17 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube.resources.batch_v1 import CronJob, Job
+from pydantic import ValidationError
 
 from chronos import contract as c
 from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobStatus
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
 from chronos.models.wire import ChronosJobDict, StatusDict
+from chronos.operator import calendars, kubeio, metrics, operate, runnow, runs
 from chronos.operator import housekeeping as hk
-from chronos.operator import kubeio, metrics, operate, runnow, runs
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.context import OperatorContext, patch_status
@@ -183,7 +184,10 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     """Bring one ChronosJob in sync with what the cache knows."""
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
+        ctx.calendars.pop(key, None)
+        ctx.calendar_problems.pop(key, None)
         return
+    await load_calendar(ctx, cr)
     # The job's window opens or closes or its suspension ends (issue 19): its CronJobs'
     # suspend flips, status.suspension records the resume. Asked again every sync.
     if reason & Reason.TIMER:
@@ -209,6 +213,29 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _mirror_last_schedule(ctx, cr)
     if reason & Reason.HOUSEKEEPING:
         await housekeeping(ctx, cr)
+
+
+async def load_calendar(ctx: OperatorContext, cr: ChronosJobDict) -> None:
+    """Read the job's ChronosCalendar (and its ``.ics``) once per sync into
+    ``ctx.calendars``, so its firing and its nextRunTimes go by the same days; a calendar
+    that cannot be used goes to ``ctx.calendar_problems`` (RunsBlocked), and its runs wait."""
+    meta = cr["metadata"]
+    key = (meta["namespace"], meta["name"])
+    try:
+        ref = ChronosJobSpec.model_validate(cr.get("spec") or {}).calendar_ref
+    except ValidationError:
+        ref = None  # reconcile reports the spec
+    if ref is None:
+        ctx.calendars.pop(key, None)
+        ctx.calendar_problems.pop(key, None)
+        return
+    try:
+        ctx.calendars[key] = await calendars.load(ctx.client, key[0], ref.name)
+    except calendars.CalendarUnusableError as problem:
+        ctx.calendars.pop(key, None)
+        ctx.calendar_problems[key] = (problem.reason, problem.message)
+    else:
+        ctx.calendar_problems.pop(key, None)
 
 
 def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
@@ -311,7 +338,9 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> Non
         cr,
         ChronosJobStatus(
             last_schedule_time=last,
-            next_run_times=next_runs(desired, datetime.now(UTC), last),
+            next_run_times=next_runs(
+                desired, datetime.now(UTC), last, ctx.calendars.get((namespace, meta["name"]))
+            ),
         ),
     )
 
@@ -346,6 +375,7 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         ),
         now=now,
         settings=ctx.settings,
+        calendar=ctx.calendars.get((meta["namespace"], meta["name"])),
     )
     for record in await hk.carry_out(ctx, cr, actions):
         metrics.RUNS_RECORDED.labels(record.result).inc()

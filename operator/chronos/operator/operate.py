@@ -25,14 +25,14 @@ from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
 from chronos.models.timing import CatchUpPolicy
 from chronos.models.wire import ChronosJobDict
-from chronos.operator import backfill, calendars, firing, kubeio, metrics
+from chronos.operator import backfill, firing, kubeio, metrics
+from chronos.operator import schedules as sch
 from chronos.operator.context import OperatorContext
 from chronos.operator.cronjob import slot_job
-from chronos.operator.naming import schedule_cronjob_name
 from chronos.operator.runs import finished
 from chronos.operator.status import to_seconds
 from chronos.schedule import ScheduleError
-from chronos.schedule.occurrences import TimeRules, operator_mode
+from chronos.schedule.occurrences import TimeRules
 from chronos.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -60,14 +60,12 @@ class _Plans:
         rules: TimeRules,
         served: set[str],
         native: frozenset[str],
+        cronjobs: dict[str, str],
     ) -> None:
         self.ctx, self.cr, self.spec, self.rules = ctx, cr, spec, rules
         self.served, self.native = served, native
-        meta = cr["metadata"]
-        self.cronjobs = {
-            s.name: schedule_cronjob_name(meta["name"], s.name, i)
-            for i, s in enumerate(rules.schedules)
-        }
+        #: schedule name -> its CronJob's name (the stem of its slot Jobs' names)
+        self.cronjobs = cronjobs
 
     def make(
         self, cr: ChronosJobDict, jobs: list[dict[str, Any]], now: datetime, since: datetime
@@ -131,27 +129,26 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     if not spec.enabled:
         return
     zone = spec.time_zone or ctx.settings.default_time_zone
-    calendar = None
-    if spec.calendar_ref is not None:
-        try:
-            calendar = await calendars.load(ctx.client, namespace, spec.calendar_ref.name)
-        except calendars.CalendarUnusableError as problem:
-            ctx.calendar_problems[(namespace, name)] = (problem.reason, problem.message)
-            return  # runs wait for a usable calendar; RunsBlocked says why
-    ctx.calendar_problems.pop((namespace, name), None)
+    if (namespace, name) in ctx.calendar_problems:
+        return  # runs wait for a usable calendar; RunsBlocked says why
+    calendar = ctx.calendars.get((namespace, name))
+    if spec.calendar_ref is not None and calendar is None:
+        return  # not read yet (``controller.load_calendar`` reads it each sync)
     try:
-        rules = firing.time_rules(
-            spec, namespace=namespace, name=name, zone=zone, calendar=calendar
+        # The same plan as the CronJobs' (reconcile): one mode and CronJob per schedule.
+        planned = sch.plan_schedules(
+            spec,
+            namespace=namespace,
+            name=name,
+            zone=zone,
+            min_interval_seconds=ctx.settings.min_interval_seconds,
         )
-        own = {s.name for s in rules.schedules if operator_mode(rules, s)}
     except ScheduleError:
         return  # reconcile reports it
+    rules = sch.job_rules(spec, planned, zone, calendar)
+    own = {p.name for p in planned if p.mode == sch.OPERATOR_MODE}
     catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
-    native = (
-        frozenset(s.name for s in rules.schedules if s.name not in own)
-        if catching
-        else (frozenset())
-    )
+    native = frozenset(p.name for p in planned if p.name not in own) if catching else frozenset()
     served = own | native
     annotations = meta.get("annotations") or {}
     status: Any = cr.get("status") or {}
@@ -165,7 +162,7 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
             ctx.client, namespace, name, ChronosJobStatus(slots_fired_until=to_seconds(now))
         )
         since = now
-    plans = _Plans(ctx, cr, spec, rules, served, native)
+    plans = _Plans(ctx, cr, spec, rules, served, native, {p.name: p.cronjob for p in planned})
     fire, fill = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
     if fire is not None and fire.wake_at is not None:
         ctx.wake((namespace, name), fire.wake_at)

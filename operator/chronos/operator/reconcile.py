@@ -153,11 +153,11 @@ async def _apply_cronjob(
             existing = await kubeio.get_cronjob(ctx.client, *key)
         owner = _owner_of(existing, record)
         if existing is not None and owner is not None and owner != name:
-            # Names are <job>-<schedule>: job "a" with a schedule "b-x" and job "a-b" with
-            # a schedule "x" meet at "a-b-x". First come, first served: never take over
-            # another job's CronJob (and its runs).
+            # Schedule CronJobs carry a hash of job and schedule, but a job's own name
+            # may still spell another's (a job named like "a-b-x-<hash>"). First come,
+            # first served: never take over another job's CronJob (and its runs).
             raise NameTakenError(
-                f"CronJob {cronjob} belongs to ChronosJob {owner}; rename the schedule"
+                f"CronJob {cronjob} belongs to ChronosJob {owner}; rename this job or its schedule"
             )
         changed = existing is None or not is_subset(manifest, existing)
     if existing is not None and _clock_needs_reset(existing, manifest):
@@ -247,7 +247,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
             namespace=namespace,
             blockers=await blockers(ctx, desired, namespace, now, name=name),
             schedules=[p.status() for p in desired.schedules],
-            next_runs=next_runs(desired, now, anchor(cr)),
+            next_runs=next_runs(desired, now, anchor(cr), ctx.calendars.get((namespace, name))),
             paused=(
                 None
                 if desired.window.running or desired.window.reason is None

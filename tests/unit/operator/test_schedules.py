@@ -38,10 +38,11 @@ def env(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_each_schedule_gets_its_own_cronjob_the_first_keeps_the_jobs_name() -> None:
     desired = desired_state(job(schedules=TWO), SETTINGS, NOW)
     names = [m["metadata"]["name"] for m in desired.cronjobs]
-    assert names == ["orders", "orders-evening"]
+    assert names == ["orders", schedule_cronjob_name("orders", "evening", 1)]
+    assert names[1].startswith("orders-evening-")
     assert [m["spec"]["schedule"] for m in desired.cronjobs] == ["0 * * * *", "30 18 * * *"]
     assert desired.cronjob is desired.cronjobs[0]
-    assert desired.cronjob_named("orders-evening") is desired.cronjobs[1]
+    assert desired.cronjob_named(names[1]) is desired.cronjobs[1]
     assert desired.cronjob_named("orders-gone") is None
     for manifest, name in zip(desired.cronjobs, ["s0", "evening"], strict=True):
         template = manifest["spec"]["jobTemplate"]
@@ -58,7 +59,7 @@ def test_each_schedule_gets_its_own_cronjob_the_first_keeps_the_jobs_name() -> N
             "name": "evening",
             "cron": "30 18 * * *",
             "mode": "CronJob",
-            "cronJobName": "orders-evening",
+            "cronJobName": schedule_cronjob_name("orders", "evening", 1),
         },
     ]
     # A single schedule keeps today's CronJob: name and schedule unchanged.
@@ -72,7 +73,21 @@ def test_schedule_cronjob_names_stay_valid_and_distinct() -> None:
     assert len(names) == 10
     assert all(len(n) <= 52 for n in names)
     assert schedule_cronjob_name("a", "b", 0) == "a"
-    assert schedule_cronjob_name("a", "b", 1) == "a-b"
+    assert schedule_cronjob_name("a", "b", 1).startswith("a-b-")
+
+
+def test_schedule_cronjob_names_never_collide_across_jobs() -> None:
+    # "a" + "b-x" and "a-b" + "x" join alike; the hash of job/schedule keeps them apart.
+    assert schedule_cronjob_name("a", "b-x", 1) != schedule_cronjob_name("a-b", "x", 1)
+    # Not by accident of length either: every split of one hyphenated text differs.
+    text = "orders-eu-west-night"
+    parts = text.split("-")
+    names = {
+        schedule_cronjob_name("-".join(parts[:i]), "-".join(parts[i:]), 1)
+        for i in range(1, len(parts))
+    }
+    assert len(names) == len(parts) - 1
+    assert all(len(n) <= 52 and n.startswith(text[:20]) for n in names)
 
 
 def test_jitter_reaches_the_runner() -> None:
