@@ -23,7 +23,8 @@ from pydantic import ValidationError
 from chronos import contract as c
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
-from chronos.models.timing import CatchUpPolicy
+from chronos.models.resolve import schedule_mode, time_rules
+from chronos.models.timing import CatchUpPolicy, ScheduleMode
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import backfill, firing, kubeio, metrics
 from chronos.operator import schedules as sch
@@ -135,7 +136,22 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     if spec.calendar_ref is not None and calendar is None:
         return  # not read yet (``controller.load_calendar`` reads it each sync)
     try:
-        # The same plan as the CronJobs' (reconcile): one mode and CronJob per schedule.
+        rules = time_rules(spec, namespace=namespace, name=name, zone=zone, calendar=calendar)
+    except ScheduleError:
+        return  # reconcile reports it
+    own = {r.name for r in rules.schedules if schedule_mode(rules, r) == ScheduleMode.OPERATOR}
+    catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
+    native = (
+        frozenset(r.name for r in rules.schedules if r.name not in own) if catching else frozenset()
+    )
+    served = own | native
+    annotations = meta.get("annotations") or {}
+    status: Any = cr.get("status") or {}
+    if not served and not annotations.get(c.BACKFILL_ANNOTATION) and not status.get(w.BACKFILLS):
+        return  # the common case, decided without the costlier checks below
+    try:
+        # The CronJobs' own plan (reconcile's): a spec it refuses (a schedule too
+        # frequent) fires nothing either; and each schedule's CronJob name.
         planned = sch.plan_schedules(
             spec,
             namespace=namespace,
@@ -144,15 +160,6 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
             min_interval_seconds=ctx.settings.min_interval_seconds,
         )
     except ScheduleError:
-        return  # reconcile reports it
-    rules = sch.job_rules(spec, planned, zone, calendar)
-    own = {p.name for p in planned if p.mode == sch.OPERATOR_MODE}
-    catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
-    native = frozenset(p.name for p in planned if p.name not in own) if catching else frozenset()
-    served = own | native
-    annotations = meta.get("annotations") or {}
-    status: Any = cr.get("status") or {}
-    if not served and not annotations.get(c.BACKFILL_ANNOTATION) and not status.get(w.BACKFILLS):
         return
     now = datetime.now(UTC)
     since = parse_time(status.get(w.SLOTS_FIRED_UNTIL))
