@@ -364,7 +364,7 @@ def test_catch_up_all_starts_each_missed_slot_once_across_operator_restarts(
             k8s.delete(Job, name, namespace=ns)  # this run ends: the next may start
     # The last run is still active: a few housekeeping rounds (3 s) of the new leader
     # (elected within the 6 s lease) start nothing more, and nothing again.
-    deadline = datetime.now(UTC) + timedelta(seconds=15)
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
     while datetime.now(UTC) < deadline:
         assert list(catch_up_jobs()) == [names[-1]]
         time.sleep(1)
