@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 
 from chronos.schedule import cron as engine
 from chronos.schedule import next_run_times
+from chronos.schedule.calendar import Calendar
+from chronos.schedule.occurrences import ScheduleRule, TimeRules, slots
 
 COUNT = 5  # status.nextRunTimes (operator/status.py NEXT_RUNS_SHOWN)
 CASES = [
@@ -47,6 +49,37 @@ def run(cron: str, zone: str, start: datetime, calls: int, *, fresh: bool) -> fl
     return (time.perf_counter() - began) / calls
 
 
+#: ``occurrences.slots`` for a job with ten schedules, five next runs, as the operator
+#: asks per job: natively (robfig), in operator mode (a calendar, a DST policy) and RRULEs.
+_TEN_CRONS = tuple(ScheduleRule(f"s{i}", f"{i * 5} {i % 24} * * *", None) for i in range(10))
+_TEN_RRULES = tuple(
+    ScheduleRule(f"r{i}", None, f"FREQ=MONTHLY;BYDAY=-1FR;BYHOUR={i};BYMINUTE=0") for i in range(10)
+)
+SLOTS_CASES = [
+    ("10 cron, native", TimeRules(_TEN_CRONS, "Europe/Rome")),
+    (
+        "10 cron, calendar+RunOnce",
+        TimeRules(
+            _TEN_CRONS,
+            "Europe/Rome",
+            calendar=Calendar("weekends", weekdays=frozenset({5, 6})),
+            on_excluded="NextBusinessDay",
+            fall_back="RunOnce",
+        ),
+    ),
+    ("10 RRULE", TimeRules(_TEN_RRULES, "Europe/Rome")),
+]
+
+
+def run_slots(rules: TimeRules, start: datetime, calls: int) -> float:
+    """Mean seconds per ``slots(rules, at, limit=5)`` call, the instant a second later
+    each time."""
+    began = time.perf_counter()
+    for i in range(calls):
+        slots(rules, start + timedelta(seconds=i), limit=5, runs_only=True)
+    return (time.perf_counter() - began) / calls
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -61,6 +94,13 @@ def main() -> None:
             fresh.append(run(cron, zone, start, args.calls, fresh=True))
         w, f = statistics.median(walked) * 1e6, statistics.median(fresh) * 1e6
         print(f"{cron:<14} {zone:<22} {w:>10.1f} {f:>10.1f} {f / w:>13.1f}")
+    calls = max(1, args.calls // 10)
+    print(f"\noccurrences.slots(..., limit=5), {calls} calls a round, {args.rounds} rounds")
+    print(f"{'job':<28} {'µs per call':>12}")
+    start = datetime(2026, 5, 12, 9, 0, tzinfo=UTC)
+    for name, rules in SLOTS_CASES:
+        per_call = statistics.median(run_slots(rules, start, calls) for _ in range(args.rounds))
+        print(f"{name:<28} {per_call * 1e6:>12.0f}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from chronos import contract as c
 from chronos import runnow as rn
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
+from chronos.models import timing
 
 pytestmark = pytest.mark.cluster
 
@@ -173,3 +174,59 @@ def test_run_now_annotations_are_capped_by_admission(k8s: Client, solo_namespace
     assert _annotate(k8s, ns, "busy", {key: None}) is None
     annotations = get_cr(k8s, ns, "busy")["metadata"].get("annotations") or {}
     assert key not in annotations
+
+
+# ------------------------------------------------------------- backfill annotation
+
+
+def _backfills(n: int, *, separators: tuple[str, str] = (",", ":")) -> str:
+    """``n`` backfill requests as the REST facade writes them (ranges of the past)."""
+    end = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    items = [
+        {
+            "id": f"req-{i}",
+            "from": (end - timedelta(hours=i + 1)).isoformat(),
+            "to": end.isoformat(),
+            "max": 5,
+        }
+        for i in range(n)
+    ]
+    return json.dumps(items, separators=separators)
+
+
+def test_the_backfill_annotation_is_bounded_by_admission(k8s: Client, solo_namespace: str) -> None:
+    """kubectl cannot queue more backfill requests than the REST facade would (429), nor
+    write something that is no list of requests; spaces as json.dumps writes them (and
+    the operator, dropping served requests) are fine."""
+    ns = solo_namespace
+    create(k8s, ns, "filler", spec(enabled=False))
+    key = c.BACKFILL_ANNOTATION
+    limit = timing.MAX_BACKFILL_REQUESTS
+    message = wait_for(
+        lambda: _annotate(k8s, ns, "filler", {key: _backfills(limit + 1)}),
+        30,
+        "the job-limits policy to be enforced",
+    )
+    assert "ValidatingAdmissionPolicy 'chronos-job-limits'" in message, message
+    assert f"at most {limit} backfill requests" in message, message
+    for bad in (
+        "not json",
+        '{"id":"a","from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z"}',  # no list
+        '[{"id":"A B","from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z"}]',
+        '[{"id":"a","from":"yesterday","to":"2026-01-02T00:00:00Z"}]',
+        '[{"id":"a","from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z","max":101}]',
+        '[{"id":"a","from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z","x":"$(id)"}]',
+        "[" + ",".join([_backfills(1)[1:-1]] * 2) + "x]",
+        _backfills(1)[:-1] + " " * timing.MAX_BACKFILL_ANNOTATION_BYTES + "]",
+    ):
+        refused = _annotate(k8s, ns, "filler", {key: bad})
+        assert refused is not None, bad
+        assert "backfill" in refused, refused
+    assert _annotate(k8s, ns, "filler", {key: _backfills(limit)}) is None
+    # Shorter is no way around the shape.
+    assert _annotate(k8s, ns, "filler", {key: "[x]"}) is not None
+    # Shrinking (the operator drops what it served) is allowed beyond the byte bound.
+    assert _annotate(k8s, ns, "filler", {key: _backfills(2, separators=(", ", ": "))}) is None
+    assert _annotate(k8s, ns, "filler", {key: _backfills(1)}) is None
+    assert _annotate(k8s, ns, "filler", {key: None}) is None
+    assert key not in (get_cr(k8s, ns, "filler")["metadata"].get("annotations") or {})

@@ -46,6 +46,15 @@ REQUESTS: list[tuple[str, str, str, Any, dict[str, str]]] = [
     ("run now, new key", "POST", "/run", None, {"Idempotency-Key": "key-2"}),
     ("run now, no key", "POST", "/run", None, {}),
     ("run now, bad key", "POST", "/run", None, {"Idempotency-Key": "no spaces"}),
+    (
+        "backfill",
+        "POST",
+        "/backfill",
+        {"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"},
+        {},
+    ),
+    ("backfill, bad range", "POST", "/backfill", {"from": "x", "to": "2020-01-02T00:00:00Z"}, {}),
+    ("backfill, bad body", "POST", "/backfill", {"since": 1}, {"Idempotency-Key": CURRENT_KEY}),
 ]
 
 

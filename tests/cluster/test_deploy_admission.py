@@ -36,6 +36,7 @@ from chronos import runnow as rn
 from chronos.devcluster.__main__ import admission_policies
 from chronos.devcluster.cluster import Cluster
 from chronos.kube import ChronosJobResource
+from chronos.models import timing
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import resolve_schedule
 from chronos.operator.cronjob import build_cronjob, run_now_job
@@ -230,6 +231,9 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
     assert _variable(jobs, "pendingMaxBytes") == rn.PENDING_MAX_BYTES
     assert _variable(jobs, "pendingPattern") == rn.PENDING_PATTERN
     assert _variable(jobs, "tokenPattern") == rn.TOKEN_PATTERN
+    assert _variable(jobs, "backfillMax") == timing.MAX_BACKFILL_REQUESTS
+    assert _variable(jobs, "backfillMaxBytes") == timing.MAX_BACKFILL_ANNOTATION_BYTES
+    assert _variable(jobs, "backfillPattern") == timing.BACKFILL_ANNOTATION_PATTERN
     operator = _policy(objs, OPERATOR_POLICY)
     names: set[str] = set()
     for hub in (

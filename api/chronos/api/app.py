@@ -22,9 +22,10 @@ from chronos.api.limits import BodyLimit
 from chronos.api.mapping import job_view
 from chronos.api.metrics import Metrics, MetricsMiddleware
 from chronos.api.podmetrics import PodMetricsReader
+from chronos.api.previews import ScheduleService
 from chronos.api.routes import health_router, jobs_router, schedule_router
 from chronos.api.runs import RunService
-from chronos.api.services import JobService, ScheduleService
+from chronos.api.services import JobService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import ApiSettings
 from chronos.api.signouts import SignOuts
@@ -81,7 +82,7 @@ def _build(settings: ApiSettings, metrics: Metrics) -> Components:
         cache=cache,
         jobs=jobs,
         runs=RunService(jobs=jobs, client=as_caller),
-        schedules=ScheduleService(zone, min_interval),
+        schedules=ScheduleService(zone, min_interval, jobs=jobs),
         authenticator=authenticator,
         metrics=metrics,
         sessions=SessionCodec(_session_key(settings), settings.api_session_seconds),

@@ -23,8 +23,9 @@ from chronos.api.cache import JobCache
 from chronos.api.errors import JsonBodyRoute, ProblemError
 from chronos.api.metrics import Metrics
 from chronos.api.podmetrics import PodMetricsReader
+from chronos.api.previews import ScheduleService
 from chronos.api.runs import RunService
-from chronos.api.services import Caller, JobService, ScheduleService
+from chronos.api.services import Caller, JobService
 from chronos.api.session import SessionCodec
 from chronos.api.settings import DNS_LABEL, ApiSettings
 from chronos.api.signouts import SignOuts

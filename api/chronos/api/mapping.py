@@ -15,10 +15,11 @@ import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from chronos.api.schemas import RunRecordOut, documented_cron
+from chronos.api.schemas import JOB_ID, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
@@ -30,6 +31,8 @@ from chronos.models.wire import (
     END_TIME,
     HISTORY,
     LAST_RUN,
+    LAST_SCHEDULE_TIME,
+    NEXT_RUN_TIMES,
     RUN_ID,
     SCHEDULED_TIME,
     START_TIME,
@@ -43,7 +46,9 @@ from chronos.models.wire import (
     StatusDict,
     TaskDict,
 )
-from chronos.schedule import ScheduleError
+from chronos.schedule import ScheduleError, describe
+from chronos.schedule.occurrences import TimeRules, slots
+from chronos.timerules import time_rules
 from chronos.times import parse_time, rfc3339
 
 #: Ids stay short enough for every name the operator derives from them.
@@ -51,7 +56,7 @@ ID_STEM_MAX = 46
 SUFFIX_LENGTH = 5
 NEXT_RUNS = 5
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
-ID_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+ID_PATTERN = re.compile(JOB_ID)
 
 
 class RequestShapeError(ValueError):
@@ -303,6 +308,38 @@ def _status_message(
     return ready, ready.get("message") if ready else None
 
 
+def anchor_of(obj: ChronosJobDict) -> datetime | None:
+    """Where ``@every`` counts from for a stored job, as the CronJob controller does:
+    its last scheduled time, else its creation."""
+    status: StatusDict = obj.get("status") or {}
+    metadata: ObjectMetaDict = obj.get("metadata") or {}
+    return parse_time(status.get(LAST_SCHEDULE_TIME)) or parse_time(
+        metadata.get("creationTimestamp")
+    )
+
+
+def _describe(rules: TimeRules) -> str:
+    """Each schedule in words, the resolved cron's (an RRULE as itself)."""
+    return "; ".join(
+        describe(r.cron) if r.cron is not None else f"RRULE {r.rrule}" for r in rules.schedules
+    )
+
+
+def _next_runs(
+    spec: ChronosJobSpec, rules: TimeRules, obj: ChronosJobDict, now: datetime
+) -> list[datetime]:
+    """The job's next runs: computed here (every schedule, DST policy, window, ``@every``
+    from its anchor) unless a calendar decides them; then the operator's
+    status.nextRunTimes, which read the calendar's days."""
+    zone = ZoneInfo(rules.zone)
+    if spec.calendar_ref is None:
+        found = slots(rules, now, limit=NEXT_RUNS, anchor=anchor_of(obj), runs_only=True)
+        return [s.instant.astimezone(zone) for s in found]
+    status: StatusDict = obj.get("status") or {}
+    times = [parse_time(t) for t in status.get(NEXT_RUN_TIMES) or []]
+    return [t.astimezone(zone) for t in times if t is not None and t > now][:NEXT_RUNS]
+
+
 def job_view(
     obj: ChronosJobDict,
     default_time_zone: str,
@@ -322,21 +359,28 @@ def job_view(
     zone = spec.get(TIME_ZONE) or status.get(TIME_ZONE) or default_time_zone
     enabled = bool(spec.get("enabled", True))
 
+    job = (str(metadata.get("namespace") or ""), str(metadata.get("name") or ""))
     cron: str | None = schedule.get("cron") if is_cron else status.get(CRON)
+    resolved_cron: str | None = status.get(CRON)
     description: str | None = status.get(DESCRIPTION)
     next_runs: list[datetime] = []
     warning: str | None = None
     try:
-        resolved = resolve_schedule(
-            ChronosJobSpec.model_validate(spec), spec.get(TIME_ZONE) or zone, min_interval_seconds
-        )
+        model = ChronosJobSpec.model_validate(spec)
+        rules = time_rules(model, job=job, zone=zone, calendar=None)
+        first = rules.schedules[0]
+        if first.cron is not None:
+            resolve_schedule(model, zone, min_interval_seconds, job=job)  # its interval
     except (ValidationError, ScheduleError, ValueError):
         pass
     else:
-        cron, description = resolved.cron, resolved.description
-        next_runs = resolved.next_runs(now, NEXT_RUNS)
-        if not next_runs:
-            warning = NEVER_FIRES_MESSAGE.format(cron=resolved.cron)
+        resolved_cron = first.cron
+        if not is_cron and schedule:
+            cron = first.cron  # the friendly form's cron, as an echo
+        description = f"{_describe(rules)} ({zone})"
+        next_runs = _next_runs(model, rules, obj, now)
+        if not next_runs and first.cron is not None and model.calendar_ref is None:
+            warning = NEVER_FIRES_MESSAGE.format(cron=first.cron)
         if not enabled:
             next_runs = []
     valid_until = next_runs[0].timestamp() if next_runs else math.inf
@@ -388,6 +432,7 @@ def job_view(
         "status_message": status_message,
         "resource_version": metadata.get("resourceVersion") or "",
         "run_now_token": annotations.get(RUN_NOW_ANNOTATION),
+        "resolved_cron_expression": resolved_cron,
         **time_rules_view(spec),
     }
     return view, valid_until

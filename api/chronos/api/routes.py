@@ -9,10 +9,20 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from chronos.api.cache import Entry
-from chronos.api.deps import Allowed, CallerDep, Components, GatedRoute, Parts, allowed
+from chronos.api.deps import (
+    Allowed,
+    CallerDep,
+    Components,
+    GatedRoute,
+    NamespaceParam,
+    Parts,
+    allowed,
+)
 from chronos.api.errors import ProblemError
 from chronos.api.runs import IDEMPOTENCY_KEY
 from chronos.api.schemas import (
+    BackfillIn,
+    BackfillOut,
     ErrorOut,
     HistoryOut,
     JobCreate,
@@ -210,6 +220,43 @@ async def run_now(
     return await call.parts.runs.run_now(call.caller, call.namespace, job_id, idempotency_key)
 
 
+_backfill = {
+    **_one,
+    400: _write[400],
+    409: {
+        "model": ErrorOut,
+        "description": "The job cannot run slots now (disabled, or settings the operator "
+        "refuses), or it keeps changing.",
+    },
+    429: {"model": ErrorOut, "description": "Too many backfill requests are waiting."},
+}
+
+
+@jobs_router.post(
+    "/{job_id}/backfill",
+    status_code=202,
+    response_model=BackfillOut,
+    responses=_backfill,
+    summary="Run the slots of a past range",
+)
+async def backfill(
+    call: Patcher,
+    job_id: str,
+    body: BackfillIn,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY.pattern,
+            description="Retrying with the same key never requests the range twice.",
+        ),
+    ] = None,
+) -> BackfillOut:
+    return await call.parts.runs.backfill(
+        call.caller, call.namespace, job_id, body, idempotency_key
+    )
+
+
 @jobs_router.get(
     "/{job_id}/history",
     response_model=HistoryOut,
@@ -234,10 +281,24 @@ async def history(
 
 
 @schedule_router.post(
-    "/preview", response_model=PreviewOut, responses=_token, summary="Preview a schedule"
+    "/preview",
+    response_model=PreviewOut,
+    responses={
+        **_token,
+        403: {
+            "model": ErrorOut,
+            "description": "job_id names a job RBAC does not let the caller get (the same "
+            "answer whether it exists or not).",
+        },
+    },
+    summary="Preview a schedule",
 )
-async def preview(parts: Parts, caller: CallerDep, body: PreviewIn) -> PreviewOut:
-    return parts.schedules.preview(body)
+async def preview(
+    parts: Parts, caller: CallerDep, body: PreviewIn, namespace: NamespaceParam = None
+) -> PreviewOut:
+    return await parts.schedules.preview_as(
+        caller, namespace or parts.settings.api_default_namespace, body
+    )
 
 
 # ---------------------------------------------------------------------- operations

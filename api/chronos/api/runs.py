@@ -10,11 +10,15 @@ both rights an abort needs itself before it looks anything up.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.batch_v1 import Job as BatchJob
@@ -23,18 +27,51 @@ from lightkube.types import CascadeType
 from chronos import runnow
 from chronos.api.cache import Entry
 from chronos.api.errors import ProblemError
-from chronos.api.schemas import RunNowOut
+from chronos.api.schemas import BackfillIn, BackfillOut, RunNowOut
 from chronos.api.services import JOBS, Caller, JobService
-from chronos.contract import RUN_NOW_ANNOTATION
+from chronos.contract import BACKFILL_ANNOTATION, RUN_NOW_ANNOTATION
 from chronos.kube import NOT_FOUND, answered
-from chronos.models.chronosjob import ConcurrencyPolicy
-from chronos.models.wire import ACTIVE_RUNS, ChronosJobDict
+from chronos.models.base import RFC3339
+from chronos.models.chronosjob import ChronosJobSpec, ConcurrencyPolicy
+from chronos.models.timing import (
+    MAX_BACKFILL_AGE_DAYS,
+    MAX_BACKFILL_REQUESTS,
+    MAX_BACKFILL_SLOTS,
+    BackfillRequest,
+)
+from chronos.models.wire import ACTIVE_RUNS, BACKFILLS, ChronosJobDict
+from chronos.schedule import ScheduleError
+from chronos.schedule.occurrences import slots
+from chronos.timerules import time_rules
+from chronos.times import parse_time, rfc3339
 
 #: How long a run-now keeps retrying the annotation write against concurrent writers.
 #: Each conflict means another write succeeded, so a burst of N requests needs up to N
 #: rounds: bounded by time, not by a count that a burst of six keys already exceeds.
 RUN_NOW_CONFLICT_SECONDS = 15.0
 IDEMPOTENCY_KEY = re.compile(runnow.TOKEN_PATTERN)
+_T = TypeVar("_T")
+_RFC3339 = re.compile(RFC3339)
+
+
+async def _guarded(
+    jobs: JobService,
+    caller: Caller,
+    namespace: str,
+    job_id: str,
+    attempt: Callable[[], Awaitable[_T | None]],
+) -> _T:
+    """``attempt``'s answer, retried while it returns None (its resourceVersion-guarded
+    write lost to a concurrent one) for RUN_NOW_CONFLICT_SECONDS."""
+    deadline = time.monotonic() + RUN_NOW_CONFLICT_SECONDS
+    while time.monotonic() < deadline:
+        answer = await attempt()
+        if answer is not None:
+            return answer
+        # A little jitter, so the losers of one round do not collide again at once.
+        await asyncio.sleep(random.uniform(0, 0.05))  # noqa: S311 (jitter)
+        await jobs.refresh(caller, namespace, job_id)
+    raise ProblemError(409, f'job "{job_id}" keeps changing; retry later')
 
 
 class RunService:
@@ -58,8 +95,8 @@ class RunService:
                 [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
             )
         token = idempotency_key or uuid.uuid4().hex
-        deadline = time.monotonic() + RUN_NOW_CONFLICT_SECONDS
-        while time.monotonic() < deadline:
+
+        async def attempt() -> RunNowOut | None:
             entry = await self._jobs.entry(caller, namespace, job_id)
             now = datetime.now(UTC)
             state = runnow.parse(entry.obj["metadata"].get("annotations") or {}, now)
@@ -75,12 +112,119 @@ class RunService:
                     },
                 }
             }
-            if await self._jobs.patch(caller, namespace, job_id, patch) is not None:
-                return _run_now_answer(job_id, token, already=False)
-            # A little jitter, so the losers of one round do not collide again at once.
-            await asyncio.sleep(random.uniform(0, 0.05))  # noqa: S311 (jitter)
-            await self._jobs.refresh(caller, namespace, job_id)
-        raise ProblemError(409, f'job "{job_id}" keeps changing; retry the run later')
+            if await self._jobs.patch(caller, namespace, job_id, patch) is None:
+                return None
+            return _run_now_answer(job_id, token, already=False)
+
+        return await _guarded(self._jobs, caller, namespace, job_id, attempt)
+
+    async def backfill(
+        self,
+        caller: Caller,
+        namespace: str,
+        job_id: str,
+        body: BackfillIn,
+        idempotency_key: str | None,
+        now: datetime | None = None,
+    ) -> BackfillOut:
+        """Ask the operator to run the job's slots in ``[from, to]``, each once.
+
+        The range is judged here as the operator judges it (a 422 names the field), the
+        slots computed by the engine over the job's rules (its calendar read with the
+        caller's rights), and the request appended to the annotation
+        ``chronos.gluesync.io/backfill`` with the resourceVersion it was checked
+        against. The request id comes from the Idempotency-Key, so a retry with the same
+        key finds its request (pending, or served in status.backfills) and writes
+        nothing."""
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+            raise ProblemError.invalid(
+                [("Idempotency-Key", "must be 1-128 characters from A-Z a-z 0-9 . _ : -")]
+            )
+        start, end = _check_range(body, now or datetime.now(UTC))
+        ident = (
+            hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+            if idempotency_key is not None
+            else uuid.uuid4().hex[:24]
+        )
+
+        async def attempt() -> BackfillOut | None:
+            entry = await self._jobs.entry(caller, namespace, job_id)
+            obj = entry.obj
+            waiting = _waiting_backfills(obj, job_id)
+            found = await self._backfill_slots(caller, namespace, obj, start, end, body.max)
+            if any(i.get("id") == ident for i in waiting) or ident in _served_ids(obj):
+                return _backfill_answer(job_id, ident, found, already=True)
+            if len(waiting) >= MAX_BACKFILL_REQUESTS:
+                raise ProblemError(
+                    429,
+                    f'job "{job_id}" has {len(waiting)} backfill requests waiting (at most '
+                    f"{MAX_BACKFILL_REQUESTS}); retry when the operator has served them",
+                )
+            request = BackfillRequest(id=ident, from_=start, to=end, max=body.max)
+            item = request.model_dump(mode="json", by_alias=True)
+            item["from"], item["to"] = rfc3339(start), rfc3339(end)
+            text = json.dumps([*waiting, item], separators=(",", ":"))
+            patch = {
+                "metadata": {
+                    "resourceVersion": entry.resource_version,
+                    "annotations": {BACKFILL_ANNOTATION: text},
+                }
+            }
+            if await self._jobs.patch(caller, namespace, job_id, patch) is None:
+                return None
+            return _backfill_answer(job_id, ident, found, already=False)
+
+        return await _guarded(self._jobs, caller, namespace, job_id, attempt)
+
+    async def _backfill_slots(
+        self,
+        caller: Caller,
+        namespace: str,
+        obj: ChronosJobDict,
+        start: datetime,
+        end: datetime,
+        most: int,
+    ) -> list[datetime]:
+        """The run slots of the stored job in ``[start, end]`` after every rule: a 422
+        when there is none or more than ``most``; a 409 when the job cannot run now."""
+        job_id = obj["metadata"]["name"]
+        try:
+            spec = ChronosJobSpec.model_validate(obj.get("spec") or {})
+        except ValueError:
+            raise ProblemError(
+                409, f'job "{job_id}" has settings the operator refuses; fix them first'
+            ) from None
+        if not spec.enabled:
+            raise ProblemError(
+                409, f'job "{job_id}" is disabled: the operator runs no slot of it; enable it first'
+            )
+        calendar = None
+        if spec.calendar_ref is not None:
+            calendar = await self._jobs.calendar(caller, namespace, spec.calendar_ref.name)
+        zone = spec.time_zone or self._jobs.default_time_zone
+        try:
+            rules = time_rules(spec, job=(namespace, job_id), zone=zone, calendar=calendar)
+            found = slots(
+                rules,
+                start - timedelta(microseconds=1),
+                until=end,
+                limit=most + 1,
+                runs_only=True,
+            )
+        except ScheduleError as exc:
+            raise ProblemError(
+                409, f'job "{job_id}" has a schedule the operator refuses: {exc}'
+            ) from None
+        if not found:
+            raise ProblemError.invalid(
+                [("from", f"no slot of the job's schedules lies between from and to ({zone})")]
+            )
+        if len(found) > most:
+            field = "max" if most < MAX_BACKFILL_SLOTS else "to"
+            raise ProblemError.invalid(
+                [(field, f"the range holds more than {most} slots; narrow it or raise max")]
+            )
+        return [s.instant for s in found]
 
     async def active_run(self, caller: Caller, namespace: str, job_id: str, run: str) -> Entry:
         """The job, once the caller may ``get`` it and ``delete`` the batch Job ``run``
@@ -159,4 +303,80 @@ def _run_now_answer(job_id: str, token: str, *, already: bool) -> RunNowOut:
         stderr=None,
         run_token=token,
         already_requested=already,
+    )
+
+
+def _check_range(body: BackfillIn, now: datetime) -> tuple[datetime, datetime]:
+    """``from`` and ``to`` as instants, or a 422 naming the field: RFC 3339 with an
+    offset, ``from`` before ``to``, ``to`` not in the future, ``from`` at most
+    MAX_BACKFILL_AGE_DAYS ago, ``max`` within 1..MAX_BACKFILL_SLOTS."""
+    errors: list[tuple[str, str]] = []
+    times: dict[str, datetime] = {}
+    for field, text in (("from", body.from_), ("to", body.to)):
+        parsed = parse_time(text) if _RFC3339.fullmatch(text) else None
+        if parsed is None:
+            errors.append(
+                (
+                    field,
+                    "must be an RFC 3339 date-time with an offset, such as 2026-01-31T09:00:00Z",
+                )
+            )
+        else:
+            times[field] = parsed.astimezone(UTC)
+    if not 1 <= body.max <= MAX_BACKFILL_SLOTS:
+        errors.append(("max", f"must be 1 to {MAX_BACKFILL_SLOTS}"))
+    if errors:
+        raise ProblemError.invalid(errors)
+    start, end = times["from"], times["to"]
+    if start >= end:
+        errors.append(("from", "must be before to"))
+    if end > now:
+        errors.append(
+            ("to", f"is in the future ({rfc3339(now)} now): only past slots are backfilled")
+        )
+    if now - start > timedelta(days=MAX_BACKFILL_AGE_DAYS):
+        errors.append(("from", f"is more than {MAX_BACKFILL_AGE_DAYS} days ago"))
+    if errors:
+        raise ProblemError.invalid(errors)
+    return start, end
+
+
+def _waiting_backfills(obj: ChronosJobDict, job_id: str) -> list[dict[str, Any]]:
+    """The requests in the annotation (the operator drops those it served); a 409 when
+    it holds something else (a hand-written value the operator is about to reject)."""
+    text = (obj["metadata"].get("annotations") or {}).get(BACKFILL_ANNOTATION)
+    if not text:
+        return []
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ProblemError(
+            409,
+            f'job "{job_id}" has a backfill annotation that is not a list of requests; '
+            "the operator rejects and removes it: retry shortly",
+        )
+    return items
+
+
+def _served_ids(obj: ChronosJobDict) -> set[str]:
+    status: Any = obj.get("status") or {}
+    return {str(b.get("id")) for b in status.get(BACKFILLS) or [] if isinstance(b, dict)}
+
+
+def _backfill_answer(
+    job_id: str, ident: str, found: list[datetime], *, already: bool
+) -> BackfillOut:
+    message = (
+        "backfill already requested with this Idempotency-Key; nothing new requested"
+        if already
+        else f"backfill requested: the operator starts {len(found)} run(s), trigger backfill"
+    )
+    return BackfillOut(
+        id=ident,
+        job_id=job_id,
+        slots=[rfc3339(t) for t in found],
+        already_requested=already,
+        message=message,
     )

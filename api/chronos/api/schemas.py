@@ -42,7 +42,14 @@ from chronos.models.chronosjob import (
 )
 from chronos.models.rules import COREHUB_ID
 from chronos.schedule import ScheduleError, validate_time_zone
-from chronos.schedule.grammar import cron_pattern
+from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
+
+# The grammar's value and step tokens (its item is not public yet: i19-engine is asked
+# for a ``cron_item``), so the H items extend exactly the grammar's items.
+from chronos.schedule.grammar import _STEP, _values, cron_pattern
+
+#: A job's id (its ChronosJob's name): a DNS subdomain.
+JOB_ID = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
 TASK_TYPE_VALUES: list[JsonValue] = [t.value for t in TaskType]
 TASK_TYPE_VALUES += [t.value.upper() for t in TaskType]
@@ -107,6 +114,7 @@ READ_ONLY_FIELDS = frozenset(
         "status_message",
         "resource_version",
         "run_now_token",
+        "resolved_cron_expression",
     }
 )
 
@@ -130,17 +138,57 @@ CRON_DESCRIPTION = (
     "Five-field cron expression (minute hour day-of-month month day-of-week) or a "
     "descriptor (@daily, @every 1h30m), as a CronJob accepts; the pattern is the "
     "schedule engine's grammar. Runs closer than CHRONOS_MIN_INTERVAL_SECONDS (one "
-    "minute unless raised) are refused."
+    "minute unless raised) are refused. A field may hold Jenkins' H, H(a-b), H/n or "
+    "H(a-b)/n: a value hashed from the job's namespace, id and schedule name "
+    "(resolved_cron_expression shows it)."
 )
 
 
+def _hashed_item(bounds: _Bounds) -> str:
+    """Jenkins' ``H`` items of a field as ``chronos.schedule.hashed`` reads them: ``H``,
+    ``H(a-b)`` with ``a <= b`` in the field's bounds (one or two digits), each with an
+    optional step ``/n`` (``n`` of one or two digits, at least 1)."""
+
+    def number(v: int) -> str:
+        return f"0?{v}" if v < 10 else str(v)
+
+    ranges = "|".join(
+        f"{number(a)}-(?:{'|'.join(number(b) for b in range(a, bounds.max + 1))})"
+        for a in range(bounds.min, bounds.max + 1)
+    )
+    return rf"H(?:\((?:{ranges})\))?(?:/(?:0?[1-9]|[1-9][0-9]))?"
+
+
+def _plain_item(bounds: _Bounds) -> str:
+    """One item of a field as ``chronos.schedule.grammar`` writes it."""
+    low, high = bounds.min, bounds.max
+    ranges = "|".join(
+        f"{_values(bounds, v, v)}-{_values(bounds, v, high)}" for v in range(low, high + 1)
+    )
+    return rf"(?:[*?]|{_values(bounds, low, high)}|{ranges})(?:{_STEP})?"
+
+
+@cache
+def documented_cron_pattern() -> str:
+    """The engine's grammar (``cron_pattern``) and, in any of the five fields, ``H``
+    items beside the usual ones (resolved from the job's hash before the engine parses
+    the result; ``H`` forms beyond these are refused with a 422)."""
+    plain = cron_pattern()
+    fields = []
+    for bounds in (MINUTES, HOURS, DOM, MONTHS, DOW):
+        item = f"(?:{_hashed_item(bounds)}|{_plain_item(bounds)})"
+        fields.append(f"{item}(?:,{item})*")
+    hashed = " +".join(f"(?:{f})" for f in fields)
+    return f"{plain[:-2]}| *{hashed} *)$"
+
+
 def _cron(schema: dict[str, JsonValue]) -> None:
-    schema.update({"pattern": cron_pattern(), **_bounds(Schedule, "cron")})
+    schema.update({"pattern": documented_cron_pattern(), **_bounds(Schedule, "cron")})
 
 
 @cache
 def _cron_regex() -> re.Pattern[str]:
-    return re.compile(cron_pattern())
+    return re.compile(documented_cron_pattern())
 
 
 def documented_cron(value: str) -> bool:
@@ -315,12 +363,17 @@ JOB_UPDATE_RULES: dict[str, JsonValue] = {
         _scope_update("group", _non_empty("group_ids"), _GROUP_CLEARED),
     ]
 }
-#: A preview needs exactly one schedule form: a cron expression, or the friendly form
-#: with both hour and minute (both only when they agree, as for a job).
+#: A preview needs exactly one schedule form: a cron expression, the friendly form with
+#: both hour and minute, or several schedules.
+_SCHEDULES_SENT: dict[str, JsonValue] = {
+    "required": ["schedules"],
+    "properties": {"schedules": {"type": "array"}},
+}
 ONE_SCHEDULE_FORM: dict[str, JsonValue] = {
     "oneOf": [
-        {**_CRON_GIVEN, "not": _FRIENDLY_SENT},
-        {**_FRIENDLY_GIVEN, "not": _CRON_SENT},
+        {**_CRON_GIVEN, "not": {"anyOf": [_FRIENDLY_SENT, _SCHEDULES_SENT]}},
+        {**_FRIENDLY_GIVEN, "not": {"anyOf": [_CRON_SENT, _SCHEDULES_SENT]}},
+        {**_non_empty("schedules"), "not": {"anyOf": [_FRIENDLY_SENT, _CRON_SENT]}},
     ]
 }
 
@@ -379,7 +432,7 @@ class ScheduleItemIn(_Body):
         description="Unique in schedules; default s<index>. Not of the form s<number>.",
         json_schema_extra=_SCHEDULE_NAME,
     )
-    cron: str | None = Field(default=None, description=CRON_DESCRIPTION)
+    cron: str | None = Field(default=None, description=CRON_DESCRIPTION, json_schema_extra=_cron)
     rrule: str | None = Field(
         default=None,
         description=(
@@ -596,6 +649,11 @@ class JobOut(BaseModel):
     status_message: str | None
     resource_version: str
     run_now_token: str | None
+    resolved_cron_expression: str | None = Field(
+        default=None,
+        description="The first schedule's cron as its CronJob gets it (H resolved from "
+        "the job's namespace, id and schedule name); null for an RRULE.",
+    )
     schedules: list[ScheduleItemIn] | None = None
     calendar: str | None = None
     on_excluded: str | None = None
@@ -663,7 +721,9 @@ class HistoryOut(BaseModel):
     total: int
 
 
-class PreviewIn(_Body):
+class PreviewIn(_TimeRules):
+    """A schedule to preview: the fields of a job body that decide when it runs."""
+
     model_config = ConfigDict(json_schema_extra=ONE_SCHEDULE_FORM)
 
     schedule: ScheduleIn | None = None
@@ -672,14 +732,82 @@ class PreviewIn(_Body):
     )
     timezone: str | None = Field(default=None, json_schema_extra=_zone_name)
     count: JsonInt = Field(default=5, ge=1, le=100, description="How many run times to list.")
+    job_id: str | None = Field(
+        default=None,
+        description=(
+            "The job (existing or to be) the preview is for: H in a cron is hashed from "
+            "its namespace, id and schedule name (without it, from a stand-in id: the "
+            "minutes shown are not the job's), and @every counts from its last scheduled "
+            "time or creation (without it, from now). An existing job is read with your "
+            "rights (get)."
+        ),
+        json_schema_extra={"pattern": JOB_ID, "maxLength": 253},
+    )
+
+
+class SlotOut(BaseModel):
+    time: str = Field(description="When it runs (or would have run), RFC 3339 UTC.")
+    wall_time: str = Field(description="The wall time in the job's zone, no offset.")
+    offset: str = Field(description="The zone's UTC offset then, such as +01:00.")
+    schedule: str = Field(description="The schedule's name.")
+    action: str = Field(description="run, or skip (an excluded day, a time DST skips).")
+    note: str | None = Field(description="Why it moved, is skipped or is special (DST).")
+
+
+class ScheduleOut(BaseModel):
+    name: str
+    cron_expression: str | None = Field(description="The cron that runs (H resolved).")
+    rrule: str | None
+    description: str
 
 
 class PreviewOut(BaseModel):
-    cron_expression: str
+    cron_expression: str | None = Field(
+        description="The first schedule's cron as it runs (H resolved); null for an RRULE."
+    )
     is_cron_expression: bool
     description: str
     timezone: str
-    next_run_times: list[str]
+    next_run_times: list[str] = Field(
+        description="The next runs of all schedules merged, after every rule (calendar, "
+        "DST policy, window)."
+    )
+    schedules: list[ScheduleOut]
+    slots: list[SlotOut] = Field(
+        description="The next slots with what happens to each (skipped ones included)."
+    )
+
+
+class BackfillIn(_Body):
+    """Run the job's slots in a past range, each once, with trigger backfill."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(
+        alias="from",
+        description="Start of the range (inclusive), RFC 3339.",
+        json_schema_extra=_TIME,
+    )
+    to: str = Field(
+        description="End of the range (inclusive), RFC 3339; not in the future.",
+        json_schema_extra=_TIME,
+    )
+    max: JsonInt = Field(
+        default=t.MAX_BACKFILL_SLOTS,
+        description=(
+            f"The range may hold at most this many slots (at most {t.MAX_BACKFILL_SLOTS}); "
+            "more is refused, not cut."
+        ),
+        json_schema_extra=_bounds(t.BackfillRequest, "max"),
+    )
+
+
+class BackfillOut(BaseModel):
+    id: str = Field(description="The request's id (status.backfills reports it).")
+    job_id: str
+    slots: list[str] = Field(description="The slots that will run, oldest first (RFC 3339).")
+    already_requested: bool = Field(description="True when this Idempotency-Key was seen.")
+    message: str
 
 
 class FieldError(BaseModel):

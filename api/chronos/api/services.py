@@ -17,12 +17,11 @@ import copy
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
-from lightkube.resources.core_v1 import Event
+from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
@@ -37,8 +36,16 @@ from chronos.api.mapping import (
     slugify,
     with_suffix,
 )
-from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate, PreviewIn, PreviewOut
-from chronos.kube import CONFLICT, FORBIDDEN, NOT_FOUND, ChronosJobResource, answered, or_none
+from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate
+from chronos.kube import (
+    CONFLICT,
+    FORBIDDEN,
+    NOT_FOUND,
+    ChronosCalendarResource,
+    ChronosJobResource,
+    answered,
+    or_none,
+)
 from chronos.models.chronosjob import (
     GROUP,
     KIND,
@@ -46,17 +53,12 @@ from chronos.models.chronosjob import (
     PLURAL,
     VERSION,
     ChronosJobSpec,
-    Schedule,
 )
-from chronos.models.resolve import (
-    check_min_interval,
-    check_schedules,
-    effective_cron,
-    schedule_field,
-)
+from chronos.models.resolve import STAND_IN, Job, check_schedules
 from chronos.models.wire import SpecDict
-from chronos.schedule import ScheduleError, describe, next_run_times, validate_time_zone
-from chronos.times import rfc3339
+from chronos.schedule import ScheduleError
+from chronos.schedule.calendar import Calendar, CalendarError
+from chronos.timerules import calendar_of
 
 CREATE_ATTEMPTS = 5
 UPDATE_ATTEMPTS = 5
@@ -82,15 +84,19 @@ class Caller:
 
 
 def validate_spec(
-    spec: Mapping[str, Any], default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
+    spec: Mapping[str, Any],
+    default_time_zone: str,
+    min_interval_seconds: int = MIN_EVERY_SECONDS,
+    job: Job = STAND_IN,
 ) -> ChronosJobSpec:
-    """The spec as the model and the schedule engine judge it, or a 422 naming fields."""
+    """The spec as the model and the schedule engine judge it, or a 422 naming fields
+    (``job``: its ``(namespace, name)``, what ``H`` in a cron is hashed from)."""
     try:
         model = ChronosJobSpec.model_validate(spec)
     except ValidationError as exc:
         raise spec_errors(exc) from None
     try:
-        check_schedules(model, default_time_zone, min_interval_seconds)
+        check_schedules(model, default_time_zone, min_interval_seconds, job)
     except ScheduleError as exc:
         raise schedule_error(exc) from None
     return model
@@ -136,7 +142,8 @@ def check_if_match(if_match: str | None, resource_version: str) -> None:
     )
 
 
-def _shape(exc: RequestShapeError) -> ProblemError:
+def shape_error(exc: RequestShapeError) -> ProblemError:
+    """A 422 naming the request field a body could not even be mapped by."""
     return ProblemError.invalid([(exc.field, exc.reason)])
 
 
@@ -189,6 +196,11 @@ class JobService:
         self._authorizer = authorizer
         self._zone = default_time_zone
         self._min_interval = min_interval_seconds
+
+    @property
+    def default_time_zone(self) -> str:
+        """The zone of jobs without spec.timeZone (CHRONOS_DEFAULT_TIME_ZONE)."""
+        return self._zone
 
     # ---------------------------------------------------------------------- helpers
 
@@ -319,7 +331,7 @@ class JobService:
                 )
             old_spec: SpecDict = entry.obj.get("spec") or {}
             new_spec = change(old_spec)
-            validate_spec(new_spec, self._zone, self._min_interval)
+            validate_spec(new_spec, self._zone, self._min_interval, (namespace, job_id))
             patch: dict[str, Any] = {"metadata": {"resourceVersion": rv}}
             spec_patch = merge_patch(old_spec, new_spec)
             if spec_patch:
@@ -344,6 +356,55 @@ class JobService:
         self._cache.put(chronosjob(obj))
 
     # ------------------------------------------------------------------------ reads
+
+    async def calendar(self, caller: Caller, namespace: str, name: str) -> Calendar:
+        """The ChronosCalendar ``name`` (and its ``.ics``) read as the caller; a 422 on
+        ``calendar`` when it cannot be read (missing or not allowed: the same answer,
+        so a preview tells nobody of calendars they may not read)."""
+        client = self._client
+        unreadable = ProblemError.invalid(
+            [
+                (
+                    "calendar",
+                    f'no ChronosCalendar "{name}" that you may get in namespace "{namespace}"',
+                )
+            ]
+        )
+        found = await or_none(
+            self.acting(
+                caller, lambda: client.get(ChronosCalendarResource, name, namespace=namespace)
+            ),
+            NOT_FOUND,
+            FORBIDDEN,
+        )
+        if found is None:
+            raise unreadable
+        spec: Mapping[str, Any] = plain(found).get("spec") or {}
+        ics = None
+        ref = (spec.get("ics") or {}).get("configMapRef") or {}
+        if ref:
+            cm = await or_none(
+                self.acting(
+                    caller, lambda: client.get(ConfigMap, ref["name"], namespace=namespace)
+                ),
+                NOT_FOUND,
+                FORBIDDEN,
+            )
+            ics = None if cm is None else (cm.data or {}).get(ref.get("key", ""))
+            if ics is None:
+                raise ProblemError.invalid(
+                    [
+                        (
+                            "calendar",
+                            f'calendar "{name}": its ics ConfigMap "{ref.get("name")}" '
+                            f'(key "{ref.get("key")}") does not exist or you may not get it',
+                        )
+                    ]
+                )
+        try:
+            return calendar_of(name, spec, ics)
+        except CalendarError as exc:
+            raise ProblemError.invalid([("calendar", f'calendar "{name}": {exc}')]) from None
 
     async def list_body(
         self,
@@ -405,9 +466,9 @@ class JobService:
         try:
             spec = apply_request({}, body.model_dump(exclude_unset=True))
         except RequestShapeError as exc:
-            raise _shape(exc) from None
-        validate_spec(spec, self._zone, self._min_interval)
+            raise shape_error(exc) from None
         stem = slugify(body.name)
+        validate_spec(spec, self._zone, self._min_interval, (namespace, stem))
         name = stem if not self._cache.exists(namespace, stem) else with_suffix(stem)
         for _ in range(CREATE_ATTEMPTS):
             obj = ChronosJobResource.from_dict(
@@ -444,9 +505,9 @@ class JobService:
             try:
                 new_spec = apply_request(spec, sent)
             except RequestShapeError as exc:
-                raise _shape(exc) from None
+                raise shape_error(exc) from None
             try:
-                validate_spec(new_spec, self._zone, self._min_interval)
+                validate_spec(new_spec, self._zone, self._min_interval, (namespace, job_id))
             except ProblemError as exc:
                 raise _against_stored(exc, sent, self._zone, self._min_interval) from None
             return new_spec
@@ -476,39 +537,3 @@ class JobService:
             self._cache.remove(namespace, job_id)
             raise self._not_found(namespace, job_id) from None
         self._cache.remove(namespace, job_id)
-
-
-class ScheduleService:
-    def __init__(
-        self, default_time_zone: str, min_interval_seconds: int = MIN_EVERY_SECONDS
-    ) -> None:
-        self._zone = default_time_zone
-        self._min_interval = min_interval_seconds
-
-    def preview(self, body: PreviewIn, now: datetime | None = None) -> PreviewOut:
-        sent = body.model_dump(exclude_unset=True, include={"schedule", "cron_expression"})
-        try:
-            spec = apply_request({}, sent)
-        except RequestShapeError as exc:
-            raise _shape(exc) from None
-        raw_schedule = spec.get("schedule") or {}
-        try:
-            schedule = Schedule.model_validate(raw_schedule)
-        except ValidationError as exc:
-            raise spec_errors(exc, ("schedule",)) from None
-        zone = body.timezone if body.timezone is not None else self._zone
-        try:
-            cron = effective_cron(schedule)
-            check_min_interval(cron, schedule_field(schedule), self._min_interval)
-            description = describe(cron)
-            validate_time_zone(zone)
-            runs = next_run_times(cron, zone, now or datetime.now(UTC), body.count)
-        except ScheduleError as exc:
-            raise schedule_error(exc) from None
-        return PreviewOut(
-            cron_expression=cron,
-            is_cron_expression=schedule.cron is not None,
-            description=f"{description} ({zone})",
-            timezone=zone,
-            next_run_times=[rfc3339(t) for t in runs],
-        )

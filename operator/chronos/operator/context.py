@@ -15,10 +15,10 @@ from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio
 from chronos.operator.cache import WatchCache, digest
+from chronos.operator.calendars import Calendars
 from chronos.operator.expectations import Expectations, StatusWrites
 from chronos.operator.settings import OperatorSettings
 from chronos.operator.status import status_body
-from chronos.schedule.calendar import Calendar
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +36,10 @@ class OperatorContext:
     accounts: dict[str, tuple[float, bool]] = field(default_factory=dict)
     #: namespace -> the runner ServiceAccount exists, as asked in this housekeeping round
     round_accounts: dict[str, bool] = field(default_factory=dict)
-    #: (namespace, job) -> its ChronosCalendar as read at the start of its latest sync
-    #: (``controller.load_calendar``): what its operator-mode firing (``operate``) and its
-    #: nextRunTimes (reconcile, housekeeping) go by.
-    calendars: dict[tuple[str, str], Calendar] = field(default_factory=dict)
-    #: (namespace, job) -> (reason, message): the job's calendar cannot be used, shown
-    #: as RunsBlocked; its runs wait.
+    #: The ChronosCalendars (their informer's store), parsed, and which jobs use which.
+    calendars: Calendars = field(default_factory=Calendars)
+    #: (namespace, job) -> (reason, message): the job's calendar cannot be used
+    #: (``operate``), shown as RunsBlocked.
     calendar_problems: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     #: Queue a job again at a wall-clock instant (the work queue's ``add_at``; set when
     #: the workers start): its window opens or closes, its suspension ends, its next

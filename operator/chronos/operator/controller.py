@@ -1,4 +1,4 @@
-"""The operator's control loop: three informers feed the cache and a queue of keys;
+"""The operator's control loop: four informers feed the cache and a queue of keys;
 a bounded pool of workers brings each queued ChronosJob in sync.
 
 What each watch event does is small and synchronous (``ChronosJobs``, ``CronJobs``,
@@ -19,19 +19,19 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube.resources.batch_v1 import CronJob, Job
-from pydantic import ValidationError
 
 from chronos import contract as c
 from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
+from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.wire import ChronosJobDict, StatusDict
-from chronos.operator import calendars, kubeio, metrics, operate, runnow, runs
 from chronos.operator import housekeeping as hk
+from chronos.operator import kubeio, metrics, operate, runnow, runs
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
+from chronos.operator.calendars import ChronosCalendarResource
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import RejectedError, desired_state, is_subset, next_runs
 from chronos.operator.naming import cronjob_name
@@ -67,12 +67,14 @@ class ChronosJobs:
 
     def upsert(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.UPSERTED, cast(ChronosJobDict, obj))
+        self._ctx.calendars.job_event(*_key(obj), obj.get("spec"))
         self._ctx.status_writes.observed(_key(obj), obj["metadata"])
         self._queue.add(_key(obj))
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
         self._ctx.status_writes.gone(_key(obj))
+        self._ctx.calendars.job_event(*_key(obj), None)
         namespace, name = _key(obj)
         for cronjob in self._ctx.cache.cronjobs_of(namespace, name) | {cronjob_name(name)}:
             self._ctx.expectations.gone((namespace, cronjob))
@@ -81,6 +83,7 @@ class ChronosJobs:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
             self._ctx.status_writes.gone(key)
+            self._ctx.calendars.job_event(*key, None)
             self._queue.add(key)
 
 
@@ -184,10 +187,7 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     """Bring one ChronosJob in sync with what the cache knows."""
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
-        ctx.calendars.pop(key, None)
-        ctx.calendar_problems.pop(key, None)
         return
-    await load_calendar(ctx, cr)
     # The job's window opens or closes or its suspension ends (issue 19): its CronJobs'
     # suspend flips, status.suspension records the resume. Asked again every sync.
     if reason & Reason.TIMER:
@@ -213,34 +213,6 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _mirror_last_schedule(ctx, cr)
     if reason & Reason.HOUSEKEEPING:
         await housekeeping(ctx, cr)
-
-
-#: spec.calendarRef's key, as the model spells it.
-_CALENDAR_REF = ChronosJobSpec.model_fields["calendar_ref"].alias or "calendarRef"
-
-
-async def load_calendar(ctx: OperatorContext, cr: ChronosJobDict) -> None:
-    """Read the job's ChronosCalendar (and its ``.ics``) once per sync into
-    ``ctx.calendars``, so its firing and its nextRunTimes go by the same days; a calendar
-    that cannot be used goes to ``ctx.calendar_problems`` (RunsBlocked), and its runs wait."""
-    meta = cr["metadata"]
-    key = (meta["namespace"], meta["name"])
-    spec = cr.get("spec") or {}
-    ref = None
-    if spec.get(_CALENDAR_REF):  # most jobs have none: no validation for them
-        with contextlib.suppress(ValidationError):  # reconcile reports a bad spec
-            ref = ChronosJobSpec.model_validate(spec).calendar_ref
-    if ref is None:
-        ctx.calendars.pop(key, None)
-        ctx.calendar_problems.pop(key, None)
-        return
-    try:
-        ctx.calendars[key] = await calendars.load(ctx.client, key[0], ref.name)
-    except calendars.CalendarUnusableError as problem:
-        ctx.calendars.pop(key, None)
-        ctx.calendar_problems[key] = (problem.reason, problem.message)
-    else:
-        ctx.calendar_problems.pop(key, None)
 
 
 def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
@@ -335,7 +307,7 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> Non
     if last is None:
         return
     try:
-        desired = desired_state(cr, ctx.settings)
+        desired = ctx.calendars.apply(desired_state(cr, ctx.settings), namespace)
     except RejectedError:
         return
     await patch_status(
@@ -343,9 +315,7 @@ async def _mirror_last_schedule(ctx: OperatorContext, cr: ChronosJobDict) -> Non
         cr,
         ChronosJobStatus(
             last_schedule_time=last,
-            next_run_times=next_runs(
-                desired, datetime.now(UTC), last, ctx.calendars.get((namespace, meta["name"]))
-            ),
+            next_run_times=next_runs(desired, datetime.now(UTC), last),
         ),
     )
 
@@ -367,7 +337,7 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     if status.get(w.OBSERVED_GENERATION) != meta.get("generation"):
         return  # the cache has not seen our last status write yet: nothing to compare
     try:
-        desired = desired_state(cr, ctx.settings)
+        desired = ctx.calendars.apply(desired_state(cr, ctx.settings), meta["namespace"])
     except RejectedError:
         return
     now = datetime.now(UTC)
@@ -380,7 +350,6 @@ async def housekeeping(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         ),
         now=now,
         settings=ctx.settings,
-        calendar=ctx.calendars.get((meta["namespace"], meta["name"])),
     )
     for record in await hk.carry_out(ctx, cr, actions):
         metrics.RUNS_RECORDED.labels(record.result).inc()
@@ -435,6 +404,39 @@ async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
         await asyncio.sleep(ctx.settings.housekeeping_seconds)
 
 
+async def _calendar_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Serve the ChronosCalendars queued: status written, jobs requeued on a change
+    (``calendars.Calendars.sync``); looked at again at the next midnight of its zone."""
+    while True:
+        key, reason = await queue.get()
+        try:
+            again = await ctx.calendars.sync(ctx.client, key, zone=ctx.settings.default_time_zone)
+            if again is not None:
+                queue.add_at(key, again)
+            queue.forget(key)
+        except Exception as exc:  # noqa: BLE001 - retried with backoff, like a job's sync
+            metrics.ERRORS.labels("calendar_sync").inc()
+            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
+            log.log(
+                logging.WARNING if queue.failures(key) == 1 else logging.DEBUG,
+                "sync of calendar %s/%s failed (%s); retrying in %.1f s",
+                *key,
+                kubeio.describe_error(exc),
+                delay,
+            )
+        finally:
+            queue.done(key)
+
+
+async def _calendar_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Every housekeeping round, each calendar's ConfigMap is read again (the operator
+    may not watch ConfigMaps): an edited .ics reaches its jobs within a round."""
+    while True:
+        await asyncio.sleep(ctx.settings.housekeeping_seconds)
+        for key in ctx.calendars.calendar_keys():
+            queue.add(key, Reason.HOUSEKEEPING)
+
+
 async def run(
     ctx: OperatorContext,
     scope: Scope,
@@ -449,6 +451,11 @@ async def run(
     """
     queue = WorkQueue()
     ctx.wake = queue.add_at
+    calendar_queue = WorkQueue()
+    ctx.calendars.changed = calendar_queue.add
+    # A calendar that now excludes other days: its jobs' nextRunTimes, slots and
+    # RunsBlocked are planned again (housekeeping's work), ahead of routine visits.
+    ctx.calendars.requeue = lambda key: queue.add(key, Reason.EVENT | Reason.HOUSEKEEPING)
     selector = c.JOB_LABEL  # CronJobs and Jobs the operator made carry it
 
     health = health or WatchHealth()
@@ -472,6 +479,7 @@ async def run(
         watch(ChronosJobResource, ChronosJobs(ctx, queue), None),
         watch(CronJob, CronJobs(ctx, queue), selector),
         watch(Job, Jobs(ctx, queue), selector),
+        watch(ChronosCalendarResource, ctx.calendars, None),
     ]
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -484,6 +492,8 @@ async def run(
             asyncio.create_task(_worker(ctx, queue), name=f"worker {i}") for i in range(WORKERS)
         ]
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
+        tasks.append(asyncio.create_task(_calendar_worker(ctx, calendar_queue), name="calendars"))
+        tasks.append(asyncio.create_task(_calendar_rounds(ctx, calendar_queue), name="cal rounds"))
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:

@@ -3,7 +3,7 @@ validated, its schedule resolved, the manifest built, or the reason it cannot be
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +20,6 @@ from chronos.operator import status as st
 from chronos.operator.cronjob import ConfigError, build_cronjob
 from chronos.operator.settings import OperatorSettings
 from chronos.schedule import ScheduleError
-from chronos.schedule.calendar import Calendar
 from chronos.schedule.errors import ScheduleTooFrequentError
 from chronos.schedule.occurrences import TimeRules
 from chronos.times import rfc3339
@@ -158,26 +157,14 @@ def anchor(cr: ChronosJobDict) -> datetime | None:
     return datetime.fromisoformat(last) if isinstance(last, str) else None
 
 
-def next_runs(
-    desired: Desired,
-    now: datetime,
-    anchor: datetime | None = None,
-    calendar: Calendar | None = None,
-) -> list[str]:
+def next_runs(desired: Desired, now: datetime, anchor: datetime | None = None) -> list[str]:
     """status.nextRunTimes: the merged next runs of every schedule after every rule
-    (RFC 3339 in the job's zone); none while the job is disabled or past its window.
-
-    ``calendar``: the job's ChronosCalendar as loaded (``calendars.load``). A job with a
-    ``calendarRef`` and no loaded calendar (missing, unusable) shows no runs: none
-    starts until it can be read (RunsBlocked says why)."""
+    (RFC 3339 in the job's zone); none while the job is disabled or past its window."""
     if not desired.spec.enabled or desired.rules is None:
         return []
-    if desired.spec.calendar_ref is not None and calendar is None:
-        return []
-    rules = desired.rules if calendar is None else replace(desired.rules, calendar=calendar)
     zone = ZoneInfo(desired.schedule.time_zone)
     found = sch.next_slots(
-        rules,
+        desired.rules,
         now,
         limit=st.NEXT_RUNS_SHOWN,
         suspended_until=desired.spec.suspend_until,

@@ -28,7 +28,6 @@ from chronos.operator import status as st
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import Desired, anchor, next_runs
 from chronos.operator.settings import OperatorSettings
-from chronos.schedule.calendar import Calendar
 
 MISSED_RUN = "MissedRun"
 
@@ -106,12 +105,10 @@ def plan(
     blockers: st.Blockers,
     now: datetime,
     settings: OperatorSettings,
-    calendar: Calendar | None = None,
 ) -> list[Action]:
     """The writes that bring ``cr``'s status up to date at ``now``.
 
-    ``jobs`` are the ChronosJob's Jobs from the watch cache, ``calendar`` its loaded
-    ChronosCalendar (for nextRunTimes). In order: RunsBlocked (only
+    ``jobs`` are the ChronosJob's Jobs from the watch cache. In order: RunsBlocked (only
     once the CronJob is applied: until then Ready=False says why), failed launches,
     missed schedule slots (recorded, each with a Warning event), then nextRunTimes and
     the missed-slot mark in one status patch.
@@ -136,7 +133,7 @@ def plan(
             actions.append(ReportFailedLaunch(job, grace, now, history_limit, pods_stuck=True))
 
     patch = ChronosJobStatus()
-    upcoming = next_runs(desired, now, anchor(cr), calendar)
+    upcoming = next_runs(desired, now, anchor(cr))
     if upcoming != status.get(w.NEXT_RUN_TIMES):
         patch.next_run_times = upcoming
     since = status.get(w.SLOTS_CHECKED_UNTIL)

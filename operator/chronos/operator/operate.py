@@ -23,10 +23,9 @@ from pydantic import ValidationError
 from chronos import contract as c
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
-from chronos.models.resolve import schedule_mode, time_rules
 from chronos.models.timing import CatchUpPolicy, ScheduleMode
 from chronos.models.wire import ChronosJobDict
-from chronos.operator import backfill, firing, kubeio, metrics
+from chronos.operator import backfill, calendars, firing, kubeio, metrics
 from chronos.operator import schedules as sch
 from chronos.operator.context import OperatorContext
 from chronos.operator.cronjob import slot_job
@@ -34,6 +33,7 @@ from chronos.operator.runs import finished
 from chronos.operator.status import to_seconds
 from chronos.schedule import ScheduleError
 from chronos.schedule.occurrences import TimeRules
+from chronos.timerules import schedule_mode, time_rules
 from chronos.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -130,13 +130,16 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     if not spec.enabled:
         return
     zone = spec.time_zone or ctx.settings.default_time_zone
-    if (namespace, name) in ctx.calendar_problems:
-        return  # runs wait for a usable calendar; RunsBlocked says why
-    calendar = ctx.calendars.get((namespace, name))
-    if spec.calendar_ref is not None and calendar is None:
-        return  # not read yet (``controller.load_calendar`` reads it each sync)
+    calendar = None
+    if spec.calendar_ref is not None:
+        try:
+            calendar = await ctx.calendars.resolve(ctx.client, namespace, spec.calendar_ref.name)
+        except calendars.CalendarUnusableError as problem:
+            ctx.calendar_problems[(namespace, name)] = (problem.reason, problem.message)
+            return  # runs wait for a usable calendar; RunsBlocked says why
+    ctx.calendar_problems.pop((namespace, name), None)
     try:
-        rules = time_rules(spec, namespace=namespace, name=name, zone=zone, calendar=calendar)
+        rules = time_rules(spec, job=(namespace, name), zone=zone, calendar=calendar)
     except ScheduleError:
         return  # reconcile reports it
     own = {r.name for r in rules.schedules if schedule_mode(rules, r) == ScheduleMode.OPERATOR}

@@ -153,11 +153,11 @@ async def _apply_cronjob(
             existing = await kubeio.get_cronjob(ctx.client, *key)
         owner = _owner_of(existing, record)
         if existing is not None and owner is not None and owner != name:
-            # Schedule CronJobs carry a hash of job and schedule, but a job's own name
-            # may still spell another's (a job named like "a-b-x-<hash>"). First come,
-            # first served: never take over another job's CronJob (and its runs).
+            # Names are <job>-<schedule>: job "a" with a schedule "b-x" and job "a-b" with
+            # a schedule "x" meet at "a-b-x". First come, first served: never take over
+            # another job's CronJob (and its runs).
             raise NameTakenError(
-                f"CronJob {cronjob} belongs to ChronosJob {owner}; rename this job or its schedule"
+                f"CronJob {cronjob} belongs to ChronosJob {owner}; rename the schedule"
             )
         changed = existing is None or not is_subset(manifest, existing)
     if existing is not None and _clock_needs_reset(existing, manifest):
@@ -218,7 +218,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
     now = datetime.now(UTC)
     with metrics.RECONCILE_SECONDS.time():
         try:
-            desired = desired_state(cr, ctx.settings, now)
+            desired = ctx.calendars.apply(desired_state(cr, ctx.settings, now), namespace)
         except RejectedError as rejection:
             await _reject(ctx, cr, rejection, now)
             return
@@ -247,7 +247,7 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
             namespace=namespace,
             blockers=await blockers(ctx, desired, namespace, now, name=name),
             schedules=[p.status() for p in desired.schedules],
-            next_runs=next_runs(desired, now, anchor(cr), ctx.calendars.get((namespace, name))),
+            next_runs=next_runs(desired, now, anchor(cr)),
             paused=(
                 None
                 if desired.window.running or desired.window.reason is None

@@ -2,7 +2,7 @@
 
 Issue 19. Each schedule of ``spec.schedules`` (or the single ``spec.schedule``) gets a
 CronJob of its own (``naming.schedule_cronjob_name``); ``H`` in a cron is resolved from
-``"<namespace>/<name>/<schedule name>"`` (``resolve.schedule_rule``, shared with the REST
+``"<namespace>/<name>/<schedule name>"`` (``chronos.timerules``, shared with the REST
 facade's previews) before anything else sees it, so the CronJob,
 the status and every preview show the same resolved cron. ``activeFrom``/``activeUntil``
 and ``suspendUntil`` suspend every CronJob of the job outside the time it may run
@@ -18,19 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chronos.models.chronosjob import ChronosJobSpec
-from chronos.models.resolve import (
-    check_min_interval,
-    schedule_field,
-    schedule_mode,
-    schedule_path,
-    schedule_rule,
-    time_rules,
-)
+from chronos.models.resolve import STAND_IN, check_min_interval, schedule_field, schedule_path
 from chronos.models.timing import ScheduleMode, ScheduleStatus
 from chronos.operator.naming import schedule_cronjob_name
-from chronos.schedule import describe, validate_time_zone
+from chronos.schedule import ScheduleError, describe, validate_time_zone
 from chronos.schedule.calendar import Calendar
 from chronos.schedule.occurrences import ScheduleRule, Slot, TimeRules, slots
+from chronos.schedule.rrule import parse_rrule
+from chronos.timerules import schedule_mode, schedule_rule, time_rules
 from chronos.times import rfc3339
 
 Mode = ScheduleMode
@@ -161,16 +156,21 @@ def plan_schedules(
     zone: str,
     min_interval_seconds: int,
 ) -> list[PlannedSchedule]:
-    """Every schedule of the job, resolved (``resolve.schedule_rule``), checked and with
-    its mode (``resolve.schedule_mode``). Raises ``ScheduleError`` naming the field
-    (``schedules[1].cron`` …) for a bad cron, ``H`` item or RRULE, or runs closer than
-    ``min_interval_seconds``."""
+    """Every schedule of the job, resolved (``timerules.schedule_rule``: ``H`` for this
+    job), checked, and with its mode (``timerules.schedule_mode``). Raises
+    ``ScheduleError`` naming the field (``schedules[1].cron`` …) for a bad cron, ``H``
+    item or RRULE, or runs closer than ``min_interval_seconds``."""
     validate_time_zone(zone)
-    rules = [
-        schedule_rule(spec, index, namespace=namespace, name=name)
-        for index in range(len(spec.all_schedules()))
-    ]
-    whole = time_rules(spec, namespace=namespace, name=name, zone=zone, schedules=rules)
+    rules: list[ScheduleRule] = []
+    for index, schedule in enumerate(spec.all_schedules()):
+        path = schedule_path(spec, index)
+        if schedule.rrule is not None:
+            try:
+                parse_rrule(schedule.rrule)
+            except ScheduleError as exc:
+                raise ScheduleError(f"{path}.rrule", exc.reason) from None
+        rules.append(schedule_rule(schedule, (namespace, name), path))
+    whole = job_rules(spec, rules, zone)
     planned: list[PlannedSchedule] = []
     for index, (schedule, rule) in enumerate(zip(spec.all_schedules(), rules, strict=True)):
         if rule.cron is not None:
@@ -195,20 +195,19 @@ def plan_schedules(
 
 def job_rules(
     spec: ChronosJobSpec,
-    planned: Sequence[PlannedSchedule],
+    schedules: Sequence[PlannedSchedule] | Sequence[ScheduleRule],
     zone: str,
     calendar: Calendar | None = None,
 ) -> TimeRules:
-    """The engine's form of the job whose schedules were planned (``resolve.time_rules``
-    over them; ``calendar``: the loaded calendar, see there)."""
-    return time_rules(
-        spec,
-        namespace="",
-        name="",
-        zone=zone,
-        calendar=calendar,
-        schedules=[p.rule for p in planned],
-    )
+    """The engine's form of the job whose schedules were resolved (``timerules``'s
+    ``time_rules`` over them). ``calendar``: the loaded calendar; without it a job with a
+    ``calendarRef`` gets a stand-in that excludes nothing — enough for the modes, and
+    replaced by the loaded one before any slot is computed (``Calendars.apply``, and
+    ``operate`` reads it itself)."""
+    if calendar is None and spec.calendar_ref is not None:
+        calendar = Calendar(spec.calendar_ref.name)
+    rules = [s.rule if isinstance(s, PlannedSchedule) else s for s in schedules]
+    return time_rules(spec, job=STAND_IN, zone=zone, calendar=calendar, schedules=rules)
 
 
 def next_slots(

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from chronos.models.rules import COREHUB_ID
+from chronos.models.rules import COREHUB_ID, Rule
 
 MAX_ID_LENGTH = 253
 MAX_TEXT = 4096
@@ -174,10 +174,22 @@ TIME_ZONE_PATTERN = r"^[A-Za-z._+0-9][A-Za-z._+0-9-]{0,13}(/[A-Za-z._+0-9][A-Za-
 
 
 def _plausible_zone(name: str) -> bool:
-    import re
-
     return (
         re.fullmatch(TIME_ZONE_PATTERN, name) is not None
         and name.lower() != "local"
         and not any(p in (".", "..") for p in name.split("/"))
     )
+
+
+#: The shape of a ``timeZone`` field (a ChronosJob's, a ChronosCalendar's): whether the
+#: zone exists is the schedule engine's to say (CEL has no tz database).
+TIME_ZONE_RULE: Rule[Any] = Rule(
+    cel=(
+        f"!has(self.timeZone) || (self.timeZone.matches('{TIME_ZONE_PATTERN}') "
+        "&& self.timeZone.lowerAscii() != 'local' "
+        "&& !self.timeZone.split('/').exists(p, p == '.' || p == '..'))"
+    ),
+    message="timeZone must be an IANA time zone name such as Europe/Rome or UTC",
+    field_path=".timeZone",
+    check=lambda s: s.time_zone is None or _plausible_zone(s.time_zone),
+)

@@ -17,14 +17,13 @@ from pydantic import ConfigDict, Field, model_validator
 from chronos.models.base import (
     DNS_SUBDOMAIN,
     SECRET_DATA_KEY,
-    TIME_ZONE_PATTERN,
+    TIME_ZONE_RULE,
     Lax,
     UniqueList,
     Weekday,
     _Model,
     _pattern,
     _pattern_check,
-    _plausible_zone,
 )
 from chronos.models.chronosjob import GROUP, VERSION, Condition
 from chronos.models.rules import Rule, cel_extension, enforce
@@ -113,16 +112,7 @@ class Ics(_Model):
 
 
 SPEC_RULES: tuple[Rule[ChronosCalendarSpec], ...] = (
-    Rule(
-        cel=(
-            f"!has(self.timeZone) || (self.timeZone.matches('{TIME_ZONE_PATTERN}') "
-            "&& self.timeZone.lowerAscii() != 'local' "
-            "&& !self.timeZone.split('/').exists(p, p == '.' || p == '..'))"
-        ),
-        message="timeZone must be an IANA time zone name such as Europe/Rome or UTC",
-        field_path=".timeZone",
-        check=lambda s: s.time_zone is None or _plausible_zone(s.time_zone),
-    ),
+    TIME_ZONE_RULE,
     Rule(
         cel=(
             "!has(self.yearlyDates) || self.yearlyDates.all(d, !(d in "

@@ -24,7 +24,7 @@ from chronos.models.base import MAX_TEXT as MAX_TEXT
 from chronos.models.base import NO_CONTROL_CHARS as NO_CONTROL_CHARS
 from chronos.models.base import NO_CONTROL_CHARS_BUT_LINES as NO_CONTROL_CHARS_BUT_LINES
 from chronos.models.base import TIME_ZONE_PATTERN as TIME_ZONE_PATTERN
-from chronos.models.base import AwareTime, _pattern, _pattern_check, _plausible_zone
+from chronos.models.base import TIME_ZONE_RULE, AwareTime, _pattern, _pattern_check
 from chronos.models.base import Identifier as Identifier
 from chronos.models.base import Lax as Lax
 from chronos.models.base import MultiLine as MultiLine
@@ -438,16 +438,7 @@ class CoreHub(_Model):
 
 
 SPEC_RULES: tuple[Rule[ChronosJobSpec], ...] = (
-    Rule(
-        cel=(
-            f"!has(self.timeZone) || (self.timeZone.matches('{TIME_ZONE_PATTERN}') "
-            "&& self.timeZone.lowerAscii() != 'local' "
-            "&& !self.timeZone.split('/').exists(p, p == '.' || p == '..'))"
-        ),
-        message="timeZone must be an IANA time zone name such as Europe/Rome or UTC",
-        field_path=".timeZone",
-        check=lambda s: s.time_zone is None or _plausible_zone(s.time_zone),
-    ),
+    TIME_ZONE_RULE,
     Rule(
         cel="has(self.schedule) != has(self.schedules)",
         message="set exactly one of schedule (one schedule) and schedules (a list)",

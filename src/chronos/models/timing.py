@@ -232,6 +232,30 @@ MAX_BACKFILL_REQUESTS = 10
 #: A backfill request's id (the REST facade makes it; kubectl users choose it).
 BACKFILL_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
+#: How far back a backfill range may start (older slots are history, not a backfill).
+MAX_BACKFILL_AGE_DAYS = 366
+
+# The annotation as the admission policy bounds it (deploy/base/admission-jobs.yaml):
+# a JSON list of at most MAX_BACKFILL_REQUESTS objects with the keys id, from, to and
+# an optional max, in that order, on one line (spaces allowed where JSON allows them,
+# as json.dumps writes them). ``[{]`` rather than ``\{``: fewer escapes to get wrong in
+# the policy's CEL string.
+_SP = " *"
+_BACKFILL_TIME = (
+    r'"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}([.][0-9]{1,9})?'
+    r'([Zz]|[+-][0-9]{2}:[0-9]{2})"'
+)
+_BACKFILL_ENTRY = (
+    f'[{{]{_SP}"id"{_SP}:{_SP}"{BACKFILL_ID[1:-1]}"{_SP},{_SP}'
+    f'"from"{_SP}:{_SP}{_BACKFILL_TIME}{_SP},{_SP}"to"{_SP}:{_SP}{_BACKFILL_TIME}'
+    f'({_SP},{_SP}"max"{_SP}:{_SP}(100|[1-9][0-9]?))?{_SP}[}}]'
+)
+_MORE = f"({_SP},{_SP}{_BACKFILL_ENTRY}){{0,{MAX_BACKFILL_REQUESTS - 1}}}"
+BACKFILL_ANNOTATION_PATTERN = f"^{_SP}\\[{_SP}({_BACKFILL_ENTRY}{_MORE})?{_SP}\\]{_SP}$"
+#: The longest annotation admission lets through (a cheap first check before the
+#: pattern; MAX_BACKFILL_REQUESTS compact entries take about 1.8 KiB).
+MAX_BACKFILL_ANNOTATION_BYTES = 4096
+
 BACKFILL_RULES: tuple[Rule[BackfillRequest], ...] = (
     Rule(
         cel="timestamp(self.from) < timestamp(self.to)",

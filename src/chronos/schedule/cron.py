@@ -19,6 +19,7 @@ Only the standard library is used.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ __all__ = [
     "go_date",
     "next_run_times",
     "parse_cron",
+    "parse_cron_cached",
     "parse_go_duration",
     "validate_time_zone",
 ]
@@ -684,6 +686,14 @@ def validate_time_zone(name: str) -> ZoneInfo:
         raise ScheduleError(TIME_ZONE_FIELD, f"invalid time zone {name}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_cron_cached(expr: str) -> CronSchedule:
+    """``parse_cron``, remembered (a ``CronSchedule`` is immutable): the operator asks about
+    the same few schedules at every visit of every job, and parsing cost more than the
+    remembered answer of ``next_run_times`` itself (bench/schedule_engine.py)."""
+    return parse_cron(expr)
+
+
 def next_run_times(cron: str, time_zone: str, after: datetime, count: int) -> list[datetime]:
     """The next ``count`` run times of a CronJob with this schedule and time zone.
 
@@ -694,7 +704,7 @@ def next_run_times(cron: str, time_zone: str, after: datetime, count: int) -> li
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    schedule = parse_cron(cron)
+    schedule = parse_cron_cached(cron)
     location = validate_time_zone(time_zone)
     if after.tzinfo is None or after.utcoffset() is None:
         raise ValueError("after must be a timezone-aware datetime")

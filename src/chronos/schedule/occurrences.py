@@ -28,7 +28,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from chronos.schedule.calendar import Calendar
-from chronos.schedule.cron import STAR_BIT, CronSchedule, parse_cron, validate_time_zone
+from chronos.schedule.cron import (
+    STAR_BIT,
+    CronSchedule,
+    next_run_times,
+    parse_cron_cached,
+    validate_time_zone,
+)
 from chronos.schedule.dst import (
     FALL_BACK,
     RUN_TWICE,
@@ -62,6 +68,9 @@ HORIZON_YEARS = 5
 #: The most wall times one call examines (a rule that matches nothing, a calendar that
 #: excludes every day): the answer is then cut short rather than the caller kept waiting.
 MAX_STEPS = 200_000
+#: How many runs a native schedule takes from ``next_run_times`` at once: the count that
+#: status shows (operator NEXT_RUNS_SHOWN), so its memo is shared with status.
+NATIVE_BATCH = 5
 
 
 @dataclass(frozen=True)
@@ -249,14 +258,26 @@ def cron_walls(schedule: CronSchedule, after: datetime) -> Iterator[datetime]:
         t += timedelta(minutes=1)
 
 
+def _robfig(schedule: CronSchedule, zone: ZoneInfo, after: datetime) -> Iterator[datetime]:
+    """``Next`` after ``after``, again and again: the first ``NATIVE_BATCH`` through
+    ``next_run_times`` (whose memo every job on this schedule shares), then one by one."""
+    previous = after.astimezone(zone)
+    for found in next_run_times(schedule.expression, zone.key, after, NATIVE_BATCH):
+        yield found
+        previous = found
+    while True:
+        following = schedule.next(previous)
+        if following is None:
+            return
+        yield following
+        previous = following
+
+
 def _native(schedule: CronSchedule, zone: ZoneInfo, after: datetime) -> Iterator[_Item]:
     """The controller's own instants (robfig), with DST notes and the wall times that a
     spring-forward gap swallows (as skip items at the end of the gap)."""
     previous = after.astimezone(zone)
-    while True:
-        found = schedule.next(previous)
-        if found is None:
-            return
+    for found in _robfig(schedule, zone, after):
         for change in transitions(zone, previous, found):
             if not change.forward:
                 continue
@@ -306,7 +327,7 @@ def _occurrences(
         raise ScheduleError("schedules", f"schedule {rule.name!r} has neither cron nor rrule")
     if has_hashed(rule.cron):
         raise ScheduleError("schedule.cron", "H must be resolved (resolve_hashed) first")
-    schedule = parse_cron(rule.cron)
+    schedule = parse_cron_cached(rule.cron)
     if schedule.every_seconds is not None:
         return _every(schedule.every_seconds, zone, start, anchor)
     if not operator_mode(rules, rule):

@@ -20,6 +20,7 @@ does: DTSTART counts only when it matches). Tested against python-dateutil as an
 from __future__ import annotations
 
 import calendar as calendar_module
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -244,7 +245,7 @@ class RRule:
                 hours = 24 - start.hour
                 periods += -(-hours // self.interval) * self.interval
                 continue
-            for when in self._period(start):
+            for when in _period(self, start):
                 if when < self.dtstart:
                     continue
                 if when > horizon or (self.until is not None and when > self.until):
@@ -258,6 +259,13 @@ class RRule:
                     if produced >= limit:
                         return
             periods += self.interval
+
+
+@functools.lru_cache(maxsize=4096)
+def _period(rule: RRule, start: datetime) -> tuple[datetime, ...]:
+    """One period's occurrences, remembered: every job with this rule asks for the same
+    few periods at every visit of the operator (bounded: 4096 periods)."""
+    return tuple(rule._period(start))
 
 
 def _split_text(text: str) -> tuple[datetime, str]:
@@ -279,6 +287,7 @@ def _split_text(text: str) -> tuple[datetime, str]:
     return dtstart, rule
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_rrule(text: str) -> RRule:
     """Parse an RRULE value, optionally preceded by a ``DTSTART:`` line.
 

@@ -12,8 +12,9 @@ import pytest
 
 from chronos.api.errors import ProblemError
 from chronos.api.mapping import job_view
+from chronos.api.previews import ScheduleService
 from chronos.api.schemas import PreviewIn
-from chronos.api.services import ScheduleService, validate_spec
+from chronos.api.services import validate_spec
 from chronos.api.settings import ApiSettings
 from chronos.models.wire import ChronosJobDict
 from chronos.operator.settings import OperatorSettings

@@ -3,22 +3,21 @@ the active window and suspendUntil, status.suspension, missed slots per schedule
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
 from builders import chronosjob, operator_settings, spec
 
 from chronos import contract as c
-from chronos.models.resolve import schedule_mode, time_rules
 from chronos.models.timing import ScheduleMode
 from chronos.models.wire import ChronosJobDict, RunRecordDict
 from chronos.operator import housekeeping as hk
 from chronos.operator import schedules as sch
 from chronos.operator.desired import RejectedError, desired_state, next_runs
 from chronos.operator.naming import schedule_cronjob_name
-from chronos.schedule.calendar import Calendar
 from chronos.schedule.hashed import resolve_hashed
+from chronos.timerules import schedule_mode, time_rules
 from chronos.times import rfc3339
 
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
@@ -283,20 +282,6 @@ def test_missed_slots_are_counted_per_schedule_and_named_apart() -> None:
     assert mark == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def test_next_run_times_go_by_the_loaded_calendar() -> None:
-    # 2026-11-23 is a Monday; the calendar excludes Tuesday the 24th.
-    cr = job(schedule={"cron": "0 9 * * *"}, calendarRef={"name": "holidays"})
-    desired = desired_state(cr, SETTINGS, NOW)
-    holidays = Calendar("holidays", dates=frozenset({date(2026, 11, 24)}))
-    assert next_runs(desired, NOW, calendar=holidays)[:3] == [
-        "2026-11-25T09:00:00Z",
-        "2026-11-26T09:00:00Z",
-        "2026-11-27T09:00:00Z",
-    ]
-    # Not loaded (missing, unusable): nothing runs until it is, so none is shown.
-    assert next_runs(desired, NOW) == []
-
-
 def test_every_schedule_gets_the_mode_and_rules_of_the_one_shared_resolution() -> None:
     body = [{"cron": "H 2 * * *"}, {"name": "rule", "rrule": "FREQ=DAILY;BYHOUR=9;BYMINUTE=0"}]
     cr = job(schedules=body)
@@ -308,7 +293,7 @@ def test_every_schedule_gets_the_mode_and_rules_of_the_one_shared_resolution() -
         min_interval_seconds=60,
     )
     spec_ = desired_state(cr, SETTINGS, NOW).spec
-    shared = time_rules(spec_, namespace="ns", name="orders", zone="UTC")
+    shared = time_rules(spec_, job=("ns", "orders"), zone="UTC", calendar=None)
     assert [p.rule for p in planned] == list(shared.schedules)
     assert (
         [p.mode for p in planned]
