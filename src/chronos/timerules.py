@@ -8,17 +8,18 @@ the engine's ``Calendar`` of a ChronosCalendar's spec. No I/O: callers read the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from chronos.models.chronosjob import ChronosJobSpec, Schedule
 from chronos.models.resolve import Job, resolved_cron, schedule_path
+from chronos.models.timing import ScheduleMode
 from chronos.models.wire import TIME_ZONE
 from chronos.schedule.calendar import WEEKDAY_NUMBERS, Calendar, CalendarError, parse_ics
-from chronos.schedule.occurrences import ScheduleRule, TimeRules
+from chronos.schedule.occurrences import ScheduleRule, TimeRules, operator_mode
 
-__all__ = ["calendar_of", "schedule_rule", "time_rules"]
+__all__ = ["calendar_of", "schedule_mode", "schedule_rule", "time_rules"]
 
 
 def schedule_rule(schedule: Schedule, job: Job, path: str = "schedule") -> ScheduleRule:
@@ -34,17 +35,21 @@ def time_rules(
     job: Job,
     zone: str,
     calendar: Calendar | None,
+    schedules: Sequence[ScheduleRule] | None = None,
 ) -> TimeRules:
     """The engine's rules of ``spec`` (``job``: its ``(namespace, name)``, what ``H`` is
     hashed from; ``zone``: the job's, its default applied;
-    ``calendar``: its ChronosCalendar, read by the caller). Raises
+    ``calendar``: its ChronosCalendar, read by the caller; ``schedules``: its rules when
+    the caller resolved them already, e.g. the operator's plan). Raises
     :class:`~chronos.schedule.ScheduleError` for an ``H`` that cannot be resolved."""
-    dst = spec.effective_dst_policy()
-    return TimeRules(
-        schedules=tuple(
+    if schedules is None:
+        schedules = [
             schedule_rule(s, job, schedule_path(spec, i))
             for i, s in enumerate(spec.all_schedules())
-        ),
+        ]
+    dst = spec.effective_dst_policy()
+    return TimeRules(
+        schedules=tuple(schedules),
         zone=zone,
         calendar=calendar,
         on_excluded=spec.effective_on_excluded().value,
@@ -53,6 +58,14 @@ def time_rules(
         active_from=spec.active_from,
         active_until=spec.active_until,
     )
+
+
+def schedule_mode(rules: TimeRules, rule: ScheduleRule) -> ScheduleMode:
+    """Who fires ``rule``'s slots: the CronJob controller, or the operator (an RRULE, a
+    calendar, a DST policy other than Kubernetes'; its CronJob then stays suspended).
+    Only whether ``rules`` has a calendar matters, not which days it excludes: a stand-in
+    (``Calendar(name)``) for a calendar not read yet gives the same answer."""
+    return ScheduleMode.OPERATOR if operator_mode(rules, rule) else ScheduleMode.CRON_JOB
 
 
 def calendar_of(name: str, spec: Mapping[str, Any], ics: str | None = None) -> Calendar:

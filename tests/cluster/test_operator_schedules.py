@@ -22,6 +22,7 @@ from support import cronjob, get_cr, patch_spec, ready, wait_for
 
 from chronos import contract as c
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.operator.naming import schedule_cronjob_name
 from chronos.times import rfc3339
 
 pytestmark = pytest.mark.cluster
@@ -57,9 +58,10 @@ def test_two_schedules_get_two_cronjobs_that_both_fire_and_a_removed_one_goes(
     operator: OperatorProcess, k8s: Client, ns: str
 ) -> None:
     schedules = [{"cron": "* * * * *"}, {"name": "late", "cron": "* * * * *"}]
+    late_cronjob = schedule_cronjob_name("multi", "late", 1)
     create(k8s, ns, "multi", spec(schedules=schedules))
     first = wait_for(lambda: cronjob(k8s, ns, "multi"), what="schedule 0's CronJob")
-    second = wait_for(lambda: cronjob(k8s, ns, "multi-late"), what="schedule late's CronJob")
+    second = wait_for(lambda: cronjob(k8s, ns, late_cronjob), what="schedule late's CronJob")
     for cj, name in ((first, "s0"), (second, "late")):
         template = cj["spec"]["jobTemplate"]
         assert template["metadata"]["annotations"][c.SCHEDULE_ANNOTATION] == name
@@ -73,7 +75,7 @@ def test_two_schedules_get_two_cronjobs_that_both_fire_and_a_removed_one_goes(
     )
     assert [(s["name"], s["cron"], s["mode"], s["cronJobName"]) for s in status["schedules"]] == [
         ("s0", "* * * * *", "CronJob", "multi"),
-        ("late", "* * * * *", "CronJob", "multi-late"),
+        ("late", "* * * * *", "CronJob", late_cronjob),
     ]
     assert status["cronJobName"] == "multi"
     # Merged: both schedules' slots, so each minute shows twice.
@@ -84,7 +86,7 @@ def test_two_schedules_get_two_cronjobs_that_both_fire_and_a_removed_one_goes(
 
     # Both fire: the controller creates a Job for each CronJob at the next minute.
     def both() -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-        a, b = jobs_of(k8s, ns, "multi"), jobs_of(k8s, ns, "multi-late")
+        a, b = jobs_of(k8s, ns, "multi"), jobs_of(k8s, ns, late_cronjob)
         return (a, b) if a and b else None
 
     zero, late = wait_for(both, timeout=100, what="a Job from each schedule's CronJob")
@@ -94,7 +96,7 @@ def test_two_schedules_get_two_cronjobs_that_both_fire_and_a_removed_one_goes(
     # Removing a schedule deletes its CronJob; the other stays.
     patch_spec(k8s, ns, "multi", {"schedules": [{"cron": "* * * * *"}]})
     wait_for(
-        lambda: cronjob(k8s, ns, "multi-late") is None, timeout=30, what="the stale CronJob gone"
+        lambda: cronjob(k8s, ns, late_cronjob) is None, timeout=30, what="the stale CronJob gone"
     )
     assert cronjob(k8s, ns, "multi") is not None
     wait_for(

@@ -140,7 +140,7 @@ def desired_state(
         tuple(planned),
         manifests,
         window,
-        sch.time_rules(spec, planned, zone),
+        sch.job_rules(spec, planned, zone),
     )
 
 

@@ -34,17 +34,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chronos.models.chronosjob import (
-    ChronosJobSpec,
     ConcurrencyPolicy,
     RunRecord,
     RunResult,
     RunTrigger,
 )
-from chronos.models.resolve import effective_cron
 from chronos.models.timing import CatchUpPolicy
-from chronos.schedule.calendar import Calendar
-from chronos.schedule.hashed import has_hashed, resolve_hashed
-from chronos.schedule.occurrences import ScheduleRule, Slot, TimeRules, operator_mode, slots
+from chronos.schedule.occurrences import Slot, TimeRules, slots
 from chronos.times import rfc3339
 
 #: How far back a pass looks for slots (the longest catch-up window): an operator down
@@ -87,48 +83,6 @@ class FiringPlan:
     fired_until: datetime | None
     #: When a slot of these schedules is next due (None: never, or nothing to watch).
     wake_at: datetime | None
-
-
-def time_rules(
-    spec: ChronosJobSpec, *, namespace: str, name: str, zone: str, calendar: Calendar | None
-) -> TimeRules:
-    """The engine's rules of ``spec`` (H resolved with the job's seed, as its CronJobs)."""
-    rules = []
-    for index, schedule in enumerate(spec.all_schedules()):
-        label = schedule.name or f"s{index}"
-        cron = None
-        if schedule.rrule is None:
-            cron = effective_cron(schedule)
-            if has_hashed(cron):
-                cron = resolve_hashed(cron, f"{namespace}/{name}/{label}")
-        rules.append(ScheduleRule(label, cron, schedule.rrule))
-    dst = spec.effective_dst_policy()
-    return TimeRules(
-        schedules=tuple(rules),
-        zone=zone,
-        calendar=calendar,
-        on_excluded=spec.effective_on_excluded().value,
-        spring_forward=dst.spring_forward.value,
-        fall_back=dst.fall_back.value,
-        active_from=spec.active_from,
-        active_until=spec.active_until,
-    )
-
-
-def served_by_operator(spec: ChronosJobSpec, zone: str) -> bool:
-    """Whether the operator, not the CronJob controller, accounts for the first
-    schedule's slots: it fires them (operator mode: its CronJob stays suspended) or
-    catches them up (catchUp), so housekeeping does not record them as missed."""
-    if spec.effective_catch_up().policy != CatchUpPolicy.NONE:
-        return True
-    return operator_fired(spec, zone)
-
-
-def operator_fired(spec: ChronosJobSpec, zone: str) -> bool:
-    """The first schedule is in operator mode: its CronJob is kept suspended."""
-    calendar = Calendar(name="-") if spec.calendar_ref is not None else None
-    rules = time_rules(spec, namespace="", name="", zone=zone, calendar=calendar)
-    return operator_mode(rules, rules.schedules[0])
 
 
 def slot_job_name(cronjob: str, instant: datetime) -> str:

@@ -36,12 +36,19 @@ def cronjob_name(chronosjob: str) -> str:
 
 def schedule_cronjob_name(chronosjob: str, schedule: str, index: int) -> str:
     """The CronJob of a job's schedule: schedule 0 keeps the job's own CronJob name (so a
-    job that gains schedules keeps its CronJob and history), the others are named after
-    the job and the schedule (``shorten`` hashes the full name, so two schedules or two
-    jobs never share a name, whatever their lengths)."""
+    job that gains schedules keeps its CronJob and history); the others are
+    ``<job>-<schedule>`` cut to fit, then a hash of ``<job>/<schedule>`` — always, since
+    a hyphen joins ambiguously (job ``a`` with schedule ``b-x`` and job ``a-b`` with
+    schedule ``x`` both read ``a-b-x``) and ``/`` is in neither name, so two different
+    (job, schedule) pairs never share a name. A job's own name can still spell another
+    job's schedule CronJob name: reconcile refuses to take over a CronJob it does not
+    own (CronJobNameTaken)."""
     if index == 0:
         return cronjob_name(chronosjob)
-    return shorten(f"{chronosjob}-{schedule}", CRONJOB_NAME_MAX)
+    digest = _digest(f"{chronosjob}/{schedule}")
+    stem = re.sub(r"[^a-z0-9-]", "-", f"{chronosjob}-{schedule}".lower())
+    stem = stem[: CRONJOB_NAME_MAX - len(digest) - 1].strip("-") or "job"
+    return f"{stem}-{digest}"
 
 
 def label_value(chronosjob: str) -> str:

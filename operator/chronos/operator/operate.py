@@ -23,16 +23,17 @@ from pydantic import ValidationError
 from chronos import contract as c
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
-from chronos.models.timing import CatchUpPolicy
+from chronos.models.timing import CatchUpPolicy, ScheduleMode
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import backfill, calendars, firing, kubeio, metrics
+from chronos.operator import schedules as sch
 from chronos.operator.context import OperatorContext
 from chronos.operator.cronjob import slot_job
-from chronos.operator.naming import schedule_cronjob_name
 from chronos.operator.runs import finished
 from chronos.operator.status import to_seconds
 from chronos.schedule import ScheduleError
-from chronos.schedule.occurrences import TimeRules, operator_mode
+from chronos.schedule.occurrences import TimeRules
+from chronos.timerules import schedule_mode, time_rules
 from chronos.times import parse_time
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,12 @@ class _Plans:
         rules: TimeRules,
         served: set[str],
         native: frozenset[str],
+        cronjobs: dict[str, str],
     ) -> None:
         self.ctx, self.cr, self.spec, self.rules = ctx, cr, spec, rules
         self.served, self.native = served, native
-        meta = cr["metadata"]
-        self.cronjobs = {
-            s.name: schedule_cronjob_name(meta["name"], s.name, i)
-            for i, s in enumerate(rules.schedules)
-        }
+        #: schedule name -> its CronJob's name (the stem of its slot Jobs' names)
+        self.cronjobs = cronjobs
 
     def make(
         self, cr: ChronosJobDict, jobs: list[dict[str, Any]], now: datetime, since: datetime
@@ -140,22 +139,30 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
             return  # runs wait for a usable calendar; RunsBlocked says why
     ctx.calendar_problems.pop((namespace, name), None)
     try:
-        rules = firing.time_rules(
-            spec, namespace=namespace, name=name, zone=zone, calendar=calendar
-        )
-        own = {s.name for s in rules.schedules if operator_mode(rules, s)}
+        rules = time_rules(spec, job=(namespace, name), zone=zone, calendar=calendar)
     except ScheduleError:
         return  # reconcile reports it
+    own = {r.name for r in rules.schedules if schedule_mode(rules, r) == ScheduleMode.OPERATOR}
     catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
     native = (
-        frozenset(s.name for s in rules.schedules if s.name not in own)
-        if catching
-        else (frozenset())
+        frozenset(r.name for r in rules.schedules if r.name not in own) if catching else frozenset()
     )
     served = own | native
     annotations = meta.get("annotations") or {}
     status: Any = cr.get("status") or {}
     if not served and not annotations.get(c.BACKFILL_ANNOTATION) and not status.get(w.BACKFILLS):
+        return  # the common case, decided without the costlier checks below
+    try:
+        # The CronJobs' own plan (reconcile's): a spec it refuses (a schedule too
+        # frequent) fires nothing either; and each schedule's CronJob name.
+        planned = sch.plan_schedules(
+            spec,
+            namespace=namespace,
+            name=name,
+            zone=zone,
+            min_interval_seconds=ctx.settings.min_interval_seconds,
+        )
+    except ScheduleError:
         return
     now = datetime.now(UTC)
     since = parse_time(status.get(w.SLOTS_FIRED_UNTIL))
@@ -165,7 +172,7 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
             ctx.client, namespace, name, ChronosJobStatus(slots_fired_until=to_seconds(now))
         )
         since = now
-    plans = _Plans(ctx, cr, spec, rules, served, native)
+    plans = _Plans(ctx, cr, spec, rules, served, native, {p.name: p.cronjob for p in planned})
     fire, fill = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
     if fire is not None and fire.wake_at is not None:
         ctx.wake((namespace, name), fire.wake_at)

@@ -2,7 +2,8 @@
 
 Issue 19. Each schedule of ``spec.schedules`` (or the single ``spec.schedule``) gets a
 CronJob of its own (``naming.schedule_cronjob_name``); ``H`` in a cron is resolved from
-``"<namespace>/<name>/<schedule name>"`` before anything else sees it, so the CronJob,
+``"<namespace>/<name>/<schedule name>"`` (``chronos.timerules``, shared with the REST
+facade's previews) before anything else sees it, so the CronJob,
 the status and every preview show the same resolved cron. ``activeFrom``/``activeUntil``
 and ``suspendUntil`` suspend every CronJob of the job outside the time it may run
 (``window``); the operator asks its work queue to come back at the next boundary
@@ -12,30 +13,24 @@ resume, so a slot that passed while suspended never fires late.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from chronos.models.chronosjob import ChronosJobSpec
-from chronos.models.resolve import (
-    check_min_interval,
-    effective_cron,
-    schedule_field,
-    schedule_path,
-)
+from chronos.models.resolve import STAND_IN, check_min_interval, schedule_field, schedule_path
 from chronos.models.timing import ScheduleMode, ScheduleStatus
 from chronos.operator.naming import schedule_cronjob_name
 from chronos.schedule import ScheduleError, describe, validate_time_zone
 from chronos.schedule.calendar import Calendar
-from chronos.schedule.hashed import resolve_hashed
-from chronos.schedule.occurrences import ScheduleRule, Slot, TimeRules, operator_mode, slots
+from chronos.schedule.occurrences import ScheduleRule, Slot, TimeRules, slots
 from chronos.schedule.rrule import parse_rrule
+from chronos.timerules import schedule_mode, schedule_rule, time_rules
 from chronos.times import rfc3339
 
-Mode = Literal["CronJob", "Operator"]
-CRONJOB_MODE: Mode = "CronJob"
-OPERATOR_MODE: Mode = "Operator"
+Mode = ScheduleMode
+CRONJOB_MODE = ScheduleMode.CRON_JOB
+OPERATOR_MODE = ScheduleMode.OPERATOR
 
 #: Ready reasons (the CronJobs are in place) when they do not run now.
 SUSPENDED = "Suspended"  # spec.enabled is false
@@ -138,48 +133,19 @@ class PlannedSchedule:
         """What its CronJob's spec.schedule holds."""
         return self.cron if self.cron is not None else RRULE_PLACEHOLDER_CRON
 
+    @property
+    def rule(self) -> ScheduleRule:
+        """The engine's form of the schedule."""
+        return ScheduleRule(self.name, self.cron, self.rrule)
+
     def status(self) -> ScheduleStatus:
         return ScheduleStatus(
             name=self.name,
             cron=self.cron,
             rrule=self.rrule,
-            mode=ScheduleMode(self.mode),
+            mode=self.mode,
             cron_job_name=self.cronjob,
         )
-
-
-def hash_seed(namespace: str, name: str, schedule: str) -> str:
-    """What ``H`` in a schedule's cron is hashed from (stable: a job's schedules move only
-    when the job or the schedule is renamed)."""
-    return f"{namespace}/{name}/{schedule}"
-
-
-def _placeholder_calendar(spec: ChronosJobSpec) -> Calendar | None:
-    """A calendar standing for ``spec.calendarRef`` where only its presence matters (the
-    mode): which days it excludes is the calendar's owner's to load."""
-    ref = spec.calendar_ref
-    return None if ref is None else Calendar(ref.name)
-
-
-def time_rules(
-    spec: ChronosJobSpec,
-    planned: list[PlannedSchedule] | tuple[PlannedSchedule, ...],
-    zone: str,
-    calendar: Calendar | None = None,
-) -> TimeRules:
-    """The engine's form of the job (``calendar``: the loaded calendar, when the caller
-    has it; else one that excludes nothing stands for ``calendarRef``)."""
-    dst = spec.effective_dst_policy()
-    return TimeRules(
-        schedules=tuple(ScheduleRule(p.name, p.cron, p.rrule) for p in planned),
-        zone=zone,
-        calendar=calendar if calendar is not None else _placeholder_calendar(spec),
-        on_excluded=str(spec.effective_on_excluded().value),
-        spring_forward=str(dst.spring_forward.value),
-        fall_back=str(dst.fall_back.value),
-        active_from=spec.active_from,
-        active_until=spec.active_until,
-    )
 
 
 def plan_schedules(
@@ -190,49 +156,58 @@ def plan_schedules(
     zone: str,
     min_interval_seconds: int,
 ) -> list[PlannedSchedule]:
-    """Every schedule of the job, resolved and checked. Raises ``ScheduleError`` naming
-    the field (``schedules[1].cron`` …) for a bad cron, ``H`` item or RRULE, or runs
-    closer than ``min_interval_seconds``."""
+    """Every schedule of the job, resolved (``timerules.schedule_rule``: ``H`` for this
+    job), checked, and with its mode (``timerules.schedule_mode``). Raises
+    ``ScheduleError`` naming the field (``schedules[1].cron`` …) for a bad cron, ``H``
+    item or RRULE, or runs closer than ``min_interval_seconds``."""
     validate_time_zone(zone)
-    planned: list[PlannedSchedule] = []
+    rules: list[ScheduleRule] = []
     for index, schedule in enumerate(spec.all_schedules()):
         path = schedule_path(spec, index)
-        schedule_name = schedule.name or ""
-        cronjob = schedule_cronjob_name(name, schedule_name, index)
         if schedule.rrule is not None:
             try:
                 parse_rrule(schedule.rrule)
             except ScheduleError as exc:
                 raise ScheduleError(f"{path}.rrule", exc.reason) from None
-            rule = ScheduleRule(schedule_name, None, schedule.rrule)
-            planned.append(
-                PlannedSchedule(
-                    index,
-                    schedule_name,
-                    None,
-                    schedule.rrule,
-                    OPERATOR_MODE,
-                    cronjob,
-                    f"RRULE {schedule.rrule} ({zone})",
-                )
-            )
-            continue
-        field = schedule_field(schedule, path)
-        try:
-            cron = resolve_hashed(
-                effective_cron(schedule), hash_seed(namespace, name, schedule_name)
-            )
-        except ScheduleError as exc:
-            raise ScheduleError(field, exc.reason) from None
-        check_min_interval(cron, field, min_interval_seconds)
-        rule = ScheduleRule(schedule_name, cron, None)
-        mode = OPERATOR_MODE if operator_mode(time_rules(spec, [], zone), rule) else CRONJOB_MODE
+        rules.append(schedule_rule(schedule, (namespace, name), path))
+    whole = job_rules(spec, rules, zone)
+    planned: list[PlannedSchedule] = []
+    for index, (schedule, rule) in enumerate(zip(spec.all_schedules(), rules, strict=True)):
+        if rule.cron is not None:
+            field = schedule_field(schedule, schedule_path(spec, index))
+            check_min_interval(rule.cron, field, min_interval_seconds)
+            words = f"{describe(rule.cron)} ({zone})"
+        else:
+            words = f"RRULE {rule.rrule} ({zone})"
         planned.append(
             PlannedSchedule(
-                index, schedule_name, cron, None, mode, cronjob, f"{describe(cron)} ({zone})"
+                index,
+                rule.name,
+                rule.cron,
+                rule.rrule,
+                schedule_mode(whole, rule),
+                schedule_cronjob_name(name, rule.name, index),
+                words,
             )
         )
     return planned
+
+
+def job_rules(
+    spec: ChronosJobSpec,
+    schedules: Sequence[PlannedSchedule] | Sequence[ScheduleRule],
+    zone: str,
+    calendar: Calendar | None = None,
+) -> TimeRules:
+    """The engine's form of the job whose schedules were resolved (``timerules``'s
+    ``time_rules`` over them). ``calendar``: the loaded calendar; without it a job with a
+    ``calendarRef`` gets a stand-in that excludes nothing — enough for the modes, and
+    replaced by the loaded one before any slot is computed (``Calendars.apply``, and
+    ``operate`` reads it itself)."""
+    if calendar is None and spec.calendar_ref is not None:
+        calendar = Calendar(spec.calendar_ref.name)
+    rules = [s.rule if isinstance(s, PlannedSchedule) else s for s in schedules]
+    return time_rules(spec, job=STAND_IN, zone=zone, calendar=calendar, schedules=rules)
 
 
 def next_slots(

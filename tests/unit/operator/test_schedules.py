@@ -10,12 +10,14 @@ import pytest
 from builders import chronosjob, operator_settings, spec
 
 from chronos import contract as c
+from chronos.models.timing import ScheduleMode
 from chronos.models.wire import ChronosJobDict, RunRecordDict
 from chronos.operator import housekeeping as hk
 from chronos.operator import schedules as sch
 from chronos.operator.desired import RejectedError, desired_state, next_runs
 from chronos.operator.naming import schedule_cronjob_name
 from chronos.schedule.hashed import resolve_hashed
+from chronos.timerules import schedule_mode, time_rules
 from chronos.times import rfc3339
 
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)
@@ -38,10 +40,11 @@ def env(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_each_schedule_gets_its_own_cronjob_the_first_keeps_the_jobs_name() -> None:
     desired = desired_state(job(schedules=TWO), SETTINGS, NOW)
     names = [m["metadata"]["name"] for m in desired.cronjobs]
-    assert names == ["orders", "orders-evening"]
+    assert names == ["orders", schedule_cronjob_name("orders", "evening", 1)]
+    assert names[1].startswith("orders-evening-")
     assert [m["spec"]["schedule"] for m in desired.cronjobs] == ["0 * * * *", "30 18 * * *"]
     assert desired.cronjob is desired.cronjobs[0]
-    assert desired.cronjob_named("orders-evening") is desired.cronjobs[1]
+    assert desired.cronjob_named(names[1]) is desired.cronjobs[1]
     assert desired.cronjob_named("orders-gone") is None
     for manifest, name in zip(desired.cronjobs, ["s0", "evening"], strict=True):
         template = manifest["spec"]["jobTemplate"]
@@ -58,7 +61,7 @@ def test_each_schedule_gets_its_own_cronjob_the_first_keeps_the_jobs_name() -> N
             "name": "evening",
             "cron": "30 18 * * *",
             "mode": "CronJob",
-            "cronJobName": "orders-evening",
+            "cronJobName": schedule_cronjob_name("orders", "evening", 1),
         },
     ]
     # A single schedule keeps today's CronJob: name and schedule unchanged.
@@ -72,7 +75,21 @@ def test_schedule_cronjob_names_stay_valid_and_distinct() -> None:
     assert len(names) == 10
     assert all(len(n) <= 52 for n in names)
     assert schedule_cronjob_name("a", "b", 0) == "a"
-    assert schedule_cronjob_name("a", "b", 1) == "a-b"
+    assert schedule_cronjob_name("a", "b", 1).startswith("a-b-")
+
+
+def test_schedule_cronjob_names_never_collide_across_jobs() -> None:
+    # "a" + "b-x" and "a-b" + "x" join alike; the hash of job/schedule keeps them apart.
+    assert schedule_cronjob_name("a", "b-x", 1) != schedule_cronjob_name("a-b", "x", 1)
+    # Not by accident of length either: every split of one hyphenated text differs.
+    text = "orders-eu-west-night"
+    parts = text.split("-")
+    names = {
+        schedule_cronjob_name("-".join(parts[:i]), "-".join(parts[i:]), 1)
+        for i in range(1, len(parts))
+    }
+    assert len(names) == len(parts) - 1
+    assert all(len(n) <= 52 and n.startswith(text[:20]) for n in names)
 
 
 def test_jitter_reaches_the_runner() -> None:
@@ -263,3 +280,23 @@ def test_missed_slots_are_counted_per_schedule_and_named_apart() -> None:
         ("missed-twin-2026-11-23T10:00:00Z", "twin")
     ]
     assert mark == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def test_every_schedule_gets_the_mode_and_rules_of_the_one_shared_resolution() -> None:
+    body = [{"cron": "H 2 * * *"}, {"name": "rule", "rrule": "FREQ=DAILY;BYHOUR=9;BYMINUTE=0"}]
+    cr = job(schedules=body)
+    planned = sch.plan_schedules(
+        desired_state(cr, SETTINGS, NOW).spec,
+        namespace="ns",
+        name="orders",
+        zone="UTC",
+        min_interval_seconds=60,
+    )
+    spec_ = desired_state(cr, SETTINGS, NOW).spec
+    shared = time_rules(spec_, job=("ns", "orders"), zone="UTC", calendar=None)
+    assert [p.rule for p in planned] == list(shared.schedules)
+    assert (
+        [p.mode for p in planned]
+        == [schedule_mode(shared, r) for r in shared.schedules]
+        == [ScheduleMode.CRON_JOB, ScheduleMode.OPERATOR]
+    )
