@@ -83,9 +83,7 @@ class Caller:
         return self.identity.username if self.identity else "anonymous"
 
 
-NO_SCHEDULE = (
-    "required: send schedule (days_of_week, hour, minute), cron_expression, or schedules"
-)
+NO_SCHEDULE = "required: send schedule (days_of_week, hour, minute), cron_expression, or schedules"
 
 
 def validate_spec(

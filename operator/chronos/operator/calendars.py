@@ -40,6 +40,7 @@ from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from chronos.kube import or_none
+from chronos.models import wire as w
 from chronos.models.calendar import DAYS_AHEAD, ChronosCalendarSpec
 from chronos.models.chronosjob import GROUP, VERSION
 from chronos.operator.metrics import WRITES
@@ -154,7 +155,7 @@ class Resolved:
 
 
 def _strip_time(condition: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in condition.items() if k != "lastTransitionTime"}
+    return {k: v for k, v in condition.items() if k != w.LAST_TRANSITION_TIME}
 
 
 def calendar_status(
@@ -188,20 +189,20 @@ def calendar_status(
         }
         today = now.astimezone(ZoneInfo(zone)).date()
         ahead = [d.isoformat() for d in resolved.calendar.excluded_ahead(today, DAYS_AHEAD)]
-    ready["observedGeneration"] = generation
+    ready[w.OBSERVED_GENERATION] = generation
     old = next((c for c in stored.get("conditions") or [] if c.get("type") == READY), None)
     same_status = old is not None and old.get("status") == ready["status"]
-    ready["lastTransitionTime"] = (
-        old.get("lastTransitionTime") if same_status and old else rfc3339(now)
+    ready[w.LAST_TRANSITION_TIME] = (
+        old.get(w.LAST_TRANSITION_TIME) if same_status and old else rfc3339(now)
     )
     wanted = {
-        "observedGeneration": generation,
-        "conditions": [ready],
-        "excludedDaysAhead": ahead,
+        w.OBSERVED_GENERATION: generation,
+        w.CONDITIONS: [ready],
+        w.EXCLUDED_DAYS_AHEAD: ahead,
     }
     unchanged = (
-        stored.get("observedGeneration") == generation
-        and (stored.get("excludedDaysAhead") or []) == ahead
+        stored.get(w.OBSERVED_GENERATION) == generation
+        and (stored.get(w.EXCLUDED_DAYS_AHEAD) or []) == ahead
         and old is not None
         and _strip_time(old) == _strip_time(ready)
         and len(stored.get("conditions") or []) == 1
@@ -431,7 +432,7 @@ class Calendars:
             entry.announced = resolved.fingerprint
             self._requeue_users(key)
         now = now or datetime.now(UTC)
-        spec_zone = entry.spec.get("timeZone")
+        spec_zone = entry.spec.get(w.TIME_ZONE)
         zone = spec_zone if isinstance(spec_zone, str) and _zone_ok(spec_zone) else zone
         status = calendar_status(
             entry.status, resolved, generation=entry.generation, zone=zone, now=now
