@@ -225,8 +225,10 @@ _backfill = {
     400: _write[400],
     409: {
         "model": ErrorOut,
-        "description": "The job cannot run slots now (disabled, or settings the operator "
-        "refuses), or it keeps changing.",
+        "description": "The range cannot be served (fields named): from not before to, "
+        "to in the future, from more than 366 days ago, no slot of the job in it or more "
+        "than max; or the job cannot run slots now (disabled, settings the operator "
+        "refuses, a calendar that cannot be read), or it keeps changing.",
     },
     429: {"model": ErrorOut, "description": "Too many backfill requests are waiting."},
 }
