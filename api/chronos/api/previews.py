@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 from chronos.api.errors import ProblemError, schedule_error
 from chronos.api.mapping import RequestShapeError, anchor_of, apply_request, schedule_forms
 from chronos.api.schemas import PreviewIn, PreviewOut, ScheduleOut, SlotOut
-from chronos.api.services import Caller, JobService, shape_error, validate_spec
+from chronos.api.services import (
+    Caller,
+    JobService,
+    UnreadableCalendarError,
+    shape_error,
+    validate_spec,
+)
 from chronos.api.timemap import sends_schedules
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
 from chronos.models.resolve import STAND_IN, Job
@@ -100,10 +106,12 @@ class ScheduleService:
         job: Job = STAND_IN,
         calendar: Calendar | None = None,
         anchor: datetime | None = None,
+        warnings: list[str] | None = None,
     ) -> PreviewOut:
         """The preview of ``body`` for ``job`` (``calendar``: the ChronosCalendar that
         ``body.calendar`` names, read by the caller; ``anchor``: where ``@every``
-        counts from). A 422 names the field that is wrong."""
+        counts from; ``warnings``: notes for the reader). A 422 names the field that
+        is wrong."""
         spec = _spec(body, self._zone, self._min_interval, job)
         zone = spec.time_zone or self._zone
         if spec.calendar_ref is not None and calendar is None:
@@ -134,6 +142,7 @@ class ScheduleService:
                 for r in rules.schedules
             ],
             slots=[_slot(s) for s in listed],
+            warnings=warnings or [],
         )
 
     async def preview_as(self, caller: Caller, namespace: str, body: PreviewIn) -> PreviewOut:
@@ -154,7 +163,14 @@ class ScheduleService:
             else:
                 anchor = anchor_of(entry.obj)
         calendar = None
+        warnings = []
         if body.calendar is not None:
             assert self._jobs is not None
-            calendar = await self._jobs.calendar(caller, namespace, body.calendar)
-        return self.preview(body, job=job, calendar=calendar, anchor=anchor)
+            try:
+                calendar = await self._jobs.calendar(caller, namespace, body.calendar)
+            except UnreadableCalendarError as exc:
+                # Not the body's fault (a job may name a calendar created later; its
+                # admission asks only for get rights): the preview is shown without
+                # the calendar's days, and says so.
+                warnings.append(f"{exc}: the times shown ignore its excluded days")
+        return self.preview(body, job=job, calendar=calendar, anchor=anchor, warnings=warnings)
