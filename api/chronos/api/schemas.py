@@ -235,8 +235,11 @@ def _numbers(low: int, high: int, *, signed: bool = False) -> str:
 
 
 _DAY = "(?:MO|TU|WE|TH|FR|SA|SU)"
+#: Years 1000-2999: the engine walks ten years past DTSTART, and a DTSTART near 9999
+#: overflows Python's dates there (a 500 reported to the engine's owner), so the document
+#: states the years a schedule has any use for.
 _DATE = (
-    "[1-9][0-9]{3}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+    "[12][0-9]{3}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
     "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))"
 )
 _WALL = f"{_DATE}T(?:[01][0-9]|2[0-3])[0-5][0-9]00"
