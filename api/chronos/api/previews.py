@@ -12,6 +12,7 @@ with the caller's own rights) is :meth:`ScheduleService.preview_as`.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from chronos.api.errors import ProblemError, schedule_error
 from chronos.api.mapping import RequestShapeError, anchor_of, apply_request, schedule_forms
@@ -48,10 +49,19 @@ PREVIEW_FIELDS = (
 _ANY_TASK = {"task": {"type": "pipeline_start", "pipelineId": "preview"}}
 
 
+def _says(sent: dict[str, Any], field: str) -> bool:
+    """``field`` sent with something in it: a null, or a friendly form of nulls only
+    (``{}``), says nothing (the document's ``ONE_SCHEDULE_FORM``)."""
+    value = sent.get(field)
+    if isinstance(value, dict):
+        return any(v is not None for v in value.values())
+    return value is not None
+
+
 def _spec(body: PreviewIn, zone: str, min_interval: int, job: Job) -> ChronosJobSpec:
     sent = body.model_dump(exclude_unset=True, include=set(PREVIEW_FIELDS))
     friendly_sent = sent.get("cron_expression") is not None and schedule_forms(sent)[1] is None
-    if sends_schedules(sent) and ("schedule" in sent or "cron_expression" in sent):
+    if sends_schedules(sent) and (_says(sent, "schedule") or _says(sent, "cron_expression")):
         raise ProblemError.invalid(
             [("schedules", "give schedules, or schedule or cron_expression, not both")]
         )

@@ -311,3 +311,28 @@ def test_a_preview_with_a_calendar_nobody_can_read_is_taken() -> None:
 )
 def test_an_index_follows_the_list_it_indexes(loc: tuple[str | int, ...], field: str) -> None:
     assert request_field(loc) == field
+
+
+def test_a_preview_with_schedules_takes_empty_echoes_of_the_single_forms() -> None:
+    """schemathesis: schedules beside ``"schedule": {}`` and ``"cron_expression": null``
+    (forms that say nothing, as the document reads them) was a 422."""
+    body = {"schedules": [{"hour": 1, "minute": 0}], "schedule": {}, "cron_expression": None}
+    assert _valid("PreviewIn", body)
+    out = ScheduleService("UTC").preview(
+        PreviewIn.model_validate(body), datetime(2026, 3, 28, 12, tzinfo=UTC)
+    )
+    assert out.next_run_times[0] == "2026-03-29T01:00:00Z"
+    said = {**body, "schedule": {"hour": 2, "minute": 0}}
+    assert not _valid("PreviewIn", said)
+    with pytest.raises(ProblemError) as info:
+        ScheduleService("UTC").preview(PreviewIn.model_validate(said))
+    assert info.value.status == 422
+
+
+def test_a_backfill_time_may_write_t_and_z_in_lower_case() -> None:
+    """RFC 3339 (5.6) allows ``t`` and ``z``; the document's pattern does; schemathesis
+    sent them and got a 422."""
+    body = {"from": "2026-03-26t00:00:00z", "to": "2026-03-27t00:00:00.632592z"}
+    assert _valid("BackfillIn", body)
+    start, _ = _check_range(BackfillIn.model_validate(body), datetime(2026, 3, 28, tzinfo=UTC))
+    assert start == datetime(2026, 3, 26, tzinfo=UTC)
