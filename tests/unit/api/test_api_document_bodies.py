@@ -316,7 +316,11 @@ def test_an_index_follows_the_list_it_indexes(loc: tuple[str | int, ...], field:
 def test_a_preview_with_schedules_takes_empty_echoes_of_the_single_forms() -> None:
     """schemathesis: schedules beside ``"schedule": {}`` and ``"cron_expression": null``
     (forms that say nothing, as the document reads them) was a 422."""
-    body = {"schedules": [{"hour": 1, "minute": 0}], "schedule": {}, "cron_expression": None}
+    body: dict[str, Any] = {
+        "schedules": [{"hour": 1, "minute": 0}],
+        "schedule": {},
+        "cron_expression": None,
+    }
     assert _valid("PreviewIn", body)
     out = ScheduleService("UTC").preview(
         PreviewIn.model_validate(body), datetime(2026, 3, 28, 12, tzinfo=UTC)
