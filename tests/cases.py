@@ -209,6 +209,9 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "activeUntil",
     ),
     ("activeFrom without an offset", spec(activeFrom="2030-01-01T00:00:00"), "activeFrom"),
+    # Instants near datetime's ends overflowed the engine's arithmetic (a 500 in preview).
+    ("activeFrom in the year 1", spec(activeFrom="0001-01-01T00:00:00Z"), "activeFrom"),
+    ("activeUntil in the year 9999", spec(activeUntil="9999-12-31T23:59:00Z"), "activeUntil"),
     ("suspendUntil not a time", spec(suspendUntil="tomorrow"), "suspendUntil"),
     ("suspendReason without suspendUntil", spec(suspendReason="migration"), "suspendReason"),
     (

@@ -64,12 +64,18 @@ def test_a_backfill_request_lists_its_slots_and_is_written_once(
     ]
 
 
-def test_bad_backfill_ranges_are_422s_naming_the_field(
-    api: http.Client, k8s: Client, namespace: str
-) -> None:
+def test_bad_backfill_ranges_name_the_field(api: http.Client, k8s: Client, namespace: str) -> None:
+    """A 422 for what the OpenAPI document states (an RFC 3339 time); a 409 for what no
+    schema can (from before to, the clock, the job's slots): docs/api.md, "Errors"."""
     job_id = _hourly(api)
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
+    answer = api.post(
+        f"/api/jobs/{job_id}/backfill",
+        json={"from": "last tuesday", "to": rfc3339(hour - timedelta(hours=1))},
+    )
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == ["from"], answer.text
     cases = [
         (
             {"from": rfc3339(hour - timedelta(hours=1)), "to": rfc3339(hour - timedelta(hours=2))},
@@ -79,7 +85,6 @@ def test_bad_backfill_ranges_are_422s_naming_the_field(
             {"from": rfc3339(hour - timedelta(hours=3)), "to": rfc3339(now + timedelta(hours=1))},
             "to",
         ),
-        ({"from": "last tuesday", "to": rfc3339(hour - timedelta(hours=1))}, "from"),
         (
             {
                 "from": rfc3339(hour - timedelta(hours=3, minutes=30)),
@@ -98,7 +103,7 @@ def test_bad_backfill_ranges_are_422s_naming_the_field(
     ]
     for body, field in cases:
         answer = api.post(f"/api/jobs/{job_id}/backfill", json=body)
-        assert answer.status_code == 422, (body, answer.text)
+        assert answer.status_code == 409, (body, answer.text)
         assert [e["field"] for e in answer.json()["errors"]] == [field], answer.text
     assert _annotation(k8s, namespace, job_id) is None
     disabled = _hourly(api, enabled=False)
@@ -144,12 +149,38 @@ def test_time_rule_fields_round_trip_and_bad_ones_name_the_field(api: http.Clien
         ({"jitter_seconds": 3601}, "jitter_seconds"),
         ({"catch_up": {"policy": "All", "window_seconds": 1}}, "catch_up.window_seconds"),
         ({"schedules": [{"cron": "H(9-1) * * * *"}]}, "schedules[0].cron"),
-        (
-            {"active_from": "2030-01-01T00:00:00Z", "active_until": "2029-01-01T00:00:00Z"},
-            "active_until",
-        ),
+        ({"schedules": [{"cron": "0 1 * * *", "hour": 1, "minute": 0}]}, "schedules[0].cron"),
+        ({"suspend_reason": "why", "suspend_until": None}, "suspend_reason"),
     ):
         answer = api.put(f"/api/jobs/{job['id']}", json=bad)
         assert answer.status_code == 422, (bad, answer.text)
         fields = [e["field"] for e in answer.json()["errors"]]
-        assert any(f.startswith(field) for f in fields), (bad, fields)
+        assert field in fields, (bad, fields)
+    # What no schema can state: an order between two values, or a field the stored job
+    # lacks (this one has no suspend_until, no calendar): a 409 naming the field.
+    for conflict, field in (
+        (
+            {"active_from": "2030-01-01T00:00:00Z", "active_until": "2029-01-01T00:00:00Z"},
+            "active_until",
+        ),
+        ({"suspend_reason": "why"}, "suspend_reason"),
+        ({"on_excluded": "Skip"}, "on_excluded"),
+    ):
+        answer = api.put(f"/api/jobs/{job['id']}", json=conflict)
+        assert answer.status_code == 409, (conflict, answer.text)
+        assert [e["field"] for e in answer.json()["errors"]] == [field], answer.text
+
+
+def test_a_preview_with_a_calendar_that_cannot_be_read_warns(api: http.Client) -> None:
+    """A calendar that does not exist (or that the caller may not get: the same answer)
+    is not the body's fault: the preview is shown without its days, and says so."""
+    body = {"cron_expression": "0 1 * * *", "calendar": "no-such-calendar", "on_excluded": "Skip"}
+    answer = api.post("/api/schedule/preview", json=body)
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert len(out["next_run_times"]) == 5
+    assert all(t.endswith("T01:00:00Z") for t in out["next_run_times"]), out
+    assert len(out["warnings"]) == 1
+    assert 'no ChronosCalendar "no-such-calendar"' in out["warnings"][0]
+    plain_preview = api.post("/api/schedule/preview", json={"cron_expression": "0 1 * * *"})
+    assert plain_preview.json()["warnings"] == []

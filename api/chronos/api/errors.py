@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from starlette.routing import Match
 
 from chronos import http
 from chronos.api import timemap
+from chronos.models.chronosjob import SPEC_RULES
 from chronos.models.rules import SpecRuleError
 from chronos.models.wire import TIME_ZONE
 from chronos.schedule import ScheduleError
@@ -84,26 +86,87 @@ class ProblemError(Exception):
         return out
 
 
+_INDEXED = re.compile(r"^([^\[]*)((?:\[[0-9]+\])+)$")
+
+
+def _steps(loc: Sequence[str | int]) -> list[str | int]:
+    """``loc`` with ``"schedules[1]"`` (the engine's paths) split into its name and
+    index, and empty names (a rule's ``.cron``) dropped."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+            continue
+        match = _INDEXED.match(part)
+        if match is None:
+            if part:
+                out.append(part)
+            continue
+        if match[1]:
+            out.append(match[1])
+        out.extend(int(i) for i in re.findall(r"[0-9]+", match[2]))
+    return out
+
+
+def dotted(loc: Sequence[str | int]) -> str:
+    """A path as a client reads it: names joined by dots, each index right after the
+    name it indexes (``schedules[0].cron``)."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "body"
+
+
 def request_field(loc: Sequence[str | int]) -> str:
-    """The request field of a spec path such as ``("task", "entityIds", 0)``."""
-    names = tuple(str(p) for p in loc if not isinstance(p, int))
+    """The request field of a spec path such as ``("task", "entityIds", 0)``
+    (``entity_ids[0]``) or ``("schedules", 0, "cron")`` (``schedules[0].cron``)."""
+    steps = _steps(loc)
+    names = tuple(str(p) for p in steps if not isinstance(p, int))
     for size in range(len(names), 0, -1):
         mapped = SPEC_TO_REQUEST.get(names[:size])
         if mapped is not None:
-            rest = [str(p) for p in names[size:]]
             break
     else:
-        mapped, rest = ".".join(names) or "body", []
-    indices = "".join(f"[{p}]" for p in loc if isinstance(p, int))
-    return ".".join([mapped, *rest]) + indices
+        return dotted(steps)
+    parts: list[str | int] = []
+    heads = mapped.split(".")
+    # The spec's first ``size`` names become ``heads``, aligned at their ends (the two
+    # ``task.entityIds`` are the one ``entity_ids``): an index follows the head of the
+    # name it follows.
+    placed = 0
+    seen = 0
+    for step in steps:
+        if isinstance(step, int):
+            parts.append(step)
+            continue
+        seen += 1
+        if seen > size:
+            parts.append(step)
+            continue
+        upto = len(heads) if seen == size else max(0, len(heads) - (size - seen))
+        parts.extend(heads[placed:upto])
+        placed = max(placed, upto)
+    return dotted(parts)
+
+
+#: The spec rules relating two values of one body: an order (activeFrom before
+#: activeUntil) or names unique in a list. JSON Schema cannot compare two values, so the
+#: OpenAPI document cannot state them: a body that breaks only these is answered 409
+#: (docs/api.md, "Errors"), as a body the stored job or the clock refuses; a 422 is
+#: always a body the document refuses.
+RELATION_RULES = frozenset(
+    rule.message for rule in SPEC_RULES if "timestamp(" in rule.cel or "exists_one(" in rule.cel
+)
 
 
 def spec_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> ProblemError:
-    """A 422 from the ValidationError of ``ChronosJobSpec`` validation.
+    """A 422 from the ValidationError of ``ChronosJobSpec`` validation (a 409 when only
+    ``RELATION_RULES`` refuse it).
 
     ``prefix`` places a part's errors in the spec (``("schedule",)`` for ``Schedule``).
     """
     found: list[tuple[str, str]] = []
+    relations = 0
     for err in exc.errors():
         loc: list[str | int] = [*prefix, *err["loc"]]
         reason = err["msg"]
@@ -111,7 +174,14 @@ def spec_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> ProblemErro
         if isinstance(cause, SpecRuleError):
             loc += cause.field.split(".")
             reason = cause.message
+            relations += reason in RELATION_RULES
         found.append((request_field(loc), reason))
+    if found and relations == len(found):
+        return ProblemError(
+            409,
+            "the values conflict with each other: " + "; ".join(f"{f}: {r}" for f, r in found),
+            errors=found,
+        )
     return ProblemError.invalid(found)
 
 
@@ -266,9 +336,7 @@ def install(app: FastAPI) -> None:
             loc = list(err.get("loc", ()))
             if loc and loc[0] in ("body", "query", "path", "header"):
                 loc = loc[1:]
-            names = ".".join(str(p) for p in loc if not isinstance(p, int)) or "body"
-            indices = "".join(f"[{p}]" for p in loc if isinstance(p, int))
-            found.append((names + indices, str(err.get("msg"))))
+            found.append((dotted(loc), str(err.get("msg"))))
         return problem_response(ProblemError.invalid(found))
 
     app.add_exception_handler(ProblemError, on_problem)

@@ -12,11 +12,18 @@ with the caller's own rights) is :meth:`ScheduleService.preview_as`.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timezone
+from typing import Any
 
 from chronos.api.errors import ProblemError, schedule_error
 from chronos.api.mapping import RequestShapeError, anchor_of, apply_request, schedule_forms
 from chronos.api.schemas import PreviewIn, PreviewOut, ScheduleOut, SlotOut
-from chronos.api.services import Caller, JobService, shape_error, validate_spec
+from chronos.api.services import (
+    Caller,
+    JobService,
+    UnreadableCalendarError,
+    shape_error,
+    validate_spec,
+)
 from chronos.api.timemap import sends_schedules
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
 from chronos.models.resolve import STAND_IN, Job
@@ -42,10 +49,19 @@ PREVIEW_FIELDS = (
 _ANY_TASK = {"task": {"type": "pipeline_start", "pipelineId": "preview"}}
 
 
+def _says(sent: dict[str, Any], field: str) -> bool:
+    """``field`` sent with something in it: a null, or a friendly form of nulls only
+    (``{}``), says nothing (the document's ``ONE_SCHEDULE_FORM``)."""
+    value = sent.get(field)
+    if isinstance(value, dict):
+        return any(v is not None for v in value.values())
+    return value is not None
+
+
 def _spec(body: PreviewIn, zone: str, min_interval: int, job: Job) -> ChronosJobSpec:
     sent = body.model_dump(exclude_unset=True, include=set(PREVIEW_FIELDS))
     friendly_sent = sent.get("cron_expression") is not None and schedule_forms(sent)[1] is None
-    if sends_schedules(sent) and ("schedule" in sent or "cron_expression" in sent):
+    if sends_schedules(sent) and (_says(sent, "schedule") or _says(sent, "cron_expression")):
         raise ProblemError.invalid(
             [("schedules", "give schedules, or schedule or cron_expression, not both")]
         )
@@ -106,10 +122,12 @@ class ScheduleService:
         job: Job = STAND_IN,
         calendar: Calendar | None = None,
         anchor: datetime | None = None,
+        warnings: list[str] | None = None,
     ) -> PreviewOut:
         """The preview of ``body`` for ``job`` (``calendar``: the ChronosCalendar that
         ``body.calendar`` names, read by the caller; ``anchor``: where ``@every``
-        counts from). A 422 names the field that is wrong."""
+        counts from; ``warnings``: notes for the reader). A 422 names the field that
+        is wrong."""
         spec = _spec(body, self._zone, self._min_interval, job)
         zone = spec.time_zone or self._zone
         if spec.calendar_ref is not None and calendar is None:
@@ -140,6 +158,7 @@ class ScheduleService:
                 for r in rules.schedules
             ],
             slots=[_slot(s) for s in listed],
+            warnings=warnings or [],
         )
 
     async def preview_as(self, caller: Caller, namespace: str, body: PreviewIn) -> PreviewOut:
@@ -160,7 +179,14 @@ class ScheduleService:
             else:
                 anchor = anchor_of(entry.obj)
         calendar = None
+        warnings = []
         if body.calendar is not None:
             assert self._jobs is not None
-            calendar = await self._jobs.calendar(caller, namespace, body.calendar)
-        return self.preview(body, job=job, calendar=calendar, anchor=anchor)
+            try:
+                calendar = await self._jobs.calendar(caller, namespace, body.calendar)
+            except UnreadableCalendarError as exc:
+                # Not the body's fault (a job may name a calendar created later; its
+                # admission asks only for get rights): the preview is shown without
+                # the calendar's days, and says so.
+                warnings.append(f"{exc}: the times shown ignore its excluded days")
+        return self.preview(body, job=job, calendar=calendar, anchor=anchor, warnings=warnings)

@@ -59,8 +59,9 @@ _write = {
     400: {"model": ErrorOut, "description": "The Kubernetes API server rejected the request."},
     409: {
         "model": ErrorOut,
-        "description": "Conflicting concurrent change, or a partial update the job's "
-        "current settings refuse (fields named).",
+        "description": "Conflicting concurrent change, a partial update the job's "
+        "current settings refuse, or values no schema can compare that conflict "
+        "(active_from not before active_until, two schedules with one name; fields named).",
     },
     412: {"model": ErrorOut, "description": "If-Match does not match the current ETag."},
 }
@@ -225,8 +226,10 @@ _backfill = {
     400: _write[400],
     409: {
         "model": ErrorOut,
-        "description": "The job cannot run slots now (disabled, or settings the operator "
-        "refuses), or it keeps changing.",
+        "description": "The range cannot be served (fields named): from not before to, "
+        "to in the future, from more than 366 days ago, no slot of the job in it or more "
+        "than max; or the job cannot run slots now (disabled, settings the operator "
+        "refuses, a calendar that cannot be read), or it keeps changing.",
     },
     429: {"model": ErrorOut, "description": "Too many backfill requests are waiting."},
 }
@@ -289,6 +292,11 @@ async def history(
             "model": ErrorOut,
             "description": "job_id names a job RBAC does not let the caller get (the same "
             "answer whether it exists or not).",
+        },
+        409: {
+            "model": ErrorOut,
+            "description": "Values no schema can compare conflict (active_from not before "
+            "active_until, two schedules with one name; fields named).",
         },
     },
     summary="Preview a schedule",

@@ -28,7 +28,7 @@ from chronos import runnow
 from chronos.api.cache import Entry
 from chronos.api.errors import ProblemError
 from chronos.api.schemas import BackfillIn, BackfillOut, RunNowOut
-from chronos.api.services import JOBS, Caller, JobService
+from chronos.api.services import JOBS, Caller, JobService, UnreadableCalendarError
 from chronos.contract import BACKFILL_ANNOTATION, RUN_NOW_ANNOTATION
 from chronos.kube import NOT_FOUND, answered
 from chronos.models.base import RFC3339
@@ -129,7 +129,8 @@ class RunService:
     ) -> BackfillOut:
         """Ask the operator to run the job's slots in ``[from, to]``, each once.
 
-        The range is judged here as the operator judges it (a 422 names the field), the
+        The range is judged here as the operator judges it (a 422 or 409 names the
+        field: ``_check_range``), the
         slots computed by the engine over the job's rules (its calendar read with the
         caller's rights), and the request appended to the annotation
         ``chronos.gluesync.io/backfill`` with the resourceVersion it was checked
@@ -185,8 +186,9 @@ class RunService:
         end: datetime,
         most: int,
     ) -> list[datetime]:
-        """The run slots of the stored job in ``[start, end]`` after every rule: a 422
-        when there is none or more than ``most``; a 409 when the job cannot run now."""
+        """The run slots of the stored job in ``[start, end]`` after every rule; a 409
+        when there is none or more than ``most`` (the job's schedules decide), or when
+        the job cannot run now."""
         job_id = obj["metadata"]["name"]
         try:
             spec = ChronosJobSpec.model_validate(obj.get("spec") or {})
@@ -200,7 +202,14 @@ class RunService:
             )
         calendar = None
         if spec.calendar_ref is not None:
-            calendar = await self._jobs.calendar(caller, namespace, spec.calendar_ref.name)
+            try:
+                calendar = await self._jobs.calendar(caller, namespace, spec.calendar_ref.name)
+            except UnreadableCalendarError as exc:
+                # The stored job's reference, not the request's fault: without its days
+                # the slots of the range cannot be picked.
+                raise ProblemError(
+                    409, f'job "{job_id}" names a calendar that cannot be read: {exc}'
+                ) from None
         zone = spec.time_zone or self._jobs.default_time_zone
         try:
             rules = time_rules(spec, job=(namespace, job_id), zone=zone, calendar=calendar)
@@ -216,12 +225,12 @@ class RunService:
                 409, f'job "{job_id}" has a schedule the operator refuses: {exc}'
             ) from None
         if not found:
-            raise ProblemError.invalid(
+            raise _range_conflict(
                 [("from", f"no slot of the job's schedules lies between from and to ({zone})")]
             )
         if len(found) > most:
             field = "max" if most < MAX_BACKFILL_SLOTS else "to"
-            raise ProblemError.invalid(
+            raise _range_conflict(
                 [(field, f"the range holds more than {most} slots; narrow it or raise max")]
             )
         return [s.instant for s in found]
@@ -307,9 +316,11 @@ def _run_now_answer(job_id: str, token: str, *, already: bool) -> RunNowOut:
 
 
 def _check_range(body: BackfillIn, now: datetime) -> tuple[datetime, datetime]:
-    """``from`` and ``to`` as instants, or a 422 naming the field: RFC 3339 with an
-    offset, ``from`` before ``to``, ``to`` not in the future, ``from`` at most
-    MAX_BACKFILL_AGE_DAYS ago, ``max`` within 1..MAX_BACKFILL_SLOTS."""
+    """``from`` and ``to`` as instants. A 422 naming the field for what the OpenAPI
+    document states (RFC 3339 with an offset, ``max`` within 1..MAX_BACKFILL_SLOTS); a
+    409 naming it for what no schema can state: ``from`` before ``to`` (an order between
+    two values), ``to`` not in the future and ``from`` at most MAX_BACKFILL_AGE_DAYS ago
+    (the clock's state, as the job's schedules are in :meth:`RunService._backfill_slots`)."""
     errors: list[tuple[str, str]] = []
     times: dict[str, datetime] = {}
     for field, text in (("from", body.from_), ("to", body.to)):
@@ -335,10 +346,22 @@ def _check_range(body: BackfillIn, now: datetime) -> tuple[datetime, datetime]:
             ("to", f"is in the future ({rfc3339(now)} now): only past slots are backfilled")
         )
     if now - start > timedelta(days=MAX_BACKFILL_AGE_DAYS):
-        errors.append(("from", f"is more than {MAX_BACKFILL_AGE_DAYS} days ago"))
+        errors.append(
+            ("from", f"is more than {MAX_BACKFILL_AGE_DAYS} days ago ({rfc3339(now)} now)")
+        )
     if errors:
-        raise ProblemError.invalid(errors)
+        raise _range_conflict(errors)
     return start, end
+
+
+def _range_conflict(errors: list[tuple[str, str]]) -> ProblemError:
+    """A 409 naming the fields: a range the document allows that cannot be served (its
+    order, the clock, the job's slots)."""
+    return ProblemError(
+        409,
+        "the range cannot be backfilled: " + "; ".join(f"{f}: {r}" for f, r in errors),
+        errors=errors,
+    )
 
 
 def _waiting_backfills(obj: ChronosJobDict, job_id: str) -> list[dict[str, Any]]:

@@ -201,6 +201,105 @@ def documented_cron(value: str) -> bool:
     return lo <= len(value) <= hi and _cron_regex().fullmatch(value) is not None
 
 
+def _upto(high: int) -> str:
+    """1..high (at most 5 digits) as a regex, without leading zeros but for one before a
+    single digit (``BYHOUR=09``)."""
+    digits = len(str(high))
+    out = [f"0?[1-{min(high, 9)}]"]
+    out += [f"[1-9][0-9]{{{n - 1}}}" for n in range(2, digits)]
+    if digits > 1:
+        out.append(_below(str(high)))
+    return "|".join(out)
+
+
+def _below(top: str) -> str:
+    """Numbers of ``len(top)`` digits (no leading zero) up to ``top``."""
+    out = []
+    for i, digit in enumerate(top):
+        d = int(digit)
+        low = 1 if i == 0 else 0
+        if d > low:
+            rest = "[0-9]" * (len(top) - i - 1)
+            out.append(f"{top[:i]}[{low}-{d - 1}]{rest}")
+    out.append(top)
+    return "|".join(out)
+
+
+def _numbers(low: int, high: int, *, signed: bool = False) -> str:
+    """A comma-separated list of numbers in ``low..high`` (``-high..-low`` too when
+    ``signed``), as ``chronos.schedule.rrule`` reads them."""
+    one = f"(?:{_upto(high)})" if low == 1 else f"(?:0|{_upto(high)})"
+    if signed:
+        one = f"[-+]?{one}"
+    return f"{one}(?:,{one})*"
+
+
+_DAY = "(?:MO|TU|WE|TH|FR|SA|SU)"
+#: Years 1000-2999: the engine walks ten years past DTSTART, and a DTSTART near 9999
+#: overflows Python's dates there (a 500 reported to the engine's owner), so the document
+#: states the years a schedule has any use for.
+_DATE = (
+    "[12][0-9]{3}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
+    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+_WALL = f"{_DATE}T(?:[01][0-9]|2[0-3])[0-5][0-9]00"
+
+
+def _by_parts(freq: str, ordinal: int | None, month: bool | None) -> list[str]:
+    """The BY parts after FREQ=``freq``, in the documented order: BYDAY ordinals up
+    to ``ordinal`` (None: none), BYMONTH required (True), refused (False) or either."""
+    byday_item = _DAY if ordinal is None else f"(?:[-+]?(?:{_upto(ordinal)}))?{_DAY}"
+    parts = []
+    if month is not False:
+        parts.append(f";BYMONTH={_numbers(1, 12)}")
+    if freq != "WEEKLY":
+        parts.append(f";BYMONTHDAY={_numbers(1, 31, signed=True)}")
+    parts += [
+        f";BYDAY={byday_item}(?:,{byday_item})*",
+        f";BYHOUR={_numbers(0, 23)}",
+        f";BYMINUTE={_numbers(0, 59)}",
+    ]
+    return parts
+
+
+def _rule(freqs: str, ordinal: int | None, month: bool | None) -> str:
+    """One branch of the grammar: FREQ, INTERVAL, COUNT or UNTIL, the BY parts (BYMONTH
+    required when ``month``), BYSETPOS only after one of them, WKST."""
+    by = _by_parts(freqs, ordinal, month)
+    if month:
+        first, rest = by[0], by[1:]
+        some = f"{first}{''.join(f'(?:{p})?' for p in rest)}"
+        picked = f"(?:{some}(?:;BYSETPOS={_numbers(1, 366, signed=True)})?)"
+    else:
+        # At least one BY part before BYSETPOS (the first present one, then the rest).
+        some = "|".join(by[i] + "".join(f"(?:{p})?" for p in by[i + 1 :]) for i in range(len(by)))
+        picked = f"(?:(?:{some})(?:;BYSETPOS={_numbers(1, 366, signed=True)})?)?"
+    return (
+        f"FREQ=(?:{freqs})(?:;INTERVAL=(?:{_upto(1000)}))?"
+        f"(?:;COUNT=(?:{_upto(10000)})|;UNTIL={_DATE}(?:T(?:[01][0-9]|2[0-3])[0-5][0-9]00)?)?"
+        f"{picked}(?:;WKST={_DAY})?"
+    )
+
+
+@cache
+def documented_rrule_pattern() -> str:
+    """The RRULEs ``chronos.schedule.rrule.parse_rrule`` takes, in a canonical form the
+    document can state without comparing parts: FREQ first, then INTERVAL, COUNT or
+    UNTIL, BYMONTH, BYMONTHDAY, BYDAY, BYHOUR, BYMINUTE, BYSETPOS, WKST, each at most
+    once, upper case, numbers in range, ordinals in BYDAY only for MONTHLY (1-5) and
+    YEARLY (1-5 with BYMONTH, else 1-53), no BYMONTHDAY under WEEKLY, BYSETPOS only
+    after another BY part. The engine takes the parts in any order and case too (a
+    rule kubectl wrote, read back and sent again): the document states the form to send."""
+    branches = [
+        _rule("MONTHLY", 5, None),
+        _rule("YEARLY", 5, True),
+        _rule("YEARLY", 53, False),
+        _rule("WEEKLY", None, None),
+        _rule("DAILY|HOURLY", None, None),
+    ]
+    return f"^(?:DTSTART:{_WALL}\\r?\\n)?(?:RRULE:)?(?:{'|'.join(branches)})$"
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -298,6 +397,34 @@ JOB_BODY_RULES: dict[str, JsonValue] = {
         {"not": {"allOf": [_ENTITY_GIVEN, _non_empty("group_ids")]}},
     ]
 }
+
+
+def _set(field: str) -> dict[str, JsonValue]:
+    """``field`` sent with a value (a null clears it: the same as absent)."""
+    return {"required": [field], "properties": {field: {"not": {"type": "null"}}}}
+
+
+def _cleared(field: str) -> dict[str, JsonValue]:
+    return {"required": [field], "properties": {field: {"type": "null"}}}
+
+
+#: ``SPEC_RULES``' fields that need another (suspendReason needs suspendUntil, onExcluded
+#: needs calendarRef), as request fields.
+NEEDS = (("suspend_reason", "suspend_until"), ("on_excluded", "calendar"))
+
+
+def _needs(field: str, other: str) -> dict[str, JsonValue]:
+    """A new job (or a preview): ``field`` only with ``other``."""
+    return {"if": _set(field), "then": _set(other)}
+
+
+def _kept_for(field: str, other: str) -> dict[str, JsonValue]:
+    """An update: ``field`` set, ``other`` not cleared in the same body (left out, the
+    stored job decides: a 409 if it has none)."""
+    # (``other`` not null if sent: a ``not`` of a type, which test generators read.)
+    return {"if": _set(field), "then": {"properties": {other: {"not": {"type": "null"}}}}}
+
+
 #: A new job: what ``ChronosJobSpec`` requires (a task type, a pipeline, a schedule,
 #: the ids its task type acts on), besides the rules of every job body.
 JOB_CREATE_RULES: dict[str, JsonValue] = {
@@ -311,6 +438,7 @@ JOB_CREATE_RULES: dict[str, JsonValue] = {
         {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN, _non_empty("schedules")]},
         _scope("entity", _ENTITY_GIVEN),
         _scope("group", _non_empty("group_ids")),
+        *(_needs(field, other) for field, other in NEEDS),
     ]
 }
 #: An update: what a job needs may be left out (kept) but not cleared with null: the
@@ -358,6 +486,7 @@ def _scope_update(scope: str, given: JsonValue, cleared: JsonValue) -> dict[str,
 JOB_UPDATE_RULES: dict[str, JsonValue] = {
     "allOf": [
         *JOB_BODY_RULES["allOf"],  # type: ignore[misc]
+        *(_kept_for(field, other) for field, other in NEEDS),
         {"not": {"anyOf": _CLEARED}},
         _scope_update("entity", _ENTITY_GIVEN, _ENTITY_CLEARED),
         _scope_update("group", _non_empty("group_ids"), _GROUP_CLEARED),
@@ -424,22 +553,70 @@ _SCHEDULE_NAME: dict[str, JsonValue] = {
 }
 
 
+#: A schedule's name, not of the form s<number> (the default name of an unnamed one).
+_ITEM_NAME: dict[str, JsonValue] = {
+    **_SCHEDULE_NAME,
+    "not": {"type": "string", "pattern": t.DEFAULT_NAME_PATTERN},
+}
+
+
+def _rrule(schema: dict[str, JsonValue]) -> None:
+    schema.update({"pattern": documented_rrule_pattern(), "maxLength": t.MAX_RRULE})
+
+
+def _given(field: str, kind: str) -> dict[str, JsonValue]:
+    """``field`` sent with a value (a null is an absent field)."""
+    return {"required": [field], "properties": {field: {"type": kind}}}
+
+
+_ITEM_FRIENDLY_SENT: dict[str, JsonValue] = {
+    "anyOf": [
+        _given("days_of_week", "array"),
+        _given("hour", "integer"),
+        _given("minute", "integer"),
+    ]
+}
+#: ``SCHEDULE_RULES`` of one item: exactly one form (cron, rrule, or the friendly form
+#: with both hour and minute); its name's rule is the field's (``_ITEM_NAME``).
+SCHEDULE_ITEM_RULES: dict[str, JsonValue] = {
+    "anyOf": [
+        {
+            **_given("cron", "string"),
+            "not": {"anyOf": [_given("rrule", "string"), _ITEM_FRIENDLY_SENT]},
+        },
+        {
+            **_given("rrule", "string"),
+            "not": {"anyOf": [_given("cron", "string"), _ITEM_FRIENDLY_SENT]},
+        },
+        {
+            "allOf": [_given("hour", "integer"), _given("minute", "integer")],
+            "not": {"anyOf": [_given("cron", "string"), _given("rrule", "string")]},
+        },
+    ],
+}
+
+
 class ScheduleItemIn(_Body):
     """One of several schedules: a cron expression, an RRULE, or the friendly form."""
+
+    model_config = ConfigDict(json_schema_extra=SCHEDULE_ITEM_RULES)
 
     name: str | None = Field(
         default=None,
         description="Unique in schedules; default s<index>. Not of the form s<number>.",
-        json_schema_extra=_SCHEDULE_NAME,
+        json_schema_extra=_ITEM_NAME,
     )
     cron: str | None = Field(default=None, description=CRON_DESCRIPTION, json_schema_extra=_cron)
     rrule: str | None = Field(
         default=None,
         description=(
             "RFC 5545 RRULE (e.g. FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0), optionally "
-            "after a line DTSTART:YYYYMMDDTHHMMSS."
+            "after a line DTSTART:YYYYMMDDTHHMMSS (a wall time, seconds 00). The pattern "
+            "states the supported parts in their canonical order: FREQ (YEARLY, MONTHLY, "
+            "WEEKLY, DAILY, HOURLY), INTERVAL, COUNT or UNTIL, BYMONTH, BYMONTHDAY, BYDAY, "
+            "BYHOUR, BYMINUTE, BYSETPOS, WKST (the server also reads them in any order)."
         ),
-        json_schema_extra={"pattern": t.RRULE_PATTERN, "maxLength": t.MAX_RRULE},
+        json_schema_extra=_rrule,
     )
     days_of_week: list[str] | None = Field(
         default=None,
@@ -447,6 +624,18 @@ class ScheduleItemIn(_Body):
     )
     hour: JsonInt | None = Field(default=None, json_schema_extra=_bounds(Schedule, "hour"))
     minute: JsonInt | None = Field(default=None, json_schema_extra=_bounds(Schedule, "minute"))
+
+
+class ScheduleItemOut(BaseModel):
+    """A schedule as stored (written by this API or by kubectl: an RRULE's parts in the
+    order it was written)."""
+
+    name: str | None = None
+    cron: str | None = None
+    rrule: str | None = None
+    days_of_week: list[str] | None = None
+    hour: int | None = None
+    minute: int | None = None
 
 
 class DstPolicyIO(_Body):
@@ -654,7 +843,7 @@ class JobOut(BaseModel):
         description="The first schedule's cron as its CronJob gets it (H resolved from "
         "the job's namespace, id and schedule name); null for an RRULE.",
     )
-    schedules: list[ScheduleItemIn] | None = None
+    schedules: list[ScheduleItemOut] | None = None
     calendar: str | None = None
     on_excluded: str | None = None
     dst_policy: DstPolicyIO | None = None
@@ -724,7 +913,9 @@ class HistoryOut(BaseModel):
 class PreviewIn(_TimeRules):
     """A schedule to preview: the fields of a job body that decide when it runs."""
 
-    model_config = ConfigDict(json_schema_extra=ONE_SCHEDULE_FORM)
+    model_config = ConfigDict(
+        json_schema_extra={"allOf": [ONE_SCHEDULE_FORM, _needs("on_excluded", "calendar")]}
+    )
 
     schedule: ScheduleIn | None = None
     cron_expression: str | None = Field(
@@ -775,6 +966,12 @@ class PreviewOut(BaseModel):
     schedules: list[ScheduleOut]
     slots: list[SlotOut] = Field(
         description="The next slots with what happens to each (skipped ones included)."
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the preview could not take into account, such as a calendar "
+        "that does not exist or that you may not get (its excluded days are then not "
+        "shown).",
     )
 
 

@@ -149,21 +149,29 @@ def check_if_match(if_match: str | None, resource_version: str) -> None:
     )
 
 
+class UnreadableCalendarError(Exception):
+    """A ChronosCalendar that could not be read as the caller (missing, not allowed, its
+    ``.ics`` missing or invalid); the message says which, never the calendar's days."""
+
+
 def shape_error(exc: RequestShapeError) -> ProblemError:
     """A 422 naming the request field a body could not even be mapped by."""
     return ProblemError.invalid([(exc.field, exc.reason)])
 
 
-#: A stored job of each task scope and schedule form. A body one of them accepts is well
-#: formed; if the job at hand refuses it, its stored settings do.
+#: A stored job of each task scope and schedule form, without time rules or with those
+#: other fields need (suspendUntil for suspendReason, calendarRef for onExcluded). A body
+#: one of them accepts is well formed; if the job at hand refuses it, its stored
+#: settings do.
 _STORED_KINDS = tuple(
-    {"task": {"pipelineId": "p", **task}, "schedule": schedule}
+    {"task": {"pipelineId": "p", **task}, "schedule": schedule, **rules}
     for task in (
         {"type": "pipeline_start"},
         {"type": "entity_start", "entityIds": ["e"]},
         {"type": "group_start", "groupIds": ["g"]},
     )
     for schedule in ({"cron": "0 0 * * *"}, {"hour": 0, "minute": 0})
+    for rules in ({}, {"suspendUntil": "2000-01-01T00:00:00Z", "calendarRef": {"name": "c"}})
 )
 
 
@@ -174,7 +182,10 @@ def _against_stored(
     kind of job would take it), else a 409, the body conflicting with this job's current
     settings (entity ids cleared on an entity task, a new task type without the ids it
     needs, the current schedule form cleared). The OpenAPI document states the body's own
-    rules; it cannot know the stored job."""
+    rules; it cannot know the stored job. (A 409 already, values of the body that
+    conflict with each other, stays one.)"""
+    if problem.status != 422:
+        return problem
     for stored in _STORED_KINDS:
         try:
             validate_spec(apply_request(copy.deepcopy(stored), sent), zone, min_interval)
@@ -365,18 +376,12 @@ class JobService:
     # ------------------------------------------------------------------------ reads
 
     async def calendar(self, caller: Caller, namespace: str, name: str) -> Calendar:
-        """The ChronosCalendar ``name`` (and its ``.ics``) read as the caller; a 422 on
-        ``calendar`` when it cannot be read (missing or not allowed: the same answer,
-        so a preview tells nobody of calendars they may not read)."""
+        """The ChronosCalendar ``name`` (and its ``.ics``) read as the caller; an
+        :class:`UnreadableCalendarError` when it cannot be read (missing or not allowed: the
+        same message, so nobody learns of calendars they may not read) or its ``.ics``
+        cannot. Never the request's fault: the caller says what to do with it (a
+        preview notes it, a backfill answers 409)."""
         client = self._client
-        unreadable = ProblemError.invalid(
-            [
-                (
-                    "calendar",
-                    f'no ChronosCalendar "{name}" that you may get in namespace "{namespace}"',
-                )
-            ]
-        )
         found = await or_none(
             self.acting(
                 caller, lambda: client.get(ChronosCalendarResource, name, namespace=namespace)
@@ -385,7 +390,9 @@ class JobService:
             FORBIDDEN,
         )
         if found is None:
-            raise unreadable
+            raise UnreadableCalendarError(
+                f'no ChronosCalendar "{name}" that you may get in namespace "{namespace}"'
+            )
         spec: Mapping[str, Any] = plain(found).get("spec") or {}
         ics = None
         ref = (spec.get("ics") or {}).get("configMapRef") or {}
@@ -399,19 +406,14 @@ class JobService:
             )
             ics = None if cm is None else (cm.data or {}).get(ref.get("key", ""))
             if ics is None:
-                raise ProblemError.invalid(
-                    [
-                        (
-                            "calendar",
-                            f'calendar "{name}": its ics ConfigMap "{ref.get("name")}" '
-                            f'(key "{ref.get("key")}") does not exist or you may not get it',
-                        )
-                    ]
+                raise UnreadableCalendarError(
+                    f'calendar "{name}": its ics ConfigMap "{ref.get("name")}" '
+                    f'(key "{ref.get("key")}") does not exist or you may not get it'
                 )
         try:
             return calendar_of(name, spec, ics)
         except CalendarError as exc:
-            raise ProblemError.invalid([("calendar", f'calendar "{name}": {exc}')]) from None
+            raise UnreadableCalendarError(f'calendar "{name}": {exc}') from None
 
     async def list_body(
         self,

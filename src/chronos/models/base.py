@@ -56,8 +56,10 @@ Time = Annotated[datetime, Lax]
 #: instant, never a wall time read in whatever zone the reader is in.
 #: The schema's pattern keeps the API server as strict as the model: its ``date-time``
 #: format alone also takes a time without an offset.
+#: Years 1970-2999: far enough for any window, and no instant near datetime's ends,
+#: where the schedule engine's arithmetic (a day on, a zone's offset) would overflow.
 RFC3339 = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"^(19[7-9][0-9]|2[0-9]{3})-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 _RFC3339 = re.compile(RFC3339)
@@ -66,7 +68,9 @@ _RFC3339 = re.compile(RFC3339)
 def _rfc3339_text(value: Any) -> Any:
     if isinstance(value, str) and _RFC3339.fullmatch(value) is None:
         raise PydanticCustomError(
-            "rfc3339", "must be an RFC 3339 time with its offset, such as 2026-03-01T09:00:00Z"
+            "rfc3339",
+            "must be an RFC 3339 time with its offset, in the years 1970-2999, "
+            "such as 2026-03-01T09:00:00Z",
         )
     return value
 

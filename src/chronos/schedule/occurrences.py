@@ -474,7 +474,8 @@ def slots(
         raise ValueError("after must be a timezone-aware datetime")
     zone = _check(rules)
     after = after.astimezone(UTC)
-    if rules.active_from is not None and rules.active_from - timedelta(microseconds=1) > after:
+    if rules.active_from is not None and rules.active_from > after:
+        # Slots from active_from on (inclusive): search from just before it.
         after = rules.active_from.astimezone(UTC) - timedelta(microseconds=1)
     streams = [_slots_of(rules, zone, rule, after, anchor) for rule in rules.schedules]
     merged = heapq.merge(*streams, key=lambda slot: (slot.instant, slot.schedule))

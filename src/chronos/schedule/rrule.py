@@ -224,7 +224,14 @@ class RRule:
 
     def walls_after(self, after: datetime, limit: int) -> Iterator[datetime]:
         """The rule's wall times strictly after ``after`` (naive), ascending, at most
-        ``limit`` of them (fewer when the rule ends or matches nothing for ten years)."""
+        ``limit`` of them (fewer when the rule ends or matches nothing for ten years, or
+        when the next would lie past the year 9999)."""
+        try:
+            yield from self._walls_after(after, limit)
+        except (OverflowError, ValueError):  # datetime's end: "year 10000 is out of range"
+            return
+
+    def _walls_after(self, after: datetime, limit: int) -> Iterator[datetime]:
         first = self._period_start(self.dtstart)
         periods = 0
         if self.count is None and after > self.dtstart:
@@ -233,7 +240,8 @@ class RRule:
             periods = max(0, skipped - skipped % self.interval - self.interval)
         seen = 0
         produced = 0
-        horizon = max(after, self.dtstart) + _HORIZON
+        start_from = max(after, self.dtstart)
+        horizon = start_from + _HORIZON if start_from < datetime.max - _HORIZON else datetime.max
         for _ in range(_MAX_PERIODS):
             if produced >= limit:
                 return

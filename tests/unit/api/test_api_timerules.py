@@ -109,10 +109,6 @@ def test_the_view_returns_what_was_sent() -> None:
         ({"on_excluded": "Skip"}, "on_excluded"),  # without a calendar
         ({"dst_policy": {"fall_back": "Thrice"}}, "dst_policy.fall_back"),
         ({"catch_up": {"window_seconds": 10}}, "catch_up.window_seconds"),
-        (
-            {"active_from": "2030-01-02T00:00:00Z", "active_until": "2030-01-01T00:00:00Z"},
-            "active_until",
-        ),
         ({"suspend_until": "tomorrow"}, "suspend_until"),
         ({"suspend_reason": "why"}, "suspend_reason"),
     ],
@@ -131,10 +127,43 @@ def test_a_bad_item_of_schedules_names_it() -> None:
     with pytest.raises(ProblemError) as info:
         validate_spec(spec, "UTC", min_interval_seconds=300)
     assert [f for f, _ in info.value.errors or []] == ["schedules[1].cron"]
-    dup = [{"name": "a", "cron": "0 1 * * *"}, {"name": "a", "cron": "0 2 * * *"}]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            {"active_from": "2030-01-02T00:00:00Z", "active_until": "2030-01-01T00:00:00Z"},
+            "active_until",
+        ),
+        (
+            {
+                "schedules": [
+                    {"name": "a", "cron": "0 1 * * *"},
+                    {"name": "a", "cron": "0 2 * * *"},
+                ]
+            },
+            "schedules",
+        ),
+    ],
+)
+def test_values_conflicting_with_each_other_are_a_409_naming_the_field(
+    body: dict[str, Any], field: str
+) -> None:
+    """An order or a uniqueness between two values: no JSON Schema can state it, so the
+    document cannot, and the answer is the 409 of a body the document allows but the
+    server cannot serve (docs/api.md, "Errors")."""
+    spec = apply_request({}, _sent({**BASE, "cron_expression": "0 2 * * *", **body}))
     with pytest.raises(ProblemError) as info:
-        validate_spec(apply_request({}, _sent({**BASE, "schedules": dup})), "UTC")
-    assert [f for f, _ in info.value.errors or []] == ["schedules"]
+        validate_spec(spec, "UTC")
+    assert info.value.status == 409
+    assert [f for f, _ in info.value.errors or []] == [field]
+    # With a fault the document states, that fault's 422.
+    spec["jitterSeconds"] = 3601
+    with pytest.raises(ProblemError) as info:
+        validate_spec(spec, "UTC")
+    assert info.value.status == 422
+    assert [f for f, _ in info.value.errors or []] == ["jitter_seconds"]
 
 
 def test_run_records_carry_the_slot() -> None:

@@ -193,3 +193,12 @@ def test_unsupported_or_bad_parts_are_refused_naming_the_part(text: str, part: s
         parse_rrule(text)
     assert caught.value.field == "schedule.rrule"
     assert caught.value.reason.startswith(part + ":"), caught.value.reason
+
+
+def test_a_rule_near_the_year_9999_ends_quietly_instead_of_overflowing() -> None:
+    rule = parse_rrule("DTSTART:99991231T000000\nFREQ=YEARLY;BYHOUR=1;BYMINUTE=0")
+    assert list(rule.walls_after(datetime(9999, 12, 31, 2), 5)) == []
+    # The rule ends where datetime does (the last day's look-ahead cannot be computed):
+    # what comes before is still given. (Jobs' times are kept to the years 1970-2999.)
+    daily = parse_rrule("DTSTART:99991230T000000\nFREQ=DAILY;BYHOUR=1;BYMINUTE=0")
+    assert list(daily.walls_after(datetime(9999, 12, 29), 5))[:1] == [datetime(9999, 12, 30, 1)]
