@@ -2,21 +2,24 @@
 slot in the repeated hour once and ``RunTwice`` (Kubernetes' behaviour) twice.
 
 How: the operator process runs under libfaketime (Debian ``faketime libfaketime``) with
-its clock started a few minutes before America/New_York's next fall-back of the test
-certificates' year (01:24 EDT on 2027-11-07) and running ``RATE`` times as fast
-(``FAKETIME="@2027-11-07 05:24:00 x12"``; its monotonic clock and its sleeps too, so
-its timers, lease and timeouts stay consistent). Both jobs are in operator mode (the
+its clock started six minutes before a slot in the repeated hour of the next fall-back
+(the nearest one, after now, of three zones whose transitions spread over the year:
+New York's in November, Berlin's in October, Sydney's in April, so it is always under
+seven months ahead and inside the test certificates' validity), running ``RATE`` times
+as fast (``FAKETIME="@<start> x12"``; its monotonic clock and its sleeps too, so its
+timers, lease and timeouts stay consistent). Both jobs are in operator mode (the
 operator, not the CronJob controller, fires: a DST policy other than the default, or a
 calendar), so every slot is started by the shifted process. The control plane keeps the
 real clock (static Go binaries ignore libfaketime); the API server's timestamps
-(creationTimestamp) are then the real ones, eleven months before the operator's "now":
+(creationTimestamp) are then the real ones, months before the operator's "now":
 the operator reports such pod-less Jobs as failed launches and deletes them, so the Jobs
 of a slot are collected from both the Jobs seen and the runIds in the history.
 
-The expected slots are written here from zoneinfo's two readings of 01:30 on that day
-(``fold=0``: EDT, 05:30 UTC; ``fold=1``: EST, 06:30 UTC), not from Chronos' engine.
-The operator's clock is read from its Lease (``renewTime``, written with its clock): the
-test ends only once it is past 06:32 UTC, after the repeated 01:30.
+The transition is found by scanning zoneinfo's offsets hour by hour and the expected
+slots are zoneinfo's two readings of the slot's wall time (``fold=0`` before the
+change, ``fold=1`` after), not Chronos' engine. The operator's clock is read from its
+Lease (``renewTime``, written with its clock): the test ends only once it is two
+minutes past the repeated slot.
 """
 
 from __future__ import annotations
@@ -45,11 +48,35 @@ pytestmark = pytest.mark.cluster
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 RATE = 12
-ZONE = ZoneInfo("America/New_York")
-#: Where the operator's clock starts: 01:24 EDT, six minutes before the 01:30 slot.
-START = datetime(2027, 11, 7, 5, 24, tzinfo=UTC)
-FIRST = datetime(2027, 11, 7, 1, 30, tzinfo=ZONE, fold=0).astimezone(UTC)
-REPEATED = datetime(2027, 11, 7, 1, 30, tzinfo=ZONE, fold=1).astimezone(UTC)
+ZONES = ("America/New_York", "Europe/Berlin", "Australia/Sydney")
+
+
+def next_fall_back(after: datetime) -> tuple[str, datetime]:
+    """The zone and the UTC instant of the first fall-back (the offset shrinks) after
+    ``after`` among ZONES; their transitions fall on whole hours."""
+    found = []
+    for name in ZONES:
+        zone = ZoneInfo(name)
+        hour = after.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        for _ in range(24 * 400):
+            before = (hour - timedelta(hours=1)).astimezone(zone).utcoffset()
+            offset = hour.astimezone(zone).utcoffset()
+            if before is not None and offset is not None and offset < before:
+                found.append((hour, name))
+                break
+            hour += timedelta(hours=1)
+    instant, name = min(found)
+    return name, instant
+
+
+ZONE_NAME, TRANSITION = next_fall_back(datetime.now(UTC) + timedelta(hours=1))
+ZONE = ZoneInfo(ZONE_NAME)
+#: Half past the first repeated wall hour (01:30 in New York, 02:30 in Berlin, Sydney).
+SLOT_WALL = TRANSITION.astimezone(ZONE).replace(tzinfo=None, fold=0) + timedelta(minutes=30)
+FIRST = SLOT_WALL.replace(tzinfo=ZONE, fold=0).astimezone(UTC)
+REPEATED = SLOT_WALL.replace(tzinfo=ZONE, fold=1).astimezone(UTC)
+#: Where the operator's clock starts: six minutes before the first reading of the slot.
+START = FIRST - timedelta(minutes=6)
 END = REPEATED + timedelta(minutes=2)
 
 
@@ -62,23 +89,20 @@ def test_fall_back_run_once_runs_once_and_run_twice_twice(
 ) -> None:
     if not LIBFAKETIME.is_file():
         pytest.fail(f"{LIBFAKETIME} missing: apt-get install faketime libfaketime")
-    assert (  # the instants, spelled out
-        datetime(2027, 11, 7, 5, 30, tzinfo=UTC),
-        datetime(2027, 11, 7, 6, 30, tzinfo=UTC),
-    ) == (FIRST, REPEATED)
-    # The control plane's certificates must still be valid at the operator's "now".
-    assert START - datetime.now(UTC) < timedelta(days=360)
+    # The slot's two readings are an hour apart, the first before the transition.
+    assert (FIRST < TRANSITION < REPEATED, REPEATED - FIRST) == (True, timedelta(hours=1))
+    assert TRANSITION - datetime.now(UTC) < timedelta(days=220)
     ns = solo_namespace
     k8s.create(service_account("chronos-runner", ns))
     k8s.create(
         ChronosCalendarResource(
             metadata=ObjectMeta(name="far", namespace=ns),
-            spec={"excludedDates": ["2027-12-25"]},
+            spec={"excludedDates": [f"{TRANSITION.date() + timedelta(days=40):%Y-%m-%d}"]},
         )
     )
     common: dict[str, Any] = {
-        "schedule": {"cron": "30 1 * * *"},
-        "timeZone": "America/New_York",
+        "schedule": {"cron": f"{SLOT_WALL.minute} {SLOT_WALL.hour} * * *"},
+        "timeZone": ZONE_NAME,
         "concurrencyPolicy": "Allow",
     }
     create(k8s, ns, "once", spec(**common, dstPolicy={"fallBack": "RunOnce"}))
