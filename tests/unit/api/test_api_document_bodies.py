@@ -65,12 +65,19 @@ GROUP_JOB = {
     "schedule": {"cron": "0 0 * * *"},
 }
 
+NEW_ENTITY_JOB = {
+    "name": "n",
+    "task_type": "entity_start",
+    "pipeline_id": "p",
+    "cron_expression": "0 0 * * *",
+}
+
 CASES = [
     pytest.param(
-        "JobUpdate",
-        {"entity_ids": [], "entity_id": "0", "group_ids": ["g1", "g2"]},
-        {"group_ids": ["g1", "g2"]},
-        GROUP_JOB,
+        "JobCreate",
+        {**NEW_ENTITY_JOB, "entity_ids": [], "entity_id": "0", "group_ids": ["g1", "g2"]},
+        {**NEW_ENTITY_JOB, "entity_ids": [], "entity_id": "0"},
+        {},
         id="entity-and-group-ids-together",
     ),
     pytest.param(
