@@ -84,9 +84,15 @@ def chronosjob(
     return obj
 
 
-def create_chronosjob(k8s: Client, namespace: str, name: str, body: dict[str, Any]) -> None:
-    """Create a ChronosJob with spec ``body`` in the control plane."""
-    k8s.create(ChronosJobResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=body))
+def create_chronosjob(
+    k8s: Client, namespace: str, name: str, body: dict[str, Any], *, dry_run: bool = False
+) -> None:
+    """Create a ChronosJob with spec ``body`` in the control plane (``dry_run``: only
+    ask whether admission would take it)."""
+    k8s.create(
+        ChronosJobResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=body),
+        dry_run=dry_run,
+    )
 
 
 # ---------------------------------------------------------------------- the operator

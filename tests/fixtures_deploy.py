@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 import yaml
+from builders import create_chronosjob, pipeline_spec
 from fixtures_operator import SOLO_PREFIX
 from lightkube import Client
+from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
-from support import ROOT
+from support import ROOT, wait_for
 
 from chronos.devcluster import binaries
 from chronos.devcluster.cluster import Cluster
@@ -209,3 +211,17 @@ def release(helm: Helm, cluster: Cluster, k8s: Client) -> Iterator[Release]:
         )
         for ns in (rel.namespace, rel.jobs_namespace, rel.other_namespace):
             k8s.delete(Namespace, ns)
+        # The API server drops the release's policy bindings from its admission cache a
+        # moment after they are deleted; meanwhile a binding whose params are gone denies
+        # every ChronosJob in the cluster (seen by the next module in one CI run).
+        wait_for(lambda: _admitted(k8s), 30, "the release's admission policies to go")
+
+
+def _admitted(k8s: Client) -> bool:
+    try:
+        create_chronosjob(k8s, "default", "admission-probe", pipeline_spec(), dry_run=True)
+    except ApiError as exc:
+        if "ValidatingAdmissionPolicy" in str(exc):
+            return False
+        raise
+    return True
