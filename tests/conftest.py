@@ -45,6 +45,10 @@ FOLDERS = ("realnode", "cluster", "unit")
 RUNS_FIRST = ("realnode/test_devcluster_up.py",)
 
 
+#: Markers of tests that use the machine's one real node or its Docker engine: under xdist
+#: (`make test`) they all run in one worker, in collection order (RUNS_FIRST first).
+NODE_MARKS = {"realnode", "images"}
+
 #: Fixtures that start the control plane or build its Go tools (helm).
 CLUSTER_FIXTURES = {"cluster", "helm"}
 
@@ -125,6 +129,17 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if marks and deselects_all(markexpr, marks) else None
 
 
+def xdist_group(item: pytest.Item) -> str:
+    """The xdist group (``--dist loadgroup``) a test runs in: the real node's tests share one
+    worker (one node per machine), every other module is a group of its own, so that a
+    module's fixtures are set up once (as with ``--dist loadfile``)."""
+    if any(item.get_closest_marker(mark) for mark in NODE_MARKS):
+        return "node"
+    path = item.path
+    return path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else item.nodeid
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """RUNS_FIRST runs first, then the FOLDERS in order. A test that uses the control plane
     or a Go-built tool must say so with the ``cluster`` marker, so that ``make test-unit``
@@ -145,6 +160,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
     items.sort(key=place)  # stable otherwise
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     unmarked = [
         item.nodeid
         for item in items

@@ -3,8 +3,6 @@ modules a ``-m`` expression lets pytest leave unimported."""
 
 from __future__ import annotations
 
-import re
-import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -65,23 +63,6 @@ def test_an_expression_beyond_names_and_operators_is_collected_as_usual() -> Non
     assert mark_names("cluster and") is None
     assert not deselects_all("not cluster(speed=1)", {"cluster"})
     assert mark_names("not (cluster or realnode) and images") == {"cluster", "realnode", "images"}
-
-
-def test_every_marker_is_registered_in_pyproject() -> None:
-    # Not in a plugin's pytest_configure: one list, where --strict-markers reads it.
-    registered = {
-        line.split(":", 1)[0]
-        for line in tomllib.loads((TESTS.parent / "pyproject.toml").read_text())["tool"]["pytest"][
-            "ini_options"
-        ]["markers"]
-    }
-    used: set[str] = set()
-    for module in TESTS.rglob("*.py"):
-        if "vendor" in module.parts:
-            continue
-        used |= set(re.findall(r"pytest\.mark\.([a-z_]\w*)", module.read_text()))
-    builtin = {"parametrize", "usefixtures", "skip", "skipif", "xfail", "filterwarnings"}
-    assert used - builtin <= registered, used - builtin - registered
 
 
 def test_a_test_counting_today_waits_out_midnight_only_near_it() -> None:
