@@ -82,6 +82,13 @@ CASES = [
     ),
     pytest.param(
         "JobUpdate",
+        {"entity_ids": ["e"], "group_ids": ["g"]},
+        {"entity_ids": ["e"], "group_ids": []},
+        ENTITY_JOB,
+        id="update-without-task-type-with-both-scopes",
+    ),
+    pytest.param(
+        "JobUpdate",
         {"task_type": "entity_redo", "entity_ids": []},
         {"task_type": "entity_redo", "entity_ids": [], "entity_id": "e"},
         ENTITY_JOB,
