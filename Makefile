@@ -36,7 +36,7 @@ lint: $(STAMP)
 ## Every test, against a real local control plane (built on first use, then cached).
 test: lint
 	$(BIN)/python -m chronos.devcluster build
-	$(BIN)/pytest -n 3 --dist loadgroup --durations=40
+	$(BIN)/pytest -n 3 --no-loadscope-reorder --durations=40
 
 ## The unit tests only: no control plane, no Go (tests/unit/: tests without the `cluster`
 ## marker; tests/conftest.py refuses a test that uses the control plane without it).

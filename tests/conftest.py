@@ -11,7 +11,9 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lightkube import Client
@@ -45,8 +47,7 @@ FOLDERS = ("realnode", "cluster", "unit")
 RUNS_FIRST = ("realnode/test_devcluster_up.py",)
 
 
-#: Markers of tests that use the machine's one real node or its Docker engine: under xdist
-#: (`make test`) they all run in one worker, in collection order (RUNS_FIRST first).
+#: Markers of test modules that use the machine's one real node or its Docker engine.
 NODE_MARKS = {"realnode", "images"}
 
 #: Fixtures that start the control plane or build its Go tools (helm).
@@ -129,17 +130,32 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True if marks and deselects_all(markexpr, marks) else None
 
 
-def xdist_group(item: pytest.Item) -> str:
-    """The xdist group (``--dist loadgroup``) a test runs in: the real node's tests share one
-    worker (one node per machine), every other module is a group of its own, so that a
-    module's fixtures are set up once (as with ``--dist loadfile``)."""
-    if any(item.get_closest_marker(mark) for mark in NODE_MARKS):
-        return "node"
-    path = item.path
-    return path.relative_to(TESTS).as_posix() if path.is_relative_to(TESTS) else item.nodeid
+def xdist_scope(nodeid: str) -> str:
+    """The work unit of ``make test``'s xdist run a test belongs to: the tests of the real
+    node (one per machine) and of the Docker engine share one worker, in collection order
+    (RUNS_FIRST first); every other module is a unit of its own, its fixtures set up once
+    (as with ``--dist loadfile``)."""
+    module = nodeid.split("::", 1)[0]
+    return "node" if _module_marks(module) & NODE_MARKS else module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the groups
+@cache
+def _module_marks(module: str) -> frozenset[str]:
+    return frozenset(module_marks(TESTS.parent / module))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    # (pytest-xdist's own `loadgroup` reads markers through a node id that pytest 9 no
+    # longer stores, and groups nothing.)
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class NodeApart(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return NodeApart(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """RUNS_FIRST runs first, then the FOLDERS in order. A test that uses the control plane
     or a Go-built tool must say so with the ``cluster`` marker, so that ``make test-unit``
@@ -160,8 +176,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
 
     items.sort(key=place)  # stable otherwise
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     unmarked = [
         item.nodeid
         for item in items
