@@ -68,8 +68,7 @@ def test_full_schemathesis_run_all_checks_finds_nothing(
     """Every check, in the phases whose cases the seed fixes (examples, coverage,
     fuzzing), against the served facade. The stateful phase is not here: its cases
     follow the ids and state the server answers with, so one seed gives other cases
-    from run to run, and it still finds a rare update the stored job refuses with 422
-    (issue 17 stays open on it); run it with `schemathesis run ... --phases stateful`
+    from run to run; run it with `schemathesis run ... --phases stateful`
     (docs/api.md, "Tests")."""
     config = tmp_path / "schemathesis.toml"
     config.write_text(
