@@ -199,6 +199,7 @@ async def _carry_out(
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     templates: dict[str, dict[str, Any] | None] = {}
+    started: list[str] = []
     for item in [*(fire.fire if fire else []), *(fill.fire if fill else [])]:
         if item.cronjob not in templates:
             templates[item.cronjob] = await kubeio.get_cronjob(ctx.client, namespace, item.cronjob)
@@ -213,50 +214,54 @@ async def _carry_out(
         )
         if await kubeio.create_slot_job(ctx.client, manifest):
             metrics.RUNS_STARTED.inc()
-            await kubeio.post_event(
-                ctx.client, cr, type="Normal", reason="SlotStarted", message=firing.describe(item)
-            )
-    limit = ctx.settings.history_limit_of(spec)
-    if fire is not None and fire.records:
-        if await kubeio.record_runs(ctx.client, namespace, name, fire.records, limit):
-            for record in fire.records:
-                metrics.RUNS_RECORDED.labels(record.result).inc()
-        skipped = [r for r in fire.records if r.result == "skipped"]
-        missed = [r for r in fire.records if r.result != "skipped"]
-        if skipped:
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Normal",
-                reason="SlotSkipped",
-                message="; ".join(r.message or "" for r in skipped[-5:]),
-            )
-        if missed or fire.unrecorded:
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Warning",
-                reason="MissedRun",
-                message=f"{len(missed) + fire.unrecorded} slot(s) missed; the newest: "
-                f"{missed[-1].scheduled_time if missed else '?'}: "
-                f"{missed[-1].message if missed else ''}",
-            )
+            started.append(firing.describe(item))
+    # The runs recorded and the marks (slotsFiredUntil, backfills) in one write, right
+    # after the creates: a crash in between repeats a create (a conflict), and the
+    # shorter that window, the less likely a Job deleted in it (a run ended and
+    # collected) is created again.
     patch = ChronosJobStatus()
     if fire is not None and fire.fired_until is not None:
         patch.slots_fired_until = fire.fired_until
-    if fill is not None:
-        for ident, message in fill.rejected:
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Warning",
-                reason="BackfillRejected",
-                message=f"backfill {ident}: {message}",
-            )
-        if fill.entries is not None:
-            patch.backfills = list(fill.entries)
-    if patch.model_fields_set:
-        await kubeio.patch_status(ctx.client, namespace, name, patch)
+    if fill is not None and fill.entries is not None:
+        patch.backfills = list(fill.entries)
+    records = fire.records if fire is not None else []
+    if records or patch.model_fields_set:
+        limit = ctx.settings.history_limit_of(spec)
+        await kubeio.record_runs(ctx.client, namespace, name, records, limit, also=patch)
+        for record in records:
+            metrics.RUNS_RECORDED.labels(record.result).inc()
+    for message in started:
+        await kubeio.post_event(
+            ctx.client, cr, type="Normal", reason="SlotStarted", message=message
+        )
+    skipped = [r for r in records if r.result == "skipped"]
+    missed = [r for r in records if r.result != "skipped"]
+    if skipped:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Normal",
+            reason="SlotSkipped",
+            message="; ".join(r.message or "" for r in skipped[-5:]),
+        )
+    if fire is not None and (missed or fire.unrecorded):
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Warning",
+            reason="MissedRun",
+            message=f"{len(missed) + fire.unrecorded} slot(s) missed; the newest: "
+            f"{missed[-1].scheduled_time if missed else '?'}: "
+            f"{missed[-1].message if missed else ''}",
+        )
+    for ident, message in fill.rejected if fill is not None else []:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Warning",
+            reason="BackfillRejected",
+            message=f"backfill {ident}: {message}",
+        )
     if fill is not None and fill.served:
         await _drop_served(ctx, namespace, name, fill.served)
 
