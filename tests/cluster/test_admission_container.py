@@ -170,8 +170,8 @@ def test_a_user_with_the_rights_may_create_and_change_a_container_task(
     [
         (
             {"env": [{"name": "T", "secretKeyRef": {"name": HIDDEN, "key": "k"}}]},
-            "spec.task.container.env: you ({user}) may not get every Secret of 'hidden' in namespace "
-            "'{ns}'; a container task may only use Secrets its author can read",
+            "spec.task.container.env: you ({user}) may not get every Secret of 'hidden' in "
+            "namespace '{ns}'; a container task may only use Secrets its author can read",
         ),
         (
             {"env": [{"name": "C", "configMapKeyRef": {"name": HIDDEN, "key": "k"}}]},
