@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from builders import grant, spec
-from fixtures_api import sa_token, token_kubeconfig
+from fixtures_api import ApiServer, sa_token, token_kubeconfig
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
@@ -39,6 +39,7 @@ class Users:
     owner: Client  # chronosjobs, create pods, get OWNED Secret/ConfigMap, token of OWNED
     caller_name: str
     owner_name: str
+    tokens: dict[str, str]
 
 
 def _role(k8s: Client, namespace: str, account: str, name: str, rules: list[PolicyRule]) -> None:
@@ -101,11 +102,10 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
             ),
         ],
     )
+    tokens = {account: sa_token(k8s, namespace, account) for account in ("caller", "owner")}
     clients = {
-        account: kube.client(
-            token_kubeconfig(cluster, sa_token(k8s, namespace, account), tmp_path / account)
-        )
-        for account in ("caller", "owner")
+        account: kube.client(token_kubeconfig(cluster, token, tmp_path / account))
+        for account, token in tokens.items()
     }
     users = Users(
         namespace=namespace,
@@ -113,6 +113,7 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
         owner=clients["owner"],
         caller_name=f"system:serviceaccount:{namespace}:caller",
         owner_name=f"system:serviceaccount:{namespace}:owner",
+        tokens=tokens,
     )
     wait_for(
         lambda: _refused(
@@ -232,3 +233,64 @@ def test_changing_a_container_task_needs_the_rights_but_metadata_does_not(
     )
     assert message is not None
     assert "may not create pods" in message
+
+
+REST_BODY: dict[str, Any] = {
+    "name": "Nightly export",
+    "task_type": "container",
+    "cron_expression": "0 3 * * *",
+    "container": {
+        "image": "registry.example.com/team/export:1.2",
+        "command": ["sh", "-c", "echo exporting"],
+        "env": [{"name": "TOKEN", "secretKeyRef": {"name": OWNED, "key": "token"}}],
+        "serviceAccountName": OWNED,
+    },
+}
+
+
+def test_rest_create_and_update_of_a_container_task(
+    users: Users, api_server: ApiServer, k8s: Client
+) -> None:
+    """Over REST the caller's own credentials meet the same policy: a 403 naming the
+    missing right, never a 500; a body breaking the container's patterns is a 422 naming
+    the field; the owner creates, reads back and changes the task."""
+    ns = users.namespace
+    with api_server.client(users.tokens["caller"], ns) as api:
+        r = api.post("/api/jobs", json=REST_BODY)
+        assert r.status_code == 403, r.text
+        assert "may not create pods" in r.json()["detail"], r.text
+        assert "(create pods)" in r.json()["detail"], r.text
+    with api_server.client(users.tokens["owner"], ns) as api:
+        bad = {**REST_BODY, "container": {**REST_BODY["container"], "image": "Evil; rm -rf /"}}
+        r = api.post("/api/jobs", json=bad)
+        assert r.status_code == 422, r.text
+        assert "container.image" in {e["field"] for e in r.json()["errors"]}, r.text
+        reserved = {
+            **REST_BODY,
+            "container": {"image": "busybox:1.36", "env": [{"name": "CHRONOS_TASK", "value": "x"}]},
+        }
+        r = api.post("/api/jobs", json=reserved)
+        assert r.status_code == 422, r.text
+        assert "reserved for Chronos" in r.text
+        r = api.post("/api/jobs", json={**REST_BODY, "pipeline_id": "p1"})
+        assert r.status_code == 422, r.text
+        assert "pipeline_id" in {e["field"] for e in r.json()["errors"]}, r.text
+        r = api.post("/api/jobs", json=REST_BODY)
+        assert r.status_code == 201, r.text
+        job = r.json()
+        assert (job["task_type"], job["pipeline_id"]) == ("container", None)
+        assert job["container"]["serviceAccountName"] == OWNED
+        r = api.put(f"/api/jobs/{job['id']}", json={"container": {"image": "busybox:1.36"}})
+        assert r.status_code == 200, r.text
+        assert r.json()["container"] == {"image": "busybox:1.36"}
+    stored = k8s.get(ChronosJobResource, job["id"], namespace=ns)
+    assert stored["spec"]["task"] == {
+        "type": "container",
+        "container": {"image": "busybox:1.36"},
+        "withSnapshot": False,
+        "snapshotWriteMethod": "UPSERT",
+    }
+    with api_server.client(users.tokens["caller"], ns) as api:
+        r = api.put(f"/api/jobs/{job['id']}", json={"description": "mine now"})
+        assert r.status_code == 403, r.text
+        assert "may not create pods" in r.json()["detail"], r.text
