@@ -90,6 +90,11 @@ class TaskType(StrEnum):
         """``entity``, ``pipeline`` or ``group``."""
         return self.value.split("_", 1)[0]
 
+    @property
+    def corehub(self) -> bool:
+        """A CoreHub operation, run by the runner; not a container task's own pod."""
+        return self is not TaskType.CONTAINER
+
 
 class SnapshotWriteMethod(StrEnum):
     UPSERT = "UPSERT"
