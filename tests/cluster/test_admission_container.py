@@ -294,3 +294,36 @@ def test_rest_create_and_update_of_a_container_task(
         r = api.put(f"/api/jobs/{job['id']}", json={"description": "mine now"})
         assert r.status_code == 403, r.text
         assert "may not create pods" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize(
+    ("task", "words"),
+    [
+        (
+            {"type": "container", "pipelineId": "p1", "container": {"image": "busybox:1.36"}},
+            "pipelineId is required for CoreHub tasks and must be absent for container tasks",
+        ),
+        ({"type": "container"}, "container is required for container tasks"),
+        ({"type": "container", "container": {"image": "Busybox; id"}}, "spec.task.container.image"),
+        (
+            {
+                "type": "container",
+                "container": {"image": "busybox", "env": [{"name": "CHRONOS_TASK", "value": "x"}]},
+            },
+            "names starting with CHRONOS_ are reserved for Chronos",
+        ),
+        (
+            {"type": "container", "container": {"image": "busybox", "env": [{"name": "A"}]}},
+            "set exactly one of value, secretKeyRef and configMapKeyRef",
+        ),
+    ],
+    ids=["pipeline", "no-container", "image", "reserved-env", "env-source"],
+)
+def test_the_crd_holds_the_models_rules(
+    k8s: Client, namespace: str, task: dict[str, Any], words: str
+) -> None:
+    """The generated CRD (CEL and patterns) refuses what the model refuses, whoever asks."""
+    with pytest.raises(ApiError) as info:
+        k8s.create(_job("bad", namespace, spec(task=task)), dry_run=True)
+    assert info.value.status.code == 422, info.value.status.message
+    assert words in str(info.value.status.message)
