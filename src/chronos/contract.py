@@ -74,3 +74,7 @@ COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
 #: Overrides TERMINATION_MESSAGE_PATH (some tests run the runner as a local process).
 ENV_TERMINATION_MESSAGE_PATH: Final = "CHRONOS_TERMINATION_MESSAGE_PATH"
+
+#: The one container of a container task's pod (a runner pod's is ``runner``): how the
+#: operator and the operator-writes admission policy tell the two kinds apart.
+TASK_CONTAINER: Final = "task"

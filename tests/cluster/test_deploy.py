@@ -413,6 +413,8 @@ def test_helm_install_creates_uniquely_named_objects(
         names = sorted(n for k, n in kinds if k == kind)
         assert names == [
             f"{prefix}calendar-references",
+            f"{prefix}container-pods",
+            f"{prefix}container-tasks",
             f"{prefix}job-limits",
             f"{prefix}operator-writes",
             f"{prefix}secret-references",

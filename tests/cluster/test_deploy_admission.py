@@ -102,6 +102,9 @@ def policy_settings(objs: list[dict[str, Any]]) -> dict[str, Any]:
     prefix = "request.userInfo.username == "
     assert condition["expression"].startswith(prefix)
     assert "paramKind" not in _policy(objs, SECRETS_POLICY)["spec"]  # needs none now
+    # The container-pods policy (issue 20) matches the same operator.
+    pods = _policy(objs, "container-pods")["spec"]["matchConditions"][0]
+    assert pods == condition, (pods, condition)
     return {
         "operator": json.loads(condition["expression"].removeprefix(prefix)),
         "runner image": _variable(operator, "runnerImage"),
@@ -209,7 +212,7 @@ def test_the_policies_read_the_operators_settings(
         if o["kind"].startswith("ValidatingAdmission")
         or (o["kind"] == "ConfigMap" and o["metadata"]["name"] == "chronos-operator-settings")
     }
-    assert len(base) == 9
+    assert len(base) == 13
     session_objs = admission_policies()
     assert {
         (o["kind"], o["metadata"]["name"]): o.get("spec", o.get("data"))

@@ -48,6 +48,7 @@ SPEC_TO_REQUEST: dict[tuple[str, ...], str] = {
     ("task", "groupIds"): "group_ids",
     ("task", "withSnapshot"): "with_snapshot",
     ("task", "snapshotWriteMethod"): "snapshot_write_method",
+    ("task", "container"): "container",
     ("schedule",): "schedule",
     ("schedule", "cron"): "cron_expression",
     ("schedule", "daysOfWeek"): "schedule.days_of_week",

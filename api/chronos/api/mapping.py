@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from chronos.api.schemas import JOB_ID, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
+from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, TaskType
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, resolve_schedule
 from chronos.models.wire import (
     CONDITIONS,
@@ -215,7 +215,16 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
     if "snapshot_write_method" in sent:
         value = sent["snapshot_write_method"]
         _set(task, "snapshotWriteMethod", value.upper() if isinstance(value, str) else value)
+    if "container" in sent:
+        _set(task, "container", sent["container"])
     if "task_type" in sent and isinstance(task.get("type"), str):
+        # A container task has no CoreHub pipeline, other tasks no container (TASK_RULES):
+        # a new task type drops the one that no longer fits unless the client sent it.
+        is_container = task["type"] == TaskType.CONTAINER.value
+        if is_container and "pipeline_id" not in sent:
+            task.pop("pipelineId", None)
+        if not is_container and "container" not in sent:
+            task.pop("container", None)
         # A new task type drops the ids of another scope unless the client sent them.
         scope = task["type"].split("_", 1)[0]
         if scope != "entity" and "entity_ids" not in sent and "entity_id" not in sent:
@@ -410,6 +419,7 @@ def job_view(
         "timezone": zone,
         "schedule_description": description,
         "pipeline_id": task.get("pipelineId"),
+        "container": task.get("container"),
         "entity_ids": list(task.get("entityIds") or []),
         "group_ids": list(task.get("groupIds") or []),
         "with_snapshot": bool(task.get("withSnapshot", False)),

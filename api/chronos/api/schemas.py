@@ -40,6 +40,7 @@ from chronos.models.chronosjob import (
     TaskType,
     Weekday,
 )
+from chronos.models.container import ContainerTask
 from chronos.models.rules import COREHUB_ID
 from chronos.schedule import ScheduleError, validate_time_zone
 from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
@@ -427,14 +428,21 @@ def _kept_for(field: str, other: str) -> dict[str, JsonValue]:
     return {"if": _set(field), "then": {"properties": {other: {"not": {"type": "null"}}}}}
 
 
+_CONTAINER_TYPE: list[JsonValue] = [TaskType.CONTAINER.value, TaskType.CONTAINER.value.upper()]
 #: A new job: what ``ChronosJobSpec`` requires (a task type, a pipeline, a schedule,
 #: the ids its task type acts on), besides the rules of every job body.
 JOB_CREATE_RULES: dict[str, JsonValue] = {
     "allOf": [
         *JOB_BODY_RULES["allOf"],  # type: ignore[misc]
+        {"required": ["task_type"], "properties": {"task_type": {"type": "string"}}},
+        # A container task names a container and no pipeline; every other, a pipeline.
         {
-            "required": ["task_type", "pipeline_id"],
-            "properties": {"task_type": {"type": "string"}, "pipeline_id": {"type": "string"}},
+            "if": {"properties": {"task_type": {"enum": _CONTAINER_TYPE}}},
+            "then": {"required": ["container"], "properties": {"pipeline_id": {"type": "null"}}},
+            "else": {
+                "required": ["pipeline_id"],
+                "properties": {"pipeline_id": {"type": "string"}},
+            },
         },
         # (or several schedules: issue 19)
         {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN, _non_empty("schedules")]},
@@ -761,6 +769,16 @@ class _JobFields(_TimeRules):
         description="UPSERT (default) or INSERT.",
         json_schema_extra={"enum": [m.value for m in SnapshotWriteMethod]},
     )
+    container: ContainerTask | None = Field(
+        default=None,
+        description=(
+            "For task_type container (and only then): the pod to run, as the ChronosJob's "
+            "spec.task.container (image, command, args, env, resources, "
+            "serviceAccountName, runAsUser). Its author needs the right to create pods, "
+            "to get each Secret and ConfigMap it references and to create tokens for its "
+            "ServiceAccount (admission answers 403 naming the missing right)."
+        ),
+    )
     enabled: bool | None = Field(default=None, description="Default true.")
 
     model_config = ConfigDict(json_schema_extra=JOB_BODY_RULES)
@@ -825,7 +843,7 @@ class JobOut(BaseModel):
     is_cron_expression: bool
     timezone: str
     schedule_description: str | None
-    pipeline_id: str
+    pipeline_id: str | None
     entity_ids: list[str]
     group_ids: list[str]
     with_snapshot: bool
@@ -850,6 +868,7 @@ class JobOut(BaseModel):
         "the job's namespace, id and schedule name); null for an RRULE.",
     )
     schedules: list[ScheduleItemOut] | None = None
+    container: ContainerTask | None = None
     calendar: str | None = None
     on_excluded: str | None = None
     dst_policy: DstPolicyIO | None = None

@@ -42,6 +42,7 @@ ADMISSION = (
     "deploy/base/admission-secrets.yaml",
     "deploy/base/admission-calendars.yaml",
     "deploy/base/admission-jobs.yaml",
+    "deploy/base/admission-container.yaml",
     "deploy/base/admission-operator.yaml",
 )
 #: Their parameter: the operator's settings ConfigMap (in the namespace it names).

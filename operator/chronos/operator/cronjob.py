@@ -8,6 +8,7 @@ from typing import Any
 from chronos import contract as c
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, CoreHub, redirects
 from chronos.models.resolve import ResolvedSchedule
+from chronos.operator.container import pod_spec as container_pod_spec
 from chronos.operator.naming import cronjob_name as default_cronjob_name
 from chronos.operator.naming import label_value, run_now_job_name
 from chronos.operator.settings import OperatorSettings, host_allowed, url_host
@@ -167,6 +168,49 @@ def _runner_env(
     return env, volumes, mounts
 
 
+def _runner_pod_spec(
+    name: str,
+    spec: ChronosJobSpec,
+    settings: OperatorSettings,
+    schedule: ResolvedSchedule,
+    schedule_name: str | None,
+) -> dict[str, Any]:
+    """The runner pod of a CoreHub task."""
+    env, volumes, mounts = _runner_env(name, spec, settings, schedule, schedule_name)
+    return {
+        "restartPolicy": "Never",
+        # No {SERVICE}_PORT variables: in a namespace with Services named
+        # chronos-* they read as unknown CHRONOS_* settings and stop the runner.
+        "enableServiceLinks": False,
+        "serviceAccountName": settings.runner_service_account,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNNER_UID,
+            "runAsGroup": RUNNER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "runner",
+                "image": settings.runner_image,
+                "imagePullPolicy": settings.runner_image_pull_policy,
+                "command": ["python", "-m", "chronos.runner"],
+                "env": env,
+                "resources": RUNNER_RESOURCES,
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                **({"volumeMounts": mounts} if mounts else {}),
+            }
+        ],
+        **({"volumes": volumes} if volumes else {}),
+    }
+
+
 def build_cronjob(
     *,
     name: str,
@@ -187,55 +231,30 @@ def build_cronjob(
     if schedule_name is None:
         listed = spec.all_schedules()
         schedule_name = listed[0].name if listed else None
-    env, volumes, mounts = _runner_env(name, spec, settings, schedule, schedule_name)
     job_labels = labels(name)
     owner = {c.CHRONOSJOB_ANNOTATION: name}
     marks = {**owner, **({c.SCHEDULE_ANNOTATION: schedule_name} if schedule_name else {})}
+    # A container task's pod is its declared container alone (chronos.operator.container);
+    # every other task's is the runner's.
+    task = spec.task.container
+    pod_spec = (
+        container_pod_spec(task, pull_policy=settings.runner_image_pull_policy)
+        if task is not None
+        else _runner_pod_spec(name, spec, settings, schedule, schedule_name)
+    )
     job_spec: dict[str, Any] = {
         "backoffLimit": spec.retries,
         "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
-        "template": {
-            "metadata": {"labels": job_labels, "annotations": marks},
-            "spec": {
-                "restartPolicy": "Never",
-                # No {SERVICE}_PORT variables: in a namespace with Services named
-                # chronos-* they read as unknown CHRONOS_* settings and stop the runner.
-                "enableServiceLinks": False,
-                "serviceAccountName": settings.runner_service_account,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUNNER_UID,
-                    "runAsGroup": RUNNER_UID,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "containers": [
-                    {
-                        "name": "runner",
-                        "image": settings.runner_image,
-                        "imagePullPolicy": settings.runner_image_pull_policy,
-                        "command": ["python", "-m", "chronos.runner"],
-                        "env": env,
-                        "resources": RUNNER_RESOURCES,
-                        "terminationMessagePolicy": "FallbackToLogsOnError",
-                        "securityContext": {
-                            "allowPrivilegeEscalation": False,
-                            "readOnlyRootFilesystem": True,
-                            "runAsNonRoot": True,
-                            "capabilities": {"drop": ["ALL"]},
-                        },
-                        **({"volumeMounts": mounts} if mounts else {}),
-                    }
-                ],
-                **({"volumes": volumes} if volumes else {}),
-            },
-        },
+        "template": {"metadata": {"labels": job_labels, "annotations": marks}, "spec": pod_spec},
     }
     if spec.timeout_seconds is not None:
         job_spec["activeDeadlineSeconds"] = spec.timeout_seconds
     pod = job_spec["template"]["spec"]
     overrides = dict(settings.runner_pod_overrides)
     if "resources" in overrides:
-        pod["containers"][0]["resources"] = overrides.pop("resources")
+        resources = overrides.pop("resources")
+        if task is None:  # a container task's resources are its own
+            pod["containers"][0]["resources"] = resources
     pod.update(overrides)
     cron_spec: dict[str, Any] = {
         "schedule": schedule.cron,

@@ -55,6 +55,14 @@ async def blockers(
 ) -> st.Blockers:
     """What stops this job's runs; ``accounts`` memoises the ServiceAccount look-up per
     namespace (housekeeping passes one per round)."""
+    if desired.spec.task.container is not None:
+        # A container task's pod runs as its own account, not the runner's: a missing
+        # one is the Job's FailedCreate, recorded as a failed launch naming it.
+        return st.Blockers(
+            never_fires=desired.schedule.never_fires(now),
+            missing_account=None,
+            calendar=ctx.calendar_problems.get((namespace, name)),
+        )
     account = ctx.settings.runner_service_account
     exists = (accounts or {}).get(namespace)
     if exists is None and accounts is None:

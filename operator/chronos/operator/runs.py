@@ -17,6 +17,7 @@ from chronos.models import wire as w
 from chronos.models.chronosjob import MAX_TEXT, ConcurrencyPolicy, RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
 from chronos.models.wire import RunRecordDict
+from chronos.operator import container
 from chronos.times import rfc3339
 
 #: Bound on the slots examined in one pass (a long outage is summarised, not listed).
@@ -61,9 +62,15 @@ def started(job: dict[str, Any]) -> datetime | None:
 
 
 def termination_record(pods: Iterable[dict[str, Any]]) -> RunRecord | None:
-    """The RunRecord a runner left as its termination message, if any pod has one."""
+    """The RunRecord a runner left as its termination message, if any pod has one.
+
+    Only a runner container's: a container task's message is its user's text, which must
+    never pass for a record (it could claim any result).
+    """
     for pod in pods:
         for status in pod.get("status", {}).get("containerStatuses") or []:
+            if status.get("name") == c.TASK_CONTAINER:
+                continue
             message = (status.get("state", {}).get("terminated") or {}).get("message")
             if not message:
                 continue
@@ -238,18 +245,27 @@ def unreported_run(
     launch = (_launch_failure(events) if failed_without_pods(job) else None) or image_failure(pods)
     if launch is not None:
         return _failed_launch_record(job, launch, end)
+    log_tail: str | None = None
+    result = RunResult.FAILED if failed else RunResult.SUCCEEDED
+    ran = container.outcome(pods)
+    deadline = (failed or {}).get("reason") == "DeadlineExceeded"
     if failed and oom_killed(pods):
         reason: str | None = OOM_KILLED
         message = "the runner was killed for exceeding its memory limit"
+    elif ran is not None and not deadline:
+        # A container task: its exit code is the result (chronos.operator.container).
+        result, reason, message, log_tail = ran
     else:
         reason = (failed or {}).get("reason") or ("Completed" if complete else None)
         message = (failed or {}).get("message") or (
             "the runner did not report this run; outcome taken from the Job"
         )
+        # A container task that timed out: its last words, when the kubelet kept them.
+        log_tail = ran[3] if ran is not None else None
     return RunRecord(
         run_id=name,
         trigger=trigger_of(job),
-        result=RunResult.FAILED if failed else RunResult.SUCCEEDED,
+        result=result,
         scheduled_time=scheduled_time(job),
         schedule=schedule_of(job) if trigger_of(job) is not RunTrigger.RUN_NOW else None,
         start_time=start,
@@ -258,6 +274,7 @@ def unreported_run(
         reason=reason,
         message=message,
         reported_by="operator",
+        log_tail=log_tail,
     )
 
 

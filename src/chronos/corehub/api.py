@@ -278,7 +278,7 @@ def _bool(value: bool) -> str:
 
 def _commands(task: Task, target: tuple[str, str] | None) -> tuple[Command, ...]:
     """The commands of one target; ``target`` is (param name, id) or None for a pipeline."""
-    p = task.pipeline_id
+    p = task.pipeline
     action = task.type.value.split("_", 1)[1]
     suffix = "-group" if target is not None and target[0] == GROUP_PARAM else ""
     who: tuple[tuple[str, str], ...] = (target,) if target is not None else ()
@@ -308,7 +308,7 @@ def plan(task: Task) -> list[Step]:
         return [Step(scope, e, _commands(task, (ENTITY_PARAM, e))) for e in task.entity_ids or ()]
     if scope == "group":
         return [Step(scope, g, _commands(task, (GROUP_PARAM, g))) for g in task.group_ids or ()]
-    return [Step(scope, task.pipeline_id, _commands(task, None))]
+    return [Step(scope, task.pipeline, _commands(task, None))]
 
 
 def affected_entities(step: Step, configured: Sequence[EntityConfig]) -> list[str]:

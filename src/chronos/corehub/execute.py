@@ -118,12 +118,12 @@ class _Runner:
 
     def configured(self) -> list[EntityConfig]:
         if self._configured is None:
-            self._configured = self.client.entities(self.task.pipeline_id)
+            self._configured = self.client.entities(self.task.pipeline)
         return self._configured
 
     def read(self, seen: dict[str, Seen]) -> dict[str, EntityStatus]:
         """``/entities-status``, each affected entity's read added to what was ``seen``."""
-        statuses = self.client.entities_status(self.task.pipeline_id)
+        statuses = self.client.entities_status(self.task.pipeline)
         for e, before in seen.items():
             seen[e] = before.then(statuses.get(e))
         return statuses
@@ -135,7 +135,7 @@ class _Runner:
         started = clock.remaining()
         delay = self.options.poll_initial
         while True:
-            statuses = self.client.entities_status(self.task.pipeline_id)
+            statuses = self.client.entities_status(self.task.pipeline)
             seen = {e: Seen().then(statuses.get(e)) for e in entity_ids}
             busy = any(s.is_busy for e in entity_ids if (s := statuses.get(e)) is not None)
             waited = started - clock.remaining()
@@ -289,7 +289,7 @@ def _execute(client: CoreHubClient, task: Task, options: ExecuteOptions | None) 
         steps = plan(task)
     except UnsafeIdError as exc:
         # Only a task that bypassed the models' id pattern gets here: nothing is sent.
-        outcome.results.append(TargetResult(task.pipeline_id, False, None, str(exc), exc))
+        outcome.results.append(TargetResult(task.pipeline, False, None, str(exc), exc))
         return outcome
     for index, step in enumerate(steps):
         if index:

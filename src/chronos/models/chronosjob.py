@@ -35,6 +35,7 @@ from chronos.models.base import Time as Time
 from chronos.models.base import UniqueList as UniqueList
 from chronos.models.base import Weekday as Weekday
 from chronos.models.base import _Model as _Model
+from chronos.models.container import CONTAINER_TASK_RULES, ContainerTask
 from chronos.models.jobstatus import LOG_TAILS_KEPT as LOG_TAILS_KEPT
 from chronos.models.jobstatus import MAX_HISTORY as MAX_HISTORY
 from chronos.models.jobstatus import MAX_LOG_TAIL as MAX_LOG_TAIL
@@ -82,11 +83,17 @@ class TaskType(StrEnum):
     GROUP_STOP = "group_stop"
     GROUP_SNAPSHOT = "group_snapshot"
     GROUP_REDO = "group_redo"
+    CONTAINER = "container"
 
     @property
     def scope(self) -> str:
         """``entity``, ``pipeline`` or ``group``."""
         return self.value.split("_", 1)[0]
+
+    @property
+    def corehub(self) -> bool:
+        """A CoreHub operation, run by the runner; not a container task's own pod."""
+        return self is not TaskType.CONTAINER
 
 
 class SnapshotWriteMethod(StrEnum):
@@ -121,6 +128,7 @@ def _scope_rule(scope: str, field: str) -> Rule[Task]:
 TASK_RULES: tuple[Rule[Task], ...] = (
     _scope_rule("entity", "entity_ids"),
     _scope_rule("group", "group_ids"),
+    *CONTAINER_TASK_RULES,
 )
 
 
@@ -135,7 +143,10 @@ class Task(_Model):
             "start, stop, snapshot or redo."
         )
     )
-    pipeline_id: Identifier = Field(description="CoreHub pipeline the task acts on.")
+    pipeline_id: Identifier | None = Field(
+        default=None,
+        description="CoreHub pipeline the task acts on. Required, except for container tasks.",
+    )
     entity_ids: Annotated[list[Identifier] | None, UniqueList] = Field(
         default=None,
         max_length=MAX_IDS,
@@ -162,10 +173,21 @@ class Task(_Model):
         default=SnapshotWriteMethod.UPSERT,
         description="How snapshot rows are written to the target: UPSERT or INSERT.",
     )
+    container: ContainerTask | None = Field(
+        default=None, description="The pod a container task runs; only for type container."
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> Task:
         return enforce(self, TASK_RULES)
+
+    @property
+    def pipeline(self) -> str:
+        """The CoreHub pipeline of a CoreHub task (TASK_RULES: set for every type but
+        container, which never reaches CoreHub code)."""
+        if self.pipeline_id is None:
+            raise ValueError(f"a {self.type} task has no CoreHub pipeline")
+        return self.pipeline_id
 
 
 FRIENDLY_FIELDS = ("days_of_week", "hour", "minute")

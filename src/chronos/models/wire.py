@@ -53,13 +53,46 @@ class ObjectMetaDict(TypedDict, total=False):
 # ---------------------------------------------------------------------------- spec
 
 
+class KeyRefDict(TypedDict, total=False):
+    name: str
+    key: str
+
+
+class ContainerEnvDict(TypedDict, total=False):
+    name: str
+    value: str | None
+    secretKeyRef: KeyRefDict | None
+    configMapKeyRef: KeyRefDict | None
+
+
+class ResourceAmountsDict(TypedDict, total=False):
+    cpu: str | None
+    memory: str | None
+
+
+class ContainerResourcesDict(TypedDict, total=False):
+    requests: ResourceAmountsDict | None
+    limits: ResourceAmountsDict | None
+
+
+class ContainerTaskDict(TypedDict, total=False):
+    image: str
+    command: list[str] | None
+    args: list[str] | None
+    env: list[ContainerEnvDict] | None
+    resources: ContainerResourcesDict | None
+    serviceAccountName: str | None
+    runAsUser: int | None
+
+
 class TaskDict(TypedDict, total=False):
     type: str
-    pipelineId: str
+    pipelineId: str | None
     entityIds: list[str] | None
     groupIds: list[str] | None
     withSnapshot: bool
     snapshotWriteMethod: str
+    container: ContainerTaskDict | None
 
 
 class ScheduleDict(TypedDict, total=False):

@@ -122,7 +122,7 @@ def test_hostile_ids_never_leave_their_segment_for_any_task_type(
     with FakeHubControl(fakehub_server.url) as control:
         control.reset()
         before = control.state()
-        for type_ in TaskType:
+        for type_ in (t for t in TaskType if t.corehub):
             pipeline = hostile if where == "pipeline" or type_.scope == "pipeline" else "p1"
             task = hostile_task(type_, pipeline, [hostile])
             outcome = run(fakehub_server.url, task)

@@ -18,6 +18,7 @@ from support import ROOT
 
 from chronos.models import calendar as cal
 from chronos.models import chronosjob as m
+from chronos.models import container as ct
 from chronos.models import timing as t
 from chronos.models import wire
 
@@ -26,6 +27,11 @@ SHAPES: dict[type[BaseModel], Any] = {
     m.ChronosJob: wire.ChronosJobDict,
     m.ChronosJobSpec: wire.SpecDict,
     m.Task: wire.TaskDict,
+    ct.ContainerTask: wire.ContainerTaskDict,
+    ct.ContainerEnv: wire.ContainerEnvDict,
+    ct.KeyRef: wire.KeyRefDict,
+    ct.ContainerResources: wire.ContainerResourcesDict,
+    ct.ResourceAmounts: wire.ResourceAmountsDict,
     m.Schedule: wire.ScheduleDict,
     m.SecretKeyRef: wire.SecretKeyRefDict,
     m.CredentialsSecretRef: wire.CredentialsSecretRefDict,
