@@ -31,6 +31,7 @@ from chronos.models.base import MultiLine as MultiLine
 from chronos.models.base import SecretKey as SecretKey
 from chronos.models.base import SecretName as SecretName
 from chronos.models.base import SingleLine as SingleLine
+from chronos.models.base import SnapshotWriteMethod as SnapshotWriteMethod
 from chronos.models.base import Time as Time
 from chronos.models.base import UniqueList as UniqueList
 from chronos.models.base import Weekday as Weekday
@@ -87,11 +88,6 @@ class TaskType(StrEnum):
     def scope(self) -> str:
         """``entity``, ``pipeline`` or ``group``."""
         return self.value.split("_", 1)[0]
-
-
-class SnapshotWriteMethod(StrEnum):
-    UPSERT = "UPSERT"
-    INSERT = "INSERT"
 
 
 class ConcurrencyPolicy(StrEnum):
