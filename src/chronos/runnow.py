@@ -72,7 +72,7 @@ PARAMETERS_ANNOTATION_MAX_BYTES = 65536
 HAND_SET_PATTERN = f'^[{{] *"token" *: *"{_TOKEN}" *(, *"parameters" *: *[{{].*[}}])? *[}}]$'
 #: The longest hand-set ``run-now`` annotation: the parameters and room for the token.
 HAND_SET_MAX_BYTES = PARAMETERS_MAX_BYTES + 256
-_HAND_SET_RE = re.compile(HAND_SET_PATTERN, re.DOTALL)
+_HAND_SET_RE = re.compile(HAND_SET_PATTERN)
 
 
 def valid_token(token: str) -> bool:
