@@ -104,13 +104,13 @@ def problems(params: RunParameters, task: Task) -> list[tuple[str, str]]:
             continue
         if name not in permitted:
             found.append(
-                (_camel(name), f"{task.type.value} tasks do not take {_camel(name)} as a parameter")
+                (_camel(name), f"{task.type.value} tasks do not take this parameter")
             )
             continue
         if name in _ID_LISTS.values():
             own = set(getattr(task, name) or ())
             found += [
-                (f"{_camel(name)}[{i}]", f"'{v}' is not among the job's {_camel(name)}")
+                (f"{_camel(name)}[{i}]", f"'{v}' is not one of the job's ids")
                 for i, v in enumerate(getattr(params, name))
                 if v not in own
             ]
