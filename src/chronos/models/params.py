@@ -103,9 +103,7 @@ def problems(params: RunParameters, task: Task) -> list[tuple[str, str]]:
         if getattr(params, name) is None:
             continue
         if name not in permitted:
-            found.append(
-                (_camel(name), f"{task.type.value} tasks do not take this parameter")
-            )
+            found.append((_camel(name), f"{task.type.value} tasks do not take this parameter"))
             continue
         if name in _ID_LISTS.values():
             own = set(getattr(task, name) or ())
