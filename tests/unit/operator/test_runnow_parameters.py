@@ -12,6 +12,7 @@ import pytest
 from chronos import contract as c
 from chronos import runnow as rn
 from chronos.models.chronosjob import ChronosJobSpec, RunResult
+from chronos.models.params import digest
 from chronos.operator.runnow import (
     INVALID_PARAMETERS,
     invalid_record,
@@ -45,7 +46,7 @@ def test_parameters_wait_with_their_token_and_shrink_to_a_digest_when_served() -
 
     ann = apply(ann, rn.served_patch(state, ["k1", "k2"], NOW))
     state = rn.parse(ann, NOW)
-    assert json.loads(ann[c.RUN_NOW_PARAMETERS_ANNOTATION]) == {"k1": rn.digest(SUBSET)}
+    assert json.loads(ann[c.RUN_NOW_PARAMETERS_ANNOTATION]) == {"k1": digest(SUBSET)}
     assert rn.parameters_of(state, "k1") is None
     # The same key asked again: same parameters or not, told apart after serving too.
     assert rn.same_parameters(state, "k1", SUBSET)
