@@ -275,7 +275,12 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
         names |= {e["name"] for e in _pod(built)["containers"][0]["env"]}
         # A run-now with parameters adds CHRONOS_PARAMETERS to its Job's runner.
         job = with_parameters(
-            run_now_job(built, chronosjob="n", token="t", requested_at="x"),
+            run_now_job(
+                {**built, "metadata": {**built["metadata"], "uid": "u"}},
+                chronosjob="n",
+                token="t",
+                requested_at="x",
+            ),
             RunParameters(as_of=datetime(2026, 1, 1, tzinfo=UTC)),
         )
         names |= {e["name"] for e in _pod(job)["containers"][0]["env"]}
