@@ -146,6 +146,10 @@ def test_the_kubectl_way_carries_parameters_and_the_operator_judges_them(
     assert "parameters.entityIds[1]: 'other' is not one of the job's ids" in record["message"]
     assert record["parameters"] == {"entityIds": ["entity-789", "other"]}
     assert "by-hand-2" not in jobs_by_token(k8s, namespace)
+    # The REST history shows the refused run with its parameters, snake_case.
+    items = api.get(f"/api/jobs/{job_id}/history").json()["items"]
+    (shown,) = [i for i in items if i["reason"] == "InvalidParameters"]
+    assert shown["parameters"]["entity_ids"] == ["entity-789", "other"]
 
 
 def test_admission_caps_the_hand_set_form_and_the_parameters(

@@ -950,6 +950,9 @@ class RunRecordOut(BaseModel):
         default=None,
         description="The last lines (at most 4 KiB) of the runner's own log, kept with the run.",
     )
+    parameters: RunParametersIn | None = Field(
+        default=None, description="The run-now parameters the run was started with."
+    )
 
 
 class HistoryOut(BaseModel):
