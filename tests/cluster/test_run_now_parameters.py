@@ -146,6 +146,11 @@ def test_the_kubectl_way_carries_parameters_and_the_operator_judges_them(
     assert "parameters.entityIds[1]: 'other' is not one of the job's ids" in record["message"]
     assert record["parameters"] == {"entityIds": ["entity-789", "other"]}
     assert "by-hand-2" not in jobs_by_token(k8s, namespace)
+    # The job's answer shows the hand-set token, not the JSON around it.
+    wait_for(
+        lambda: api.get(f"/api/jobs/{job_id}").json()["run_now_token"] == "by-hand-2",
+        what="the hand-set token in the job's answer",
+    )
     # The REST history shows the refused run with its parameters, snake_case.
     items = api.get(f"/api/jobs/{job_id}/history").json()["items"]
     (shown,) = [i for i in items if i["reason"] == "InvalidParameters"]
