@@ -16,6 +16,9 @@ RUN_NOW_ANNOTATION: Final = f"{GROUP}/run-now"
 #: On a ChronosJob: run-now requests not served yet, ``{token: requestedAt}`` (JSON);
 #: written by the REST facade, emptied by the operator (see ``chronos.runnow``).
 RUN_NOW_PENDING_ANNOTATION: Final = f"{GROUP}/run-now-pending"
+#: On a ChronosJob: the parameters of run-now requests, ``{token: {parameters}}`` while
+#: pending and ``{token: "sha256:<digest>"}`` once served (JSON; ``chronos.runnow``).
+RUN_NOW_PARAMETERS_ANNOTATION: Final = f"{GROUP}/run-now-parameters"
 #: On the ChronosJob: the run-now tokens already served, ``{token: servedAt}`` (JSON).
 RUN_NOW_DONE_ANNOTATION: Final = f"{GROUP}/run-now-done"
 #: On a ChronosJob: backfill requests, a JSON list of ``chronos.models.timing.
@@ -65,6 +68,8 @@ ENV_SCHEDULE: Final = "CHRONOS_SCHEDULE"  # the schedule's name (one CronJob per
 ENV_SCHEDULED_TIME: Final = "CHRONOS_SCHEDULED_TIME"
 ENV_TIME_ZONE: Final = "CHRONOS_TIME_ZONE"  # the job's zone (the slot's wall time)
 ENV_JITTER_SECONDS: Final = "CHRONOS_JITTER_SECONDS"  # spec.jitterSeconds, when set
+#: A run-now's parameters (JSON of chronos.models.params.RunParameters, camelCase).
+ENV_PARAMETERS: Final = "CHRONOS_PARAMETERS"
 
 #: Where the CA bundle Secret is mounted in runner pods.
 COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"

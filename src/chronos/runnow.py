@@ -1,7 +1,7 @@
 """Run-now requests on a ChronosJob, as pure functions over its annotations.
 
 Shared by the REST facade (which adds requests) and the operator (which serves them), so
-both read and write the annotations the same way. Three annotations (names in
+both read and write the annotations the same way. Four annotations (names in
 ``chronos.contract``):
 
 * ``run-now-pending``: requests accepted but not served yet, ``{token: requestedAt}``.
@@ -12,7 +12,15 @@ both read and write the annotations the same way. Three annotations (names in
   same token never starts a second run. The token in ``run-now`` is kept as long as that
   annotation holds it, so an old ``kubectl annotate`` never fires again.
 * ``run-now``: one token set by hand (``kubectl annotate``); the operator first copies a
-  new value into ``run-now-pending`` and serves it from there.
+  new value into ``run-now-pending`` and serves it from there. Instead of a bare token it
+  may hold ``{"token": "<token>", "parameters": {...}}`` (token first; at most
+  ``HAND_SET_MAX_BYTES``): a run with parameters (``chronos.models.params``).
+* ``run-now-parameters``: the parameters of pending requests, ``{token: {...}}``, written
+  in the same write that adds the token to ``run-now-pending``. Kept apart from
+  ``run-now-pending`` so that one stays a flat map the admission policy can count. When
+  the token is served its parameters become their digest (``"sha256:..."``), kept as long
+  as the token is: asking again with the same token and other parameters is told apart
+  (the REST facade answers 409) without keeping every served run's parameters.
 
 Every write of these annotations carries the resourceVersion it was computed from (a
 conflict means: read again, compute again), so concurrent writers never drop each
@@ -30,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chronos import contract as c
+from chronos.models.params import PARAMETERS_MAX_BYTES, digest
 from chronos.times import parse_time, rfc3339
 
 #: How long a served token is remembered: a retry within it never runs again.
@@ -54,6 +63,16 @@ PENDING_PATTERN = f"^[{{]({_ENTRY}(,{_ENTRY})*)?[}}]$"
 #: The longest such annotation with PENDING_MAX entries (a cheap first check).
 PENDING_MAX_BYTES = 2 + PENDING_MAX * (len('"":"",') + 128 + 40)
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
+#: The longest ``run-now-parameters`` annotation anyone but the operator may write (the
+#: REST facade answers 429 beyond it, the admission policy refuses it; the operator's
+#: own writes only shrink it). About 15 requests with the largest parameters waiting.
+PARAMETERS_ANNOTATION_MAX_BYTES = 65536
+#: The JSON form of the hand-set ``run-now`` annotation, as the admission policy checks
+#: it (the operator validates the parameters themselves when it serves the request).
+HAND_SET_PATTERN = f'^[{{] *"token" *: *"{_TOKEN}" *(, *"parameters" *: *[{{].*[}}])? *[}}]$'
+#: The longest hand-set ``run-now`` annotation: the parameters and room for the token.
+HAND_SET_MAX_BYTES = PARAMETERS_MAX_BYTES + 256
+_HAND_SET_RE = re.compile(HAND_SET_PATTERN)
 
 
 def valid_token(token: str) -> bool:
@@ -80,6 +99,29 @@ class RunNowState:
     served: dict[str, datetime]
     #: The value of the hand-set ``run-now`` annotation, if any.
     annotation: str | None
+    #: token -> its parameters (a JSON object) while pending, their digest once served.
+    parameters: dict[str, Any]
+    #: The token of the hand-set annotation (itself, or its JSON form's ``token``).
+    hand_token: str | None = None
+    #: The parameters of the hand-set annotation's JSON form, if any.
+    hand_parameters: dict[str, Any] | None = None
+
+
+def parse_hand_set(value: str | None) -> tuple[str | None, dict[str, Any] | None]:
+    """The token and parameters of a hand-set ``run-now`` value: a bare token, or the
+    JSON form; ``(None, None)`` for a value of neither form."""
+    if not value:
+        return None, None
+    if not value.startswith("{"):
+        return value, None
+    if len(value.encode()) > HAND_SET_MAX_BYTES or not _HAND_SET_RE.fullmatch(value):
+        return None, None
+    loaded = _load(value)
+    token = loaded.get("token") if isinstance(loaded, dict) else None
+    params = loaded.get("parameters") if isinstance(loaded, dict) else None
+    if not isinstance(token, str) or not (params is None or isinstance(params, dict)):
+        return None, None
+    return token, params
 
 
 def parse(annotations: dict[str, str], now: datetime) -> RunNowState:
@@ -103,7 +145,35 @@ def parse(annotations: dict[str, str], now: datetime) -> RunNowState:
     elif isinstance(raw_served, list):
         served = {t: now for t in raw_served if isinstance(t, str)}
     annotation = annotations.get(c.RUN_NOW_ANNOTATION) or None
-    return RunNowState(pending=pending, served=served, annotation=annotation)
+    raw_params = _load(annotations.get(c.RUN_NOW_PARAMETERS_ANNOTATION))
+    params = (
+        {k: v for k, v in raw_params.items() if isinstance(v, dict | str)}
+        if isinstance(raw_params, dict)
+        else {}
+    )
+    hand_token, hand_parameters = parse_hand_set(annotation)
+    return RunNowState(
+        pending=pending,
+        served=served,
+        annotation=annotation,
+        parameters=params,
+        hand_token=hand_token,
+        hand_parameters=hand_parameters,
+    )
+
+
+def parameters_of(state: RunNowState, token: str) -> dict[str, Any] | None:
+    """The parameters a pending request was made with (None: without)."""
+    found = state.parameters.get(token)
+    return found if isinstance(found, dict) else None
+
+
+def same_parameters(state: RunNowState, token: str, requested: dict[str, Any] | None) -> bool:
+    """Whether a known ``token`` was asked for with these parameters (compared by
+    digest, so also once it was served)."""
+    stored = state.parameters.get(token)
+    known = stored if isinstance(stored, str) else digest(stored)
+    return known == digest(requested)
 
 
 def is_known(state: RunNowState, token: str, now: datetime) -> bool:
@@ -111,7 +181,7 @@ def is_known(state: RunNowState, token: str, now: datetime) -> bool:
     if token in state.pending:
         return True
     served = state.served.get(token)
-    return served is not None and (now - served < WINDOW or token == state.annotation)
+    return served is not None and (now - served < WINDOW or token == state.hand_token)
 
 
 def waiting(state: RunNowState, now: datetime) -> list[tuple[str, str]]:
@@ -137,7 +207,7 @@ def excess(state: RunNowState, now: datetime) -> list[str]:
 
 def unadopted(state: RunNowState, now: datetime) -> str | None:
     """The hand-set token, if it still has to be copied into the pending requests."""
-    token = state.annotation
+    token = state.hand_token
     # A token admission would refuse (set before the policy existed) is never adopted:
     # the write that adopts it would be refused, again and again.
     if token is None or not valid_token(token) or is_known(state, token, now):
@@ -145,14 +215,21 @@ def unadopted(state: RunNowState, now: datetime) -> str | None:
     return token
 
 
-def _dump_pending(pending: dict[str, str]) -> str:
+def _dump_pending(pending: dict[str, Any]) -> str:
     return json.dumps(pending, separators=(",", ":"))
 
 
-def request_patch(state: RunNowState, token: str, now: datetime) -> dict[str, str]:
-    """Annotations that add ``token`` to the pending requests (the caller checked
-    ``is_known`` first)."""
-    return {c.RUN_NOW_PENDING_ANNOTATION: _dump_pending({**state.pending, token: stamp(now)})}
+def request_patch(
+    state: RunNowState, token: str, now: datetime, parameters: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """Annotations that add ``token`` to the pending requests, with its ``parameters``
+    (camelCase JSON of ``RunParameters``) if any (the caller checked ``is_known``)."""
+    patch = {c.RUN_NOW_PENDING_ANNOTATION: _dump_pending({**state.pending, token: stamp(now)})}
+    if parameters is not None:
+        patch[c.RUN_NOW_PARAMETERS_ANNOTATION] = _dump_pending(
+            {**state.parameters, token: parameters}
+        )
+    return patch
 
 
 def prune(
@@ -174,12 +251,22 @@ def served_patch(
     """Annotations that move ``tokens`` from pending to served (one write, so a token is
     never in neither), pruning served tokens outside the window; ``dropped`` tokens (those
     beyond PENDING_MAX) leave the pending ones without being served."""
-    served = prune({**state.served, **dict.fromkeys(tokens, now)}, now, state.annotation)
+    served = prune({**state.served, **dict.fromkeys(tokens, now)}, now, state.hand_token)
     gone = set(tokens) | set(dropped or ())
     pending = {t: at for t, at in state.pending.items() if t not in gone}
-    return {
+    patch: dict[str, str | None] = {
         c.RUN_NOW_PENDING_ANNOTATION: _dump_pending(pending) if pending else None,
         c.RUN_NOW_DONE_ANNOTATION: json.dumps(
             {t: stamp(at) for t, at in served.items()}, separators=(",", ":")
         ),
     }
+    if state.parameters:
+        # A served request's parameters shrink to their digest; entries of tokens
+        # neither pending nor served any more go.
+        params = {
+            t: digest(p) if t in tokens and isinstance(p, dict) else p
+            for t, p in state.parameters.items()
+            if t in pending or (t in served and t not in (dropped or ()))
+        }
+        patch[c.RUN_NOW_PARAMETERS_ANNOTATION] = _dump_pending(params) if params else None
+    return patch

@@ -8,6 +8,7 @@ import ast
 import copy
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,10 @@ from chronos.devcluster.cluster import Cluster
 from chronos.kube import ChronosJobResource
 from chronos.models import timing
 from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.params import RunParameters
 from chronos.models.resolve import resolve_schedule
 from chronos.operator.cronjob import build_cronjob, run_now_job
+from chronos.operator.runnow import with_parameters
 from chronos.operator.settings import RUNNER_POD_OVERRIDES, OperatorSettings
 
 pytestmark = pytest.mark.cluster
@@ -234,6 +237,9 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
     assert _variable(jobs, "pendingMaxBytes") == rn.PENDING_MAX_BYTES
     assert _variable(jobs, "pendingPattern") == rn.PENDING_PATTERN
     assert _variable(jobs, "tokenPattern") == rn.TOKEN_PATTERN
+    assert _variable(jobs, "handSetPattern") == rn.HAND_SET_PATTERN
+    assert _variable(jobs, "handSetMaxBytes") == rn.HAND_SET_MAX_BYTES
+    assert _variable(jobs, "parametersMaxBytes") == rn.PARAMETERS_ANNOTATION_MAX_BYTES
     assert _variable(jobs, "backfillMax") == timing.MAX_BACKFILL_REQUESTS
     assert _variable(jobs, "backfillMaxBytes") == timing.MAX_BACKFILL_ANNOTATION_BYTES
     assert _variable(jobs, "backfillPattern") == timing.BACKFILL_ANNOTATION_PATTERN
@@ -270,6 +276,18 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
             settings=OperatorSettings(corehub_url="https://d:1", corehub_credentials_secret="d"),
         )
         names |= {e["name"] for e in _pod(built)["containers"][0]["env"]}
+        # A run-now with parameters adds CHRONOS_PARAMETERS to its Job's runner.
+        job = with_parameters(
+            run_now_job(
+                {**built, "metadata": {**built["metadata"], "uid": "u"}},
+                chronosjob="n",
+                token="t",
+                requested_at="x",
+            ),
+            RunParameters(as_of=datetime(2026, 1, 1, tzinfo=UTC)),
+        )
+        names |= {e["name"] for e in _pod(job)["containers"][0]["env"]}
+    assert c.ENV_PARAMETERS in names
     assert set(_variable(operator, "envNames")) == names
     assert set(_variable(operator, "credentialEnv")) == {
         c.ENV_COREHUB_USERNAME,

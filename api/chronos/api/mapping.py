@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from chronos import runnow
 from chronos.api.schemas import JOB_ID, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
@@ -441,7 +442,8 @@ def job_view(
         "ready": None if ready is None else ready.get("status") == "True",
         "status_message": status_message,
         "resource_version": metadata.get("resourceVersion") or "",
-        "run_now_token": annotations.get(RUN_NOW_ANNOTATION),
+        # The hand-set annotation's token, also of its JSON form with parameters.
+        "run_now_token": runnow.parse_hand_set(annotations.get(RUN_NOW_ANNOTATION))[0],
         "resolved_cron_expression": resolved_cron,
         **time_rules_view(spec),
     }

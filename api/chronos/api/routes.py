@@ -31,6 +31,7 @@ from chronos.api.schemas import (
     JobUpdate,
     PreviewIn,
     PreviewOut,
+    RunNowIn,
     RunNowOut,
     StatusIn,
     TaskTypeFilter,
@@ -72,9 +73,17 @@ _run = {
     409: {
         "model": ErrorOut,
         "description": "concurrencyPolicy Forbid and a run is active or waiting to start "
-        "(names the run).",
+        "(names the run); or the Idempotency-Key was used with other parameters.",
     },
-    429: {"model": ErrorOut, "description": "Too many run-now requests are waiting."},
+    422: {
+        "model": ErrorOut,
+        "description": "Parameters the job's task type does not take, or ids not among the "
+        "job's (the field named, e.g. parameters.entity_ids[1]).",
+    },
+    429: {
+        "model": ErrorOut,
+        "description": "Too many run-now requests (or their parameters) are waiting.",
+    },
 }
 
 IfMatch = Annotated[
@@ -209,6 +218,7 @@ async def set_status(
 async def run_now(
     call: Patcher,
     job_id: str,
+    body: RunNowIn | None = None,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -218,7 +228,10 @@ async def run_now(
         ),
     ] = None,
 ) -> RunNowOut:
-    return await call.parts.runs.run_now(call.caller, call.namespace, job_id, idempotency_key)
+    parameters = body.parameters if body is not None else None
+    return await call.parts.runs.run_now(
+        call.caller, call.namespace, job_id, idempotency_key, parameters
+    )
 
 
 _backfill = {

@@ -23,14 +23,21 @@ from typing import Any, TypeVar
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.batch_v1 import Job as BatchJob
 from lightkube.types import CascadeType
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel, to_snake
 
 from chronos import runnow
 from chronos.api.cache import Entry
 from chronos.api.errors import ProblemError
-from chronos.api.schemas import BackfillIn, BackfillOut, RunNowOut
+from chronos.api.schemas import BackfillIn, BackfillOut, RunNowOut, RunParametersIn
 from chronos.api.services import JOBS, Caller, JobService, UnreadableCalendarError
-from chronos.contract import BACKFILL_ANNOTATION, RUN_NOW_ANNOTATION
+from chronos.contract import (
+    BACKFILL_ANNOTATION,
+    RUN_NOW_ANNOTATION,
+    RUN_NOW_PARAMETERS_ANNOTATION,
+)
 from chronos.kube import NOT_FOUND, answered
+from chronos.models import params as p
 from chronos.models.base import RFC3339
 from chronos.models.chronosjob import ChronosJobSpec, ConcurrencyPolicy
 from chronos.models.timing import (
@@ -80,15 +87,24 @@ class RunService:
         self._client = client
 
     async def run_now(
-        self, caller: Caller, namespace: str, job_id: str, idempotency_key: str | None
+        self,
+        caller: Caller,
+        namespace: str,
+        job_id: str,
+        idempotency_key: str | None,
+        parameters: RunParametersIn | None = None,
     ) -> RunNowOut:
         """Ask the operator for one run now, at most once per token.
 
         The token is the Idempotency-Key (or a fresh uuid). It is added to the pending
         requests (``chronos.runnow``) with the resourceVersion it was checked against,
         so two requests racing are decided one after the other: a token already pending
-        or served within the window is answered ``already_requested`` without a write,
-        and under concurrencyPolicy Forbid a run that is active or pending is a 409.
+        or served within the window is answered ``already_requested`` without a write
+        (a 409 when it was asked for with other ``parameters``), and under
+        concurrencyPolicy Forbid a run that is active or pending is a 409.
+
+        ``parameters`` are judged against the stored job's task (``chronos.models.
+        params``): a 422 names the field (``parameters.entity_ids[1]``).
         """
         if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
             raise ProblemError.invalid(
@@ -100,16 +116,27 @@ class RunService:
             entry = await self._jobs.entry(caller, namespace, job_id)
             now = datetime.now(UTC)
             state = runnow.parse(entry.obj["metadata"].get("annotations") or {}, now)
+            raw = _judge_parameters(parameters, entry.obj, job_id)
             if runnow.is_known(state, token, now):
+                if not runnow.same_parameters(state, token, raw):
+                    raise ProblemError(
+                        409,
+                        "Idempotency-Key already used for a run-now with other parameters; "
+                        "use a new key for other parameters",
+                    )
                 return _run_now_answer(job_id, token, already=True)
             _check_run_now_allowed(entry.obj, state, job_id)
+            annotations = runnow.request_patch(state, token, now, raw)
+            written = annotations.get(RUN_NOW_PARAMETERS_ANNOTATION, "")
+            if len(written.encode()) > runnow.PARAMETERS_ANNOTATION_MAX_BYTES:
+                raise ProblemError(
+                    429,
+                    f'job "{job_id}" has too many run-now parameters waiting; retry later',
+                )
             patch = {
                 "metadata": {
                     "resourceVersion": entry.resource_version,
-                    "annotations": {
-                        **runnow.request_patch(state, token, now),
-                        RUN_NOW_ANNOTATION: token,
-                    },
+                    "annotations": {**annotations, RUN_NOW_ANNOTATION: token},
                 }
             }
             if await self._jobs.patch(caller, namespace, job_id, patch) is None:
@@ -271,6 +298,56 @@ class RunService:
             if not answered(exc, NOT_FOUND):
                 raise
             raise ProblemError(404, f'run "{run}" has already ended') from None
+
+
+def _parameter_field(path: str | int | tuple[str | int, ...]) -> str:
+    """``parameters.<field>`` as the client sent it: ``entityIds[1]`` (a model path) or
+    ``("entityIds", 1)`` (a validation error's) -> ``parameters.entity_ids[1]``."""
+    parts = path if isinstance(path, tuple) else (path,)
+    text = "parameters"
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            name, _, index = str(part).partition("[")
+            text += f".{to_snake(name)}" + (f"[{index}" if index else "")
+    return text
+
+
+def _judge_parameters(
+    body: RunParametersIn | None, obj: ChronosJobDict, job_id: str
+) -> dict[str, Any] | None:
+    """The parameters as stored (camelCase JSON of ``RunParameters``), judged by the
+    model and against the job's task type; 422 naming the field otherwise."""
+    if body is None:
+        return None
+    sent = {to_camel(k): v for k, v in body.model_dump(exclude_none=True).items()}
+    try:
+        params = p.RunParameters.model_validate(sent)
+    except ValidationError as exc:
+        raise ProblemError.invalid(
+            [(_parameter_field(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+        ) from None
+    try:
+        spec = ChronosJobSpec.model_validate(obj.get("spec") or {})
+    except ValidationError:
+        raise ProblemError(
+            409, f'job "{job_id}" has settings the operator refuses; fix them first'
+        ) from None
+    found = p.problems(params, spec.task)
+    if found:
+        raise ProblemError.invalid([(_parameter_field(f), why) for f, why in found])
+    try:
+        p.apply(spec.task, params)
+    except ValidationError as exc:
+        raise ProblemError.invalid([("parameters", exc.errors()[0]["msg"])]) from None
+    text = p.dumps(params)
+    if len(text.encode()) > p.PARAMETERS_MAX_BYTES:
+        raise ProblemError.invalid(
+            [("parameters", f"at most {p.PARAMETERS_MAX_BYTES} bytes as compact JSON")]
+        )
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def _check_run_now_allowed(obj: ChronosJobDict, state: runnow.RunNowState, job_id: str) -> None:

@@ -41,6 +41,7 @@ from chronos.models.chronosjob import (
     Weekday,
 )
 from chronos.models.container import ContainerTask
+from chronos.models.params import MAX_PARAMETER_IDS
 from chronos.models.rules import COREHUB_ID
 from chronos.schedule import ScheduleError, validate_time_zone
 from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
@@ -885,6 +886,47 @@ class JobList(BaseModel):
     total: int
 
 
+_PARAMETER_IDS: dict[str, JsonValue] = {
+    "minItems": 1,
+    "maxItems": MAX_PARAMETER_IDS,
+    "uniqueItems": True,
+}
+
+
+class RunParametersIn(_Body):
+    """Overrides for this one run (``chronos.models.params.RunParameters``): only what the
+    job's task type allows, a 422 naming the field otherwise; the job's spec is unchanged."""
+
+    entity_ids: list[CoreHubId] | None = Field(
+        default=None,
+        description="entity_* tasks: the entities this run acts on, a subset of the job's.",
+        json_schema_extra=_PARAMETER_IDS,
+    )
+    group_ids: list[CoreHubId] | None = Field(
+        default=None,
+        description="group_* tasks: the groups this run acts on, a subset of the job's.",
+        json_schema_extra=_PARAMETER_IDS,
+    )
+    with_snapshot: bool | None = Field(default=None, description="*_start tasks only.")
+    snapshot_write_method: str | None = Field(
+        default=None,
+        description="*_start, *_snapshot and *_redo tasks only: UPSERT or INSERT.",
+        json_schema_extra={"enum": [m.value for m in SnapshotWriteMethod]},
+    )
+    as_of: str | None = Field(
+        default=None,
+        description="A logical time (RFC 3339) recorded with the run and passed to the runner.",
+        json_schema_extra=_TIME,
+    )
+
+
+class RunNowIn(_Body):
+    """Optional body of a run-now: parameters of at most PARAMETERS_MAX_BYTES (compact
+    JSON); the same Idempotency-Key with other parameters is a 409."""
+
+    parameters: RunParametersIn | None = None
+
+
 class RunNowOut(BaseModel):
     success: bool
     message: str
@@ -926,6 +968,9 @@ class RunRecordOut(BaseModel):
     log_tail: str | None = Field(
         default=None,
         description="The last lines (at most 4 KiB) of the runner's own log, kept with the run.",
+    )
+    parameters: RunParametersIn | None = Field(
+        default=None, description="The run-now parameters the run was started with."
     )
 
 

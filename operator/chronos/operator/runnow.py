@@ -24,7 +24,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chronos import contract as c
 from chronos import runnow as rn
+from chronos.models import params as p
 from chronos.models import wire as w
 from chronos.models.chronosjob import (
     ActiveRun,
@@ -79,7 +81,9 @@ def decide(policy: ConcurrencyPolicy, job: str, *, active: list[str], known: set
     return Decision(Action.CREATE)
 
 
-def refused_record(job: str, blocking: list[str], now: datetime) -> RunRecord:
+def refused_record(
+    job: str, blocking: list[str], now: datetime, parameters: p.RunParameters | None = None
+) -> RunRecord:
     """The history entry of a run-now refused under Forbid: like a skipped slot."""
     return RunRecord(
         run_id=job,
@@ -92,7 +96,64 @@ def refused_record(job: str, blocking: list[str], now: datetime) -> RunRecord:
             "(concurrencyPolicy Forbid)"
         ),
         reported_by="operator",
+        parameters=parameters,
     )
+
+
+#: The reason of a run-now whose parameters the job's task does not take.
+INVALID_PARAMETERS = "InvalidParameters"
+
+
+def judge_parameters(
+    raw: dict[str, Any] | None, spec: ChronosJobSpec
+) -> tuple[p.RunParameters | None, str | None]:
+    """A request's parameters and, when the task does not take them, why (the fields
+    named as in the spec: ``parameters.entityIds[1]: ...``). Judged when served, not only
+    when asked: a kubectl user's JSON reaches the operator unchecked, and the spec may
+    have changed since the REST facade accepted them."""
+    if raw is None:
+        return None, None
+    try:
+        params = p.RunParameters.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        return None, f"parameters.{where}: {first['msg']}" if where else first["msg"]
+    found = p.problems(params, spec.task)
+    if found:
+        return params, "; ".join(f"parameters.{field}: {why}" for field, why in found)
+    try:
+        p.apply(spec.task, params)
+    except ValidationError as exc:
+        return params, f"parameters: {exc.errors()[0]['msg']}"
+    return params, None
+
+
+def invalid_record(
+    job: str, problem: str, now: datetime, parameters: p.RunParameters | None
+) -> RunRecord:
+    """The history entry of a run-now whose parameters the task does not take."""
+    return RunRecord(
+        run_id=job,
+        trigger=RunTrigger.RUN_NOW,
+        result=RunResult.MISSED,
+        end_time=now,
+        reason=INVALID_PARAMETERS,
+        message=f"run-now refused: {problem}"[:4096],
+        reported_by="operator",
+        parameters=parameters,
+    )
+
+
+def with_parameters(manifest: dict[str, Any], params: p.RunParameters | None) -> dict[str, Any]:
+    """The run-now Job ``manifest`` with ``params`` for its runner (env
+    CHRONOS_PARAMETERS); unchanged without parameters."""
+    if params is None:
+        return manifest
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    env = [e for e in container.get("env") or [] if e.get("name") != c.ENV_PARAMETERS]
+    container["env"] = [*env, {"name": c.ENV_PARAMETERS, "value": p.dumps(params)}]
+    return manifest
 
 
 def _annotations(cr: ChronosJobDict) -> dict[str, str]:
@@ -125,7 +186,9 @@ async def _adopt(ctx: OperatorContext, namespace: str, name: str) -> ChronosJobD
         now = datetime.now(UTC)
         state = rn.parse(annotations, now)
         token = rn.unadopted(state, now)
-        return dict(rn.request_patch(state, token, now)) if token is not None else None
+        if token is None:
+            return None
+        return dict(rn.request_patch(state, token, now, state.hand_parameters))
 
     cr = await kubeio.update_annotations(ctx.client, namespace, name, change)
     if cr is None:
@@ -163,10 +226,21 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
     for token, requested_at in todo:
         manifest = run_now_job(cronjob, chronosjob=name, token=token, requested_at=requested_at)
         job: str = manifest["metadata"]["name"]
+        params, problem = judge_parameters(rn.parameters_of(state, token), spec)
         decision = decide(spec.concurrency_policy, job, active=active, known=known)
-        if decision.action == Action.REFUSE:
+        if problem is not None and decision.action != Action.SERVED:
+            await _record_refusal(
+                ctx, cr, invalid_record(job, problem, now, params), token, spec, problem
+            )
+        elif decision.action == Action.REFUSE:
             await _refuse(
-                ctx, cr, job, token, decision.blocking, ctx.settings.history_limit_of(spec)
+                ctx,
+                cr,
+                job,
+                token,
+                decision.blocking,
+                ctx.settings.history_limit_of(spec),
+                params,
             )
         elif decision.action in (Action.CREATE, Action.REPLACE):
             for other in decision.blocking:
@@ -180,7 +254,7 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
                     message=f"deleted Job {other} for run-now token {token!r} "
                     "(concurrencyPolicy Replace)",
                 )
-            await _create(ctx, cr, manifest, token)
+            await _create(ctx, cr, with_parameters(manifest, params), token)
             active.append(job)
             known.add(job)
         served.append(token)
@@ -240,9 +314,10 @@ async def _refuse(
     token: str,
     blocking: list[str],
     history_limit: int,
+    params: p.RunParameters | None = None,
 ) -> None:
     meta = cr["metadata"]
-    record = refused_record(job, blocking, datetime.now(UTC))
+    record = refused_record(job, blocking, datetime.now(UTC), params)
     if not await kubeio.record_runs(
         ctx.client, meta["namespace"], meta["name"], [record], history_limit
     ):
@@ -262,6 +337,29 @@ async def _refuse(
         meta["name"],
         token,
         ", ".join(blocking),
+    )
+
+
+async def _record_refusal(
+    ctx: OperatorContext,
+    cr: ChronosJobDict,
+    record: RunRecord,
+    token: str,
+    spec: ChronosJobSpec,
+    problem: str,
+) -> None:
+    """Record a run-now refused for its parameters, with a Warning Event saying why."""
+    meta = cr["metadata"]
+    limit = ctx.settings.history_limit_of(spec)
+    if not await kubeio.record_runs(ctx.client, meta["namespace"], meta["name"], [record], limit):
+        raise GoneError
+    metrics.RUNS_RECORDED.labels(record.result).inc()
+    await kubeio.post_event(
+        ctx.client,
+        cr,
+        type="Warning",
+        reason="RunNowRefused",
+        message=f"run-now token {token!r} refused: {problem}"[:1024],
     )
 
 

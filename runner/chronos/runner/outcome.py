@@ -129,8 +129,8 @@ def termination_message(record: RunRecord, limit: int = TERMINATION_MESSAGE_LIMI
     """The record as camelCase JSON of at most ``limit`` bytes, still a valid RunRecord.
 
     Kubernetes keeps at most 4096 bytes of a termination message, so details go first:
-    the log tail (the status and the pod's log hold it), per-entity messages, then the
-    entity list (noted in the message), then the message's tail.
+    the log tail (the status and the pod's log hold it), per-entity messages, the run-now
+    parameters, then the entity list (noted in the message), then the message's tail.
     """
     data = cast(RunRecordDict, record.model_dump(mode="json", exclude_none=True))
     if len(_dumps(data).encode()) <= limit:
@@ -140,6 +140,11 @@ def termination_message(record: RunRecord, limit: int = TERMINATION_MESSAGE_LIMI
         return _dumps(data)
     for entity in data.get("entities") or []:
         entity.pop("message", None)
+    if len(_dumps(data).encode()) <= limit:
+        return _dumps(data)
+    # A run-now's parameters (up to 4 KiB themselves) are in the status the runner
+    # writes and in its log's start line; the operator's fallback record goes without.
+    data.pop("parameters", None)
     if len(_dumps(data).encode()) <= limit:
         return _dumps(data)
     omitted = len(data.pop("entities", None) or [])

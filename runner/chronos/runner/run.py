@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from chronos.contract import (
+    ENV_PARAMETERS,
     ENV_POD_NAME,
     ENV_RUN_ID,
     ENV_TASK,
@@ -32,7 +33,8 @@ from chronos.corehub import (
     execute,
 )
 from chronos.http import TransportError
-from chronos.models.chronosjob import RunRecord, RunTrigger
+from chronos.models import params as p
+from chronos.models.chronosjob import RunRecord, RunTrigger, Task
 from chronos.runner.logs import JsonLog
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
@@ -98,8 +100,7 @@ def report_status(settings: RunnerSettings, record: RunRecord, log: JsonLog) -> 
     return False
 
 
-def _summary(settings: RunnerSettings, outcome: TaskOutcome) -> str:
-    task = settings.task
+def _summary(task: Task, outcome: TaskOutcome) -> str:
     scope = task.type.scope
     failed = [r for r in outcome.results if not r.ok]
     head = f"{task.type} on pipeline {task.pipeline_id}"
@@ -164,6 +165,7 @@ def run() -> int:
 
     run_id = settings.run_id or settings.pod_name or f"local-{start:%Y%m%dT%H%M%SZ}"
     log.context = {"runId": run_id, "job": settings.job_name, "namespace": settings.job_namespace}
+    task, refused = _task_of(settings)
     slot = _slot(settings, run_id)
     waited = _jitter(settings, slot, start)
     extra: dict[str, Any] = {}
@@ -171,13 +173,56 @@ def run() -> int:
         extra.update(slot=rfc3339(slot.instant), schedule=settings.schedule)
     if waited:
         extra["jitterSeconds"] = round(waited, 3)
+    if settings.parameters is not None:
+        extra["parameters"] = settings.parameters.model_dump(mode="json", exclude_none=True)
     log.event(
         "start",
-        task=settings.task.model_dump(mode="json", exclude_none=True),
+        task=task.model_dump(mode="json", exclude_none=True),
         trigger=settings.trigger.value,
         timeoutSeconds=settings.timeout_seconds,
         **extra,
     )
+    outcome: TaskOutcome | None = None
+    if refused is not None:
+        code = ExitCode.CONFIGURATION_ERROR
+        message = f"configuration error: {refused}"
+    else:
+        code, message, outcome = _execute(settings, task, waited, log)
+    record = build_record(
+        run_id=run_id,
+        trigger=settings.trigger,
+        start=start,
+        end=_now(),
+        code=code,
+        message=message,
+        outcome=outcome,
+        slot=slot,
+        schedule=settings.schedule,
+    )
+    record = record.model_copy(update={"parameters": settings.parameters})
+    return _finish(settings, record, code, log)
+
+
+def _task_of(settings: RunnerSettings) -> tuple[Task, str | None]:
+    """The task this run performs: the job's, with the run-now parameters applied (the
+    operator judged them against the same task; judged again here, as a configuration
+    error, should a hand-made Job carry others)."""
+    params = settings.parameters
+    if params is None:
+        return settings.task, None
+    found = p.problems(params, settings.task)
+    if found:
+        return settings.task, "; ".join(f"{ENV_PARAMETERS}.{f}: {why}" for f, why in found)
+    try:
+        return p.apply(settings.task, params), None
+    except ValidationError as exc:
+        return settings.task, f"{ENV_PARAMETERS}: {exc.errors()[0]['msg']}"
+
+
+def _execute(
+    settings: RunnerSettings, task: Task, waited: float, log: JsonLog
+) -> tuple[ExitCode, str, TaskOutcome | None]:
+    """Run ``task`` against CoreHub: the exit code, the summary and the outcome."""
     outcome: TaskOutcome | None = None
     try:
         tls = TLSOptions(
@@ -204,23 +249,18 @@ def run() -> int:
                     command_interval=settings.corehub_command_interval_seconds,
                     migration_start_timeout=settings.corehub_migration_start_timeout_seconds,
                 )
-                outcome = execute(client, settings.task, options)
+                outcome = execute(client, task, options)
             code = exit_code_for(outcome.error)
-            message = _summary(settings, outcome)
+            message = _summary(task, outcome)
         except Exception as exc:  # noqa: BLE001 - a bug must still be reported as a run
             code = ExitCode.INTERNAL_ERROR
             message = f"internal error: {type(exc).__name__}: {exc}"
-    record = build_record(
-        run_id=run_id,
-        trigger=settings.trigger,
-        start=start,
-        end=_now(),
-        code=code,
-        message=message,
-        outcome=outcome,
-        slot=slot,
-        schedule=settings.schedule,
-    )
+    return code, message, outcome
+
+
+def _finish(settings: RunnerSettings, record: RunRecord, code: ExitCode, log: JsonLog) -> int:
+    """Log the result and report the run (termination message, then the status)."""
+    message = record.message or ""
     log.event(
         "result",
         message,

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from chronos.contract import TERMINATION_MESSAGE_PATH
 from chronos.corehub import MIGRATION_START_TIMEOUT
 from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, RunTrigger, Task
+from chronos.models.params import RunParameters
 from chronos.schedule import validate_time_zone
 from chronos.settings import ComponentSettings
 
@@ -32,6 +33,13 @@ class RunnerSettings(ComponentSettings):
         default=RunTrigger.SCHEDULE, description="What started the run: schedule or run-now."
     )
     task: Task = Field(description="JSON of the ChronosJob's spec.task (camelCase).")
+    parameters: RunParameters | None = Field(
+        default=None,
+        description=(
+            "A run-now's parameters (JSON, camelCase): overrides of this run's task, "
+            "within what the task type allows (chronos.models.params)."
+        ),
+    )
     timeout_seconds: float = Field(
         default=1800.0, gt=0, description="Overall deadline of the run, in seconds."
     )

@@ -83,6 +83,14 @@ AwareTime = Annotated[
 ]
 
 
+class SnapshotWriteMethod(StrEnum):
+    """How snapshot rows are written to the target (a task's setting, and a run-now
+    parameter: kept here so ``chronos.models.params`` needs no import of the spec)."""
+
+    UPSERT = "UPSERT"
+    INSERT = "INSERT"
+
+
 class Weekday(StrEnum):
     MONDAY = "monday"
     TUESDAY = "tuesday"

@@ -31,6 +31,7 @@ from chronos.models.base import MultiLine as MultiLine
 from chronos.models.base import SecretKey as SecretKey
 from chronos.models.base import SecretName as SecretName
 from chronos.models.base import SingleLine as SingleLine
+from chronos.models.base import SnapshotWriteMethod as SnapshotWriteMethod
 from chronos.models.base import Time as Time
 from chronos.models.base import UniqueList as UniqueList
 from chronos.models.base import Weekday as Weekday
@@ -94,11 +95,6 @@ class TaskType(StrEnum):
     def corehub(self) -> bool:
         """A CoreHub operation, run by the runner; not a container task's own pod."""
         return self is not TaskType.CONTAINER
-
-
-class SnapshotWriteMethod(StrEnum):
-    UPSERT = "UPSERT"
-    INSERT = "INSERT"
 
 
 class ConcurrencyPolicy(StrEnum):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from chronos.models import timing as t
 from chronos.models.base import MAX_ID_LENGTH, MAX_TEXT, Lax, Time, _Model
+from chronos.models.params import RunParameters
 
 # Bounds that also keep the CRD's CEL rules within the API server's cost budget.
 MAX_HISTORY = 100
@@ -127,6 +128,9 @@ class RunRecord(_Model):
     )
     reported_by: str | None = Field(
         default=None, description="runner or operator: who recorded this run."
+    )
+    parameters: RunParameters | None = Field(
+        default=None, description="The run-now parameters this run was started with."
     )
     log_tail: str | None = Field(
         default=None,

@@ -185,6 +185,14 @@ class EntityResultDict(TypedDict, total=False):
     message: str | None
 
 
+class RunParametersDict(TypedDict, total=False):
+    entityIds: list[str] | None
+    groupIds: list[str] | None
+    withSnapshot: bool | None
+    snapshotWriteMethod: str | None
+    asOf: str | None
+
+
 class RunRecordDict(TypedDict, total=False):
     """One run: ``status.lastRun`` and each entry of ``status.history``."""
 
@@ -204,6 +212,7 @@ class RunRecordDict(TypedDict, total=False):
     entities: list[EntityResultDict] | None
     reportedBy: str | None
     logTail: str | None
+    parameters: RunParametersDict | None
 
 
 class ActiveRunDict(TypedDict, total=False):

@@ -21,6 +21,7 @@ from chronos.models import chronosjob as m
 from chronos.models import container as ct
 from chronos.models import timing as t
 from chronos.models import wire
+from chronos.models.params import RunParameters
 
 #: Each model and the TypedDict that mirrors its JSON form.
 SHAPES: dict[type[BaseModel], Any] = {
@@ -41,6 +42,7 @@ SHAPES: dict[type[BaseModel], Any] = {
     m.Condition: wire.ConditionDict,
     m.RunRecord: wire.RunRecordDict,
     m.EntityResult: wire.EntityResultDict,
+    RunParameters: wire.RunParametersDict,
     m.ActiveRun: wire.ActiveRunDict,
     t.CalendarRef: wire.CalendarRefDict,
     t.DstPolicy: wire.DstPolicyDict,

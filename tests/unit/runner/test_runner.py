@@ -208,6 +208,20 @@ def test_termination_message_drops_details_to_fit() -> None:
     assert parsed.message == "m [100 entity results omitted; see status.lastRun]"
 
 
+def test_termination_message_drops_large_parameters_before_the_entities() -> None:
+    ids = [f"entity-{'x' * 30}-{i:03d}" for i in range(90)]  # about 3.6 KiB of ids
+    entities = [{"id": i, "result": "succeeded"} for i in ids[:20]]
+    r = record("job-1", entities=entities, parameters={"entityIds": ids}, message="m")
+    text = termination_message(r)
+    assert len(text.encode()) <= 4096
+    parsed = RunRecord.model_validate_json(text)
+    assert parsed.parameters is None
+    assert parsed.entities is not None
+    assert len(parsed.entities) == 20
+    small = record("job-1", parameters={"entityIds": ids[:2]}, message="m")
+    assert RunRecord.model_validate_json(termination_message(small)) == small
+
+
 def test_termination_message_truncates_a_long_message() -> None:
     r = record("job-1", message="é" * 4000)
     text = termination_message(r)
