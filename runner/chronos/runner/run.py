@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,25 @@ from chronos.contract import (
 from chronos.corehub import (
     CoreHubClient,
     Deadline,
+    EntityStatus,
+    EventSink,
     ExecuteOptions,
     TaskOutcome,
     TLSOptions,
     execute,
 )
 from chronos.http import TransportError
-from chronos.models.chronosjob import RunRecord, RunTrigger
+from chronos.models.chronosjob import EntityResult, RunRecord, RunTrigger
+from chronos.runner.abort import (
+    READBACK_SECONDS,
+    AbortedError,
+    Sent,
+    abort_entities,
+    abort_message,
+    on_sigterm,
+    read_back,
+    targets,
+)
 from chronos.runner.logs import JsonLog
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
@@ -136,6 +149,82 @@ def _jitter(settings: RunnerSettings, slot: SlotTime | None, start: datetime) ->
     return wait
 
 
+_Done = tuple[ExitCode, str, TaskOutcome | None]
+
+
+def _task(
+    settings: RunnerSettings, log: JsonLog, slot: SlotTime | None, start: datetime, sent: Sent
+) -> _Done:
+    """The jitter's wait and the task: its exit code, summary and outcome."""
+    waited = _jitter(settings, slot, start)
+    extra: dict[str, Any] = {}
+    if slot is not None:
+        extra.update(slot=rfc3339(slot.instant), schedule=settings.schedule)
+    if waited:
+        extra["jitterSeconds"] = round(waited, 3)
+    log.event(
+        "start",
+        task=settings.task.model_dump(mode="json", exclude_none=True),
+        trigger=settings.trigger.value,
+        timeoutSeconds=settings.timeout_seconds,
+        **extra,
+    )
+    try:
+        client = _client(
+            settings,
+            # The jitter's wait counts against the timeout, as the Job's
+            # activeDeadlineSeconds does.
+            Deadline(max(0.001, settings.timeout_seconds - waited)),
+            sent,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        return ExitCode.CONFIGURATION_ERROR, f"configuration error: TLS: {exc}", None
+    try:
+        with client:
+            options = ExecuteOptions(
+                command_interval=settings.corehub_command_interval_seconds,
+                migration_start_timeout=settings.corehub_migration_start_timeout_seconds,
+            )
+            outcome = execute(client, settings.task, options)
+        return exit_code_for(outcome.error), _summary(settings, outcome), outcome
+    except Exception as exc:  # noqa: BLE001 - a bug must still be reported as a run
+        return ExitCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}", None
+
+
+def _client(settings: RunnerSettings, deadline: Deadline, events: EventSink) -> CoreHubClient:
+    tls = TLSOptions(
+        ca_file=settings.corehub_ca_file,
+        insecure_skip_verify=settings.corehub_insecure_skip_verify,
+    )
+    return CoreHubClient(
+        settings.corehub_url,
+        settings.corehub_username,
+        settings.corehub_password.get_secret_value(),
+        tls=tls,
+        deadline=deadline,
+        events=events,
+    )
+
+
+def _aborted(
+    settings: RunnerSettings, log: JsonLog, sent: Sent
+) -> tuple[_Done, list[EntityResult] | None]:
+    """After SIGTERM: no further command; the states of the entities commands were sent
+    for, read once on a fresh session (the task's was cut mid-request) within
+    READBACK_SECONDS."""
+    ids = targets(sent, settings.task.entity_ids)
+    log.event("abort", "SIGTERM: no further CoreHub command", commandsSent=len(sent.commands))
+
+    def read() -> Mapping[str, EntityStatus]:
+        with _client(settings, Deadline(READBACK_SECONDS), log.corehub) as client:
+            return client.entities_status(settings.task.pipeline_id)
+
+    statuses, problem = read_back(read, ids)
+    entities = abort_entities(ids, statuses)
+    message = abort_message(sent.commands, entities, problem)
+    return (ExitCode.ABORTED, message, None), entities
+
+
 def run() -> int:
     log = JsonLog()
     start = _now()
@@ -165,51 +254,17 @@ def run() -> int:
     run_id = settings.run_id or settings.pod_name or f"local-{start:%Y%m%dT%H%M%SZ}"
     log.context = {"runId": run_id, "job": settings.job_name, "namespace": settings.job_namespace}
     slot = _slot(settings, run_id)
-    waited = _jitter(settings, slot, start)
-    extra: dict[str, Any] = {}
-    if slot is not None:
-        extra.update(slot=rfc3339(slot.instant), schedule=settings.schedule)
-    if waited:
-        extra["jitterSeconds"] = round(waited, 3)
-    log.event(
-        "start",
-        task=settings.task.model_dump(mode="json", exclude_none=True),
-        trigger=settings.trigger.value,
-        timeoutSeconds=settings.timeout_seconds,
-        **extra,
-    )
-    outcome: TaskOutcome | None = None
+    sent = Sent(log.corehub)
+    done: _Done | None = None
+    entities: list[EntityResult] | None = None
     try:
-        tls = TLSOptions(
-            ca_file=settings.corehub_ca_file,
-            insecure_skip_verify=settings.corehub_insecure_skip_verify,
-        )
-        client = CoreHubClient(
-            settings.corehub_url,
-            settings.corehub_username,
-            settings.corehub_password.get_secret_value(),
-            tls=tls,
-            # The jitter's wait counts against the timeout, as the Job's
-            # activeDeadlineSeconds does.
-            deadline=Deadline(max(0.001, settings.timeout_seconds - waited)),
-            events=log.corehub,
-        )
-    except (OSError, ssl.SSLError) as exc:
-        code = ExitCode.CONFIGURATION_ERROR
-        message = f"configuration error: TLS: {exc}"
-    else:
-        try:
-            with client:
-                options = ExecuteOptions(
-                    command_interval=settings.corehub_command_interval_seconds,
-                    migration_start_timeout=settings.corehub_migration_start_timeout_seconds,
-                )
-                outcome = execute(client, settings.task, options)
-            code = exit_code_for(outcome.error)
-            message = _summary(settings, outcome)
-        except Exception as exc:  # noqa: BLE001 - a bug must still be reported as a run
-            code = ExitCode.INTERNAL_ERROR
-            message = f"internal error: {type(exc).__name__}: {exc}"
+        with on_sigterm():
+            done = _task(settings, log, slot, start, sent)
+    except AbortedError:
+        pass  # a signal after the task's end (``done`` set) leaves its outcome standing
+    if done is None:
+        done, entities = _aborted(settings, log, sent)
+    code, message, outcome = done
     record = build_record(
         run_id=run_id,
         trigger=settings.trigger,
@@ -218,6 +273,7 @@ def run() -> int:
         code=code,
         message=message,
         outcome=outcome,
+        entities=entities,
         slot=slot,
         schedule=settings.schedule,
     )
