@@ -34,6 +34,10 @@ TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
 SCHEDULE_ANNOTATION: Final = f"{GROUP}/schedule"
 #: On Jobs created by run-now: the token that asked for them.
 RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
+#: On a run's batch Job, set just before it is deleted to abort the run: JSON
+#: ``{"by": <who asked>, "at": <RFC 3339>}`` (a name, never a token), so the operator
+#: records the run ``aborted`` even when its pod never started (chronos.abort).
+ABORT_ANNOTATION: Final = f"{GROUP}/abort"
 #: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
 JOB_LABEL: Final = f"{GROUP}/chronosjob"
 #: On CronJobs, Jobs and pod templates: the full name of the ChronosJob (label values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from chronos.api.cache import Entry
@@ -21,6 +21,7 @@ from chronos.api.deps import (
 from chronos.api.errors import ProblemError
 from chronos.api.runs import IDEMPOTENCY_KEY
 from chronos.api.schemas import (
+    AbortOut,
     BackfillIn,
     BackfillOut,
     ErrorOut,
@@ -37,6 +38,7 @@ from chronos.api.schemas import (
     TaskTypeFilter,
 )
 from chronos.api.services import IF_MATCH, etag
+from chronos.models.base import DNS_SUBDOMAIN
 
 JSON = "application/json"
 log = logging.getLogger(__name__)
@@ -271,6 +273,43 @@ async def backfill(
     return await call.parts.runs.backfill(
         call.caller, call.namespace, job_id, body, idempotency_key
     )
+
+
+_abort = {
+    **_errors,
+    403: {
+        "model": ErrorOut,
+        "description": "RBAC does not let the caller get the job, or delete the run's batch "
+        "Job (checked first: the same answer whether the job and the run exist or not).",
+    },
+    404: {
+        "model": ErrorOut,
+        "description": "No such job, or the job has no such active run (the same answer "
+        "for both), or the run has just ended.",
+    },
+}
+RunParam = Annotated[
+    str,
+    Path(
+        pattern=DNS_SUBDOMAIN,
+        max_length=63,
+        description="The run's id: the name of its Kubernetes Job (status.activeRuns).",
+    ),
+]
+
+
+@jobs_router.post(
+    "/{job_id}/runs/{run}/abort",
+    status_code=202,
+    response_model=AbortOut,
+    responses=_abort,
+    summary="Abort an active run",
+)
+async def abort_run(call: Reader, job_id: str, run: RunParam) -> AbortOut:
+    """Delete the run's Kubernetes Job (its pods get SIGTERM) as the caller, after
+    noting who asked on it: the run is recorded ``aborted`` in the history, with the
+    CoreHub commands its runner had sent and the states it left."""
+    return await call.parts.runs.abort(call.caller, call.namespace, job_id, run)
 
 
 @jobs_router.get(

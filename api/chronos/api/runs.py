@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import random
 import re
 import time
@@ -22,21 +23,23 @@ from typing import Any, TypeVar
 
 from lightkube import ApiError, AsyncClient
 from lightkube.resources.batch_v1 import Job as BatchJob
-from lightkube.types import CascadeType
+from lightkube.types import CascadeType, PatchType
 from pydantic import ValidationError
 from pydantic.alias_generators import to_camel, to_snake
 
 from chronos import runnow
+from chronos.abort import note_value
 from chronos.api.cache import Entry
 from chronos.api.errors import ProblemError
-from chronos.api.schemas import BackfillIn, BackfillOut, RunNowOut, RunParametersIn
+from chronos.api.schemas import AbortOut, BackfillIn, BackfillOut, RunNowOut, RunParametersIn
 from chronos.api.services import JOBS, Caller, JobService, UnreadableCalendarError
 from chronos.contract import (
+    ABORT_ANNOTATION,
     BACKFILL_ANNOTATION,
     RUN_NOW_ANNOTATION,
     RUN_NOW_PARAMETERS_ANNOTATION,
 )
-from chronos.kube import NOT_FOUND, answered
+from chronos.kube import FORBIDDEN, NOT_FOUND, answered
 from chronos.models import params as p
 from chronos.models.base import RFC3339
 from chronos.models.chronosjob import ChronosJobSpec, ConcurrencyPolicy
@@ -59,6 +62,11 @@ RUN_NOW_CONFLICT_SECONDS = 15.0
 IDEMPOTENCY_KEY = re.compile(runnow.TOKEN_PATTERN)
 _T = TypeVar("_T")
 _RFC3339 = re.compile(RFC3339)
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 async def _guarded(
@@ -282,11 +290,30 @@ class RunService:
             raise no_such_run
         return entry
 
-    async def abort(self, caller: Caller, namespace: str, job_id: str, run: str) -> None:
-        """Delete the Kubernetes Job of an active run of the job, with foreground
-        propagation (its pods go first), as the caller: RBAC must let them get the job
-        and delete that batch Job. Only a run the job lists as active can be aborted."""
+    async def abort(self, caller: Caller, namespace: str, job_id: str, run: str) -> AbortOut:
+        """Stop an active run of the job: note who asked on its batch Job (the abort
+        annotation, so the operator records the run ``aborted`` by them even if its pod
+        never started), then delete the Job with foreground propagation (its pods get
+        SIGTERM and go first), both as the caller. RBAC must let them get the job and
+        delete that batch Job; only a run the job lists as active can be aborted."""
         await self.active_run(caller, namespace, job_id, run)
+        ended = ProblemError(404, f'run "{run}" has already ended')
+        note = {"metadata": {"annotations": {ABORT_ANNOTATION: note_value(caller.name, _now())}}}
+        try:
+            await self._jobs.acting(
+                caller,
+                lambda: self._client.patch(
+                    BatchJob, run, note, namespace=namespace, patch_type=PatchType.MERGE
+                ),
+            )
+        except ApiError as exc:
+            if answered(exc, NOT_FOUND):
+                raise ended from None
+            if not answered(exc, FORBIDDEN):
+                raise
+            # May delete the Job but not patch it: the run is still recorded aborted
+            # (its runner's SIGTERM, or the operator seeing the Job go), only unnamed.
+            log.info("abort of %s/%s: %s may not annotate the Job", namespace, run, caller.name)
         try:
             await self._jobs.acting(
                 caller,
@@ -297,7 +324,13 @@ class RunService:
         except ApiError as exc:
             if not answered(exc, NOT_FOUND):
                 raise
-            raise ProblemError(404, f'run "{run}" has already ended') from None
+            raise ended from None
+        return AbortOut(
+            job_id=job_id,
+            run_id=run,
+            message="run aborted: its Kubernetes Job is being deleted with its pods; "
+            "the history shows it aborted once it has stopped",
+        )
 
 
 def _parameter_field(path: str | int | tuple[str | int, ...]) -> str:

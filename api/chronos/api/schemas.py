@@ -938,6 +938,15 @@ class RunNowOut(BaseModel):
     already_requested: bool = Field(description="True when this token was seen before.")
 
 
+class AbortOut(BaseModel):
+    """``POST /api/jobs/{id}/runs/{run}/abort`` (issue 20): the run's Job is being
+    deleted; the run appears in the history as ``aborted`` once it has stopped."""
+
+    job_id: str
+    run_id: str
+    message: str
+
+
 class EntityResultOut(BaseModel):
     id: str
     result: str

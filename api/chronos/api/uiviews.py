@@ -196,6 +196,8 @@ class Overview:
     succeeded_today: int = 0
     failed_today: int = 0
     missed_today: int = 0
+    #: Stopped on request (issue 20): not a failure, so outside the success rate.
+    aborted_today: int = 0
     durations: list[float] = field(default_factory=list)
     running: list[Running] = field(default_factory=list)
     upcoming: list[Upcoming] = field(default_factory=list)
@@ -278,6 +280,8 @@ def overview(jobs: list[tuple[ChronosJobDict, JobRow]], now: datetime, zone: str
                     out.failed_today += 1
                 elif result == "missed":
                     out.missed_today += 1
+                elif result == "aborted":
+                    out.aborted_today += 1
                 duration = record.get(DURATION_SECONDS)
                 if isinstance(duration, int | float) and result in ("succeeded", "failed"):
                     out.durations.append(float(duration))
@@ -438,6 +442,7 @@ BANNERS = {
     "succeeded": ("ok", "✓", "Succeeded"),
     "failed": ("bad", "✗", "Failed"),
     "missed": ("warn", "!", "Missed: this slot never ran"),
+    "aborted": ("calm", "■", "Aborted: stopped on request before it ended"),
 }
 
 

@@ -129,6 +129,8 @@ class WatchCache:
         self._forced: set[Key] = set()
         #: Finished Jobs per ChronosJob whose run may be missing from its history.
         self._unreported: dict[Key, set[str]] = {}
+        #: Jobs per ChronosJob deleted before they ended, to record as aborted (aborts.py).
+        self._aborted: dict[Key, dict[str, bytes]] = {}
 
     def chronosjob_event(self, change: Change, cr: ChronosJobDict) -> None:
         key = (cr["metadata"]["namespace"], cr["metadata"]["name"])
@@ -138,6 +140,7 @@ class WatchCache:
             self._reconciled.pop(key, None)
             self._forced.discard(key)
             self._unreported.pop(key, None)
+            self._aborted.pop(key, None)
         else:
             self._chronosjobs[key] = compact(cr)
 
@@ -221,6 +224,16 @@ class WatchCache:
         names = self._unreported.pop((namespace, chronosjob), set())
         jobs = self._jobs.get((namespace, chronosjob), {})
         return [expand(jobs[n]) for n in sorted(names) if n in jobs]
+
+    def flag_aborted(self, namespace: str, chronosjob: str, jobs: list[dict[str, Any]]) -> None:
+        """These Jobs were deleted before they ended: record their runs aborted."""
+        kept = self._aborted.setdefault((namespace, chronosjob), {})
+        kept.update((j["metadata"]["name"], compact(j)) for j in jobs)
+
+    def aborted(self, namespace: str, chronosjob: str) -> list[dict[str, Any]]:
+        """The Jobs flagged by ``flag_aborted`` not recorded yet (and forget them)."""
+        jobs = self._aborted.pop((namespace, chronosjob), {})
+        return [expand(jobs[n]) for n in sorted(jobs)]
 
     def cronjob_event(
         self, change: Change, cronjob: dict[str, Any], in_sync_with: bytes | None = None

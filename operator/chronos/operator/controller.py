@@ -25,10 +25,10 @@ from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobStatus
+from chronos.models.chronosjob import ChronosJobStatus, RunResult
 from chronos.models.wire import ChronosJobDict, StatusDict
+from chronos.operator import aborts, kubeio, metrics, operate, runnow, runs
 from chronos.operator import housekeeping as hk
-from chronos.operator import kubeio, metrics, operate, runnow, runs
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.calendars import ChronosCalendarResource
@@ -167,6 +167,8 @@ class Jobs:
     def delete(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
             self._ctx.cache.job_event(*owner, Change.DELETED, obj)
+            if aborts.deleted_unfinished(obj):
+                self._ctx.cache.flag_aborted(*owner, [obj])
             self._queue.add(owner)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
@@ -206,6 +208,7 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await operate.serve(ctx, cr)  # operator-mode slots, catch-up, backfill
     await runnow.publish_active_runs(ctx, *key)
     await _record_unreported(ctx, cr)
+    await _record_aborted(ctx, cr)
     if reconciled:
         # It wrote a fresh status; ``cr`` holds the old one, so the rest waits for the
         # next visit (the status write's own event brings it).
@@ -264,6 +267,37 @@ async def _record_unreported(ctx: OperatorContext, cr: ChronosJobDict) -> None:
                 namespace, name, [j["metadata"]["name"] for j in pending[done:]]
             )
             raise
+
+
+async def _record_aborted(ctx: OperatorContext, cr: ChronosJobDict) -> None:
+    """Record runs whose Job was deleted before they ended (aborts.py), unless their
+    runner did (SIGTERM); an Event names who aborted through the facade."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    jobs = ctx.cache.aborted(namespace, name)
+    if not jobs:
+        return
+    try:
+        fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
+        if fresh is None:
+            return
+        status = fresh.get("status")
+        now = datetime.now(UTC)
+        records = [
+            aborts.aborted_run(j, now) for j in jobs if not _recorded(status, j["metadata"]["name"])
+        ]
+        limit = (fresh.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
+        if records and await kubeio.record_runs(ctx.client, namespace, name, records, limit):
+            metrics.RUNS_RECORDED.labels(RunResult.ABORTED).inc(len(records))
+            log.info("%s/%s: recorded %d aborted run(s)", namespace, name, len(records))
+    except Exception:
+        ctx.cache.flag_aborted(namespace, name, jobs)  # again at the sync's retry
+        raise
+    for job in jobs:
+        if (message := aborts.event_message(job)) is not None:
+            await kubeio.post_event(
+                ctx.client, cr, type="Normal", reason=aborts.ABORTED_REASON, message=message
+            )
 
 
 def _recorded(status: StatusDict | None, run_id: str) -> bool:

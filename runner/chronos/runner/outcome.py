@@ -38,6 +38,8 @@ class ExitCode(IntEnum):
     COREHUB_UNREACHABLE = 6
     ENTITY_ERROR = 7
     UNUSABLE_ANSWER = 8
+    #: SIGTERM: the run's Job was deleted (chronos.runner.abort).
+    ABORTED = 9
 
     @property
     def reason(self) -> str:
@@ -55,7 +57,11 @@ _REASONS = {
     ExitCode.COREHUB_UNREACHABLE: "CoreHubUnreachable",
     ExitCode.ENTITY_ERROR: "EntityError",
     ExitCode.UNUSABLE_ANSWER: "UnusableAnswer",
+    ExitCode.ABORTED: "Aborted",
 }
+
+
+_RESULTS = {ExitCode.SUCCESS: RunResult.SUCCEEDED, ExitCode.ABORTED: RunResult.ABORTED}
 
 
 def exit_code_for(error: BaseException | None) -> ExitCode:
@@ -89,10 +95,12 @@ def build_record(
     code: ExitCode,
     message: str,
     outcome: TaskOutcome | None = None,
+    entities: list[EntityResult] | None = None,
     slot: SlotTime | None = None,
     schedule: str | None = None,
 ) -> RunRecord:
-    entities = None
+    """The run's record; ``entities`` (an aborted run's states) when there is no
+    ``outcome``."""
     if outcome is not None:
         entities = [
             EntityResult(
@@ -106,7 +114,7 @@ def build_record(
     return RunRecord(
         run_id=run_id,
         trigger=trigger,
-        result=RunResult.SUCCEEDED if code is ExitCode.SUCCESS else RunResult.FAILED,
+        result=_RESULTS.get(code, RunResult.FAILED),
         start_time=start,
         end_time=end,
         duration_seconds=round((end - start).total_seconds(), 3),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import ssl
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from chronos.contract import (
 from chronos.corehub import (
     CoreHubClient,
     Deadline,
+    EntityStatus,
+    EventSink,
     ExecuteOptions,
     TaskOutcome,
     TLSOptions,
@@ -34,7 +37,17 @@ from chronos.corehub import (
 )
 from chronos.http import TransportError
 from chronos.models import params as p
-from chronos.models.chronosjob import RunRecord, RunTrigger, Task
+from chronos.models.chronosjob import EntityResult, RunRecord, RunTrigger, Task
+from chronos.runner.abort import (
+    READBACK_SECONDS,
+    AbortedError,
+    Sent,
+    abort_entities,
+    abort_message,
+    on_sigterm,
+    read_back,
+    targets,
+)
 from chronos.runner.logs import JsonLog
 from chronos.runner.outcome import ExitCode, build_record, exit_code_for, termination_message
 from chronos.runner.settings import RunnerSettings
@@ -137,6 +150,105 @@ def _jitter(settings: RunnerSettings, slot: SlotTime | None, start: datetime) ->
     return wait
 
 
+_Done = tuple[ExitCode, str, TaskOutcome | None]
+
+
+def _task_of(settings: RunnerSettings) -> tuple[Task, str | None]:
+    """The task this run performs: the job's, with the run-now parameters applied (the
+    operator judged them against the same task; judged again here, as a configuration
+    error, should a hand-made Job carry others)."""
+    params = settings.parameters
+    if params is None:
+        return settings.task, None
+    found = p.problems(params, settings.task)
+    if found:
+        return settings.task, "; ".join(f"{ENV_PARAMETERS}.{f}: {why}" for f, why in found)
+    try:
+        return p.apply(settings.task, params), None
+    except ValidationError as exc:
+        return settings.task, f"{ENV_PARAMETERS}: {exc.errors()[0]['msg']}"
+
+
+def _task(
+    settings: RunnerSettings,
+    task: Task,
+    log: JsonLog,
+    slot: SlotTime | None,
+    start: datetime,
+    sent: Sent,
+) -> _Done:
+    """The jitter's wait and ``task``: its exit code, summary and outcome."""
+    waited = _jitter(settings, slot, start)
+    extra: dict[str, Any] = {}
+    if slot is not None:
+        extra.update(slot=rfc3339(slot.instant), schedule=settings.schedule)
+    if waited:
+        extra["jitterSeconds"] = round(waited, 3)
+    if settings.parameters is not None:
+        extra["parameters"] = settings.parameters.model_dump(mode="json", exclude_none=True)
+    log.event(
+        "start",
+        task=task.model_dump(mode="json", exclude_none=True),
+        trigger=settings.trigger.value,
+        timeoutSeconds=settings.timeout_seconds,
+        **extra,
+    )
+    try:
+        client = _client(
+            settings,
+            # The jitter's wait counts against the timeout, as the Job's
+            # activeDeadlineSeconds does.
+            Deadline(max(0.001, settings.timeout_seconds - waited)),
+            sent,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        return ExitCode.CONFIGURATION_ERROR, f"configuration error: TLS: {exc}", None
+    try:
+        with client:
+            options = ExecuteOptions(
+                command_interval=settings.corehub_command_interval_seconds,
+                migration_start_timeout=settings.corehub_migration_start_timeout_seconds,
+            )
+            outcome = execute(client, task, options)
+        return exit_code_for(outcome.error), _summary(task, outcome), outcome
+    except Exception as exc:  # noqa: BLE001 - a bug must still be reported as a run
+        return ExitCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}", None
+
+
+def _client(settings: RunnerSettings, deadline: Deadline, events: EventSink) -> CoreHubClient:
+    tls = TLSOptions(
+        ca_file=settings.corehub_ca_file,
+        insecure_skip_verify=settings.corehub_insecure_skip_verify,
+    )
+    return CoreHubClient(
+        settings.corehub_url,
+        settings.corehub_username,
+        settings.corehub_password.get_secret_value(),
+        tls=tls,
+        deadline=deadline,
+        events=events,
+    )
+
+
+def _aborted(
+    settings: RunnerSettings, task: Task, log: JsonLog, sent: Sent
+) -> tuple[_Done, list[EntityResult] | None]:
+    """After SIGTERM: no further command; the states of the entities commands were sent
+    for, read once on a fresh session (the task's was cut mid-request) within
+    READBACK_SECONDS."""
+    ids = targets(sent, task.entity_ids)
+    log.event("abort", "SIGTERM: no further CoreHub command", commandsSent=len(sent.commands))
+
+    def read() -> Mapping[str, EntityStatus]:
+        with _client(settings, Deadline(READBACK_SECONDS), log.corehub) as client:
+            return client.entities_status(task.pipeline)
+
+    statuses, problem = read_back(read, ids)
+    entities = abort_entities(ids, statuses)
+    message = abort_message(sent.commands, entities, problem)
+    return (ExitCode.ABORTED, message, None), entities
+
+
 def run() -> int:
     log = JsonLog()
     start = _now()
@@ -167,27 +279,20 @@ def run() -> int:
     log.context = {"runId": run_id, "job": settings.job_name, "namespace": settings.job_namespace}
     task, refused = _task_of(settings)
     slot = _slot(settings, run_id)
-    waited = _jitter(settings, slot, start)
-    extra: dict[str, Any] = {}
-    if slot is not None:
-        extra.update(slot=rfc3339(slot.instant), schedule=settings.schedule)
-    if waited:
-        extra["jitterSeconds"] = round(waited, 3)
-    if settings.parameters is not None:
-        extra["parameters"] = settings.parameters.model_dump(mode="json", exclude_none=True)
-    log.event(
-        "start",
-        task=task.model_dump(mode="json", exclude_none=True),
-        trigger=settings.trigger.value,
-        timeoutSeconds=settings.timeout_seconds,
-        **extra,
-    )
-    outcome: TaskOutcome | None = None
+    sent = Sent(log.corehub)
+    done: _Done | None = None
+    entities: list[EntityResult] | None = None
     if refused is not None:
-        code = ExitCode.CONFIGURATION_ERROR
-        message = f"configuration error: {refused}"
+        done = ExitCode.CONFIGURATION_ERROR, f"configuration error: {refused}", None
     else:
-        code, message, outcome = _execute(settings, task, waited, log)
+        try:
+            with on_sigterm():
+                done = _task(settings, task, log, slot, start, sent)
+        except AbortedError:
+            pass  # a signal after the task's end (``done`` set) leaves its outcome standing
+        if done is None:
+            done, entities = _aborted(settings, task, log, sent)
+    code, message, outcome = done
     record = build_record(
         run_id=run_id,
         trigger=settings.trigger,
@@ -196,71 +301,11 @@ def run() -> int:
         code=code,
         message=message,
         outcome=outcome,
+        entities=entities,
         slot=slot,
         schedule=settings.schedule,
     )
     record = record.model_copy(update={"parameters": settings.parameters})
-    return _finish(settings, record, code, log)
-
-
-def _task_of(settings: RunnerSettings) -> tuple[Task, str | None]:
-    """The task this run performs: the job's, with the run-now parameters applied (the
-    operator judged them against the same task; judged again here, as a configuration
-    error, should a hand-made Job carry others)."""
-    params = settings.parameters
-    if params is None:
-        return settings.task, None
-    found = p.problems(params, settings.task)
-    if found:
-        return settings.task, "; ".join(f"{ENV_PARAMETERS}.{f}: {why}" for f, why in found)
-    try:
-        return p.apply(settings.task, params), None
-    except ValidationError as exc:
-        return settings.task, f"{ENV_PARAMETERS}: {exc.errors()[0]['msg']}"
-
-
-def _execute(
-    settings: RunnerSettings, task: Task, waited: float, log: JsonLog
-) -> tuple[ExitCode, str, TaskOutcome | None]:
-    """Run ``task`` against CoreHub: the exit code, the summary and the outcome."""
-    outcome: TaskOutcome | None = None
-    try:
-        tls = TLSOptions(
-            ca_file=settings.corehub_ca_file,
-            insecure_skip_verify=settings.corehub_insecure_skip_verify,
-        )
-        client = CoreHubClient(
-            settings.corehub_url,
-            settings.corehub_username,
-            settings.corehub_password.get_secret_value(),
-            tls=tls,
-            # The jitter's wait counts against the timeout, as the Job's
-            # activeDeadlineSeconds does.
-            deadline=Deadline(max(0.001, settings.timeout_seconds - waited)),
-            events=log.corehub,
-        )
-    except (OSError, ssl.SSLError) as exc:
-        code = ExitCode.CONFIGURATION_ERROR
-        message = f"configuration error: TLS: {exc}"
-    else:
-        try:
-            with client:
-                options = ExecuteOptions(
-                    command_interval=settings.corehub_command_interval_seconds,
-                    migration_start_timeout=settings.corehub_migration_start_timeout_seconds,
-                )
-                outcome = execute(client, task, options)
-            code = exit_code_for(outcome.error)
-            message = _summary(task, outcome)
-        except Exception as exc:  # noqa: BLE001 - a bug must still be reported as a run
-            code = ExitCode.INTERNAL_ERROR
-            message = f"internal error: {type(exc).__name__}: {exc}"
-    return code, message, outcome
-
-
-def _finish(settings: RunnerSettings, record: RunRecord, code: ExitCode, log: JsonLog) -> int:
-    """Log the result and report the run (termination message, then the status)."""
-    message = record.message or ""
     log.event(
         "result",
         message,

@@ -53,6 +53,9 @@ class RunResult(StrEnum):
     MISSED = "missed"
     #: A slot on a calendar's excluded day (onExcluded Skip): recorded, never run.
     SKIPPED = "skipped"
+    #: Stopped on request before it ended: its Kubernetes Job was deleted (REST or
+    #: dashboard Abort, kubectl), the runner got SIGTERM (issue 20).
+    ABORTED = "aborted"
 
 
 class RunTrigger(StrEnum):
@@ -67,7 +70,7 @@ class RunTrigger(StrEnum):
 class EntityResult(_Model):
     id: str = Field(max_length=MAX_ID_LENGTH, description="Entity or group id.")
     result: Annotated[RunResult, Lax] = Field(
-        description="running, succeeded, failed or missed, for this entity or group."
+        description="running, succeeded, failed, missed or aborted, for this entity or group."
     )
     state: str | None = Field(default=None, description="Last state CoreHub reported.")
     message: str | None = Field(
@@ -89,8 +92,8 @@ class RunRecord(_Model):
     )
     result: Annotated[RunResult, Lax] = Field(
         description=(
-            "running, succeeded, failed, missed (a slot that never ran) or skipped (a slot "
-            "on a calendar's excluded day)."
+            "running, succeeded, failed, missed (a slot that never ran), skipped (a slot "
+            "on a calendar's excluded day) or aborted (stopped on request before it ended)."
         )
     )
     scheduled_time: Time | None = Field(

@@ -73,6 +73,7 @@ def test_exit_codes_keep_their_meaning() -> None:
         "COREHUB_UNREACHABLE": 6,
         "ENTITY_ERROR": 7,
         "UNUSABLE_ANSWER": 8,
+        "ABORTED": 9,
     }
 
 
