@@ -37,7 +37,7 @@ def note_of(job: dict[str, Any]) -> AbortNote | None:
 def aborted_run(job: dict[str, Any], now: datetime) -> RunRecord:
     """The operator's record of a run whose Job was deleted before it ended."""
     note = note_of(job)
-    start = runs.started(job) if (job.get("status") or {}).get("startTime") else None
+    start = runs.start_time(job)
     end = (note.at if note else None) or now
     if note is None:
         message = "its Kubernetes Job was deleted before the run ended"

@@ -55,10 +55,14 @@ def finished(job: dict[str, Any]) -> bool:
     return _condition(job, "Complete") is not None or _condition(job, "Failed") is not None
 
 
+def start_time(job: dict[str, Any]) -> datetime | None:
+    """A Job's startTime (None before its controller started it)."""
+    return _time((job.get("status") or {}).get("startTime"))
+
+
 def started(job: dict[str, Any]) -> datetime | None:
     """When a Job's run started: its startTime, else its creation."""
-    status = job.get("status") or {}
-    return _time(status.get("startTime")) or _time(job["metadata"].get("creationTimestamp"))
+    return start_time(job) or _time(job["metadata"].get("creationTimestamp"))
 
 
 def termination_record(pods: Iterable[dict[str, Any]]) -> RunRecord | None:
