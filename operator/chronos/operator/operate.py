@@ -12,6 +12,7 @@ repeats a create (a conflict), never a run. The job is woken again at its next s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
@@ -22,15 +23,19 @@ from pydantic import ValidationError
 
 from chronos import contract as c
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, ConcurrencyPolicy
+from chronos.models.jobstatus import QueuedRun
+from chronos.models.queue import QUEUE_FULL, enqueues, max_queued
 from chronos.models.timing import CatchUpPolicy, ScheduleMode
 from chronos.models.wire import ChronosJobDict
-from chronos.operator import backfill, calendars, firing, kubeio, metrics
+from chronos.operator import backfill, calendars, firing, kubeio, metrics, queue
 from chronos.operator import schedules as sch
 from chronos.operator.context import OperatorContext
-from chronos.operator.cronjob import slot_job
+from chronos.operator.cronjob import run_now_job, slot_job
+from chronos.operator.naming import cronjob_name
 from chronos.operator.runs import finished
 from chronos.operator.status import to_seconds
+from chronos.runnow import stamp
 from chronos.schedule import ScheduleError
 from chronos.schedule.occurrences import TimeRules
 from chronos.timerules import schedule_mode, time_rules
@@ -70,10 +75,14 @@ class _Plans:
 
     def make(
         self, cr: ChronosJobDict, jobs: list[dict[str, Any]], now: datetime, since: datetime
-    ) -> tuple[firing.FiringPlan | None, backfill.BackfillPlan | None]:
+    ) -> tuple[firing.FiringPlan | None, backfill.BackfillPlan | None, queue.QueuePlan | None]:
         status: Any = cr.get("status") or {}
         known, active = _known(jobs, status), _active(jobs)
         policy = self.spec.concurrency_policy
+        enqueue = enqueues(self.spec)
+        if enqueue:
+            # Every slot due is planned as under Allow, then waits its turn in the queue.
+            policy = ConcurrencyPolicy.ALLOW
         fire = None
         if self.served:
             catch = self.spec.effective_catch_up()
@@ -95,6 +104,11 @@ class _Plans:
                 ),
                 native=self.native,
             )
+        lined = None
+        if enqueue:
+            lined = self._queue(status, fire, known=known, active=active, now=now)
+            if fire is not None:
+                fire = dataclasses.replace(fire, fire=[])
         annotation = (cr["metadata"].get("annotations") or {}).get(c.BACKFILL_ANNOTATION)
         fill = None
         if annotation or status.get(w.BACKFILLS):
@@ -105,17 +119,52 @@ class _Plans:
                 status=status.get(w.BACKFILLS) or [],
                 cronjobs=self.cronjobs,
                 known=known,
-                active=[*active, *(f.job for f in (fire.fire if fire else []))],
+                active=[
+                    *active,
+                    *(f.job for f in (fire.fire if fire else [])),
+                    *([lined.start.run_id] if lined and lined.start else []),
+                ],
                 policy=policy,
                 now=now,
             )
-        return fire, fill
+        return fire, fill, lined
+
+    def _queue(
+        self,
+        status: Any,
+        fire: firing.FiringPlan | None,
+        *,
+        known: set[str],
+        active: list[str],
+        now: datetime,
+    ) -> queue.QueuePlan:
+        """The queue after this pass: the slots due join it (firing's starts, as
+        arrivals); the oldest starts when no run is active."""
+        stored = [QueuedRun.model_validate(q) for q in status.get(w.QUEUED) or []]
+        arrivals = [
+            queue.slot_arrival(
+                f.job,
+                trigger=f.trigger,
+                schedule=f.slot.schedule,
+                scheduled_time=f.slot.instant,
+                now=now,
+            )
+            for f in (fire.fire if fire else [])
+        ]
+        return queue.plan(
+            stored, arrivals, active=active, known=known, limit=max_queued(self.spec), now=now
+        )
 
 
-def _busy(fire: firing.FiringPlan | None, fill: backfill.BackfillPlan | None) -> bool:
+def _busy(
+    fire: firing.FiringPlan | None,
+    fill: backfill.BackfillPlan | None,
+    lined: queue.QueuePlan | None = None,
+) -> bool:
     return bool(
         (fire and (fire.fire or fire.records or fire.fired_until))
         or (fill and (fill.fire or fill.entries is not None or fill.served))
+        or (lined and (lined.start or lined.dropped or lined.changed))
     )
 
 
@@ -142,7 +191,12 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         rules = time_rules(spec, job=(namespace, name), zone=zone, calendar=calendar)
     except ScheduleError:
         return  # reconcile reports it
-    own = {r.name for r in rules.schedules if schedule_mode(rules, r) == ScheduleMode.OPERATOR}
+    queues = enqueues(spec)
+    own = {
+        r.name
+        for r in rules.schedules
+        if schedule_mode(rules, r, queues=queues) == ScheduleMode.OPERATOR
+    }
     catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
     native = (
         frozenset(r.name for r in rules.schedules if r.name not in own) if catching else frozenset()
@@ -173,10 +227,10 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         )
         since = now
     plans = _Plans(ctx, cr, spec, rules, served, native, {p.name: p.cronjob for p in planned})
-    fire, fill = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
+    fire, fill, lined = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
     if fire is not None and fire.wake_at is not None:
         ctx.wake((namespace, name), fire.wake_at)
-    if not _busy(fire, fill):
+    if not _busy(fire, fill, lined):
         return
     # Something is due: decide again on what the API server holds now.
     fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
@@ -185,8 +239,10 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     jobs = await kubeio.jobs_of(ctx.client, namespace, name)
     fresh_status: Any = fresh.get("status") or {}
     since = parse_time(fresh_status.get(w.SLOTS_FIRED_UNTIL)) or since or now
-    fire, fill = plans.make(fresh, jobs, now, since)
-    await _carry_out(ctx, fresh, spec, fire, fill)
+    fire, fill, lined = plans.make(fresh, jobs, now, since)
+    if lined is not None:
+        await _serve_queue(ctx, fresh, lined, plans.cronjobs)
+    await _carry_out(ctx, fresh, spec, fire, fill, lined)
 
 
 async def _carry_out(
@@ -195,6 +251,7 @@ async def _carry_out(
     spec: ChronosJobSpec,
     fire: firing.FiringPlan | None,
     fill: backfill.BackfillPlan | None,
+    lined: queue.QueuePlan | None = None,
 ) -> None:
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -244,6 +301,11 @@ async def _carry_out(
     patch = ChronosJobStatus()
     if fire is not None and fire.fired_until is not None:
         patch.slots_fired_until = fire.fired_until
+    if lined is not None and lined.changed:
+        # In the patch that moves slotsFiredUntil past the arrivals: a slot is listed
+        # again or queued, never lost (nor queued twice: its run id is its slot's).
+        patch.queued = lined.queued or None
+        patch.queued_count = len(lined.queued) or None
     if fill is not None:
         for ident, message in fill.rejected:
             await kubeio.post_event(
@@ -259,6 +321,58 @@ async def _carry_out(
         await kubeio.patch_status(ctx.client, namespace, name, patch)
     if fill is not None and fill.served:
         await _drop_served(ctx, namespace, name, fill.served)
+
+
+async def _serve_queue(
+    ctx: OperatorContext, cr: ChronosJobDict, lined: queue.QueuePlan, cronjobs: dict[str, str]
+) -> None:
+    """Start the queued run whose turn it is; record the runs dropped (QueueFull)."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    run = lined.start
+    if run is not None:
+        stem = cronjob_name(name) if run.schedule is None else cronjobs.get(run.schedule)
+        template = await kubeio.get_cronjob(ctx.client, namespace, stem or cronjob_name(name))
+        if template is None:
+            log.info("%s/%s: CronJob %s missing; queued run waits", namespace, name, stem)
+            return  # reconcile restores it; the queue is left as it was
+        if run.token is not None:
+            manifest = run_now_job(
+                template, chronosjob=name, token=run.token, requested_at=stamp(run.queued_at)
+            )
+            manifest["metadata"]["name"] = run.run_id  # the name it was queued under
+            created = await kubeio.create_run_now_job(ctx.client, manifest)
+        else:
+            manifest = slot_job(
+                template,
+                name=run.run_id,
+                slot=run.scheduled_time or run.queued_at,
+                trigger=run.trigger.value,
+            )
+            created = await kubeio.create_slot_job(ctx.client, manifest)
+        if created:
+            metrics.RUNS_STARTED.inc()
+            await kubeio.post_event(
+                ctx.client,
+                cr,
+                type="Normal",
+                reason="QueuedRunStarted",
+                message=queue.describe(run),
+            )
+    if lined.dropped:
+        spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
+        limit = ctx.settings.history_limit_of(spec)
+        if await kubeio.record_runs(ctx.client, namespace, name, lined.dropped, limit):
+            for record in lined.dropped:
+                metrics.RUNS_RECORDED.labels(record.result).inc()
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Warning",
+            reason=QUEUE_FULL,
+            message=f"{len(lined.dropped)} queued run(s) dropped; the newest: "
+            f"{lined.dropped[-1].run_id}: {lined.dropped[-1].message}",
+        )
 
 
 async def _drop_served(ctx: OperatorContext, namespace: str, name: str, served: list[str]) -> None:

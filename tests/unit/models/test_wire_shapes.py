@@ -18,6 +18,7 @@ from support import ROOT
 
 from chronos.models import calendar as cal
 from chronos.models import chronosjob as m
+from chronos.models import jobstatus as js
 from chronos.models import timing as t
 from chronos.models import wire
 
@@ -36,6 +37,7 @@ SHAPES: dict[type[BaseModel], Any] = {
     m.RunRecord: wire.RunRecordDict,
     m.EntityResult: wire.EntityResultDict,
     m.ActiveRun: wire.ActiveRunDict,
+    js.QueuedRun: wire.QueuedRunDict,
     t.CalendarRef: wire.CalendarRefDict,
     t.DstPolicy: wire.DstPolicyDict,
     t.CatchUp: wire.CatchUpDict,
@@ -59,6 +61,7 @@ STATUS_SHAPES = (
     wire.ConditionDict,
     wire.RunRecordDict,
     wire.ActiveRunDict,
+    wire.QueuedRunDict,
     wire.EntityResultDict,
     wire.ScheduleStatusDict,
     wire.SuspensionDict,
