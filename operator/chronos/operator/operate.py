@@ -109,6 +109,9 @@ class _Plans:
             lined = self._queue(status, fire, known=known, active=active, now=now)
             if fire is not None:
                 fire = dataclasses.replace(fire, fire=[])
+        elif status.get(w.QUEUED):
+            stored = [QueuedRun.model_validate(q) for q in status.get(w.QUEUED) or []]
+            lined = queue.abandon(stored, known=known, now=now)
         annotation = (cr["metadata"].get("annotations") or {}).get(c.BACKFILL_ANNOTATION)
         fill = None
         if annotation or status.get(w.BACKFILLS):
@@ -204,7 +207,12 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     served = own | native
     annotations = meta.get("annotations") or {}
     status: Any = cr.get("status") or {}
-    if not served and not annotations.get(c.BACKFILL_ANNOTATION) and not status.get(w.BACKFILLS):
+    if (
+        not served
+        and not annotations.get(c.BACKFILL_ANNOTATION)
+        and not status.get(w.BACKFILLS)
+        and not status.get(w.QUEUED)  # left by an Enqueue policy since changed
+    ):
         return  # the common case, decided without the costlier checks below
     try:
         # The CronJobs' own plan (reconcile's): a spec it refuses (a schedule too
@@ -369,7 +377,7 @@ async def _serve_queue(
             ctx.client,
             cr,
             type="Warning",
-            reason=QUEUE_FULL,
+            reason=lined.dropped[-1].reason or QUEUE_FULL,
             message=f"{len(lined.dropped)} queued run(s) dropped; the newest: "
             f"{lined.dropped[-1].run_id}: {lined.dropped[-1].message}",
         )

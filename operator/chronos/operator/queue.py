@@ -29,6 +29,9 @@ from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
 from chronos.models.jobstatus import QueuedRun
 from chronos.models.queue import QUEUE_FULL
 
+#: The reason of the history entry of a queued run whose job left Enqueue.
+QUEUE_ABANDONED = "QueueAbandoned"
+
 
 @dataclass(frozen=True)
 class QueuePlan:
@@ -86,6 +89,28 @@ def plan(
     dropped = [dropped_record(r, limit=limit, now=now) for r in waiting[:over]]
     queued = waiting[over:]
     return QueuePlan(start, queued, dropped, queued != list(stored))
+
+
+def abandon(stored: Sequence[QueuedRun], *, known: set[str], now: datetime) -> QueuePlan:
+    """The queue of a job no longer under Enqueue: each run still waiting is recorded as
+    missed (reason QueueAbandoned) rather than left in status for ever or started under
+    a policy that never queued it."""
+    dropped = [
+        RunRecord(
+            run_id=r.run_id,
+            trigger=r.trigger,
+            result=RunResult.MISSED,
+            scheduled_time=r.scheduled_time,
+            schedule=r.schedule,
+            end_time=now,
+            reason=QUEUE_ABANDONED,
+            message="dropped from the queue: concurrencyPolicy is no longer Enqueue",
+            reported_by="operator",
+        )
+        for r in stored
+        if r.run_id not in known
+    ]
+    return QueuePlan(None, [], dropped, bool(stored))
 
 
 def slot_arrival(

@@ -189,3 +189,13 @@ def test_enqueue_puts_a_plain_cron_schedule_in_operator_mode() -> None:
     rule = EVERY_MINUTE.schedules[0]
     assert schedule_mode(EVERY_MINUTE, rule) == ScheduleMode.CRON_JOB
     assert schedule_mode(EVERY_MINUTE, rule, queues=True) == ScheduleMode.OPERATOR
+
+
+def test_a_queue_left_by_a_policy_no_longer_enqueue_is_recorded_missed_not_started() -> None:
+    result = queue.abandon([slot(1), slot(2)], known={slot(1).run_id}, now=NOW)
+    assert result.start is None
+    assert result.queued == []
+    assert result.changed
+    assert [(r.run_id, r.result, r.reason) for r in result.dropped] == [
+        (slot(2).run_id, RunResult.MISSED, queue.QUEUE_ABANDONED)
+    ]
