@@ -18,10 +18,13 @@ from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.batch_v1 import Job
+from lightkube.types import PatchType
 from support import cronjob, get_cr, wait_for
+from support_runnow import active_job, annotation_json, jobs_by_token
 
 from chronos import contract as c
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.kube import ChronosJobResource
 from chronos.operator.firing import slot_job_name
 
 pytestmark = pytest.mark.cluster
@@ -112,3 +115,46 @@ def test_kubectl_shows_the_queued_count(k8s: Client) -> None:
     crd = k8s.get(CustomResourceDefinition, "chronosjobs.chronos.gluesync.io")
     columns = {c.name: c.jsonPath for c in crd.spec.versions[0].additionalPrinterColumns or []}
     assert columns["Queued"] == ".status.queuedCount"
+
+
+def test_run_now_under_enqueue_waits_for_the_active_run_then_starts_under_its_name(
+    operator: OperatorProcess, k8s: Client, ns: str
+) -> None:
+    # A yearly slot: no scheduled run during the test, only the run it plays.
+    create(
+        k8s,
+        ns,
+        "later",
+        pipeline_spec(schedule={"cron": "0 0 1 1 *"}, timeZone="UTC", concurrencyPolicy="Enqueue"),
+    )
+    cronjob_name = wait_for(
+        lambda: (get_cr(k8s, ns, "later").get("status") or {}).get("cronJobName"),
+        what="the CronJob",
+    )
+    running = f"{cronjob_name}-running"
+    active_job(k8s, ns, cronjob_name, running)
+    wait_for(
+        lambda: (get_cr(k8s, ns, "later").get("status") or {}).get("activeRuns") == [running],
+        what="status.activeRuns",
+    )
+    k8s.patch(
+        ChronosJobResource,
+        "later",
+        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "q1"}}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    waiting = wait_for(
+        lambda: (get_cr(k8s, ns, "later").get("status") or {}).get("queued"),
+        what="the run-now queued",
+    )
+    assert [(q["trigger"], q.get("token")) for q in waiting] == [("run-now", "q1")]
+    assert "q1" in annotation_json(k8s, ns, "later", c.RUN_NOW_DONE_ANNOTATION)
+    assert jobs_by_token(k8s, ns) == {}  # it waits: no Job yet
+    k8s.delete(Job, running, namespace=ns)  # the active run ends
+    started = wait_for(lambda: jobs_by_token(k8s, ns).get("q1"), what="the queued run-now")
+    assert started == [waiting[0]["runId"]]
+    wait_for(
+        lambda: not (get_cr(k8s, ns, "later").get("status") or {}).get("queued") or None,
+        what="the queue emptied",
+    )

@@ -80,9 +80,9 @@ class _Plans:
         known, active = _known(jobs, status), _active(jobs)
         policy = self.spec.concurrency_policy
         enqueue = enqueues(self.spec)
-        if enqueue:
-            # Every slot due is planned as under Allow, then waits its turn in the queue.
-            policy = ConcurrencyPolicy.ALLOW
+        # Under Enqueue every slot due is planned as under Allow, then waits its turn in
+        # the queue (backfill keeps its own one-at-a-time rule: ``policy``).
+        slots_policy = ConcurrencyPolicy.ALLOW if enqueue else policy
         fire = None
         if self.served:
             catch = self.spec.effective_catch_up()
@@ -95,7 +95,7 @@ class _Plans:
                 now=now,
                 known=known,
                 active=active,
-                policy=policy,
+                policy=slots_policy,
                 late=timedelta(seconds=late if late is not None else grace),
                 catch_up=firing.CatchUp(
                     CatchUpPolicy(catch.policy),

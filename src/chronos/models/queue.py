@@ -27,7 +27,10 @@ DEFAULT_MAX_QUEUED = 10
 QUEUE_FULL = "QueueFull"
 
 MAX_QUEUED_RULE: Rule[Any] = Rule(
-    cel=f"!has(self.maxQueued) || self.concurrencyPolicy == '{ENQUEUE}'",
+    cel=(
+        "!has(self.maxQueued) || "
+        f"(has(self.concurrencyPolicy) && self.concurrencyPolicy == '{ENQUEUE}')"
+    ),
     message=f"maxQueued needs concurrencyPolicy {ENQUEUE} (only Enqueue queues runs)",
     field_path=".maxQueued",
     check=lambda s: s.max_queued is None or s.concurrency_policy == ENQUEUE,
