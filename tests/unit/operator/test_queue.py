@@ -19,6 +19,7 @@ from chronos.models.jobstatus import QueuedRun
 from chronos.models.queue import DEFAULT_MAX_QUEUED, QUEUE_FULL, enqueues, max_queued
 from chronos.models.timing import ScheduleMode
 from chronos.operator import firing, queue, runnow
+from chronos.operator.schedules import plan_schedules
 from chronos.schedule.occurrences import ScheduleRule, TimeRules
 from chronos.timerules import schedule_mode
 
@@ -199,3 +200,16 @@ def test_a_queue_left_by_a_policy_no_longer_enqueue_is_recorded_missed_not_start
     assert [(r.run_id, r.result, r.reason) for r in result.dropped] == [
         (slot(2).run_id, RunResult.MISSED, queue.QUEUE_ABANDONED)
     ]
+
+
+def test_an_enqueue_jobs_schedules_are_the_operators_to_fire() -> None:
+    spec = ChronosJobSpec.model_validate({**SPEC, "concurrencyPolicy": "Enqueue"})
+    planned = plan_schedules(
+        spec, namespace="ns", name="orders", zone="UTC", min_interval_seconds=60
+    )
+    assert [p.mode for p in planned] == [ScheduleMode.OPERATOR]
+    forbid = ChronosJobSpec.model_validate(SPEC)
+    planned = plan_schedules(
+        forbid, namespace="ns", name="orders", zone="UTC", min_interval_seconds=60
+    )
+    assert [p.mode for p in planned] == [ScheduleMode.CRON_JOB]
