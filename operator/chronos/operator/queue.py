@@ -85,10 +85,17 @@ def plan(
         seen.add(run.run_id)
         waiting.append(run)
     start = waiting.pop(0) if waiting and not list(active) else None
-    over = max(0, len(waiting) - limit)
-    dropped = [dropped_record(r, limit=limit, now=now) for r in waiting[:over]]
-    queued = waiting[over:]
+    queued, dropped = bound(waiting, limit=limit, now=now)
     return QueuePlan(start, queued, dropped, queued != list(stored))
+
+
+def bound(
+    waiting: Sequence[QueuedRun], *, limit: int, now: datetime
+) -> tuple[list[QueuedRun], list[RunRecord]]:
+    """``waiting`` (oldest first) cut to ``limit``: the runs kept, and the history
+    entries of the oldest ones dropped (QueueFull)."""
+    over = max(0, len(waiting) - limit)
+    return list(waiting[over:]), [dropped_record(r, limit=limit, now=now) for r in waiting[:over]]
 
 
 def abandon(stored: Sequence[QueuedRun], *, known: set[str], now: datetime) -> QueuePlan:

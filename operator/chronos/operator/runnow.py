@@ -185,7 +185,7 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
             arrival = queue.run_now_arrival(
                 job, token=token, requested_at=parse_time(requested_at) or now
             )
-            await _enqueue(ctx, cr, arrival, max_queued(spec))
+            await _enqueue(ctx, cr, arrival, max_queued(spec), ctx.settings.history_limit_of(spec))
             queued.append(job)
         elif decision.action == Action.REFUSE:
             await _refuse(
@@ -216,23 +216,42 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
         raise GoneError
 
 
-async def _enqueue(ctx: OperatorContext, cr: ChronosJobDict, run: QueuedRun, limit: int) -> None:
+async def _enqueue(
+    ctx: OperatorContext, cr: ChronosJobDict, run: QueuedRun, limit: int, history_limit: int
+) -> None:
     """Add a run-now to status.queued (concurrencyPolicy Enqueue), guarded by the resource
-    version. Over ``limit`` the queue drops its oldest at the operator's next pass
-    (``operate``, the one home of dropping); the operator starts it when its turn comes.
-    The token is marked served after this write: a crash in between finds the run
-    queued (``decide``: served), never queues it twice."""
+    version; over ``limit`` the oldest waiting are dropped (``queue.bound``), recorded
+    first. The operator starts it when its turn comes (``operate``). The token is marked
+    served after this write: a crash in between finds the run queued (``decide``:
+    served), never queues it twice."""
     meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    now = datetime.now(UTC)
+    current = await kubeio.get_chronosjob(ctx.client, namespace, name)
+    stored = [
+        QueuedRun.model_validate(q)
+        for q in ((current or {}).get("status") or {}).get(w.QUEUED) or []
+    ]
+    _, dropped = queue.bound([*stored, run], limit=limit, now=now)
+    if dropped and not await kubeio.record_runs(
+        ctx.client, namespace, name, dropped, history_limit
+    ):
+        raise GoneError
 
     def change(status: StatusDict) -> ChronosJobStatus | None:
         stored = [QueuedRun.model_validate(q) for q in status.get(w.QUEUED) or []]
         if any(q.run_id == run.run_id for q in stored):
             return None
-        waiting = [*stored, run]
+        gone = {d.run_id for d in dropped}
+        waiting, _ = queue.bound(
+            [q for q in stored if q.run_id not in gone] + [run], limit=limit, now=now
+        )
         return ChronosJobStatus(queued=waiting, queued_count=len(waiting))
 
-    if not await kubeio.update_status(ctx.client, meta["namespace"], meta["name"], change):
+    if not await kubeio.update_status(ctx.client, namespace, name, change):
         raise GoneError
+    for record in dropped:
+        metrics.RUNS_RECORDED.labels(record.result).inc()
     await kubeio.post_event(
         ctx.client,
         cr,

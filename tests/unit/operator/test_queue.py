@@ -213,3 +213,12 @@ def test_an_enqueue_jobs_schedules_are_the_operators_to_fire() -> None:
         forbid, namespace="ns", name="orders", zone="UTC", min_interval_seconds=60
     )
     assert [p.mode for p in planned] == [ScheduleMode.CRON_JOB]
+
+
+def test_a_run_now_joining_a_full_queue_drops_the_oldest_waiting() -> None:
+    """runnow's write of status.queued is bounded by the same rule as the planner's (the
+    CRD caps the list at 100: an unbounded write would be refused for ever)."""
+    run = queue.run_now_arrival("sync-now-abc", token="t1", requested_at=NOW)
+    kept, dropped = queue.bound([slot(1), slot(2), run], limit=2, now=NOW)
+    assert kept == [slot(2), run]
+    assert [(r.run_id, r.reason) for r in dropped] == [(slot(1).run_id, QUEUE_FULL)]
