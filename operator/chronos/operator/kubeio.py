@@ -184,8 +184,16 @@ async def update_status(
 
 
 async def record_runs(
-    client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
+    client: AsyncClient,
+    namespace: str,
+    name: str,
+    records: list[RunRecord],
+    limit: int,
+    also: ChronosJobStatus | None = None,
 ) -> bool:
+    """Add ``records`` to the history (those not in it yet), and write the fields of
+    ``also`` in the same write."""
+
     def change(status: StatusDict) -> ChronosJobStatus | None:
         stored = parse_history(status.get(w.HISTORY))
         known = {h.run_id for h in stored}
@@ -193,8 +201,11 @@ async def record_runs(
         for record in records:
             if record.run_id not in known:
                 history = merge_run(history, record, limit)
-        # Nothing new, or only runs older than every run of a full history: no write.
-        return None if history == stored else ChronosJobStatus(history=history)
+        patch = also.model_copy() if also is not None else ChronosJobStatus()
+        # Nothing new, or only runs older than every run of a full history: no history.
+        if history != stored:
+            patch.history = history
+        return patch if patch.model_fields_set else None
 
     return await update_status(client, namespace, name, change)
 

@@ -249,7 +249,7 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     since = parse_time(fresh_status.get(w.SLOTS_FIRED_UNTIL)) or since or now
     fire, fill, lined = plans.make(fresh, jobs, now, since)
     if lined is not None:
-        await _serve_queue(ctx, fresh, lined, plans.cronjobs)
+        lined = await _serve_queue(ctx, fresh, lined, plans.cronjobs)
     await _carry_out(ctx, fresh, spec, fire, fill, lined)
 
 
@@ -264,6 +264,7 @@ async def _carry_out(
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
     templates: dict[str, dict[str, Any] | None] = {}
+    started: list[str] = []
     for item in [*(fire.fire if fire else []), *(fill.fire if fill else [])]:
         if item.cronjob not in templates:
             templates[item.cronjob] = await kubeio.get_cronjob(ctx.client, namespace, item.cronjob)
@@ -278,101 +279,76 @@ async def _carry_out(
         )
         if await kubeio.create_slot_job(ctx.client, manifest):
             metrics.RUNS_STARTED.inc()
-            await kubeio.post_event(
-                ctx.client, cr, type="Normal", reason="SlotStarted", message=firing.describe(item)
-            )
-    limit = ctx.settings.history_limit_of(spec)
-    if fire is not None and fire.records:
-        if await kubeio.record_runs(ctx.client, namespace, name, fire.records, limit):
-            for record in fire.records:
-                metrics.RUNS_RECORDED.labels(record.result).inc()
-        skipped = [r for r in fire.records if r.result == "skipped"]
-        missed = [r for r in fire.records if r.result != "skipped"]
-        if skipped:
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Normal",
-                reason="SlotSkipped",
-                message="; ".join(r.message or "" for r in skipped[-5:]),
-            )
-        if missed or fire.unrecorded:
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Warning",
-                reason="MissedRun",
-                message=f"{len(missed) + fire.unrecorded} slot(s) missed; the newest: "
-                f"{missed[-1].scheduled_time if missed else '?'}: "
-                f"{missed[-1].message if missed else ''}",
-            )
+            started.append(firing.describe(item))
+    # The runs recorded and the marks (slotsFiredUntil, backfills) in one write, right
+    # after the creates: a crash in between repeats a create (a conflict), and the
+    # shorter that window, the less likely a Job deleted in it (a run ended and
+    # collected) is created again.
     patch = ChronosJobStatus()
     if fire is not None and fire.fired_until is not None:
         patch.slots_fired_until = fire.fired_until
+    if fill is not None and fill.entries is not None:
+        patch.backfills = list(fill.entries)
     if lined is not None and lined.changed:
-        # In the patch that moves slotsFiredUntil past the arrivals: a slot is listed
+        # In the write that moves slotsFiredUntil past the arrivals: a slot is listed
         # again or queued, never lost (nor queued twice: its run id is its slot's).
         patch.queued = lined.queued or None
         patch.queued_count = len(lined.queued) or None
-    if fill is not None:
-        for ident, message in fill.rejected:
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Warning",
-                reason="BackfillRejected",
-                message=f"backfill {ident}: {message}",
-            )
-        if fill.entries is not None:
-            patch.backfills = list(fill.entries)
-    if patch.model_fields_set:
-        await kubeio.patch_status(ctx.client, namespace, name, patch)
+    slot_records = fire.records if fire is not None else []
+    records = [*slot_records, *(lined.dropped if lined else [])]
+    if records or patch.model_fields_set:
+        limit = ctx.settings.history_limit_of(spec)
+        await kubeio.record_runs(ctx.client, namespace, name, records, limit, also=patch)
+        for record in records:
+            metrics.RUNS_RECORDED.labels(record.result).inc()
+    for message in started:
+        await kubeio.post_event(
+            ctx.client, cr, type="Normal", reason="SlotStarted", message=message
+        )
+    skipped = [r for r in slot_records if r.result == "skipped"]
+    missed = [r for r in slot_records if r.result != "skipped"]
+    if skipped:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Normal",
+            reason="SlotSkipped",
+            message="; ".join(r.message or "" for r in skipped[-5:]),
+        )
+    if fire is not None and (missed or fire.unrecorded):
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Warning",
+            reason="MissedRun",
+            message=f"{len(missed) + fire.unrecorded} slot(s) missed; the newest: "
+            f"{missed[-1].scheduled_time if missed else '?'}: "
+            f"{missed[-1].message if missed else ''}",
+        )
+    for ident, message in fill.rejected if fill is not None else []:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Warning",
+            reason="BackfillRejected",
+            message=f"backfill {ident}: {message}",
+        )
+    if lined is not None:
+        await _queue_events(ctx, cr, lined)
     if fill is not None and fill.served:
         await _drop_served(ctx, namespace, name, fill.served)
 
 
-async def _serve_queue(
-    ctx: OperatorContext, cr: ChronosJobDict, lined: queue.QueuePlan, cronjobs: dict[str, str]
-) -> None:
-    """Start the queued run whose turn it is; record the runs dropped (QueueFull)."""
-    meta = cr["metadata"]
-    namespace, name = meta["namespace"], meta["name"]
-    run = lined.start
-    if run is not None:
-        stem = cronjob_name(name) if run.schedule is None else cronjobs.get(run.schedule)
-        template = await kubeio.get_cronjob(ctx.client, namespace, stem or cronjob_name(name))
-        if template is None:
-            log.info("%s/%s: CronJob %s missing; queued run waits", namespace, name, stem)
-            return  # reconcile restores it; the queue is left as it was
-        if run.token is not None:
-            manifest = run_now_job(
-                template, chronosjob=name, token=run.token, requested_at=stamp(run.queued_at)
-            )
-            manifest["metadata"]["name"] = run.run_id  # the name it was queued under
-            created = await kubeio.create_run_now_job(ctx.client, manifest)
-        else:
-            manifest = slot_job(
-                template,
-                name=run.run_id,
-                slot=run.scheduled_time or run.queued_at,
-                trigger=run.trigger.value,
-            )
-            created = await kubeio.create_slot_job(ctx.client, manifest)
-        if created:
-            metrics.RUNS_STARTED.inc()
-            await kubeio.post_event(
-                ctx.client,
-                cr,
-                type="Normal",
-                reason="QueuedRunStarted",
-                message=queue.describe(run),
-            )
+async def _queue_events(ctx: OperatorContext, cr: ChronosJobDict, lined: queue.QueuePlan) -> None:
+    if lined.start is not None:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Normal",
+            reason="QueuedRunStarted",
+            message=queue.describe(lined.start),
+        )
     if lined.dropped:
-        spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
-        limit = ctx.settings.history_limit_of(spec)
-        if await kubeio.record_runs(ctx.client, namespace, name, lined.dropped, limit):
-            for record in lined.dropped:
-                metrics.RUNS_RECORDED.labels(record.result).inc()
         await kubeio.post_event(
             ctx.client,
             cr,
@@ -381,6 +357,42 @@ async def _serve_queue(
             message=f"{len(lined.dropped)} queued run(s) dropped; the newest: "
             f"{lined.dropped[-1].run_id}: {lined.dropped[-1].message}",
         )
+
+
+async def _serve_queue(
+    ctx: OperatorContext, cr: ChronosJobDict, lined: queue.QueuePlan, cronjobs: dict[str, str]
+) -> queue.QueuePlan:
+    """Create the Job of the queued run whose turn it is (before the queue forgets it:
+    a crash in between finds its name among the Jobs). Returns the plan to write: with
+    the run back at the head of the queue if its CronJob (the template) is missing."""
+    run = lined.start
+    if run is None:
+        return lined
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    stem = cronjobs.get(run.schedule or "") or cronjob_name(name)
+    template = await kubeio.get_cronjob(ctx.client, namespace, stem)
+    if template is None:
+        log.info("%s/%s: CronJob %s missing; the queued run waits", namespace, name, stem)
+        queued = [run, *lined.queued]  # reconcile restores it; the run keeps its turn
+        return dataclasses.replace(lined, start=None, queued=queued, changed=True)
+    if run.token is not None:
+        manifest = run_now_job(
+            template, chronosjob=name, token=run.token, requested_at=stamp(run.queued_at)
+        )
+        manifest["metadata"]["name"] = run.run_id  # the name it was queued under
+        created = await kubeio.create_run_now_job(ctx.client, manifest)
+    else:
+        manifest = slot_job(
+            template,
+            name=run.run_id,
+            slot=run.scheduled_time or run.queued_at,
+            trigger=run.trigger.value,
+        )
+        created = await kubeio.create_slot_job(ctx.client, manifest)
+    if created:
+        metrics.RUNS_STARTED.inc()
+    return lined
 
 
 async def _drop_served(ctx: OperatorContext, namespace: str, name: str, served: list[str]) -> None:

@@ -17,10 +17,10 @@ UNIT_COMPONENTS = {"api", "operator", "runner", "corehub", "schedule", "models",
 UNIT_COMPONENTS |= {"dev", "suite"}
 #: Suffixes that once told unit from cluster tests: the folder says it now.
 KIND_SUFFIX = re.compile(r"_(unit|units|cluster|realnode)\.py$")
-#: Markers pytest itself and pytest-xdist define (everything else is registered in
+#: Markers pytest itself and pytest-timeout define (everything else is registered in
 #: pyproject.toml).
 BUILTIN_MARKS = {"parametrize", "xfail", "skip", "skipif", "usefixtures", "filterwarnings"}
-BUILTIN_MARKS |= {"xdist_group"}
+BUILTIN_MARKS |= {"timeout"}  # pytest-timeout
 
 
 def modules_of_tests() -> list[Path]:
