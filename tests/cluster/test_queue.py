@@ -149,7 +149,11 @@ def test_run_now_under_enqueue_waits_for_the_active_run_then_starts_under_its_na
         what="the run-now queued",
     )
     assert [(q["trigger"], q.get("token")) for q in waiting] == [("run-now", "q1")]
-    assert "q1" in annotation_json(k8s, ns, "later", c.RUN_NOW_DONE_ANNOTATION)
+    # Served once queued (the token is marked right after the queue's write).
+    wait_for(
+        lambda: "q1" in annotation_json(k8s, ns, "later", c.RUN_NOW_DONE_ANNOTATION) or None,
+        what="the token served",
+    )
     assert jobs_by_token(k8s, ns) == {}  # it waits: no Job yet
     k8s.delete(Job, running, namespace=ns)  # the active run ends
     started = wait_for(lambda: jobs_by_token(k8s, ns).get("q1"), what="the queued run-now")
