@@ -185,6 +185,9 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("calendarRef name with '_'", spec(calendarRef={"name": "bank_holidays"}), "calendarRef.name"),
     ("onExcluded without calendarRef", spec(onExcluded="Skip"), "onExcluded"),
+    ("maxQueued without Enqueue", spec(maxQueued=2), "maxQueued"),
+    ("maxQueued over 100", spec(concurrencyPolicy="Enqueue", maxQueued=101), "maxQueued"),
+    ("maxQueued 0", spec(concurrencyPolicy="Enqueue", maxQueued=0), "maxQueued"),
     (
         "onExcluded unknown",
         spec(calendarRef={"name": "h"}, onExcluded="Later"),
@@ -272,6 +275,8 @@ GOOD_SPECS: list[tuple[str, dict[str, Any]]] = [
         ),
     ),
     ("ten schedules", spec(schedule=None, schedules=[{"cron": f"{m} 1 * * *"} for m in range(10)])),
+    ("Enqueue at maxQueued's bound", spec(concurrencyPolicy="Enqueue", maxQueued=100)),
+    ("Enqueue without maxQueued", spec(concurrencyPolicy="Enqueue")),
     (
         "rrule with RRULE: prefix",
         spec(schedule={"name": "s", "rrule": "RRULE:FREQ=MONTHLY;BYDAY=-1FR"}),

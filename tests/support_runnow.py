@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from fixtures_api import ApiServer
 from lightkube import Client
-from lightkube.resources.batch_v1 import Job
+from lightkube.resources.batch_v1 import CronJob, Job
 from support import get_cr
 
 from chronos import contract as c
@@ -59,3 +59,22 @@ def accepted_once_each(answers: list[tuple[str, int, dict[str, Any]]]) -> set[st
     accepted = [key for key, _, body in answers if body["already_requested"] is False]
     assert len(accepted) == len(set(accepted)), answers
     return set(accepted)
+
+
+def active_job(k8s: Client, ns: str, cronjob: str, name: str) -> None:
+    """A suspended Job of the ChronosJob: it counts as a run in progress, runs no pod."""
+    cj = k8s.get(CronJob, cronjob, namespace=ns).to_dict()
+    template = cj["spec"]["jobTemplate"]
+    k8s.create(
+        cast(
+            Job,
+            Job.from_dict(
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "metadata": {"name": name, "namespace": ns, **template["metadata"]},
+                    "spec": {**template["spec"], "suspend": True},
+                }
+            ),
+        )
+    )

@@ -60,12 +60,15 @@ def time_rules(
     )
 
 
-def schedule_mode(rules: TimeRules, rule: ScheduleRule) -> ScheduleMode:
+def schedule_mode(rules: TimeRules, rule: ScheduleRule, *, queues: bool = False) -> ScheduleMode:
     """Who fires ``rule``'s slots: the CronJob controller, or the operator (an RRULE, a
-    calendar, a DST policy other than Kubernetes'; its CronJob then stays suspended).
-    Only whether ``rules`` has a calendar matters, not which days it excludes: a stand-in
-    (``Calendar(name)``) for a calendar not read yet gives the same answer."""
-    return ScheduleMode.OPERATOR if operator_mode(rules, rule) else ScheduleMode.CRON_JOB
+    calendar, a DST policy other than Kubernetes', or ``queues``: concurrencyPolicy
+    Enqueue, whose slots wait for the active run, ``models.queue.enqueues``; its CronJob
+    then stays suspended). Only whether ``rules`` has a calendar matters, not which days
+    it excludes: a stand-in (``Calendar(name)``) for a calendar not read yet gives the
+    same answer."""
+    own = queues or operator_mode(rules, rule)
+    return ScheduleMode.OPERATOR if own else ScheduleMode.CRON_JOB
 
 
 def calendar_of(name: str, spec: Mapping[str, Any], ics: str | None = None) -> Calendar:

@@ -14,11 +14,11 @@ from builders import secret
 from fixtures_api import example_job, quiet_schedule
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
-from lightkube.resources.batch_v1 import CronJob, Job
+from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event
 from lightkube.types import CascadeType, PatchType
 from support import get_cr, wait_for
-from support_runnow import annotation_json, jobs_by_token, run_now_records
+from support_runnow import active_job, annotation_json, jobs_by_token, run_now_records
 
 from chronos import contract as c
 from chronos import http, kube
@@ -31,25 +31,6 @@ from chronos.operator.context import OperatorContext
 from chronos.operator.settings import OperatorSettings
 
 pytestmark = pytest.mark.cluster
-
-
-def active_job(k8s: Client, ns: str, cronjob: str, name: str) -> None:
-    """A suspended Job of the ChronosJob: it counts as a run in progress, runs no pod."""
-    cj = k8s.get(CronJob, cronjob, namespace=ns).to_dict()
-    template = cj["spec"]["jobTemplate"]
-    k8s.create(
-        cast(
-            Job,
-            Job.from_dict(
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "Job",
-                    "metadata": {"name": name, "namespace": ns, **template["metadata"]},
-                    "spec": {**template["spec"], "suspend": True},
-                }
-            ),
-        )
-    )
 
 
 def annotate(k8s: Client, ns: str, name: str, values: dict[str, str]) -> None:

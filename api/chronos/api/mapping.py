@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from chronos import runnow
-from chronos.api.schemas import JOB_ID, RunRecordOut, documented_cron
+from chronos.api.schemas import JOB_ID, QueuedRunOut, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, TaskType
@@ -34,6 +34,7 @@ from chronos.models.wire import (
     LAST_RUN,
     LAST_SCHEDULE_TIME,
     NEXT_RUN_TIMES,
+    QUEUED,
     RUN_ID,
     SCHEDULED_TIME,
     START_TIME,
@@ -446,11 +447,23 @@ def job_view(
         "run_now_token": runnow.parse_hand_set(annotations.get(RUN_NOW_ANNOTATION))[0],
         "resolved_cron_expression": resolved_cron,
         **time_rules_view(spec),
+        "queued": queued_view(status),
     }
     return view, valid_until
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+#: What REST shows of a queued run (a run-now's token stays in the object).
+_QUEUED_KEYS = frozenset(QueuedRunOut.model_fields)
+
+
+def queued_view(status: StatusDict) -> list[dict[str, Any]] | None:
+    """status.queued with snake_case keys, as ``QueuedRunOut`` (None: nothing waits)."""
+    queued = [
+        {k: v for k, v in snake_keys(q).items() if k in _QUEUED_KEYS}
+        for q in status.get(QUEUED) or []
+    ]
+    return queued or None
 
 
 def snake_keys(value: Any) -> Any:

@@ -833,6 +833,16 @@ class StatusIn(_Body):
     enabled: bool
 
 
+class QueuedRunOut(BaseModel):
+    """A run waiting for the active one to end (concurrencyPolicy Enqueue)."""
+
+    run_id: str = Field(description="The id the run will have (its Job's name).")
+    trigger: str = Field(description="schedule, catchup or run-now.")
+    schedule: str | None = Field(default=None, description="Its slot's schedule.")
+    scheduled_time: str | None = Field(default=None, description="Its slot's time.")
+    queued_at: str = Field(description="When it started waiting.")
+
+
 class JobOut(BaseModel):
     id: str = Field(description="The ChronosJob's name (a string, not an integer as in Chronos).")
     namespace: str
@@ -879,6 +889,11 @@ class JobOut(BaseModel):
     suspend_until: str | None = None
     suspend_reason: str | None = None
     catch_up: CatchUpIO | None = None
+    queued: list[QueuedRunOut] | None = Field(
+        default=None,
+        description="concurrencyPolicy Enqueue: the runs waiting for the active one to "
+        "end, oldest first (beyond maxQueued the oldest is dropped: missed, QueueFull).",
+    )
 
 
 class JobList(BaseModel):

@@ -6,7 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from chronos import contract as c
-from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobSpec, CoreHub, redirects
+from chronos.models.chronosjob import (
+    GROUP,
+    KIND,
+    VERSION,
+    ChronosJobSpec,
+    ConcurrencyPolicy,
+    CoreHub,
+    redirects,
+)
+from chronos.models.queue import enqueues
 from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.container import pod_spec as container_pod_spec
 from chronos.operator.naming import cronjob_name as default_cronjob_name
@@ -260,7 +269,11 @@ def build_cronjob(
         "schedule": schedule.cron,
         "timeZone": schedule.time_zone,
         "suspend": (not spec.enabled) if suspend is None else suspend,
-        "concurrencyPolicy": spec.concurrency_policy.value,
+        # Enqueue is the operator's (its CronJobs stay suspended, operator mode): the
+        # CronJob API knows only the other three; Forbid is the closest.
+        "concurrencyPolicy": (
+            ConcurrencyPolicy.FORBID if enqueues(spec) else spec.concurrency_policy
+        ).value,
         "successfulJobsHistoryLimit": SUCCESSFUL_JOBS_KEPT,
         "failedJobsHistoryLimit": FAILED_JOBS_KEPT,
         "jobTemplate": {

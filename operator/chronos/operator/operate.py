@@ -12,6 +12,7 @@ repeats a create (a conflict), never a run. The job is woken again at its next s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
@@ -22,15 +23,19 @@ from pydantic import ValidationError
 
 from chronos import contract as c
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, ConcurrencyPolicy
+from chronos.models.jobstatus import QueuedRun
+from chronos.models.queue import QUEUE_FULL, enqueues, max_queued
 from chronos.models.timing import CatchUpPolicy, ScheduleMode
 from chronos.models.wire import ChronosJobDict
-from chronos.operator import backfill, calendars, firing, kubeio, metrics
+from chronos.operator import backfill, calendars, firing, kubeio, metrics, queue
 from chronos.operator import schedules as sch
 from chronos.operator.context import OperatorContext
-from chronos.operator.cronjob import slot_job
+from chronos.operator.cronjob import run_now_job, slot_job
+from chronos.operator.naming import cronjob_name
 from chronos.operator.runs import finished
 from chronos.operator.status import to_seconds
+from chronos.runnow import stamp
 from chronos.schedule import ScheduleError
 from chronos.schedule.occurrences import TimeRules
 from chronos.timerules import schedule_mode, time_rules
@@ -70,10 +75,14 @@ class _Plans:
 
     def make(
         self, cr: ChronosJobDict, jobs: list[dict[str, Any]], now: datetime, since: datetime
-    ) -> tuple[firing.FiringPlan | None, backfill.BackfillPlan | None]:
+    ) -> tuple[firing.FiringPlan | None, backfill.BackfillPlan | None, queue.QueuePlan | None]:
         status: Any = cr.get("status") or {}
         known, active = _known(jobs, status), _active(jobs)
         policy = self.spec.concurrency_policy
+        enqueue = enqueues(self.spec)
+        # Under Enqueue every slot due is planned as under Allow, then waits its turn in
+        # the queue (backfill keeps its own one-at-a-time rule: ``policy``).
+        slots_policy = ConcurrencyPolicy.ALLOW if enqueue else policy
         fire = None
         if self.served:
             catch = self.spec.effective_catch_up()
@@ -86,7 +95,7 @@ class _Plans:
                 now=now,
                 known=known,
                 active=active,
-                policy=policy,
+                policy=slots_policy,
                 late=timedelta(seconds=late if late is not None else grace),
                 catch_up=firing.CatchUp(
                     CatchUpPolicy(catch.policy),
@@ -95,6 +104,14 @@ class _Plans:
                 ),
                 native=self.native,
             )
+        lined = None
+        if enqueue:
+            lined = self._queue(status, fire, known=known, active=active, now=now)
+            if fire is not None:
+                fire = dataclasses.replace(fire, fire=[])
+        elif status.get(w.QUEUED):
+            stored = [QueuedRun.model_validate(q) for q in status.get(w.QUEUED) or []]
+            lined = queue.abandon(stored, known=known, now=now)
         annotation = (cr["metadata"].get("annotations") or {}).get(c.BACKFILL_ANNOTATION)
         fill = None
         if annotation or status.get(w.BACKFILLS):
@@ -105,17 +122,52 @@ class _Plans:
                 status=status.get(w.BACKFILLS) or [],
                 cronjobs=self.cronjobs,
                 known=known,
-                active=[*active, *(f.job for f in (fire.fire if fire else []))],
+                active=[
+                    *active,
+                    *(f.job for f in (fire.fire if fire else [])),
+                    *([lined.start.run_id] if lined and lined.start else []),
+                ],
                 policy=policy,
                 now=now,
             )
-        return fire, fill
+        return fire, fill, lined
+
+    def _queue(
+        self,
+        status: Any,
+        fire: firing.FiringPlan | None,
+        *,
+        known: set[str],
+        active: list[str],
+        now: datetime,
+    ) -> queue.QueuePlan:
+        """The queue after this pass: the slots due join it (firing's starts, as
+        arrivals); the oldest starts when no run is active."""
+        stored = [QueuedRun.model_validate(q) for q in status.get(w.QUEUED) or []]
+        arrivals = [
+            queue.slot_arrival(
+                f.job,
+                trigger=f.trigger,
+                schedule=f.slot.schedule,
+                scheduled_time=f.slot.instant,
+                now=now,
+            )
+            for f in (fire.fire if fire else [])
+        ]
+        return queue.plan(
+            stored, arrivals, active=active, known=known, limit=max_queued(self.spec), now=now
+        )
 
 
-def _busy(fire: firing.FiringPlan | None, fill: backfill.BackfillPlan | None) -> bool:
+def _busy(
+    fire: firing.FiringPlan | None,
+    fill: backfill.BackfillPlan | None,
+    lined: queue.QueuePlan | None = None,
+) -> bool:
     return bool(
         (fire and (fire.fire or fire.records or fire.fired_until))
         or (fill and (fill.fire or fill.entries is not None or fill.served))
+        or (lined and (lined.start or lined.dropped or lined.changed))
     )
 
 
@@ -142,7 +194,12 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         rules = time_rules(spec, job=(namespace, name), zone=zone, calendar=calendar)
     except ScheduleError:
         return  # reconcile reports it
-    own = {r.name for r in rules.schedules if schedule_mode(rules, r) == ScheduleMode.OPERATOR}
+    queues = enqueues(spec)
+    own = {
+        r.name
+        for r in rules.schedules
+        if schedule_mode(rules, r, queues=queues) == ScheduleMode.OPERATOR
+    }
     catching = spec.effective_catch_up().policy != CatchUpPolicy.NONE
     native = (
         frozenset(r.name for r in rules.schedules if r.name not in own) if catching else frozenset()
@@ -150,7 +207,12 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     served = own | native
     annotations = meta.get("annotations") or {}
     status: Any = cr.get("status") or {}
-    if not served and not annotations.get(c.BACKFILL_ANNOTATION) and not status.get(w.BACKFILLS):
+    if (
+        not served
+        and not annotations.get(c.BACKFILL_ANNOTATION)
+        and not status.get(w.BACKFILLS)
+        and not status.get(w.QUEUED)  # left by an Enqueue policy since changed
+    ):
         return  # the common case, decided without the costlier checks below
     try:
         # The CronJobs' own plan (reconcile's): a spec it refuses (a schedule too
@@ -173,10 +235,10 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
         )
         since = now
     plans = _Plans(ctx, cr, spec, rules, served, native, {p.name: p.cronjob for p in planned})
-    fire, fill = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
+    fire, fill, lined = plans.make(cr, ctx.cache.jobs_of(namespace, name), now, since or now)
     if fire is not None and fire.wake_at is not None:
         ctx.wake((namespace, name), fire.wake_at)
-    if not _busy(fire, fill):
+    if not _busy(fire, fill, lined):
         return
     # Something is due: decide again on what the API server holds now.
     fresh = await kubeio.get_chronosjob(ctx.client, namespace, name)
@@ -185,8 +247,10 @@ async def serve(ctx: OperatorContext, cr: ChronosJobDict) -> None:
     jobs = await kubeio.jobs_of(ctx.client, namespace, name)
     fresh_status: Any = fresh.get("status") or {}
     since = parse_time(fresh_status.get(w.SLOTS_FIRED_UNTIL)) or since or now
-    fire, fill = plans.make(fresh, jobs, now, since)
-    await _carry_out(ctx, fresh, spec, fire, fill)
+    fire, fill, lined = plans.make(fresh, jobs, now, since)
+    if lined is not None:
+        lined = await _serve_queue(ctx, fresh, lined, plans.cronjobs)
+    await _carry_out(ctx, fresh, spec, fire, fill, lined)
 
 
 async def _carry_out(
@@ -195,6 +259,7 @@ async def _carry_out(
     spec: ChronosJobSpec,
     fire: firing.FiringPlan | None,
     fill: backfill.BackfillPlan | None,
+    lined: queue.QueuePlan | None = None,
 ) -> None:
     meta = cr["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -224,7 +289,13 @@ async def _carry_out(
         patch.slots_fired_until = fire.fired_until
     if fill is not None and fill.entries is not None:
         patch.backfills = list(fill.entries)
-    records = fire.records if fire is not None else []
+    if lined is not None and lined.changed:
+        # In the write that moves slotsFiredUntil past the arrivals: a slot is listed
+        # again or queued, never lost (nor queued twice: its run id is its slot's).
+        patch.queued = lined.queued or None
+        patch.queued_count = len(lined.queued) or None
+    slot_records = fire.records if fire is not None else []
+    records = [*slot_records, *(lined.dropped if lined else [])]
     if records or patch.model_fields_set:
         limit = ctx.settings.history_limit_of(spec)
         await kubeio.record_runs(ctx.client, namespace, name, records, limit, also=patch)
@@ -234,8 +305,8 @@ async def _carry_out(
         await kubeio.post_event(
             ctx.client, cr, type="Normal", reason="SlotStarted", message=message
         )
-    skipped = [r for r in records if r.result == "skipped"]
-    missed = [r for r in records if r.result != "skipped"]
+    skipped = [r for r in slot_records if r.result == "skipped"]
+    missed = [r for r in slot_records if r.result != "skipped"]
     if skipped:
         await kubeio.post_event(
             ctx.client,
@@ -262,8 +333,66 @@ async def _carry_out(
             reason="BackfillRejected",
             message=f"backfill {ident}: {message}",
         )
+    if lined is not None:
+        await _queue_events(ctx, cr, lined)
     if fill is not None and fill.served:
         await _drop_served(ctx, namespace, name, fill.served)
+
+
+async def _queue_events(ctx: OperatorContext, cr: ChronosJobDict, lined: queue.QueuePlan) -> None:
+    if lined.start is not None:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Normal",
+            reason="QueuedRunStarted",
+            message=queue.describe(lined.start),
+        )
+    if lined.dropped:
+        await kubeio.post_event(
+            ctx.client,
+            cr,
+            type="Warning",
+            reason=lined.dropped[-1].reason or QUEUE_FULL,
+            message=f"{len(lined.dropped)} queued run(s) dropped; the newest: "
+            f"{lined.dropped[-1].run_id}: {lined.dropped[-1].message}",
+        )
+
+
+async def _serve_queue(
+    ctx: OperatorContext, cr: ChronosJobDict, lined: queue.QueuePlan, cronjobs: dict[str, str]
+) -> queue.QueuePlan:
+    """Create the Job of the queued run whose turn it is (before the queue forgets it:
+    a crash in between finds its name among the Jobs). Returns the plan to write: with
+    the run back at the head of the queue if its CronJob (the template) is missing."""
+    run = lined.start
+    if run is None:
+        return lined
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    stem = cronjobs.get(run.schedule or "") or cronjob_name(name)
+    template = await kubeio.get_cronjob(ctx.client, namespace, stem)
+    if template is None:
+        log.info("%s/%s: CronJob %s missing; the queued run waits", namespace, name, stem)
+        queued = [run, *lined.queued]  # reconcile restores it; the run keeps its turn
+        return dataclasses.replace(lined, start=None, queued=queued, changed=True)
+    if run.token is not None:
+        manifest = run_now_job(
+            template, chronosjob=name, token=run.token, requested_at=stamp(run.queued_at)
+        )
+        manifest["metadata"]["name"] = run.run_id  # the name it was queued under
+        created = await kubeio.create_run_now_job(ctx.client, manifest)
+    else:
+        manifest = slot_job(
+            template,
+            name=run.run_id,
+            slot=run.scheduled_time or run.queued_at,
+            trigger=run.trigger.value,
+        )
+        created = await kubeio.create_slot_job(ctx.client, manifest)
+    if created:
+        metrics.RUNS_STARTED.inc()
+    return lined
 
 
 async def _drop_served(ctx: OperatorContext, namespace: str, name: str, served: list[str]) -> None:

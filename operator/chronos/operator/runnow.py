@@ -37,12 +37,15 @@ from chronos.models.chronosjob import (
     RunResult,
     RunTrigger,
 )
-from chronos.models.wire import ChronosJobDict
-from chronos.operator import kubeio, metrics, runs
+from chronos.models.jobstatus import QueuedRun
+from chronos.models.queue import max_queued
+from chronos.models.wire import ChronosJobDict, StatusDict
+from chronos.operator import kubeio, metrics, queue, runs
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.cronjob import run_now_job
 from chronos.operator.naming import cronjob_name
 from chronos.operator.status import status_body
+from chronos.times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ class Action(StrEnum):
     REPLACE = "replace"
     REFUSE = "refuse"
     SERVED = "served"
+    #: concurrencyPolicy Enqueue with a run active or waiting: it joins status.queued.
+    ENQUEUE = "enqueue"
 
 
 @dataclass(frozen=True)
@@ -65,15 +70,26 @@ class Decision:
     blocking: list[str] = field(default_factory=list)
 
 
-def decide(policy: ConcurrencyPolicy, job: str, *, active: list[str], known: set[str]) -> Decision:
+def decide(
+    policy: ConcurrencyPolicy,
+    job: str,
+    *,
+    active: list[str],
+    known: set[str],
+    queued: list[str] | None = None,
+) -> Decision:
     """What to do with the request whose Job would be ``job``.
 
     ``active``: unfinished Jobs of the ChronosJob (schedule or run-now); ``known``:
-    Job names that exist or are runIds in the history.
+    Job names that exist or are runIds in the history; ``queued``: the runs waiting in
+    status.queued (concurrencyPolicy Enqueue).
     """
-    if job in known:
+    waiting = queued or []
+    if job in known or job in waiting:
         return Decision(Action.SERVED)
     others = [a for a in active if a != job]
+    if (others or waiting) and policy == ConcurrencyPolicy.ENQUEUE:
+        return Decision(Action.ENQUEUE, others)
     if others and policy == ConcurrencyPolicy.FORBID:
         return Decision(Action.REFUSE, others)
     if others and policy == ConcurrencyPolicy.REPLACE:
@@ -223,15 +239,25 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
         str(h.get(w.RUN_ID)) for h in [status.get(w.LAST_RUN) or {}, *(status.get(w.HISTORY) or [])]
     }
     served: list[str] = []
+    queued = [str(q.get(w.RUN_ID)) for q in status.get(w.QUEUED) or []]
     for token, requested_at in todo:
         manifest = run_now_job(cronjob, chronosjob=name, token=token, requested_at=requested_at)
         job: str = manifest["metadata"]["name"]
         params, problem = judge_parameters(rn.parameters_of(state, token), spec)
-        decision = decide(spec.concurrency_policy, job, active=active, known=known)
+        decision = decide(spec.concurrency_policy, job, active=active, known=known, queued=queued)
+        if decision.action == Action.ENQUEUE and params is not None and problem is None:
+            # A queued run keeps no parameters (yet): refused, never run without them.
+            problem = "parameters cannot wait in the Enqueue queue; ask when no run is active"
         if problem is not None and decision.action != Action.SERVED:
             await _record_refusal(
                 ctx, cr, invalid_record(job, problem, now, params), token, spec, problem
             )
+        elif decision.action == Action.ENQUEUE:
+            arrival = queue.run_now_arrival(
+                job, token=token, requested_at=parse_time(requested_at) or now
+            )
+            await _enqueue(ctx, cr, arrival, max_queued(spec), ctx.settings.history_limit_of(spec))
+            queued.append(job)
         elif decision.action == Action.REFUSE:
             await _refuse(
                 ctx,
@@ -265,6 +291,52 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
 
     if await kubeio.update_annotations(ctx.client, namespace, name, change) is None:
         raise GoneError
+
+
+async def _enqueue(
+    ctx: OperatorContext, cr: ChronosJobDict, run: QueuedRun, limit: int, history_limit: int
+) -> None:
+    """Add a run-now to status.queued (concurrencyPolicy Enqueue), guarded by the resource
+    version; over ``limit`` the oldest waiting are dropped (``queue.bound``), recorded
+    first. The operator starts it when its turn comes (``operate``). The token is marked
+    served after this write: a crash in between finds the run queued (``decide``:
+    served), never queues it twice."""
+    meta = cr["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    now = datetime.now(UTC)
+    current = await kubeio.get_chronosjob(ctx.client, namespace, name)
+    stored = [
+        QueuedRun.model_validate(q)
+        for q in ((current or {}).get("status") or {}).get(w.QUEUED) or []
+    ]
+    _, dropped = queue.bound([*stored, run], limit=limit, now=now)
+    if dropped and not await kubeio.record_runs(
+        ctx.client, namespace, name, dropped, history_limit
+    ):
+        raise GoneError
+
+    def change(status: StatusDict) -> ChronosJobStatus | None:
+        stored = [QueuedRun.model_validate(q) for q in status.get(w.QUEUED) or []]
+        if any(q.run_id == run.run_id for q in stored):
+            return None
+        gone = {d.run_id for d in dropped}
+        waiting, _ = queue.bound(
+            [q for q in stored if q.run_id not in gone] + [run], limit=limit, now=now
+        )
+        return ChronosJobStatus(queued=waiting, queued_count=len(waiting))
+
+    if not await kubeio.update_status(ctx.client, namespace, name, change):
+        raise GoneError
+    for record in dropped:
+        metrics.RUNS_RECORDED.labels(record.result).inc()
+    await kubeio.post_event(
+        ctx.client,
+        cr,
+        type="Normal",
+        reason="RunNowQueued",
+        message=f"run-now {run.run_id} queued until the active run ends "
+        f"(concurrencyPolicy Enqueue, maxQueued {limit})",
+    )
 
 
 async def _drop(ctx: OperatorContext, cr: ChronosJobDict, dropped: list[str]) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from chronos.models.chronosjob import ChronosJobSpec
+from chronos.models.queue import enqueues
 from chronos.models.resolve import STAND_IN, check_min_interval, schedule_field, schedule_path
 from chronos.models.timing import ScheduleMode, ScheduleStatus
 from chronos.operator.naming import schedule_cronjob_name
@@ -185,7 +186,7 @@ def plan_schedules(
                 rule.name,
                 rule.cron,
                 rule.rrule,
-                schedule_mode(whole, rule),
+                schedule_mode(whole, rule, queues=enqueues(spec)),
                 schedule_cronjob_name(name, rule.name, index),
                 words,
             )

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from chronos.models import queue as q
 from chronos.models import timing as t
 
 # Names other modules import from here, where they were first defined (explicit
@@ -101,6 +102,7 @@ class ConcurrencyPolicy(StrEnum):
     ALLOW = "Allow"
     FORBID = "Forbid"
     REPLACE = "Replace"
+    ENQUEUE = q.ENQUEUE
 
 
 def _scope_rule(scope: str, field: str) -> Rule[Task]:
@@ -501,6 +503,7 @@ SPEC_RULES: tuple[Rule[ChronosJobSpec], ...] = (
         field_path=".onExcluded",
         check=lambda s: s.on_excluded is None or s.calendar_ref is not None,
     ),
+    q.MAX_QUEUED_RULE,
 )
 
 
@@ -546,7 +549,17 @@ class ChronosJobSpec(_Model):
         default=ConcurrencyPolicy.FORBID,
         description=(
             "What to do when a run is due while the previous one is still going: "
-            "Forbid (skip the new run), Allow, or Replace."
+            "Forbid (skip the new run), Allow, Replace, or Enqueue (the new run waits "
+            "and starts when the active one ends; see maxQueued)."
+        ),
+    )
+    max_queued: int | None = Field(
+        default=None,
+        ge=1,
+        le=q.MAX_QUEUED,
+        description=(
+            "Enqueue only: how many runs may wait (1 to 100; absent: 10). Beyond it the "
+            "oldest waiting run is dropped and recorded as missed with reason QueueFull."
         ),
     )
     starting_deadline_seconds: int | None = Field(

@@ -42,6 +42,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Next Run", "type": "string", "jsonPath": ".status.nextRunTimes[0]"},
     # Empty unless a suspension is asked for: kubectl shows at a glance why a job is quiet.
     {"name": "Suspended Until", "type": "string", "jsonPath": ".spec.suspendUntil"},
+    # concurrencyPolicy Enqueue: how many runs wait for the active one (empty otherwise).
+    {"name": "Queued", "type": "integer", "jsonPath": ".status.queuedCount"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     # kubectl get -o wide: the calendar and the reason of a suspension.
     {"name": "Calendar", "type": "string", "jsonPath": ".spec.calendarRef.name", "priority": 1},

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from chronos.models import queue as q
 from chronos.models import timing as t
 from chronos.models.base import MAX_ID_LENGTH, MAX_TEXT, Lax, Time, _Model
 from chronos.models.params import RunParameters
@@ -154,6 +155,32 @@ class ActiveRun(_Model):
     start_time: Time = Field(description="The Job's startTime, else its creation time.")
 
 
+class QueuedRun(_Model):
+    """One of queued (concurrencyPolicy Enqueue): a run waiting for the active one to end."""
+
+    run_id: str = Field(
+        max_length=MAX_ID_LENGTH, description="The name its Job will get: its run id."
+    )
+    trigger: Annotated[RunTrigger, Lax] = Field(description="What asked for the run.")
+    schedule: str | None = Field(
+        default=None,
+        max_length=t.MAX_SCHEDULE_NAME,
+        description="The schedule of its slot (absent for run-now).",
+    )
+    scheduled_time: Time | None = Field(
+        default=None, description="Its slot's instant (absent for run-now)."
+    )
+    queued_at: Time = Field(description="When it started waiting.")
+    token: str | None = Field(
+        default=None,
+        max_length=128,
+        description=(
+            "For a run-now: the request's token, as the run-now annotation held it (its "
+            "Job's name derives from it)."
+        ),
+    )
+
+
 class ChronosJobStatus(_Model):
     """Observed state. The operator owns every field but lastRun; the runner owns lastRun.
 
@@ -228,4 +255,14 @@ class ChronosJobStatus(_Model):
         default=None,
         max_length=t.BACKFILLS_KEPT,
         description="The newest backfill requests and what became of them, newest first.",
+    )
+    queued: list[QueuedRun] | None = Field(
+        default=None,
+        max_length=q.MAX_QUEUED,
+        description=(
+            "concurrencyPolicy Enqueue: the runs waiting for the active one to end, oldest first."
+        ),
+    )
+    queued_count: int | None = Field(
+        default=None, ge=0, description="How many runs are queued (kubectl's Queued column)."
     )

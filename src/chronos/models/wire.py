@@ -150,6 +150,7 @@ class SpecDict(TypedDict, total=False):
     timeZone: str | None
     enabled: bool
     concurrencyPolicy: str
+    maxQueued: int | None
     startingDeadlineSeconds: int | None
     timeoutSeconds: int | None
     retries: int
@@ -251,6 +252,15 @@ BackfillStatusDict = TypedDict(
 )
 
 
+class QueuedRunDict(TypedDict, total=False):
+    runId: str
+    trigger: str
+    schedule: str | None
+    scheduledTime: str | None
+    queuedAt: str
+    token: str | None
+
+
 class StatusDict(TypedDict, total=False):
     observedGeneration: int | None
     conditions: list[ConditionDict] | None
@@ -269,6 +279,8 @@ class StatusDict(TypedDict, total=False):
     suspension: SuspensionDict | None
     slotsFiredUntil: str | None
     backfills: list[BackfillStatusDict] | None
+    queued: list[QueuedRunDict] | None
+    queuedCount: int | None
 
 
 class ChronosJobDict(TypedDict, total=False):
@@ -336,6 +348,7 @@ SCHEDULES: Final = "schedules"
 SUSPENSION: Final = "suspension"
 SLOTS_FIRED_UNTIL: Final = "slotsFiredUntil"
 BACKFILLS: Final = "backfills"
+QUEUED: Final = "queued"
 # In status.schedules.
 MODE: Final = "mode"
 # In status.suspension.

@@ -12,6 +12,7 @@ import pytest
 from builders import chronosjob, spec
 
 from chronos.api.mapping import RequestShapeError, apply_request, job_view
+from chronos.api.schemas import JobOut
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.wire import ChronosJobDict
 
@@ -222,3 +223,39 @@ def test_resource_version_and_run_now_token_come_from_the_metadata() -> None:
     obj["metadata"]["annotations"] = {RUN_NOW_ANNOTATION: "tok-1"}
     shown, _ = view(obj)
     assert (shown["resource_version"], shown["run_now_token"]) == ("1", "tok-1")
+
+
+def test_queued_runs_are_in_the_jobs_answer_without_a_run_nows_token() -> None:
+    queued = [
+        {
+            "runId": "orders-29400000",
+            "trigger": "schedule",
+            "schedule": "s0",
+            "scheduledTime": "2026-11-23T10:00:00Z",
+            "queuedAt": "2026-11-23T10:00:01Z",
+        },
+        {
+            "runId": "orders-now-0123456789abcdef",
+            "trigger": "run-now",
+            "queuedAt": "2026-11-23T10:00:02Z",
+            "token": "t1",
+        },
+    ]
+    body = spec(concurrencyPolicy="Enqueue", maxQueued=2)
+    shown, _ = view(chronosjob(spec=body, status={"queued": queued, "queuedCount": 2}))
+    out = JobOut.model_validate(shown)
+    assert [q.model_dump(exclude_none=True) for q in out.queued or []] == [
+        {
+            "run_id": "orders-29400000",
+            "trigger": "schedule",
+            "schedule": "s0",
+            "scheduled_time": "2026-11-23T10:00:00Z",
+            "queued_at": "2026-11-23T10:00:01Z",
+        },
+        {
+            "run_id": "orders-now-0123456789abcdef",
+            "trigger": "run-now",
+            "queued_at": "2026-11-23T10:00:02Z",
+        },
+    ]
+    assert view(chronosjob(spec=spec()))[0]["queued"] is None

@@ -19,6 +19,7 @@ from support import ROOT
 from chronos.models import calendar as cal
 from chronos.models import chronosjob as m
 from chronos.models import container as ct
+from chronos.models import jobstatus as js
 from chronos.models import timing as t
 from chronos.models import wire
 from chronos.models.params import RunParameters
@@ -44,6 +45,7 @@ SHAPES: dict[type[BaseModel], Any] = {
     m.EntityResult: wire.EntityResultDict,
     RunParameters: wire.RunParametersDict,
     m.ActiveRun: wire.ActiveRunDict,
+    js.QueuedRun: wire.QueuedRunDict,
     t.CalendarRef: wire.CalendarRefDict,
     t.DstPolicy: wire.DstPolicyDict,
     t.CatchUp: wire.CatchUpDict,
@@ -67,6 +69,7 @@ STATUS_SHAPES = (
     wire.ConditionDict,
     wire.RunRecordDict,
     wire.ActiveRunDict,
+    wire.QueuedRunDict,
     wire.EntityResultDict,
     wire.ScheduleStatusDict,
     wire.SuspensionDict,
