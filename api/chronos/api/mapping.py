@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from chronos.api.schemas import JOB_ID, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
+from chronos.models.chronosjob import MIN_EVERY_SECONDS, WAIT_TYPES, ChronosJobSpec
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, resolve_schedule
 from chronos.models.wire import (
     CONDITIONS,
@@ -179,6 +179,16 @@ def schedule_forms(sent: Mapping[str, Any]) -> tuple[Any, Any]:
     return friendly, None
 
 
+def _wait_for(sent: Mapping[str, Any]) -> dict[str, Any]:
+    """``wait_for`` as ``Task.waitFor`` (its values judged by the model)."""
+    out: dict[str, Any] = {}
+    if "state" in sent:
+        out["state"] = sent["state"]
+    if "timeout_seconds" in sent:
+        out["timeoutSeconds"] = sent["timeout_seconds"]
+    return out
+
+
 def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
     """``spec`` (camelCase, not modified) updated with the request fields in ``sent``.
 
@@ -215,7 +225,12 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
     if "snapshot_write_method" in sent:
         value = sent["snapshot_write_method"]
         _set(task, "snapshotWriteMethod", value.upper() if isinstance(value, str) else value)
+    if "wait_for" in sent:
+        wait = sent["wait_for"]
+        _set(task, "waitFor", None if wait is None else _wait_for(wait))
     if "task_type" in sent and isinstance(task.get("type"), str):
+        if "wait_for" not in sent and task["type"] not in WAIT_TYPES:
+            task.pop("waitFor", None)  # only a wait task has one
         # A new task type drops the ids of another scope unless the client sent them.
         scope = task["type"].split("_", 1)[0]
         if scope != "entity" and "entity_ids" not in sent and "entity_id" not in sent:
@@ -247,6 +262,12 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
 
 
 # ------------------------------------------------------------------ resource -> view
+
+
+def _wait_for_view(wait: Any) -> dict[str, Any] | None:
+    if not isinstance(wait, Mapping):
+        return None
+    return {"state": wait.get("state"), "timeout_seconds": wait.get("timeoutSeconds")}
 
 
 def _updated_at(metadata: ObjectMetaDict) -> str | None:
@@ -414,6 +435,7 @@ def job_view(
         "group_ids": list(task.get("groupIds") or []),
         "with_snapshot": bool(task.get("withSnapshot", False)),
         "snapshot_write_method": task.get("snapshotWriteMethod") or "UPSERT",
+        "wait_for": _wait_for_view(task.get("waitFor")),
         "enabled": enabled,
         "created_at": metadata.get("creationTimestamp"),
         "updated_at": _updated_at(metadata),

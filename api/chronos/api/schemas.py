@@ -35,12 +35,14 @@ from chronos.models.chronosjob import (
     MAX_TEXT,
     NO_CONTROL_CHARS,
     NO_CONTROL_CHARS_BUT_LINES,
+    WAIT_TYPES,
     Schedule,
     SnapshotWriteMethod,
     TaskType,
     Weekday,
 )
 from chronos.models.rules import COREHUB_ID
+from chronos.models.tasks import EntityState, WaitFor
 from chronos.schedule import ScheduleError, validate_time_zone
 from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
 
@@ -429,6 +431,17 @@ def _kept_for(field: str, other: str) -> dict[str, JsonValue]:
 
 #: A new job: what ``ChronosJobSpec`` requires (a task type, a pipeline, a schedule,
 #: the ids its task type acts on), besides the rules of every job body.
+#: ``Task``'s waitFor rule: a wait task type (lower or upper case) needs ``wait_for``,
+#: and no other type takes one.
+_WAIT_TYPE: JsonValue = {
+    "pattern": "^(" + "|".join(v for t in WAIT_TYPES for v in (t.value, t.value.upper())) + ")$"
+}
+_WAIT_RULE: dict[str, JsonValue] = {
+    "if": {"required": ["task_type"], "properties": {"task_type": _WAIT_TYPE}},
+    "then": _set("wait_for"),
+    "else": {"not": _set("wait_for")},
+}
+
 JOB_CREATE_RULES: dict[str, JsonValue] = {
     "allOf": [
         *JOB_BODY_RULES["allOf"],  # type: ignore[misc]
@@ -441,6 +454,7 @@ JOB_CREATE_RULES: dict[str, JsonValue] = {
         _scope("entity", _ENTITY_GIVEN),
         _NOT_BOTH_SCOPES,
         _scope("group", _non_empty("group_ids")),
+        _WAIT_RULE,
         *(_needs(field, other) for field, other in NEEDS),
     ]
 }
@@ -669,6 +683,19 @@ class CatchUpIO(_Body):
     max: JsonInt | None = Field(default=None, json_schema_extra=_bounds(t.CatchUp, "max"))
 
 
+class WaitForIO(_Body):
+    """What an entity_wait or group_wait task waits for (``Task.wait_for``)."""
+
+    state: str = Field(
+        description="Active, Hold, Error or Warning.",
+        json_schema_extra={"enum": [s.value for s in EntityState]},
+    )
+    timeout_seconds: JsonInt = Field(
+        description="How long to wait before the run fails with reason Timeout.",
+        json_schema_extra=_bounds(WaitFor, "timeout_seconds"),
+    )
+
+
 class _TimeRules(_Body):
     """The fields of issue 19 (docs/schedules.md); each maps to the spec field of its
     name in camelCase (``chronos.api.timemap``)."""
@@ -761,6 +788,10 @@ class _JobFields(_TimeRules):
         description="UPSERT (default) or INSERT.",
         json_schema_extra={"enum": [m.value for m in SnapshotWriteMethod]},
     )
+    wait_for: WaitForIO | None = Field(
+        default=None,
+        description="Required for entity_wait and group_wait tasks, absent otherwise.",
+    )
     enabled: bool | None = Field(default=None, description="Default true.")
 
     model_config = ConfigDict(json_schema_extra=JOB_BODY_RULES)
@@ -830,6 +861,7 @@ class JobOut(BaseModel):
     group_ids: list[str]
     with_snapshot: bool
     snapshot_write_method: str
+    wait_for: WaitForIO | None = None
     enabled: bool
     created_at: str | None
     updated_at: str | None

@@ -53,6 +53,11 @@ class ObjectMetaDict(TypedDict, total=False):
 # ---------------------------------------------------------------------------- spec
 
 
+class WaitForDict(TypedDict, total=False):
+    state: str
+    timeoutSeconds: int
+
+
 class TaskDict(TypedDict, total=False):
     type: str
     pipelineId: str
@@ -60,6 +65,7 @@ class TaskDict(TypedDict, total=False):
     groupIds: list[str] | None
     withSnapshot: bool
     snapshotWriteMethod: str
+    waitFor: WaitForDict | None
 
 
 class ScheduleDict(TypedDict, total=False):

@@ -72,7 +72,58 @@ NEW_ENTITY_JOB = {
     "cron_expression": "0 0 * * *",
 }
 
+#: Issue 20: a wait task and what it waits for.
+NEW_WAIT_JOB = {
+    "name": "n",
+    "task_type": "entity_wait",
+    "pipeline_id": "p",
+    "entity_ids": ["e"],
+    "cron_expression": "0 0 * * *",
+}
+WAIT_FOR = {"state": "Active", "timeout_seconds": 60}
+
 CASES = [
+    pytest.param(
+        "JobCreate",
+        NEW_WAIT_JOB,
+        {**NEW_WAIT_JOB, "wait_for": WAIT_FOR},
+        {},
+        id="wait-without-wait-for",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW_WAIT_JOB, "task_type": "GROUP_WAIT", "entity_ids": None, "group_ids": ["g"]},
+        {
+            **NEW_WAIT_JOB,
+            "task_type": "GROUP_WAIT",
+            "entity_ids": None,
+            "group_ids": ["g"],
+            "wait_for": WAIT_FOR,
+        },
+        {},
+        id="upper-case-group-wait-without-wait-for",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW, "cron_expression": "0 0 * * *", "wait_for": WAIT_FOR},
+        {**NEW, "cron_expression": "0 0 * * *"},
+        {},
+        id="wait-for-on-a-start",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "state": "Busy"}},
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "state": "Warning"}},
+        {},
+        id="wait-for-unknown-state",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "timeout_seconds": 0}},
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "timeout_seconds": 1}},
+        {},
+        id="wait-for-zero-seconds",
+    ),
     pytest.param(
         "JobCreate",
         {**NEW_ENTITY_JOB, "entity_ids": [], "entity_id": "0", "group_ids": ["g1", "g2"]},

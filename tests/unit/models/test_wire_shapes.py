@@ -20,12 +20,14 @@ from chronos.models import calendar as cal
 from chronos.models import chronosjob as m
 from chronos.models import timing as t
 from chronos.models import wire
+from chronos.models.tasks import WaitFor
 
 #: Each model and the TypedDict that mirrors its JSON form.
 SHAPES: dict[type[BaseModel], Any] = {
     m.ChronosJob: wire.ChronosJobDict,
     m.ChronosJobSpec: wire.SpecDict,
     m.Task: wire.TaskDict,
+    WaitFor: wire.WaitForDict,
     m.Schedule: wire.ScheduleDict,
     m.SecretKeyRef: wire.SecretKeyRefDict,
     m.CredentialsSecretRef: wire.CredentialsSecretRefDict,
