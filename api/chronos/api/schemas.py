@@ -35,7 +35,6 @@ from chronos.models.chronosjob import (
     MAX_TEXT,
     NO_CONTROL_CHARS,
     NO_CONTROL_CHARS_BUT_LINES,
-    WAIT_TYPES,
     Schedule,
     SnapshotWriteMethod,
     TaskType,
@@ -431,17 +430,6 @@ def _kept_for(field: str, other: str) -> dict[str, JsonValue]:
 
 #: A new job: what ``ChronosJobSpec`` requires (a task type, a pipeline, a schedule,
 #: the ids its task type acts on), besides the rules of every job body.
-#: ``Task``'s waitFor rule: a wait task type (lower or upper case) needs ``wait_for``,
-#: and no other type takes one.
-_WAIT_TYPE: JsonValue = {
-    "pattern": "^(" + "|".join(v for t in WAIT_TYPES for v in (t.value, t.value.upper())) + ")$"
-}
-_WAIT_RULE: dict[str, JsonValue] = {
-    "if": {"required": ["task_type"], "properties": {"task_type": _WAIT_TYPE}},
-    "then": _set("wait_for"),
-    "else": {"not": _set("wait_for")},
-}
-
 JOB_CREATE_RULES: dict[str, JsonValue] = {
     "allOf": [
         *JOB_BODY_RULES["allOf"],  # type: ignore[misc]
@@ -454,7 +442,6 @@ JOB_CREATE_RULES: dict[str, JsonValue] = {
         _scope("entity", _ENTITY_GIVEN),
         _NOT_BOTH_SCOPES,
         _scope("group", _non_empty("group_ids")),
-        _WAIT_RULE,
         *(_needs(field, other) for field, other in NEEDS),
     ]
 }

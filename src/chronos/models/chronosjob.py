@@ -126,15 +126,17 @@ def _scope_rule(scope: str, field: str) -> Rule[Task]:
 #: The task types that send no command and wait for a state (``Task.wait_for``).
 WAIT_TYPES = (TaskType.ENTITY_WAIT, TaskType.GROUP_WAIT)
 
+WAIT_FOR_RULE: Rule[Task] = present_only_for(
+    "wait_for",
+    [t.value for t in WAIT_TYPES],
+    "waitFor is required for entity_wait and group_wait tasks and must be absent "
+    "for other task types",
+)
+
 TASK_RULES: tuple[Rule[Task], ...] = (
     _scope_rule("entity", "entity_ids"),
     _scope_rule("group", "group_ids"),
-    present_only_for(
-        "wait_for",
-        [t.value for t in WAIT_TYPES],
-        "waitFor is required for entity_wait and group_wait tasks and must be absent "
-        "for other task types",
-    ),
+    WAIT_FOR_RULE,
 )
 
 
