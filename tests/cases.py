@@ -6,6 +6,10 @@ from typing import Any
 
 from builders import spec
 
+#: A wait task's waitFor, and a group wait without it (issue 20).
+WAIT: dict[str, Any] = {"state": "Warning", "timeoutSeconds": 1}
+GROUP_WAIT: dict[str, Any] = {"type": "group_wait", "pipelineId": "p", "groupIds": ["g"]}
+
 # Each bad spec with the path (below spec) of the field its error must name.
 BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     (
@@ -235,6 +239,32 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "catchUp.windowSeconds",
     ),
     ("catchUp max over 50", spec(catchUp={"policy": "All", "max": 51}), "catchUp.max"),
+    # Issue 20: waitFor is for the wait task types only, and required there.
+    (
+        "entity_wait without waitFor",
+        spec(task={"type": "entity_wait", "pipelineId": "p", "entityIds": ["e"]}),
+        "task.waitFor",
+    ),
+    (
+        "waitFor on a maintenance task",
+        spec(task={"type": "pipeline_maintenance_enter", "pipelineId": "p", "waitFor": WAIT}),
+        "task.waitFor",
+    ),
+    (
+        "wait for an unknown state",
+        spec(task={**GROUP_WAIT, "waitFor": {**WAIT, "state": "Running"}}),
+        "task.waitFor.state",
+    ),
+    (
+        "wait for 0 seconds",
+        spec(task={**GROUP_WAIT, "waitFor": {**WAIT, "timeoutSeconds": 0}}),
+        "task.waitFor.timeoutSeconds",
+    ),
+    (
+        "wait for over a day",
+        spec(task={**GROUP_WAIT, "waitFor": {**WAIT, "timeoutSeconds": 86401}}),
+        "task.waitFor.timeoutSeconds",
+    ),
 ]
 
 # Specs both the model and the API server accept, near the edges of the rules above.
@@ -299,6 +329,11 @@ GOOD_SPECS: list[tuple[str, dict[str, Any]]] = [
         "jitter 0 and a minimal catch-up",
         spec(jitterSeconds=0, catchUp={"windowSeconds": 60, "max": 1}),
     ),
+    (
+        "group wait for a day",
+        spec(task={**GROUP_WAIT, "waitFor": {**WAIT, "timeoutSeconds": 86400}}),
+    ),
+    ("maintenance exit", spec(task={"type": "pipeline_maintenance_exit", "pipelineId": "p"})),
 ]
 
 # ChronosCalendar specs (camelCase) the model and the API server refuse, naming the field.

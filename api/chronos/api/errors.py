@@ -25,7 +25,7 @@ from starlette.routing import Match
 
 from chronos import http
 from chronos.api import timemap
-from chronos.models.chronosjob import SPEC_RULES
+from chronos.models.chronosjob import SPEC_RULES, WAIT_FOR_RULE
 from chronos.models.rules import SpecRuleError
 from chronos.models.wire import TIME_ZONE
 from chronos.schedule import ScheduleError
@@ -49,6 +49,9 @@ SPEC_TO_REQUEST: dict[tuple[str, ...], str] = {
     ("task", "withSnapshot"): "with_snapshot",
     ("task", "snapshotWriteMethod"): "snapshot_write_method",
     ("task", "container"): "container",
+    ("task", "waitFor"): "wait_for",
+    ("task", "waitFor", "state"): "wait_for.state",
+    ("task", "waitFor", "timeoutSeconds"): "wait_for.timeout_seconds",
     ("schedule",): "schedule",
     ("schedule", "cron"): "cron_expression",
     ("schedule", "daysOfWeek"): "schedule.days_of_week",
@@ -155,9 +158,12 @@ def request_field(loc: Sequence[str | int]) -> str:
 #: OpenAPI document cannot state them: a body that breaks only these is answered 409
 #: (docs/api.md, "Errors"), as a body the stored job or the clock refuses; a 422 is
 #: always a body the document refuses.
+#: The task type and ``wait_for`` (issue 20) too: the document could state it, but any
+#: further rule on a new job puts ``POST /api/jobs`` beyond the canonical-form bound of
+#: schemathesis' generator, which then generates no case for it at all.
 RELATION_RULES = frozenset(
     rule.message for rule in SPEC_RULES if "timestamp(" in rule.cel or "exists_one(" in rule.cel
-)
+) | {WAIT_FOR_RULE.message}
 
 
 def spec_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> ProblemError:

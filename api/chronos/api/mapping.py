@@ -23,7 +23,7 @@ from chronos import runnow
 from chronos.api.schemas import JOB_ID, QueuedRunOut, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec, TaskType
+from chronos.models.chronosjob import MIN_EVERY_SECONDS, WAIT_TYPES, ChronosJobSpec, TaskType
 from chronos.models.resolve import NEVER_FIRES_MESSAGE, resolve_schedule
 from chronos.models.wire import (
     CONDITIONS,
@@ -181,6 +181,16 @@ def schedule_forms(sent: Mapping[str, Any]) -> tuple[Any, Any]:
     return friendly, None
 
 
+def _wait_for(sent: Mapping[str, Any]) -> dict[str, Any]:
+    """``wait_for`` as ``Task.waitFor`` (its values judged by the model)."""
+    out: dict[str, Any] = {}
+    if "state" in sent:
+        out["state"] = sent["state"]
+    if "timeout_seconds" in sent:
+        out["timeoutSeconds"] = sent["timeout_seconds"]
+    return out
+
+
 def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
     """``spec`` (camelCase, not modified) updated with the request fields in ``sent``.
 
@@ -219,14 +229,20 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
         _set(task, "snapshotWriteMethod", value.upper() if isinstance(value, str) else value)
     if "container" in sent:
         _set(task, "container", sent["container"])
+    if "wait_for" in sent:
+        wait = sent["wait_for"]
+        _set(task, "waitFor", None if wait is None else _wait_for(wait))
     if "task_type" in sent and isinstance(task.get("type"), str):
-        # A container task has no CoreHub pipeline, other tasks no container (TASK_RULES):
-        # a new task type drops the one that no longer fits unless the client sent it.
+        # A container task has no CoreHub pipeline, other tasks no container, and only a
+        # wait task a waitFor (TASK_RULES): a new task type drops what no longer fits
+        # unless the client sent it.
         is_container = task["type"] == TaskType.CONTAINER.value
         if is_container and "pipeline_id" not in sent:
             task.pop("pipelineId", None)
         if not is_container and "container" not in sent:
             task.pop("container", None)
+        if "wait_for" not in sent and task["type"] not in WAIT_TYPES:
+            task.pop("waitFor", None)
         # A new task type drops the ids of another scope unless the client sent them.
         scope = task["type"].split("_", 1)[0]
         if scope != "entity" and "entity_ids" not in sent and "entity_id" not in sent:
@@ -258,6 +274,12 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
 
 
 # ------------------------------------------------------------------ resource -> view
+
+
+def _wait_for_view(wait: Any) -> dict[str, Any] | None:
+    if not isinstance(wait, Mapping):
+        return None
+    return {"state": wait.get("state"), "timeout_seconds": wait.get("timeoutSeconds")}
 
 
 def _updated_at(metadata: ObjectMetaDict) -> str | None:
@@ -426,6 +448,7 @@ def job_view(
         "group_ids": list(task.get("groupIds") or []),
         "with_snapshot": bool(task.get("withSnapshot", False)),
         "snapshot_write_method": task.get("snapshotWriteMethod") or "UPSERT",
+        "wait_for": _wait_for_view(task.get("waitFor")),
         "enabled": enabled,
         "created_at": metadata.get("creationTimestamp"),
         "updated_at": _updated_at(metadata),

@@ -43,6 +43,7 @@ from chronos.models.chronosjob import (
 from chronos.models.container import ContainerTask
 from chronos.models.params import MAX_PARAMETER_IDS
 from chronos.models.rules import COREHUB_ID
+from chronos.models.tasks import EntityState, WaitFor
 from chronos.schedule import ScheduleError, validate_time_zone
 from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
 
@@ -678,6 +679,19 @@ class CatchUpIO(_Body):
     max: JsonInt | None = Field(default=None, json_schema_extra=_bounds(t.CatchUp, "max"))
 
 
+class WaitForIO(_Body):
+    """What an entity_wait or group_wait task waits for (``Task.wait_for``)."""
+
+    state: str = Field(
+        description="Active, Hold, Error or Warning.",
+        json_schema_extra={"enum": [s.value for s in EntityState]},
+    )
+    timeout_seconds: JsonInt = Field(
+        description="How long to wait before the run fails with reason Timeout.",
+        json_schema_extra=_bounds(WaitFor, "timeout_seconds"),
+    )
+
+
 class _TimeRules(_Body):
     """The fields of issue 19 (docs/schedules.md); each maps to the spec field of its
     name in camelCase (``chronos.api.timemap``)."""
@@ -780,6 +794,10 @@ class _JobFields(_TimeRules):
             "ServiceAccount (admission answers 403 naming the missing right)."
         ),
     )
+    wait_for: WaitForIO | None = Field(
+        default=None,
+        description="Required for entity_wait and group_wait tasks, absent otherwise.",
+    )
     enabled: bool | None = Field(default=None, description="Default true.")
 
     model_config = ConfigDict(json_schema_extra=JOB_BODY_RULES)
@@ -859,6 +877,7 @@ class JobOut(BaseModel):
     group_ids: list[str]
     with_snapshot: bool
     snapshot_write_method: str
+    wait_for: WaitForIO | None = None
     enabled: bool
     created_at: str | None
     updated_at: str | None

@@ -13,9 +13,11 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from chronos.models.chronosjob import SnapshotWriteMethod, TaskType, Weekday
+from chronos.models.chronosjob import WAIT_TYPES, SnapshotWriteMethod, TaskType, Weekday
+from chronos.models.tasks import EntityState
 
 TASK_TYPES = tuple(t.value for t in TaskType)
+WAIT_STATES = tuple(s.value for s in EntityState)
 WRITE_METHODS = tuple(m.value for m in SnapshotWriteMethod)
 WEEKDAYS = tuple(d.value for d in Weekday)
 
@@ -39,6 +41,9 @@ class FormValues:
     group_ids: str = ""
     with_snapshot: bool = False
     snapshot_write_method: str = SnapshotWriteMethod.UPSERT.value
+    #: ``wait_for`` of entity_wait and group_wait tasks; empty: none sent.
+    wait_state: str = ""
+    wait_timeout_seconds: str = ""
     schedule_kind: str = "friendly"
     days: list[str] = field(default_factory=list)
     hour: str = "8"
@@ -68,6 +73,8 @@ def values_from_form(form: dict[str, list[str]]) -> FormValues:
         group_ids=_first(form, "group_ids"),
         with_snapshot=_first(form, "with_snapshot") == "true",
         snapshot_write_method=_first(form, "snapshot_write_method"),
+        wait_state=_first(form, "wait_state"),
+        wait_timeout_seconds=_first(form, "wait_timeout_seconds"),
         schedule_kind="cron" if _first(form, "schedule_kind") == "cron" else "friendly",
         days=[d for d in form.get("days_of_week", []) if d],
         hour=_first(form, "hour"),
@@ -82,6 +89,7 @@ def values_from_form(form: dict[str, list[str]]) -> FormValues:
 def values_from_view(view: dict[str, Any], generation: int | None = None) -> FormValues:
     """The form of an existing job, from its REST view (``job_view``)."""
     friendly = view.get("schedule")
+    wait = view.get("wait_for") or {}
     return FormValues(
         name=str(view.get("name") or ""),
         description=str(view.get("description") or ""),
@@ -92,6 +100,8 @@ def values_from_view(view: dict[str, Any], generation: int | None = None) -> For
         group_ids=", ".join(view.get("group_ids") or []),
         with_snapshot=bool(view.get("with_snapshot")),
         snapshot_write_method=str(view.get("snapshot_write_method") or "UPSERT"),
+        wait_state=str(wait.get("state") or ""),
+        wait_timeout_seconds=str(wait.get("timeout_seconds") or ""),
         schedule_kind="friendly" if friendly else "cron",
         days=list((friendly or {}).get("days_of_week") or []),
         hour=str((friendly or {}).get("hour", "")),
@@ -141,6 +151,14 @@ def request_body(
     """The JobCreate/JobUpdate body of the form, and the fields that are not even of the
     right shape. An update sends every field, so clearing one in the form clears it."""
     body, errors = schedule_body(values)
+    wait_for = None
+    # Only a wait task has one (the form hides the fields for the others, but a hidden
+    # field is still posted).
+    if values.task_type.lower() in WAIT_TYPES:
+        wait_for = {
+            "state": values.wait_state,
+            "timeout_seconds": _number(values.wait_timeout_seconds, "wait_timeout_seconds", errors),
+        }
     body.update(
         name=values.name,
         description=values.description or None,
@@ -150,6 +168,7 @@ def request_body(
         group_ids=_ids(values.group_ids),
         with_snapshot=values.with_snapshot,
         snapshot_write_method=values.snapshot_write_method or None,
+        wait_for=wait_for,
         enabled=values.enabled,
     )
     if creating:
@@ -171,6 +190,8 @@ def by_field(errors: list[tuple[str, str]]) -> dict[str, str]:
     ``hour``; ``entity_id`` by ``entity_ids``); several on one field joined."""
     aliases = {"schedule.hour": "hour", "schedule.minute": "minute"}
     aliases |= {"schedule.days_of_week": "days_of_week", "entity_id": "entity_ids"}
+    aliases |= {"wait_for": "wait_state", "wait_for.state": "wait_state"}
+    aliases |= {"wait_for.timeout_seconds": "wait_timeout_seconds"}
     out: dict[str, str] = {}
     for name, reason in errors:
         key = aliases.get(name, name.split("[", 1)[0])

@@ -68,7 +68,11 @@ unknown pipelines/entities/groups 404, bad parameters 400, missing or expired to
 - ``GET``/``PUT /_fake/config``: ``{"delays": {...}, "wrapPipelines", "users": {...}}``
 - ``GET /_fake/state`` → every pipeline with its entities' runtime status
 - ``PUT /_fake/pipelines/{p}/entities/{e}/state`` with any of ``isSyncActive``,
-  ``isMigrationActive``, ``isBusy``, ``errorState`` → set it now (pending changes dropped)
+  ``isMigrationActive``, ``isBusy``, ``errorState`` → set it now (pending changes dropped);
+  with ``"afterSeconds": S`` the change is scheduled S seconds ahead instead (several
+  calls make a timeline; it does not show as ``isBusy``), so a wait task can be met
+  later or time out. ``GET /pipelines/{p}`` shows ``isInMaintenanceMode``, set by
+  ``commands/maintenance/enter|exit``.
 """
 
 from chronos.fakehub.control import FakeHubControl

@@ -72,6 +72,11 @@ class FakeHubControl(ClosesClient):
                         return dict(e)
         raise KeyError(f"{pipeline_id}/{entity_id}")
 
-    def set_entity(self, pipeline_id: str, entity_id: str, **status: Any) -> dict[str, Any]:
+    def set_entity(
+        self, pipeline_id: str, entity_id: str, *, after: float | None = None, **status: Any
+    ) -> dict[str, Any]:
+        """Set ``status`` (isSyncActive, isMigrationActive, isBusy, errorState) now, or
+        ``after`` seconds from now (the answer is then the status as it is now)."""
         path = paths.path(ENTITY_STATE, pipeline=pipeline_id, entity=entity_id)
-        return dict(self._call("PUT", path, status))
+        body = status if after is None else {**status, "afterSeconds": after}
+        return dict(self._call("PUT", path, body))

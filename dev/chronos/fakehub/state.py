@@ -81,10 +81,15 @@ class Entity:
     busy: bool = False
     error: dict[str, Any] | None = None
     pending: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    #: Changes a test scheduled (``set_entity`` with ``afterSeconds``): unlike a
+    #: command's ``pending`` ones they do not show as ``isBusy``, since CoreHub is not
+    #: acting on the entity (an agent going down, someone else's command).
+    scheduled: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
 
     def advance(self, now: float) -> None:
-        due = [p for p in self.pending if p[0] <= now]
+        due = [p for p in self.pending + self.scheduled if p[0] <= now]
         self.pending = [p for p in self.pending if p[0] > now]
+        self.scheduled = [p for p in self.scheduled if p[0] > now]
         for _, changes in sorted(due, key=lambda p: p[0]):
             for key, value in changes.items():
                 setattr(self, key, value)
@@ -338,10 +343,34 @@ class FakeHubState:
             return len(fresh)
 
     def set_entity(self, pipeline_id: str, entity_id: str, body: Mapping[str, Any]) -> JSON:
+        """Set an entity's status now, or with ``afterSeconds`` schedule it (states that
+        change over time: a wait that is met later, or never within its timeout)."""
         with self.lock:
             entity = self.pipelines[pipeline_id].entities[entity_id]
-            entity.advance(self.clock())
+            now = self.clock()
+            entity.advance(now)
+            if body.get("afterSeconds") is not None:
+                after = float(body["afterSeconds"])
+                if not after >= 0:
+                    raise ValueError("afterSeconds must be a number >= 0")
+                names = {
+                    "isSyncActive": "sync",
+                    "isMigrationActive": "migration",
+                    "isBusy": "busy",
+                    "errorState": "error",
+                }
+                unknown = set(body) - set(names) - {"afterSeconds"}
+                if unknown:
+                    raise ValueError(f"unknown entity fields {sorted(unknown)}")
+                changes = {
+                    names[k]: (v if k == "errorState" else bool(v))
+                    for k, v in body.items()
+                    if k in names
+                }
+                entity.scheduled.append((now + after, changes))
+                return entity.status()
             entity.pending.clear()
+            entity.scheduled.clear()
             entity.sync = bool(body.get("isSyncActive", entity.sync))
             entity.migration = bool(body.get("isMigrationActive", entity.migration))
             entity.busy = bool(body.get("isBusy", entity.busy))

@@ -10,6 +10,7 @@ from chronos.corehub.answers import EntityConfig, EntityStatus
 from chronos.corehub.api import (
     ENTITY_PARAM,
     GROUP_PARAM,
+    TASKS,
     Applied,
     Command,
     EntityState,
@@ -23,9 +24,11 @@ from chronos.corehub.api import (
     lost_answer,
     lost_answer_all,
     maintenance_applied,
+    maintenance_flag,
     pipelines_list,
     plan,
     settle,
+    wait_verdict,
 )
 from chronos.corehub.client import (
     ClientOptions,
@@ -43,6 +46,7 @@ from chronos.corehub.errors import (
     CoreHubTimeoutError,
     CoreHubUnreachableError,
     EntityErrorStateError,
+    NotConfiguredError,
     TaskRejectedError,
     UnsafeIdError,
     UnusableAnswerError,
@@ -73,6 +77,7 @@ __all__ = [
     "LOST_ANSWER_STATUSES",
     "MIGRATION_START_TIMEOUT",
     "RETRYABLE_STATUSES",
+    "TASKS",
     "AnswerLostError",
     "Applied",
     "AuthenticationError",
@@ -92,6 +97,7 @@ __all__ = [
     "ExecuteOptions",
     "Expect",
     "Failure",
+    "NotConfiguredError",
     "RetryPolicy",
     "Seen",
     "Step",
@@ -113,6 +119,7 @@ __all__ = [
     "lost_answer",
     "lost_answer_all",
     "maintenance_applied",
+    "maintenance_flag",
     "may_have_acted",
     "parse_retry_after",
     "pipelines_list",
@@ -120,4 +127,5 @@ __all__ = [
     "retryable",
     "settle",
     "ssl_context",
+    "wait_verdict",
 ]

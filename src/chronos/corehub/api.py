@@ -6,14 +6,17 @@ tested) once. The assumed parts of that document are each kept in one constant h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from chronos.corehub import paths
 from chronos.corehub.answers import EntityConfig, EntityStatus, Mask, objects
-from chronos.models.chronosjob import Task
+from chronos.models.chronosjob import Task, TaskType
+from chronos.models.tasks import EntityState as EntityState
+from chronos.models.tasks import WaitFor
 
 #: Query parameter naming the entity of a command. One MOLO17 tool sends repeated
 #: ``entitiesId=`` instead; the UI capture and current Chronos use ``entity=``.
@@ -23,15 +26,6 @@ GROUP_PARAM = "groupId"
 
 LOGIN_PATH = paths.LOGIN
 SUCCESS_STATUSES = frozenset({200, 201, 202, 204})
-
-
-class EntityState(StrEnum):
-    """The state the CoreHub UI derives from ``/entities-status``."""
-
-    ACTIVE = "Active"
-    HOLD = "Hold"
-    ERROR = "Error"
-    WARNING = "Warning"
 
 
 def entity_state(status: EntityStatus) -> EntityState:
@@ -65,11 +59,19 @@ class Expect(StrEnum):
     HOLD = "hold"
     SNAPSHOT_DONE = "snapshot-done"
     REDO_DONE = "redo-done"
+    #: The pipeline's ``isInMaintenanceMode`` (``GET /pipelines/{p}``), not its entities.
+    MAINTENANCE_ON = "maintenance-on"
+    MAINTENANCE_OFF = "maintenance-off"
 
     @property
     def needs_migration(self) -> bool:
         """Done only once CoreHub's state showed that the command's migration ran."""
         return self in (Expect.SNAPSHOT_DONE, Expect.REDO_DONE)
+
+    @property
+    def maintenance(self) -> bool | None:
+        """The maintenance flag this expects (None: an expectation on entities)."""
+        return {Expect.MAINTENANCE_ON: True, Expect.MAINTENANCE_OFF: False}.get(self)
 
 
 class Verdict(StrEnum):
@@ -140,6 +142,27 @@ def judge(expect: Expect, status: EntityStatus | None, seen: Seen) -> Verdict:
     if expect is Expect.REDO_DONE and not status.is_sync_active:
         return Verdict.PENDING  # the migration is over; CDC not restarted yet
     return Verdict.REACHED
+
+
+def wait_verdict(wanted: EntityState, status: EntityStatus | None) -> Verdict:
+    """Whether one entity is in the state a wait task waits for.
+
+    Error is final unless Error is what is waited for: an entity in Error does not come
+    back by itself, so the wait fails then rather than at its timeout (as every other
+    task does). An entity not listed (yet) is PENDING.
+    """
+    if status is None:
+        return Verdict.PENDING
+    state = entity_state(status)
+    if state is wanted:
+        return Verdict.REACHED
+    return Verdict.FAILED if state is EntityState.ERROR else Verdict.PENDING
+
+
+def maintenance_flag(pipeline: Mapping[str, Any]) -> bool | None:
+    """A pipeline answer's ``isInMaintenanceMode``; None when it is not a boolean."""
+    flag = pipeline.get("isInMaintenanceMode")
+    return flag if isinstance(flag, bool) else None
 
 
 class Applied(StrEnum):
@@ -231,8 +254,8 @@ def settle(
 
 def maintenance_applied(pipeline: Mapping[str, Any], enter: bool) -> Applied:
     """Whether a maintenance enter/exit whose answer was lost took effect."""
-    flag = pipeline.get("isInMaintenanceMode")
-    if not isinstance(flag, bool):
+    flag = maintenance_flag(pipeline)
+    if flag is None:
         return Applied.UNKNOWN
     return Applied.TOOK_EFFECT if flag is enter else Applied.NO_EFFECT
 
@@ -266,6 +289,8 @@ class Step:
     scope: str
     target: str
     commands: tuple[Command, ...]
+    #: A wait task's step sends nothing and waits for this.
+    wait: WaitFor | None = None
 
 
 def _sync(pipeline_id: str, action: str) -> str:
@@ -276,7 +301,13 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _commands(task: Task, target: tuple[str, str] | None) -> tuple[Command, ...]:
+#: (param name, id) of an entity or group, or None for a pipeline.
+Target = tuple[str, str] | None
+#: How one task type becomes the commands of one target.
+Builder = Callable[[Task, Target], tuple[Command, ...]]
+
+
+def _sync_commands(task: Task, target: Target) -> tuple[Command, ...]:
     """The commands of one target; ``target`` is (param name, id) or None for a pipeline."""
     p = task.pipeline
     action = task.type.value.split("_", 1)[1]
@@ -301,14 +332,45 @@ def _commands(task: Task, target: tuple[str, str] | None) -> tuple[Command, ...]
     return (snapshot,)
 
 
+def _maintenance(enter: bool, task: Task, target: Target) -> tuple[Command, ...]:
+    action = "enter" if enter else "exit"
+    path = paths.path(paths.MAINTENANCE_COMMAND, pipeline=task.pipeline, action=action)
+    expect = Expect.MAINTENANCE_ON if enter else Expect.MAINTENANCE_OFF
+    # Entering maintenance twice leaves it on: it converges like start and stop.
+    return (Command(path, (), expect, True),)
+
+
+def _no_command(task: Task, target: Target) -> tuple[Command, ...]:
+    return ()
+
+
+#: The task registry: every TaskType and how it becomes commands. A task type that is
+#: not here cannot be planned (``plan`` raises), and a test checks every one is.
+TASKS: Mapping[TaskType, Builder] = {
+    **{
+        TaskType[f"{scope}_{action}"]: _sync_commands
+        for scope in ("ENTITY", "PIPELINE", "GROUP")
+        for action in ("START", "STOP", "SNAPSHOT", "REDO")
+    },
+    TaskType.PIPELINE_MAINTENANCE_ENTER: partial(_maintenance, True),
+    TaskType.PIPELINE_MAINTENANCE_EXIT: partial(_maintenance, False),
+    TaskType.ENTITY_WAIT: _no_command,
+    TaskType.GROUP_WAIT: _no_command,
+}
+
+
 def plan(task: Task) -> list[Step]:
     """The CoreHub commands of ``task``: one step per entity or group, in order."""
     scope = task.type.scope
+    build = TASKS[task.type]
+    wait = task.wait_for
     if scope == "entity":
-        return [Step(scope, e, _commands(task, (ENTITY_PARAM, e))) for e in task.entity_ids or ()]
+        ids = task.entity_ids or ()
+        return [Step(scope, e, build(task, (ENTITY_PARAM, e)), wait) for e in ids]
     if scope == "group":
-        return [Step(scope, g, _commands(task, (GROUP_PARAM, g))) for g in task.group_ids or ()]
-    return [Step(scope, task.pipeline, _commands(task, None))]
+        ids = task.group_ids or ()
+        return [Step(scope, g, build(task, (GROUP_PARAM, g)), wait) for g in ids]
+    return [Step(scope, task.pipeline, build(task, None), wait)]
 
 
 def affected_entities(step: Step, configured: Sequence[EntityConfig]) -> list[str]:

@@ -23,6 +23,21 @@ class TaskRejectedError(CoreHubError):
         super().__init__(f"CoreHub answered {status_code}{where}: {message}")
 
 
+class NotConfiguredError(TaskRejectedError):
+    """A wait task names an entity or group that CoreHub's configuration does not list.
+
+    No command was sent, so no CoreHub answer refused it; it fails as a rejected task
+    (its 404 is CoreHub's "not found" for commands) rather than wait for nothing.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.status_code = 404
+        self.corehub_message = message
+        self.method = ""
+        self.path = ""
+        CoreHubError.__init__(self, message)
+
+
 class EntityErrorStateError(CoreHubError):
     """An entity went into CoreHub's Error state while Chronos waited for it."""
 

@@ -9,8 +9,10 @@ state (``judge``), never for want of a sign that it did not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TypeVar
 
 from chronos.corehub.answers import EntityConfig, EntityStatus, Mask, quote
 from chronos.corehub.api import (
@@ -24,8 +26,11 @@ from chronos.corehub.api import (
     error_message,
     judge,
     lost_answer_all,
+    maintenance_applied,
+    maintenance_flag,
     plan,
     settle,
+    wait_verdict,
 )
 from chronos.corehub.client import CoreHubClient
 from chronos.corehub.errors import (
@@ -34,10 +39,14 @@ from chronos.corehub.errors import (
     CoreHubTimeoutError,
     CoreHubUnreachableError,
     EntityErrorStateError,
+    NotConfiguredError,
     UnsafeIdError,
     UnusableAnswerError,
 )
 from chronos.models.chronosjob import Task
+from chronos.models.tasks import WaitFor
+
+T = TypeVar("T")
 
 #: Default of ``ExecuteOptions.migration_start_timeout`` (and of the runner's setting): a
 #: snapshot may wait for CoreHub's agents a while; five minutes of no sign at all is not that.
@@ -115,6 +124,9 @@ class _Runner:
         self.task = task
         self.options = options
         self._configured: list[EntityConfig] | None = None
+        #: ``deadline.remaining()`` when a wait task began waiting: its timeoutSeconds
+        #: is one budget for all its entities or groups, not one each.
+        self._wait_began: float | None = None
 
     def configured(self) -> list[EntityConfig]:
         if self._configured is None:
@@ -236,7 +248,110 @@ class _Runner:
             self.client.sleep(min(delay, clock.remaining()))
             delay = min(self.options.poll_max, delay * self.options.poll_factor)
 
+    def poll(self, check: Callable[[], T | None], limit: float | None, what: str) -> T:
+        """``check()`` until it gives an answer, with backoff; the first read is at once.
+
+        Past ``limit`` seconds (after at least one read) a CoreHubTimeoutError that fails
+        this target only; past the run's deadline one that stops the run.
+        """
+        clock = self.client.deadline
+        started = clock.remaining()
+        delay = 0.0
+        while True:
+            self.client.sleep(min(delay, clock.remaining()))
+            delay = min(
+                self.options.poll_max,
+                max(delay * self.options.poll_factor, self.options.poll_initial),
+            )
+            if clock.expired():
+                raise CoreHubTimeoutError(
+                    f"the run's {clock.seconds:g}s deadline passed waiting for {what}"
+                )
+            answer = check()
+            if answer is not None:
+                return answer
+            if limit is not None and started - clock.remaining() >= limit:
+                raise CoreHubTimeoutError(
+                    f"{what}: not reached within {limit:g}s", deadline_exceeded=False
+                )
+
+    def maintenance(self, step: Step, command: Command) -> list[TargetResult]:
+        """Enter or leave maintenance mode: the command, then ``GET /pipelines/{p}`` until
+        ``isInMaintenanceMode`` says so."""
+        enter = command.expect.maintenance is True
+        pipeline_id = self.task.pipeline
+        self.client.send(
+            command, verify=lambda: maintenance_applied(self.client.pipeline(pipeline_id), enter)
+        )
+        wanted = "in maintenance mode" if enter else "out of maintenance mode"
+
+        def check() -> bool | None:
+            flag = maintenance_flag(self.client.pipeline(pipeline_id))
+            return True if flag is enter else None
+
+        self.poll(check, self.options.state_timeout, f"pipeline {pipeline_id} {wanted}")
+        state = "Maintenance" if enter else "Running"
+        return [TargetResult(step.target, True, state, f"maintenance {command.action} done")]
+
+    def wait_for(self, step: Step, wait: WaitFor) -> list[TargetResult]:
+        """A wait task's step: no command; ``/entities-status`` until every entity of the
+        step is in ``wait.state`` at one read, within the task's one wait budget."""
+        configured = self.configured()
+        known = {e.entity_id for e in configured}
+        if step.scope == "entity":
+            if step.target not in known:
+                raise NotConfiguredError(
+                    f"entity {step.target} is not configured in pipeline {self.task.pipeline_id}"
+                )
+            entity_ids = [step.target]
+        else:
+            entity_ids = affected_entities(step, configured)
+            if not entity_ids:
+                raise NotConfiguredError(
+                    f"no entity of group {step.target} is configured in pipeline "
+                    f"{self.task.pipeline_id}: nothing to wait for"
+                )
+        clock = self.client.deadline
+        if self._wait_began is None:
+            self._wait_began = clock.remaining()
+        limit = max(0.0, wait.timeout_seconds - (self._wait_began - clock.remaining()))
+        states: dict[str, str | None] = dict.fromkeys(entity_ids)
+        self.client.events(
+            "wait", {"expect": str(wait.state), "entities": entity_ids, "phase": "begin"}
+        )
+
+        def check() -> bool | None:
+            statuses = self.client.entities_status(self.task.pipeline)
+            reached = True
+            for e in entity_ids:
+                status = statuses.get(e)
+                states[e] = None if status is None else str(entity_state(status))
+                verdict = wait_verdict(wait.state, status)
+                if verdict is Verdict.FAILED and status is not None:
+                    said = quote(error_message(status), self.client.mask)
+                    raise EntityErrorStateError(f"entity {e} is in Error: {said}")
+                reached = reached and verdict is Verdict.REACHED
+            return True if reached else None
+
+        try:
+            self.poll(check, limit, f"{', '.join(entity_ids)} to be {wait.state}")
+        except CoreHubTimeoutError as exc:
+            if exc.deadline_exceeded:
+                raise
+            now = ", ".join(f"{e}: {s or 'not listed'}" for e, s in states.items())
+            raise CoreHubTimeoutError(
+                f"{', '.join(entity_ids)} not {wait.state} within the wait's "
+                f"{wait.timeout_seconds}s (now {now})",
+                deadline_exceeded=False,
+            ) from None
+        self.client.events("wait", {"expect": str(wait.state), "states": states, "phase": "done"})
+        return [TargetResult(step.target, True, _summary(states), f"{wait.state} reached")]
+
     def step(self, step: Step) -> list[TargetResult]:
+        if step.wait is not None:
+            return self.wait_for(step, step.wait)
+        if len(step.commands) == 1 and step.commands[0].expect.maintenance is not None:
+            return self.maintenance(step, step.commands[0])
         # Read before any command: an unusable entity list stops the step before CoreHub
         # is asked to act on entities that would then not be waited for.
         entity_ids = (
@@ -292,7 +407,7 @@ def _execute(client: CoreHubClient, task: Task, options: ExecuteOptions | None) 
         outcome.results.append(TargetResult(task.pipeline, False, None, str(exc), exc))
         return outcome
     for index, step in enumerate(steps):
-        if index:
+        if index and step.commands:
             client.sleep(min(runner.options.command_interval, client.deadline.remaining()))
         try:
             outcome.results.extend(runner.step(step))

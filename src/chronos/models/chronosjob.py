@@ -51,7 +51,8 @@ from chronos.models.jobstatus import EntityResult as EntityResult
 from chronos.models.jobstatus import RunRecord as RunRecord
 from chronos.models.jobstatus import RunResult as RunResult
 from chronos.models.jobstatus import RunTrigger as RunTrigger
-from chronos.models.rules import Rule, cel_extension, enforce
+from chronos.models.rules import Rule, cel_extension, enforce, present_only_for
+from chronos.models.tasks import WaitFor
 
 GROUP = "chronos.gluesync.io"
 VERSION = "v1alpha1"
@@ -86,6 +87,10 @@ class TaskType(StrEnum):
     GROUP_SNAPSHOT = "group_snapshot"
     GROUP_REDO = "group_redo"
     CONTAINER = "container"
+    PIPELINE_MAINTENANCE_ENTER = "pipeline_maintenance_enter"
+    PIPELINE_MAINTENANCE_EXIT = "pipeline_maintenance_exit"
+    ENTITY_WAIT = "entity_wait"
+    GROUP_WAIT = "group_wait"
 
     @property
     def scope(self) -> str:
@@ -123,10 +128,21 @@ def _scope_rule(scope: str, field: str) -> Rule[Task]:
     )
 
 
+#: The task types that send no command and wait for a state (``Task.wait_for``).
+WAIT_TYPES = (TaskType.ENTITY_WAIT, TaskType.GROUP_WAIT)
+
+WAIT_FOR_RULE: Rule[Task] = present_only_for(
+    "wait_for",
+    [t.value for t in WAIT_TYPES],
+    "waitFor is required for entity_wait and group_wait tasks and must be absent "
+    "for other task types",
+)
+
 TASK_RULES: tuple[Rule[Task], ...] = (
     _scope_rule("entity", "entity_ids"),
     _scope_rule("group", "group_ids"),
     *CONTAINER_TASK_RULES,
+    WAIT_FOR_RULE,
 )
 
 
@@ -138,7 +154,9 @@ class Task(_Model):
     type: Annotated[TaskType, Lax] = Field(
         description=(
             "Operation to perform: entity_*, pipeline_* or group_* followed by "
-            "start, stop, snapshot or redo."
+            "start, stop, snapshot or redo; pipeline_maintenance_enter or "
+            "pipeline_maintenance_exit; entity_wait or group_wait (wait until the "
+            "entities reach waitFor.state, sending no command)."
         )
     )
     pipeline_id: Identifier | None = Field(
@@ -173,6 +191,10 @@ class Task(_Model):
     )
     container: ContainerTask | None = Field(
         default=None, description="The pod a container task runs; only for type container."
+    )
+    wait_for: WaitFor | None = Field(
+        default=None,
+        description="For entity_wait and group_wait tasks (required there, absent otherwise).",
     )
 
     @model_validator(mode="after")

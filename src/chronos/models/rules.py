@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from pydantic.alias_generators import to_camel
+
 M = TypeVar("M")
 
 
@@ -90,3 +92,20 @@ def enforce(model: M, rules: Sequence[Rule[M]]) -> M:
         if not rule.check(model):
             raise SpecRuleError(rule.field_path.lstrip("."), rule.message, rule.reason)
     return model
+
+
+def present_only_for(field: str, types: Sequence[str], message: str) -> Rule[Any]:
+    """``field`` required for the task types ``types`` and absent for every other one.
+
+    One list of type values gives both the CEL rule and the Python check, so the two
+    cannot name different types. The model the rule is on has ``type`` and ``field``.
+    """
+    camel = to_camel(field)
+    listed = ", ".join(f"'{t}'" for t in types)
+    wanted = frozenset(types)
+    return Rule(
+        cel=f"self.type in [{listed}] ? has(self.{camel}) : !has(self.{camel})",
+        message=message,
+        field_path=f".{camel}",
+        check=lambda m: (str(m.type) in wanted) == (getattr(m, field) is not None),
+    )

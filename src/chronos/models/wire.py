@@ -85,6 +85,11 @@ class ContainerTaskDict(TypedDict, total=False):
     runAsUser: int | None
 
 
+class WaitForDict(TypedDict, total=False):
+    state: str
+    timeoutSeconds: int
+
+
 class TaskDict(TypedDict, total=False):
     type: str
     pipelineId: str | None
@@ -93,6 +98,7 @@ class TaskDict(TypedDict, total=False):
     withSnapshot: bool
     snapshotWriteMethod: str
     container: ContainerTaskDict | None
+    waitFor: WaitForDict | None
 
 
 class ScheduleDict(TypedDict, total=False):

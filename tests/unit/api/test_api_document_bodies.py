@@ -72,7 +72,31 @@ NEW_ENTITY_JOB = {
     "cron_expression": "0 0 * * *",
 }
 
+#: Issue 20: a wait task and what it waits for.
+NEW_WAIT_JOB = {
+    "name": "n",
+    "task_type": "entity_wait",
+    "pipeline_id": "p",
+    "entity_ids": ["e"],
+    "cron_expression": "0 0 * * *",
+}
+WAIT_FOR = {"state": "Active", "timeout_seconds": 60}
+
 CASES = [
+    pytest.param(
+        "JobCreate",
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "state": "Busy"}},
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "state": "Warning"}},
+        {},
+        id="wait-for-unknown-state",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "timeout_seconds": 0}},
+        {**NEW_WAIT_JOB, "wait_for": {**WAIT_FOR, "timeout_seconds": 1}},
+        {},
+        id="wait-for-zero-seconds",
+    ),
     pytest.param(
         "JobCreate",
         {**NEW_ENTITY_JOB, "entity_ids": [], "entity_id": "0", "group_ids": ["g1", "g2"]},
@@ -220,6 +244,21 @@ def test_the_document_refuses_what_every_job_refuses(
 #: uniqueness between two of its values, or the job stored (which the document cannot
 #: know). A 409, never a 422 (docs/api.md, "Errors").
 CONFLICTS = [
+    # Issue 20: the task type and wait_for (errors.RELATION_RULES says why not a 422).
+    pytest.param("JobCreate", NEW_WAIT_JOB, {}, id="wait-without-wait-for"),
+    pytest.param(
+        "JobCreate",
+        {**NEW_WAIT_JOB, "task_type": "GROUP_WAIT", "entity_ids": None, "group_ids": ["g"]},
+        {},
+        id="upper-case-group-wait-without-wait-for",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW, "cron_expression": "0 0 * * *", "wait_for": WAIT_FOR},
+        {},
+        id="wait-for-on-a-start",
+    ),
+    pytest.param("JobUpdate", {"task_type": "entity_wait"}, ENTITY_JOB, id="update-to-a-wait"),
     pytest.param(
         "JobCreate",
         {
@@ -354,3 +393,10 @@ def test_a_backfill_time_may_write_t_and_z_in_lower_case() -> None:
     assert _valid("BackfillIn", body)
     start, _ = _check_range(BackfillIn.model_validate(body), datetime(2026, 3, 28, tzinfo=UTC))
     assert start == datetime(2026, 3, 26, tzinfo=UTC)
+
+
+def test_a_wait_task_without_wait_for_names_the_field() -> None:
+    with pytest.raises(ProblemError) as info:
+        validate_spec(apply_request({}, NEW_WAIT_JOB), "UTC", 60)
+    assert info.value.status == 409
+    assert [field for field, _ in info.value.errors or []] == ["wait_for"]

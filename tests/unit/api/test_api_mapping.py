@@ -88,6 +88,31 @@ def test_a_new_task_type_drops_the_ids_of_another_scope_unless_sent() -> None:
     assert apply_request(base, {"task_type": "entity_stop"})["task"]["entityIds"] == ["e"]
 
 
+def test_wait_for_maps_to_the_task_and_leaves_with_a_non_wait_type() -> None:
+    wait = {"state": "Hold", "timeout_seconds": 90}
+    out = apply_request({}, {"task_type": "GROUP_WAIT", "group_ids": ["g"], "wait_for": wait})
+    assert out["task"]["waitFor"] == {"state": "Hold", "timeoutSeconds": 90}
+    assert out["task"]["type"] == "group_wait"
+    # Another wait type keeps it; any other type drops it unless sent (then refused).
+    assert apply_request(out, {"task_type": "entity_wait"})["task"]["waitFor"]
+    assert "waitFor" not in apply_request(out, {"task_type": "group_stop"})["task"]
+    assert "waitFor" not in apply_request(out, {"wait_for": None})["task"]
+
+
+def test_a_wait_task_is_shown_with_what_it_waits_for() -> None:
+    task = {
+        "type": "entity_wait",
+        "pipelineId": "p",
+        "entityIds": ["e"],
+        "waitFor": {"state": "Active", "timeoutSeconds": 30},
+    }
+    shown, _ = job_view(cast(ChronosJobDict, chronosjob(spec=spec(task=task))), "UTC", NOW)
+    assert shown["wait_for"] == {"state": "Active", "timeout_seconds": 30}
+    assert shown["task_type"] == "entity_wait"
+    plain, _ = job_view(cast(ChronosJobDict, chronosjob()), "UTC", NOW)
+    assert plain["wait_for"] is None
+
+
 def test_a_view_sent_back_with_both_schedule_forms_keeps_the_friendly_one() -> None:
     friendly = {"days_of_week": ["monday"], "hour": 8, "minute": 30}
     expected = {"daysOfWeek": ["monday"], "hour": 8, "minute": 30}

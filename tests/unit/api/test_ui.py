@@ -331,6 +331,38 @@ def test_the_form_becomes_the_rest_body_and_back() -> None:
     }
 
 
+def test_the_form_sends_wait_for_for_wait_tasks_only() -> None:
+    from chronos.api import uiforms as f
+
+    form = {
+        "name": ["w"],
+        "task_type": ["group_wait"],
+        "group_ids": ["g1"],
+        "wait_state": ["Active"],
+        "wait_timeout_seconds": ["600"],
+        "schedule_kind": ["cron"],
+        "cron_expression": ["@daily"],
+    }
+    body, errors = f.request_body(f.values_from_form(form), creating=True)
+    assert errors == []
+    assert body["wait_for"] == {"state": "Active", "timeout_seconds": 600}
+    # The hidden wait fields of another task type are not sent (an update clears them).
+    other = f.values_from_form({**form, "task_type": ["group_stop"]})
+    assert "wait_for" not in f.request_body(other, creating=True)[0]
+    assert f.request_body(other, creating=False)[0]["wait_for"] is None
+    bad = f.values_from_form({**form, "wait_timeout_seconds": ["10m"]})
+    assert f.request_body(bad, creating=True)[1] == [
+        ("wait_timeout_seconds", "must be a whole number")
+    ]
+    assert f.by_field([("wait_for.state", "a"), ("wait_for.timeout_seconds", "b")]) == {
+        "wait_state": "a",
+        "wait_timeout_seconds": "b",
+    }
+    shown = {"task_type": "group_wait", "wait_for": {"state": "Hold", "timeout_seconds": 5}}
+    back = f.values_from_view(shown)
+    assert (back.wait_state, back.wait_timeout_seconds) == ("Hold", "5")
+
+
 def test_a_job_s_view_fills_the_form() -> None:
     from chronos.api import uiforms as f
 

@@ -9,6 +9,7 @@ import pytest
 from chronos.corehub import (
     ENTITY_PARAM,
     GROUP_PARAM,
+    TASKS,
     Applied,
     Command,
     EntityConfig,
@@ -25,11 +26,14 @@ from chronos.corehub import (
     lost_answer,
     lost_answer_all,
     maintenance_applied,
+    maintenance_flag,
     pipelines_list,
     plan,
     settle,
+    wait_verdict,
 )
 from chronos.models.chronosjob import Task, TaskType
+from chronos.models.tasks import WaitFor
 
 P = "/pipelines/p1/commands/sync"
 
@@ -41,6 +45,8 @@ def task(type_: str, **extra: Any) -> Task:
         body.setdefault("entityIds", ["e1", "e2"])
     if scope == "group":
         body.setdefault("groupIds", ["g1", "g2"])
+    if type_.endswith("_wait"):
+        body.setdefault("waitFor", {"state": "Active", "timeoutSeconds": 60})
     return Task.model_validate(body)
 
 
@@ -53,6 +59,7 @@ def calls(t: Task) -> list[tuple[str, str, list[tuple[str, str]], Expect, bool]]
 
 
 UPSERT = ("snapshotWriteMethod", "UPSERT")
+WARNING = {"severity": "WARNING"}
 NO_SNAP = ("withSnapshot", "false")
 
 EXPECTED: dict[str, list[tuple[str, str, list[tuple[str, str]], Expect, bool]]] = {
@@ -106,7 +113,78 @@ EXPECTED: dict[str, list[tuple[str, str, list[tuple[str, str]], Expect, bool]]] 
         ("g1", f"{P}/redo-group", [("groupId", "g1"), UPSERT], Expect.REDO_DONE, False),
         ("g2", f"{P}/redo-group", [("groupId", "g2"), UPSERT], Expect.REDO_DONE, False),
     ],
+    "pipeline_maintenance_enter": [
+        ("p1", "/pipelines/p1/commands/maintenance/enter", [], Expect.MAINTENANCE_ON, True)
+    ],
+    "pipeline_maintenance_exit": [
+        ("p1", "/pipelines/p1/commands/maintenance/exit", [], Expect.MAINTENANCE_OFF, True)
+    ],
+    # A wait sends no command (its steps wait: test_wait_steps_carry_what_they_wait_for).
+    "entity_wait": [],
+    "group_wait": [],
 }
+
+
+def test_the_task_registry_knows_every_task_type() -> None:
+    assert set(TASKS) == set(TaskType)
+
+
+@pytest.mark.parametrize(
+    ("type_", "targets"), [("entity_wait", ["e1", "e2"]), ("group_wait", ["g1", "g2"])]
+)
+def test_wait_steps_carry_what_they_wait_for(type_: str, targets: list[str]) -> None:
+    steps = plan(task(type_))
+    assert [(s.target, s.commands) for s in steps] == [(t, ()) for t in targets]
+    wanted = WaitFor(state=EntityState.ACTIVE, timeout_seconds=60)
+    assert [s.wait for s in steps] == [wanted, wanted]
+    # Only wait tasks have a step that waits.
+    assert all(s.wait is None for s in plan(task("entity_start")))
+
+
+@pytest.mark.parametrize("wanted", list(EntityState))
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ({"isSyncActive": True, "isMigrationActive": False}, EntityState.ACTIVE),
+        ({"isSyncActive": False, "isMigrationActive": True}, EntityState.ACTIVE),
+        ({"isSyncActive": False, "isMigrationActive": False}, EntityState.HOLD),
+        (
+            {"isSyncActive": True, "isMigrationActive": False, "errorState": {"severity": "x"}},
+            EntityState.ERROR,
+        ),
+        (
+            {
+                "isSyncActive": True,
+                "isMigrationActive": False,
+                "errorState": {"severity": "WARNING"},
+            },
+            EntityState.WARNING,
+        ),
+    ],
+)
+def test_wait_verdict(wanted: EntityState, status: dict[str, Any], state: EntityState) -> None:
+    item = EntityStatus.model_validate({"entityId": "e1", **status})
+    verdict = wait_verdict(wanted, item)
+    if state is wanted:
+        assert verdict is Verdict.REACHED
+    elif state is EntityState.ERROR:
+        assert verdict is Verdict.FAILED  # Error does not go away by itself
+    else:
+        assert verdict is Verdict.PENDING
+    assert wait_verdict(wanted, None) is Verdict.PENDING
+
+
+@pytest.mark.parametrize(
+    ("info", "flag"),
+    [
+        ({"isInMaintenanceMode": True}, True),
+        ({"isInMaintenanceMode": False}, False),
+        ({"isInMaintenanceMode": "true"}, None),
+        ({}, None),
+    ],
+)
+def test_maintenance_flag(info: dict[str, Any], flag: bool | None) -> None:
+    assert maintenance_flag(info) is flag
 
 
 def test_every_task_type_has_an_expected_mapping() -> None:

@@ -35,6 +35,8 @@ def task(type_: str, **extra: Any) -> Task:
         body.setdefault("entityIds", ["e1", "e2"])
     if type_.startswith("group_"):
         body.setdefault("groupIds", ["g1"])
+    if type_.endswith("_wait"):
+        body.setdefault("waitFor", {"state": "Hold", "timeoutSeconds": 5})
     return Task.model_validate(body)
 
 
@@ -97,6 +99,18 @@ CASES: dict[str, tuple[list[tuple[str, str]], dict[str, str]]] = {
         [(f"{P}/redo-group", "groupId=g1&snapshotWriteMethod=UPSERT")],
         {"e3": "Active", "e4": "Active", "e1": "Hold"},
     ),
+    # Maintenance changes no entity; the pipeline's flag is checked in test_corehub_tasks.
+    "pipeline_maintenance_enter": (
+        [("/pipelines/p1/commands/maintenance/enter", "")],
+        {"e1": "Hold", "e3": "Active"},
+    ),
+    "pipeline_maintenance_exit": (
+        [("/pipelines/p1/commands/maintenance/exit", "")],
+        {"e1": "Hold", "e3": "Active"},
+    ),
+    # A wait sends nothing: e1 and e2 are on Hold already; g1's e3 stops later (below).
+    "entity_wait": ([], {"e1": "Hold", "e2": "Hold"}),
+    "group_wait": ([], {"e3": "Hold", "e4": "Hold"}),
 }
 
 
@@ -117,6 +131,9 @@ def test_task_type_sends_exact_commands_and_reaches_the_state(
 ) -> None:
     # e3 starts active and e4 on hold, so stops, snapshots and starts all have work to do.
     fakehub.set_entity("p1", "e3", isSyncActive=True)
+    if type_ == "group_wait":
+        # Not on Hold when the wait begins: met only once the fake changes it.
+        fakehub.set_entity("p1", "e3", after=0.3, isSyncActive=False)
     if type_ == "entity_stop":
         for e in ("e1", "e2"):
             fakehub.set_entity("p1", e, isSyncActive=True)

@@ -29,8 +29,9 @@ from chronos.corehub import (
     execute,
 )
 from chronos.fakehub import FakeCoreHub, FakeHubControl
-from chronos.models.chronosjob import SnapshotWriteMethod, Task, TaskType
+from chronos.models.chronosjob import WAIT_TYPES, SnapshotWriteMethod, Task, TaskType
 from chronos.models.rules import COREHUB_ID
+from chronos.models.tasks import EntityState, WaitFor
 
 #: What the reviewers tried, and relatives: climb out of the path, into the query or a
 #: fragment, onto the fake's control API, with encodings a server might decode twice.
@@ -85,6 +86,10 @@ def hostile_task(type_: TaskType, pipeline: str, ids: list[str]) -> Task:
         group_ids=ids if scope == "group" else None,
         with_snapshot=False,
         snapshot_write_method=SnapshotWriteMethod.UPSERT,
+        # Hold: what every seeded entity is in, so only the hostile id can fail a wait.
+        wait_for=WaitFor(state=EntityState.HOLD, timeout_seconds=5)
+        if type_ in WAIT_TYPES
+        else None,
     )
 
 

@@ -335,6 +335,53 @@ def test_state_object_from_python() -> None:
     )
 
 
+def test_scheduled_entity_states_form_a_timeline_on_the_fake_clock() -> None:
+    now = [0.0]
+    state = FakeHubState(clock=lambda: now[0])
+    state.set_entity("p1", "e1", {"afterSeconds": 2, "isSyncActive": True})
+    error = {"severity": "ERROR", "message": "agent down"}
+    state.set_entity("p1", "e1", {"afterSeconds": 5, "errorState": error})
+
+    def e1() -> dict[str, Any]:
+        return dict(state.snapshot()["pipelines"][0]["entities"][0])
+
+    # Not busy meanwhile: CoreHub is not acting on it, as it is after a command.
+    assert (e1()["isSyncActive"], e1()["isBusy"]) == (False, False)
+    now[0] = 2.0
+    assert (e1()["isSyncActive"], e1()["errorState"]) == (True, None)
+    now[0] = 5.0
+    assert e1()["errorState"] == error
+    # Setting a state now drops what was scheduled.
+    state.set_entity("p1", "e2", {"afterSeconds": 1, "isSyncActive": True})
+    state.set_entity("p1", "e2", {"isMigrationActive": False})
+    now[0] = 9.0
+    assert state.snapshot()["pipelines"][0]["entities"][1]["isSyncActive"] is False
+
+
+def test_scheduled_states_are_refused_when_malformed(fakehub: FakeHubControl) -> None:
+    with Client(base_url=fakehub.url) as http:
+        route = "/_fake/pipelines/p1/entities/e1/state"
+        for body in (
+            {"afterSeconds": -1, "isSyncActive": True},
+            {"afterSeconds": "soon", "isSyncActive": True},
+            {"afterSeconds": 1, "isSynced": True},
+        ):
+            assert http.put(route, json=body).status_code == 400, body
+    assert fakehub.entity("p1", "e1")["isSyncActive"] is False
+
+
+def test_maintenance_shows_in_the_pipeline_and_refuses_sync_commands(
+    fakehub: FakeHubControl, api: Client
+) -> None:
+    assert api.get("/pipelines/p1").json()["isInMaintenanceMode"] is False
+    assert api.post("/pipelines/p1/commands/maintenance/enter").status_code == 200
+    assert api.get("/pipelines/p1").json()["isInMaintenanceMode"] is True
+    assert api.post("/pipelines/p1/commands/sync/start").status_code == 409
+    assert api.post("/pipelines/p1/commands/maintenance/exit").status_code == 200
+    assert api.get("/pipelines/p1").json()["isInMaintenanceMode"] is False
+    assert api.post("/pipelines/p1/commands/maintenance/leave").status_code == 404
+
+
 SEED = """
 users: {ops: pw1}
 delays: {activate: 0.01}

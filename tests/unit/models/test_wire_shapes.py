@@ -23,6 +23,7 @@ from chronos.models import jobstatus as js
 from chronos.models import timing as t
 from chronos.models import wire
 from chronos.models.params import RunParameters
+from chronos.models.tasks import WaitFor
 
 #: Each model and the TypedDict that mirrors its JSON form.
 SHAPES: dict[type[BaseModel], Any] = {
@@ -34,6 +35,7 @@ SHAPES: dict[type[BaseModel], Any] = {
     ct.KeyRef: wire.KeyRefDict,
     ct.ContainerResources: wire.ContainerResourcesDict,
     ct.ResourceAmounts: wire.ResourceAmountsDict,
+    WaitFor: wire.WaitForDict,
     m.Schedule: wire.ScheduleDict,
     m.SecretKeyRef: wire.SecretKeyRefDict,
     m.CredentialsSecretRef: wire.CredentialsSecretRefDict,

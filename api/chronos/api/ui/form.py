@@ -72,6 +72,7 @@ def _form_page(
         preview=_preview(parts, values),
         task_types=f.TASK_TYPES,
         write_methods=f.WRITE_METHODS,
+        wait_states=f.WAIT_STATES,
         weekdays=f.WEEKDAYS,
         zones=f.zones(),
         default_zone=parts.settings.default_time_zone,
