@@ -126,7 +126,8 @@ EXPECTED: dict[str, list[tuple[str, str, list[tuple[str, str]], Expect, bool]]] 
 
 
 def test_the_task_registry_knows_every_task_type() -> None:
-    assert set(TASKS) == set(TaskType)
+    # (A container task runs its own pod, never CoreHub code.)
+    assert set(TASKS) == {t for t in TaskType if t.corehub}
 
 
 @pytest.mark.parametrize(
