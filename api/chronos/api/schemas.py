@@ -118,6 +118,7 @@ READ_ONLY_FIELDS = frozenset(
         "resource_version",
         "run_now_token",
         "resolved_cron_expression",
+        "queued",
     }
 )
 
