@@ -10,6 +10,7 @@ from pydantic import Field
 
 from chronos.models import timing as t
 from chronos.models.base import MAX_ID_LENGTH, MAX_TEXT, Lax, Time, _Model
+from chronos.models.chains import RunCause
 
 # Bounds that also keep the CRD's CEL rules within the API server's cost budget.
 MAX_HISTORY = 100
@@ -61,6 +62,8 @@ class RunTrigger(StrEnum):
     CATCHUP = "catchup"
     #: A past slot started on request (POST /api/jobs/{id}/backfill, or the annotation).
     BACKFILL = "backfill"
+    #: Started by the end of an upstream job's run (spec.after).
+    CHAIN = "chain"
 
 
 class EntityResult(_Model):
@@ -127,6 +130,9 @@ class RunRecord(_Model):
     )
     reported_by: str | None = Field(
         default=None, description="runner or operator: who recorded this run."
+    )
+    cause: RunCause | None = Field(
+        default=None, description="For a chain run: the upstream run that started it."
     )
     log_tail: str | None = Field(
         default=None,
