@@ -29,6 +29,9 @@ TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
 #: On a CronJob's Jobs (its job template) and so on every Job the operator makes from
 #: it: the name of the schedule the CronJob runs (one CronJob per schedule).
 SCHEDULE_ANNOTATION: Final = f"{GROUP}/schedule"
+#: On chain runs' Jobs and pods (spec.after): the upstream run that started the run,
+#: JSON of ``chronos.models.chains.RunCause`` (``{"job", "runId", "result"}``).
+CAUSE_ANNOTATION: Final = f"{GROUP}/cause"
 #: On Jobs created by run-now: the token that asked for them.
 RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
 #: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
@@ -65,6 +68,7 @@ ENV_SCHEDULE: Final = "CHRONOS_SCHEDULE"  # the schedule's name (one CronJob per
 ENV_SCHEDULED_TIME: Final = "CHRONOS_SCHEDULED_TIME"
 ENV_TIME_ZONE: Final = "CHRONOS_TIME_ZONE"  # the job's zone (the slot's wall time)
 ENV_JITTER_SECONDS: Final = "CHRONOS_JITTER_SECONDS"  # spec.jitterSeconds, when set
+ENV_CAUSE: Final = "CHRONOS_CAUSE"  # downward API: CAUSE_ANNOTATION (chain runs)
 
 #: Where the CA bundle Secret is mounted in runner pods.
 COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from chronos.models.chains import ChainOn, RunCause
-from chronos.models.chronosjob import ChronosJobSpec, RunRecord, RunResult
+from chronos.models.chronosjob import ChronosJobSpec, RunRecord, RunResult, RunTrigger
 from chronos.models.history import run_time
 from chronos.operator.naming import chain_job_name
 
@@ -164,6 +164,24 @@ def fan_in(
     _, job, _, run_id = max(chosen)
     cause = RunCause(job=job, run_id=run_id, result=RunResult.SUCCEEDED.value)
     return ChainStart(name, cause)
+
+
+def refused_record(start: ChainStart, blocking: Sequence[str], now: datetime) -> RunRecord:
+    """The history entry of a chain run refused under concurrencyPolicy Forbid: under
+    its Job's name (so it is served), with its cause."""
+    return RunRecord(
+        run_id=start.job,
+        trigger=RunTrigger.CHAIN,
+        result=RunResult.MISSED,
+        end_time=now,
+        reason="ConcurrencyForbid",
+        message=(
+            f"chain run refused: run {', '.join(blocking)} was still active "
+            "(concurrencyPolicy Forbid)"
+        ),
+        reported_by="operator",
+        cause=start.cause,
+    )
 
 
 # ------------------------------------------------------------------------- cycles

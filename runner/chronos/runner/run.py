@@ -220,6 +220,7 @@ def run() -> int:
         outcome=outcome,
         slot=slot,
         schedule=settings.schedule,
+        cause=settings.cause,
     )
     log.event(
         "result",
