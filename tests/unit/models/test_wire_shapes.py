@@ -17,10 +17,9 @@ from pydantic import AwareDatetime, BaseModel
 from support import ROOT
 
 from chronos.models import calendar as cal
-from chronos.models import chains
+from chronos.models import chains, wire
 from chronos.models import chronosjob as m
 from chronos.models import timing as t
-from chronos.models import wire
 
 #: Each model and the TypedDict that mirrors its JSON form.
 SHAPES: dict[type[BaseModel], Any] = {
