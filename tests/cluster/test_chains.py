@@ -87,8 +87,9 @@ def test_chain_on_success_and_on_failure(operator: OperatorProcess, k8s: Client,
         wait_for(lambda n=name: is_ready(k8s, ns, n), what=f"{name} Ready")  # type: ignore[misc]
     # A chain-only job: its CronJob only holds the template, suspended, nothing next.
     template = cronjob(k8s, ns, "load")
-    assert template is not None and template["spec"]["suspend"] is True
-    assert not (get_cr(k8s, ns, "load")["status"].get("nextRunTimes") or [])
+    assert template is not None
+    assert template["spec"]["suspend"] is True
+    assert not get_cr(k8s, ns, "load")["status"].get("nextRunTimes")
 
     finish(k8s, ns, "extract", "extract-1", "succeeded")
     [job] = wait_for(lambda: chain_jobs(k8s, ns, "load"), what="load's chain run")
@@ -118,7 +119,8 @@ def test_chain_on_success_and_on_failure(operator: OperatorProcess, k8s: Client,
         ],
         what="the refused chain run in alert's history",
     )
-    assert refused[0]["trigger"] == "chain" and refused[0]["result"] == "missed"
+    assert refused[0]["trigger"] == "chain"
+    assert refused[0]["result"] == "missed"
     assert refused[0]["cause"]["runId"] == "extract-4"
     assert refused[0]["runId"] == expected_name(k8s, ns, "alert", ("extract", "extract-4"))
     assert len(chain_jobs(k8s, ns, "alert")) == 1

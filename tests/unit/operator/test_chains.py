@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from chronos.models.chains import ChainOn
+from chronos.models.chains import ChainOn, RunCause
 from chronos.models.chronosjob import ChronosJobSpec, RunRecord
 from chronos.operator import chains as ch
 from chronos.operator.naming import chain_job_name
@@ -168,3 +168,41 @@ def test_index_requeues_downstreams_and_reports_cycle_changes() -> None:
     assert index.job_event("ns", "a", None) == {("ns", "a"), ("ns", "b")}  # deleted
     assert index.cycle_through("ns", "b") is None
     assert index.downstream_of("ns", "b") == set()
+
+
+def test_the_chain_jobs_manifest_carries_trigger_and_cause_to_the_runner() -> None:
+    from builders import operator_settings
+
+    from chronos import contract as c
+    from chronos.operator import runs
+    from chronos.operator.cronjob import chain_job
+    from chronos.operator.desired import desired_state
+
+    cr: Any = {
+        "metadata": {"name": "b", "namespace": "ns", "uid": "u"},
+        "spec": {"task": TASK, "after": [{"job": "a"}]},
+    }
+    template = desired_state(cr, operator_settings()).cronjob
+    assert template["spec"]["suspend"] is True  # chain-only: the template, never fired
+    template["metadata"]["uid"] = "cj-uid"
+    cause = RunCause(job="a", run_id="a-1", result="failed")
+    manifest = chain_job(template, name="b-c-1", cause=cause)
+    pod = manifest["spec"]["template"]
+    for notes in (manifest["metadata"]["annotations"], pod["metadata"]["annotations"]):
+        assert notes[c.TRIGGER_ANNOTATION] == "chain"
+        assert RunCause.model_validate_json(notes[c.CAUSE_ANNOTATION]) == cause
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert c.CAUSE_ANNOTATION in env[c.ENV_CAUSE]["valueFrom"]["fieldRef"]["fieldPath"]
+    # A run the runner could not report: the operator records it with its cause.
+    finished = {
+        **manifest,
+        "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "X"}]},
+    }
+    record = runs.unreported_run(finished, [], [])
+    assert record is not None
+    assert record.trigger == "chain"
+    assert record.cause == cause
+    finished["metadata"]["annotations"][c.CAUSE_ANNOTATION] = "{not json"
+    record = runs.unreported_run(finished, [], [])
+    assert record is not None
+    assert record.cause is None
