@@ -20,6 +20,7 @@ from lightkube.resources.batch_v1 import Job
 from support import cronjob, get_cr, patch_spec, ready, set_status, wait_for
 
 from chronos import contract as c
+from chronos import http
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.operator.naming import chain_job_name, cronjob_name
 
@@ -197,3 +198,30 @@ def test_exactly_once_across_operator_restarts(
     wait_for(lambda: len(chain_jobs(k8s, ns, "down")) >= 2, what="the run after up-2")
     runs = sorted(cause(j)["runId"] for j in chain_jobs(k8s, ns, "down"))
     assert runs == ["up-1", "up-2"]
+
+
+def test_a_chain_only_job_made_with_kubectl_reads_through_rest(
+    api: http.Client, k8s: Client, namespace: str
+) -> None:
+    """No schedule is no error: the facade lists and shows the job (no next runs), and
+    a run's cause comes back with its history."""
+    create(k8s, namespace, "after-only", chain_only({"job": "extract"}))
+    entry = {
+        "runId": "after-only-c-1",
+        "trigger": "chain",
+        "result": "succeeded",
+        "endTime": datetime.now(UTC).isoformat(),
+        "cause": {"job": "extract", "runId": "extract-1", "result": "succeeded"},
+    }
+    set_status(k8s, namespace, "after-only", {"history": [entry]})
+
+    def listed() -> bool:
+        items = api.get("/api/jobs").json()["items"]
+        return any(j["id"] == "after-only" for j in items)
+
+    wait_for(listed, what="the chain-only job in the list")
+    answer = api.get("/api/jobs/after-only")
+    assert answer.status_code == 200
+    job = answer.json()
+    assert job["cron_expression"] is None
+    assert job["schedule"] is None

@@ -368,10 +368,12 @@ def job_view(
     try:
         model = ChronosJobSpec.model_validate(spec)
         rules = time_rules(model, job=job, zone=zone, calendar=None)
+        if not rules.schedules:
+            raise LookupError("chain-only (spec.after): no schedule, no next runs")
         first = rules.schedules[0]
         if first.cron is not None:
             resolve_schedule(model, zone, min_interval_seconds, job=job)  # its interval
-    except (ValidationError, ScheduleError, ValueError):
+    except (ValidationError, ScheduleError, ValueError, LookupError):
         pass
     else:
         resolved_cron = first.cron
