@@ -9,19 +9,26 @@ import json
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from builders import create_chronosjob as create
+from builders import grant, service_account
 from builders import pipeline_spec as spec
-from builders import service_account
-from lightkube import Client
+from fixtures_api import sa_token, token_kubeconfig
+from lightkube import ApiError, Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.batch_v1 import Job
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from support import cronjob, get_cr, patch_spec, ready, set_status, wait_for
 
 from chronos import contract as c
-from chronos import http
+from chronos import http, kube
+from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.kube import ChronosJobResource
 from chronos.operator.naming import chain_job_name, cronjob_name
 
 pytestmark = pytest.mark.cluster
@@ -225,3 +232,57 @@ def test_a_chain_only_job_made_with_kubectl_reads_through_rest(
     job = answer.json()
     assert job["cron_expression"] is None
     assert job["schedule"] is None
+
+
+def test_after_names_only_jobs_the_author_can_read(
+    k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """Admission (chronos-calendar-references): a chain run records its upstream's runs
+    as causes, so spec.after may name only ChronosJobs its author may get."""
+    grant(k8s, namespace, "chainer", ("create", "update", "patch"), role="chainer-writes")
+    k8s.create(
+        Role(
+            metadata=ObjectMeta(name="chainer-reads", namespace=namespace),
+            rules=[
+                PolicyRule(
+                    apiGroups=["chronos.gluesync.io"],
+                    resources=["chronosjobs"],
+                    resourceNames=["visible"],
+                    verbs=["get"],
+                )
+            ],
+        )
+    )
+    k8s.create(
+        RoleBinding(
+            metadata=ObjectMeta(name="chainer-reads", namespace=namespace),
+            roleRef=RoleRef(
+                apiGroup="rbac.authorization.k8s.io", kind="Role", name="chainer-reads"
+            ),
+            subjects=[Subject(kind="ServiceAccount", name="chainer", namespace=namespace)],
+        )
+    )
+    user = kube.client(
+        token_kubeconfig(cluster, sa_token(k8s, namespace, "chainer"), tmp_path / "chainer")
+    )
+
+    def attempt(*upstreams: str) -> str | None:
+        body = chain_only(*({"job": u} for u in upstreams))
+        job = ChronosJobResource(metadata=ObjectMeta(name="probe", namespace=namespace), spec=body)
+        try:
+            user.create(job, dry_run=True)
+        except ApiError as exc:
+            if exc.status.code == 403 and "ValidatingAdmissionPolicy" in str(exc.status.message):
+                return str(exc.status.message)
+            raise
+        return None
+
+    message = wait_for(lambda: attempt("visible", "hidden"), what="the policy enforced")
+    who = f"system:serviceaccount:{namespace}:chainer"
+    assert (
+        f"spec.after: you ({who}) may not get every ChronosJob of visible, hidden in "
+        f"namespace '{namespace}'; a ChronosJob may only run after ChronosJobs its author "
+        "can read"
+        in message
+    )
+    assert attempt("visible") is None
