@@ -282,7 +282,6 @@ def test_after_names_only_jobs_the_author_can_read(
     assert (
         f"spec.after: you ({who}) may not get every ChronosJob of visible, hidden in "
         f"namespace '{namespace}'; a ChronosJob may only run after ChronosJobs its author "
-        "can read"
-        in message
+        "can read" in message
     )
     assert attempt("visible") is None
