@@ -207,31 +207,58 @@ def test_exactly_once_across_operator_restarts(
     assert runs == ["up-1", "up-2"]
 
 
-def test_a_chain_only_job_made_with_kubectl_reads_through_rest(
-    api: http.Client, k8s: Client, namespace: str
-) -> None:
-    """No schedule is no error: the facade lists and shows the job (no next runs), and
-    a run's cause comes back with its history."""
-    create(k8s, namespace, "after-only", chain_only({"job": "extract"}))
+def test_a_chain_only_job_through_rest(api: http.Client, k8s: Client, namespace: str) -> None:
+    """REST creates a chain-only job (no schedule), shows its chain and a run's cause;
+    a job made with kubectl lists too (no schedule was a 500 before)."""
+    body = {
+        "name": "After only",
+        "task_type": "pipeline_start",
+        "pipeline_id": "p1",
+        "after": [{"job": "extract", "on": "Completed"}, {"job": "stock"}],
+        "after_all": True,
+        "after_within_seconds": 600,
+    }
+    created = api.post("/api/jobs", json=body)
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    spec = get_cr(k8s, namespace, job_id)["spec"]
+    # (on defaults to Succeeded: the CRD's default, from the model's)
+    assert spec["after"] == [
+        {"job": "extract", "on": "Completed"},
+        {"job": "stock", "on": "Succeeded"},
+    ]
+    assert (spec["afterAll"], spec["afterWithinSeconds"]) == (True, 600)
+    assert "schedule" not in spec
+    # The model's rule, named by its request field.
+    bad = api.post("/api/jobs", json={**body, "name": "Bad", "after_all": None})
+    assert bad.status_code == 422, bad.text
+    assert "after_within_seconds" in bad.text
+
+    create(k8s, namespace, "by-kubectl", chain_only({"job": "extract"}))
     entry = {
-        "runId": "after-only-c-1",
+        "runId": "by-kubectl-c-1",
         "trigger": "chain",
         "result": "succeeded",
         "endTime": datetime.now(UTC).isoformat(),
         "cause": {"job": "extract", "runId": "extract-1", "result": "succeeded"},
     }
-    set_status(k8s, namespace, "after-only", {"history": [entry]})
+    set_status(k8s, namespace, "by-kubectl", {"history": [entry]})
 
     def listed() -> bool:
         items = api.get("/api/jobs").json()["items"]
-        return any(j["id"] == "after-only" for j in items)
+        return {"by-kubectl", job_id} <= {j["id"] for j in items}
 
-    wait_for(listed, what="the chain-only job in the list")
-    answer = api.get("/api/jobs/after-only")
+    wait_for(listed, what="both chain-only jobs in the list")
+    answer = api.get("/api/jobs/by-kubectl")
     assert answer.status_code == 200
-    job = answer.json()
-    assert job["cron_expression"] is None
-    assert job["schedule"] is None
+    shown = answer.json()
+    assert (shown["cron_expression"], shown["schedule"]) == (None, None)
+    assert shown["after"] == [{"job": "extract", "on": "Succeeded"}]
+    assert shown["after_all"] is False
+    history = wait_for(
+        lambda: api.get("/api/jobs/by-kubectl/history").json()["items"], what="the history"
+    )
+    assert history[0]["cause"] == {"job": "extract", "run_id": "extract-1", "result": "succeeded"}
 
 
 def test_after_names_only_jobs_the_author_can_read(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from chronos.api.chainmap import apply_chains, chains_view
 from chronos.api.schemas import JOB_ID, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
@@ -224,6 +225,7 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
             task.pop("groupIds", None)
 
     apply_time_rules(out, sent)
+    apply_chains(out, sent)
     friendly, cron = schedule_forms(sent)
     if sends_schedules(sent):
         pass  # schedule and cron_expression are the echo of the first schedule
@@ -436,6 +438,7 @@ def job_view(
         "run_now_token": annotations.get(RUN_NOW_ANNOTATION),
         "resolved_cron_expression": resolved_cron,
         **time_rules_view(spec),
+        **chains_view(spec),
     }
     return view, valid_until
 
