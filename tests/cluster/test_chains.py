@@ -17,6 +17,7 @@ from builders import create_chronosjob as create
 from builders import grant, service_account
 from builders import pipeline_spec as spec
 from fixtures_api import sa_token, token_kubeconfig
+from fixtures_ui import UiUser
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
@@ -312,3 +313,41 @@ def test_after_names_only_jobs_the_author_can_read(
         "can read" in message
     )
     assert attempt("visible") is None
+
+
+def test_the_dashboard_shows_a_chain_only_job_and_its_chain_run(
+    editor: UiUser, api: http.Client, k8s: Client, namespace: str
+) -> None:
+    """Every page of a job without a schedule answers (none assumed one), and a chain
+    run's page names its trigger."""
+    created = api.post(
+        "/api/jobs",
+        json={
+            "name": "Loader",
+            "task_type": "pipeline_start",
+            "pipeline_id": "p1",
+            "after": [{"job": "extract"}],
+        },
+    )
+    assert created.status_code == 201, created.text
+    job_id = created.json()["id"]
+    run = {
+        "runId": f"{job_id}-c-1",
+        "trigger": "chain",
+        "result": "succeeded",
+        "endTime": datetime.now(UTC).isoformat(),
+        "cause": {"job": "extract", "runId": "extract-1", "result": "succeeded"},
+    }
+    set_status(k8s, namespace, job_id, {"history": [run]})
+    wait_for(lambda: api.get(f"/api/jobs/{job_id}/history").json()["items"], what="the history")
+    base = f"/ui/jobs/{namespace}/{job_id}"
+    for path in (
+        "/ui/",
+        f"/ui/jobs?namespace={namespace}",
+        base,
+        f"{base}/edit",
+        f"{base}/runs/{job_id}-c-1",
+    ):
+        page = editor.client.get(path)
+        assert page.status_code == 200, (path, page.status_code)
+    assert "chain" in editor.client.get(f"{base}/runs/{job_id}-c-1").text
