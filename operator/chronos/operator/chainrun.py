@@ -45,7 +45,7 @@ def _upstreams(
         cr = ctx.cache.chronosjob(namespace, upstream.job)
         if cr is None or cr["metadata"].get("deletionTimestamp"):
             continue
-        history = parse_history((cr.get("status") or {}).get(w.HISTORY))
+        history = chains.LazyHistory((cr.get("status") or {}).get(w.HISTORY))
         views[upstream.job] = chains.UpstreamView(str(cr["metadata"].get("uid", "")), history)
     return views
 

@@ -15,9 +15,11 @@ The I/O (reading the jobs, creating the Jobs) is ``operate.serve_chains``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from pydantic import ValidationError
 
 from chronos.models.chains import ChainOn, RunCause
 from chronos.models.chronosjob import ChronosJobSpec, RunRecord, RunResult, RunTrigger
@@ -52,7 +54,29 @@ class UpstreamView:
     is another job) and its history, newest first."""
 
     uid: str
-    history: Sequence[RunRecord]
+    history: Iterable[RunRecord]
+
+
+class LazyHistory:
+    """A stored status.history, each entry parsed when first reached (and kept): the
+    planner stops at the first served run, usually the newest, so a sync in which
+    nothing is due parses one entry per upstream, not up to 100 (10 upstreams of 100
+    runs: 22 ms a sync, parsed in full). An entry the model refuses is left out, as
+    ``parse_history`` does."""
+
+    def __init__(self, stored: object) -> None:
+        self._raw = list(stored) if isinstance(stored, list) else []
+        self._parsed: list[RunRecord | None] = []
+
+    def __iter__(self) -> Iterator[RunRecord]:
+        for i, raw in enumerate(self._raw):
+            if i == len(self._parsed):
+                try:
+                    self._parsed.append(RunRecord.model_validate(raw))
+                except ValidationError:
+                    self._parsed.append(None)
+            if (record := self._parsed[i]) is not None:
+                yield record
 
 
 @dataclass(frozen=True)
@@ -219,31 +243,87 @@ def cycle_message(cycle: Sequence[str]) -> str:
     )
 
 
+def cyclic_groups(edges: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    """Each job on a cycle of ``edges`` and the jobs of its strongly connected component
+    (Tarjan's algorithm, iterative: O(jobs + edges), no recursion limit). A job alone
+    is on a cycle only when it names itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    groups: dict[str, frozenset[str]] = {}
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(edges.get(root, ())))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(edges.get(nxt, ()))))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                members = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    members.append(top)
+                    if top == node:
+                        break
+                group = frozenset(members)
+                if len(group) > 1 or node in edges.get(node, ()):
+                    groups.update(dict.fromkeys(group, group))
+    return groups
+
+
 @dataclass
 class ChainIndex:
     """Which jobs run after which, per namespace, fed by the ChronosJob informer: the
-    downstream jobs to requeue when an upstream's status changes, and the cycles."""
+    downstream jobs to requeue when an upstream's status changes, and the cycles.
+
+    The cycles are found once per change of a namespace's edges, when first asked
+    (``settle``, at a sync), not at each informer event: at start the informer lists
+    every job before any sync, and the namespace's graph is read once (O(jobs + edges));
+    deciding per event cost O(chain length) each, 330 s for a 10,000-job chain."""
 
     #: namespace -> job -> its upstream jobs
     edges: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     #: (namespace, upstream) -> its downstream jobs
     reverse: dict[Key, set[str]] = field(default_factory=dict)
+    #: namespace -> job -> the jobs of the cycle group it is in, as last settled
+    groups: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
+    #: namespaces whose edges changed since they were last settled
+    dirty: set[str] = field(default_factory=set)
+    _cycles: dict[Key, list[str]] = field(default_factory=dict)
 
-    def job_event(self, namespace: str, name: str, spec: Mapping[str, object] | None) -> set[Key]:
-        """Record a job's ``spec.after`` (``spec`` None: the job is gone). Returns the
-        jobs whose place on a cycle may have changed (to reconcile again): every job on
-        a cycle through ``name`` before or after the change."""
+    def job_event(self, namespace: str, name: str, spec: Mapping[str, object] | None) -> None:
+        """Record a job's ``spec.after`` (``spec`` None: the job is gone)."""
         after = (spec or {}).get("after")
         ups = (
-            frozenset(str(u["job"]) for u in after or [] if isinstance(u, dict) and u.get("job"))
+            frozenset(str(u["job"]) for u in after if isinstance(u, dict) and u.get("job"))
             if isinstance(after, list)
             else frozenset()
         )
         jobs = self.edges.setdefault(namespace, {})
         old = jobs.get(name, frozenset())
-        if old == ups and (spec is not None or name not in jobs):
-            return set()
-        before = set(find_cycle(jobs, name) or [])
+        if old == ups:
+            return
         for up in old - ups:
             self.reverse.get((namespace, up), set()).discard(name)
         for up in ups - old:
@@ -252,11 +332,33 @@ class ChainIndex:
             jobs[name] = ups
         else:
             jobs.pop(name, None)
-        after_change = set(find_cycle(jobs, name) or [])
-        return {(namespace, j) for j in before | after_change}
+        self.dirty.add(namespace)
+
+    def settle(self, namespace: str) -> set[Key]:
+        """Find the namespace's cycles again if its edges changed; the jobs whose cycle
+        group changed (to reconcile again: Ready says ChainCycle, or no longer)."""
+        if namespace not in self.dirty:
+            return set()
+        self.dirty.discard(namespace)
+        old = self.groups.get(namespace, {})
+        new = cyclic_groups(self.edges.get(namespace, {}))
+        self.groups[namespace] = new
+        changed = {j for j in old.keys() | new.keys() if old.get(j) != new.get(j)}
+        for job in changed:
+            self._cycles.pop((namespace, job), None)
+        return {(namespace, j) for j in changed}
 
     def downstream_of(self, namespace: str, name: str) -> set[Key]:
         return {(namespace, d) for d in self.reverse.get((namespace, name), ())}
 
     def cycle_through(self, namespace: str, name: str) -> list[str] | None:
-        return find_cycle(self.edges.get(namespace, {}), name)
+        """The cycle ``name`` is on, in order (as of the last ``settle``), or None."""
+        group = self.groups.get(namespace, {}).get(name)
+        if group is None:
+            return None
+        key = (namespace, name)
+        if key not in self._cycles:
+            edges = self.edges.get(namespace, {})
+            inside = {j: edges.get(j, frozenset()) & group for j in group}
+            self._cycles[key] = find_cycle(inside, name) or [name]
+        return self._cycles[key]

@@ -73,12 +73,10 @@ class ChronosJobs:
         self._chains(_key(obj), obj.get("spec"))
 
     def _chains(self, key: Key, spec: dict[str, Any] | None) -> None:
-        """spec.after into the index; the jobs whose place on a cycle changed are
-        reconciled again (Ready says ChainCycle, or no longer); the jobs that run after
-        this one are queued: its history may hold a run that starts theirs."""
-        for changed in self._ctx.chains.job_event(*key, spec):
-            self._ctx.cache.force_reconcile(*changed)
-            self._queue.add(changed)
+        """spec.after into the index (its cycles are found at the next sync in the
+        namespace, ``sync``); the jobs that run after this one are queued: its history
+        may hold a run that starts theirs."""
+        self._ctx.chains.job_event(*key, spec)
         for downstream in self._ctx.chains.downstream_of(*key):
             self._queue.add(downstream)
 
@@ -198,6 +196,12 @@ def _stub(key: Key) -> dict[str, Any]:
 
 async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     """Bring one ChronosJob in sync with what the cache knows."""
+    # spec.after changed in the namespace: the jobs whose cycle changed are reconciled
+    # again (Ready says ChainCycle, or no longer), this one below, the others queued.
+    for changed in ctx.chains.settle(key[0]):
+        ctx.cache.force_reconcile(*changed)
+        if changed != key:
+            ctx.wake(changed, datetime.now(UTC))
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
         return

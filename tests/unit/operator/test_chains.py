@@ -158,16 +158,56 @@ def test_find_cycle_names_the_jobs_in_order() -> None:
 
 def test_index_requeues_downstreams_and_reports_cycle_changes() -> None:
     index = ch.ChainIndex()
-    assert index.job_event("ns", "b", {"after": [{"job": "a"}]}) == set()
+    index.job_event("ns", "b", {"after": [{"job": "a"}]})
     assert index.downstream_of("ns", "a") == {("ns", "b")}
     assert index.downstream_of("other", "a") == set()
-    # a now runs after b: both are on the cycle, both reconciled again.
-    assert index.job_event("ns", "a", {"after": [{"job": "b"}]}) == {("ns", "a"), ("ns", "b")}
+    assert index.settle("ns") == set()  # no cycle
+    # a now runs after b: both are on the cycle, both reconciled again (once).
+    index.job_event("ns", "a", {"after": [{"job": "b"}]})
+    assert index.settle("ns") == {("ns", "a"), ("ns", "b")}
+    assert index.settle("ns") == set()
     assert index.cycle_through("ns", "b") == ["b", "a"]
-    assert index.job_event("ns", "a", {"after": [{"job": "b"}]}) == set()  # unchanged
-    assert index.job_event("ns", "a", None) == {("ns", "a"), ("ns", "b")}  # deleted
+    index.job_event("ns", "a", {"after": [{"job": "b"}], "enabled": False})  # same edges
+    assert "ns" not in index.dirty
+    index.job_event("ns", "a", None)  # deleted
+    assert index.settle("ns") == {("ns", "a"), ("ns", "b")}
     assert index.cycle_through("ns", "b") is None
     assert index.downstream_of("ns", "b") == set()
+    index.job_event("ns", "self", {"after": [{"job": "self"}]})
+    assert index.settle("ns") == {("ns", "self")}
+    assert index.cycle_through("ns", "self") == ["self"]
+
+
+def test_cyclic_groups_are_the_strongly_connected_jobs() -> None:
+    edges = {
+        "a": {"c"},
+        "b": {"a"},
+        "c": {"b"},
+        "d": {"a", "e"},
+        "e": {"d"},
+        "f": {"f"},
+        "g": {"a"},
+    }
+    groups = ch.cyclic_groups(edges)
+    assert groups["a"] == groups["b"] == groups["c"] == frozenset("abc")
+    assert groups["d"] == groups["e"] == frozenset("de")
+    assert groups["f"] == frozenset("f")
+    assert "g" not in groups
+
+
+def test_a_long_chain_is_indexed_and_settled_in_linear_time() -> None:
+    """10,000 jobs in one chain (the informer's first listing), then the cycle closed:
+    each step once, not once per job (330 s when every event searched the chain)."""
+    index = ch.ChainIndex()
+    for i in range(10_000):
+        index.job_event("ns", f"j{i}", {"after": [{"job": f"j{i - 1}"}]} if i else {})
+    assert index.settle("ns") == set()
+    index.job_event("ns", "j0", {"after": [{"job": "j9999"}]})
+    assert len(index.settle("ns")) == 10_000
+    cycle = index.cycle_through("ns", "j5")
+    assert cycle is not None
+    assert len(cycle) == 10_000
+    assert cycle[:2] == ["j5", "j4"]
 
 
 def test_the_chain_jobs_manifest_carries_trigger_and_cause_to_the_runner() -> None:
@@ -206,3 +246,16 @@ def test_the_chain_jobs_manifest_carries_trigger_and_cause_to_the_runner() -> No
     record = runs.unreported_run(finished, [], [])
     assert record is not None
     assert record.cause is None
+
+
+def test_lazy_history_parses_only_up_to_the_first_served_run() -> None:
+    stored = [run(f"a-{i}", "succeeded", 100 - i).model_dump(mode="json") for i in range(100)]
+    stored.insert(1, {"runId": "bad", "trigger": "nonsense", "result": "x"})
+    history = ch.LazyHistory(stored)
+    served = chain_job_name("b", [("u", "a-0")])
+    assert (
+        ch.plan(spec(after=[{"job": "a"}]), down({served}), {"a": ch.UpstreamView("u", history)})
+        == []
+    )
+    assert len(history._parsed) == 1  # the newest only
+    assert [r.run_id for r in history][:2] == ["a-0", "a-1"]  # the refused entry left out
