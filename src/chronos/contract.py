@@ -32,6 +32,9 @@ TRIGGER_ANNOTATION: Final = f"{GROUP}/trigger"
 #: On a CronJob's Jobs (its job template) and so on every Job the operator makes from
 #: it: the name of the schedule the CronJob runs (one CronJob per schedule).
 SCHEDULE_ANNOTATION: Final = f"{GROUP}/schedule"
+#: On chain runs' Jobs and pods (spec.after): the upstream run that started the run,
+#: JSON of ``chronos.models.chains.RunCause`` (``{"job", "runId", "result"}``).
+CAUSE_ANNOTATION: Final = f"{GROUP}/cause"
 #: On Jobs created by run-now: the token that asked for them.
 RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
 #: On a run's batch Job, set just before it is deleted to abort the run: JSON
@@ -74,6 +77,7 @@ ENV_TIME_ZONE: Final = "CHRONOS_TIME_ZONE"  # the job's zone (the slot's wall ti
 ENV_JITTER_SECONDS: Final = "CHRONOS_JITTER_SECONDS"  # spec.jitterSeconds, when set
 #: A run-now's parameters (JSON of chronos.models.params.RunParameters, camelCase).
 ENV_PARAMETERS: Final = "CHRONOS_PARAMETERS"
+ENV_CAUSE: Final = "CHRONOS_CAUSE"  # downward API: CAUSE_ANNOTATION (chain runs)
 
 #: Where the CA bundle Secret is mounted in runner pods.
 COREHUB_CA_MOUNT: Final = "/var/run/chronos/corehub-ca"

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from chronos import http
-from chronos.api import timemap
+from chronos.api import chainmap, timemap
 from chronos.models.chronosjob import SPEC_RULES, WAIT_FOR_RULE
 from chronos.models.rules import SpecRuleError
 from chronos.models.wire import TIME_ZONE
@@ -59,6 +59,7 @@ SPEC_TO_REQUEST: dict[tuple[str, ...], str] = {
     ("schedule", "minute"): "schedule.minute",
     ("schedule", "rrule"): "schedule.rrule",
     **timemap.SPEC_FIELDS,
+    **chainmap.SPEC_FIELDS,
 }
 
 

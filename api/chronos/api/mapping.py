@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from chronos import runnow
+from chronos.api.chainmap import apply_chains, chains_view
 from chronos.api.schemas import JOB_ID, QueuedRunOut, RunRecordOut, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
@@ -251,6 +252,7 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
             task.pop("groupIds", None)
 
     apply_time_rules(out, sent)
+    apply_chains(out, sent)
     friendly, cron = schedule_forms(sent)
     if sends_schedules(sent):
         pass  # schedule and cron_expression are the echo of the first schedule
@@ -401,10 +403,12 @@ def job_view(
     try:
         model = ChronosJobSpec.model_validate(spec)
         rules = time_rules(model, job=job, zone=zone, calendar=None)
+        if not rules.schedules:
+            raise LookupError("chain-only (spec.after): no schedule, no next runs")
         first = rules.schedules[0]
         if first.cron is not None:
             resolve_schedule(model, zone, min_interval_seconds, job=job)  # its interval
-    except (ValidationError, ScheduleError, ValueError):
+    except (ValidationError, ScheduleError, ValueError, LookupError):
         pass
     else:
         resolved_cron = first.cron
@@ -471,6 +475,7 @@ def job_view(
         "resolved_cron_expression": resolved_cron,
         **time_rules_view(spec),
         "queued": queued_view(status),
+        **chains_view(spec),
     }
     return view, valid_until
 

@@ -83,7 +83,10 @@ class Caller:
         return self.identity.username if self.identity else "anonymous"
 
 
-NO_SCHEDULE = "required: send schedule (days_of_week, hour, minute), cron_expression, or schedules"
+NO_SCHEDULE = (
+    "required: send schedule (days_of_week, hour, minute), cron_expression, or schedules "
+    "(or after, for a chain-only job)"
+)
 
 
 def validate_spec(
@@ -94,7 +97,7 @@ def validate_spec(
 ) -> ChronosJobSpec:
     """The spec as the model and the schedule engine judge it, or a 422 naming fields
     (``job``: its ``(namespace, name)``, what ``H`` in a cron is hashed from)."""
-    if spec.get("schedule") is None and spec.get("schedules") is None:
+    if spec.get("schedule") is None and spec.get("schedules") is None and not spec.get("after"):
         # The model's rule says "exactly one of schedule and schedules"; a REST client
         # that sent none is told what to send, in its own field names.
         raise ProblemError.invalid([("schedule", NO_SCHEDULE)])

@@ -16,6 +16,7 @@ from chronos.models.wire import ChronosJobDict
 from chronos.operator import kubeio
 from chronos.operator.cache import WatchCache, digest
 from chronos.operator.calendars import Calendars
+from chronos.operator.chains import ChainIndex
 from chronos.operator.expectations import Expectations, StatusWrites
 from chronos.operator.settings import OperatorSettings
 from chronos.operator.status import status_body
@@ -38,6 +39,8 @@ class OperatorContext:
     round_accounts: dict[str, bool] = field(default_factory=dict)
     #: The ChronosCalendars (their informer's store), parsed, and which jobs use which.
     calendars: Calendars = field(default_factory=Calendars)
+    #: Which jobs run after which (spec.after): requeues and cycles (``chains``).
+    chains: ChainIndex = field(default_factory=ChainIndex)
     #: (namespace, job) -> (reason, message): the job's calendar cannot be used
     #: (``operate``), shown as RunsBlocked.
     calendar_problems: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)

@@ -27,7 +27,7 @@ from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunResult
 from chronos.models.wire import ChronosJobDict, StatusDict
-from chronos.operator import aborts, kubeio, metrics, operate, runnow, runs
+from chronos.operator import aborts, chainrun, kubeio, metrics, operate, runnow, runs
 from chronos.operator import housekeeping as hk
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
@@ -70,11 +70,21 @@ class ChronosJobs:
         self._ctx.calendars.job_event(*_key(obj), obj.get("spec"))
         self._ctx.status_writes.observed(_key(obj), obj["metadata"])
         self._queue.add(_key(obj))
+        self._chains(_key(obj), obj.get("spec"))
+
+    def _chains(self, key: Key, spec: dict[str, Any] | None) -> None:
+        """spec.after into the index (its cycles are found at the next sync in the
+        namespace, ``sync``); the jobs that run after this one are queued: its history
+        may hold a run that starts theirs."""
+        self._ctx.chains.job_event(*key, spec)
+        for downstream in self._ctx.chains.downstream_of(*key):
+            self._queue.add(downstream)
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
         self._ctx.status_writes.gone(_key(obj))
         self._ctx.calendars.job_event(*_key(obj), None)
+        self._chains(_key(obj), None)
         namespace, name = _key(obj)
         for cronjob in self._ctx.cache.cronjobs_of(namespace, name) | {cronjob_name(name)}:
             self._ctx.expectations.gone((namespace, cronjob))
@@ -84,6 +94,7 @@ class ChronosJobs:
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
             self._ctx.status_writes.gone(key)
             self._ctx.calendars.job_event(*key, None)
+            self._chains(key, None)
             self._queue.add(key)
 
 
@@ -187,6 +198,12 @@ def _stub(key: Key) -> dict[str, Any]:
 
 async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     """Bring one ChronosJob in sync with what the cache knows."""
+    # spec.after changed in the namespace: the jobs whose cycle changed are reconciled
+    # again (Ready says ChainCycle, or no longer), this one below, the others queued.
+    for changed in ctx.chains.settle(key[0]):
+        ctx.cache.force_reconcile(*changed)
+        if changed != key:
+            ctx.wake(changed, datetime.now(UTC))
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
         return
@@ -206,6 +223,7 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
         reconciled = False
     await runnow.serve(ctx, cr)
     await operate.serve(ctx, cr)  # operator-mode slots, catch-up, backfill
+    await chainrun.serve(ctx, cr)  # runs after upstream runs (spec.after)
     await runnow.publish_active_runs(ctx, *key)
     await _record_unreported(ctx, cr)
     await _record_aborted(ctx, cr)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chronos import contract as c
+from chronos.models.chains import RunCause
 from chronos.models.chronosjob import (
     GROUP,
     KIND,
@@ -13,6 +14,7 @@ from chronos.models.chronosjob import (
     ChronosJobSpec,
     ConcurrencyPolicy,
     CoreHub,
+    RunTrigger,
     redirects,
 )
 from chronos.models.queue import enqueues
@@ -132,6 +134,7 @@ def _runner_env(
         _field_env(c.ENV_RUN_ID, "metadata.labels['batch.kubernetes.io/job-name']"),
         _field_env(c.ENV_POD_NAME, "metadata.name"),
         _field_env(c.ENV_TRIGGER, f"metadata.annotations['{c.TRIGGER_ANNOTATION}']"),
+        _field_env(c.ENV_CAUSE, f"metadata.annotations['{c.CAUSE_ANNOTATION}']"),
         {"name": c.ENV_TASK, "value": spec.task.model_dump_json(exclude_none=True)},
         {"name": c.ENV_HISTORY_LIMIT, "value": str(settings.history_limit_of(spec))},
         {"name": c.ENV_COREHUB_URL, "value": url},
@@ -369,5 +372,20 @@ def slot_job(cronjob: dict[str, Any], *, name: str, slot: datetime, trigger: str
         cronjob,
         name=name,
         marks={c.TRIGGER_ANNOTATION: trigger, c.SCHEDULED_TIMESTAMP_ANNOTATION: rfc3339(slot)},
+        job_only={},
+    )
+
+
+def chain_job(cronjob: dict[str, Any], *, name: str, cause: RunCause) -> dict[str, Any]:
+    """The Job of a chain run (spec.after): named by ``naming.chain_job_name`` from the
+    upstream run(s), so a second create is a conflict; the cause on the Job and its pod
+    (the runner records it with the run, ``ENV_CAUSE``)."""
+    return _job_from_template(
+        cronjob,
+        name=name,
+        marks={
+            c.TRIGGER_ANNOTATION: RunTrigger.CHAIN.value,
+            c.CAUSE_ANNOTATION: cause.model_dump_json(),
+        },
         job_only={},
     )

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from chronos.models import wire as w
+from chronos.models.chains import chain_only
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import ResolvedSchedule
 from chronos.models.rules import SpecRuleError
@@ -140,7 +141,7 @@ def desired_state(
         tuple(planned),
         manifests,
         window,
-        sch.job_rules(spec, planned, zone),
+        None if chain_only(spec) else sch.job_rules(spec, planned, zone),  # no slots
     )
 
 

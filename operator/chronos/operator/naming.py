@@ -72,3 +72,13 @@ def backfill_job_name(chronosjob: str, request: str, slot: datetime) -> str:
     operator restart) is a create conflict, not a second run. 42 + 4 + 16 = 62."""
     digest = _digest(f"{request}\n{int(slot.timestamp())}", 16)
     return f"{cronjob_name(chronosjob)[:42].rstrip('-')}-bf-{digest}"
+
+
+def chain_job_name(cronjob: str, upstream_runs: list[tuple[str, str]]) -> str:
+    """One name per chain run: the downstream's CronJob name and a digest of the upstream
+    runs that cause it, each ``(upstream job's uid, runId)`` (one for a chain, one per
+    upstream for a fan-in, in a fixed order). Planning the run again (a retry, a restart
+    between the upstream's end and the create, a new leader) makes the same name: a
+    create conflict, never a second run. 42 + 3 + 16 = 61 characters."""
+    digest = _digest("\n".join(f"{uid}/{run}" for uid, run in upstream_runs), 16)
+    return f"{cronjob[:42].rstrip('-')}-c-{digest}"

@@ -48,12 +48,12 @@ def _names(jobs: Iterable[dict[str, Any]]) -> set[str]:
     return {j["metadata"]["name"] for j in jobs}
 
 
-def _known(jobs: Iterable[dict[str, Any]], status: Any) -> set[str]:
+def known_runs(jobs: Iterable[dict[str, Any]], status: Any) -> set[str]:
     runs = [status.get(w.LAST_RUN) or {}, *(status.get(w.HISTORY) or [])]
     return _names(jobs) | {str(h.get(w.RUN_ID)) for h in runs if h.get(w.RUN_ID)}
 
 
-def _active(jobs: Iterable[dict[str, Any]]) -> list[str]:
+def active_jobs(jobs: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(j["metadata"]["name"] for j in jobs if not finished(j))
 
 
@@ -77,7 +77,7 @@ class _Plans:
         self, cr: ChronosJobDict, jobs: list[dict[str, Any]], now: datetime, since: datetime
     ) -> tuple[firing.FiringPlan | None, backfill.BackfillPlan | None, queue.QueuePlan | None]:
         status: Any = cr.get("status") or {}
-        known, active = _known(jobs, status), _active(jobs)
+        known, active = known_runs(jobs, status), active_jobs(jobs)
         policy = self.spec.concurrency_policy
         enqueue = enqueues(self.spec)
         # Under Enqueue every slot due is planned as under Allow, then waits its turn in

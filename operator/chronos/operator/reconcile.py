@@ -12,7 +12,7 @@ from chronos import contract as c
 from chronos.models import wire as w
 from chronos.models.timing import Suspension
 from chronos.models.wire import ChronosJobDict, StatusDict
-from chronos.operator import kubeio, metrics
+from chronos.operator import chains, kubeio, metrics
 from chronos.operator import schedules as sch
 from chronos.operator import status as st
 from chronos.operator.cache import digest
@@ -229,6 +229,10 @@ async def reconcile(ctx: OperatorContext, cr: ChronosJobDict, *, created: bool =
             desired = ctx.calendars.apply(desired_state(cr, ctx.settings, now), namespace)
         except RejectedError as rejection:
             await _reject(ctx, cr, rejection, now)
+            return
+        if desired.spec.after and (cycle := ctx.chains.cycle_through(namespace, name)):
+            # Its CronJobs stay as they are; no chain run starts (operate.serve_chains).
+            await _reject(ctx, cr, RejectedError(chains.CYCLE, chains.cycle_message(cycle)), now)
             return
         reset_at = _reset_time(desired, now, ctx.settings.missed_run_grace_seconds)
         changed = existed = False

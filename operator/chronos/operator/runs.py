@@ -14,6 +14,7 @@ from typing import Any
 
 from chronos import contract as c
 from chronos.models import wire as w
+from chronos.models.chains import RunCause
 from chronos.models.chronosjob import MAX_TEXT, ConcurrencyPolicy, RunRecord, RunResult, RunTrigger
 from chronos.models.resolve import ResolvedSchedule
 from chronos.models.wire import RunRecordDict
@@ -279,7 +280,17 @@ def unreported_run(
         message=message,
         reported_by="operator",
         log_tail=log_tail,
+        cause=cause_of(job),
     )
+
+
+def cause_of(job: dict[str, Any]) -> RunCause | None:
+    """A chain run's cause, from its Job's annotation (the operator wrote it)."""
+    text = (job.get("metadata", {}).get("annotations") or {}).get(c.CAUSE_ANNOTATION)
+    try:
+        return RunCause.model_validate_json(text) if text else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chronos.models.chains import chain_only
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.queue import enqueues
 from chronos.models.resolve import STAND_IN, check_min_interval, schedule_field, schedule_path
-from chronos.models.timing import ScheduleMode, ScheduleStatus
+from chronos.models.timing import ScheduleMode, ScheduleStatus, default_schedule_name
 from chronos.operator.naming import schedule_cronjob_name
 from chronos.schedule import ScheduleError, describe, validate_time_zone
 from chronos.schedule.calendar import Calendar
@@ -162,6 +163,20 @@ def plan_schedules(
     ``ScheduleError`` naming the field (``schedules[1].cron`` …) for a bad cron, ``H``
     item or RRULE, or runs closer than ``min_interval_seconds``."""
     validate_time_zone(zone)
+    if chain_only(spec):
+        # No schedule: one suspended CronJob holds the Job template the chain runs are
+        # made from (as an RRULE's does); nothing fires on time.
+        return [
+            PlannedSchedule(
+                0,
+                default_schedule_name(0),
+                None,
+                None,
+                OPERATOR_MODE,
+                schedule_cronjob_name(name, default_schedule_name(0), 0),
+                "after runs of its upstream jobs (chain-only, spec.after)",
+            )
+        ]
     rules: list[ScheduleRule] = []
     for index, schedule in enumerate(spec.all_schedules()):
         path = schedule_path(spec, index)
@@ -208,6 +223,8 @@ def job_rules(
     if calendar is None and spec.calendar_ref is not None:
         calendar = Calendar(spec.calendar_ref.name)
     rules = [s.rule if isinstance(s, PlannedSchedule) else s for s in schedules]
+    # A chain-only job's placeholder has neither form: no slots.
+    rules = [r for r in rules if r.cron is not None or r.rrule is not None]
     return time_rules(spec, job=STAND_IN, zone=zone, calendar=calendar, schedules=rules)
 
 

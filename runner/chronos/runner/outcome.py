@@ -21,6 +21,7 @@ from chronos.corehub import (
     UnusableAnswerError,
 )
 from chronos.models import wire as w
+from chronos.models.chains import RunCause
 from chronos.models.chronosjob import MAX_TEXT, EntityResult, RunRecord, RunResult, RunTrigger
 from chronos.models.wire import RunRecordDict
 from chronos.runner.slot import SlotTime
@@ -98,6 +99,7 @@ def build_record(
     entities: list[EntityResult] | None = None,
     slot: SlotTime | None = None,
     schedule: str | None = None,
+    cause: RunCause | None = None,
 ) -> RunRecord:
     """The run's record; ``entities`` (an aborted run's states) when there is no
     ``outcome``."""
@@ -126,6 +128,7 @@ def build_record(
         scheduled_time=slot.instant if slot else None,
         slot_wall_time=slot.wall if slot else None,
         slot_offset=slot.offset if slot else None,
+        cause=cause,
     )
 
 

@@ -304,6 +304,7 @@ def run() -> int:
         entities=entities,
         slot=slot,
         schedule=settings.schedule,
+        cause=settings.cause,
     )
     record = record.model_copy(update={"parameters": settings.parameters})
     log.event(

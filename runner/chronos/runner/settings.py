@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from chronos.contract import TERMINATION_MESSAGE_PATH
 from chronos.corehub import MIGRATION_START_TIMEOUT
+from chronos.models.chains import RunCause
 from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, RunTrigger, Task
 from chronos.models.params import RunParameters
 from chronos.schedule import validate_time_zone
@@ -80,6 +81,13 @@ class RunnerSettings(ComponentSettings):
         description=(
             "spec.jitterSeconds: wait a deterministic per-slot delay of up to this many "
             "seconds after the slot before acting (at most half the timeout)."
+        ),
+    )
+    cause: RunCause | None = Field(
+        default=None,
+        description=(
+            "For a chain run: the upstream run that started it (JSON, from the pod's "
+            "cause annotation), recorded with the run."
         ),
     )
     corehub_command_interval_seconds: float = Field(

@@ -37,6 +37,13 @@ from chronos.models.base import Time as Time
 from chronos.models.base import UniqueList as UniqueList
 from chronos.models.base import Weekday as Weekday
 from chronos.models.base import _Model as _Model
+from chronos.models.chains import (
+    CHAIN_RULES,
+    MAX_UPSTREAMS,
+    MAX_WITHIN_SECONDS,
+    SCHEDULE_FORM_RULE,
+    Upstream,
+)
 from chronos.models.container import CONTAINER_TASK_RULES, ContainerTask
 from chronos.models.jobstatus import LOG_TAILS_KEPT as LOG_TAILS_KEPT
 from chronos.models.jobstatus import MAX_HISTORY as MAX_HISTORY
@@ -485,12 +492,8 @@ class CoreHub(_Model):
 
 SPEC_RULES: tuple[Rule[ChronosJobSpec], ...] = (
     TIME_ZONE_RULE,
-    Rule(
-        cel="has(self.schedule) != has(self.schedules)",
-        message="set exactly one of schedule (one schedule) and schedules (a list)",
-        field_path=".schedules",
-        check=lambda s: (s.schedule is None) != (s.schedules is None),
-    ),
+    SCHEDULE_FORM_RULE,
+    *CHAIN_RULES,
     # Unnamed schedules are s<index>, a name explicit names cannot take (SCHEDULE_RULES),
     # so the explicit names are all that can clash. 10 x 10 comparisons at most.
     Rule(
@@ -664,6 +667,31 @@ class ChronosJobSpec(_Model):
         ]
         | None
     ) = Field(default=None, description="Why the job is suspended (one line). Needs suspendUntil.")
+    after: list[Upstream] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_UPSTREAMS,
+        description=(
+            "Upstream ChronosJobs (same namespace) whose runs' end starts a run of this "
+            "job (trigger chain); with it, schedule and schedules may be left out (a "
+            "chain-only job)."
+        ),
+    )
+    after_all: bool = Field(
+        default=False,
+        description=(
+            "Fan-in: one run once every job in after has succeeded since this job's last run."
+        ),
+    )
+    after_within_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WITHIN_SECONDS,
+        description=(
+            "Fan-in window (needs afterAll): the upstream successes count together only "
+            "when they ended within this many seconds of each other."
+        ),
+    )
     catch_up: t.CatchUp | None = Field(
         default=None,
         description=(

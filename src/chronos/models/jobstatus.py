@@ -11,6 +11,7 @@ from pydantic import Field
 from chronos.models import queue as q
 from chronos.models import timing as t
 from chronos.models.base import MAX_ID_LENGTH, MAX_TEXT, Lax, Time, _Model
+from chronos.models.chains import RunCause
 from chronos.models.params import RunParameters
 
 # Bounds that also keep the CRD's CEL rules within the API server's cost budget.
@@ -66,6 +67,8 @@ class RunTrigger(StrEnum):
     CATCHUP = "catchup"
     #: A past slot started on request (POST /api/jobs/{id}/backfill, or the annotation).
     BACKFILL = "backfill"
+    #: Started by the end of an upstream job's run (spec.after).
+    CHAIN = "chain"
 
 
 class EntityResult(_Model):
@@ -135,6 +138,9 @@ class RunRecord(_Model):
     )
     parameters: RunParameters | None = Field(
         default=None, description="The run-now parameters this run was started with."
+    )
+    cause: RunCause | None = Field(
+        default=None, description="For a chain run: the upstream run that started it."
     )
     log_tail: str | None = Field(
         default=None,

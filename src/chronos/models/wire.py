@@ -171,6 +171,20 @@ class SpecDict(TypedDict, total=False):
     suspendUntil: str | None
     suspendReason: str | None
     catchUp: CatchUpDict | None
+    after: list[UpstreamDict] | None
+    afterAll: bool
+    afterWithinSeconds: int | None
+
+
+class UpstreamDict(TypedDict, total=False):
+    job: str
+    on: str
+
+
+class RunCauseDict(TypedDict, total=False):
+    job: str
+    runId: str
+    result: str
 
 
 # -------------------------------------------------------------------------- status
@@ -218,6 +232,7 @@ class RunRecordDict(TypedDict, total=False):
     message: str | None
     entities: list[EntityResultDict] | None
     reportedBy: str | None
+    cause: RunCauseDict | None
     logTail: str | None
     parameters: RunParametersDict | None
 

@@ -17,11 +17,11 @@ from pydantic import AwareDatetime, BaseModel
 from support import ROOT
 
 from chronos.models import calendar as cal
+from chronos.models import chains, wire
 from chronos.models import chronosjob as m
 from chronos.models import container as ct
 from chronos.models import jobstatus as js
 from chronos.models import timing as t
-from chronos.models import wire
 from chronos.models.params import RunParameters
 from chronos.models.tasks import WaitFor
 
@@ -54,6 +54,8 @@ SHAPES: dict[type[BaseModel], Any] = {
     t.ScheduleStatus: wire.ScheduleStatusDict,
     t.Suspension: wire.SuspensionDict,
     t.BackfillStatus: wire.BackfillStatusDict,
+    chains.Upstream: wire.UpstreamDict,
+    chains.RunCause: wire.RunCauseDict,
 }
 #: The ChronosCalendar's models and their TypedDicts.
 CALENDAR_SHAPES: dict[type[BaseModel], Any] = {
