@@ -745,7 +745,10 @@ class UpstreamIO(_Body):
     """A job this one runs after (issue 20)."""
 
     job: str = Field(
-        description="An upstream ChronosJob's id, in this job's namespace (you need get on the namespace's ChronosJobs).",
+        description=(
+            "An upstream ChronosJob's id, in this job's namespace (you need get on the "
+            "namespace's ChronosJobs)."
+        ),
         json_schema_extra={"pattern": DNS_SUBDOMAIN, "minLength": 1, "maxLength": 253},
     )
     on: str | None = Field(
