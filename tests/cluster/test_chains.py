@@ -316,9 +316,7 @@ def test_after_names_only_jobs_the_author_can_read(
     assert attempt("visible") is not None  # one job's name is not the namespace's jobs
     grant(k8s, namespace, "chainer", ("get",), role="chainer-gets")
     # Ten upstreams, the most a job may name: within the policy's cost budget.
-    wait_for(
-        lambda: attempt(*(f"up-{i}" for i in range(10))) is None, what="the right granted"
-    )
+    wait_for(lambda: attempt(*(f"up-{i}" for i in range(10))) is None, what="the right granted")
 
 
 def test_the_dashboard_shows_a_chain_only_job_and_its_chain_run(
