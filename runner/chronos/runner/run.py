@@ -249,6 +249,11 @@ def _aborted(
     return (ExitCode.ABORTED, message, None), entities
 
 
+#: A SIGTERM this close to the run's timeout (or later) is the Job's deadline: the
+#: kubelet's signal lags the deadline, never precedes it.
+DEADLINE_SLACK_SECONDS = 1.0
+
+
 def run() -> int:
     log = JsonLog()
     start = _now()
@@ -292,6 +297,16 @@ def run() -> int:
             pass  # a signal after the task's end (``done`` set) leaves its outcome standing
         if done is None:
             done, entities = _aborted(settings, task, log, sent)
+            elapsed = (_now() - start).total_seconds()
+            if elapsed >= settings.timeout_seconds - DEADLINE_SLACK_SECONDS:
+                # The Job's activeDeadlineSeconds (the timeout) sent the SIGTERM, not an
+                # abort: the run timed out.
+                done = (
+                    ExitCode.TIMEOUT,
+                    f"timed out after {settings.timeout_seconds} s (the Job's deadline); "
+                    + done[1],
+                    None,
+                )
     code, message, outcome = done
     record = build_record(
         run_id=run_id,

@@ -96,7 +96,7 @@ CHAIN_RULES: tuple[Rule[Any], ...] = (
         cel="!has(self.afterWithinSeconds) || (has(self.afterAll) && self.afterAll)",
         message="afterWithinSeconds needs afterAll: true (it is the fan-in's window)",
         field_path=".afterWithinSeconds",
-        check=lambda s: s.after_within_seconds is None or s.after_all,
+        check=lambda s: s.after_within_seconds is None or bool(s.after_all),
     ),
 )
 

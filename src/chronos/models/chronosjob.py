@@ -677,10 +677,12 @@ class ChronosJobSpec(_Model):
             "chain-only job)."
         ),
     )
-    after_all: bool = Field(
-        default=False,
+    # (None, not False: a job stored before chains carries no afterAll.)
+    after_all: bool | None = Field(
+        default=None,
         description=(
-            "Fan-in: one run once every job in after has succeeded since this job's last run."
+            "Fan-in: one run once every job in after has succeeded since this job's last run "
+            "(absent: false)."
         ),
     )
     after_within_seconds: int | None = Field(

@@ -172,7 +172,7 @@ class SpecDict(TypedDict, total=False):
     suspendReason: str | None
     catchUp: CatchUpDict | None
     after: list[UpstreamDict] | None
-    afterAll: bool
+    afterAll: bool | None
     afterWithinSeconds: int | None
 
 
