@@ -249,9 +249,13 @@ def _aborted(
     return (ExitCode.ABORTED, message, None), entities
 
 
-#: A SIGTERM this close to the run's timeout (or later) is the Job's deadline: the
-#: kubelet's signal lags the deadline, never precedes it.
-DEADLINE_SLACK_SECONDS = 1.0
+def deadline_slack(timeout: float) -> float:
+    """A SIGTERM this close to the run's timeout (or later), on the runner's own clock,
+    is the Job's deadline (activeDeadlineSeconds), not an abort. The deadline counts from
+    the Job's start, before the pod was scheduled and the runner started, so the runner
+    sees it early by that latency: a quarter of the timeout, at least 5 s, at most 60 s
+    (an abort that close to the timeout is recorded as the timeout)."""
+    return min(max(5.0, timeout / 4), 60.0)
 
 
 def run() -> int:
@@ -298,7 +302,7 @@ def run() -> int:
         if done is None:
             done, entities = _aborted(settings, task, log, sent)
             elapsed = (_now() - start).total_seconds()
-            if elapsed >= settings.timeout_seconds - DEADLINE_SLACK_SECONDS:
+            if elapsed >= settings.timeout_seconds - deadline_slack(settings.timeout_seconds):
                 # The Job's activeDeadlineSeconds (the timeout) sent the SIGTERM, not an
                 # abort: the run timed out.
                 done = (

@@ -210,3 +210,11 @@ def test_abort_message_names_commands_states_and_stays_bounded() -> None:
     assert many.endswith("…")
     few = abort_message([f"/c{i}" for i in range(MAX_NAMED_COMMANDS + 2)], None, "")
     assert few.endswith("; and 2 more")
+
+
+def test_a_sigterm_near_the_timeout_is_the_deadline_not_an_abort() -> None:
+    from chronos.runner.run import deadline_slack
+
+    assert deadline_slack(8) == 5.0  # the pod's start-up eats into a short deadline
+    assert deadline_slack(120) == 30.0
+    assert deadline_slack(3600) == 60.0  # an abort a minute before a long timeout is one
