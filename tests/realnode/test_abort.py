@@ -65,7 +65,14 @@ def test_abort_mid_run_records_aborted_by_the_runner_and_leaves_no_pod(
     assert answer.status_code == 202, answer.text
 
     wait_for(lambda: not _pods(k8s, ns, run), 60, "the run's pods to be gone")
-    assert not [j for j in k8s.list(Job, namespace=ns) if j.metadata and j.metadata.name == run]
+    # (Foreground deletion: the Job goes once its pods have.)
+    wait_for(
+        lambda: (
+            not [j for j in k8s.list(Job, namespace=ns) if j.metadata and j.metadata.name == run]
+        ),
+        30,
+        "the run's Job to be gone",
+    )
     record = wait_for(lambda: _record(k8s, ns, "held", run), 30, "the aborted run's record")
     assert (record["result"], record["reason"]) == ("aborted", "Aborted")
     assert record["reportedBy"] == "runner"
