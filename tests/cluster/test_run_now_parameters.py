@@ -66,17 +66,18 @@ def test_rest_parameters_are_judged_recorded_and_reach_the_job(
     k8s.patch(ChronosJobResource, job_id, patch, namespace=namespace, patch_type=PatchType.MERGE)
     run = f"/api/jobs/{job_id}/run"
 
-    # Outside what the task allows: a 422 naming the field; nothing is written.
-    for parameters, field in (
-        ({"entity_ids": ["entity-456", "nope"]}, "parameters.entity_ids[1]"),
-        ({"group_ids": ["g1"]}, "parameters.group_ids"),
-        ({"entity_ids": ["../x"]}, "parameters.entity_ids[0]"),
-        ({"snapshot_write_method": "MERGE"}, "parameters.snapshot_write_method"),
-        ({"as_of": "yesterday"}, "parameters.as_of"),
-        ({"entity_ids": []}, "parameters.entity_ids"),
+    # Malformed: a 422 naming the field; outside what this job's task takes: a 409
+    # naming it (the document cannot know the job); nothing is written.
+    for parameters, field, status in (
+        ({"entity_ids": ["entity-456", "nope"]}, "parameters.entity_ids[1]", 409),
+        ({"group_ids": ["g1"]}, "parameters.group_ids", 409),
+        ({"entity_ids": ["../x"]}, "parameters.entity_ids[0]", 422),
+        ({"snapshot_write_method": "MERGE"}, "parameters.snapshot_write_method", 422),
+        ({"as_of": "yesterday"}, "parameters.as_of", 422),
+        ({"entity_ids": []}, "parameters.entity_ids", 422),
     ):
         r = api.post(run, json={"parameters": parameters}, headers={"Idempotency-Key": "bad"})
-        assert r.status_code == 422, r.text
+        assert r.status_code == status, r.text
         assert field in [e["field"] for e in r.json()["errors"]], r.text
     unknown = api.post(run, json={"parameters": {"entity": ["x"]}})
     assert unknown.status_code == 422, unknown.text

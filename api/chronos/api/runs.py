@@ -351,7 +351,7 @@ def _judge_parameters(
     body: RunParametersIn | None, obj: ChronosJobDict, job_id: str
 ) -> dict[str, Any] | None:
     """The parameters as stored (camelCase JSON of ``RunParameters``), judged by the
-    model and against the job's task type; 422 naming the field otherwise."""
+    model (a 422 naming the field) and against the job's task (a 409 naming it)."""
     if body is None:
         return None
     sent = {to_camel(k): v for k, v in body.model_dump(exclude_none=True).items()}
@@ -367,13 +367,21 @@ def _judge_parameters(
         raise ProblemError(
             409, f'job "{job_id}" has settings the operator refuses; fix them first'
         ) from None
-    found = p.problems(params, spec.task)
+    # What this job's task takes (its type, its ids): the body conflicts with the job's
+    # current settings (a 409, as for an update; the document cannot know the job).
+    found = [(_parameter_field(f), why) for f, why in p.problems(params, spec.task)]
+    if not found:
+        try:
+            p.apply(spec.task, params)
+        except ValidationError as exc:
+            found = [("parameters", exc.errors()[0]["msg"])]
     if found:
-        raise ProblemError.invalid([(_parameter_field(f), why) for f, why in found])
-    try:
-        p.apply(spec.task, params)
-    except ValidationError as exc:
-        raise ProblemError.invalid([("parameters", exc.errors()[0]["msg"])]) from None
+        raise ProblemError(
+            409,
+            "conflicts with the job's current settings: "
+            + "; ".join(f"{f}: {why}" for f, why in found),
+            errors=found,
+        )
     text = p.dumps(params)
     if len(text.encode()) > p.PARAMETERS_MAX_BYTES:
         raise ProblemError.invalid(
