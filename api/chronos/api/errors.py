@@ -167,7 +167,7 @@ def request_field(loc: Sequence[str | int]) -> str:
 #: at all.
 RELATION_RULES = frozenset(
     rule.message for rule in SPEC_RULES if "timestamp(" in rule.cel or "exists_one(" in rule.cel
-) | {WAIT_FOR_RULE.message, CONTAINER_TASK_RULES[0].message}
+) | {WAIT_FOR_RULE.message, *(rule.message for rule in CONTAINER_TASK_RULES[:2])}
 
 
 def spec_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> ProblemError:
