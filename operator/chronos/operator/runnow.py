@@ -97,23 +97,30 @@ def decide(
     return Decision(Action.CREATE)
 
 
-def refused_record(
-    job: str, blocking: list[str], now: datetime, parameters: p.RunParameters | None = None
+def _refused(
+    job: str, reason: str, message: str, now: datetime, parameters: p.RunParameters | None
 ) -> RunRecord:
-    """The history entry of a run-now refused under Forbid: like a skipped slot."""
+    """The history entry of a run-now the operator refused: like a skipped slot."""
     return RunRecord(
         run_id=job,
         trigger=RunTrigger.RUN_NOW,
         result=RunResult.MISSED,
         end_time=now,
-        reason="ConcurrencyForbid",
-        message=(
-            f"run-now refused: run {', '.join(blocking)} was still active "
-            "(concurrencyPolicy Forbid)"
-        ),
+        reason=reason,
+        message=message,
         reported_by="operator",
         parameters=parameters,
     )
+
+
+def refused_record(
+    job: str, blocking: list[str], now: datetime, parameters: p.RunParameters | None = None
+) -> RunRecord:
+    """The history entry of a run-now refused under Forbid."""
+    message = (
+        f"run-now refused: run {', '.join(blocking)} was still active (concurrencyPolicy Forbid)"
+    )
+    return _refused(job, "ConcurrencyForbid", message, now, parameters)
 
 
 #: The reason of a run-now whose parameters the job's task does not take.
@@ -149,16 +156,7 @@ def invalid_record(
     job: str, problem: str, now: datetime, parameters: p.RunParameters | None
 ) -> RunRecord:
     """The history entry of a run-now whose parameters the task does not take."""
-    return RunRecord(
-        run_id=job,
-        trigger=RunTrigger.RUN_NOW,
-        result=RunResult.MISSED,
-        end_time=now,
-        reason=INVALID_PARAMETERS,
-        message=f"run-now refused: {problem}"[:4096],
-        reported_by="operator",
-        parameters=parameters,
-    )
+    return _refused(job, INVALID_PARAMETERS, f"run-now refused: {problem}"[:4096], now, parameters)
 
 
 def with_parameters(manifest: dict[str, Any], params: p.RunParameters | None) -> dict[str, Any]:
