@@ -273,7 +273,7 @@ def test_rest_create_and_update_of_a_container_task(
         assert r.status_code == 422, r.text
         assert "reserved for Chronos" in r.text
         r = api.post("/api/jobs", json={**REST_BODY, "pipeline_id": "p1"})
-        assert r.status_code == 422, r.text
+        assert r.status_code == 409, r.text
         assert "pipeline_id" in {e["field"] for e in r.json()["errors"]}, r.text
         r = api.post("/api/jobs", json=REST_BODY)
         assert r.status_code == 201, r.text

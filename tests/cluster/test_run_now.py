@@ -87,7 +87,11 @@ def test_run_now_follows_the_concurrency_policy(
     assert (record["result"], record["reason"]) == ("missed", "ConcurrencyForbid")
     assert running in record["message"]
     wait_for(lambda: events(k8s, ns, "RunNowRefused"), what="a RunNowRefused Event")
-    assert "by-hand" in annotation_json(k8s, ns, job_id, c.RUN_NOW_DONE_ANNOTATION)
+    # The token is marked served after the record and the Event.
+    wait_for(
+        lambda: "by-hand" in annotation_json(k8s, ns, job_id, c.RUN_NOW_DONE_ANNOTATION),
+        what="the token served",
+    )
     assert jobs_by_token(k8s, ns) == {}
 
     # Allow: a run next to the running one.
