@@ -163,7 +163,8 @@ def shape_error(exc: RequestShapeError) -> ProblemError:
 
 
 #: A stored job of each task scope and schedule form, without time rules or with those
-#: other fields need (suspendUntil for suspendReason, calendarRef for onExcluded). A body
+#: other fields need (suspendUntil for suspendReason, calendarRef for onExcluded, afterAll
+#: for afterWithinSeconds, concurrencyPolicy Enqueue for maxQueued). A body
 #: one of them accepts is well formed; if the job at hand refuses it, its stored
 #: settings do.
 _STORED_KINDS = tuple(
@@ -174,7 +175,17 @@ _STORED_KINDS = tuple(
         {"type": "group_start", "groupIds": ["g"]},
     )
     for schedule in ({"cron": "0 0 * * *"}, {"hour": 0, "minute": 0})
-    for rules in ({}, {"suspendUntil": "2000-01-01T00:00:00Z", "calendarRef": {"name": "c"}})
+    for rules in (
+        {},
+        {
+            "suspendUntil": "2000-01-01T00:00:00Z",
+            "calendarRef": {"name": "c"},
+            "after": [{"job": "u"}],
+            "afterAll": True,
+            "concurrencyPolicy": "Enqueue",
+            "maxQueued": 1,
+        },
+    )
 )
 
 

@@ -58,6 +58,7 @@ from chronos.models.jobstatus import EntityResult as EntityResult
 from chronos.models.jobstatus import RunRecord as RunRecord
 from chronos.models.jobstatus import RunResult as RunResult
 from chronos.models.jobstatus import RunTrigger as RunTrigger
+from chronos.models.notify import MAX_RULES, Alerting, NotifyRule
 from chronos.models.rules import Rule, cel_extension, enforce, present_only_for
 from chronos.models.tasks import WaitFor
 
@@ -700,6 +701,14 @@ class ChronosJobSpec(_Model):
             "Which slots missed while the operator or the CronJob controller was down, or "
             "the job suspended, run late. Absent: none (Kubernetes' behaviour)."
         ),
+    )
+    notify: list[NotifyRule] | None = Field(
+        default=None,
+        max_length=MAX_RULES,
+        description="ChronosChannels (same namespace) told of this job's events (issue 21).",
+    )
+    alerting: Alerting | None = Field(
+        default=None, description="Thresholds of the failed, slow and absent events."
     )
 
     @model_validator(mode="after")

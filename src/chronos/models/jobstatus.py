@@ -12,6 +12,7 @@ from chronos.models import queue as q
 from chronos.models import timing as t
 from chronos.models.base import MAX_ID_LENGTH, MAX_TEXT, Lax, Time, _Model
 from chronos.models.chains import RunCause
+from chronos.models.notify import NotificationsStatus
 from chronos.models.params import RunParameters
 
 # Bounds that also keep the CRD's CEL rules within the API server's cost budget.
@@ -271,4 +272,7 @@ class ChronosJobStatus(_Model):
     )
     queued_count: int | None = Field(
         default=None, ge=0, description="How many runs are queued (kubectl's Queued column)."
+    )
+    notifications: NotificationsStatus | None = Field(
+        default=None, description="The notification delivery ledger (issue 21)."
     )

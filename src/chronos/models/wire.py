@@ -174,6 +174,20 @@ class SpecDict(TypedDict, total=False):
     after: list[UpstreamDict] | None
     afterAll: bool | None
     afterWithinSeconds: int | None
+    notify: list[NotifyRuleDict] | None
+    alerting: AlertingDict | None
+
+
+class NotifyRuleDict(TypedDict, total=False):
+    channel: str
+    on: list[str]
+
+
+class AlertingDict(TypedDict, total=False):
+    failureStreak: int
+    expectedDurationSeconds: int | None
+    absentGraceSeconds: int
+    suspendedForSeconds: int | None
 
 
 class UpstreamDict(TypedDict, total=False):
@@ -302,6 +316,21 @@ class StatusDict(TypedDict, total=False):
     backfills: list[BackfillStatusDict] | None
     queued: list[QueuedRunDict] | None
     queuedCount: int | None
+    notifications: NotificationsStatusDict | None
+
+
+class UndeliveredDict(TypedDict, total=False):
+    id: str
+    channel: str
+    reason: str
+    message: str
+    at: str
+
+
+class NotificationsStatusDict(TypedDict, total=False):
+    since: str | None
+    delivered: list[str] | None
+    undelivered: list[UndeliveredDict] | None
 
 
 class ChronosJobDict(TypedDict, total=False):

@@ -290,6 +290,13 @@ CONFLICTS = [
     ),
     pytest.param(
         "JobUpdate",
+        {"task_type": "GROUP_STOP", "after": [{"job": "u"}], "after_within_seconds": 60},
+        ENTITY_JOB,
+        id="fan-in-window-no-fan-in-stored",  # the full schemathesis run's ST202
+    ),
+    pytest.param("JobUpdate", {"max_queued": 2}, ENTITY_JOB, id="max-queued-no-enqueue-stored"),
+    pytest.param(
+        "JobUpdate",
         {"suspend_until": None},
         {**ENTITY_JOB, "suspendUntil": "2099-01-01T00:00:00Z", "suspendReason": "why"},
         id="until-cleared-reason-stored",

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel
 from support import ROOT
 
 from chronos.models import calendar as cal
-from chronos.models import chains, wire
+from chronos.models import chains, notify, wire
 from chronos.models import chronosjob as m
 from chronos.models import container as ct
 from chronos.models import jobstatus as js
@@ -56,6 +56,10 @@ SHAPES: dict[type[BaseModel], Any] = {
     t.BackfillStatus: wire.BackfillStatusDict,
     chains.Upstream: wire.UpstreamDict,
     chains.RunCause: wire.RunCauseDict,
+    notify.NotifyRule: wire.NotifyRuleDict,
+    notify.Alerting: wire.AlertingDict,
+    notify.NotificationsStatus: wire.NotificationsStatusDict,
+    notify.Undelivered: wire.UndeliveredDict,
 }
 #: The ChronosCalendar's models and their TypedDicts.
 CALENDAR_SHAPES: dict[type[BaseModel], Any] = {
@@ -74,6 +78,8 @@ STATUS_SHAPES = (
     wire.RunRecordDict,
     wire.ActiveRunDict,
     wire.QueuedRunDict,
+    wire.NotificationsStatusDict,
+    wire.UndeliveredDict,
     wire.EntityResultDict,
     wire.ScheduleStatusDict,
     wire.SuspensionDict,
