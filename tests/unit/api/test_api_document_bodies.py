@@ -294,7 +294,6 @@ CONFLICTS = [
         ENTITY_JOB,
         id="fan-in-window-no-fan-in-stored",  # the full schemathesis run's ST202
     ),
-    pytest.param("JobUpdate", {"max_queued": 2}, ENTITY_JOB, id="max-queued-no-enqueue-stored"),
     pytest.param(
         "JobUpdate",
         {"suspend_until": None},
