@@ -142,14 +142,7 @@ def judge_parameters(
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return None, f"parameters.{where}: {first['msg']}" if where else first["msg"]
-    found = p.problems(params, spec.task)
-    if found:
-        return params, "; ".join(f"parameters.{field}: {why}" for field, why in found)
-    try:
-        p.apply(spec.task, params)
-    except ValidationError as exc:
-        return params, f"parameters: {exc.errors()[0]['msg']}"
-    return params, None
+    return params, p.judge(spec.task, params, "parameters")[1]
 
 
 def invalid_record(

@@ -160,13 +160,7 @@ def _task_of(settings: RunnerSettings) -> tuple[Task, str | None]:
     params = settings.parameters
     if params is None:
         return settings.task, None
-    found = p.problems(params, settings.task)
-    if found:
-        return settings.task, "; ".join(f"{ENV_PARAMETERS}.{f}: {why}" for f, why in found)
-    try:
-        return p.apply(settings.task, params), None
-    except ValidationError as exc:
-        return settings.task, f"{ENV_PARAMETERS}: {exc.errors()[0]['msg']}"
+    return p.judge(settings.task, params, ENV_PARAMETERS)
 
 
 def _task(

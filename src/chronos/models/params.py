@@ -18,7 +18,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from chronos.models.base import (
     AwareTime,
@@ -122,6 +122,20 @@ def apply(task: Task, params: RunParameters | None) -> Task:
         return task
     changes = params.model_dump(exclude_none=True, exclude={"as_of"}, by_alias=False)
     return type(task).model_validate({**task.model_dump(by_alias=False), **changes})
+
+
+def judge(task: Task, params: RunParameters, where: str) -> tuple[Task, str | None]:
+    """The task one run with ``params`` performs, or ``task`` and why it cannot (the
+    fields named under ``where``: ``parameters.entityIds[1]: ...``). The operator judges
+    a request when it serves it, the runner again when it starts (a hand-made Job may
+    carry others)."""
+    found = problems(params, task)
+    if found:
+        return task, "; ".join(f"{where}.{field}: {why}" for field, why in found)
+    try:
+        return apply(task, params), None
+    except ValidationError as exc:
+        return task, f"{where}: {exc.errors()[0]['msg']}"
 
 
 def dumps(params: RunParameters) -> str:
