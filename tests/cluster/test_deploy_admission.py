@@ -41,8 +41,7 @@ from chronos.models import timing
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.params import RunParameters
 from chronos.models.resolve import resolve_schedule
-from chronos.operator.cronjob import build_cronjob, run_now_job
-from chronos.operator.runnow import with_parameters
+from chronos.operator.cronjob import build_cronjob, run_now_job, with_parameters
 from chronos.operator.settings import RUNNER_POD_OVERRIDES, OperatorSettings
 
 pytestmark = pytest.mark.cluster

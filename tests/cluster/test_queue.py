@@ -8,6 +8,7 @@ what status.queued shows, and what the history records.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -140,7 +141,16 @@ def test_run_now_under_enqueue_waits_for_the_active_run_then_starts_under_its_na
     k8s.patch(
         ChronosJobResource,
         "later",
-        {"metadata": {"annotations": {c.RUN_NOW_ANNOTATION: "q1"}}},
+        {
+            "metadata": {
+                "annotations": {
+                    c.RUN_NOW_ANNOTATION: "q1",
+                    c.RUN_NOW_PARAMETERS_ANNOTATION: json.dumps(
+                        {"q1": {"withSnapshot": True, "asOf": "2026-03-01T09:00:00Z"}}
+                    ),
+                }
+            }
+        },
         namespace=ns,
         patch_type=PatchType.MERGE,
     )
@@ -149,6 +159,9 @@ def test_run_now_under_enqueue_waits_for_the_active_run_then_starts_under_its_na
         what="the run-now queued",
     )
     assert [(q["trigger"], q.get("token")) for q in waiting] == [("run-now", "q1")]
+    # It waits with its parameters, and its Job gets them when its turn comes.
+    given = {"withSnapshot": True, "asOf": "2026-03-01T09:00:00Z"}
+    assert waiting[0]["parameters"] == given
     # Served once queued (the token is marked right after the queue's write).
     wait_for(
         lambda: "q1" in annotation_json(k8s, ns, "later", c.RUN_NOW_DONE_ANNOTATION) or None,
@@ -158,6 +171,11 @@ def test_run_now_under_enqueue_waits_for_the_active_run_then_starts_under_its_na
     k8s.delete(Job, running, namespace=ns)  # the active run ends
     started = wait_for(lambda: jobs_by_token(k8s, ns).get("q1"), what="the queued run-now")
     assert started == [waiting[0]["runId"]]
+    job = k8s.get(Job, started[0], namespace=ns)
+    assert job.spec is not None
+    assert job.spec.template.spec is not None
+    env = {e.name: e.value for e in job.spec.template.spec.containers[0].env or []}
+    assert json.loads(env[c.ENV_PARAMETERS] or "") == given
     wait_for(
         lambda: not (get_cr(k8s, ns, "later").get("status") or {}).get("queued") or None,
         what="the queue emptied",

@@ -5,6 +5,7 @@ no pod is left behind."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -77,7 +78,17 @@ def test_abort_mid_run_records_aborted_by_the_runner_and_leaves_no_pod(
     assert (record["result"], record["reason"]) == ("aborted", "Aborted")
     assert record["reportedBy"] == "runner"
     assert record["entities"] == [{"id": "e1", "result": "aborted", "state": "Hold"}]
-    assert record["message"].startswith("aborted (SIGTERM) after 1 CoreHub command(s) sent: ")
+    # The runner's words ("aborted (SIGTERM) after ..."), then the operator names who asked
+    # (the runner cannot read its Job's note).
+
+    def named() -> dict[str, Any] | None:
+        found = _record(k8s, ns, "held", run)
+        return found if found and "aborted by " in found["message"] else None
+
+    record = wait_for(named, 30, "the record naming who aborted")
+    assert re.match(
+        r"aborted by \S+ \(SIGTERM\) after 1 CoreHub command\(s\) sent: ", record["message"]
+    )
     assert "/pipelines/p1/commands/sync/start" in record["message"]
     # Nothing was sent after the signal.
     assert len(fakehub.commands()) == 1

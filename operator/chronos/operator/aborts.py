@@ -17,7 +17,7 @@ from typing import Any
 
 from chronos import contract as c
 from chronos.abort import AbortNote, parse_note
-from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
+from chronos.models.chronosjob import MAX_TEXT, RunRecord, RunResult, RunTrigger
 from chronos.operator import runs
 from chronos.times import rfc3339
 
@@ -59,6 +59,23 @@ def aborted_run(job: dict[str, Any], now: datetime) -> RunRecord:
         message=message,
         reported_by="operator",
     )
+
+
+def named(record: RunRecord, job: dict[str, Any]) -> RunRecord | None:
+    """The runner's record of a run it saw aborted (SIGTERM), saying who asked, as the
+    facade's note on the deleted Job names them; None when there is nobody to name or
+    the record says so already. The runner cannot read its Job's note: without this,
+    whoever wrote first decided whether the history said who aborted."""
+    note = note_of(job)
+    if record.result is not RunResult.ABORTED or note is None or not note.by:
+        return None
+    who = f"aborted by {note.by}"
+    if (record.message or "").startswith(who):
+        return None
+    text = record.message or ""
+    # The runner's own words start "aborted (SIGTERM) ...": say who right there.
+    message = f"{who}{text[len('aborted') :]}" if text.startswith("aborted") else f"{who}: {text}"
+    return record.model_copy(update={"message": message[:MAX_TEXT]})
 
 
 def event_message(job: dict[str, Any]) -> str | None:

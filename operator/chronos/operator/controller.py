@@ -26,6 +26,7 @@ from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunResult
+from chronos.models.history import parse_history
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import aborts, chainrun, kubeio, metrics, operate, runnow, runs
 from chronos.operator import housekeeping as hk
@@ -301,13 +302,20 @@ async def _record_aborted(ctx: OperatorContext, cr: ChronosJobDict) -> None:
             return
         status = fresh.get("status")
         now = datetime.now(UTC)
-        records = [
-            aborts.aborted_run(j, now) for j in jobs if not _recorded(status, j["metadata"]["name"])
+        stored = {r.run_id: r for r in parse_history((status or {}).get(w.HISTORY))}
+        records = [aborts.aborted_run(j, now) for j in jobs if j["metadata"]["name"] not in stored]
+        # The runner's own records of these aborts, naming who asked (it cannot know).
+        amended = [
+            r
+            for j in jobs
+            if (run := stored.get(j["metadata"]["name"])) and (r := aborts.named(run, j))
         ]
         limit = (fresh.get("spec") or {}).get("historyLimit") or ctx.settings.history_limit
         if records and await kubeio.record_runs(ctx.client, namespace, name, records, limit):
             metrics.RUNS_RECORDED.labels(RunResult.ABORTED).inc(len(records))
             log.info("%s/%s: recorded %d aborted run(s)", namespace, name, len(records))
+        if amended:
+            await kubeio.amend_runs(ctx.client, namespace, name, amended, limit)
     except Exception:
         ctx.cache.flag_aborted(namespace, name, jobs)  # again at the sync's retry
         raise

@@ -17,6 +17,7 @@ from chronos.models.chronosjob import (
     RunTrigger,
     redirects,
 )
+from chronos.models.params import RunParameters, dumps
 from chronos.models.queue import enqueues
 from chronos.models.resolve import ResolvedSchedule
 from chronos.operator.container import pod_spec as container_pod_spec
@@ -360,6 +361,17 @@ def run_now_job(
         marks={c.TRIGGER_ANNOTATION: "run-now", c.RUN_NOW_TOKEN_ANNOTATION: token},
         job_only={"cronjob.kubernetes.io/instantiate": "manual"},
     )
+
+
+def with_parameters(manifest: dict[str, Any], params: RunParameters | None) -> dict[str, Any]:
+    """The run-now Job ``manifest`` with ``params`` for its runner (env
+    CHRONOS_PARAMETERS); unchanged without parameters."""
+    if params is None:
+        return manifest
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    env = [e for e in container.get("env") or [] if e.get("name") != c.ENV_PARAMETERS]
+    container["env"] = [*env, {"name": c.ENV_PARAMETERS, "value": dumps(params)}]
+    return manifest
 
 
 def slot_job(cronjob: dict[str, Any], *, name: str, slot: datetime, trigger: str) -> dict[str, Any]:

@@ -210,6 +210,30 @@ async def record_runs(
     return await update_status(client, namespace, name, change)
 
 
+async def amend_runs(
+    client: AsyncClient, namespace: str, name: str, records: list[RunRecord], limit: int
+) -> bool:
+    """Replace recorded runs by ``records`` (same runId, the same reporter's account,
+    amended), in the history and in lastRun; runs no longer recorded are left out."""
+
+    def change(status: StatusDict) -> ChronosJobStatus | None:
+        stored = parse_history(status.get(w.HISTORY))
+        known = {h.run_id for h in stored}
+        history = stored
+        for record in records:
+            if record.run_id in known:
+                history = merge_run(history, record, limit)
+        if history == stored:
+            return None
+        last = (status.get(w.LAST_RUN) or {}).get(w.RUN_ID)
+        amended = next((r for r in records if r.run_id == last), None)
+        if amended is None:
+            return ChronosJobStatus(history=history)
+        return ChronosJobStatus(history=history, last_run=amended)
+
+    return await update_status(client, namespace, name, change)
+
+
 async def pods_of(client: AsyncClient, namespace: str, job: str) -> list[dict[str, Any]]:
     pods = client.list(Pod, namespace=namespace, labels={"batch.kubernetes.io/job-name": job})
     return [as_dict(p) async for p in pods]

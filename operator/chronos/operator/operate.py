@@ -31,7 +31,7 @@ from chronos.models.wire import ChronosJobDict
 from chronos.operator import backfill, calendars, firing, kubeio, metrics, queue
 from chronos.operator import schedules as sch
 from chronos.operator.context import OperatorContext
-from chronos.operator.cronjob import run_now_job, slot_job
+from chronos.operator.cronjob import run_now_job, slot_job, with_parameters
 from chronos.operator.naming import cronjob_name
 from chronos.operator.runs import finished
 from chronos.operator.status import to_seconds
@@ -381,6 +381,7 @@ async def _serve_queue(
             template, chronosjob=name, token=run.token, requested_at=stamp(run.queued_at)
         )
         manifest["metadata"]["name"] = run.run_id  # the name it was queued under
+        manifest = with_parameters(manifest, run.parameters)
         created = await kubeio.create_run_now_job(ctx.client, manifest)
     else:
         manifest = slot_job(

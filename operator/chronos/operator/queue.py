@@ -27,6 +27,7 @@ from datetime import datetime
 
 from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
 from chronos.models.jobstatus import QueuedRun
+from chronos.models.params import RunParameters
 from chronos.models.queue import QUEUE_FULL
 
 #: The reason of the history entry of a queued run whose job left Enqueue.
@@ -133,9 +134,19 @@ def slot_arrival(
     )
 
 
-def run_now_arrival(run_id: str, *, token: str, requested_at: datetime) -> QueuedRun:
-    """A run-now request's run as it joins the queue (it waits since it was accepted)."""
-    return QueuedRun(run_id=run_id, trigger=RunTrigger.RUN_NOW, queued_at=requested_at, token=token)
+def run_now_arrival(
+    run_id: str, *, token: str, requested_at: datetime, parameters: RunParameters | None = None
+) -> QueuedRun:
+    """A run-now request's run as it joins the queue (it waits since it was accepted),
+    with its parameters: judged when it was served; the runner judges them again when it
+    starts, should the job's task have changed meanwhile."""
+    return QueuedRun(
+        run_id=run_id,
+        trigger=RunTrigger.RUN_NOW,
+        queued_at=requested_at,
+        token=token,
+        parameters=parameters,
+    )
 
 
 def describe(run: QueuedRun) -> str:

@@ -24,7 +24,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chronos import contract as c
 from chronos import runnow as rn
 from chronos.models import params as p
 from chronos.models import wire as w
@@ -42,7 +41,7 @@ from chronos.models.queue import max_queued
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import kubeio, metrics, queue, runs
 from chronos.operator.context import OperatorContext, patch_status
-from chronos.operator.cronjob import run_now_job
+from chronos.operator.cronjob import run_now_job, with_parameters
 from chronos.operator.naming import cronjob_name
 from chronos.operator.status import status_body
 from chronos.times import parse_time
@@ -152,17 +151,6 @@ def invalid_record(
     return _refused(job, INVALID_PARAMETERS, f"run-now refused: {problem}"[:4096], now, parameters)
 
 
-def with_parameters(manifest: dict[str, Any], params: p.RunParameters | None) -> dict[str, Any]:
-    """The run-now Job ``manifest`` with ``params`` for its runner (env
-    CHRONOS_PARAMETERS); unchanged without parameters."""
-    if params is None:
-        return manifest
-    container = manifest["spec"]["template"]["spec"]["containers"][0]
-    env = [e for e in container.get("env") or [] if e.get("name") != c.ENV_PARAMETERS]
-    container["env"] = [*env, {"name": c.ENV_PARAMETERS, "value": p.dumps(params)}]
-    return manifest
-
-
 def _annotations(cr: ChronosJobDict) -> dict[str, str]:
     return cr["metadata"].get("annotations") or {}
 
@@ -236,16 +224,13 @@ async def _serve(ctx: OperatorContext, namespace: str, name: str) -> None:
         job: str = manifest["metadata"]["name"]
         params, problem = judge_parameters(rn.parameters_of(state, token), spec)
         decision = decide(spec.concurrency_policy, job, active=active, known=known, queued=queued)
-        if decision.action == Action.ENQUEUE and params is not None and problem is None:
-            # A queued run keeps no parameters (yet): refused, never run without them.
-            problem = "parameters cannot wait in the Enqueue queue; ask when no run is active"
         if problem is not None and decision.action != Action.SERVED:
             await _record_refusal(
                 ctx, cr, invalid_record(job, problem, now, params), token, spec, problem
             )
         elif decision.action == Action.ENQUEUE:
             arrival = queue.run_now_arrival(
-                job, token=token, requested_at=parse_time(requested_at) or now
+                job, token=token, requested_at=parse_time(requested_at) or now, parameters=params
             )
             await _enqueue(ctx, cr, arrival, max_queued(spec), ctx.settings.history_limit_of(spec))
             queued.append(job)

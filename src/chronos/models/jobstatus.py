@@ -186,6 +186,9 @@ class QueuedRun(_Model):
             "Job's name derives from it)."
         ),
     )
+    parameters: RunParameters | None = Field(
+        default=None, description="For a run-now: its parameters (REST or the annotation)."
+    )
 
 
 class ChronosJobStatus(_Model):

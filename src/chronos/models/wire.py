@@ -294,6 +294,7 @@ class QueuedRunDict(TypedDict, total=False):
     scheduledTime: str | None
     queuedAt: str
     token: str | None
+    parameters: RunParametersDict | None
 
 
 class StatusDict(TypedDict, total=False):

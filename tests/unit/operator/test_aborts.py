@@ -8,7 +8,7 @@ from typing import Any
 
 from chronos import contract as c
 from chronos.abort import AbortNote, note_value, parse_note
-from chronos.models.chronosjob import RunResult, RunTrigger
+from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
 from chronos.operator import aborts
 from chronos.operator.cache import Change, WatchCache
 
@@ -89,3 +89,29 @@ def test_the_cache_keeps_deleted_jobs_until_recorded_and_forgets_them_with_their
     cache.flag_aborted("ns", "nightly", [job("a")])
     cache.chronosjob_event(Change.DELETED, {"metadata": {"namespace": "ns", "name": "nightly"}})
     assert cache.aborted("ns", "nightly") == []
+
+
+def test_the_runners_own_record_of_an_abort_is_amended_with_who_asked() -> None:
+    runner = RunRecord(
+        run_id="nightly-29000000",
+        trigger=RunTrigger.SCHEDULE,
+        result=RunResult.ABORTED,
+        reason="Aborted",
+        message="SIGTERM after 2 command(s): e1 Hold",
+        reported_by="runner",
+    )
+    noted = job(annotations={c.ABORT_ANNOTATION: note_value("alice", NOW)})
+    amended = aborts.named(runner, noted)
+    assert amended is not None
+    assert amended.message == "aborted by alice: SIGTERM after 2 command(s): e1 Hold"
+    assert amended.model_copy(update={"message": runner.message}) == runner
+    # Once is enough; nobody to name, or no abort, leaves the record alone.
+    assert aborts.named(amended, noted) is None
+    own_words = runner.model_copy(update={"message": "aborted (SIGTERM) after 1 command(s)"})
+    assert aborts.named(own_words, noted).message == (  # type: ignore[union-attr]
+        "aborted by alice (SIGTERM) after 1 command(s)"
+    )
+    assert aborts.named(runner, job()) is None
+    assert aborts.named(runner, job(annotations={c.ABORT_ANNOTATION: "yes"})) is None
+    failed = runner.model_copy(update={"result": RunResult.FAILED})
+    assert aborts.named(failed, noted) is None

@@ -13,11 +13,11 @@ from chronos import contract as c
 from chronos import runnow as rn
 from chronos.models.chronosjob import ChronosJobSpec, RunResult
 from chronos.models.params import digest
+from chronos.operator.cronjob import with_parameters
 from chronos.operator.runnow import (
     INVALID_PARAMETERS,
     invalid_record,
     judge_parameters,
-    with_parameters,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
