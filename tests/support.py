@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from lightkube import ApiError, AsyncClient, Client, KubeConfig
+from lightkube import ApiError, AsyncClient, Client, KubeConfig, codecs
 from lightkube.config.models import Cluster as KubeCluster
 from lightkube.config.models import User
 from lightkube.resources.batch_v1 import CronJob
@@ -124,3 +124,56 @@ def schema_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
     if "items" in node:
         found.extend(schema_nodes(node["items"]))
     return found
+
+
+# ------------------------------------------------------------- admission refusals
+
+
+def policy_refusal(action: Callable[[], Any]) -> str | None:
+    """The API server's message when ``action`` is refused by a ValidatingAdmissionPolicy,
+    else None; any other error is raised."""
+    try:
+        action()
+    except ApiError as exc:
+        if exc.status.code == 403 and "ValidatingAdmissionPolicy" in str(exc.status.message):
+            return str(exc.status.message)
+        raise
+    return None
+
+
+def dry_run_refusal(client: Client, obj: dict[str, Any]) -> str | None:
+    """The message when the dry-run create of ``obj`` is refused (403), else None."""
+    try:
+        client.create(codecs.from_dict(obj), dry_run=True)
+    except ApiError as exc:
+        if exc.status.code != 403:
+            raise
+        return str(exc.status.message)
+    return None
+
+
+def annotate_refusal(
+    k8s: Client, ns: str, name: str, annotations: dict[str, str | None]
+) -> str | None:
+    """The admission (403) or schema (422) message if annotating the ChronosJob is
+    refused, else None."""
+    try:
+        k8s.patch(
+            ChronosJobResource,
+            name,
+            {"metadata": {"annotations": annotations}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+    except ApiError as exc:
+        if exc.status.code not in (403, 422):
+            raise
+        return str(exc.status.message)
+    return None
+
+
+def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of a CronJob or Job manifest."""
+    spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
+    pod: dict[str, Any] = spec["template"]["spec"]
+    return pod

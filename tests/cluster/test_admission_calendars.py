@@ -20,7 +20,7 @@ from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
-from support import wait_for
+from support import policy_refusal, wait_for
 
 from chronos import kube
 from chronos.devcluster.cluster import Cluster
@@ -80,17 +80,6 @@ def _job(name: str, namespace: str, calendar: str) -> Any:
     )
 
 
-def _refused(action: Any) -> str | None:
-    """The API server's message when ``action`` is refused by an admission policy."""
-    try:
-        action()
-    except ApiError as exc:
-        if exc.status.code == 403 and "ValidatingAdmissionPolicy" in str(exc.status.message):
-            return str(exc.status.message)
-        raise
-    return None
-
-
 @pytest.fixture
 def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> Users:
     for name in (HIDDEN, OWNED):
@@ -131,7 +120,7 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
     # A new policy takes effect once the API server has loaded it: wait for the first
     # refusal (only the first; every assertion below is immediate).
     wait_for(
-        lambda: _refused(
+        lambda: policy_refusal(
             lambda: users.caller.create(_job("probe", namespace, HIDDEN), dry_run=True)
         ),
         30,
@@ -142,7 +131,7 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
 
 def test_a_calendar_the_author_cannot_read_is_refused(users: Users, k8s: Client) -> None:
     ns = users.namespace
-    message = _refused(lambda: users.caller.create(_job("peek", ns, HIDDEN)))
+    message = policy_refusal(lambda: users.caller.create(_job("peek", ns, HIDDEN)))
     assert message is not None, "created with a calendar its author cannot read"
     assert (
         f"spec.calendarRef: you ({users.caller_name}) may not get ChronosCalendar "
@@ -150,7 +139,7 @@ def test_a_calendar_the_author_cannot_read_is_refused(users: Users, k8s: Client)
         "author can read"
     ) in message
     # One that does not exist is refused the same way (no existence oracle).
-    message = _refused(lambda: users.caller.create(_job("ghost", ns, "no-such-calendar")))
+    message = policy_refusal(lambda: users.caller.create(_job("ghost", ns, "no-such-calendar")))
     assert message is not None
     assert "'no-such-calendar'" in message
     with pytest.raises(ApiError) as info:
@@ -160,14 +149,14 @@ def test_a_calendar_the_author_cannot_read_is_refused(users: Users, k8s: Client)
 
 def test_an_author_who_can_read_the_calendar_may_use_it(users: Users, k8s: Client) -> None:
     ns = users.namespace
-    assert _refused(lambda: users.owner.create(_job("mine", ns, OWNED))) is None
+    assert policy_refusal(lambda: users.owner.create(_job("mine", ns, OWNED))) is None
     stored = k8s.get(ChronosJobResource, "mine", namespace=ns)
     assert stored["spec"]["calendarRef"] == {"name": OWNED}
     # Rights are per calendar: the hidden one stays out of reach for the owner too.
-    assert _refused(lambda: users.owner.create(_job("theirs", ns, HIDDEN))) is not None
+    assert policy_refusal(lambda: users.owner.create(_job("theirs", ns, HIDDEN))) is not None
     # A job without a calendar needs no calendar right.
     plain = ChronosJobResource(metadata=ObjectMeta(name="plain", namespace=ns), spec=spec())
-    assert _refused(lambda: users.caller.create(plain)) is None
+    assert policy_refusal(lambda: users.caller.create(plain)) is None
 
 
 def test_pointing_a_job_at_an_unreadable_calendar_is_refused_but_other_edits_pass(
@@ -179,7 +168,7 @@ def test_pointing_a_job_at_an_unreadable_calendar_is_refused_but_other_edits_pas
     # An edit that leaves the reference alone is not the author's choice of calendar.
     edit = {"spec": {"displayName": "renamed"}}
     assert (
-        _refused(
+        policy_refusal(
             lambda: users.caller.patch(
                 ChronosJobResource, "admins", edit, namespace=ns, patch_type=PatchType.MERGE
             )
@@ -187,7 +176,7 @@ def test_pointing_a_job_at_an_unreadable_calendar_is_refused_but_other_edits_pas
         is None
     )
     users.owner.create(_job("owners", ns, OWNED))
-    message = _refused(
+    message = policy_refusal(
         lambda: users.owner.patch(
             ChronosJobResource, "owners", patch, namespace=ns, patch_type=PatchType.MERGE
         )
@@ -201,7 +190,7 @@ def test_pointing_a_job_at_an_unreadable_calendar_is_refused_but_other_edits_pas
 
 def test_a_configmap_the_author_cannot_read_is_refused(users: Users, k8s: Client) -> None:
     ns = users.namespace
-    message = _refused(lambda: users.caller.create(_calendar("peek", ns, _ics(HIDDEN))))
+    message = policy_refusal(lambda: users.caller.create(_calendar("peek", ns, _ics(HIDDEN))))
     assert message is not None, "created a calendar reading a ConfigMap its author cannot read"
     assert (
         f"spec.ics.configMapRef: you ({users.caller_name}) may not get ConfigMap "
@@ -209,10 +198,10 @@ def test_a_configmap_the_author_cannot_read_is_refused(users: Users, k8s: Client
         "author can read"
     ) in message
     # The owner may use the ConfigMap it can read, and not the other one.
-    assert _refused(lambda: users.owner.create(_calendar("mine", ns, _ics(OWNED)))) is None
+    assert policy_refusal(lambda: users.owner.create(_calendar("mine", ns, _ics(OWNED)))) is None
     stored = k8s.get(ChronosCalendarResource, "mine", namespace=ns)
     assert stored["spec"]["ics"]["configMapRef"]["name"] == OWNED
-    message = _refused(
+    message = policy_refusal(
         lambda: users.owner.patch(
             ChronosCalendarResource,
             "mine",
@@ -224,4 +213,4 @@ def test_a_configmap_the_author_cannot_read_is_refused(users: Users, k8s: Client
     assert message is not None
     # A calendar without an .ics needs no ConfigMap right.
     body = {"excludedDates": ["2030-12-25"]}
-    assert _refused(lambda: users.caller.create(_calendar("plain", ns, body))) is None
+    assert policy_refusal(lambda: users.caller.create(_calendar("plain", ns, body))) is None

@@ -19,7 +19,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
-from support import wait_for
+from support import policy_refusal, wait_for
 
 from chronos import kube
 from chronos.devcluster.cluster import Cluster
@@ -66,17 +66,6 @@ def _job(name: str, namespace: str, body: dict[str, Any]) -> Any:
     return ChronosJobResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=body)
 
 
-def _refused(action: Any) -> str | None:
-    """The API server's message when ``action`` is refused by an admission policy."""
-    try:
-        action()
-    except ApiError as exc:
-        if exc.status.code == 403 and "ValidatingAdmissionPolicy" in str(exc.status.message):
-            return str(exc.status.message)
-        raise
-    return None
-
-
 @pytest.fixture
 def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> Users:
     for account in ("caller", "owner"):
@@ -116,7 +105,7 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
         tokens=tokens,
     )
     wait_for(
-        lambda: _refused(
+        lambda: policy_refusal(
             lambda: users.caller.create(_job("probe", namespace, container()), dry_run=True)
         ),
         30,
@@ -127,7 +116,7 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
 
 def test_a_user_without_create_pods_is_refused_naming_the_right(users: Users, k8s: Client) -> None:
     ns = users.namespace
-    message = _refused(lambda: users.caller.create(_job("script", ns, container())))
+    message = policy_refusal(lambda: users.caller.create(_job("script", ns, container())))
     assert message is not None, "a container task was created by a user who may not create pods"
     assert (
         f"spec.task.container: you ({users.caller_name}) may not create pods in namespace "
@@ -138,7 +127,7 @@ def test_a_user_without_create_pods_is_refused_naming_the_right(users: Users, k8
         k8s.get(ChronosJobResource, "script", namespace=ns)
     assert info.value.status.code == 404
     # The same user may still create CoreHub tasks: the policy matches container tasks only.
-    assert _refused(lambda: users.caller.create(_job("corehub", ns, spec()))) is None
+    assert policy_refusal(lambda: users.caller.create(_job("corehub", ns, spec()))) is None
 
 
 def test_a_user_with_the_rights_may_create_and_change_a_container_task(
@@ -152,12 +141,12 @@ def test_a_user_with_the_rights_may_create_and_change_a_container_task(
         ],
         serviceAccountName=OWNED,
     )
-    assert _refused(lambda: users.owner.create(_job("export", ns, body))) is None
+    assert policy_refusal(lambda: users.owner.create(_job("export", ns, body))) is None
     stored = k8s.get(ChronosJobResource, "export", namespace=ns)
     assert stored["spec"]["task"]["container"]["serviceAccountName"] == OWNED
     patch = {"spec": {"description": "nightly export"}}
     assert (
-        _refused(
+        policy_refusal(
             lambda: users.owner.patch(
                 ChronosJobResource, "export", patch, namespace=ns, patch_type=PatchType.MERGE
             )
@@ -191,7 +180,7 @@ def test_each_reference_needs_its_own_right(
     users: Users, fields: dict[str, Any], expected: str
 ) -> None:
     ns = users.namespace
-    message = _refused(lambda: users.owner.create(_job("peek", ns, container(**fields))))
+    message = policy_refusal(lambda: users.owner.create(_job("peek", ns, container(**fields))))
     assert message is not None, f"created with {fields}"
     assert expected.format(user=users.owner_name, ns=ns) in message
 
@@ -203,7 +192,7 @@ def test_changing_a_container_task_needs_the_rights_but_metadata_does_not(
     k8s.create(_job("admins", ns, container()))  # the admin holds every right
 
     def patch(client: Client, body: dict[str, Any]) -> str | None:
-        return _refused(
+        return policy_refusal(
             lambda: client.patch(
                 ChronosJobResource, "admins", body, namespace=ns, patch_type=PatchType.MERGE
             )
@@ -226,7 +215,7 @@ def test_changing_a_container_task_needs_the_rights_but_metadata_does_not(
             }
         }
     }
-    message = _refused(
+    message = policy_refusal(
         lambda: users.caller.patch(
             ChronosJobResource, "plain", turned, namespace=ns, patch_type=PatchType.MERGE
         )

@@ -17,7 +17,7 @@ from builders import spec
 from fixtures_operator import COREHUB_SECRET
 from lightkube import ApiError, Client
 from lightkube.types import PatchType
-from support import cronjob, get_cr, ready, wait_for
+from support import annotate_refusal, cronjob, get_cr, ready, wait_for
 
 from chronos import contract as c
 from chronos import runnow as rn
@@ -121,23 +121,6 @@ def test_the_operator_refuses_a_host_outside_its_allow_list(
 # ------------------------------------------------------------ F8: run-now annotations
 
 
-def _annotate(k8s: Client, ns: str, name: str, annotations: dict[str, str | None]) -> str | None:
-    """The admission message if the write is refused, else None."""
-    try:
-        k8s.patch(
-            ChronosJobResource,
-            name,
-            {"metadata": {"annotations": annotations}},
-            namespace=ns,
-            patch_type=PatchType.MERGE,
-        )
-    except ApiError as exc:
-        if exc.status.code not in (403, 422):
-            raise
-        return str(exc.status.message)
-    return None
-
-
 def _pending(n: int) -> str:
     start = datetime.now(UTC)
     entries = {f"k{i}": rn.stamp(start + timedelta(microseconds=i)) for i in range(n)}
@@ -153,7 +136,7 @@ def test_run_now_annotations_are_capped_by_admission(k8s: Client, solo_namespace
     key = c.RUN_NOW_PENDING_ANNOTATION
     policy = "ValidatingAdmissionPolicy 'chronos-job-limits'"
     message = wait_for(
-        lambda: _annotate(k8s, ns, "busy", {key: _pending(rn.PENDING_MAX + 1)}),
+        lambda: annotate_refusal(k8s, ns, "busy", {key: _pending(rn.PENDING_MAX + 1)}),
         30,
         "the job-limits policy to be enforced",
     )
@@ -161,17 +144,17 @@ def test_run_now_annotations_are_capped_by_admission(k8s: Client, solo_namespace
     assert f"at most {rn.PENDING_MAX} run-now requests may wait" in message
     # Not JSON as Chronos writes it (spaces would hide entries from the count).
     spaced = _pending(2).replace(",", ", ")
-    assert _annotate(k8s, ns, "busy", {key: spaced}) is not None
-    assert _annotate(k8s, ns, "busy", {key: '{"a\\"b":"2026-01-01T00:00:00Z"}'}) is not None
+    assert annotate_refusal(k8s, ns, "busy", {key: spaced}) is not None
+    assert annotate_refusal(k8s, ns, "busy", {key: '{"a\\"b":"2026-01-01T00:00:00Z"}'}) is not None
     # A hand-set token outside the Idempotency-Key's pattern.
-    refused = _annotate(k8s, ns, "busy", {c.RUN_NOW_ANNOTATION: 'x"; rm -rf /'})
+    refused = annotate_refusal(k8s, ns, "busy", {c.RUN_NOW_ANNOTATION: 'x"; rm -rf /'})
     assert refused is not None
     assert "run-now token is 1-128 characters" in refused
-    assert _annotate(k8s, ns, "busy", {c.RUN_NOW_ANNOTATION: "a" * 129}) is not None
+    assert annotate_refusal(k8s, ns, "busy", {c.RUN_NOW_ANNOTATION: "a" * 129}) is not None
     # Up to the limit, and anything shorter, is accepted.
-    assert _annotate(k8s, ns, "busy", {key: _pending(rn.PENDING_MAX)}) is None
-    assert _annotate(k8s, ns, "busy", {key: _pending(3)}) is None
-    assert _annotate(k8s, ns, "busy", {key: None}) is None
+    assert annotate_refusal(k8s, ns, "busy", {key: _pending(rn.PENDING_MAX)}) is None
+    assert annotate_refusal(k8s, ns, "busy", {key: _pending(3)}) is None
+    assert annotate_refusal(k8s, ns, "busy", {key: None}) is None
     annotations = get_cr(k8s, ns, "busy")["metadata"].get("annotations") or {}
     assert key not in annotations
 
@@ -203,7 +186,7 @@ def test_the_backfill_annotation_is_bounded_by_admission(k8s: Client, solo_names
     key = c.BACKFILL_ANNOTATION
     limit = timing.MAX_BACKFILL_REQUESTS
     message = wait_for(
-        lambda: _annotate(k8s, ns, "filler", {key: _backfills(limit + 1)}),
+        lambda: annotate_refusal(k8s, ns, "filler", {key: _backfills(limit + 1)}),
         30,
         "the job-limits policy to be enforced",
     )
@@ -219,14 +202,16 @@ def test_the_backfill_annotation_is_bounded_by_admission(k8s: Client, solo_names
         "[" + ",".join([_backfills(1)[1:-1]] * 2) + "x]",
         _backfills(1)[:-1] + " " * timing.MAX_BACKFILL_ANNOTATION_BYTES + "]",
     ):
-        refused = _annotate(k8s, ns, "filler", {key: bad})
+        refused = annotate_refusal(k8s, ns, "filler", {key: bad})
         assert refused is not None, bad
         assert "backfill" in refused, refused
-    assert _annotate(k8s, ns, "filler", {key: _backfills(limit)}) is None
+    assert annotate_refusal(k8s, ns, "filler", {key: _backfills(limit)}) is None
     # Shorter is no way around the shape.
-    assert _annotate(k8s, ns, "filler", {key: "[x]"}) is not None
+    assert annotate_refusal(k8s, ns, "filler", {key: "[x]"}) is not None
     # Shrinking (the operator drops what it served) is allowed beyond the byte bound.
-    assert _annotate(k8s, ns, "filler", {key: _backfills(2, separators=(", ", ": "))}) is None
-    assert _annotate(k8s, ns, "filler", {key: _backfills(1)}) is None
-    assert _annotate(k8s, ns, "filler", {key: None}) is None
+    assert (
+        annotate_refusal(k8s, ns, "filler", {key: _backfills(2, separators=(", ", ": "))}) is None
+    )
+    assert annotate_refusal(k8s, ns, "filler", {key: _backfills(1)}) is None
+    assert annotate_refusal(k8s, ns, "filler", {key: None}) is None
     assert key not in (get_cr(k8s, ns, "filler")["metadata"].get("annotations") or {})

@@ -15,13 +15,13 @@ import pytest
 from builders import create_chronosjob, service_account
 from builders import operator_settings as built_settings
 from fixtures_api import token_kubeconfig
-from lightkube import ApiError, Client, codecs
+from lightkube import ApiError, Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Namespace, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
-from support import cronjob, get_cr, wait_for
+from support import cronjob, dry_run_refusal, get_cr, pod_spec_of, wait_for
 
 from chronos import contract as c
 from chronos import kube
@@ -133,22 +133,6 @@ def _built(k8s: Client, namespace: str, name: str) -> dict[str, Any]:
     return built
 
 
-def _pod(obj: dict[str, Any]) -> dict[str, Any]:
-    spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
-    pod: dict[str, Any] = spec["template"]["spec"]
-    return pod
-
-
-def _refusal(client: Client, obj: dict[str, Any]) -> str | None:
-    try:
-        client.create(codecs.from_dict(obj), dry_run=True)
-    except ApiError as exc:
-        if exc.status.code != 403:
-            raise
-        return str(exc.status.message)
-    return None
-
-
 def _task(p: dict[str, Any]) -> dict[str, Any]:
     container: dict[str, Any] = p["containers"][0]
     return container
@@ -213,22 +197,22 @@ def test_admission_holds_the_operator_to_the_declared_pod(
     )
     cron = _built(k8s, namespace, "export")
     probe = copy.deepcopy(cron)
-    UNDECLARED["another image"][0](_pod(probe))
-    wait_for(lambda: _refusal(operator, probe), 30, "the operator policies to be enforced")
+    UNDECLARED["another image"][0](pod_spec_of(probe))
+    wait_for(lambda: dry_run_refusal(operator, probe), 30, "the operator policies to be enforced")
     # What the operator builds passes, as a CronJob and as the Job run-now makes of it.
-    assert _refusal(operator, cron) is None
+    assert dry_run_refusal(operator, cron) is None
     with_uid = copy.deepcopy(cron)
     with_uid["metadata"]["uid"] = "00000000-0000-0000-0000-000000000000"
     job = run_now_job(
         with_uid, chronosjob="export", token="t1", requested_at="2026-01-01T00:00:00Z"
     )
     del job["metadata"]["ownerReferences"]
-    assert _refusal(operator, job) is None
+    assert dry_run_refusal(operator, job) is None
     for what, (change, words) in UNDECLARED.items():
         for obj in (cron, job):
             foreign = copy.deepcopy(obj)
-            change(_pod(foreign))
-            message = _refusal(operator, foreign)
+            change(pod_spec_of(foreign))
+            message = dry_run_refusal(operator, foreign)
             assert message is not None, f"a {obj['kind']} with {what} was accepted"
             assert any(w in message for w in words.split("|")), (what, message)
     # A container pod claimed for a job that declares no container task, or for none.
@@ -239,10 +223,10 @@ def test_admission_holds_the_operator_to_the_declared_pod(
                 meta["annotations"].pop(c.CHRONOSJOB_ANNOTATION)
         else:
             foreign["metadata"]["annotations"][c.CHRONOSJOB_ANNOTATION] = owner
-        message = _refusal(operator, foreign)
+        message = dry_run_refusal(operator, foreign)
         assert message is not None, f"a container pod for {owner} was accepted"
         assert words in message, message
     # The policies are about the operator only: an admin may write such pods.
     foreign = copy.deepcopy(cron)
-    UNDECLARED["another image"][0](_pod(foreign))
-    assert _refusal(k8s, foreign) is None
+    UNDECLARED["another image"][0](pod_spec_of(foreign))
+    assert dry_run_refusal(k8s, foreign) is None

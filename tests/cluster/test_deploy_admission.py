@@ -25,11 +25,11 @@ from fixtures_deploy import (
     values_file,
 )
 from fixtures_operator import COREHUB_SECRET, COREHUB_SETTINGS
-from lightkube import ApiError, Client, codecs
+from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import PatchType
-from support import ROOT, wait_for
+from support import ROOT, dry_run_refusal, pod_spec_of, wait_for
 
 from chronos import contract as c
 from chronos import kube
@@ -274,7 +274,7 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
             schedule=resolve_schedule(spec, "UTC"),
             settings=OperatorSettings(corehub_url="https://d:1", corehub_credentials_secret="d"),
         )
-        names |= {e["name"] for e in _pod(built)["containers"][0]["env"]}
+        names |= {e["name"] for e in pod_spec_of(built)["containers"][0]["env"]}
         # A run-now with parameters adds CHRONOS_PARAMETERS to its Job's runner.
         job = with_parameters(
             run_now_job(
@@ -285,7 +285,7 @@ def test_the_policies_hold_chronos_constants(helm: Helm) -> None:
             ),
             RunParameters(as_of=datetime(2026, 1, 1, tzinfo=UTC)),
         )
-        names |= {e["name"] for e in _pod(job)["containers"][0]["env"]}
+        names |= {e["name"] for e in pod_spec_of(job)["containers"][0]["env"]}
     assert c.ENV_PARAMETERS in names
     assert set(_variable(operator, "envNames")) == names
     assert set(_variable(operator, "credentialEnv")) == {
@@ -353,23 +353,6 @@ def _runner_cronjob(release: Release, namespace: str) -> dict[str, Any]:
     )
     del cronjob["metadata"]["ownerReferences"]  # (no such ChronosJob: dry runs only)
     return cronjob
-
-
-def _pod(obj: dict[str, Any]) -> dict[str, Any]:
-    spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
-    pod: dict[str, Any] = spec["template"]["spec"]
-    return pod
-
-
-def _refusal(client: Client, obj: dict[str, Any]) -> str | None:
-    """The admission policy's message when the (dry-run) create is refused, else None."""
-    try:
-        client.create(codecs.from_dict(obj), dry_run=True)
-    except ApiError as exc:
-        if exc.status.code != 403:
-            raise
-        return str(exc.status.message)
-    return None
 
 
 def _add_volume(kind: str, source: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
@@ -448,29 +431,29 @@ def test_the_operator_may_write_only_runner_pods(
     # A policy takes effect once the API server has loaded it, just after the install:
     # wait for the first refusal (only the first; every assertion below is immediate).
     probe = copy.deepcopy(cronjob)
-    FOREIGN["another image"](_pod(probe))
-    wait_for(lambda: _refusal(operator, probe), 30, "the operator policy to be enforced")
+    FOREIGN["another image"](pod_spec_of(probe))
+    wait_for(lambda: dry_run_refusal(operator, probe), 30, "the operator policy to be enforced")
     # What the operator builds, with every kind of runner.podOverrides, passes.
-    assert _refusal(operator, cronjob) is None
-    assert _refusal(operator, job) is None
+    assert dry_run_refusal(operator, cronjob) is None
+    assert dry_run_refusal(operator, job) is None
     # Anything else does not, for CronJobs and Jobs alike.
     for what, change in FOREIGN.items():
         for obj in (cronjob, job):
             foreign = copy.deepcopy(obj)
-            change(_pod(foreign))
-            message = _refusal(operator, foreign)
+            change(pod_spec_of(foreign))
+            message = dry_run_refusal(operator, foreign)
             assert message is not None, f"a {obj['kind']} with {what} was accepted"
             assert f"ValidatingAdmissionPolicy '{release.sa(OPERATOR_POLICY)}'" in message, message
             assert f"the Chronos operator may only write runner {obj['kind']}s: " in message
     # The policy is about the operator's identity only: an admin may write such pods.
     foreign = copy.deepcopy(cronjob)
-    FOREIGN["hostPath"](_pod(foreign))
-    assert _refusal(k8s, foreign) is None
+    FOREIGN["hostPath"](pod_spec_of(foreign))
+    assert dry_run_refusal(k8s, foreign) is None
 
 
 def _set_url_and_secret(obj: dict[str, Any], url: str, secret: str) -> dict[str, Any]:
     obj = copy.deepcopy(obj)
-    pod = _pod(obj)
+    pod = pod_spec_of(obj)
     _env(pod, c.ENV_COREHUB_URL)["value"] = url
     for name in (c.ENV_COREHUB_USERNAME, c.ENV_COREHUB_PASSWORD):
         _env(pod, name)["valueFrom"]["secretKeyRef"]["name"] = secret
@@ -497,7 +480,7 @@ def test_the_operator_writes_follow_its_settings_even_when_set_later(
     base = _runner_cronjob(release, ns)
     default, other = "https://corehub.example:1717", "https://attacker.example:1717"
     to_attacker = _set_url_and_secret(base, other, "platform-default")
-    assert _refusal(operator, to_attacker) is None  # no default Secret, no allow-list yet
+    assert dry_run_refusal(operator, to_attacker) is None  # no default Secret, no allow-list yet
     name = release.sa("operator-settings")
     configmaps = [
         o for o in release.objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == name
@@ -513,20 +496,25 @@ def test_the_operator_writes_follow_its_settings_even_when_set_later(
     k8s.patch(ConfigMap, name, patch, namespace=release.namespace, patch_type=PatchType.MERGE)
     try:
         message = wait_for(
-            lambda: _refusal(operator, to_attacker), 30, "the policy to read the new settings"
+            lambda: dry_run_refusal(operator, to_attacker),
+            30,
+            "the policy to read the new settings",
         )
         assert "the default one ('platform-default') only with the default CoreHub URL" in message
         # The default Secret with the default URL: fine; with its own TLS: not.
-        assert _refusal(operator, _set_url_and_secret(base, default, "platform-default")) is None
+        assert (
+            dry_run_refusal(operator, _set_url_and_secret(base, default, "platform-default"))
+            is None
+        )
         insecure = _set_url_and_secret(base, default, "platform-default")
-        _pod(insecure)["containers"][0]["env"].append(
+        pod_spec_of(insecure)["containers"][0]["env"].append(
             {"name": c.ENV_COREHUB_INSECURE_SKIP_VERIFY, "value": "true"}
         )
-        assert _refusal(operator, insecure) is not None
+        assert dry_run_refusal(operator, insecure) is not None
         # Another Secret may go to another allowed host, not outside the allow-list.
-        assert _refusal(operator, _set_url_and_secret(base, other, "team-secret")) is None
+        assert dry_run_refusal(operator, _set_url_and_secret(base, other, "team-secret")) is None
         outside = _set_url_and_secret(base, "http://169.254.169.254", "team-secret")
-        refused = _refusal(operator, outside)
+        refused = dry_run_refusal(operator, outside)
         assert refused is not None
         assert "CoreHub host '169.254.169.254' is not allowed (*.example)" in refused
         # A ChronosJob naming a host outside the list is refused on write, for anyone.

@@ -12,10 +12,10 @@ import pytest
 from builders import create_chronosjob as create
 from builders import spec
 from fixtures_api import example_job, quiet_schedule
-from lightkube import ApiError, Client
+from lightkube import Client
 from lightkube.resources.batch_v1 import Job
 from lightkube.types import PatchType
-from support import wait_for
+from support import annotate_refusal, wait_for
 from support_runnow import annotation_json, jobs_by_token, run_now_records
 
 from chronos import contract as c
@@ -33,23 +33,6 @@ def _job_body() -> dict[str, Any]:
     body = example_job(schedule=quiet_schedule(datetime.now(UTC)), entity_ids=IDS)
     del body["entity_id"]
     return body
-
-
-def _annotate(k8s: Client, ns: str, name: str, values: dict[str, str | None]) -> str | None:
-    """The admission message if the write is refused, else None."""
-    try:
-        k8s.patch(
-            ChronosJobResource,
-            name,
-            {"metadata": {"annotations": values}},
-            namespace=ns,
-            patch_type=PatchType.MERGE,
-        )
-    except ApiError as exc:
-        if exc.status.code not in (403, 422):
-            raise
-        return str(exc.status.message)
-    return None
 
 
 def _env_of(k8s: Client, ns: str, job: str) -> dict[str, str]:
@@ -128,7 +111,7 @@ def test_the_kubectl_way_carries_parameters_and_the_operator_judges_them(
     patch = {"spec": {"concurrencyPolicy": "Allow"}}
     k8s.patch(ChronosJobResource, job_id, patch, namespace=namespace, patch_type=PatchType.MERGE)
     hand = '{"token":"by-hand-1","parameters":{"entityIds":["entity-789"]}}'
-    assert _annotate(k8s, namespace, job_id, {c.RUN_NOW_ANNOTATION: hand}) is None
+    assert annotate_refusal(k8s, namespace, job_id, {c.RUN_NOW_ANNOTATION: hand}) is None
     jobs = wait_for(lambda: jobs_by_token(k8s, namespace).get("by-hand-1"), what="the Job")
     assert json.loads(_env_of(k8s, namespace, jobs[0])[c.ENV_PARAMETERS]) == {
         "entityIds": ["entity-789"]
@@ -136,7 +119,7 @@ def test_the_kubectl_way_carries_parameters_and_the_operator_judges_them(
 
     # Ids the job does not have: no Job, a refused run naming the field, an Event.
     bad = '{"token":"by-hand-2","parameters":{"entityIds":["entity-789","other"]}}'
-    assert _annotate(k8s, namespace, job_id, {c.RUN_NOW_ANNOTATION: bad}) is None
+    assert annotate_refusal(k8s, namespace, job_id, {c.RUN_NOW_ANNOTATION: bad}) is None
 
     def refused() -> dict[str, Any] | None:
         found = [r for r in run_now_records(k8s, namespace, job_id) if r.get("reason")]
@@ -170,7 +153,7 @@ def test_admission_caps_the_hand_set_form_and_the_parameters(
     )
     assert len(too_big) > rn.HAND_SET_MAX_BYTES
     message = wait_for(
-        lambda: _annotate(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: too_big}),
+        lambda: annotate_refusal(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: too_big}),
         30,
         "the job-limits policy to be enforced",
     )
@@ -181,18 +164,18 @@ def test_admission_caps_the_hand_set_form_and_the_parameters(
         '{"token":"not a token"}',
         '{"token":"t","parameters":{}}\n',
     ):
-        assert _annotate(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: bad}) is not None, bad
+        assert annotate_refusal(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: bad}) is not None, bad
     good = '{"token":"t-1","parameters":{"entityIds":["e1"]}}'
-    assert _annotate(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: good}) is None
-    assert _annotate(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: "bare-token"}) is None
+    assert annotate_refusal(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: good}) is None
+    assert annotate_refusal(k8s, ns, "params", {c.RUN_NOW_ANNOTATION: "bare-token"}) is None
 
     key = c.RUN_NOW_PARAMETERS_ANNOTATION
     entry = {"entityIds": ["e" * 200] * 15}
     many = {f"k{i}": entry for i in range(rn.PARAMETERS_ANNOTATION_MAX_BYTES // 3000 + 2)}
     text = json.dumps(many, separators=(",", ":"))
     assert len(text) > rn.PARAMETERS_ANNOTATION_MAX_BYTES
-    refused = _annotate(k8s, ns, "params", {key: text})
+    refused = annotate_refusal(k8s, ns, "params", {key: text})
     assert refused is not None
     assert "run-now-parameters" in refused
-    assert _annotate(k8s, ns, "params", {key: "not json"}) is not None
-    assert _annotate(k8s, ns, "params", {key: json.dumps({"k": entry})}) is None
+    assert annotate_refusal(k8s, ns, "params", {key: "not json"}) is not None
+    assert annotate_refusal(k8s, ns, "params", {key: json.dumps({"k": entry})}) is None
