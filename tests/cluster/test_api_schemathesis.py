@@ -103,6 +103,11 @@ def test_full_schemathesis_run_all_checks_finds_nothing(
         str(report),
         "--workers",
         "1",
+        # Hypothesis' "too slow" health check times the generator, not the API: on a
+        # loaded machine (CI's three workers) POST /api/jobs' many constraints trip it and
+        # no case of that operation runs at all. Every generated case still runs.
+        "--suppress-health-check",
+        "too_slow",
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=1400, check=False)
     # The summary (cases, failures) goes to the output for the record.
