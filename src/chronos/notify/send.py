@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from functools import partial
+from functools import cache, partial
 from urllib.parse import urlsplit
 
 from chronos.corehub.answers import Mask, mask_secrets, quote
@@ -71,6 +71,15 @@ class Outcome:
     message: str
 
 
+@cache
+def default_tls() -> ssl.SSLContext:
+    """The system's trust store (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), verifying
+    certificates and host names; built once per process: building it costs about 0.1 s,
+    and a client made per attempt with httpx's default paid that on every delivery
+    (docs/performance.md has the figures)."""
+    return ssl.create_default_context()
+
+
 def _refused(reason: str, message: str) -> Outcome:
     """A failure that no retry can mend (the channel or its Secret is wrong)."""
     return Outcome(ok=False, retry=False, retry_after=None, reason=reason, message=message)
@@ -115,8 +124,9 @@ async def deliver(
     """One attempt to deliver ``notification`` through ``channel`` (``secret``: the
     channel's Secret's data, decoded from base64; empty for an e-mail channel without
     credentials). ``now`` stamps the signature. ``client`` may be shared between
-    deliveries (it is closed by its owner); ``tls`` replaces the system's trust store
-    (a private CA), for HTTPS and STARTTLS alike — verification is never turned off."""
+    deliveries (its owner closes it; its own TLS settings then apply to HTTPS); ``tls``
+    replaces the system's trust store (a private CA), for HTTPS and STARTTLS alike —
+    verification is never turned off."""
     values = _secret_text(secret)
     if values is None:
         return _refused("InvalidSecret", "the channel's Secret has a value that is not UTF-8")
@@ -190,7 +200,7 @@ async def _deliver_http(
         return headers
     headers |= rendered.headers
     seconds = channel.timeout_seconds
-    http = client or AsyncClient(verify=tls or True)
+    http = client or AsyncClient(verify=tls or default_tls())
     try:
         # The whole attempt, answer included, within the channel's timeout: httpx's own
         # timeouts are per read, and a receiver trickling bytes would hold the slot.
@@ -350,7 +360,7 @@ async def _deliver_email(
         # smtplib would send the password in clear over a plain connection.
         return _refused("InsecureAuth", "SMTP AUTH is only done after STARTTLS (startTls: true)")
     msg = email_message(notification, settings)
-    context = tls or ssl.create_default_context()
+    context = tls or default_tls()
     seconds = channel.timeout_seconds
     try:
         # smtplib blocks: in a thread, each socket operation bounded by the timeout.
