@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from functools import cache, partial
+from urllib.parse import quote as percent_encode
 from urllib.parse import urlsplit
 
 from chronos.corehub.answers import Mask, mask_secrets, quote
-from chronos.corehub.paths import encode
 from chronos.http import AsyncClient, ConnectError, Response, Timeout, TransportError
 from chronos.models.channels import (
     ADDRESS_KEY,
@@ -48,6 +48,8 @@ USER_AGENT = "chronos-notify/1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: At most this much of a receiver's answer is read (and less is quoted).
 ANSWER_BYTES = 4096
+#: What a header value keeps as it is: visible ASCII (RFC 9110 field-vchar) but ``%``.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
 #: RFC 6750 ``b64token``: what a bearer token may hold (so no header can be forged).
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 #: Pieces of an address at least this long are masked on their own too (a receiver
@@ -87,6 +89,17 @@ def _refused(reason: str, message: str) -> Outcome:
 
 def _transient(reason: str, message: str, retry_after: float | None = None) -> Outcome:
     return Outcome(ok=False, retry=True, retry_after=retry_after, reason=reason, message=message)
+
+
+def header_value(value: str) -> str:
+    """``value`` as one HTTP header value: the one encoding for what goes into a header.
+
+    Visible ASCII stays as it is, so an event id (uid, run id, event; an absent event's
+    slot with its ``:``) is sent exactly as the body has it and receivers can compare
+    the two; anything else (spaces, line breaks, non-ASCII, ``%`` itself) is
+    percent-encoded, so no value can end the header or add another.
+    """
+    return percent_encode(value, safe=_HEADER_SAFE)
 
 
 def _address_pieces(address: str) -> Iterator[str]:
@@ -156,9 +169,7 @@ def _http_headers(
     content_type: str,
     now: datetime,
 ) -> dict[str, str] | Outcome:
-    # The id goes into headers through the one encoding function: a valid id (uid, run
-    # id and event name) is left as it is, anything else cannot break the header.
-    msg_id = encode(notification.id)
+    msg_id = header_value(notification.id)
     headers = {
         "Content-Type": content_type,
         "User-Agent": USER_AGENT,

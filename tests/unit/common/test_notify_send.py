@@ -24,21 +24,22 @@ from receivers import Answer, SmtpServer, WebhookReceiver, free_port, server_tls
 from chronos.models.channels import ChannelType, ChronosChannelSpec
 from chronos.models.notify import Notification
 from chronos.notify.payloads import message_id, render
-from chronos.notify.send import Outcome, deliver
+from chronos.notify.send import Outcome, deliver, header_value
 
 KEY = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
 TOKEN = "tok-3f9a.b64+/x=="
+UID = "0c1d2e3f-aaaa-bbbb-cccc-111122223333"
 HTTP_TYPES = [t for t in ChannelType if t is not ChannelType.EMAIL]
 
 
 def note(**changes: Any) -> Notification:
     fields: dict[str, Any] = {
-        "id": "0c1d2e3f-aaaa-bbbb-cccc-111122223333.r-20261206-0700.failed",
+        "id": f"{UID}.r-20261206-0700.failed",
         "event": "failed",
         "namespace": "team-a",
         "job": "nightly-sync",
-        "job_uid": "0c1d2e3f-aaaa-bbbb-cccc-111122223333",
+        "job_uid": UID,
         "run_id": "r-20261206-0700",
         "trigger": "schedule",
         "result": "failed",
@@ -88,6 +89,28 @@ def test_each_http_type_is_delivered_signed_with_the_event_id(
     assert got.body == rendered.body
     assert got.headers["content-type"] == rendered.content_type
     assert receiver.accepted() == {n.id: 1}
+
+
+def test_the_headers_carry_the_id_exactly_as_the_body(receiver: WebhookReceiver) -> None:
+    # An absent event's id holds its slot, colons included: receivers compare the two.
+    n = note(id=f"{UID}.absent-2026-04-15T02:00:00Z.absent", event="absent", run_id=None)
+    assert send(channel(), secret(receiver.url), n).ok
+    [got] = receiver.deliveries
+    assert got.headers["webhook-id"] == got.headers["idempotency-key"] == got.json()["id"] == n.id
+    assert got.verified is True
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("a.b-c_d~e:f/g", "a.b-c_d~e:f/g"),
+        ("x\r\nX-Evil: 1", "x%0D%0AX-Evil:%201"),
+        ("100%", "100%25"),
+        ("é", "%C3%A9"),
+    ],
+)
+def test_header_values_cannot_break_the_header(value: str, sent: str) -> None:
+    assert header_value(value) == sent
 
 
 def test_a_signature_by_another_key_does_not_verify(receiver: WebhookReceiver) -> None:
