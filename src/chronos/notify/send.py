@@ -50,6 +50,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 ANSWER_BYTES = 4096
 #: What a header value keeps as it is: visible ASCII (RFC 9110 field-vchar) but ``%``.
 _HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 #: RFC 6750 ``b64token``: what a bearer token may hold (so no header can be forged).
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 #: Pieces of an address at least this long are masked on their own too (a receiver
@@ -103,9 +104,12 @@ def header_value(value: str) -> str:
 
 
 def _address_pieces(address: str) -> Iterator[str]:
-    parts = urlsplit(address)
-    yield from (parts.netloc, parts.path, parts.query, parts.fragment)
-    yield from re.split(r"[/?&=#@:]", address)
+    try:
+        parts = urlsplit(address)
+        yield from (parts.netloc, parts.path, parts.query, parts.fragment)
+    except ValueError:
+        pass  # not a URL (refused before sending); its pieces are masked all the same
+    yield from re.split(r"[/?&=#@:\[\]]", address)
 
 
 def secret_mask(values: Mapping[str, str]) -> Mask:
@@ -153,9 +157,15 @@ async def deliver(
 
 
 def _http_url(address: str | None) -> str | None:
-    if not address:
+    """``address`` if it is an http(s) URL that can be sent to as it is: visible ASCII
+    only (an international host name in its xn-- form), a host, a port in range."""
+    if not address or not _VISIBLE_ASCII.fullmatch(address):
         return None
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - read for its ValueError (out of range, not a number)
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return address

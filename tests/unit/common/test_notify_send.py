@@ -230,6 +230,12 @@ def test_a_receiver_that_does_not_answer_times_out(receiver: WebhookReceiver) ->
         ),
         ({"address": "http://127.0.0.1:1/x", "signingKey": "whsec_c2hvcnQ="}, "InvalidSigningKey"),
         ({"address": "file:///etc/passwd", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://[::1", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://a\x00b/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://exa mple.org/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://127.0.0.1:99999/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://127.0.0.1:port/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http:///path-only", "signingKey": KEY}, "InvalidAddress"),
         ({"signingKey": KEY}, "InvalidAddress"),
     ],
 )
