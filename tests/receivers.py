@@ -173,8 +173,22 @@ def free_port() -> int:
 class _Inbox:
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        #: The reply to the next DATA commands, first in first out (then 250).
+        self.data_replies: list[str] = []
+        #: Recipients refused at RCPT, with the reply (e.g. "550 5.1.1 no such user").
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_replies:
+            return self.data_replies.pop(0)
         self.envelopes.append(envelope)
         return "250 OK"
 

@@ -156,7 +156,7 @@ async def deliver(
 # ------------------------------------------------------------------ HTTP
 
 
-def _http_url(address: str | None) -> str | None:
+def sendable_url(address: str | None) -> str | None:
     """``address`` if it is an http(s) URL that can be sent to as it is: visible ASCII
     only (an international host name in its xn-- form), a host, a port in range."""
     if not address or not _VISIBLE_ASCII.fullmatch(address):
@@ -210,7 +210,7 @@ async def _deliver_http(
     client: AsyncClient | None,
     tls: ssl.SSLContext | None,
 ) -> Outcome:
-    url = _http_url(values.get(ADDRESS_KEY))
+    url = sendable_url(values.get(ADDRESS_KEY))
     if url is None:
         return _refused("InvalidAddress", f"the Secret's '{ADDRESS_KEY}' is not an http(s) URL")
     rendered = render(channel.type, notification)

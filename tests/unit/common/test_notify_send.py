@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from receivers import Answer, SmtpServer, WebhookReceiver, free_port, server_tls
 
 from chronos.models.channels import ChannelType, ChronosChannelSpec
 from chronos.models.notify import Notification
 from chronos.notify.payloads import message_id, render
-from chronos.notify.send import Outcome, deliver, header_value
+from chronos.notify.send import Outcome, deliver, header_value, secret_mask, sendable_url
 
 KEY = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
@@ -332,6 +334,39 @@ def test_a_resent_mail_is_the_same_mail(smtp: SmtpServer) -> None:
     assert first.content == second.content  # same Message-ID, same bytes: deduped by clients
 
 
+@pytest.mark.parametrize(
+    ("reply", "retry"), [("451 4.3.0 try again later", True), ("554 5.6.0 rejected", False)]
+)
+def test_a_refused_mail_is_retried_only_for_a_temporary_reply(
+    smtp: SmtpServer, reply: str, retry: bool
+) -> None:
+    smtp.inbox.data_replies.append(reply)
+    outcome = send(mail_channel(smtp), credentials(), note(), tls=smtp.client_tls())
+    assert (outcome.ok, outcome.retry, outcome.reason) == (False, retry, "SMTPError")
+    assert outcome.message == f"the mail server answered {reply}"
+    assert smtp.inbox.envelopes == []
+
+
+def test_a_mail_some_recipients_took_counts_as_delivered(smtp: SmtpServer) -> None:
+    smtp.inbox.refuse["dev@example.org"] = "550 5.1.1 no such user"
+    outcome = send(mail_channel(smtp), credentials(), note(), tls=smtp.client_tls())
+    # Sending again would mail ops@ twice: delivered, and the message says who was refused.
+    assert (outcome.ok, outcome.retry, outcome.reason) == (True, False, "Delivered")
+    assert outcome.message == "accepted for 1 of 2 recipients; refused: dev@example.org"
+    [envelope] = smtp.inbox.envelopes
+    assert envelope.rcpt_tos == ["ops@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("code", "retry"), [("450 4.2.1 mailbox busy", True), ("550 5.1.1 no", False)]
+)
+def test_a_mail_no_recipient_took(smtp: SmtpServer, code: str, retry: bool) -> None:
+    smtp.inbox.refuse = {"ops@example.org": code, "dev@example.org": code}
+    outcome = send(mail_channel(smtp), credentials(), note(), tls=smtp.client_tls())
+    assert (outcome.ok, outcome.retry, outcome.reason) == (False, retry, "RecipientsRefused")
+    assert smtp.inbox.envelopes == []
+
+
 def test_a_wrong_password_is_not_retried_nor_quoted(smtp: SmtpServer) -> None:
     outcome = send(mail_channel(smtp), credentials("wrong-pa55"), note(), tls=smtp.client_tls())
     assert (outcome.ok, outcome.retry, outcome.reason) == (False, False, "SMTPAuthFailed")
@@ -374,3 +409,11 @@ def test_an_smtp_server_that_is_down_is_retried() -> None:
     )
     outcome = send(ch, {}, note())
     assert (outcome.ok, outcome.retry, outcome.reason) == (False, True, "ConnectionRefused")
+
+
+@given(st.text(max_size=200))
+def test_no_address_makes_the_checks_raise(address: str) -> None:
+    # Pure parts of deliver: whatever the Secret holds, an answer and a working mask.
+    url = sendable_url(address)
+    assert url is None or url == address
+    assert isinstance(secret_mask({"address": address, "token": "t"})(f"said {address}"), str)
