@@ -35,6 +35,15 @@ def test_good_channel_is_accepted_and_round_trips(case: str, body: dict[str, Any
     assert ch.ChronosChannelSpec.model_validate(dumped) == spec
 
 
+def test_channel_refuses_an_unknown_field() -> None:
+    """The URL belongs in the Secret: a spec field for it does not exist. (The API server
+    prunes an unknown field instead, unless the client asks for strict validation.)"""
+    body = {"type": "webhook", "secretRef": HOOK_SECRET, "url": "https://x.example"}
+    with pytest.raises(ValidationError) as info:
+        ch.ChronosChannelSpec.model_validate(body)
+    assert error_fields(info.value) == ["url"]
+
+
 def test_defaults() -> None:
     spec = ch.ChronosChannelSpec.model_validate({"type": "email", "email": MAIL})
     assert (spec.max_attempts, spec.timeout_seconds, spec.suspend) == (6, 10, False)
