@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from support import ROOT, error_fields, schema_nodes
 
 from chronos.models import channels as ch
-from chronos.models.notify import NotifyRule
 from chronos.models.crd import build_channel_crd
+from chronos.models.notify import NotifyRule
 
 
 @pytest.mark.parametrize(("case", "body", "field"), BAD_CHANNELS, ids=[c[0] for c in BAD_CHANNELS])
