@@ -5,6 +5,7 @@ engine (``slot_finder``) or a stand-in function where a test is about something 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -12,8 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import REGISTRY
+from support import ROOT
 
-from chronos.models.notify import LEDGER_SIZE, UNDELIVERED_SIZE, NotifyOn, Undelivered, ledger_key
+from chronos.models.notify import (
+    LEDGER_SIZE,
+    UNDELIVERED_SIZE,
+    Alerting,
+    NotifyOn,
+    Undelivered,
+    ledger_key,
+)
 from chronos.models.wire import ChronosJobDict, NotificationsStatusDict, RunRecordDict
 from chronos.operator import metrics, notices
 from chronos.schedule.occurrences import ScheduleRule, TimeRules
@@ -592,3 +601,33 @@ def test_every_event_type_can_fire(event: NotifyOn) -> None:
     )
     pending = notices.plan(cr, now=NOW, next_slot=notices.slot_finder(HOURLY))
     assert events_of(pending, event), event
+
+
+# ------------------------------------------------------------------ the docs
+
+
+def test_the_docs_state_every_event_threshold_metric_and_alert() -> None:
+    """docs/notifications.md "When events fire" is the rules in words: every event has
+    its row, every spec.alerting field, per-job metric and chart alert is named."""
+    text = (ROOT / "docs" / "notifications.md").read_text()
+    section = text[text.index("## When events fire") :]
+    for event in NotifyOn:
+        assert f"| `{event.value}` |" in section, event
+    for field in Alerting.model_fields.values():
+        assert f"`{field.alias}`" in section, field.alias
+    for metric in (
+        metrics.LAST_SUCCESS,
+        metrics.CONSECUTIVE_FAILURES,
+        metrics.NEXT_RUN,
+        metrics.MISSED_RUNS,
+        metrics.NOTIFICATIONS,
+        metrics.NOTIFICATIONS_UNDELIVERED,
+    ):
+        (family,) = metric.describe()
+        name = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{name}" in section, name
+    template = (ROOT / "charts" / "chronos" / "templates" / "prometheusrule.yaml").read_text()
+    alerts = re.findall(r"- alert: (\w+)", template)
+    assert alerts
+    for alert in alerts:
+        assert f"| `{alert}` |" in section, alert
