@@ -84,14 +84,18 @@ def _when(record: RunRecordDict) -> datetime | None:
 
 
 def runs(cr: ChronosJobDict) -> list[RunRecordDict]:
-    """The job's runs, oldest first: status.history and lastRun, once each by runId
-    (history's entry first: the runner writes both, the operator only history)."""
+    """The job's runs, oldest first: status.history and lastRun, once each by runId.
+
+    History's entry wins: it is the merged account (``models.history.merge_run``), where
+    lastRun may still say ``running`` or be the runner's alone; lastRun counts when the
+    history does not have the run (yet).
+    """
     status = cr.get("status") or {}
     seen: dict[str, RunRecordDict] = {}
     newest_first = list(status.get(w.HISTORY) or [])
     last = status.get(w.LAST_RUN)
     if last:
-        newest_first.insert(0, last)
+        newest_first.append(last)
     for record in newest_first:
         run_id = record.get(w.RUN_ID)
         if isinstance(run_id, str) and run_id not in seen:

@@ -631,3 +631,10 @@ def test_the_docs_state_every_event_threshold_metric_and_alert() -> None:
     assert alerts
     for alert in alerts:
         assert f"| `{alert}` |" in section, alert
+
+
+def test_history_wins_over_a_last_run_that_still_says_running() -> None:
+    running = run("a", "running", None, startTime=at(10))
+    cr = job([run("a", "failed", 5)], on=["failed", "started"], lastRun=running)
+    assert ids(notices.plan(cr, now=NOW)) == [f"{UID}.a.started", f"{UID}.a.failed"]
+    assert notices.consecutive_failures(notices.runs(cr)) == 1
