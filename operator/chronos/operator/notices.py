@@ -38,6 +38,8 @@ from chronos.models.wire import (
     NotificationsStatusDict,
     RunRecordDict,
 )
+from chronos.operator import schedules as sch
+from chronos.operator.metrics import JobGauges
 from chronos.schedule.occurrences import TimeRules, slots
 from chronos.times import parse_time, rfc3339
 
@@ -278,17 +280,16 @@ def _active_events(
             yield _of_record(job, record, NotifyOn.SLOW, start + timedelta(seconds=expected))
 
 
-def _suspended(spec: Any, now: datetime) -> bool:
-    """spec.enabled false, or spec.suspendUntil ahead (exclusive end, as
-    ``schedules.window`` has it)."""
-    until = parse_time(spec.get("suspendUntil"))
-    return spec.get("enabled") is False or (until is not None and now < until)
-
-
-def _inactive(spec: Any, now: datetime) -> bool:
-    """Outside spec.activeFrom (inclusive) / activeUntil (exclusive): no run is due."""
-    start, end = parse_time(spec.get("activeFrom")), parse_time(spec.get("activeUntil"))
-    return (start is not None and now < start) or (end is not None and now >= end)
+def _window(spec: Any, now: datetime) -> sch.Window:
+    """The job's window at ``now`` (``schedules.window``, read from the raw spec)."""
+    return sch.window(
+        enabled=spec.get("enabled") is not False,
+        active_from=parse_time(spec.get("activeFrom")),
+        active_until=parse_time(spec.get("activeUntil")),
+        suspend_until=parse_time(spec.get("suspendUntil")),
+        suspend_reason=None,
+        now=now,
+    )
 
 
 def _absent(
@@ -312,8 +313,9 @@ def _absent(
     """
     spec = cr.get("spec") or {}
     status = cr.get("status") or {}
-    if _inactive(spec, now):
-        return None
+    window = _window(spec, now)
+    if window.reason == sch.INACTIVE:
+        return None  # outside activeFrom/activeUntil: nothing is due
     marks = [
         since,
         last_success(records),
@@ -321,7 +323,7 @@ def _absent(
         parse_time((status.get(w.SUSPENSION) or {}).get(w.RESUMED_AT)),
     ]
     start = max(m for m in marks if m is not None)
-    if _suspended(spec, now):
+    if not window.running:  # spec.enabled false, or spec.suspendUntil ahead
         bound = alerting.suspended_for_seconds
         newest = max((t for t in map(_when, records) if t is not None), default=start)
         quiet = max(start, newest)
@@ -526,19 +528,6 @@ def record_delivered(
 
 
 # ------------------------------------------------------------------------ the gauges
-
-
-@dataclass(frozen=True)
-class JobGauges:
-    """The per-job Prometheus values (operator/metrics.py ``observe_job``)."""
-
-    #: Unix seconds of the newest succeeded run's end (None: none in history).
-    last_success: float | None
-    consecutive_failures: int
-    #: Unix seconds of status.nextRunTimes[0] (None: nothing scheduled).
-    next_run: float | None
-    #: runIds of the missed runs in history (the counter counts the new ones).
-    missed: frozenset[str]
 
 
 def job_gauges(cr: ChronosJobDict) -> JobGauges:

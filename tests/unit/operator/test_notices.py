@@ -456,15 +456,15 @@ def sample(name: str, ns: str = "gauge-ns", job_name: str = "g") -> float | None
 
 
 def test_metrics_follow_the_job_and_leave_with_it() -> None:
-    first = notices.JobGauges(100.0, 2, 200.0, frozenset({"m1"}))
+    first = metrics.JobGauges(100.0, 2, 200.0, frozenset({"m1"}))
     metrics.observe_job("gauge-ns", "g", first)
     assert sample("chronos_job_last_success_timestamp_seconds") == 100.0
     assert sample("chronos_job_consecutive_failures") == 2
     assert sample("chronos_job_next_run_timestamp_seconds") == 200.0
     # The missed runs known at the first sight count as none (no jump after a restart).
     assert sample("chronos_job_missed_runs_total") == 0
-    metrics.observe_job("gauge-ns", "g", notices.JobGauges(None, 0, None, frozenset({"m1", "m2"})))
-    metrics.observe_job("gauge-ns", "g", notices.JobGauges(None, 0, None, frozenset({"m2", "m3"})))
+    metrics.observe_job("gauge-ns", "g", metrics.JobGauges(None, 0, None, frozenset({"m1", "m2"})))
+    metrics.observe_job("gauge-ns", "g", metrics.JobGauges(None, 0, None, frozenset({"m2", "m3"})))
     assert sample("chronos_job_missed_runs_total") == 2
     assert sample("chronos_job_last_success_timestamp_seconds") is None
     assert sample("chronos_job_next_run_timestamp_seconds") is None
