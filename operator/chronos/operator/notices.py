@@ -194,24 +194,34 @@ def _draft_id(job: _Job, draft: _Draft) -> str:
 def _notification(job: _Job, draft: _Draft) -> Notification:
     record, event, occurred, streak = draft.record, draft.event, draft.occurred, draft.streak
     run_id = record.get(w.RUN_ID) or ""
-    return Notification(
-        id=_draft_id(job, draft),
-        event=event,
-        namespace=job.namespace,
-        job=job.name,
-        job_uid=job.uid,
-        run_id=run_id,
-        trigger=record.get("trigger"),
-        result=record.get("result"),
-        reason=record.get("reason"),
-        message=record.get("message"),
-        scheduled_time=parse_time(record.get(w.SCHEDULED_TIME)),
-        start_time=parse_time(record.get(w.START_TIME)),
-        end_time=parse_time(record.get(w.END_TIME)),
-        duration_seconds=record.get(w.DURATION_SECONDS),
-        consecutive_failures=streak,
-        occurred_at=occurred,
-    )
+    bare = {
+        "id": _draft_id(job, draft),
+        "event": event,
+        "namespace": job.namespace,
+        "job": job.name,
+        "job_uid": job.uid,
+        "run_id": run_id,
+        "consecutive_failures": streak,
+        "occurred_at": occurred,
+    }
+    try:
+        return Notification.model_validate(
+            {
+                **bare,
+                "trigger": record.get("trigger"),
+                "result": record.get("result"),
+                "reason": record.get("reason"),
+                "message": record.get("message"),
+                "scheduled_time": parse_time(record.get(w.SCHEDULED_TIME)),
+                "start_time": parse_time(record.get(w.START_TIME)),
+                "end_time": parse_time(record.get(w.END_TIME)),
+                "duration_seconds": _duration(record),
+            }
+        )
+    except ValidationError:
+        # A record the CRD of its day let through and the model refuses: the event
+        # still goes out, with what is sure, rather than stopping every later one.
+        return Notification.model_validate(bare)
 
 
 def _duration(record: RunRecordDict) -> float | None:

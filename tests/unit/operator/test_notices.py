@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from support import ROOT
 
+from chronos.models.base import MAX_TEXT
 from chronos.models.notify import (
     LEDGER_SIZE,
     UNDELIVERED_SIZE,
@@ -638,3 +639,18 @@ def test_history_wins_over_a_last_run_that_still_says_running() -> None:
     cr = job([run("a", "failed", 5)], on=["failed", "started"], lastRun=running)
     assert ids(notices.plan(cr, now=NOW)) == [f"{UID}.a.started", f"{UID}.a.failed"]
     assert notices.consecutive_failures(notices.runs(cr)) == 1
+
+
+def test_a_record_the_model_refuses_still_gives_its_event_with_what_is_sure() -> None:
+    bad = run("a", "failed", 5, message="x" * (MAX_TEXT + 1))
+    (pending,) = notices.plan(job([bad], on=["failed"]), now=NOW)
+    assert pending[1].id == f"{UID}.a.failed"
+    assert pending[1].message is None
+    assert pending[1].consecutive_failures == 1
+
+
+def test_a_duration_missing_from_the_record_is_taken_from_its_times() -> None:
+    record = run("a", "succeeded", 5, took=2)
+    del record["durationSeconds"]
+    (pending,) = notices.plan(job([record], on=["succeeded"]), now=NOW)
+    assert pending[1].duration_seconds == 120.0
