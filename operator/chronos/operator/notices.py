@@ -315,7 +315,8 @@ def _absent(
     """The dead-man (docs/notifications.md, "When events fire").
 
     Watched from ``start``: the newest of the last success's end, ``since``, the job's
-    creation and the end of its last suspension (status.suspension.resumedAt). Running:
+    creation and the end of its last suspension (status.suspension.resumedAt, or a
+    spec.suspendUntil that passed). Running:
     the first slot S after ``start``; S + absentGraceSeconds <= now fires, once for the
     episode (the id names S; S only moves when a run succeeds). Suspended (enabled false
     or suspendUntil ahead) for more than suspendedForSeconds since ``start`` and its
@@ -331,8 +332,11 @@ def _absent(
         last_success(records),
         parse_time((cr.get("metadata") or {}).get("creationTimestamp")),
         parse_time((status.get(w.SUSPENSION) or {}).get(w.RESUMED_AT)),
+        # A suspendUntil that passed: slots before it were not due, even before the
+        # operator records the resume (status.suspension.resumedAt).
+        parse_time(spec.get("suspendUntil")),
     ]
-    start = max(m for m in marks if m is not None)
+    start = max((m for m in marks if m is not None and m <= now), default=since)
     if not window.running:  # spec.enabled false, or spec.suspendUntil ahead
         bound = alerting.suspended_for_seconds
         newest = max((t for t in map(_when, records) if t is not None), default=start)

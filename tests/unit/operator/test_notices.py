@@ -654,3 +654,17 @@ def test_a_duration_missing_from_the_record_is_taken_from_its_times() -> None:
     del record["durationSeconds"]
     (pending,) = notices.plan(job([record], on=["succeeded"]), now=NOW)
     assert pending[1].duration_seconds == 120.0
+
+
+def test_a_suspension_that_just_ended_does_not_count_its_slots_before_the_resume_is_recorded() -> (
+    None
+):
+    """suspendUntil passed 30 min ago, status.suspension not written yet: the slots of the
+    suspension are not due (the first slot after its end is NOW, due in an hour)."""
+    cr = hourly_job([], created=at(600))
+    cr["spec"]["suspendUntil"] = at(30)
+    assert notices.plan(cr, now=NOW, next_slot=notices.slot_finder(HOURLY)) == []
+    later = NOW + timedelta(hours=1)
+    assert ids(notices.plan(cr, now=later, next_slot=notices.slot_finder(HOURLY))) == [
+        f"{UID}.absent-{rfc3339(NOW)}.absent"
+    ]
