@@ -26,6 +26,7 @@ from chronos.models.notify import (
 )
 from chronos.models.wire import ChronosJobDict, NotificationsStatusDict, RunRecordDict
 from chronos.operator import metrics, notices
+from chronos.schedule.calendar import Calendar
 from chronos.schedule.occurrences import ScheduleRule, TimeRules
 from chronos.times import rfc3339
 
@@ -668,3 +669,27 @@ def test_a_suspension_that_just_ended_does_not_count_its_slots_before_the_resume
     assert ids(notices.plan(cr, now=later, next_slot=notices.slot_finder(HOURLY))) == [
         f"{UID}.absent-{rfc3339(NOW)}.absent"
     ]
+
+
+def test_a_day_the_calendar_excludes_is_no_slot_for_the_dead_man() -> None:
+    """Daily at 03:00, the last success on the 5th; the 6th is a holiday: nothing is due
+    until 03:00 on the 7th, so no absent on the 6th however late."""
+    holiday = (NOW + timedelta(days=0)).date()  # 2031-05-06
+    daily = TimeRules(
+        schedules=(ScheduleRule("s0", "0 3 * * *", None),),
+        zone="UTC",
+        calendar=Calendar(name="holidays", dates=frozenset({holiday})),
+    )
+    success_end = datetime(2031, 5, 5, 3, 5, tzinfo=UTC)
+    cr = job(
+        [run("ok", "succeeded", (NOW - success_end).total_seconds() / 60)],
+        on=["absent"],
+        since=rfc3339(success_end - timedelta(days=1)),
+    )
+    finder = notices.slot_finder(daily)
+    assert notices.plan(cr, now=datetime(2031, 5, 6, 23, 59, tzinfo=UTC), next_slot=finder) == []
+    (absent,) = notices.plan(cr, now=datetime(2031, 5, 7, 4, 0, tzinfo=UTC), next_slot=finder)
+    assert absent[1].scheduled_time == datetime(2031, 5, 7, 3, 0, tzinfo=UTC)
+    # Without the calendar the 6th's slot would have been due at 04:00 on the 6th.
+    plain = notices.slot_finder(TimeRules(schedules=daily.schedules, zone="UTC"))
+    assert notices.plan(cr, now=datetime(2031, 5, 6, 23, 59, tzinfo=UTC), next_slot=plain)
