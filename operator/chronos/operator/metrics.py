@@ -62,11 +62,14 @@ NEXT_RUN = Gauge(
 MISSED_RUNS = Counter(
     "chronos_job_missed_runs_total", "Missed runs recorded for the job", JOB_LABELS
 )
-#: Deliveries (chronos.operator.notifier): ``type`` the channel type, ``result``
-#: delivered, retried (an attempt that will be retried) or undelivered (given up).
+#: Deliveries (chronos.operator.notifier): ``type`` the channel type, ``result`` one of
+#: the three below.
 NOTIFICATIONS = Counter(
     "chronos_notifications_total", "Notification delivery attempts", ["type", "result"]
 )
+#: NOTIFICATIONS results: acknowledged; an attempt failed and will be retried; given up
+#: after the channel's attempts (NOTIFICATIONS_UNDELIVERED counts these too).
+DELIVERED, RETRIED, UNDELIVERED = "delivered", "retried", "undelivered"
 NOTIFICATIONS_UNDELIVERED = Counter(
     "chronos_notifications_undelivered_total",
     "Notifications given up after their retry budget",

@@ -477,7 +477,7 @@ def test_metrics_follow_the_job_and_leave_with_it() -> None:
 
 
 def test_notification_counters_exist_for_the_notifier() -> None:
-    metrics.NOTIFICATIONS.labels("webhook", "delivered").inc()
+    metrics.NOTIFICATIONS.labels("webhook", metrics.DELIVERED).inc()
     metrics.NOTIFICATIONS_UNDELIVERED.labels("email").inc()
     assert REGISTRY.get_sample_value(
         "chronos_notifications_total", {"type": "webhook", "result": "delivered"}
