@@ -32,11 +32,11 @@ from chronos.models.base import DNS_SUBDOMAIN, RFC3339
 from chronos.models.chains import MAX_UPSTREAMS, MAX_WITHIN_SECONDS, ChainOn
 from chronos.models.chronosjob import (
     MAX_ID_LENGTH,
-    ConcurrencyPolicy,
     MAX_IDS,
     MAX_TEXT,
     NO_CONTROL_CHARS,
     NO_CONTROL_CHARS_BUT_LINES,
+    ConcurrencyPolicy,
     Schedule,
     SnapshotWriteMethod,
     TaskType,
