@@ -154,9 +154,7 @@ async def confirm(
     assert entry.view is not None
     url = job_url(namespace, job_id) + (f"/runs/{run}/abort" if run else f"/{action}")
     row = v.job_row(entry.obj, entry.view)
-    return render(
-        parts, who, "confirm.html", row=row, action=action, run=run, post_url=url
-    )
+    return render(parts, who, "confirm.html", row=row, action=action, run=run, post_url=url)
 
 
 class Memo:
