@@ -170,6 +170,7 @@ def request_body(
     # Only a container task has a container, and then no pipeline (hidden fields are
     # posted all the same).
     is_container = values.task_type.lower() == TaskType.CONTAINER.value
+    scope = values.task_type.lower().split("_", 1)[0]
     container = parts.container_body(values.container) if is_container else None
     body.update(parts.order_body(values.order, errors))
     body.update(
@@ -178,10 +179,11 @@ def request_body(
         task_type=values.task_type,
         container=container,
         pipeline_id=None if is_container else values.pipeline_id or None,
-        entity_ids=_ids(values.entity_ids),
-        group_ids=_ids(values.group_ids),
-        with_snapshot=values.with_snapshot,
-        snapshot_write_method=values.snapshot_write_method or None,
+        # Ids of the task's own scope only (those of another are hidden, still posted).
+        entity_ids=_ids(values.entity_ids) if scope == "entity" else None,
+        group_ids=_ids(values.group_ids) if scope == "group" else None,
+        with_snapshot=None if is_container else values.with_snapshot,
+        snapshot_write_method=None if is_container else values.snapshot_write_method or None,
         wait_for=wait_for,
         enabled=values.enabled,
     )

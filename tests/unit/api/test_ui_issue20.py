@@ -89,6 +89,12 @@ def test_a_container_task_sends_its_pod_and_no_pipeline() -> None:
     }
     sent = body(form)
     assert "pipeline_id" not in sent
+    assert "with_snapshot" not in sent
+    assert "snapshot_write_method" not in sent
+    # ids of the CoreHub scopes (hidden, still posted) are not sent either
+    assert "entity_ids" not in body({**form, "entity_ids": ["e1"], "group_ids": ["g1"]})
+    group = body({**form, "task_type": ["group_stop"], "entity_ids": ["e1"], "group_ids": ["g"]})
+    assert (group["group_ids"], "entity_ids" in group) == (["g"], False)
     assert sent["container"] == {
         "image": "registry.example.com/team/export:1.2",
         "command": ["/bin/sh", "-c"],

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from lightkube import ApiError
 from markupsafe import Markup
 from pydantic import ValidationError
 
@@ -13,7 +14,7 @@ from chronos.api import uiformparts as fp
 from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
-from chronos.api.errors import ProblemError
+from chronos.api.errors import ProblemError, as_problem
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import Caller
 from chronos.api.ui.pages import Form, allowed, job_url, readable_job, render, see_other
@@ -130,7 +131,8 @@ async def create_job(parts: Parts, who: UiCaller, form: Form) -> Response:
     await allowed(parts, who, namespace, None, "create")
     try:
         entry = await parts.jobs.create(who, namespace, _validated(JobCreate, values))
-    except ProblemError as problem:
+    except (ProblemError, ApiError) as exc:
+        problem = as_problem(exc)
         if problem.status not in FORM_ERRORS:
             raise
         return _form_page(
@@ -172,7 +174,9 @@ async def save_job(
     try:
         body = _validated(JobUpdate, values, stored)
         await parts.jobs.update(who, namespace, job_id, body, None, generation=read_at)
-    except ProblemError as problem:
+    except (ProblemError, ApiError) as exc:
+        # (An update's write may answer as Kubernetes did: admission's 403.)
+        problem = as_problem(exc)
         if problem.status not in (*FORM_ERRORS, 412):
             raise
         return _form_page(
