@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from builders import allow
 from fixtures_api import ApiServer
-from fixtures_browser import Watched
+from fixtures_browser import Watched, axe_violations
 from fixtures_ui import XSS, create_job
 from lightkube import Client
 from lightkube.models.batch_v1 import JobSpec
@@ -21,7 +21,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.batch_v1 import Job as BatchJob
 from lightkube.types import PatchType
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from support import set_status, wait_for
 
 from chronos import http
@@ -241,14 +241,13 @@ def _batch_job(k8s: Client, namespace: str, name: str) -> None:
     )
 
 
-def test_queued_aborted_and_chain_runs_reach_the_pages_and_abort_uses_the_service(
-    api_server: ApiServer,
-    context: BrowserContext,
-    editor_token: str,
-    api: http.Client,
-    k8s: Client,
-    namespace: str,
-) -> None:
+def _runs_of_every_kind(
+    api: http.Client, k8s: Client, namespace: str
+) -> tuple[str, str, str, str, str, str]:
+    """An upstream job with a run, and a downstream job with a chain run caused by it,
+    an aborted run-now with parameters, an active run and a queued one (written into
+    their status by hand). Their ids: upstream, job, upstream run, chain run, aborted
+    run, active run."""
     upstream = create_job(api, name="upstream")
     job_id = create_job(api, name="downstream")
     up_run, chain_run, aborted, active = (
@@ -298,6 +297,18 @@ def test_queued_aborted_and_chain_runs_reach_the_pages_and_abort_uses_the_servic
             ],
         },
     )
+    return upstream, job_id, up_run, chain_run, aborted, active
+
+
+def test_queued_aborted_and_chain_runs_reach_the_pages_and_abort_uses_the_service(
+    api_server: ApiServer,
+    context: BrowserContext,
+    editor_token: str,
+    api: http.Client,
+    k8s: Client,
+    namespace: str,
+) -> None:
+    upstream, job_id, up_run, chain_run, aborted, active = _runs_of_every_kind(api, k8s, namespace)
     _batch_job(k8s, namespace, active)
     rule = PolicyRule(apiGroups=["batch"], resources=["jobs"], verbs=["get", "delete", "patch"])
     allow(k8s, namespace, "alice", rule)
@@ -349,3 +360,37 @@ def test_queued_aborted_and_chain_runs_reach_the_pages_and_abort_uses_the_servic
         patch_type=PatchType.MERGE,
     )
     assert tab.problems == []
+
+
+def test_the_issue_20_pages_have_no_serious_accessibility_violations(
+    api_server: ApiServer,
+    browser: Browser,
+    editor_token: str,
+    api: http.Client,
+    k8s: Client,
+    namespace: str,
+) -> None:
+    _, job_id, _, chain_run, aborted, _ = _runs_of_every_kind(api, k8s, namespace)
+    ctx = browser.new_context(bypass_csp=True)  # only so that axe itself can be injected
+    try:
+        tab = Watched(ctx, api_server.url)
+        tab.sign_in(editor_token)
+        url = f"/ui/jobs/{namespace}/{job_id}"
+
+        def queued_shown() -> bool:
+            tab.goto(url)
+            return tab.page.locator("#queued").count() == 1
+
+        wait_for(queued_shown, 15, "the queued run on the job page")
+        found = {url: axe_violations(tab.page)}
+        for path in (f"{url}/runs/{chain_run}", f"{url}/runs/{aborted}", f"{url}/run"):
+            tab.goto(path)
+            found[path] = axe_violations(tab.page)
+        tab.goto(f"/ui/jobs/new?namespace={namespace}")
+        tab.page.get_by_label("Task type").select_option("container")
+        tab.page.get_by_label("When a run is due while one is active").select_option("Enqueue")
+        found["form"] = axe_violations(tab.page)
+        serious = {p: [(x["id"], x["help"]) for x in v] for p, v in found.items() if v}
+        assert serious == {}
+    finally:
+        ctx.close()
