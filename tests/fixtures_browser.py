@@ -10,11 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from support import TESTS
 
 from chronos.devcluster.screenshots import CHROMIUM, FLAGS
+
+AXE = TESTS / "vendor" / "axe-core-4.14.1.min.js"
+
+
+def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """The serious and critical violations the pinned axe-core finds on ``page`` (its
+    context must bypass the CSP, only so that axe itself can be injected)."""
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
+    assert result["passes"], "axe-core checked nothing"
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 @pytest.fixture(scope="module")

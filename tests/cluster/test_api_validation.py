@@ -182,7 +182,8 @@ def test_bad_update_is_422_and_changes_nothing(api: http.Client) -> None:
         ({"task_type": "group_start"}, "group_ids"),  # no group ids stored
         ({"entity_ids": None}, "entity_ids"),  # an entity task keeps needing them
         ({"group_ids": ["g1"]}, "group_ids"),  # not for an entity task
-        ({"schedule": None}, "cron_expression"),  # the stored form, with no other given
+        # the stored form, with no other given: no schedule (only after may go without)
+        ({"schedule": None}, "schedule"),
     ],
 )
 def test_an_update_only_the_stored_job_refuses_is_409_naming_the_field(

@@ -9,19 +9,18 @@ error fails the test. The accessibility check injects the pinned axe-core
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from builders import may_read_pod_logs
 from fixtures_api import ApiServer
-from fixtures_browser import Watched
+from fixtures_browser import Watched, axe_violations
 from fixtures_ui import XSS, create_job, record
 from lightkube import Client
 from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
-from playwright.sync_api import Browser, BrowserContext, Page, expect
-from support import TESTS, set_status, wait_for
+from playwright.sync_api import Browser, BrowserContext, expect
+from support import set_status, wait_for
 
 from chronos import http
 from chronos.api.cache import plain
@@ -29,8 +28,6 @@ from chronos.api.runlog import JOB_NAME_LABEL
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
-
-AXE = TESTS / "vendor" / "axe-core-4.14.1.min.js"
 
 
 @pytest.fixture
@@ -233,13 +230,6 @@ def test_the_run_page_shows_log_lines_as_text_and_follows_a_live_run(
     assert tab.problems == []
 
 
-def _axe(page: Page) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
-    assert result["passes"], "axe-core checked nothing"
-    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
-
-
 def test_every_page_has_no_serious_accessibility_violations(
     api_server: ApiServer,
     browser: Browser,
@@ -254,7 +244,7 @@ def test_every_page_has_no_serious_accessibility_violations(
     try:
         tab = Watched(ctx, api_server.url)
         tab.goto("/ui/login")
-        pages = {"/ui/login": _axe(tab.page)}
+        pages = {"/ui/login": axe_violations(tab.page)}
         tab.sign_in(editor_token)
         for path in (
             "/ui/",
@@ -268,7 +258,7 @@ def test_every_page_has_no_serious_accessibility_violations(
             "/ui/jobs/no-such-namespace-x/none",
         ):
             tab.goto(path)
-            pages[path] = _axe(tab.page)
+            pages[path] = axe_violations(tab.page)
         found = {
             path: [(v["id"], v["impact"], v["help"]) for v in violations]
             for path, violations in pages.items()

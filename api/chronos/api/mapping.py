@@ -268,7 +268,12 @@ def apply_request(spec: Mapping[str, Any], sent: Mapping[str, Any]) -> SpecDict:
             keep_cron = "cron_expression" not in sent and "cron" in old
             keep_friendly = "schedule" not in sent and "cron" not in old
             schedule = dict(old) if keep_cron or keep_friendly else {}
-        out["schedule"] = schedule
+        if schedule:
+            out["schedule"] = schedule
+        else:
+            # Both forms cleared: no schedule, which only a job with ``after`` may
+            # have (chain-only; the model says so to any other).
+            out.pop("schedule", None)
         if friendly is not None or cron is not None:
             drop_schedules(out)
     # Where a request comes in: built key by key from the client's fields above.

@@ -36,6 +36,7 @@ from chronos.models.chronosjob import (
     MAX_TEXT,
     NO_CONTROL_CHARS,
     NO_CONTROL_CHARS_BUT_LINES,
+    ConcurrencyPolicy,
     Schedule,
     SnapshotWriteMethod,
     TaskType,
@@ -43,6 +44,7 @@ from chronos.models.chronosjob import (
 )
 from chronos.models.container import ContainerTask
 from chronos.models.params import MAX_PARAMETER_IDS
+from chronos.models.queue import MAX_QUEUED
 from chronos.models.rules import COREHUB_ID
 from chronos.models.tasks import EntityState, WaitFor
 from chronos.schedule import ScheduleError, validate_time_zone
@@ -770,6 +772,16 @@ class _JobFields(_TimeRules):
         description="Fan-in window (needs after_all): the successes at most this far apart.",
         json_schema_extra={"minimum": 1, "maximum": MAX_WITHIN_SECONDS},
     )
+    concurrency_policy: str | None = Field(
+        default=None,
+        description="Forbid (default), Allow, Replace or Enqueue: a run due while one is active.",
+        json_schema_extra={"enum": [v.value for v in ConcurrencyPolicy]},
+    )
+    max_queued: JsonInt | None = Field(
+        default=None,
+        description="Enqueue only: how many runs may wait (absent: 10).",
+        json_schema_extra={"minimum": 1, "maximum": MAX_QUEUED},
+    )
     description: str | None = Field(
         default=None, description="Free text.", json_schema_extra=MULTI_LINE
     )
@@ -934,6 +946,8 @@ class JobOut(BaseModel):
     after: list[UpstreamIO] | None = None
     after_all: bool = False
     after_within_seconds: int | None = None
+    concurrency_policy: str = "Forbid"
+    max_queued: int | None = None
     calendar: str | None = None
     on_excluded: str | None = None
     dst_policy: DstPolicyIO | None = None

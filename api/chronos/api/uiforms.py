@@ -8,11 +8,13 @@ rule is the model's and the schedule engine's, reached through ``JobService``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
+from chronos.api import uiformparts as parts
 from chronos.models.chronosjob import WAIT_TYPES, SnapshotWriteMethod, TaskType, Weekday
 from chronos.models.tasks import EntityState
 
@@ -20,6 +22,7 @@ TASK_TYPES = tuple(t.value for t in TaskType)
 WAIT_STATES = tuple(s.value for s in EntityState)
 WRITE_METHODS = tuple(m.value for m in SnapshotWriteMethod)
 WEEKDAYS = tuple(d.value for d in Weekday)
+KINDS = ("friendly", "cron", "none")
 
 
 @cache
@@ -44,6 +47,11 @@ class FormValues:
     #: ``wait_for`` of entity_wait and group_wait tasks; empty: none sent.
     wait_state: str = ""
     wait_timeout_seconds: str = ""
+    #: A container task's pod (issue 20).
+    container: parts.Container = field(default_factory=parts.Container)
+    #: Upstream jobs and the run queue (issue 20).
+    order: parts.RunOrder = field(default_factory=parts.RunOrder)
+    #: One of KINDS: "none" for a job that runs only after its upstream jobs.
     schedule_kind: str = "friendly"
     days: list[str] = field(default_factory=list)
     hour: str = "8"
@@ -75,7 +83,9 @@ def values_from_form(form: dict[str, list[str]]) -> FormValues:
         snapshot_write_method=_first(form, "snapshot_write_method"),
         wait_state=_first(form, "wait_state"),
         wait_timeout_seconds=_first(form, "wait_timeout_seconds"),
-        schedule_kind="cron" if _first(form, "schedule_kind") == "cron" else "friendly",
+        container=parts.container_from_form(form),
+        order=parts.order_from_form(form),
+        schedule_kind=kind if (kind := _first(form, "schedule_kind")) in KINDS else "friendly",
         days=[d for d in form.get("days_of_week", []) if d],
         hour=_first(form, "hour"),
         minute=_first(form, "minute"),
@@ -102,7 +112,9 @@ def values_from_view(view: dict[str, Any], generation: int | None = None) -> For
         snapshot_write_method=str(view.get("snapshot_write_method") or "UPSERT"),
         wait_state=str(wait.get("state") or ""),
         wait_timeout_seconds=str(wait.get("timeout_seconds") or ""),
-        schedule_kind="friendly" if friendly else "cron",
+        container=parts.container_from_view(view),
+        order=parts.order_from_view(view),
+        schedule_kind="friendly" if friendly else "cron" if view.get("cron_expression") else "none",
         days=list((friendly or {}).get("days_of_week") or []),
         hour=str((friendly or {}).get("hour", "")),
         minute=str((friendly or {}).get("minute", "")),
@@ -118,29 +130,23 @@ def _ids(text: str) -> list[str] | None:
     return ids or None
 
 
-def _number(text: str, name: str, errors: list[tuple[str, str]]) -> int | None:
-    if text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        errors.append((name, "must be a whole number"))
-        return None
-
-
 def schedule_body(values: FormValues) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """``schedule`` or ``cron_expression`` (the other null) and ``timezone``."""
+    """``schedule`` or ``cron_expression`` (the other null) and ``timezone``; both null
+    for a job without a schedule (it runs only after its upstream jobs: the model
+    refuses it without ``after``)."""
     errors: list[tuple[str, str]] = []
     body: dict[str, Any] = {"timezone": values.timezone or None}
-    if values.schedule_kind == "cron":
+    if values.schedule_kind == "none":
+        body["schedule"] = body["cron_expression"] = None
+    elif values.schedule_kind == "cron":
         body["schedule"] = None
         body["cron_expression"] = values.cron_expression
     else:
         body["cron_expression"] = None
         body["schedule"] = {
             "days_of_week": values.days,
-            "hour": _number(values.hour, "schedule.hour", errors),
-            "minute": _number(values.minute, "schedule.minute", errors),
+            "hour": parts.number(values.hour, "schedule.hour", errors),
+            "minute": parts.number(values.minute, "schedule.minute", errors),
         }
     return body, errors
 
@@ -157,17 +163,27 @@ def request_body(
     if values.task_type.lower() in WAIT_TYPES:
         wait_for = {
             "state": values.wait_state,
-            "timeout_seconds": _number(values.wait_timeout_seconds, "wait_timeout_seconds", errors),
+            "timeout_seconds": parts.number(
+                values.wait_timeout_seconds, "wait_timeout_seconds", errors
+            ),
         }
+    # Only a container task has a container, and then no pipeline (hidden fields are
+    # posted all the same).
+    is_container = values.task_type.lower() == TaskType.CONTAINER.value
+    scope = values.task_type.lower().split("_", 1)[0]
+    container = parts.container_body(values.container) if is_container else None
+    body.update(parts.order_body(values.order, errors))
     body.update(
         name=values.name,
         description=values.description or None,
         task_type=values.task_type,
-        pipeline_id=values.pipeline_id or None,
-        entity_ids=_ids(values.entity_ids),
-        group_ids=_ids(values.group_ids),
-        with_snapshot=values.with_snapshot,
-        snapshot_write_method=values.snapshot_write_method or None,
+        container=container,
+        pipeline_id=None if is_container else values.pipeline_id or None,
+        # Ids of the task's own scope only (those of another are hidden, still posted).
+        entity_ids=_ids(values.entity_ids) if scope == "entity" else None,
+        group_ids=_ids(values.group_ids) if scope == "group" else None,
+        with_snapshot=None if is_container else values.with_snapshot,
+        snapshot_write_method=None if is_container else values.snapshot_write_method or None,
         wait_for=wait_for,
         enabled=values.enabled,
     )
@@ -191,9 +207,10 @@ def by_field(errors: list[tuple[str, str]]) -> dict[str, str]:
     aliases = {"schedule.hour": "hour", "schedule.minute": "minute"}
     aliases |= {"schedule.days_of_week": "days_of_week", "entity_id": "entity_ids"}
     aliases |= {"wait_for": "wait_state", "wait_for.state": "wait_state"}
-    aliases |= {"wait_for.timeout_seconds": "wait_timeout_seconds"}
+    aliases |= {"wait_for.timeout_seconds": "wait_timeout_seconds", **parts.FIELD_ALIASES}
     out: dict[str, str] = {}
     for name, reason in errors:
-        key = aliases.get(name, name.split("[", 1)[0])
+        plain = re.sub(r"\[\d+\]", "", name)  # after[1].job -> after.job
+        key = aliases.get(name) or aliases.get(plain) or name.split("[", 1)[0]
         out[key] = f"{out[key]}; {reason}" if key in out else reason
     return out

@@ -345,6 +345,9 @@ def next_runs_marked(times: list[datetime]) -> list[NextRun]:
 
 
 STATS_RUNS = 50
+#: Results that count for the success rate, and those whose duration is the task's.
+JUDGED = ("succeeded", "failed", "missed")
+RAN = ("succeeded", "failed")
 CHART_WIDTH = 600
 CHART_HEIGHT = 100
 
@@ -368,21 +371,24 @@ class RunStats:
     average: str
     bars: tuple[Bar, ...]
     summary: str
+    #: Runs that ended on their own (aborted ones were stopped on request: not counted
+    #: for or against the success rate).
+    judged: int = 0
 
     @property
     def success_rate(self) -> str:
-        return f"{100 * self.succeeded / self.runs:.0f} %" if self.runs else "—"
+        return f"{100 * self.succeeded / self.judged:.0f} %" if self.judged else "—"
 
 
 def run_stats(records: list[RunRecordDict]) -> RunStats:
     """Success rate, average duration and a bar per run (height: its duration) for an
     inline SVG chart, from run records newest first (``status.history``)."""
-    done = [r for r in records if r.get("result") in ("succeeded", "failed", "missed")]
+    done = [r for r in records if r.get("result") in (*JUDGED, "aborted")]
     done = list(reversed(done[:STATS_RUNS]))
     durations = [
         float(d) if isinstance(d := r.get(DURATION_SECONDS), int | float) else 0.0 for r in done
     ]
-    timed = [d for r, d in zip(done, durations, strict=True) if r.get("result") != "missed"]
+    timed = [d for r, d in zip(done, durations, strict=True) if r.get("result") in RAN]
     longest = max(durations, default=0.0) or 1.0
     slot = CHART_WIDTH / max(len(done), 1)
     bars = []
@@ -403,7 +409,8 @@ def run_stats(records: list[RunRecordDict]) -> RunStats:
         else "No finished runs yet"
     )
     succeeded = sum(1 for r in done if r.get("result") == "succeeded")
-    return RunStats(len(done), succeeded, average, tuple(bars), summary)
+    judged = sum(1 for r in done if r.get("result") in JUDGED)
+    return RunStats(len(done), succeeded, average, tuple(bars), summary, judged)
 
 
 @dataclass(frozen=True)
@@ -462,10 +469,80 @@ class RunView:
     message: str
     entities: tuple[EntityResultDict, ...]
     log_tail: str
+    #: A chain run's cause: the upstream run that started it (issue 20).
+    cause: Cause | None = None
+    #: A run-now's parameters, as (words, value) pairs (issue 20).
+    parameters: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> bool:
         return self.state == "running"
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The upstream run that started a chain run (``cause``: job, runId, result)."""
+
+    job: str
+    run_id: str
+    result: str
+
+
+def cause_of(record: RunRecordDict) -> Cause | None:
+    cause = record.get("cause")
+    if not isinstance(cause, dict) or not cause.get("job"):
+        return None
+    return Cause(
+        str(cause.get("job")), str(cause.get(RUN_ID) or ""), str(cause.get("result") or "")
+    )
+
+
+#: Run-now parameters (``RunParametersDict``) in words, in the order shown.
+PARAMETER_WORDS = (
+    ("entityIds", "Entities"),
+    ("groupIds", "Groups"),
+    ("withSnapshot", "With snapshot"),
+    ("snapshotWriteMethod", "Snapshot write method"),
+    ("asOf", "As of"),
+)
+
+
+def parameters_of(record: RunRecordDict) -> tuple[tuple[str, str], ...]:
+    given = record.get("parameters")
+    if not isinstance(given, dict):
+        return ()
+    out = []
+    for key, words in PARAMETER_WORDS:
+        value = given.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            text = ", ".join(map(str, value))
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        else:
+            text = str(value)
+        out.append((words, text))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    run_id: str
+    trigger: str
+    started: datetime | None
+
+
+def active_runs(status: StatusDict) -> list[ActiveRun]:
+    """The job's active runs (``status.activeRuns``) with what started each and when."""
+    starts = active_run_starts(status)
+    out = []
+    for run_id in map(str, status.get(ACTIVE_RUNS) or []):
+        start = starts.get(run_id) or {}
+        out.append(
+            ActiveRun(run_id, str(start.get("trigger") or ""), parse_time(start.get(START_TIME)))
+        )
+    return out
 
 
 def active_run_starts(status: StatusDict) -> dict[str, ActiveRunDict]:
@@ -527,4 +604,6 @@ def run_view(run_id: str, record: RunRecordDict | None, active: bool, now: datet
         message=str(record.get("message") or ""),
         entities=tuple(e for e in record.get("entities") or [] if isinstance(e, dict)),
         log_tail=str(record.get(LOG_TAIL) or ""),
+        cause=cause_of(record),
+        parameters=parameters_of(record),
     )

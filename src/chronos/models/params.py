@@ -89,7 +89,8 @@ def _camel(name: str) -> str:
 
 def allowed(task: Task) -> frozenset[str]:
     """The parameter fields (snake_case) a run of ``task`` may override."""
-    action = task.type.value.split("_", 1)[1]
+    # ``container`` has no action part: it takes as_of only.
+    action = task.type.value.partition("_")[2]
     ids = _ID_LISTS.get(task.type.scope)
     return _ALLOWED_BY_ACTION.get(action, frozenset()) | {"as_of"} | ({ids} if ids else set())
 

@@ -137,18 +137,20 @@ def test_a_view_sent_back_with_both_schedule_forms_keeps_the_friendly_one() -> N
         # Clearing the form the job does not use keeps the one it uses.
         ({"cron": "0 3 * * *"}, {"schedule": None}, {"cron": "0 3 * * *"}),
         ({"hour": 1, "minute": 2}, {"cron_expression": None}, {"hour": 1, "minute": 2}),
-        # Clearing the form it uses leaves no schedule (the model then says so).
-        ({"cron": "0 3 * * *"}, {"cron_expression": None}, {}),
-        ({"hour": 1, "minute": 2}, {"schedule": None}, {}),
+        # Clearing the form it uses leaves no schedule (the model then says so, unless
+        # the job runs after others: chain-only).
+        ({"cron": "0 3 * * *"}, {"cron_expression": None}, None),
+        ({"hour": 1, "minute": 2}, {"schedule": None}, None),
+        ({"cron": "0 3 * * *"}, {"schedule": None, "cron_expression": None}, None),
         # A new form replaces the old one entirely.
         ({"cron": "0 3 * * *"}, {"schedule": {"hour": 4, "minute": 5}}, {"hour": 4, "minute": 5}),
         ({"hour": 1, "minute": 2}, {"cron_expression": "@daily"}, {"cron": "@daily"}),
     ],
 )
 def test_a_partial_update_of_the_schedule(
-    old: dict[str, Any], sent: dict[str, Any], expected: dict[str, Any]
+    old: dict[str, Any], sent: dict[str, Any], expected: dict[str, Any] | None
 ) -> None:
-    assert apply_request(spec(schedule=old), sent)["schedule"] == expected
+    assert apply_request(spec(schedule=old), sent).get("schedule") == expected
 
 
 def test_fields_not_sent_are_left_alone() -> None:

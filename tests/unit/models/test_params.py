@@ -100,3 +100,14 @@ def test_the_digest_tells_parameters_apart_and_ignores_key_order() -> None:
     assert p.digest({"entityIds": ["e1"]}) != p.digest({"entityIds": ["e2"]})
     text = p.dumps(params(entityIds=["e1"], asOf="2026-03-01T09:00:00Z"))
     assert text == '{"entityIds":["e1"],"asOf":"2026-03-01T09:00:00Z"}'
+
+
+def test_a_container_task_takes_only_as_of() -> None:
+    """Its type has no action part (``container``): as_of only, no crash (a run-now
+    with parameters of a container job was a 500)."""
+    job = Task.model_validate({"type": "container", "container": {"image": "busybox:1"}})
+    assert p.allowed(job) == {"as_of"}
+    assert p.problems(params(asOf="2026-01-01T00:00:00Z"), job) == []
+    assert p.problems(params(withSnapshot=True), job) == [
+        ("withSnapshot", "container tasks do not take this parameter")
+    ]

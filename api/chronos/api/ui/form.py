@@ -6,13 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from lightkube import ApiError
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from chronos.api import uiformparts as fp
 from chronos.api import uiforms as f
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
-from chronos.api.errors import ProblemError
+from chronos.api.errors import ProblemError, as_problem
 from chronos.api.schemas import JobCreate, JobUpdate, PreviewIn
 from chronos.api.services import Caller
 from chronos.api.ui.pages import Form, allowed, job_url, readable_job, render, see_other
@@ -20,6 +22,12 @@ from chronos.api.web import UI, UiCaller, environment
 from chronos.times import parse_time
 
 router = APIRouter()
+#: Answers shown on the form itself, next to the fields they name: the body is not
+#: valid (422), its values conflict with each other or the stored job (409), or
+#: admission refused it for the caller's rights (403: a container task without the
+#: right to create pods names the missing right).
+FORM_ERRORS = (403, 409, 422)
+NO_SCHEDULE = "No schedule: runs only after its upstream jobs"
 
 
 def _preview(parts: Components, values: f.FormValues) -> Markup:
@@ -27,6 +35,9 @@ def _preview(parts: Components, values: f.FormValues) -> Markup:
     or why it is not valid."""
     body, errors = f.schedule_body(values)
     template = environment().get_template("preview.html")
+    if values.schedule_kind == "none":
+        html = template.render(problem=None, description=NO_SCHEDULE, cron=None, runs=[])
+        return Markup(html)  # noqa: S704 - autoescaped
     try:
         if errors:
             raise ProblemError.invalid(errors)
@@ -56,6 +67,7 @@ def _form_page(
     cancel: str,
     creating: bool,
     problem: ProblemError | None = None,
+    stored: dict[str, Any] | None = None,
 ) -> Response:
     errors = f.by_field(problem.errors or []) if problem else {}
     return render(
@@ -73,14 +85,27 @@ def _form_page(
         task_types=f.TASK_TYPES,
         write_methods=f.WRITE_METHODS,
         wait_states=f.WAIT_STATES,
+        upstreams=fp.upstream_rows(values.order),
+        chain_on=fp.CHAIN_ON,
+        policies=fp.POLICIES,
+        env_rows=fp.env_rows(values.container),
+        env_refs=fp.env_references(stored or {}),
         weekdays=f.WEEKDAYS,
         zones=f.zones(),
         default_zone=parts.settings.default_time_zone,
     )
 
 
-def _validated(model: type[JobCreate] | type[JobUpdate], values: f.FormValues) -> Any:
+def _validated(
+    model: type[JobCreate] | type[JobUpdate],
+    values: f.FormValues,
+    stored: dict[str, Any] | None = None,
+) -> Any:
+    """The request body of the form; ``stored``, the job's view when editing, gives
+    what the form does not show of its container (kept)."""
     body, errors = f.request_body(values, creating=model is JobCreate)
+    if body.get("container") is not None:
+        body["container"] = fp.keep_unshown(body["container"], (stored or {}).get("container"))
     if errors:
         raise ProblemError.invalid(errors)
     try:
@@ -106,8 +131,9 @@ async def create_job(parts: Parts, who: UiCaller, form: Form) -> Response:
     await allowed(parts, who, namespace, None, "create")
     try:
         entry = await parts.jobs.create(who, namespace, _validated(JobCreate, values))
-    except ProblemError as problem:
-        if problem.status != 422:
+    except (ProblemError, ApiError) as exc:
+        problem = as_problem(exc)
+        if problem.status not in FORM_ERRORS:
             raise
         return _form_page(
             parts,
@@ -132,6 +158,7 @@ async def edit_job(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> 
         action=f"{url}/edit",
         cancel=url,
         creating=False,
+        stored=view,
     )
 
 
@@ -139,19 +166,28 @@ async def edit_job(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> 
 async def save_job(
     parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str
 ) -> Response:
-    await allowed(parts, who, namespace, job_id, "get", "patch")
+    _, stored = await readable_job(parts, who, namespace, job_id, "patch")
     values = f.values_from_form(form)
     url = job_url(namespace, job_id)
     # The settings the form was read at: a change made meanwhile is a 412, not overwritten.
     read_at = int(values.generation) if values.generation.isdigit() else None
     try:
-        body = _validated(JobUpdate, values)
+        body = _validated(JobUpdate, values, stored)
         await parts.jobs.update(who, namespace, job_id, body, None, generation=read_at)
-    except ProblemError as problem:
-        if problem.status not in (412, 422):
+    except (ProblemError, ApiError) as exc:
+        # (An update's write may answer as Kubernetes did: admission's 403.)
+        problem = as_problem(exc)
+        if problem.status not in (*FORM_ERRORS, 412):
             raise
         return _form_page(
-            parts, who, values, action=f"{url}/edit", cancel=url, creating=False, problem=problem
+            parts,
+            who,
+            values,
+            action=f"{url}/edit",
+            cancel=url,
+            creating=False,
+            problem=problem,
+            stored=stored,
         )
     return see_other(f"{url}?done=saved")
 

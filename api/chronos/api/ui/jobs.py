@@ -3,16 +3,21 @@ Run now and Delete buttons."""
 
 from __future__ import annotations
 
+import uuid
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from markupsafe import Markup
+from pydantic import ValidationError
 
+from chronos.api import uiformparts as fp
 from chronos.api import uiforms as f
 from chronos.api import uiviews as v
-from chronos.api.deps import Parts
+from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError
 from chronos.api.mapping import run_records
+from chronos.api.schemas import RunNowIn
+from chronos.api.services import JOBS, Caller
 from chronos.api.ui.pages import (
     Form,
     allowed,
@@ -132,6 +137,9 @@ async def job_page(
         next_runs=v.next_runs_marked(upcoming),
         stats=v.run_stats(run_records(entry.obj.get("status") or {})),
         events=await parts.jobs.events(who, namespace, job_id),
+        active=v.active_runs(entry.obj.get("status") or {}),
+        queued=view.get("queued") or [],
+        can_abort=await parts.jobs.may(who, "delete", namespace, None, JOBS),
         can_patch=await parts.jobs.may(who, "patch", namespace, job_id),
         can_delete=await parts.jobs.may(who, "delete", namespace, job_id),
         now=now,
@@ -151,20 +159,73 @@ async def set_enabled(
     return see_other(f"{back}{joiner}done={'enabled' if enabled else 'disabled'}")
 
 
-# Run now and Delete are each a confirm page (GET) and its action (POST); duplicates
-# pairs the two by shape. Deliberately apart: other verbs, services and answers.
+async def _run_now_page(
+    parts: Components,
+    who: Caller,
+    namespace: str,
+    job_id: str,
+    *,
+    key: str,
+    values: fp.RunParameters,
+    problem: ProblemError | None = None,
+) -> Response:
+    """Run now's page: what the run may override (what the job's task type takes), a
+    fresh idempotency key; again with the service's errors next to their fields."""
+    await allowed(parts, who, namespace, job_id, "patch")
+    entry = await parts.jobs.get(who, namespace, job_id)
+    assert entry.view is not None
+    view = entry.view
+    return render(
+        parts,
+        who,
+        "run_now.html",
+        problem.status if problem else 200,
+        row=v.job_row(entry.obj, view),
+        view=view,
+        key=key,
+        p=values,
+        offered=fp.offered(str(view.get("task_type") or "")),
+        write_methods=fp.WRITE_METHODS,
+        errors=fp.parameter_errors(problem.errors or []) if problem else {},
+        message=problem.detail if problem else None,
+        post_url=f"{job_url(namespace, job_id)}/run",
+    )
+
+
 @router.get("/jobs/{namespace}/{job_id}/run")
 async def run_confirm(parts: Parts, who: UiCaller, namespace: str, job_id: str) -> Response:
-    return await confirm(parts, who, namespace, job_id, "run", "patch")
+    return await _run_now_page(
+        parts, who, namespace, job_id, key=uuid.uuid4().hex, values=fp.RunParameters()
+    )
+
+
+def _run_now_body(values: fp.RunParameters) -> RunNowIn:
+    try:
+        return RunNowIn.model_validate({"parameters": fp.parameters_body(values)})
+    except ValidationError as exc:
+        raise ProblemError.invalid(f.pydantic_errors(exc.errors())) from None
 
 
 @router.post("/jobs/{namespace}/{job_id}/run")
 async def run_now(parts: Parts, who: UiCaller, form: Form, namespace: str, job_id: str) -> Response:
     await allowed(parts, who, namespace, job_id, "patch")
-    # The key came with the confirm page: a second click of the same page is one run.
-    answer = await parts.runs.run_now(who, namespace, job_id, first(form, "key") or None)
+    # The key came with the page: a second click of the same page is one run.
+    key = first(form, "key")
+    values = fp.parameters_from_form(form)
+    try:
+        body = _run_now_body(values)
+        answer = await parts.runs.run_now(who, namespace, job_id, key or None, body.parameters)
+    except ProblemError as problem:
+        if problem.status not in (409, 422):
+            raise
+        return await _run_now_page(
+            parts, who, namespace, job_id, key=key, values=values, problem=problem
+        )
     done = "run-again" if answer.already_requested else "run"
     return see_other(f"{job_url(namespace, job_id)}?done={done}")
+
+
+# Delete is a confirm page (GET) and its action (POST), as Abort (run.py).
 
 
 @router.get("/jobs/{namespace}/{job_id}/delete")

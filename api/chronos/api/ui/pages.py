@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -142,10 +141,10 @@ async def confirm(
     verb: str,
     run: str = "",
 ) -> Response:
-    """The page that asks before ``action`` (run, delete, abort a run), naming the job
-    (and the run); only for a caller RBAC lets do it (``verb`` on the job; an abort
-    needs ``get`` on the job and ``delete`` on the run's batch Job, see
-    ``RunService.active_run``). Run now carries a fresh idempotency key."""
+    """The page that asks before ``action`` (delete, abort a run), naming the job (and
+    the run); only for a caller RBAC lets do it (``verb`` on the job; an abort needs
+    ``get`` on the job and ``delete`` on the run's batch Job, see
+    ``RunService.active_run``). Run now has a page of its own (``jobs``: parameters)."""
     check_namespace(namespace)
     if action == "abort":
         entry = await parts.runs.active_run(who, namespace, job_id, run)
@@ -153,12 +152,9 @@ async def confirm(
         await allowed(parts, who, namespace, job_id, verb)
         entry = await parts.jobs.get(who, namespace, job_id)
     assert entry.view is not None
-    key = uuid.uuid4().hex if action == "run" else ""
     url = job_url(namespace, job_id) + (f"/runs/{run}/abort" if run else f"/{action}")
     row = v.job_row(entry.obj, entry.view)
-    return render(
-        parts, who, "confirm.html", row=row, action=action, key=key, run=run, post_url=url
-    )
+    return render(parts, who, "confirm.html", row=row, action=action, run=run, post_url=url)
 
 
 class Memo:

@@ -17,7 +17,7 @@ from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError
 from chronos.api.runlog import MAX_LINES, Cursor, LogLine, LogUnavailableError, RunLogs, sse
-from chronos.api.services import POD_LOGS, Caller
+from chronos.api.services import JOBS, POD_LOGS, Caller
 from chronos.api.streams import LimitedStream
 from chronos.api.ui.pages import (
     HEARTBEAT_SECONDS,
@@ -125,6 +125,7 @@ async def run_page(parts: Parts, who: UiCaller, namespace: str, job_id: str, run
         v=v,
         version=version,
         summary_url=f"{url}/summary",
+        can_abort=view.active and await parts.jobs.may(who, "delete", namespace, run, JOBS),
     )
 
 
@@ -134,9 +135,9 @@ async def run_summary(
 ) -> Response:
     """The run page's banner, timings and entity results, fetched again at each change
     of the watch cache while the page shows a run in progress."""
-    _, view, now = await _run(parts, who, namespace, job_id, run)
+    row, view, now = await _run(parts, who, namespace, job_id, run)
     template = environment().get_template("run_summary.html")
-    return HTMLResponse(template.render(r=view, now=now, v=v))
+    return HTMLResponse(template.render(row=row, r=view, now=now, v=v))
 
 
 @router.get("/jobs/{namespace}/{job_id}/runs/{run}/log/events")
