@@ -62,4 +62,4 @@ def test_a_scheduled_job_becomes_chain_only_by_put(
     assert (r.json()["schedule"], r.json()["cron_expression"]) == (None, None)
     spec = _spec(k8s, namespace, job_id)
     assert "schedule" not in spec
-    assert spec["after"] == [{"job": upstream, "on": "Succeeded"}]  # the CRD default
+    assert spec["after"] == [{"job": upstream, "when": "Succeeded"}]  # the CRD default

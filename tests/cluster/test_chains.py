@@ -91,7 +91,7 @@ def ns(k8s: Client, namespace: str) -> str:
 def test_chain_on_success_and_on_failure(operator: OperatorProcess, k8s: Client, ns: str) -> None:
     create(k8s, ns, "extract", spec())
     create(k8s, ns, "load", chain_only({"job": "extract"}, concurrencyPolicy="Allow"))
-    create(k8s, ns, "alert", chain_only({"job": "extract", "on": "Failed"}))
+    create(k8s, ns, "alert", chain_only({"job": "extract", "when": "Failed"}))
     for name in ("extract", "load", "alert"):
         wait_for(lambda n=name: is_ready(k8s, ns, n), what=f"{name} Ready")  # type: ignore[misc]
     # A chain-only job: its CronJob only holds the template, suspended, nothing next.
@@ -215,7 +215,7 @@ def test_a_chain_only_job_through_rest(api: http.Client, k8s: Client, namespace:
         "name": "After only",
         "task_type": "pipeline_start",
         "pipeline_id": "p1",
-        "after": [{"job": "extract", "on": "Completed"}, {"job": "stock"}],
+        "after": [{"job": "extract", "when": "Completed"}, {"job": "stock"}],
         "after_all": True,
         "after_within_seconds": 600,
     }
@@ -225,8 +225,8 @@ def test_a_chain_only_job_through_rest(api: http.Client, k8s: Client, namespace:
     spec = get_cr(k8s, namespace, job_id)["spec"]
     # (on defaults to Succeeded: the CRD's default, from the model's)
     assert spec["after"] == [
-        {"job": "extract", "on": "Completed"},
-        {"job": "stock", "on": "Succeeded"},
+        {"job": "extract", "when": "Completed"},
+        {"job": "stock", "when": "Succeeded"},
     ]
     assert (spec["afterAll"], spec["afterWithinSeconds"]) == (True, 600)
     assert "schedule" not in spec
@@ -254,7 +254,7 @@ def test_a_chain_only_job_through_rest(api: http.Client, k8s: Client, namespace:
     assert answer.status_code == 200
     shown = answer.json()
     assert (shown["cron_expression"], shown["schedule"]) == (None, None)
-    assert shown["after"] == [{"job": "extract", "on": "Succeeded"}]
+    assert shown["after"] == [{"job": "extract", "when": "Succeeded"}]
     assert shown["after_all"] is False
     history = wait_for(
         lambda: api.get("/api/jobs/by-kubectl/history").json()["items"], what="the history"

@@ -139,7 +139,7 @@ def test_a_chained_container_job_created_in_the_form_reaches_its_stored_spec(
     expect(page.get_by_role("status")).to_contain_text("Job created")
     job_id = page.url.rstrip("/").split("/")[-1].split("?")[0]
     spec = _spec(k8s, namespace, job_id)
-    assert spec["after"] == [{"job": upstream, "on": "Failed"}]
+    assert spec["after"] == [{"job": upstream, "when": "Failed"}]
     assert "schedule" not in spec
     assert "pipelineId" not in spec["task"]
     assert spec["task"]["type"] == "container"

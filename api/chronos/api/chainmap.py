@@ -24,7 +24,7 @@ from chronos.models.wire import SpecDict
 SPEC_FIELDS: dict[tuple[str, ...], str] = {
     ("after",): "after",
     ("after", "job"): "after.job",
-    ("after", "on"): "after.on",
+    ("after", "when"): "after.when",
     ("afterAll",): "after_all",
     ("afterWithinSeconds",): "after_within_seconds",
     ("concurrencyPolicy",): "concurrency_policy",

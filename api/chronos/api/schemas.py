@@ -747,7 +747,7 @@ class UpstreamIO(_Body):
         ),
         json_schema_extra={"pattern": DNS_SUBDOMAIN, "minLength": 1, "maxLength": 253},
     )
-    on: str | None = Field(
+    when: str | None = Field(
         default=None,
         description="Succeeded (default), Failed or Completed: which end starts a run.",
         json_schema_extra={"enum": [v.value for v in ChainOn]},

@@ -34,7 +34,7 @@ Errors = list[tuple[str, str]]
 @dataclass
 class Upstream:
     job: str = ""
-    on: str = ChainOn.SUCCEEDED.value
+    when: str = ChainOn.SUCCEEDED.value
 
 
 @dataclass
@@ -85,7 +85,7 @@ def _pairs(form: Posted, first: str, second: str) -> list[tuple[str, str]]:
 
 def order_from_form(form: Posted) -> RunOrder:
     return RunOrder(
-        after=[Upstream(job, on) for job, on in _pairs(form, "after_job", "after_on")],
+        after=[Upstream(job, when) for job, when in _pairs(form, "after_job", "after_when")],
         after_all=_one(form, "after_all") == "true",
         after_within_seconds=_one(form, "after_within_seconds"),
         concurrency_policy=_one(form, "concurrency_policy"),
@@ -98,7 +98,7 @@ def order_from_view(view: dict[str, Any]) -> RunOrder:
     queued = view.get("max_queued")
     return RunOrder(
         after=[
-            Upstream(str(u.get("job") or ""), str(u.get("on") or ChainOn.SUCCEEDED.value))
+            Upstream(str(u.get("job") or ""), str(u.get("when") or ChainOn.SUCCEEDED.value))
             for u in view.get("after") or []
             if isinstance(u, dict)
         ],
@@ -133,7 +133,7 @@ def order_body(order: RunOrder, errors: Errors) -> dict[str, Any]:
     ``max_queued`` (null: not set; an update then clears it). Rows without a job are
     left out; ``max_queued`` is sent with Enqueue only (the form hides it otherwise,
     but a hidden field is still posted)."""
-    after = [{"job": u.job, "on": u.on or None} for u in order.after if u.job]
+    after = [{"job": u.job, "when": u.when or None} for u in order.after if u.job]
     enqueue = order.concurrency_policy == ENQUEUE
     return {
         "after": after or None,
@@ -237,7 +237,7 @@ def env_references(view: dict[str, Any]) -> list[str]:
 #: Request fields of the form's issue-20 parts -> the form field shown next to.
 FIELD_ALIASES = {
     "after.job": "after",
-    "after.on": "after",
+    "after.when": "after",
     "container.image": "image",
     "container.command": "command",
     "container.args": "args",

@@ -133,7 +133,7 @@ def plan(
             name = chain_job_name(down.cronjob, [(view.uid, record.run_id)])
             if name in down.known or (upstream.job, record.run_id) in causes:
                 break  # served, and every older run before it
-            if triggers(upstream.on, record.result):
+            if triggers(upstream.when, record.result):
                 cause = RunCause(job=upstream.job, run_id=record.run_id, result=record.result)
                 due.append((end, ChainStart(name, cause)))
         starts += due[:MAX_STARTS]  # the newest, if an upstream has a burst

@@ -49,7 +49,7 @@ class Upstream(_Model):
     """A job this one runs after."""
 
     job: JobName = Field(description="Name of the upstream ChronosJob, in this job's namespace.")
-    on: Annotated[ChainOn, Lax] = Field(
+    when: Annotated[ChainOn, Lax] = Field(
         default=ChainOn.SUCCEEDED,
         description=(
             "Which end of an upstream run starts a run of this job: Succeeded (the "

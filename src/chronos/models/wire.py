@@ -192,7 +192,7 @@ class AlertingDict(TypedDict, total=False):
 
 class UpstreamDict(TypedDict, total=False):
     job: str
-    on: str
+    when: str
 
 
 class RunCauseDict(TypedDict, total=False):

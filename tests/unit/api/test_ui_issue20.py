@@ -37,14 +37,14 @@ def test_upstream_rows_become_after_and_a_job_without_schedule_is_chain_only() -
     form = {
         **BASE,
         "after_job": ["orders", "", "stock"],
-        "after_on": ["Succeeded", "Failed", "Completed"],
+        "after_when": ["Succeeded", "Failed", "Completed"],
         "after_all": ["true"],
         "after_within_seconds": ["3600"],
     }
     sent = body(form)
     assert sent["after"] == [
-        {"job": "orders", "on": "Succeeded"},
-        {"job": "stock", "on": "Completed"},
+        {"job": "orders", "when": "Succeeded"},
+        {"job": "stock", "when": "Completed"},
     ]
     assert (sent["after_all"], sent["after_within_seconds"]) == (True, 3600)
     assert "schedule" not in sent
@@ -52,7 +52,7 @@ def test_upstream_rows_become_after_and_a_job_without_schedule_is_chain_only() -
     # the model takes it as a chain-only job
     JobCreate.model_validate(sent)
     # an update clears what the form leaves empty, and both schedule forms
-    cleared = body({**BASE, "after_job": [""], "after_on": ["Succeeded"]}, creating=False)
+    cleared = body({**BASE, "after_job": [""], "after_when": ["Succeeded"]}, creating=False)
     assert cleared["after"] is None
     assert cleared["after_all"] is None
     assert (cleared["schedule"], cleared["cron_expression"]) == (None, None)
@@ -125,7 +125,7 @@ def test_a_stored_job_fills_the_form_and_what_it_does_not_show_is_kept() -> None
     view = {
         "task_type": "container",
         "container": stored,
-        "after": [{"job": "up", "on": "Failed"}],
+        "after": [{"job": "up", "when": "Failed"}],
         "after_all": False,
         "concurrency_policy": "Enqueue",
         "max_queued": 4,
@@ -159,7 +159,7 @@ def test_errors_of_after_container_and_queue_land_next_to_their_fields() -> None
     assert f.by_field(
         [
             ("after[1].job", "a"),
-            ("after.on", "b"),
+            ("after.when", "b"),
             ("container.image", "c"),
             ("container.env[0].name", "d"),
             ("container.env.value", "e"),

@@ -63,7 +63,7 @@ def test_on_chooses_the_results(on: ChainOn, expected: list[str]) -> None:
         run("a-1", "failed", 1),
     ]
     starts = ch.plan(
-        spec(after=[{"job": "a", "on": on.value}]), down(), {"a": ch.UpstreamView("u", history)}
+        spec(after=[{"job": "a", "when": on.value}]), down(), {"a": ch.UpstreamView("u", history)}
     )
     assert [s.cause.run_id for s in starts] == expected  # oldest first
 
@@ -139,7 +139,7 @@ def test_chain_fields_rules() -> None:
     with pytest.raises(ValidationError, match="afterWithinSeconds needs afterAll"):
         spec(after=[{"job": "a"}], afterWithinSeconds=5)
     with pytest.raises(ValidationError, match="listed once"):
-        spec(after=[{"job": "a"}, {"job": "a", "on": "Failed"}])
+        spec(after=[{"job": "a"}, {"job": "a", "when": "Failed"}])
     with pytest.raises(ValidationError, match="ChronosJob name"):
         spec(after=[{"job": "A/../x"}])
     with pytest.raises(ValidationError, match="exactly one of schedule"):
