@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from chronos import runnow
+from chronos.api.answers import QueuedRunOut, RunRecordOut
 from chronos.api.chainmap import apply_chains, chains_view
-from chronos.api.schemas import JOB_ID, QueuedRunOut, RunRecordOut, documented_cron
+from chronos.api.schemas import JOB_ID, documented_cron
 from chronos.api.timemap import apply_time_rules, drop_schedules, sends_schedules, time_rules_view
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, WAIT_TYPES, ChronosJobSpec, TaskType

@@ -14,9 +14,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timezone
 from typing import Any
 
+from chronos.api.answers import PreviewOut, ScheduleOut, SlotOut
 from chronos.api.errors import ProblemError, schedule_error
 from chronos.api.mapping import RequestShapeError, anchor_of, apply_request, schedule_forms
-from chronos.api.schemas import PreviewIn, PreviewOut, ScheduleOut, SlotOut
+from chronos.api.schemas import PreviewIn
 from chronos.api.services import (
     Caller,
     JobService,

@@ -8,6 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
+from chronos.api.answers import (
+    AbortOut,
+    BackfillOut,
+    ErrorOut,
+    HistoryOut,
+    JobList,
+    JobOut,
+    PreviewOut,
+    RunNowOut,
+)
 from chronos.api.cache import Entry
 from chronos.api.deps import (
     Allowed,
@@ -21,19 +31,11 @@ from chronos.api.deps import (
 from chronos.api.errors import ProblemError
 from chronos.api.runs import IDEMPOTENCY_KEY
 from chronos.api.schemas import (
-    AbortOut,
     BackfillIn,
-    BackfillOut,
-    ErrorOut,
-    HistoryOut,
     JobCreate,
-    JobList,
-    JobOut,
     JobUpdate,
     PreviewIn,
-    PreviewOut,
     RunNowIn,
-    RunNowOut,
     StatusIn,
     TaskTypeFilter,
 )

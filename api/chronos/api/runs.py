@@ -29,9 +29,10 @@ from pydantic.alias_generators import to_camel, to_snake
 
 from chronos import runnow
 from chronos.abort import note_value
+from chronos.api.answers import AbortOut, BackfillOut, RunNowOut
 from chronos.api.cache import Entry
 from chronos.api.errors import ProblemError
-from chronos.api.schemas import AbortOut, BackfillIn, BackfillOut, RunNowOut, RunParametersIn
+from chronos.api.schemas import BackfillIn, RunParametersIn
 from chronos.api.services import JOBS, Caller, JobService, UnreadableCalendarError
 from chronos.contract import (
     ABORT_ANNOTATION,

@@ -11,7 +11,6 @@ enforced.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Annotated, Any
 from zoneinfo import available_timezones
@@ -27,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from chronos.api.patterns import cron_regex, documented_cron_pattern, documented_rrule_pattern
 from chronos.models import timing as t
 from chronos.models.base import DNS_SUBDOMAIN, RFC3339
 from chronos.models.chains import MAX_UPSTREAMS, MAX_WITHIN_SECONDS, ChainOn
@@ -48,11 +48,6 @@ from chronos.models.queue import MAX_QUEUED
 from chronos.models.rules import COREHUB_ID
 from chronos.models.tasks import EntityState, WaitFor
 from chronos.schedule import ScheduleError, validate_time_zone
-from chronos.schedule.cron import DOM, DOW, HOURS, MINUTES, MONTHS, _Bounds
-
-# The grammar's value and step tokens (its item is not public yet: i19-engine is asked
-# for a ``cron_item``), so the H items extend exactly the grammar's items.
-from chronos.schedule.grammar import _STEP, _values, cron_pattern
 
 #: A job's id (its ChronosJob's name): a DNS subdomain.
 JOB_ID = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
@@ -151,51 +146,8 @@ CRON_DESCRIPTION = (
 )
 
 
-def _hashed_item(bounds: _Bounds) -> str:
-    """Jenkins' ``H`` items of a field as ``chronos.schedule.hashed`` reads them: ``H``,
-    ``H(a-b)`` with ``a <= b`` in the field's bounds (one or two digits), each with an
-    optional step ``/n`` (``n`` of one or two digits, at least 1)."""
-
-    def number(v: int) -> str:
-        return f"0?{v}" if v < 10 else str(v)
-
-    ranges = "|".join(
-        f"{number(a)}-(?:{'|'.join(number(b) for b in range(a, bounds.max + 1))})"
-        for a in range(bounds.min, bounds.max + 1)
-    )
-    return rf"H(?:\((?:{ranges})\))?(?:/(?:0?[1-9]|[1-9][0-9]))?"
-
-
-def _plain_item(bounds: _Bounds) -> str:
-    """One item of a field as ``chronos.schedule.grammar`` writes it."""
-    low, high = bounds.min, bounds.max
-    ranges = "|".join(
-        f"{_values(bounds, v, v)}-{_values(bounds, v, high)}" for v in range(low, high + 1)
-    )
-    return rf"(?:[*?]|{_values(bounds, low, high)}|{ranges})(?:{_STEP})?"
-
-
-@cache
-def documented_cron_pattern() -> str:
-    """The engine's grammar (``cron_pattern``) and, in any of the five fields, ``H``
-    items beside the usual ones (resolved from the job's hash before the engine parses
-    the result; ``H`` forms beyond these are refused with a 422)."""
-    plain = cron_pattern()
-    fields = []
-    for bounds in (MINUTES, HOURS, DOM, MONTHS, DOW):
-        item = f"(?:{_hashed_item(bounds)}|{_plain_item(bounds)})"
-        fields.append(f"{item}(?:,{item})*")
-    hashed = " +".join(f"(?:{f})" for f in fields)
-    return f"{plain[:-2]}| *{hashed} *)$"
-
-
 def _cron(schema: dict[str, JsonValue]) -> None:
     schema.update({"pattern": documented_cron_pattern(), **_bounds(Schedule, "cron")})
-
-
-@cache
-def _cron_regex() -> re.Pattern[str]:
-    return re.compile(documented_cron_pattern())
 
 
 def documented_cron(value: str) -> bool:
@@ -205,106 +157,7 @@ def documented_cron(value: str) -> bool:
     lo, hi = bounds.get("minLength", 0), bounds.get("maxLength", len(value))
     if not isinstance(lo, int) or not isinstance(hi, int):  # _bounds gives ints only
         raise TypeError(bounds)
-    return lo <= len(value) <= hi and _cron_regex().fullmatch(value) is not None
-
-
-def _upto(high: int) -> str:
-    """1..high (at most 5 digits) as a regex, without leading zeros but for one before a
-    single digit (``BYHOUR=09``)."""
-    digits = len(str(high))
-    out = [f"0?[1-{min(high, 9)}]"]
-    out += [f"[1-9][0-9]{{{n - 1}}}" for n in range(2, digits)]
-    if digits > 1:
-        out.append(_below(str(high)))
-    return "|".join(out)
-
-
-def _below(top: str) -> str:
-    """Numbers of ``len(top)`` digits (no leading zero) up to ``top``."""
-    out = []
-    for i, digit in enumerate(top):
-        d = int(digit)
-        low = 1 if i == 0 else 0
-        if d > low:
-            rest = "[0-9]" * (len(top) - i - 1)
-            out.append(f"{top[:i]}[{low}-{d - 1}]{rest}")
-    out.append(top)
-    return "|".join(out)
-
-
-def _numbers(low: int, high: int, *, signed: bool = False) -> str:
-    """A comma-separated list of numbers in ``low..high`` (``-high..-low`` too when
-    ``signed``), as ``chronos.schedule.rrule`` reads them."""
-    one = f"(?:{_upto(high)})" if low == 1 else f"(?:0|{_upto(high)})"
-    if signed:
-        one = f"[-+]?{one}"
-    return f"{one}(?:,{one})*"
-
-
-_DAY = "(?:MO|TU|WE|TH|FR|SA|SU)"
-#: Years 1000-2999: the engine walks ten years past DTSTART, and a DTSTART near 9999
-#: overflows Python's dates there (a 500 reported to the engine's owner), so the document
-#: states the years a schedule has any use for.
-_DATE = (
-    "[12][0-9]{3}(?:(?:0[13578]|1[02])(?:0[1-9]|[12][0-9]|3[01])"
-    "|(?:0[469]|11)(?:0[1-9]|[12][0-9]|30)|02(?:0[1-9]|1[0-9]|2[0-8]))"
-)
-_WALL = f"{_DATE}T(?:[01][0-9]|2[0-3])[0-5][0-9]00"
-
-
-def _by_parts(freq: str, ordinal: int | None, month: bool | None) -> list[str]:
-    """The BY parts after FREQ=``freq``, in the documented order: BYDAY ordinals up
-    to ``ordinal`` (None: none), BYMONTH required (True), refused (False) or either."""
-    byday_item = _DAY if ordinal is None else f"(?:[-+]?(?:{_upto(ordinal)}))?{_DAY}"
-    parts = []
-    if month is not False:
-        parts.append(f";BYMONTH={_numbers(1, 12)}")
-    if freq != "WEEKLY":
-        parts.append(f";BYMONTHDAY={_numbers(1, 31, signed=True)}")
-    parts += [
-        f";BYDAY={byday_item}(?:,{byday_item})*",
-        f";BYHOUR={_numbers(0, 23)}",
-        f";BYMINUTE={_numbers(0, 59)}",
-    ]
-    return parts
-
-
-def _rule(freqs: str, ordinal: int | None, month: bool | None) -> str:
-    """One branch of the grammar: FREQ, INTERVAL, COUNT or UNTIL, the BY parts (BYMONTH
-    required when ``month``), BYSETPOS only after one of them, WKST."""
-    by = _by_parts(freqs, ordinal, month)
-    if month:
-        first, rest = by[0], by[1:]
-        some = f"{first}{''.join(f'(?:{p})?' for p in rest)}"
-        picked = f"(?:{some}(?:;BYSETPOS={_numbers(1, 366, signed=True)})?)"
-    else:
-        # At least one BY part before BYSETPOS (the first present one, then the rest).
-        some = "|".join(by[i] + "".join(f"(?:{p})?" for p in by[i + 1 :]) for i in range(len(by)))
-        picked = f"(?:(?:{some})(?:;BYSETPOS={_numbers(1, 366, signed=True)})?)?"
-    return (
-        f"FREQ=(?:{freqs})(?:;INTERVAL=(?:{_upto(1000)}))?"
-        f"(?:;COUNT=(?:{_upto(10000)})|;UNTIL={_DATE}(?:T(?:[01][0-9]|2[0-3])[0-5][0-9]00)?)?"
-        f"{picked}(?:;WKST={_DAY})?"
-    )
-
-
-@cache
-def documented_rrule_pattern() -> str:
-    """The RRULEs ``chronos.schedule.rrule.parse_rrule`` takes, in a canonical form the
-    document can state without comparing parts: FREQ first, then INTERVAL, COUNT or
-    UNTIL, BYMONTH, BYMONTHDAY, BYDAY, BYHOUR, BYMINUTE, BYSETPOS, WKST, each at most
-    once, upper case, numbers in range, ordinals in BYDAY only for MONTHLY (1-5) and
-    YEARLY (1-5 with BYMONTH, else 1-53), no BYMONTHDAY under WEEKLY, BYSETPOS only
-    after another BY part. The engine takes the parts in any order and case too (a
-    rule kubectl wrote, read back and sent again): the document states the form to send."""
-    branches = [
-        _rule("MONTHLY", 5, None),
-        _rule("YEARLY", 5, True),
-        _rule("YEARLY", 53, False),
-        _rule("WEEKLY", None, None),
-        _rule("DAILY|HOURLY", None, None),
-    ]
-    return f"^(?:DTSTART:{_WALL}\\r?\\n)?(?:RRULE:)?(?:{'|'.join(branches)})$"
+    return lo <= len(value) <= hi and cron_regex().fullmatch(value) is not None
 
 
 class _Body(BaseModel):
@@ -642,18 +495,6 @@ class ScheduleItemIn(_Body):
     minute: JsonInt | None = Field(default=None, json_schema_extra=_bounds(Schedule, "minute"))
 
 
-class ScheduleItemOut(BaseModel):
-    """A schedule as stored (written by this API or by kubectl: an RRULE's parts in the
-    order it was written)."""
-
-    name: str | None = None
-    cron: str | None = None
-    rrule: str | None = None
-    days_of_week: list[str] | None = None
-    hour: int | None = None
-    minute: int | None = None
-
-
 class DstPolicyIO(_Body):
     spring_forward: str | None = Field(
         default=None,
@@ -895,80 +736,6 @@ class StatusIn(_Body):
     enabled: bool
 
 
-class QueuedRunOut(BaseModel):
-    """A run waiting for the active one to end (concurrencyPolicy Enqueue)."""
-
-    run_id: str = Field(description="The id the run will have (its Job's name).")
-    trigger: str = Field(description="schedule, catchup or run-now.")
-    schedule: str | None = Field(default=None, description="Its slot's schedule.")
-    scheduled_time: str | None = Field(default=None, description="Its slot's time.")
-    queued_at: str = Field(description="When it started waiting.")
-
-
-class JobOut(BaseModel):
-    id: str = Field(description="The ChronosJob's name (a string, not an integer as in Chronos).")
-    namespace: str
-    name: str
-    description: str | None
-    task_type: str
-    schedule: ScheduleIn | None
-    cron_expression: str | None
-    is_cron_expression: bool
-    timezone: str
-    schedule_description: str | None
-    pipeline_id: str | None
-    entity_ids: list[str]
-    group_ids: list[str]
-    with_snapshot: bool
-    snapshot_write_method: str
-    wait_for: WaitForIO | None = None
-    enabled: bool
-    created_at: str | None
-    updated_at: str | None
-    last_run: str | None
-    last_run_status: str | None
-    last_successful_run: str | None
-    last_error_message: str | None
-    last_run_error_time: str | None
-    next_run: str | None
-    next_run_times: list[str]
-    ready: bool | None
-    status_message: str | None
-    resource_version: str
-    run_now_token: str | None
-    resolved_cron_expression: str | None = Field(
-        default=None,
-        description="The first schedule's cron as its CronJob gets it (H resolved from "
-        "the job's namespace, id and schedule name); null for an RRULE.",
-    )
-    schedules: list[ScheduleItemOut] | None = None
-    container: ContainerTask | None = None
-    after: list[UpstreamIO] | None = None
-    after_all: bool = False
-    after_within_seconds: int | None = None
-    concurrency_policy: str = "Forbid"
-    max_queued: int | None = None
-    calendar: str | None = None
-    on_excluded: str | None = None
-    dst_policy: DstPolicyIO | None = None
-    jitter_seconds: int | None = None
-    active_from: str | None = None
-    active_until: str | None = None
-    suspend_until: str | None = None
-    suspend_reason: str | None = None
-    catch_up: CatchUpIO | None = None
-    queued: list[QueuedRunOut] | None = Field(
-        default=None,
-        description="concurrencyPolicy Enqueue: the runs waiting for the active one to "
-        "end, oldest first (beyond maxQueued the oldest is dropped: missed, QueueFull).",
-    )
-
-
-class JobList(BaseModel):
-    items: list[JobOut]
-    total: int
-
-
 _PARAMETER_IDS: dict[str, JsonValue] = {
     "minItems": 1,
     "maxItems": MAX_PARAMETER_IDS,
@@ -1010,77 +777,6 @@ class RunNowIn(_Body):
     parameters: RunParametersIn | None = None
 
 
-class RunNowOut(BaseModel):
-    success: bool
-    message: str
-    job_id: str
-    exit_code: int | None = Field(description="Always null: the run is asynchronous.")
-    stdout: str | None
-    stderr: str | None
-    run_token: str = Field(description="The token the run was requested with.")
-    already_requested: bool = Field(description="True when this token was seen before.")
-
-
-class AbortOut(BaseModel):
-    """``POST /api/jobs/{id}/runs/{run}/abort`` (issue 20): the run's Job is being
-    deleted; the run appears in the history as ``aborted`` once it has stopped."""
-
-    job_id: str
-    run_id: str
-    message: str
-
-
-class EntityResultOut(BaseModel):
-    id: str
-    result: str
-    state: str | None = None
-    message: str | None = None
-
-
-class RunCauseOut(BaseModel):
-    job: str
-    run_id: str
-    result: str
-
-
-class RunRecordOut(BaseModel):
-    run_id: str
-    trigger: str
-    result: str
-    scheduled_time: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
-    duration_seconds: float | None = None
-    reason: str | None = None
-    message: str | None = None
-    entities: list[EntityResultOut] | None = None
-    reported_by: str | None = None
-    cause: RunCauseOut | None = Field(
-        default=None, description="For a chain run: the upstream run that started it."
-    )
-    schedule: str | None = Field(default=None, description="The schedule's name.")
-    calendar: str | None = Field(
-        default=None, description="For a skipped run: the calendar that excluded its day."
-    )
-    slot_wall_time: str | None = Field(
-        default=None, description="The slot's wall time in the job's zone (no offset)."
-    )
-    slot_offset: str | None = Field(default=None, description="The zone's offset at the slot.")
-    log_tail: str | None = Field(
-        default=None,
-        description="The last lines (at most 4 KiB) of the runner's own log, kept with the run.",
-    )
-    parameters: RunParametersIn | None = Field(
-        default=None, description="The run-now parameters the run was started with."
-    )
-
-
-class HistoryOut(BaseModel):
-    job_id: str
-    items: list[RunRecordOut]
-    total: int
-
-
 class PreviewIn(_TimeRules):
     """A schedule to preview: the fields of a job body that decide when it runs."""
 
@@ -1107,45 +803,6 @@ class PreviewIn(_TimeRules):
     )
 
 
-class SlotOut(BaseModel):
-    time: str = Field(description="When it runs (or would have run), RFC 3339 UTC.")
-    wall_time: str = Field(description="The wall time in the job's zone, no offset.")
-    offset: str = Field(description="The zone's UTC offset then, such as +01:00.")
-    schedule: str = Field(description="The schedule's name.")
-    action: str = Field(description="run, or skip (an excluded day, a time DST skips).")
-    note: str | None = Field(description="Why it moved, is skipped or is special (DST).")
-
-
-class ScheduleOut(BaseModel):
-    name: str
-    cron_expression: str | None = Field(description="The cron that runs (H resolved).")
-    rrule: str | None
-    description: str
-
-
-class PreviewOut(BaseModel):
-    cron_expression: str | None = Field(
-        description="The first schedule's cron as it runs (H resolved); null for an RRULE."
-    )
-    is_cron_expression: bool
-    description: str
-    timezone: str
-    next_run_times: list[str] = Field(
-        description="The next runs of all schedules merged, after every rule (calendar, "
-        "DST policy, window)."
-    )
-    schedules: list[ScheduleOut]
-    slots: list[SlotOut] = Field(
-        description="The next slots with what happens to each (skipped ones included)."
-    )
-    warnings: list[str] = Field(
-        default_factory=list,
-        description="What the preview could not take into account, such as a calendar "
-        "that does not exist or that you may not get (its excluded days are then not "
-        "shown).",
-    )
-
-
 class BackfillIn(_Body):
     """Run the job's slots in a past range, each once, with trigger backfill."""
 
@@ -1168,21 +825,3 @@ class BackfillIn(_Body):
         ),
         json_schema_extra=_bounds(t.BackfillRequest, "max"),
     )
-
-
-class BackfillOut(BaseModel):
-    id: str = Field(description="The request's id (status.backfills reports it).")
-    job_id: str
-    slots: list[str] = Field(description="The slots that will run, oldest first (RFC 3339).")
-    already_requested: bool = Field(description="True when this Idempotency-Key was seen.")
-    message: str
-
-
-class FieldError(BaseModel):
-    field: str
-    reason: str
-
-
-class ErrorOut(BaseModel):
-    detail: str
-    errors: list[FieldError] | None = None

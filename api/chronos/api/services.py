@@ -25,6 +25,7 @@ from lightkube.resources.core_v1 import ConfigMap, Event
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
+from chronos.api.answers import HistoryOut
 from chronos.api.auth import Authorizer, Identity, acting_as
 from chronos.api.cache import Entry, JobCache, chronosjob, plain
 from chronos.api.errors import ProblemError, schedule_error, spec_errors
@@ -36,7 +37,7 @@ from chronos.api.mapping import (
     slugify,
     with_suffix,
 )
-from chronos.api.schemas import HistoryOut, JobCreate, JobUpdate
+from chronos.api.schemas import JobCreate, JobUpdate
 from chronos.kube import (
     CONFLICT,
     FORBIDDEN,

@@ -51,8 +51,8 @@ def test_ids_are_valid_kubernetes_names_with_room_for_a_suffix(name: str) -> Non
 def test_history_is_the_response_model_and_survives_an_old_record() -> None:
     """Served as RunRecordOut: fields the model does not know are not echoed, and a record
     it refuses (written under an older CRD version) is left out instead of a 500."""
+    from chronos.api.answers import RunRecordOut
     from chronos.api.mapping import history_view
-    from chronos.api.schemas import RunRecordOut
     from chronos.models.wire import ChronosJobDict
 
     obj = {

@@ -11,8 +11,8 @@ from typing import Any, cast
 import pytest
 from builders import chronosjob, spec
 
+from chronos.api.answers import JobOut
 from chronos.api.mapping import RequestShapeError, apply_request, job_view
-from chronos.api.schemas import JobOut
 from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.models.wire import ChronosJobDict
 

@@ -10,9 +10,10 @@ from typing import Any, cast
 import pytest
 from builders import chronosjob
 
+from chronos.api.answers import JobOut, RunRecordOut
 from chronos.api.errors import ProblemError
 from chronos.api.mapping import apply_request, job_view
-from chronos.api.schemas import JobCreate, JobOut, JobUpdate, RunRecordOut
+from chronos.api.schemas import JobCreate, JobUpdate
 from chronos.api.services import validate_spec
 from chronos.models.wire import ChronosJobDict
 

@@ -12,9 +12,10 @@ import pytest
 
 from chronos.api.errors import ProblemError
 from chronos.api.mapping import job_view
+from chronos.api.patterns import documented_cron_pattern
 from chronos.api.previews import ScheduleService
 from chronos.api.runs import _check_range
-from chronos.api.schemas import BackfillIn, PreviewIn, documented_cron_pattern
+from chronos.api.schemas import BackfillIn, PreviewIn
 from chronos.api.services import validate_spec
 from chronos.models.wire import ChronosJobDict
 from chronos.schedule.hashed import resolve_hashed
