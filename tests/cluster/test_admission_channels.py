@@ -33,7 +33,7 @@ pytestmark = pytest.mark.cluster
 HIDDEN = "hook-hidden"
 OWNED = "hook-owned"
 MAIL = {"host": "smtp.example.com", "from": "chronos@example.com", "to": ["ops@example.com"]}
-NOTIFY = [{"channel": "ops", "on": ["failed", "absent"]}]
+NOTIFY = [{"channel": "ops", "events": ["failed", "absent"]}]
 
 
 @dataclass
@@ -213,7 +213,7 @@ def test_changing_notify_is_checked_but_other_edits_pass(users: Users, k8s: Clie
     users.owner.create(_job("owned", ns, notify=NOTIFY))
     edit = {"spec": {"displayName": "renamed"}}
     assert _refused(lambda: _merge(users.caller, ChronosJobResource, "owned", ns, edit)) is None
-    more = {"spec": {"notify": [*NOTIFY, {"channel": "pager", "on": ["missed"]}]}}
+    more = {"spec": {"notify": [*NOTIFY, {"channel": "pager", "events": ["missed"]}]}}
     message = _refused(lambda: _merge(users.caller, ChronosJobResource, "owned", ns, more))
     assert message is not None
     assert "spec.notify:" in message

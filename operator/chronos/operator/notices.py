@@ -462,7 +462,7 @@ def plan(cr: ChronosJobDict, *, now: datetime, next_slot: NextSlot | None = None
         return []
     wanted: dict[str, set[NotifyOn]] = {}
     for rule in rules:
-        wanted.setdefault(rule.channel, set()).update(rule.on)
+        wanted.setdefault(rule.channel, set()).update(rule.events)
     found = _candidates(
         cr, now=now, since=since, next_slot=next_slot, wanted=set().union(*wanted.values())
     )

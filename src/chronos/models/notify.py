@@ -70,11 +70,12 @@ class NotifyRule(_Model):
     """One channel and the events it hears of."""
 
     channel: ChannelName = Field(description="Name of a ChronosChannel in this job's namespace.")
-    on: Annotated[list[Annotated[NotifyOn, Lax]], UniqueList] = Field(
+    events: Annotated[list[Annotated[NotifyOn, Lax]], UniqueList] = Field(
         min_length=1,
         max_length=len(NotifyOn),
         description="Events: failed, missed, unreported, succeeded, started, recovered, "
         "absent, slow.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 

@@ -180,7 +180,7 @@ class SpecDict(TypedDict, total=False):
 
 class NotifyRuleDict(TypedDict, total=False):
     channel: str
-    on: list[str]
+    events: list[str]
 
 
 class AlertingDict(TypedDict, total=False):

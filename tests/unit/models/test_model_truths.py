@@ -11,7 +11,7 @@ import yaml
 from support import ROOT
 
 from chronos.models.chronosjob import DEFAULT_HISTORY, MAX_HISTORY, ChronosJobSpec
-from chronos.models.crd import build_crd
+from chronos.models.crd import build_calendar_crd, build_channel_crd, build_crd
 from chronos.operator.settings import OperatorSettings
 from chronos.runner.settings import RunnerSettings
 
@@ -35,6 +35,40 @@ def test_every_crd_property_has_a_description() -> None:
     # metadata is the one exception: the API server refuses a CRD that says anything
     # about it but its type, and kubectl explain shows ObjectMeta's own description.
     assert _undescribed(schema, "") == [".metadata"]
+
+
+#: Keys YAML 1.1 reads as booleans (kubectl's reader, sigs.k8s.io/yaml, follows it):
+#: a field named so arrives as "true" or "false" from a manifest written unquoted.
+YAML_11_BOOLEANS = {
+    w
+    for word in ("y", "yes", "n", "no", "true", "false", "on", "off")
+    for w in (word, word.title(), word.upper())
+}
+
+
+def _property_names(node: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    found = []
+    for name, prop in (node.get("properties") or {}).items():
+        found.append((f"{path}.{name}", name))
+        found += _property_names(prop, f"{path}.{name}")
+    if "items" in node:
+        found += _property_names(node["items"], f"{path}[]")
+    return found
+
+
+def test_no_crd_field_is_a_word_yaml_reads_as_a_boolean() -> None:
+    """``after: [{job: x, on: Failed}]`` reached the API server as ``{"true": "Failed"}``
+    through kubectl: every field of every CRD can be written unquoted."""
+    for crd in (build_crd(), build_calendar_crd(), build_channel_crd()):
+        schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        names = _property_names(schema, crd["spec"]["names"]["kind"])
+        assert names
+        assert [path for path, name in names if name in YAML_11_BOOLEANS] == []
+    assert _property_names({"properties": {"a": {"items": {"properties": {"on": {}}}}}}, "") == [
+        (".a", "a"),
+        (".a[].on", "on"),
+    ]
+    assert yaml.safe_load("on: x") == {True: "x"}  # why: PyYAML is YAML 1.1 too
 
 
 def test_the_walk_finds_an_undescribed_property() -> None:

@@ -74,7 +74,7 @@ def job(
     **status: Any,
 ) -> ChronosJobDict:
     spec: dict[str, Any] = {
-        "notify": notify if notify is not None else [{"channel": "ops", "on": on or EVERYTHING}]
+        "notify": notify if notify is not None else [{"channel": "ops", "events": on or EVERYTHING}]
     }
     if alerting is not None:
         spec["alerting"] = alerting
@@ -165,8 +165,8 @@ def test_a_failure_the_operator_recorded_is_unreported_and_heard_once_by_a_chann
     None
 ):
     history = [run("a", "failed", 30, by="operator", reason="FailedLaunch")]
-    both = {"channel": "both", "on": ["failed", "unreported"]}
-    failed_only = {"channel": "pager", "on": ["failed"]}
+    both = {"channel": "both", "events": ["failed", "unreported"]}
+    failed_only = {"channel": "pager", "events": ["failed"]}
     cr = job(history, notify=[both, failed_only])
     pending = notices.plan(cr, now=NOW)
     assert ids(pending, "both") == [f"{UID}.a.unreported"]
@@ -351,9 +351,9 @@ def test_nothing_before_since_and_nothing_without_since_or_rules() -> None:
 
 def test_each_channel_hears_what_its_rules_ask_once_even_when_named_twice() -> None:
     rules = [
-        {"channel": "ops", "on": ["failed"]},
-        {"channel": "ops", "on": ["failed", "succeeded"]},
-        {"channel": "team", "on": ["succeeded"]},
+        {"channel": "ops", "events": ["failed"]},
+        {"channel": "ops", "events": ["failed", "succeeded"]},
+        {"channel": "team", "events": ["succeeded"]},
     ]
     cr = job([run("a", "failed", 20), run("b", "succeeded", 10)], notify=rules)
     pending = notices.plan(cr, now=NOW)
@@ -370,7 +370,7 @@ def test_delivered_and_given_up_keys_are_not_offered_again() -> None:
     gave_up = [{"id": f"{UID}.b.failed", "channel": "ops", "reason": "HTTP503", "at": at(1)}]
     cr = job(history, on=["failed"], delivered=delivered, undelivered=gave_up)
     assert notices.plan(cr, now=NOW) == []
-    other = job(history, notify=[{"channel": "mail", "on": ["failed"]}], delivered=delivered)
+    other = job(history, notify=[{"channel": "mail", "events": ["failed"]}], delivered=delivered)
     assert len(notices.plan(other, now=NOW)) == 2  # the ledger is per channel
 
 
@@ -391,7 +391,10 @@ def test_events_in_the_future_of_now_wait() -> None:
 def test_a_rule_or_thresholds_the_model_refuses_are_left_out_not_raised() -> None:
     cr = job(
         [run("a", "failed", 5)],
-        notify=[{"channel": "Bad Name", "on": ["failed"]}, {"channel": "ok", "on": ["failed"]}],
+        notify=[
+            {"channel": "Bad Name", "events": ["failed"]},
+            {"channel": "ok", "events": ["failed"]},
+        ],
         alerting={"failureStreak": 0},
     )
     assert ids(notices.plan(cr, now=NOW)) == [f"{UID}.a.failed"]
@@ -503,7 +506,7 @@ def simulate(
     """Runs arrive one by one (history trimmed to its limit); each round plans, delivers
     all or every other pending key, and records them, as the notifier does. Asserts at
     every round; returns the keys delivered."""
-    notify = [{"channel": f"c{i}", "on": EVERYTHING} for i in range(channels)]
+    notify = [{"channel": f"c{i}", "events": EVERYTHING} for i in range(channels)]
     alerting = {"failureStreak": streak, "expectedDurationSeconds": 90}
     history: list[RunRecordDict] = []
     ledger: dict[str, Any] = {"since": rfc3339(SINCE)}
