@@ -35,6 +35,7 @@ from chronos.operator.calendars import ChronosCalendarResource
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import RejectedError, desired_state, is_subset, next_runs
 from chronos.operator.naming import cronjob_name
+from chronos.operator import notifier as notifier_mod
 from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
 
@@ -227,6 +228,9 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await runnow.publish_active_runs(ctx, *key)
     await _record_unreported(ctx, cr)
     await _record_aborted(ctx, cr)
+    # Issue 21: the notifications the job owes are planned and their deliveries started
+    # in the background (the one-time since mark is the only write awaited).
+    await ctx.notify(cr)
     if reconciled:
         # It wrote a fresh status; ``cr`` holds the old one, so the rest waits for the
         # next visit (the status write's own event brings it).
@@ -489,6 +493,37 @@ async def _calendar_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
             queue.add(key, Reason.HOUSEKEEPING)
 
 
+async def _channel_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Serve the ChronosChannels queued: their Ready condition (issue 21, notifier)."""
+    while True:
+        key, reason = await queue.get()
+        try:
+            await notifier_mod.sync_channel(ctx.client, key)
+            queue.forget(key)
+        except Exception as exc:  # noqa: BLE001 - retried with backoff, like a job's sync
+            metrics.ERRORS.labels("channel_sync").inc()
+            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
+            log.log(
+                logging.WARNING if queue.failures(key) == 1 else logging.DEBUG,
+                "sync of channel %s/%s failed (%s); retrying in %.1f s",
+                *key,
+                kubeio.describe_error(exc),
+                delay,
+            )
+        finally:
+            queue.done(key)
+
+
+async def _channel_rounds(
+    ctx: OperatorContext, queue: WorkQueue, channels: notifier_mod.Channels
+) -> None:
+    """Every housekeeping round each channel's Secret is read again (not watched)."""
+    while True:
+        await asyncio.sleep(ctx.settings.housekeeping_seconds)
+        for key in channels.keys():
+            queue.add(key, Reason.HOUSEKEEPING)
+
+
 async def run(
     ctx: OperatorContext,
     scope: Scope,
@@ -503,6 +538,10 @@ async def run(
     """
     queue = WorkQueue()
     ctx.wake = queue.add_at
+    notifier = notifier_mod.Notifier(ctx.client, ctx.settings)
+    ctx.notify = notifier.sync
+    channel_queue = WorkQueue()
+    channels = notifier_mod.Channels(channel_queue.add)
     calendar_queue = WorkQueue()
     ctx.calendars.changed = calendar_queue.add
     # A calendar that now excludes other days: its jobs' nextRunTimes, slots and
@@ -546,9 +585,25 @@ async def run(
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
         tasks.append(asyncio.create_task(_calendar_worker(ctx, calendar_queue), name="calendars"))
         tasks.append(asyncio.create_task(_calendar_rounds(ctx, calendar_queue), name="cal rounds"))
+        # ChronosChannels (issue 21): not awaited before the work starts, so an operator
+        # whose cluster lacks that CRD still serves its jobs (deliveries say why not).
+        channel_watch = Informer(
+            ctx.client,
+            kubeio.ChronosChannelResource,
+            channels,
+            scope,
+            on_error=lambda kind, exc: metrics.ERRORS.labels("watch_chronoschannel").inc(),
+        )
+        tasks.append(asyncio.create_task(channel_watch.run(), name="watch channels"))
+        tasks.append(asyncio.create_task(_channel_worker(ctx, channel_queue), name="channels"))
+        tasks.append(
+            asyncio.create_task(_channel_rounds(ctx, channel_queue, channels), name="ch rounds")
+        )
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
+        notifier.close()  # a new leader plans again from the ledger
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+            await notifier.wait_closed()

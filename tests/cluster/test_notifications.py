@@ -1,0 +1,479 @@
+"""Notifications end to end (issue 21): the operator process on the real control plane
+delivers to real receivers — an HTTP server that verifies the Standard Webhooks
+signature and counts deliveries by id, and an SMTP server (aiosmtpd).
+
+Runs are fabricated as the runner reports them (a status write of the run record), or
+made by the operator itself (a failed launch); every time is relative to now.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from builders import create_chronosjob as create
+from builders import pipeline_spec as spec
+from builders import secret
+from fixtures_operator import COREHUB_SECRET
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event, Secret
+from lightkube.types import PatchType
+from support import get_cr, patch_spec, ready, set_status, wait_for
+
+from chronos.devcluster.cluster import LOOPBACK, free_port
+from chronos.devcluster.operator_process import OperatorProcess
+from chronos.models.channels import ADDRESS_KEY, SIGNING_KEY, TOKEN_KEY
+from chronos.models.notify import ledger_key
+from chronos.notify.signing import verify
+from chronos.operator.kubeio import ChronosChannelResource
+from chronos.times import rfc3339
+
+pytestmark = pytest.mark.cluster
+
+DELIVERED = "NotificationsDelivered"
+
+
+# ------------------------------------------------------------------ receivers
+
+
+@dataclass
+class Received:
+    id: str
+    body: dict[str, Any]
+    signed: bool
+    answered: int
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on 127.0.0.1: verifies each request's signature, answers 503
+    to the next ``fail`` requests, holds requests while ``hold`` is clear."""
+
+    signing_key: str
+    fail: int = 0
+    always: int | None = None
+    requests: list[Received] = field(default_factory=list)
+    hold: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self.hold.set()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}/hook"
+
+    def answered(self, code: int = 200) -> Counter[str]:
+        """Requests per event id that got ``code``."""
+        with self.lock:
+            return Counter(r.id for r in self.requests if r.answered == code)
+
+    def seen(self) -> Counter[str]:
+        with self.lock:
+            return Counter(r.id for r in self.requests)
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            receiver.arrived.set()
+            receiver.hold.wait(120)
+            msg_id = self.headers.get("webhook-id") or ""
+            signed = verify(
+                receiver.signing_key,
+                msg_id,
+                self.headers.get("webhook-timestamp") or "",
+                body,
+                self.headers.get("webhook-signature") or "",
+                now=datetime.now(UTC),
+            )
+            with receiver.lock:
+                if receiver.always is not None:
+                    code = receiver.always
+                elif receiver.fail > 0:
+                    receiver.fail -= 1
+                    code = 503
+                else:
+                    code = 200 if signed else 401
+                receiver.requests.append(Received(msg_id, json.loads(body), signed, code))
+            self.send_response(code)
+            if code == 503:
+                self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[[], Receiver]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start() -> Receiver:
+        key = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        receiver = Receiver(signing_key=key)
+        server = ThreadingHTTPServer((LOOPBACK, 0), _handler(receiver))
+        server.daemon_threads = True
+        receiver.port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return receiver
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Mailbox:
+    messages: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname=LOOPBACK, port=port)
+    controller.start()
+    yield box, port
+    controller.stop()
+
+
+# ------------------------------------------------------------------ objects
+
+
+def hook_secret(k8s: Client, ns: str, name: str, receiver: Receiver, **extra: str) -> None:
+    values = {ADDRESS_KEY: receiver.url, SIGNING_KEY: receiver.signing_key, **extra}
+    k8s.create(secret(name, ns, values))
+
+
+def channel(k8s: Client, ns: str, name: str, body: dict[str, Any]) -> None:
+    k8s.create(ChronosChannelResource(metadata=ObjectMeta(name=name, namespace=ns), spec=body))
+
+
+def webhook(secret_name: str, **overrides: Any) -> dict[str, Any]:
+    return {"type": "webhook", "secretRef": {"name": secret_name}, **overrides}
+
+
+def notify_job(k8s: Client, ns: str, name: str, rules: list[dict[str, Any]], **more: Any) -> str:
+    """A ChronosJob with ``spec.notify``; returns its uid once the operator marked
+    ``status.notifications.since``."""
+    create(k8s, ns, name, spec(notify=rules, **more))
+    wait_for(lambda: since(k8s, ns, name), what=f"the since mark of {ns}/{name}")
+    return str(get_cr(k8s, ns, name)["metadata"]["uid"])
+
+
+def since(k8s: Client, ns: str, name: str) -> str | None:
+    notes = (get_cr(k8s, ns, name).get("status") or {}).get("notifications") or {}
+    return notes.get("since")
+
+
+def ledger(k8s: Client, ns: str, name: str) -> dict[str, Any]:
+    notes: dict[str, Any] = (get_cr(k8s, ns, name).get("status") or {}).get("notifications") or {}
+    return notes
+
+
+def report_failed_run(k8s: Client, ns: str, name: str, run_id: str) -> None:
+    """A failed run as the runner reports it (its status write), ended just now."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    record = {
+        "runId": run_id,
+        "trigger": "run-now",
+        "result": "failed",
+        "startTime": rfc3339(end - timedelta(seconds=5)),
+        "endTime": rfc3339(end),
+        "durationSeconds": 5.0,
+        "reason": "PipelineFailed",
+        "message": "the pipeline ended in error",
+        "reportedBy": "runner",
+    }
+    history = (get_cr(k8s, ns, name).get("status") or {}).get("history") or []
+    set_status(k8s, ns, name, {"lastRun": record, "history": [record, *history]})
+
+
+def condition(k8s: Client, ns: str, name: str) -> dict[str, Any] | None:
+    return ready(k8s, ns, name, DELIVERED)
+
+
+def events(k8s: Client, ns: str, reason: str) -> list[Event]:
+    return [e for e in k8s.list(Event, namespace=ns) if e.reason == reason]
+
+
+@pytest.fixture
+def ns(k8s: Client, namespace: str) -> str:
+    k8s.create(secret(COREHUB_SECRET, namespace))
+    return namespace
+
+
+def settle(seconds: float = 8) -> None:
+    """Long enough for two housekeeping rounds of the test operator (3 s) and a retry:
+    a duplicate delivery would have happened by then."""
+    time.sleep(seconds)
+
+
+# ------------------------------------------------------------------ tests
+
+
+def test_a_failed_run_is_delivered_once_through_receiver_failures(
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+) -> None:
+    receiver = receivers()
+    receiver.fail = 2
+    hook_secret(k8s, ns, "hook", receiver)
+    channel(k8s, ns, "ops", webhook("hook", maxAttempts=4))
+    uid = notify_job(k8s, ns, "orders", [{"channel": "ops", "on": ["failed"]}])
+
+    report_failed_run(k8s, ns, "orders", "orders-run-1")
+    event_id = f"{uid}.orders-run-1.failed"
+    wait_for(lambda: receiver.answered(200)[event_id], timeout=60, what="the delivery")
+    wait_for(
+        lambda: ledger_key(event_id, "ops") in (ledger(k8s, ns, "orders").get("delivered") or []),
+        what="the ledger entry",
+    )
+    settle()
+    # Three attempts under one id (the idempotency key), the third acknowledged, and
+    # nothing after it: the ledger stops the housekeeping rounds from sending it again.
+    assert receiver.seen() == Counter({event_id: 3})
+    assert receiver.answered(200) == Counter({event_id: 1})
+    assert all(r.signed for r in receiver.requests)
+    body = receiver.requests[-1].body
+    assert body["event"] == "failed"
+    assert body["runId"] == "orders-run-1"
+    assert body["job"] == "orders"
+    assert (c := condition(k8s, ns, "orders")) is not None
+    assert c["status"] == "True"
+
+    # A second failure is a second event, delivered once too.
+    report_failed_run(k8s, ns, "orders", "orders-run-2")
+    second = f"{uid}.orders-run-2.failed"
+    wait_for(lambda: receiver.answered(200)[second], timeout=60, what="the second delivery")
+    settle()
+    assert receiver.answered(200) == Counter({event_id: 1, second: 1})
+    assert metric(operator, 'chronos_notifications_total{result="delivered",type="webhook"}') >= 2
+
+
+def test_history_from_before_notify_was_configured_is_not_sent(
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+) -> None:
+    receiver = receivers()
+    hook_secret(k8s, ns, "hook", receiver)
+    channel(k8s, ns, "ops", webhook("hook"))
+    create(k8s, ns, "old", spec())
+    wait_for(lambda: get_cr(k8s, ns, "old").get("status"), what="the first status")
+    report_failed_run(k8s, ns, "old", "old-run-1")
+    time.sleep(1.5)  # the since mark is written in whole seconds after the run's end
+    patch_spec(k8s, ns, "old", {"notify": [{"channel": "ops", "on": ["failed"]}]})
+    wait_for(lambda: since(k8s, ns, "old"), what="the since mark")
+    settle()
+    assert receiver.seen() == Counter()
+
+
+def test_a_receiver_down_past_the_budget_sets_the_condition_and_an_event(
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+) -> None:
+    receiver = receivers()
+    receiver.always = 503
+    token = "tok-" + secrets.token_hex(8)
+    hook_secret(k8s, ns, "hook", receiver, **{TOKEN_KEY: token})
+    channel(k8s, ns, "ops", webhook("hook", maxAttempts=2))
+    uid = notify_job(k8s, ns, "payroll", [{"channel": "ops", "on": ["failed"]}])
+    before = metric(operator, 'chronos_notifications_undelivered_total{type="webhook"}')
+
+    report_failed_run(k8s, ns, "payroll", "payroll-run-1")
+    event_id = f"{uid}.payroll-run-1.failed"
+    cond = wait_for(
+        lambda: (c := condition(k8s, ns, "payroll")) and c["status"] == "False" and c,
+        timeout=60,
+        what="NotificationsDelivered=False",
+    )
+    assert cond["reason"] == "HTTP503"
+    assert "ops" in cond["message"]
+    (warning,) = wait_for(lambda: events(k8s, ns, "NotificationUndelivered"), what="the Event")
+    assert warning.type == "Warning"
+    undelivered = ledger(k8s, ns, "payroll")["undelivered"]
+    assert [(u["id"], u["channel"], u["reason"]) for u in undelivered] == [
+        (event_id, "ops", "HTTP503")
+    ]
+    # Nothing secret in what people read: the URL (its port) and the token.
+    said = json.dumps([cond, undelivered, warning.message])
+    assert token not in said
+    assert receiver.url not in said
+    assert receiver.seen() == Counter({event_id: 2})  # the budget, then given up
+    assert metric(operator, 'chronos_notifications_undelivered_total{type="webhook"}') == before + 1
+    settle()
+    assert receiver.seen() == Counter({event_id: 2})  # not planned again
+
+    # The receiver is back: the next event is delivered and the condition clears.
+    receiver.always = None
+    report_failed_run(k8s, ns, "payroll", "payroll-run-2")
+    wait_for(
+        lambda: (c := condition(k8s, ns, "payroll")) and c["status"] == "True",
+        timeout=60,
+        what="NotificationsDelivered=True again",
+    )
+    assert receiver.answered(200) == Counter({f"{uid}.payroll-run-2.failed": 1})
+
+
+def test_a_secret_change_is_used_without_a_restart(
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+) -> None:
+    first, second = receivers(), receivers()
+    hook_secret(k8s, ns, "hook", first)
+    channel(k8s, ns, "ops", webhook("hook"))
+    uid = notify_job(k8s, ns, "sync", [{"channel": "ops", "on": ["failed"]}])
+    report_failed_run(k8s, ns, "sync", "sync-run-1")
+    wait_for(lambda: first.answered(200), timeout=60, what="the first delivery")
+
+    # Rotated: another URL and another signing key.
+    k8s.patch(
+        Secret,
+        "hook",
+        {"stringData": {ADDRESS_KEY: second.url, SIGNING_KEY: second.signing_key}},
+        namespace=ns,
+        patch_type=PatchType.MERGE,
+    )
+    report_failed_run(k8s, ns, "sync", "sync-run-2")
+    second_id = f"{uid}.sync-run-2.failed"
+    wait_for(lambda: second.answered(200)[second_id], timeout=60, what="the rotated delivery")
+    assert all(r.signed for r in second.requests)  # signed with the new key
+    assert first.seen() == Counter({f"{uid}.sync-run-1.failed": 1})
+
+
+def test_an_operator_killed_mid_delivery_delivers_after_restart_and_then_never_again(
+    start_operator: Callable[..., OperatorProcess],
+    k8s: Client,
+    solo_namespace: str,
+    receivers: Callable[[], Receiver],
+) -> None:
+    ns = solo_namespace
+    receiver = receivers()
+    receiver.hold.clear()  # the first request waits: the operator dies meanwhile
+    hook_secret(k8s, ns, "hook", receiver)
+    channel(k8s, ns, "ops", webhook("hook"))
+    first = start_operator()
+    uid = notify_job(k8s, ns, "etl", [{"channel": "ops", "on": ["failed"]}])
+    report_failed_run(k8s, ns, "etl", "etl-run-1")
+    event_id = f"{uid}.etl-run-1.failed"
+    assert receiver.arrived.wait(60), "the delivery never reached the receiver"
+    first.stop(signal.SIGKILL)
+    receiver.hold.set()  # answered to a dead operator: never recorded
+    wait_for(lambda: receiver.seen()[event_id], what="the first request's record")
+    assert not ledger(k8s, ns, "etl").get("delivered")
+
+    second = start_operator()
+    wait_for(
+        lambda: ledger_key(event_id, "ops") in (ledger(k8s, ns, "etl").get("delivered") or []),
+        timeout=60,
+        what="the delivery after the restart, recorded",
+    )
+    assert receiver.seen() == Counter({event_id: 2})  # once more, same id: at least once
+    second.stop()
+    start_operator()
+    settle()
+    assert receiver.seen() == Counter({event_id: 2})  # acknowledged and recorded: never again
+
+
+def test_an_operator_stopped_over_a_slot_reports_the_job_absent(
+    start_operator: Callable[..., OperatorProcess],
+    k8s: Client,
+    solo_namespace: str,
+    receivers: Callable[[], Receiver],
+) -> None:
+    """Every minute, 60 s of grace: the operator is stopped over a slot; when it comes
+    back, the slot plus the grace has passed without a success, so it reports absent."""
+    ns = solo_namespace
+    receiver = receivers()
+    hook_secret(k8s, ns, "hook", receiver)
+    channel(k8s, ns, "ops", webhook("hook"))
+    operator = start_operator()
+    uid = notify_job(
+        k8s,
+        ns,
+        "heartbeat",
+        [{"channel": "ops", "on": ["absent"]}],
+        schedule={"cron": "* * * * *"},
+        timeZone="UTC",
+        alerting={"absentGraceSeconds": 60},
+    )
+    operator.stop()
+    mark = datetime.fromisoformat(str(since(k8s, ns, "heartbeat")))
+    # The first whole minute after the mark, plus the grace, plus a housekeeping round.
+    slot = mark.replace(second=0) + timedelta(minutes=1)
+    time.sleep(max(0.0, (slot + timedelta(seconds=65) - datetime.now(UTC)).total_seconds()))
+    start_operator()
+    absent = wait_for(
+        lambda: [r for r in receiver.requests if r.body.get("event") == "absent"],
+        timeout=90,
+        what="the absent notification",
+    )
+    prefix, suffix = f"{uid}.absent-", ".absent"
+    assert absent[0].id.startswith(prefix) and absent[0].id.endswith(suffix)
+    missed = datetime.fromisoformat(absent[0].id[len(prefix) : -len(suffix)])
+    assert missed >= slot  # a slot the stopped operator slept over, not one before the mark
+    assert absent[0].signed
+
+
+def test_email_reaches_an_smtp_server(
+    operator: OperatorProcess, k8s: Client, ns: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    box, port = mailbox
+    channel(
+        k8s,
+        ns,
+        "mail",
+        {
+            "type": "email",
+            "email": {
+                "host": LOOPBACK,
+                "port": port,
+                "startTls": False,
+                "from": "chronos@example.com",
+                "to": ["ops@example.com"],
+            },
+        },
+    )
+    uid = notify_job(k8s, ns, "ledger", [{"channel": "mail", "on": ["failed"]}])
+    report_failed_run(k8s, ns, "ledger", "ledger-run-1")
+    (mail,) = wait_for(lambda: box.messages, timeout=60, what="the mail")
+    assert mail["To"] == "ops@example.com"
+    assert "ledger" in str(mail["Subject"])
+    assert f"{uid}.ledger-run-1.failed" in str(mail["Message-ID"])
+    settle()
+    assert len(box.messages) == 1
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def metric(process: OperatorProcess, sample: str) -> float:
+    """The value of one sample (name and labels as Prometheus prints them); 0 if none."""
+    for line in process.metrics().splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
