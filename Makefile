@@ -52,7 +52,7 @@ test-clock: $(STAMP)
 
 ## Regenerate the CRD from the models (and the Helm chart's copy of it).
 crd: $(STAMP)
-	for crd in chronosjobs chronoscalendars; do \
+	for crd in chronosjobs chronoscalendars chronoschannels; do \
 	  $(BIN)/python -m chronos.models.crd $$crd > deploy/crd/$$crd.yaml && \
 	  cp deploy/crd/$$crd.yaml charts/chronos/crds/$$crd.yaml || exit 1; \
 	done

@@ -375,3 +375,103 @@ GOOD_CALENDARS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
 ]
+
+# ChronosChannel specs (camelCase, issue 21) the model and the API server refuse, naming
+# the field.
+HOOK_SECRET: dict[str, Any] = {"name": "hook"}
+MAIL: dict[str, Any] = {
+    "host": "smtp.example.com",
+    "from": "chronos@example.com",
+    "to": ["ops@example.com"],
+}
+BAD_CHANNELS: list[tuple[str, dict[str, Any], str]] = [
+    ("webhook without secretRef", {"type": "webhook"}, "secretRef"),
+    ("slack without secretRef", {"type": "slack"}, "secretRef"),
+    ("cronicle without secretRef", {"type": "cronicle"}, "secretRef"),
+    ("email without email", {"type": "email"}, "email"),
+    (
+        "email settings on a webhook",
+        {"type": "webhook", "secretRef": HOOK_SECRET, "email": MAIL},
+        "email",
+    ),
+    (
+        "email settings on cloudevents",
+        {"type": "cloudevents", "secretRef": HOOK_SECRET, "email": MAIL},
+        "email",
+    ),
+    ("type unknown", {"type": "sms", "secretRef": HOOK_SECRET}, "type"),
+    ("Secret name with '/'", {"type": "webhook", "secretRef": {"name": "../x"}}, "secretRef.name"),
+    ("Secret name upper case", {"type": "slack", "secretRef": {"name": "Hook"}}, "secretRef.name"),
+    (
+        "sender not an address",
+        {"type": "email", "email": {**MAIL, "from": "chronos"}},
+        "email.from",
+    ),
+    (
+        "recipient with a header break",
+        {"type": "email", "email": {**MAIL, "to": ["ops@example.com\r\nBcc: x@evil.example"]}},
+        "email.to",
+    ),
+    (
+        "recipient twice",
+        {"type": "email", "email": {**MAIL, "to": ["a@b.example"] * 2}},
+        "email.to",
+    ),
+    ("no recipient", {"type": "email", "email": {**MAIL, "to": []}}, "email.to"),
+    (
+        "host with a space",
+        {"type": "email", "email": {**MAIL, "host": "smtp example.com"}},
+        "email.host",
+    ),
+    (
+        "host with a port",
+        {"type": "email", "email": {**MAIL, "host": "smtp.example.com:25"}},
+        "email.host",
+    ),
+    ("port 0", {"type": "email", "email": {**MAIL, "port": 0}}, "email.port"),
+    ("no attempt", {"type": "webhook", "secretRef": HOOK_SECRET, "maxAttempts": 0}, "maxAttempts"),
+    (
+        "timeout over a minute",
+        {"type": "webhook", "secretRef": HOOK_SECRET, "timeoutSeconds": 61},
+        "timeoutSeconds",
+    ),
+    # The URL belongs in the Secret: a spec field for it does not exist.
+    (
+        "url in the spec",
+        {"type": "webhook", "secretRef": HOOK_SECRET, "url": "https://x.example"},
+        "url",
+    ),
+]
+GOOD_CHANNELS: list[tuple[str, dict[str, Any]]] = [
+    ("webhook", {"type": "webhook", "secretRef": HOOK_SECRET}),
+    (
+        "cloudevents at the bounds",
+        {"type": "cloudevents", "secretRef": HOOK_SECRET, "maxAttempts": 20, "timeoutSeconds": 60},
+    ),
+    (
+        "slack suspended",
+        {
+            "type": "slack",
+            "secretRef": HOOK_SECRET,
+            "suspend": True,
+            "maxAttempts": 1,
+            "timeoutSeconds": 1,
+        },
+    ),
+    ("cronicle", {"type": "cronicle", "secretRef": HOOK_SECRET}),
+    ("email without AUTH", {"type": "email", "email": MAIL}),
+    (
+        "email on an address, no STARTTLS",
+        {
+            "type": "email",
+            "secretRef": {"name": "smtp"},
+            "email": {
+                **MAIL,
+                "host": "10.0.0.25",
+                "port": 465,
+                "startTls": False,
+                "to": ["a@b.example", "o.p+q@x-y.example"],
+            },
+        },
+    ),
+]

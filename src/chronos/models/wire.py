@@ -379,6 +379,43 @@ class ChronosCalendarDict(TypedDict, total=False):
     status: CalendarStatusDict | None
 
 
+# ---------------------------------------------------------------- ChronosChannel
+
+
+class SecretRefDict(TypedDict, total=False):
+    name: str
+
+
+#: Functional form: ``from`` is a Python keyword.
+EmailSettingsDict = TypedDict(
+    "EmailSettingsDict",
+    {"host": str, "port": int, "startTls": bool, "from": str, "to": list[str]},
+    total=False,
+)
+
+
+class ChannelSpecDict(TypedDict, total=False):
+    type: str
+    secretRef: SecretRefDict | None
+    email: EmailSettingsDict | None
+    maxAttempts: int
+    timeoutSeconds: int
+    suspend: bool
+
+
+class ChannelStatusDict(TypedDict, total=False):
+    observedGeneration: int | None
+    conditions: list[ConditionDict] | None
+
+
+class ChronosChannelDict(TypedDict, total=False):
+    apiVersion: str
+    kind: str
+    metadata: ObjectMetaDict
+    spec: ChannelSpecDict
+    status: ChannelStatusDict | None
+
+
 # ---------------------------------------------------------- the status keys, once
 
 OBSERVED_GENERATION: Final = "observedGeneration"

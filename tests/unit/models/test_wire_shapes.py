@@ -18,6 +18,7 @@ from support import ROOT
 
 from chronos.models import calendar as cal
 from chronos.models import chains, notify, wire
+from chronos.models import channels as ch
 from chronos.models import chronosjob as m
 from chronos.models import container as ct
 from chronos.models import jobstatus as js
@@ -71,6 +72,17 @@ CALENDAR_SHAPES: dict[type[BaseModel], Any] = {
     cal.ChronosCalendarStatus: wire.CalendarStatusDict,
     cal.CalendarCondition: wire.ConditionDict,
 }
+#: The ChronosChannel's models and their TypedDicts.
+CHANNEL_SHAPES: dict[type[BaseModel], Any] = {
+    ch.ChronosChannel: wire.ChronosChannelDict,
+    ch.ChronosChannelSpec: wire.ChannelSpecDict,
+    ch.SecretRef: wire.SecretRefDict,
+    ch.EmailSettings: wire.EmailSettingsDict,
+    ch.ChronosChannelStatus: wire.ChannelStatusDict,
+    ch.ChannelCondition: wire.ConditionDict,
+}
+#: Every model with a TypedDict.
+ALL_SHAPES = {**SHAPES, **CALENDAR_SHAPES, **CHANNEL_SHAPES}
 #: The TypedDicts of the status, whose camelCase keys have one home.
 STATUS_SHAPES = (
     wire.StatusDict,
@@ -85,6 +97,7 @@ STATUS_SHAPES = (
     wire.SuspensionDict,
     wire.BackfillStatusDict,
     wire.CalendarStatusDict,
+    wire.ChannelStatusDict,
 )
 
 
@@ -105,7 +118,7 @@ def wire_type(annotation: Any) -> Any:
     if get_origin(annotation) is list:
         return list[wire_type(get_args(annotation)[0])]  # type: ignore[misc]
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return {**SHAPES, **CALENDAR_SHAPES}[annotation]
+        return ALL_SHAPES[annotation]
     if isinstance(annotation, type) and issubclass(
         annotation, Enum | datetime | date | AwareDatetime
     ):
@@ -130,17 +143,20 @@ def test_every_model_of_a_chronosjob_has_its_typeddict() -> None:
     found.clear()
     walk(cal.ChronosCalendar)
     assert found == set(CALENDAR_SHAPES)
+    found.clear()
+    walk(ch.ChronosChannel)
+    assert found == set(CHANNEL_SHAPES)
 
 
-@pytest.mark.parametrize("model", [*SHAPES, *CALENDAR_SHAPES], ids=lambda model: model.__name__)
+@pytest.mark.parametrize("model", [*ALL_SHAPES], ids=lambda model: model.__name__)
 def test_typeddict_keys_and_types_are_the_models(model: type[BaseModel]) -> None:
-    shape = {**SHAPES, **CALENDAR_SHAPES}[model]
+    shape = ALL_SHAPES[model]
     assert set(shape.__annotations__) == _aliases(model)
     assert not shape.__required_keys__, "every key may be missing on a read"
     hints = typing.get_type_hints(shape)
     for name, info in model.model_fields.items():
         alias = info.alias or name
-        if model in (m.ChronosJob, cal.ChronosCalendar) and alias == "metadata":
+        if model in (m.ChronosJob, cal.ChronosCalendar, ch.ChronosChannel) and alias == "metadata":
             assert hints[alias] is wire.ObjectMetaDict
             continue
         assert hints[alias] == wire_type(info.annotation), alias
