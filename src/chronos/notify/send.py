@@ -227,24 +227,26 @@ async def _head(response: Response) -> bytes:
     return bytes(chunks[:ANSWER_BYTES])
 
 
-def _cert_failure(exc: BaseException) -> bool:
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is in ``exc``'s chain (httpx wraps the socket's error twice)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, ssl.SSLCertVerificationError):
+        if isinstance(seen, kind):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
 
 
 def _connect_failure(exc: BaseException, mask: Mask) -> Outcome:
-    detail = quote(str(exc) or type(exc).__name__, mask)
-    if _cert_failure(exc):
+    if _caused_by(exc, ssl.SSLCertVerificationError):
         # Not retried: a certificate that does not verify now will not in a minute.
+        detail = quote(str(exc) or type(exc).__name__, mask)
         return _refused("TLSVerifyFailed", f"the receiver's certificate does not verify: {detail}")
-    if "refused" in detail.lower():
-        return _transient("ConnectionRefused", f"the receiver refused the connection: {detail}")
+    if _caused_by(exc, ConnectionRefusedError):
+        return _transient("ConnectionRefused", "the receiver refused the connection")
+    detail = quote(str(exc) or type(exc).__name__, mask)
     return _transient("ConnectionFailed", f"could not connect to the receiver: {detail}")
 
 
