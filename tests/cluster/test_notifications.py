@@ -1,9 +1,10 @@
 """Notifications end to end (issue 21): the operator process on the real control plane
-delivers to real receivers — an HTTP server that verifies the Standard Webhooks
-signature and counts deliveries by id, and an SMTP server (aiosmtpd).
+delivers to real receivers (tests/receivers.py) — an HTTP server that verifies the
+Standard Webhooks signature and counts deliveries by id, and an SMTP server (aiosmtpd,
+STARTTLS from a CA made for the test, AUTH).
 
-Runs are fabricated as the runner reports them (a status write of the run record), or
-made by the operator itself (a failed launch); every time is relative to now.
+Runs are fabricated as the runner reports them (its status write of the run record);
+every time is relative to now.
 """
 
 from __future__ import annotations
@@ -12,19 +13,15 @@ import base64
 import json
 import secrets
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
-from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from builders import create_chronosjob as create
 from builders import pipeline_spec as spec
 from builders import secret
@@ -33,143 +30,54 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
+from receivers import Answer, SmtpServer, WebhookReceiver
 from support import get_cr, patch_spec, ready, set_status, wait_for
 
-from chronos.devcluster.cluster import LOOPBACK, free_port
 from chronos.devcluster.operator_process import OperatorProcess
-from chronos.models.channels import ADDRESS_KEY, SIGNING_KEY, TOKEN_KEY
-from chronos.models.notify import ledger_key
-from chronos.notify.signing import verify
+from chronos.models.channels import (
+    ADDRESS_KEY,
+    PASSWORD_KEY,
+    SIGNING_KEY,
+    TOKEN_KEY,
+    USERNAME_KEY,
+)
+from chronos.models.notify import Notification, NotifyOn, ledger_key
+from chronos.notify.payloads import message_id
 from chronos.operator.kubeio import ChronosChannelResource
 from chronos.times import rfc3339
 
 pytestmark = pytest.mark.cluster
 
 DELIVERED = "NotificationsDelivered"
-
-
-# ------------------------------------------------------------------ receivers
-
-
-@dataclass
-class Received:
-    id: str
-    body: dict[str, Any]
-    signed: bool
-    answered: int
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1: verifies each request's signature, answers 503
-    to the next ``fail`` requests, holds requests while ``hold`` is clear."""
-
-    signing_key: str
-    fail: int = 0
-    always: int | None = None
-    requests: list[Received] = field(default_factory=list)
-    hold: threading.Event = field(default_factory=threading.Event)
-    arrived: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    port: int = 0
-
-    def __post_init__(self) -> None:
-        self.hold.set()
-
-    @property
-    def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/hook"
-
-    def answered(self, code: int = 200) -> Counter[str]:
-        """Requests per event id that got ``code``."""
-        with self.lock:
-            return Counter(r.id for r in self.requests if r.answered == code)
-
-    def seen(self) -> Counter[str]:
-        with self.lock:
-            return Counter(r.id for r in self.requests)
-
-
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            receiver.arrived.set()
-            receiver.hold.wait(120)
-            msg_id = self.headers.get("webhook-id") or ""
-            signed = verify(
-                receiver.signing_key,
-                msg_id,
-                self.headers.get("webhook-timestamp") or "",
-                body,
-                self.headers.get("webhook-signature") or "",
-                now=datetime.now(UTC),
-            )
-            with receiver.lock:
-                if receiver.always is not None:
-                    code = receiver.always
-                elif receiver.fail > 0:
-                    receiver.fail -= 1
-                    code = 503
-                else:
-                    code = 200 if signed else 401
-                receiver.requests.append(Received(msg_id, json.loads(body), signed, code))
-            self.send_response(code)
-            if code == 503:
-                self.send_header("Retry-After", "1")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    return Handler
+UNAVAILABLE = Answer(503, {"Retry-After": "1"})
 
 
 @pytest.fixture
-def receivers() -> Iterator[Callable[[], Receiver]]:
-    servers: list[ThreadingHTTPServer] = []
+def receivers() -> Iterator[Callable[[], WebhookReceiver]]:
+    """Start signed webhook receivers (each with its own key); all stopped at the end."""
+    started: list[WebhookReceiver] = []
 
-    def start() -> Receiver:
+    def start() -> WebhookReceiver:
         key = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-        receiver = Receiver(signing_key=key)
-        server = ThreadingHTTPServer((LOOPBACK, 0), _handler(receiver))
-        server.daemon_threads = True
-        receiver.port = server.server_address[1]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
+        receiver = WebhookReceiver(signing_key=key).__enter__()
+        started.append(receiver)
         return receiver
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    for receiver in started:
+        receiver.__exit__(None, None, None)
 
 
-@dataclass
-class Mailbox:
-    messages: list[Message] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname=LOOPBACK, port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
+def seen(receiver: WebhookReceiver) -> Counter[str]:
+    """Requests per event id, whatever they were answered."""
+    return Counter(d.event_id for d in receiver.deliveries)
 
 
 # ------------------------------------------------------------------ objects
 
 
-def hook_secret(k8s: Client, ns: str, name: str, receiver: Receiver, **extra: str) -> None:
-    values = {ADDRESS_KEY: receiver.url, SIGNING_KEY: receiver.signing_key, **extra}
+def hook_secret(k8s: Client, ns: str, name: str, receiver: WebhookReceiver, **extra: str) -> None:
+    values = {ADDRESS_KEY: receiver.url, SIGNING_KEY: receiver.signing_key or "", **extra}
     k8s.create(secret(name, ns, values))
 
 
@@ -197,6 +105,10 @@ def since(k8s: Client, ns: str, name: str) -> str | None:
 def ledger(k8s: Client, ns: str, name: str) -> dict[str, Any]:
     notes: dict[str, Any] = (get_cr(k8s, ns, name).get("status") or {}).get("notifications") or {}
     return notes
+
+
+def recorded(k8s: Client, ns: str, name: str, key: str) -> bool:
+    return key in (ledger(k8s, ns, name).get("delivered") or [])
 
 
 def report_failed_run(k8s: Client, ns: str, name: str, run_id: str) -> None:
@@ -241,17 +153,17 @@ def settle(seconds: float = 8) -> None:
 
 
 def test_a_failed_run_is_delivered_once_through_receiver_failures(
-    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], WebhookReceiver]
 ) -> None:
     receiver = receivers()
-    receiver.fail = 2
+    receiver.answer(UNAVAILABLE, UNAVAILABLE)
     hook_secret(k8s, ns, "hook", receiver)
     channel(k8s, ns, "ops", webhook("hook", maxAttempts=4))
     uid = notify_job(k8s, ns, "orders", [{"channel": "ops", "on": ["failed"]}])
 
     report_failed_run(k8s, ns, "orders", "orders-run-1")
     event_id = f"{uid}.orders-run-1.failed"
-    wait_for(lambda: receiver.answered(200)[event_id], timeout=60, what="the delivery")
+    wait_for(lambda: receiver.accepted()[event_id], timeout=60, what="the delivery")
     wait_for(
         lambda: ledger_key(event_id, "ops") in (ledger(k8s, ns, "orders").get("delivered") or []),
         what="the ledger entry",
@@ -259,10 +171,10 @@ def test_a_failed_run_is_delivered_once_through_receiver_failures(
     settle()
     # Three attempts under one id (the idempotency key), the third acknowledged, and
     # nothing after it: the ledger stops the housekeeping rounds from sending it again.
-    assert receiver.seen() == Counter({event_id: 3})
-    assert receiver.answered(200) == Counter({event_id: 1})
-    assert all(r.signed for r in receiver.requests)
-    body = receiver.requests[-1].body
+    assert seen(receiver) == Counter({event_id: 3})
+    assert receiver.accepted() == Counter({event_id: 1})
+    assert all(d.verified for d in receiver.deliveries)
+    body = receiver.deliveries[-1].json()
     assert body["event"] == "failed"
     assert body["runId"] == "orders-run-1"
     assert body["job"] == "orders"
@@ -272,14 +184,14 @@ def test_a_failed_run_is_delivered_once_through_receiver_failures(
     # A second failure is a second event, delivered once too.
     report_failed_run(k8s, ns, "orders", "orders-run-2")
     second = f"{uid}.orders-run-2.failed"
-    wait_for(lambda: receiver.answered(200)[second], timeout=60, what="the second delivery")
+    wait_for(lambda: receiver.accepted()[second], timeout=60, what="the second delivery")
     settle()
-    assert receiver.answered(200) == Counter({event_id: 1, second: 1})
+    assert receiver.accepted() == Counter({event_id: 1, second: 1})
     assert metric(operator, 'chronos_notifications_total{result="delivered",type="webhook"}') >= 2
 
 
 def test_history_from_before_notify_was_configured_is_not_sent(
-    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], WebhookReceiver]
 ) -> None:
     receiver = receivers()
     hook_secret(k8s, ns, "hook", receiver)
@@ -291,14 +203,14 @@ def test_history_from_before_notify_was_configured_is_not_sent(
     patch_spec(k8s, ns, "old", {"notify": [{"channel": "ops", "on": ["failed"]}]})
     wait_for(lambda: since(k8s, ns, "old"), what="the since mark")
     settle()
-    assert receiver.seen() == Counter()
+    assert seen(receiver) == Counter()
 
 
 def test_a_receiver_down_past_the_budget_sets_the_condition_and_an_event(
-    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], WebhookReceiver]
 ) -> None:
     receiver = receivers()
-    receiver.always = 503
+    receiver.answer(UNAVAILABLE, UNAVAILABLE)  # the budget: two attempts
     token = "tok-" + secrets.token_hex(8)
     hook_secret(k8s, ns, "hook", receiver, **{TOKEN_KEY: token})
     channel(k8s, ns, "ops", webhook("hook", maxAttempts=2))
@@ -324,31 +236,30 @@ def test_a_receiver_down_past_the_budget_sets_the_condition_and_an_event(
     said = json.dumps([cond, undelivered, warning.message])
     assert token not in said
     assert receiver.url not in said
-    assert receiver.seen() == Counter({event_id: 2})  # the budget, then given up
+    assert seen(receiver) == Counter({event_id: 2})  # the budget, then given up
     assert metric(operator, 'chronos_notifications_undelivered_total{type="webhook"}') == before + 1
     settle()
-    assert receiver.seen() == Counter({event_id: 2})  # not planned again
+    assert seen(receiver) == Counter({event_id: 2})  # not planned again
 
     # The receiver is back: the next event is delivered and the condition clears.
-    receiver.always = None
     report_failed_run(k8s, ns, "payroll", "payroll-run-2")
     wait_for(
         lambda: (c := condition(k8s, ns, "payroll")) and c["status"] == "True",
         timeout=60,
         what="NotificationsDelivered=True again",
     )
-    assert receiver.answered(200) == Counter({f"{uid}.payroll-run-2.failed": 1})
+    assert receiver.accepted() == Counter({f"{uid}.payroll-run-2.failed": 1})
 
 
 def test_a_secret_change_is_used_without_a_restart(
-    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], Receiver]
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], WebhookReceiver]
 ) -> None:
     first, second = receivers(), receivers()
     hook_secret(k8s, ns, "hook", first)
     channel(k8s, ns, "ops", webhook("hook"))
     uid = notify_job(k8s, ns, "sync", [{"channel": "ops", "on": ["failed"]}])
     report_failed_run(k8s, ns, "sync", "sync-run-1")
-    wait_for(lambda: first.answered(200), timeout=60, what="the first delivery")
+    wait_for(lambda: first.accepted(), timeout=60, what="the first delivery")
 
     # Rotated: another URL and another signing key.
     k8s.patch(
@@ -360,20 +271,20 @@ def test_a_secret_change_is_used_without_a_restart(
     )
     report_failed_run(k8s, ns, "sync", "sync-run-2")
     second_id = f"{uid}.sync-run-2.failed"
-    wait_for(lambda: second.answered(200)[second_id], timeout=60, what="the rotated delivery")
-    assert all(r.signed for r in second.requests)  # signed with the new key
-    assert first.seen() == Counter({f"{uid}.sync-run-1.failed": 1})
+    wait_for(lambda: second.accepted()[second_id], timeout=60, what="the rotated delivery")
+    assert all(d.verified for d in second.deliveries)  # signed with the new key
+    assert seen(first) == Counter({f"{uid}.sync-run-1.failed": 1})
 
 
 def test_an_operator_killed_mid_delivery_delivers_after_restart_and_then_never_again(
     start_operator: Callable[..., OperatorProcess],
     k8s: Client,
     solo_namespace: str,
-    receivers: Callable[[], Receiver],
+    receivers: Callable[[], WebhookReceiver],
 ) -> None:
     ns = solo_namespace
     receiver = receivers()
-    receiver.hold.clear()  # the first request waits: the operator dies meanwhile
+    receiver.hold()  # the first request waits: the operator dies meanwhile
     hook_secret(k8s, ns, "hook", receiver)
     channel(k8s, ns, "ops", webhook("hook"))
     first = start_operator()
@@ -382,8 +293,8 @@ def test_an_operator_killed_mid_delivery_delivers_after_restart_and_then_never_a
     event_id = f"{uid}.etl-run-1.failed"
     assert receiver.arrived.wait(60), "the delivery never reached the receiver"
     first.stop(signal.SIGKILL)
-    receiver.hold.set()  # answered to a dead operator: never recorded
-    wait_for(lambda: receiver.seen()[event_id], what="the first request's record")
+    receiver.release()  # answered to a dead operator: never recorded
+    wait_for(lambda: seen(receiver)[event_id], what="the first request's record")
     assert not ledger(k8s, ns, "etl").get("delivered")
 
     second = start_operator()
@@ -392,18 +303,18 @@ def test_an_operator_killed_mid_delivery_delivers_after_restart_and_then_never_a
         timeout=60,
         what="the delivery after the restart, recorded",
     )
-    assert receiver.seen() == Counter({event_id: 2})  # once more, same id: at least once
+    assert seen(receiver) == Counter({event_id: 2})  # once more, same id: at least once
     second.stop()
     start_operator()
     settle()
-    assert receiver.seen() == Counter({event_id: 2})  # acknowledged and recorded: never again
+    assert seen(receiver) == Counter({event_id: 2})  # acknowledged and recorded: never again
 
 
 def test_an_operator_stopped_over_a_slot_reports_the_job_absent(
     start_operator: Callable[..., OperatorProcess],
     k8s: Client,
     solo_namespace: str,
-    receivers: Callable[[], Receiver],
+    receivers: Callable[[], WebhookReceiver],
 ) -> None:
     """Every minute, 60 s of grace: the operator is stopped over a slot; when it comes
     back, the slot plus the grace has passed without a success, so it reports absent."""
@@ -428,44 +339,73 @@ def test_an_operator_stopped_over_a_slot_reports_the_job_absent(
     time.sleep(max(0.0, (slot + timedelta(seconds=65) - datetime.now(UTC)).total_seconds()))
     start_operator()
     absent = wait_for(
-        lambda: [r for r in receiver.requests if r.body.get("event") == "absent"],
+        lambda: [d for d in receiver.deliveries if d.json().get("event") == "absent"],
         timeout=90,
         what="the absent notification",
     )
     prefix, suffix = f"{uid}.absent-", ".absent"
-    assert absent[0].id.startswith(prefix) and absent[0].id.endswith(suffix)
-    missed = datetime.fromisoformat(absent[0].id[len(prefix) : -len(suffix)])
+    assert absent[0].event_id.startswith(prefix)
+    assert absent[0].event_id.endswith(suffix)
+    missed = datetime.fromisoformat(absent[0].event_id[len(prefix) : -len(suffix)])
     assert missed >= slot  # a slot the stopped operator slept over, not one before the mark
-    assert absent[0].signed
+    assert absent[0].verified
 
 
-def test_email_reaches_an_smtp_server(
-    operator: OperatorProcess, k8s: Client, ns: str, mailbox: tuple[Mailbox, int]
+def test_email_through_starttls_and_auth_reaches_the_smtp_server(
+    start_operator: Callable[..., OperatorProcess],
+    k8s: Client,
+    solo_namespace: str,
+    tmp_path: Path,
 ) -> None:
-    box, port = mailbox
-    channel(
-        k8s,
-        ns,
-        "mail",
-        {
-            "type": "email",
-            "email": {
-                "host": LOOPBACK,
-                "port": port,
-                "startTls": False,
-                "from": "chronos@example.com",
-                "to": ["ops@example.com"],
+    """The operator trusts the test's CA (SSL_CERT_FILE, as a cluster would mount its
+    private CA); verification stays on, and the password crosses only TLS."""
+    ns = solo_namespace
+    with SmtpServer(tmp_path, users={"chronos": "s3cret-pass"}) as smtp:
+        start_operator(SSL_CERT_FILE=str(smtp.ca_file))
+        k8s.create(secret("mail", ns, {USERNAME_KEY: "chronos", PASSWORD_KEY: "s3cret-pass"}))
+        channel(
+            k8s,
+            ns,
+            "mail",
+            {
+                "type": "email",
+                "secretRef": {"name": "mail"},
+                "email": {
+                    "host": "127.0.0.1",
+                    "port": smtp.port,
+                    "from": "chronos@example.com",
+                    "to": ["ops@example.com"],
+                },
             },
-        },
-    )
-    uid = notify_job(k8s, ns, "ledger", [{"channel": "mail", "on": ["failed"]}])
-    report_failed_run(k8s, ns, "ledger", "ledger-run-1")
-    (mail,) = wait_for(lambda: box.messages, timeout=60, what="the mail")
-    assert mail["To"] == "ops@example.com"
-    assert "ledger" in str(mail["Subject"])
-    assert f"{uid}.ledger-run-1.failed" in str(mail["Message-ID"])
-    settle()
-    assert len(box.messages) == 1
+        )
+        uid = notify_job(k8s, ns, "ledger", [{"channel": "mail", "on": ["failed"]}])
+        report_failed_run(k8s, ns, "ledger", "ledger-run-1")
+        (envelope,) = wait_for(lambda: smtp.inbox.envelopes, timeout=60, what="the mail")
+        mail = message_from_bytes(envelope.original_content or b"")
+        assert envelope.rcpt_tos == ["ops@example.com"]
+        assert smtp.logins == ["chronos"]
+        assert "ledger" in str(mail["Subject"])
+        event_id = f"{uid}.ledger-run-1.failed"
+        same_id = Notification(
+            id=event_id,
+            event=NotifyOn.FAILED,
+            namespace=ns,
+            job="ledger",
+            job_uid=uid,
+            occurred_at=datetime.now(UTC),
+        )
+        assert mail["Message-ID"] == message_id(same_id)  # a re-sent mail dedupes
+        wait_for(
+            lambda: (
+                ledger_key(event_id, "mail") in (ledger(k8s, ns, "ledger").get("delivered") or [])
+            ),
+            what="the ledger entry",
+        )
+        settle()
+        assert len(smtp.inbox.envelopes) == 1
+        ready_channel = k8s.get(ChronosChannelResource, "mail", namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+        (cond,) = ready_channel["status"]["conditions"]
+        assert (cond["type"], cond["status"]) == ("Ready", "True")
 
 
 # ------------------------------------------------------------------ helpers

@@ -35,7 +35,11 @@ from chronos.devcluster.processes import Component
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 #: The CRDs generated from the models (``make crd``).
-CRDS = ("deploy/crd/chronosjobs.yaml", "deploy/crd/chronoscalendars.yaml")
+CRDS = (
+    "deploy/crd/chronosjobs.yaml",
+    "deploy/crd/chronoscalendars.yaml",
+    "deploy/crd/chronoschannels.yaml",
+)
 #: The admission policies deploy/base ships (the chart renders the same; see
 #: docs/architecture.md, "Admission policies").
 ADMISSION = (
@@ -88,6 +92,7 @@ def install_crd(
         "--timeout=60s",
         "crd/chronosjobs.chronos.gluesync.io",
         "crd/chronoscalendars.chronos.gluesync.io",
+        "crd/chronoschannels.chronos.gluesync.io",
     )
     if policies:
         install_admission_policies(cluster, operator_settings)

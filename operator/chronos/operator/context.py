@@ -18,6 +18,7 @@ from chronos.operator.cache import WatchCache, digest
 from chronos.operator.calendars import Calendars
 from chronos.operator.chains import ChainIndex
 from chronos.operator.expectations import Expectations, StatusWrites
+from chronos.operator.notices import NextSlot
 from chronos.operator.settings import OperatorSettings
 from chronos.operator.status import status_body
 
@@ -50,7 +51,9 @@ class OperatorContext:
     wake: Callable[[tuple[str, str], datetime], None] = lambda key, when: None
     #: Start the deliveries of the notifications a job owes (``notifier.Notifier.sync``;
     #: set while the operator leads). Never waits for a receiver.
-    notify: Callable[[ChronosJobDict], Awaitable[None]] = lambda cr: _nothing()
+    notify: Callable[[ChronosJobDict, NextSlot | None], Awaitable[None]] = lambda cr, next_slot: (
+        _nothing()
+    )
 
 
 async def _nothing() -> None:

@@ -29,13 +29,14 @@ from chronos.models.chronosjob import ChronosJobStatus, RunResult
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import aborts, chainrun, kubeio, metrics, operate, runnow, runs
 from chronos.operator import housekeeping as hk
+from chronos.operator import notifier as notifier_mod
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.calendars import ChronosCalendarResource
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import RejectedError, desired_state, is_subset, next_runs
 from chronos.operator.naming import cronjob_name
-from chronos.operator import notifier as notifier_mod
+from chronos.operator.notices import NextSlot, slot_finder
 from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
 
@@ -230,7 +231,8 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _record_aborted(ctx, cr)
     # Issue 21: the notifications the job owes are planned and their deliveries started
     # in the background (the one-time since mark is the only write awaited).
-    await ctx.notify(cr)
+    if (cr.get("spec") or {}).get("notify"):
+        await ctx.notify(cr, _next_slot(ctx, cr))
     if reconciled:
         # It wrote a fresh status; ``cr`` holds the old one, so the rest waits for the
         # next visit (the status write's own event brings it).
@@ -238,6 +240,20 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _mirror_last_schedule(ctx, cr)
     if reason & Reason.HOUSEKEEPING:
         await housekeeping(ctx, cr)
+
+
+def _next_slot(ctx: OperatorContext, cr: ChronosJobDict) -> NextSlot | None:
+    """The job's schedule as the dead-man (``absent``) reads it: its time rules with its
+    calendar loaded, ``@every`` counted from the last slot fired."""
+    meta = cr["metadata"]
+    try:
+        desired = ctx.calendars.apply(desired_state(cr, ctx.settings), meta["namespace"])
+    except RejectedError:
+        return None
+    if desired.rules is None:
+        return None
+    anchor = (cr.get("status") or {}).get(w.LAST_SCHEDULE_TIME)
+    return slot_finder(desired.rules, datetime.fromisoformat(anchor) if anchor else None)
 
 
 def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
@@ -520,7 +536,7 @@ async def _channel_rounds(
     """Every housekeeping round each channel's Secret is read again (not watched)."""
     while True:
         await asyncio.sleep(ctx.settings.housekeeping_seconds)
-        for key in channels.keys():
+        for key in channels.known():
             queue.add(key, Reason.HOUSEKEEPING)
 
 

@@ -36,6 +36,15 @@ WRITE_CONFLICTS = Counter(
 )
 QUEUED = Gauge("chronos_operator_queued_jobs", "ChronosJobs waiting for a worker")
 LEADER = Gauge("chronos_operator_leader", "1 while this replica holds the leader lease")
+# H4 stand-in until H3's definitions are merged (issue 21 design's names).
+NOTIFICATIONS = Counter(
+    "chronos_notifications",
+    "Notification delivery attempts by channel type and result",
+    ["type", "result"],
+)
+NOTIFICATIONS_UNDELIVERED = Counter(
+    "chronos_notifications_undelivered", "Notifications given up", ["type"]
+)
 
 
 class Health:

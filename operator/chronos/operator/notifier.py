@@ -37,7 +37,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,12 +47,7 @@ from pydantic import ValidationError
 from chronos.models import wire as w
 from chronos.models.channels import ChronosChannelSpec, channel_ready
 from chronos.models.chronosjob import ChronosJobStatus
-from chronos.models.notify import (
-    Notification,
-    NotificationsStatus,
-    Undelivered,
-    ledger_key,
-)
+from chronos.models.notify import Notification, Undelivered, ledger_key
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.notify.retry import next_delay
 from chronos.notify.send import Outcome, deliver
@@ -90,13 +85,6 @@ class _Task:
         return f"{self.namespace}/{ledger_key(self.notification.id, self.channel)}"
 
 
-def recorded_keys(status: StatusDict | None) -> set[str]:
-    """Ledger keys the status holds, delivered or given up: never planned again."""
-    notes = (status or {}).get(w.NOTIFICATIONS) or {}
-    given_up = {ledger_key(u["id"], u["channel"]) for u in notes.get("undelivered") or []}
-    return set(notes.get("delivered") or []) | given_up
-
-
 def secret_values(data: Mapping[str, bytes]) -> list[str]:
     """The Secret's values as text, for masking them out of a message."""
     return [v.decode("utf-8", "replace") for v in data.values() if v]
@@ -132,8 +120,9 @@ class Notifier:
 
     # ------------------------------------------------------------------ planning
 
-    async def sync(self, cr: ChronosJobDict) -> None:
-        """Start the deliveries ``cr`` still owes (called after each sync of the job)."""
+    async def sync(self, cr: ChronosJobDict, next_slot: notices.NextSlot | None) -> None:
+        """Start the deliveries ``cr`` still owes (called after each sync of the job;
+        ``next_slot``: its schedule, for the dead-man)."""
         spec, meta = cr.get("spec") or {}, cr["metadata"]
         if not spec.get("notify"):
             return
@@ -143,9 +132,9 @@ class Notifier:
         if not notes.get("since"):
             await self._mark_since(cr, now)
             return  # planned at the next sync, once the mark is in the cache
-        done = recorded_keys(status)
+        done = notices.settled(notes)
         self._forget_shown(meta["namespace"], done)
-        for channel, notification in notices.plan(cr, now=now):
+        for channel, notification in notices.plan(cr, now=now, next_slot=next_slot):
             task = _Task(meta["namespace"], meta["name"], channel, notification)
             if ledger_key(notification.id, channel) in done or not self._may_start(task.key):
                 continue
@@ -180,12 +169,14 @@ class Notifier:
         replays the job's old history."""
         meta = cr["metadata"]
         mark = notices.since_mark(cr, now)
+        if mark is None:
+            return
 
         def change(status: StatusDict) -> ChronosJobStatus | None:
             stored = status.get(w.NOTIFICATIONS) or {}
             if stored.get("since"):
-                return None
-            notes = NotificationsStatus.model_validate(stored)
+                return None  # written meanwhile (a restart, another replica's last act)
+            notes = notices.record_delivered(stored, [])
             notes.since = mark
             return ChronosJobStatus(notifications=notes)
 
@@ -221,9 +212,11 @@ class Notifier:
                 # Nothing is sent to a suspended channel; the event waits in the plan.
                 self._parked[task.key] = time.monotonic() + self._settings.housekeeping_seconds
                 return
-            budget = spec.max_attempts if spec is not None else ChronosChannelSpec.model_fields[
-                "max_attempts"
-            ].default
+            budget = (
+                spec.max_attempts
+                if spec is not None
+                else ChronosChannelSpec.model_fields["max_attempts"].default
+            )
             kind = spec.type.value if spec is not None else "unknown"
             if outcome.ok:
                 m.NOTIFICATIONS.labels(kind, "delivered").inc()
@@ -270,14 +263,10 @@ class Notifier:
                 reason="ChannelInvalid",
                 message=f"ChronosChannel {task.channel} has a spec the operator cannot read",
             )
-        data: dict[str, bytes] = {}
-        if spec.secret_ref is not None:
-            data = (
-                await kubeio.get_secret_data(self._client, task.namespace, spec.secret_ref.name)
-                or {}
-            )
-        ok, reason, message = channel_ready(spec, frozenset(data))
+        data = await _secret_of(self._client, task.namespace, spec)
+        ok, reason, message = channel_ready(spec, None if data is None else data.keys())
         await write_channel_ready(self._client, raw, ok, reason, message)
+        data = data or {}
         if spec.suspend:
             return spec, Outcome(
                 ok=False, retry=False, retry_after=None, reason="Suspended", message=""
@@ -301,7 +290,7 @@ class Notifier:
                 reason="Timeout",
                 message=f"no answer within {spec.timeout_seconds} s",
             )
-        return spec, outcome._replace(message=masked(outcome.message, secret_values(data)))
+        return spec, replace(outcome, message=masked(outcome.message, secret_values(data)))
 
     # ------------------------------------------------------------------ recording
 
@@ -324,15 +313,15 @@ class Notifier:
         message = undelivered_message(task.notification, entry, attempts)
 
         def change(status: StatusDict) -> ChronosJobStatus | None:
-            notes = NotificationsStatus.model_validate(status.get(w.NOTIFICATIONS) or {})
-            if key in recorded_keys(status):
+            notes = status.get(w.NOTIFICATIONS)
+            if key in notices.settled(notes):
                 return None
             patch = ChronosJobStatus()
             if delivered:
                 patch.notifications = notices.record_delivered(notes, [key])
                 conditions = recovered_condition(status, recovered, now)
             else:
-                patch.notifications = notices.record_undelivered(notes, [entry])
+                patch.notifications = notices.record_delivered(notes, [], given_up=[entry])
                 conditions = failed_condition(status, entry.reason, message, now)
             if conditions is not None:
                 patch.conditions = typed_conditions(conditions)
@@ -479,10 +468,17 @@ async def sync_channel(client: AsyncClient, key: tuple[str, str]) -> None:
         spec = ChronosChannelSpec.model_validate(raw.get("spec") or {})
     except ValidationError:
         return  # the CRD's schema keeps such specs out; nothing to say Ready about
-    data: dict[str, bytes] = {}
-    if spec.secret_ref is not None:
-        data = await kubeio.get_secret_data(client, key[0], spec.secret_ref.name) or {}
-    await write_channel_ready(client, raw, *channel_ready(spec, frozenset(data)))
+    data = await _secret_of(client, key[0], spec)
+    await write_channel_ready(client, raw, *channel_ready(spec, None if data is None else data))
+
+
+async def _secret_of(
+    client: AsyncClient, namespace: str, spec: ChronosChannelSpec
+) -> dict[str, bytes] | None:
+    """The channel's Secret's data ({} for a channel without one); None if it is gone."""
+    if spec.secret_ref is None:
+        return {}
+    return await kubeio.get_secret_data(client, namespace, spec.secret_ref.name)
 
 
 class Channels:
@@ -508,5 +504,5 @@ class Channels:
         gone = {k for k in self._keys if namespace in (None, k[0]) and k not in seen}
         self._keys -= gone
 
-    def keys(self) -> set[tuple[str, str]]:
+    def known(self) -> set[tuple[str, str]]:
         return set(self._keys)
