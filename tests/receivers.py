@@ -60,7 +60,13 @@ class WebhookReceiver:
     real receiver does). ``hold()`` makes requests wait (received, not answered) until
     ``release()``: a delivery caught in flight."""
 
-    def __init__(self, signing_key: str | None = None, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        signing_key: str | None = None,
+        clock: Callable[[], float] = time.time,
+        *,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.signing_key = signing_key
         self.clock = clock
         self.deliveries: list[Delivery] = []
@@ -82,6 +88,11 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            # HTTPS: the handshake happens on the handler's first read (in its thread).
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         # A short poll: shutdown() waits up to one interval (0.5 s by default, per test).
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -89,7 +100,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        return f"{self.scheme}://127.0.0.1:{self._server.server_address[1]}/hook"
 
     def answer(self, *answers: Answer) -> None:
         with self._lock:
@@ -165,16 +176,22 @@ class _Inbox:
         return "250 OK"
 
 
+def server_tls(directory: Path, name: str) -> tuple[ssl.SSLContext, Path]:
+    """A server context with a certificate for 127.0.0.1 from a CA made here, and the
+    CA's file (for the client's trust)."""
+    ca = CertificateAuthority(directory, f"chronos-{name}-test-ca")
+    pair = ca.issue(name, name, server_hosts=("127.0.0.1",))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pair.cert, pair.key)
+    return context, ca.pair.cert
+
+
 class SmtpServer:
     """aiosmtpd on 127.0.0.1 requiring STARTTLS (its certificate is issued for 127.0.0.1
     by a CA made here) and, with ``users``, AUTH (only after STARTTLS)."""
 
     def __init__(self, directory: Path, users: dict[str, str] | None = None):
-        ca = CertificateAuthority(directory, "chronos-smtp-test-ca")
-        pair = ca.issue("smtp", "smtp", server_hosts=("127.0.0.1",))
-        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        server_tls.load_cert_chain(pair.cert, pair.key)
-        self.ca_file = ca.pair.cert
+        tls, self.ca_file = server_tls(directory, "smtp")
         self.users = users or {}
         self.logins: list[str] = []
         self.inbox = _Inbox()
@@ -183,7 +200,7 @@ class SmtpServer:
             self.inbox,
             hostname="127.0.0.1",
             port=self.port,
-            tls_context=server_tls,
+            tls_context=tls,
             require_starttls=True,
             auth_required=bool(self.users),
             auth_require_tls=True,

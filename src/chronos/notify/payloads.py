@@ -183,7 +183,7 @@ def slack(n: Notification) -> Rendered:
     fields = [
         {"type": "mrkdwn", "text": f"*{label}*\n{_clipped(value, _SLACK_FIELD)}"}
         for label, value in facts(n)
-        if label not in ("Job", "Event id")
+        if label not in ("Event", "Job", "Event id")
     ]
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": headline}},
@@ -236,7 +236,9 @@ def message_id(n: Notification) -> str:
 
 
 def subject(n: Notification) -> str:
-    return f"[Chronos] {n.namespace}/{n.job} {_VERBS[n.event]}"
+    """The mail's subject, on one line whatever the names hold (whitespace, line breaks
+    included, folded to single spaces)."""
+    return " ".join(f"[Chronos] {n.namespace}/{n.job} {_VERBS[n.event]}".split())
 
 
 def text_body(n: Notification) -> str:

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import email
 import email.policy
+import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from receivers import Answer, SmtpServer, WebhookReceiver, free_port
+from receivers import Answer, SmtpServer, WebhookReceiver, free_port, server_tls
 
 from chronos.models.channels import ChannelType, ChronosChannelSpec
 from chronos.models.notify import Notification
@@ -221,6 +222,19 @@ def test_a_token_that_could_forge_a_header_is_refused(receiver: WebhookReceiver)
     assert (outcome.retry, outcome.reason) == (False, "InvalidToken")
     assert "X-Evil" not in outcome.message
     assert receiver.deliveries == []
+
+
+def test_https_verifies_the_receivers_certificate(tmp_path: Path) -> None:
+    context, ca_file = server_tls(tmp_path, "hook")
+    with WebhookReceiver(signing_key=KEY, tls=context) as https:
+        assert https.url.startswith("https://127.0.0.1:")
+        trusting = ssl.create_default_context(cafile=str(ca_file))
+        assert send(channel(), secret(https.url), note(), tls=trusting).ok
+        # The system's trust store does not know the test CA: refused, not retried.
+        refused = send(channel(), secret(https.url), note())
+        assert (refused.ok, refused.retry, refused.reason) == (False, False, "TLSVerifyFailed")
+        assert https.url not in refused.message
+        assert [d.verified for d in https.deliveries] == [True]
 
 
 def test_a_secret_value_that_is_not_utf8_is_refused() -> None:
