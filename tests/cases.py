@@ -435,12 +435,6 @@ BAD_CHANNELS: list[tuple[str, dict[str, Any], str]] = [
         {"type": "webhook", "secretRef": HOOK_SECRET, "timeoutSeconds": 61},
         "timeoutSeconds",
     ),
-    # The URL belongs in the Secret: a spec field for it does not exist.
-    (
-        "url in the spec",
-        {"type": "webhook", "secretRef": HOOK_SECRET, "url": "https://x.example"},
-        "url",
-    ),
 ]
 GOOD_CHANNELS: list[tuple[str, dict[str, Any]]] = [
     ("webhook", {"type": "webhook", "secretRef": HOOK_SECRET}),

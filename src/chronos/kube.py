@@ -18,13 +18,14 @@ from lightkube.config.models import User
 from lightkube.generic_resource import create_namespaced_resource
 
 from chronos import http
-from chronos.models import calendar
+from chronos.models import calendar, channels
 from chronos.models.chronosjob import GROUP, KIND, PLURAL, VERSION
 
 FIELD_MANAGER = "chronos"
 
 ChronosJobResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 ChronosCalendarResource = create_namespaced_resource(GROUP, VERSION, calendar.KIND, calendar.PLURAL)
+ChronosChannelResource = create_namespaced_resource(GROUP, VERSION, channels.KIND, channels.PLURAL)
 
 #: The API server's answers that callers handle rather than raise.
 UNAUTHORIZED = 401

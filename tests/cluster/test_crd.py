@@ -6,12 +6,23 @@ from typing import Any
 
 import pytest
 from builders import spec
-from cases import BAD_CALENDARS, BAD_SPECS, GOOD_CALENDARS, GOOD_SPECS
+from cases import (
+    BAD_CALENDARS,
+    BAD_CHANNELS,
+    BAD_SPECS,
+    GOOD_CALENDARS,
+    GOOD_CHANNELS,
+    GOOD_SPECS,
+    HOOK_SECRET,
+)
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.types import PatchType
 
-from chronos.kube import ChronosCalendarResource, ChronosJobResource
+from chronos.devcluster.cluster import Cluster
+from chronos.kube import ChronosCalendarResource, ChronosChannelResource, ChronosJobResource
+from chronos.models.channels import SPEC_RULES, ChronosChannelSpec
 from chronos.models.chronosjob import Schedule
 
 pytestmark = pytest.mark.cluster
@@ -181,3 +192,80 @@ def test_printer_columns_show_the_suspension(k8s: Client, namespace: str) -> Non
     assert columns["Suspended Until"] == ".spec.suspendUntil"
     stored = k8s.get(ChronosJobResource, "paused", namespace=namespace)
     assert stored["spec"]["suspendUntil"] == "2030-01-01T00:00:00Z"
+
+
+# ------------------------------------------------------------------ issue 21
+
+
+def channel(name: str, namespace: str, body: dict[str, Any]) -> Any:
+    return ChronosChannelResource(metadata=ObjectMeta(name=name, namespace=namespace), spec=body)
+
+
+@pytest.mark.parametrize(("case", "body", "field"), BAD_CHANNELS, ids=[c[0] for c in BAD_CHANNELS])
+def test_api_server_rejects_bad_channel_naming_the_field(
+    k8s: Client, case: str, body: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ApiError) as info:
+        k8s.create(channel("bad", "default", body), dry_run=True)
+    # An unknown field is a 400 (strict field validation), the rest 422s.
+    assert info.value.status.code in (400, 422), case
+    message = info.value.status.message or ""
+    assert f"spec.{field}" in message, message
+
+
+@pytest.mark.parametrize(("case", "body"), GOOD_CHANNELS, ids=[c[0] for c in GOOD_CHANNELS])
+def test_api_server_stores_a_good_channel_with_the_models_defaults(
+    k8s: Client, namespace: str, case: str, body: dict[str, Any]
+) -> None:
+    name = f"ch-{GOOD_CHANNELS.index((case, body))}"
+    k8s.create(channel(name, namespace, body))
+    stored = k8s.get(ChronosChannelResource, name, namespace=namespace)["spec"]
+    # The CRD's defaults are the model's: what the operator reads is what it would write.
+    expected = ChronosChannelSpec.model_validate(body).model_dump(mode="json", exclude_none=True)
+    assert stored == expected, case
+
+
+def test_channel_rule_messages_are_the_models(k8s: Client) -> None:
+    """The API server words a CEL refusal as the Python rule does (one home: SPEC_RULES)."""
+    with pytest.raises(ApiError) as info:
+        k8s.create(channel("bad", "default", {"type": "slack"}), dry_run=True)
+    rule = SPEC_RULES[1]
+    assert rule.field_path == ".secretRef"
+    assert rule.message.startswith("secretRef is required for types webhook, cloudevents, slack")
+    expected = f'spec.secretRef: Invalid value: "object": {rule.message}'
+    assert expected in (info.value.status.message or "")
+
+
+def test_kubectl_shows_the_channel_columns(k8s: Client, cluster: Cluster, namespace: str) -> None:
+    k8s.create(channel("ops", namespace, {"type": "webhook", "secretRef": HOOK_SECRET}))
+    # The operator writes Ready (status subresource); here the admin stands in for it.
+    status = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "SecretMissing",
+                    "message": "Secret 'hook' not found",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ]
+        }
+    }
+    k8s.patch(
+        ChronosChannelResource.Status,
+        "ops",
+        status,
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
+    lines = cluster.kubectl("get", "chronoschannels", "-n", namespace).splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "READY", "AGE"]
+    assert lines[1].split()[:3] == ["ops", "webhook", "False"]
+    wide = cluster.kubectl("get", "chchan", "-n", namespace, "-o", "wide").splitlines()
+    assert wide[0].split() == ["NAME", "TYPE", "READY", "AGE", "SECRET", "SUSPEND"]
+    assert wide[1].split()[-2:] == ["hook", "false"]
+    # And in the category every Chronos resource is in.
+    assert "chronoschannel.chronos.gluesync.io/ops" in cluster.kubectl(
+        "get", "chronos", "-n", namespace, "-o", "name"
+    )

@@ -51,6 +51,7 @@ pytestmark = pytest.mark.cluster
 
 CRD = ROOT / "deploy" / "crd" / "chronosjobs.yaml"
 CALENDAR_CRD = ROOT / "deploy" / "crd" / "chronoscalendars.yaml"
+CHANNEL_CRD = ROOT / "deploy" / "crd" / "chronoschannels.yaml"
 RBAC_KINDS = ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding")
 #: Cluster-scoped kinds kustomize (v5.6) does not know as such: it gives them the
 #: kustomization's namespace, which the API server ignores.
@@ -109,9 +110,10 @@ def apply_server_side(cluster: Cluster, objs: list[dict[str, Any]], *flags: str)
 
 
 def test_chart_and_kustomize_carry_the_generated_crd(cluster: Cluster) -> None:
-    generated = [CRD.read_text(), CALENDAR_CRD.read_text()]
+    paths = (CRD, CALENDAR_CRD, CHANNEL_CRD)
+    generated = [path.read_text() for path in paths]
     # Helm only packages files inside the chart, so the chart holds a copy.
-    for path, text in zip((CRD, CALENDAR_CRD), generated, strict=True):
+    for path, text in zip(paths, generated, strict=True):
         assert (CHART / "crds" / path.name).read_text() == text, "run: make crd"
     rendered = docs(cluster.kubectl("kustomize", str(ROOT / "deploy" / "base")))
     crds = [o for o in rendered if o["kind"] == "CustomResourceDefinition"]
@@ -225,12 +227,16 @@ def test_defaults_render(helm: Helm) -> None:
     assert [(o["kind"], o["metadata"]["annotations"]["helm.sh/hook"]) for o in hooks] == [
         ("Pod", "test")
     ]
-    assert not any(
-        "secrets" in rule.get("resources", [])
+    # The one Secret right of the chart: the operator's get, for ChronosChannels' Secrets
+    # (issue 21); no list or watch, and no other role holds any.
+    secret_rules = [
+        (o["kind"], o["metadata"]["name"], rule["verbs"])
         for o in objs
         if o["kind"] in ("ClusterRole", "Role")
         for rule in o["rules"]
-    )
+        if "secrets" in rule.get("resources", [])
+    ]
+    assert secret_rules == [("ClusterRole", "chronos-operator", ["get"])]
 
 
 def test_api_metrics_port_is_apart_and_sessions_are_safe_by_default(helm: Helm) -> None:
@@ -413,6 +419,7 @@ def test_helm_install_creates_uniquely_named_objects(
         names = sorted(n for k, n in kinds if k == kind)
         assert names == [
             f"{prefix}calendar-references",
+            f"{prefix}channel-references",
             f"{prefix}container-pods",
             f"{prefix}container-tasks",
             f"{prefix}job-limits",
@@ -447,9 +454,18 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
     assert can_i(cluster, token, "get", "namespaces")
     assert not can_i(cluster, token, "list", "namespaces")
     assert not can_i(cluster, token, "watch", "customresourcedefinitions.apiextensions.k8s.io")
-    for verb in ("get", "list", "watch"):
+    # Secrets: get only, for a ChronosChannel's (issue 21): by name, never listed.
+    assert can_i(cluster, token, "get", "secrets", *ns)
+    for verb in ("list", "watch", "create", "update", "patch", "delete"):
         assert not can_i(cluster, token, verb, "secrets", *ns), verb
         assert not can_i(cluster, token, verb, "secrets", "-n", release.namespace), verb
+    for verb in ("get", "list", "watch"):
+        assert can_i(cluster, token, verb, "chronoschannels.chronos.gluesync.io", *ns), verb
+    assert can_i(
+        cluster, token, "patch", "chronoschannels.chronos.gluesync.io", "--subresource=status", *ns
+    )
+    for verb in ("create", "patch", "delete"):
+        assert not can_i(cluster, token, verb, "chronoschannels.chronos.gluesync.io", *ns), verb
     assert not can_i(cluster, token, "delete", "chronosjobs.chronos.gluesync.io", *ns)
     assert not can_i(cluster, token, "create", "chronosjobs.chronos.gluesync.io", *ns)
     assert not can_i(cluster, token, "create", "pods", *ns)
@@ -463,7 +479,7 @@ def test_operator_service_account_rbac(release: Release, cluster: Cluster, k8s: 
         cluster, token, "update", "leases.coordination.k8s.io/other", "-n", release.namespace
     )
     assert not can_i(cluster, token, "create", "leases.coordination.k8s.io", *ns)
-    # And for real: reading a Secret is refused.
+    # And for real: listing Secrets is refused.
     code, out = as_token(cluster, token, "get", "secrets", "-n", release.namespace)
     assert code != 0
     assert "forbidden" in out
@@ -679,6 +695,7 @@ def test_kustomize_example_overlay_applies(cluster: Cluster, k8s: Client) -> Non
     crds = [o for o in objs if o["kind"] == "CustomResourceDefinition"]
     assert sorted(o["metadata"]["name"] for o in crds) == [
         "chronoscalendars.chronos.gluesync.io",
+        "chronoschannels.chronos.gluesync.io",
         "chronosjobs.chronos.gluesync.io",
     ]
     assert sorted(o["metadata"]["name"] for o in objs if o["kind"] == "Namespace") == [

@@ -262,6 +262,7 @@ def test_the_operator_and_api_are_pods_of_the_helm_release_and_runs_are_pods(
     policies = cluster.kubectl("get", "validatingadmissionpolicies", "-o", "name").split()
     assert sorted(policies) == [
         "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-calendar-references",
+        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-channel-references",
         "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-container-pods",
         "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-container-tasks",
         "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-job-limits",

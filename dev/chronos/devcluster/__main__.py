@@ -32,6 +32,7 @@ from chronos.devcluster.cluster import Cluster, ClusterError
 from chronos.devcluster.files import write_private
 from chronos.devcluster.node import NodeError, RealNode, node_address
 from chronos.devcluster.processes import Component
+from chronos.models.chronosjob import GROUP
 
 SAMPLE = "deploy/samples/chronosjob-sample.yaml"
 #: The CRDs generated from the models (``make crd``).
@@ -45,6 +46,7 @@ CRDS = (
 ADMISSION = (
     "deploy/base/admission-secrets.yaml",
     "deploy/base/admission-calendars.yaml",
+    "deploy/base/admission-channels.yaml",
     "deploy/base/admission-jobs.yaml",
     "deploy/base/admission-container.yaml",
     "deploy/base/admission-operator.yaml",
@@ -90,9 +92,8 @@ def install_crd(
         "wait",
         "--for=condition=Established",
         "--timeout=60s",
-        "crd/chronosjobs.chronos.gluesync.io",
-        "crd/chronoscalendars.chronos.gluesync.io",
-        "crd/chronoschannels.chronos.gluesync.io",
+        # deploy/crd/<plural>.yaml defines crd/<plural>.<group>
+        *(f"crd/{Path(path).stem}.{GROUP}" for path in CRDS),
     )
     if policies:
         install_admission_policies(cluster, operator_settings)

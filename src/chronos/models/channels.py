@@ -210,7 +210,7 @@ class ReadyReason(StrEnum):
     CLEARTEXT_AUTH = "CleartextAuth"
 
 
-class Readiness(NamedTuple):
+class ChannelReadiness(NamedTuple):
     """What the channel's Ready condition says (reason CamelCase, message for people)."""
 
     ok: bool
@@ -223,7 +223,9 @@ def _listed(keys: Collection[str]) -> str:
     return ", ".join(ordered[:-1]) + " and " + ordered[-1] if len(ordered) > 1 else "".join(ordered)
 
 
-def channel_ready(spec: ChronosChannelSpec, secret_keys: Collection[str] | None) -> Readiness:
+def channel_ready(
+    spec: ChronosChannelSpec, secret_keys: Collection[str] | None
+) -> ChannelReadiness:
     """Whether a channel can deliver, judged from the key names of its Secret.
 
     ``secret_keys`` is None when the Secret named by ``spec.secretRef`` does not exist
@@ -234,17 +236,21 @@ def channel_ready(spec: ChronosChannelSpec, secret_keys: Collection[str] | None)
     ref = spec.secret_ref
     if ref is None:
         if REQUIRED_KEYS[channel_type]:  # refused by the CRD; an object from before the rule
-            return Readiness(False, ReadyReason.MISSING, f"type {channel_type} needs secretRef")
-        return Readiness(True, ReadyReason.NOTHING_NEEDED, f"type {channel_type} without a Secret")
+            return ChannelReadiness(
+                False, ReadyReason.MISSING, f"type {channel_type} needs secretRef"
+            )
+        return ChannelReadiness(
+            True, ReadyReason.NOTHING_NEEDED, f"type {channel_type} without a Secret"
+        )
     if secret_keys is None:
-        return Readiness(False, ReadyReason.MISSING, f"Secret '{ref.name}' not found")
+        return ChannelReadiness(False, ReadyReason.MISSING, f"Secret '{ref.name}' not found")
     present = set(secret_keys)
     missing = [k for k in REQUIRED_KEYS[channel_type] if k not in present]
     needs = _listed(REQUIRED_KEYS[channel_type])
     if channel_type is ChannelType.EMAIL:
         auth = [k for k in PAIRED_KEYS if k in present]
         if auth and spec.email is not None and not spec.email.start_tls:
-            return Readiness(
+            return ChannelReadiness(
                 False,
                 ReadyReason.CLEARTEXT_AUTH,
                 f"Secret '{ref.name}' holds SMTP credentials but email.startTls is false: "
@@ -254,13 +260,13 @@ def channel_ready(spec: ChronosChannelSpec, secret_keys: Collection[str] | None)
             missing = [k for k in PAIRED_KEYS if k not in present]
             needs = f"{_listed(PAIRED_KEYS)} together"
     if missing:
-        return Readiness(
+        return ChannelReadiness(
             False,
             ReadyReason.KEYS_MISSING,
             f"Secret '{ref.name}' has no key{'s' if len(missing) > 1 else ''} {_listed(missing)} "
             f"(type {channel_type} needs {needs})",
         )
-    return Readiness(
+    return ChannelReadiness(
         True,
         ReadyReason.KEYS_PRESENT,
         f"Secret '{ref.name}' has the keys type {channel_type} needs",

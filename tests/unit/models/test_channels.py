@@ -4,15 +4,18 @@ CEL twins run on the API server in tests/cluster/test_crd.py with the same cases
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+import yaml
 from cases import BAD_CHANNELS, GOOD_CHANNELS, HOOK_SECRET, MAIL
 from pydantic import ValidationError
-from support import error_fields, schema_nodes
+from support import ROOT, error_fields, schema_nodes
 
 from chronos.models import channels as ch
 from chronos.models.crd import build_channel_crd
+from chronos.models.notify import NotifyRule
 
 
 @pytest.mark.parametrize(("case", "body", "field"), BAD_CHANNELS, ids=[c[0] for c in BAD_CHANNELS])
@@ -33,6 +36,15 @@ def test_good_channel_is_accepted_and_round_trips(case: str, body: dict[str, Any
     # ... and with the defaults filled in (the CRD's are the same: the cluster test).
     dumped = spec.model_dump(mode="json", exclude_none=True)
     assert ch.ChronosChannelSpec.model_validate(dumped) == spec
+
+
+def test_channel_refuses_an_unknown_field() -> None:
+    """The URL belongs in the Secret: a spec field for it does not exist. (The API server
+    prunes an unknown field instead, unless the client asks for strict validation.)"""
+    body = {"type": "webhook", "secretRef": HOOK_SECRET, "url": "https://x.example"}
+    with pytest.raises(ValidationError) as info:
+        ch.ChronosChannelSpec.model_validate(body)
+    assert error_fields(info.value) == ["url"]
 
 
 def test_defaults() -> None:
@@ -106,12 +118,12 @@ WEBHOOK = _spec({"type": "webhook", "secretRef": HOOK_SECRET})
 MAILER = _spec({"type": "email", "email": MAIL, "secretRef": {"name": "smtp"}})
 CLEAR = _spec({"type": "email", "email": {**MAIL, "startTls": False}, "secretRef": {"name": "s"}})
 
-READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readiness]] = [
+READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.ChannelReadiness]] = [
     (
         "webhook with address and signing key",
         WEBHOOK,
         ["address", "signingKey", "token"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             True, ch.ReadyReason("SecretReady"), "Secret 'hook' has the keys type webhook needs"
         ),
     ),
@@ -119,13 +131,13 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "webhook without its Secret",
         WEBHOOK,
         None,
-        ch.Readiness(False, ch.ReadyReason("SecretMissing"), "Secret 'hook' not found"),
+        ch.ChannelReadiness(False, ch.ReadyReason("SecretMissing"), "Secret 'hook' not found"),
     ),
     (
         "webhook without a signing key",
         WEBHOOK,
         ["address"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             False,
             ch.ReadyReason("SecretKeysMissing"),
             "Secret 'hook' has no key signingKey (type webhook needs address and signingKey)",
@@ -135,7 +147,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "webhook with an empty Secret",
         WEBHOOK,
         [],
-        ch.Readiness(
+        ch.ChannelReadiness(
             False,
             ch.ReadyReason("SecretKeysMissing"),
             "Secret 'hook' has no keys address and signingKey "
@@ -146,7 +158,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "slack with its address",
         _spec({"type": "slack", "secretRef": HOOK_SECRET}),
         ["address"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             True, ch.ReadyReason("SecretReady"), "Secret 'hook' has the keys type slack needs"
         ),
     ),
@@ -154,7 +166,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "cloudevents with a misspelt key",
         _spec({"type": "cloudevents", "secretRef": HOOK_SECRET}),
         ["adress"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             False,
             ch.ReadyReason("SecretKeysMissing"),
             "Secret 'hook' has no key address (type cloudevents needs address)",
@@ -164,13 +176,13 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "email without a Secret",
         _spec({"type": "email", "email": MAIL}),
         None,
-        ch.Readiness(True, ch.ReadyReason("NoSecretNeeded"), "type email without a Secret"),
+        ch.ChannelReadiness(True, ch.ReadyReason("NoSecretNeeded"), "type email without a Secret"),
     ),
     (
         "email with both credentials",
         MAILER,
         ["username", "password"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             True, ch.ReadyReason("SecretReady"), "Secret 'smtp' has the keys type email needs"
         ),
     ),
@@ -178,7 +190,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "email with a Secret that holds no credentials",
         MAILER,
         ["token"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             True, ch.ReadyReason("SecretReady"), "Secret 'smtp' has the keys type email needs"
         ),
     ),
@@ -186,7 +198,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "email with a username only",
         MAILER,
         ["username"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             False,
             ch.ReadyReason("SecretKeysMissing"),
             "Secret 'smtp' has no key password (type email needs password and username together)",
@@ -196,13 +208,13 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "email whose Secret is gone",
         MAILER,
         None,
-        ch.Readiness(False, ch.ReadyReason("SecretMissing"), "Secret 'smtp' not found"),
+        ch.ChannelReadiness(False, ch.ReadyReason("SecretMissing"), "Secret 'smtp' not found"),
     ),
     (
         "email credentials without STARTTLS",
         CLEAR,
         ["username", "password"],
-        ch.Readiness(
+        ch.ChannelReadiness(
             False,
             ch.ReadyReason("CleartextAuth"),
             "Secret 's' holds SMTP credentials but email.startTls is false: they would cross "
@@ -213,7 +225,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
         "email without STARTTLS and without credentials",
         CLEAR,
         [],
-        ch.Readiness(
+        ch.ChannelReadiness(
             True, ch.ReadyReason("SecretReady"), "Secret 's' has the keys type email needs"
         ),
     ),
@@ -224,7 +236,7 @@ READY_CASES: list[tuple[str, ch.ChronosChannelSpec, list[str] | None, ch.Readine
     ("case", "spec", "keys", "expected"), READY_CASES, ids=[c[0] for c in READY_CASES]
 )
 def test_channel_ready(
-    case: str, spec: ch.ChronosChannelSpec, keys: list[str] | None, expected: ch.Readiness
+    case: str, spec: ch.ChronosChannelSpec, keys: list[str] | None, expected: ch.ChannelReadiness
 ) -> None:
     assert ch.channel_ready(spec, keys) == expected, case
 
@@ -241,3 +253,68 @@ def test_readiness_reasons_are_camel_case_words() -> None:
     for reason in ch.ReadyReason:
         assert reason.value.isalpha(), reason
         assert reason.value[0].isupper(), reason
+
+
+# ------------------------------------------------------------------ the documentation
+
+DOC = ROOT / "docs" / "notifications.md"
+HEADING = "## The ChronosChannel resource"
+
+
+def _section() -> str:
+    """docs/notifications.md's ChronosChannel section, up to the next ``## `` heading."""
+    text = DOC.read_text()
+    assert HEADING in text
+    rest = text[text.index(HEADING) + len(HEADING) :]
+    return rest.split("\n## ", 1)[0]
+
+
+def _table_column(section: str, after: str, column: int) -> set[str]:
+    """The backquoted words in ``column`` of the first table below the line ``after``."""
+    lines = section[section.index(after) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split("|")[column + 1])
+    return {word for cell in rows for word in re.findall(r"`([^`]+)`", cell)}
+
+
+def test_the_docs_examples_are_valid_channels_and_notify_rules() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", _section(), re.DOTALL)
+    channels = [
+        doc
+        for block in blocks
+        for doc in yaml.safe_load_all(block)
+        if doc and doc.get("kind") == "ChronosChannel"
+    ]
+    assert len(channels) == 2
+    for doc in channels:
+        ch.ChronosChannel.model_validate(doc)
+    (notify,) = [yaml.safe_load(b)["spec"]["notify"] for b in blocks if "notify:" in b]
+    for rule in notify:
+        NotifyRule.model_validate(rule)
+
+
+def test_the_docs_tables_are_the_models() -> None:
+    section = _section()
+    assert _table_column(section, "### Status: Ready", 1) == {r.value for r in ch.ReadyReason}
+    # (The column also quotes what goes in a value: whsec_…, Authorization: Bearer.)
+    quoted = _table_column(section, "### The Secret's keys", 0)
+    keys = quoted - {"whsec_", "Authorization: Bearer"}
+    assert keys == {
+        ch.ADDRESS_KEY,
+        ch.SIGNING_KEY,
+        ch.TOKEN_KEY,
+        ch.USERNAME_KEY,
+        ch.PASSWORD_KEY,
+    }
+    fields = _table_column(section, "### Fields", 0)
+    spec_fields = {
+        info.alias or name for name, info in ch.ChronosChannelSpec.model_fields.items()
+    } - {"email", "secretRef"}
+    mail_fields = {
+        f"email.{info.alias or name}" for name, info in ch.EmailSettings.model_fields.items()
+    }
+    assert fields == spec_fields | mail_fields | {"secretRef.name"}
