@@ -27,7 +27,7 @@ from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobStatus, RunResult
 from chronos.models.wire import ChronosJobDict, StatusDict
-from chronos.operator import aborts, chainrun, kubeio, metrics, operate, runnow, runs
+from chronos.operator import aborts, chainrun, kubeio, metrics, notices, operate, runnow, runs
 from chronos.operator import housekeeping as hk
 from chronos.operator import notifier as notifier_mod
 from chronos.operator import schedules as sch
@@ -84,6 +84,7 @@ class ChronosJobs:
 
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
+        metrics.forget_job(*_key(obj))  # issue 21: the job's series go with it
         self._ctx.status_writes.gone(_key(obj))
         self._ctx.calendars.job_event(*_key(obj), None)
         self._chains(_key(obj), None)
@@ -94,6 +95,7 @@ class ChronosJobs:
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
+            metrics.forget_job(*key)  # issue 21: the job's series go with it
             self._ctx.status_writes.gone(key)
             self._ctx.calendars.job_event(*key, None)
             self._chains(key, None)
@@ -209,6 +211,9 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     cr = ctx.cache.chronosjob(*key)
     if cr is None or cr["metadata"].get("deletionTimestamp"):
         return
+    # Issue 21: the per-job gauges, from the status as the cache holds it (each status
+    # write brings the job back here).
+    metrics.observe_job(*key, notices.job_gauges(cr))
     # The job's window opens or closes or its suspension ends (issue 19): its CronJobs'
     # suspend flips, status.suspension records the resume. Asked again every sync.
     if reason & Reason.TIMER:

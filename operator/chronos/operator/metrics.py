@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from http import HTTPStatus
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from chronos.operator.notices import JobGauges
 from chronos.readiness import Readiness
 
 RECONCILES = Counter(
@@ -36,15 +38,81 @@ WRITE_CONFLICTS = Counter(
 )
 QUEUED = Gauge("chronos_operator_queued_jobs", "ChronosJobs waiting for a worker")
 LEADER = Gauge("chronos_operator_leader", "1 while this replica holds the leader lease")
-# H4 stand-in until H3's definitions are merged (issue 21 design's names).
+
+# ------------------------------------------------------------------ per job (issue 21)
+# Labelled (namespace, job) only, so the series are bounded by the jobs; a deleted job's
+# are removed (``forget_job``). Scrape them with honorLabels (the chart's ServiceMonitor
+# does): else Prometheus renames ``job`` and ``namespace`` to ``exported_*``.
+JOB_LABELS = ("namespace", "job")
+LAST_SUCCESS = Gauge(
+    "chronos_job_last_success_timestamp_seconds",
+    "When the job's newest succeeded run ended (Unix seconds)",
+    JOB_LABELS,
+)
+CONSECUTIVE_FAILURES = Gauge(
+    "chronos_job_consecutive_failures",
+    "Failed runs since the job's last success (missed, skipped, aborted aside)",
+    JOB_LABELS,
+)
+NEXT_RUN = Gauge(
+    "chronos_job_next_run_timestamp_seconds",
+    "When the job runs next (Unix seconds; absent while nothing is scheduled)",
+    JOB_LABELS,
+)
+MISSED_RUNS = Counter(
+    "chronos_job_missed_runs_total", "Missed runs recorded for the job", JOB_LABELS
+)
+#: Deliveries (chronos.operator.notifier): ``type`` the channel type, ``result``
+#: delivered, retried (an attempt that will be retried) or undelivered (given up).
 NOTIFICATIONS = Counter(
-    "chronos_notifications",
-    "Notification delivery attempts by channel type and result",
-    ["type", "result"],
+    "chronos_notifications_total", "Notification delivery attempts", ["type", "result"]
 )
 NOTIFICATIONS_UNDELIVERED = Counter(
-    "chronos_notifications_undelivered", "Notifications given up", ["type"]
+    "chronos_notifications_undelivered_total",
+    "Notifications given up after their retry budget",
+    ["type"],
 )
+#: The missed runIds each job had at its last observation, so the counter counts new
+#: ones only (status.history is bounded, so is each set).
+_missed_seen: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def observe_job(namespace: str, name: str, gauges: JobGauges) -> None:
+    """Set a job's series from ``notices.job_gauges`` (at each sync of the job).
+
+    The missed-runs counter starts at 0 when this process first sees the job (the
+    missed runs already in its history were counted by the process before, and a
+    counter that started at their number would read as an increase after each restart)
+    and grows by each missed run recorded from then on.
+    """
+    labels = (namespace, name)
+    _set_or_remove(LAST_SUCCESS, labels, gauges.last_success)
+    CONSECUTIVE_FAILURES.labels(*labels).set(gauges.consecutive_failures)
+    _set_or_remove(NEXT_RUN, labels, gauges.next_run)
+    before = _missed_seen.get(labels)
+    new = 0 if before is None else len(gauges.missed - before)
+    MISSED_RUNS.labels(*labels).inc(new)
+    _missed_seen[labels] = gauges.missed
+
+
+def forget_job(namespace: str, name: str) -> None:
+    """Remove a deleted job's series."""
+    labels = (namespace, name)
+    for metric in (LAST_SUCCESS, CONSECUTIVE_FAILURES, NEXT_RUN, MISSED_RUNS):
+        _remove(metric, labels)
+    _missed_seen.pop(labels, None)
+
+
+def _set_or_remove(gauge: Gauge, labels: tuple[str, str], value: float | None) -> None:
+    if value is None:
+        _remove(gauge, labels)
+    else:
+        gauge.labels(*labels).set(value)
+
+
+def _remove(metric: Gauge | Counter, labels: tuple[str, str]) -> None:
+    with contextlib.suppress(KeyError):  # never set
+        metric.remove(*labels)
 
 
 class Health:

@@ -11,9 +11,10 @@ fire") states every rule below in words; keep the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -83,14 +84,18 @@ def _when(record: RunRecordDict) -> datetime | None:
 
 
 def runs(cr: ChronosJobDict) -> list[RunRecordDict]:
-    """The job's runs, oldest first: status.history and lastRun, once each by runId
-    (history's entry first: the runner writes both, the operator only history)."""
+    """The job's runs, oldest first: status.history and lastRun, once each by runId.
+
+    History's entry wins: it is the merged account (``models.history.merge_run``), where
+    lastRun may still say ``running`` or be the runner's alone; lastRun counts when the
+    history does not have the run (yet).
+    """
     status = cr.get("status") or {}
     seen: dict[str, RunRecordDict] = {}
     newest_first = list(status.get(w.HISTORY) or [])
     last = status.get(w.LAST_RUN)
     if last:
-        newest_first.insert(0, last)
+        newest_first.append(last)
     for record in newest_first:
         run_id = record.get(w.RUN_ID)
         if isinstance(run_id, str) and run_id not in seen:
@@ -158,6 +163,17 @@ def _job(cr: ChronosJobDict) -> _Job:
     return _Job(meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """An event of a run before it is made a Notification (only the few ``plan`` keeps
+    are: a model costs ~10 µs, and a full history holds hundreds of events)."""
+
+    record: RunRecordDict
+    event: NotifyOn
+    occurred: datetime
+    streak: int | None = None
+
+
 def _of_record(
     job: _Job,
     record: RunRecordDict,
@@ -165,10 +181,19 @@ def _of_record(
     occurred: datetime,
     *,
     streak: int | None = None,
-) -> Notification:
+) -> _Draft:
+    return _Draft(record, event, occurred, streak)
+
+
+def _draft_id(job: _Job, draft: _Draft) -> str:
+    return f"{job.uid}.{draft.record.get(w.RUN_ID) or ''}.{draft.event.value}"
+
+
+def _notification(job: _Job, draft: _Draft) -> Notification:
+    record, event, occurred, streak = draft.record, draft.event, draft.occurred, draft.streak
     run_id = record.get(w.RUN_ID) or ""
     return Notification(
-        id=f"{job.uid}.{run_id}.{event.value}",
+        id=_draft_id(job, draft),
         event=event,
         namespace=job.namespace,
         job=job.name,
@@ -197,7 +222,7 @@ def _duration(record: RunRecordDict) -> float | None:
 
 def _record_events(
     job: _Job, records: Sequence[RunRecordDict], alerting: Alerting
-) -> Iterable[Notification]:
+) -> Iterable[_Draft]:
     """failed, unreported, succeeded, recovered, missed, started and slow of finished runs."""
     expected = alerting.expected_duration_seconds
     previous = 0  # the streak before this run
@@ -235,7 +260,7 @@ def _record_events(
 
 def _active_events(
     job: _Job, active: Iterable[ActiveRunDict], alerting: Alerting, now: datetime
-) -> Iterable[Notification]:
+) -> Iterable[_Draft]:
     """started of each active run, and slow once one runs longer than expected."""
     expected = alerting.expected_duration_seconds
     for run in active:
@@ -333,27 +358,64 @@ def _absent(
     )
 
 
-def events(
-    cr: ChronosJobDict, *, now: datetime, since: datetime, next_slot: NextSlot | None = None
-) -> list[Notification]:
-    """Every event of the job (whatever its rules ask for) that happened at or after
-    ``since`` and by ``now``, oldest first, each id once."""
+@dataclass(frozen=True)
+class _Candidate:
+    id: str
+    event: NotifyOn
+    occurred: datetime
+    make: Callable[[], Notification]
+
+
+def _candidates(
+    cr: ChronosJobDict,
+    *,
+    now: datetime,
+    since: datetime,
+    next_slot: NextSlot | None,
+    wanted: Collection[NotifyOn],
+) -> list[_Candidate]:
+    """The events of ``events``, each made a Notification only when asked."""
     job = _job(cr)
     alerting = _alerting(cr)
     records = runs(cr)
     status = cr.get("status") or {}
-    found = [
+    drafts = [
         *_record_events(job, records, alerting),
         *_active_events(job, status.get(w.ACTIVE_RUN_STARTS) or [], alerting, now),
     ]
-    absent = _absent(cr, job, records, alerting, since=since, now=now, next_slot=next_slot)
-    if absent is not None:
-        found.append(absent)
-    unique: dict[str, Notification] = {}
-    for event in found:
-        if since <= event.occurred_at <= now:
-            unique.setdefault(event.id, event)  # a finished run's started/slow: its first
-    return sorted(unique.values(), key=lambda e: (e.occurred_at, e.id))
+    unique: dict[str, _Candidate] = {}
+    for draft in drafts:
+        if draft.event in wanted and since <= draft.occurred <= now:
+            key = _draft_id(job, draft)
+            if key not in unique:  # a finished run's started/slow: its first
+                unique[key] = _Candidate(
+                    key, draft.event, draft.occurred, partial(_notification, job, draft)
+                )
+    if NotifyOn.ABSENT in wanted:
+        absent = _absent(cr, job, records, alerting, since=since, now=now, next_slot=next_slot)
+        if absent is not None and since <= absent.occurred_at <= now:
+            unique[absent.id] = _Candidate(
+                absent.id, absent.event, absent.occurred_at, partial(_same, absent)
+            )
+    return sorted(unique.values(), key=lambda c: (c.occurred, c.id))
+
+
+def _same(notification: Notification) -> Notification:
+    return notification
+
+
+def events(
+    cr: ChronosJobDict,
+    *,
+    now: datetime,
+    since: datetime,
+    next_slot: NextSlot | None = None,
+    wanted: Collection[NotifyOn] = tuple(NotifyOn),
+) -> list[Notification]:
+    """Every event of the job of the ``wanted`` kinds that happened at or after
+    ``since`` and by ``now``, oldest first, each id once."""
+    found = _candidates(cr, now=now, since=since, next_slot=next_slot, wanted=wanted)
+    return [c.make() for c in found]
 
 
 def settled(notifications: NotificationsStatusDict | None) -> set[str]:
@@ -385,25 +447,34 @@ def plan(cr: ChronosJobDict, *, now: datetime, next_slot: NextSlot | None = None
     wanted: dict[str, set[NotifyOn]] = {}
     for rule in rules:
         wanted.setdefault(rule.channel, set()).update(rule.on)
-    found = events(cr, now=now, since=since, next_slot=next_slot)
+    found = _candidates(
+        cr, now=now, since=since, next_slot=next_slot, wanted=set().union(*wanted.values())
+    )
     # The runs the operator recorded (a failure the runner did not report), by the id
     # their failed event would have.
     twins = {
-        e.id.removesuffix(f".{NotifyOn.UNREPORTED.value}") + f".{NotifyOn.FAILED.value}"
-        for e in found
-        if e.event is NotifyOn.UNREPORTED
+        c.id.removesuffix(f".{NotifyOn.UNREPORTED.value}") + f".{NotifyOn.FAILED.value}"
+        for c in found
+        if c.event is NotifyOn.UNREPORTED
     }
-    pairs: list[Pending] = []
-    for event in found:
+    pairs: list[tuple[str, _Candidate]] = []
+    for candidate in found:
         for channel, on in wanted.items():
-            if event.event not in on:
+            if candidate.event not in on:
                 continue
-            if event.id in twins and NotifyOn.UNREPORTED in on:
+            if candidate.id in twins and NotifyOn.UNREPORTED in on:
                 continue  # heard of as unreported
-            pairs.append((channel, event))
+            pairs.append((channel, candidate))
     window = pairs[-PLAN_WINDOW:]
     done = settled(ledger)
-    return [(ch, ev) for ch, ev in window if ledger_key(ev.id, ch) not in done]
+    made: dict[str, Notification] = {}
+    pending: list[Pending] = []
+    for channel, candidate in window:
+        if ledger_key(candidate.id, channel) not in done:
+            if candidate.id not in made:
+                made[candidate.id] = candidate.make()
+            pending.append((channel, made[candidate.id]))
+    return pending
 
 
 # ------------------------------------------------------------------------ the ledger
