@@ -204,6 +204,9 @@ def test_history_from_before_notify_was_configured_is_not_sent(
     wait_for(lambda: since(k8s, ns, "old"), what="the since mark")
     settle()
     assert seen(receiver) == Counter()
+    # notify removed: the mark goes, so configuring it again starts from then.
+    patch_spec(k8s, ns, "old", {"notify": None})
+    wait_for(lambda: not since(k8s, ns, "old"), what="the since mark cleared")
 
 
 def test_a_receiver_down_past_the_budget_sets_the_condition_and_an_event(

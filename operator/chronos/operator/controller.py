@@ -238,6 +238,8 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     # in the background (the one-time since mark is the only write awaited).
     if (cr.get("spec") or {}).get("notify"):
         await ctx.notify(cr, _next_slot(ctx, cr))
+    elif ((cr.get("status") or {}).get(w.NOTIFICATIONS) or {}).get("since"):
+        await ctx.notify(cr, None)  # notify removed: its since mark is cleared
     if reconciled:
         # It wrote a fresh status; ``cr`` holds the old one, so the rest waits for the
         # next visit (the status write's own event brings it).

@@ -50,7 +50,7 @@ from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.notify import Notification, Undelivered, ledger_key
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.notify.retry import next_delay
-from chronos.notify.send import Outcome, deliver
+from chronos.notify.send import Outcome, deliver, secret_mask
 from chronos.operator import kubeio, notices
 from chronos.operator import metrics as m
 from chronos.operator.settings import OperatorSettings
@@ -85,18 +85,12 @@ class _Task:
         return f"{self.namespace}/{ledger_key(self.notification.id, self.channel)}"
 
 
-def secret_values(data: Mapping[str, bytes]) -> list[str]:
-    """The Secret's values as text, for masking them out of a message."""
-    return [v.decode("utf-8", "replace") for v in data.values() if v]
-
-
-def masked(text: str, secrets: list[str]) -> str:
-    """``text`` without any of the Secret's values (they may be part of a URL the HTTP
-    library quoted). The senders mask already; this is the last line before status."""
-    for value in sorted(secrets, key=len, reverse=True):
-        if len(value) >= 4:
-            text = text.replace(value, "***")
-    return text[:1024]
+def masked(text: str, secret: Mapping[str, bytes]) -> str:
+    """``text`` without the Secret's values or the pieces of its address, bounded for a
+    condition. The sender masks already (``send.secret_mask``, the same function); this
+    is the last line before the status, an Event or the log."""
+    values = {k: v.decode("utf-8", "replace") for k, v in secret.items()}
+    return secret_mask(values)(text)[:1024]
 
 
 class Notifier:
@@ -123,14 +117,14 @@ class Notifier:
     async def sync(self, cr: ChronosJobDict, next_slot: notices.NextSlot | None) -> None:
         """Start the deliveries ``cr`` still owes (called after each sync of the job;
         ``next_slot``: its schedule, for the dead-man)."""
-        spec, meta = cr.get("spec") or {}, cr["metadata"]
-        if not spec.get("notify"):
-            return
+        meta = cr["metadata"]
         status = cr.get("status") or {}
         notes = status.get(w.NOTIFICATIONS) or {}
         now = datetime.now(UTC)
-        if not notes.get("since"):
-            await self._mark_since(cr, now)
+        mark = notices.since_mark(cr, now)
+        if mark is None or not notes.get("since"):
+            if (mark is None) != (not notes.get("since")):
+                await self._write_since(cr, mark)
             return  # planned at the next sync, once the mark is in the cache
         done = notices.settled(notes)
         self._forget_shown(meta["namespace"], done)
@@ -164,18 +158,20 @@ class Notifier:
             if until <= clock:
                 del self._parked[key]
 
-    async def _mark_since(self, cr: ChronosJobDict, now: datetime) -> None:
-        """Write ``status.notifications.since`` once, so that configuring notify never
-        replays the job's old history."""
+    async def _write_since(self, cr: ChronosJobDict, mark: datetime | None) -> None:
+        """Write ``status.notifications.since`` when notify is first seen, so that
+        configuring it never replays the job's old history; clear it when notify is
+        removed, so that configuring it again starts afresh (``notices.since_mark``)."""
         meta = cr["metadata"]
-        mark = notices.since_mark(cr, now)
-        if mark is None:
-            return
 
         def change(status: StatusDict) -> ChronosJobStatus | None:
             stored = status.get(w.NOTIFICATIONS) or {}
-            if stored.get("since"):
+            if (mark is None) == (not stored.get("since")):
                 return None  # written meanwhile (a restart, another replica's last act)
+            if mark is None:
+                # The whole ledger goes (a merge patch cannot null one key inside it):
+                # nothing before the next mark is ever planned, so it is not needed.
+                return ChronosJobStatus(notifications=None)
             notes = notices.record_delivered(stored, [])
             notes.since = mark
             return ChronosJobStatus(notifications=notes)
@@ -290,7 +286,7 @@ class Notifier:
                 reason="Timeout",
                 message=f"no answer within {spec.timeout_seconds} s",
             )
-        return spec, replace(outcome, message=masked(outcome.message, secret_values(data)))
+        return spec, replace(outcome, message=masked(outcome.message, data))
 
     # ------------------------------------------------------------------ recording
 
