@@ -279,35 +279,43 @@ def test_a_secret_change_is_used_without_a_restart(
     assert seen(first) == Counter({f"{uid}.sync-run-1.failed": 1})
 
 
-def test_an_operator_killed_mid_delivery_delivers_after_restart_and_then_never_again(
+def test_a_leader_killed_mid_delivery_fails_over_delivers_again_then_never_again(
     start_operator: Callable[..., OperatorProcess],
     k8s: Client,
     solo_namespace: str,
     receivers: Callable[[], WebhookReceiver],
 ) -> None:
+    """Two replicas; the leader dies while the receiver holds its request (received,
+    not acknowledged, so not in the ledger): the standby takes the lease and delivers
+    the event again under the same id; once that is recorded, no operator sends it."""
     ns = solo_namespace
     receiver = receivers()
-    receiver.hold()  # the first request waits: the operator dies meanwhile
+    receiver.hold()  # the first request waits: the leader dies meanwhile
     hook_secret(k8s, ns, "hook", receiver)
     channel(k8s, ns, "ops", webhook("hook"))
-    first = start_operator()
+    replicas = [start_operator(), start_operator()]
+    leader = wait_for(
+        lambda: next((p for p in replicas if metric(p, "chronos_operator_leader") == 1), None),
+        what="a leader",
+    )
+    (standby,) = [p for p in replicas if p is not leader]
     uid = notify_job(k8s, ns, "etl", [{"channel": "ops", "on": ["failed"]}])
     report_failed_run(k8s, ns, "etl", "etl-run-1")
     event_id = f"{uid}.etl-run-1.failed"
     assert receiver.arrived.wait(60), "the delivery never reached the receiver"
-    first.stop(signal.SIGKILL)
+    leader.stop(signal.SIGKILL)
     receiver.release()  # answered to a dead operator: never recorded
     wait_for(lambda: seen(receiver)[event_id], what="the first request's record")
-    assert not ledger(k8s, ns, "etl").get("delivered")
+    assert not recorded(k8s, ns, "etl", ledger_key(event_id, "ops"))
 
-    second = start_operator()
     wait_for(
-        lambda: ledger_key(event_id, "ops") in (ledger(k8s, ns, "etl").get("delivered") or []),
+        lambda: recorded(k8s, ns, "etl", ledger_key(event_id, "ops")),
         timeout=60,
-        what="the delivery after the restart, recorded",
+        what="the delivery after the fail-over, recorded",
     )
+    assert metric(standby, "chronos_operator_leader") == 1
     assert seen(receiver) == Counter({event_id: 2})  # once more, same id: at least once
-    second.stop()
+    standby.stop()
     start_operator()
     settle()
     assert seen(receiver) == Counter({event_id: 2})  # acknowledged and recorded: never again
