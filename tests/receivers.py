@@ -142,12 +142,15 @@ class WebhookReceiver:
             answer = Answer(401, body=b"bad signature")
         with self._lock:
             self.deliveries.append(Delivery(request.path, headers, body, verified, answer.status))
-        request.send_response(answer.status)
-        for name, value in answer.headers.items():
-            request.send_header(name, value)
-        request.send_header("Content-Length", str(len(answer.body)))
-        request.end_headers()
-        request.wfile.write(answer.body)
+        try:
+            request.send_response(answer.status)
+            for name, value in answer.headers.items():
+                request.send_header(name, value)
+            request.send_header("Content-Length", str(len(answer.body)))
+            request.end_headers()
+            request.wfile.write(answer.body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the sender stopped reading (a bounded read, a timeout): as intended
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -170,8 +173,22 @@ def free_port() -> int:
 class _Inbox:
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        #: The reply to the next DATA commands, first in first out (then 250).
+        self.data_replies: list[str] = []
+        #: Recipients refused at RCPT, with the reply (e.g. "550 5.1.1 no such user").
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_replies:
+            return self.data_replies.pop(0)
         self.envelopes.append(envelope)
         return "250 OK"
 

@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from chronos.corehub.paths import segment
+from chronos.corehub.paths import encode
 from chronos.models.channels import GROUP, ChannelType, EmailSettings
 from chronos.models.notify import Notification, NotifyOn
 from chronos.times import rfc3339
@@ -138,7 +138,7 @@ def webhook(n: Notification) -> Rendered:
 
 def cloudevent_source(n: Notification) -> str:
     """CloudEvents ``source``: the job's path (a URI-reference; each name encoded)."""
-    return f"/namespaces/{segment(n.namespace)}/chronosjobs/{segment(n.job)}"
+    return f"/namespaces/{encode(n.namespace)}/chronosjobs/{encode(n.job)}"
 
 
 def cloudevents(n: Notification) -> Rendered:

@@ -21,11 +21,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from functools import partial
+from functools import cache, partial
+from urllib.parse import quote as percent_encode
 from urllib.parse import urlsplit
 
 from chronos.corehub.answers import Mask, mask_secrets, quote
-from chronos.corehub.paths import encode
 from chronos.http import AsyncClient, ConnectError, Response, Timeout, TransportError
 from chronos.models.channels import (
     ADDRESS_KEY,
@@ -48,6 +48,9 @@ USER_AGENT = "chronos-notify/1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: At most this much of a receiver's answer is read (and less is quoted).
 ANSWER_BYTES = 4096
+#: What a header value keeps as it is: visible ASCII (RFC 9110 field-vchar) but ``%``.
+_HEADER_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%")
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]+")
 #: RFC 6750 ``b64token``: what a bearer token may hold (so no header can be forged).
 _BEARER = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 #: Pieces of an address at least this long are masked on their own too (a receiver
@@ -71,6 +74,15 @@ class Outcome:
     message: str
 
 
+@cache
+def default_tls() -> ssl.SSLContext:
+    """The system's trust store (``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` honoured), verifying
+    certificates and host names; built once per process: building it costs about 0.1 s,
+    and a client made per attempt with httpx's default paid that on every delivery
+    (docs/performance.md has the figures)."""
+    return ssl.create_default_context()
+
+
 def _refused(reason: str, message: str) -> Outcome:
     """A failure that no retry can mend (the channel or its Secret is wrong)."""
     return Outcome(ok=False, retry=False, retry_after=None, reason=reason, message=message)
@@ -80,10 +92,24 @@ def _transient(reason: str, message: str, retry_after: float | None = None) -> O
     return Outcome(ok=False, retry=True, retry_after=retry_after, reason=reason, message=message)
 
 
+def header_value(value: str) -> str:
+    """``value`` as one HTTP header value: the one encoding for what goes into a header.
+
+    Visible ASCII stays as it is, so an event id (uid, run id, event; an absent event's
+    slot with its ``:``) is sent exactly as the body has it and receivers can compare
+    the two; anything else (spaces, line breaks, non-ASCII, ``%`` itself) is
+    percent-encoded, so no value can end the header or add another.
+    """
+    return percent_encode(value, safe=_HEADER_SAFE)
+
+
 def _address_pieces(address: str) -> Iterator[str]:
-    parts = urlsplit(address)
-    yield from (parts.netloc, parts.path, parts.query, parts.fragment)
-    yield from re.split(r"[/?&=#@:]", address)
+    try:
+        parts = urlsplit(address)
+        yield from (parts.netloc, parts.path, parts.query, parts.fragment)
+    except ValueError:
+        pass  # not a URL (refused before sending); its pieces are masked all the same
+    yield from re.split(r"[/?&=#@:\[\]]", address)
 
 
 def secret_mask(values: Mapping[str, str]) -> Mask:
@@ -115,8 +141,9 @@ async def deliver(
     """One attempt to deliver ``notification`` through ``channel`` (``secret``: the
     channel's Secret's data, decoded from base64; empty for an e-mail channel without
     credentials). ``now`` stamps the signature. ``client`` may be shared between
-    deliveries (it is closed by its owner); ``tls`` replaces the system's trust store
-    (a private CA), for HTTPS and STARTTLS alike — verification is never turned off."""
+    deliveries (its owner closes it; its own TLS settings then apply to HTTPS); ``tls``
+    replaces the system's trust store (a private CA), for HTTPS and STARTTLS alike —
+    verification is never turned off."""
     values = _secret_text(secret)
     if values is None:
         return _refused("InvalidSecret", "the channel's Secret has a value that is not UTF-8")
@@ -129,10 +156,16 @@ async def deliver(
 # ------------------------------------------------------------------ HTTP
 
 
-def _http_url(address: str | None) -> str | None:
-    if not address:
+def sendable_url(address: str | None) -> str | None:
+    """``address`` if it is an http(s) URL that can be sent to as it is: visible ASCII
+    only (an international host name in its xn-- form), a host, a port in range."""
+    if not address or not _VISIBLE_ASCII.fullmatch(address):
         return None
-    parts = urlsplit(address)
+    try:
+        parts = urlsplit(address)
+        parts.port  # noqa: B018 - read for its ValueError (out of range, not a number)
+    except ValueError:
+        return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
     return address
@@ -146,9 +179,7 @@ def _http_headers(
     content_type: str,
     now: datetime,
 ) -> dict[str, str] | Outcome:
-    # The id goes into headers through the one encoding function: a valid id (uid, run
-    # id and event name) is left as it is, anything else cannot break the header.
-    msg_id = encode(notification.id)
+    msg_id = header_value(notification.id)
     headers = {
         "Content-Type": content_type,
         "User-Agent": USER_AGENT,
@@ -179,7 +210,7 @@ async def _deliver_http(
     client: AsyncClient | None,
     tls: ssl.SSLContext | None,
 ) -> Outcome:
-    url = _http_url(values.get(ADDRESS_KEY))
+    url = sendable_url(values.get(ADDRESS_KEY))
     if url is None:
         return _refused("InvalidAddress", f"the Secret's '{ADDRESS_KEY}' is not an http(s) URL")
     rendered = render(channel.type, notification)
@@ -190,7 +221,7 @@ async def _deliver_http(
         return headers
     headers |= rendered.headers
     seconds = channel.timeout_seconds
-    http = client or AsyncClient(verify=tls or True)
+    http = client or AsyncClient(verify=tls or default_tls())
     try:
         # The whole attempt, answer included, within the channel's timeout: httpx's own
         # timeouts are per read, and a receiver trickling bytes would hold the slot.
@@ -350,7 +381,7 @@ async def _deliver_email(
         # smtplib would send the password in clear over a plain connection.
         return _refused("InsecureAuth", "SMTP AUTH is only done after STARTTLS (startTls: true)")
     msg = email_message(notification, settings)
-    context = tls or ssl.create_default_context()
+    context = tls or default_tls()
     seconds = channel.timeout_seconds
     try:
         # smtplib blocks: in a thread, each socket operation bounded by the timeout.

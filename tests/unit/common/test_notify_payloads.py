@@ -8,6 +8,7 @@ import email.policy
 import json
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from html import escape
 from typing import Any
 
 import pytest
@@ -246,3 +247,24 @@ def test_every_event_renders_for_every_type(kind: ChannelType, event: NotifyOn) 
 def test_email_needs_its_settings() -> None:
     with pytest.raises(ValueError, match="email settings"):
         render(ChannelType.EMAIL, note())
+
+
+texts = st.text(max_size=300)
+
+
+@given(message=texts, reason=texts, job=texts)
+def test_any_text_renders_for_every_type(message: str, reason: str, job: str) -> None:
+    n = note(message=message, reason=reason or None, job=job)
+    for kind in ChannelType:
+        if kind is not ChannelType.EMAIL:
+            assert json.loads(render(kind, n).body)
+    msg = mail(n)
+    assert "\n" not in msg["Subject"]
+    html = msg.get_body(("html",))
+    text = msg.get_body(("plain",))
+    assert html is not None
+    assert text is not None
+    if message and "\r" not in message:  # (MIME turns a lone CR into a line break)
+        # The job's text is in the HTML part escaped, and in the text part as it is.
+        assert escape(message) in html.get_content()
+        assert message in text.get_content()

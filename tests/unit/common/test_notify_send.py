@@ -19,26 +19,29 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from receivers import Answer, SmtpServer, WebhookReceiver, free_port, server_tls
 
 from chronos.models.channels import ChannelType, ChronosChannelSpec
 from chronos.models.notify import Notification
 from chronos.notify.payloads import message_id, render
-from chronos.notify.send import Outcome, deliver
+from chronos.notify.send import Outcome, deliver, header_value, secret_mask, sendable_url
 
 KEY = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 OTHER_KEY = "whsec_" + base64.b64encode(bytes(range(1, 33))).decode()
 TOKEN = "tok-3f9a.b64+/x=="
+UID = "0c1d2e3f-aaaa-bbbb-cccc-111122223333"
 HTTP_TYPES = [t for t in ChannelType if t is not ChannelType.EMAIL]
 
 
 def note(**changes: Any) -> Notification:
     fields: dict[str, Any] = {
-        "id": "0c1d2e3f-aaaa-bbbb-cccc-111122223333.r-20261206-0700.failed",
+        "id": f"{UID}.r-20261206-0700.failed",
         "event": "failed",
         "namespace": "team-a",
         "job": "nightly-sync",
-        "job_uid": "0c1d2e3f-aaaa-bbbb-cccc-111122223333",
+        "job_uid": UID,
         "run_id": "r-20261206-0700",
         "trigger": "schedule",
         "result": "failed",
@@ -88,6 +91,28 @@ def test_each_http_type_is_delivered_signed_with_the_event_id(
     assert got.body == rendered.body
     assert got.headers["content-type"] == rendered.content_type
     assert receiver.accepted() == {n.id: 1}
+
+
+def test_the_headers_carry_the_id_exactly_as_the_body(receiver: WebhookReceiver) -> None:
+    # An absent event's id holds its slot, colons included: receivers compare the two.
+    n = note(id=f"{UID}.absent-2026-04-15T02:00:00Z.absent", event="absent", run_id=None)
+    assert send(channel(), secret(receiver.url), n).ok
+    [got] = receiver.deliveries
+    assert got.headers["webhook-id"] == got.headers["idempotency-key"] == got.json()["id"] == n.id
+    assert got.verified is True
+
+
+@pytest.mark.parametrize(
+    ("value", "sent"),
+    [
+        ("a.b-c_d~e:f/g", "a.b-c_d~e:f/g"),
+        ("x\r\nX-Evil: 1", "x%0D%0AX-Evil:%201"),
+        ("100%", "100%25"),
+        ("é", "%C3%A9"),
+    ],
+)
+def test_header_values_cannot_break_the_header(value: str, sent: str) -> None:
+    assert header_value(value) == sent
 
 
 def test_a_signature_by_another_key_does_not_verify(receiver: WebhookReceiver) -> None:
@@ -207,6 +232,12 @@ def test_a_receiver_that_does_not_answer_times_out(receiver: WebhookReceiver) ->
         ),
         ({"address": "http://127.0.0.1:1/x", "signingKey": "whsec_c2hvcnQ="}, "InvalidSigningKey"),
         ({"address": "file:///etc/passwd", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://[::1", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://a\x00b/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://exa mple.org/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://127.0.0.1:99999/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http://127.0.0.1:port/", "signingKey": KEY}, "InvalidAddress"),
+        ({"address": "http:///path-only", "signingKey": KEY}, "InvalidAddress"),
         ({"signingKey": KEY}, "InvalidAddress"),
     ],
 )
@@ -303,6 +334,39 @@ def test_a_resent_mail_is_the_same_mail(smtp: SmtpServer) -> None:
     assert first.content == second.content  # same Message-ID, same bytes: deduped by clients
 
 
+@pytest.mark.parametrize(
+    ("reply", "retry"), [("451 4.3.0 try again later", True), ("554 5.6.0 rejected", False)]
+)
+def test_a_refused_mail_is_retried_only_for_a_temporary_reply(
+    smtp: SmtpServer, reply: str, retry: bool
+) -> None:
+    smtp.inbox.data_replies.append(reply)
+    outcome = send(mail_channel(smtp), credentials(), note(), tls=smtp.client_tls())
+    assert (outcome.ok, outcome.retry, outcome.reason) == (False, retry, "SMTPError")
+    assert outcome.message == f"the mail server answered {reply}"
+    assert smtp.inbox.envelopes == []
+
+
+def test_a_mail_some_recipients_took_counts_as_delivered(smtp: SmtpServer) -> None:
+    smtp.inbox.refuse["dev@example.org"] = "550 5.1.1 no such user"
+    outcome = send(mail_channel(smtp), credentials(), note(), tls=smtp.client_tls())
+    # Sending again would mail ops@ twice: delivered, and the message says who was refused.
+    assert (outcome.ok, outcome.retry, outcome.reason) == (True, False, "Delivered")
+    assert outcome.message == "accepted for 1 of 2 recipients; refused: dev@example.org"
+    [envelope] = smtp.inbox.envelopes
+    assert envelope.rcpt_tos == ["ops@example.org"]
+
+
+@pytest.mark.parametrize(
+    ("code", "retry"), [("450 4.2.1 mailbox busy", True), ("550 5.1.1 no", False)]
+)
+def test_a_mail_no_recipient_took(smtp: SmtpServer, code: str, retry: bool) -> None:
+    smtp.inbox.refuse = {"ops@example.org": code, "dev@example.org": code}
+    outcome = send(mail_channel(smtp), credentials(), note(), tls=smtp.client_tls())
+    assert (outcome.ok, outcome.retry, outcome.reason) == (False, retry, "RecipientsRefused")
+    assert smtp.inbox.envelopes == []
+
+
 def test_a_wrong_password_is_not_retried_nor_quoted(smtp: SmtpServer) -> None:
     outcome = send(mail_channel(smtp), credentials("wrong-pa55"), note(), tls=smtp.client_tls())
     assert (outcome.ok, outcome.retry, outcome.reason) == (False, False, "SMTPAuthFailed")
@@ -345,3 +409,11 @@ def test_an_smtp_server_that_is_down_is_retried() -> None:
     )
     outcome = send(ch, {}, note())
     assert (outcome.ok, outcome.retry, outcome.reason) == (False, True, "ConnectionRefused")
+
+
+@given(st.text(max_size=200))
+def test_no_address_makes_the_checks_raise(address: str) -> None:
+    # Pure parts of deliver: whatever the Secret holds, an answer and a working mask.
+    url = sendable_url(address)
+    assert url is None or url == address
+    assert isinstance(secret_mask({"address": address, "token": "t"})(f"said {address}"), str)
