@@ -16,7 +16,7 @@ import pytest
 from fixtures_deploy import CHART, Helm, docs, find
 from prometheus_client import REGISTRY
 
-from chronos.operator import metrics, notices
+from chronos.operator import metrics
 
 pytestmark = pytest.mark.cluster
 
@@ -228,7 +228,7 @@ def test_the_parser_reads_what_it_should() -> None:
 def exposed() -> dict[str, set[str]]:
     """Every sample name the operator exposes, with its label names (a job observed so
     that the per-job series exist; notification counters touched once)."""
-    metrics.observe_job("alerts-ns", "alerts-job", notices.JobGauges(1.0, 1, 2.0, frozenset()))
+    metrics.observe_job("alerts-ns", "alerts-job", metrics.JobGauges(1.0, 1, 2.0, frozenset()))
     metrics.NOTIFICATIONS_UNDELIVERED.labels("webhook").inc(0)
     try:
         samples: dict[str, set[str]] = {}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from chronos.operator.notices import JobGauges
 from chronos.readiness import Readiness
 
 RECONCILES = Counter(
@@ -62,16 +62,34 @@ NEXT_RUN = Gauge(
 MISSED_RUNS = Counter(
     "chronos_job_missed_runs_total", "Missed runs recorded for the job", JOB_LABELS
 )
-#: Deliveries (chronos.operator.notifier): ``type`` the channel type, ``result``
-#: delivered, retried (an attempt that will be retried) or undelivered (given up).
+#: Deliveries (chronos.operator.notifier): ``type`` the channel type, ``result`` one of
+#: the three below.
 NOTIFICATIONS = Counter(
     "chronos_notifications_total", "Notification delivery attempts", ["type", "result"]
 )
+#: NOTIFICATIONS results: acknowledged; an attempt failed and will be retried; given up
+#: after the channel's attempts (NOTIFICATIONS_UNDELIVERED counts these too).
+DELIVERED, RETRIED, UNDELIVERED = "delivered", "retried", "undelivered"
 NOTIFICATIONS_UNDELIVERED = Counter(
     "chronos_notifications_undelivered_total",
     "Notifications given up after their retry budget",
     ["type"],
 )
+
+
+@dataclass(frozen=True)
+class JobGauges:
+    """One job's values (``notices.job_gauges`` computes them from its status)."""
+
+    #: Unix seconds of the newest succeeded run's end (None: none in history).
+    last_success: float | None
+    consecutive_failures: int
+    #: Unix seconds of status.nextRunTimes[0] (None: nothing scheduled).
+    next_run: float | None
+    #: runIds of the missed runs in history (the counter counts the new ones).
+    missed: frozenset[str]
+
+
 #: The missed runIds each job had at its last observation, so the counter counts new
 #: ones only (status.history is bounded, so is each set).
 _missed_seen: dict[tuple[str, str], frozenset[str]] = {}

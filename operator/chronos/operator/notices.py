@@ -38,6 +38,8 @@ from chronos.models.wire import (
     NotificationsStatusDict,
     RunRecordDict,
 )
+from chronos.operator import schedules as sch
+from chronos.operator.metrics import JobGauges
 from chronos.schedule.occurrences import TimeRules, slots
 from chronos.times import parse_time, rfc3339
 
@@ -192,24 +194,34 @@ def _draft_id(job: _Job, draft: _Draft) -> str:
 def _notification(job: _Job, draft: _Draft) -> Notification:
     record, event, occurred, streak = draft.record, draft.event, draft.occurred, draft.streak
     run_id = record.get(w.RUN_ID) or ""
-    return Notification(
-        id=_draft_id(job, draft),
-        event=event,
-        namespace=job.namespace,
-        job=job.name,
-        job_uid=job.uid,
-        run_id=run_id,
-        trigger=record.get("trigger"),
-        result=record.get("result"),
-        reason=record.get("reason"),
-        message=record.get("message"),
-        scheduled_time=parse_time(record.get(w.SCHEDULED_TIME)),
-        start_time=parse_time(record.get(w.START_TIME)),
-        end_time=parse_time(record.get(w.END_TIME)),
-        duration_seconds=record.get(w.DURATION_SECONDS),
-        consecutive_failures=streak,
-        occurred_at=occurred,
-    )
+    bare = {
+        "id": _draft_id(job, draft),
+        "event": event,
+        "namespace": job.namespace,
+        "job": job.name,
+        "job_uid": job.uid,
+        "run_id": run_id,
+        "consecutive_failures": streak,
+        "occurred_at": occurred,
+    }
+    try:
+        return Notification.model_validate(
+            {
+                **bare,
+                "trigger": record.get("trigger"),
+                "result": record.get("result"),
+                "reason": record.get("reason"),
+                "message": record.get("message"),
+                "scheduled_time": parse_time(record.get(w.SCHEDULED_TIME)),
+                "start_time": parse_time(record.get(w.START_TIME)),
+                "end_time": parse_time(record.get(w.END_TIME)),
+                "duration_seconds": _duration(record),
+            }
+        )
+    except ValidationError:
+        # A record the CRD of its day let through and the model refuses: the event
+        # still goes out, with what is sure, rather than stopping every later one.
+        return Notification.model_validate(bare)
 
 
 def _duration(record: RunRecordDict) -> float | None:
@@ -278,17 +290,16 @@ def _active_events(
             yield _of_record(job, record, NotifyOn.SLOW, start + timedelta(seconds=expected))
 
 
-def _suspended(spec: Any, now: datetime) -> bool:
-    """spec.enabled false, or spec.suspendUntil ahead (exclusive end, as
-    ``schedules.window`` has it)."""
-    until = parse_time(spec.get("suspendUntil"))
-    return spec.get("enabled") is False or (until is not None and now < until)
-
-
-def _inactive(spec: Any, now: datetime) -> bool:
-    """Outside spec.activeFrom (inclusive) / activeUntil (exclusive): no run is due."""
-    start, end = parse_time(spec.get("activeFrom")), parse_time(spec.get("activeUntil"))
-    return (start is not None and now < start) or (end is not None and now >= end)
+def _window(spec: Any, now: datetime) -> sch.Window:
+    """The job's window at ``now`` (``schedules.window``, read from the raw spec)."""
+    return sch.window(
+        enabled=spec.get("enabled") is not False,
+        active_from=parse_time(spec.get("activeFrom")),
+        active_until=parse_time(spec.get("activeUntil")),
+        suspend_until=parse_time(spec.get("suspendUntil")),
+        suspend_reason=None,
+        now=now,
+    )
 
 
 def _absent(
@@ -304,7 +315,8 @@ def _absent(
     """The dead-man (docs/notifications.md, "When events fire").
 
     Watched from ``start``: the newest of the last success's end, ``since``, the job's
-    creation and the end of its last suspension (status.suspension.resumedAt). Running:
+    creation and the end of its last suspension (status.suspension.resumedAt, or a
+    spec.suspendUntil that passed). Running:
     the first slot S after ``start``; S + absentGraceSeconds <= now fires, once for the
     episode (the id names S; S only moves when a run succeeds). Suspended (enabled false
     or suspendUntil ahead) for more than suspendedForSeconds since ``start`` and its
@@ -312,16 +324,20 @@ def _absent(
     """
     spec = cr.get("spec") or {}
     status = cr.get("status") or {}
-    if _inactive(spec, now):
-        return None
+    window = _window(spec, now)
+    if window.reason == sch.INACTIVE:
+        return None  # outside activeFrom/activeUntil: nothing is due
     marks = [
         since,
         last_success(records),
         parse_time((cr.get("metadata") or {}).get("creationTimestamp")),
         parse_time((status.get(w.SUSPENSION) or {}).get(w.RESUMED_AT)),
+        # A suspendUntil that passed: slots before it were not due, even before the
+        # operator records the resume (status.suspension.resumedAt).
+        parse_time(spec.get("suspendUntil")),
     ]
-    start = max(m for m in marks if m is not None)
-    if _suspended(spec, now):
+    start = max((m for m in marks if m is not None and m <= now), default=since)
+    if not window.running:  # spec.enabled false, or spec.suspendUntil ahead
         bound = alerting.suspended_for_seconds
         newest = max((t for t in map(_when, records) if t is not None), default=start)
         quiet = max(start, newest)
@@ -526,19 +542,6 @@ def record_delivered(
 
 
 # ------------------------------------------------------------------------ the gauges
-
-
-@dataclass(frozen=True)
-class JobGauges:
-    """The per-job Prometheus values (operator/metrics.py ``observe_job``)."""
-
-    #: Unix seconds of the newest succeeded run's end (None: none in history).
-    last_success: float | None
-    consecutive_failures: int
-    #: Unix seconds of status.nextRunTimes[0] (None: nothing scheduled).
-    next_run: float | None
-    #: runIds of the missed runs in history (the counter counts the new ones).
-    missed: frozenset[str]
 
 
 def job_gauges(cr: ChronosJobDict) -> JobGauges:

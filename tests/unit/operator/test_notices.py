@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from support import ROOT
 
+from chronos.models.base import MAX_TEXT
 from chronos.models.notify import (
     LEDGER_SIZE,
     UNDELIVERED_SIZE,
@@ -25,6 +26,7 @@ from chronos.models.notify import (
 )
 from chronos.models.wire import ChronosJobDict, NotificationsStatusDict, RunRecordDict
 from chronos.operator import metrics, notices
+from chronos.schedule.calendar import Calendar
 from chronos.schedule.occurrences import ScheduleRule, TimeRules
 from chronos.times import rfc3339
 
@@ -456,15 +458,15 @@ def sample(name: str, ns: str = "gauge-ns", job_name: str = "g") -> float | None
 
 
 def test_metrics_follow_the_job_and_leave_with_it() -> None:
-    first = notices.JobGauges(100.0, 2, 200.0, frozenset({"m1"}))
+    first = metrics.JobGauges(100.0, 2, 200.0, frozenset({"m1"}))
     metrics.observe_job("gauge-ns", "g", first)
     assert sample("chronos_job_last_success_timestamp_seconds") == 100.0
     assert sample("chronos_job_consecutive_failures") == 2
     assert sample("chronos_job_next_run_timestamp_seconds") == 200.0
     # The missed runs known at the first sight count as none (no jump after a restart).
     assert sample("chronos_job_missed_runs_total") == 0
-    metrics.observe_job("gauge-ns", "g", notices.JobGauges(None, 0, None, frozenset({"m1", "m2"})))
-    metrics.observe_job("gauge-ns", "g", notices.JobGauges(None, 0, None, frozenset({"m2", "m3"})))
+    metrics.observe_job("gauge-ns", "g", metrics.JobGauges(None, 0, None, frozenset({"m1", "m2"})))
+    metrics.observe_job("gauge-ns", "g", metrics.JobGauges(None, 0, None, frozenset({"m2", "m3"})))
     assert sample("chronos_job_missed_runs_total") == 2
     assert sample("chronos_job_last_success_timestamp_seconds") is None
     assert sample("chronos_job_next_run_timestamp_seconds") is None
@@ -475,7 +477,7 @@ def test_metrics_follow_the_job_and_leave_with_it() -> None:
 
 
 def test_notification_counters_exist_for_the_notifier() -> None:
-    metrics.NOTIFICATIONS.labels("webhook", "delivered").inc()
+    metrics.NOTIFICATIONS.labels("webhook", metrics.DELIVERED).inc()
     metrics.NOTIFICATIONS_UNDELIVERED.labels("email").inc()
     assert REGISTRY.get_sample_value(
         "chronos_notifications_total", {"type": "webhook", "result": "delivered"}
@@ -638,3 +640,56 @@ def test_history_wins_over_a_last_run_that_still_says_running() -> None:
     cr = job([run("a", "failed", 5)], on=["failed", "started"], lastRun=running)
     assert ids(notices.plan(cr, now=NOW)) == [f"{UID}.a.started", f"{UID}.a.failed"]
     assert notices.consecutive_failures(notices.runs(cr)) == 1
+
+
+def test_a_record_the_model_refuses_still_gives_its_event_with_what_is_sure() -> None:
+    bad = run("a", "failed", 5, message="x" * (MAX_TEXT + 1))
+    (pending,) = notices.plan(job([bad], on=["failed"]), now=NOW)
+    assert pending[1].id == f"{UID}.a.failed"
+    assert pending[1].message is None
+    assert pending[1].consecutive_failures == 1
+
+
+def test_a_duration_missing_from_the_record_is_taken_from_its_times() -> None:
+    record = run("a", "succeeded", 5, took=2)
+    del record["durationSeconds"]
+    (pending,) = notices.plan(job([record], on=["succeeded"]), now=NOW)
+    assert pending[1].duration_seconds == 120.0
+
+
+def test_a_suspension_that_just_ended_does_not_count_its_slots_before_the_resume_is_recorded() -> (
+    None
+):
+    """suspendUntil passed 30 min ago, status.suspension not written yet: the slots of the
+    suspension are not due (the first slot after its end is NOW, due in an hour)."""
+    cr = hourly_job([], created=at(600))
+    cr["spec"]["suspendUntil"] = at(30)
+    assert notices.plan(cr, now=NOW, next_slot=notices.slot_finder(HOURLY)) == []
+    later = NOW + timedelta(hours=1)
+    assert ids(notices.plan(cr, now=later, next_slot=notices.slot_finder(HOURLY))) == [
+        f"{UID}.absent-{rfc3339(NOW)}.absent"
+    ]
+
+
+def test_a_day_the_calendar_excludes_is_no_slot_for_the_dead_man() -> None:
+    """Daily at 03:00, the last success on the 5th; the 6th is a holiday: nothing is due
+    until 03:00 on the 7th, so no absent on the 6th however late."""
+    holiday = (NOW + timedelta(days=0)).date()  # 2031-05-06
+    daily = TimeRules(
+        schedules=(ScheduleRule("s0", "0 3 * * *", None),),
+        zone="UTC",
+        calendar=Calendar(name="holidays", dates=frozenset({holiday})),
+    )
+    success_end = datetime(2031, 5, 5, 3, 5, tzinfo=UTC)
+    cr = job(
+        [run("ok", "succeeded", (NOW - success_end).total_seconds() / 60)],
+        on=["absent"],
+        since=rfc3339(success_end - timedelta(days=1)),
+    )
+    finder = notices.slot_finder(daily)
+    assert notices.plan(cr, now=datetime(2031, 5, 6, 23, 59, tzinfo=UTC), next_slot=finder) == []
+    (absent,) = notices.plan(cr, now=datetime(2031, 5, 7, 4, 0, tzinfo=UTC), next_slot=finder)
+    assert absent[1].scheduled_time == datetime(2031, 5, 7, 3, 0, tzinfo=UTC)
+    # Without the calendar the 6th's slot would have been due at 04:00 on the 6th.
+    plain = notices.slot_finder(TimeRules(schedules=daily.schedules, zone="UTC"))
+    assert notices.plan(cr, now=datetime(2031, 5, 6, 23, 59, tzinfo=UTC), next_slot=plain)
