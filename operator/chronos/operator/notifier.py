@@ -215,15 +215,15 @@ class Notifier:
             )
             kind = spec.type.value if spec is not None else "unknown"
             if outcome.ok:
-                m.NOTIFICATIONS.labels(kind, "delivered").inc()
+                m.NOTIFICATIONS.labels(kind, m.DELIVERED).inc()
                 await self._record(task, delivered=True, outcome=outcome)
                 return
             if not outcome.retry or attempt >= budget:
-                m.NOTIFICATIONS.labels(kind, "undelivered").inc()
+                m.NOTIFICATIONS.labels(kind, m.UNDELIVERED).inc()
                 m.NOTIFICATIONS_UNDELIVERED.labels(kind).inc()
                 await self._record(task, delivered=False, outcome=outcome, attempts=attempt)
                 return
-            m.NOTIFICATIONS.labels(kind, "retried").inc()
+            m.NOTIFICATIONS.labels(kind, m.RETRIED).inc()
             delay = next_delay(attempt, retry_after=outcome.retry_after, rng=self._rng)
             log.info(
                 "%s/%s: %s to channel %s: %s; attempt %d of %d again in %.1f s",
