@@ -28,10 +28,11 @@ from builders import secret
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 from receivers import Answer, SmtpServer, WebhookReceiver
-from support import get_cr, patch_spec, ready, set_status, wait_for
+from support import cronjob, get_cr, patch_spec, ready, set_status, wait_for
 
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.models.channels import (
@@ -321,45 +322,51 @@ def test_a_leader_killed_mid_delivery_fails_over_delivers_again_then_never_again
     assert seen(receiver) == Counter({event_id: 2})  # acknowledged and recorded: never again
 
 
-def test_an_operator_stopped_over_a_slot_reports_the_job_absent(
+def test_an_operator_stopped_over_a_slot_and_a_deleted_cronjob_report_absent(
     start_operator: Callable[..., OperatorProcess],
     k8s: Client,
     solo_namespace: str,
     receivers: Callable[[], WebhookReceiver],
 ) -> None:
-    """Every minute, 60 s of grace: the operator is stopped over a slot; when it comes
-    back, the slot plus the grace has passed without a success, so it reports absent."""
+    """Every minute, 60 s of grace. The operator is stopped over a slot, and meanwhile
+    one job's CronJob is deleted out from under it (so nothing could run it); when the
+    operator comes back, the slot plus the grace has passed without a success for both:
+    each is reported absent, once, for a slot after notify was configured."""
     ns = solo_namespace
     receiver = receivers()
     hook_secret(k8s, ns, "hook", receiver)
     channel(k8s, ns, "ops", webhook("hook"))
     operator = start_operator()
-    uid = notify_job(
-        k8s,
-        ns,
-        "heartbeat",
-        [{"channel": "ops", "on": ["absent"]}],
-        schedule={"cron": "* * * * *"},
-        timeZone="UTC",
-        alerting={"absentGraceSeconds": 60},
-    )
+    every_minute: dict[str, Any] = {
+        "schedule": {"cron": "* * * * *"},
+        "timeZone": "UTC",
+        "alerting": {"absentGraceSeconds": 60},
+    }
+    rule = [{"channel": "ops", "on": ["absent"]}]
+    uids = {name: notify_job(k8s, ns, name, rule, **every_minute) for name in ("beat", "orphan")}
+    cronjob_of_orphan = wait_for(lambda: (get_cr(k8s, ns, "orphan")["status"]).get("cronJobName"))
     operator.stop()
-    mark = datetime.fromisoformat(str(since(k8s, ns, "heartbeat")))
-    # The first whole minute after the mark, plus the grace, plus a housekeeping round.
+    k8s.delete(CronJob, cronjob_of_orphan, namespace=ns)
+    mark = max(datetime.fromisoformat(str(since(k8s, ns, name))) for name in uids)
+    # The first whole minute after the marks, plus the grace, plus a housekeeping round.
     slot = mark.replace(second=0) + timedelta(minutes=1)
     time.sleep(max(0.0, (slot + timedelta(seconds=65) - datetime.now(UTC)).total_seconds()))
     start_operator()
-    absent = wait_for(
-        lambda: [d for d in receiver.deliveries if d.json().get("event") == "absent"],
-        timeout=90,
-        what="the absent notification",
+
+    def absent() -> dict[str, dict[str, Any]]:
+        bodies = [d.json() for d in receiver.deliveries if d.verified]
+        return {b["job"]: b for b in bodies if b["event"] == "absent"}
+
+    found: dict[str, dict[str, Any]] = wait_for(
+        lambda: absent() if len(absent()) == 2 else None, timeout=90, what="two absents"
     )
-    body = absent[0].json()
-    missed = datetime.fromisoformat(body["scheduledTime"])
-    assert missed >= slot  # a slot the stopped operator slept over, not one before the mark
-    assert body["id"] == f"{uid}.absent-{rfc3339(missed)}.absent"
-    assert absent[0].verified
-    assert len(absent) == 1
+    for name, uid in uids.items():
+        missed = datetime.fromisoformat(found[name]["scheduledTime"])
+        assert missed >= slot  # a slot the stopped operator slept over, not one before
+        assert found[name]["id"] == f"{uid}.absent-{rfc3339(missed)}.absent"
+    wait_for(lambda: cronjob(k8s, ns, cronjob_of_orphan), what="the CronJob restored")
+    settle()
+    assert sorted(d.json()["job"] for d in receiver.deliveries) == ["beat", "orphan"]
 
 
 def test_email_through_starttls_and_auth_reaches_the_smtp_server(
