@@ -19,13 +19,14 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube.resources.batch_v1 import CronJob, Job
+from pydantic import ValidationError
 
 from chronos import contract as c
 from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobStatus, RunResult
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, RunResult
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import aborts, chainrun, kubeio, metrics, notices, operate, runnow, runs
 from chronos.operator import housekeeping as hk
@@ -39,6 +40,8 @@ from chronos.operator.naming import cronjob_name
 from chronos.operator.notices import NextSlot, slot_finder
 from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
+from chronos.schedule import ScheduleError
+from chronos.timerules import time_rules
 
 log = logging.getLogger(__name__)
 
@@ -249,18 +252,35 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
         await housekeeping(ctx, cr)
 
 
-def _next_slot(ctx: OperatorContext, cr: ChronosJobDict) -> NextSlot | None:
+def _next_slot(ctx: OperatorContext, cr: ChronosJobDict) -> NextSlot:
     """The job's schedule as the dead-man (``absent``) reads it: its time rules with its
-    calendar loaded, ``@every`` counted from the last slot fired."""
+    calendar as last resolved, ``@every`` counted from the last slot fired. Built on the
+    first question only (``plan`` asks only for a rule that wants ``absent``): parsing the
+    spec is most of a notify job's planning cost."""
     meta = cr["metadata"]
-    try:
-        desired = ctx.calendars.apply(desired_state(cr, ctx.settings), meta["namespace"])
-    except RejectedError:
-        return None
-    if desired.rules is None:
-        return None
-    anchor = (cr.get("status") or {}).get(w.LAST_SCHEDULE_TIME)
-    return slot_finder(desired.rules, datetime.fromisoformat(anchor) if anchor else None)
+    found: list[NextSlot | None] = []
+
+    def build() -> NextSlot | None:
+        try:
+            spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
+            ref = spec.calendar_ref
+            calendar = None if ref is None else ctx.calendars.cached(meta["namespace"], ref.name)
+            zone = spec.time_zone or ctx.settings.default_time_zone
+            rules = time_rules(
+                spec, job=(meta["namespace"], meta["name"]), zone=zone, calendar=calendar
+            )
+        except (ValidationError, ScheduleError):
+            return None  # reconcile reports it
+        anchor = (cr.get("status") or {}).get(w.LAST_SCHEDULE_TIME)
+        return slot_finder(rules, datetime.fromisoformat(anchor) if anchor else None)
+
+    def next_slot(after: datetime) -> datetime | None:
+        if not found:
+            found.append(build())
+        finder = found[0]
+        return None if finder is None else finder(after)
+
+    return next_slot
 
 
 def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
