@@ -435,3 +435,26 @@ def metric(process: OperatorProcess, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_a_channel_says_whether_its_secret_will_do_before_any_job_uses_it(
+    operator: OperatorProcess, k8s: Client, ns: str, receivers: Callable[[], WebhookReceiver]
+) -> None:
+    """Ready from the ChronosChannel watch (no job names the channel) and, as Secrets are
+    not watched, from the housekeeping round after the Secret appears."""
+    channel(k8s, ns, "ops", webhook("hook"))
+
+    def channel_ready() -> dict[str, Any] | None:
+        obj = k8s.get(ChronosChannelResource, "ops", namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Ready"), None)
+
+    missing = wait_for(channel_ready, what="Ready on the new channel")
+    assert (missing["status"], missing["reason"]) == ("False", "SecretMissing")
+    assert "hook" in missing["message"]
+    hook_secret(k8s, ns, "hook", receivers())
+    wait_for(
+        lambda: (c := channel_ready()) is not None and c["status"] == "True",
+        timeout=20,
+        what="Ready=True once the Secret exists",
+    )
