@@ -326,6 +326,7 @@ class Notifier:
         written = await kubeio.update_status(self._client, task.namespace, task.job, change)
         self._recorded[task.key] = time.monotonic()
         if not written:
+            self._recovered.pop(job, None)
             return  # the job is gone
         if delivered:
             log.info(
