@@ -459,3 +459,35 @@ def test_a_channel_says_whether_its_secret_will_do_before_any_job_uses_it(
         timeout=20,
         what="Ready=True once the Secret exists",
     )
+
+
+def test_deliveries_in_flight_are_bounded_by_the_setting(
+    start_operator: Callable[..., OperatorProcess],
+    k8s: Client,
+    solo_namespace: str,
+    receivers: Callable[[], WebhookReceiver],
+) -> None:
+    """CHRONOS_NOTIFY_CONCURRENCY=1: while one receiver holds its request, the other
+    channel's delivery waits for the slot; released, both arrive once."""
+    ns = solo_namespace
+    first, second = receivers(), receivers()
+    for index, receiver in enumerate((first, second)):
+        receiver.hold()
+        hook_secret(k8s, ns, f"hook-{index}", receiver)
+        channel(k8s, ns, f"ops-{index}", webhook(f"hook-{index}"))
+    start_operator(CHRONOS_NOTIFY_CONCURRENCY="1")
+    rules = [{"channel": f"ops-{i}", "on": ["failed"]} for i in range(2)]
+    uid = notify_job(k8s, ns, "pair", rules)
+    report_failed_run(k8s, ns, "pair", "pair-run-1")
+    wait_for(lambda: first.arrived.is_set() or second.arrived.is_set(), what="a first request")
+    time.sleep(3)  # well within the channel's 10 s timeout: the held request is in flight
+    assert [first.arrived.is_set(), second.arrived.is_set()].count(True) == 1
+    first.release()
+    second.release()
+    event_id = f"{uid}.pair-run-1.failed"
+    wait_for(
+        lambda: first.accepted()[event_id] and second.accepted()[event_id],
+        timeout=30,
+        what="both deliveries",
+    )
+    assert seen(first) == seen(second) == Counter({event_id: 1})
