@@ -44,6 +44,8 @@ ALL_VALUES: dict[str, Any] = {
         },
         "housekeepingSeconds": 20,
         "missedRunGraceSeconds": 60,
+        "notifyConcurrency": 8,
+        "notifyMaxPending": 500,
         "healthPort": 9090,
         "healthHost": "0.0.0.0",
         "leaderElection": {

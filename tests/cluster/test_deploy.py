@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ from fixtures_deploy import (
 from fixtures_operator import SOLO_PREFIX
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace
+from lightkube.resources.core_v1 import Namespace, Secret
 from lightkube.types import PatchType
+from receivers import WebhookReceiver
 from support import ROOT, wait_for
 
 from chronos import contract as c
@@ -43,8 +45,10 @@ from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, VERSION
+from chronos.operator.kubeio import ChronosChannelResource
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import ComponentSettings
+from chronos.times import rfc3339
 
 # Every test here needs helm (built with Go) or the control plane, most both.
 pytestmark = pytest.mark.cluster
@@ -635,11 +639,62 @@ def test_the_real_operator_works_with_the_charts_service_account(
             "jsonpath={.spec.holderIdentity}",
         )
         assert holder
+        _notifies_under_the_charts_rbac(k8s, ns)
     finally:
         process.stop()
     log = process.log_path.read_text()
     assert "forbidden" not in log.lower(), log[-3000:]
     assert " 403" not in log, log[-3000:]
+
+
+def _notifies_under_the_charts_rbac(k8s: Client, ns: str) -> None:
+    """Issue 21: the operator reads a ChronosChannel and its Secret, writes the channel's
+    Ready and the job's ledger, and delivers — with the chart's rights only."""
+    key = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    with WebhookReceiver(signing_key=key) as receiver:
+        k8s.create(
+            Secret(
+                metadata=ObjectMeta(name="hook", namespace=ns),
+                stringData={"address": receiver.url, "signingKey": key},
+            )
+        )
+        k8s.create(
+            ChronosChannelResource(
+                metadata=ObjectMeta(name="ops", namespace=ns),
+                spec={"type": "webhook", "secretRef": {"name": "hook"}},
+            )
+        )
+        notify = [{"channel": "ops", "events": ["failed"]}]
+        k8s.create(
+            ChronosJobResource(
+                metadata=ObjectMeta(name="watched", namespace=ns), spec={**SPEC, "notify": notify}
+            )
+        )
+
+        def ledger() -> dict[str, Any]:
+            obj = k8s.get(ChronosJobResource, "watched", namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+            notes: dict[str, Any] = (obj.get("status") or {}).get("notifications") or {}
+            return notes
+
+        wait_for(lambda: ledger().get("since"), 60, "the since mark")
+        run = {
+            "runId": "watched-1",
+            "trigger": "run-now",
+            "result": "failed",
+            "endTime": rfc3339(datetime.now(UTC)),
+            "reportedBy": "runner",
+        }
+        k8s.patch(
+            ChronosJobResource.Status,
+            "watched",
+            {"status": {"lastRun": run, "history": [run]}},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
+        wait_for(lambda: receiver.accepted(), 60, "the delivery")
+        wait_for(lambda: ledger().get("delivered"), 30, "the delivery recorded")
+        channel = k8s.get(ChronosChannelResource, "ops", namespace=ns).to_dict()  # type: ignore[no-untyped-call]
+        assert [c["status"] for c in channel["status"]["conditions"]] == ["True"]
 
 
 def _annotations(k8s: Client, ns: str, name: str) -> dict[str, str]:

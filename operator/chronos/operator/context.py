@@ -5,7 +5,7 @@ ServiceAccount look-ups."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +18,7 @@ from chronos.operator.cache import WatchCache, digest
 from chronos.operator.calendars import Calendars
 from chronos.operator.chains import ChainIndex
 from chronos.operator.expectations import Expectations, StatusWrites
+from chronos.operator.notices import NextSlot
 from chronos.operator.settings import OperatorSettings
 from chronos.operator.status import status_body
 
@@ -48,6 +49,15 @@ class OperatorContext:
     #: the workers start): its window opens or closes, its suspension ends, its next
     #: operator-mode slot is due.
     wake: Callable[[tuple[str, str], datetime], None] = lambda key, when: None
+    #: Start the deliveries of the notifications a job owes (``notifier.Notifier.sync``;
+    #: set while the operator leads). Never waits for a receiver.
+    notify: Callable[[ChronosJobDict, NextSlot | None], Awaitable[None]] = lambda cr, next_slot: (
+        _nothing()
+    )
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def patch_status(ctx: OperatorContext, cr: ChronosJobDict, patch: ChronosJobStatus) -> bool:

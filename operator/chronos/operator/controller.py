@@ -19,25 +19,30 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from lightkube.resources.batch_v1 import CronJob, Job
+from pydantic import ValidationError
 
 from chronos import contract as c
 from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
 from chronos.models import wire as w
-from chronos.models.chronosjob import ChronosJobStatus, RunResult
+from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, RunResult
 from chronos.models.history import parse_history
 from chronos.models.wire import ChronosJobDict, StatusDict
 from chronos.operator import aborts, chainrun, kubeio, metrics, notices, operate, runnow, runs
 from chronos.operator import housekeeping as hk
+from chronos.operator import notifier as notifier_mod
 from chronos.operator import schedules as sch
 from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.calendars import ChronosCalendarResource
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import RejectedError, desired_state, is_subset, next_runs
 from chronos.operator.naming import cronjob_name
+from chronos.operator.notices import NextSlot, slot_finder
 from chronos.operator.reconcile import blockers, reconcile
 from chronos.operator.workqueue import Reason, WorkQueue
+from chronos.schedule import ScheduleError
+from chronos.timerules import time_rules
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +238,12 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await runnow.publish_active_runs(ctx, *key)
     await _record_unreported(ctx, cr)
     await _record_aborted(ctx, cr)
+    # Issue 21: the notifications the job owes are planned and their deliveries started
+    # in the background (the one-time since mark is the only write awaited).
+    if (cr.get("spec") or {}).get("notify"):
+        await ctx.notify(cr, _next_slot(ctx, cr))
+    elif ((cr.get("status") or {}).get(w.NOTIFICATIONS) or {}).get("since"):
+        await ctx.notify(cr, None)  # notify removed: its since mark is cleared
     if reconciled:
         # It wrote a fresh status; ``cr`` holds the old one, so the rest waits for the
         # next visit (the status write's own event brings it).
@@ -240,6 +251,37 @@ async def sync(ctx: OperatorContext, key: Key, reason: Reason) -> None:
     await _mirror_last_schedule(ctx, cr)
     if reason & Reason.HOUSEKEEPING:
         await housekeeping(ctx, cr)
+
+
+def _next_slot(ctx: OperatorContext, cr: ChronosJobDict) -> NextSlot:
+    """The job's schedule as the dead-man (``absent``) reads it: its time rules with its
+    calendar as last resolved, ``@every`` counted from the last slot fired. Built on the
+    first question only (``plan`` asks only for a rule that wants ``absent``): parsing the
+    spec is most of a notify job's planning cost."""
+    meta = cr["metadata"]
+    found: list[NextSlot | None] = []
+
+    def build() -> NextSlot | None:
+        try:
+            spec = ChronosJobSpec.model_validate(cr.get("spec") or {})
+            ref = spec.calendar_ref
+            calendar = None if ref is None else ctx.calendars.cached(meta["namespace"], ref.name)
+            zone = spec.time_zone or ctx.settings.default_time_zone
+            rules = time_rules(
+                spec, job=(meta["namespace"], meta["name"]), zone=zone, calendar=calendar
+            )
+        except (ValidationError, ScheduleError):
+            return None  # reconcile reports it
+        anchor = (cr.get("status") or {}).get(w.LAST_SCHEDULE_TIME)
+        return slot_finder(rules, datetime.fromisoformat(anchor) if anchor else None)
+
+    def next_slot(after: datetime) -> datetime | None:
+        if not found:
+            found.append(build())
+        finder = found[0]
+        return None if finder is None else finder(after)
+
+    return next_slot
 
 
 def _check_cronjob(ctx: OperatorContext, cr: ChronosJobDict) -> None:
@@ -502,6 +544,37 @@ async def _calendar_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
             queue.add(key, Reason.HOUSEKEEPING)
 
 
+async def _channel_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Serve the ChronosChannels queued: their Ready condition (issue 21, notifier)."""
+    while True:
+        key, reason = await queue.get()
+        try:
+            await notifier_mod.sync_channel(ctx.client, key)
+            queue.forget(key)
+        except Exception as exc:  # noqa: BLE001 - retried with backoff, like a job's sync
+            metrics.ERRORS.labels("channel_sync").inc()
+            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
+            log.log(
+                logging.WARNING if queue.failures(key) == 1 else logging.DEBUG,
+                "sync of channel %s/%s failed (%s); retrying in %.1f s",
+                *key,
+                kubeio.describe_error(exc),
+                delay,
+            )
+        finally:
+            queue.done(key)
+
+
+async def _channel_rounds(
+    ctx: OperatorContext, queue: WorkQueue, channels: notifier_mod.Channels
+) -> None:
+    """Every housekeeping round each channel's Secret is read again (not watched)."""
+    while True:
+        await asyncio.sleep(ctx.settings.housekeeping_seconds)
+        for key in channels.known():
+            queue.add(key, Reason.HOUSEKEEPING)
+
+
 async def run(
     ctx: OperatorContext,
     scope: Scope,
@@ -516,6 +589,10 @@ async def run(
     """
     queue = WorkQueue()
     ctx.wake = queue.add_at
+    notifier = notifier_mod.Notifier(ctx.client, ctx.settings)
+    ctx.notify = notifier.sync
+    channel_queue = WorkQueue()
+    channels = notifier_mod.Channels(channel_queue.add)
     calendar_queue = WorkQueue()
     ctx.calendars.changed = calendar_queue.add
     # A calendar that now excludes other days: its jobs' nextRunTimes, slots and
@@ -559,9 +636,25 @@ async def run(
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
         tasks.append(asyncio.create_task(_calendar_worker(ctx, calendar_queue), name="calendars"))
         tasks.append(asyncio.create_task(_calendar_rounds(ctx, calendar_queue), name="cal rounds"))
+        # ChronosChannels (issue 21): not awaited before the work starts, so an operator
+        # whose cluster lacks that CRD still serves its jobs (deliveries say why not).
+        channel_watch = Informer(
+            ctx.client,
+            kubeio.ChronosChannelResource,
+            channels,
+            scope,
+            on_error=lambda kind, exc: metrics.ERRORS.labels("watch_chronoschannel").inc(),
+        )
+        tasks.append(asyncio.create_task(channel_watch.run(), name="watch channels"))
+        tasks.append(asyncio.create_task(_channel_worker(ctx, channel_queue), name="channels"))
+        tasks.append(
+            asyncio.create_task(_channel_rounds(ctx, channel_queue, channels), name="ch rounds")
+        )
         await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
+        notifier.close()  # a new leader plans again from the ledger
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+            await notifier.wait_closed()

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final, cast
 
 from lightkube import ApiError, AsyncClient
+from lightkube.generic_resource import create_namespaced_resource
 from lightkube.models.core_v1 import EventSource, ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import CronJob, Job
-from lightkube.resources.core_v1 import Event, Namespace, Pod, ServiceAccount
+from lightkube.resources.core_v1 import Event, Namespace, Pod, Secret, ServiceAccount
 from lightkube.types import CascadeType, PatchType
 
 from chronos import contract as c
 from chronos.kube import ChronosJobResource, or_none
+from chronos.models import channels
 from chronos.models import wire as w
 from chronos.models.chronosjob import GROUP, KIND, VERSION, ChronosJobStatus, RunRecord
 from chronos.models.history import merge_run, parse_history
@@ -29,6 +32,10 @@ FIELD_MANAGER = "chronos-operator"
 CONFLICT_RETRIES = 8
 
 log = logging.getLogger(__name__)
+
+ChronosChannelResource = create_namespaced_resource(
+    channels.GROUP, channels.VERSION, channels.KIND, channels.PLURAL
+)
 
 
 def describe_error(exc: Exception) -> str:
@@ -406,3 +413,41 @@ async def create_slot_job(client: AsyncClient, manifest: dict[str, Any]) -> bool
             raise
         return False
     return True
+
+
+async def get_channel(client: AsyncClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """A ChronosChannel as the API server has it now (never cached: a channel edited
+    between two attempts is used as edited); None if it does not exist."""
+    read = await _get_or_none(client, ChronosChannelResource, name, namespace)
+    return None if read is None else as_dict(read)
+
+
+async def get_secret_data(
+    client: AsyncClient, namespace: str, name: str
+) -> dict[str, bytes] | None:
+    """The decoded data of a Secret, read afresh each time (a rotated key is used at the
+    next attempt); None if it does not exist. The values never leave the caller."""
+    read = await _get_or_none(client, Secret, name, namespace)
+    if read is None:
+        return None
+    data: dict[str, bytes] = {k: base64.b64decode(v) for k, v in (read.data or {}).items()}
+    data.update({k: v.encode() for k, v in (read.stringData or {}).items()})
+    return data
+
+
+async def patch_channel_status(
+    client: AsyncClient, namespace: str, name: str, status: dict[str, Any]
+) -> None:
+    """Merge ``status`` into a ChronosChannel's (the operator is its only writer)."""
+    WRITES.labels("channel_status").inc()
+    try:
+        await client.patch(
+            ChronosChannelResource.Status,
+            name,
+            {"status": status},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise

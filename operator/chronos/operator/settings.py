@@ -148,6 +148,25 @@ class OperatorSettings(ScheduleSettings):
         description="A slot with no Job this long after its time is recorded as missed.",
     )
 
+    notify_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description=(
+            "Most notification attempts in flight at once (each waits on one receiver, "
+            "up to its channel's timeoutSeconds); the others wait their turn."
+        ),
+    )
+    notify_max_pending: int = Field(
+        default=1000,
+        ge=1,
+        le=100000,
+        description=(
+            "Most notifications being delivered or waiting for their next attempt; "
+            "events beyond it stay planned and are started at a later sync."
+        ),
+    )
+
     @field_validator("runner_pod_overrides")
     @classmethod
     def _overrides(cls, value: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ OPERATOR_FIELDS = frozenset(
         w.ACTIVE_RUN_STARTS,
         w.SCHEDULES,
         w.SUSPENSION,
+        # The delivery ledger (notifier).
+        w.NOTIFICATIONS,
     }
 )
 

@@ -437,6 +437,7 @@ SUSPENSION: Final = "suspension"
 SLOTS_FIRED_UNTIL: Final = "slotsFiredUntil"
 BACKFILLS: Final = "backfills"
 QUEUED: Final = "queued"
+NOTIFICATIONS: Final = "notifications"
 # In status.schedules.
 MODE: Final = "mode"
 # In status.suspension.
