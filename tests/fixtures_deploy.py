@@ -44,6 +44,7 @@ ALL_VALUES: dict[str, Any] = {
         },
         "housekeepingSeconds": 20,
         "missedRunGraceSeconds": 60,
+        "notifyAllowedHosts": ["hooks.example.com", "*.corp.example"],
         "notifyConcurrency": 8,
         "notifyMaxPending": 500,
         "healthPort": 9090,

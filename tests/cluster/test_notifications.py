@@ -491,3 +491,41 @@ def test_deliveries_in_flight_are_bounded_by_the_setting(
         what="both deliveries",
     )
     assert seen(first) == seen(second) == Counter({event_id: 1})
+
+
+def test_a_channel_outside_the_allowed_hosts_is_never_sent_to(
+    start_operator: Callable[..., OperatorProcess],
+    k8s: Client,
+    solo_namespace: str,
+    receivers: Callable[[], WebhookReceiver],
+) -> None:
+    """CHRONOS_NOTIFY_ALLOWED_HOSTS: the operator posts from inside the cluster, so a
+    channel's Secret must not be able to aim it at any address. Only 127.0.0.1 is allowed:
+    the channel whose Secret names `localhost` is never sent to."""
+    ns = solo_namespace
+    inside, allowed = receivers(), receivers()
+    hook_secret(k8s, ns, "allowed", allowed)
+    aimed = inside.url.replace("127.0.0.1", "localhost")
+    k8s.create(secret("inside", ns, {ADDRESS_KEY: aimed, SIGNING_KEY: inside.signing_key or ""}))
+    channel(k8s, ns, "inside", webhook("inside"))
+    channel(k8s, ns, "allowed", webhook("allowed"))
+    start_operator(CHRONOS_NOTIFY_ALLOWED_HOSTS="127.0.0.1")
+    rules = [{"channel": name, "events": ["failed"]} for name in ("inside", "allowed")]
+    uid = notify_job(k8s, ns, "guarded", rules)
+    report_failed_run(k8s, ns, "guarded", "guarded-run-1")
+    event_id = f"{uid}.guarded-run-1.failed"
+    wait_for(lambda: allowed.accepted()[event_id], timeout=30, what="the allowed delivery")
+    undelivered = wait_for(
+        lambda: ledger(k8s, ns, "guarded").get("undelivered"), what="the refused channel"
+    )
+    assert [(u["channel"], u["reason"]) for u in undelivered] == [("inside", "HostNotAllowed")]
+    assert "localhost" not in json.dumps(undelivered)  # the address is a Secret value
+
+    def refused() -> bool:
+        cond = condition(k8s, ns, "guarded") or {}
+        return (cond.get("status"), cond.get("reason")) == ("False", "HostNotAllowed")
+
+    wait_for(refused, what="NotificationsDelivered=False, HostNotAllowed")
+    settle()
+    assert refused()  # the other channel's delivery does not clear it
+    assert seen(inside) == Counter()  # not once, not retried

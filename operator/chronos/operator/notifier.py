@@ -45,7 +45,7 @@ from lightkube import AsyncClient
 from pydantic import ValidationError
 
 from chronos.models import wire as w
-from chronos.models.channels import ChronosChannelSpec, channel_ready
+from chronos.models.channels import ADDRESS_KEY, ChronosChannelSpec, channel_ready
 from chronos.models.chronosjob import ChronosJobStatus
 from chronos.models.notify import Notification, Undelivered, ledger_key
 from chronos.models.wire import ChronosJobDict, StatusDict
@@ -53,8 +53,9 @@ from chronos.notify.retry import next_delay
 from chronos.notify.send import Outcome, deliver, secret_mask
 from chronos.operator import kubeio, notices
 from chronos.operator import metrics as m
-from chronos.operator.settings import OperatorSettings
+from chronos.operator.settings import OperatorSettings, host_allowed, url_host
 from chronos.operator.status import condition, set_condition, typed_conditions
+from chronos.times import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,15 @@ class Notifier:
             return spec, Outcome(
                 ok=False, retry=True, retry_after=None, reason=reason, message=message
             )
+        if not host_allowed(channel_host(spec, data), self._settings.notify_hosts):
+            # Not named: for the HTTP types the host is part of a Secret value.
+            return spec, Outcome(
+                ok=False,
+                retry=False,
+                retry_after=None,
+                reason="HostNotAllowed",
+                message="the channel's host is not in CHRONOS_NOTIFY_ALLOWED_HOSTS",
+            )
         try:
             outcome = await asyncio.wait_for(
                 deliver(spec, data, task.notification, now=datetime.now(UTC)),
@@ -405,10 +415,13 @@ def recovered_condition(
     process saw); True at once when it was not False. None: leave it as it is."""
     stored = condition(status.get(w.CONDITIONS), DELIVERED)
     if stored is not None and stored.get("status") == "False":
-        since = stored.get(w.LAST_TRANSITION_TIME) or ""
+        # Parsed, not compared as text: "…:01.5Z" sorts before "…:01Z".
+        since = parse_time(stored.get(w.LAST_TRANSITION_TIME)) or datetime.min.replace(tzinfo=UTC)
         notes = status.get(w.NOTIFICATIONS) or {}
         failing = {
-            u["channel"] for u in notes.get("undelivered") or [] if (u.get("at") or "") >= since
+            u["channel"]
+            for u in notes.get("undelivered") or []
+            if (at := parse_time(u.get("at"))) is not None and at >= since.replace(microsecond=0)
         }
         if failing - delivered_to:
             return None
@@ -467,6 +480,13 @@ async def sync_channel(client: AsyncClient, key: tuple[str, str]) -> None:
         return  # the CRD's schema keeps such specs out; nothing to say Ready about
     data = await _secret_of(client, key[0], spec)
     await write_channel_ready(client, raw, *channel_ready(spec, None if data is None else data))
+
+
+def channel_host(spec: ChronosChannelSpec, data: Mapping[str, bytes]) -> str:
+    """The host a channel sends to: its email.host, else its address's ("" if none)."""
+    if spec.email is not None:
+        return spec.email.host.lower()
+    return url_host(data.get(ADDRESS_KEY, b"").decode("utf-8", "replace").strip())
 
 
 async def _secret_of(

@@ -148,6 +148,16 @@ class OperatorSettings(ScheduleSettings):
         description="A slot with no Job this long after its time is recorded as missed.",
     )
 
+    notify_allowed_hosts: str = Field(
+        default="",
+        description=(
+            "Hosts a ChronosChannel may send to, comma-separated, as for "
+            "corehub_allowed_hosts: the address in its Secret (webhook, cloudevents, "
+            "slack, cronicle) or its email.host. Empty allows every host. The operator "
+            "sends from inside the cluster: set it so that a channel cannot make it post "
+            "to internal services. A channel elsewhere is not sent to (HostNotAllowed)."
+        ),
+    )
     notify_concurrency: int = Field(
         default=16,
         ge=1,
@@ -187,7 +197,7 @@ class OperatorSettings(ScheduleSettings):
             )
         return self
 
-    @field_validator("corehub_allowed_hosts")
+    @field_validator("corehub_allowed_hosts", "notify_allowed_hosts")
     @classmethod
     def _hosts(cls, value: str) -> str:
         entries = [e.strip() for e in value.split(",")] if value.strip() else []
@@ -202,6 +212,10 @@ class OperatorSettings(ScheduleSettings):
     @property
     def allowed_hosts(self) -> tuple[str, ...]:
         return tuple(self.corehub_allowed_hosts.split(",")) if self.corehub_allowed_hosts else ()
+
+    @property
+    def notify_hosts(self) -> tuple[str, ...]:
+        return tuple(self.notify_allowed_hosts.split(",")) if self.notify_allowed_hosts else ()
 
     def history_limit_of(self, spec: ChronosJobSpec) -> int:
         """The job's own spec.historyLimit, else this operator's CHRONOS_HISTORY_LIMIT."""

@@ -107,3 +107,14 @@ def test_the_channel_store_queues_what_it_sees_and_forgets_what_is_gone() -> Non
     store.delete({"metadata": {"namespace": "a", "name": "mail"}})
     store.resync("b", set())  # a relist of namespace b found none
     assert store.known() == {("a", "ops")}
+
+
+def test_a_failure_in_the_same_second_as_the_condition_holds_it() -> None:
+    """The ledger writes times with microseconds, the condition whole seconds: compared as
+    text "…:07.5Z" sorted before "…:07Z", and another channel's success cleared the
+    condition of a channel given up on in that very second (cluster test, allowed hosts)."""
+    at = NOW.replace(microsecond=500000)
+    status = _failed(at, "inside")
+    entry = Undelivered(id="u1.run-1.failed", channel="inside", reason="HostNotAllowed", at=at)
+    status["notifications"] = {"undelivered": [entry.model_dump(mode="json")]}  # type: ignore[typeddict-item]
+    assert recovered_condition(status, {"allowed"}, at) is None
