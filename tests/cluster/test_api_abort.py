@@ -79,9 +79,14 @@ def test_rest_abort_deletes_the_job_and_records_the_run_aborted_by_the_caller(
     who = f"system:serviceaccount:{ns}:alice"
     assert record["message"].startswith(f"aborted by {who} at ")
     assert record["trigger"] == "run-now"
+
     # REST shows the same; the run is no longer active; an Event names who aborted.
-    history = api.get(f"/api/jobs/{job_id}/history").json()
-    rest = next(r for r in history["items"] if r["run_id"] == run)
+    # (The facade reads its watch cache, which may not hold the record yet.)
+    def in_rest() -> dict[str, Any] | None:
+        items = api.get(f"/api/jobs/{job_id}/history").json()["items"]
+        return next((r for r in items if r["run_id"] == run), None)
+
+    rest = wait_for(in_rest, 30, "the record through REST")
     assert rest["result"] == "aborted"
     wait_for(lambda: not (get_cr(k8s, ns, job_id).get("status") or {}).get("activeRuns"), 30)
     events = [e for e in k8s.list(Event, namespace=ns) if e.reason == "Aborted"]

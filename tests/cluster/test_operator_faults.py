@@ -411,10 +411,16 @@ def test_every_job_converges_after_the_fault(harness: Harness, fault: Fault) -> 
     objects = [e for e in writes if e.resource != "events"]
     assert len(objects) <= 3 + 4 * 2, [(e.method, e.path) for e in objects]
 
-    # The log says what happened once: a warning per informer (five: ChronosJobs,
-    # CronJobs, Jobs, ChronosCalendars, ChronosChannels) and at most one per job, not a
-    # line per retry.
-    assert len(loud) <= 5 + 4, [e["message"] for e in loud]
+    # The log says what happened once per outage, not a line per retry: a warning per
+    # informer (five: ChronosJobs, CronJobs, Jobs, ChronosCalendars, ChronosChannels) and
+    # at most one per job. A restarted API server may drop a watch again while it warms
+    # up, after the informer was healthy: a second outage of its own (CI, loaded: 10
+    # warnings with four informers), still far from one per retry (a dozen per outage).
+    per_informer = Counter(
+        e["message"].split(" ")[0] for e in loud if e["logger"] == "chronos.informer"
+    )
+    assert max(per_informer.values(), default=0) <= 2, per_informer
+    assert len(loud) - sum(per_informer.values()) <= 4, [e["message"] for e in loud]
     assert len(lines) <= 40, [e["message"] for e in lines]
     # And the API server is not hammered while it lasts: a probe every 0.67 s, per
     # informer a relist and a rewatch per fault event, the work of three changed jobs
