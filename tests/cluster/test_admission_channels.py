@@ -8,7 +8,6 @@ from deploy/base (tests/conftest.py: ``install_crd``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,7 +20,7 @@ from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.types import PatchType
-from support import wait_for
+from support import policy_refusal, wait_for
 
 from chronos import kube
 from chronos.devcluster.cluster import Cluster
@@ -60,17 +59,6 @@ def _job(name: str, namespace: str, **fields: Any) -> Any:
     )
 
 
-def _refused(action: Callable[[], Any]) -> str | None:
-    """The API server's message when ``action`` is refused by an admission policy."""
-    try:
-        action()
-    except ApiError as exc:
-        if exc.status.code == 403 and "ValidatingAdmissionPolicy" in str(exc.status.message):
-            return str(exc.status.message)
-        raise
-    return None
-
-
 def _merge(client: Client, resource: Any, name: str, namespace: str, body: Any) -> Any:
     return client.patch(resource, name, body, namespace=namespace, patch_type=PatchType.MERGE)
 
@@ -105,7 +93,7 @@ def users(k8s: Client, cluster: Cluster, namespace: str, tmp_path: Path) -> User
     # A new policy takes effect once the API server has loaded it: wait for the first
     # refusal (only the first; every assertion below is immediate).
     wait_for(
-        lambda: _refused(
+        lambda: policy_refusal(
             lambda: users.caller.create(
                 _channel("probe", namespace, _webhook(HIDDEN)), dry_run=True
             )
@@ -123,14 +111,16 @@ def test_a_channel_whose_secret_the_author_cannot_read_is_refused(
     users: Users, k8s: Client
 ) -> None:
     ns = users.namespace
-    message = _refused(lambda: users.caller.create(_channel("peek", ns, _webhook(HIDDEN))))
+    message = policy_refusal(lambda: users.caller.create(_channel("peek", ns, _webhook(HIDDEN))))
     assert message is not None, "created with a Secret its author cannot read"
     assert (
         f"spec.secretRef: you ({users.caller_name}) may not get Secret '{HIDDEN}' in namespace "
         f"'{ns}'; a ChronosChannel may only use Secrets its author can read"
     ) in message
     # One that does not exist is refused the same way (no existence oracle).
-    message = _refused(lambda: users.caller.create(_channel("ghost", ns, _webhook("no-such"))))
+    message = policy_refusal(
+        lambda: users.caller.create(_channel("ghost", ns, _webhook("no-such")))
+    )
     assert message is not None
     assert "may not get Secret 'no-such'" in message
     with pytest.raises(ApiError) as info:
@@ -140,15 +130,15 @@ def test_a_channel_whose_secret_the_author_cannot_read_is_refused(
 
 def test_an_author_who_can_read_the_secret_may_use_it(users: Users, k8s: Client) -> None:
     ns = users.namespace
-    assert _refused(lambda: users.owner.create(_channel("mine", ns, _webhook(OWNED)))) is None
+    assert policy_refusal(lambda: users.owner.create(_channel("mine", ns, _webhook(OWNED)))) is None
     assert k8s.get(ChronosChannelResource, "mine", namespace=ns)["spec"]["secretRef"] == {
         "name": OWNED
     }
     # Rights are per Secret: the hidden one stays out of reach for the owner too.
-    assert _refused(lambda: users.owner.create(_channel("theirs", ns, _webhook(HIDDEN))))
+    assert policy_refusal(lambda: users.owner.create(_channel("theirs", ns, _webhook(HIDDEN))))
     # E-mail without SMTP AUTH names no Secret and needs no Secret right.
     plain = _channel("mail", ns, {"type": "email", "email": MAIL})
-    assert _refused(lambda: users.caller.create(plain)) is None
+    assert policy_refusal(lambda: users.caller.create(plain)) is None
 
 
 def test_redirecting_a_channel_is_checked_but_other_edits_pass(users: Users, k8s: Client) -> None:
@@ -161,11 +151,14 @@ def test_redirecting_a_channel_is_checked_but_other_edits_pass(users: Users, k8s
     edit = {"spec": {"suspend": True, "maxAttempts": 3}}
     for name in ("hook", "mailer"):
         assert (
-            _refused(partial(_merge, users.caller, ChronosChannelResource, name, ns, edit)) is None
+            policy_refusal(partial(_merge, users.caller, ChronosChannelResource, name, ns, edit))
+            is None
         )
     # Pointing the hidden SMTP credentials at the caller's own server is refused ...
     redirect = {"spec": {"email": {**MAIL, "host": "smtp.attacker.example"}}}
-    message = _refused(lambda: _merge(users.caller, ChronosChannelResource, "mailer", ns, redirect))
+    message = policy_refusal(
+        lambda: _merge(users.caller, ChronosChannelResource, "mailer", ns, redirect)
+    )
     assert message is not None
     assert f"may not get Secret '{HIDDEN}'" in message
     stored = k8s.get(ChronosChannelResource, "mailer", namespace=ns)["spec"]
@@ -173,11 +166,13 @@ def test_redirecting_a_channel_is_checked_but_other_edits_pass(users: Users, k8s
     assert stored["suspend"] is True  # the harmless edit above did land
     # ... and so is sending the webhook's Secret in another shape.
     retype = {"spec": {"type": "slack"}}
-    assert _refused(lambda: _merge(users.caller, ChronosChannelResource, "hook", ns, retype))
+    assert policy_refusal(lambda: _merge(users.caller, ChronosChannelResource, "hook", ns, retype))
     # The owner's channel may not be switched to the hidden Secret either.
     users.owner.create(_channel("owners", ns, _webhook(OWNED)))
     swap = {"spec": {"secretRef": {"name": HIDDEN}}}
-    message = _refused(lambda: _merge(users.owner, ChronosChannelResource, "owners", ns, swap))
+    message = policy_refusal(
+        lambda: _merge(users.owner, ChronosChannelResource, "owners", ns, swap)
+    )
     assert message is not None
     assert f"'{HIDDEN}'" in message
     assert k8s.get(ChronosChannelResource, "owners", namespace=ns)["spec"]["secretRef"] == {
@@ -190,7 +185,7 @@ def test_redirecting_a_channel_is_checked_but_other_edits_pass(users: Users, k8s
 
 def test_notify_needs_get_on_the_namespaces_channels(users: Users, k8s: Client) -> None:
     ns = users.namespace
-    message = _refused(lambda: users.caller.create(_job("told", ns, notify=NOTIFY)))
+    message = policy_refusal(lambda: users.caller.create(_job("told", ns, notify=NOTIFY)))
     assert message is not None, "a job notifying channels its author cannot read was created"
     assert (
         f"spec.notify: you ({users.caller_name}) may not get the ChronosChannels of namespace "
@@ -201,24 +196,26 @@ def test_notify_needs_get_on_the_namespaces_channels(users: Users, k8s: Client) 
         k8s.get(ChronosJobResource, "told", namespace=ns)
     assert info.value.status.code == 404
     # The owner may read the namespace's channels: accepted, stored as written.
-    assert _refused(lambda: users.owner.create(_job("owned", ns, notify=NOTIFY))) is None
+    assert policy_refusal(lambda: users.owner.create(_job("owned", ns, notify=NOTIFY))) is None
     assert k8s.get(ChronosJobResource, "owned", namespace=ns)["spec"]["notify"] == NOTIFY
     # A job without notify needs no channel right; nor does an empty list.
-    assert _refused(lambda: users.caller.create(_job("quiet", ns))) is None
-    assert _refused(lambda: users.caller.create(_job("empty", ns, notify=[]))) is None
+    assert policy_refusal(lambda: users.caller.create(_job("quiet", ns))) is None
+    assert policy_refusal(lambda: users.caller.create(_job("empty", ns, notify=[]))) is None
 
 
 def test_changing_notify_is_checked_but_other_edits_pass(users: Users, k8s: Client) -> None:
     ns = users.namespace
     users.owner.create(_job("owned", ns, notify=NOTIFY))
     edit = {"spec": {"displayName": "renamed"}}
-    assert _refused(lambda: _merge(users.caller, ChronosJobResource, "owned", ns, edit)) is None
+    assert (
+        policy_refusal(lambda: _merge(users.caller, ChronosJobResource, "owned", ns, edit)) is None
+    )
     more = {"spec": {"notify": [*NOTIFY, {"channel": "pager", "events": ["missed"]}]}}
-    message = _refused(lambda: _merge(users.caller, ChronosJobResource, "owned", ns, more))
+    message = policy_refusal(lambda: _merge(users.caller, ChronosJobResource, "owned", ns, more))
     assert message is not None
     assert "spec.notify:" in message
     assert k8s.get(ChronosJobResource, "owned", namespace=ns)["spec"]["notify"] == NOTIFY
     users.caller.create(_job("quiet", ns))
     add = {"spec": {"notify": NOTIFY}}
-    assert _refused(lambda: _merge(users.caller, ChronosJobResource, "quiet", ns, add))
-    assert _refused(lambda: _merge(users.owner, ChronosJobResource, "quiet", ns, add)) is None
+    assert policy_refusal(lambda: _merge(users.caller, ChronosJobResource, "quiet", ns, add))
+    assert policy_refusal(lambda: _merge(users.owner, ChronosJobResource, "quiet", ns, add)) is None
