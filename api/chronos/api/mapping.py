@@ -410,6 +410,9 @@ def job_view(
         model = ChronosJobSpec.model_validate(spec)
         rules = time_rules(model, job=job, zone=zone, calendar=None)
         if not rules.schedules:
+            # A chain-only job has no cron, whatever the status still says of the
+            # schedule it had before (the operator may not have caught up yet).
+            cron = resolved_cron = None
             raise LookupError("chain-only (spec.after): no schedule, no next runs")
         first = rules.schedules[0]
         if first.cron is not None:

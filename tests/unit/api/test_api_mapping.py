@@ -99,6 +99,17 @@ def test_wait_for_maps_to_the_task_and_leaves_with_a_non_wait_type() -> None:
     assert "waitFor" not in apply_request(out, {"wait_for": None})["task"]
 
 
+def test_a_chain_only_job_shows_no_cron_whatever_the_status_still_says() -> None:
+    """Made chain-only by a PUT: the status still holds the old schedule's cron until the
+    operator catches up (CI: the PUT's answer showed it)."""
+    chained = spec(schedule=None, after=[{"job": "up"}])
+    stale = {"cron": "30 8 * * 1-5", "description": "At 08:30, Monday through Friday"}
+    shown, _ = job_view(cast(ChronosJobDict, chronosjob(spec=chained, status=stale)), "UTC", NOW)
+    assert (shown["schedule"], shown["cron_expression"]) == (None, None)
+    assert shown["resolved_cron_expression"] is None
+    assert shown["next_run_times"] == []
+
+
 def test_a_wait_task_is_shown_with_what_it_waits_for() -> None:
     task = {
         "type": "entity_wait",
