@@ -169,6 +169,11 @@ def test_a_chained_container_job_created_in_the_form_reaches_its_stored_spec(
         namespace=namespace,
         patch_type=PatchType.MERGE,
     )
+    # The pages read the facade's watch cache: wait until it holds the patch.
+    wait_for(
+        lambda: len(api.get(f"/api/jobs/{job_id}").json()["container"]["env"]) == 2,
+        what="the patch in the facade's cache",
+    )
     page.get_by_role("link", name="Edit").click()
     expect(page.get_by_text("TOKEN: key k of Secret s")).to_be_visible()
     page.get_by_label("Arguments (one per line)").fill("exit 4")
