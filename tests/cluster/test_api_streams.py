@@ -185,7 +185,12 @@ class _FakeKubelet(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Follow)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
+        # The handshake in each request's thread (``_Follow.setup``), not in the one that
+        # accepts: 200 follows handshaken one after another on a loaded machine took
+        # longer than the API server waits for one (CI: "TLS handshake timeout").
+        self.socket = context.wrap_socket(
+            self.socket, server_side=True, do_handshake_on_connect=False
+        )
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.following = 0
@@ -197,6 +202,10 @@ class _FakeKubelet(ThreadingHTTPServer):
 
 class _Follow(BaseHTTPRequestHandler):
     server: _FakeKubelet
+
+    def setup(self) -> None:
+        self.request.do_handshake()
+        super().setup()
 
     def do_GET(self) -> None:
         if not self.path.startswith("/containerLogs/"):
