@@ -511,28 +511,41 @@ async def _housekeeping_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
         await asyncio.sleep(ctx.settings.housekeeping_seconds)
 
 
-async def _calendar_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
-    """Serve the ChronosCalendars queued: status written, jobs requeued on a change
-    (``calendars.Calendars.sync``); looked at again at the next midnight of its zone."""
+async def _serve(
+    queue: WorkQueue, what: str, sync: Callable[[Key], Awaitable[datetime | None]]
+) -> None:
+    """Serve the keys of ``queue`` with ``sync``; a time it answers is when to look again.
+    A failure is retried with backoff, like a job's sync, and said once at WARNING."""
     while True:
         key, reason = await queue.get()
         try:
-            again = await ctx.calendars.sync(ctx.client, key, zone=ctx.settings.default_time_zone)
+            again = await sync(key)
             if again is not None:
                 queue.add_at(key, again)
             queue.forget(key)
         except Exception as exc:  # noqa: BLE001 - retried with backoff, like a job's sync
-            metrics.ERRORS.labels("calendar_sync").inc()
+            metrics.ERRORS.labels(f"{what}_sync").inc()
             delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
             log.log(
                 logging.WARNING if queue.failures(key) == 1 else logging.DEBUG,
-                "sync of calendar %s/%s failed (%s); retrying in %.1f s",
+                "sync of %s %s/%s failed (%s); retrying in %.1f s",
+                what,
                 *key,
                 kubeio.describe_error(exc),
                 delay,
             )
         finally:
             queue.done(key)
+
+
+async def _calendar_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
+    """Serve the ChronosCalendars queued: status written, jobs requeued on a change
+    (``calendars.Calendars.sync``); looked at again at the next midnight of its zone."""
+    await _serve(
+        queue,
+        "calendar",
+        lambda key: ctx.calendars.sync(ctx.client, key, zone=ctx.settings.default_time_zone),
+    )
 
 
 async def _calendar_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
@@ -546,23 +559,11 @@ async def _calendar_rounds(ctx: OperatorContext, queue: WorkQueue) -> None:
 
 async def _channel_worker(ctx: OperatorContext, queue: WorkQueue) -> None:
     """Serve the ChronosChannels queued: their Ready condition (issue 21, notifier)."""
-    while True:
-        key, reason = await queue.get()
-        try:
-            await notifier_mod.sync_channel(ctx.client, key)
-            queue.forget(key)
-        except Exception as exc:  # noqa: BLE001 - retried with backoff, like a job's sync
-            metrics.ERRORS.labels("channel_sync").inc()
-            delay = queue.add_rate_limited(key, reason, kubewire.retry_after(exc))
-            log.log(
-                logging.WARNING if queue.failures(key) == 1 else logging.DEBUG,
-                "sync of channel %s/%s failed (%s); retrying in %.1f s",
-                *key,
-                kubeio.describe_error(exc),
-                delay,
-            )
-        finally:
-            queue.done(key)
+
+    async def sync(key: Key) -> None:
+        await notifier_mod.sync_channel(ctx.client, key)
+
+    await _serve(queue, "channel", sync)
 
 
 async def _channel_rounds(
