@@ -7,7 +7,8 @@ check (cached briefly) allows the action; a forced action still gets a 403 page.
 docs/ui.md describes the pages and the security model.
 
 One router per page family (``signin``, ``overview`` with the SSE events, ``jobs``,
-``run`` with the log follow, ``form``); what they share is in ``pages``. This module
+``run`` with the log follow, ``form``, and the console pages ``runs``, ``activity``,
+``cluster``, ``access``); what they share is in ``pages``. This module
 wires them into the app with the static files and the HTML error pages.
 """
 
@@ -22,7 +23,7 @@ from chronos import http
 from chronos.api.deps import Components
 from chronos.api.errors import ProblemError, as_problem, problem_response
 from chronos.api.services import Caller
-from chronos.api.ui import form, jobs, overview, run, signin
+from chronos.api.ui import access, activity, cluster, form, jobs, overview, run, runs, signin
 from chronos.api.ui.pages import see_other
 from chronos.api.web import (
     STATIC,
@@ -34,7 +35,7 @@ from chronos.api.web import (
 )
 
 router = APIRouter(prefix=UI, include_in_schema=False)
-for family in (signin, overview, jobs, run, form):
+for family in (signin, overview, jobs, run, form, runs, activity, cluster, access):
     router.include_router(family.router)
 
 

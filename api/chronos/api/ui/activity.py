@@ -1,0 +1,7 @@
+"""The Activity page (Cronicle's Activity Log): who did what to which job, from the activity ledger."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
