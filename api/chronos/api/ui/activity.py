@@ -1,4 +1,4 @@
-"""The Activity page (Cronicle's Activity Log): who did what to which job, from the activity ledger."""
+"""The Activity page (Cronicle's Activity Log): who did what to which job."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Cluster page (Cronicle's Admin > Servers): operator and facade replicas, the leader, nodes, live figures."""
+"""The Cluster page (Cronicle's Admin > Servers): replicas, leader, nodes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Runs page (Cronicle's Completed tab): every run the caller may read, filtered, paged, exported."""
+"""The Runs page (Cronicle's Completed tab): every run the caller may read."""
 
 from __future__ import annotations
 
