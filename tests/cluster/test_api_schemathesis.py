@@ -62,16 +62,10 @@ def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
 
-# (About 6 minutes alone; twice that beside two other workers on two cores.)
-@pytest.mark.timeout(1500)
-def test_full_schemathesis_run_all_checks_finds_nothing(
-    api_server: ApiServer, editor_token: str, namespace: str, tmp_path: Path
+def _run_cli(
+    api_server: ApiServer, token: str, namespace: str, tmp_path: Path, phases: str, seed: int
 ) -> None:
-    """Every check, in the phases whose cases the seed fixes (examples, coverage,
-    fuzzing), against the served facade. The stateful phase is not here: its cases
-    follow the ids and state the server answers with, so one seed gives other cases
-    from run to run; run it with `schemathesis run ... --phases stateful`
-    (docs/api.md, "Tests")."""
+    """schemathesis' CLI with every check, in ``phases``, against the served facade."""
     config = tmp_path / "schemathesis.toml"
     config.write_text(
         f'[parameters]\n"query.namespace" = "{namespace}"\n\n'
@@ -90,13 +84,13 @@ def test_full_schemathesis_run_all_checks_finds_nothing(
         "--checks",
         "all",
         "--phases",
-        "examples,coverage,fuzzing",
+        phases,
         "--max-examples",
         str(FULL_RUN_EXAMPLES),
         "--seed",
-        "17",
+        str(seed),
         "--header",
-        f"Authorization: Bearer {editor_token}",
+        f"Authorization: Bearer {token}",
         "--report",
         "json",
         "--report-json-path",
@@ -113,3 +107,25 @@ def test_full_schemathesis_run_all_checks_finds_nothing(
     # The summary (cases, failures) goes to the output for the record.
     print(run.stdout[-6000:])
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-4000:]
+
+
+# (About 6 minutes alone; twice that beside two other workers on two cores.)
+@pytest.mark.timeout(1500)
+def test_full_schemathesis_run_all_checks_finds_nothing(
+    api_server: ApiServer, editor_token: str, namespace: str, tmp_path: Path
+) -> None:
+    """Every check, in the phases whose cases the seed fixes (examples, coverage,
+    fuzzing), against the served facade."""
+    _run_cli(api_server, editor_token, namespace, tmp_path, "examples,coverage,fuzzing", 17)
+
+
+# (About 2 minutes alone.)
+@pytest.mark.timeout(1500)
+def test_stateful_schemathesis_run_finds_nothing(
+    api_server: ApiServer, editor_token: str, namespace: str, tmp_path: Path
+) -> None:
+    """Every check along the API's links (create, read, update, run now, history,
+    delete the job a response names). Its cases follow the ids and state the server
+    answers with, so the seed does not fix them: every run must find nothing, and the
+    cases a failed run shows go into tests/unit/api/test_api_document_bodies.py."""
+    _run_cli(api_server, editor_token, namespace, tmp_path, "stateful", 17)

@@ -25,6 +25,7 @@ from starlette.routing import Match
 
 from chronos import http
 from chronos.api import chainmap, timemap
+from chronos.models.chains import CHAIN_RULES
 from chronos.models.chronosjob import SPEC_RULES, WAIT_FOR_RULE
 from chronos.models.container import CONTAINER_TASK_RULES
 from chronos.models.queue import MAX_QUEUED_RULE
@@ -161,17 +162,18 @@ def request_field(loc: Sequence[str | int]) -> str:
 #: OpenAPI document cannot state them: a body that breaks only these is answered 409
 #: (docs/api.md, "Errors"), as a body the stored job or the clock refuses; a 422 is
 #: always a body the document refuses.
-#: The task type and ``wait_for`` (issue 20) too, ``max_queued`` without Enqueue, and
-#: the task type and ``container`` (the document states it but for a
-#: ``container: null``): the document could state them, but any further rule on a new
-#: job puts ``POST /api/jobs`` beyond the canonical-form bound of schemathesis'
-#: generator, which then generates no case for it at all.
+#: The task type and ``wait_for`` (issue 20) too, ``max_queued`` without Enqueue, the
+#: task type and ``container`` (the document states it but for a ``container: null``),
+#: and the fan-in's ``after_all`` and ``after_within_seconds``: the document could state
+#: them, but any further rule on a new job puts ``POST /api/jobs`` beyond the
+#: canonical-form bound of schemathesis' generator, which then generates no case for it.
 RELATION_RULES = frozenset(
     rule.message for rule in SPEC_RULES if "timestamp(" in rule.cel or "exists_one(" in rule.cel
 ) | {
     WAIT_FOR_RULE.message,
     MAX_QUEUED_RULE.message,
     *(rule.message for rule in CONTAINER_TASK_RULES[:2]),
+    *(rule.message for rule in CHAIN_RULES[1:]),
 }
 
 

@@ -300,6 +300,19 @@ CONFLICTS = [
         {**ENTITY_JOB, "suspendUntil": "2099-01-01T00:00:00Z", "suspendReason": "why"},
         id="until-cleared-reason-stored",
     ),
+    # The stateful run's ST202 (seed 33): the fan-in rules on a new job.
+    pytest.param(
+        "JobCreate",
+        {**NEW, "cron_expression": "0 0 * * *", "after": [{"job": "u"}], "after_within_seconds": 9},
+        {},
+        id="fan-in-window-without-after-all",
+    ),
+    pytest.param(
+        "JobCreate",
+        {**NEW, "cron_expression": "0 0 * * *", "after_all": True},
+        {},
+        id="after-all-without-after",
+    ),
 ]
 
 
