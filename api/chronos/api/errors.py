@@ -27,7 +27,7 @@ from chronos import http
 from chronos.api import chainmap, timemap
 from chronos.models.chains import CHAIN_RULES
 from chronos.models.chronosjob import SPEC_RULES, WAIT_FOR_RULE
-from chronos.models.container import CONTAINER_TASK_RULES
+from chronos.models.container import CONTAINER_TASK_RULES, ENV_RULES
 from chronos.models.queue import MAX_QUEUED_RULE
 from chronos.models.rules import SpecRuleError
 from chronos.models.wire import TIME_ZONE
@@ -164,7 +164,8 @@ def request_field(loc: Sequence[str | int]) -> str:
 #: always a body the document refuses.
 #: The task type and ``wait_for`` (issue 20) too, ``max_queued`` without Enqueue, the
 #: task type and ``container`` (the document states it but for a ``container: null``),
-#: and the fan-in's ``after_all`` and ``after_within_seconds``: the document could state
+#: the fan-in's ``after_all`` and ``after_within_seconds``, and a container env's one
+#: source (value, secretKeyRef or configMapKeyRef): the document could state
 #: them, but any further rule on a new job puts ``POST /api/jobs`` beyond the
 #: canonical-form bound of schemathesis' generator, which then generates no case for it.
 RELATION_RULES = frozenset(
@@ -174,6 +175,7 @@ RELATION_RULES = frozenset(
     MAX_QUEUED_RULE.message,
     *(rule.message for rule in CONTAINER_TASK_RULES[:2]),
     *(rule.message for rule in CHAIN_RULES[1:]),
+    ENV_RULES[0].message,
 }
 
 
@@ -194,6 +196,11 @@ def spec_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> ProblemErro
             reason = cause.message
             relations += reason in RELATION_RULES
         found.append((request_field(loc), reason))
+    return _judged(found, relations)
+
+
+def _judged(found: list[tuple[str, str]], relations: int) -> ProblemError:
+    """A 422 naming ``found``, or a 409 when all ``relations`` of them are RELATION_RULES."""
     if found and relations == len(found):
         return ProblemError(
             409,
@@ -201,6 +208,27 @@ def spec_errors(exc: ValidationError, prefix: Sequence[str] = ()) -> ProblemErro
             errors=found,
         )
     return ProblemError.invalid(found)
+
+
+def request_problem(errors: Sequence[Any]) -> ProblemError:
+    """The answer to a request FastAPI could not parse (``RequestValidationError.errors()``):
+    a 422 naming each field, or a 409 when only RELATION_RULES refuse it (a model's rule
+    inside the body, e.g. a container env with two sources)."""
+    found: list[tuple[str, str]] = []
+    relations = 0
+    for err in errors:
+        cause = (err.get("ctx") or {}).get("error")
+        if err.get("type") == "json_invalid":
+            pos = err["loc"][-1]
+            at = f" (at character {pos})" if isinstance(pos, int) and pos >= 0 else ""
+            found.append(("body", f"not valid JSON: {cause or 'decode error'}{at}"))
+            continue
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
+        relations += isinstance(cause, SpecRuleError) and cause.message in RELATION_RULES
+        found.append((dotted(loc), str(err.get("msg"))))
+    return _judged(found, relations)
 
 
 def schedule_error(exc: ScheduleError) -> ProblemError:
@@ -343,19 +371,7 @@ def install(app: FastAPI) -> None:
 
     async def on_invalid_request(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        found = []
-        for err in exc.errors():
-            if err.get("type") == "json_invalid":
-                cause = (err.get("ctx") or {}).get("error") or "decode error"
-                pos = err["loc"][-1]
-                at = f" (at character {pos})" if isinstance(pos, int) and pos >= 0 else ""
-                found.append(("body", f"not valid JSON: {cause}{at}"))
-                continue
-            loc = list(err.get("loc", ()))
-            if loc and loc[0] in ("body", "query", "path", "header"):
-                loc = loc[1:]
-            found.append((dotted(loc), str(err.get("msg"))))
-        return problem_response(ProblemError.invalid(found))
+        return problem_response(request_problem(exc.errors()))
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(ApiError, on_api_error)

@@ -18,7 +18,6 @@ from zoneinfo import available_timezones
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     JsonValue,
@@ -28,7 +27,7 @@ from pydantic import (
 
 from chronos.api.patterns import cron_regex, documented_cron_pattern, documented_rrule_pattern
 from chronos.models import timing as t
-from chronos.models.base import DNS_SUBDOMAIN, RFC3339
+from chronos.models.base import DNS_SUBDOMAIN, RFC3339, JsonInt
 from chronos.models.chains import MAX_UPSTREAMS, MAX_WITHIN_SECONDS, ChainOn
 from chronos.models.chronosjob import (
     MAX_ID_LENGTH,
@@ -119,16 +118,6 @@ READ_ONLY_FIELDS = frozenset(
         "queued",
     }
 )
-
-
-def _integral(value: Any) -> Any:
-    # JSON has one number type: 1.0 is the integer 1 to JSON Schema (and so to the
-    # document), so it is one here too; 1.5 and "1" stay refused (strict models).
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-#: An integer as JSON Schema has it (1 and 1.0 alike).
-JsonInt = Annotated[int, BeforeValidator(_integral)]
 
 
 #: The spec's rules for its free-text fields, documented (``ChronosJobSpec`` checks them).

@@ -51,6 +51,18 @@ class _Model(BaseModel):
 
 #: A string may still be converted to these types (enum values, RFC 3339 times).
 Lax = Strict(False)
+
+
+def integral(value: Any) -> Any:
+    # JSON has one number type: 1.0 is the integer 1 to JSON Schema (and so to the REST
+    # document, which embeds models), so it is one here too; 1.5 and "1" stay refused.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: An integer as JSON Schema has it (1 and 1.0 alike). With bounds, put them inside:
+#: ``Annotated[Annotated[int, Field(ge=1)], BeforeValidator(integral)]`` (outside, the
+#: schema gets them as unknown keywords ``ge``/``le``).
+JsonInt = Annotated[int, BeforeValidator(integral)]
 Time = Annotated[datetime, Lax]
 #: A date-time that must carry its offset (RFC 3339): a window or a suspension is an
 #: instant, never a wall time read in whatever zone the reader is in.

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, model_validator
 
 from chronos.models.base import (
     DNS_SUBDOMAIN,
@@ -32,6 +32,7 @@ from chronos.models.base import (
     _Model,
     _pattern,
     _pattern_check,
+    integral,
 )
 from chronos.models.rules import Pattern, Rule, cel_extension, enforce
 
@@ -196,10 +197,10 @@ class ContainerTask(_Model):
             "Absent: the namespace's default ServiceAccount, with no token mounted."
         ),
     )
-    run_as_user: int | None = Field(
+    run_as_user: (
+        Annotated[Annotated[int, Field(ge=1, le=2147483647)], BeforeValidator(integral)] | None
+    ) = Field(
         default=None,
-        ge=1,
-        le=2147483647,
         description=(
             "Non-root user id the container runs as; absent: 65532. Pods meet Pod "
             "Security 'restricted' (non-root, no privilege escalation, no capabilities)."

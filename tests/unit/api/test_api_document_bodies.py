@@ -15,13 +15,14 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from pydantic import ValidationError
 
 from chronos.api.app import create_app
-from chronos.api.errors import ProblemError, request_field
+from chronos.api.errors import ProblemError, request_field, request_problem
 from chronos.api.mapping import RequestShapeError, apply_request
 from chronos.api.previews import ScheduleService
 from chronos.api.runs import _check_range
-from chronos.api.schemas import BackfillIn, PreviewIn
+from chronos.api.schemas import BackfillIn, JobCreate, PreviewIn
 from chronos.api.services import _against_stored, validate_spec
 from chronos.api.settings import ApiSettings
 
@@ -419,3 +420,44 @@ def test_a_wait_task_without_wait_for_names_the_field() -> None:
         validate_spec(apply_request({}, NEW_WAIT_JOB), "UTC", 60)
     assert info.value.status == 409
     assert [field for field, _ in info.value.errors or []] == ["wait_for"]
+
+
+#: A container job as the stateful run sent it (seed 33): which env sources are set,
+#: and runAsUser as JSON's 215.0.
+CONTAINER_JOB = {
+    "name": "c",
+    "task_type": "container",
+    "cron_expression": "0 0 * * *",
+    "container": {"image": "registry.example/tool:1", "runAsUser": 215.0},
+}
+
+
+def _parsed(body: dict[str, Any]) -> int:
+    """The status the server gives a create ``body``: FastAPI's parse into JobCreate
+    (answered by ``request_problem``), then the mapping and the spec's validation."""
+    try:
+        JobCreate.model_validate(body)
+    except ValidationError as exc:
+        return request_problem(exc.errors()).status
+    return _answer(body, {})
+
+
+@pytest.mark.parametrize(
+    ("env", "status"),
+    [
+        pytest.param([{"name": "A", "value": "1"}], 200, id="one-source"),
+        pytest.param(
+            [{"name": "A", "value": "1", "configMapKeyRef": {"name": "m", "key": "k"}}],
+            409,
+            id="two-sources",
+        ),
+        pytest.param([{"name": "A"}], 409, id="no-source"),
+        pytest.param([{"name": "CHRONOS_X", "value": "1"}], 422, id="reserved-name"),
+    ],
+)
+def test_a_container_env_source_rule_is_a_409_the_document_cannot_state(
+    env: list[dict[str, Any]], status: int
+) -> None:
+    body = {**CONTAINER_JOB, "container": {**CONTAINER_JOB["container"], "env": env}}
+    assert _valid("JobCreate", body)
+    assert _parsed(body) == status
