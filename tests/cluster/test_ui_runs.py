@@ -49,7 +49,13 @@ def test_a_finished_run_shows_its_banner_entities_and_stored_tail(
     assert 'You may not read pod logs in namespace "' in html.unescape(page)
     assert "(Kubernetes RBAC: get pods/log)" in page
     assert "the log tail kept with the run" in page
-    assert '<span class="line">{&#34;step&#34;: &#34;start&#34;}' in page
+    # each JSON line shown as its parts (here a step only), any other line as its text
+    assert (
+        '<li class="line entry" data-rank="20" data-step="start"><div class="head">'
+        '<span class="lvl"></span> <span class="step">start</span>'
+    ) in page
+    assert '<span class="raw">{&#34;step&#34;: &#34;start&#34;}</span></li>' in page
+    assert f'<li class="line text"><span class="raw">{html.escape(XSS)}</span></li>' in page
     # log lines and entity messages are text, never markup
     assert XSS not in page
     assert page.count(html.escape(XSS)) == 2

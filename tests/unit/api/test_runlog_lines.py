@@ -117,7 +117,7 @@ def line_html(raw: str) -> str:
 
 def test_a_line_with_fields_folds_them_behind_its_head() -> None:
     rendered = line_html(runner_line("result", "2 of 2 started", level="error", exitCode=3))
-    assert rendered.startswith('<li class="line entry error" data-rank="40" data-step="result">')
+    assert rendered.startswith('<li class="line entry is-error" data-rank="40" data-step="result">')
     summary = re.search(r"<summary>(.*)</summary>", rendered)
     assert summary, rendered
     head = re.sub(r"<[^>]+>", "", summary.group(1))
