@@ -9,6 +9,7 @@ resume cursors, SSE framing) come first and are unit-tested without a cluster.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import AsyncIterator, Iterable
@@ -246,6 +247,19 @@ def parse_line(raw: str) -> Entry:
         message=_text(found.get(MESSAGE_KEY, "")),
         fields=tuple((str(k), _text(v)) for k, v in found.items() if k not in _HEAD_KEYS),
     )
+
+
+#: Where a rendered line (runlog_line.html) keeps the line as logged.
+_RAW = re.compile(r'<span class="raw">([^<]*)</span></li>$')
+
+
+def raw_text(rendered: str) -> str:
+    """The line as logged, back from its rendering (a ``line`` event of the live stream):
+    for readers of the stream that are not a browser (bench/live_log.py, the tests)."""
+    found = _RAW.search(rendered)
+    if found is None:
+        raise ValueError(f"not a rendered log line: {rendered[:80]!r}")
+    return html.unescape(found.group(1))
 
 
 def steps_of(entries: Iterable[Entry]) -> list[str]:

@@ -18,6 +18,7 @@ from chronos.api.runlog import (
     attachment,
     download_name,
     parse_line,
+    raw_text,
     sse,
     steps_of,
 )
@@ -146,6 +147,13 @@ def test_a_raw_line_renders_as_its_text_only() -> None:
     assert rendered == f'<li class="line text"><span class="raw">{html.escape(XSS)}</span></li>'
 
 
+@pytest.mark.parametrize(
+    "raw", [XSS, "a &amp; b </span></li>", runner_line("s", XSS, **{XSS: "</li>"}), ""]
+)
+def test_a_rendered_line_keeps_the_line_as_logged(raw: str) -> None:
+    assert raw_text(log_line(raw)) == raw
+
+
 def test_markup_in_every_part_of_a_line_stays_text() -> None:
     """The canary in the step, message, a field's name and value, and the raw text."""
     raw = json.dumps({"time": XSS, "level": XSS, "step": XSS, "message": XSS, XSS: XSS, "n": [XSS]})
@@ -168,6 +176,7 @@ def test_the_page_and_the_live_stream_render_a_line_alike() -> None:
         line.removeprefix("data: ") for line in event.splitlines() if line.startswith("data: ")
     )
     assert data == log_line(raw)
+    assert raw_text(data) == raw
     page = environment().loader.get_source(environment(), "run.html")[0]  # type: ignore[union-attr]
     assert '{% import "runlog_line.html" as rl %}' in page
     assert "rl.line(entry)" in page
