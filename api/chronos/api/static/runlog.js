@@ -126,7 +126,8 @@
   /** @param {HTMLElement} box */
   function tools(box) {
     const form = byId("log-tools");
-    if (!form) return;
+    // nothing to filter, and nothing coming: the tools stay hidden
+    if (!form || (!box.childElementCount && !box.dataset.stream)) return;
     form.hidden = false;
     form.addEventListener("submit", (e) => e.preventDefault());
     byId("log-level")?.addEventListener("change", () => filter(box));
