@@ -4,8 +4,7 @@ Node whose kubelet endpoint is this server gives tests a "running" pod whose log
 write line by line (the run page's viewer, live and after the run).
 
 The control plane without a node has no kubelet CA configured, so the API server does
-not verify this server's certificate (tests/cluster/test_api_streams.py has a kubelet
-that only holds streams open)."""
+not verify this server's certificate."""
 
 from __future__ import annotations
 
@@ -47,6 +46,8 @@ class ScriptedKubelet(ThreadingHTTPServer):
         self.logs: dict[str, list[str]] = {}
         self.ended: set[str] = set()
         self.stopping = False
+        #: Follows open now (each holds a connection of the API server's).
+        self.following = 0
 
     @property
     def port(self) -> int:
@@ -90,6 +91,18 @@ class _Logs(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
+        kubelet = self.server
+        if follow:
+            with kubelet.changed:
+                kubelet.following += 1
+        try:
+            self._send(pod, follow)
+        finally:
+            if follow:
+                with kubelet.changed:
+                    kubelet.following -= 1
+
+    def _send(self, pod: str, follow: bool) -> None:
         sent = 0
         kubelet = self.server
         while True:
