@@ -32,7 +32,7 @@ from api_list import quantile, start, stop
 from lightkube.resources.core_v1 import Pod
 
 from chronos import http, kube
-from chronos.api.runlog import JOB_NAME_LABEL
+from chronos.api.runlog import JOB_NAME_LABEL, raw_text
 from chronos.devcluster.__main__ import install_crd
 from chronos.devcluster.cluster import Cluster, free_port
 from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
@@ -91,7 +91,7 @@ def follow_sse(url: str, out: list[float], done: threading.Event) -> None:
                     if line.startswith("event: "):
                         event = line[7:]
                     elif line.startswith("data: ") and event == "line":
-                        latency(line[6:], time.time(), out)
+                        latency(raw_text(line[6:]), time.time(), out)
                     elif line.startswith("data: ") and event == "end":
                         done.set()
                         return

@@ -6,28 +6,20 @@ Retry-After, never a 500."""
 from __future__ import annotations
 
 import asyncio
-import ssl
-import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from builders import may_read_pod_logs
+from fakekubelet import ScriptedKubelet, running_pod, scripted_node
 from fixtures_api import ApiServer, serve_api
 from fixtures_ui import create_job, signed_in
 from lightkube import Client
-from lightkube.models.core_v1 import Container, PodSpec
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Node, Pod
-from lightkube.types import PatchType
+from lightkube.resources.core_v1 import Pod
 from support import set_status, wait_for
 
 from chronos import http
-from chronos.api.runlog import JOB_NAME_LABEL
-from chronos.devcluster.certs import CertificateAuthority
 from chronos.devcluster.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -175,110 +167,12 @@ def test_no_free_connection_to_the_api_server_is_a_503_with_retry_after(
 # ------------------------------------------------------------ followed pod logs
 
 
-class _FakeKubelet(ThreadingHTTPServer):
-    """What the API server calls for a pod's log: answers every follow with one line
-    and then holds the stream open (as a quiet running container does) until stopped."""
-
-    daemon_threads = True
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Follow)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        # The handshake in each request's thread (``_Follow.setup``), not in the one that
-        # accepts: 200 follows handshaken one after another on a loaded machine took
-        # longer than the API server waits for one (CI: "TLS handshake timeout").
-        self.socket = context.wrap_socket(
-            self.socket, server_side=True, do_handshake_on_connect=False
-        )
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()
-        self.following = 0
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-
-class _Follow(BaseHTTPRequestHandler):
-    server: _FakeKubelet
-
-    def setup(self) -> None:
-        self.request.do_handshake()
-        super().setup()
-
-    def do_GET(self) -> None:
-        if not self.path.startswith("/containerLogs/"):
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"2026-01-01T00:00:00.000000000Z started\n")
-        self.wfile.flush()
-        with self.server.lock:
-            self.server.following += 1
-        try:
-            self.server.stopping.wait()
-        finally:
-            with self.server.lock:
-                self.server.following -= 1
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def kubelet(k8s: Client, tmp_path: Path) -> Iterator[tuple[str, _FakeKubelet]]:
-    """A Node whose kubelet endpoint is a :class:`_FakeKubelet` (the control plane
-    without a node has no kubelet CA configured, so it does not verify the certificate)."""
-    pair = CertificateAuthority(tmp_path).issue("kubelet", "fake", server_hosts=("127.0.0.1",))
-    server = _FakeKubelet(pair.cert, pair.key)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    name = f"fake-node-{uuid.uuid4().hex[:6]}"
-    k8s.create(Node(metadata=ObjectMeta(name=name)))
-    status = {
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port}},
-    }
-    k8s.patch(Node.Status, name, {"status": status}, patch_type=PatchType.MERGE)
-    try:
-        yield name, server
-    finally:
-        server.stopping.set()
-        server.shutdown()
-        k8s.delete(Node, name)
-
-
-def _running_pod(k8s: Client, namespace: str, node: str, run: str) -> str:
-    """A pod of ``run`` bound to ``node`` whose runner container is running."""
-    name = f"{run}-pod"
-    k8s.create(
-        Pod(
-            metadata=ObjectMeta(name=name, namespace=namespace, labels={JOB_NAME_LABEL: run}),
-            spec=PodSpec(
-                nodeName=node,
-                containers=[Container(name="runner", image="chronos-runner:0.1.0")],
-            ),
-        )
-    )
-    running = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
-    status = {
-        "phase": "Running",
-        "containerStatuses": [
-            {
-                "name": "runner",
-                "ready": True,
-                "restartCount": 0,
-                "image": "chronos-runner:0.1.0",
-                "imageID": "",
-                "state": running,
-            }
-        ],
-    }
-    k8s.patch(Pod.Status, name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE)
-    return name
+def kubelet(k8s: Client, tmp_path: Path) -> Iterator[tuple[str, ScriptedKubelet]]:
+    """A Node whose kubelet answers every follow with one line and then holds the
+    stream open (as a quiet running container does) until the test ends."""
+    with scripted_node(k8s, tmp_path) as found:
+        yield found
 
 
 def test_followed_logs_of_one_user_hold_no_connection_the_others_need(
@@ -288,7 +182,7 @@ def test_followed_logs_of_one_user_hold_no_connection_the_others_need(
     namespace: str,
     editor_token: str,
     viewer_token: str,
-    kubelet: tuple[str, _FakeKubelet],
+    kubelet: tuple[str, ScriptedKubelet],
 ) -> None:
     """200 followed pod logs of one user, each holding a connection to the API server
     for as long as it lasts, leave another user's REST calls and sign-in answering at
@@ -297,7 +191,8 @@ def test_followed_logs_of_one_user_hold_no_connection_the_others_need(
     job_id = create_job(api, name="quiet runner")
     run = f"{job_id}-manual-1"
     set_status(k8s, namespace, job_id, {"activeRuns": [run]})
-    pod = _running_pod(k8s, namespace, node, run)
+    pod = running_pod(k8s, namespace, node, run, "2026-01-01T00:00:00Z")
+    fake.write(pod, ("2026-01-01T00:00:00.000000000Z", "started"))
     may_read_pod_logs(k8s, namespace, "alice")
     url = f"/ui/jobs/{namespace}/{job_id}/runs/{run}/log/events"
 

@@ -49,11 +49,24 @@ def test_a_finished_run_shows_its_banner_entities_and_stored_tail(
     assert 'You may not read pod logs in namespace "' in html.unescape(page)
     assert "(Kubernetes RBAC: get pods/log)" in page
     assert "the log tail kept with the run" in page
-    assert '<span class="line">{&#34;step&#34;: &#34;start&#34;}' in page
+    # each JSON line shown as its parts (here a step only), any other line as its text
+    assert (
+        '<li class="line entry" data-rank="20" data-step="start"><div class="head">'
+        '<span class="lvl"></span> <span class="step">start</span>'
+    ) in page
+    assert '<span class="raw">{&#34;step&#34;: &#34;start&#34;}</span></li>' in page
+    assert f'<li class="line text"><span class="raw">{html.escape(XSS)}</span></li>' in page
     # log lines and entity messages are text, never markup
     assert XSS not in page
     assert page.count(html.escape(XSS)) == 2
     assert "data-stream" not in page  # nothing live to follow
+    # the download is the lines shown, as logged: here the tail kept with the run
+    raw = editor.client.get(f"{url}/log/raw")
+    assert raw.status_code == 200
+    assert raw.text == TAIL
+    assert raw.headers["content-type"] == "text/plain; charset=utf-8"
+    assert raw.headers["content-disposition"] == f'attachment; filename="{job_id}-{run}.log"'
+    assert f'href="{url}/log/raw" download' in page
 
     may_read_pod_logs(k8s, namespace, "alice")
     page = page_when(editor, url, "pod is gone")
@@ -77,7 +90,7 @@ def test_a_missed_run_and_an_unknown_run(
     assert "Missed: this slot never ran" in page
     assert 'class="banner warn"' in page
     assert "no log: none was kept with this run" in page
-    for path in ("runs/nope", "runs/nope/log/events"):
+    for path in ("runs/nope", "runs/nope/log/events", "runs/nope/log/raw"):
         unknown = editor.client.get(f"/ui/jobs/{namespace}/{job_id}/{path}")
         assert unknown.status_code == 404
         assert "has no run" in unknown.text
@@ -163,7 +176,7 @@ def test_the_log_stream_and_summary_need_a_session_and_the_right_to_read_the_job
     job_id = create_job(api, name="private")
     set_status(k8s, namespace, job_id, {"activeRuns": [f"{job_id}-1"]})
     run = f"{job_id}/runs/{job_id}-1"
-    for part in ("log/events", "summary"):
+    for part in ("log/events", "summary", "log/raw"):
         with http.Client(base_url=api_server.url, timeout=30, follow_redirects=False) as nobody:
             assert nobody.get(f"/ui/jobs/{namespace}/{run}/{part}").status_code in (303, 401)
         assert viewer.client.get(f"/ui/jobs/other-ns/{run}/{part}").status_code == 403

@@ -27,6 +27,7 @@ from lightkube.models.rbac_v1 import PolicyRule
 from support import get_cr, wait_for
 
 from chronos import http
+from chronos.api.runlog import raw_text
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from realnode.fixtures import request_run_now
@@ -43,13 +44,18 @@ class Event:
 
 
 def read_events(answer: http.Response) -> Iterator[Event]:
-    """The Server-Sent Events of a streamed answer, as they arrive."""
+    """The Server-Sent Events of a streamed answer, as they arrive (a ``line`` event's
+    data: the log line as logged)."""
     name, event_id = "message", None
     data: list[str] = []
     for line in answer.iter_lines():
         if line == "":
             if data:
-                yield Event(name, "\n".join(data), event_id, time.time())
+                text = "\n".join(data)
+                # a line event holds the line as the page shows it; the log's own line
+                # is in it, as logged (tests/unit/api/test_runlog_lines.py)
+                text = raw_text(text) if name == "line" else text
+                yield Event(name, text, event_id, time.time())
             name, data, event_id = "message", [], None
         elif line.startswith(":") or line.startswith("retry:"):
             continue

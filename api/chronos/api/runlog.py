@@ -1,5 +1,5 @@
 """A run's log for the dashboard: read from its pod as the caller, or the tail kept with
-the run, and streamed as Server-Sent Events.
+the run, streamed as Server-Sent Events, and each line taken apart for people to read.
 
 Every Kubernetes call here is made with the caller's own token (``acting_as``): the
 facade holds no right on pods, so RBAC decides who reads which log (``list`` pods to
@@ -9,8 +9,12 @@ resume cursors, SSE framing) come first and are unit-tested without a cluster.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import html
+import json
+import re
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from lightkube import ApiError, AsyncClient
@@ -21,6 +25,7 @@ from chronos import http, kubewire
 from chronos.api.auth import acting_as
 from chronos.api.cache import plain
 from chronos.kube import FORBIDDEN, answered
+from chronos.notify.send import header_value
 
 #: Lines a page shows and keeps (the first read asks the pod for this many, the page's
 #: script drops older ones as new ones arrive).
@@ -139,6 +144,139 @@ def newest(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The run's latest pod (a retried run has one pod per attempt)."""
     stamp = lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or "")  # noqa: E731
     return max(pods, key=stamp, default=None)
+
+
+# ----------------------------------------------------------- lines for people to read
+
+#: How bad each level the runner writes is (``chronos.runner.logs.JsonLog``: debug, info,
+#: warning, error; the others are common spellings). The page's level filter shows the
+#: lines of a rank and above; a level it does not know counts as info.
+LEVEL_RANKS = {
+    "debug": 10,
+    "info": 20,
+    "notice": 20,
+    "warn": 30,
+    "warning": 30,
+    "error": 40,
+    "critical": 50,
+    "fatal": 50,
+}
+INFO_RANK = LEVEL_RANKS["info"]
+WARNING_RANK = LEVEL_RANKS["warning"]
+ERROR_RANK = LEVEL_RANKS["error"]
+#: The level filter's choices: (lowest rank shown, label); "" shows every line.
+LEVEL_CHOICES = (
+    ("", "all levels"),
+    (str(INFO_RANK), "info and worse"),
+    (str(WARNING_RANK), "warnings and errors"),
+    (str(ERROR_RANK), "errors only"),
+)
+#: The keys every runner line leads with (``JsonLog.event``): shown in the line's head,
+#: every other key is folded behind it.
+TIME_KEY, LEVEL_KEY, STEP_KEY, MESSAGE_KEY = "time", "level", "step", "message"
+_HEAD_KEYS = frozenset({TIME_KEY, LEVEL_KEY, STEP_KEY, MESSAGE_KEY})
+#: What a downloaded log's file name keeps of the job and run ids (both have strict
+#: patterns already; this only keeps a file system from choking on ``:`` of a slot).
+_FILE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One log line taken apart: a JSON object's head (time, level, step, message) and
+    its other fields as text, or, for any other line, only the line itself (``raw``,
+    always kept: the raw view, copy and download show it)."""
+
+    raw: str
+    structured: bool = False
+    time: str = ""
+    #: The time of day shown (UTC, to the millisecond), or the logged text as it is.
+    clock: str = ""
+    level: str = ""
+    step: str = ""
+    message: str = ""
+    fields: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def rank(self) -> int:
+        return LEVEL_RANKS.get(self.level.lower(), INFO_RANK)
+
+    @property
+    def severity(self) -> str:
+        """``error`` or ``warning`` for the lines the page marks (with a sign and the
+        level's word, not by colour alone), else empty."""
+        if not self.structured:
+            return ""
+        if self.rank >= ERROR_RANK:
+            return "error"
+        return "warning" if self.rank >= WARNING_RANK else ""
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _clock(stamp: str) -> str:
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return f"{when:%H:%M:%S}.{when.microsecond // 1000:03d}"
+
+
+def parse_line(raw: str) -> Entry:
+    """A log line as the run page shows it: a JSON object becomes time, level, step and
+    message with its other fields (in their order; values that are not strings as
+    compact JSON); anything else (a cut tail line, a stack trace, a line of another
+    program) stays raw text."""
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return Entry(raw)
+    if not isinstance(found, dict):
+        return Entry(raw)
+    stamp = _text(found.get(TIME_KEY, ""))
+    return Entry(
+        raw,
+        structured=True,
+        time=stamp,
+        clock=_clock(stamp),
+        level=_text(found.get(LEVEL_KEY, "")),
+        step=_text(found.get(STEP_KEY, "")),
+        message=_text(found.get(MESSAGE_KEY, "")),
+        fields=tuple((str(k), _text(v)) for k, v in found.items() if k not in _HEAD_KEYS),
+    )
+
+
+#: Where a rendered line (runlog_line.html) keeps the line as logged.
+_RAW = re.compile(r'<span class="raw">([^<]*)</span></li>$')
+
+
+def raw_text(rendered: str) -> str:
+    """The line as logged, back from its rendering (a ``line`` event of the live stream):
+    for readers of the stream that are not a browser (bench/live_log.py, the tests)."""
+    found = _RAW.search(rendered)
+    if found is None:
+        raise ValueError(f"not a rendered log line: {rendered[:80]!r}")
+    return html.unescape(found.group(1))
+
+
+def steps_of(entries: Iterable[Entry]) -> list[str]:
+    """The steps the lines name, in the order they first come (the step filter's)."""
+    return list(dict.fromkeys(e.step for e in entries if e.step))
+
+
+def download_name(job_id: str, run: str) -> str:
+    """The file name a downloaded log is saved as."""
+    return _FILE_NAME_UNSAFE.sub("_", f"{job_id}-{run}") + ".log"
+
+
+def attachment(file_name: str) -> str:
+    """The ``Content-Disposition`` value that saves a download as ``file_name``, through
+    the one header-encoding function (nothing in it can end the header or add one)."""
+    quoted = file_name.replace("\\", "_").replace('"', "_")
+    return f'attachment; filename="{header_value(quoted)}"'
 
 
 # ---------------------------------------------------------------------- Kubernetes

@@ -11,9 +11,10 @@ dependency; ``apt-get install chromium``), signs in and, on the sample job
 real one, a runner pod on the real node acting on the fake CoreHub, which answers each
 command ``--command-seconds`` late meanwhile (a latency fault, cleared afterwards). It
 saves one PNG per page in ``docs/screenshots/``: the run-now confirmation, the run page
-while its log streams live, the overview during the run, the run page once it has ended,
-then the jobs list, the job (its history holding the run), its edit form and the
-new-job form. Re-runnable on the same system: each time adds one run.
+while its log streams live, the overview during the run, the run page once it has ended
+(its log's result line unfolded), then the jobs list, the job (its history holding the
+run), its edit form and the new-job form. Re-runnable on the same system: each time adds
+one run.
 """
 
 from __future__ import annotations
@@ -154,6 +155,10 @@ def take(
         page.goto(run_url)
         source = page.locator("#log-source").inner_text().strip()
         print(f"the run: {banner.inner_text().strip()} ({run_url}); log {source}", flush=True)
+        # the log viewer with the runner's result line unfolded (its fields shown)
+        result = page.locator('#log > li.line[data-step="result"] summary')
+        if result.count():
+            result.last.click()
         shot("run-log")
         page.goto(f"{url}/ui/jobs")
         shot("jobs")

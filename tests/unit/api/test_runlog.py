@@ -161,10 +161,14 @@ def test_a_running_run_without_a_record_takes_its_start_from_the_operator() -> N
     assert v.find_run({"activeRuns": ["r2"]}, "r2") == (None, True)  # no start known
 
 
-def test_the_page_script_adds_text_only_and_caps_the_lines() -> None:
+def test_the_page_script_adds_no_markup_of_its_own_and_caps_the_lines() -> None:
     js = (STATIC / "runlog.js").read_text()
     assert js.startswith("// @ts-check")
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(", js)
+    # a live line is the server's rendering (runlog_line.html, autoescaped), parsed by
+    # DOMParser (which runs nothing); only its one list item is taken
+    assert js.count("new DOMParser()") == 1
+    assert 'querySelector("ol > li.line")' in js
     assert "textContent" in js
     assert "childElementCount > max" in js
     assert "/ui/static/runlog.js" in [s.src for s in scripts()]

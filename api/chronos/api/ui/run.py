@@ -1,5 +1,6 @@
 """A run's page: its summary (fetched again at each change), its log (read and then
-followed live as the caller), and its Abort button."""
+followed live as the caller, each line rendered by the one macro of runlog_line.html,
+downloadable as raw text), and its Abort button."""
 
 from __future__ import annotations
 
@@ -16,7 +17,20 @@ from fastapi.responses import HTMLResponse
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError
-from chronos.api.runlog import MAX_LINES, Cursor, LogLine, LogUnavailableError, RunLogs, sse
+from chronos.api.runlog import (
+    LEVEL_CHOICES,
+    MAX_LINES,
+    Cursor,
+    Entry,
+    LogLine,
+    LogUnavailableError,
+    RunLogs,
+    attachment,
+    download_name,
+    parse_line,
+    sse,
+    steps_of,
+)
 from chronos.api.services import JOBS, POD_LOGS, Caller
 from chronos.api.streams import LimitedStream
 from chronos.api.ui.pages import (
@@ -51,6 +65,17 @@ class LogShown:
     stream: str | None = None
     #: The cursor of the last line shown (where the live stream starts).
     since: str = ""
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [parse_line(line) for line in self.lines]
+
+
+def log_line(text: str) -> str:
+    """One log line as the run page shows it: the same macro renders the lines of the
+    page as it is made and each line its live stream sends."""
+    macro = environment().get_template("runlog_line.html").module.line  # type: ignore[attr-defined]
+    return str(macro(parse_line(text)))
 
 
 def _stored(view: v.RunView, note: str | None, stream: str | None = None) -> LogShown:
@@ -113,13 +138,19 @@ async def run_page(parts: Parts, who: UiCaller, namespace: str, job_id: str, run
     version = parts.cache.changes
     row, view, now = await _run(parts, who, namespace, job_id, run)
     url = f"{job_url(namespace, job_id)}/runs/{quote(run, safe='')}"
+    log = await _run_log(parts, who, namespace, view, f"{url}/log/events")
+    entries = log.entries
     return render(
         parts,
         who,
         "run.html",
         row=row,
         r=view,
-        log=await _run_log(parts, who, namespace, view, f"{url}/log/events"),
+        log=log,
+        entries=entries,
+        steps=steps_of(entries),
+        levels=LEVEL_CHOICES,
+        download_url=f"{url}/log/raw",
         max_lines=MAX_LINES,
         now=now,
         v=v,
@@ -205,7 +236,7 @@ async def _follow(
             if isinstance(item, Exception):
                 yield sse("unavailable", f"the log could not be read: {item}")
                 return
-            yield sse("line", item.text, item.cursor)
+            yield sse("line", log_line(item.text), item.cursor)
         else:
             return  # the browser reconnects with Last-Event-ID and resumes
         # The API server ended the follow: for good when the container has ended, which
@@ -222,6 +253,21 @@ async def _follow(
         # Still running (the API server closed a long follow): the browser resumes.
     finally:
         task.cancel()
+
+
+@router.get("/jobs/{namespace}/{job_id}/runs/{run}/log/raw")
+async def run_log_raw(
+    parts: Parts, who: UiCaller, namespace: str, job_id: str, run: str
+) -> Response:
+    """The lines the run page shows (the pod's newest lines, read as the caller, or the
+    tail kept with the run), as they were logged: a text file to save."""
+    _, view, _ = await _run(parts, who, namespace, job_id, run)
+    log = await _run_log(parts, who, namespace, view, "")
+    return Response(
+        "".join(f"{line}\n" for line in log.lines),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": attachment(download_name(job_id, run))},
+    )
 
 
 @router.get("/jobs/{namespace}/{job_id}/runs/{run}/abort")
