@@ -80,10 +80,11 @@ def argv(
     ]  # fmt: skip
 
 
-def versions(k8s: Client, namespace: str) -> dict[str, tuple[int, str]]:
+def versions(k8s: Client, namespace: str) -> dict[str, tuple[Any, Any]]:
+    jobs = [j.to_dict() for j in k8s.list(ChronosJobResource, namespace=namespace)]  # type: ignore[no-untyped-call]
     return {
-        j.metadata.name: (j.metadata.generation, j.metadata.resourceVersion)
-        for j in k8s.list(ChronosJobResource, namespace=namespace)
+        j["metadata"]["name"]: (j["metadata"]["generation"], j["metadata"]["resourceVersion"])
+        for j in jobs
     }
 
 
