@@ -669,7 +669,7 @@ def test_a_rejected_spec_is_stalled_for_kstatus_until_it_is_reconciled() -> None
     assert by_type["Stalled"]["observedGeneration"] == 2
     # Rejected again later: nothing to write (the transition time is kept).
     again = status_mod.rejected(
-        body, generation=2, reason="InvalidTimeZone", message="spec.timeZone: x",
+        cast(Any, body), generation=2, reason="InvalidTimeZone", message="spec.timeZone: x",
         now=NOW + timedelta(minutes=5),
     )  # fmt: skip
     assert status_mod.changes(cast(Any, body), again) is None
@@ -686,6 +686,6 @@ def test_a_rejected_spec_is_stalled_for_kstatus_until_it_is_reconciled() -> None
     assert "Ready" in types
     # A CronJob that could not be written is retried: not stalled.
     retried = status_mod.unapplied(
-        body, generation=2, cronjob="orders", missing=True, error="500", now=NOW
+        cast(Any, body), generation=2, cronjob="orders", missing=True, error="500", now=NOW
     )
     assert "Stalled" not in [cond.type for cond in retried.conditions or []]
