@@ -5,6 +5,7 @@ operator brought into each state on the control plane."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,9 @@ from builders import spec as job_spec
 from fixtures_operator import COREHUB_SECRET
 from gitops import ARGOCD_HEALTH, argocd_health, kstatus
 from lightkube import Client
-from support import get_cr, patch_spec, ready, wait_for
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ConfigMap
+from support import ROOT, get_cr, patch_spec, ready, wait_for
 
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
@@ -166,3 +169,21 @@ def test_the_kustomize_component_puts_the_one_lua_file_into_argocd_cm(
     assert data["url"] == "https://argocd.example"
     key = "resource.customizations.health.chronos.gluesync.io_ChronosJob"
     assert data[key] == ARGOCD_HEALTH.read_text()
+
+
+def test_the_documented_kubectl_patch_adds_the_check_to_argocd_cm(
+    cluster: Cluster, k8s: Client, namespace: str
+) -> None:
+    """The command docs/install.md gives for an Argo CD installed without kustomize."""
+    k8s.create(
+        ConfigMap(metadata=ObjectMeta(name="argocd-cm", namespace=namespace), data={"a": "b"})
+    )
+    doc = (ROOT / "docs" / "install.md").read_text()
+    command = re.search(r"```sh\n(kubectl -n argocd create configmap argocd-cm.*?)```", doc, re.S)
+    assert command is not None
+    kubectl = f"{cluster.bin_dir / 'kubectl'} --kubeconfig {cluster.kubeconfig}"
+    script = command[1].replace("kubectl -n argocd", f"{kubectl} -n {namespace}")
+    subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=ROOT, check=True)
+    data = k8s.get(ConfigMap, "argocd-cm", namespace=namespace).data or {}
+    key = "resource.customizations.health.chronos.gluesync.io_ChronosJob"
+    assert data == {"a": "b", key: ARGOCD_HEALTH.read_text()}
