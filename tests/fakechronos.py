@@ -14,6 +14,7 @@ Every request is recorded (``requests``) so tests can check the paging.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -96,8 +97,9 @@ class FakeChronos:
 
 
 @contextmanager
-def serving(fake: FakeChronos) -> Iterator[FakeChronos]:
-    """``fake`` served on a free loopback port (``fake.url``) for the block."""
+def serving(fake: FakeChronos, tls: ssl.SSLContext | None = None) -> Iterator[FakeChronos]:
+    """``fake`` served on a free loopback port (``fake.url``) for the block; over HTTPS
+    with ``tls`` (a server context)."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -116,9 +118,12 @@ def serving(fake: FakeChronos) -> Iterator[FakeChronos]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    fake.url = f"{scheme}://127.0.0.1:{server.server_address[1]}"
     try:
         yield fake
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ from fakechronos import FakeChronos, serving
 from lightkube import Client
 from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
-from support import get_cr
+from support import cronjob, get_cr, ready, wait_for
 
 from chronos.api.migrate import cli
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 
 pytestmark = pytest.mark.cluster
@@ -89,7 +91,12 @@ def versions(k8s: Client, namespace: str) -> dict[str, tuple[Any, Any]]:
 
 
 def test_apply_creates_the_jobs_and_the_secret_and_a_rerun_changes_nothing(
-    cluster: Cluster, k8s: Client, namespace: str, old_chronos: FakeChronos, tmp_path: Path
+    cluster: Cluster,
+    k8s: Client,
+    namespace: str,
+    old_chronos: FakeChronos,
+    tmp_path: Path,
+    operator: OperatorProcess,
 ) -> None:
     secret_flags = ("--corehub-url", "https://corehub.example:1717", "--corehub-username",
                     "automation", "--corehub-password-file", "-")  # fmt: skip
@@ -122,6 +129,14 @@ def test_apply_creates_the_jobs_and_the_secret_and_a_rerun_changes_nothing(
     managers = {m["manager"] for m in job["metadata"]["managedFields"]}
     assert managers == {cli.FIELD_MANAGER}
     assert get_cr(k8s, namespace, "nightly-stop-2")["spec"]["enabled"] is False
+    # The operator acts on what was migrated: the jobs get their CronJobs.
+    for name, reason in (
+        ("monday-wednesday-friday-job-1", "Reconciled"),
+        ("nightly-stop-2", "Suspended"),
+    ):
+        cond = wait_for(partial(ready, k8s, namespace, name), what=f"{name}'s Ready")
+        assert (cond["status"], cond["reason"]) == ("True", reason), cond
+    assert cronjob(k8s, namespace, "monday-wednesday-friday-job-1") is not None
 
     before = versions(k8s, namespace)
     code, report = run(flags, stdin=PASSWORD + "\n")

@@ -23,6 +23,8 @@ from chronos.api.migrate.convert import (
     job_name,
 )
 from chronos.api.migrate.source import SourceError, read_jobs
+from chronos.fakehub.server import server_ssl_context
+from chronos.fakehub.tls import generate_tls
 from chronos.models.chronosjob import ChronosJobSpec
 
 #: The example job of the old Chronos's README, as its clients send it.
@@ -407,3 +409,23 @@ def test_now_is_injected_so_reports_do_not_depend_on_the_clock() -> None:
         now=later,
     )
     assert result.disagreement is None  # past the clock change: the engines agree again
+
+
+def test_an_https_old_chronos_is_read_with_its_ca_and_refused_without(tmp_path: Path) -> None:
+    files = generate_tls(tmp_path / "tls")
+    fake = FakeChronos()
+    fake.add(README_JOB)
+    with serving(fake, server_ssl_context(files.server_cert, files.server_key)):
+        base = ["migrate", "--from", fake.url, "--output-dir", str(tmp_path / "out")]
+        code, report = run([*base, "--ca-file", str(files.ca_cert)])
+        assert code == 0, report
+        assert report.rstrip().endswith("1 of 1 jobs converted")
+        assert cli.main(base) == 2  # not verified: refused, nothing written by it
+
+
+def test_a_token_file_that_is_not_one_token_is_refused(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("abc\r\nInjected: header\n")
+    code, message = run(["migrate", "--from", "http://127.0.0.1:9", "--token-file", str(token),
+                         "--output-dir", str(tmp_path)])  # fmt: skip
+    assert (code, message) == (2, "--token-file: not a bearer token (one line of printable ASCII)")

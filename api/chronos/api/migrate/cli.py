@@ -16,6 +16,7 @@ import argparse
 import base64
 import json
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--from", dest="source", required=True, help="the old Chronos's base URL")
     p.add_argument("--token-file", type=Path, help="a bearer token for the old Chronos's API")
+    p.add_argument(
+        "--ca-file", type=Path, help="CA bundle (PEM) of the old Chronos's TLS certificate"
+    )
     p.add_argument(
         "--time-zone",
         default="UTC",
@@ -312,7 +316,12 @@ def _source_client(args: argparse.Namespace) -> http.Client:
         if not token.isascii() or not token.isprintable() or " " in token:
             raise UsageError("--token-file: not a bearer token (one line of printable ASCII)")
         headers["Authorization"] = f"Bearer {token}"
-    return http.Client(headers=headers, timeout=TIMEOUT_SECONDS, follow_redirects=False)
+    verify: Any = True
+    if args.ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(args.ca_file))
+    return http.Client(
+        headers=headers, timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=verify
+    )
 
 
 def migrate(

@@ -9,6 +9,7 @@ kept once, by its integer id.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,7 +48,7 @@ def _page(client: http.Client, url: str, skip: int, limit: int) -> Mapping[str, 
     except http.HTTPError as exc:
         raise SourceError(f"GET {url}: {type(exc).__name__}") from None
     try:
-        body = http.Response(200, content=data).json()
+        body = json.loads(data)
     except ValueError:
         raise SourceError(f"GET {url}: the answer is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("items"), list):
