@@ -33,6 +33,7 @@ from chronos import http, kube
 from chronos.api.migrate.convert import MIGRATED_FROM_ANNOTATION, Conversion, convert
 from chronos.api.migrate.source import TIMEOUT_SECONDS, SourceError, read_jobs
 from chronos.models.base import SecretName
+from chronos.models.chronosjob import CredentialsSecretRef
 from chronos.schedule import ScheduleError, validate_time_zone
 
 #: The field manager of every object ``--apply`` writes (its own: the REST facade's and
@@ -42,7 +43,9 @@ DEFAULT_SECRET = "chronos-corehub"  # noqa: S105 (a Secret's name)
 #: Where the CoreHub password comes from when no file is named (never a flag's value:
 #: a command line is visible to every user of the machine).
 PASSWORD_ENV = "CHRONOS_MIGRATE_COREHUB_PASSWORD"  # noqa: S105 (the variable's name)
-USERNAME_KEY, PASSWORD_KEY = "username", "password"
+#: The Secret's keys: the ones a credentialsSecretRef names by default.
+USERNAME_KEY = str(CredentialsSecretRef.model_fields["username_key"].default)
+PASSWORD_KEY = str(CredentialsSecretRef.model_fields["password_key"].default)
 SHOWN_RUNS = 3
 
 

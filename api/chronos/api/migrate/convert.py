@@ -25,7 +25,13 @@ from chronos.api.mapping import RequestShapeError, apply_request, slugify
 from chronos.api.schemas import READ_ONLY_FIELDS, JobCreate
 from chronos.api.services import validate_spec
 from chronos.models.chronosjob import GROUP, KIND, MIN_EVERY_SECONDS, VERSION
-from chronos.schedule import ScheduleError, friendly_to_cron, next_run_times, parse_cron
+from chronos.schedule import (
+    WEEKDAYS,
+    ScheduleError,
+    friendly_to_cron,
+    next_run_times,
+    parse_cron,
+)
 
 #: On each migrated ChronosJob: the old Chronos's integer id of the job it came from.
 #: A re-run applies only onto a job carrying the same id (never takes over another).
@@ -111,8 +117,8 @@ def friendly_of(cron: str) -> dict[str, Any] | None:
 
 
 def _day(number: int) -> str:
-    names = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-    return names[number]
+    """The weekday of a cron day-of-week number (0 Sunday ... 6 Saturday)."""
+    return WEEKDAYS[(number - 1) % 7]
 
 
 def _body(old: Mapping[str, Any], time_zone: str) -> tuple[dict[str, Any], list[str]]:
