@@ -1,22 +1,34 @@
 """What GitOps tools make of a ChronosJob: Argo CD's health (the shipped Lua, run with
-lupa) and kstatus's status (Flux's health checks), for the tests of both.
+lupa's Lua 5.1, the version of Argo CD's gopher-lua) and kstatus's status (the library
+Flux's health checks use, run itself), for the tests of both.
 
-``kstatus`` is the rule set sigs.k8s.io/cli-utils documents (pkg/kstatus/README.md) and
-implements for a resource without type-specific rules (status/generic.go, core.go): a
-deletionTimestamp is Terminating; a status.observedGeneration other than
-metadata.generation is InProgress; a condition Reconciling=True is InProgress and
-Stalled=True is Failed; otherwise a Ready condition decides (True: Current, else
-InProgress); with none of these the resource is Current.
+kstatus's documented rules (sigs.k8s.io/cli-utils, pkg/kstatus/README.md) for a resource
+without type-specific rules: a deletionTimestamp is Terminating; a
+status.observedGeneration other than metadata.generation is InProgress; a condition
+Reconciling=True is InProgress and Stalled=True is Failed; otherwise a Ready condition
+decides (True: Current, False: InProgress); with none of these the resource is Current.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 from typing import Any
 
 from lupa.lua51 import LuaRuntime
 from support import ROOT
 
+from chronos.devcluster.binaries import GoBuild
+
 ARGOCD_HEALTH = ROOT / "deploy" / "gitops" / "argocd-health.lua"
+KSTATUS = GoBuild(
+    name="kstatus",
+    folder="kstatus",
+    module="sigs.k8s.io/cli-utils",
+    script="build-kstatus.sh",
+    binaries=("kstatus",),
+    note="the first build takes about a minute",
+)
 
 
 def _lua_value(lua: LuaRuntime, value: Any) -> Any:
@@ -36,25 +48,12 @@ def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
     return str(hs["status"]), str(hs["message"] or "")
 
 
-def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    found = (obj.get("status") or {}).get("conditions") or []
-    return {c["type"]: c for c in found if isinstance(c, dict) and "type" in c}
-
-
-def kstatus(obj: dict[str, Any]) -> str:
-    metadata = obj.get("metadata") or {}
-    if metadata.get("deletionTimestamp"):
-        return "Terminating"
-    observed = (obj.get("status") or {}).get("observedGeneration")
-    generation = metadata.get("generation")
-    if observed is not None and generation is not None and observed != generation:
-        return "InProgress"
-    conditions = _conditions(obj)
-    if conditions.get("Reconciling", {}).get("status") == "True":
-        return "InProgress"
-    if conditions.get("Stalled", {}).get("status") == "True":
-        return "Failed"
-    ready = conditions.get("Ready")
-    if ready is not None:
-        return "Current" if ready.get("status") == "True" else "InProgress"
-    return "Current"
+def kstatus(*objs: dict[str, Any]) -> list[tuple[str, str]]:
+    """(status, message) of each object as kstatus itself computes them: ``status.Compute``
+    of sigs.k8s.io/cli-utils (pinned in dev/chronos/devcluster/kstatus), built on first use
+    into the cache beside the control plane."""
+    binary = KSTATUS.ensure(KSTATUS.cache_dir()) / "kstatus"
+    answer = subprocess.run(
+        [str(binary)], input=json.dumps(list(objs)), capture_output=True, text=True, check=True
+    )
+    return [(v["status"], v["message"]) for v in json.loads(answer.stdout)]
