@@ -429,3 +429,17 @@ def test_a_token_file_that_is_not_one_token_is_refused(tmp_path: Path) -> None:
     code, message = run(["migrate", "--from", "http://127.0.0.1:9", "--token-file", str(token),
                          "--output-dir", str(tmp_path)])  # fmt: skip
     assert (code, message) == (2, "--token-file: not a bearer token (one line of printable ASCII)")
+
+
+def test_a_job_answered_with_its_friendly_schedule_too_keeps_the_friendly_form() -> None:
+    job = FakeChronos().add(README_JOB)
+    job["schedule"] = {"days_of_week": ["friday", "monday"], "hour": 6, "minute": 0}
+    job["cron_expression"] = "0 6 * * 1,5"
+    spec = conv(job).manifest["spec"]
+    assert spec["schedule"] == {"daysOfWeek": ["friday", "monday"], "hour": 6, "minute": 0}
+
+
+def test_a_task_type_this_chronos_does_not_know_is_reported_by_field() -> None:
+    result = conv(old(12, cron_expression="0 1 * * *", pipeline_id="p", task_type="db_backup"))
+    assert not result.converted
+    assert [f for f, _ in result.errors] == ["task_type"]
