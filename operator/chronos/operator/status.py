@@ -26,6 +26,11 @@ CRONJOB_OUT_OF_SYNC = "CronJobOutOfSync"
 #: True when the CronJob is in place but its runs cannot start (reasons NeverFires,
 #: RunnerServiceAccountMissing); kept apart from Ready, which says the spec was applied.
 RUNS_BLOCKED = "RunsBlocked"
+#: kstatus's standard abnormal-true condition (sigs.k8s.io/cli-utils, pkg/kstatus): True,
+#: beside Ready=False, while the spec is one the operator cannot act on, so kstatus and
+#: Flux report the job Failed at once; kstatus reads Ready=False alone as still in
+#: progress, which a Flux health check waits out to its timeout. Absent otherwise.
+STALLED = "Stalled"
 NEXT_RUNS_SHOWN = 5
 OPERATOR_FIELDS = frozenset(
     {
@@ -201,7 +206,7 @@ def reconciled(
     elif paused is not None:
         reason, message = paused[0], f"{message}; suspended now: {paused[1]}"
     conditions = set_condition(
-        status.get(w.CONDITIONS),
+        _without(status.get(w.CONDITIONS), STALLED),
         type=READY,
         status=True,
         reason=reason,
@@ -243,16 +248,39 @@ def rejected(
     """Status patch for a spec the operator cannot act on; everything else is kept."""
     return ChronosJobStatus(
         observed_generation=generation,
-        conditions=_not_ready(status, reason, message, generation, now),
+        conditions=_not_ready(status, reason, message, generation, now, stalled=True),
     )
 
 
+def _without(conditions: list[ConditionDict] | None, type: str) -> list[ConditionDict]:
+    return [c for c in conditions or [] if c.get("type") != type]
+
+
 def _not_ready(
-    status: StatusDict, reason: str, message: str, generation: int | None, now: datetime
+    status: StatusDict,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+    *,
+    stalled: bool = False,
 ) -> list[Condition]:
+    # set_condition keeps a held Stalled's lastTransitionTime: a job rejected again
+    # writes nothing new.
+    conditions = _without(status.get(w.CONDITIONS), STALLED)
+    if stalled:
+        conditions = set_condition(
+            status.get(w.CONDITIONS),
+            type=STALLED,
+            status=True,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
+        )
     return typed_conditions(
         set_condition(
-            status.get(w.CONDITIONS),
+            conditions,
             type=READY,
             status=False,
             reason=reason,

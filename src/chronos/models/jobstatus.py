@@ -38,7 +38,10 @@ class Condition(_Model):
 
     type: str = Field(
         max_length=316,
-        description="Ready (the CronJob matches the spec) or RunsBlocked (runs cannot start).",
+        description=(
+            "Ready (the CronJob matches the spec), RunsBlocked (runs cannot start) or "
+            "Stalled (kstatus: the spec cannot be acted on)."
+        ),
     )
     status: Annotated[ConditionStatus, Lax] = Field(description="True, False or Unknown.")
     reason: str = Field(max_length=1024, description="Why, in one CamelCase word.")

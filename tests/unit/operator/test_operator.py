@@ -511,7 +511,7 @@ def test_a_stored_condition_the_models_refuse_is_replaced_not_fatal() -> None:
     patch = status_mod.rejected(
         {"conditions": stored}, generation=2, reason="InvalidSpec", message="m", now=NOW
     )
-    assert [c.type for c in patch.conditions or []] == ["Ready"]
+    assert [c.type for c in patch.conditions or []] == ["Stalled", "Ready"]
 
 
 FAILED_CREATE = {
@@ -653,3 +653,39 @@ def test_a_runner_killed_for_its_memory_limit_is_recorded_as_oomkilled() -> None
     plain = runs.unreported_run(j, [{"status": {}}], [])
     assert plain is not None
     assert plain.reason == "BackoffLimitExceeded"
+
+
+def test_a_rejected_spec_is_stalled_for_kstatus_until_it_is_reconciled() -> None:
+    """kstatus (and so Flux) reads Ready=False alone as in progress; Stalled=True says
+    the operator cannot act on the spec, and goes once it can."""
+    rejected = status_mod.rejected(
+        {}, generation=2, reason="InvalidTimeZone", message="spec.timeZone: x", now=NOW
+    )
+    body = status_mod.status_body(rejected)
+    by_type = {cond["type"]: cond for cond in body["conditions"]}
+    assert set(by_type) == {"Ready", "Stalled"}
+    assert by_type["Stalled"]["status"] == "True"
+    assert by_type["Stalled"]["reason"] == by_type["Ready"]["reason"] == "InvalidTimeZone"
+    assert by_type["Stalled"]["observedGeneration"] == 2
+    # Rejected again later: nothing to write (the transition time is kept).
+    again = status_mod.rejected(
+        cast(Any, body), generation=2, reason="InvalidTimeZone", message="spec.timeZone: x",
+        now=NOW + timedelta(minutes=5),
+    )  # fmt: skip
+    assert status_mod.changes(cast(Any, body), again) is None
+    fixed = status_mod.reconciled(
+        cast(Any, body),
+        generation=3,
+        schedule=resolve_schedule(spec(), "UTC"),
+        cronjob="orders",
+        enabled=True,
+        now=NOW,
+    )
+    types = [cond.type for cond in fixed.conditions or []]
+    assert "Stalled" not in types
+    assert "Ready" in types
+    # A CronJob that could not be written is retried: not stalled.
+    retried = status_mod.unapplied(
+        cast(Any, body), generation=2, cronjob="orders", missing=True, error="500", now=NOW
+    )
+    assert "Stalled" not in [cond.type for cond in retried.conditions or []]
