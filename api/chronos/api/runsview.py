@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from chronos.api.mapping import run_records
@@ -35,6 +36,7 @@ from chronos.models.wire import (
     StatusDict,
 )
 from chronos.times import parse_time, rfc3339
+from chronos.usage import format_cpu, format_memory
 
 #: Runs per page of the Runs page (and of an export asked for one page).
 PAGE = 100
@@ -287,17 +289,9 @@ def export_json(rows: Iterable[RunRow], total: int) -> str:
 
 
 def cpu_words(millicores: float | None) -> str:
-    if millicores is None:
-        return "—"
-    if millicores >= 1000:
-        return f"{millicores / 1000:.2f} CPU"
-    return "<0.1 m CPU" if millicores < 0.1 else f"{millicores:.1f} m CPU"
+    """A run's peak CPU in the words of the overview's "Running now"."""
+    return "—" if millicores is None else format_cpu(Decimal(str(millicores)) / 1000)
 
 
-def memory_words(size: int | float | None) -> str:
-    if size is None:
-        return "—"
-    for unit, power in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 2**power:
-            return f"{size / 2**power:.1f} {unit}"
-    return f"{int(size)} B"
+def memory_words(size: float | None) -> str:
+    return "—" if size is None else format_memory(Decimal(int(size)))

@@ -151,16 +151,13 @@ def test_the_json_export_has_the_total_and_the_same_columns() -> None:
     assert body["items"][0]["end_time"] == rfc3339(NOW - timedelta(hours=1))
 
 
-def test_usage_words() -> None:
+def test_usage_words_are_the_overviews() -> None:
     assert rv.cpu_words(None) == "—"
     assert rv.cpu_words(0.05) == "<0.1 m CPU"
-    assert rv.cpu_words(12.25) == "12.2 m CPU"
+    assert rv.cpu_words(250.0) == "250 m CPU"
     assert rv.cpu_words(1500) == "1.50 CPU"
     assert rv.memory_words(3 << 20) == "3.0 MiB"
-    assert rv.memory_words(512) == "512 B"
-
-
-# ---------------------------------------------------------------------------- stats
+    assert rv.memory_words(48 << 20) == "48 MiB"
 
 
 def test_percentiles_are_nearest_rank() -> None:
