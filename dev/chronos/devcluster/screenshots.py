@@ -12,8 +12,8 @@ real one, a runner pod on the real node acting on the fake CoreHub, which answer
 command ``--command-seconds`` late meanwhile (a latency fault, cleared afterwards). It
 saves one PNG per page in ``docs/screenshots/``: the run-now confirmation, the run page
 while its log streams live, the overview during the run, the run page once it has ended,
-then the jobs list, the job (its history holding the run), its edit form and the
-new-job form. Re-runnable on the same system: each time adds one run.
+then the jobs list, the job (its history holding the run, its stats over time), its edit
+form, the new-job form and the Runs page. Re-runnable on the same system: each time adds one run.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new")
+PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new", "runs")
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
 RUN_TIMEOUT_MS = 180_000
@@ -163,6 +163,8 @@ def take(
         shot("edit")
         page.goto(f"{url}/ui/jobs/new?namespace={job_path.split('/')[3]}")
         shot("new")
+        page.goto(f"{url}/ui/runs")  # every run, the one just taken with its peaks
+        shot("runs")
         browser.close()
     return saved
 
