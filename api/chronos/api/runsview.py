@@ -121,7 +121,7 @@ class RunFilters:
             and (not self.namespace or row.namespace == self.namespace)
             and (self.since is None or (row.when is not None and row.when >= self.since))
             and (self.until is None or (row.when is not None and row.when < self.until))
-            and Filters(label=self.label).label_match(dict(row.labels))
+            and (not self.label or Filters(label=self.label).label_match(dict(row.labels)))
         )
 
     def params(self) -> dict[str, str]:
@@ -224,15 +224,48 @@ def run_row(job: JobRow, record: RunRecordDict) -> RunRow:
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
-def run_rows(jobs: Iterable[tuple[ChronosJobDict, JobRow]]) -> list[RunRow]:
-    """Every recorded run of ``jobs``, newest first (ties: namespace, job, run id)."""
-    rows = []
-    for obj, job in jobs:
-        status: StatusDict = obj.get("status") or {}
-        rows += [run_row(job, record) for record in run_records(status)]
+def _job_runs(obj: ChronosJobDict, job: JobRow) -> list[RunRow]:
+    status: StatusDict = obj.get("status") or {}
+    return [run_row(job, record) for record in run_records(status)]
+
+
+def newest_first(rows: list[RunRow]) -> list[RunRow]:
+    """``rows`` newest first (ties: namespace, job, run id), sorted in place."""
     rows.sort(key=lambda r: (r.namespace, r.job_id, r.run_id))
     rows.sort(key=lambda r: r.when or _OLDEST, reverse=True)
     return rows
+
+
+def run_rows(jobs: Iterable[tuple[ChronosJobDict, JobRow]]) -> list[RunRow]:
+    """Every recorded run of ``jobs``, newest first."""
+    return newest_first([r for obj, job in jobs for r in _job_runs(obj, job)])
+
+
+class RowCache:
+    """Each job's rows, kept while its resourceVersion stays: a change of one job
+    rebuilds its hundred rows, not every job's (the Runs page and the overview's stats
+    over 10,000 runs, bench/runs_page.py). Emptied when full."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self._rows: dict[tuple[str, str], tuple[str, list[RunRow]]] = {}
+        self._size = size
+
+    def rows(self, jobs: Iterable[tuple[ChronosJobDict, JobRow]]) -> list[RunRow]:
+        out: list[RunRow] = []
+        for obj, job in jobs:
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+            key = (job.namespace, job.id)
+            kept = self._rows.get(key)
+            if kept is None or not version or kept[0] != version:
+                if len(self._rows) >= self._size:
+                    self._rows.clear()
+                kept = self._rows[key] = (version, _job_runs(obj, job))
+            out += kept[1]
+        return newest_first(out)
+
+
+#: The facade's one cache of run rows (what it holds is the watch cache's, by version).
+row_cache = RowCache()
 
 
 # -------------------------------------------------------------------------- exports

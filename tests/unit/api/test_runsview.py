@@ -267,3 +267,22 @@ def test_job_names_in_the_runs_page_and_stats_stay_text() -> None:
     )
     assert CANARY not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_the_row_cache_rebuilds_only_a_changed_job_and_keeps_the_order() -> None:
+    a = job("a", "alpha", [record("alpha-1", "succeeded", 1), record("alpha-2", "failed", 3)])
+    b = job("b", "beta", [record("beta-1", "missed", 2)])
+    for obj, version in ((a, "1"), (b, "7")):
+        cast(dict[str, Any], obj)["metadata"]["resourceVersion"] = version
+    pairs = [(obj, v.job_row(obj, job_view(obj, "UTC", NOW)[0])) for obj in (a, b)]
+    cache = rv.RowCache()
+    first = cache.rows(pairs)
+    assert [r.run_id for r in first] == ["alpha-1", "beta-1", "alpha-2"]
+    assert first == rv.run_rows(pairs)
+    again = cache.rows(pairs)
+    assert again[0] is first[0]  # the same row objects: nothing rebuilt
+    changed = cast(dict[str, Any], a)
+    changed["status"]["history"] = [record("alpha-3", "succeeded", 0.5)]
+    assert [r.run_id for r in cache.rows(pairs)] == ["alpha-1", "beta-1", "alpha-2"]
+    changed["metadata"]["resourceVersion"] = "2"
+    assert [r.run_id for r in cache.rows(pairs)] == ["alpha-3", "beta-1"]

@@ -64,7 +64,7 @@ async def _over_time(parts: Components, who: Caller) -> st.Stats:
     namespaces = await visible_namespaces(parts, who, "")
 
     def compute() -> st.Stats:
-        rows = rv.run_rows(job_rows(parts, namespaces))
+        rows = rv.row_cache.rows(job_rows(parts, namespaces))
         return st.stats(rows, now_utc(), parts.settings.default_time_zone)
 
     return memo.get(parts, ("over-time", tuple(namespaces)), compute)  # type: ignore[no-any-return]

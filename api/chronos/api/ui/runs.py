@@ -41,7 +41,7 @@ async def filtered(parts: Components, who: Caller, filters: rv.RunFilters) -> li
     namespaces = await visible_namespaces(parts, who, filters.namespace)
 
     def compute() -> list[rv.RunRow]:
-        return [r for r in rv.run_rows(job_rows(parts, namespaces)) if filters.match(r)]
+        return [r for r in rv.row_cache.rows(job_rows(parts, namespaces)) if filters.match(r)]
 
     return memo.get(parts, ("runs", tuple(namespaces), filters), compute)  # type: ignore[no-any-return]
 
