@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+from markupsafe import Markup
 
 from chronos.api import runsview as rv
 from chronos.api import stats as st
@@ -241,32 +242,41 @@ def test_empty_stats_draw_an_empty_chart_without_failing() -> None:
     assert st.day_words(s.days[0])["p50"] == "—"
 
 
-def test_job_names_in_the_runs_page_and_stats_stay_text() -> None:
+def test_markup_in_a_job_name_reason_and_message_stays_text_on_the_runs_page() -> None:
     evil = job("a", "evil", [record("evil-1", "failed", 1, message=CANARY, reason=CANARY)])
     obj = cast(dict[str, Any], evil)
     obj["spec"]["displayName"] = CANARY
-    got = rows(evil)
-    page = (
+    table = (
         environment()
-        .get_template("runs.html")
+        .get_template("runs_table.html")
         .render(
-            **page_context(Caller(None), "csrf", False),
-            filters=rv.RunFilters(),
-            rows=got,
+            rows=rows(evil),
             total=1,
             paging=v.paging(1, 1, rv.PAGE),
             newer=None,
             older=None,
-            export_query="",
-            results=rv.RESULTS,
-            triggers=rv.TRIGGERS,
             now=NOW,
             v=v,
             rv=rv,
         )
     )
+    page = (
+        environment()
+        .get_template("runs.html")
+        .render(
+            **page_context(Caller(None), "csrf", False),
+            filters=rv.RunFilters(job=CANARY),
+            total=1,
+            table=Markup(table),
+            export_query="",
+            results=rv.RESULTS,
+            triggers=rv.TRIGGERS,
+            v=v,
+        )
+    )
     assert CANARY not in page
-    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    # The job name, the reason, the message, and the job filter as typed.
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 4
 
 
 def test_the_row_cache_rebuilds_only_a_changed_job_and_keeps_the_order() -> None:

@@ -12,6 +12,7 @@ from functools import partial
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
+from markupsafe import Markup
 
 from chronos.api import runsview as rv
 from chronos.api import uiviews as v
@@ -19,7 +20,7 @@ from chronos.api.deps import Components, Parts
 from chronos.api.errors import ProblemError
 from chronos.api.services import Caller
 from chronos.api.ui.pages import int_param, job_rows, memo, now_utc, render, visible_namespaces
-from chronos.api.web import UI, UiCaller
+from chronos.api.web import UI, UiCaller, environment
 
 router = APIRouter()
 
@@ -35,40 +36,55 @@ def _filters(request: Request) -> rv.RunFilters:
         raise ProblemError.invalid(e.problems) from None
 
 
-async def filtered(parts: Components, who: Caller, filters: rv.RunFilters) -> list[rv.RunRow]:
-    """The runs the caller may read that ``filters`` keep, newest first (computed once
-    per cache change for everyone who sees the same namespaces)."""
-    namespaces = await visible_namespaces(parts, who, filters.namespace)
+async def filtered(
+    parts: Components, who: Caller, filters: rv.RunFilters
+) -> tuple[tuple[str, ...], list[rv.RunRow]]:
+    """The namespaces the caller may read and the runs there that ``filters`` keep,
+    newest first (computed once per cache change for everyone who sees the same
+    namespaces)."""
+    namespaces = tuple(await visible_namespaces(parts, who, filters.namespace))
 
     def compute() -> list[rv.RunRow]:
-        return [r for r in rv.row_cache.rows(job_rows(parts, namespaces)) if filters.match(r)]
+        return [r for r in rv.row_cache.rows(job_rows(parts, list(namespaces))) if filters.match(r)]
 
-    return memo.get(parts, ("runs", tuple(namespaces), filters), compute)  # type: ignore[no-any-return]
+    return namespaces, memo.get(parts, ("runs", namespaces, filters), compute)
 
 
 @router.get("/runs")
 async def runs_page(request: Request, parts: Parts, who: UiCaller) -> Response:
     filters = _filters(request)
-    rows = await filtered(parts, who, filters)
+    namespaces, rows = await filtered(parts, who, filters)
     paging = v.paging(len(rows), int_param(request.query_params.get("page"), 1), rv.PAGE)
     params = filters.params()
     link = partial(v.page_link, f"{UI}/runs", params)
+
+    def table() -> Markup:
+        return Markup(  # noqa: S704 - the template's own autoescaped output
+            environment()
+            .get_template("runs_table.html")
+            .render(
+                rows=rows[paging.skip : paging.skip + paging.size],
+                total=len(rows),
+                paging=paging,
+                newer=link(paging.page - 1) if paging.page > 1 else None,
+                older=link(paging.page + 1) if paging.page < paging.pages else None,
+                now=now_utc(),
+                v=v,
+                rv=rv,
+            )
+        )
+
     return render(
         parts,
         who,
         "runs.html",
         filters=filters,
-        rows=rows[paging.skip : paging.skip + paging.size],
         total=len(rows),
-        paging=paging,
-        newer=link(paging.page - 1) if paging.page > 1 else None,
-        older=link(paging.page + 1) if paging.page < paging.pages else None,
+        table=memo.get(parts, ("runs-table", namespaces, filters, paging.page), table),
         export_query=urlencode(params),
         results=rv.RESULTS,
         triggers=rv.TRIGGERS,
-        now=now_utc(),
         v=v,
-        rv=rv,
     )
 
 
@@ -79,7 +95,7 @@ async def export(request: Request, parts: Parts, who: UiCaller, fmt: str) -> Res
     if fmt not in ("csv", "json"):
         raise ProblemError(404, "exports are export.csv and export.json")
     filters = _filters(request)
-    rows = await filtered(parts, who, filters)
+    _, rows = await filtered(parts, who, filters)
     total = len(rows)
     if "page" in request.query_params:
         paging = v.paging(total, int_param(request.query_params.get("page"), 1), rv.PAGE)
