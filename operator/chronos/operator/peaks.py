@@ -37,7 +37,7 @@ from chronos.kube import PodMetrics
 from chronos.models import wire as w
 from chronos.models.history import parse_history
 from chronos.models.jobstatus import RunRecord
-from chronos.operator import kubeio, runs
+from chronos.operator import kubeio
 from chronos.operator.context import OperatorContext
 from chronos.usage import pod_usage
 
@@ -140,10 +140,8 @@ class Peaks:
 def active_runs(ctx: OperatorContext) -> dict[str, dict[str, Key]]:
     """Unfinished Jobs of the cache by namespace: run id -> its ChronosJob."""
     out: dict[str, dict[str, Key]] = {}
-    for owner in {owner for owner, _ in ctx.cache.job_keys(None)}:
-        for job in ctx.cache.jobs_of(*owner):
-            if not runs.finished(job):
-                out.setdefault(owner[0], {})[job["metadata"]["name"]] = owner
+    for owner, name in ctx.cache.running_jobs():
+        out.setdefault(owner[0], {})[name] = owner
     return out
 
 

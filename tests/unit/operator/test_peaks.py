@@ -6,10 +6,15 @@ sampling of a real pod: tests/realnode/test_run_peaks.py."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from lightkube import AsyncClient
 
 from chronos.models.jobstatus import RunRecord
 from chronos.operator import peaks as p
+from chronos.operator.cache import Change, WatchCache
+from chronos.operator.context import OperatorContext
+from chronos.operator.settings import OperatorSettings
 from chronos.usage import parse_quantity
 
 
@@ -79,3 +84,19 @@ def test_a_record_is_amended_only_when_the_peaks_add_something() -> None:
     wire = higher.model_dump(by_alias=True, exclude_none=True)
     assert wire["peakCpuMillicores"] == 12.5
     assert wire["peakMemoryBytes"] == 2 << 20
+
+
+def test_the_runs_sampled_are_the_cached_jobs_not_finished_by_namespace() -> None:
+    cache = WatchCache()
+    for owner, name, finished in (
+        ("a", "a-1", False),
+        ("a", "a-2", True),
+        ("b", "b-1", False),
+    ):
+        cache.job_event(
+            "ns", owner, Change.UPSERTED, {"metadata": {"name": name}}, finished=finished
+        )
+    cache.job_event("other", "c", Change.UPSERTED, {"metadata": {"name": "c-1"}})
+    cache.job_event("ns", "b", Change.DELETED, {"metadata": {"name": "b-1"}})
+    ctx = OperatorContext(client=cast(AsyncClient, None), settings=OperatorSettings(), cache=cache)
+    assert p.active_runs(ctx) == {"ns": {"a-1": ("ns", "a")}, "other": {"c-1": ("other", "c")}}
