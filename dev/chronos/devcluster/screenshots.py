@@ -50,6 +50,8 @@ PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new",
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
 RUN_TIMEOUT_MS = 180_000
+#: The longest the Runs page's shot waits for the run's peak CPU and memory.
+PEAK_WAIT_SECONDS = 30
 #: htmx and the live parts settle this long after a page has loaded.
 SETTLE_SECONDS = 1.0
 
@@ -164,6 +166,13 @@ def take(
         page.goto(f"{url}/ui/jobs/new?namespace={job_path.split('/')[3]}")
         shot("new")
         page.goto(f"{url}/ui/runs")  # every run, the one just taken with its peaks
+        # The operator writes a run's peaks into its record one sampling round after the
+        # run is recorded (docs/ui.md); a run too short for metrics-server has none.
+        deadline = time.monotonic() + PEAK_WAIT_SECONDS
+        newest = page.locator("table.runs tbody tr").first
+        while "CPU" not in newest.inner_text() and time.monotonic() < deadline:
+            time.sleep(2)
+            page.reload()
         shot("runs")
         browser.close()
     return saved
