@@ -43,6 +43,7 @@ ALL_VALUES: dict[str, Any] = {
             "allowedHosts": ["corehub", "*.corp.example"],
         },
         "housekeepingSeconds": 20,
+        "peakSampleSeconds": 15,
         "missedRunGraceSeconds": 60,
         "notifyAllowedHosts": ["hooks.example.com", "*.corp.example"],
         "notifyConcurrency": 8,

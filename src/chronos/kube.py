@@ -26,6 +26,12 @@ FIELD_MANAGER = "chronos"
 ChronosJobResource = create_namespaced_resource(GROUP, VERSION, KIND, PLURAL)
 ChronosCalendarResource = create_namespaced_resource(GROUP, VERSION, calendar.KIND, calendar.PLURAL)
 ChronosChannelResource = create_namespaced_resource(GROUP, VERSION, channels.KIND, channels.PLURAL)
+#: metrics.k8s.io/v1beta1 ``pods`` (kind PodMetrics), served by metrics-server: read by
+#: the facade (the overview's "Running now", as the caller) and the operator (each
+#: run's peaks). One definition: lightkube refuses a second of another signature.
+PodMetrics = create_namespaced_resource(
+    "metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=["get", "list"]
+)
 
 #: The API server's answers that callers handle rather than raise.
 UNAUTHORIZED = 401

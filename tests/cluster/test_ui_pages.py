@@ -406,7 +406,8 @@ def test_run_history_shows_on_the_job_page_and_failures_on_the_overview(
     page_url = f"/ui/jobs/{namespace}/{job_id}"
     wait_for(lambda: f"{job_id}-4" in editor.client.get(page_url).text, 15, "the status")
     page = editor.client.get(page_url).text
-    assert page.count('<rect x="') == 4
+    last_runs = page.split('id="stats-h"')[1].split("</section>")[0]  # not "Over time"
+    assert last_runs.count('<rect x="') == 4
     assert "<dt>Success rate</dt><dd>50 %</dd>" in page
     assert "<dt>Average duration</dt><dd>30 s</dd>" in page
     assert "CoreHubRejected" in page

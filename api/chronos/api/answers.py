@@ -165,6 +165,14 @@ class RunRecordOut(BaseModel):
     parameters: RunParametersIn | None = Field(
         default=None, description="The run-now parameters the run was started with."
     )
+    peak_cpu_millicores: float | None = Field(
+        default=None,
+        description="The highest CPU use of the run's pod seen while it ran (metrics API).",
+    )
+    peak_memory_bytes: int | None = Field(
+        default=None,
+        description="The highest memory working set of the run's pod seen while it ran.",
+    )
 
 
 class HistoryOut(BaseModel):

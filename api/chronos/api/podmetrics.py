@@ -8,36 +8,36 @@ namespace, label-selected to the Job pods of the runs running there, cached brie
 caller and namespace, and bounded in time: a slow aggregated API costs the page at most
 :data:`TIMEOUT_SECONDS`, never a stalled page.
 
-The pure parts (Kubernetes quantities, the sum per run, the words shown) come first and
-are unit-tested without a cluster.
+The pure parts (Kubernetes quantities and the words shown: ``chronos.usage``, shared with
+the operator's peak sampling; the sum per run) are unit-tested without a cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from lightkube import ApiError, AsyncClient
-from lightkube.generic_resource import create_namespaced_resource
 from lightkube.operators import in_
 
 from chronos import http
 from chronos.api.auth import acting_as, token_key
 from chronos.api.cache import JobCache, plain
 from chronos.api.runlog import JOB_NAME_LABEL
+from chronos.kube import PodMetrics
 from chronos.models.wire import ACTIVE_RUNS
+from chronos.usage import Usage as Usage
+from chronos.usage import format_cpu as format_cpu
+from chronos.usage import format_memory as format_memory
+from chronos.usage import format_usage as format_usage
+from chronos.usage import parse_quantity as parse_quantity
+from chronos.usage import pod_usage
 
 log = logging.getLogger(__name__)
-#: metrics.k8s.io/v1beta1 ``pods`` (kind PodMetrics), served by metrics-server.
-PodMetrics = create_namespaced_resource(
-    "metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=["get", "list"]
-)
 #: How long one caller's answer for one namespace is reused (metrics-server itself
 #: scrapes every 10 s at the fastest, so a fresher read would show the same numbers).
 TTL_SECONDS = 5.0
@@ -51,77 +51,6 @@ SLOW = "CPU and memory are not shown: metrics-server did not answer in time (or 
 
 # ------------------------------------------------------------------------ pure parts
 
-_DECIMAL = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)((?:[eE][+-]?[0-9]+)?|[a-zA-Z]*)")
-_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-
-
-def parse_quantity(text: str) -> Decimal:
-    """A Kubernetes quantity (``"12345678n"``, ``"5m"``, ``"1"``, ``"12345Ki"``,
-    ``"12Mi"``, ``"1e3"``) as a number of base units (cores, bytes).
-
-    Raises ValueError for anything else, negative amounts included (usage never is).
-    """
-    match = _QUANTITY.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    number, suffix = match.groups()
-    if suffix[:1] in ("e", "E") and suffix[1:]:  # "1e3": a decimal exponent
-        number, suffix = number + suffix, ""
-    if suffix in _BINARY:
-        factor = Decimal(2) ** _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        factor = Decimal(10) ** _DECIMAL[suffix]
-    else:
-        raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    try:
-        value = Decimal(number)
-    except InvalidOperation:
-        raise ValueError(f"not a Kubernetes quantity: {text!r}") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"not a Kubernetes quantity: {text!r}")
-    return value * factor
-
-
-@dataclass(frozen=True)
-class Usage:
-    """What a run's pods use now: CPU in cores, memory (working set) in bytes."""
-
-    cpu: Decimal
-    memory: Decimal
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.cpu + other.cpu, self.memory + other.memory)
-
-
-def format_cpu(cores: Decimal) -> str:
-    """Millicores as people read them: ``"12 m CPU"``, ``"0.4 m CPU"``, ``"<0.1 m CPU"``,
-    ``"1.25 CPU"``."""
-    milli = cores * 1000
-    if milli >= 1000:
-        return f"{cores:.2f} CPU".replace(".00 ", " ")
-    if milli >= 10 or milli == 0:
-        return f"{milli:.0f} m CPU"
-    if milli < Decimal("0.1"):  # busy, if barely: never shown as zero
-        return "<0.1 m CPU"
-    return f"{milli:.1f} m CPU"
-
-
-def format_memory(size: Decimal) -> str:
-    """Binary units: ``"34 MiB"``, ``"3.5 MiB"``, ``"1.2 GiB"``, ``"900 KiB"``."""
-    mib = size / 2**20
-    if mib >= 1024:
-        return f"{mib / 1024:.1f} GiB"
-    if mib >= 10:
-        return f"{mib:.0f} MiB"
-    if mib >= 1:
-        return f"{mib:.1f} MiB"
-    return f"{size / 1024:.0f} KiB"
-
-
-def format_usage(usage: Usage) -> str:
-    return f"{format_cpu(usage.cpu)} · {format_memory(usage.memory)}"
-
 
 def usage_by_run(items: Iterable[dict[str, Any]], runs: Iterable[str]) -> dict[str, Usage]:
     """The PodMetrics ``items`` summed per run (the Job, whose pods carry its name in
@@ -133,18 +62,8 @@ def usage_by_run(items: Iterable[dict[str, Any]], runs: Iterable[str]) -> dict[s
     for item in items:
         labels = (item.get("metadata") or {}).get("labels") or {}
         run = labels.get(JOB_NAME_LABEL)
-        containers = item.get("containers") or []
-        if run not in wanted or not containers:
-            continue
-        try:
-            pod = Usage(Decimal(0), Decimal(0))
-            for container in containers:
-                usage = container.get("usage") or {}
-                pod += Usage(
-                    parse_quantity(str(usage.get("cpu", "0"))),
-                    parse_quantity(str(usage.get("memory", "0"))),
-                )
-        except ValueError:
+        pod = pod_usage(item)
+        if run not in wanted or pod is None:
             continue
         out[run] = out[run] + pod if run in out else pod
     return out

@@ -13,8 +13,8 @@ command ``--command-seconds`` late meanwhile (a latency fault, cleared afterward
 saves one PNG per page in ``docs/screenshots/``: the run-now confirmation, the run page
 while its log streams live, the overview during the run, the run page once it has ended
 (its log's result line unfolded), then the jobs list, the job (its history holding the
-run), its edit form and the new-job form. Re-runnable on the same system: each time adds
-one run.
+run, its stats over time), its edit form, the new-job form and the Runs page.
+Re-runnable on the same system: each time adds one run.
 """
 
 from __future__ import annotations
@@ -47,10 +47,12 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new")
+PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new", "runs")
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
 RUN_TIMEOUT_MS = 180_000
+#: The longest the Runs page's shot waits for the run's peak CPU and memory.
+PEAK_WAIT_SECONDS = 30
 #: htmx and the live parts settle this long after a page has loaded.
 SETTLE_SECONDS = 1.0
 
@@ -168,6 +170,15 @@ def take(
         shot("edit")
         page.goto(f"{url}/ui/jobs/new?namespace={job_path.split('/')[3]}")
         shot("new")
+        page.goto(f"{url}/ui/runs")  # every run, the one just taken with its peaks
+        # The operator writes a run's peaks into its record one sampling round after the
+        # run is recorded (docs/ui.md); a run too short for metrics-server has none.
+        deadline = time.monotonic() + PEAK_WAIT_SECONDS
+        newest = page.locator("table.runs tbody tr").first
+        while "CPU" not in newest.inner_text() and time.monotonic() < deadline:
+            time.sleep(2)
+            page.reload()
+        shot("runs")
         browser.close()
     return saved
 

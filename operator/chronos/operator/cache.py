@@ -288,5 +288,16 @@ class WatchCache:
             for name in jobs
         ]
 
+    def running_jobs(self) -> list[tuple[Key, str]]:
+        """(ChronosJob, Job name) of every cached Job not finished, told by the FINISHED
+        mark without decoding anything: the runs whose pods are sampled for their peaks
+        (``peaks``, every few seconds, so it must stay cheap with many Jobs)."""
+        return [
+            (owner, name)
+            for owner, jobs in self._jobs.items()
+            for name, body in jobs.items()
+            if not _finished(body)
+        ]
+
     def count(self) -> int:
         return len(self._chronosjobs)

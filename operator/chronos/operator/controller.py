@@ -29,7 +29,17 @@ from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, RunResult
 from chronos.models.history import parse_history
 from chronos.models.wire import ChronosJobDict, StatusDict
-from chronos.operator import aborts, chainrun, kubeio, metrics, notices, operate, runnow, runs
+from chronos.operator import (
+    aborts,
+    chainrun,
+    kubeio,
+    metrics,
+    notices,
+    operate,
+    peaks,
+    runnow,
+    runs,
+)
 from chronos.operator import housekeeping as hk
 from chronos.operator import notifier as notifier_mod
 from chronos.operator import schedules as sch
@@ -635,6 +645,8 @@ async def run(
             asyncio.create_task(_worker(ctx, queue), name=f"worker {i}") for i in range(WORKERS)
         ]
         tasks.append(asyncio.create_task(_housekeeping_rounds(ctx, queue), name="housekeeping"))
+        if ctx.settings.peak_sample_seconds > 0:
+            tasks.append(asyncio.create_task(peaks.Sampler(ctx).serve(), name="peaks"))
         tasks.append(asyncio.create_task(_calendar_worker(ctx, calendar_queue), name="calendars"))
         tasks.append(asyncio.create_task(_calendar_rounds(ctx, calendar_queue), name="cal rounds"))
         # ChronosChannels (issue 21): not awaited before the work starts, so an operator

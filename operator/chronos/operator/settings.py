@@ -142,6 +142,14 @@ class OperatorSettings(ScheduleSettings):
         gt=0,
         description="How often each ChronosJob's next runs and missed slots are refreshed.",
     )
+    peak_sample_seconds: float = Field(
+        default=10,
+        ge=0,
+        description=(
+            "How often running runs' pods are sampled in the metrics API for their peak "
+            "CPU and memory (0: never; needs metrics-server)."
+        ),
+    )
     missed_run_grace_seconds: float = Field(
         default=90,
         ge=0,

@@ -146,6 +146,23 @@ class RunRecord(_Model):
     cause: RunCause | None = Field(
         default=None, description="For a chain run: the upstream run that started it."
     )
+    peak_cpu_millicores: float | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The highest CPU use of the run's pod the operator saw in the metrics API "
+            "(metrics.k8s.io) while it ran, in millicores; absent without metrics-server "
+            "or for a run shorter than its first sample."
+        ),
+    )
+    peak_memory_bytes: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "The highest memory working set of the run's pod the operator saw in the "
+            "metrics API while it ran, in bytes (absent as peakCpuMillicores is)."
+        ),
+    )
     log_tail: str | None = Field(
         default=None,
         max_length=MAX_LOG_TAIL,

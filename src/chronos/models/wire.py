@@ -249,6 +249,8 @@ class RunRecordDict(TypedDict, total=False):
     cause: RunCauseDict | None
     logTail: str | None
     parameters: RunParametersDict | None
+    peakCpuMillicores: float | None
+    peakMemoryBytes: int | None
 
 
 class ActiveRunDict(TypedDict, total=False):
@@ -453,6 +455,8 @@ START_TIME: Final = "startTime"
 END_TIME: Final = "endTime"
 DURATION_SECONDS: Final = "durationSeconds"
 LOG_TAIL: Final = "logTail"
+PEAK_CPU_MILLICORES: Final = "peakCpuMillicores"
+PEAK_MEMORY_BYTES: Final = "peakMemoryBytes"
 REPORTED_BY: Final = "reportedBy"
 SCHEDULE: Final = "schedule"
 CALENDAR: Final = "calendar"

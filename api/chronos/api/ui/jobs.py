@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request, Response
 from markupsafe import Markup
 from pydantic import ValidationError
 
+from chronos.api import runsview as rv
+from chronos.api import stats as st
 from chronos.api import uiformparts as fp
 from chronos.api import uiforms as f
 from chronos.api import uiviews as v
@@ -136,6 +138,8 @@ async def job_page(
         paging=paging,
         next_runs=v.next_runs_marked(upcoming),
         stats=v.run_stats(run_records(entry.obj.get("status") or {})),
+        over_time=st.stats(rv.run_rows([(entry.obj, row)]), now, parts.settings.default_time_zone),
+        st=st,
         events=await parts.jobs.events(who, namespace, job_id),
         active=v.active_runs(entry.obj.get("status") or {}),
         queued=view.get("queued") or [],

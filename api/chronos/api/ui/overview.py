@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
+from chronos.api import runsview as rv
+from chronos.api import stats as st
 from chronos.api import uiviews as v
 from chronos.api.deps import Components, Parts
 from chronos.api.podmetrics import active_runs, anything_running
@@ -57,12 +59,32 @@ async def _overview(parts: Components, who: Caller) -> Markup:
     return memo.get(parts, key, compute)  # type: ignore[no-any-return]
 
 
+async def _over_time(parts: Components, who: Caller) -> st.Stats:
+    """Stats over time of every run the caller may read (shared like the live part)."""
+    namespaces = await visible_namespaces(parts, who, "")
+
+    def compute() -> st.Stats:
+        rows = rv.row_cache.rows(job_rows(parts, namespaces))
+        return st.stats(rows, now_utc(), parts.settings.default_time_zone)
+
+    return memo.get(parts, ("over-time", tuple(namespaces)), compute)  # type: ignore[no-any-return]
+
+
 @router.get("/")
 async def overview_page(request: Request, parts: Parts, who: UiCaller) -> Response:
     # The version first: a change while the page renders then reaches it over SSE.
     version = parts.cache.changes
     live = await _overview(parts, who)
-    return render(parts, who, "overview.html", notice=notice(request), live=live, version=version)
+    return render(
+        parts,
+        who,
+        "overview.html",
+        notice=notice(request),
+        live=live,
+        version=version,
+        over_time=await _over_time(parts, who),
+        st=st,
+    )
 
 
 @router.get("/fragments/overview")
