@@ -140,6 +140,7 @@ def ensure_node_image(engine: Engine, log: Log = _print) -> str:
     rootfs = images.ensure_rootfs_tarball(log)
     pause = pause_archive(log)
     inputs = {
+        "kind": binaries.KIND.version(),
         "kube": str(kube),
         "coredns": str(coredns),
         "local-path-provisioner": str(provisioner),
@@ -152,17 +153,23 @@ def ensure_node_image(engine: Engine, log: Log = _print) -> str:
         log(f"{tag} is cached (recipe {wanted})")
         return tag
     started = time.monotonic()
-    kind_module = _kind_module_dir()
     work = cache_root() / "images" / "kind-work"
-    _script(
-        engine,
-        "build-base.sh",
-        str(rootfs),
-        str(kind_module),
-        str(work / "base"),
-        BASE_TAG,
-        log=log,
-    )
+    # The base only when its own recipe changed (its script, kind's version, the rootfs).
+    base_files = {"build-base.sh": (NODE_FILES / "build-base.sh").read_bytes()}
+    base_wanted = recipe(base_files, {"kind": binaries.KIND.version(), "rootfs": rootfs.name})
+    if _label(engine, BASE_TAG) == base_wanted:
+        log(f"{BASE_TAG} is cached (recipe {base_wanted})")
+    else:
+        _script(
+            engine,
+            "build-base.sh",
+            str(rootfs),
+            str(_kind_module_dir()),
+            str(work / "base"),
+            BASE_TAG,
+            f"{RECIPE_LABEL}={base_wanted}",
+            log=log,
+        )
     _script(
         engine,
         "build-node.sh",

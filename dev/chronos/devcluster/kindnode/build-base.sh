@@ -2,9 +2,11 @@
 # kind's images/base (v0.33.0) rebuilt offline on Debian bookworm: the project's debootstrap rootfs
 # plus bookworm's own systemd, containerd 1.6, runc 1.1 and CNI plugins 1.1 (kind builds newer ones
 # from git, which cannot be reached here), kind's files/ and the same RUN steps as its Dockerfile.
-# Usage: build-base.sh ROOTFS_TAR KIND_MODULE_DIR WORK_DIR TAG   (DOCKER_HOST names the engine)
+# Usage: build-base.sh ROOTFS_TAR KIND_MODULE_DIR WORK_DIR TAG [LABEL]   (DOCKER_HOST names the engine)
+#   LABEL (optional): KEY=VALUE set on the image (the recipe digest kindcluster.py compares).
 set -euo pipefail
 rootfs_tar=${1:?rootfs tarball}; kind_dir=${2:?kind module dir}; work=${3:?work dir}; tag=${4:?tag}
+label=${5:-io.chronos.kind-recipe=none}
 files=$kind_dir/images/base/files
 root=$work/rootfs
 rm -rf "$root"; mkdir -p "$root"
@@ -70,6 +72,7 @@ tar --numeric-owner -C "$root" -c . | docker import \
   --change 'ENV container=docker' \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' \
+  --change "LABEL $label" \
   - "$tag-rootfs"
 rm -rf "$root"
 # docker import takes no STOPSIGNAL (systemd exits on SIGRTMIN+3; SIGTERM re-executes it).
