@@ -282,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "image":
             engine = start_kind_engine()
-            print(ensure_node_image(engine))
+            try:
+                print(ensure_node_image(engine))
+            finally:
+                engine.stop()  # only if started here: `up` keeps it (the node runs in it)
         elif args.command == "up":
             up()
         else:

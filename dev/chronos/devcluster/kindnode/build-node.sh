@@ -87,4 +87,5 @@ docker commit \
   --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' \
   --change "LABEL $label" \
   "$id" "$tag" >/dev/null
+rm -rf "$work"  # the image archives are in the node image now
 echo "node image $tag"
