@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 ## Bring the whole system up locally: control plane, CRD and a sample ChronosJob.
 ## Run again, it restarts only what died. REST API on 127.0.0.1:8088
 ## (CHRONOS_DEVCLUSTER_API_PORT=<port> make up to change it).
+## KIND=1 (opt-in, being built: docs/kind.md): a kind cluster from a node image built here.
+KIND ?=
 up: $(STAMP)
-	$(BIN)/python -m chronos.devcluster up
+	$(BIN)/python -m chronos.devcluster$(if $(KIND),.kindcluster) up
 
 ## Stop everything; the state (ChronosJobs, ...) is kept for the next `make up`.
 down: $(STAMP)
-	$(BIN)/python -m chronos.devcluster down
+	$(BIN)/python -m chronos.devcluster$(if $(KIND),.kindcluster) down
 
 ## Stop everything and delete the state: the next `make up` starts from scratch.
 clean-state: $(STAMP)

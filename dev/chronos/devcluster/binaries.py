@@ -18,7 +18,9 @@ from pathlib import Path
 CONTROL_PLANE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 #: The real node's (``chronos.devcluster.node``): built with the control plane, same cache.
 NODE_BINARIES = ("kube-scheduler", "kubelet", "kube-proxy")
-BINARIES = CONTROL_PLANE_BINARIES + NODE_BINARIES
+#: What kind's node image adds (``chronos.devcluster.kindcluster``).
+KIND_NODE_BINARIES = ("kubeadm",)
+BINARIES = CONTROL_PLANE_BINARIES + NODE_BINARIES + KIND_NODE_BINARIES
 
 
 class BuildError(RuntimeError):
@@ -123,6 +125,12 @@ METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 #: robfig/cron itself, asked next-run questions by the differential schedule test
 #: (tests/cluster/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.
 CRON_ORACLE = _tool("cron-oracle", "github.com/robfig/cron/v3")
+#: kind itself and the two images of a kind node that are not Kubernetes' (docs/kind.md).
+KIND = _tool("kind", "sigs.k8s.io/kind")
+COREDNS = _tool("coredns", "github.com/coredns/coredns")
+LOCAL_PATH_PROVISIONER = _tool(
+    "local-path-provisioner", "github.com/rancher/local-path-provisioner"
+)
 
 
 def cache_root() -> Path:
@@ -154,6 +162,11 @@ def ensure_helm() -> Path:
 def ensure_metrics_server() -> Path:
     """The path of the metrics-server binary, built first if the cache lacks it."""
     return METRICS_SERVER.ensure(METRICS_SERVER.cache_dir()) / "metrics-server"
+
+
+def ensure_tool(build: GoBuild) -> Path:
+    """The path of ``build``'s one binary, built first if the cache lacks it."""
+    return build.ensure(build.cache_dir()) / build.binaries[0]
 
 
 def ensure_cron_oracle() -> Path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager, kubectl and the real node's
-# kube-scheduler, kubelet and kube-proxy from the pinned wrapper module in dev/chronos/devcluster/go
-# into a cache directory outside the repository.
+# Builds etcd, kube-apiserver, kube-controller-manager, kubectl, the real node's
+# kube-scheduler, kubelet and kube-proxy, and the kubeadm of kind's node image (docs/kind.md) from
+# the pinned wrapper module in dev/chronos/devcluster/go into a cache directory outside the repository.
 # Usage: build-binaries.sh OUT_DIR   (prints progress; OUT_DIR/.complete marks success)
 set -euo pipefail
 out=${1:?usage: build-binaries.sh OUT_DIR}
@@ -17,7 +17,7 @@ done
 mkdir -p "$out.tmp"
 cd "$here"
 pkgs=(./cmd/etcd)
-for cmd in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy; do
+for cmd in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy kubeadm; do
   pkgs+=("k8s.io/kubernetes/cmd/$cmd")
 done
 i=0

@@ -212,13 +212,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def start_engine(log: Log = _print, directory: Path | None = None) -> Engine:
+def start_engine(
+    log: Log = _print, directory: Path | None = None, extra_args: tuple[str, ...] = ()
+) -> Engine:
     """Reuse a running engine ($DOCKER_HOST, or ours from an earlier call), else start one.
 
     The engine started here keeps its images and build cache in ``directory`` (so later
     runs are fast), listens on a socket there, and creates no bridge and no iptables
     rules, and leaves net.ipv4.ip_forward alone: builds and containers use the host's network
-    (``--network host``).
+    (``--network host``). ``extra_args`` go to dockerd (kind's engine adds a runtime).
     """
     cli = docker_cli()
     given = os.environ.get("DOCKER_HOST")
@@ -257,6 +259,7 @@ def start_engine(log: Log = _print, directory: Path | None = None) -> Engine:
                 # no bridge it needs no forwarding (the real node restores what it changes).
                 "--ip-forward=false",
                 "--log-level=warn",
+                *extra_args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -369,6 +372,17 @@ def _make_rootfs_tarball(tarball: Path, log: Log) -> None:
     shutil.rmtree(rootfs)
 
 
+def ensure_rootfs_tarball(log: Log = _print) -> Path:
+    """The debootstrap rootfs of the base image (also kind's node base), made once and cached."""
+    images = cache_root() / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    tarball = images / f"rootfs-{SUITE}-{base_recipe()}.tar"
+    if not tarball.exists():
+        ensure_tools(log, debootstrap=True)
+        _make_rootfs_tarball(tarball, log)
+    return tarball
+
+
 def ensure_base(engine: Engine, log: Log = _print) -> str:
     """``chronos-base:bookworm``, made with debootstrap once and cached (tarball + image)."""
     recipe = base_recipe()
@@ -383,12 +397,7 @@ def ensure_base(engine: Engine, log: Log = _print) -> str:
     if inspect.returncode == 0 and inspect.stdout.strip() == recipe:
         log(f"{BASE_TAG} is cached (recipe {recipe})")
         return BASE_TAG
-    images = cache_root() / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    tarball = images / f"rootfs-{SUITE}-{recipe}.tar"
-    if not tarball.exists():
-        ensure_tools(log, debootstrap=True)
-        _make_rootfs_tarball(tarball, log)
+    tarball = ensure_rootfs_tarball(log)
     log(f"docker import {tarball.name} as {BASE_TAG}")
     engine.docker(
         "import",
@@ -631,19 +640,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stop_cached_engine() -> int:
-    pidfile = engine_dir() / "dockerd.pid"
+    print(stop_engine_in(engine_dir()))
+    return 0
+
+
+def stop_engine_in(directory: Path) -> str:
+    """Stop the dockerd whose pidfile is in ``directory``, if it runs; says what it did."""
+    pidfile = directory / "dockerd.pid"
     if not pidfile.exists():
-        print("no dockerd under", engine_dir())
-        return 0
+        return f"no dockerd under {directory}"
     pid = int(pidfile.read_text().strip())
     if _pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _pid_alive(pid):
             time.sleep(0.2)
-    _unmount_below(engine_dir() / "exec")
-    print(f"stopped dockerd {pid}")
-    return 0
+    _unmount_below(directory / "exec")
+    return f"stopped dockerd {pid}"
 
 
 if __name__ == "__main__":
