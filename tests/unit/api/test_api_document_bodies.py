@@ -424,12 +424,8 @@ def test_a_wait_task_without_wait_for_names_the_field() -> None:
 
 #: A container job as the stateful run sent it (seed 33): which env sources are set,
 #: and runAsUser as JSON's 215.0.
-CONTAINER_JOB = {
-    "name": "c",
-    "task_type": "container",
-    "cron_expression": "0 0 * * *",
-    "container": {"image": "registry.example/tool:1", "runAsUser": 215.0},
-}
+CONTAINER = {"image": "registry.example/tool:1", "runAsUser": 215.0}
+CONTAINER_JOB = {"name": "c", "task_type": "container", "cron_expression": "0 0 * * *"}
 
 
 def _parsed(body: dict[str, Any]) -> int:
@@ -458,6 +454,6 @@ def _parsed(body: dict[str, Any]) -> int:
 def test_a_container_env_source_rule_is_a_409_the_document_cannot_state(
     env: list[dict[str, Any]], status: int
 ) -> None:
-    body = {**CONTAINER_JOB, "container": {**CONTAINER_JOB["container"], "env": env}}
+    body = {**CONTAINER_JOB, "container": {**CONTAINER, "env": env}}
     assert _valid("JobCreate", body)
     assert _parsed(body) == status
