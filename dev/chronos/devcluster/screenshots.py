@@ -163,6 +163,13 @@ def take(
         shot("edit")
         page.goto(f"{url}/ui/jobs/new?namespace={job_path.split('/')[3]}")
         shot("new")
+        # Issue 22: the Cluster page (leader, replicas, the nodes of runs, the leader's
+        # figures) and Your access.
+        page.goto(f"{url}/ui/cluster")
+        expect(page.locator("#leader-holder")).to_be_visible()
+        shot("cluster")
+        page.goto(f"{url}/ui/access")
+        shot("access")
         browser.close()
     return saved
 
