@@ -476,7 +476,6 @@ async def _worker(ctx: OperatorContext, queue: WorkQueue, serve: Sync = sync) ->
         key, reason = await queue.get()
         try:
             await serve(ctx, key, reason)
-            ctx.figures.synced()
             if failures := queue.failures(key):
                 log.info("sync of %s/%s succeeded again after %d failures", *key, failures)
             queue.forget(key)
@@ -594,7 +593,7 @@ async def run(
     """
     queue = WorkQueue()
     ctx.wake = queue.add_at
-    ctx.figures.queue_depth = queue.__len__
+    ctx.figures.watch(queue.__len__, lambda: queue.served)
     notifier = notifier_mod.Notifier(ctx.client, ctx.settings)
     ctx.notify = notifier.sync
     channel_queue = WorkQueue()
@@ -658,7 +657,7 @@ async def run(
         )
         await asyncio.gather(*tasks)
     finally:
-        ctx.figures.queue_depth = None
+        ctx.figures.watch(None, None)
         for task in tasks:
             task.cancel()
         notifier.close()  # a new leader plans again from the ledger

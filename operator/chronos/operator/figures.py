@@ -144,9 +144,9 @@ def _reconciles_total() -> float:
 
 class Figures:
     """What this replica knows of its work, kept up to date by the controller: the
-    newest scheduled Job of each job (``job_seen`` at each Job event), the keys served
-    (``synced``) and how to read the queue's depth (``queue_depth``, set by the
-    controller while it runs)."""
+    newest scheduled Job of each job (``job_seen`` at each Job event) and how to read
+    its work queue's depth and the keys it has served (``watch``, while the controller
+    runs)."""
 
     def __init__(self, identity: str, pod: str) -> None:
         self.identity, self.pod = identity, pod
@@ -155,8 +155,8 @@ class Figures:
         #: When this replica gained the lease (None: standby).
         self.leader_since: datetime | None = None
         self.queue_depth: Callable[[], int] | None = None
+        self.served: Callable[[], int] | None = None
         self._lags: dict[Key, LagEntry] = {}
-        self._synced = 0
         self._sync_samples: deque[tuple[float, float]] = deque()
         self._reconcile_samples: deque[tuple[float, float]] = deque()
         #: Set when something the page shows at once changed (the lease gained or
@@ -176,11 +176,13 @@ class Figures:
     def forget(self, owner: Key) -> None:
         self._lags.pop(owner, None)
 
-    def synced(self) -> None:
-        self._synced += 1
+    def watch(self, depth: Callable[[], int] | None, served: Callable[[], int] | None) -> None:
+        """Read the work queue's depth and served keys from these (None: no queue)."""
+        self.queue_depth, self.served = depth, served
 
     def snapshot(self, now: datetime, clock: float) -> ReplicaFigures:
-        leading = self.leader_since is not None and self.queue_depth is not None
+        depth, served = self.queue_depth, self.served
+        leading = self.leader_since is not None and depth is not None and served is not None
         return ReplicaFigures(
             identity=self.identity,
             pod=self.pod,
@@ -189,9 +191,9 @@ class Figures:
             started_at=self.started_at,
             updated_at=now,
             version=self.version,
-            queue_depth=self.queue_depth() if leading and self.queue_depth else None,
-            syncs_per_minute=per_minute(self._sync_samples, clock, self._synced)
-            if leading
+            queue_depth=depth() if leading and depth else None,
+            syncs_per_minute=per_minute(self._sync_samples, clock, served())
+            if leading and served
             else None,
             reconciles_per_minute=per_minute(self._reconcile_samples, clock, _reconciles_total())
             if leading

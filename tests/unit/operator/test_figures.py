@@ -17,6 +17,7 @@ from chronos.models.figures import (
     parse_figures,
 )
 from chronos.operator.figures import Figures, per_minute, schedule_lag, stale_keys, summarize
+from chronos.operator.workqueue import WorkQueue
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 OWNER = ("team-a", "nightly")
@@ -81,7 +82,7 @@ def test_figures_keep_the_newest_slot_of_each_job_and_forget_a_deleted_job() -> 
     figures = Figures("op-1", "op")
     figures.job_seen(OWNER, job(T0 + timedelta(days=1, seconds=1), T0 + timedelta(days=1)))
     figures.job_seen(OWNER, job(T0 + timedelta(seconds=30), T0))  # an older Job's event
-    figures.queue_depth = lambda: 7
+    figures.watch(lambda: 7, lambda: 3)
     figures.leader_since = T0
     snap = figures.snapshot(T0, 100.0)
     assert snap.schedule_lag is not None
@@ -151,5 +152,23 @@ def test_leading_wakes_the_publisher() -> None:
         figures.leading(T0)
         assert figures.changed.is_set()
         assert figures.leader_since == T0
+
+    asyncio.run(check())
+
+
+def test_the_work_queue_counts_the_keys_it_served() -> None:
+    async def check() -> None:
+        queue = WorkQueue()
+        queue.add(("a", "1"))
+        queue.add(("a", "2"))
+        for _ in range(2):
+            key, _reason = await queue.get()
+            queue.done(key)
+        assert queue.served == 2
+        figures = Figures("op", "op")
+        figures.watch(queue.__len__, lambda: queue.served)
+        figures.leading(T0)
+        snap = figures.snapshot(T0, 10.0)
+        assert snap.queue_depth == 0
 
     asyncio.run(check())
