@@ -181,12 +181,9 @@ def operator_rows(
     seen: set[str] = set()
     for pod in pods:
         row = pod_row(pod)
-        entry = (
-            by_identity.get(holder)
-            if holder and _holder_pod(holder) == row.name
-            else by_pod.get(row.name)
-        )
         leads = holder is not None and _holder_pod(holder) == row.name
+        # The holder's own entry (a restarted pod has its old process's entry too).
+        entry = (by_identity.get(holder) if leads and holder else None) or by_pod.get(row.name)
         if entry is not None:
             seen.add(entry.identity)
         rows.append(

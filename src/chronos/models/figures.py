@@ -90,8 +90,9 @@ class ReplicaFigures(_Figures):
     #: The leader's work queue: keys waiting for a worker (None on a standby, which
     #: runs no workers).
     queue_depth: int | None = None
-    #: Keys served by the workers (each a sync: the reconcile loop of one job) and
-    #: CronJob reconciles (spec changes applied), per minute over the last minute.
+    #: Keys served by the workers (each a sync: the reconcile loop of one job, failed
+    #: ones included) and CronJob reconciles (spec changes applied), per minute over
+    #: the last minute.
     syncs_per_minute: float | None = None
     reconciles_per_minute: float | None = None
     schedule_lag: ScheduleLag | None = None

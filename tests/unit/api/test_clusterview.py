@@ -256,3 +256,18 @@ def test_an_incomplete_review_is_flagged_with_kubernetes_words() -> None:
     )
     assert row.incomplete
     assert len(row.error) == 300
+
+
+def test_a_pod_is_matched_to_its_figures_and_the_leaders_to_the_holders_entry() -> None:
+    restarted = figures("op-a-1", "op-a", leader=False, age=50)
+    current = figures("op-a-2", "op-a", leader=True)
+    out = view(
+        operator_pods=cv.Read("ok", (pod("op-a"), pod("op-b")), "pods"),
+        lease=cv.Read("ok", (lease("op-a-2"),), "lease"),
+        figures=configmap(restarted, current, figures("op-b-5", "op-b", leader=False)),
+    )
+    rows = {r.name: r for r in out.operators}
+    assert rows["op-a"].role == "leader"
+    assert rows["op-a"].figures is not None and rows["op-a"].figures.identity == "op-a-2"
+    assert rows["op-b"].figures is not None and rows["op-b"].figures.identity == "op-b-5"
+    assert len(out.operators) == 2  # no extra row for the pods' own entries
