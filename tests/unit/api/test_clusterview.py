@@ -268,6 +268,8 @@ def test_a_pod_is_matched_to_its_figures_and_the_leaders_to_the_holders_entry() 
     )
     rows = {r.name: r for r in out.operators}
     assert rows["op-a"].role == "leader"
-    assert rows["op-a"].figures is not None and rows["op-a"].figures.identity == "op-a-2"
-    assert rows["op-b"].figures is not None and rows["op-b"].figures.identity == "op-b-5"
+    assert rows["op-a"].figures is not None
+    assert rows["op-a"].figures.identity == "op-a-2"
+    assert rows["op-b"].figures is not None
+    assert rows["op-b"].figures.identity == "op-b-5"
     assert len(out.operators) == 2  # no extra row for the pods' own entries
