@@ -218,6 +218,15 @@ def test_the_cluster_page_follows_a_real_leader_failover_without_a_reload(
         expect(rows.nth(0)).to_contain_text("leader (master)")
         assert page.evaluate("window.notReloaded") == 42, "the page was reloaded"
         print(f"failover: leader killed -> new leader on the page in {shown:.1f} s")
+
+        # A clean stop releases the lease and removes the replica's figures: a third
+        # replica leads at once and the stopped one leaves the table.
+        third = start_operator(**where)
+        expect(page.locator("#operators")).to_contain_text(identity(third), timeout=30_000)
+        second.stop()
+        expect(leader).to_have_text(identity(third), timeout=30_000)
+        expect(page.locator("#operators")).not_to_contain_text(identity(second), timeout=30_000)
+        assert page.evaluate("window.notReloaded") == 42, "the page was reloaded"
         assert tab.problems == []
     finally:
         ctx.close()
@@ -306,3 +315,18 @@ def test_the_page_reads_nothing_before_sign_in(console: ApiServer) -> None:
             answer = anonymous.get(path, follow_redirects=False)
             assert answer.status_code == 303, path
             assert answer.headers["location"] == "/ui/login"
+
+
+def test_a_clean_stop_removes_the_replicas_figures(
+    start_operator: Callable[..., OperatorProcess], k8s: Client, home: str
+) -> None:
+    where = {"CHRONOS_LEASE_NAMESPACE": home, "CHRONOS_LEASE_NAME": LEASE}
+    leader = start_operator(**where)
+    standby = start_operator(**where)
+    wait_for(lambda: len(published(k8s, home)) == 2, 30, "both replicas' figures")
+    for process in (standby, leader):
+        process.stop()
+        assert process.proc is not None
+        assert process.proc.returncode == 0, process.log_path.read_text()[-3000:]
+        gone = identity(process)
+        wait_for(lambda g=gone: g not in published(k8s, home), 10, f"{gone}'s entry removed")  # type: ignore[misc]

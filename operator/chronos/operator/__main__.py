@@ -77,15 +77,24 @@ async def run(settings: OperatorSettings) -> int:
             client, lease_namespace, figures_config_map(settings.lease_name), own_figures
         )
     )
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
     if settings.leader_election:
-        await leadership.acquire()
+        # A standby stops cleanly too (SIGTERM while it waits for the lease, as in a
+        # rolling update): its figures go from the Cluster page at once.
+        acquiring = asyncio.create_task(leadership.acquire())
+        waiting = asyncio.create_task(stop.wait())
+        await asyncio.wait({acquiring, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            await _close(server, client, acquiring, prober, publisher)
+            return 0
         metrics.LEADER.set(1)
         may_sync.clear()
         readiness.unsynced("leader: starting the watches")
         await leader_changed(client, lease_namespace, leadership.previous_holder, identity)
     own_figures.leading(datetime.now(UTC))
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
     ctx = OperatorContext(client=client, settings=settings, figures=own_figures)
     # may_sync: the prober reports ready only once the watches have listed.
@@ -108,10 +117,19 @@ async def run(settings: OperatorSettings) -> int:
     if settings.leader_election and code == 0:
         await leadership.release()
     metrics.LEADER.set(0)
+    await _close(server, client)
+    return code
+
+
+async def _close(server: asyncio.Server, client: AsyncClient, *tasks: asyncio.Task[None]) -> None:
+    """Cancel ``tasks`` and wait for them (the figures publisher removes its entry),
+    then close the health server and the client."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     server.close()
     await server.wait_closed()
     await client.close()
-    return code
 
 
 async def leader_changed(client: AsyncClient, namespace: str, old: str | None, new: str) -> None:

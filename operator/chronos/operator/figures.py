@@ -267,8 +267,12 @@ async def publish(
                         "cannot publish the operator figures to %s/%s: %s", namespace, name, exc
                     )
                 failing = True
+            # Not asyncio.wait_for: on Python 3.11 it loses a cancellation that arrives
+            # as the event is set (``leading(None)`` at a stop does both), and the stop
+            # would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(figures.changed.wait(), every)
+                async with asyncio.timeout(every):
+                    await figures.changed.wait()
             figures.changed.clear()
     finally:
         with contextlib.suppress(Exception):
