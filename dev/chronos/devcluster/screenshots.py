@@ -46,7 +46,18 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new")
+PAGES = (
+    "run",
+    "run-live",
+    "overview",
+    "run-log",
+    "jobs",
+    "job",
+    "edit",
+    "new",
+    "cluster",
+    "access",
+)
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
 RUN_TIMEOUT_MS = 180_000
