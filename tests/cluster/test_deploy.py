@@ -33,7 +33,7 @@ from fixtures_deploy import (
 from fixtures_operator import SOLO_PREFIX
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, Secret
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
 from lightkube.types import PatchType
 from receivers import WebhookReceiver
 from support import ROOT, wait_for
@@ -45,6 +45,7 @@ from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
 from chronos.models.chronosjob import GROUP, VERSION
+from chronos.models.figures import ReplicaFigures, figures_config_map, parse_figures
 from chronos.operator.kubeio import ChronosChannelResource
 from chronos.operator.settings import OperatorSettings
 from chronos.settings import ComponentSettings
@@ -640,11 +641,28 @@ def test_the_real_operator_works_with_the_charts_service_account(
         )
         assert holder
         _notifies_under_the_charts_rbac(k8s, ns)
+        _publishes_figures_under_the_charts_rbac(k8s, release.namespace, env, holder)
     finally:
         process.stop()
     log = process.log_path.read_text()
     assert "forbidden" not in log.lower(), log[-3000:]
     assert " 403" not in log, log[-3000:]
+
+
+def _publishes_figures_under_the_charts_rbac(
+    k8s: Client, namespace: str, env: dict[str, str], holder: str
+) -> None:
+    """Issue 22: the leader's figures reach the ConfigMap the chart creates, with the
+    chart's rights only (get and patch of that one ConfigMap)."""
+    name = figures_config_map(env["CHRONOS_LEASE_NAME"])
+
+    def published() -> list[ReplicaFigures]:
+        entries, _ = parse_figures(k8s.get(ConfigMap, name, namespace=namespace).data)
+        return [
+            e for e in entries if e.identity == holder and e.leader and e.queue_depth is not None
+        ]
+
+    wait_for(published, 30, "the leader's figures")
 
 
 def _notifies_under_the_charts_rbac(k8s: Client, ns: str) -> None:

@@ -13,6 +13,14 @@ from pydantic import Field, SecretStr
 from chronos.settings import ScheduleSettings, TimeZoneName
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+#: ``name`` or ``namespace/name`` of a namespaced object (a DNS label, then a subdomain).
+NAMESPACED_NAME = r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+#: An equality label selector: ``key=value`` terms, comma-separated (what the pages'
+#: pod lists need; no set-based terms).
+LABEL_SELECTOR = (
+    r"^([a-z0-9.-]{1,253}/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}=[-A-Za-z0-9_.]{0,63}"
+    r"(,([a-z0-9.-]{1,253}/)?[A-Za-z0-9][-A-Za-z0-9_.]{0,62}=[-A-Za-z0-9_.]{0,63})*$"
+)
 
 
 class ApiSettings(ScheduleSettings):
@@ -92,7 +100,7 @@ class ApiSettings(ScheduleSettings):
     )
     api_sign_out_config_map: str | None = Field(
         default=None,
-        pattern=r"^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        pattern=NAMESPACED_NAME,
         description=(
             "ConfigMap (`name`, in the facade's own namespace, or `namespace/name`) where "
             "dashboard sign-outs are recorded so that every replica refuses the signed-out "
@@ -137,6 +145,35 @@ class ApiSettings(ScheduleSettings):
             "How long a short call waits for one of those connections; then the request "
             "is answered 503 with Retry-After."
         ),
+    )
+    api_cluster_namespace: str | None = Field(
+        default=None,
+        pattern=DNS_LABEL,
+        description=(
+            "Namespace of the operator's and the facade's pods, which the dashboard's "
+            "Cluster page lists (with the user's own token). Unset: the facade's own "
+            "namespace."
+        ),
+    )
+    api_operator_lease: str = Field(
+        default="chronos-operator",
+        pattern=NAMESPACED_NAME,
+        description=(
+            "The operator's leader Lease (`name`, in CHRONOS_API_CLUSTER_NAMESPACE, or "
+            "`namespace/name`; the operator's CHRONOS_LEASE_NAME): the Cluster page shows "
+            "its holder and reads the operator's figures from the ConfigMap "
+            "`<name>-figures` beside it."
+        ),
+    )
+    api_operator_pod_selector: str = Field(
+        default="app.kubernetes.io/part-of=chronos,app.kubernetes.io/component=operator",
+        pattern=LABEL_SELECTOR,
+        description="Label selector (`key=value,…`) of the operator's pods (Cluster page).",
+    )
+    api_pod_selector: str = Field(
+        default="app.kubernetes.io/part-of=chronos,app.kubernetes.io/component=api",
+        pattern=LABEL_SELECTOR,
+        description="Label selector (`key=value,…`) of the facade's own pods (Cluster page).",
     )
     #: Same variable as the operator's (CHRONOS_DEFAULT_TIME_ZONE): one value for both.
     default_time_zone: TimeZoneName = Field(

@@ -86,6 +86,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- default .Release.Namespace .Values.operator.leaderElection.leaseNamespace }}
 {{- end }}
 
+{{/* The operator's leader Lease, and beside it the ConfigMap where each replica
+publishes its figures for the dashboard's Cluster page (chronos.models.figures). */}}
+{{- define "chronos.leaseName" -}}
+{{- default (include "chronos.operator.fullname" .) .Values.operator.leaderElection.leaseName }}
+{{- end }}
+{{- define "chronos.figures" -}}{{ include "chronos.leaseName" . }}-figures{{- end }}
+
 {{/* Spread a component's replicas over nodes: the given constraints, else one that
 prefers distinct nodes but still schedules on a single-node cluster (ScheduleAnyway). */}}
 {{- define "chronos.spread" -}}

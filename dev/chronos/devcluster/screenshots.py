@@ -47,7 +47,19 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new", "runs")
+PAGES = (
+    "run",
+    "run-live",
+    "overview",
+    "run-log",
+    "jobs",
+    "job",
+    "edit",
+    "new",
+    "runs",
+    "cluster",
+    "access",
+)
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
 RUN_TIMEOUT_MS = 180_000
@@ -179,6 +191,13 @@ def take(
             time.sleep(2)
             page.reload()
         shot("runs")
+        # Issue 22: the Cluster page (leader, replicas, the nodes of runs, the leader's
+        # figures) and Your access.
+        page.goto(f"{url}/ui/cluster")
+        expect(page.locator("#leader-holder")).to_be_visible()
+        shot("cluster")
+        page.goto(f"{url}/ui/access")
+        shot("access")
         browser.close()
     return saved
 

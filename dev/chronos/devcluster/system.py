@@ -294,6 +294,17 @@ def setup_access(cluster: Cluster) -> str:
     bindings = {DEMO_ACCOUNT: "chronos-editor", f"{DEMO_ACCOUNT}-logs": "chronos-log-reader"}
     for name, role in bindings.items():
         cluster.kubectl(*ns, "apply", "-f", "-", input=_role_binding(name, DEMO_ACCOUNT, role))
+    # The dashboard's Cluster page: the chart's read-only Roles in the release's
+    # namespace (the operator's and the facade's pods, the Lease and the figures).
+    # (The namespace made here when the release is not installed yet: helm's
+    # --create-namespace takes it as it is.)
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": RELEASE_NAMESPACE}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    for role in (f"{RELEASE}-cluster-viewer", f"{RELEASE}-cluster-viewer-lease"):
+        binding = _role_binding(
+            f"{DEMO_ACCOUNT}-{role}", DEMO_ACCOUNT, role, kind="Role", where=RELEASE_NAMESPACE
+        )
+        cluster.kubectl("apply", "-f", "-", input=binding)
     cluster.kubectl(
         *ns,
         "apply",
@@ -314,15 +325,18 @@ def _service_account(name: str) -> str:
     )
 
 
-def _role_binding(name: str, account: str, role: str) -> str:
+def _role_binding(
+    name: str, account: str, role: str, *, kind: str = "ClusterRole", where: str = NAMESPACE
+) -> str:
+    """A RoleBinding in ``where`` of the demo namespace's ``account`` to ``role``."""
     return json.dumps(
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": {"name": name, "namespace": NAMESPACE},
+            "metadata": {"name": name, "namespace": where},
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
+                "kind": kind,
                 "name": role,
             },
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": NAMESPACE}],

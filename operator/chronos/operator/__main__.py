@@ -13,13 +13,15 @@ import signal
 import socket
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-from lightkube import ConfigError
+from lightkube import AsyncClient, ConfigError
 
 from chronos import kube, logs
 from chronos.informer import Scope, WatchHealth
-from chronos.operator import controller, metrics, probe
+from chronos.models.figures import figures_config_map
+from chronos.operator import controller, figures, metrics, probe
 from chronos.operator.context import OperatorContext
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
@@ -56,25 +58,45 @@ async def run(settings: OperatorSettings) -> int:
         )
     )
     identity = f"{socket.gethostname()}-{os.getpid()}"
+    lease_namespace = _lease_namespace(settings)
     leadership = Leadership(
         client,
         LeaseConfig(
             name=settings.lease_name,
-            namespace=_lease_namespace(settings),
+            namespace=lease_namespace,
             identity=identity,
             duration=settings.lease_duration_seconds,
             renew=settings.lease_renew_seconds,
         ),
     )
+    # Issue 22: every replica, standby or leader, publishes its figures for the
+    # dashboard's Cluster page beside the Lease.
+    own_figures = figures.Figures(identity, socket.gethostname())
+    publisher = asyncio.create_task(
+        figures.publish(
+            client, lease_namespace, figures_config_map(settings.lease_name), own_figures
+        )
+    )
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
     if settings.leader_election:
-        await leadership.acquire()
+        # A standby stops cleanly too (SIGTERM while it waits for the lease, as in a
+        # rolling update): its figures go from the Cluster page at once.
+        acquiring = asyncio.create_task(leadership.acquire())
+        waiting = asyncio.create_task(stop.wait())
+        await asyncio.wait({acquiring, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            await _close(server, client, acquiring, prober, publisher)
+            return 0
         metrics.LEADER.set(1)
         may_sync.clear()
         readiness.unsynced("leader: starting the watches")
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
+        await leader_changed(client, lease_namespace, leadership.previous_holder, identity)
+    own_figures.leading(datetime.now(UTC))
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
-    ctx = OperatorContext(client=client, settings=settings)
+    ctx = OperatorContext(client=client, settings=settings, figures=own_figures)
     # may_sync: the prober reports ready only once the watches have listed.
     working = asyncio.create_task(controller.run(ctx, scope, may_sync, watches))
     stopping = asyncio.create_task(stop.wait())
@@ -87,17 +109,40 @@ async def run(settings: OperatorSettings) -> int:
     elif working.done() and not working.cancelled() and working.exception():
         log.error("the controller stopped", exc_info=working.exception())
         code = 1
-    for task in (working, stopping, keeper, lost, prober):
+    own_figures.leading(None)
+    for task in (working, stopping, keeper, lost, prober, publisher):
         if task:
             task.cancel()
-    await asyncio.gather(working, return_exceptions=True)
+    await asyncio.gather(working, publisher, return_exceptions=True)
     if settings.leader_election and code == 0:
         await leadership.release()
     metrics.LEADER.set(0)
+    await _close(server, client)
+    return code
+
+
+async def _close(server: asyncio.Server, client: AsyncClient, *tasks: asyncio.Task[None]) -> None:
+    """Cancel ``tasks`` and wait for them (the figures publisher removes its entry),
+    then close the health server and the client."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     server.close()
     await server.wait_closed()
     await client.close()
-    return code
+
+
+async def leader_changed(client: AsyncClient, namespace: str, old: str | None, new: str) -> None:
+    """HOOK for the activity ledger (issue 22): called once this replica holds the
+    leader Lease, with the replica it took over from (None: it saw no other holder) and
+    its own identity. The ledger's ``leader`` entry (``chronos.operator.activity``,
+    owned by the ledger's work) is written from here; until then it is only logged."""
+    del client  # the ledger writes with it
+    log.info(
+        "leader election: leading now (took over from %s)",
+        old or "nobody",
+        extra={"lease_namespace": namespace, "identity": new},
+    )
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

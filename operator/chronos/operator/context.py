@@ -18,6 +18,7 @@ from chronos.operator.cache import WatchCache, digest
 from chronos.operator.calendars import Calendars
 from chronos.operator.chains import ChainIndex
 from chronos.operator.expectations import Expectations, StatusWrites
+from chronos.operator.figures import Figures
 from chronos.operator.notices import NextSlot
 from chronos.operator.settings import OperatorSettings
 from chronos.operator.status import status_body
@@ -54,6 +55,9 @@ class OperatorContext:
     notify: Callable[[ChronosJobDict, NextSlot | None], Awaitable[None]] = lambda cr, next_slot: (
         _nothing()
     )
+    #: What this replica publishes for the dashboard's Cluster page (issue 22): the
+    #: schedule lag of each job's newest scheduled Job, the keys served, the queue.
+    figures: Figures = field(default_factory=lambda: Figures("", ""))
 
 
 async def _nothing() -> None:

@@ -99,6 +99,7 @@ class ChronosJobs:
     def delete(self, obj: dict[str, Any]) -> None:
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
         metrics.forget_job(*_key(obj))  # issue 21: the job's series go with it
+        self._ctx.figures.forget(_key(obj))  # issue 22: and its schedule lag
         self._ctx.status_writes.gone(_key(obj))
         self._ctx.calendars.job_event(*_key(obj), None)
         self._chains(_key(obj), None)
@@ -110,6 +111,7 @@ class ChronosJobs:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
             metrics.forget_job(*key)  # issue 21: the job's series go with it
+            self._ctx.figures.forget(key)
             self._ctx.status_writes.gone(key)
             self._ctx.calendars.job_event(*key, None)
             self._chains(key, None)
@@ -191,6 +193,7 @@ class Jobs:
     def upsert(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
             self._ctx.cache.job_event(*owner, Change.UPSERTED, obj, finished=runs.finished(obj))
+            self._ctx.figures.job_seen(owner, obj)  # issue 22: slot -> Job created
             self._queue.add(owner)
 
     def delete(self, obj: dict[str, Any]) -> None:
@@ -600,6 +603,7 @@ async def run(
     """
     queue = WorkQueue()
     ctx.wake = queue.add_at
+    ctx.figures.watch(queue.__len__, lambda: queue.served)
     notifier = notifier_mod.Notifier(ctx.client, ctx.settings)
     ctx.notify = notifier.sync
     channel_queue = WorkQueue()
@@ -665,6 +669,7 @@ async def run(
         )
         await asyncio.gather(*tasks)
     finally:
+        ctx.figures.watch(None, None)
         for task in tasks:
             task.cancel()
         notifier.close()  # a new leader plans again from the ledger

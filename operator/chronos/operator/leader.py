@@ -80,6 +80,13 @@ class Leadership:
         #: When the last successful acquire or renew started (monotonic); None: not held.
         self.renewed_at: float | None = None
 
+    @property
+    def previous_holder(self) -> str | None:
+        """The other replica last seen holding the lease (the one this replica took
+        over from, once it holds it; None if it never saw another holder)."""
+        holder = self._observed.holder
+        return holder if holder != self.config.identity else None
+
     def _expired(self, spec: LeaseSpec, now: float) -> bool:
         if not spec.holderIdentity:
             return True

@@ -51,6 +51,8 @@ class WorkQueue:
         self._waiters: deque[asyncio.Future[None]] = deque()
         #: The one pending timer per key: when it fires, and its handle.
         self._timers: dict[Key, tuple[datetime, asyncio.TimerHandle]] = {}
+        #: Keys served so far (``done``), for the syncs-per-minute figure.
+        self.served = 0
 
     def __len__(self) -> int:
         return len(self._queued)
@@ -155,6 +157,7 @@ class WorkQueue:
         return item
 
     def done(self, key: Key) -> None:
+        self.served += 1
         later = self._active.pop(key, None)
         if later is not None:
             self.add(key, later)
