@@ -41,6 +41,12 @@ RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
 #: ``{"by": <who asked>, "at": <RFC 3339>}`` (a name, never a token), so the operator
 #: records the run ``aborted`` even when its pod never started (chronos.abort).
 ABORT_ANNOTATION: Final = f"{GROUP}/abort"
+#: On a ChronosJob (and on a run's batch Job with the abort note): the user who made this
+#: write, for the activity ledger (issue 22). The admission policy
+#: <fullname>-change-attribution refuses it unless it equals the writer's own user name
+#: (request.userInfo.username); the REST facade stamps it with its caller's, and the
+#: operator clears it once recorded (chronos.models.activity).
+CHANGED_BY_ANNOTATION: Final = f"{GROUP}/changed-by"
 #: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
 JOB_LABEL: Final = f"{GROUP}/chronosjob"
 #: On CronJobs, Jobs and pod templates: the full name of the ChronosJob (label values
