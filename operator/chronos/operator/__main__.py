@@ -19,7 +19,7 @@ from lightkube import ConfigError
 
 from chronos import kube, logs
 from chronos.informer import Scope, WatchHealth
-from chronos.operator import controller, metrics, probe
+from chronos.operator import activity, controller, metrics, probe
 from chronos.operator.context import OperatorContext
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
@@ -69,6 +69,10 @@ async def run(settings: OperatorSettings) -> int:
     if settings.leader_election:
         await leadership.acquire()
         metrics.LEADER.set(1)
+        # Issue 22: the activity ledger of the Lease's namespace names the change.
+        await activity.leader_changed(
+            client, leadership.config.namespace, leadership.previous, identity
+        )
         may_sync.clear()
         readiness.unsynced("leader: starting the watches")
     stop = asyncio.Event()
