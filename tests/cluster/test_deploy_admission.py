@@ -217,7 +217,7 @@ def test_the_policies_read_the_operators_settings(
         if o["kind"].startswith("ValidatingAdmission")
         or (o["kind"] == "ConfigMap" and o["metadata"]["name"] == "chronos-operator-settings")
     }
-    assert len(base) == 15  # seven policies, their bindings, the ConfigMap
+    assert len(base) == 19  # nine policies, their bindings, the ConfigMap
     session_objs = admission_policies()
     assert {
         (o["kind"], o["metadata"]["name"]): o.get("spec", o.get("data"))
