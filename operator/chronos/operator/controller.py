@@ -203,7 +203,11 @@ class Jobs:
             self._ctx.cache.job_event(*owner, Change.DELETED, obj)
             if aborts.deleted_unfinished(obj):
                 self._ctx.cache.flag_aborted(*owner, [obj])
-                self._activity.run_aborted(obj)
+                # Not an abort to the activity log when its ChronosJob went first (the
+                # garbage collector deleting the job's runs), unless someone noted one.
+                noted = c.ABORT_ANNOTATION in (obj["metadata"].get("annotations") or {})
+                if noted or self._ctx.cache.chronosjob(*owner) is not None:
+                    self._activity.run_aborted(obj)
             self._queue.add(owner)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
