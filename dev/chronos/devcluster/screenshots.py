@@ -46,7 +46,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new")
+PAGES = ("run", "run-live", "overview", "run-log", "jobs", "job", "edit", "new", "activity")
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
 RUN_TIMEOUT_MS = 180_000
@@ -163,6 +163,9 @@ def take(
         shot("edit")
         page.goto(f"{url}/ui/jobs/new?namespace={job_path.split('/')[3]}")
         shot("new")
+        # Issue 22: the run-now above and the operator's leader changes, among others.
+        page.goto(f"{url}/ui/activity")
+        shot("activity")
         browser.close()
     return saved
 

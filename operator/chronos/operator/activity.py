@@ -3,10 +3,11 @@
 The leader's informers hand every ChronosJob event and every deleted run Job here
 (``job_event``, ``job_deleted``, ``run_aborted``: synchronous and small, as the stores'
 work must be); what they tell is queued, and one background task (``run``) appends it to
-each namespace's ConfigMap ``chronos-activity`` and then clears the attribution
-annotation of the writes it recorded, so the next change made without it is not credited
-to the previous author. ``leader_changed`` is what the leader election calls when this
-replica takes the Lease.
+each namespace's ConfigMap ``chronos-activity`` and removes the attribution annotation
+once the job has been quiet for QUIET_SECONDS, so that other users' changes are not held
+up by admission (which lets only the named user make a credited change while it is
+there). ``leader_changed`` is what the leader election calls when this replica takes
+the Lease.
 
 What is lost: entries queued but not written when the leader stops (about a second's
 worth), and changes made while no operator leads unless they carried the annotation
@@ -37,10 +38,10 @@ log = logging.getLogger(__name__)
 
 #: Entries waiting to be written, in all; beyond it the oldest are dropped (said once).
 MAX_QUEUED = 10_000
-#: A write that carried the annotation but changed nothing the ledger records (a stamp
-#: just before a delete, a PUT of the same spec) is cleared this long after, so the
-#: DELETED event that follows a stamp still carries the name.
-STALE_CLEAR_SECONDS = 10.0
+#: The attribution annotation is removed once the job has had no write for this long
+#: (the removal is guarded by the resourceVersion last seen, so a newer write, e.g. the
+#: same user's stamp just before a delete, is never stripped of its name).
+QUIET_SECONDS = 5.0
 #: Read-modify-write attempts per ledger write (another writer: a previous leader).
 ATTEMPTS = 5
 #: Waiting after a failed write before the next try.
@@ -77,8 +78,9 @@ class Activity:
         self.listing = True
         self._queued: dict[str, list[Entry]] = {}
         self._count = 0
-        #: (namespace, job) -> (annotation value to clear, not before (monotonic)).
-        self._clear: dict[Key, tuple[str, float]] = {}
+        #: (namespace, job) -> the annotation to clear: its value, the resourceVersion
+        #: last seen, not before (monotonic).
+        self._clear: dict[Key, tuple[str, str, float]] = {}
         self._seen: dict[Key, int] = {}
         self._wake = asyncio.Event()
         self._dropped = 0
@@ -92,16 +94,20 @@ class Activity:
         (called only when the event may tell something)."""
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
+        rv, by = str(meta.get("resourceVersion", "")), a.changed_by(meta)
+        if key in self._clear and by is not None:
+            # Any write (a status write, the same user stamping again before a delete)
+            # guards the clear anew and restarts the quiet time.
+            self._clear[key] = (self._clear[key][0], rv, time.monotonic() + QUIET_SECONDS)
         fingerprint = _fingerprint(obj)
         if self._seen.get(key) == fingerprint:
             return
         self._seen[key] = fingerprint
-        entries = a.diff(previous(), obj, _now(), listing=self.listing)
-        self._add(entries)
-        by = a.changed_by(meta)
-        if by is not None:
-            delay = 0.0 if entries else STALE_CLEAR_SECONDS
-            self._clear[key] = (by, time.monotonic() + delay)
+        self._add(a.diff(previous(), obj, _now(), listing=self.listing))
+        if by is None:
+            self._clear.pop(key, None)
+        else:
+            self._clear[key] = (by, rv, time.monotonic() + QUIET_SECONDS)
             self._wake.set()
 
     def job_deleted(self, obj: Mapping[str, Any]) -> None:
@@ -134,7 +140,7 @@ class Activity:
     async def run(self) -> None:
         """Write what was queued, then clear the annotations recorded; until cancelled."""
         while True:
-            due = [when for _, when in self._clear.values()]
+            due = [when for _, _, when in self._clear.values()]
             timeout = max(0.0, min(due) - time.monotonic()) if due else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -154,11 +160,16 @@ class Activity:
 
     async def _clear_due(self) -> None:
         now = time.monotonic()
-        due = [(k, v) for k, (v, when) in self._clear.items() if when <= now]
-        for key, value in due:
-            if self._clear.get(key, (None, 0.0))[0] == value:
+        for key, (value, rv, when) in list(self._clear.items()):
+            if when > now:
+                continue
+            cleared = await clear_attribution(self._client, *key, value, rv)
+            if self._clear.get(key, (None, None, 0.0))[1] != rv:
+                continue  # a newer write came meanwhile: its own turn
+            if cleared:
                 del self._clear[key]
-            await clear_attribution(self._client, *key, value)
+            else:  # written since (the watch will say): tried again once quiet
+                self._clear[key] = (value, rv, time.monotonic() + QUIET_SECONDS)
 
 
 async def write_entries(client: AsyncClient, namespace: str, entries: Sequence[Entry]) -> None:
@@ -211,17 +222,26 @@ async def _namespace_gone(client: AsyncClient, namespace: str) -> bool:
     return bool(ns.metadata and ns.metadata.deletionTimestamp)
 
 
-async def clear_attribution(client: AsyncClient, namespace: str, name: str, value: str) -> None:
-    """Remove the attribution annotation if it still holds ``value`` (a JSON patch's
-    ``test``: a newer stamp by someone else stays for its own entry)."""
+async def clear_attribution(
+    client: AsyncClient, namespace: str, name: str, value: str, resource_version: str
+) -> bool:
+    """Remove the attribution annotation if the job is still the version seen with it
+    (a JSON patch's ``test``s: no newer write, by its author or anyone, loses its name).
+    False when it was written since (or is gone: then nothing is left to clear)."""
     path = "/metadata/annotations/" + c.CHANGED_BY_ANNOTATION.replace("~", "~0").replace("/", "~1")
-    patch = [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]
+    patch = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+        {"op": "test", "path": path, "value": value},
+        {"op": "remove", "path": path},
+    ]
     try:
         await client.patch(
             ChronosJobResource, name, patch, namespace=namespace, patch_type=PatchType.JSON
         )
     except ApiError as exc:
-        if exc.status.code not in (404, 409, 422):
+        if exc.status.code == 404:
+            return True
+        if exc.status.code not in (409, 422):
             log.warning(
                 "activity: cannot clear %s on %s/%s: %s",
                 c.CHANGED_BY_ANNOTATION,
@@ -229,6 +249,8 @@ async def clear_attribution(client: AsyncClient, namespace: str, name: str, valu
                 name,
                 exc.status.code,
             )
+        return False
+    return True
 
 
 async def leader_changed(client: AsyncClient, namespace: str, old: str | None, new: str) -> None:
