@@ -2,8 +2,8 @@
 the API server saw, kept in the namespace's ConfigMap chronos-activity by the operator.
 
 - a change made with kubectl as user A (with the attribution annotation, as the kubectl
-  plugin makes it) and a run-now made through the REST facade as user B appear with their
-  names, "admission-checked"; a kubectl change without the annotation appears
+  plugin makes it) and run-nows made through the REST facade and the dashboard as user B
+  appear with their names, "admission-checked"; a kubectl change without the annotation appears
   "unattributed" with kubectl's field manager;
 - an annotation naming someone else is refused by admission, with a message naming the
   field; so is a ChronosJob change while another user's name is still on it, and anyone
@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from builders import create_chronosjob, grant, spec
 from fixtures_api import ApiServer, example_job, quiet_schedule, sa_token, token_kubeconfig
+from fixtures_ui import UiUser, signed_in
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
@@ -108,7 +109,9 @@ def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
 ) -> None:
     alice = _user(k8s, cluster, namespace, "alice", tmp_path)
     bob = _user(k8s, cluster, namespace, "bob", tmp_path)
-    body = example_job(name="ledger", schedule=quiet_schedule(datetime.now(UTC)))
+    body = example_job(
+        name="ledger", schedule=quiet_schedule(datetime.now(UTC)), concurrency_policy="Allow"
+    )
     with api_server.client(bob.token, namespace) as rest:
         created = rest.post("/api/jobs", json=body)
         assert created.status_code == 201, created.text
@@ -156,10 +159,16 @@ def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
             k8s, namespace, lambda e: e.source is Source.UNATTRIBUTED, "the unattributed change"
         )
 
-        # bob: run now through the REST facade.
+        # bob: run now through the REST facade, then with the dashboard's button.
         run = rest.post(f"/api/jobs/{job}/run", headers={"Idempotency-Key": "ledger-1"})
         assert run.status_code == 200, run.text
         wait_entry(k8s, namespace, lambda e: e.kind is Kind.RUN_NOW, "bob's run-now")
+        with signed_in(api_server, bob.token) as ui:
+            dashboard = UiUser(ui, bob.token)
+            data = {"key": "ledger-ui", "csrf": dashboard.csrf()}
+            pressed = dashboard.post(f"/ui/jobs/{namespace}/{job}/run", data)
+            assert pressed.status_code == 303, pressed.text
+        wait_entry(k8s, namespace, lambda e: e.detail == "ledger-ui", "bob's dashboard run-now")
 
         # bob disables it, then deletes it through the REST facade.
         off = rest.patch(f"/api/jobs/{job}/status", json={"enabled": False})
@@ -173,6 +182,7 @@ def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
         (Kind.CREATED, bob.name, Source.ADMISSION, ()),
         (Kind.CHANGED, alice.name, Source.ADMISSION, ("spec.timeZone",)),
         (Kind.CHANGED, None, Source.UNATTRIBUTED, ("spec.timeZone",)),
+        (Kind.RUN_NOW, bob.name, Source.ADMISSION, ()),
         (Kind.RUN_NOW, bob.name, Source.ADMISSION, ()),
         (Kind.DISABLED, bob.name, Source.ADMISSION, ()),
         (Kind.DELETED, bob.name, Source.ADMISSION, ()),
