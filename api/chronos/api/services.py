@@ -18,6 +18,7 @@ import copy
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -39,7 +40,7 @@ from chronos.api.mapping import (
     with_suffix,
 )
 from chronos.api.schemas import JobCreate, JobUpdate
-from chronos.contract import CHANGED_BY_ANNOTATION
+from chronos.contract import CHANGED_AT_ANNOTATION, CHANGED_BY_ANNOTATION
 from chronos.kube import (
     CONFLICT,
     FORBIDDEN,
@@ -87,16 +88,22 @@ class Caller:
 
 
 def attributed(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` (a merge patch or a new object) stamped with the caller's user name in
-    the attribution annotation (issue 22, ``contract.CHANGED_BY_ANNOTATION``), which the
-    operator's activity ledger records as who made the change. The name is the one the
-    API server gave for the caller's own token (a SelfSubjectReview), and the write is
-    sent with that token, so admission (<fullname>-change-attribution) accepts it: nobody
-    can be named but the writer. Without a caller (auth disabled) nothing is stamped."""
+    """``body`` (a merge patch or a new object) stamped with the caller's user name and
+    the time in the attribution annotations (issue 22, ``contract.CHANGED_BY_ANNOTATION``,
+    ``CHANGED_AT_ANNOTATION``), which the operator's activity ledger records as who made
+    the change. The name is the one the API server gave for the caller's own token (a
+    SelfSubjectReview), and the write is sent with that token, so admission
+    (<fullname>-change-attribution) accepts it: nobody can be named but the writer.
+    Without a caller (auth disabled) nothing is stamped."""
     if caller.identity is None:
         return body
     meta = dict(body.get("metadata") or {})
-    meta["annotations"] = {**(meta.get("annotations") or {}), CHANGED_BY_ANNOTATION: caller.name}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        CHANGED_BY_ANNOTATION: caller.name,
+        # Microseconds: each write a new value, so each is credited (models.activity.fresh).
+        CHANGED_AT_ANNOTATION: datetime.now(UTC).isoformat(timespec="microseconds"),
+    }
     return {**body, "metadata": meta}
 
 

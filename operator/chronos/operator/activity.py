@@ -3,23 +3,22 @@
 The leader's informers hand every ChronosJob event and every deleted run Job here
 (``job_event``, ``job_deleted``, ``run_aborted``: synchronous and small, as the stores'
 work must be); what they tell is queued, and one background task (``run``) appends it to
-each namespace's ConfigMap ``chronos-activity`` and removes the attribution annotation
-once the job has been quiet for QUIET_SECONDS, so that other users' changes are not held
-up by admission (which lets only the named user make a credited change while it is
-there). ``leader_changed`` is what the leader election calls when this replica takes
-the Lease.
+each namespace's ConfigMap ``chronos-activity``. ``leader_changed`` is what the leader
+election calls when this replica takes the Lease.
+
+A change is credited to the name in the attribution annotations only when the write gave
+them a new value (``activity.fresh``, against the stamp last credited per job): a later
+change by someone else that leaves them as they were is unattributed.
 
 What is lost: entries queued but not written when the leader stops (about a second's
-worth), and changes made while no operator leads unless they carried the annotation
-(the new leader's first LIST finds it still set and records the change then).
+worth), and changes made while no operator leads (the new leader's first LIST takes
+every job as it finds it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,10 +26,8 @@ from typing import Any
 from lightkube import ApiError, AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Namespace
-from lightkube.types import PatchType
 
 from chronos import contract as c
-from chronos.kube import ChronosJobResource
 from chronos.models import activity as a
 from chronos.models.activity import Entry
 
@@ -38,10 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Entries waiting to be written, in all; beyond it the oldest are dropped (said once).
 MAX_QUEUED = 10_000
-#: The attribution annotation is removed once the job has had no write for this long
-#: (the removal is guarded by the resourceVersion last seen, so a newer write, e.g. the
-#: same user's stamp just before a delete, is never stripped of its name).
-QUIET_SECONDS = 5.0
 #: Read-modify-write attempts per ledger write (another writer: a previous leader).
 ATTEMPTS = 5
 #: Waiting after a failed write before the next try.
@@ -62,6 +55,7 @@ def _fingerprint(obj: Mapping[str, Any]) -> int:
         (
             meta.get("generation"),
             ann.get(c.CHANGED_BY_ANNOTATION),
+            ann.get(c.CHANGED_AT_ANNOTATION),
             ann.get(c.RUN_NOW_ANNOTATION),
             ann.get(c.RUN_NOW_PENDING_ANNOTATION),
             ann.get(c.BACKFILL_ANNOTATION),
@@ -78,9 +72,8 @@ class Activity:
         self.listing = True
         self._queued: dict[str, list[Entry]] = {}
         self._count = 0
-        #: (namespace, job) -> the annotation to clear: its value, the resourceVersion
-        #: last seen, not before (monotonic).
-        self._clear: dict[Key, tuple[str, str, float]] = {}
+        #: (namespace, job) -> the attribution last credited (or found at the start).
+        self._used: dict[Key, a.Stamp] = {}
         self._seen: dict[Key, int] = {}
         self._wake = asyncio.Event()
         self._dropped = 0
@@ -94,28 +87,27 @@ class Activity:
         (called only when the event may tell something)."""
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
-        rv, by = str(meta.get("resourceVersion", "")), a.changed_by(meta)
-        if key in self._clear and by is not None:
-            # Any write (a status write, the same user stamping again before a delete)
-            # guards the clear anew and restarts the quiet time.
-            self._clear[key] = (self._clear[key][0], rv, time.monotonic() + QUIET_SECONDS)
         fingerprint = _fingerprint(obj)
         if self._seen.get(key) == fingerprint:
             return
         self._seen[key] = fingerprint
-        self._add(a.diff(previous(), obj, _now(), listing=self.listing))
-        if by is None:
-            self._clear.pop(key, None)
-        else:
-            self._clear[key] = (by, rv, time.monotonic() + QUIET_SECONDS)
-            self._wake.set()
+        found = a.stamp(meta)
+        if self.listing:
+            if found is not None:
+                self._used[key] = found  # credited before, or not known: never again
+            return
+        attributed = a.fresh(meta, self._used.get(key))
+        entries = a.diff(previous(), obj, _now(), attributed=attributed)
+        if entries and attributed and found is not None:
+            self._used[key] = found
+        self._add(entries)
 
     def job_deleted(self, obj: Mapping[str, Any]) -> None:
         meta = obj["metadata"]
         key = (meta["namespace"], meta["name"])
         self._seen.pop(key, None)
-        self._clear.pop(key, None)
-        self._add([a.deleted(obj, _now())])
+        used = self._used.pop(key, None)
+        self._add([a.deleted(obj, _now(), attributed=a.fresh(meta, used))])
 
     def run_aborted(self, batch_job: Mapping[str, Any]) -> None:
         self._add([a.aborted(batch_job, _now())])
@@ -138,12 +130,9 @@ class Activity:
     # ------------------------------------------------------------------ writing
 
     async def run(self) -> None:
-        """Write what was queued, then clear the annotations recorded; until cancelled."""
+        """Write what was queued; until cancelled."""
         while True:
-            due = [when for _, _, when in self._clear.values()]
-            timeout = max(0.0, min(due) - time.monotonic()) if due else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await self._wake.wait()
             self._wake.clear()
             queued, self._queued, self._count = self._queued, {}, 0
             failed = False
@@ -154,22 +143,8 @@ class Activity:
                     log.warning("activity: cannot write the ledger of %s: %s", namespace, exc)
                     self._add(entries)
                     failed = True
-            await self._clear_due()
             if failed:
                 await asyncio.sleep(RETRY_SECONDS)
-
-    async def _clear_due(self) -> None:
-        now = time.monotonic()
-        for key, (value, rv, when) in list(self._clear.items()):
-            if when > now:
-                continue
-            cleared = await clear_attribution(self._client, *key, value, rv)
-            if self._clear.get(key, (None, None, 0.0))[1] != rv:
-                continue  # a newer write came meanwhile: its own turn
-            if cleared:
-                del self._clear[key]
-            else:  # written since (the watch will say): tried again once quiet
-                self._clear[key] = (value, rv, time.monotonic() + QUIET_SECONDS)
 
 
 async def write_entries(client: AsyncClient, namespace: str, entries: Sequence[Entry]) -> None:
@@ -220,37 +195,6 @@ async def _namespace_gone(client: AsyncClient, namespace: str) -> bool:
     except ApiError as exc:
         return exc.status.code == 404
     return bool(ns.metadata and ns.metadata.deletionTimestamp)
-
-
-async def clear_attribution(
-    client: AsyncClient, namespace: str, name: str, value: str, resource_version: str
-) -> bool:
-    """Remove the attribution annotation if the job is still the version seen with it
-    (a JSON patch's ``test``s: no newer write, by its author or anyone, loses its name).
-    False when it was written since (or is gone: then nothing is left to clear)."""
-    path = "/metadata/annotations/" + c.CHANGED_BY_ANNOTATION.replace("~", "~0").replace("/", "~1")
-    patch = [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
-        {"op": "test", "path": path, "value": value},
-        {"op": "remove", "path": path},
-    ]
-    try:
-        await client.patch(
-            ChronosJobResource, name, patch, namespace=namespace, patch_type=PatchType.JSON
-        )
-    except ApiError as exc:
-        if exc.status.code == 404:
-            return True
-        if exc.status.code not in (409, 422):
-            log.warning(
-                "activity: cannot clear %s on %s/%s: %s",
-                c.CHANGED_BY_ANNOTATION,
-                namespace,
-                name,
-                exc.status.code,
-            )
-        return False
-    return True
 
 
 async def leader_changed(client: AsyncClient, namespace: str, old: str | None, new: str) -> None:

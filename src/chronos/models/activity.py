@@ -7,11 +7,14 @@ read by the dashboard with the reader's own rights. Its key ``entries`` holds on
 object per line, oldest first, bounded by ``trim``: at most ``MAX_ENTRIES`` entries,
 none older than ``MAX_AGE``, at most ``MAX_BYTES`` in all (a ConfigMap holds 1 MiB).
 
-Who is true, not claimed: an entry names a user only when the write carried the
-attribution annotation ``chronos.gluesync.io/changed-by`` (``contract.CHANGED_BY_ANNOTATION``),
-which the admission policy ``<fullname>-change-attribution`` lets nobody set to another
-user's name (it must equal ``request.userInfo.username``); otherwise the entry is
-"unattributed" and names the field manager the API server recorded, as a hint.
+Who is true, not claimed: an entry names a user only when the write gave the
+attribution annotations ``chronos.gluesync.io/changed-by`` and ``changed-at``
+(``contract.CHANGED_BY_ANNOTATION``, ``CHANGED_AT_ANNOTATION``) a new value (``fresh``),
+which the admission policy ``<fullname>-change-attribution`` allows only with the
+writer's own name (``request.userInfo.username``); otherwise the entry is
+"unattributed" and names the field manager the API server recorded, as a hint. Nobody
+has to remove the annotations: a later write that leaves them as they were is simply
+not attributed to the name they still carry.
 
 Pure: the entry's shape, the diff of two versions of a ChronosJob into entries, the
 ledger's encoding and bounds, and the filters of the Activity page. The operator's
@@ -147,6 +150,28 @@ def changed_by(meta: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+#: A write's attribution: (changed-by, changed-at) as the object carries them.
+Stamp = tuple[str, str | None]
+
+
+def stamp(meta: Mapping[str, Any]) -> Stamp | None:
+    """The attribution the object carries; None without a name."""
+    name = changed_by(meta)
+    if name is None:
+        return None
+    at = (meta.get("annotations") or {}).get(c.CHANGED_AT_ANNOTATION)
+    return name, at if isinstance(at, str) else None
+
+
+def fresh(meta: Mapping[str, Any], used: Stamp | None) -> bool:
+    """Whether the object's attribution is new since ``used`` (the one last credited, or
+    found at the operator's start). Admission lets a write give it a new value only with
+    the writer's own name, and lets anyone else's write leave it as it was: so a fresh
+    one names the writer of this version, and a stale one names nobody's change here."""
+    found = stamp(meta)
+    return found is not None and found != used
+
+
 def last_manager(meta: Mapping[str, Any]) -> str | None:
     """The field manager of the newest write to the object itself (not its status)."""
     best: tuple[str, str] | None = None
@@ -159,9 +184,10 @@ def last_manager(meta: Mapping[str, Any]) -> str | None:
     return None if best is None else best[1]
 
 
-def who(meta: Mapping[str, Any]) -> Who:
-    """Who wrote this version: the admission-checked annotation, else unattributed."""
-    name = changed_by(meta)
+def who(meta: Mapping[str, Any], attributed: bool = True) -> Who:
+    """Who wrote this version: the admission-checked name when its attribution is fresh
+    (``attributed``), else unattributed with the newest field manager as a hint."""
+    name = changed_by(meta) if attributed else None
     if name is not None:
         return Who(_cut(name), Source.ADMISSION)
     return Who(None, Source.UNATTRIBUTED, _cut(last_manager(meta)))
@@ -212,18 +238,25 @@ def _run_now_tokens(annotations: Mapping[str, str], now: datetime) -> set[str]:
 
 
 def diff(
-    old: Mapping[str, Any] | None, new: Mapping[str, Any], now: datetime, *, listing: bool = False
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    now: datetime,
+    *,
+    attributed: bool = True,
+    listing: bool = False,
 ) -> list[Entry]:
     """What one watch event of a ChronosJob tells the ledger.
 
-    ``old``: the version seen before (None: none). ``listing``: the event comes from the
-    first LIST after the operator (re)started, so a job seen for the first time is not
-    new; only one carrying the annotation (its author's change was not recorded before
-    the restart, or the operator would have cleared it) is recorded.
+    ``old``: the version seen before (None: none). ``attributed``: the version's
+    attribution is ``fresh``. ``listing``: the event comes from the first LIST after the
+    operator (re)started: nothing is new then (what changed while no operator led is
+    not known).
     """
+    if listing:
+        return []
     meta = new.get("metadata") or {}
     namespace, name = meta.get("namespace", ""), meta.get("name")
-    author = who(meta)
+    author = who(meta, attributed)
 
     def entry(kind: Kind, fields: Sequence[str] = (), detail: str | None = None) -> Entry:
         return Entry(
@@ -240,12 +273,7 @@ def diff(
 
     spec = new.get("spec") or {}
     if old is None:
-        if not listing:
-            return [entry(Kind.CREATED)]
-        if author.source is not Source.ADMISSION:
-            return []
-        kind = Kind.CHANGED if new.get("status") else Kind.CREATED
-        return [entry(kind, detail="seen at the operator's start")]
+        return [entry(Kind.CREATED)]
     out: list[Entry] = []
     old_meta, old_spec = old.get("metadata") or {}, old.get("spec") or {}
     if _enabled(old_spec) != _enabled(spec):
@@ -262,9 +290,11 @@ def diff(
     return out
 
 
-def deleted(obj: Mapping[str, Any], now: datetime) -> Entry:
+def deleted(obj: Mapping[str, Any], now: datetime, *, attributed: bool = True) -> Entry:
+    """A ChronosJob deleted: its last version names who, when its attribution is fresh
+    (the REST facade stamps one just before it deletes)."""
     meta = obj.get("metadata") or {}
-    author = who(meta)
+    author = who(meta, attributed)
     return Entry(
         time=now,
         kind=Kind.DELETED,

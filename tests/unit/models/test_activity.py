@@ -122,15 +122,26 @@ def test_status_writes_and_clearing_the_annotation_record_nothing() -> None:
     assert a.diff(stamped, job(status={"cron": "0 3 * * *"}), NOW) == []
 
 
-def test_the_first_listing_records_only_changes_left_unrecorded() -> None:
-    assert a.diff(None, job(status={"cron": "x"}), NOW, listing=True) == []
-    (entry,) = a.diff(
-        None,
-        job(annotations={c.CHANGED_BY_ANNOTATION: "carol"}, status={"cron": "x"}),
-        NOW,
-        listing=True,
-    )
-    assert (entry.kind, entry.who) == (Kind.CHANGED, "carol")
+def test_the_first_listing_records_nothing() -> None:
+    stamped = job(annotations={c.CHANGED_BY_ANNOTATION: "carol"}, status={"cron": "x"})
+    assert a.diff(None, stamped, NOW, listing=True) == []
+
+
+def test_a_stale_attribution_names_nobody() -> None:
+    """An older write's stamp still on the job: another user's change (which admission
+    lets leave it as it was) is not credited to it."""
+    stamp = {c.CHANGED_BY_ANNOTATION: "alice", c.CHANGED_AT_ANNOTATION: "2026-03-29T00:00:00.1Z"}
+    old = job(annotations=stamp)
+    new = job(spec={**old["spec"], "timeZone": "UTC"}, annotations=stamp)
+    used = a.stamp(old["metadata"])
+    assert used == ("alice", "2026-03-29T00:00:00.1Z")
+    assert not a.fresh(new["metadata"], used)
+    (entry,) = a.diff(old, new, NOW, attributed=a.fresh(new["metadata"], used))
+    assert (entry.who, entry.source) == (None, Source.UNATTRIBUTED)
+    # A new stamp (the same user again, a moment later) is fresh.
+    again = job(annotations={**stamp, c.CHANGED_AT_ANNOTATION: "2026-03-29T00:00:00.2Z"})
+    assert a.fresh(again["metadata"], used)
+    assert not a.fresh(job()["metadata"], used)  # no stamp at all
 
 
 def test_deletes_aborts_and_leader_changes() -> None:

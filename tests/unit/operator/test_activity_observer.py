@@ -1,5 +1,5 @@
 """The operator's activity observer (chronos.operator.activity) without I/O: which events
-are diffed at all, what is queued, the queue's bound and the annotation's clear."""
+are diffed at all, what is queued, each stamp credited once, the queue's bound."""
 
 from __future__ import annotations
 
@@ -57,17 +57,32 @@ def test_status_writes_are_not_diffed_and_changes_are_queued_once() -> None:
     assert len(reads) == 2
 
 
-def test_the_clear_is_guarded_by_the_newest_version_seen() -> None:
+def test_a_stamp_is_credited_once() -> None:
     observer = _observer()
-    stamped = _job("5", 1, **{c.CHANGED_BY_ANNOTATION: "bob"})
-    observer.job_event(stamped, lambda: None)
-    assert observer._clear[("ns", "j")][:2] == ("bob", "5")
-    # bob stamps again (before a delete): same fingerprint, newer version: guarded anew.
-    observer.job_event(_job("6", 1, **{c.CHANGED_BY_ANNOTATION: "bob"}), lambda: stamped)
-    assert observer._clear[("ns", "j")][:2] == ("bob", "6")
-    # Removed by someone: nothing left to clear.
-    observer.job_event(_job("7", 1), lambda: stamped)
-    assert ("ns", "j") not in observer._clear
+    stamp = {c.CHANGED_BY_ANNOTATION: "bob", c.CHANGED_AT_ANNOTATION: "t1"}
+    first = _job("5", 1, **stamp)
+    observer.job_event(first, lambda: None)
+    # Another user's change leaves bob's stamp as it was: not his.
+    second = _job("6", 2, **stamp)
+    observer.job_event(second, lambda: first)
+    # bob stamps again before deleting: the delete is his.
+    third = _job("7", 2, **{**stamp, c.CHANGED_AT_ANNOTATION: "t2"})
+    observer.job_event(third, lambda: second)
+    observer.job_deleted(third)
+    assert _queued(observer) == [
+        (Kind.CREATED, "bob"),
+        (Kind.CHANGED, None),
+        (Kind.DELETED, "bob"),
+    ]
+
+
+def test_the_first_listing_takes_every_stamp_as_used() -> None:
+    observer = Activity(local_async_client("http://127.0.0.1:9"))
+    stamp = {c.CHANGED_BY_ANNOTATION: "bob", c.CHANGED_AT_ANNOTATION: "t1"}
+    observer.job_event(_job("5", 1, **stamp), lambda: None)
+    observer.listing = False
+    observer.job_deleted(_job("5", 1, **stamp))
+    assert _queued(observer) == [(Kind.DELETED, None)]
 
 
 def test_the_queue_is_bounded_dropping_the_oldest(monkeypatch: Any) -> None:
