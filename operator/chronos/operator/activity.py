@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -70,7 +71,7 @@ class Activity:
         self._client = client
         #: True while the ChronosJob informer's first LIST arrives (nothing is new then).
         self.listing = True
-        self._queued: dict[str, list[Entry]] = {}
+        self._queued: dict[str, deque[Entry]] = {}
         self._count = 0
         #: (namespace, job) -> the attribution last credited (or found at the start).
         self._used: dict[Key, a.Stamp] = {}
@@ -116,13 +117,14 @@ class Activity:
         for entry in entries:
             if self._count >= MAX_QUEUED:
                 oldest = min(self._queued, key=lambda ns: self._queued[ns][0].time)
-                self._queued[oldest].pop(0)
-                self._queued = {ns: q for ns, q in self._queued.items() if q}
+                self._queued[oldest].popleft()
+                if not self._queued[oldest]:
+                    del self._queued[oldest]
                 self._count -= 1
                 if not self._dropped:
                     log.warning("activity: more than %d entries waiting; dropping", MAX_QUEUED)
                 self._dropped += 1
-            self._queued.setdefault(entry.namespace, []).append(entry)
+            self._queued.setdefault(entry.namespace, deque()).append(entry)
             self._count += 1
         if entries:
             self._wake.set()
@@ -141,7 +143,7 @@ class Activity:
                     await write_entries(self._client, namespace, entries)
                 except Exception as exc:  # noqa: BLE001 - kept, tried again
                     log.warning("activity: cannot write the ledger of %s: %s", namespace, exc)
-                    self._add(entries)
+                    self._add(list(entries))
                     failed = True
             if failed:
                 await asyncio.sleep(RETRY_SECONDS)
