@@ -69,15 +69,22 @@ async def run(settings: OperatorSettings) -> int:
     if settings.leader_election:
         await leadership.acquire()
         metrics.LEADER.set(1)
-        # Issue 22: the activity ledger of the Lease's namespace names the change.
-        await activity.leader_changed(
-            client, leadership.config.namespace, leadership.previous, identity
-        )
         may_sync.clear()
         readiness.unsynced("leader: starting the watches")
     stop = asyncio.Event()
     _stop_on_signals(stop)
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
+    # Issue 22: the activity ledger of the Lease's namespace names the change (beside the
+    # work and the renewals, never delaying either).
+    recorded = (
+        asyncio.create_task(
+            activity.leader_changed(
+                client, leadership.config.namespace, leadership.previous, identity
+            )
+        )
+        if settings.leader_election
+        else None
+    )
     ctx = OperatorContext(client=client, settings=settings)
     # may_sync: the prober reports ready only once the watches have listed.
     working = asyncio.create_task(controller.run(ctx, scope, may_sync, watches))
@@ -91,7 +98,7 @@ async def run(settings: OperatorSettings) -> int:
     elif working.done() and not working.cancelled() and working.exception():
         log.error("the controller stopped", exc_info=working.exception())
         code = 1
-    for task in (working, stopping, keeper, lost, prober):
+    for task in (working, stopping, keeper, lost, prober, recorded):
         if task:
             task.cancel()
     await asyncio.gather(working, return_exceptions=True)

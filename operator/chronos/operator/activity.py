@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 MAX_QUEUED = 10_000
 #: Read-modify-write attempts per ledger write (another writer: a previous leader).
 ATTEMPTS = 5
+#: At most this long for the leader change's entry before the new leader starts work.
+LEADER_WRITE_SECONDS = 5.0
 #: Waiting after a failed write before the next try.
 RETRY_SECONDS = 2.0
 
@@ -78,6 +80,7 @@ class Activity:
         self._seen: dict[Key, int] = {}
         self._wake = asyncio.Event()
         self._dropped = 0
+        self._failing: set[str] = set()
 
     # ------------------------------------------------------------------ observing
 
@@ -141,8 +144,17 @@ class Activity:
             for namespace, entries in queued.items():
                 try:
                     await write_entries(self._client, namespace, entries)
+                    self._failing.discard(namespace)
                 except Exception as exc:  # noqa: BLE001 - kept, tried again
-                    log.warning("activity: cannot write the ledger of %s: %s", namespace, exc)
+                    # Said once per namespace per run of failures (then at DEBUG).
+                    first = namespace not in self._failing
+                    self._failing.add(namespace)
+                    log.log(
+                        logging.WARNING if first else logging.DEBUG,
+                        "activity: cannot write the ledger of %s (%s); retrying",
+                        namespace,
+                        _why(exc),
+                    )
                     self._add(list(entries))
                     failed = True
             if failed:
@@ -191,6 +203,13 @@ async def write_entries(client: AsyncClient, namespace: str, entries: Sequence[E
     raise RuntimeError(f"ledger of {namespace} kept changing")
 
 
+def _why(exc: Exception) -> str:
+    """The API server's code and reason, never its message (it may quote what was sent)."""
+    if isinstance(exc, ApiError):
+        return f"{exc.status.code} {exc.status.reason or ''}".strip()
+    return type(exc).__name__
+
+
 async def _namespace_gone(client: AsyncClient, namespace: str) -> bool:
     try:
         ns = await client.get(Namespace, namespace)
@@ -203,6 +222,8 @@ async def leader_changed(client: AsyncClient, namespace: str, old: str | None, n
     """Record that ``new`` took the Lease from ``old`` (None: nobody held it), in the
     ledger of the Lease's namespace. Never fails the caller: leading matters more."""
     try:
-        await write_entries(client, namespace, [a.leader(namespace, old, new, _now())])
+        # Bounded: the new leader's work waits for it.
+        async with asyncio.timeout(LEADER_WRITE_SECONDS):
+            await write_entries(client, namespace, [a.leader(namespace, old, new, _now())])
     except Exception as exc:  # noqa: BLE001 - said, not fatal
-        log.warning("activity: cannot record the leader change in %s: %s", namespace, exc)
+        log.warning("activity: cannot record the leader change in %s: %s", namespace, _why(exc))
