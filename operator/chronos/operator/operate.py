@@ -411,9 +411,6 @@ async def _drop_served(ctx: OperatorContext, namespace: str, name: str, served: 
         left = [i for i in items if not (isinstance(i, dict) and i.get("id") in served)]
         if len(left) == len(items) and "annotation" not in served:
             return None
-        # Compact, as the facade writes it: a served request always shortens the list
-        # (the change-attribution policy credits a backfill list that grows to its stamp).
-        compact = json.dumps(left, separators=(",", ":"))
-        return {c.BACKFILL_ANNOTATION: compact if left else None}
+        return {c.BACKFILL_ANNOTATION: json.dumps(left) if left else None}
 
     await kubeio.update_annotations(ctx.client, namespace, name, change)
