@@ -41,6 +41,16 @@ RUN_NOW_TOKEN_ANNOTATION: Final = f"{GROUP}/run-now-token"
 #: ``{"by": <who asked>, "at": <RFC 3339>}`` (a name, never a token), so the operator
 #: records the run ``aborted`` even when its pod never started (chronos.abort).
 ABORT_ANNOTATION: Final = f"{GROUP}/abort"
+#: On a ChronosJob (and on a run's batch Job with the abort note): the user who made this
+#: write, for the activity ledger (issue 22). The admission policy
+#: <fullname>-change-attribution refuses a write that sets or changes it, or that gives
+#: CHANGED_AT_ANNOTATION a new value under it, unless it equals the writer's own user
+#: name (request.userInfo.username). The REST facade stamps both with its caller's.
+CHANGED_BY_ANNOTATION: Final = f"{GROUP}/changed-by"
+#: With CHANGED_BY_ANNOTATION: when that write was made (RFC 3339, microseconds). A new
+#: value marks a new attributed write; a change that leaves both as they were is not
+#: attributed to anyone (chronos.models.activity.stamp).
+CHANGED_AT_ANNOTATION: Final = f"{GROUP}/changed-at"
 #: On CronJobs, Jobs and pods: the name of the ChronosJob they belong to.
 JOB_LABEL: Final = f"{GROUP}/chronosjob"
 #: On CronJobs, Jobs and pod templates: the full name of the ChronosJob (label values

@@ -107,6 +107,9 @@ def policy_settings(objs: list[dict[str, Any]]) -> dict[str, Any]:
     # The container-pods policy (issue 20) matches the same operator.
     pods = _policy(objs, "container-pods")["spec"]["matchConditions"][0]
     assert pods == condition, (pods, condition)
+    # The activity ledger's writer (issue 22, admission-activity.yaml) is the same operator.
+    ledger = _variable(_policy(objs, "activity-ledger"), "operator")
+    assert condition["expression"] == f"{prefix}{json.dumps(ledger)}", (ledger, condition)
     return {
         "operator": json.loads(condition["expression"].removeprefix(prefix)),
         "runner image": _variable(operator, "runnerImage"),
@@ -214,7 +217,7 @@ def test_the_policies_read_the_operators_settings(
         if o["kind"].startswith("ValidatingAdmission")
         or (o["kind"] == "ConfigMap" and o["metadata"]["name"] == "chronos-operator-settings")
     }
-    assert len(base) == 15  # seven policies, their bindings, the ConfigMap
+    assert len(base) == 19  # nine policies, their bindings, the ConfigMap
     session_objs = admission_policies()
     assert {
         (o["kind"], o["metadata"]["name"]): o.get("spec", o.get("data"))

@@ -33,7 +33,13 @@ from chronos.api.answers import AbortOut, BackfillOut, RunNowOut
 from chronos.api.cache import Entry
 from chronos.api.errors import ProblemError
 from chronos.api.schemas import BackfillIn, RunParametersIn
-from chronos.api.services import JOBS, Caller, JobService, UnreadableCalendarError
+from chronos.api.services import (
+    JOBS,
+    Caller,
+    JobService,
+    UnreadableCalendarError,
+    attributed,
+)
 from chronos.contract import (
     ABORT_ANNOTATION,
     BACKFILL_ANNOTATION,
@@ -299,7 +305,10 @@ class RunService:
         delete that batch Job; only a run the job lists as active can be aborted."""
         await self.active_run(caller, namespace, job_id, run)
         ended = ProblemError(404, f'run "{run}" has already ended')
-        note = {"metadata": {"annotations": {ABORT_ANNOTATION: note_value(caller.name, _now())}}}
+        note = attributed(
+            caller,
+            {"metadata": {"annotations": {ABORT_ANNOTATION: note_value(caller.name, _now())}}},
+        )
         try:
             await self._jobs.acting(
                 caller,

@@ -13,10 +13,12 @@ errors to request fields.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -38,6 +40,7 @@ from chronos.api.mapping import (
     with_suffix,
 )
 from chronos.api.schemas import JobCreate, JobUpdate
+from chronos.contract import CHANGED_AT_ANNOTATION, CHANGED_BY_ANNOTATION
 from chronos.kube import (
     CONFLICT,
     FORBIDDEN,
@@ -82,6 +85,26 @@ class Caller:
     @property
     def name(self) -> str:
         return self.identity.username if self.identity else "anonymous"
+
+
+def attributed(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` (a merge patch or a new object) stamped with the caller's user name and
+    the time in the attribution annotations (issue 22, ``contract.CHANGED_BY_ANNOTATION``,
+    ``CHANGED_AT_ANNOTATION``), which the operator's activity ledger records as who made
+    the change. The name is the one the API server gave for the caller's own token (a
+    SelfSubjectReview), and the write is sent with that token, so admission
+    (<fullname>-change-attribution) accepts it: nobody can be named but the writer.
+    Without a caller (auth disabled) nothing is stamped."""
+    if caller.identity is None:
+        return body
+    meta = dict(body.get("metadata") or {})
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        CHANGED_BY_ANNOTATION: caller.name,
+        # Microseconds: each write a new value, so each is credited (models.activity.fresh).
+        CHANGED_AT_ANNOTATION: datetime.now(UTC).isoformat(timespec="microseconds"),
+    }
+    return {**body, "metadata": meta}
 
 
 NO_SCHEDULE = (
@@ -322,7 +345,7 @@ class JobService:
                     lambda: self._client.patch(
                         ChronosJobResource,
                         job_id,
-                        patch,
+                        attributed(caller, patch),
                         namespace=namespace,
                         patch_type=PatchType.MERGE,
                     ),
@@ -496,12 +519,15 @@ class JobService:
         name = stem if not self._cache.exists(namespace, stem) else with_suffix(stem)
         for _ in range(CREATE_ATTEMPTS):
             obj = ChronosJobResource.from_dict(
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": KIND,
-                    "metadata": {"name": name, "namespace": namespace},
-                    "spec": spec,
-                }
+                attributed(
+                    caller,
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": KIND,
+                        "metadata": {"name": name, "namespace": namespace},
+                        "spec": spec,
+                    },
+                )
             )
             try:
                 result = await self.acting(caller, partial(self._client.create, obj))
@@ -550,6 +576,12 @@ class JobService:
     ) -> None:
         entry = await self.entry(caller, namespace, job_id)
         check_if_match(if_match, entry.resource_version)
+        if caller.identity is not None:
+            # The delete itself carries no annotation: the job's last version names who
+            # deletes it (the activity ledger reads the DELETED event's object). A
+            # caller who may delete but not patch is recorded unattributed.
+            with contextlib.suppress(ProblemError, ApiError):
+                await self.patch(caller, namespace, job_id, {"metadata": {}})
         try:
             await self.acting(
                 caller,

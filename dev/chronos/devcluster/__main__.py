@@ -50,6 +50,7 @@ ADMISSION = (
     "deploy/base/admission-jobs.yaml",
     "deploy/base/admission-container.yaml",
     "deploy/base/admission-operator.yaml",
+    "deploy/base/admission-activity.yaml",
 )
 #: Their parameter: the operator's settings ConfigMap (in the namespace it names).
 OPERATOR_SETTINGS = "deploy/base/operator-settings.yaml"

@@ -59,6 +59,7 @@ PAGES = (
     "runs",
     "cluster",
     "access",
+    "activity",
 )
 SAMPLE_JOB = "default/morning-sync"  # deploy/samples/chronosjob-sample.yaml
 #: How long a run may take to start (image already on the node) and to end.
@@ -198,6 +199,9 @@ def take(
         shot("cluster")
         page.goto(f"{url}/ui/access")
         shot("access")
+        # Issue 22: the run-now above and the operator's leader changes, among others.
+        page.goto(f"{url}/ui/activity")
+        shot("activity")
         browser.close()
     return saved
 

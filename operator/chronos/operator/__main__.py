@@ -21,7 +21,7 @@ from lightkube import AsyncClient, ConfigError
 from chronos import kube, logs
 from chronos.informer import Scope, WatchHealth
 from chronos.models.figures import figures_config_map
-from chronos.operator import controller, figures, metrics, probe
+from chronos.operator import activity, controller, figures, metrics, probe
 from chronos.operator.context import OperatorContext
 from chronos.operator.kubeio import FIELD_MANAGER
 from chronos.operator.leader import Leadership, LeaseConfig
@@ -93,9 +93,17 @@ async def run(settings: OperatorSettings) -> int:
         metrics.LEADER.set(1)
         may_sync.clear()
         readiness.unsynced("leader: starting the watches")
-        await leader_changed(client, lease_namespace, leadership.previous_holder, identity)
     own_figures.leading(datetime.now(UTC))
     keeper = asyncio.create_task(leadership.keep()) if settings.leader_election else None
+    # Issue 22: the activity ledger of the Lease's namespace names the change (beside the
+    # work and the renewals, never delaying either).
+    recorded = (
+        asyncio.create_task(
+            activity.leader_changed(client, lease_namespace, leadership.previous, identity)
+        )
+        if settings.leader_election
+        else None
+    )
     ctx = OperatorContext(client=client, settings=settings, figures=own_figures)
     # may_sync: the prober reports ready only once the watches have listed.
     working = asyncio.create_task(controller.run(ctx, scope, may_sync, watches))
@@ -110,7 +118,7 @@ async def run(settings: OperatorSettings) -> int:
         log.error("the controller stopped", exc_info=working.exception())
         code = 1
     own_figures.leading(None)
-    for task in (working, stopping, keeper, lost, prober, publisher):
+    for task in (working, stopping, keeper, lost, prober, publisher, recorded):
         if task:
             task.cancel()
     await asyncio.gather(working, publisher, return_exceptions=True)
@@ -130,19 +138,6 @@ async def _close(server: asyncio.Server, client: AsyncClient, *tasks: asyncio.Ta
     server.close()
     await server.wait_closed()
     await client.close()
-
-
-async def leader_changed(client: AsyncClient, namespace: str, old: str | None, new: str) -> None:
-    """HOOK for the activity ledger (issue 22): called once this replica holds the
-    leader Lease, with the replica it took over from (None: it saw no other holder) and
-    its own identity. The ledger's ``leader`` entry (``chronos.operator.activity``,
-    owned by the ledger's work) is written from here; until then it is only logged."""
-    del client  # the ledger writes with it
-    log.info(
-        "leader election: leading now (took over from %s)",
-        old or "nobody",
-        extra={"lease_namespace": namespace, "identity": new},
-    )
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

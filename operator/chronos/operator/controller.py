@@ -43,6 +43,7 @@ from chronos.operator import (
 from chronos.operator import housekeeping as hk
 from chronos.operator import notifier as notifier_mod
 from chronos.operator import schedules as sch
+from chronos.operator.activity import Activity
 from chronos.operator.cache import Change, CronJobRecord, digest
 from chronos.operator.calendars import ChronosCalendarResource
 from chronos.operator.context import OperatorContext, patch_status
@@ -78,10 +79,13 @@ def _owner(obj: dict[str, Any]) -> Key | None:
 class ChronosJobs:
     """Store for the ChronosJob informer."""
 
-    def __init__(self, ctx: OperatorContext, queue: WorkQueue) -> None:
-        self._ctx, self._queue = ctx, queue
+    def __init__(self, ctx: OperatorContext, queue: WorkQueue, activity: Activity) -> None:
+        self._ctx, self._queue, self._activity = ctx, queue, activity
 
     def upsert(self, obj: dict[str, Any]) -> None:
+        # Issue 22: the activity ledger compares with the version cached so far.
+        key = _key(obj)
+        self._activity.job_event(obj, lambda: self._ctx.cache.chronosjob(*key))
         self._ctx.cache.chronosjob_event(Change.UPSERTED, cast(ChronosJobDict, obj))
         self._ctx.calendars.job_event(*_key(obj), obj.get("spec"))
         self._ctx.status_writes.observed(_key(obj), obj["metadata"])
@@ -97,6 +101,7 @@ class ChronosJobs:
             self._queue.add(downstream)
 
     def delete(self, obj: dict[str, Any]) -> None:
+        self._activity.job_deleted(obj)
         self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, obj))
         metrics.forget_job(*_key(obj))  # issue 21: the job's series go with it
         self._ctx.figures.forget(_key(obj))  # issue 22: and its schedule lag
@@ -109,6 +114,7 @@ class ChronosJobs:
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
         for key in self._ctx.cache.chronosjob_keys(namespace) - seen:
+            self._activity.job_deleted(_stub(key))  # gone while the watch was cut
             self._ctx.cache.chronosjob_event(Change.DELETED, cast(ChronosJobDict, _stub(key)))
             metrics.forget_job(*key)  # issue 21: the job's series go with it
             self._ctx.figures.forget(key)
@@ -187,8 +193,8 @@ class Jobs:
     """Store for the Job informer: every change of a run queues its job (active runs,
     finished runs the runner could not report)."""
 
-    def __init__(self, ctx: OperatorContext, queue: WorkQueue) -> None:
-        self._ctx, self._queue = ctx, queue
+    def __init__(self, ctx: OperatorContext, queue: WorkQueue, activity: Activity) -> None:
+        self._ctx, self._queue, self._activity = ctx, queue, activity
 
     def upsert(self, obj: dict[str, Any]) -> None:
         if (owner := _owner(obj)) is not None:
@@ -201,6 +207,11 @@ class Jobs:
             self._ctx.cache.job_event(*owner, Change.DELETED, obj)
             if aborts.deleted_unfinished(obj):
                 self._ctx.cache.flag_aborted(*owner, [obj])
+                # Not an abort to the activity log when its ChronosJob went first (the
+                # garbage collector deleting the job's runs), unless someone noted one.
+                noted = c.ABORT_ANNOTATION in (obj["metadata"].get("annotations") or {})
+                if noted or self._ctx.cache.chronosjob(*owner) is not None:
+                    self._activity.run_aborted(obj)
             self._queue.add(owner)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:
@@ -632,10 +643,11 @@ async def run(
             on_healthy=health.healthy,
         )
 
+    activity = Activity(ctx.client)  # issue 22: the activity ledger
     informers = [
-        watch(ChronosJobResource, ChronosJobs(ctx, queue), None),
+        watch(ChronosJobResource, ChronosJobs(ctx, queue, activity), None),
         watch(CronJob, CronJobs(ctx, queue), selector),
-        watch(Job, Jobs(ctx, queue), selector),
+        watch(Job, Jobs(ctx, queue, activity), selector),
         watch(ChronosCalendarResource, ctx.calendars, None),
     ]
     tasks: list[asyncio.Task[None]] = []
@@ -643,7 +655,9 @@ async def run(
         for informer in informers:
             tasks.append(asyncio.create_task(informer.run(), name=f"watch {informer.kind}"))
             await informer.synced.wait()
+            activity.listing = False  # after the ChronosJobs' first LIST, a job is new
         log.info("watches synced: %d ChronosJobs", ctx.cache.count())
+        tasks.append(asyncio.create_task(activity.run(), name="activity"))
         synced.set()
         tasks += [
             asyncio.create_task(_worker(ctx, queue), name=f"worker {i}") for i in range(WORKERS)

@@ -79,13 +79,9 @@ class Leadership:
         self._observed = _Observed()
         #: When the last successful acquire or renew started (monotonic); None: not held.
         self.renewed_at: float | None = None
-
-    @property
-    def previous_holder(self) -> str | None:
-        """The other replica last seen holding the lease (the one this replica took
-        over from, once it holds it; None if it never saw another holder)."""
-        holder = self._observed.holder
-        return holder if holder != self.config.identity else None
+        #: The last other holder seen on the Lease (issue 22: the activity ledger's
+        #: leader change names whom this replica took over from; None: nobody seen).
+        self.previous: str | None = None
 
     def _expired(self, spec: LeaseSpec, now: float) -> bool:
         if not spec.holderIdentity:
@@ -113,6 +109,8 @@ class Leadership:
             lease = Lease(metadata=ObjectMeta(name=cfg.name, namespace=cfg.namespace), spec=spec)
             return await self._write(self.client.create(lease), started)
         spec = lease.spec or LeaseSpec()
+        if spec.holderIdentity and spec.holderIdentity != cfg.identity:
+            self.previous = spec.holderIdentity
         if spec.holderIdentity != cfg.identity and not self._expired(spec, started):
             return False
         transitions = (spec.leaseTransitions or 0) + (spec.holderIdentity != cfg.identity)

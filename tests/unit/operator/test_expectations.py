@@ -24,6 +24,7 @@ from support import local_async_client
 from chronos.models.chronosjob import GROUP, VERSION, ChronosJobStatus
 from chronos.models.wire import ChronosJobDict
 from chronos.operator import controller
+from chronos.operator.activity import Activity
 from chronos.operator.cache import Change, digest
 from chronos.operator.context import OperatorContext, patch_status
 from chronos.operator.desired import desired_state
@@ -249,7 +250,7 @@ def test_a_relist_of_the_pre_patch_copy_does_not_send_the_same_status_patch_agai
         async with FakeApiServer(script) as server:
             before = cast(ChronosJobDict, stored("10", {"cron": "0 3 * * *"}))
             ctx = OperatorContext(client=local_async_client(server.url), settings=SETTINGS)
-            store = controller.ChronosJobs(ctx, WorkQueue())
+            store = controller.ChronosJobs(ctx, WorkQueue(), Activity(ctx.client))
             store.upsert(dict(before))
             patch = ChronosJobStatus(cron="15 4 * * *")
             assert await patch_status(ctx, before, patch)
