@@ -256,6 +256,17 @@ def test_history_and_logs_from_the_tail_kept_with_the_run(
     assert 'run "orders-3" of chronosjob "orders" not found' in err
 
 
+def run_now_jobs(k8s: Client, ns: str) -> dict[str, str]:
+    """The run-now Jobs of ``ns``: name -> the token that asked for it."""
+    found = {}
+    for job in k8s.list(Job, namespace=ns):
+        meta = job.metadata
+        token = (meta.annotations or {}).get(contract.RUN_NOW_TOKEN_ANNOTATION) if meta else None
+        if meta and token:
+            found[str(meta.name)] = token
+    return found
+
+
 def _play_kubelet(
     k8s: Client,
     ns: str,
@@ -268,16 +279,9 @@ def _play_kubelet(
     """What the node would do for the run-now's Job: run the runner (a real process
     against the fake CoreHub, reporting to the ChronosJob) and end the Job's pod with
     the runner's exit code."""
-    job = wait_for(
-        lambda: next(
-            (j for j in k8s.list(Job, namespace=ns) if contract.RUN_NOW_TOKEN_ANNOTATION in
-             (j.metadata.annotations or {})),
-            None,
-        ),
-        60,
-        "the operator to create the run-now Job",
-    )  # fmt: skip
-    run = str(job.metadata.name)
+    run = wait_for(
+        lambda: next(iter(run_now_jobs(k8s, ns)), None), 60, "the operator to create the Job"
+    )
     pod = wait_for(
         lambda: next(
             iter(k8s.list(Pod, namespace=ns, labels={"batch.kubernetes.io/job-name": run})), None
@@ -319,7 +323,7 @@ def _play_kubelet(
     }
     k8s.patch(
         Pod.Status,
-        str(pod.metadata.name),
+        str(pod.metadata.name if pod.metadata else ""),
         {"status": status},
         namespace=ns,
         patch_type=PatchType.MERGE,
@@ -369,8 +373,4 @@ def test_run_wait_exits_with_the_runners_code(
     code, out, err = plugin("run", "orders", "-n", namespace, "--key", "cli-1", "--wait")
     assert code == result["code"]
     assert "run was already requested; idempotency key cli-1" in out
-    tokens = [
-        (j.metadata.annotations or {}).get(contract.RUN_NOW_TOKEN_ANNOTATION)
-        for j in k8s.list(Job, namespace=namespace)
-    ]
-    assert tokens.count("cli-1") == 1
+    assert list(run_now_jobs(k8s, namespace).values()) == ["cli-1"]

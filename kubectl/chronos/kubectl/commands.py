@@ -40,6 +40,11 @@ DESCRIBE_AHEAD = 10
 DESCRIBE_PAST = 5
 #: How long ``run`` retries its guarded write against concurrent writers.
 RUN_CONFLICT_SECONDS = 15.0
+#: How often ``run --wait`` looks at the job and its run.
+POLL_SECONDS = 1.0
+#: How long ``run --wait`` waits for the pod to show the runner's exit code once the run
+#: is recorded (then: 0 for succeeded, 1 otherwise).
+EXIT_CODE_GRACE = 30.0
 #: The runner's container in a run's pod (a container task's is ``TASK_CONTAINER``).
 RUNNER_CONTAINER = "runner"
 #: kubectl's name for a ChronosJob in messages (``chronosjob.chronos.gluesync.io/x``).
@@ -337,7 +342,7 @@ def wait_run(
     *,
     follow: bool,
     timeout: float,
-    poll: float = 1.0,
+    poll: float = POLL_SECONDS,
 ) -> int:
     """Wait for the run ``token`` asked for to end; its runner's exit code (the pod's),
     else 0 for succeeded and 1 for anything else. ``follow``: print its pod's log."""
@@ -377,12 +382,25 @@ def wait_run(
     raise CliError(f"gave up waiting after {timeout:.0f}s (the run may still end)", code=124)
 
 
+def _exit_code(s: Session, io: Io, namespace: str, run: str) -> int | None:
+    """The runner's exit code from the run's pod. The runner records the run before it
+    exits, so the pod may show it a moment after the record: waited for up to
+    EXIT_CODE_GRACE while a pod is there."""
+    deadline = time.monotonic() + EXIT_CODE_GRACE
+    while True:
+        try:
+            pods = s.pods_of(namespace, run)
+        except CliError as exc:
+            io.note(f"note: the runner's exit code is not readable ({exc.message})")
+            return None
+        code = exit_code(pods)
+        if code is not None or not pods or time.monotonic() >= deadline:
+            return code
+        io.sleep(POLL_SECONDS)
+
+
 def _outcome(s: Session, io: Io, namespace: str, record: RunRecord) -> int:
-    try:
-        code = exit_code(s.pods_of(namespace, record.run_id))
-    except CliError as exc:
-        io.note(f"note: the runner's exit code is not readable ({exc.message})")
-        code = None
+    code = _exit_code(s, io, namespace, record.run_id)
     if code is None:
         code = 0 if record.result == RunResult.SUCCEEDED else 1
     reason = f" ({record.reason})" if record.reason else ""
