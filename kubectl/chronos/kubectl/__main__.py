@@ -27,6 +27,7 @@ from chronos.kubectl.commands import Io
 from chronos.kubectl.completion import COMPLETE, SHELLS, candidates, flag_value, script
 from chronos.kubectl.errors import CliError
 from chronos.schedule import ScheduleError
+from chronos.times import parse_time
 
 PROG = "kubectl chronos"
 #: The commands that take a job's name (completion offers the namespace's jobs).
@@ -93,6 +94,9 @@ def parser() -> argparse.ArgumentParser:
     pre.add_argument("cron", metavar="CRON")
     pre.add_argument("--tz", required=True, metavar="ZONE", help="IANA zone, e.g. Europe/Rome")
     pre.add_argument("--count", type=int, default=10, metavar="N")
+    pre.add_argument(
+        "--from", dest="start", metavar="TIME", help="start after TIME (RFC 3339; default: now)"
+    )
 
     comp = sub.add_parser("completion", help="print the shell completion script")
     comp.add_argument("shell", choices=SHELLS)
@@ -126,7 +130,12 @@ def dispatch(args: argparse.Namespace, io: Io) -> int:
     if args.command == "preview":
         if args.count < 1 or args.count > 1000:
             raise CliError("--count must be between 1 and 1000")
-        return commands.preview(io, args.cron, args.tz, args.count)
+        start = None
+        if args.start is not None:
+            start = parse_time(args.start)
+            if start is None:
+                raise CliError(f"--from: not an RFC 3339 time: {args.start!r}")
+        return commands.preview(io, args.cron, args.tz, args.count, start)
     s = connect(args.kubeconfig, args.context, args.namespace)
     ns = _namespace(args, s)
     output = getattr(args, "output", None) or ""

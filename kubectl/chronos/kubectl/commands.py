@@ -478,13 +478,16 @@ def logs(s: Session, io: Io, namespace: str, name: str, run_id: str | None, foll
 # ------------------------------------------------------------------------- preview
 
 
-def preview(io: Io, cron: str, zone: str, count: int) -> int:
-    """The next ``count`` runs of ``cron`` in ``zone`` by the schedule engine, offline."""
+def preview(io: Io, cron: str, zone: str, count: int, start: datetime | None = None) -> int:
+    """The next ``count`` runs of ``cron`` in ``zone`` after ``start`` (default: now) by
+    the schedule engine, offline."""
     rule = ScheduleRule("", cron, None)
+    after = start or io.clock()
     try:
-        found = slots(TimeRules(schedules=(rule,), zone=zone), io.clock(), limit=count)
+        found = slots(TimeRules(schedules=(rule,), zone=zone), after, limit=count)
+        words = describe_rule(rule)
     except ScheduleError as exc:
         raise CliError(str(exc)) from None
-    io.print(f"{describe_rule(rule)} ({zone})")
-    io.print("\n".join(views.slot_lines(found, zone, io.viewer, io.clock())))
+    io.print(f"{words} ({zone})")
+    io.print("\n".join(views.slot_lines(found, zone, io.viewer, after)))
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -179,13 +179,15 @@ def slot_lines(
         for change in transitions(place, previous, slot.instant):
             lines.append(f"  ── DST: {change.describe()} ──")
         previous = slot.instant
-        wall = slot.instant.astimezone(place)
-        text = f"{wall:%a %Y-%m-%d %H:%M} {wall:%Z}".rstrip() + f" ({_offset(slot.offset)})"
-        if not same:
-            text += f"   you: {local_time(slot.instant, viewer)}"
-        text += f"   {relative(slot.instant, now)}"
         if slot.action == "skip":
-            text += "   SKIPPED"
+            # The wall time it would have run at (a DST gap's may not exist at all).
+            text = f"{slot.wall:%a %Y-%m-%d %H:%M}   SKIPPED"
+        else:
+            wall = slot.instant.astimezone(place)
+            text = f"{wall:%a %Y-%m-%d %H:%M} {wall:%Z}".rstrip() + f" ({_offset(slot.offset)})"
+            if not same:
+                text += f"   you: {local_time(slot.instant, viewer)}"
+            text += f"   {relative(slot.instant, now)}"
         if slot.note:
             text += f"   [{slot.note}]"
         lines.append(f"  {i:>2}. {text}" if numbered else f"  {text}")
@@ -321,7 +323,3 @@ def forbidden(verb: str, resource: str, namespace: str | None) -> str:
         f"forbidden: you may not {verb} {resource} {where(namespace)} "
         f"(Kubernetes RBAC: ask for verb {verb!r} on {resource})"
     )
-
-
-def utc(when: datetime) -> datetime:
-    return when.astimezone(UTC)

@@ -242,3 +242,23 @@ def test_bad_input_is_one_error_line_never_a_trace() -> None:
     out = io.StringIO()
     assert main(["completion", "bash"], out, err) == 0
     assert "complete -o default -F _kubectl_chronos kubectl-chronos" in out.getvalue()
+
+
+def test_preview_from_a_given_time_through_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["preview", "30 2 * * 0", "--tz", "Europe/Rome", "--count", "3"]
+    assert main([*argv, "--from", "2027-10-20T00:00:00Z"], out, err) == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "At 02:30 on Sunday (Europe/Rome)"
+    assert lines[1].startswith(
+        "   1. Sun 2027-10-24 02:30 CEST (+02:00)   you: 2027-10-23 20:30 EDT"
+    )
+    assert "this is the first" in lines[2]
+    assert lines[3] == "  ── DST: clocks go back 03:00 → 02:00 (2027-10-31) ──"
+    assert "Sun 2027-10-31 02:30 CET (+01:00)" in lines[4]
+    assert "this is the second" in lines[4]
+    assert main([*argv, "--from", "yesterday"], out, err) == 1
+    assert err.getvalue().endswith("error: --from: not an RFC 3339 time: 'yesterday'\n")
