@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,13 +27,15 @@ from fixtures_api import quiet_cron, sa_token, token_kubeconfig
 from fixtures_corehub import RunRunner, runner_env
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
+from lightkube.models.core_v1 import Container, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import PatchType
 from support import get_cr, set_status, wait_for
 
 from chronos import contract
+from chronos.devcluster.certs import CertificateAuthority
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeHubControl
@@ -374,3 +379,102 @@ def test_run_wait_exits_with_the_runners_code(
     assert code == result["code"]
     assert "run was already requested; idempotency key cli-1" in out
     assert list(run_now_jobs(k8s, namespace).values()) == ["cli-1"]
+
+
+# ------------------------------------------------------------ a pod's log, followed
+
+
+class _LogKubelet(ThreadingHTTPServer):
+    """What the API server calls for a pod's log: answers with LOG_LINES, then ends the
+    stream (the container ended); records each request's path and query."""
+
+    daemon_threads = True
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _LogHandler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.paths: list[str] = []
+
+    @property
+    def port_number(self) -> int:
+        return int(self.server_address[1])
+
+
+LOG_LINES = b'{"step": "start", "entity": "e1"}\n{"step": "end", "result": "succeeded"}\n'
+
+
+class _LogHandler(BaseHTTPRequestHandler):
+    server: _LogKubelet
+
+    def do_GET(self) -> None:
+        self.server.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(LOG_LINES)))
+        self.end_headers()
+        self.wfile.write(LOG_LINES)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def log_kubelet(k8s: Client, tmp_path: Path) -> Iterator[tuple[str, _LogKubelet]]:
+    """A Node whose kubelet endpoint is a :class:`_LogKubelet` (the control plane without
+    a node has no kubelet CA configured, so it does not verify the certificate)."""
+    pair = CertificateAuthority(tmp_path).issue("kubelet", "fake", server_hosts=("127.0.0.1",))
+    server = _LogKubelet(pair.cert, pair.key)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = f"fake-node-{uuid.uuid4().hex[:6]}"
+    k8s.create(Node(metadata=ObjectMeta(name=name)))
+    status = {
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port_number}},
+    }
+    k8s.patch(Node.Status, name, {"status": status}, patch_type=PatchType.MERGE)
+    try:
+        yield name, server
+    finally:
+        server.shutdown()
+        k8s.delete(Node, name)
+
+
+def test_logs_follow_reads_the_running_pod(
+    k8s: Client, namespace: str, plugin: Plugin, log_kubelet: tuple[str, _LogKubelet]
+) -> None:
+    node, kubelet = log_kubelet
+    create_chronosjob(k8s, namespace, "orders", spec(enabled=False))
+    run = "orders-now-1"
+    set_status(k8s, namespace, "orders", {"activeRuns": [run]})
+    pod = f"{run}-pod"
+    k8s.create(
+        Pod(
+            metadata=ObjectMeta(
+                name=pod, namespace=namespace, labels={"batch.kubernetes.io/job-name": run}
+            ),
+            spec=PodSpec(nodeName=node, containers=[Container(name="runner", image="runner")]),
+        )
+    )
+    running = {
+        "phase": "Running",
+        "containerStatuses": [
+            {
+                "name": "runner",
+                "ready": True,
+                "restartCount": 0,
+                "image": "runner",
+                "imageID": "",
+                "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+            }
+        ],
+    }
+    k8s.patch(Pod.Status, pod, {"status": running}, namespace=namespace, patch_type=PatchType.MERGE)
+
+    code, out, err = plugin("logs", "orders", "-f", "-n", namespace)  # the active run
+    assert code == 0, err
+    assert out == LOG_LINES.decode()
+    (path,) = kubelet.paths
+    assert path.startswith(f"/containerLogs/{namespace}/{pod}/runner")
+    assert "follow=true" in path
