@@ -39,7 +39,7 @@ from chronos.devcluster.certs import CertificateAuthority
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeHubControl
-from chronos.kube import ChronosJobResource
+from chronos.kube import ChronosCalendarResource, ChronosJobResource
 from chronos.kubectl.__main__ import main
 from chronos.times import parse_time
 
@@ -478,3 +478,46 @@ def test_logs_follow_reads_the_running_pod(
     (path,) = kubelet.paths
     assert path.startswith(f"/containerLogs/{namespace}/{pod}/runner")
     assert "follow=true" in path
+
+
+def test_describe_skips_the_calendars_days_or_says_it_may_not_read_it(
+    k8s: Client, cluster: Cluster, namespace: str, plugin: Plugin, tmp_path: Path
+) -> None:
+    k8s.create(
+        ChronosCalendarResource(
+            metadata=ObjectMeta(name="weekdays", namespace=namespace),
+            spec={"excludedWeekdays": ["saturday", "sunday"], "timeZone": "Europe/Rome"},
+        )
+    )
+    create_chronosjob(
+        k8s,
+        namespace,
+        "orders",
+        spec(
+            enabled=False,
+            schedule={"cron": "0 9 * * *"},
+            calendarRef={"name": "weekdays"},
+            timeZone="Europe/Rome",
+        ),
+    )
+    code, out, err = plugin("describe", "orders", "-n", namespace)
+    assert code == 0, err
+    runs = [line for line in out.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+    assert len(runs) == 10
+    skipped = [line for line in runs if "SKIPPED" in line]
+    # any ten days in a row hold two or three weekend days, each skipped by the calendar
+    assert 2 <= len(skipped) <= 4
+    assert all(line.split()[1] in ("Sat", "Sun") for line in skipped)
+    assert all("excluded by calendar weekdays" in line for line in skipped)
+    assert "none of these runs happen until resumed" in out  # enabled: false
+
+    # Someone who may read the job but not its calendar: the runs without it, and why.
+    grant(k8s, namespace, "viewer", ("get", "list"), role="chronos-viewer")
+    config = token_kubeconfig(cluster, sa_token(k8s, namespace, "viewer"), tmp_path / "kc")
+    code, out, err = plugin("describe", "orders", "-n", namespace, kubeconfig=config)
+    assert code == 0, err
+    assert (
+        'note: calendar weekdays: forbidden: you may not get chronoscalendars in namespace "'
+        f'{namespace}"'
+    ) in out
+    assert "SKIPPED" not in out
