@@ -5,7 +5,10 @@ error messages, completion and the offline preview (a fixed "now", never the clo
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -262,3 +265,13 @@ def test_preview_from_a_given_time_through_the_command_line(
     assert "this is the second" in lines[4]
     assert main([*argv, "--from", "yesterday"], out, err) == 1
     assert err.getvalue().endswith("error: --from: not an RFC 3339 time: 'yesterday'\n")
+
+
+def test_kubectls_completion_protocol_through_the_installed_executable() -> None:
+    """kubectl 1.26+ runs kubectl_complete-chronos with the words typed so far and reads
+    one candidate a line, then ``:<directive>`` (4: no file names)."""
+    exe = Path(sys.executable).with_name("kubectl_complete-chronos")
+    done = subprocess.run([str(exe), "su"], capture_output=True, text=True, check=True)
+    assert done.stdout == "suspend\n:4\n"
+    done = subprocess.run([str(exe), "run", "--f"], capture_output=True, text=True, check=True)
+    assert done.stdout == "--follow\n:4\n"
