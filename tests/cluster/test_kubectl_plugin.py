@@ -6,6 +6,7 @@ the verb and namespace) as one line, never a trace."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -27,7 +28,7 @@ from fixtures_api import quiet_cron, sa_token, token_kubeconfig
 from fixtures_corehub import RunRunner, runner_env
 from fixtures_operator import COREHUB_SECRET
 from lightkube import Client
-from lightkube.models.core_v1 import Container, PodSpec
+from lightkube.models.core_v1 import Container, ObjectReference, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Node, Pod
@@ -272,6 +273,19 @@ def run_now_jobs(k8s: Client, ns: str) -> dict[str, str]:
     return found
 
 
+def _pod_status(phase: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A run pod's status with its runner container in ``state``."""
+    runner = {
+        "name": "runner",
+        "ready": phase == "Running",
+        "restartCount": 0,
+        "image": "chronos-runner",
+        "imageID": "",
+        "state": state,
+    }
+    return {"phase": phase, "containerStatuses": [runner]}
+
+
 def _play_kubelet(
     k8s: Client,
     ns: str,
@@ -280,10 +294,12 @@ def _play_kubelet(
     cluster: Cluster,
     task: dict[str, Any],
     result: dict[str, Any],
+    node: str | None = None,
 ) -> None:
     """What the node would do for the run-now's Job: run the runner (a real process
     against the fake CoreHub, reporting to the ChronosJob) and end the Job's pod with
-    the runner's exit code."""
+    the runner's exit code; with ``node``, the pod is bound to it and running first (its
+    log then comes from that node's kubelet)."""
     run = wait_for(
         lambda: next(iter(run_now_jobs(k8s, ns)), None), 60, "the operator to create the Job"
     )
@@ -294,6 +310,25 @@ def _play_kubelet(
         60,
         "the Job controller to create the pod",
     )
+    pod_name = str(pod.metadata.name if pod.metadata else "")
+    if node is not None:
+        binding = Pod.Binding(
+            metadata=ObjectMeta(name=pod_name), target=ObjectReference(kind="Node", name=node)
+        )
+        # The API server answers a binding with a Status, which lightkube reads as a
+        # Binding and refuses (no target): the pod is bound all the same (checked).
+        with contextlib.suppress(ValueError):
+            k8s.create(binding, name=pod_name, namespace=ns)
+        bound = k8s.get(Pod, pod_name, namespace=ns)
+        assert bound.spec is not None
+        assert bound.spec.nodeName == node
+        k8s.patch(
+            Pod.Status,
+            pod_name,
+            {"status": _pod_status("Running", {"running": {"startedAt": "2026-01-01T00:00:00Z"}})},
+            namespace=ns,
+            patch_type=PatchType.MERGE,
+        )
     env = runner_env(
         fakehub.url,
         task,
@@ -313,23 +348,11 @@ def _play_kubelet(
         "exitCode": done.returncode,
         "reason": "Error" if done.returncode else "Completed",
     }
-    status = {
-        "phase": "Failed" if done.returncode else "Succeeded",
-        "containerStatuses": [
-            {
-                "name": "runner",
-                "ready": False,
-                "restartCount": 0,
-                "image": "chronos-runner",
-                "imageID": "",
-                "state": {"terminated": terminated},
-            }
-        ],
-    }
+    phase = "Failed" if done.returncode else "Succeeded"
     k8s.patch(
         Pod.Status,
-        str(pod.metadata.name if pod.metadata else ""),
-        {"status": status},
+        pod_name,
+        {"status": _pod_status(phase, {"terminated": terminated})},
         namespace=ns,
         patch_type=PatchType.MERGE,
     )
@@ -524,3 +547,41 @@ def test_describe_skips_the_calendars_days_or_says_it_may_not_read_it(
         f'{namespace}"'
     ) in out
     assert "SKIPPED" not in out
+
+
+def test_run_follow_prints_the_runs_log_then_exits_with_its_code(
+    operator: OperatorProcess,
+    k8s: Client,
+    cluster: Cluster,
+    namespace: str,
+    plugin: Plugin,
+    fakehub: FakeHubControl,
+    run_runner: RunRunner,
+    log_kubelet: tuple[str, _LogKubelet],
+) -> None:
+    node, kubelet = log_kubelet
+    k8s.create(secret(COREHUB_SECRET, namespace))
+    k8s.create(service_account(RUNNER_ACCOUNT, namespace))
+    task = {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]}
+    create_chronosjob(
+        k8s,
+        namespace,
+        "orders",
+        spec(task=task, schedule={"cron": quiet_cron(datetime.now(UTC))}, timeZone="UTC"),
+    )
+    applied(k8s, namespace, "orders")
+    result: dict[str, Any] = {}
+    args = (k8s, namespace, fakehub, run_runner, cluster, task, result, node)
+    kubelet_thread = threading.Thread(target=_play_kubelet, args=args, daemon=True)
+    kubelet_thread.start()
+    code, out, err = plugin(
+        "run", "orders", "-n", namespace, "--key", "f-1", "--follow", "--timeout", "90"
+    )
+    kubelet_thread.join(10)
+    assert (code, result["code"]) == (0, 0), err
+    requested, *log = out.splitlines(keepends=True)
+    assert requested == "chronosjob.chronos.gluesync.io/orders run requested; idempotency key f-1\n"
+    assert "".join(log) == LOG_LINES.decode()  # the pod's log, as the kubelet gave it
+    (path,) = kubelet.paths
+    assert "follow=true" in path
+    assert f"run {result['run']} succeeded (Succeeded)" in err
