@@ -34,6 +34,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import PatchType
 from support import get_cr, set_status, wait_for
+from support_runnow import active_job
 
 from chronos import contract
 from chronos.devcluster.certs import CertificateAuthority
@@ -585,3 +586,29 @@ def test_run_follow_prints_the_runs_log_then_exits_with_its_code(
     (path,) = kubelet.paths
     assert "follow=true" in path
     assert f"run {result['run']} succeeded (Succeeded)" in err
+
+
+def test_run_wait_tells_a_refusal_under_forbid(
+    operator: OperatorProcess, k8s: Client, namespace: str, plugin: Plugin
+) -> None:
+    k8s.create(secret(COREHUB_SECRET, namespace))
+    create_chronosjob(
+        k8s,
+        namespace,
+        "orders",
+        spec(schedule={"cron": quiet_cron(datetime.now(UTC))}, timeZone="UTC"),
+    )  # concurrencyPolicy Forbid by default
+    cronjob = applied(k8s, namespace, "orders")["status"]["cronJobName"]
+    active_job(k8s, namespace, cronjob, f"{cronjob}-running")
+    wait_for(
+        lambda: (get_cr(k8s, namespace, "orders").get("status") or {}).get("activeRuns"),
+        what="status.activeRuns",
+    )
+    code, out, err = plugin(
+        "run", "orders", "-n", namespace, "--key", "r-1", "--wait", "--timeout", "60"
+    )
+    assert code == 1, err
+    assert "run requested; idempotency key r-1" in out
+    assert "run-now refused: ConcurrencyForbid: run-now refused: run" in err
+    assert "(concurrencyPolicy Forbid)" in err
+    assert run_now_jobs(k8s, namespace) == {}
