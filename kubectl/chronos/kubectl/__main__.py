@@ -188,6 +188,8 @@ def main(
         io.note(f"error: cannot reach the API server: {type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         return INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a person gets one line, never a trace
+        io.note(f"error: unexpected {type(exc).__name__}: {exc} (a bug: please report it)")
     return 1
 
 
