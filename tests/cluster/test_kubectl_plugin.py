@@ -609,6 +609,9 @@ def test_run_wait_tells_a_refusal_under_forbid(
     )
     assert code == 1, err
     assert "run requested; idempotency key r-1" in out
+    assert (
+        f"note: run {cronjob}-running is active and the job's concurrencyPolicy is Forbid"
+    ) in err
     assert "run-now refused: ConcurrencyForbid: run-now refused: run" in err
     assert "(concurrencyPolicy Forbid)" in err
     assert run_now_jobs(k8s, namespace) == {}

@@ -27,7 +27,14 @@ from chronos.contract import (
 from chronos.kubectl import views
 from chronos.kubectl.cluster import Session
 from chronos.kubectl.errors import CliError
-from chronos.models.chronosjob import GROUP, PLURAL, ChronosJobSpec, RunRecord, RunResult
+from chronos.models.chronosjob import (
+    GROUP,
+    PLURAL,
+    ChronosJobSpec,
+    ConcurrencyPolicy,
+    RunRecord,
+    RunResult,
+)
 from chronos.models.history import parse_history
 from chronos.schedule import ScheduleError
 from chronos.schedule.calendar import Calendar, CalendarError
@@ -47,6 +54,8 @@ POLL_SECONDS = 1.0
 EXIT_CODE_GRACE = 30.0
 #: The runner's container in a run's pod (a container task's is ``TASK_CONTAINER``).
 RUNNER_CONTAINER = "runner"
+#: The concurrencyPolicy of a job that names none (the model's default, its one home).
+_DEFAULT_POLICY = ChronosJobSpec.model_fields["concurrency_policy"].default
 #: kubectl's name for a ChronosJob in messages (``chronosjob.chronos.gluesync.io/x``).
 KIND_NAME = f"{PLURAL.removesuffix('s')}.{GROUP}"
 
@@ -260,6 +269,19 @@ def set_enabled(
 # ------------------------------------------------------------------------- run
 
 
+def forbid_note(obj: dict[str, Any]) -> str | None:
+    """A warning when the operator will refuse a run-now: concurrencyPolicy Forbid (the
+    model's default) with a run active. Only a note: the operator decides."""
+    policy = (obj.get("spec") or {}).get("concurrencyPolicy") or _DEFAULT_POLICY
+    active = (obj.get("status") or {}).get("activeRuns") or []
+    if policy != ConcurrencyPolicy.FORBID or not active:
+        return None
+    return (
+        f"note: run {', '.join(active)} is active and the job's concurrencyPolicy is Forbid: "
+        "the operator will refuse this request (--wait shows its answer)"
+    )
+
+
 def request_run(s: Session, io: Io, namespace: str, name: str, token: str) -> tuple[bool, str]:
     """Add ``token`` to the job's run-now requests (``chronos.runnow``, as the REST facade
     does), guarded by the resourceVersion read; ``(already requested, requestedAt)``."""
@@ -270,6 +292,9 @@ def request_run(s: Session, io: Io, namespace: str, name: str, token: str) -> tu
         state = runnow.parse(obj["metadata"].get("annotations") or {}, now)
         if runnow.is_known(state, token, now):
             return True, state.pending.get(token, "")
+        note = forbid_note(obj)
+        if note is not None:
+            io.note(note)
         annotations = runnow.request_patch(state, token, now)
         patch = {
             "metadata": {
