@@ -32,7 +32,7 @@ clean-state: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy src operator runner api dev tests bench
+	$(BIN)/mypy src operator runner api kubectl dev tests bench
 	$(BIN)/lint-imports
 
 ## Every test, against a real local control plane (built on first use, then cached).

@@ -6,6 +6,7 @@ why lightkube (fast import, typed models, server-side apply, sync and async clie
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from lightkube import ApiError, AsyncClient, Client, KubeConfig
 from lightkube.config.client_adapter import verify_cluster
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.config.models import User
+from lightkube.core.exceptions import ConfigError
 from lightkube.generic_resource import create_namespaced_resource
 
 from chronos import http
@@ -66,6 +68,34 @@ def _config(kubeconfig: Path | None) -> KubeConfig | None:
 def client(kubeconfig: Path | None = None, field_manager: str = FIELD_MANAGER) -> Client:
     """A client from ``kubeconfig``, or else from $KUBECONFIG / the in-cluster account."""
     return Client(config=_config(kubeconfig), field_manager=field_manager)
+
+
+#: Where kubectl looks for a kubeconfig when neither a flag nor $KUBECONFIG names one.
+DEFAULT_KUBECONFIG = Path("~/.kube/config")
+
+
+def user_config(kubeconfig: Path | None = None, context: str | None = None) -> SingleConfig:
+    """A person's kubeconfig as kubectl reads it: ``kubeconfig`` (a flag), else the first
+    file of $KUBECONFIG, else ~/.kube/config, else the in-cluster account; ``context``
+    (None: the current one). lightkube's own order (in-cluster first) suits a pod, not a
+    person. Raises lightkube's ``ConfigError`` for a missing file or unknown context."""
+    named = kubeconfig or next(
+        (Path(p) for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p), None
+    )
+    default = DEFAULT_KUBECONFIG.expanduser()
+    if named is None and not default.exists():
+        source = KubeConfig.from_service_account()
+    else:
+        source = KubeConfig.from_file(named or default)
+    chosen = source.get(context_name=context)
+    if chosen is None:  # a kubeconfig without contexts
+        raise ConfigError("the kubeconfig has no context to use")
+    return chosen
+
+
+def user_client(config: SingleConfig, field_manager: str = FIELD_MANAGER) -> Client:
+    """A client acting with the person's own credentials of ``config`` (``user_config``)."""
+    return Client(config=config, field_manager=field_manager)
 
 
 #: Every request's connect/read/write timeout (lightkube's default).

@@ -16,10 +16,18 @@ from chronos.models.chronosjob import ChronosJobSpec, Schedule
 from chronos.models.resolve import Job, resolved_cron, schedule_path
 from chronos.models.timing import ScheduleMode
 from chronos.models.wire import TIME_ZONE
+from chronos.schedule import describe
 from chronos.schedule.calendar import WEEKDAY_NUMBERS, Calendar, CalendarError, parse_ics
 from chronos.schedule.occurrences import ScheduleRule, TimeRules, operator_mode
 
-__all__ = ["calendar_of", "schedule_mode", "schedule_rule", "time_rules"]
+__all__ = [
+    "calendar_of",
+    "describe_rule",
+    "describe_rules",
+    "schedule_mode",
+    "schedule_rule",
+    "time_rules",
+]
 
 
 def schedule_rule(schedule: Schedule, job: Job, path: str = "schedule") -> ScheduleRule:
@@ -58,6 +66,17 @@ def time_rules(
         active_from=spec.active_from,
         active_until=spec.active_until,
     )
+
+
+def describe_rule(rule: ScheduleRule) -> str:
+    """One schedule in words (an RRULE as itself)."""
+    return describe(rule.cron) if rule.cron is not None else f"RRULE {rule.rrule}"
+
+
+def describe_rules(rules: TimeRules) -> str:
+    """The job's schedules in words, ``; ``-separated: what the REST facade's preview and
+    the kubectl plugin's describe say."""
+    return "; ".join(describe_rule(r) for r in rules.schedules)
 
 
 def schedule_mode(rules: TimeRules, rule: ScheduleRule, *, queues: bool = False) -> ScheduleMode:

@@ -28,10 +28,10 @@ from chronos.api.services import (
 from chronos.api.timemap import sends_schedules
 from chronos.models.chronosjob import MIN_EVERY_SECONDS, ChronosJobSpec
 from chronos.models.resolve import STAND_IN, Job
-from chronos.schedule import ScheduleError, describe
+from chronos.schedule import ScheduleError
 from chronos.schedule.calendar import Calendar
-from chronos.schedule.occurrences import Slot, TimeRules, slots
-from chronos.timerules import time_rules
+from chronos.schedule.occurrences import Slot, slots
+from chronos.timerules import describe_rule, describe_rules, time_rules
 from chronos.times import rfc3339
 
 #: The fields of a job body that decide when it runs (what a preview reads).
@@ -75,12 +75,6 @@ def _spec(body: PreviewIn, zone: str, min_interval: int, job: Job) -> ChronosJob
     except RequestShapeError as exc:
         raise shape_error(exc) from None
     return validate_spec(spec, zone, min_interval, job)
-
-
-def _description(rules: TimeRules) -> str:
-    return "; ".join(
-        describe(r.cron) if r.cron is not None else f"RRULE {r.rrule}" for r in rules.schedules
-    )
 
 
 def _local(slot: Slot) -> str:
@@ -146,7 +140,7 @@ class ScheduleService:
         return PreviewOut(
             cron_expression=first.cron,
             is_cron_expression=spec.all_schedules()[0].cron is not None,
-            description=f"{_description(rules)} ({zone})",
+            description=f"{describe_rules(rules)} ({zone})",
             timezone=zone,
             next_run_times=[_local(s) for s in runs],
             schedules=[
@@ -154,7 +148,7 @@ class ScheduleService:
                     name=r.name,
                     cron_expression=r.cron,
                     rrule=r.rrule,
-                    description=describe(r.cron) if r.cron is not None else f"RRULE {r.rrule}",
+                    description=describe_rule(r),
                 )
                 for r in rules.schedules
             ],

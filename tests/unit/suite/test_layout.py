@@ -14,7 +14,7 @@ from support import ROOT, TESTS
 
 #: The components of tests/unit/ (tests/README.md says which code each one covers).
 UNIT_COMPONENTS = {"api", "operator", "runner", "corehub", "schedule", "models", "common"}
-UNIT_COMPONENTS |= {"dev", "suite"}
+UNIT_COMPONENTS |= {"dev", "suite", "kubectl"}
 #: Suffixes that once told unit from cluster tests: the folder says it now.
 KIND_SUFFIX = re.compile(r"_(unit|units|cluster|realnode)\.py$")
 #: Markers pytest itself and pytest-timeout define (everything else is registered in

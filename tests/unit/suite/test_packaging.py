@@ -90,7 +90,7 @@ def test_wheel_holds_one_namespace_and_no_top_level_operator(tmp_path: Path) -> 
 
 #: Each image's distribution (packaging/<image>/pyproject.toml) and the components it holds.
 IMAGE_COMPONENTS = {"runner": {"runner"}, "operator": {"operator", "api"}}
-COMPONENTS = {"operator", "runner", "api"}
+COMPONENTS = {"operator", "runner", "api", "kubectl"}
 HARNESS = {"devcluster", "fakehub"}
 
 
