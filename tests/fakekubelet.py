@@ -43,7 +43,9 @@ class ScriptedKubelet(ThreadingHTTPServer):
             self.socket, server_side=True, do_handshake_on_connect=False
         )
         self.changed = threading.Condition()
-        self.logs: dict[str, list[str]] = {}
+        self.logs: dict[str, list[tuple[str, str]]] = {}
+        #: Each request's path and query, as the API server sent it.
+        self.paths: list[str] = []
         self.ended: set[str] = set()
         self.stopping = False
         #: Follows open now (each holds a connection of the API server's).
@@ -56,7 +58,7 @@ class ScriptedKubelet(ThreadingHTTPServer):
     def write(self, pod: str, *lines: tuple[str, str]) -> None:
         """Adds ``(RFC 3339 time, text)`` lines to ``pod``'s log."""
         with self.changed:
-            self.logs.setdefault(pod, []).extend(f"{stamp} {text}\n" for stamp, text in lines)
+            self.logs.setdefault(pod, []).extend(lines)
             self.changed.notify_all()
 
     def end(self, pod: str) -> None:
@@ -81,13 +83,16 @@ class _Logs(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         # /containerLogs/{namespace}/{pod}/{container}?timestamps=true&follow=...
+        self.server.paths.append(self.path)
         url = urlsplit(self.path)
         parts = url.path.split("/")
         if len(parts) < 4 or parts[1] != "containerLogs":
             self.send_error(404)
             return
         pod = parts[3]
-        follow = parse_qs(url.query).get("follow") == ["true"]
+        query = parse_qs(url.query)
+        follow = query.get("follow") == ["true"]
+        stamped = query.get("timestamps") == ["true"]
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.end_headers()
@@ -96,13 +101,13 @@ class _Logs(BaseHTTPRequestHandler):
             with kubelet.changed:
                 kubelet.following += 1
         try:
-            self._send(pod, follow)
+            self._send(pod, follow, stamped)
         finally:
             if follow:
                 with kubelet.changed:
                     kubelet.following -= 1
 
-    def _send(self, pod: str, follow: bool) -> None:
+    def _send(self, pod: str, follow: bool, stamped: bool) -> None:
         sent = 0
         kubelet = self.server
         while True:
@@ -112,8 +117,8 @@ class _Logs(BaseHTTPRequestHandler):
                 if sent >= len(lines) and not over:
                     kubelet.changed.wait(1.0)
                     continue
-            for line in lines[sent:]:
-                self.wfile.write(line.encode())
+            for stamp, text in lines[sent:]:
+                self.wfile.write((f"{stamp} {text}\n" if stamped else f"{text}\n").encode())
             self.wfile.flush()
             sent = len(lines)
             if over:

@@ -10,20 +10,18 @@ import contextlib
 import io
 import json
 import os
-import ssl
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from builders import create_chronosjob, grant, secret, service_account, spec
+from fakekubelet import ScriptedKubelet, scripted_node
 from fixtures_api import quiet_cron, sa_token, token_kubeconfig
 from fixtures_corehub import RunRunner, runner_env
 from fixtures_operator import COREHUB_SECRET
@@ -31,13 +29,12 @@ from lightkube import Client
 from lightkube.models.core_v1 import Container, ObjectReference, PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 from support import get_cr, set_status, wait_for
 from support_runnow import active_job
 
 from chronos import contract
-from chronos.devcluster.certs import CertificateAuthority
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.fakehub import FakeHubControl
@@ -295,12 +292,12 @@ def _play_kubelet(
     cluster: Cluster,
     task: dict[str, Any],
     result: dict[str, Any],
-    node: str | None = None,
+    node: tuple[str, ScriptedKubelet] | None = None,
 ) -> None:
     """What the node would do for the run-now's Job: run the runner (a real process
     against the fake CoreHub, reporting to the ChronosJob) and end the Job's pod with
-    the runner's exit code; with ``node``, the pod is bound to it and running first (its
-    log then comes from that node's kubelet)."""
+    the runner's exit code; with ``node`` (its name and kubelet), the pod is bound to it
+    and running first (its log, LOG_LINES, then comes from that node's kubelet)."""
     run = wait_for(
         lambda: next(iter(run_now_jobs(k8s, ns)), None), 60, "the operator to create the Job"
     )
@@ -313,8 +310,10 @@ def _play_kubelet(
     )
     pod_name = str(pod.metadata.name if pod.metadata else "")
     if node is not None:
+        node_name, kubelet = node
+        _serve(kubelet, pod_name)
         binding = Pod.Binding(
-            metadata=ObjectMeta(name=pod_name), target=ObjectReference(kind="Node", name=node)
+            metadata=ObjectMeta(name=pod_name), target=ObjectReference(kind="Node", name=node_name)
         )
         # The API server answers a binding with a Status, which lightkube reads as a
         # Binding and refuses (no target): the pod is bound all the same (checked).
@@ -322,7 +321,7 @@ def _play_kubelet(
             k8s.create(binding, name=pod_name, namespace=ns)
         bound = k8s.get(Pod, pod_name, namespace=ns)
         assert bound.spec is not None
-        assert bound.spec.nodeName == node
+        assert bound.spec.nodeName == node_name
         k8s.patch(
             Pod.Status,
             pod_name,
@@ -408,65 +407,28 @@ def test_run_wait_exits_with_the_runners_code(
 # ------------------------------------------------------------ a pod's log, followed
 
 
-class _LogKubelet(ThreadingHTTPServer):
-    """What the API server calls for a pod's log: answers with LOG_LINES, then ends the
-    stream (the container ended); records each request's path and query."""
-
-    daemon_threads = True
-
-    def __init__(self, cert: Path, key: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _LogHandler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
-        self.paths: list[str] = []
-
-    @property
-    def port_number(self) -> int:
-        return int(self.server_address[1])
-
-
+#: What the scripted kubelet serves for the run's pod (fakekubelet.ScriptedKubelet).
 LOG_LINES = b'{"step": "start", "entity": "e1"}\n{"step": "end", "result": "succeeded"}\n'
 
 
-class _LogHandler(BaseHTTPRequestHandler):
-    server: _LogKubelet
-
-    def do_GET(self) -> None:
-        self.server.paths.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(LOG_LINES)))
-        self.end_headers()
-        self.wfile.write(LOG_LINES)
-
-    def log_message(self, *args: object) -> None:
-        pass
+def _serve(kubelet: ScriptedKubelet, pod: str) -> None:
+    """The pod's whole log, its container ended: a follow gets it, then the end."""
+    lines = LOG_LINES.decode().splitlines()
+    kubelet.write(pod, *(("2026-01-01T00:00:00Z", line) for line in lines))
+    kubelet.end(pod)
 
 
 @pytest.fixture
-def log_kubelet(k8s: Client, tmp_path: Path) -> Iterator[tuple[str, _LogKubelet]]:
-    """A Node whose kubelet endpoint is a :class:`_LogKubelet` (the control plane without
-    a node has no kubelet CA configured, so it does not verify the certificate)."""
-    pair = CertificateAuthority(tmp_path).issue("kubelet", "fake", server_hosts=("127.0.0.1",))
-    server = _LogKubelet(pair.cert, pair.key)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    name = f"fake-node-{uuid.uuid4().hex[:6]}"
-    k8s.create(Node(metadata=ObjectMeta(name=name)))
-    status = {
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": server.port_number}},
-    }
-    k8s.patch(Node.Status, name, {"status": status}, patch_type=PatchType.MERGE)
-    try:
-        yield name, server
-    finally:
-        server.shutdown()
-        k8s.delete(Node, name)
+def log_kubelet(k8s: Client, tmp_path: Path) -> Iterator[tuple[str, ScriptedKubelet]]:
+    with scripted_node(k8s, tmp_path) as node:
+        yield node
 
 
 def test_logs_follow_reads_the_running_pod(
-    k8s: Client, unwatched_namespace: str, plugin: Plugin, log_kubelet: tuple[str, _LogKubelet]
+    k8s: Client,
+    unwatched_namespace: str,
+    plugin: Plugin,
+    log_kubelet: tuple[str, ScriptedKubelet],
 ) -> None:
     # A namespace no operator watches: one would clear the activeRuns written by hand
     # (it sees no Job of that run).
@@ -498,6 +460,7 @@ def test_logs_follow_reads_the_running_pod(
         ],
     }
     k8s.patch(Pod.Status, pod, {"status": running}, namespace=namespace, patch_type=PatchType.MERGE)
+    _serve(kubelet, pod)
 
     code, out, err = plugin("logs", "orders", "-f", "-n", namespace)  # the active run
     assert code == 0, err
@@ -558,9 +521,9 @@ def test_run_follow_prints_the_runs_log_then_exits_with_its_code(
     plugin: Plugin,
     fakehub: FakeHubControl,
     run_runner: RunRunner,
-    log_kubelet: tuple[str, _LogKubelet],
+    log_kubelet: tuple[str, ScriptedKubelet],
 ) -> None:
-    node, kubelet = log_kubelet
+    _, kubelet = log_kubelet
     k8s.create(secret(COREHUB_SECRET, namespace))
     k8s.create(service_account(RUNNER_ACCOUNT, namespace))
     task = {"type": "entity_start", "pipelineId": "p1", "entityIds": ["e1"]}
@@ -572,7 +535,7 @@ def test_run_follow_prints_the_runs_log_then_exits_with_its_code(
     )
     applied(k8s, namespace, "orders")
     result: dict[str, Any] = {}
-    args = (k8s, namespace, fakehub, run_runner, cluster, task, result, node)
+    args = (k8s, namespace, fakehub, run_runner, cluster, task, result, log_kubelet)
     kubelet_thread = threading.Thread(target=_play_kubelet, args=args, daemon=True)
     kubelet_thread.start()
     code, out, err = plugin(
@@ -615,3 +578,26 @@ def test_run_wait_tells_a_refusal_under_forbid(
     assert "run-now refused: ConcurrencyForbid: run-now refused: run" in err
     assert "(concurrencyPolicy Forbid)" in err
     assert run_now_jobs(k8s, namespace) == {}
+
+
+def test_a_write_is_credited_to_the_person_in_the_activity_ledger(
+    k8s: Client, cluster: Cluster, namespace: str, plugin: Plugin, tmp_path: Path
+) -> None:
+    """The plugin stamps its writes with the name the API server gives the person's own
+    credentials, which the attribution policy accepts (it refuses any other name)."""
+    create_chronosjob(k8s, namespace, "orders", spec())
+    grant(k8s, namespace, "editor", ("get", "list", "patch"), role="chronos-editor")
+    config = token_kubeconfig(cluster, sa_token(k8s, namespace, "editor"), tmp_path / "kc")
+
+    code, _, err = plugin("suspend", "orders", "-n", namespace, kubeconfig=config)
+    assert code == 0, err
+    annotations = get_cr(k8s, namespace, "orders")["metadata"]["annotations"]
+    assert annotations[contract.CHANGED_BY_ANNOTATION] == (
+        f"system:serviceaccount:{namespace}:editor"
+    )
+    first = annotations[contract.CHANGED_AT_ANNOTATION]
+    code, _, err = plugin("resume", "orders", "-n", namespace, kubeconfig=config)
+    assert code == 0, err
+    # each write a new stamp: the ledger credits each (models.activity.fresh)
+    later = get_cr(k8s, namespace, "orders")["metadata"]["annotations"]
+    assert later[contract.CHANGED_AT_ANNOTATION] > first

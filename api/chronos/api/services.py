@@ -40,7 +40,6 @@ from chronos.api.mapping import (
     with_suffix,
 )
 from chronos.api.schemas import JobCreate, JobUpdate
-from chronos.contract import CHANGED_AT_ANNOTATION, CHANGED_BY_ANNOTATION
 from chronos.kube import (
     CONFLICT,
     FORBIDDEN,
@@ -50,6 +49,7 @@ from chronos.kube import (
     answered,
     or_none,
 )
+from chronos.models.activity import attribution
 from chronos.models.chronosjob import (
     GROUP,
     KIND,
@@ -100,9 +100,7 @@ def attributed(caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
     meta = dict(body.get("metadata") or {})
     meta["annotations"] = {
         **(meta.get("annotations") or {}),
-        CHANGED_BY_ANNOTATION: caller.name,
-        # Microseconds: each write a new value, so each is credited (models.activity.fresh).
-        CHANGED_AT_ANNOTATION: datetime.now(UTC).isoformat(timespec="microseconds"),
+        **attribution(caller.name, datetime.now(UTC)),
     }
     return {**body, "metadata": meta}
 

@@ -256,8 +256,6 @@ def set_enabled(
             if spec.get("enabled", True) == enabled and not (enabled and spec.get("suspendUntil")):
                 io.print(f"{KIND_NAME}/{name} unchanged (already {word})")
                 continue
-            # TODO(issue 23): stamp chronos.gluesync.io/changed-by once chronos.contract has
-            # its constant (issue 22's activity log).
             s.patch_job(ns, name, {"spec": change})
             io.print(f"{KIND_NAME}/{name} {word}")
         except CliError as exc:

@@ -163,6 +163,17 @@ def stamp(meta: Mapping[str, Any]) -> Stamp | None:
     return name, at if isinstance(at, str) else None
 
 
+def attribution(user: str, now: datetime) -> dict[str, str]:
+    """The annotations a write by ``user`` carries to be credited to them: their name as
+    the API server knows it (admission refuses any other) and the time, to the
+    microsecond, so each write is a new stamp (``fresh``). The REST facade and the
+    kubectl plugin both stamp with this."""
+    return {
+        c.CHANGED_BY_ANNOTATION: user,
+        c.CHANGED_AT_ANNOTATION: now.isoformat(timespec="microseconds"),
+    }
+
+
 def fresh(meta: Mapping[str, Any], used: Stamp | None) -> bool:
     """Whether the object's attribution is new since ``used`` (the one last credited, or
     found at the operator's start). Admission lets a write give it a new value only with
