@@ -177,3 +177,4 @@ def test_down_deletes_the_cluster_and_leaves_nothing(kind_system: KindSystem) ->
         n for n in host_links() - kind_system.links_before if n.startswith(("br-", "veth"))
     } == set()
     assert not (engine / "docker.sock").exists()
+    assert not state.exists()  # its kubeconfig, token and logs named a deleted cluster

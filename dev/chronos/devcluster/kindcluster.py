@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -317,6 +318,19 @@ def down(log: Log = _print) -> None:
     engine.docker("network", "rm", kindsystem.NETWORK, check=False)  # kind keeps it
     log(f"kind cluster {CLUSTER!r} deleted")
     log(images.stop_engine_in(engine_dir()))
+    _remove_state()
+
+
+#: What ``up`` writes in :func:`state_dir`: ``down`` deletes these and nothing else.
+STATE_ENTRIES = frozenset({"cluster.yaml", "helm", "kubeconfig", "logs", "token", "services.json"})
+
+
+def _remove_state() -> None:
+    """The kubeconfig, token and logs of the deleted cluster: nothing of it stays (a
+    folder holding anything else, CHRONOS_DEVCLUSTER_DIR pointing elsewhere, is kept)."""
+    directory = state_dir()
+    if directory.is_dir() and {p.name for p in directory.iterdir()} <= STATE_ENTRIES:
+        shutil.rmtree(directory)
 
 
 def main(argv: list[str] | None = None) -> int:
