@@ -8,9 +8,11 @@ images. The image is rebuilt only when its recipe (the scripts and manifests in 
 and the cached binaries it packs) changes.
 
 ``up`` starts a Docker engine for kind (state under ``CHRONOS_CACHE_DIR/kind-docker``), makes
-the node image, creates the kind cluster ``chronos`` (or reuses it), builds the runner and
-operator images on that engine and loads them with ``kind load docker-image``. ``down`` deletes
-the cluster and its ``kind`` network and stops the engine if ``up`` started it.
+the node image, creates the kind cluster ``chronos`` (or reuses it; the REST facade's NodePort
+published on 127.0.0.1:<api port>), builds the runner, operator and metrics-server images on
+that engine and loads them with ``kind load docker-image``, then installs the system as
+``make up`` does (``kindsystem``) and prints the same summary. ``down`` stops the fake CoreHub,
+deletes the cluster and its ``kind`` network, stops the engine and deletes the state folder.
 """
 
 from __future__ import annotations
