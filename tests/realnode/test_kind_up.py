@@ -23,7 +23,7 @@ from chronos import http
 from chronos.devcluster import binaries, kindcluster, kindsystem, nodehost
 from chronos.devcluster.cluster import free_port, port_in_use
 from chronos.devcluster.processes import load
-from realnode.test_devcluster_up import devcluster, gone, wait_until
+from realnode.updown import devcluster, gone, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 MODULE = "chronos.devcluster.kindcluster"
