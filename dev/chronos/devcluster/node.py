@@ -377,7 +377,7 @@ class RealNode:
             self._spawn("kube-proxy", self._proxy_args(), pids)
             metrics.install(self.cluster, self.address)
             self._spawn("metrics-server", self._args("metrics-server"), pids)
-            self.wait_answering("metrics-server", pids, time.monotonic() + 30)
+            self._wait_answering("metrics-server", pids, time.monotonic() + 30)
         except BaseException:
             self.stop()
             raise
@@ -583,7 +583,7 @@ class RealNode:
             time.sleep(poll)
         raise NodeError(f"pod {namespace}/{name} still {phase} after {timeout:.0f} s")
 
-    def wait_answering(self, name: str, pids: dict[str, int], deadline: float) -> None:
+    def _wait_answering(self, name: str, pids: dict[str, int], deadline: float) -> None:
         context = self.cluster.probe_context()
         while not processes.http_answers(self.health(name), context):
             if not alive(pids[name]) or time.monotonic() > deadline:
