@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 ## Bring the whole system up locally: control plane, CRD and a sample ChronosJob.
 ## Run again, it restarts only what died. REST API on 127.0.0.1:8088
 ## (CHRONOS_DEVCLUSTER_API_PORT=<port> make up to change it).
-## KIND=1 (opt-in, being built: docs/kind.md): a kind cluster from a node image built here.
+## KIND=1 (opt-in: docs/kind.md): the same system on a kind cluster from a node image built
+## here; `make down KIND=1` deletes that cluster.
 KIND ?=
 up: $(STAMP)
 	$(BIN)/python -m chronos.devcluster$(if $(KIND),.kindcluster) up

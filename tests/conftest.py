@@ -42,9 +42,9 @@ TESTS = Path(__file__).resolve().parent
 #: The folders of tests/ in the order they run (tests/README.md says what goes where).
 FOLDERS = ("realnode", "cluster", "unit")
 #: Modules (paths under tests/) that run first, in this order: `make up` with its own real
-#: node, which must not overlap the session's real node (realnode/fixtures.py; one per
-#: machine), which the first real-node test starts.
-RUNS_FIRST = ("realnode/test_devcluster_up.py",)
+#: node, then `make up KIND=1` with its kind node; neither may overlap the session's real
+#: node (realnode/fixtures.py; one per machine), which the first real-node test starts.
+RUNS_FIRST = ("realnode/test_devcluster_up.py", "realnode/test_kind_up.py")
 
 
 #: Markers of test modules that use the machine's one real node or its Docker engine.

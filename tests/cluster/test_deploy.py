@@ -154,6 +154,7 @@ def test_helm_lint(helm: Helm, tmp_path: Path) -> None:
         ("api.drainSeconds=30", "/api/drainSeconds"),  # past the 30 s grace period
         ("api.authDisabled=maybe", "/api/authDisabled"),
         ("api.service.type=Ingress", "/api/service/type"),
+        ("api.service.nodePort=8088", "/api/service/nodePort"),  # outside 30000-32767
         ("runner.podOverrides.hostNetwork=true", "/runner/podOverrides"),
         ("defaultTimeZone=Not a zone", "/defaultTimeZone"),
     ],

@@ -17,7 +17,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ROOT
 
 from chronos import http
 from chronos.devcluster import nodehost
@@ -36,6 +34,7 @@ from chronos.devcluster.cluster import Cluster, free_port
 from chronos.devcluster.screenshots import PAGES
 from chronos.devcluster.system import recorded_info
 from chronos.fakehub import FakeHubControl
+from realnode.updown import devcluster, gone, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -44,32 +43,6 @@ SERVICES = ("fakehub", "api-port")
 DEPLOYMENTS = ("operator", "api")
 PROCESSES = (*CONTROL_PLANE, *NODE, *SERVICES)
 FIRST_UP_SECONDS = 900
-
-
-def devcluster(
-    *args: str,
-    state: Path,
-    api_port: int | None = None,
-    check: bool = True,
-    module: str = "chronos.devcluster",
-    timeout: float = 300,
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHRONOS_DEVCLUSTER_DIR": str(state)}
-    env.pop("CHRONOS_DEVCLUSTER_API_PORT", None)
-    if api_port is not None:
-        env["CHRONOS_DEVCLUSTER_API_PORT"] = str(api_port)
-    out = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and out.returncode != 0:
-        raise AssertionError(f"devcluster {args} failed ({out.returncode}):\n{out.stderr}")
-    return out
 
 
 def recorded_pids(state: Path) -> dict[str, int]:
@@ -89,11 +62,6 @@ def status_rows(out: str) -> dict[str, tuple[int, str, str]]:
             pid = int(parts[1]) if parts[1].isdigit() else 0
             rows[parts[0]] = (pid, parts[2], parts[3])
     return rows
-
-
-def gone(pid: int) -> bool:
-    path = Path(f"/proc/{pid}/status")
-    return not path.exists() or "zombie" in path.read_text().lower()
 
 
 @dataclass
@@ -140,16 +108,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         # every later real-node test finds "a real node already runs".
         if state.exists():
             devcluster("down", state=state, check=(state / "state.json").exists())
-
-
-def wait_until(what: str, check: Any, timeout: float = 90, every: float = 1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
 def leftovers(system: System) -> list[str]:

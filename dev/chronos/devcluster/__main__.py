@@ -82,7 +82,10 @@ def state_dir() -> Path:
 
 
 def install_crd(
-    cluster: Cluster, *, operator_settings: Mapping[str, str] | None = None, policies: bool = True
+    cluster: system.Target,
+    *,
+    operator_settings: Mapping[str, str] | None = None,
+    policies: bool = True,
 ) -> None:
     """The CRD and, wherever it is installed, the admission policies that go with it
     (``policies=False`` when the Helm chart installs them)."""
@@ -122,7 +125,7 @@ def admission_policies(operator_settings: Mapping[str, str] | None = None) -> li
 
 
 def install_admission_policies(
-    cluster: Cluster, operator_settings: Mapping[str, str] | None = None
+    cluster: system.Target, operator_settings: Mapping[str, str] | None = None
 ) -> None:
     objs = admission_policies(operator_settings)
     body = json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
@@ -239,6 +242,21 @@ def _repair(cluster: Cluster) -> None:
 
 
 def _summary(cluster: Cluster, info: system.SystemInfo, token: str, headline: str) -> None:
+    summary(cluster, cluster.bin_dir, info, token, headline)
+
+
+def summary(
+    cluster: system.Target,
+    bin_dir: Path,
+    info: system.SystemInfo,
+    token: str,
+    headline: str,
+    *,
+    stop: str = "make down (keeps the state)   Start from scratch: make clean-state",
+    status: str = "python -m chronos.devcluster status",
+    where: str = "on the node address",
+) -> None:
+    """What `make up` prints (the kind cluster's ``up`` too, with its own ``stop``)."""
     token_file = write_private(cluster.directory / "token", token)
     body = json.dumps(EXAMPLE_JOB)
     print(
@@ -246,13 +264,13 @@ def _summary(cluster: Cluster, info: system.SystemInfo, token: str, headline: st
 {headline}
 
   export KUBECONFIG={cluster.kubeconfig}
-  export PATH={cluster.bin_dir}:$PATH
+  export PATH={bin_dir}:$PATH
   kubectl get chronosjobs,cronjobs,jobs        # the sample job, its CronJob and a first run
   kubectl get pods -A                          # operator, REST facade and runner pods
 
 Dashboard:  {info.api_url}/ui/   (sign in with the token below)
 REST API:   {info.api_url}   (Swagger UI: {info.api_url}/docs; port: {system.API_PORT_VARIABLE})
-Fake CoreHub: {info.corehub_url}   (admin/admin; on the node address, for the pods)
+Fake CoreHub: {info.corehub_url}   (admin/admin; {where}, for the pods)
 Operator and REST facade: Helm release "{system.RELEASE}" in namespace {system.RELEASE_NAMESPACE}
 Token (24 h, ServiceAccount default/chronos-demo, saved in {token_file}):
 {token}
@@ -261,8 +279,8 @@ Token (24 h, ServiceAccount default/chronos-demo, saved in {token_file}):
   curl -s -X POST {info.api_url}/api/jobs -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{body}'
 
-Logs: {cluster.logs}   Health of each part: python -m chronos.devcluster status
-Stop everything: make down (keeps the state)   Start from scratch: make clean-state
+Logs: {cluster.logs}   Health of each part: {status}
+Stop everything: {stop}
 """
     )
 

@@ -8,9 +8,11 @@ images. The image is rebuilt only when its recipe (the scripts and manifests in 
 and the cached binaries it packs) changes.
 
 ``up`` starts a Docker engine for kind (state under ``CHRONOS_CACHE_DIR/kind-docker``), makes
-the node image, creates the kind cluster ``chronos`` (or reuses it), builds the runner and
-operator images on that engine and loads them with ``kind load docker-image``. ``down`` deletes
-the cluster and its ``kind`` network and stops the engine if ``up`` started it.
+the node image, creates the kind cluster ``chronos`` (or reuses it; the REST facade's NodePort
+published on 127.0.0.1:<api port>), builds the runner, operator and metrics-server images on
+that engine and loads them with ``kind load docker-image``, then installs the system as
+``make up`` does (``kindsystem``) and prints the same summary. ``down`` stops the fake CoreHub,
+deletes the cluster and its ``kind`` network, stops the engine and deletes the state folder.
 """
 
 from __future__ import annotations
@@ -19,15 +21,20 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from chronos.devcluster import binaries, images
+from chronos.contract import RUN_NOW_ANNOTATION
+from chronos.devcluster import binaries, images, kindsystem, system
+from chronos.devcluster.__main__ import SAMPLE, install_crd, summary
 from chronos.devcluster.binaries import HERE, cache_root
+from chronos.devcluster.cluster import ClusterError
 from chronos.devcluster.images import Engine, ImageError, Log
+from chronos.devcluster.kindsystem import KindTarget
 from chronos.devcluster.node import pause_archive
 
 CLUSTER = "chronos"
@@ -219,48 +226,88 @@ def kind(engine: Engine, *args: str, check: bool = True) -> subprocess.Completed
     return result
 
 
-def up(log: Log = _print) -> None:
+def target() -> KindTarget:
+    return KindTarget(state_dir(), binaries.ensure_binaries())
+
+
+def _create_or_reuse(engine: Engine, tag: str, api_port: int, log: Log) -> str:
+    """Create the cluster (the facade's NodePort published on ``api_port``) or reuse it
+    when it publishes that port; returns what was done, for the headline."""
+    if CLUSTER in kind(engine, "get", "clusters").stdout.split():
+        mapped = engine.docker(
+            "port", f"{CLUSTER}-control-plane", f"{kindsystem.NODE_PORT}/tcp", check=False
+        )
+        if kindsystem.published_port(mapped.stdout) != api_port:
+            raise ImageError(
+                f"the kind cluster {CLUSTER!r} publishes the REST API on "
+                f"{mapped.stdout.strip() or 'no port'}, not 127.0.0.1:{api_port} "
+                "(kind maps ports only at creation): `make down KIND=1` first"
+            )
+        log(f"reusing the kind cluster {CLUSTER!r}")
+        kind(engine, "export", "kubeconfig", "--name", CLUSTER)
+        return "reused"
+    system.check_api_port(api_port)
+    config = state_dir() / "cluster.yaml"
+    base = (NODE_FILES / "cluster.yaml").read_text()
+    config.write_text(kindsystem.cluster_config(base, api_port))
+    create = time.monotonic()
+    kind(
+        engine,
+        *("create", "cluster", "--name", CLUSTER, "--image", tag),
+        *("--config", str(config), "--wait", "120s"),
+    )
+    seconds = time.monotonic() - create
+    log(f"kind cluster {CLUSTER!r} created in {seconds:.1f} s")
+    return f"created in {seconds:.1f}s"
+
+
+def up(log: Log = _print, timeout: float = 300) -> None:
     started = time.monotonic()
+    api_port = system.api_port()
     engine = start_kind_engine(log)
     tag = ensure_node_image(engine, log)
     state_dir().mkdir(parents=True, exist_ok=True)
-    if CLUSTER in kind(engine, "get", "clusters").stdout.split():
-        log(f"reusing the kind cluster {CLUSTER!r}")
-        kind(engine, "export", "kubeconfig", "--name", CLUSTER)
-    else:
-        create = time.monotonic()
-        kind(
-            engine,
-            "create",
-            "cluster",
-            "--name",
-            CLUSTER,
-            "--image",
-            tag,
-            "--config",
-            str(NODE_FILES / "cluster.yaml"),
-            "--wait",
-            "120s",
-        )
-        log(f"kind cluster {CLUSTER!r} created in {time.monotonic() - create:.1f} s")
+    how = _create_or_reuse(engine, tag, api_port, log)
     report = images.build_all(engine, log)
-    for built in report.images.values():
-        kind(engine, "load", "docker-image", "--name", CLUSTER, built.tag)
-        log(f"loaded {built.tag}")
-    print(
-        f"""
-kind cluster {CLUSTER!r} is up ({time.monotonic() - started:.0f} s), node image {tag}.
-
-  export KUBECONFIG={kubeconfig()}
-  kubectl --context kind-{CLUSTER} get nodes,pods -A
-  DOCKER_HOST={engine.host} {binaries.ensure_tool(binaries.KIND)} get clusters
-
-Stop: make down KIND=1
-"""
+    loaded = [built.tag for built in report.images.values()]
+    loaded.append(kindsystem.metrics_image(engine, cache_root() / "images" / "kind-metrics"))
+    for image in loaded:
+        kind(engine, "load", "docker-image", "--name", CLUSTER, image)
+        log(f"loaded {image}")
+    operator = images.image_tag("operator")
+    image_id = engine.docker("image", "inspect", "--format", "{{.Id}}", operator).stdout.strip()
+    cluster = target()
+    deadline = time.monotonic() + timeout
+    install_crd(cluster, policies=False)  # the chart brings the policies
+    kindsystem.install_metrics_server(cluster, loaded[-1])
+    token = system.setup_access(cluster)
+    address = kindsystem.network_gateway(engine)
+    info = kindsystem.start_system(cluster, address, api_port, image_id, deadline)
+    cluster.kubectl("apply", "-f", str(binaries.repo_root() / SAMPLE))
+    # One run right away, so there is a result to look at.
+    cluster.kubectl(
+        "annotate", "--overwrite", "chronosjob/morning-sync", f"{RUN_NOW_ANNOTATION}=make-up"
     )
+    headline = (
+        f"Chronos is up on the kind cluster {CLUSTER!r} ({how}; up in "
+        f"{time.monotonic() - started:.0f}s; node image {tag}, "
+        f"Kubernetes {binaries.kubernetes_version()})."
+    )
+    summary(
+        cluster,
+        cluster.bin_dir,
+        info,
+        token,
+        headline,
+        stop=f"make down KIND=1 (deletes the kind cluster {CLUSTER!r} and all in it)",
+        status=f"kubectl --context kind-{CLUSTER} get pods -A",
+        where=f"on this host's address on the {kindsystem.NETWORK!r} Docker network",
+    )
+    print(f"kind: DOCKER_HOST={engine.host} {binaries.ensure_tool(binaries.KIND)} get clusters\n")
 
 
 def down(log: Log = _print) -> None:
+    kindsystem.stop_services(target())
     socket = engine_dir() / "docker.sock"
     if not socket.exists():
         log("no kind engine runs")
@@ -270,9 +317,22 @@ def down(log: Log = _print) -> None:
         log("the kind engine does not answer; nothing to delete")
         return
     kind(engine, "delete", "cluster", "--name", CLUSTER)
-    engine.docker("network", "rm", "kind", check=False)  # kind keeps it; we leave nothing
+    engine.docker("network", "rm", kindsystem.NETWORK, check=False)  # kind keeps it
     log(f"kind cluster {CLUSTER!r} deleted")
     log(images.stop_engine_in(engine_dir()))
+    _remove_state()
+
+
+#: What ``up`` writes in :func:`state_dir`: ``down`` deletes these and nothing else.
+STATE_ENTRIES = frozenset({"cluster.yaml", "helm", "kubeconfig", "logs", "token", "services.json"})
+
+
+def _remove_state() -> None:
+    """The kubeconfig, token and logs of the deleted cluster: nothing of it stays (a
+    folder holding anything else, CHRONOS_DEVCLUSTER_DIR pointing elsewhere, is kept)."""
+    directory = state_dir()
+    if directory.is_dir() and {p.name for p in directory.iterdir()} <= STATE_ENTRIES:
+        shutil.rmtree(directory)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             up()
         else:
             down()
-    except (ImageError, binaries.BuildError) as exc:
+    except (ImageError, ClusterError, binaries.BuildError) as exc:
         print(f"kindcluster: {exc}", file=sys.stderr)
         return 1
     return 0

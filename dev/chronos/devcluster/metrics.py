@@ -44,9 +44,11 @@ PORT = 10251
 RESOLUTION = "10s"
 
 
-def _rbac() -> list[dict[str, Any]]:
+def rbac(subject: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """metrics-server's upstream RBAC, bound to ``subject`` (default: the host process's
+    user; on the kind cluster, its ServiceAccount)."""
     rbac = "rbac.authorization.k8s.io/v1"
-    user = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]
+    user = [subject or {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]
 
     def binding(kind: str, name: str, role_kind: str, role: str, **meta: str) -> dict[str, Any]:
         return {
@@ -112,7 +114,7 @@ def manifests(ca_bundle: bytes, address: str, port: int = PORT) -> list[dict[str
     """Everything the API server needs to serve ``metrics.k8s.io`` from ``address:port``."""
     meta = {"name": NAME, "namespace": NAMESPACE}
     return [
-        *_rbac(),
+        *rbac(),
         {
             "apiVersion": "v1",
             "kind": "Service",

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from chronos.devcluster import binaries, processes
 from chronos.devcluster.cluster import (
@@ -49,6 +50,26 @@ DEPLOYMENT_PREFIX = "deployment:"
 API_PORT_VARIABLE = "CHRONOS_DEVCLUSTER_API_PORT"
 DEFAULT_API_PORT = 8088
 """The REST facade's port for `make up`: fixed, so that bookmarks and scripts keep working."""
+
+
+class Target(Protocol):
+    """What installing and probing the system needs of a cluster: its kubeconfig, a
+    folder for helm's state and the host processes' logs, kubectl, and TLS for probing
+    its HTTPS endpoints. Both the home-made :class:`Cluster` and the kind cluster
+    (``kindcluster.KindTarget``) are one."""
+
+    @property
+    def directory(self) -> Path: ...
+
+    @property
+    def kubeconfig(self) -> Path: ...
+
+    @property
+    def logs(self) -> Path: ...
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str: ...
+
+    def probe_context(self) -> ssl.SSLContext: ...
 
 
 @dataclass(frozen=True)
@@ -123,8 +144,12 @@ def _python(name: str, args: list[str], health: str, env: dict[str, str]) -> Com
 
 
 def fakehub_component(cluster: Cluster) -> Component:
+    return fakehub_at(cluster.node_address or "127.0.0.1")
+
+
+def fakehub_at(address: str) -> Component:
+    """The fake CoreHub on ``address`` (one the pods can reach), on a free port."""
     root = binaries.repo_root()
-    address = cluster.node_address or "127.0.0.1"
     url = f"http://{address}:{free_port()}"
     seed = root / "deploy" / "samples" / "fakehub-seed.yaml"
     port = url.rsplit(":", 1)[1]
@@ -163,7 +188,7 @@ def info(components: list[Component]) -> SystemInfo:
 # ---------------------------------------------------------------------------- probes
 
 
-def answers(cluster: Cluster, component: Component) -> bool:
+def answers(cluster: Target, component: Component) -> bool:
     """True if ``component`` answers its health check right now."""
     health = component.health
     if not health:
@@ -178,7 +203,7 @@ def answers(cluster: Cluster, component: Component) -> bool:
     return processes.http_answers(health, cluster.probe_context())
 
 
-def deployment_replicas(cluster: Cluster, ref: str) -> tuple[int, int]:
+def deployment_replicas(cluster: Target, ref: str) -> tuple[int, int]:
     """(ready, wanted) replicas of the Deployment ``namespace/name``; (0, 0) if absent."""
     namespace, _, name = ref.partition("/")
     try:
@@ -203,7 +228,7 @@ def rolled_out(deployment: dict[str, Any]) -> tuple[int, int]:
     return min(status.get("readyReplicas") or 0, updated), wanted
 
 
-def _lease_fresh(cluster: Cluster, ref: str) -> bool:
+def _lease_fresh(cluster: Target, ref: str) -> bool:
     """Answers while it keeps renewing its Lease, as a kubelet does."""
     namespace, _, name = ref.partition("/")
     try:
@@ -220,7 +245,7 @@ def _lease_fresh(cluster: Cluster, ref: str) -> bool:
     return age.total_seconds() < float(spec.get("leaseDurationSeconds") or 40)
 
 
-def _wait_answering(cluster: Cluster, component: Component, deadline: float) -> None:
+def wait_answering(cluster: Target, component: Component, deadline: float) -> None:
     while time.monotonic() < deadline:
         if component.pid and not component.alive():
             tail = processes.log_tail(cluster.logs, component.name)
@@ -238,7 +263,7 @@ def _wait_answering(cluster: Cluster, component: Component, deadline: float) -> 
 STUCK = frozenset({"CrashLoopBackOff", "ErrImageNeverPull", "InvalidImageName", "ErrImagePull"})
 
 
-def _stuck_pod(cluster: Cluster, since: datetime) -> str | None:
+def _stuck_pod(cluster: Target, since: datetime) -> str | None:
     """A release pod created ``since`` that keeps failing, with the end of its log (to
     fail fast; older pods may be of a ReplicaSet being replaced)."""
     raw = cluster.kubectl("get", "pods", "-n", RELEASE_NAMESPACE, "-o", "json", check=False)
@@ -263,7 +288,7 @@ def _stuck_pod(cluster: Cluster, since: datetime) -> str | None:
     return None
 
 
-def _wait_deployments(cluster: Cluster, deadline: float) -> None:
+def wait_deployments(cluster: Target, deadline: float) -> None:
     since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     pending = deployments()
     while pending and time.monotonic() < deadline:
@@ -282,7 +307,7 @@ def _wait_deployments(cluster: Cluster, deadline: float) -> None:
 # ---------------------------------------------------------------------------- access
 
 
-def setup_access(cluster: Cluster) -> str:
+def setup_access(cluster: Target) -> str:
     """The users' roles, the CoreHub Secret, and a fresh 24 h token for the demo account.
 
     The runner's ServiceAccount and role come with the chart."""
@@ -403,7 +428,7 @@ def chart_values(corehub_url: str, extra: dict[str, object] | None = None) -> di
     return values
 
 
-def helm(cluster: Cluster, *args: str) -> str:
+def helm(cluster: Target, *args: str) -> str:
     """Run helm (built from its Go module, cached) against the cluster."""
     home = cluster.directory / "helm"
     env = {
@@ -421,13 +446,26 @@ def helm(cluster: Cluster, *args: str) -> str:
     return result.stdout
 
 
-def install_release(cluster: Cluster, corehub_url: str, image_id: str | None = None) -> None:
+def install_release(
+    cluster: Target,
+    corehub_url: str,
+    image_id: str | None = None,
+    values_extra: dict[str, dict[str, object]] | None = None,
+) -> None:
     """``helm upgrade --install`` the chart: installs, or brings back what was deleted.
     ``image_id`` marks the pods (``image_values``); by default the mark of the last
-    install is kept, so that bringing back a deleted object replaces no pod."""
+    install is kept, so that bringing back a deleted object replaces no pod.
+    ``values_extra``: more values per top-level key (the kind cluster's NodePort)."""
     values = cluster.directory / "helm" / "values.json"
     image_id = image_id or _installed_image_id(values)
-    extra = image_values(image_id) if image_id else None
+    extra: dict[str, object] = {}
+    for key, value in [
+        *(image_values(image_id) if image_id else {}).items(),
+        *(values_extra or {}).items(),
+    ]:
+        base = extra.get(key)
+        merge = isinstance(base, dict) and isinstance(value, dict)
+        extra[key] = {**base, **value} if merge else value  # type: ignore[dict-item]
     values.parent.mkdir(parents=True, exist_ok=True)
     values.write_text(json.dumps(chart_values(corehub_url, extra), indent=2))
     helm(
@@ -445,7 +483,7 @@ def install_release(cluster: Cluster, corehub_url: str, image_id: str | None = N
     )
 
 
-def api_service_target(cluster: Cluster) -> str:
+def api_service_target(cluster: Target) -> str:
     """``ClusterIP:port`` of the REST facade's Service (kube-proxy spreads connections)."""
     raw = cluster.kubectl("get", "service", "-n", RELEASE_NAMESPACE, API_SERVICE, "-o", "json")
     spec = json.loads(raw)["spec"]
@@ -465,14 +503,14 @@ def start_system(
     hub = fakehub_component(cluster)
     processes.spawn(hub, cluster.logs, fresh_log=True)
     processes.save(services_file(cluster), [hub])
-    _wait_answering(cluster, hub, deadline)
+    wait_answering(cluster, hub, deadline)
     install_release(cluster, hub.health.removesuffix("/_fake/health"), image_id)
-    _wait_deployments(cluster, deadline)
+    wait_deployments(cluster, deadline)
     relay = relay_component(api_port, api_service_target(cluster))
     processes.spawn(relay, cluster.logs, fresh_log=True)
     components = [hub, relay]
     processes.save(services_file(cluster), components)
-    _wait_answering(cluster, relay, deadline)
+    wait_answering(cluster, relay, deadline)
     return info(components)
 
 
@@ -496,10 +534,10 @@ def restart_dead(cluster: Cluster, timeout: float = 180) -> tuple[SystemInfo, li
     if hub in restarted:
         processes.spawn(hub, cluster.logs, fresh_log=False)
         names.append(hub.name)
-        _wait_answering(cluster, hub, deadline)
+        wait_answering(cluster, hub, deadline)
     unready = [c.name for c in deployments() if not answers(cluster, c)]
     install_release(cluster, hub.health.removesuffix("/_fake/health"))
-    _wait_deployments(cluster, deadline)
+    wait_deployments(cluster, deadline)
     names += unready
     if relay in restarted:
         # The Service may be new (helm brought it back): its address, not the recorded one.
@@ -507,7 +545,7 @@ def restart_dead(cluster: Cluster, timeout: float = 180) -> tuple[SystemInfo, li
         processes.spawn(relay, cluster.logs, fresh_log=False)
         names.append(relay.name)
     processes.save(services_file(cluster), components)
-    _wait_answering(cluster, relay, deadline)
+    wait_answering(cluster, relay, deadline)
     return info(components), names
 
 

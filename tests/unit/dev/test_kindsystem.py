@@ -1,0 +1,71 @@
+"""The system on the kind cluster (chronos.devcluster.kindsystem): the pure parts."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from chronos.devcluster import kindcluster, kindsystem, metrics
+from chronos.devcluster.images import ImageError
+
+
+def test_the_cluster_config_publishes_the_facades_node_port_on_loopback_only() -> None:
+    base = (kindcluster.NODE_FILES / "cluster.yaml").read_text()
+    config = yaml.safe_load(kindsystem.cluster_config(base, 18088))
+    (node,) = config["nodes"]
+    assert node["extraPortMappings"] == [
+        {
+            "containerPort": kindsystem.NODE_PORT,
+            "hostPort": 18088,
+            "listenAddress": "127.0.0.1",
+            "protocol": "TCP",
+        }
+    ]
+    # The rest of kindnode/cluster.yaml is kept (the etcd image patch).
+    assert config["kubeadmConfigPatches"] == yaml.safe_load(base)["kubeadmConfigPatches"]
+
+
+def test_the_published_port_is_read_from_docker_port() -> None:
+    assert kindsystem.published_port("127.0.0.1:8088\n") == 8088
+    assert kindsystem.published_port("") is None
+    assert kindsystem.published_port("Error: No public port '30088/tcp' published\n") is None
+
+
+def test_the_hosts_address_on_the_kind_network_is_its_ipv4_gateway() -> None:
+    network = {
+        "Name": "kind",
+        "IPAM": {
+            "Config": [
+                {"Subnet": "fc00:f853:ccd:e793::/64", "Gateway": "fc00:f853:ccd:e793::1"},
+                {"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"},
+            ]
+        },
+    }
+    assert kindsystem.ipv4_gateway(network) == "172.17.0.1"
+    with pytest.raises(ImageError, match="no IPv4 gateway"):
+        kindsystem.ipv4_gateway({"Name": "kind", "IPAM": {"Config": [{"Subnet": "::/64"}]}})
+
+
+def test_metrics_server_runs_as_its_service_account_with_the_upstream_rights() -> None:
+    objects = kindsystem.metrics_manifests("chronos-metrics-server:v0")
+    bindings = [o for o in objects if o["kind"] in {"ClusterRoleBinding", "RoleBinding"}]
+    assert bindings
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": metrics.NAME, "namespace": metrics.NAMESPACE}
+        ]
+    (deployment,) = [o for o in objects if o["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == metrics.NAME
+    (container,) = pod["containers"]
+    assert container["imagePullPolicy"] == "Never"  # nothing is pulled here
+    assert container["securityContext"]["runAsNonRoot"] is True
+    # The same rules as the host process of the home-made node: one home for them.
+    rules = {o["metadata"]["name"]: o.get("rules") for o in metrics.rbac() if "rules" in o}
+    assert rules == {o["metadata"]["name"]: o["rules"] for o in objects if "rules" in o}
+
+
+def test_the_chart_gets_the_facade_on_the_mapped_node_port() -> None:
+    assert kindsystem.chart_extra() == {
+        "api": {"service": {"type": "NodePort", "nodePort": kindsystem.NODE_PORT}}
+    }
