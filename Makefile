@@ -39,7 +39,13 @@ lint: $(STAMP)
 ## Every test, against a real local control plane (built on first use, then cached).
 test: lint
 	$(BIN)/python -m chronos.devcluster build
-	$(BIN)/pytest -n 3 --no-loadscope-reorder --durations=40
+	$(BIN)/pytest -n 3 --no-loadscope-reorder --durations=40 -m "not kind"
+
+## `make up KIND=1` end to end on a kind cluster (docs/kind.md): needs root and the real
+## node's lock, and builds kind's node image on first use.
+test-kind: lint
+	$(BIN)/python -m chronos.devcluster build
+	$(BIN)/pytest -m kind tests/realnode/test_kind_up.py
 
 ## The unit tests only: no control plane, no Go (tests/unit/: tests without the `cluster`
 ## marker; tests/conftest.py refuses a test that uses the control plane without it).

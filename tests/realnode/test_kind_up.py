@@ -25,7 +25,7 @@ from chronos.devcluster.cluster import free_port, port_in_use
 from chronos.devcluster.processes import load
 from realnode.updown import devcluster, gone, wait_until
 
-pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.kind]
 MODULE = "chronos.devcluster.kindcluster"
 #: A cold `up` builds kind, CoreDNS and local-path-provisioner from their modules first.
 FIRST_UP_SECONDS = 2400
