@@ -46,6 +46,8 @@ class GoBuild:
     script: str
     binaries: tuple[str, ...]
     note: str
+    #: Arguments to ``script`` before the output folder.
+    script_args: tuple[str, ...] = ()
 
     @property
     def wrapper(self) -> Path:
@@ -91,7 +93,9 @@ class GoBuild:
         )
         started = time.monotonic()
         script = HERE / self.script
-        result = subprocess.run(["bash", str(script), str(directory)], check=False)
+        result = subprocess.run(
+            ["bash", str(script), *self.script_args, str(directory)], check=False
+        )
         if result.returncode != 0:
             raise BuildError(f"{script} failed with exit code {result.returncode}")
         print(f"[devcluster] built in {time.monotonic() - started:.0f}s", flush=True)
@@ -107,15 +111,17 @@ CONTROL_PLANE = GoBuild(
 )
 
 
-def _tool(name: str, module: str) -> GoBuild:
-    """One binary built from ``devcluster/<name>`` by ``devcluster/build-<name>.sh``."""
+def _tool(name: str, module: str, *, generic: bool = False) -> GoBuild:
+    """One binary built from ``devcluster/<name>`` by ``devcluster/build-<name>.sh``, or
+    (``generic``) by ``build-go-tool.sh``, which builds its go.mod's ``tool``."""
     return GoBuild(
         name=name,
         folder=name,
         module=module,
-        script=f"build-{name}.sh",
+        script="build-go-tool.sh" if generic else f"build-{name}.sh",
         binaries=(name,),
         note="the first build takes a few minutes on 2 cores",
+        script_args=(name,) if generic else (),
     )
 
 
@@ -126,10 +132,10 @@ METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 #: (tests/cluster/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.
 CRON_ORACLE = _tool("cron-oracle", "github.com/robfig/cron/v3")
 #: kind itself and the two images of a kind node that are not Kubernetes' (docs/kind.md).
-KIND = _tool("kind", "sigs.k8s.io/kind")
-COREDNS = _tool("coredns", "github.com/coredns/coredns")
+KIND = _tool("kind", "sigs.k8s.io/kind", generic=True)
+COREDNS = _tool("coredns", "github.com/coredns/coredns", generic=True)
 LOCAL_PATH_PROVISIONER = _tool(
-    "local-path-provisioner", "github.com/rancher/local-path-provisioner"
+    "local-path-provisioner", "github.com/rancher/local-path-provisioner", generic=True
 )
 
 
