@@ -114,6 +114,7 @@ async def run(settings: OperatorSettings) -> int:
     if lost.done():
         log.error("lost the leader lease; stopping so that only one replica acts")
         code = 1
+        own_figures.withdraw = False
     elif working.done() and not working.cancelled() and working.exception():
         log.error("the controller stopped", exc_info=working.exception())
         code = 1

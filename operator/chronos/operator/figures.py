@@ -151,6 +151,9 @@ class Figures:
     def __init__(self, identity: str, pod: str) -> None:
         self.identity, self.pod = identity, pod
         self.started_at = datetime.now(UTC)
+        #: Remove the entry at a stop (a clean one). A replica that lost its lease may be
+        #: cut off from the API server and must exit at once: the others prune its entry.
+        self.withdraw = True
         self.version = version()
         #: When this replica gained the lease (None: standby).
         self.leader_since: datetime | None = None
@@ -275,6 +278,7 @@ async def publish(
                     await figures.changed.wait()
             figures.changed.clear()
     finally:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2.0):
-                await _write(client, namespace, name, {entry_key(figures.identity): None})
+        if figures.withdraw:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await _write(client, namespace, name, {entry_key(figures.identity): None})
