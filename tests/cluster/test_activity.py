@@ -30,6 +30,7 @@ from fixtures_ui import UiUser, signed_in
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
@@ -98,6 +99,15 @@ def wait_entry(
 def _annotation(k8s: Client, namespace: str, name: str) -> str | None:
     obj = k8s.get(ChronosJobResource, name, namespace=namespace)
     return (obj.metadata.annotations or {}).get(BY) if obj.metadata else None
+
+
+def _runs(k8s: Client, namespace: str, job: str) -> list[str]:
+    """The names of the job's batch Jobs (its runs)."""
+    return [
+        o.metadata.name or ""
+        for o in k8s.list(Job, namespace=namespace)
+        if o.metadata and (o.metadata.annotations or {}).get(c.CHRONOSJOB_ANNOTATION) == job
+    ]
 
 
 def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
@@ -174,7 +184,12 @@ def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
         off = rest.patch(f"/api/jobs/{job}/status", json={"enabled": False})
         assert off.status_code == 200, off.text
         assert rest.delete(f"/api/jobs/{job}").status_code == 204
+        # Its two run-now Jobs, still running, go with it (the garbage collector): no
+        # abort, whichever deletion the operator's informers tell first. Read once they
+        # are gone, so that an abort recorded for them would be in the ledger.
+        assert len(_runs(k8s, namespace, job)) == 2
         wait_entry(k8s, namespace, lambda e: e.kind is Kind.DELETED, "bob's delete")
+        wait_for(lambda: not _runs(k8s, namespace, job), 60, "the runs to go with the job")
 
     entries = [e for e in ledger(k8s, namespace) if e.job == job]
     seen = [(e.kind, e.who, e.source, e.fields) for e in entries]
