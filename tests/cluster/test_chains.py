@@ -230,9 +230,10 @@ def test_a_chain_only_job_through_rest(api: http.Client, k8s: Client, namespace:
     ]
     assert (spec["afterAll"], spec["afterWithinSeconds"]) == (True, 600)
     assert "schedule" not in spec
-    # The model's rule, named by its request field.
+    # The model's rule, named by its request field: a 409, as the document cannot state it
+    # (errors.RELATION_RULES).
     bad = api.post("/api/jobs", json={**body, "name": "Bad", "after_all": None})
-    assert bad.status_code == 422, bad.text
+    assert bad.status_code == 409, bad.text
     assert "after_within_seconds" in bad.text
 
     create(k8s, namespace, "by-kubectl", chain_only({"job": "extract"}))

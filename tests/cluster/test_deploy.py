@@ -425,7 +425,9 @@ def test_helm_install_creates_uniquely_named_objects(
     for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
         names = sorted(n for k, n in kinds if k == kind)
         assert names == [
+            f"{prefix}activity-ledger",
             f"{prefix}calendar-references",
+            f"{prefix}change-attribution",
             f"{prefix}channel-references",
             f"{prefix}container-pods",
             f"{prefix}container-tasks",

@@ -788,7 +788,8 @@ class PreviewIn(_TimeRules):
             "time or creation (without it, from now). An existing job is read with your "
             "rights (get)."
         ),
-        json_schema_extra={"pattern": JOB_ID, "maxLength": 253},
+        pattern=JOB_ID,
+        max_length=253,
     )
 
 

@@ -457,3 +457,17 @@ def test_a_container_env_source_rule_is_a_409_the_document_cannot_state(
     body = {**CONTAINER_JOB, "container": {**CONTAINER, "env": env}}
     assert _valid("JobCreate", body)
     assert _parsed(body) == status
+
+
+def test_a_preview_for_a_job_id_the_document_refuses_is_refused() -> None:
+    """The stateful run's ST201 (seed 42): the document's pattern for ``job_id`` was not
+    the model's, so the server previewed for ``0*``."""
+    body = {"cron_expression": "0 0 * * *", "job_id": "0*"}
+    assert not _valid("PreviewIn", body)
+    with pytest.raises(ValidationError) as refused:
+        PreviewIn.model_validate(body)
+    assert request_problem(refused.value.errors()).errors == [
+        ("job_id", "String should match pattern '^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$'")
+    ]
+    assert _valid("PreviewIn", {**body, "job_id": "orders-1"})
+    PreviewIn.model_validate({**body, "job_id": "orders-1"})
