@@ -102,9 +102,14 @@ def _annotation(k8s: Client, namespace: str, name: str) -> str | None:
 
 
 def _runs(k8s: Client, namespace: str, job: str) -> list[str]:
-    """The names of the job's batch Jobs (its runs)."""
+    """The job's batch Jobs (its runs): name and whether it ended."""
+
+    def ended(o: Job) -> bool:
+        conditions = (o.status.conditions if o.status else None) or []
+        return any(k.type in ("Complete", "Failed") and k.status == "True" for k in conditions)
+
     return [
-        o.metadata.name or ""
+        f"{o.metadata.name}: {'ended' if ended(o) else 'running'}"
         for o in k8s.list(Job, namespace=namespace)
         if o.metadata and (o.metadata.annotations or {}).get(c.CHRONOSJOB_ANNOTATION) == job
     ]
@@ -180,14 +185,17 @@ def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
             assert pressed.status_code == 303, pressed.text
         wait_entry(k8s, namespace, lambda e: e.detail == "ledger-ui", "bob's dashboard run-now")
 
+        wait_for(lambda: len(_runs(k8s, namespace, job)) == 2, 30, "the two run-now Jobs")
+        runs = _runs(k8s, namespace, job)
+        assert all(r.endswith(": running") for r in runs), runs  # deleted unfinished below
+
         # bob disables it, then deletes it through the REST facade.
         off = rest.patch(f"/api/jobs/{job}/status", json={"enabled": False})
         assert off.status_code == 200, off.text
         assert rest.delete(f"/api/jobs/{job}").status_code == 204
-        # Its two run-now Jobs, still running, go with it (the garbage collector): no
+        # Its two run-now Jobs go with it (the garbage collector), unfinished: no
         # abort, whichever deletion the operator's informers tell first. Read once they
         # are gone, so that an abort recorded for them would be in the ledger.
-        assert len(_runs(k8s, namespace, job)) == 2
         wait_entry(k8s, namespace, lambda e: e.kind is Kind.DELETED, "bob's delete")
         wait_for(lambda: not _runs(k8s, namespace, job), 60, "the runs to go with the job")
 
