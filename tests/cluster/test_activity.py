@@ -30,6 +30,7 @@ from fixtures_ui import UiUser, signed_in
 from lightkube import ApiError, Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import ConfigMap
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
@@ -98,6 +99,20 @@ def wait_entry(
 def _annotation(k8s: Client, namespace: str, name: str) -> str | None:
     obj = k8s.get(ChronosJobResource, name, namespace=namespace)
     return (obj.metadata.annotations or {}).get(BY) if obj.metadata else None
+
+
+def _runs(k8s: Client, namespace: str, job: str) -> list[str]:
+    """The job's batch Jobs (its runs): name and whether it ended."""
+
+    def ended(o: Job) -> bool:
+        conditions = (o.status.conditions if o.status else None) or []
+        return any(k.type in ("Complete", "Failed") and k.status == "True" for k in conditions)
+
+    return [
+        f"{o.metadata.name}: {'ended' if ended(o) else 'running'}"
+        for o in k8s.list(Job, namespace=namespace)
+        if o.metadata and (o.metadata.annotations or {}).get(c.CHRONOSJOB_ANNOTATION) == job
+    ]
 
 
 def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
@@ -170,11 +185,19 @@ def test_kubectl_as_one_user_and_rest_as_another_are_recorded_with_their_names(
             assert pressed.status_code == 303, pressed.text
         wait_entry(k8s, namespace, lambda e: e.detail == "ledger-ui", "bob's dashboard run-now")
 
+        wait_for(lambda: len(_runs(k8s, namespace, job)) == 2, 30, "the two run-now Jobs")
+        runs = _runs(k8s, namespace, job)
+        assert all(r.endswith(": running") for r in runs), runs  # deleted unfinished below
+
         # bob disables it, then deletes it through the REST facade.
         off = rest.patch(f"/api/jobs/{job}/status", json={"enabled": False})
         assert off.status_code == 200, off.text
         assert rest.delete(f"/api/jobs/{job}").status_code == 204
+        # Its two run-now Jobs go with it (the garbage collector), unfinished: no
+        # abort, whichever deletion the operator's informers tell first. Read once they
+        # are gone, so that an abort recorded for them would be in the ledger.
         wait_entry(k8s, namespace, lambda e: e.kind is Kind.DELETED, "bob's delete")
+        wait_for(lambda: not _runs(k8s, namespace, job), 60, "the runs to go with the job")
 
     entries = [e for e in ledger(k8s, namespace) if e.job == job]
     seen = [(e.kind, e.who, e.source, e.fields) for e in entries]

@@ -44,6 +44,7 @@ from chronos.devcluster import system
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.kube import ChronosJobResource
+from chronos.models.activity import LEDGER_CONFIGMAP, LEDGER_KEY, Kind, parse_ledger
 from chronos.models.chronosjob import GROUP, VERSION
 from chronos.models.figures import ReplicaFigures, figures_config_map, parse_figures
 from chronos.operator.kubeio import ChronosChannelResource
@@ -650,6 +651,13 @@ def test_the_real_operator_works_with_the_charts_service_account(
     log = process.log_path.read_text()
     assert "forbidden" not in log.lower(), log[-3000:]
     assert " 403" not in log, log[-3000:]
+    # No metrics-server here: said once per namespace, not a failure every round.
+    assert "peak sampling failed" not in log, log[-3000:]
+    # Its activity ledgers (issue 22), under the policies of deploy/base too (the session's):
+    # the leader change beside its Lease, the job's creation beside the job.
+    for where, kind in ((release.namespace, Kind.LEADER), (ns, Kind.CREATED)):
+        data = k8s.get(ConfigMap, LEDGER_CONFIGMAP, namespace=where).data or {}
+        assert kind in [e.kind for e in parse_ledger(data.get(LEDGER_KEY))], data
 
 
 def _publishes_figures_under_the_charts_rbac(

@@ -29,6 +29,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 
 from chronos import contract as c
+from chronos.kube import ChronosJobResource, or_none
 from chronos.models import activity as a
 from chronos.models.activity import Entry
 
@@ -81,6 +82,8 @@ class Activity:
         self._wake = asyncio.Event()
         self._dropped = 0
         self._failing: set[str] = set()
+        #: Aborts waiting for the API server's word on their ChronosJob (``run_aborted``).
+        self._unsure: list[tuple[Entry, dict[str, Any], Key, str | None]] = []
 
     # ------------------------------------------------------------------ observing
 
@@ -113,8 +116,39 @@ class Activity:
         used = self._used.pop(key, None)
         self._add([a.deleted(obj, _now(), attributed=a.fresh(meta, used))])
 
-    def run_aborted(self, batch_job: Mapping[str, Any]) -> None:
-        self._add([a.aborted(batch_job, _now())])
+    def run_aborted(self, batch_job: Mapping[str, Any], owner: Key, uid: str | None) -> None:
+        """A run's Job deleted unfinished while its ChronosJob (``owner``, cached with
+        ``uid``) still seemed there. Unless someone noted the abort, recorded only once
+        the API server confirms the ChronosJob is there and not being deleted: the
+        garbage collector deletes a run's Job only after its owners went, so a read
+        made after the Job's deletion was seen tells, whatever order the informers
+        told the two deletions in (``activity.is_abort``)."""
+        entry = a.aborted(batch_job, _now())
+        if c.ABORT_ANNOTATION in ((batch_job.get("metadata") or {}).get("annotations") or {}):
+            self._add([entry])
+            return
+        self._unsure.append((entry, dict(batch_job), owner, uid))
+        self._wake.set()
+
+    async def _confirm(self) -> None:
+        unsure, self._unsure = self._unsure, []
+        for entry, batch_job, (namespace, name), uid in unsure:
+            try:
+                live = await or_none(
+                    self._client.get(ChronosJobResource, name, namespace=namespace)
+                )
+            except Exception as exc:  # noqa: BLE001 - cannot tell: recorded, as before
+                log.debug("activity: cannot read %s/%s (%s)", namespace, name, _why(exc))
+                self._add([entry])
+                continue
+            meta = None if live is None else live.metadata
+            owner = (
+                None
+                if meta is None
+                else {"metadata": {"uid": meta.uid, "deletionTimestamp": meta.deletionTimestamp}}
+            )
+            if a.is_abort(batch_job, owner, uid):
+                self._add([entry])
 
     def _add(self, entries: Sequence[Entry]) -> None:
         for entry in entries:
@@ -139,6 +173,8 @@ class Activity:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if self._unsure:
+                await self._confirm()
             queued, self._queued, self._count = self._queued, {}, 0
             failed = False
             for namespace, entries in queued.items():

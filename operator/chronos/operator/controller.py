@@ -25,6 +25,7 @@ from chronos import contract as c
 from chronos import kubewire
 from chronos.informer import Informer, Key, Scope, Store, WatchHealth
 from chronos.kube import ChronosJobResource
+from chronos.models import activity
 from chronos.models import wire as w
 from chronos.models.chronosjob import ChronosJobSpec, ChronosJobStatus, RunResult
 from chronos.models.history import parse_history
@@ -207,11 +208,13 @@ class Jobs:
             self._ctx.cache.job_event(*owner, Change.DELETED, obj)
             if aborts.deleted_unfinished(obj):
                 self._ctx.cache.flag_aborted(*owner, [obj])
-                # Not an abort to the activity log when its ChronosJob went first (the
-                # garbage collector deleting the job's runs), unless someone noted one.
-                noted = c.ABORT_ANNOTATION in (obj["metadata"].get("annotations") or {})
-                if noted or self._ctx.cache.chronosjob(*owner) is not None:
-                    self._activity.run_aborted(obj)
+                # Not an abort to the activity log when it went with its ChronosJob (the
+                # garbage collector deleting the job's runs), unless someone noted one;
+                # what the cache cannot rule out the API server is asked (activity.py).
+                cached = self._ctx.cache.chronosjob(*owner)
+                uid = None if cached is None else cached["metadata"].get("uid")
+                if activity.is_abort(obj, cached, uid):
+                    self._activity.run_aborted(obj, owner, uid)
             self._queue.add(owner)
 
     def resync(self, namespace: str | None, seen: set[Key]) -> None:

@@ -33,6 +33,7 @@ from lightkube import ApiError
 from lightkube.operators import exists
 
 from chronos import contract as c
+from chronos.http import HTTPStatusError
 from chronos.kube import PodMetrics
 from chronos.models import wire as w
 from chronos.models.history import parse_history
@@ -173,7 +174,7 @@ class Sampler:
     def __init__(self, ctx: OperatorContext) -> None:
         self._ctx = ctx
         self.peaks = Peaks()
-        #: Namespaces whose answer was 404 or 403, said once each in the log.
+        #: (namespace, answer) pairs already said in the log, once each.
         self._said: set[tuple[str, int]] = set()
 
     async def round(self) -> None:
@@ -187,6 +188,11 @@ class Sampler:
             except ApiError as e:
                 self._say(namespace, e.status.code or 0)
                 continue
+            except HTTPStatusError as e:
+                # No metrics.k8s.io registered: the API server's 404 is plain text, not
+                # a Status, so lightkube raises it unwrapped (said once, not every round).
+                self._say(namespace, e.response.status_code)
+                continue
             except TimeoutError:
                 continue
             self.peaks.add(namespace, sample(items, owners))
@@ -199,11 +205,15 @@ class Sampler:
         if (namespace, code) in self._said:
             return
         self._said.add((namespace, code))
-        why = {
+        known = {
             404: "the metrics.k8s.io API is not served (no metrics-server)",
+            503: "the metrics.k8s.io API is not available (metrics-server not answering)",
             403: "RBAC does not let the operator list pods in metrics.k8s.io",
-        }.get(code, f"the metrics API answered {code}")
-        log.info("%s: runs get no peak CPU and memory: %s", namespace, why)
+        }
+        why = known.get(code, f"the metrics API answered {code}")
+        # An expected absence is information; any other answer is a fault to look at.
+        level = logging.INFO if code in known else logging.WARNING
+        log.log(level, "%s: runs get no peak CPU and memory: %s", namespace, why)
 
     async def serve(self) -> None:
         while True:

@@ -335,6 +335,25 @@ def aborted(batch_job: Mapping[str, Any], now: datetime) -> Entry:
     )
 
 
+def is_abort(job: Mapping[str, Any], owner: Mapping[str, Any] | None, uid: str | None) -> bool:
+    """Whether a run's Job deleted unfinished is an abort to the activity log.
+
+    ``owner`` is its ChronosJob as now known (the cache, then the API server: None when
+    gone), ``uid`` the one the cache held when the Job's deletion was seen. Deleting a
+    ChronosJob makes the garbage collector delete its CronJobs' Jobs, which is not an
+    abort; the informers may tell the Job's deletion before the ChronosJob's, so the
+    owner gone, being deleted, or replaced by a namesake all say "went with its job".
+    Someone's abort note (``contract.ABORT_ANNOTATION``) makes it one in any case."""
+    if c.ABORT_ANNOTATION in ((job.get("metadata") or {}).get("annotations") or {}):
+        return True
+    if owner is None:
+        return False
+    meta = owner.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return False
+    return uid is None or meta.get("uid") == uid
+
+
 def leader(namespace: str, old: str | None, new: str, now: datetime) -> Entry:
     return Entry(
         time=now,

@@ -8,6 +8,7 @@ from typing import Any
 
 from chronos import contract as c
 from chronos.abort import AbortNote, note_value, parse_note
+from chronos.models import activity
 from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
 from chronos.operator import aborts
 from chronos.operator.cache import Change, WatchCache
@@ -115,3 +116,34 @@ def test_the_runners_own_record_of_an_abort_is_amended_with_who_asked() -> None:
     assert aborts.named(runner, job(annotations={c.ABORT_ANNOTATION: "yes"})) is None
     failed = runner.model_copy(update={"result": RunResult.FAILED})
     assert aborts.named(failed, noted) is None
+
+
+def _owner(uid: str = "cj-1", *, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "nightly", "namespace": "ns", "uid": uid}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-03-04T05:06:00Z"
+    return {"metadata": meta}
+
+
+def test_a_run_deleted_with_its_job_is_no_abort_whatever_order_the_informers_tell_it() -> None:
+    """The failed ordering (issue 22): the run's Job's DELETED event comes while the cache
+    still holds its ChronosJob, unchanged. The cache cannot rule the abort out; the API
+    server, read after, has the ChronosJob gone (background deletion), being deleted
+    (foreground, a finalizer) or re-created under the same name: no abort."""
+    unfinished = job(active=1)
+    cached = _owner()
+    assert activity.is_abort(unfinished, cached, "cj-1")  # from the cache alone: ask
+    assert not activity.is_abort(unfinished, None, "cj-1")
+    assert not activity.is_abort(unfinished, _owner(deleting=True), "cj-1")
+    assert not activity.is_abort(unfinished, _owner("cj-2"), "cj-1")
+    # The ChronosJob's deletion seen first: the cache says so already.
+    assert not activity.is_abort(unfinished, None, None)
+    assert not activity.is_abort(unfinished, _owner(deleting=True), None)
+
+
+def test_a_run_deleted_while_its_job_stays_is_an_abort_and_a_noted_one_always() -> None:
+    unfinished = job(active=1)
+    assert activity.is_abort(unfinished, _owner(), "cj-1")
+    noted = job(annotations={c.ABORT_ANNOTATION: note_value("bob", NOW)}, active=1)
+    assert activity.is_abort(noted, None, "cj-1")
+    assert activity.is_abort(noted, _owner(deleting=True), None)
