@@ -190,6 +190,8 @@ KUBERNETES_FIELDS = {
     # a batch/v1 Job's status.startTime and its conditions' lastTransitionTime
     ("operator/chronos/operator/runs.py", "startTime"),
     ("operator/chronos/operator/runs.py", "lastTransitionTime"),
+    # a Pod's status.startTime (the Cluster page's replicas)
+    ("api/chronos/api/clusterview.py", "startTime"),
     # a CronJob's status.lastScheduleTime and spec.timeZone
     ("operator/chronos/operator/kubeio.py", "lastScheduleTime"),
     ("operator/chronos/operator/cache.py", "lastScheduleTime"),
