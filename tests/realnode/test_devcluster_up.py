@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from chronos import http
 from chronos.devcluster import nodehost
-from chronos.devcluster.binaries import cache_root
+from chronos.devcluster.binaries import cache_root, repo_root
 from chronos.devcluster.cluster import Cluster, free_port
 from chronos.devcluster.screenshots import PAGES
 from chronos.devcluster.system import recorded_info
@@ -62,6 +63,16 @@ def status_rows(out: str) -> dict[str, tuple[int, str, str]]:
             pid = int(parts[1]) if parts[1].isdigit() else 0
             rows[parts[0]] = (pid, parts[2], parts[3])
     return rows
+
+
+def base_policies() -> list[str]:
+    """The ValidatingAdmissionPolicies of deploy/base, sorted by name."""
+    names = []
+    for path in sorted((repo_root() / "deploy" / "base").glob("admission-*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "ValidatingAdmissionPolicy":
+                names.append(doc["metadata"]["name"])
+    return sorted(names)
 
 
 @dataclass
@@ -218,14 +229,9 @@ def test_the_operator_and_api_are_pods_of_the_helm_release_and_runs_are_pods(
     # The chart's admission policies are installed and enforced: the demo account (an
     # editor, who may not read Secrets) cannot make a job use the CoreHub Secret.
     policies = cluster.kubectl("get", "validatingadmissionpolicies", "-o", "name").split()
+    # The release is named chronos, so its policies have deploy/base's names.
     assert sorted(policies) == [
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-calendar-references",
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-channel-references",
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-container-pods",
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-container-tasks",
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-job-limits",
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-operator-writes",
-        "validatingadmissionpolicy.admissionregistration.k8s.io/chronos-secret-references",
+        f"validatingadmissionpolicy.admissionregistration.k8s.io/{name}" for name in base_policies()
     ]
     job = {
         "apiVersion": "chronos.gluesync.io/v1alpha1",
