@@ -122,6 +122,18 @@ def _kubeconfig(server: str, ca: Path, client: Pair, user: str) -> str:
     )
 
 
+def kubectl(
+    bin_dir: Path, kubeconfig: Path, *args: str, check: bool = True, input: str | None = None
+) -> str:
+    """``kubectl`` of ``bin_dir`` against ``kubeconfig``: its output (a failure is a
+    ClusterError with ``check``; without it, stderr follows stdout)."""
+    cmd = [str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, input=input, check=False)
+    if check and result.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout + (result.stderr if not check else "")
+
+
 @dataclass
 class Cluster:
     """One local control plane whose state lives in ``directory``."""
@@ -149,11 +161,7 @@ class Cluster:
         return self.directory / "pki"
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
-        cmd = [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args]
-        result = subprocess.run(cmd, capture_output=True, text=True, input=input, check=False)
-        if check and result.returncode != 0:
-            raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout + (result.stderr if not check else "")
+        return kubectl(self.bin_dir, self.kubeconfig, *args, check=check, input=input)
 
     # ---------------------------------------------------------------- lifecycle
 

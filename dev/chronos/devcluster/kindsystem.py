@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import yaml
 
 from chronos.devcluster import binaries, metrics, processes, system
-from chronos.devcluster.cluster import ClusterError
+from chronos.devcluster.cluster import kubectl
 from chronos.devcluster.images import Engine, ImageError
 from chronos.devcluster.processes import Component
 
@@ -60,11 +59,7 @@ class KindTarget:
         return self.directory / "services.json"
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
-        cmd = [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args]
-        result = subprocess.run(cmd, capture_output=True, text=True, input=input, check=False)
-        if check and result.returncode != 0:
-            raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
-        return result.stdout + (result.stderr if not check else "")
+        return kubectl(self.bin_dir, self.kubeconfig, *args, check=check, input=input)
 
     def probe_context(self) -> ssl.SSLContext:
         # Only plain-HTTP endpoints (fake CoreHub, the published facade) are probed here.
