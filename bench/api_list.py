@@ -43,7 +43,7 @@ from lightkube import Client
 from operator_scale import cpu_seconds, create_all
 
 from chronos import http, kube
-from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster, free_port
 

@@ -265,7 +265,7 @@ class Bench:
         self.args = args
 
     def run(self) -> list[Outcome]:
-        from chronos.devcluster.__main__ import install_crd
+        from chronos.devcluster.install import install_crd
         from chronos.devcluster.cluster import Cluster
         from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
         from chronos.devcluster.node import RealNode, node_address

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
 

@@ -56,7 +56,7 @@ from operator_scale import (
 )
 
 from chronos import kube
-from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess

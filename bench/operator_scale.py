@@ -51,7 +51,7 @@ from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.core_v1 import Namespace
 
 from chronos import kube
-from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from chronos import contract as c
-from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
 from chronos.devcluster.node import RealNode, node_address

@@ -107,7 +107,7 @@ def main() -> int:
         cluster = None
         if not args.no_cluster:
             # Imported here: a unit-only run needs no control plane code.
-            from chronos.devcluster.__main__ import install_crd
+            from chronos.devcluster.install import install_crd
             from chronos.devcluster.cluster import Cluster
 
             sys.path.insert(0, str(TESTS))

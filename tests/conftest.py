@@ -21,7 +21,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from chronos import kube
-from chronos.devcluster.__main__ import install_crd
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.cluster import Cluster
 
 # Fixture modules of the components, one per line.
@@ -41,10 +41,10 @@ TESTS = Path(__file__).resolve().parent
 
 #: The folders of tests/ in the order they run (tests/README.md says what goes where).
 FOLDERS = ("realnode", "cluster", "unit")
-#: Modules (paths under tests/) that run first, in this order: `make up` with its own real
-#: node, then `make up KIND=1` with its kind node; neither may overlap the session's real
-#: node (realnode/fixtures.py; one per machine), which the first real-node test starts.
-RUNS_FIRST = ("realnode/test_devcluster_up.py", "realnode/test_kind_up.py")
+#: Modules (paths under tests/) that run first: `make up` and `make down`, whose `down` stops
+#: the Docker engine when nothing else runs in it, before the session's kind cluster
+#: (realnode/fixtures.py) and the image tests start it for the rest of the session.
+RUNS_FIRST = ("realnode/test_devcluster_up.py",)
 
 
 #: Markers of test modules that use the machine's one real node or its Docker engine.

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+import yaml
 from builders import grant, service_account
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
@@ -31,7 +32,8 @@ from support import wait_for
 from chronos import http
 from chronos.api.app import create_app
 from chronos.api.settings import ApiSettings
-from chronos.devcluster.cluster import Cluster, free_port
+from chronos.devcluster.cluster import free_port
+from chronos.devcluster.system import Target
 
 #: The facade's own RBAC, exactly as docs/api.md documents it: the shared cache only.
 FACADE_RULES = [
@@ -51,8 +53,9 @@ def sa_token(k8s: Client, namespace: str, name: str) -> str:
     return str(result.status.token)
 
 
-def token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
-    admin = json.loads(cluster.kubeconfig.read_text())
+def token_kubeconfig(cluster: Target, token: str, path: Path) -> Path:
+    # JSON (the bare plane) or YAML (kind's): YAML reads both.
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -123,13 +126,13 @@ class ServedApp:
 
 @pytest.fixture(scope="session")
 def api_server(
-    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory
+    cluster: Target, k8s: Client, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiServer]:
     yield from serve_api(cluster, k8s, tmp_path_factory)
 
 
 def serve_api(
-    cluster: Cluster, k8s: Client, tmp_path_factory: pytest.TempPathFactory, **overrides: Any
+    cluster: Target, k8s: Client, tmp_path_factory: pytest.TempPathFactory, **overrides: Any
 ) -> Iterator[ApiServer]:
     """The REST facade in this process, as its own ServiceAccount of ``cluster``
     (``overrides``: settings other than the suite's)."""

@@ -34,7 +34,7 @@ from support import ROOT, dry_run_refusal, pod_spec_of, wait_for
 from chronos import contract as c
 from chronos import kube
 from chronos import runnow as rn
-from chronos.devcluster.__main__ import admission_policies
+from chronos.devcluster.install import admission_policies
 from chronos.devcluster.cluster import Cluster
 from chronos.kube import ChronosJobResource
 from chronos.models import timing

@@ -1,7 +1,7 @@
-"""The usual fixture names, bound to the real node (``realnode.fixtures``) for every test
-of this package: runner pods are real pods of the runner image, the fake CoreHub listens
-on the node address (pods cannot reach the host's loopback), and the operator and REST
-facade serve the node's control plane."""
+"""The usual fixture names, bound to the session's kind cluster (``realnode.fixtures``) for
+every test of this package: runner pods are real pods of the runner image, the fake
+CoreHub listens on this host's kind-network address (pods cannot reach the host's
+loopback), and the operator and REST facade (host processes) serve the kind cluster."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 from fixtures_api import ApiServer
 from lightkube import Client
 
-from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.devcluster.system import KindTarget
 from chronos.fakehub import FakeCoreHub
 from realnode.fixtures import Node, install_runner
 
 
 @pytest.fixture
-def cluster(real_node: Node) -> Cluster:
+def cluster(real_node: Node) -> KindTarget:
     return real_node.cluster
 
 

@@ -1,19 +1,20 @@
-"""A real node for the tests: its own control plane, containerd, kubelet and kube-proxy.
+"""A kind cluster for the tests: one real node (kubelet, containerd, kube-proxy, CoreDNS,
+metrics-server) from the node image built here (``chronos.devcluster.kindcluster``).
 
 Registered in ``tests/conftest.py``'s ``pytest_plugins``; ``conftest.py`` here binds the
-usual fixture names to this node for the tests of this package (test_devcluster_up.py
-requests none of them: it runs a real node of its own, before this one). Started once
-per session, by the first test marked ``realnode``; it has a control plane of its own
-(the API server on the node address, with kube-scheduler), so the loopback plane and
-its tests are untouched. Needs root and installs containerd, runc and the CNI plugins
-when they are missing; if it cannot start, the tests error out (never skipped). The
-runner image comes from the project's own build (``images`` fixture) and is imported
-into containerd.
+usual fixture names to this cluster for the tests of this package (test_devcluster_up.py
+requests none of them: it runs `make up`'s cluster ``chronos`` beside this one). Created
+once per session, by the first test that needs it, with a name of its own, in the
+project's Docker engine (the ``docker_engine`` fixture), on the guarded ``kind`` network
+(``kindnet``); deleted at the end. Needs root; if it cannot start, the tests error out
+(never skipped). The runner image comes from the project's own build (``images``
+fixture) and is loaded with ``kind load``.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,18 +29,19 @@ from fixtures_corehub import FAST_SEED
 from lightkube import Client, codecs
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
-from lightkube.resources.core_v1 import Secret, ServiceAccount
+from lightkube.resources.core_v1 import Node as NodeResource
+from lightkube.resources.core_v1 import Pod, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 from lightkube.types import PatchType
 from support import ROOT, get_cr, wait_for
 
 from chronos import contract as c
 from chronos import kube
-from chronos.devcluster.__main__ import install_crd
-from chronos.devcluster.cluster import Cluster
+from chronos.devcluster import binaries, kindcluster, metrics
 from chronos.devcluster.images import BuildReport, Engine, image_tag
-from chronos.devcluster.node import RealNode, node_address
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.devcluster.system import KindTarget
 from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState
 from chronos.kube import ChronosJobResource
 
@@ -57,44 +59,72 @@ RUNNER_RESOURCES = {
 
 @dataclass
 class Node:
-    """The running node and what starting it measured."""
+    """The session's kind cluster and what starting it measured."""
 
-    cluster: Cluster
-    node: RealNode
+    cluster: KindTarget
     k8s: Client
+    #: The node's name (also its container's).
+    name: str
+    #: The node's InternalIP, on the kind network.
+    node_ip: str
+    #: This host's address on the kind network: pods reach host processes there.
+    address: str
+    #: Seconds from ``kind create cluster`` to the node Ready (kind waits for it).
     ready_seconds: float
     runner_image: str
+
+    def wait_pod_ended(
+        self, namespace: str, name: str, timeout: float = 90.0, poll: float = 0.2
+    ) -> str:
+        """Wait until the pod ends and return its phase (Succeeded or Failed)."""
+        deadline = time.monotonic() + timeout
+        phase = "unknown"
+        while time.monotonic() < deadline:
+            pod = self.k8s.get(Pod, name, namespace=namespace)
+            phase = (pod.status.phase if pod.status else None) or "unknown"
+            if phase in ("Succeeded", "Failed"):
+                return phase
+            time.sleep(poll)
+        raise AssertionError(f"pod {namespace}/{name} still {phase} after {timeout:.0f} s")
 
 
 @pytest.fixture(scope="session")
 def real_node(
     tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine, images: BuildReport
 ) -> Iterator[Node]:
-    cluster = Cluster(
-        tmp_path_factory.mktemp("realnode"),
-        node_address=node_address(),
-        node_name=f"chronos-node-{uuid.uuid4().hex[:6]}",
-    )
-    node: RealNode | None = None
+    name = f"chronos-t{uuid.uuid4().hex[:6]}"
+    target = KindTarget(tmp_path_factory.mktemp("kind"), binaries.ensure_binaries())
+    created = False
     try:
-        cluster.start()
-        install_crd(cluster)
-        node = RealNode(cluster)
-        ready = node.start()
+        tag = kindcluster.ensure_node_image(docker_engine)
+        address = kindcluster.ensure_network(docker_engine)
+        created = True
+        seconds = kindcluster.create(
+            docker_engine, name, tag, kindcluster.base_config(), target.kubeconfig
+        )
         runner = image_tag("runner")
         assert images.images["runner"].tag == runner
-        node.import_image(docker_engine, runner)
-        yield Node(cluster, node, kube.client(cluster.kubeconfig), ready, runner)
+        work = tmp_path_factory.mktemp("metrics-image")
+        metrics_image = metrics.metrics_image(docker_engine, work)
+        kindcluster.load(docker_engine, name, runner, metrics_image)
+        install_crd(target)
+        metrics.install(target, metrics_image)
+        k8s = kube.client(target.kubeconfig)
+        node = kindcluster.node_name(name)
+        found = k8s.get(NodeResource, node)
+        assert found.status is not None
+        (ip,) = [a.address for a in found.status.addresses or [] if a.type == "InternalIP"]
+        yield Node(target, k8s, node, ip, address, seconds, runner)
     finally:
-        if node is not None:
-            node.stop()
-        cluster.stop()
+        if created:
+            kindcluster.delete(docker_engine, name, target.kubeconfig)
 
 
 @pytest.fixture(scope="session")
 def node_hub_server(real_node: Node) -> Iterator[FakeCoreHub]:
-    """The fake CoreHub on the node address: pods cannot reach the host's loopback."""
-    hub = FakeCoreHub(FakeHubState(FAST_SEED), host=real_node.node.address).start()
+    """The fake CoreHub on this host's kind-network address: pods cannot reach the
+    host's loopback."""
+    hub = FakeCoreHub(FakeHubState(FAST_SEED), host=real_node.address).start()
     try:
         yield hub
     finally:
@@ -112,7 +142,7 @@ def node_hub(node_hub_server: FakeCoreHub) -> Iterator[FakeHubControl]:
 def node_api_server(
     real_node: Node, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiServer]:
-    """The REST facade (in this process) of the real node's control plane."""
+    """The REST facade (in this process) of the kind cluster."""
     yield from serve_api(real_node.cluster, real_node.k8s, tmp_path_factory)
 
 
@@ -120,7 +150,7 @@ def node_runner_settings(real_node: Node) -> dict[str, str]:
     """What an operator needs for runner pods of the real runner image on the real node."""
     return {
         "CHRONOS_RUNNER_IMAGE": real_node.runner_image,
-        # No registry: the image is in containerd already, or the pod must fail.
+        # No registry: the image was loaded with `kind load`, or the pod must fail.
         "CHRONOS_RUNNER_IMAGE_PULL_POLICY": "Never",
         # A memory limit of our own for every runner pod (the OOM test relies on it).
         "CHRONOS_RUNNER_POD_OVERRIDES": json.dumps({"resources": RUNNER_RESOURCES}),

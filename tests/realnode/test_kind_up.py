@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from chronos import http
-from chronos.devcluster import binaries, kindcluster, kindsystem, nodehost
+from chronos.devcluster import binaries, kindcluster, nodehost
 from chronos.devcluster.cluster import free_port, port_in_use
 from chronos.devcluster.processes import load
 from realnode.updown import devcluster, gone, wait_until
@@ -40,8 +40,8 @@ class KindSystem:
     links_before: set[str]
 
     @property
-    def target(self) -> kindsystem.KindTarget:
-        return kindsystem.KindTarget(self.state / "kind", binaries.ensure_binaries())
+    def target(self) -> system.KindTarget:
+        return system.KindTarget(self.state / "kind", binaries.ensure_binaries())
 
     def token(self) -> str:
         return (self.state / "kind" / "token").read_text().strip()
@@ -76,7 +76,7 @@ def host_links() -> set[str]:
     return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
 
 
-def pod_python(target: kindsystem.KindTarget, deployment: str, code: str) -> str:
+def pod_python(target: system.KindTarget, deployment: str, code: str) -> str:
     return target.kubectl(
         "exec", "-n", "chronos", f"deploy/{deployment}", "--", "python", "-c", code
     )
@@ -116,7 +116,7 @@ def test_up_installs_the_system_and_the_samples_first_run_succeeds(
         target.kubectl("get", "service", "-n", "chronos", "chronos-api", "-o", "json")
     )
     assert service["spec"]["type"] == "NodePort"
-    assert service["spec"]["ports"][0]["nodePort"] == kindsystem.NODE_PORT
+    assert service["spec"]["ports"][0]["nodePort"] == system.NODE_PORT
 
 
 def test_the_operator_and_the_facade_resolve_names_through_cluster_dns(

@@ -4,10 +4,8 @@ Modelled on controller-runtime's envtest, plus kube-controller-manager so that
 CronJobs really create Jobs and owned objects are really garbage-collected. Everything
 listens on loopback only.
 
-With ``node_address`` set the plane is ready for a real node (``chronos.devcluster.node``):
-the API server listens on that address instead (pods cannot reach the host's loopback),
-kube-scheduler runs, the controller manager also runs the node-lifecycle and root-CA
-publisher controllers, and the node's client certificates are issued.
+This plane has no node: the tests that run pods use the kind cluster
+(``chronos.devcluster.kindcluster``).
 """
 
 from __future__ import annotations
@@ -38,28 +36,8 @@ CONTROLLERS = (
     "serviceaccount-token-controller",
     "ttl-after-finished-controller",
 )
-#: What real pods need besides: the not-ready taint removed, ``kube-root-ca.crt`` published.
-#: and for the operator and REST facade as Deployments behind a Service (make up):
-#: Deployments, ReplicaSets, the EndpointSlices kube-proxy routes by, PodDisruptionBudgets,
-#: and the collector of pods left on a node that is gone.
-REAL_NODE_CONTROLLERS = (
-    "node-lifecycle-controller",
-    "root-ca-certificate-publisher-controller",
-    "deployment-controller",
-    "replicaset-controller",
-    "endpointslice-controller",
-    "disruption-controller",
-    "pod-garbage-collector-controller",
-)
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
-#: The first address of --service-cluster-ip-range: Service ``kubernetes``, pods' API server.
 SERVICE_RANGE = "10.0.0.0/24"
-KUBERNETES_SERVICE_IP = "10.0.0.1"
-#: metrics-server's user and Service name (``chronos.devcluster.metrics``, which imports
-#: this module), and the aggregation layer's proxy client.
-METRICS_SERVER_USER = "chronos-devcluster:metrics-server"
-METRICS_SERVER_HOST = "metrics-server.kube-system.svc"
-FRONT_PROXY_CLIENT = "front-proxy-client"
 
 
 class ClusterError(RuntimeError):
@@ -140,9 +118,6 @@ class Cluster:
 
     directory: Path
     bin_dir: Path = field(default_factory=binaries.ensure_binaries)
-    #: None: the loopback-only plane. An address of this machine: ready for a real node.
-    node_address: str | None = None
-    node_name: str = "chronos-node"
 
     @property
     def kubeconfig(self) -> Path:
@@ -175,13 +150,6 @@ class Cluster:
 
         ca = CertificateAuthority(pki)
         hosts: tuple[str, ...] = (LOOPBACK, "localhost", "kubernetes", "kubernetes.default.svc")
-        if self.node_address:
-            hosts += (
-                self.node_address,
-                KUBERNETES_SERVICE_IP,
-                "kubernetes.default",
-                "kubernetes.default.svc.cluster.local",
-            )
         serving = ca.issue("apiserver", "kube-apiserver", server_hosts=hosts)
         admin = ca.issue("admin", "chronos-admin", org="system:masters")
         kcm = ca.issue("kcm", "system:kube-controller-manager")
@@ -192,12 +160,10 @@ class Cluster:
         sa = service_account_keys(pki)
 
         etcd_port, etcd_peer, api_port, kcm_port = (free_port() for _ in range(4))
-        server = f"https://{self.node_address or LOOPBACK}:{api_port}"
+        server = f"https://{LOOPBACK}:{api_port}"
         write_private(self.kubeconfig, _kubeconfig(server, ca.pair.cert, admin, "admin"))
         kcm_kubeconfig = self.directory / "kcm.kubeconfig"
         write_private(kcm_kubeconfig, _kubeconfig(server, ca.pair.cert, kcm, "kcm"))
-        if self.node_address:
-            self._node_credentials(ca, server)
 
         etcd = self._binary(
             "etcd",
@@ -228,7 +194,12 @@ class Cluster:
                 f"--service-cluster-ip-range={SERVICE_RANGE}",
                 "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
-                *self._apiserver_address_args(pki),
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
+                # Also what the admission policies' `authorizer` checks ask.
+                "--authorization-mode=RBAC",
+                # The "kubernetes" Service cannot point at loopback; nothing here needs it.
+                "--endpoint-reconciler-type=none",
                 "--v=1",
             ],
             f"{server}/readyz",
@@ -239,7 +210,7 @@ class Cluster:
                 f"--kubeconfig={kcm_kubeconfig}",
                 f"--authentication-kubeconfig={kcm_kubeconfig}",
                 f"--authorization-kubeconfig={kcm_kubeconfig}",
-                f"--controllers={','.join(self.controllers)}",
+                f"--controllers={','.join(CONTROLLERS)}",
                 f"--service-account-private-key-file={sa.key}",
                 f"--root-ca-file={ca.pair.cert}",
                 "--use-service-account-credentials=true",
@@ -254,8 +225,6 @@ class Cluster:
             f"https://{LOOPBACK}:{kcm_port}/healthz",
         )
         components = [etcd, apiserver, controller_manager]
-        if self.node_address:
-            components.append(self._scheduler(ca))
         for component in (etcd, apiserver):
             processes.spawn(component, self.logs, fresh_log=True)
         self._save(components, server)
@@ -287,111 +256,8 @@ class Cluster:
                 self._wait_answering(component, components[: i + 1], deadline)
         return restarted
 
-    # ------------------------------------------------------------- real node option
-
-    @property
-    def controllers(self) -> tuple[str, ...]:
-        return CONTROLLERS + (REAL_NODE_CONTROLLERS if self.node_address else ())
-
-    def node_kubeconfig(self, component: str) -> Path:
-        """The kubeconfig of ``kubelet``, ``kube-proxy`` or ``kube-scheduler``."""
-        return self.directory / f"{component}.kubeconfig"
-
-    def _node_credentials(self, ca: CertificateAuthority, server: str) -> None:
-        """Client certificates of the node's components, each in its default RBAC role."""
-        users = {
-            "kubelet": (f"system:node:{self.node_name}", "system:nodes"),
-            "kube-proxy": ("system:kube-proxy", None),
-            "kube-scheduler": ("system:kube-scheduler", None),
-        }
-        for component, (user, group) in users.items():
-            pair = ca.issue(component, user, org=group)
-            write_private(
-                self.node_kubeconfig(component), _kubeconfig(server, ca.pair.cert, pair, component)
-            )
-        # For logs and exec the API server calls the kubelet, which asks the API server
-        # (webhook authorization) whether this user may: system:masters may.
-        ca.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", org="system:masters")
-        assert self.node_address
-        # The kubelet serves with a certificate of this CA, so that metrics-server (and
-        # anyone with the CA) verifies it rather than skipping verification.
-        ca.issue(
-            "kubelet-serving", f"system:node:{self.node_name}", server_hosts=(self.node_address,)
-        )
-        # metrics-server (chronos.devcluster.metrics): its client and serving certificates.
-        pair = ca.issue("metrics-server", METRICS_SERVER_USER)
-        write_private(
-            self.node_kubeconfig("metrics-server"),
-            _kubeconfig(server, ca.pair.cert, pair, "metrics-server"),
-        )
-        ca.issue(
-            "metrics-server-serving",
-            "metrics-server",
-            server_hosts=(self.node_address, METRICS_SERVER_HOST),
-        )
-        # The aggregation layer: the API server proxies to metrics-server as
-        # "front-proxy-client", a certificate of a CA of its own (--requestheader-*).
-        front_proxy = CertificateAuthority(private_dir(self.pki / "front-proxy"), "front-proxy-ca")
-        front_proxy.issue("front-proxy-client", FRONT_PROXY_CLIENT)
-
-    def _apiserver_address_args(self, pki: Path) -> list[str]:
-        if not self.node_address:
-            return [
-                f"--bind-address={LOOPBACK}",
-                f"--advertise-address={LOOPBACK}",
-                # Also what the admission policies' `authorizer` checks ask.
-                "--authorization-mode=RBAC",
-                # The "kubernetes" Service cannot point at loopback; nothing here needs it.
-                "--endpoint-reconciler-type=none",
-            ]
-        return [
-            # Pods reach the host only on the node address; the default (lease) endpoint
-            # reconciler points Service "kubernetes" (10.0.0.1:443) at it.
-            f"--bind-address={self.node_address}",
-            f"--advertise-address={self.node_address}",
-            "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
-            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
-            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
-            # Otherwise logs/exec resolve the node's name with the machine's resolver.
-            "--kubelet-preferred-address-types=InternalIP",
-            # The aggregation layer, for metrics.k8s.io (chronos.devcluster.metrics).
-            f"--requestheader-client-ca-file={pki / 'front-proxy' / 'ca.crt'}",
-            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={pki / 'front-proxy' / 'front-proxy-client.crt'}",
-            f"--proxy-client-key-file={pki / 'front-proxy' / 'front-proxy-client.key'}",
-            # To the endpoint (the node address), not the Service's ClusterIP: a host
-            # process's packets to a ClusterIP that kube-proxy has not programmed yet
-            # would follow the default route off this machine.
-            "--enable-aggregator-routing=true",
-        ]
-
     def _binary(self, name: str, args: list[str], health: str) -> Component:
         return Component(name=name, argv=[str(self.bin_dir / name), *args], health=health)
-
-    def _scheduler(self, ca: CertificateAuthority) -> Component:
-        kubeconfig = self.node_kubeconfig("kube-scheduler")
-        port = free_port()
-        # Its own serving certificate from our CA, so that `status` can verify its /healthz.
-        serving = ca.issue("scheduler-serving", "kube-scheduler", server_hosts=(LOOPBACK,))
-        return self._binary(
-            "kube-scheduler",
-            [
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--leader-elect=false",
-                f"--bind-address={LOOPBACK}",
-                f"--secure-port={port}",
-                f"--tls-cert-file={serving.cert}",
-                f"--tls-private-key-file={serving.key}",
-                "--v=1",
-            ],
-            f"https://{LOOPBACK}:{port}/healthz",
-        )
 
     def _save(self, components: list[Component], server: str) -> None:
         processes.save(self.state_file, components, server=server)

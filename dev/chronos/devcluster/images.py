@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chronos.devcluster.binaries import cache_root, repo_root
+from chronos.devcluster.binaries import HERE, cache_root, repo_root
 
 SUITE = "bookworm"
 BASE_TAG = f"chronos-base:{SUITE}"
@@ -78,6 +78,31 @@ def image_tag(component: str) -> str:
 
 def engine_dir() -> Path:
     return cache_root() / "docker"
+
+
+#: The OCI runtime wrapper kind's nodes need on this machine (``runtime_args``).
+RUNTIME = "chronos-runc"
+RUNTIME_WRAPPER = HERE / "kindnode" / "runc-drop-sys-resource"
+#: Bit of CAP_SYS_RESOURCE in a capability set (linux/capability.h).
+CAP_SYS_RESOURCE = 24
+
+
+def lacks_sys_resource(proc_status: str) -> bool:
+    """Whether the capability bounding set in ``/proc/<pid>/status`` text lacks
+    CAP_SYS_RESOURCE (then ``docker run --privileged``, which kind always uses, fails)."""
+    for line in proc_status.splitlines():
+        key, _, value = line.partition(":")
+        if key == "CapBnd":
+            return not (int(value.strip(), 16) >> CAP_SYS_RESOURCE) & 1
+    raise ImageError("no CapBnd line in the process status")
+
+
+def runtime_args(proc_status: str) -> tuple[str, ...]:
+    """dockerd arguments for kind's privileged nodes: on a machine without
+    CAP_SYS_RESOURCE, the default runtime is runc minus that capability; elsewhere none."""
+    if not lacks_sys_resource(proc_status):
+        return ()
+    return (f"--add-runtime={RUNTIME}={RUNTIME_WRAPPER}", f"--default-runtime={RUNTIME}")
 
 
 # ------------------------------------------------------------------------- tools
@@ -212,15 +237,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def start_engine(
-    log: Log = _print, directory: Path | None = None, extra_args: tuple[str, ...] = ()
-) -> Engine:
+def start_engine(log: Log = _print, directory: Path | None = None) -> Engine:
     """Reuse a running engine ($DOCKER_HOST, or ours from an earlier call), else start one.
 
     The engine started here keeps its images and build cache in ``directory`` (so later
     runs are fast), listens on a socket there, and creates no bridge and no iptables
     rules, and leaves net.ipv4.ip_forward alone: builds and containers use the host's network
-    (``--network host``). ``extra_args`` go to dockerd (kind's engine adds a runtime).
+    (``--network host``). It also runs the kind cluster's node (``runtime_args``).
     """
     cli = docker_cli()
     given = os.environ.get("DOCKER_HOST")
@@ -259,7 +282,7 @@ def start_engine(
                 # no bridge it needs no forwarding (the real node restores what it changes).
                 "--ip-forward=false",
                 "--log-level=warn",
-                *extra_args,
+                *runtime_args(Path("/proc/self/status").read_text()),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

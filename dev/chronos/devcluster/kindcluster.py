@@ -1,18 +1,22 @@
-"""kind as the local cluster, opt-in beside the home-made one (issue 24; docs/kind.md).
+"""The local cluster: kind, from a node image built here, offline (issue 24; docs/kind.md).
 
-``python -m chronos.devcluster.kindcluster image`` builds kind, the node image's own binaries
-(kubeadm with the Kubernetes binaries; CoreDNS; local-path-provisioner) and the node image
-``chronos-kind-node:<Kubernetes version>``, all offline: no container registry is reachable here,
-so kind's published node image cannot be pulled and ``kind build node-image`` cannot fetch its
-images. The image is rebuilt only when its recipe (the scripts and manifests in ``kindnode/``
-and the cached binaries it packs) changes.
+``build`` (``make test`` runs it first) builds kind, the node image's own binaries (kubeadm
+with the Kubernetes binaries; CoreDNS; local-path-provisioner), the node image
+``chronos-kind-node:<Kubernetes version>`` and the project's images: no container registry
+is reachable here, so kind's published node image cannot be pulled and
+``kind build node-image`` cannot fetch its images. The node image is rebuilt only when its
+recipe (the scripts and manifests in ``kindnode/`` and the cached binaries it packs)
+changes.
 
-``up`` starts a Docker engine for kind (state under ``CHRONOS_CACHE_DIR/kind-docker``), makes
-the node image, creates the kind cluster ``chronos`` (or reuses it; the REST facade's NodePort
-published on 127.0.0.1:<api port>), builds the runner, operator and metrics-server images on
-that engine and loads them with ``kind load docker-image``, then installs the system as
-``make up`` does (``kindsystem``) and prints the same summary. ``down`` stops the fake CoreHub,
-deletes the cluster and its ``kind`` network, stops the engine and deletes the state folder.
+``up`` starts the project's Docker engine, creates the kind cluster ``chronos`` (or reuses
+it; the REST facade's NodePort published on 127.0.0.1:<api port>) on a network whose
+egress is guarded (``kindnet``), loads the runner, operator and metrics-server images with
+``kind load docker-image``, installs the system (``system``) and prints what to do next.
+Run again, it restarts what died and leaves the rest alone. ``status`` tells, for each
+part, whether it runs and answers. ``down`` stops the fake CoreHub, deletes the cluster
+(its ChronosJobs with it) and the state folder, and stops the engine unless something
+else runs in it. State lives in ``CHRONOS_DEVCLUSTER_DIR`` (default ``.devcluster``).
+Needs root.
 """
 
 from __future__ import annotations
@@ -29,22 +33,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from chronos.contract import RUN_NOW_ANNOTATION
-from chronos.devcluster import binaries, images, kindsystem, system
-from chronos.devcluster.__main__ import SAMPLE, install_crd, summary
+from chronos.devcluster import binaries, images, kindnet, metrics, system
 from chronos.devcluster.binaries import HERE, cache_root
 from chronos.devcluster.cluster import ClusterError
 from chronos.devcluster.images import Engine, ImageError, Log
-from chronos.devcluster.kindsystem import KindTarget
-from chronos.devcluster.node import pause_archive
+from chronos.devcluster.install import SAMPLE, install_crd, summary
+from chronos.devcluster.pause import pause_archive
+from chronos.devcluster.system import KindTarget
 
 CLUSTER = "chronos"
 NODE_FILES = HERE / "kindnode"
 BASE_TAG = "chronos-kind-base:bookworm"
 RECIPE_LABEL = "io.chronos.kind-recipe"
-#: The wrapper's runtime name in the kind engine (see ``runc-drop-sys-resource``).
-RUNTIME = "chronos-runc"
-#: Bit of CAP_SYS_RESOURCE in a capability set (linux/capability.h).
-CAP_SYS_RESOURCE = 24
 
 
 def _print(line: str) -> None:
@@ -55,44 +55,22 @@ def node_tag() -> str:
     return f"chronos-kind-node:{binaries.kubernetes_version()}"
 
 
-def engine_dir() -> Path:
-    return cache_root() / "kind-docker"
-
-
 def state_dir() -> Path:
-    return Path(os.environ.get("CHRONOS_DEVCLUSTER_DIR", ".devcluster")).resolve() / "kind"
+    return Path(os.environ.get("CHRONOS_DEVCLUSTER_DIR", ".devcluster")).resolve()
 
 
-def kubeconfig() -> Path:
+def kubeconfig_path() -> Path:
     return state_dir() / "kubeconfig"
 
 
 # ------------------------------------------------------------------ engine
 
 
-def lacks_sys_resource(proc_status: str) -> bool:
-    """Whether the capability bounding set in ``/proc/<pid>/status`` text lacks
-    CAP_SYS_RESOURCE (then ``docker run --privileged``, which kind always uses, fails)."""
-    for line in proc_status.splitlines():
-        key, _, value = line.partition(":")
-        if key == "CapBnd":
-            return not (int(value.strip(), 16) >> CAP_SYS_RESOURCE) & 1
-    raise ImageError("no CapBnd line in the process status")
-
-
-def engine_args(proc_status: str) -> tuple[str, ...]:
-    """dockerd arguments for kind's engine: on a machine without CAP_SYS_RESOURCE, the
-    default runtime is runc minus that capability; elsewhere nothing changes."""
-    if not lacks_sys_resource(proc_status):
-        return ()
-    wrapper = NODE_FILES / "runc-drop-sys-resource"
-    return (f"--add-runtime={RUNTIME}={wrapper}", f"--default-runtime={RUNTIME}")
-
-
-def start_kind_engine(log: Log = _print) -> Engine:
+def start_engine(log: Log = _print) -> Engine:
+    """The project's Docker engine (images.start_engine): it builds the images and runs
+    the kind nodes."""
     images.ensure_tools(log)
-    status = Path("/proc/self/status").read_text()
-    return images.start_engine(log, engine_dir(), extra_args=engine_args(status))
+    return images.start_engine(log)
 
 
 # -------------------------------------------------------------- node image
@@ -215,15 +193,84 @@ def _kind_module_dir() -> Path:
 # ------------------------------------------------------------------ cluster
 
 
-def kind(engine: Engine, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def kind(
+    engine: Engine, *args: str, kubeconfig: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     binary = binaries.ensure_tool(binaries.KIND)
-    env = engine.env(KUBECONFIG=str(kubeconfig()))
+    env = engine.env(KUBECONFIG=str(kubeconfig or kubeconfig_path()))
     result = subprocess.run(
         [str(binary), *args], env=env, capture_output=True, text=True, check=False
     )
     if check and result.returncode != 0:
         raise ImageError(f"kind {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
     return result
+
+
+def clusters(engine: Engine) -> list[str]:
+    return kind(engine, "get", "clusters").stdout.split()
+
+
+def node_name(cluster: str) -> str:
+    """The one node of a kind cluster (its container's name, and its Node's)."""
+    return f"{cluster}-control-plane"
+
+
+def ensure_network(engine: Engine) -> str:
+    """kind's network, made here before kind would make it: its bridge has a fixed name
+    (:data:`kindnet.BRIDGE`) and the egress guard is in place before any node or pod
+    starts. kind uses an existing network of that name as it is. Returns the host's
+    address on it (the fake CoreHub listens there)."""
+    found = engine.docker("network", "inspect", kindnet.NETWORK, check=False)
+    if found.returncode != 0:
+        engine.docker(
+            *("network", "create", "--driver", "bridge"),
+            *("--opt", f"com.docker.network.bridge.name={kindnet.BRIDGE}"),
+            kindnet.NETWORK,
+        )
+        found = engine.docker("network", "inspect", kindnet.NETWORK)
+    kindnet.guard()
+    (network,) = json.loads(found.stdout)
+    return kindnet.ipv4_gateway(network)
+
+
+def remove_network(engine: Engine) -> None:
+    """The network and its guard, once no node is left on it."""
+    if engine.docker("network", "rm", kindnet.NETWORK, check=False).returncode == 0:
+        kindnet.unguard()
+
+
+def create(engine: Engine, name: str, tag: str, config: str, kubeconfig: Path) -> float:
+    """Create the kind cluster ``name`` from the node image ``tag``; returns its seconds."""
+    ensure_network(engine)
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    config_file = kubeconfig.parent / f"{name}.kind.yaml"
+    config_file.write_text(config)
+    started = time.monotonic()
+    kind(
+        engine,
+        *("create", "cluster", "--name", name, "--image", tag),
+        *("--config", str(config_file), "--wait", "120s"),
+        kubeconfig=kubeconfig,
+    )
+    config_file.unlink()
+    return time.monotonic() - started
+
+
+def load(engine: Engine, name: str, *tags: str) -> None:
+    """Put locally built images into the cluster's containerd (no registry here)."""
+    for tag in tags:
+        kind(engine, "load", "docker-image", "--name", name, tag)
+
+
+def delete(engine: Engine, name: str, kubeconfig: Path) -> None:
+    """Delete the cluster; the network too when it was the last one on it."""
+    kind(engine, "delete", "cluster", "--name", name, kubeconfig=kubeconfig)
+    if not clusters(engine):
+        remove_network(engine)
+
+
+def base_config() -> str:
+    return (NODE_FILES / "cluster.yaml").read_text()
 
 
 def target() -> KindTarget:
@@ -233,98 +280,122 @@ def target() -> KindTarget:
 def _create_or_reuse(engine: Engine, tag: str, api_port: int, log: Log) -> str:
     """Create the cluster (the facade's NodePort published on ``api_port``) or reuse it
     when it publishes that port; returns what was done, for the headline."""
-    if CLUSTER in kind(engine, "get", "clusters").stdout.split():
-        mapped = engine.docker(
-            "port", f"{CLUSTER}-control-plane", f"{kindsystem.NODE_PORT}/tcp", check=False
-        )
-        if kindsystem.published_port(mapped.stdout) != api_port:
+    if CLUSTER in clusters(engine):
+        mapped = engine.docker("port", node_name(CLUSTER), f"{system.NODE_PORT}/tcp", check=False)
+        if system.published_port(mapped.stdout) != api_port:
             raise ImageError(
                 f"the kind cluster {CLUSTER!r} publishes the REST API on "
                 f"{mapped.stdout.strip() or 'no port'}, not 127.0.0.1:{api_port} "
-                "(kind maps ports only at creation): `make down KIND=1` first"
+                "(kind maps ports only at creation): `make down` first"
             )
         log(f"reusing the kind cluster {CLUSTER!r}")
         kind(engine, "export", "kubeconfig", "--name", CLUSTER)
         return "reused"
     system.check_api_port(api_port)
-    config = state_dir() / "cluster.yaml"
-    base = (NODE_FILES / "cluster.yaml").read_text()
-    config.write_text(kindsystem.cluster_config(base, api_port))
-    create = time.monotonic()
-    kind(
-        engine,
-        *("create", "cluster", "--name", CLUSTER, "--image", tag),
-        *("--config", str(config), "--wait", "120s"),
-    )
-    seconds = time.monotonic() - create
+    config = system.cluster_config(base_config(), api_port)
+    seconds = create(engine, CLUSTER, tag, config, kubeconfig_path())
     log(f"kind cluster {CLUSTER!r} created in {seconds:.1f} s")
     return f"created in {seconds:.1f}s"
+
+
+def build(log: Log = _print) -> None:
+    """Everything ``up`` and the tests build, before they need it: the binaries, the node
+    image and the project's images (a cold machine spends its minutes here, not inside a
+    test's time limit)."""
+    binaries.ensure_binaries()
+    binaries.ensure_helm()
+    binaries.ensure_metrics_server()
+    engine = start_engine(log)
+    try:
+        ensure_node_image(engine, log)
+        images.build_all(engine, log)
+    finally:
+        engine.stop()  # only if started here
 
 
 def up(log: Log = _print, timeout: float = 300) -> None:
     started = time.monotonic()
     api_port = system.api_port()
-    engine = start_kind_engine(log)
+    engine = start_engine(log)
     tag = ensure_node_image(engine, log)
     state_dir().mkdir(parents=True, exist_ok=True)
     how = _create_or_reuse(engine, tag, api_port, log)
     report = images.build_all(engine, log)
     loaded = [built.tag for built in report.images.values()]
-    loaded.append(kindsystem.metrics_image(engine, cache_root() / "images" / "kind-metrics"))
-    for image in loaded:
-        kind(engine, "load", "docker-image", "--name", CLUSTER, image)
-        log(f"loaded {image}")
+    loaded.append(metrics.metrics_image(engine, cache_root() / "images" / "kind-metrics"))
+    load(engine, CLUSTER, *loaded)
+    log(f"loaded {', '.join(loaded)}")
     operator = images.image_tag("operator")
     image_id = engine.docker("image", "inspect", "--format", "{{.Id}}", operator).stdout.strip()
     cluster = target()
     deadline = time.monotonic() + timeout
     install_crd(cluster, policies=False)  # the chart brings the policies
-    kindsystem.install_metrics_server(cluster, loaded[-1])
+    metrics.install(cluster, loaded[-1])
     token = system.setup_access(cluster)
-    address = kindsystem.network_gateway(engine)
-    info = kindsystem.start_system(cluster, address, api_port, image_id, deadline)
+    address = ensure_network(engine)
+    info, restarted = system.start_system(cluster, address, api_port, image_id, deadline)
     cluster.kubectl("apply", "-f", str(binaries.repo_root() / SAMPLE))
     # One run right away, so there is a result to look at.
     cluster.kubectl(
         "annotate", "--overwrite", "chronosjob/morning-sync", f"{RUN_NOW_ANNOTATION}=make-up"
     )
+    again = f"; restarted {', '.join(restarted)}" if restarted and how == "reused" else ""
     headline = (
-        f"Chronos is up on the kind cluster {CLUSTER!r} ({how}; up in "
+        f"Chronos is up on the kind cluster {CLUSTER!r} ({how}{again}; up in "
         f"{time.monotonic() - started:.0f}s; node image {tag}, "
         f"Kubernetes {binaries.kubernetes_version()})."
     )
-    summary(
-        cluster,
-        cluster.bin_dir,
-        info,
-        token,
-        headline,
-        stop=f"make down KIND=1 (deletes the kind cluster {CLUSTER!r} and all in it)",
-        status=f"kubectl --context kind-{CLUSTER} get pods -A",
-        where=f"on this host's address on the {kindsystem.NETWORK!r} Docker network",
-    )
+    summary(cluster, cluster.bin_dir, info, token, headline)
     print(f"kind: DOCKER_HOST={engine.host} {binaries.ensure_tool(binaries.KIND)} get clusters\n")
 
 
+def _engine_if_running(log: Log) -> Engine | None:
+    directory = images.engine_dir()
+    socket = directory / "docker.sock"
+    engine = Engine(f"unix://{socket}", images.docker_cli(), log=log, directory=directory)
+    return engine if socket.exists() and engine.answers() else None
+
+
 def down(log: Log = _print) -> None:
-    kindsystem.stop_services(target())
-    socket = engine_dir() / "docker.sock"
-    if not socket.exists():
-        log("no kind engine runs")
-        return
-    engine = Engine(f"unix://{socket}", images.docker_cli(), log=log, directory=engine_dir())
-    if not engine.answers():
-        log("the kind engine does not answer; nothing to delete")
-        return
-    kind(engine, "delete", "cluster", "--name", CLUSTER)
-    engine.docker("network", "rm", kindsystem.NETWORK, check=False)  # kind keeps it
-    log(f"kind cluster {CLUSTER!r} deleted")
-    log(images.stop_engine_in(engine_dir()))
+    """Delete the cluster and everything ``up`` started or wrote; the engine stops too
+    unless something else still runs in it (a test session's cluster)."""
+    system.stop_services(target())
+    engine = _engine_if_running(log)
+    if engine is None:
+        log("no Docker engine runs: no kind cluster to delete")
+    else:
+        if CLUSTER in clusters(engine):
+            delete(engine, CLUSTER, kubeconfig_path())
+            log(f"kind cluster {CLUSTER!r} deleted")
+        else:
+            log(f"no kind cluster {CLUSTER!r}")
+        if not engine.docker("ps", "--quiet").stdout.strip():
+            log(images.stop_engine_in(images.engine_dir()))
     _remove_state()
 
 
+def status(log: Log = _print) -> int:
+    """Each part of the system, running and answering or not; 0 if all answer, else 1."""
+    engine = _engine_if_running(log)
+    if engine is None or CLUSTER not in clusters(engine):
+        print(f"stopped: no kind cluster {CLUSTER!r} runs (`make up` creates it)")
+        return 1
+    mapped = engine.docker("port", node_name(CLUSTER), f"{system.NODE_PORT}/tcp", check=False)
+    api_port = system.published_port(mapped.stdout) or system.api_port()
+    rows = system.status_rows(target(), node_name(CLUSTER), api_port)
+    print(f"{'component':<12} {'state':<10} {'answers':<8} detail")
+    for row in rows:
+        print(f"{row.name:<12} {row.state:<10} {'yes' if row.answers else 'no':<8} {row.detail}")
+    dead = [row.name for row in rows if not row.answers]
+    if not dead:
+        print(f"running: all {len(rows)} components answer")
+        return 0
+    print(f"degraded: {', '.join(dead)} do not answer; `make up` restarts what it started")
+    return 1
+
+
 #: What ``up`` writes in :func:`state_dir`: ``down`` deletes these and nothing else.
-STATE_ENTRIES = frozenset({"cluster.yaml", "helm", "kubeconfig", "logs", "token", "services.json"})
+STATE_ENTRIES = frozenset({"helm", "kubeconfig", "logs", "token", "services.json"})
 
 
 def _remove_state() -> None:
@@ -336,22 +407,38 @@ def _remove_state() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chronos.devcluster.kindcluster")
-    parser.add_argument("command", choices=["image", "up", "down"])
+    parser = argparse.ArgumentParser(
+        prog="python -m chronos.devcluster",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=["build", "image", "up", "down", "status"])
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        help=f"up: the REST facade's port (default: ${system.API_PORT_VARIABLE}, "
+        f"else {system.DEFAULT_API_PORT})",
+    )
     args = parser.parse_args(argv)
+    if args.api_port is not None:
+        os.environ[system.API_PORT_VARIABLE] = str(args.api_port)
     try:
-        if args.command == "image":
-            engine = start_kind_engine()
+        if args.command == "build":
+            build()
+        elif args.command == "image":
+            engine = start_engine()
             try:
                 print(ensure_node_image(engine))
             finally:
                 engine.stop()  # only if started here: `up` keeps it (the node runs in it)
         elif args.command == "up":
             up()
-        else:
+        elif args.command == "down":
             down()
+        else:
+            return status()
     except (ImageError, ClusterError, binaries.BuildError) as exc:
-        print(f"kindcluster: {exc}", file=sys.stderr)
+        print(f"devcluster: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,54 +1,38 @@
-"""metrics-server for the real node: the ``metrics.k8s.io`` API the dashboard reads.
+"""metrics-server on the kind cluster: the ``metrics.k8s.io`` API the dashboard reads.
 
-The real metrics-server (built from its Go module, ``binaries.METRICS_SERVER``) runs as a
-host process of the node, like the kubelet: no image to build and import, and the
-node's teardown stops it with the rest. It is wired the way a cluster wires it:
-
-- The API server aggregates it (``Cluster`` with a node: the front-proxy CA and client
-  certificate, ``--requestheader-*``): APIService ``v1beta1.metrics.k8s.io`` names the
-  selector-less Service ``kube-system/metrics-server``, whose EndpointSlice (and v1
-  Endpoints, which the API server's aggregator routing reads) point at the node
-  address, where metrics-server listens with a serving certificate of the cluster
-  CA (the APIService's ``caBundle``: verified, no ``insecureSkipTLSVerify``). The API
-  server dials that endpoint directly (``--enable-aggregator-routing``), never the
-  ClusterIP: before kube-proxy programs it, a host process's packets to it would follow
-  the default route off this machine.
-- metrics-server authenticates to the API server and the kubelet with its own client
-  certificate (user :data:`USER`) and has its upstream RBAC: ``get nodes/metrics``,
-  ``list/watch`` ``pods`` and ``nodes``, ``system:auth-delegator`` and the
-  ``extension-apiserver-authentication-reader`` Role. Never ``nodes/proxy``. It scrapes
-  the kubelet's ``/metrics/resource`` over TLS verified against the cluster CA (the
-  kubelet's serving certificate comes from it).
-- ``system:aggregated-metrics-reader`` (upstream's role) aggregates reading
-  ``metrics.k8s.io`` into the built-in view/edit/admin roles.
+Installed as a kind user installs it: upstream's components.yaml (less its PDB) as a
+Deployment in ``kube-system``, its image made from the static binary built from its Go
+module (``binaries.METRICS_SERVER``) and loaded with ``kind load``; ``--kubelet-insecure-tls``
+because kind's kubelets serve a self-signed certificate, and an APIService that skips TLS
+verification like upstream's. Upstream's RBAC: ``get nodes/metrics``, ``list/watch``
+``pods`` and ``nodes``, ``system:auth-delegator``, the
+``extension-apiserver-authentication-reader`` Role, never ``nodes/proxy``;
+``system:aggregated-metrics-reader`` aggregates reading ``metrics.k8s.io`` into the
+built-in view/edit/admin roles.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
 
 from chronos.devcluster import binaries
-from chronos.devcluster.cluster import METRICS_SERVER_USER, Cluster
+from chronos.devcluster.images import Engine
+from chronos.devcluster.system import Target
 
 NAME = "metrics-server"
 NAMESPACE = "kube-system"
-#: Its client certificate's user (RBAC below binds this user).
-USER = METRICS_SERVER_USER
-#: Fixed, like the kubelet's (one real node per machine), so a restart keeps its endpoint.
-PORT = 10251
+IMAGE_REPO = "chronos-metrics-server"
 #: The shortest metrics-server accepts: the first numbers arrive this soon after a pod
 #: starts (and the kubelet's own CPU figure needs two samples).
 RESOLUTION = "10s"
 
 
-def rbac(subject: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """metrics-server's upstream RBAC, bound to ``subject`` (default: the host process's
-    user; on the kind cluster, its ServiceAccount)."""
+def rbac(subject: dict[str, str]) -> list[dict[str, Any]]:
+    """metrics-server's upstream RBAC, bound to ``subject`` (its ServiceAccount)."""
     rbac = "rbac.authorization.k8s.io/v1"
-    user = [subject or {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}]
+    user = [subject]
 
     def binding(kind: str, name: str, role_kind: str, role: str, **meta: str) -> dict[str, Any]:
         return {
@@ -110,55 +94,49 @@ def rbac(subject: dict[str, str] | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def manifests(ca_bundle: bytes, address: str, port: int = PORT) -> list[dict[str, Any]]:
-    """Everything the API server needs to serve ``metrics.k8s.io`` from ``address:port``."""
-    meta = {"name": NAME, "namespace": NAMESPACE}
+def manifests(image: str) -> list[dict[str, Any]]:
+    """metrics-server as upstream's components.yaml installs it (less its PDB), kind-style."""
+    name, namespace = NAME, NAMESPACE
+    meta = {"name": name, "namespace": namespace, "labels": {"k8s-app": name}}
+    account = {"kind": "ServiceAccount", "name": name, "namespace": namespace}
     return [
-        *rbac(),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        *rbac(account),
         {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": meta,
-            # No selector: its endpoint is the host process, in the EndpointSlice below.
-            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]},
+            "spec": {
+                "selector": {"k8s-app": name},
+                "ports": [{"name": "https", "port": 443, "targetPort": "https"}],
+            },
         },
-        # The API server's aggregator routing reads v1 Endpoints (1.33; no controller here
-        # mirrors them from the slice); kube-proxy routes the ClusterIP by the slice.
         {
-            "apiVersion": "v1",
-            "kind": "Endpoints",
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
             "metadata": meta,
-            "subsets": [
-                {
-                    "addresses": [{"ip": address}],
-                    "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
-                }
-            ],
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": {
-                "name": f"{NAME}-host",
-                "namespace": NAMESPACE,
-                "labels": {
-                    "kubernetes.io/service-name": NAME,
-                    "endpointslice.kubernetes.io/managed-by": "chronos.devcluster",
+            "spec": {
+                "selector": {"matchLabels": {"k8s-app": name}},
+                "template": {
+                    "metadata": {"labels": {"k8s-app": name}},
+                    "spec": {
+                        "serviceAccountName": name,
+                        "priorityClassName": "system-cluster-critical",
+                        "containers": [_metrics_container(image)],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
                 },
             },
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
-            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
         },
         {
             "apiVersion": "apiregistration.k8s.io/v1",
             "kind": "APIService",
-            "metadata": {"name": "v1beta1.metrics.k8s.io"},
+            "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": name}},
             "spec": {
-                "service": {"name": NAME, "namespace": NAMESPACE, "port": 443},
+                "service": {"name": name, "namespace": namespace, "port": 443},
                 "group": "metrics.k8s.io",
                 "version": "v1beta1",
-                "caBundle": base64.b64encode(ca_bundle).decode(),
+                "insecureSkipTLSVerify": True,
                 "groupPriorityMinimum": 100,
                 "versionPriority": 100,
             },
@@ -166,42 +144,53 @@ def manifests(ca_bundle: bytes, address: str, port: int = PORT) -> list[dict[str
     ]
 
 
-def install(cluster: Cluster, address: str) -> None:
-    """Apply :func:`manifests` (server-side, so a re-run with a new CA updates them)."""
-    objects = manifests((cluster.pki / "ca.crt").read_bytes(), address)
-    cluster.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=chronos-devcluster",
-        "-f",
-        "-",
-        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+def _metrics_container(image: str) -> dict[str, Any]:
+    return {
+        "name": "metrics-server",
+        "image": image,
+        "imagePullPolicy": "Never",  # loaded with `kind load`; no registry here
+        "args": [
+            "--cert-dir=/tmp",
+            "--secure-port=10250",
+            "--kubelet-preferred-address-types=InternalIP",
+            "--kubelet-use-node-status-port",
+            # kind's kubelets serve a self-signed certificate (kind's own advice).
+            "--kubelet-insecure-tls",
+            f"--metric-resolution={RESOLUTION}",
+            "--kubelet-request-timeout=5s",
+        ],
+        "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+            "periodSeconds": 5,
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - in the pod
+    }
+
+
+def metrics_image(engine: Engine, work: Path) -> str:
+    """An image of the cached static metrics-server binary (``FROM scratch``); returns
+    its tag. Docker's layer cache makes a rebuild of the same binary instant."""
+    binary = binaries.ensure_metrics_server()
+    tag = f"{IMAGE_REPO}:{binaries.METRICS_SERVER.version()}"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "metrics-server").write_bytes(binary.read_bytes())
+    (work / "metrics-server").chmod(0o755)
+    (work / "Dockerfile").write_text(
+        'FROM scratch\nCOPY metrics-server /metrics-server\nENTRYPOINT ["/metrics-server"]\n'
     )
+    engine.docker("build", "--quiet", "--tag", tag, str(work), timeout=300)
+    return tag
 
 
-def args(cluster: Cluster, address: str, binary: Path | None = None) -> list[str]:
-    """metrics-server's command line (built first if the cache lacks it)."""
-    pki = cluster.pki
-    kubeconfig = cluster.node_kubeconfig(NAME)
-    return [
-        str(binary or binaries.ensure_metrics_server()),
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        f"--bind-address={address}",
-        f"--secure-port={PORT}",
-        f"--tls-cert-file={pki / 'metrics-server-serving.crt'}",
-        f"--tls-private-key-file={pki / 'metrics-server-serving.key'}",
-        # The kubelet's serving certificate is the cluster CA's: verified, not skipped.
-        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
-        "--kubelet-preferred-address-types=InternalIP",
-        f"--metric-resolution={RESOLUTION}",
-        # Must be shorter than the resolution (it refuses to start otherwise).
-        "--kubelet-request-timeout=5s",
-        "--v=1",
-    ]
-
-
-def health(address: str) -> str:
-    return f"https://{address}:{PORT}/livez"
+def install(target: Target, image: str) -> None:
+    body = json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests(image)})
+    target.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=body)

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chronos.devcluster.__main__ import state_dir
-from chronos.devcluster.system import api_port, recorded_info
+from chronos.devcluster.kindcluster import state_dir
+from chronos.devcluster.system import api_port, recorded_corehub
 from chronos.fakehub import FakeHubControl
 
 if TYPE_CHECKING:
@@ -207,17 +207,15 @@ def take(
 
 
 def main(argv: list[str] | None = None) -> int:
-    recorded = recorded_info(state_dir())
+    corehub = recorded_corehub(state_dir())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--url", default=recorded.api_url if recorded else f"http://127.0.0.1:{api_port()}"
-    )
+    parser.add_argument("--url", default=f"http://127.0.0.1:{api_port()}")
     parser.add_argument("--token-file", type=Path, default=state_dir() / "token")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--job", default=SAMPLE_JOB, help="namespace/id of the job to run")
     parser.add_argument(
         "--corehub-url",
-        default=recorded.corehub_url if recorded else None,
+        default=corehub,
         help="the fake CoreHub to slow down during the run (none: the run is as fast as it is)",
     )
     parser.add_argument("--command-seconds", type=float, default=8.0)

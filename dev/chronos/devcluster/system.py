@@ -1,16 +1,23 @@
-"""The whole system on the local control plane and its real node, for `make up`.
+"""The whole system on the kind cluster, for `make up` (``kindcluster`` makes the cluster).
 
-The control plane runs with a real node (containerd, kubelet, kube-proxy; see ``node``).
 The operator and the REST facade run as Deployments from the operator image, installed
 with the Helm chart (charts/chronos) exactly as a user installs them, admission policies
-included; every run is a pod of the runner image. Two host processes complete it: the
-fake CoreHub, on the node address (pods cannot reach the host's loopback), and a relay
-that serves the REST facade's Service on 127.0.0.1 at a fixed port.
+included; every run is a pod of the runner image. Through the :class:`Target` seam (a
+kubeconfig and kubectl): the CRDs, the chart, the demo account and the CoreHub Secret,
+the sample job and a first run. What is particular to kind:
 
-Each host process is a :class:`~chronos.devcluster.processes.Component` recorded in
-``services.json``: ``up`` restarts the dead ones with the same arguments and ports, and
-``status`` probes each one; the Deployments are reported by their ready replicas (their
-pods are restarted by Kubernetes, a deleted object by ``up``'s ``helm upgrade``).
+- metrics-server runs as a Deployment in ``kube-system``, as a kind user installs it
+  (``metrics``).
+- The fake CoreHub, the one host process, listens on this host's address on the
+  ``kind`` Docker network (its gateway), which pods reach through the node's masquerade;
+  nothing there leaves the machine (``kindnet``). It is a
+  :class:`~chronos.devcluster.processes.Component` recorded in ``services.json``: ``up``
+  again restarts it if it died, and ``status`` probes it.
+- The REST facade's Service is a NodePort (:data:`NODE_PORT`), published on
+  ``127.0.0.1:<api port>`` through kind's ``extraPortMappings``: the host cannot reach
+  Service addresses, and no relay process is needed. The Deployments are reported by
+  their ready replicas (Kubernetes restarts their pods; ``up``'s ``helm upgrade`` brings
+  back a deleted object).
 """
 
 from __future__ import annotations
@@ -26,16 +33,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from chronos.devcluster import binaries, processes
-from chronos.devcluster.cluster import (
-    OLDER_VERSION,
-    Cluster,
-    ClusterError,
-    free_port,
-    port_in_use,
-)
-from chronos.devcluster.node import CONTAINERD_PREFIX, RealNode, containerd_answers
-from chronos.devcluster.processes import LEASE_PREFIX, Component, terminate
+from chronos.devcluster.cluster import ClusterError, free_port, kubectl, port_in_use
+from chronos.devcluster.processes import Component
 
 NAMESPACE = "default"
 """Where the sample ChronosJob and its runs live."""
@@ -55,8 +57,8 @@ DEFAULT_API_PORT = 8088
 class Target(Protocol):
     """What installing and probing the system needs of a cluster: its kubeconfig, a
     folder for helm's state and the host processes' logs, kubectl, and TLS for probing
-    its HTTPS endpoints. Both the home-made :class:`Cluster` and the kind cluster
-    (``kindcluster.KindTarget``) are one."""
+    its HTTPS endpoints: :class:`KindTarget`, and the tests' bare control plane
+    (``cluster.Cluster``)."""
 
     @property
     def directory(self) -> Path: ...
@@ -103,25 +105,6 @@ def check_api_port(port: int) -> None:
         )
 
 
-def services_file(cluster: Cluster | Path) -> Path:
-    """Where ``up`` records its host processes (``cluster`` or its state folder)."""
-    directory = cluster.directory if isinstance(cluster, Cluster) else cluster
-    return directory / "services.json"
-
-
-def recorded_info(directory: Path) -> SystemInfo | None:
-    """The URLs of the system ``up`` started with state in ``directory``, if it did."""
-    components = processes.load(services_file(directory))
-    if not {"api-port", "fakehub"} <= {c.name for c in components}:
-        return None
-    return info(components)
-
-
-def services(cluster: Cluster) -> list[Component]:
-    """The recorded host processes, in start order (empty when none were started)."""
-    return processes.load(services_file(cluster))
-
-
 def deployments() -> list[Component]:
     """The Deployments, as rows of ``status`` (no process of ours: pid 0)."""
     return [
@@ -130,21 +113,8 @@ def deployments() -> list[Component]:
     ]
 
 
-def node_components(node: RealNode) -> list[Component]:
-    pids = node.pids()
-    return [
-        Component(name=name, argv=[], health=node.health(name), pid=pids.get(name, 0))
-        for name in RealNode.PROCESSES
-        if name in pids
-    ]
-
-
 def _python(name: str, args: list[str], health: str, env: dict[str, str]) -> Component:
     return Component(name=name, argv=[sys.executable, *args], health=health, env=env)
-
-
-def fakehub_component(cluster: Cluster) -> Component:
-    return fakehub_at(cluster.node_address or "127.0.0.1")
 
 
 def fakehub_at(address: str) -> Component:
@@ -161,30 +131,6 @@ def fakehub_at(address: str) -> Component:
     )
 
 
-def relay_component(api_port: int, target: str) -> Component:
-    return _python(
-        "api-port",
-        [
-            "-m",
-            "chronos.devcluster.relay",
-            "--listen",
-            f"127.0.0.1:{api_port}",
-            "--target",
-            target,
-        ],
-        f"http://127.0.0.1:{api_port}/readyz",
-        {"CHRONOS_API_PORT": str(api_port)},
-    )
-
-
-def info(components: list[Component]) -> SystemInfo:
-    by_name = {c.name: c for c in components}
-    return SystemInfo(
-        api_url=by_name["api-port"].health.removesuffix("/readyz"),
-        corehub_url=by_name["fakehub"].health.removesuffix("/_fake/health"),
-    )
-
-
 # ---------------------------------------------------------------------------- probes
 
 
@@ -193,13 +139,9 @@ def answers(cluster: Target, component: Component) -> bool:
     health = component.health
     if not health:
         return False
-    if health.startswith(CONTAINERD_PREFIX):
-        return containerd_answers(health.removeprefix(CONTAINERD_PREFIX))
     if health.startswith(DEPLOYMENT_PREFIX):
         ready, wanted = deployment_replicas(cluster, health.removeprefix(DEPLOYMENT_PREFIX))
         return wanted > 0 and ready == wanted
-    if health.startswith(LEASE_PREFIX):
-        return _lease_fresh(cluster, health.removeprefix(LEASE_PREFIX))
     return processes.http_answers(health, cluster.probe_context())
 
 
@@ -226,23 +168,6 @@ def rolled_out(deployment: dict[str, Any]) -> tuple[int, int]:
     if not seen or (status.get("replicas") or 0) > updated:
         return 0, wanted
     return min(status.get("readyReplicas") or 0, updated), wanted
-
-
-def _lease_fresh(cluster: Target, ref: str) -> bool:
-    """Answers while it keeps renewing its Lease, as a kubelet does."""
-    namespace, _, name = ref.partition("/")
-    try:
-        raw = cluster.kubectl(
-            "get", "lease", "-n", namespace, name, "-o", "json", "--request-timeout=5s"
-        )
-    except ClusterError:
-        return False
-    spec = json.loads(raw).get("spec") or {}
-    renewed = spec.get("renewTime")
-    if not renewed:
-        return False
-    age = datetime.now(UTC) - datetime.fromisoformat(renewed.replace("Z", "+00:00"))
-    return age.total_seconds() < float(spec.get("leaseDurationSeconds") or 40)
 
 
 def wait_answering(cluster: Target, component: Component, deadline: float) -> None:
@@ -483,76 +408,164 @@ def install_release(
     )
 
 
-def api_service_target(cluster: Target) -> str:
-    """``ClusterIP:port`` of the REST facade's Service (kube-proxy spreads connections)."""
-    raw = cluster.kubectl("get", "service", "-n", RELEASE_NAMESPACE, API_SERVICE, "-o", "json")
-    spec = json.loads(raw)["spec"]
-    return f"{spec['clusterIP']}:{spec['ports'][0]['port']}"
-
-
 # ------------------------------------------------------------------------ lifecycle
 
 
+# ------------------------------------------------------------------------ kind
+
+
+#: The REST facade's node port; kind maps it to 127.0.0.1:<api port> on the host.
+NODE_PORT = 30088
+
+
+@dataclass(frozen=True)
+class KindTarget:
+    """The kind cluster as :class:`Target`: kind's kubeconfig, our kubectl."""
+
+    directory: Path
+    bin_dir: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def services_file(self) -> Path:
+        return self.directory / "services.json"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> str:
+        return kubectl(self.bin_dir, self.kubeconfig, *args, check=check, input=input)
+
+    def probe_context(self) -> ssl.SSLContext:
+        # Only plain-HTTP endpoints (fake CoreHub, the published facade) are probed here.
+        return ssl.create_default_context()
+
+
+# ------------------------------------------------------------------- pure parts
+
+
+def cluster_config(base: str, api_port: int) -> str:
+    """kindnode/cluster.yaml with the facade's NodePort published on 127.0.0.1:api_port
+    (loopback only: the dashboard is for this machine)."""
+    config = yaml.safe_load(base)
+    (node,) = config["nodes"]  # one node per cluster: the static CNI (docs/kind.md)
+    node["extraPortMappings"] = [
+        {
+            "containerPort": NODE_PORT,
+            "hostPort": api_port,
+            "listenAddress": "127.0.0.1",
+            "protocol": "TCP",
+        }
+    ]
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def published_port(docker_port_output: str) -> int | None:
+    """The host port of ``docker port <node> 30088/tcp`` output (``127.0.0.1:8088``)."""
+    for line in docker_port_output.splitlines():
+        host, _, port = line.strip().rpartition(":")
+        if host and port.isdigit():
+            return int(port)
+    return None
+
+
+def chart_extra() -> dict[str, dict[str, object]]:
+    """The chart values the kind cluster adds: the facade's Service on the mapped NodePort."""
+    return {"api": {"service": {"type": "NodePort", "nodePort": NODE_PORT}}}
+
+
+# ------------------------------------------------------------------------ I/O
+
+
+def start_fakehub(target: KindTarget, address: str, deadline: float) -> tuple[Component, bool]:
+    """The recorded fake CoreHub if it still answers, else a new one on ``address``;
+    and whether it was (re)started."""
+    for component in processes.load(target.services_file):
+        if component.name == "fakehub" and component.alive() and address in component.health:
+            return component, False
+    stop_services(target)
+    hub = fakehub_at(address)
+    target.logs.mkdir(parents=True, exist_ok=True)
+    processes.spawn(hub, target.logs, fresh_log=True)
+    processes.save(target.services_file, [hub])
+    wait_answering(target, hub, deadline)
+    return hub, True
+
+
+def api_component(api_port: int) -> Component:
+    """The facade as published on the host (its Service's NodePort, kind's port mapping)."""
+    return Component(name="api-port", argv=[], health=f"http://127.0.0.1:{api_port}/readyz")
+
+
 def start_system(
-    cluster: Cluster, api_port: int, timeout: float = 180, image_id: str | None = None
-) -> SystemInfo:
-    """The fake CoreHub, the Helm release (its pods marked with ``image_id``, the ID of
-    the operator image just imported), and the REST facade on ``api_port``; wait until
-    each answers."""
-    deadline = time.monotonic() + timeout
-    hub = fakehub_component(cluster)
-    processes.spawn(hub, cluster.logs, fresh_log=True)
-    processes.save(services_file(cluster), [hub])
-    wait_answering(cluster, hub, deadline)
-    install_release(cluster, hub.health.removesuffix("/_fake/health"), image_id)
-    wait_deployments(cluster, deadline)
-    relay = relay_component(api_port, api_service_target(cluster))
-    processes.spawn(relay, cluster.logs, fresh_log=True)
-    components = [hub, relay]
-    processes.save(services_file(cluster), components)
-    wait_answering(cluster, relay, deadline)
-    return info(components)
+    target: KindTarget, address: str, api_port: int, image_id: str, deadline: float
+) -> tuple[SystemInfo, list[str]]:
+    """The fake CoreHub on ``address``, the Helm release (the facade on the NodePort), and
+    wait until the facade answers on the host's ``api_port``. Also returns what was not
+    answering before (``up`` again restarts those and leaves the rest alone)."""
+    unready = [c.name for c in deployments() if not answers(target, c)]
+    hub, started = start_fakehub(target, address, deadline)
+    corehub_url = hub.health.removesuffix("/_fake/health")
+    install_release(target, corehub_url, image_id, values_extra=chart_extra())
+    wait_deployments(target, deadline)
+    published = api_component(api_port)
+    wait_answering(target, published, deadline)
+    api_url = published.health.removesuffix("/readyz")
+    info = SystemInfo(api_url=api_url, corehub_url=corehub_url)
+    return info, (["fakehub"] if started else []) + unready
 
 
-def restart_dead(cluster: Cluster, timeout: float = 180) -> tuple[SystemInfo, list[str]]:
-    """Start again each recorded host process that died, on its recorded ports; bring back
-    the release's objects if any is missing; wait until all answer. Returns the names of
-    those restarted."""
-    components = services(cluster)
-    if [c.name for c in components] != ["fakehub", "api-port"]:
-        raise ClusterError(OLDER_VERSION)
-    restarted = [c for c in components if not c.alive()]
-    for component in restarted:
-        if not component.argv:
-            raise ClusterError(OLDER_VERSION)
-    relay = components[1]
-    if relay in restarted:
-        check_api_port(int(relay.env["CHRONOS_API_PORT"]))
-    deadline = time.monotonic() + timeout
-    names = []
-    hub = components[0]
-    if hub in restarted:
-        processes.spawn(hub, cluster.logs, fresh_log=False)
-        names.append(hub.name)
-        wait_answering(cluster, hub, deadline)
-    unready = [c.name for c in deployments() if not answers(cluster, c)]
-    install_release(cluster, hub.health.removesuffix("/_fake/health"))
-    wait_deployments(cluster, deadline)
-    names += unready
-    if relay in restarted:
-        # The Service may be new (helm brought it back): its address, not the recorded one.
-        relay.argv[-1] = api_service_target(cluster)
-        processes.spawn(relay, cluster.logs, fresh_log=False)
-        names.append(relay.name)
-    processes.save(services_file(cluster), components)
-    wait_answering(cluster, relay, deadline)
-    return info(components), names
+def recorded_corehub(directory: Path) -> str | None:
+    """The URL of the fake CoreHub ``up`` started with state in ``directory``, if any."""
+    for component in processes.load(directory / "services.json"):
+        if component.name == "fakehub":
+            return component.health.removesuffix("/_fake/health")
+    return None
 
 
-def stop_system(cluster: Cluster) -> None:
-    """Stop the recorded host processes, all at once (none needs another to shut down).
-    The Deployments stop with the node; their objects stay in the kept state."""
-    path = services_file(cluster)
-    if path.exists():
-        terminate(*(c.pid for c in services(cluster)))
-        path.unlink()
+def stop_services(target: KindTarget) -> None:
+    """Stop the recorded host processes (the fake CoreHub)."""
+    if target.services_file.exists():
+        processes.terminate(*(c.pid for c in processes.load(target.services_file)))
+        target.services_file.unlink()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of ``status``."""
+
+    name: str
+    state: str
+    answers: bool
+    detail: str
+
+
+def status_rows(target: KindTarget, node: str, api_port: int) -> list[Row]:
+    """The node, the fake CoreHub, the release's Deployments and the published facade."""
+    raw = target.kubectl("get", "node", node, "-o", "json", "--request-timeout=5s", check=False)
+    try:
+        conditions = json.loads(raw)["status"]["conditions"]
+        ready = any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    except (ValueError, KeyError):
+        ready = False
+    rows = [Row("node", "Ready" if ready else "NotReady", ready, f"kind node {node}")]
+    hubs = processes.load(target.services_file)
+    if not hubs:
+        rows.append(Row("fakehub", "not started", False, f"not in {target.services_file}"))
+    for hub in hubs:
+        alive = hub.alive()
+        answering = alive and answers(target, hub)
+        rows.append(Row(hub.name, "running" if alive else "dead", answering, hub.health))
+    for deployment in deployments():
+        ref = deployment.health.removeprefix(DEPLOYMENT_PREFIX)
+        ready_n, wanted = deployment_replicas(target, ref)
+        answering = wanted > 0 and ready_n == wanted
+        rows.append(Row(deployment.name, f"{ready_n}/{wanted}", answering, f"Deployment {ref}"))
+    published = api_component(api_port)
+    answering = answers(target, published)
+    rows.append(Row(published.name, "published", answering, published.health))
+    return rows

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chronos.devcluster import kindcluster
+from chronos.devcluster import images, kindcluster
 from chronos.devcluster.images import ImageError
 
-WRAPPER = kindcluster.NODE_FILES / "runc-drop-sys-resource"
+WRAPPER = images.RUNTIME_WRAPPER
 # CapBnd of this workplace's machines (all but CAP_SYS_RESOURCE, bit 24) and of a full set.
 WITHOUT = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
 FULL = "Name:\tx\nCapBnd:\t000001ffffffffff\n"
@@ -20,20 +20,20 @@ CAPS = ["CAP_CHOWN", "CAP_SYS_RESOURCE", "CAP_NET_ADMIN"]
 
 
 def test_a_bounding_set_without_sys_resource_is_detected() -> None:
-    assert kindcluster.lacks_sys_resource(WITHOUT)
-    assert not kindcluster.lacks_sys_resource(FULL)
+    assert images.lacks_sys_resource(WITHOUT)
+    assert not images.lacks_sys_resource(FULL)
 
 
 def test_the_wrapper_runtime_is_added_only_where_the_capability_is_missing() -> None:
-    args = kindcluster.engine_args(WITHOUT)
-    assert f"--default-runtime={kindcluster.RUNTIME}" in args
-    assert f"--add-runtime={kindcluster.RUNTIME}={WRAPPER}" in args
-    assert kindcluster.engine_args(FULL) == ()
+    args = images.runtime_args(WITHOUT)
+    assert f"--default-runtime={images.RUNTIME}" in args
+    assert f"--add-runtime={images.RUNTIME}={WRAPPER}" in args
+    assert images.runtime_args(FULL) == ()
 
 
 def test_a_status_without_capbnd_is_an_error() -> None:
     with pytest.raises(ImageError, match="CapBnd"):
-        kindcluster.lacks_sys_resource("Name:\tx\n")
+        images.lacks_sys_resource("Name:\tx\n")
 
 
 def test_the_recipe_changes_with_a_file_or_an_input_and_not_with_order() -> None:

@@ -1,21 +1,21 @@
-"""The system on the kind cluster (chronos.devcluster.kindsystem): the pure parts."""
+"""The system on the kind cluster (chronos.devcluster.system): the pure parts."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from chronos.devcluster import kindcluster, kindsystem, metrics
+from chronos.devcluster import kindcluster, metrics
 from chronos.devcluster.images import ImageError
 
 
 def test_the_cluster_config_publishes_the_facades_node_port_on_loopback_only() -> None:
     base = (kindcluster.NODE_FILES / "cluster.yaml").read_text()
-    config = yaml.safe_load(kindsystem.cluster_config(base, 18088))
+    config = yaml.safe_load(system.cluster_config(base, 18088))
     (node,) = config["nodes"]
     assert node["extraPortMappings"] == [
         {
-            "containerPort": kindsystem.NODE_PORT,
+            "containerPort": system.NODE_PORT,
             "hostPort": 18088,
             "listenAddress": "127.0.0.1",
             "protocol": "TCP",
@@ -26,9 +26,9 @@ def test_the_cluster_config_publishes_the_facades_node_port_on_loopback_only() -
 
 
 def test_the_published_port_is_read_from_docker_port() -> None:
-    assert kindsystem.published_port("127.0.0.1:8088\n") == 8088
-    assert kindsystem.published_port("") is None
-    assert kindsystem.published_port("Error: No public port '30088/tcp' published\n") is None
+    assert system.published_port("127.0.0.1:8088\n") == 8088
+    assert system.published_port("") is None
+    assert system.published_port("Error: No public port '30088/tcp' published\n") is None
 
 
 def test_the_hosts_address_on_the_kind_network_is_its_ipv4_gateway() -> None:
@@ -41,13 +41,13 @@ def test_the_hosts_address_on_the_kind_network_is_its_ipv4_gateway() -> None:
             ]
         },
     }
-    assert kindsystem.ipv4_gateway(network) == "172.17.0.1"
+    assert system.ipv4_gateway(network) == "172.17.0.1"
     with pytest.raises(ImageError, match="no IPv4 gateway"):
-        kindsystem.ipv4_gateway({"Name": "kind", "IPAM": {"Config": [{"Subnet": "::/64"}]}})
+        system.ipv4_gateway({"Name": "kind", "IPAM": {"Config": [{"Subnet": "::/64"}]}})
 
 
 def test_metrics_server_runs_as_its_service_account_with_the_upstream_rights() -> None:
-    objects = kindsystem.metrics_manifests("chronos-metrics-server:v0")
+    objects = system.metrics_manifests("chronos-metrics-server:v0")
     bindings = [o for o in objects if o["kind"] in {"ClusterRoleBinding", "RoleBinding"}]
     assert bindings
     for binding in bindings:
@@ -66,6 +66,6 @@ def test_metrics_server_runs_as_its_service_account_with_the_upstream_rights() -
 
 
 def test_the_chart_gets_the_facade_on_the_mapped_node_port() -> None:
-    assert kindsystem.chart_extra() == {
-        "api": {"service": {"type": "NodePort", "nodePort": kindsystem.NODE_PORT}}
+    assert system.chart_extra() == {
+        "api": {"service": {"type": "NodePort", "nodePort": system.NODE_PORT}}
     }
