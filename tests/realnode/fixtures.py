@@ -29,7 +29,6 @@ from fixtures_corehub import FAST_SEED
 from lightkube import Client, codecs
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
-from lightkube.resources.core_v1 import Node as NodeResource
 from lightkube.resources.core_v1 import Pod, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 from lightkube.types import PatchType
@@ -37,9 +36,8 @@ from support import ROOT, get_cr, wait_for
 
 from chronos import contract as c
 from chronos import kube
-from chronos.devcluster import binaries, kindcluster, metrics
+from chronos.devcluster import kindcluster
 from chronos.devcluster.images import BuildReport, Engine, image_tag
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.devcluster.system import KindTarget
 from chronos.fakehub import FakeCoreHub, FakeHubControl, FakeHubState
@@ -92,32 +90,12 @@ class Node:
 def real_node(
     tmp_path_factory: pytest.TempPathFactory, docker_engine: Engine, images: BuildReport
 ) -> Iterator[Node]:
-    name = f"chronos-t{uuid.uuid4().hex[:6]}"
-    target = KindTarget(tmp_path_factory.mktemp("kind"), binaries.ensure_binaries())
-    created = False
-    try:
-        tag = kindcluster.ensure_node_image(docker_engine)
-        address = kindcluster.ensure_network(docker_engine)
-        created = True
-        seconds = kindcluster.create(
-            docker_engine, name, tag, kindcluster.base_config(), target.kubeconfig
-        )
-        runner = image_tag("runner")
-        assert images.images["runner"].tag == runner
-        work = tmp_path_factory.mktemp("metrics-image")
-        metrics_image = metrics.metrics_image(docker_engine, work)
-        kindcluster.load(docker_engine, name, runner, metrics_image)
-        install_crd(target)
-        metrics.install(target, metrics_image)
-        k8s = kube.client(target.kubeconfig)
-        node = kindcluster.node_name(name)
-        found = k8s.get(NodeResource, node)
-        assert found.status is not None
-        (ip,) = [a.address for a in found.status.addresses or [] if a.type == "InternalIP"]
-        yield Node(target, k8s, node, ip, address, seconds, runner)
-    finally:
-        if created:
-            kindcluster.delete(docker_engine, name, target.kubeconfig)
+    runner = image_tag("runner")
+    assert images.images["runner"].tag == runner
+    directory = tmp_path_factory.mktemp("kind")
+    with kindcluster.scratch(docker_engine, directory, runner) as made:
+        k8s = kube.client(made.target.kubeconfig)
+        yield Node(made.target, k8s, made.node, made.node_ip, made.address, made.seconds, runner)
 
 
 @pytest.fixture(scope="session")

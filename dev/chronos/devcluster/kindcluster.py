@@ -29,7 +29,10 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from chronos.contract import RUN_NOW_ANNOTATION
@@ -271,6 +274,47 @@ def delete(engine: Engine, name: str, kubeconfig: Path) -> None:
 
 def base_config() -> str:
     return (NODE_FILES / "cluster.yaml").read_text()
+
+
+@dataclass(frozen=True)
+class Scratch:
+    """A kind cluster of its own (tests, benchmarks), as :func:`scratch` made it."""
+
+    target: KindTarget
+    #: The cluster's name and its one node's (also the node container's).
+    name: str
+    node: str
+    #: The node's InternalIP, on the kind network.
+    node_ip: str
+    #: This host's address on the kind network: pods reach host processes there.
+    address: str
+    #: ``kind create cluster`` until the node was Ready (kind waits for it).
+    seconds: float
+
+
+@contextmanager
+def scratch(engine: Engine, directory: Path, *tags: str, log: Log = _print) -> Iterator[Scratch]:
+    """A new kind cluster (a name of its own, state in ``directory``) with the project's
+    CRDs and admission policies, metrics-server, and the images ``tags`` loaded; deleted
+    afterwards, whatever happened."""
+    name = f"chronos-t{uuid.uuid4().hex[:6]}"
+    target = KindTarget(directory, binaries.ensure_binaries())
+    node_image = ensure_node_image(engine, log)
+    metrics_image = metrics.metrics_image(engine, cache_root() / "images" / "kind-metrics")
+    address = ensure_network(engine)
+    try:
+        seconds = create(engine, name, node_image, base_config(), target.kubeconfig)
+        load(engine, name, *tags, metrics_image)
+        install_crd(target)
+        metrics.install(target, metrics_image)
+        node = node_name(name)
+        addresses = json.loads(
+            target.kubectl("get", "node", node, "-o", "jsonpath={.status.addresses}")
+        )
+        (ip,) = [a["address"] for a in addresses if a["type"] == "InternalIP"]
+        yield Scratch(target, name, node, ip, address, seconds)
+    finally:
+        delete(engine, name, target.kubeconfig)
 
 
 def target() -> KindTarget:
