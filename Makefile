@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up down clean-state test test-unit test-clock lint crd clean
+.PHONY: up down status test test-unit test-clock lint crd clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,22 +12,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## Bring the whole system up locally: control plane, CRD and a sample ChronosJob.
+## Bring the whole system up locally on a kind cluster whose node image is built here
+## (docs/kind.md): the Helm release, metrics-server, a fake CoreHub and a sample ChronosJob.
 ## Run again, it restarts only what died. REST API on 127.0.0.1:8088
 ## (CHRONOS_DEVCLUSTER_API_PORT=<port> make up to change it).
-## KIND=1 (opt-in: docs/kind.md): the same system on a kind cluster from a node image built
-## here; `make down KIND=1` deletes that cluster.
-KIND ?=
 up: $(STAMP)
-	$(BIN)/python -m chronos.devcluster$(if $(KIND),.kindcluster) up
+	$(BIN)/python -m chronos.devcluster up
 
-## Stop everything; the state (ChronosJobs, ...) is kept for the next `make up`.
+## Delete the kind cluster (its ChronosJobs with it) and everything `up` started.
 down: $(STAMP)
-	$(BIN)/python -m chronos.devcluster$(if $(KIND),.kindcluster) down
+	$(BIN)/python -m chronos.devcluster down
 
-## Stop everything and delete the state: the next `make up` starts from scratch.
-clean-state: $(STAMP)
-	$(BIN)/python -m chronos.devcluster down --purge
+## Whether each part of the system runs and answers.
+status: $(STAMP)
+	$(BIN)/python -m chronos.devcluster status
 
 ## Static checks: lint, format, strict typing, import boundaries.
 lint: $(STAMP)
@@ -36,16 +34,11 @@ lint: $(STAMP)
 	$(BIN)/mypy src operator runner api kubectl dev tests bench
 	$(BIN)/lint-imports
 
-## Every test, against a real local control plane (built on first use, then cached).
+## Every test, against a real local control plane and a kind cluster (both built first,
+## then cached: `build` makes the binaries, kind's node image and the project's images).
 test: lint
 	$(BIN)/python -m chronos.devcluster build
-	$(BIN)/pytest -n 3 --no-loadscope-reorder --durations=40 -m "not kind"
-
-## `make up KIND=1` end to end on a kind cluster (docs/kind.md): needs root and the real
-## node's lock, and builds kind's node image on first use.
-test-kind: lint
-	$(BIN)/python -m chronos.devcluster build
-	$(BIN)/pytest -m kind tests/realnode/test_kind_up.py
+	$(BIN)/pytest -n 3 --no-loadscope-reorder --durations=40
 
 ## The unit tests only: no control plane, no Go (tests/unit/: tests without the `cluster`
 ## marker; tests/conftest.py refuses a test that uses the control plane without it).

@@ -1,11 +1,12 @@
-"""The README's first command: `make up` brings the whole system up, `make down` stops it.
+"""The README's first command: `make up` brings the whole system up on a kind cluster built
+here, `make down` deletes it.
 
-The system runs on a real node (containerd, kubelet, kube-proxy): the operator and the REST
-facade are Deployments installed with the Helm chart, every run is a runner pod. One
-system for the module (an `up` costs ~40-60 s of the machine's two cores; one real node per
-machine, so this module must not overlap the real-node fixture of tests/realnode/fixtures.py:
-tests/conftest.py runs it first); the tests run in file order and each leaves it healthy
-for the next, the last one takes it down and checks that nothing is left on the host.
+The operator and the REST facade are Deployments installed with the Helm chart, every run
+is a runner pod, names resolve through cluster DNS, metrics-server serves pod metrics. One
+system for the module (tests/conftest.py runs it first, before the session's own kind
+cluster and the image tests share the Docker engine); the tests run in file order and
+each leaves it healthy for the next; the last ones take it down and check that nothing is
+left on the host.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import stat
 import subprocess
@@ -29,39 +29,32 @@ import pytest
 import yaml
 
 from chronos import http
-from chronos.devcluster import nodehost
-from chronos.devcluster.binaries import cache_root, repo_root
-from chronos.devcluster.cluster import Cluster, free_port
+from chronos.devcluster import binaries, images, kindcluster, kindnet
+from chronos.devcluster.binaries import repo_root
+from chronos.devcluster.cluster import free_port, port_in_use
+from chronos.devcluster.processes import load
 from chronos.devcluster.screenshots import PAGES
-from chronos.devcluster.system import recorded_info
+from chronos.devcluster.system import NODE_PORT, KindTarget, recorded_corehub
 from chronos.fakehub import FakeHubControl
 from realnode.updown import devcluster, gone, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-NODE = ("containerd", "kubelet", "kube-proxy", "metrics-server")
-SERVICES = ("fakehub", "api-port")
+#: The rows of `status`, in order.
+COMPONENTS = ("node", "fakehub", "operator", "api", "api-port")
 DEPLOYMENTS = ("operator", "api")
-PROCESSES = (*CONTROL_PLANE, *NODE, *SERVICES)
-FIRST_UP_SECONDS = 900
+#: `make test` builds the node image and the images first (`python -m chronos.devcluster
+#: build`); an `up` on a machine where that did not run builds them itself.
+FIRST_UP_SECONDS = 1800
+NODE = kindcluster.node_name(kindcluster.CLUSTER)
 
 
-def recorded_pids(state: Path) -> dict[str, int]:
-    pids: dict[str, int] = {}
-    for name in ("state.json", "services.json", "node/node.json"):
-        pids.update(json.loads((state / name).read_text())["pids"])
-    return pids
-
-
-def status_rows(out: str) -> dict[str, tuple[int, str, str]]:
-    """``status`` output as {component: (pid, process, answers)}; a Deployment's row has
-    pid 0 and "ready/wanted" for its process."""
+def status_rows(out: str) -> dict[str, tuple[str, str]]:
+    """``status`` output as {component: (state, answers)}."""
     rows = {}
     for line in out.splitlines()[1:]:
         parts = line.split()
-        if len(parts) >= 4 and (parts[1].isdigit() or parts[1] == "-"):
-            pid = int(parts[1]) if parts[1].isdigit() else 0
-            rows[parts[0]] = (pid, parts[2], parts[3])
+        if len(parts) >= 3 and parts[0] in COMPONENTS:
+            rows[parts[0]] = (parts[1], parts[2])
     return rows
 
 
@@ -75,23 +68,27 @@ def base_policies() -> list[str]:
     return sorted(names)
 
 
+def host_links() -> set[str]:
+    out = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return {line.split(":")[1].strip().split("@")[0] for line in out.splitlines()}
+
+
 @dataclass
 class System:
     state: Path
     api_port: int
     up_output: str
-    host_before: nodehost.HostSnapshot
-    """Taken before `up` (and before it may start dockerd to build the images)."""
+    links_before: set[str]
 
     @property
-    def cluster(self) -> Cluster:
-        return Cluster(self.state)
+    def cluster(self) -> KindTarget:
+        return KindTarget(self.state, binaries.ensure_binaries())
 
     def token(self) -> str:
         return (self.state / "token").read_text().strip()
 
     def api(self, method: str, path: str, body: object = None) -> tuple[int, Any]:
-        """A REST call through the fixed loopback port (the relay to the Service)."""
+        """A REST call through the fixed loopback port (kind's mapping of the NodePort)."""
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.api_port}{path}",
             method=method,
@@ -109,26 +106,16 @@ class System:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     state = tmp_path_factory.mktemp("devcluster-up") / "system"
     port = free_port()
-    before = nodehost.HostSnapshot.take()
+    links = host_links()
     try:
-        # The first `up` on a cold machine builds the images too (measured 5-6 min).
         out = devcluster("up", state=state, api_port=port, timeout=FIRST_UP_SECONDS).stdout
-        yield System(state, port, out, before)
+        yield System(state, port, out, links)
     finally:
-        # Also after an `up` that failed or timed out: its node must not outlive it, or
-        # every later real-node test finds "a real node already runs".
-        if state.exists():
-            devcluster("down", state=state, check=(state / "state.json").exists())
+        # Also after an `up` that failed: the cluster must not outlive the module.
+        devcluster("down", state=state, check=False)
 
 
-def leftovers(system: System) -> list[str]:
-    state = system.state
-    return nodehost.leftovers(
-        system.host_before, (state / "node", cache_root() / "containerd"), (str(state),)
-    )
-
-
-def pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+def pods(cluster: KindTarget, namespace: str) -> list[dict[str, Any]]:
     """The pods of ``namespace`` not being deleted: a replaced operator pod may still
     hold the Lease while it terminates (a cold CI run picked one to kill, and it was
     gone by then)."""
@@ -138,13 +125,19 @@ def pods(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
 
+def pod_python(cluster: KindTarget, deployment: str, code: str) -> str:
+    return cluster.kubectl(
+        "exec", "-n", "chronos", f"deploy/{deployment}", "--", "python", "-c", code
+    )
+
+
 def test_up_runs_the_sample_and_serves_the_api_on_the_configured_port(system: System) -> None:
-    out, state, cluster = system.up_output, system.state, system.cluster
+    out, cluster = system.up_output, system.cluster
     api = re.search(r"REST API:\s+(http://127\.0\.0\.1:(\d+))", out)
     assert api, out
     assert int(api.group(2)) == system.api_port  # from CHRONOS_DEVCLUSTER_API_PORT
     assert "CHRONOS_DEVCLUSTER_API_PORT" in out  # the output names the knob
-    assert "Reusing the state" not in out  # a fresh folder: nothing to reuse
+    assert f"kind cluster {kindcluster.CLUSTER!r} (created in" in out
     assert system.token() in out
     # The dashboard, served by the API pods from the operator image (templates packaged).
     assert f"Dashboard:  {api.group(1)}/ui/" in out
@@ -165,7 +158,12 @@ def test_up_runs_the_sample_and_serves_the_api_on_the_configured_port(system: Sy
     assert status == 200, listing
     assert [job["id"] for job in listing["items"]] == ["morning-sync"]
     assert listing["items"][0]["cron_expression"] == "30 8 * * 1,3,5"
-    assert set(recorded_pids(state)) == set(PROCESSES)
+    # The facade's Service is the NodePort kind publishes on the host.
+    service = json.loads(
+        cluster.kubectl("get", "service", "-n", "chronos", "chronos-api", "-o", "json")
+    )
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["ports"][0]["nodePort"] == NODE_PORT
 
 
 def test_the_screenshots_script_follows_a_real_run_of_the_sample(
@@ -182,9 +180,9 @@ def test_the_screenshots_script_follows_a_real_run_of_the_sample(
     assert all(png.startswith(b"\x89PNG") and len(png) > 10_000 for png in shots.values())
     assert "the run: ✓ Succeeded" in out.stdout, out.stdout
     assert "log Source: the log of pod morning-sync-now-" in out.stdout, out.stdout
-    recorded = recorded_info(system.state)
-    assert recorded is not None
-    with FakeHubControl(recorded.corehub_url) as control:
+    corehub = recorded_corehub(system.state)
+    assert corehub is not None
+    with FakeHubControl(corehub) as control:
         assert control.faults() == []  # the latency fault is gone
     # it made the run last: two commands, each answered 8 s late
     last = json.loads(system.cluster.kubectl("get", "chronosjob", "morning-sync", "-o", "json"))[
@@ -204,7 +202,7 @@ def test_the_operator_and_api_are_pods_of_the_helm_release_and_runs_are_pods(
         labels = pod["metadata"]["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
         assert pod["status"]["phase"] == "Running"
-        assert pod["spec"]["nodeName"] == "chronos-node"
+        assert pod["spec"]["nodeName"] == NODE
         images = [c["image"] for c in pod["spec"]["containers"]]
         assert images == ["chronos-operator:0.1.0"]
         by_component.setdefault(labels["app.kubernetes.io/component"], []).append(
@@ -247,7 +245,9 @@ def test_the_operator_and_api_are_pods_of_the_helm_release_and_runs_are_pods(
     demo = {
         **admin,
         "users": [{"name": "demo", "user": {"token": system.token()}}],
-        "contexts": [{"name": "demo", "context": {"cluster": "chronos-dev", "user": "demo"}}],
+        "contexts": [
+            {"name": "demo", "context": {"cluster": admin["clusters"][0]["name"], "user": "demo"}}
+        ],
         "current-context": "demo",
     }
     demo_config = system.state / "demo.kubeconfig.tmp"
@@ -273,94 +273,122 @@ def test_the_operator_and_api_are_pods_of_the_helm_release_and_runs_are_pods(
     assert "chronos-secret-references" in denied.stderr, denied.stderr
 
 
+def test_the_operator_and_the_facade_resolve_names_through_cluster_dns(
+    system: System,
+) -> None:
+    target = system.cluster
+    dns_ip = target.kubectl(
+        "get", "service", "-n", "kube-system", "kube-dns", "-o", "jsonpath={.spec.clusterIP}"
+    )
+    api_ip = target.kubectl(
+        "get", "service", "-n", "chronos", "chronos-api", "-o", "jsonpath={.spec.clusterIP}"
+    )
+    code = (
+        "import socket; print(open('/etc/resolv.conf').read());"
+        "print('api', socket.gethostbyname('chronos-api.chronos.svc.cluster.local'));"
+        "print('kubernetes', socket.gethostbyname('kubernetes.default'))"
+    )
+    for deployment in ("chronos-operator", "chronos-api"):
+        out = pod_python(target, deployment, code)
+        assert f"nameserver {dns_ip}" in out, (deployment, out)
+        assert "search chronos.svc.cluster.local" in out, (deployment, out)
+        assert f"api {api_ip}" in out, (deployment, out)
+        assert "kubernetes 10.96.0.1" in out, (deployment, out)
+
+
+def test_metrics_server_serves_the_pods_metrics(system: System) -> None:
+    target = system.cluster
+
+    def api_pod_metrics() -> list[Any] | None:
+        raw = target.kubectl(
+            "get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/chronos/pods", check=False
+        )
+        try:
+            items = json.loads(raw)["items"]
+        except (ValueError, KeyError):
+            return None
+        return items or None
+
+    items = wait_until("pod metrics of the chronos namespace", api_pod_metrics, timeout=120)
+    names = {item["metadata"]["name"] for item in items}
+    assert any(name.startswith("chronos-api-") for name in names), names
+
+
 def test_status_reports_every_component_running_and_answering(system: System) -> None:
     out = devcluster("status", state=system.state)
     rows = status_rows(out.stdout)
-    assert list(rows) == [*PROCESSES, *DEPLOYMENTS], out.stdout
-    pids = recorded_pids(system.state)
-    for name in PROCESSES:
-        assert rows[name] == (pids[name], "running", "yes"), out.stdout
+    assert list(rows) == list(COMPONENTS), out.stdout
+    assert rows["node"] == ("Ready", "yes"), out.stdout
+    assert rows["fakehub"] == ("running", "yes"), out.stdout
     for name in DEPLOYMENTS:
-        assert rows[name] == (0, "2/2", "yes"), out.stdout
+        assert rows[name] == ("2/2", "yes"), out.stdout
+    assert rows["api-port"] == ("published", "yes"), out.stdout
     assert out.returncode == 0
 
 
 def test_secrets_in_the_state_folder_are_owner_only(system: System) -> None:
-    """Keys, kubeconfigs and tokens are 0600, folders holding them 0700. The node's own
-    trees (the kubelet's pod volumes, containerd's state) are the kubelet's business and
-    sit inside the 0700 state folder."""
+    """The kubeconfig, the token and anything else holding a secret are 0600, in a 0700
+    folder."""
     state = system.state
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     token = system.token()
     secret_like: list[Path] = []
-    node_trees = {"kubelet", "containerd", "cni", "pod-logs", "kubelet-pki"}
-    paths: list[Path] = []
-    # Walked rather than globbed: the node's trees change under a running node (a
-    # finished task's folder vanishes), so they are pruned before they are entered.
-    for root, dirs, files in os.walk(state):
-        here = Path(root)
-        if here == state / "node":
-            dirs[:] = [d for d in dirs if d not in node_trees]
-        paths += [here / name for name in dirs + files]
-    for path in paths:
-        parts = path.relative_to(state).parts
-        mode = stat.S_IMODE(path.lstat().st_mode)
-        if path.is_dir() and path.name in {"pki", "logs"}:
-            assert mode == 0o700, f"{path}: {oct(mode)}"
-        if not path.is_file() or "etcd" in parts:
-            continue
-        head = path.read_bytes()[:200_000]
-        # Found by content, so that a new kind of secret file is covered too.
-        if (
-            b"PRIVATE KEY" in head
-            or b"client-key" in head
-            or b'"token"' in head
-            or head.startswith(b"eyJ")
-            or token.encode() in head
-        ):
-            secret_like.append(path)
-            assert mode == 0o600, f"{path} holds a secret but is {oct(mode)}"
-    names = {p.name for p in secret_like}
-    assert {"admin.kubeconfig", "kcm.kubeconfig", "ca.key", "sa.key", "token"} <= names
-    assert {"kubelet.kubeconfig", "kubelet.key", "kube-proxy.key"} <= names
+    for root, _, files in os.walk(state):
+        for name in files:
+            path = Path(root) / name
+            head = path.read_bytes()[:200_000]
+            # Found by content, so that a new kind of secret file is covered too.
+            if (
+                b"PRIVATE KEY" in head
+                or b"client-key" in head
+                or b'"token"' in head
+                or head.startswith(b"eyJ")
+                or token.encode() in head
+            ):
+                secret_like.append(path)
+                mode = stat.S_IMODE(path.lstat().st_mode)
+                assert mode == 0o600, f"{path} holds a secret but is {oct(mode)}"
+    assert {"kubeconfig", "token"} <= {p.name for p in secret_like}
 
 
-def test_status_tells_which_component_died_and_up_restarts_only_those(system: System) -> None:
+def test_status_tells_what_died_and_up_restarts_only_that(system: System) -> None:
     state, cluster = system.state, system.cluster
-    before = recorded_pids(state)
-    killed = ("kube-controller-manager", "kubelet", "fakehub")
-    for name in killed:
-        os.killpg(before[name], signal.SIGKILL)
+    (hub,) = load(state / "services.json")
+    os.killpg(hub.pid, 9)
     cluster.kubectl("delete", "deployment", "-n", "chronos", "chronos-operator", "--wait=false")
-    deadline = time.monotonic() + 10
-    while not all(gone(before[name]) for name in killed):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until("the fake CoreHub to die", lambda: gone(hub.pid), timeout=10, every=0.1)
+    api_pods = sorted(
+        p["metadata"]["name"]
+        for p in pods(cluster, "chronos")
+        if p["metadata"]["labels"]["app.kubernetes.io/component"] == "api"
+    )
 
     out = devcluster("status", state=state, check=False)
     assert out.returncode == 1, out.stdout
     rows = status_rows(out.stdout)
-    for name in killed:
-        assert rows[name] == (before[name], "dead", "no"), out.stdout
-    assert rows["operator"][2] == "no", out.stdout
-    alive = [n for n in PROCESSES if n not in killed]
-    for name in alive:
-        assert rows[name] == (before[name], "running", "yes"), out.stdout
+    assert rows["fakehub"] == ("dead", "no"), out.stdout
+    assert rows["operator"][1] == "no", out.stdout
+    for name in ("node", "api", "api-port"):
+        assert rows[name][1] == "yes", out.stdout
+    assert "fakehub, operator do not answer" in out.stdout
 
     up = devcluster("up", state=state, api_port=system.api_port).stdout
-    assert "Restarted kube-controller-manager, kubelet, fakehub, operator;" in up, up
-    after = recorded_pids(state)
-    for name in alive:
-        assert after[name] == before[name], f"{name} was restarted but had not died"
-    for name in killed:
-        assert after[name] != before[name]
+    assert "(reused; restarted fakehub, operator;" in up, up
     assert f"REST API:   http://127.0.0.1:{system.api_port}" in up  # same port again
+    (new_hub,) = load(state / "services.json")
+    assert new_hub.pid != hub.pid
+    # The facade's pods were answering: `up` left them alone.
+    assert api_pods == sorted(
+        p["metadata"]["name"]
+        for p in pods(cluster, "chronos")
+        if p["metadata"]["labels"]["app.kubernetes.io/component"] == "api"
+    )
     healthy = devcluster("status", state=state)
-    assert all(row[2] == "yes" for row in status_rows(healthy.stdout).values()), healthy.stdout
+    assert all(row[1] == "yes" for row in status_rows(healthy.stdout).values()), healthy.stdout
 
     again = devcluster("up", state=state, api_port=system.api_port).stdout
-    assert "Already running" in again
-    assert recorded_pids(state) == after
+    assert "(reused; up in" in again, again
+    assert load(state / "services.json")[0].pid == new_hub.pid
 
 
 def scheduled_slots(system: System, job_id: str) -> list[int]:
@@ -468,7 +496,7 @@ def test_killing_an_api_pod_and_an_operator_pod_loses_no_write_and_no_run(
     wait_until(
         "both Deployments back at 2 ready",
         lambda: all(
-            row[1] == "2/2"
+            row[0] == "2/2"
             for name, row in status_rows(
                 devcluster("status", state=system.state, check=False).stdout
             ).items()
@@ -490,43 +518,33 @@ def test_killing_an_api_pod_and_an_operator_pod_loses_no_write_and_no_run(
     system.api("DELETE", f"/api/jobs/{every['id']}")
 
 
-def test_down_keeps_the_state_up_says_so_and_purge_deletes_it(system: System) -> None:
+def test_down_deletes_the_cluster_and_leaves_nothing(system: System) -> None:
     state = system.state
-    cluster = Cluster(state)
-    cluster.kubectl("create", "namespace", "kept")
-    jobs = len(cluster.kubectl("get", "chronosjobs", "-A", "-o", "name").split())
-    pids = recorded_pids(state)
+    (hub,) = load(state / "services.json")
+    engine = images.engine_dir()
     started = time.monotonic()
     down = devcluster("down", state=state)
     took = time.monotonic() - started
-    assert all(gone(pid) for pid in pids.values())
-    assert not (state / "state.json").exists()
-    assert "state kept" in down.stdout
-    # Nothing of the node is left on the host: processes, mounts, netns, the bridge,
-    # iptables chains, cgroups, host paths; the sysctls are as before `up` (which may have
-    # started dockerd to build the images: it must not leave ip_forward on either).
-    assert leftovers(system) == []
-    assert took < 40, f"make down took {took:.1f}s"
+    assert f"kind cluster {kindcluster.CLUSTER!r} deleted" in down.stdout, down.stdout
+    assert took < 60, f"make down took {took:.1f}s"
+    assert gone(hub.pid)
+    assert not port_in_use(system.api_port)
+    # The network, its bridge and the node's veth went with the cluster, and the guard
+    # with the network; nothing else ran in the engine, so it stopped.
+    assert {
+        n for n in host_links() - system.links_before if n.startswith(("br-", "veth", "chronos"))
+    } == set()
+    assert kindnet.BRIDGE not in host_links()
+    assert not kindnet.guarded()
+    assert not (engine / "docker.sock").exists()
+    assert not (engine / "dockerd.pid").exists() or gone(
+        int((engine / "dockerd.pid").read_text() or 0)
+    )
+    assert not state.exists()  # its kubeconfig, token and logs named a deleted cluster
 
     stopped = devcluster("status", state=state, check=False)
     assert stopped.returncode == 1
-    assert "make clean-state" in stopped.stdout
-
-    up = devcluster("up", state=state, api_port=system.api_port).stdout
-    notice = re.search(
-        r"Reusing the state of an earlier `make up` \(last written ([^)]+)\): "
-        r"(\d+) ChronosJob",
-        up,
-    )
-    assert notice, up
-    assert int(notice.group(2)) == jobs  # the sample and the ones made through the API
-    assert "make clean-state" in up
-    assert "kept" in cluster.kubectl("get", "namespaces", "-o", "name")
-
-    purged = devcluster("down", "--purge", state=state)
-    assert "state deleted" in purged.stdout
-    assert not state.exists()
-    assert leftovers(system) == []
+    assert "`make up` creates it" in stopped.stdout
 
 
 def test_a_busy_api_port_fails_at_once_naming_the_variable(tmp_path: Path) -> None:
@@ -540,13 +558,11 @@ def test_a_busy_api_port_fails_at_once_naming_the_variable(tmp_path: Path) -> No
     assert out.returncode != 0
     assert f"port {port}" in out.stderr
     assert "CHRONOS_DEVCLUSTER_API_PORT" in out.stderr
-    assert time.monotonic() - started < 10  # before starting anything
-    assert not (state / "state.json").exists()
+    assert time.monotonic() - started < 30  # before creating anything
+    assert not (state / "token").exists()
 
 
-def test_purge_refuses_a_folder_that_devcluster_did_not_make(tmp_path: Path) -> None:
+def test_down_keeps_a_folder_that_devcluster_did_not_make(tmp_path: Path) -> None:
     (tmp_path / "thesis.tex").write_text("years of work")
-    out = devcluster("down", "--purge", state=tmp_path, check=False)
-    assert out.returncode != 0
-    assert "thesis.tex" in out.stderr
-    assert (tmp_path / "thesis.tex").exists()
+    devcluster("down", state=tmp_path)
+    assert (tmp_path / "thesis.tex").read_text() == "years of work"

@@ -39,6 +39,7 @@ from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.devcluster import binaries, images, kindnet, metrics, system
 from chronos.devcluster.binaries import HERE, cache_root
 from chronos.devcluster.cluster import ClusterError
+from chronos.devcluster.files import private_dir
 from chronos.devcluster.images import Engine, ImageError, Log
 from chronos.devcluster.install import SAMPLE, install_crd, summary
 from chronos.devcluster.pause import pause_archive
@@ -360,9 +361,12 @@ def build(log: Log = _print) -> None:
 def up(log: Log = _print, timeout: float = 300) -> None:
     started = time.monotonic()
     api_port = system.api_port()
+    if _engine_if_running(log) is None:
+        # No cluster can hold the port: a busy one should cost seconds, not a start-up.
+        system.check_api_port(api_port)
     engine = start_engine(log)
     tag = ensure_node_image(engine, log)
-    state_dir().mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir())  # the kubeconfig and the token
     how = _create_or_reuse(engine, tag, api_port, log)
     report = images.build_all(engine, log)
     loaded = [built.tag for built in report.images.values()]
