@@ -107,8 +107,8 @@ def main() -> int:
         cluster = None
         if not args.no_cluster:
             # Imported here: a unit-only run needs no control plane code.
-            from chronos.devcluster.install import install_crd
             from chronos.devcluster.cluster import Cluster
+            from chronos.devcluster.install import install_crd
 
             sys.path.insert(0, str(TESTS))
             from fixtures_operator import COREHUB_SETTINGS

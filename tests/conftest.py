@@ -21,8 +21,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from chronos import kube
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.install import install_crd
 
 # Fixture modules of the components, one per line.
 pytest_plugins: list[str] = [

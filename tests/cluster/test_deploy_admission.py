@@ -34,8 +34,8 @@ from support import ROOT, dry_run_refusal, pod_spec_of, wait_for
 from chronos import contract as c
 from chronos import kube
 from chronos import runnow as rn
-from chronos.devcluster.install import admission_policies
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.install import admission_policies
 from chronos.kube import ChronosJobResource
 from chronos.models import timing
 from chronos.models.chronosjob import ChronosJobSpec

@@ -22,8 +22,8 @@ from lightkube.resources.core_v1 import Pod, Secret
 from support import get_cr, wait_for
 
 from chronos.corehub import AuthenticationError, ClientOptions, CoreHubClient
-from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.devcluster.system import KindTarget
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from realnode.fixtures import run_now_and_report
 
@@ -43,7 +43,7 @@ def test_a_refused_login_echoes_no_credential(
     fakehub_server: FakeCoreHub,
     fakehub: FakeHubControl,
     k8s: Client,
-    cluster: Cluster,
+    cluster: KindTarget,
     runner_rbac: str,
     api_server: ApiServer,
 ) -> None:

@@ -34,7 +34,7 @@ from chronos.devcluster.binaries import repo_root
 from chronos.devcluster.cluster import free_port, port_in_use
 from chronos.devcluster.processes import load
 from chronos.devcluster.screenshots import PAGES
-from chronos.devcluster.system import NODE_PORT, KindTarget, recorded_corehub
+from chronos.devcluster.system import NODE_PORT, KindTarget, recorded
 from chronos.fakehub import FakeHubControl
 from realnode.updown import devcluster, gone, wait_until
 
@@ -180,9 +180,10 @@ def test_the_screenshots_script_follows_a_real_run_of_the_sample(
     assert all(png.startswith(b"\x89PNG") and len(png) > 10_000 for png in shots.values())
     assert "the run: ✓ Succeeded" in out.stdout, out.stdout
     assert "log Source: the log of pod morning-sync-now-" in out.stdout, out.stdout
-    corehub = recorded_corehub(system.state)
-    assert corehub is not None
-    with FakeHubControl(corehub) as control:
+    info = recorded(system.state)
+    assert info is not None
+    assert info.api_url == f"http://127.0.0.1:{system.api_port}"
+    with FakeHubControl(info.corehub_url) as control:
         assert control.faults() == []  # the latency fault is gone
     # it made the run last: two commands, each answered 8 s late
     last = json.loads(system.cluster.kubectl("get", "chronosjob", "morning-sync", "-o", "json"))[

@@ -8,12 +8,12 @@ control plane, its fake CoreHub and its operator (tests/realnode/conftest.py).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from builders import create_chronosjob as create
 from lightkube import Client
 from lightkube.models.authentication_v1 import TokenRequestSpec
@@ -21,8 +21,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ServiceAccount
 from support import get_cr, wait_for
 
-from chronos.devcluster.cluster import Cluster
 from chronos.devcluster.operator_process import OperatorProcess
+from chronos.devcluster.system import KindTarget
 from chronos.fakehub import FakeCoreHub, FakeHubControl
 from realnode.fixtures import chronos_job, received, run_now_and_report
 
@@ -98,7 +98,7 @@ def test_a_scheduled_run_fires_in_its_zone_and_is_reported(
 
 
 def test_the_runner_account_can_write_run_status_and_nothing_else(
-    cluster: Cluster, k8s: Client, runner_rbac: str
+    cluster: KindTarget, k8s: Client, runner_rbac: str
 ) -> None:
     ns = runner_rbac
     token = k8s.create(
@@ -107,7 +107,7 @@ def test_the_runner_account_can_write_run_status_and_nothing_else(
         namespace=ns,
     )
     assert token.status is not None
-    server = json.loads(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    server = yaml.safe_load(cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
 
     def can(*args: str) -> bool:
         out = cluster.kubectl(

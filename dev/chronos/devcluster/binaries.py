@@ -1,4 +1,5 @@
-"""The control plane and real node binaries: built once from the pinned Go wrapper module.
+"""The Kubernetes binaries (the tests' bare control plane, kind's node image) and the Go
+tools: built once from pinned Go wrapper modules.
 
 The cache lives outside the repository (``CHRONOS_CACHE_DIR``, default
 ``~/.cache/chronos``) in a folder keyed by the Kubernetes version and the hash of the
@@ -16,11 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONTROL_PLANE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
-#: The real node's (``chronos.devcluster.node``): built with the control plane, same cache.
-NODE_BINARIES = ("kube-scheduler", "kubelet", "kube-proxy")
-#: What kind's node image adds (``chronos.devcluster.kindcluster``).
-KIND_NODE_BINARIES = ("kubeadm",)
-BINARIES = CONTROL_PLANE_BINARIES + NODE_BINARIES + KIND_NODE_BINARIES
+#: What kind's node image adds (``chronos.devcluster.kindcluster``): same build, same cache.
+KIND_NODE_BINARIES = ("kube-scheduler", "kubelet", "kube-proxy", "kubeadm")
+BINARIES = CONTROL_PLANE_BINARIES + KIND_NODE_BINARIES
 
 
 class BuildError(RuntimeError):
@@ -126,7 +125,7 @@ def _tool(name: str, module: str, *, generic: bool = False) -> GoBuild:
 
 
 HELM = _tool("helm", "helm.sh/helm/v3")
-#: The metrics.k8s.io API (``chronos.devcluster.metrics``) for a real node's pods.
+#: The metrics.k8s.io API (``chronos.devcluster.metrics``) on the kind cluster.
 METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 #: robfig/cron itself, asked next-run questions by the differential schedule test
 #: (tests/cluster/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.

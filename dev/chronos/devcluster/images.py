@@ -278,8 +278,8 @@ def start_engine(log: Log = _print, directory: Path | None = None) -> Engine:
                 "--bridge=none",
                 "--iptables=false",
                 "--ip-masq=false",
-                # Left alone, dockerd sets net.ipv4.ip_forward=1 and never restores it; with
-                # no bridge it needs no forwarding (the real node restores what it changes).
+                # Left alone, dockerd sets net.ipv4.ip_forward=1 and never restores it;
+                # nothing here needs forwarding (kind's network has its own guard: kindnet).
                 "--ip-forward=false",
                 "--log-level=warn",
                 *runtime_args(Path("/proc/self/status").read_text()),

@@ -8,7 +8,7 @@ fake CoreHub's (``services.json`` in the state folder) and the sign-in token
 (``.devcluster/token``). It drives Debian's chromium through Playwright (a development
 dependency; ``apt-get install chromium``), signs in and, on the sample job
 (``default/morning-sync``, else the first job listed), presses **Run now**: the run is a
-real one, a runner pod on the real node acting on the fake CoreHub, which answers each
+real one, a runner pod on the kind node acting on the fake CoreHub, which answers each
 command ``--command-seconds`` late meanwhile (a latency fault, cleared afterwards). It
 saves one PNG per page in ``docs/screenshots/``: the run-now confirmation, the run page
 while its log streams live, the overview during the run, the run page once it has ended
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chronos.devcluster.kindcluster import state_dir
-from chronos.devcluster.system import api_port, recorded_corehub
+from chronos.devcluster.system import api_port, recorded
 from chronos.fakehub import FakeHubControl
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ def take(
 
 
 def main(argv: list[str] | None = None) -> int:
-    corehub = recorded_corehub(state_dir())
+    system = recorded(state_dir())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=f"http://127.0.0.1:{api_port()}")
     parser.add_argument("--token-file", type=Path, default=state_dir() / "token")
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--job", default=SAMPLE_JOB, help="namespace/id of the job to run")
     parser.add_argument(
         "--corehub-url",
-        default=corehub,
+        default=system.corehub_url if system else None,
         help="the fake CoreHub to slow down during the run (none: the run is as fast as it is)",
     )
     parser.add_argument("--command-seconds", type=float, default=8.0)

@@ -514,17 +514,19 @@ def start_system(
     wait_deployments(target, deadline)
     published = api_component(api_port)
     wait_answering(target, published, deadline)
-    api_url = published.health.removesuffix("/readyz")
-    info = SystemInfo(api_url=api_url, corehub_url=corehub_url)
+    info = SystemInfo(api_url=published.health.removesuffix("/readyz"), corehub_url=corehub_url)
+    processes.save(target.services_file, [hub], api_url=info.api_url)
     return info, (["fakehub"] if started else []) + unready
 
 
-def recorded_corehub(directory: Path) -> str | None:
-    """The URL of the fake CoreHub ``up`` started with state in ``directory``, if any."""
-    for component in processes.load(directory / "services.json"):
-        if component.name == "fakehub":
-            return component.health.removesuffix("/_fake/health")
-    return None
+def recorded(directory: Path) -> SystemInfo | None:
+    """The URLs of the system ``up`` started with state in ``directory``, if it did."""
+    path = directory / "services.json"
+    hubs = [c for c in processes.load(path) if c.name == "fakehub"]
+    api_url = json.loads(path.read_text()).get("api_url") if hubs else None
+    if not api_url:
+        return None
+    return SystemInfo(api_url=api_url, corehub_url=hubs[0].health.removesuffix("/_fake/health"))
 
 
 def stop_services(target: KindTarget) -> None:
