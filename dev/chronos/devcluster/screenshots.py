@@ -209,7 +209,9 @@ def take(
 def main(argv: list[str] | None = None) -> int:
     system = recorded(state_dir())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=f"http://127.0.0.1:{api_port()}")
+    parser.add_argument(
+        "--url", default=system.api_url if system else f"http://127.0.0.1:{api_port()}"
+    )
     parser.add_argument("--token-file", type=Path, default=state_dir() / "token")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--job", default=SAMPLE_JOB, help="namespace/id of the job to run")
