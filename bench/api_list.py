@@ -43,9 +43,9 @@ from lightkube import Client
 from operator_scale import cpu_seconds, create_all
 
 from chronos import http, kube
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster, free_port
+from chronos.devcluster.install import install_crd
 
 
 def serve(kind: str, port: int, payload: Path | None, page_payload: Path | None) -> None:

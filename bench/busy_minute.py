@@ -265,9 +265,9 @@ class Bench:
         self.args = args
 
     def run(self) -> list[Outcome]:
-        from chronos.devcluster.install import install_crd
         from chronos.devcluster.cluster import Cluster
         from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
+        from chronos.devcluster.install import install_crd
         from chronos.devcluster.node import RealNode, node_address
         from chronos.devcluster.operator_process import OperatorProcess
         from chronos.fakehub import DEFAULT_SEED, FakeCoreHub, FakeHubState

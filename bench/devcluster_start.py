@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.install import install_crd
 
 
 def rss_mib(pid: int) -> float:

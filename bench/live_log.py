@@ -33,9 +33,9 @@ from lightkube.resources.core_v1 import Pod
 
 from chronos import http, kube
 from chronos.api.runlog import JOB_NAME_LABEL, raw_text
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.cluster import Cluster, free_port
 from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.node import RealNode, node_address
 from chronos.devcluster.screenshots import CHROMIUM, FLAGS
 

@@ -56,9 +56,9 @@ from operator_scale import (
 )
 
 from chronos import kube
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.models.chronosjob import RunRecord, RunResult, RunTrigger
 from chronos.runner.status import write_run

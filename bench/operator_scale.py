@@ -51,9 +51,9 @@ from lightkube.resources.batch_v1 import CronJob
 from lightkube.resources.core_v1 import Namespace
 
 from chronos import kube
-from chronos.devcluster.install import install_crd
 from chronos.devcluster.binaries import ensure_binaries
 from chronos.devcluster.cluster import Cluster
+from chronos.devcluster.install import install_crd
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.models.chronosjob import ChronosJobSpec
 from chronos.models.resolve import resolve_schedule
