@@ -4,20 +4,26 @@
         [--jitter-seconds S] [--lead 75] [--login-seconds 0.2]
 
 Issue 19, item 10: everyone's ``0 2 * * *`` must start promptly and not stampede CoreHub.
-On a control plane with a real node of its own (``Cluster(node_address=...)`` +
-``RealNode``, as ``bench/realnode_latency.py``), the runner image built (warm: seconds)
-and imported into containerd, the operator as a local process and the fake CoreHub on
-the node address (every fake delay 0; each login takes ``--login-seconds``, a stand-in
-for CoreHub's password check, so that logins arriving together overlap as they would),
-each phase:
+On a kind cluster of its own (``kindcluster.scratch``, the node image built here; its
+control plane, kubelet and containerd run inside the node container), the runner image
+built (warm: seconds) and loaded with ``kind load``, the operator as a local process and
+the fake CoreHub on this host's address on the kind network (every fake delay 0; each
+login takes ``--login-seconds``, a stand-in for CoreHub's password check, so that logins
+arriving together overlap as they would), each phase:
 
 1. creates its ChronosJobs in a namespace of its own (``pipeline_stop``, runner pods
    sized small: requests 5m CPU / 32 MiB so that 200 fit the node's 2 cores), all on one
    slot: the first whole minute at least ``--lead`` seconds from now (cron
    ``M H D Mo *`` in UTC, so it fires once), and waits until every one has its CronJob;
-2. at the slot, snapshots the CPU time of every process involved (``/proc``), of the
-   runner pods (the ``kubepods`` cgroup) and of the whole machine (``/proc/stat``); again
-   60 s later ("the minute") and when the last runner reached CoreHub;
+2. at the slot, snapshots the CPU time of every process involved, of the runner pods and
+   of the whole machine (``/proc/stat``); again 60 s later ("the minute") and when the
+   last runner reached CoreHub. The node's processes are found in the host's ``/proc``
+   by the node container's cgroup and named by ``argv[0]`` (``nodeprocs``). The runner
+   pods' figure is the kubelet's ``kubepods`` cgroup (inside the node container's) less
+   the processes of the node's other pods, which on kind are pods too (the control
+   plane's static pods, kube-proxy, CoreDNS, metrics-server, local-path-provisioner);
+   on the home-made node that cgroup held the runner pods alone. The node container's
+   whole cgroup is reported too;
 3. reads the fake CoreHub's request log (in process: no HTTP, no API server load) until
    every runner pod's address has sent its first request, then waits for the Jobs;
 4. reports, per runner, slot → first CoreHub request (p50/p99/max), and the stages on
@@ -25,12 +31,15 @@ each phase:
    controller), Pod created (the Job controller), Pod scheduled (kube-scheduler),
    container started (kubelet + containerd); CoreHub's peak concurrent logins and
    requests (the fake's counters) and the most logins in any 1 s and 10 s; the
-   controller manager's client-side throttling messages (its log, waits over 1 s).
+   controller manager's client-side throttling messages (its static pod's log since
+   just before the slot, through ``kubectl logs``; kubeadm runs it at the default
+   verbosity, which logs only the waits over 1 s).
 
 Phases: ``baseline`` (one job), ``busy`` (``--jobs``, 200; ``--quick``: 20) and, with
 ``--jitter-seconds S``, ``jitter`` (the same jobs with ``spec.jitterSeconds: S``: the
 runner waits a deterministic per-slot delay first; the bench computes each job's delay
-and also reports first request - slot - delay). Needs root, like the real-node tests.
+and also reports first request - slot - delay). Needs root and the real-node lock, like
+the real-node tests.
 A benchmark, not a test: it asserts only that every run happened.
 """
 
@@ -68,6 +77,10 @@ MINUTE = 60.0
 #: CPU table rows: the whole machine, and what it spent beyond the processes measured.
 MACHINE = "machine (all)"
 OTHERS = "everything else on the machine"
+#: The node container's whole cgroup (its rows above are parts of it).
+NODE = "node container (all)"
+RUNNERS = "runner pods (kubepods less the system pods)"
+SHIMS = "containerd shims"
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -198,31 +211,11 @@ def cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[s
 # ------------------------------------------------------------------ measuring
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def kubepods_seconds() -> float:
-    """CPU seconds of every pod on the node (cgroup v1 ``cpuacct`` of ``kubepods``)."""
-    for path in (
-        Path("/sys/fs/cgroup/cpuacct/kubepods/cpuacct.usage"),
-        Path("/sys/fs/cgroup/cpu,cpuacct/kubepods/cpuacct.usage"),
-    ):
-        if path.exists():
-            return int(path.read_text()) / 1e9
-    return 0.0
 
 
 # ------------------------------------------------------------------ the run
@@ -265,10 +258,10 @@ class Bench:
         self.args = args
 
     def run(self) -> list[Outcome]:
-        from chronos.devcluster.cluster import Cluster
+        from nodeprocs import node_container, node_processes
+
+        from chronos.devcluster import kindcluster
         from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
-        from chronos.devcluster.install import install_crd
-        from chronos.devcluster.node import RealNode, node_address
         from chronos.devcluster.operator_process import OperatorProcess
         from chronos.fakehub import DEFAULT_SEED, FakeCoreHub, FakeHubState
 
@@ -279,15 +272,13 @@ class Bench:
             build_all(engine, components=("runner",))
             image = image_tag("runner")
             with tempfile.TemporaryDirectory(prefix="bench-busy-") as tmp:
-                self.cluster = Cluster(Path(tmp) / "plane", node_address=node_address())
-                self.cluster.start()
-                install_crd(self.cluster)
-                self.node = RealNode(self.cluster)
-                try:
-                    self.node.start()
-                    self.node.import_image(engine, image)
+                deleting = 0.0
+                with kindcluster.scratch(engine, Path(tmp) / "kind", image) as made:
+                    self.made = made
+                    self.cluster = made.target
+                    self.container = node_container(engine, made.node)
                     seed = {**DEFAULT_SEED, "delays": {"activate": 0, "stop": 0, "snapshot": 0}}
-                    self.hub = FakeCoreHub(FakeHubState(seed), host=self.node.address).start()
+                    self.hub = FakeCoreHub(FakeHubState(seed), host=made.address).start()
                     self.operator = OperatorProcess(
                         self.cluster.kubeconfig,
                         Path(tmp),
@@ -304,13 +295,15 @@ class Bench:
                     finally:
                         self.operator.stop()
                         self.hub.stop()
-                finally:
-                    self.node.stop()
-                    left = self.node.leftovers()
-                    self.cluster.stop()
-                    print(f"teardown: {left or 'nothing left'}", flush=True)
+                    deleting = time.monotonic()  # the rest is scratch's `kind delete cluster`
+                left = len(node_processes(self.container))
+                print(
+                    f"teardown: kind delete cluster {time.monotonic() - deleting:.1f} s, "
+                    f"{left} processes of the node left",
+                    flush=True,
+                )
         finally:
-            engine.stop()
+            engine.stop()  # only if started here
         return outcomes
 
     def phases(self) -> list[tuple[str, int, int]]:
@@ -370,18 +363,17 @@ class Bench:
         raise SystemExit(f"{ns}: CronJobs not all made before the slot; raise --lead")
 
     def snapshot(self) -> dict[str, float]:
-        from chronos.devcluster.nodehost import processes_naming
+        import nodeprocs
 
-        pids = {**self.cluster.pids(), **self.node.pids(), "operator": self.operator.pid}
-        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        cpu["bench + fake CoreHub"] = cpu_seconds(os.getpid())
-        shims = [
-            pid
-            for pid, cmd in processes_naming(str(self.cluster.directory)).items()
-            if "containerd-shim" in cmd
-        ]
-        cpu["containerd shims"] = sum(cpu_seconds(p) for p in shims)
-        cpu["runner pods (kubepods)"] = kubepods_seconds()
+        processes = nodeprocs.node_processes(self.container)
+        named = nodeprocs.by_name(processes, {p: nodeprocs.cpu_seconds(p) for p in processes})
+        cpu = {name: named.get(name, 0.0) for name in nodeprocs.SYSTEM}
+        cpu["operator"] = nodeprocs.cpu_seconds(self.operator.pid)
+        cpu["bench + fake CoreHub"] = nodeprocs.cpu_seconds(os.getpid())
+        cpu[SHIMS] = named.get(nodeprocs.SHIM, 0.0)
+        pods = nodeprocs.container_cpu_seconds(self.container, nodeprocs.KUBEPODS)
+        cpu[RUNNERS] = pods - sum(named.get(name, 0.0) for name in nodeprocs.SYSTEM_PODS)
+        cpu[NODE] = nodeprocs.container_cpu_seconds(self.container)
         cpu[MACHINE] = machine_busy_seconds()
         return cpu
 
@@ -394,8 +386,7 @@ class Bench:
         print(f"{label}: {count} job(s) in {ns}, slot {slot:%H:%M:%S} UTC", flush=True)
         self.create_jobs(ns, names, slot_cron(slot), jitter)
         self.wait_cronjobs(ns, count, deadline=slot_s - 10)
-        kcm_log = self.cluster.directory / "logs" / "kube-controller-manager.log"
-        log_offset = kcm_log.stat().st_size if kcm_log.exists() else 0
+        log_since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         state = self.hub.state
         state.reset()
         if self.args.login_seconds > 0:
@@ -445,14 +436,14 @@ class Bench:
         unschedulable = sorted(
             {e.get("message", "")[:120] for e in events if e.get("reason") == "FailedScheduling"}
         )
-        node = self.kubectl_json("get", "node", self.node.name)
+        node = self.kubectl_json("get", "node", self.made.node)
         allocatable = (node.get("status") or {}).get("allocatable") or {}
-        throttled = []
-        if kcm_log.exists():
-            with kcm_log.open("rb") as log:
-                log.seek(log_offset)
-                text = log.read().decode(errors="replace")
-            throttled = [line for line in text.splitlines() if "client-side throttling" in line]
+        text = self.cluster.kubectl(
+            *("logs", "-n", "kube-system", f"kube-controller-manager-{self.made.node}"),
+            f"--since-time={log_since}",
+            check=False,
+        )
+        throttled = [line for line in text.splitlines() if "client-side throttling" in line]
         outcome = Outcome(
             label=label,
             count=count,
@@ -520,17 +511,22 @@ CPU_ORDER = (
     "operator",
     "kubelet",
     "containerd",
-    "containerd shims",
+    SHIMS,
     "kube-proxy",
-    "runner pods (kubepods)",
+    "coredns",
+    "metrics-server",
+    "local-path-provisioner",
+    RUNNERS,
+    NODE,
     "bench + fake CoreHub",
     MACHINE,
 )
 
 
 def others(cpu: Mapping[str, float]) -> dict[str, float]:
-    """``cpu`` plus what the machine spent beyond the processes measured (other users)."""
-    ours = sum(v for k, v in cpu.items() if k != MACHINE)
+    """``cpu`` plus what the machine spent beyond the processes measured (other users);
+    the node container's total is not added again (its parts are rows of their own)."""
+    ours = sum(v for k, v in cpu.items() if k not in (MACHINE, NODE))
     return {**cpu, OTHERS: cpu.get(MACHINE, 0.0) - ours}
 
 
@@ -625,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         if "jitterSeconds" not in "".join(p.read_text() for p in crd.glob("*.yaml")):
             parser.error("--jitter-seconds: this tree's CRD has no spec.jitterSeconds yet")
     if os.geteuid() != 0:
-        parser.error("needs root (a real node), like the real-node tests")
+        parser.error("needs root (a kind cluster), like the real-node tests")
     outcomes = Bench(args).run()
     print_summary(outcomes)
     unfinished = [o.label for o in outcomes if len(o.first) < o.count]
