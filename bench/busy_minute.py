@@ -25,7 +25,13 @@ arriving together overlap as they would), each phase:
    on the home-made node that cgroup held the runner pods alone. The node container's
    whole cgroup is reported too;
 3. reads the fake CoreHub's request log (in process: no HTTP, no API server load) until
-   every runner pod's address has sent its first request, then waits for the Jobs;
+   every runner has sent a request naming its pipeline, then waits for the Jobs. On kind
+   the runners reach the host through the node's masquerade, so every request comes
+   from the node's address (the home-made node showed each pod's): each job stops a
+   pipeline of its own, named as the job, and a runner's "first CoreHub request" is its
+   first request naming that pipeline, the one right after its login (the fake's
+   ``--login-seconds`` later than the login itself). The logins, one per runner and
+   first of all, cannot be told apart: they are reported together as well;
 4. reports, per runner, slot → first CoreHub request (p50/p99/max), and the stages on
    the way from the objects' own timestamps (1 s resolution): Job created (the CronJob
    controller), Pod created (the Job controller), Pod scheduled (kube-scheduler),
@@ -60,6 +66,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import unquote
 
 from chronos import contract as c
 from chronos.corehub.api import LOGIN_PATH
@@ -70,7 +77,6 @@ RUNNER_RESOURCES = {
     "requests": {"cpu": "5m", "memory": "32Mi"},
     "limits": {"cpu": "500m", "memory": "96Mi"},
 }
-TASK = {"type": "pipeline_stop", "pipelineId": "p1"}
 HUB_SECRET = "hub"
 GOAL_P99_SECONDS = 10.0
 MINUTE = 60.0
@@ -125,14 +131,35 @@ def summarize(values: Sequence[float]) -> Summary | None:
     return Summary(len(values), percentile(values, 50), percentile(values, 99), max(values))
 
 
-def first_by_client(requests: Iterable[Mapping[str, Any]], since: float) -> dict[str, float]:
-    """Each client address's earliest request received at or after ``since`` (epoch s)."""
+def task(job: str) -> dict[str, str]:
+    """Each job stops a pipeline of its own (named as the job): the fake CoreHub sees
+    the runners through the node's masquerade, all from the node's address, so the
+    pipeline in a request's path is what tells whose request it is."""
+    return {"type": "pipeline_stop", "pipelineId": job}
+
+
+def seed_pipelines(names: Iterable[str]) -> list[dict[str, Any]]:
+    """One fake pipeline per job name (:func:`task`)."""
+    return [
+        {"id": n, "name": n, "entities": [{"id": "e1", "name": "t", "groupId": "_default"}]}
+        for n in names
+    ]
+
+
+def pipeline_of(path: str) -> str | None:
+    """The pipeline a CoreHub request path names (``/pipelines/{p}/…``), if any."""
+    parts = path.split("/")
+    return unquote(parts[2]) if len(parts) > 2 and parts[1] == "pipelines" else None
+
+
+def first_by_pipeline(requests: Iterable[Mapping[str, Any]], since: float) -> dict[str, float]:
+    """Each pipeline's earliest request received at or after ``since`` (epoch s)."""
     first: dict[str, float] = {}
     for r in requests:
         at = float(r["received"])
-        client = str(r["client"])
-        if at >= since and (client not in first or at < first[client]):
-            first[client] = at
+        pipeline = pipeline_of(str(r["path"]))
+        if pipeline is not None and at >= since and (pipeline not in first or at < first[pipeline]):
+            first[pipeline] = at
     return first
 
 
@@ -145,6 +172,10 @@ def peak_in_window(times: Iterable[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def job_names(count: int) -> list[str]:
+    return [f"job-{i:03d}" for i in range(count)]
 
 
 def jitter_delay(namespace: str, name: str, slot_unix: int, jitter_seconds: int) -> int:
@@ -277,7 +308,11 @@ class Bench:
                     self.made = made
                     self.cluster = made.target
                     self.container = node_container(engine, made.node)
-                    seed = {**DEFAULT_SEED, "delays": {"activate": 0, "stop": 0, "snapshot": 0}}
+                    seed = {
+                        **DEFAULT_SEED,
+                        "delays": {"activate": 0, "stop": 0, "snapshot": 0},
+                        "pipelines": seed_pipelines(job_names(max(n for _, n, _ in self.phases()))),
+                    }
                     self.hub = FakeCoreHub(FakeHubState(seed), host=made.address).start()
                     self.operator = OperatorProcess(
                         self.cluster.kubeconfig,
@@ -335,7 +370,6 @@ class Bench:
         from chronos import kube
 
         spec: dict[str, Any] = {
-            "task": TASK,
             "schedule": {"cron": cron},
             "timeZone": "UTC",
             "timeoutSeconds": 600,
@@ -349,7 +383,8 @@ class Bench:
             if not hasattr(local, "client"):
                 local.client = kube.client(self.cluster.kubeconfig)
             meta = ObjectMeta(name=name, namespace=ns)
-            local.client.create(kube.ChronosJobResource(metadata=meta, spec=spec))
+            job = {**spec, "task": task(name)}
+            local.client.create(kube.ChronosJobResource(metadata=meta, spec=job))
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(create, names))
@@ -379,7 +414,7 @@ class Bench:
 
     def phase(self, label: str, count: int, jitter: int) -> Outcome:
         ns = f"busy-{label}-{uuid.uuid4().hex[:6]}"
-        names = [f"job-{i:03d}" for i in range(count)]
+        names = job_names(count)
         self.setup_namespace(ns)
         slot = next_slot(datetime.now(UTC), self.args.lead + count * 0.1)
         slot_s = slot.timestamp()
@@ -403,7 +438,7 @@ class Bench:
                 minute = cpu_delta(before, self.snapshot())
             with state.lock:
                 requests = list(state.requests)
-            if len(first_by_client(requests, slot_s - 1)) >= count:
+            if len(first_by_pipeline(requests, slot_s - 1)) >= count:
                 break
             time.sleep(0.25)
         cpu_until_first, reached = cpu_delta(before, self.snapshot()), time.time()
@@ -426,12 +461,8 @@ class Bench:
             annotations = job["metadata"].get("annotations") or {}
             chronosjob = annotations.get(c.CHRONOSJOB_ANNOTATION, job["metadata"]["name"])
             stages[chronosjob] = pod_stages(job, pod_of_job.get(job["metadata"]["name"]))
-        first_at = first_by_client(requests, slot_s - 1)
-        first = {
-            name: first_at[s.ip] - slot_s
-            for name, s in stages.items()
-            if s.ip is not None and s.ip in first_at
-        }
+        first_at = first_by_pipeline(requests, slot_s - 1)
+        first = {name: first_at[name] - slot_s for name in stages if name in first_at}
         events = self.kubectl_json("get", "events", "-n", ns)["items"]
         unschedulable = sorted(
             {e.get("message", "")[:120] for e in events if e.get("reason") == "FailedScheduling"}
@@ -545,7 +576,8 @@ def print_outcome(o: Outcome) -> None:
         ("Pod created (Job controller)", o.stage("pod_created")),
         ("Pod scheduled (kube-scheduler)", o.stage("scheduled")),
         ("container started (kubelet, containerd)", o.stage("started")),
-        ("**first CoreHub request**", list(o.first.values())),
+        ("logins (any runner's; unattributed)", o.logins),
+        ("**first CoreHub request** (naming its pipeline)", list(o.first.values())),
     ]
     if o.jitter:
         net = [t - o.delays[n] for n, t in o.first.items()]
