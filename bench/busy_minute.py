@@ -4,33 +4,48 @@
         [--jitter-seconds S] [--lead 75] [--login-seconds 0.2]
 
 Issue 19, item 10: everyone's ``0 2 * * *`` must start promptly and not stampede CoreHub.
-On a control plane with a real node of its own (``Cluster(node_address=...)`` +
-``RealNode``, as ``bench/realnode_latency.py``), the runner image built (warm: seconds)
-and imported into containerd, the operator as a local process and the fake CoreHub on
-the node address (every fake delay 0; each login takes ``--login-seconds``, a stand-in
-for CoreHub's password check, so that logins arriving together overlap as they would),
-each phase:
+On a kind cluster of its own (``kindcluster.scratch``, the node image built here; its
+control plane, kubelet and containerd run inside the node container), the runner image
+built (warm: seconds) and loaded with ``kind load``, the operator as a local process and
+the fake CoreHub on this host's address on the kind network (every fake delay 0; each
+login takes ``--login-seconds``, a stand-in for CoreHub's password check, so that logins
+arriving together overlap as they would), each phase:
 
 1. creates its ChronosJobs in a namespace of its own (``pipeline_stop``, runner pods
    sized small: requests 5m CPU / 32 MiB so that 200 fit the node's 2 cores), all on one
    slot: the first whole minute at least ``--lead`` seconds from now (cron
    ``M H D Mo *`` in UTC, so it fires once), and waits until every one has its CronJob;
-2. at the slot, snapshots the CPU time of every process involved (``/proc``), of the
-   runner pods (the ``kubepods`` cgroup) and of the whole machine (``/proc/stat``); again
-   60 s later ("the minute") and when the last runner reached CoreHub;
+2. at the slot, snapshots the CPU time of every process involved, of the runner pods and
+   of the whole machine (``/proc/stat``); again 60 s later ("the minute") and when the
+   last runner reached CoreHub. The node's processes are found in the host's ``/proc``
+   by the node container's cgroup and named by ``argv[0]`` (``nodeprocs``). The runner
+   pods' figure is the kubelet's ``kubepods`` cgroup (inside the node container's) less
+   the processes of the node's other pods, which on kind are pods too (the control
+   plane's static pods, kube-proxy, CoreDNS, metrics-server, local-path-provisioner);
+   on the home-made node that cgroup held the runner pods alone. The node container's
+   whole cgroup is reported too;
 3. reads the fake CoreHub's request log (in process: no HTTP, no API server load) until
-   every runner pod's address has sent its first request, then waits for the Jobs;
+   every runner has sent a request naming its pipeline, then waits for the Jobs. On kind
+   the runners reach the host through the node's masquerade, so every request comes
+   from the node's address (the home-made node showed each pod's): each job stops a
+   pipeline of its own, named as the job, and a runner's "first CoreHub request" is its
+   first request naming that pipeline, the one right after its login (the fake's
+   ``--login-seconds`` later than the login itself). The logins, one per runner and
+   first of all, cannot be told apart: they are reported together as well;
 4. reports, per runner, slot → first CoreHub request (p50/p99/max), and the stages on
    the way from the objects' own timestamps (1 s resolution): Job created (the CronJob
    controller), Pod created (the Job controller), Pod scheduled (kube-scheduler),
    container started (kubelet + containerd); CoreHub's peak concurrent logins and
    requests (the fake's counters) and the most logins in any 1 s and 10 s; the
-   controller manager's client-side throttling messages (its log, waits over 1 s).
+   controller manager's client-side throttling messages (its static pod's log since
+   just before the slot, through ``kubectl logs``; kubeadm runs it at the default
+   verbosity, which logs only the waits over 1 s).
 
 Phases: ``baseline`` (one job), ``busy`` (``--jobs``, 200; ``--quick``: 20) and, with
 ``--jitter-seconds S``, ``jitter`` (the same jobs with ``spec.jitterSeconds: S``: the
 runner waits a deterministic per-slot delay first; the bench computes each job's delay
-and also reports first request - slot - delay). Needs root, like the real-node tests.
+and also reports first request - slot - delay). Needs root and the real-node lock, like
+the real-node tests.
 A benchmark, not a test: it asserts only that every run happened.
 """
 
@@ -51,6 +66,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import unquote
 
 from chronos import contract as c
 from chronos.corehub.api import LOGIN_PATH
@@ -61,13 +77,16 @@ RUNNER_RESOURCES = {
     "requests": {"cpu": "5m", "memory": "32Mi"},
     "limits": {"cpu": "500m", "memory": "96Mi"},
 }
-TASK = {"type": "pipeline_stop", "pipelineId": "p1"}
 HUB_SECRET = "hub"
 GOAL_P99_SECONDS = 10.0
 MINUTE = 60.0
 #: CPU table rows: the whole machine, and what it spent beyond the processes measured.
 MACHINE = "machine (all)"
 OTHERS = "everything else on the machine"
+#: The node container's whole cgroup (its rows above are parts of it).
+NODE = "node container (all)"
+RUNNERS = "runner pods (kubepods less the system pods)"
+SHIMS = "containerd shims"
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -112,14 +131,35 @@ def summarize(values: Sequence[float]) -> Summary | None:
     return Summary(len(values), percentile(values, 50), percentile(values, 99), max(values))
 
 
-def first_by_client(requests: Iterable[Mapping[str, Any]], since: float) -> dict[str, float]:
-    """Each client address's earliest request received at or after ``since`` (epoch s)."""
+def task(job: str) -> dict[str, str]:
+    """Each job stops a pipeline of its own (named as the job): the fake CoreHub sees
+    the runners through the node's masquerade, all from the node's address, so the
+    pipeline in a request's path is what tells whose request it is."""
+    return {"type": "pipeline_stop", "pipelineId": job}
+
+
+def seed_pipelines(names: Iterable[str]) -> list[dict[str, Any]]:
+    """One fake pipeline per job name (:func:`task`)."""
+    return [
+        {"id": n, "name": n, "entities": [{"id": "e1", "name": "t", "groupId": "_default"}]}
+        for n in names
+    ]
+
+
+def pipeline_of(path: str) -> str | None:
+    """The pipeline a CoreHub request path names (``/pipelines/{p}/…``), if any."""
+    parts = path.split("/")
+    return unquote(parts[2]) if len(parts) > 2 and parts[1] == "pipelines" else None
+
+
+def first_by_pipeline(requests: Iterable[Mapping[str, Any]], since: float) -> dict[str, float]:
+    """Each pipeline's earliest request received at or after ``since`` (epoch s)."""
     first: dict[str, float] = {}
     for r in requests:
         at = float(r["received"])
-        client = str(r["client"])
-        if at >= since and (client not in first or at < first[client]):
-            first[client] = at
+        pipeline = pipeline_of(str(r["path"]))
+        if pipeline is not None and at >= since and (pipeline not in first or at < first[pipeline]):
+            first[pipeline] = at
     return first
 
 
@@ -132,6 +172,10 @@ def peak_in_window(times: Iterable[float], window: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def job_names(count: int) -> list[str]:
+    return [f"job-{i:03d}" for i in range(count)]
 
 
 def jitter_delay(namespace: str, name: str, slot_unix: int, jitter_seconds: int) -> int:
@@ -198,31 +242,11 @@ def cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[s
 # ------------------------------------------------------------------ measuring
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of ``pid`` so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent not idle (all cores), from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def kubepods_seconds() -> float:
-    """CPU seconds of every pod on the node (cgroup v1 ``cpuacct`` of ``kubepods``)."""
-    for path in (
-        Path("/sys/fs/cgroup/cpuacct/kubepods/cpuacct.usage"),
-        Path("/sys/fs/cgroup/cpu,cpuacct/kubepods/cpuacct.usage"),
-    ):
-        if path.exists():
-            return int(path.read_text()) / 1e9
-    return 0.0
 
 
 # ------------------------------------------------------------------ the run
@@ -265,10 +289,10 @@ class Bench:
         self.args = args
 
     def run(self) -> list[Outcome]:
-        from chronos.devcluster.install import install_crd
-        from chronos.devcluster.cluster import Cluster
+        from nodeprocs import node_container, node_processes
+
+        from chronos.devcluster import kindcluster
         from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
-        from chronos.devcluster.node import RealNode, node_address
         from chronos.devcluster.operator_process import OperatorProcess
         from chronos.fakehub import DEFAULT_SEED, FakeCoreHub, FakeHubState
 
@@ -279,15 +303,17 @@ class Bench:
             build_all(engine, components=("runner",))
             image = image_tag("runner")
             with tempfile.TemporaryDirectory(prefix="bench-busy-") as tmp:
-                self.cluster = Cluster(Path(tmp) / "plane", node_address=node_address())
-                self.cluster.start()
-                install_crd(self.cluster)
-                self.node = RealNode(self.cluster)
-                try:
-                    self.node.start()
-                    self.node.import_image(engine, image)
-                    seed = {**DEFAULT_SEED, "delays": {"activate": 0, "stop": 0, "snapshot": 0}}
-                    self.hub = FakeCoreHub(FakeHubState(seed), host=self.node.address).start()
+                deleting = 0.0
+                with kindcluster.scratch(engine, Path(tmp) / "kind", image) as made:
+                    self.made = made
+                    self.cluster = made.target
+                    self.container = node_container(engine, made.node)
+                    seed = {
+                        **DEFAULT_SEED,
+                        "delays": {"activate": 0, "stop": 0, "snapshot": 0},
+                        "pipelines": seed_pipelines(job_names(max(n for _, n, _ in self.phases()))),
+                    }
+                    self.hub = FakeCoreHub(FakeHubState(seed), host=made.address).start()
                     self.operator = OperatorProcess(
                         self.cluster.kubeconfig,
                         Path(tmp),
@@ -304,13 +330,15 @@ class Bench:
                     finally:
                         self.operator.stop()
                         self.hub.stop()
-                finally:
-                    self.node.stop()
-                    left = self.node.leftovers()
-                    self.cluster.stop()
-                    print(f"teardown: {left or 'nothing left'}", flush=True)
+                    deleting = time.monotonic()  # the rest is scratch's `kind delete cluster`
+                left = len(node_processes(self.container))
+                print(
+                    f"teardown: kind delete cluster {time.monotonic() - deleting:.1f} s, "
+                    f"{left} processes of the node left",
+                    flush=True,
+                )
         finally:
-            engine.stop()
+            engine.stop()  # only if started here
         return outcomes
 
     def phases(self) -> list[tuple[str, int, int]]:
@@ -342,7 +370,6 @@ class Bench:
         from chronos import kube
 
         spec: dict[str, Any] = {
-            "task": TASK,
             "schedule": {"cron": cron},
             "timeZone": "UTC",
             "timeoutSeconds": 600,
@@ -356,7 +383,8 @@ class Bench:
             if not hasattr(local, "client"):
                 local.client = kube.client(self.cluster.kubeconfig)
             meta = ObjectMeta(name=name, namespace=ns)
-            local.client.create(kube.ChronosJobResource(metadata=meta, spec=spec))
+            job = {**spec, "task": task(name)}
+            local.client.create(kube.ChronosJobResource(metadata=meta, spec=job))
 
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(create, names))
@@ -370,32 +398,30 @@ class Bench:
         raise SystemExit(f"{ns}: CronJobs not all made before the slot; raise --lead")
 
     def snapshot(self) -> dict[str, float]:
-        from chronos.devcluster.nodehost import processes_naming
+        import nodeprocs
 
-        pids = {**self.cluster.pids(), **self.node.pids(), "operator": self.operator.pid}
-        cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        cpu["bench + fake CoreHub"] = cpu_seconds(os.getpid())
-        shims = [
-            pid
-            for pid, cmd in processes_naming(str(self.cluster.directory)).items()
-            if "containerd-shim" in cmd
-        ]
-        cpu["containerd shims"] = sum(cpu_seconds(p) for p in shims)
-        cpu["runner pods (kubepods)"] = kubepods_seconds()
+        processes = nodeprocs.node_processes(self.container)
+        named = nodeprocs.by_name(processes, {p: nodeprocs.cpu_seconds(p) for p in processes})
+        cpu = {name: named.get(name, 0.0) for name in nodeprocs.SYSTEM}
+        cpu["operator"] = nodeprocs.cpu_seconds(self.operator.pid)
+        cpu["bench + fake CoreHub"] = nodeprocs.cpu_seconds(os.getpid())
+        cpu[SHIMS] = named.get(nodeprocs.SHIM, 0.0)
+        pods = nodeprocs.container_cpu_seconds(self.container, nodeprocs.KUBEPODS)
+        cpu[RUNNERS] = pods - sum(named.get(name, 0.0) for name in nodeprocs.SYSTEM_PODS)
+        cpu[NODE] = nodeprocs.container_cpu_seconds(self.container)
         cpu[MACHINE] = machine_busy_seconds()
         return cpu
 
     def phase(self, label: str, count: int, jitter: int) -> Outcome:
         ns = f"busy-{label}-{uuid.uuid4().hex[:6]}"
-        names = [f"job-{i:03d}" for i in range(count)]
+        names = job_names(count)
         self.setup_namespace(ns)
         slot = next_slot(datetime.now(UTC), self.args.lead + count * 0.1)
         slot_s = slot.timestamp()
         print(f"{label}: {count} job(s) in {ns}, slot {slot:%H:%M:%S} UTC", flush=True)
         self.create_jobs(ns, names, slot_cron(slot), jitter)
         self.wait_cronjobs(ns, count, deadline=slot_s - 10)
-        kcm_log = self.cluster.directory / "logs" / "kube-controller-manager.log"
-        log_offset = kcm_log.stat().st_size if kcm_log.exists() else 0
+        log_since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         state = self.hub.state
         state.reset()
         if self.args.login_seconds > 0:
@@ -412,7 +438,7 @@ class Bench:
                 minute = cpu_delta(before, self.snapshot())
             with state.lock:
                 requests = list(state.requests)
-            if len(first_by_client(requests, slot_s - 1)) >= count:
+            if len(first_by_pipeline(requests, slot_s - 1)) >= count:
                 break
             time.sleep(0.25)
         cpu_until_first, reached = cpu_delta(before, self.snapshot()), time.time()
@@ -435,24 +461,20 @@ class Bench:
             annotations = job["metadata"].get("annotations") or {}
             chronosjob = annotations.get(c.CHRONOSJOB_ANNOTATION, job["metadata"]["name"])
             stages[chronosjob] = pod_stages(job, pod_of_job.get(job["metadata"]["name"]))
-        first_at = first_by_client(requests, slot_s - 1)
-        first = {
-            name: first_at[s.ip] - slot_s
-            for name, s in stages.items()
-            if s.ip is not None and s.ip in first_at
-        }
+        first_at = first_by_pipeline(requests, slot_s - 1)
+        first = {name: first_at[name] - slot_s for name in stages if name in first_at}
         events = self.kubectl_json("get", "events", "-n", ns)["items"]
         unschedulable = sorted(
             {e.get("message", "")[:120] for e in events if e.get("reason") == "FailedScheduling"}
         )
-        node = self.kubectl_json("get", "node", self.node.name)
+        node = self.kubectl_json("get", "node", self.made.node)
         allocatable = (node.get("status") or {}).get("allocatable") or {}
-        throttled = []
-        if kcm_log.exists():
-            with kcm_log.open("rb") as log:
-                log.seek(log_offset)
-                text = log.read().decode(errors="replace")
-            throttled = [line for line in text.splitlines() if "client-side throttling" in line]
+        text = self.cluster.kubectl(
+            *("logs", "-n", "kube-system", f"kube-controller-manager-{self.made.node}"),
+            f"--since-time={log_since}",
+            check=False,
+        )
+        throttled = [line for line in text.splitlines() if "client-side throttling" in line]
         outcome = Outcome(
             label=label,
             count=count,
@@ -520,17 +542,22 @@ CPU_ORDER = (
     "operator",
     "kubelet",
     "containerd",
-    "containerd shims",
+    SHIMS,
     "kube-proxy",
-    "runner pods (kubepods)",
+    "coredns",
+    "metrics-server",
+    "local-path-provisioner",
+    RUNNERS,
+    NODE,
     "bench + fake CoreHub",
     MACHINE,
 )
 
 
 def others(cpu: Mapping[str, float]) -> dict[str, float]:
-    """``cpu`` plus what the machine spent beyond the processes measured (other users)."""
-    ours = sum(v for k, v in cpu.items() if k != MACHINE)
+    """``cpu`` plus what the machine spent beyond the processes measured (other users);
+    the node container's total is not added again (its parts are rows of their own)."""
+    ours = sum(v for k, v in cpu.items() if k not in (MACHINE, NODE))
     return {**cpu, OTHERS: cpu.get(MACHINE, 0.0) - ours}
 
 
@@ -549,7 +576,8 @@ def print_outcome(o: Outcome) -> None:
         ("Pod created (Job controller)", o.stage("pod_created")),
         ("Pod scheduled (kube-scheduler)", o.stage("scheduled")),
         ("container started (kubelet, containerd)", o.stage("started")),
-        ("**first CoreHub request**", list(o.first.values())),
+        ("logins (any runner's; unattributed)", o.logins),
+        ("**first CoreHub request** (naming its pipeline)", list(o.first.values())),
     ]
     if o.jitter:
         net = [t - o.delays[n] for n, t in o.first.items()]
@@ -625,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
         if "jitterSeconds" not in "".join(p.read_text() for p in crd.glob("*.yaml")):
             parser.error("--jitter-seconds: this tree's CRD has no spec.jitterSeconds yet")
     if os.geteuid() != 0:
-        parser.error("needs root (a real node), like the real-node tests")
+        parser.error("needs root (a kind cluster), like the real-node tests")
     outcomes = Bench(args).run()
     print_summary(outcomes)
     unfinished = [o.label for o in outcomes if len(o.first) < o.count]

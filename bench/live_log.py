@@ -1,19 +1,19 @@
-"""Live-log latency of the run page: a line written in a pod on the real node → the same
+"""Live-log latency of the run page: a line written in a pod on a kind node → the same
 line received over the dashboard's SSE stream (``/ui/jobs/…/runs/{run}/log/events``).
 
-Starts a control plane for a real node and the node itself (like bench/realnode.py;
-needs root), builds the runner image if needed and imports it, then runs a pod of the
-runner image labelled as the run's pod (``batch.kubernetes.io/job-name``) that prints
-``--lines`` lines, one every ``--interval`` seconds, each carrying the time it was
-written. Three readers follow it at the same time: the facade's SSE stream (served by
-``bench/api_list.py --serve ours``, auth off: one identity and access check per stream,
-none per line); the run page itself in Debian's chromium (Playwright), where a
-MutationObserver notes when each line is added to the page (what a reader sees: SSE,
-``EventSource`` and the page's script); and, as the baseline, the API server's own
-``pods/{pod}/log?follow=true`` read directly. Prints p50 and p99 of each and what the
-facade and the page add.
+Creates a kind cluster of its own (``kindcluster.scratch``, the node image built here;
+needs root and the real-node lock), builds the runner image if needed and loads it with
+``kind load``, then runs a pod of the runner image labelled as the run's pod
+(``batch.kubernetes.io/job-name``) that prints ``--lines`` lines, one every
+``--interval`` seconds, each carrying the time it was written. Three readers follow it
+at the same time: the facade's SSE stream (served by ``bench/api_list.py --serve ours``,
+auth off: one identity and access check per stream, none per line); the run page itself
+in Debian's chromium (Playwright), where a MutationObserver notes when each line is
+added to the page (what a reader sees: SSE, ``EventSource`` and the page's script); and,
+as the baseline, the API server's own ``pods/{pod}/log?follow=true`` read directly.
+Prints p50 and p99 of each and what the facade and the page add.
 
-    flock /tmp/chronos-images.lock .venv/bin/python bench/live_log.py [--lines 400]
+    flock /tmp/realnode.lock .venv/bin/python bench/live_log.py [--lines 400]
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from lightkube.resources.core_v1 import Pod
 
 from chronos import http, kube
 from chronos.api.runlog import JOB_NAME_LABEL, raw_text
-from chronos.devcluster.install import install_crd
-from chronos.devcluster.cluster import Cluster, free_port
+from chronos.devcluster import kindcluster
+from chronos.devcluster.cluster import free_port
 from chronos.devcluster.images import build_all, ensure_tools, image_tag, start_engine
-from chronos.devcluster.node import RealNode, node_address
 from chronos.devcluster.screenshots import CHROMIUM, FLAGS
+from chronos.devcluster.system import KindTarget
 
 RUN = "bench-run"
 #: The pod waits this long before writing, so both readers are following by then.
@@ -131,7 +131,7 @@ def follow_browser(url: str, out: list[float], done: threading.Event) -> None:
     done.set()
 
 
-def follow_api(cluster: Cluster, ns: str, out: list[float], done: threading.Event) -> None:
+def follow_api(cluster: KindTarget, ns: str, out: list[float], done: threading.Event) -> None:
     client = kube.client(cluster.kubeconfig)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -162,14 +162,12 @@ def main() -> None:
     try:
         build_all(engine, components=("runner",))
         image = image_tag("runner")
-        with tempfile.TemporaryDirectory(prefix="bench-live-log-") as tmp:
-            cluster = Cluster(Path(tmp) / "plane", node_address=node_address())
-            cluster.start()
-            install_crd(cluster)
-            node = RealNode(cluster)
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-live-log-") as tmp,
+            kindcluster.scratch(engine, Path(tmp), image) as made,
+        ):
+            cluster = made.target
             try:
-                node.start()
-                node.import_image(engine, image)
                 ns = "bench-live-log"
                 cluster.kubectl("create", "namespace", ns)
                 job = {
@@ -236,11 +234,9 @@ def main() -> None:
                 print(f"added by the facade and the page: p50 {page[0] - base[0]:+.1f} ms, "
                       f"p99 {page[1] - base[1]:+.1f} ms")  # fmt: skip
             finally:
-                stop(procs)  # the facade first: it watches the plane
-                node.stop()
-                cluster.stop()
+                stop(procs)  # the facade first: it watches the cluster
     finally:
-        engine.stop()
+        engine.stop()  # only if started here
 
 
 if __name__ == "__main__":

@@ -67,15 +67,32 @@ def test_summarize() -> None:
     assert bm.summarize([]) is None
 
 
-def test_first_by_client_keeps_each_address_earliest_request_since() -> None:
+def test_first_by_pipeline_keeps_each_pipelines_earliest_request_since() -> None:
     requests = [
-        {"client": "10.88.0.5", "received": 105.0},
-        {"client": "10.88.0.6", "received": 103.0},
-        {"client": "10.88.0.5", "received": 102.0},  # logged later, arrived earlier
-        {"client": "10.88.0.7", "received": 99.0},  # before the slot: another phase's
-        {"client": "10.88.0.6", "received": 104.0},
+        {"path": "/pipelines/job-000/commands/sync/stop", "received": 105.0},
+        {"path": "/pipelines/job-001", "received": 103.0},
+        {"path": "/pipelines/job-000", "received": 102.0},  # logged later, arrived earlier
+        {"path": "/pipelines/job-002", "received": 99.0},  # before the slot: another phase's
+        {"path": "/authentication/login", "received": 101.0},  # names no pipeline
+        {"path": "/pipelines", "received": 101.5},
+        {"path": "/pipelines/job-001/entities", "received": 104.0},
     ]
-    assert bm.first_by_client(requests, since=100.0) == {"10.88.0.5": 102.0, "10.88.0.6": 103.0}
+    first = bm.first_by_pipeline(requests, since=100.0)
+    assert first == {"job-000": 102.0, "job-001": 103.0}
+
+
+def test_pipeline_of_reads_the_decoded_segment_after_pipelines() -> None:
+    assert bm.pipeline_of("/pipelines/job-007/commands/sync/stop") == "job-007"
+    assert bm.pipeline_of("/pipelines/a%2Fb") == "a/b"
+    assert bm.pipeline_of("/pipelines") is None
+    assert bm.pipeline_of("/authentication/login") is None
+
+
+def test_each_job_stops_a_seeded_pipeline_of_its_own() -> None:
+    names = bm.job_names(3)
+    assert names == ["job-000", "job-001", "job-002"]
+    assert [p["id"] for p in bm.seed_pipelines(names)] == names
+    assert [bm.task(n)["pipelineId"] for n in names] == names
 
 
 def test_peak_in_window_counts_the_busiest_interval() -> None:
