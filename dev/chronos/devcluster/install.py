@@ -105,7 +105,7 @@ def summary(
     headline: str,
     *,
     stop: str = "make down (deletes the kind cluster and all in it)",
-    status: str = "python -m chronos.devcluster status",
+    status: str = "make status",
     where: str = "on this host's address on the kind network",
 ) -> None:
     """What `make up` prints."""
