@@ -141,7 +141,7 @@ def _kind_tool(module: str, package: str) -> GoBuild:
         module=module,
         script="build-go-tool.sh",
         binaries=(name,),
-        note="the first build takes about a minute on 2 cores after the Kubernetes binaries",
+        note="the first build takes under a minute after the Kubernetes binaries (3 min alone)",
         script_args=(KIND_TOOLS, package),
     )
 
