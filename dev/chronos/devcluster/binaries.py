@@ -55,14 +55,16 @@ class GoBuild:
     def version(self) -> str:
         for line in (self.wrapper / "go.mod").read_text().splitlines():
             parts = line.split()
+            if parts[:1] == ["require"]:  # a one-line `require module version`
+                parts = parts[1:]
             if parts[:1] == [self.module] and len(parts) >= 2:
                 return parts[1]
         raise BuildError(f"devcluster/{self.folder}/go.mod does not require {self.module}")
 
     def cache_dir(self) -> Path:
-        """Keyed by the version and the wrapper's go.sum: a bump builds afresh."""
-        digest = hashlib.sha256((self.wrapper / "go.sum").read_bytes()).hexdigest()[:12]
-        return cache_root() / f"{self.name}-{self.version()}-{digest}" / "bin"
+        """Keyed by the version and every file of the wrapper module (go.mod, go.sum, its own
+        Go sources, patches): a bump or any change of what is built builds afresh."""
+        return cache_root() / f"{self.name}-{self.version()}-{module_digest(self.wrapper)}" / "bin"
 
     def ensure(self, directory: Path) -> Path:
         """``directory``, building the binaries into it first if they are not there.
@@ -110,17 +112,36 @@ CONTROL_PLANE = GoBuild(
 )
 
 
-def _tool(name: str, module: str, *, generic: bool = False) -> GoBuild:
-    """One binary built from ``devcluster/<name>`` by ``devcluster/build-<name>.sh``, or
-    (``generic``) by ``build-go-tool.sh``, which builds its go.mod's ``tool``."""
+def _tool(name: str, module: str) -> GoBuild:
+    """One binary built from ``devcluster/<name>`` by ``devcluster/build-<name>.sh``."""
     return GoBuild(
         name=name,
         folder=name,
         module=module,
-        script="build-go-tool.sh" if generic else f"build-{name}.sh",
+        script=f"build-{name}.sh",
         binaries=(name,),
         note="the first build takes a few minutes on 2 cores",
-        script_args=(name,) if generic else (),
+    )
+
+
+#: The one wrapper module of kind's tools: its requirements pin, as minimums, the versions the
+#: Kubernetes wrapper (``go/``) builds, so client-go, apimachinery, grpc, protobuf, golang.org/x
+#: ... compile to the same packages and come from the Go build cache the Kubernetes binaries
+#: filled (docs/kind.md, "Building kind's tools").
+KIND_TOOLS = "kindtools"
+
+
+def _kind_tool(module: str, package: str) -> GoBuild:
+    """``package`` (a ``tool`` of devcluster/kindtools, or its own main) by build-go-tool.sh."""
+    name = package.rstrip("/").rsplit("/", 1)[-1]
+    return GoBuild(
+        name=name,
+        folder=KIND_TOOLS,
+        module=module,
+        script="build-go-tool.sh",
+        binaries=(name,),
+        note="the first build takes under a minute after the Kubernetes binaries (3 min alone)",
+        script_args=(KIND_TOOLS, package),
     )
 
 
@@ -131,11 +152,22 @@ METRICS_SERVER = _tool("metrics-server", "sigs.k8s.io/metrics-server")
 #: (tests/cluster/test_cron_sequences.py): the version Kubernetes vendors, pinned in go.sum.
 CRON_ORACLE = _tool("cron-oracle", "github.com/robfig/cron/v3")
 #: kind itself and the two images of a kind node that are not Kubernetes' (docs/kind.md).
-KIND = _tool("kind", "sigs.k8s.io/kind", generic=True)
-COREDNS = _tool("coredns", "github.com/coredns/coredns", generic=True)
-LOCAL_PATH_PROVISIONER = _tool(
-    "local-path-provisioner", "github.com/rancher/local-path-provisioner", generic=True
+KIND = _kind_tool("sigs.k8s.io/kind", "sigs.k8s.io/kind")
+#: CoreDNS with a kubeadm Corefile's plugins only (kindtools/cmd/coredns).
+COREDNS = _kind_tool("github.com/coredns/coredns", "./cmd/coredns")
+LOCAL_PATH_PROVISIONER = _kind_tool(
+    "github.com/rancher/local-path-provisioner", "github.com/rancher/local-path-provisioner"
 )
+
+
+def module_digest(folder: Path) -> str:
+    """Of every file under ``folder`` (relative path and content, in path order)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix().encode()
+        content = path.read_bytes()
+        digest.update(b"%d:%s%d:" % (len(relative), relative, len(content)) + content)
+    return digest.hexdigest()[:12]
 
 
 def cache_root() -> Path:
