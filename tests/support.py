@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -177,3 +180,15 @@ def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any]:
     spec = obj["spec"]["jobTemplate"]["spec"] if obj["kind"] == "CronJob" else obj["spec"]
     pod: dict[str, Any] = spec["template"]["spec"]
     return pod
+
+
+def load_bench(name: str) -> ModuleType:
+    """``bench/<name>.py`` as a module (bench/ is no package), for unit tests of its pure
+    parts."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module

@@ -3,28 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import load_bench
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "busy_minute.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("busy_minute", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["busy_minute"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-bm = _load()
+bm = load_bench("busy_minute")
 
 
 def test_next_slot_is_the_first_whole_minute_after_the_lead() -> None:

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
+from support import load_bench
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "nodeprocs.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("nodeprocs", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["nodeprocs"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
-
-
-npr = _load()
+npr = load_bench("nodeprocs")
 ID = "8d0fbd0f80ca96e70858bc31d05914f3f0f563a590014514976ef401bff26c3b"
 KUBELET = f"""9:name=systemd:/docker/{ID}/kubelet.slice/kubelet.service
 4:memory:/docker/{ID}/kubelet.slice/kubelet.service
