@@ -250,13 +250,15 @@ def create(engine: Engine, name: str, tag: str, config: str, kubeconfig: Path) -
     config_file = kubeconfig.parent / f"{name}.kind.yaml"
     config_file.write_text(config)
     started = time.monotonic()
-    kind(
-        engine,
-        *("create", "cluster", "--name", name, "--image", tag),
-        *("--config", str(config_file), "--wait", "120s"),
-        kubeconfig=kubeconfig,
-    )
-    config_file.unlink()
+    try:
+        kind(
+            engine,
+            *("create", "cluster", "--name", name, "--image", tag),
+            *("--config", str(config_file), "--wait", "120s"),
+            kubeconfig=kubeconfig,
+        )
+    finally:
+        config_file.unlink()
     return time.monotonic() - started
 
 
