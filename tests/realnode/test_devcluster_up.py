@@ -36,7 +36,7 @@ from chronos.devcluster.processes import load
 from chronos.devcluster.screenshots import PAGES
 from chronos.devcluster.system import NODE_PORT, KindTarget, recorded
 from chronos.fakehub import FakeHubControl
-from realnode.updown import devcluster, gone, wait_until
+from realnode.updown import devcluster, gone, user_kubeconfig, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode]
 #: The rows of `status`, in order.
@@ -138,6 +138,16 @@ def test_up_runs_the_sample_and_serves_the_api_on_the_configured_port(system: Sy
     assert int(api.group(2)) == system.api_port  # from CHRONOS_DEVCLUSTER_API_PORT
     assert "CHRONOS_DEVCLUSTER_API_PORT" in out  # the output names the knob
     assert f"kind cluster {kindcluster.CLUSTER!r} (created in" in out
+    # kind's context in the user's kubeconfig, as for any kind user.
+    assert "kubectl --context kind-chronos" in out
+    nodes = subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(user_kubeconfig(system.state))]
+        + ["--context", "kind-chronos", "get", "nodes", "-o", "name"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert nodes.split() == [f"node/{NODE}"]
     assert system.token() in out
     # The dashboard, served by the API pods from the operator image (templates packaged).
     assert f"Dashboard:  {api.group(1)}/ui/" in out
@@ -542,6 +552,8 @@ def test_down_deletes_the_cluster_and_leaves_nothing(system: System) -> None:
         int((engine / "dockerd.pid").read_text() or 0)
     )
     assert not state.exists()  # its kubeconfig, token and logs named a deleted cluster
+    # kind took its context out of the user's kubeconfig again.
+    assert "kind-chronos" not in user_kubeconfig(state).read_text()
 
     stopped = devcluster("status", state=state, check=False)
     assert stopped.returncode == 1

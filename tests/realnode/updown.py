@@ -1,5 +1,5 @@
-"""Helpers of the modules that run `make up` themselves (test_devcluster_up.py for the
-home-made node, test_kind_up.py for kind): run the devcluster CLI, wait, see a process gone."""
+"""Helpers of the module that runs `make up` itself (test_devcluster_up.py): run the
+devcluster CLI, wait, see a process gone."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ def devcluster(
     module: str = "chronos.devcluster",
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHRONOS_DEVCLUSTER_DIR": str(state)}
+    # kind writes the user's kubeconfig (as for any kind user): a file of the test's own.
+    env = {
+        **os.environ,
+        "CHRONOS_DEVCLUSTER_DIR": str(state),
+        "KUBECONFIG": str(user_kubeconfig(state)),
+    }
     env.pop("CHRONOS_DEVCLUSTER_API_PORT", None)
     if api_port is not None:
         env["CHRONOS_DEVCLUSTER_API_PORT"] = str(api_port)
@@ -37,6 +42,11 @@ def devcluster(
     if check and out.returncode != 0:
         raise AssertionError(f"devcluster {args} failed ({out.returncode}):\n{out.stderr}")
     return out
+
+
+def user_kubeconfig(state: Path) -> Path:
+    """The kubeconfig `make up` writes as kind does for its user, beside ``state``."""
+    return state.parent / "user.kubeconfig"
 
 
 def gone(pid: int) -> bool:

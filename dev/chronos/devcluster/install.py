@@ -104,6 +104,7 @@ def summary(
     token: str,
     headline: str,
     *,
+    context: str,
     stop: str = "make down (deletes the kind cluster and all in it)",
     status: str = "make status",
     where: str = "on this host's address on the kind network",
@@ -115,7 +116,7 @@ def summary(
         f"""
 {headline}
 
-  export KUBECONFIG={cluster.kubeconfig}
+  export KUBECONFIG={cluster.kubeconfig}   # or: kubectl --context {context}
   export PATH={bin_dir}:$PATH
   kubectl get chronosjobs,cronjobs,jobs        # the sample job, its CronJob and a first run
   kubectl get pods -A                          # operator, REST facade and runner pods

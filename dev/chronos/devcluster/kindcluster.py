@@ -39,7 +39,7 @@ from chronos.contract import RUN_NOW_ANNOTATION
 from chronos.devcluster import binaries, images, kindnet, metrics, system
 from chronos.devcluster.binaries import HERE, cache_root
 from chronos.devcluster.cluster import ClusterError
-from chronos.devcluster.files import private_dir
+from chronos.devcluster.files import private_dir, write_private
 from chronos.devcluster.images import Engine, ImageError, Log
 from chronos.devcluster.install import SAMPLE, install_crd, summary
 from chronos.devcluster.pause import pause_archive
@@ -64,7 +64,16 @@ def state_dir() -> Path:
 
 
 def kubeconfig_path() -> Path:
+    """``make up``'s own copy of the cluster's kubeconfig (the summary exports it)."""
     return state_dir() / "kubeconfig"
+
+
+def user_kubeconfig(env: Mapping[str, str] | None = None) -> Path:
+    """Where kind itself writes (and ``kind delete`` removes) the context ``kind-chronos``,
+    as for any kind user: $KUBECONFIG's first file, else ~/.kube/config."""
+    variable = (os.environ if env is None else env).get("KUBECONFIG", "")
+    first = next((part for part in variable.split(os.pathsep) if part), "")
+    return Path(first).expanduser() if first else Path.home() / ".kube" / "config"
 
 
 # ------------------------------------------------------------------ engine
@@ -201,7 +210,7 @@ def kind(
     engine: Engine, *args: str, kubeconfig: Path | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     binary = binaries.ensure_tool(binaries.KIND)
-    env = engine.env(KUBECONFIG=str(kubeconfig or kubeconfig_path()))
+    env = engine.env(KUBECONFIG=str(kubeconfig or user_kubeconfig()))
     result = subprocess.run(
         [str(binary), *args], env=env, capture_output=True, text=True, check=False
     )
@@ -337,12 +346,17 @@ def _create_or_reuse(engine: Engine, tag: str, api_port: int, log: Log) -> str:
             )
         log(f"reusing the kind cluster {CLUSTER!r}")
         kind(engine, "export", "kubeconfig", "--name", CLUSTER)
-        return "reused"
-    system.check_api_port(api_port)
-    config = system.cluster_config(base_config(), api_port)
-    seconds = create(engine, CLUSTER, tag, config, kubeconfig_path())
-    log(f"kind cluster {CLUSTER!r} created in {seconds:.1f} s")
-    return f"created in {seconds:.1f}s"
+        how = "reused"
+    else:
+        system.check_api_port(api_port)
+        config = system.cluster_config(base_config(), api_port)
+        seconds = create(engine, CLUSTER, tag, config, user_kubeconfig())
+        log(f"kind cluster {CLUSTER!r} created in {seconds:.1f} s")
+        how = f"created in {seconds:.1f}s"
+    # kind writes the user's kubeconfig like any kind user's (`kubectl --context
+    # kind-chronos`); the summary's KUBECONFIG is a copy of the cluster's own.
+    write_private(kubeconfig_path(), kind(engine, "get", "kubeconfig", "--name", CLUSTER).stdout)
+    return how
 
 
 def build(log: Log = _print) -> None:
@@ -395,7 +409,7 @@ def up(log: Log = _print, timeout: float = 300) -> None:
         f"{time.monotonic() - started:.0f}s; node image {tag}, "
         f"Kubernetes {binaries.kubernetes_version()})."
     )
-    summary(cluster, cluster.bin_dir, info, token, headline)
+    summary(cluster, cluster.bin_dir, info, token, headline, context=f"kind-{CLUSTER}")
     print(f"kind: DOCKER_HOST={engine.host} {binaries.ensure_tool(binaries.KIND)} get clusters\n")
 
 
@@ -415,7 +429,7 @@ def down(log: Log = _print) -> None:
         log("no Docker engine runs: no kind cluster to delete")
     else:
         if CLUSTER in clusters(engine):
-            delete(engine, CLUSTER, kubeconfig_path())
+            delete(engine, CLUSTER, user_kubeconfig())
             log(f"kind cluster {CLUSTER!r} deleted")
         else:
             log(f"no kind cluster {CLUSTER!r}")

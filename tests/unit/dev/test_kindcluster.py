@@ -105,3 +105,11 @@ def test_the_wrapper_leaves_other_commands_alone(tmp_path: Path) -> None:
     _run(fake, "state", "id4", cwd=tmp_path)
     assert json.loads((tmp_path / "config.json").read_text()) == config
     assert json.loads(record.read_text()) == ["state", "id4"]
+
+
+def test_kind_writes_the_users_kubeconfig_as_for_any_kind_user(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    joined = {"KUBECONFIG": f"{first}{os.pathsep}{second}"}
+    assert kindcluster.user_kubeconfig(joined) == first
+    assert kindcluster.user_kubeconfig({"KUBECONFIG": f"{os.pathsep}{second}"}) == second
+    assert kindcluster.user_kubeconfig({}) == Path.home() / ".kube" / "config"
