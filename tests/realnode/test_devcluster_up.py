@@ -140,9 +140,9 @@ def test_up_runs_the_sample_and_serves_the_api_on_the_configured_port(system: Sy
     assert f"kind cluster {kindcluster.CLUSTER!r} (created in" in out
     # kind's context in the user's kubeconfig, as for any kind user.
     assert "kubectl --context kind-chronos" in out
+    kubectl = [str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(user_kubeconfig(system.state))]
     nodes = subprocess.run(
-        [str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(user_kubeconfig(system.state))]
-        + ["--context", "kind-chronos", "get", "nodes", "-o", "name"],
+        [*kubectl, "--context", "kind-chronos", "get", "nodes", "-o", "name"],
         capture_output=True,
         text=True,
         check=True,
