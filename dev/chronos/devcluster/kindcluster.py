@@ -186,18 +186,23 @@ def ensure_node_image(engine: Engine, log: Log = _print) -> str:
 
 
 def _kind_module_dir() -> Path:
-    """kind's module source (its images/base files), from the Go module cache."""
+    """kind's module source (its images/base files), downloaded into the Go module cache
+    if it is not there yet (``go list -m`` only reports a module already downloaded: a
+    cold machine builds the base before kind itself)."""
     version = binaries.KIND.version()
     wrapper = binaries.KIND.wrapper
     result = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", f"sigs.k8s.io/kind@{version}"],
+        ["go", "mod", "download", "-json", f"sigs.k8s.io/kind@{version}"],
         cwd=wrapper,
-        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"},
+        env={**os.environ, "GOTOOLCHAIN": "local"},
         capture_output=True,
         text=True,
         check=False,
     )
-    directory = Path(result.stdout.strip())
+    try:
+        directory = Path(json.loads(result.stdout).get("Dir") or "")
+    except ValueError:
+        directory = Path()
     if result.returncode != 0 or not (directory / "images" / "base" / "files").is_dir():
         raise ImageError(f"kind {version}'s module source not found:\n{result.stderr}")
     return directory
