@@ -317,7 +317,7 @@ def scratch(engine: Engine, directory: Path, *tags: str, log: Log = _print) -> I
     name = f"chronos-t{uuid.uuid4().hex[:6]}"
     target = KindTarget(directory, binaries.ensure_binaries())
     node_image = ensure_node_image(engine, log)
-    metrics_image = metrics.metrics_image(engine, cache_root() / "images" / "kind-metrics")
+    metrics_image = metrics.build_image(engine, cache_root() / "images" / "kind-metrics")
     address = ensure_network(engine)
     try:
         seconds = create(engine, name, node_image, base_config(), target.kubeconfig)
@@ -391,7 +391,7 @@ def up(log: Log = _print, timeout: float = 300) -> None:
     how = _create_or_reuse(engine, tag, api_port, log)
     report = images.build_all(engine, log)
     loaded = [built.tag for built in report.images.values()]
-    loaded.append(metrics.metrics_image(engine, cache_root() / "images" / "kind-metrics"))
+    loaded.append(metrics.build_image(engine, cache_root() / "images" / "kind-metrics"))
     load(engine, CLUSTER, *loaded)
     log(f"loaded {', '.join(loaded)}")
     operator = images.image_tag("operator")

@@ -176,7 +176,7 @@ def _metrics_container(image: str) -> dict[str, Any]:
     }
 
 
-def metrics_image(engine: Engine, work: Path) -> str:
+def build_image(engine: Engine, work: Path) -> str:
     """An image of the cached static metrics-server binary (``FROM scratch``); returns
     its tag. Docker's layer cache makes a rebuild of the same binary instant."""
     binary = binaries.ensure_metrics_server()
