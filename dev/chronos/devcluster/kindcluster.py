@@ -371,6 +371,7 @@ def build(log: Log = _print) -> None:
     binaries.ensure_binaries()
     binaries.ensure_helm()
     binaries.ensure_metrics_server()
+    binaries.ensure_tool(binaries.KIND)
     engine = start_engine(log)
     try:
         ensure_node_image(engine, log)
