@@ -431,14 +431,21 @@ def test_every_job_converges_after_the_fault(harness: Harness, fault: Fault) -> 
 
     # The log says what happened once per outage, not a line per retry: a warning per
     # informer (five: ChronosJobs, CronJobs, Jobs, ChronosCalendars, ChronosChannels) and
-    # at most one per job. A restarted API server may drop a watch again while it warms
-    # up, after the informer was healthy: a second outage of its own (CI, loaded: 10
-    # warnings with four informers), still far from one per retry (a dozen per outage).
+    # at most one per job. A restarted API server may fail requests again while it warms
+    # up, after the informer or the job was healthy: a second outage of its own (CI,
+    # loaded: 10 warnings with four informers; a cold CI run: two jobs' syncs failed
+    # twice), still far from one per retry (a dozen per outage).
     per_informer = Counter(
         e["message"].split(" ")[0] for e in loud if e["logger"] == "chronos.informer"
     )
     assert max(per_informer.values(), default=0) <= 2, per_informer
-    assert len(loud) - sum(per_informer.values()) <= 4, [e["message"] for e in loud]
+    per_job = Counter(
+        e["message"].split(" ")[2] for e in loud if e["message"].startswith("sync of ")
+    )
+    assert max(per_job.values(), default=0) <= 2, per_job
+    other = [e for e in loud if e["logger"] != "chronos.informer"]
+    other = [e for e in other if not e["message"].startswith("sync of ")]
+    assert len(per_job) + len(other) <= 4, [e["message"] for e in loud]
     assert len(lines) <= 40, [e["message"] for e in lines]
     # And the API server is not hammered while it lasts: a probe every 0.67 s, per
     # informer a relist and a rewatch per fault event, the work of three changed jobs
