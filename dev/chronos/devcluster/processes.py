@@ -23,8 +23,6 @@ from pathlib import Path
 
 from chronos.devcluster.files import open_private_log, write_private
 
-LEASE_PREFIX = "lease:"
-
 
 @dataclass
 class Component:

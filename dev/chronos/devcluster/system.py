@@ -113,21 +113,15 @@ def deployments() -> list[Component]:
     ]
 
 
-def _python(name: str, args: list[str], health: str, env: dict[str, str]) -> Component:
-    return Component(name=name, argv=[sys.executable, *args], health=health, env=env)
-
-
 def fakehub_at(address: str) -> Component:
     """The fake CoreHub on ``address`` (one the pods can reach), on a free port."""
     root = binaries.repo_root()
     url = f"http://{address}:{free_port()}"
     seed = root / "deploy" / "samples" / "fakehub-seed.yaml"
     port = url.rsplit(":", 1)[1]
-    return _python(
-        "fakehub",
-        ["-m", "chronos.fakehub", "--host", address, "--port", port, "--seed", str(seed)],
-        f"{url}/_fake/health",
-        {},
+    fakehub = [sys.executable, "-m", "chronos.fakehub", "--host", address, "--port", port]
+    return Component(
+        name="fakehub", argv=[*fakehub, "--seed", str(seed)], health=f"{url}/_fake/health"
     )
 
 
