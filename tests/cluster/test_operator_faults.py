@@ -427,7 +427,10 @@ def test_every_job_converges_after_the_fault(harness: Harness, fault: Fault) -> 
     same = Counter((e.method, e.path, e.body) for e in writes if e.delivered)
     assert max(same.values()) == 1, [k[:2] for k, n in same.items() if n > 1]
     objects = [e for e in writes if e.resource != "events"]
-    assert len(objects) <= 3 + 4 * 2, [(e.method, e.path) for e in objects]
+    # Three CronJob writes and a status write or two per job, one more per job when a
+    # restarted API server fails it again while it warms up (a second outage, as for the
+    # log below; CI, loaded: 12 and 13 writes), never a write per retry.
+    assert len(objects) <= 3 + 4 * 3, [(e.method, e.path) for e in objects]
 
     # The log says what happened once per outage, not a line per retry: a warning per
     # informer (five: ChronosJobs, CronJobs, Jobs, ChronosCalendars, ChronosChannels) and
