@@ -181,6 +181,7 @@ def restarts(
     for i in range(count):
         name = f"chronos-b{uuid.uuid4().hex[:6]}"
         kubeconfig = directory / f"restart-{i}" / "kubeconfig"
+        kindcluster.ensure_network(engine)  # guarded before the node starts
         try:
             ready.append(
                 kindcluster.create(engine, name, tag, kindcluster.base_config(), kubeconfig)

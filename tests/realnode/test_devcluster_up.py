@@ -190,7 +190,7 @@ def test_the_screenshots_script_follows_a_real_run_of_the_sample(
     assert all(png.startswith(b"\x89PNG") and len(png) > 10_000 for png in shots.values())
     assert "the run: ✓ Succeeded" in out.stdout, out.stdout
     assert "log Source: the log of pod morning-sync-now-" in out.stdout, out.stdout
-    info = recorded(system.state)
+    info = recorded(system.cluster)
     assert info is not None
     assert info.api_url == f"http://127.0.0.1:{system.api_port}"
     with FakeHubControl(info.corehub_url) as control:
@@ -364,7 +364,7 @@ def test_secrets_in_the_state_folder_are_owner_only(system: System) -> None:
 
 def test_status_tells_what_died_and_up_restarts_only_that(system: System) -> None:
     state, cluster = system.state, system.cluster
-    (hub,) = load(state / "services.json")
+    (hub,) = load(cluster.services_file)
     os.killpg(hub.pid, 9)
     cluster.kubectl("delete", "deployment", "-n", "chronos", "chronos-operator", "--wait=false")
     wait_until("the fake CoreHub to die", lambda: gone(hub.pid), timeout=10, every=0.1)
@@ -386,7 +386,7 @@ def test_status_tells_what_died_and_up_restarts_only_that(system: System) -> Non
     up = devcluster("up", state=state, api_port=system.api_port).stdout
     assert "(reused; restarted fakehub, operator;" in up, up
     assert f"REST API:   http://127.0.0.1:{system.api_port}" in up  # same port again
-    (new_hub,) = load(state / "services.json")
+    (new_hub,) = load(cluster.services_file)
     assert new_hub.pid != hub.pid
     # The facade's pods were answering: `up` left them alone.
     assert api_pods == sorted(
@@ -399,7 +399,7 @@ def test_status_tells_what_died_and_up_restarts_only_that(system: System) -> Non
 
     again = devcluster("up", state=state, api_port=system.api_port).stdout
     assert "(reused; up in" in again, again
-    assert load(state / "services.json")[0].pid == new_hub.pid
+    assert load(cluster.services_file)[0].pid == new_hub.pid
 
 
 def scheduled_slots(system: System, job_id: str) -> list[int]:
@@ -531,7 +531,7 @@ def test_killing_an_api_pod_and_an_operator_pod_loses_no_write_and_no_run(
 
 def test_down_deletes_the_cluster_and_leaves_nothing(system: System) -> None:
     state = system.state
-    (hub,) = load(state / "services.json")
+    (hub,) = load(system.cluster.services_file)
     engine = images.engine_dir()
     started = time.monotonic()
     down = devcluster("down", state=state)

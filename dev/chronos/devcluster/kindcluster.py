@@ -63,11 +63,6 @@ def state_dir() -> Path:
     return Path(os.environ.get("CHRONOS_DEVCLUSTER_DIR", ".devcluster")).resolve()
 
 
-def kubeconfig_path() -> Path:
-    """``make up``'s own copy of the cluster's kubeconfig (the summary exports it)."""
-    return state_dir() / "kubeconfig"
-
-
 def user_kubeconfig(env: Mapping[str, str] | None = None) -> Path:
     """Where kind itself writes (and ``kind delete`` removes) the context ``kind-chronos``,
     as for any kind user: $KUBECONFIG's first file, else ~/.kube/config."""
@@ -258,8 +253,8 @@ def remove_network(engine: Engine) -> None:
 
 
 def create(engine: Engine, name: str, tag: str, config: str, kubeconfig: Path) -> float:
-    """Create the kind cluster ``name`` from the node image ``tag``; returns its seconds."""
-    ensure_network(engine)
+    """Create the kind cluster ``name`` from the node image ``tag`` (on the network
+    :func:`ensure_network` made); returns its seconds."""
     kubeconfig.parent.mkdir(parents=True, exist_ok=True)
     config_file = kubeconfig.parent / f"{name}.kind.yaml"
     config_file.write_text(config)
@@ -338,9 +333,10 @@ def target() -> KindTarget:
     return KindTarget(state_dir(), binaries.ensure_binaries())
 
 
-def _create_or_reuse(engine: Engine, tag: str, api_port: int, log: Log) -> str:
+def _create_or_reuse(engine: Engine, tag: str, api_port: int, copy: Path, log: Log) -> str:
     """Create the cluster (the facade's NodePort published on ``api_port``) or reuse it
-    when it publishes that port; returns what was done, for the headline."""
+    when it publishes that port, its kubeconfig copied to ``copy``; returns what was
+    done, for the headline."""
     if CLUSTER in clusters(engine):
         mapped = engine.docker("port", node_name(CLUSTER), f"{system.NODE_PORT}/tcp", check=False)
         if system.published_port(mapped.stdout) != api_port:
@@ -360,7 +356,7 @@ def _create_or_reuse(engine: Engine, tag: str, api_port: int, log: Log) -> str:
         how = f"created in {seconds:.1f}s"
     # kind writes the user's kubeconfig like any kind user's (`kubectl --context
     # kind-chronos`); the summary's KUBECONFIG is a copy of the cluster's own.
-    write_private(kubeconfig_path(), kind(engine, "get", "kubeconfig", "--name", CLUSTER).stdout)
+    write_private(copy, kind(engine, "get", "kubeconfig", "--name", CLUSTER).stdout)
     return how
 
 
@@ -388,8 +384,10 @@ def up(log: Log = _print, timeout: float = 300) -> None:
         system.check_api_port(api_port)
     engine = start_engine(log)
     tag = ensure_node_image(engine, log)
-    private_dir(state_dir())  # the kubeconfig and the token
-    how = _create_or_reuse(engine, tag, api_port, log)
+    cluster = target()
+    private_dir(cluster.directory)  # the kubeconfig and the token
+    address = ensure_network(engine)
+    how = _create_or_reuse(engine, tag, api_port, cluster.kubeconfig, log)
     report = images.build_all(engine, log)
     loaded = [built.tag for built in report.images.values()]
     loaded.append(metrics.build_image(engine, cache_root() / "images" / "kind-metrics"))
@@ -397,12 +395,10 @@ def up(log: Log = _print, timeout: float = 300) -> None:
     log(f"loaded {', '.join(loaded)}")
     operator = images.image_tag("operator")
     image_id = engine.docker("image", "inspect", "--format", "{{.Id}}", operator).stdout.strip()
-    cluster = target()
     deadline = time.monotonic() + timeout
     install_crd(cluster, policies=False)  # the chart brings the policies
     metrics.install(cluster, loaded[-1])
     token = system.setup_access(cluster)
-    address = ensure_network(engine)
     info, restarted = system.start_system(cluster, address, api_port, image_id, deadline)
     cluster.kubectl("apply", "-f", str(binaries.repo_root() / SAMPLE))
     # One run right away, so there is a result to look at.

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chronos.devcluster.kindcluster import state_dir
+from chronos.devcluster.kindcluster import state_dir, target
 from chronos.devcluster.system import api_port, recorded
 from chronos.fakehub import FakeHubControl
 
@@ -207,7 +207,7 @@ def take(
 
 
 def main(argv: list[str] | None = None) -> int:
-    system = recorded(state_dir())
+    system = recorded(target())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--url", default=system.api_url if system else f"http://127.0.0.1:{api_port()}"

@@ -513,9 +513,9 @@ def start_system(
     return info, (["fakehub"] if started else []) + unready
 
 
-def recorded(directory: Path) -> SystemInfo | None:
-    """The URLs of the system ``up`` started with state in ``directory``, if it did."""
-    path = directory / "services.json"
+def recorded(target: KindTarget) -> SystemInfo | None:
+    """The URLs of the system ``up`` started on ``target``, if it did."""
+    path = target.services_file
     hubs = [c for c in processes.load(path) if c.name == "fakehub"]
     api_url = json.loads(path.read_text()).get("api_url") if hubs else None
     if not api_url:
