@@ -36,7 +36,7 @@ from support import ROOT, get_cr, wait_for
 
 from chronos import contract as c
 from chronos import kube
-from chronos.devcluster import kindcluster
+from chronos.devcluster import kindcluster, metrics
 from chronos.devcluster.images import BuildReport, Engine, image_tag
 from chronos.devcluster.operator_process import OperatorProcess
 from chronos.devcluster.system import KindTarget
@@ -84,6 +84,13 @@ class Node:
                 return phase
             time.sleep(poll)
         raise AssertionError(f"pod {namespace}/{name} still {phase} after {timeout:.0f} s")
+
+    def metrics_server_log(self, lines: int = 40) -> str:
+        """The end of metrics-server's log (it runs as a pod), for a failure's message."""
+        return self.cluster.kubectl(
+            "logs", "-n", metrics.NAMESPACE, f"deployment/{metrics.NAME}", f"--tail={lines}",
+            check=False,
+        )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
