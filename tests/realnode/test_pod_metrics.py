@@ -83,16 +83,17 @@ def test_a_running_run_shows_its_real_cpu_and_memory_to_who_may_read_pod_metrics
     assert "you may not read pod metrics there" in html
     assert f"namespace &#34;{ns}&#34;" in html
 
+    def cores(found: re.Match[str]) -> Decimal:
+        cpu, milli = found.group(1), found.group(2)
+        return Decimal("0.00005") if cpu == "<0.1" else Decimal(cpu) / (1000 if milli else 1)
+
     # A runner waiting on CoreHub may truly use no CPU between two scrapes ("0 m CPU" is
     # then the honest reading): the row must show a nonzero figure at some point of the run.
-    def busy(found: re.Match[str] | None) -> bool:
-        return found is not None and Decimal(found.group(1).lstrip("<")) > 0
-
     with signed_in(node_api_server, watcher) as client:
         seen = ""
         readings: list[str] = []
         deadline = time.monotonic() + 80
-        while not busy(found := USAGE.search(_row(seen, run) or "")):
+        while not ((found := USAGE.search(_row(seen, run) or "")) and cores(found) > 0):
             if found:
                 readings.append(found.group(0))
             status = get_cr(k8s, ns, "busy").get("status") or {}
@@ -104,12 +105,8 @@ def test_a_running_run_shows_its_real_cpu_and_memory_to_who_may_read_pod_metrics
                 )
             time.sleep(1)
             seen = client.get("/ui/fragments/overview").text
-    assert found is not None
     print(f"the overview shows {found.group(0)} for run {run}")  # for the record
-    cpu, milli, memory, unit = found.groups()
-    cores = Decimal("0.00005") if cpu == "<0.1" else Decimal(cpu) / (1000 if milli else 1)
-    size = Decimal(memory) * UNIT[unit]
-    assert cores > 0
+    size = Decimal(found.group(3)) * UNIT[found.group(4)]
     # The runner's working set: more than a MiB, within its pod's memory limit.
     assert 2**20 < size <= parse_quantity(RUNNER_RESOURCES["limits"]["memory"])
     # metrics-server's own answer, read as the admin through the aggregator, has the pod.
